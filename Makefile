@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+$(VENV)/.demo: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e ".[demo]"
+	touch $@
+
+.PHONY: demo test lint bench
+demo: $(VENV)/.demo  ## install what the demo needs and start it (prints its URL; PORT=8000)
+	$(PY) examples/demo.py
+
+test: $(VENV)/.installed  ## install and run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed  ## ruff and mypy, as CI runs them
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict sessionware
+
+bench: $(VENV)/.installed  ## the peer comparison (installs the [bench] extra)
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m benchmarks $(BENCH_ARGS)

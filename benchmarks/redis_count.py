@@ -1,0 +1,87 @@
+"""Counting Redis round trips and commands, client-side, for every redis-py client.
+
+Every write to the Redis socket goes through ``send_packed_command`` of
+``redis.connection.AbstractConnection`` (sync) or
+``redis.asyncio.connection.AbstractConnection`` (async), whether it carries one
+command or a whole pipeline or MULTI/EXEC block. So one call is one round trip,
+and the commands are counted by walking the RESP arrays in the packed bytes.
+MULTI and EXEC are counted as commands (they are sent); a script call
+(EVALSHA) is one command however much it does on the server.
+
+The patch costs time, so it is installed only for a separate counting pass,
+never while timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio.connection
+import redis.connection
+
+
+@dataclass(slots=True)
+class Counter:
+    """Round trips and commands seen since the last :meth:`reset`."""
+
+    round_trips: int = 0
+    commands: int = 0
+
+    def reset(self) -> None:
+        self.round_trips = 0
+        self.commands = 0
+
+    def record(self, packed: bytes | str | Iterable[bytes | memoryview]) -> None:
+        self.round_trips += 1
+        self.commands += count_commands(_as_bytes(packed))
+
+
+def _as_bytes(packed: bytes | str | Iterable[bytes | memoryview]) -> bytes:
+    if isinstance(packed, str):
+        return packed.encode()
+    if isinstance(packed, bytes):
+        return packed
+    return b"".join(packed)
+
+
+def count_commands(packed: bytes) -> int:
+    """How many RESP command arrays (``*<n>`` then n bulk strings) ``packed`` holds."""
+    count = position = 0
+    while position < len(packed):
+        end = packed.index(b"\r\n", position)
+        arguments = int(packed[position + 1 : end])
+        position = end + 2
+        for _ in range(arguments):
+            end = packed.index(b"\r\n", position)
+            position = end + 2 + int(packed[position + 1 : end]) + 2
+        count += 1
+    return count
+
+
+@contextmanager
+def counting() -> Iterator[Counter]:
+    """Patch both redis-py connection classes to feed one :class:`Counter`; undo on exit."""
+    counter = Counter()
+    sync_class = redis.connection.AbstractConnection
+    async_class = redis.asyncio.connection.AbstractConnection
+    sync_send = sync_class.send_packed_command
+    async_send = async_class.send_packed_command
+
+    def counted_sync_send(self: Any, command: Any, check_health: bool = True) -> None:
+        counter.record(command)
+        sync_send(self, command, check_health)  # type: ignore[no-untyped-call]
+
+    async def counted_async_send(self: Any, command: Any, check_health: bool = True) -> None:
+        counter.record(command)
+        await async_send(self, command, check_health)
+
+    sync_class.send_packed_command = counted_sync_send  # type: ignore[method-assign]
+    async_class.send_packed_command = counted_async_send  # type: ignore[method-assign]
+    try:
+        yield counter
+    finally:
+        sync_class.send_packed_command = sync_send  # type: ignore[method-assign]
+        async_class.send_packed_command = async_send  # type: ignore[method-assign]

@@ -1,0 +1,59 @@
+"""sessionware: cookie-bound, server-side sessions for ASGI and WSGI apps.
+
+The cookie holds only a signed random token; the data lives in a store
+(in memory by default, or Redis). ``import sessionware`` imports no optional
+dependency: ``RedisStore`` and friends load on first use and, when their extra
+is missing, say which one to install.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .asgi import SessionMiddleware
+from .errors import (
+    ConfigurationError,
+    CorruptRecord,
+    MissingExtra,
+    SessionNotLoaded,
+    SessionTooLarge,
+    SessionwareError,
+    StoreUnavailable,
+    UnstorableValue,
+)
+from .management import AsyncSessionManager, SessionManager
+from .session import Session
+from .stores.memory import MemoryStore
+from .wsgi import WSGISessionMiddleware
+
+if TYPE_CHECKING:
+    from .stores.redis import RedisStore
+
+__all__ = [
+    "AsyncSessionManager",
+    "ConfigurationError",
+    "CorruptRecord",
+    "MemoryStore",
+    "MissingExtra",
+    "RedisStore",
+    "Session",
+    "SessionManager",
+    "SessionMiddleware",
+    "SessionNotLoaded",
+    "SessionTooLarge",
+    "SessionwareError",
+    "StoreUnavailable",
+    "UnstorableValue",
+    "WSGISessionMiddleware",
+]
+
+# name -> module that defines it, imported on first access (optional extras inside)
+_LAZY = {"RedisStore": ".stores.redis"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sessionware' has no attribute {name!r}")
+    return getattr(import_module(module, __name__), name)

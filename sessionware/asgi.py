@@ -1,0 +1,196 @@
+"""SessionMiddleware: the ASGI shell (Starlette, FastAPI, any ASGI app).
+
+Raw ASGI, wrapping ``send``: the session is saved when the response starts, so
+a store failure can still turn the response into a 503 and a 5xx response
+saves nothing. ``scope["session"]`` (Starlette's ``request.session``) is the
+:class:`~sessionware.session.Session`. Websocket connections get the session
+loaded for reading; changes made there are not saved.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+from .core import DEFAULT_IDLE_TIMEOUT, Duration, SessionConfig, arun_plan, plan
+from .errors import ConfigurationError, StoreUnavailable
+from .responses import (
+    ERROR_BODIES,
+    SAVE_ERRORS,
+    error_headers,
+    load_failure,
+    save_failure,
+    vary_with_cookie,
+)
+from .session import Session
+from .stores.base import AsyncStore
+from .stores.memory import MemoryStore
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class SessionMiddleware:
+    """Server-side sessions for an ASGI app. See the README's configuration table.
+
+    ``store`` must implement the async store contract; ``None`` means a fresh
+    :class:`~sessionware.MemoryStore`. Raises ConfigurationError (a ValueError)
+    for invalid options.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        secret_key: str | bytes | Sequence[str | bytes],
+        store: AsyncStore | None = None,
+        cookie_name: str = "session",
+        idle_timeout: Duration | None = DEFAULT_IDLE_TIMEOUT,
+        absolute_timeout: Duration | None = None,
+        max_age: Duration | None = None,
+        secure: bool = True,
+        http_only: bool = True,
+        same_site: str = "lax",
+        domain: str | None = None,
+        path: str = "/",
+        max_payload_bytes: int = 65536,
+        autoload: bool = True,
+        app_id: str = "default",
+        user_key: str | None = None,
+        email_key: str | None = None,
+    ) -> None:
+        self.app = app
+        self.config = SessionConfig.build(
+            secret_key=secret_key,
+            cookie_name=cookie_name,
+            idle_timeout=idle_timeout,
+            absolute_timeout=absolute_timeout,
+            max_age=max_age,
+            secure=secure,
+            http_only=http_only,
+            same_site=same_site,
+            domain=domain,
+            path=path,
+            max_payload_bytes=max_payload_bytes,
+            autoload=autoload,
+            app_id=app_id,
+            user_key=user_key,
+            email_key=email_key,
+        )
+        self.store: AsyncStore = MemoryStore() if store is None else store
+        if not isinstance(self.store, AsyncStore):
+            raise ConfigurationError(
+                f"store {type(self.store).__qualname__} does not implement the async store "
+                "contract (aload, acreate, asave, arotate, adelete): see sessionware/stores/base.py"
+            )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        cookie_names = scope.setdefault("sessionware.cookie_names", [])
+        if self.config.cookie.name in cookie_names:  # nested apps need distinct cookies
+            raise ConfigurationError(
+                f"two sessionware SessionMiddleware use the cookie {self.config.cookie.name!r} "
+                "on this request: keep one add_middleware(SessionMiddleware, ...) (pass store= "
+                "to it), or give a mounted app its own cookie_name"
+            )
+        cookie_names.append(self.config.cookie.name)
+        session = self.config.session_for(
+            value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"
+        )
+        scope["session"] = session
+        if session._pending:
+            if self.config.autoload:
+                try:
+                    await self._load(session)
+                except StoreUnavailable as error:
+                    status = load_failure(error)
+                    if scope["type"] == "http":
+                        await _send_error(send, status)
+                    return
+            else:
+                session._async_loader = lambda: self._load_record(session)
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        await _Response(self, session, send).run(scope, receive)
+
+    async def _load_record(self, session: Session) -> Any:
+        session_id, kwargs = self.config.load_args(session, time.time())
+        return await self.store.aload(session_id, **kwargs)
+
+    async def _load(self, session: Session) -> None:
+        session._fill(await self._load_record(session))
+        session._accessed = False  # loading for the handler is not the handler reading
+
+
+class _Response:
+    """One request's ``send`` wrapper: saves the session as the response starts."""
+
+    def __init__(self, middleware: SessionMiddleware, session: Session, send: Send) -> None:
+        self.middleware = middleware
+        self.session = session
+        self.send = send
+        self.started = False
+        self.replaced = False  # we answered an error instead of the app's response
+
+    async def run(self, scope: Scope, receive: Receive) -> None:
+        try:
+            await self.middleware.app(scope, receive, self.wrapped_send)
+        except StoreUnavailable as error:
+            if self.started:
+                raise
+            await _send_error(self.send, load_failure(error))
+
+    async def wrapped_send(self, message: Message) -> None:
+        if self.replaced:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+            if message["status"] < 500:
+                extra = await self._save()
+                if extra is None:
+                    return
+                if extra:
+                    message = dict(message)
+                    message["headers"] = _merge(list(message.get("headers", [])), extra)
+        await self.send(message)
+
+    async def _save(self) -> list[tuple[str, str]] | None:
+        """The headers to add, or ``None`` when an error response went out instead."""
+        self.session._sealed = True
+        try:
+            decision = plan(self.middleware.config, self.session)
+            return await arun_plan(self.middleware.store, decision)
+        except SAVE_ERRORS as error:
+            status = save_failure(error)
+        self.replaced = True
+        await _send_error(self.send, status)
+        return None
+
+
+def _merge(headers: list[tuple[bytes, bytes]], extra: list[tuple[str, str]]) -> list[Any]:
+    """Add ``extra`` to ASGI ``headers``, folding ``Vary`` into an existing one."""
+    for name, value in extra:
+        if name == "vary":
+            for i, (existing, current) in enumerate(headers):
+                if existing.lower() == b"vary":
+                    merged = vary_with_cookie(current.decode("latin-1"))
+                    headers[i] = (existing, merged.encode("latin-1"))
+                    break
+            else:
+                headers.append((b"vary", b"Cookie"))
+        else:
+            headers.append((name.encode("latin-1"), value.encode("latin-1")))
+    return headers
+
+
+async def _send_error(send: Send, status: int) -> None:
+    headers = [(name.encode(), value.encode()) for name, value in error_headers(status)]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": ERROR_BODIES[status]})

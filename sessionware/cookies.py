@@ -1,0 +1,182 @@
+"""The session cookie: tokens, public ids, signing, parsing and Set-Cookie.
+
+The cookie carries ``token.timestamp.signature`` (itsdangerous, HMAC-SHA256):
+
+* ``token`` is 256 random bits from :mod:`secrets`, known only to the browser;
+* the store knows the session by :func:`public_id` (a SHA-256 of the token), so
+  a store dump or an admin listing cannot be replayed as a cookie;
+* the timestamp says when the cookie was last sent, so that a persistent
+  cookie (``max_age``) is re-sent only when its expiry has to slide.
+
+Everything here is pure: no I/O, no framework.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.utils import formatdate
+
+from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous.encoding import base64_decode, bytes_to_int
+
+from .errors import ConfigurationError
+
+TOKEN_BYTES = 32  # 256 bits
+MAX_COOKIE_VALUE = 160  # a real value is ~95 characters; longer ones are not verified
+MAX_CANDIDATES = 4  # at most this many same-named cookies are verified per request
+_SALT = b"sessionware.cookie"
+_EPOCH = formatdate(0, usegmt=True)  # Expires for a cookie being removed
+
+
+def new_token() -> str:
+    """A fresh, unguessable session token (256 bits, URL-safe base64)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def public_id(token: str) -> str:
+    """The store's id for ``token``: 128 bits of its SHA-256, as hex. Not secret."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+class _Signer(TimestampSigner):
+    """itsdangerous' signer with the derived keys computed once, not per call."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        derived: dict[str | bytes | None, bytes] = self.__dict__.setdefault("_derived", {})
+        if secret_key not in derived:
+            derived[secret_key] = super().derive_key(secret_key)
+        return derived[secret_key]
+
+
+class CookieSigner:
+    """Signs tokens with the newest secret and verifies with any of them.
+
+    ``secret_keys`` lists the newest first (note that itsdangerous itself takes
+    the newest *last*; this class hides that). Verification is constant-time.
+    """
+
+    def __init__(self, secret_keys: str | bytes | Sequence[str | bytes]) -> None:
+        given = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys or ())
+        keys = [k.encode() if isinstance(k, str) else k for k in given]
+        if not keys or any(not isinstance(k, bytes) or not k for k in keys):
+            raise ConfigurationError(
+                "secret_key must be a non-empty str or bytes, or a list of them (newest first); "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        self._signer = _Signer(
+            list(reversed(keys)), salt=_SALT, digest_method=hashlib.sha256, key_derivation="hmac"
+        )
+
+    def __repr__(self) -> str:
+        return "CookieSigner(secret_keys=<hidden>)"
+
+    def sign(self, token: str) -> str:
+        """The cookie value for ``token``, stamped with the current time."""
+        return self._signer.sign(token).decode()
+
+    def verify(self, value: str) -> tuple[str, float] | None:
+        """``(token, signed_at)`` if ``value`` carries a valid signature, else ``None``.
+
+        itsdangerous checks the signature (constant-time, every key); the
+        timestamp is read here without the datetime round trip of ``unsign``.
+        """
+        if len(value) > MAX_COOKIE_VALUE:
+            return None
+        payload, dot, signature = value.rpartition(".")
+        token, dot2, stamp = payload.partition(".")
+        if not (dot and dot2) or len(token) != 43:  # only tokens this module issued
+            return None
+        try:
+            if not self._signer.verify_signature(payload.encode(), signature.encode()):
+                return None
+            return token, float(bytes_to_int(base64_decode(stamp)))
+        except (BadSignature, ValueError, TypeError):
+            return None
+
+
+def cookie_values(headers: Iterable[str], name: str) -> list[str]:
+    """The values of every cookie called ``name`` in ``Cookie`` header values, in order.
+
+    Linear in the header size, and never more than :data:`MAX_CANDIDATES` values,
+    so a huge or hostile header costs bounded work.
+    """
+    found: list[str] = []
+    plausible = 0  # values shaped like ours: only these count toward the HMAC budget
+    prefix = name + "="
+    for header in headers:
+        if prefix not in header:
+            continue
+        for part in header.split(";"):
+            part = part.strip()
+            if part.startswith(prefix):
+                value = part[len(prefix) :].strip('"')
+                if 0 < len(value) <= MAX_COOKIE_VALUE:
+                    found.append(value)  # a misshapen one is refused before any HMAC
+                    plausible += value.count(".") == 2 and value.find(".") == 43
+                    if plausible == MAX_CANDIDATES:
+                        return found
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class CookieSettings:
+    """The session cookie's attributes, validated at construction.
+
+    ``max_age`` (seconds) makes the cookie persistent; ``None`` (the default)
+    makes it a browser-session cookie.
+    """
+
+    name: str = "session"
+    path: str = "/"
+    domain: str | None = None
+    secure: bool = True
+    http_only: bool = True
+    same_site: str = "lax"
+    max_age: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in ' ;,="\t\r\n'):
+            raise ConfigurationError(f"cookie_name {self.name!r} is not a valid cookie name")
+        if self.same_site.lower() not in ("lax", "strict", "none"):
+            raise ConfigurationError(
+                f"same_site must be 'lax', 'strict' or 'none', not {self.same_site!r}"
+            )
+        if self.same_site.lower() == "none" and not self.secure:
+            raise ConfigurationError(
+                "same_site='none' needs secure=True: browsers reject SameSite=None cookies "
+                "without Secure"
+            )
+        if self.name.startswith("__Host-") and (
+            self.domain is not None or self.path != "/" or not self.secure
+        ):
+            raise ConfigurationError(
+                f"a cookie named {self.name!r} (__Host- prefix) needs secure=True, path='/' "
+                "and no domain; drop the prefix or those options"
+            )
+        if self.name.startswith("__Secure-") and not self.secure:
+            raise ConfigurationError(f"a cookie named {self.name!r} needs secure=True")
+        if self.max_age is not None and self.max_age <= 0:
+            raise ConfigurationError(f"max_age must be positive seconds, not {self.max_age!r}")
+
+    def set_cookie(self, value: str) -> str:
+        """The ``Set-Cookie`` header value that stores ``value`` in the browser."""
+        max_age = "" if self.max_age is None else f"; Max-Age={self.max_age}"
+        return f"{self.name}={value}{max_age}{self._attributes()}"
+
+    def expire_cookie(self) -> str:
+        """The ``Set-Cookie`` header value that removes the cookie, same attributes."""
+        return f"{self.name}=; Max-Age=0; Expires={_EPOCH}{self._attributes()}"
+
+    def _attributes(self) -> str:
+        parts = [f"; Path={self.path}"]
+        if self.domain:
+            parts.append(f"; Domain={self.domain}")
+        if self.secure:
+            parts.append("; Secure")
+        if self.http_only:
+            parts.append("; HttpOnly")
+        parts.append(f"; SameSite={self.same_site.capitalize()}")
+        return "".join(parts)

@@ -1,0 +1,325 @@
+"""The sans-I/O core: options, the request's session, and the end-of-request plan.
+
+Every shell (ASGI, WSGI, Flask) does the same three things:
+
+1. ``config.session_for(cookie_headers)`` → a :class:`Session`, not loaded yet;
+2. load it through the store when it is used (or at once with ``autoload``),
+   giving the result to ``session._fill``;
+3. ``plan(config, session, now)`` → a :class:`Plan` naming one store call and the
+   headers to send; :func:`run_plan` / :func:`arun_plan` carry it out.
+
+Nothing here awaits or imports a framework, so the decision is written once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
+from .errors import ConfigurationError
+from .identity import UserPath
+from .session import FLASH_KEY, Session
+from .stores.base import AsyncStore, Changes, Meta, SyncStore, slid_expiry
+
+DEFAULT_IDLE_TIMEOUT = dt.timedelta(days=30)
+
+# Keys frameworks keep for themselves, not counted as the session's attributes:
+# flash messages, and Flask's permanent flag.
+INTERNAL_KEYS = frozenset({FLASH_KEY, "_permanent"})
+Duration = dt.timedelta | int | float
+
+# A persistent cookie is sent again once this share of its max_age has passed,
+# so its expiry slides with use without a Set-Cookie on every response.
+COOKIE_REFRESH_FRACTION = 0.01
+
+
+def seconds(value: Duration | None, name: str) -> float | None:
+    """``value`` in seconds; ``None`` stays ``None``. Raises ConfigurationError if not positive."""
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        result = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        result = float(value)
+    else:
+        raise ConfigurationError(
+            f"{name} must be a datetime.timedelta or seconds (int or float), not "
+            f"{type(value).__qualname__}"
+        )
+    if result <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value!r}")
+    return result
+
+
+class SessionOptions(TypedDict, total=False):
+    """:meth:`SessionConfig.build`'s options other than ``secret_key``.
+
+    For shells that take them as ``**options`` (WSGI, Flask): defaults and
+    validation live in ``build`` alone.
+    """
+
+    cookie_name: str
+    idle_timeout: Duration | None
+    absolute_timeout: Duration | None
+    max_age: Duration | None
+    secure: bool
+    http_only: bool
+    same_site: str
+    domain: str | None
+    path: str
+    max_payload_bytes: int
+    autoload: bool
+    app_id: str
+    user_key: str | None
+    email_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """Validated middleware options, shared by every shell."""
+
+    signer: CookieSigner
+    cookie: CookieSettings
+    idle_seconds: float | None
+    absolute_seconds: float | None
+    max_payload_bytes: int
+    autoload: bool
+    app_id: str
+    user_key: UserPath | None
+    email_key: UserPath | None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        secret_key: str | bytes | Sequence[str | bytes],
+        cookie_name: str = "session",
+        idle_timeout: Duration | None = DEFAULT_IDLE_TIMEOUT,
+        absolute_timeout: Duration | None = None,
+        max_age: Duration | None = None,
+        secure: bool = True,
+        http_only: bool = True,
+        same_site: str = "lax",
+        domain: str | None = None,
+        path: str = "/",
+        max_payload_bytes: int = 65536,
+        autoload: bool = True,
+        app_id: str = "default",
+        user_key: str | None = None,
+        email_key: str | None = None,
+    ) -> SessionConfig:
+        """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
+        cookie_max_age = seconds(max_age, "max_age")
+        if not isinstance(max_payload_bytes, int) or max_payload_bytes <= 0:
+            raise ConfigurationError(
+                f"max_payload_bytes must be a positive int, not {max_payload_bytes!r}"
+            )
+        return cls(
+            signer=CookieSigner(secret_key),
+            cookie=CookieSettings(
+                name=cookie_name,
+                path=path,
+                domain=domain,
+                secure=secure,
+                http_only=http_only,
+                same_site=same_site,
+                max_age=None if cookie_max_age is None else max(1, round(cookie_max_age)),
+            ),
+            idle_seconds=seconds(idle_timeout, "idle_timeout"),
+            absolute_seconds=seconds(absolute_timeout, "absolute_timeout"),
+            max_payload_bytes=max_payload_bytes,
+            autoload=autoload,
+            app_id=app_id,
+            user_key=None if user_key is None else UserPath.parse(user_key, "user_key"),
+            email_key=None if email_key is None else UserPath.parse(email_key, "email_key"),
+        )
+
+    def session_for(self, cookie_headers: Iterable[str], cls: type[Session] = Session) -> Session:
+        """A new, unloaded session for a request with these ``Cookie`` header values.
+
+        The first cookie of our name whose signature verifies wins; a forged,
+        malformed or oversized one is ignored (the session starts empty).
+        ``cls`` is the class to make: a :class:`Session` subclass a framework
+        needs (Flask's ``flask.session``).
+        """
+        session = cls(max_payload_bytes=self.max_payload_bytes)
+        values = cookie_values(cookie_headers, self.cookie.name)
+        session._cookie_sent = bool(values)
+        for value in values:
+            verified = self.signer.verify(value)
+            if verified is not None:
+                session._token, session._signed_at = verified
+                session._id = public_id(session._token)
+                session._pending = True
+                break
+        return session
+
+    def load_args(self, session: Session, now: float) -> tuple[str, dict[str, Any]]:
+        """The id and keyword arguments of the store's ``load``/``aload`` call."""
+        assert session._id is not None
+        return session._id, {"now": now, "idle_seconds": self.idle_seconds}
+
+
+@dataclass(slots=True)
+class Plan:
+    """What to do once the handler is done: at most one store call, then headers.
+
+    ``method`` is the store method (``"save"``; an async store's is ``"asave"``)
+    or ``""`` for none. ``headers`` go out when the call succeeds;
+    ``headers_if_gone`` when it reports the record is no longer live (it was
+    revoked, expired or logged out elsewhere meanwhile).
+    """
+
+    method: str = ""
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    headers_if_gone: list[tuple[str, str]] = field(default_factory=list)
+
+    def result_headers(self, outcome: object) -> list[tuple[str, str]]:
+        """The headers to send given what the store call returned.
+
+        A response that sets the cookie always carries ``Vary: Cookie``, so that
+        no shared cache stores one user's Set-Cookie for others (CVE-2023-30861).
+        """
+        headers = self.headers_if_gone if outcome is False else self.headers
+        if ("vary", "Cookie") not in headers and any(n == "set-cookie" for n, _ in headers):
+            headers = [("vary", "Cookie"), *headers]
+        return headers
+
+
+def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
+    """Carry out ``plan`` against a sync store; returns the headers to add."""
+    outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs) if plan.method else None
+    return plan.result_headers(outcome)
+
+
+async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
+    """Carry out ``plan`` against an async store; returns the headers to add."""
+    method = getattr(store, "a" + plan.method) if plan.method else None
+    outcome = await method(*plan.args, **plan.kwargs) if method else None
+    return plan.result_headers(outcome)
+
+
+def plan(config: SessionConfig, session: Session, now: float | None = None) -> Plan:
+    """Decide what the request's session needs: nothing, save, create, rotate or delete.
+
+    Raises :class:`SessionTooLarge` or :class:`UnstorableValue` when in-place
+    changes made the payload unsavable (the shell answers 500 and saves nothing).
+    """
+    result = Plan()
+    if not (session._accessed or session._cookie_sent):
+        return result  # no cookie came in and the handler never looked: the common case
+    if session._accessed:
+        result.headers.append(("vary", "Cookie"))
+    if session._pending:  # never used: nothing changed, the store already slid the expiry
+        return result
+    now = time.time() if now is None else now
+    expire = ("set-cookie", config.cookie.expire_cookie())
+    old_id = session._id
+    if not session._cleared and not session._regenerate and old_id is not None:
+        return _update(config, session, result, now)
+    data = session._encoded()
+    if not data:  # an empty session is never stored, regenerated or not
+        if old_id is not None:  # logout
+            return _with(result, "delete", (old_id,), cookie=expire)
+        if session._cookie_sent:  # a dead cookie came in: stop it coming
+            result.headers.append(expire)
+        return result
+    token = new_token()
+    meta = _meta(config, session, data, now)
+    cookie = ("set-cookie", config.cookie.set_cookie(config.signer.sign(token)))
+    if old_id is None:
+        return _with(result, "create", (public_id(token), data, meta), cookie=cookie)
+    carry = not session._cleared
+    if carry and session._meta is not None:  # regenerate keeps creation time and deadline
+        meta.created_at, meta.deadline = session._meta.created_at, session._meta.deadline
+        meta.sliding = session._meta.sliding
+        meta.max_size_bytes = max(meta.size_bytes, session._meta.max_size_bytes)
+        meta.expires_at = (
+            slid_expiry(meta, now, config.idle_seconds)
+            if meta.sliding
+            else session._meta.expires_at
+        )
+    args = (old_id, public_id(token), data, meta)
+    step = _with(result, "rotate", args, cookie=cookie, gone=expire)
+    step.kwargs["require_live"] = carry
+    return step
+
+
+def _update(config: SessionConfig, session: Session, result: Plan, now: float) -> Plan:
+    """A loaded session kept its id: write the changed keys, slide a persistent cookie."""
+    changed, removed = session._changes()
+    cookie: tuple[str, str] | None = None
+    max_age = config.cookie.max_age
+    signed_at = session._signed_at or 0.0
+    # cookie timestamps are whole seconds: +1 so that a fresh cookie never looks stale
+    refresh_after = max(1.0, max_age * COOKIE_REFRESH_FRACTION) + 1 if max_age else 0.0
+    if max_age is not None and now - signed_at >= refresh_after:
+        assert session._token is not None
+        cookie = ("set-cookie", config.cookie.set_cookie(config.signer.sign(session._token)))
+    if not changed and not removed:
+        if cookie:
+            result.headers.append(cookie)
+        return result
+    user, email = _identity(config, session)
+    changes = Changes(
+        set=changed,
+        removed=removed,
+        updated_at=now,
+        size_bytes=session._size,
+        attribute_count=_attribute_count(session._data),
+        user=user,
+        email=email,
+    )
+    expire = ("set-cookie", config.cookie.expire_cookie())
+    return _with(result, "save", (session._id, changes), cookie=cookie, gone=expire)
+
+
+def _with(
+    result: Plan,
+    method: str,
+    args: tuple[Any, ...],
+    *,
+    cookie: tuple[str, str] | None,
+    gone: tuple[str, str] | None = None,
+) -> Plan:
+    result.method, result.args = method, args
+    result.headers_if_gone = [*result.headers, *([gone] if gone else [])]
+    if cookie:
+        result.headers.append(cookie)
+    return result
+
+
+def _meta(config: SessionConfig, session: Session, data: Mapping[str, bytes], now: float) -> Meta:
+    user, email = _identity(config, session)
+    size = session._size
+    meta = Meta(
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+        expires_at=None,
+        deadline=None if config.absolute_seconds is None else now + config.absolute_seconds,
+        app=config.app_id,
+        user=user,
+        email=email,
+        size_bytes=size,
+        max_size_bytes=size,
+        attribute_count=_attribute_count(data),
+    )
+    meta.expires_at = slid_expiry(meta, now, config.idle_seconds)
+    return meta
+
+
+def _identity(config: SessionConfig, session: Session) -> tuple[str | None, str | None]:
+    user = config.user_key.find(session._data) if config.user_key else None
+    email = config.email_key.find(session._data) if config.email_key else None
+    return user, email
+
+
+def _attribute_count(data: Mapping[str, object]) -> int:
+    return sum(key not in INTERNAL_KEYS for key in data)

@@ -1,0 +1,74 @@
+"""Every error sessionware raises, under one root.
+
+    SessionwareError
+    ├── ConfigurationError   (also ValueError)      bad middleware or store options
+    ├── UnstorableValue      (also TypeError)       a value or key sessions cannot store
+    ├── SessionTooLarge      (also ValueError)      the payload would exceed max_payload_bytes
+    ├── SessionNotLoaded     (also RuntimeError)    autoload=False and load() not awaited yet
+    ├── StoreUnavailable     (also ConnectionError) the store could not be reached or failed
+    ├── CorruptRecord        (also ValueError)      a stored record that cannot be decoded
+    └── MissingExtra         (also ImportError)     an optional dependency is not installed
+
+Each one also derives from the builtin that callers would catch without knowing
+sessionware, so ``except TypeError`` around a session assignment keeps working.
+"""
+
+from __future__ import annotations
+
+
+class SessionwareError(Exception):
+    """The root of every error sessionware raises."""
+
+
+class ConfigurationError(SessionwareError, ValueError):
+    """An option given to a middleware, a store or a manager is invalid."""
+
+
+class UnstorableValue(SessionwareError, TypeError):
+    """A session key or value has a type the codec cannot round-trip.
+
+    ``key`` is the session key being assigned; ``type_name`` the offending type.
+    """
+
+    def __init__(self, message: str, *, key: str | None, type_name: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.type_name = type_name
+
+
+class SessionTooLarge(SessionwareError, ValueError):
+    """The stored payload would exceed ``max_payload_bytes``.
+
+    ``size`` is what the payload would have been, ``limit`` the cap, both in bytes.
+    """
+
+    def __init__(self, message: str, *, key: str | None, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.key = key
+        self.size = size
+        self.limit = limit
+
+
+class SessionNotLoaded(SessionwareError, RuntimeError):
+    """The session was used before ``await session.load()`` (``autoload=False``)."""
+
+
+class StoreUnavailable(SessionwareError, ConnectionError):
+    """The session store could not be reached or answered with an error.
+
+    The middleware answers such a request with 503 and sets no cookie. The
+    underlying exception is chained as ``__cause__``.
+    """
+
+
+class CorruptRecord(SessionwareError, ValueError):
+    """A stored session record could not be decoded; it is treated as no session."""
+
+
+class MissingExtra(SessionwareError, ImportError):
+    """A feature needs an optional dependency: the message names the extra to install."""
+
+
+def missing_extra(feature: str, extra: str) -> MissingExtra:
+    """Build the error raised when ``feature`` needs ``pip install 'sessionware[extra]'``."""
+    return MissingExtra(f"{feature} needs the '{extra}' extra: pip install 'sessionware[{extra}]'")

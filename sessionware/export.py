@@ -1,0 +1,210 @@
+"""What the management API hands out: store records as SessionInfo, AuditEntry and JSON.
+
+Pure functions and plain types, no I/O. Times become aware UTC datetimes
+(``SessionInfo``, ``AuditEntry``) or ISO-8601 UTC strings (an export's
+metadata, ``null`` when unset). In an exported payload each typed value becomes
+the JSON form an operator's tooling expects:
+
+=====================  ============================================================
+Python value           JSON
+=====================  ============================================================
+datetime, date, time   ISO-8601 string (a datetime keeps its UTC offset, or none)
+timedelta              seconds, a number (``total_seconds()``)
+bytes                  base64 string (standard alphabet, padded)
+Decimal, UUID          string (``str(value)``)
+tuple, list            array
+set, frozenset         array, sorted when its items can be compared
+float NaN / infinity   string (``"nan"``, ``"inf"``, ``"-inf"``): JSON has no such number
+=====================  ============================================================
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from . import codec
+from .stores.base import AuditRecord, Meta, Query
+
+JSON = Any  # None | bool | int | float | str | list[JSON] | dict[str, JSON]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session's metadata, never its payload. Sizes are bytes of encoded payload;
+    ``expires_at`` is ``None`` for a durable session; ``ended_at`` and
+    ``revoked_by`` are ``None`` while it is active."""
+
+    id: str
+    user: str | None
+    email: str | None
+    app: str
+    status: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    last_activity_at: dt.datetime
+    expires_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    revoked_by: str | None
+    attribute_count: int
+    current_size_bytes: int
+    max_size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    """One page of a listing; ``page`` is 0-based, ``total_pages`` is 0 when nothing matched."""
+
+    items: list[SessionInfo]
+    page: int
+    page_size: int
+    total_items: int
+    total_pages: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One logged operator action: ``action`` is ``"reveal"``, ``"export"`` or ``"revoke"``."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    session_id: str | None
+    reason: str | None
+
+
+def utc(timestamp: float) -> dt.datetime:
+    """Epoch seconds as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+
+
+def _maybe_utc(timestamp: float | None) -> dt.datetime | None:
+    return None if timestamp is None else utc(timestamp)
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else utc(timestamp).isoformat()
+
+
+def session_info(session_id: str, meta: Meta) -> SessionInfo:
+    """The public view of a store's ``(id, meta)``."""
+    return SessionInfo(
+        id=session_id,
+        user=meta.user,
+        email=meta.email,
+        app=meta.app,
+        status=meta.status,
+        created_at=utc(meta.created_at),
+        updated_at=utc(meta.updated_at),
+        last_activity_at=utc(meta.last_activity_at),
+        expires_at=_maybe_utc(meta.expires_at),
+        ended_at=_maybe_utc(meta.ended_at),
+        revoked_by=meta.revoked_by,
+        attribute_count=meta.attribute_count,
+        current_size_bytes=meta.size_bytes,
+        max_size_bytes=meta.max_size_bytes,
+    )
+
+
+def session_page(query: Query, rows: list[tuple[str, Meta]], total: int) -> SessionPage:
+    """The listing page a store answered for ``query``."""
+    items = [session_info(session_id, meta) for session_id, meta in rows]
+    limit = query.limit
+    return SessionPage(items, query.offset // limit, limit, total, math.ceil(total / limit))
+
+
+def audit_entry(record: AuditRecord) -> AuditEntry:
+    """A store's audit record as the manager shows it."""
+    return AuditEntry(utc(record.at), record.actor, record.action, record.session_id, record.reason)
+
+
+def decode_payload(data: Mapping[str, bytes] | None) -> dict[str, Any]:
+    """A record's data decoded, ``{}`` when it is not live; CorruptRecord for bad bytes."""
+    return {} if data is None else {key: codec.decode(raw) for key, raw in data.items()}
+
+
+def to_json(value: Any) -> JSON:
+    """``value`` (anything the codec stores) as plain JSON data; TypeError for other types."""
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else str(value)
+    if kind is dict:
+        return {key: to_json(inner) for key, inner in value.items()}
+    if kind in (list, tuple):
+        return [to_json(inner) for inner in value]
+    if kind in (set, frozenset):
+        return _sorted([to_json(inner) for inner in value])
+    if kind in (dt.datetime, dt.date, dt.time):
+        return value.isoformat()
+    if kind is dt.timedelta:
+        return value.total_seconds()
+    if kind is bytes:
+        return base64.b64encode(value).decode("ascii")
+    if kind in (Decimal, uuid.UUID) or (codec.MARKUP is not None and kind is codec.MARKUP):
+        return str(value)
+    raise TypeError(f"cannot export a {kind.__qualname__} as JSON: sessions never hold one")
+
+
+def _sorted(items: list[JSON]) -> list[JSON]:
+    """Set items in a stable order: natural order, else by their JSON text."""
+    try:
+        return sorted(items)
+    except TypeError:  # mixed or unorderable items (dicts, str with int, ...)
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+
+
+def export_item(
+    session_id: str, meta: Meta, data: Mapping[str, bytes] | None, *, include_metadata: bool
+) -> dict[str, JSON]:
+    """One exported session, in the data-only or the with-metadata shape."""
+    payload = to_json(decode_payload(data))
+    if not include_metadata:
+        return {"appId": meta.app, "userEmail": meta.email, "payload": payload}
+    return {
+        "id": session_id,
+        "userIdentifier": meta.user,
+        "userEmail": meta.email,
+        "revokedBy": meta.revoked_by,
+        "appId": meta.app,
+        "createdAt": _iso(meta.created_at),
+        "expiresAt": _iso(meta.expires_at),
+        "status": meta.status,
+        "currentDataSizeBytes": meta.size_bytes,
+        "maxDataSizeBytes": meta.max_size_bytes,
+        "lastActivityAt": _iso(meta.last_activity_at),
+        "updatedAt": _iso(meta.updated_at),
+        "attributeCount": meta.attribute_count,
+        "payload": payload,
+    }
+
+
+def export_document(
+    query: Query,
+    rows: list[tuple[str, Meta]],
+    total: int,
+    payloads: list[dict[str, bytes] | None],
+    *,
+    include_metadata: bool,
+) -> dict[str, JSON]:
+    """The export of one listing page, given the payload read for each of its rows."""
+    items = [
+        export_item(session_id, meta, data, include_metadata=include_metadata)
+        for (session_id, meta), data in zip(rows, payloads, strict=True)
+    ]
+    page = session_page(query, [], total)
+    return {
+        "items": items,
+        "page": page.page,
+        "pageSize": page.page_size,
+        "totalItems": page.total_items,
+        "totalPages": page.total_pages,
+    }

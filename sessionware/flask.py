@@ -1,0 +1,214 @@
+"""Flask integration: ``flask.session`` becomes a sessionware :class:`Session`.
+
+    app = Flask(__name__)
+    Sessionware(app, secret_key=..., store=RedisStore.from_url(...))
+
+or, with an app factory, ``Sessionware(**options).init_app(app)``. Each option
+comes from the keyword argument, else ``app.config["SESSIONWARE_<OPTION>"]``
+(``SESSIONWARE_IDLE_TIMEOUT``, ``SESSIONWARE_STORE``, ...), else the default;
+the secret key falls back to ``app.secret_key`` (and ``SECRET_KEY_FALLBACKS``).
+
+It is a Flask ``SessionInterface`` over the WSGI shell's :class:`SyncSessions`,
+so it behaves as every other shell: a view that never touches ``flask.session``
+costs no store I/O and sets no cookie; nested changes are saved without
+``session.modified``; Flask's ``flash()`` and ``get_flashed_messages()`` share
+``Session.flash``'s storage. A 5xx response or an unhandled exception saves
+nothing; a store failure answers 503 (from a view, through an error handler
+registered for :class:`StoreUnavailable`; while saving, by turning the finished
+response into the 503, since ``save_session`` cannot return another one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from .core import SessionConfig, SessionOptions
+from .errors import ConfigurationError, StoreUnavailable, missing_extra
+from .responses import ERROR_BODIES, error_headers, load_failure
+from .session import Session
+from .stores.base import SyncStore
+from .wsgi import ENVIRON_KEY, SyncSessions
+
+try:
+    import flask
+    from flask.sessions import SessionInterface, SessionMixin
+    from flask.signals import got_request_exception
+except ImportError as error:  # pragma: no cover - exercised without the extra installed
+    raise missing_extra("sessionware.flask", "flask") from error
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["FlaskSession", "Sessionware", "SessionwareInterface", "session"]
+
+CONFIG_PREFIX = "SESSIONWARE_"
+_OWN_KEYS = {"SECRET_KEY", "STORE"}
+
+
+class FlaskSession(Session, SessionMixin):
+    """``flask.session``: a sessionware :class:`Session` that is also Flask's ``SessionMixin``.
+
+    ``modified`` never needs setting (in-place changes are detected), and
+    setting it does nothing. ``permanent`` is stored as Flask stores it, but
+    the cookie's lifetime comes from the ``max_age`` option.
+    """
+
+    _failed = False  # an unhandled exception ended the request: save nothing
+
+    @property
+    def accessed(self) -> bool:
+        """True once the view read or wrote the session (``Vary: Cookie`` is then sent)."""
+        return self._accessed
+
+    @accessed.setter
+    def accessed(self, value: bool) -> None:
+        # Flask sets this on every touch of the flask.session proxy, even one that
+        # reads nothing; the session tracks real use itself.
+        pass
+
+    @property
+    def modified(self) -> bool:
+        """True when the session may have changed (written, cleared, regenerated, or a
+        mutable value read); what changed is only known when it is saved."""
+        return bool(self._touched) or self._cleared or self._regenerate
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        # Flask code sets it after changing a nested value; such changes are detected anyway.
+        pass
+
+    @property
+    def new(self) -> bool:  # type: ignore[override]
+        """True when no stored session backs this one (yet); loads the session."""
+        return self.is_new
+
+
+# ``flask.session``, typed as what it is here (``regenerate()``, ``flash()``, ``id`` ...).
+session = cast(FlaskSession, flask.session)
+
+
+class SessionwareInterface(SessionInterface):
+    """Opens a lazily loading :class:`FlaskSession` per request and saves it after the view.
+
+    ``config`` and ``store`` are the app's validated options and store.
+    """
+
+    def __init__(self, sessions: SyncSessions) -> None:
+        self.sessions = sessions
+        self.config = sessions.config
+        self.store = sessions.store
+
+    def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession:
+        opened = self.sessions.open(request.environ.get("HTTP_COOKIE"), FlaskSession)
+        request.environ[ENVIRON_KEY] = opened
+        return cast(FlaskSession, opened)
+
+    def save_session(
+        self, app: flask.Flask, session: SessionMixin, response: flask.Response
+    ) -> None:
+        if not isinstance(session, FlaskSession) or session._failed or response.status_code >= 500:
+            return  # a failed request saves nothing
+        outcome = self.sessions.save(session)
+        if isinstance(outcome, int):
+            _become_error(response, outcome)
+            return
+        for name, value in outcome:
+            if name == "vary":
+                response.vary.add("Cookie")
+            else:
+                response.headers.add(name, value)
+
+
+class Sessionware:
+    """Server-side sessions for Flask apps; see the module docstring for options.
+
+    ``Sessionware(app, secret_key=..., store=..., **options)``, or without
+    ``app`` and then :meth:`init_app` once per app. Raises ConfigurationError
+    (a ValueError) for invalid options, at ``init_app``.
+    """
+
+    def __init__(
+        self,
+        app: flask.Flask | None = None,
+        *,
+        secret_key: str | bytes | Sequence[str | bytes] | None = None,
+        store: SyncStore | None = None,
+        **options: Unpack[SessionOptions],
+    ) -> None:
+        self._secret_key = secret_key
+        self._store = store
+        self._options = options
+        if app is not None:
+            self.init_app(app)
+
+    def __repr__(self) -> str:
+        return f"Sessionware(store={self._store!r}, options={self._options!r})"
+
+    def init_app(self, app: flask.Flask) -> SessionwareInterface:
+        """Make ``flask.session`` a sessionware session on ``app``; returns its interface."""
+        options: dict[str, Any] = {**_config_options(app.config), **self._options}
+        secret_key = self._secret_key
+        if secret_key is None:
+            secret_key = app.config.get(CONFIG_PREFIX + "SECRET_KEY") or _flask_secret(app)
+        store = self._store
+        if store is None:
+            store = app.config.get(CONFIG_PREFIX + "STORE")
+        config = SessionConfig.build(secret_key=secret_key, **options)
+        interface = SessionwareInterface(SyncSessions(config, store))
+        app.session_interface = interface
+        app.extensions["sessionware"] = interface
+        app.register_error_handler(StoreUnavailable, _store_unavailable)
+        got_request_exception.connect(_mark_failed, app, weak=False)
+        return interface
+
+
+def _config_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``SESSIONWARE_*`` options in ``app.config``; ConfigurationError for unknown ones."""
+    names = set(SessionOptions.__annotations__)
+    options: dict[str, Any] = {}
+    for key, value in config.items():
+        if not key.startswith(CONFIG_PREFIX) or key[len(CONFIG_PREFIX) :] in _OWN_KEYS:
+            continue
+        name = key[len(CONFIG_PREFIX) :].lower()
+        if name not in names:
+            known = sorted(CONFIG_PREFIX + n.upper() for n in names | {"secret_key", "store"})
+            raise ConfigurationError(
+                f"unknown Flask config key {key!r}; sessionware reads: {', '.join(known)}"
+            )
+        options[name] = value
+    return options
+
+
+def _flask_secret(app: flask.Flask) -> list[str | bytes]:
+    if not app.secret_key:
+        raise ConfigurationError(
+            "Sessionware needs a secret key: pass secret_key=..., or set "
+            "app.config['SESSIONWARE_SECRET_KEY'] or app.secret_key"
+        )
+    return [app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or [])]
+
+
+def _store_unavailable(error: StoreUnavailable) -> flask.Response:
+    """The error handler for a store failure inside a view (a lazy load): 503."""
+    status = load_failure(error)
+    return flask.current_app.response_class(ERROR_BODIES[status], status, error_headers(status))
+
+
+def _mark_failed(sender: flask.Flask, exception: BaseException, **extra: object) -> None:
+    """An unhandled exception: whatever the 500 handler answers, save nothing."""
+    opened = flask.request.environ.get(ENVIRON_KEY)
+    if isinstance(opened, FlaskSession):
+        opened._failed = True
+
+
+def _become_error(response: flask.Response, status: int) -> None:
+    """Turn the finished ``response`` into the plain error answer for ``status``."""
+    close = getattr(response.response, "close", None)
+    if close is not None:
+        close()
+    response.status_code = status
+    response.direct_passthrough = False
+    response.headers.clear()
+    response.headers.extend(error_headers(status))
+    response.set_data(ERROR_BODIES[status])

@@ -1,0 +1,48 @@
+"""Where a session names its user: ``"user_id"``, ``"details.username"`` or
+``"$Session{details}{username}"`` — three spellings of one path into the data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigurationError
+
+_SELECTOR = re.compile(r"\$Session((?:\{[^{}]+\})+)")
+
+
+@dataclass(frozen=True, slots=True)
+class UserPath:
+    """A path of keys into session data, e.g. ``("details", "username")``."""
+
+    keys: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, spec: str, option: str = "user_key") -> UserPath:
+        """Parse a plain key, a dotted path or a ``$Session{a}{b}`` selector."""
+        if not isinstance(spec, str) or not spec.strip():
+            raise ConfigurationError(f"{option} must be a non-empty str, not {spec!r}")
+        if spec.startswith("$"):
+            match = _SELECTOR.fullmatch(spec)
+            if match is None:
+                raise ConfigurationError(
+                    f"{option}={spec!r} is not a selector; write it as $Session{{key}}{{subkey}}"
+                )
+            return cls(tuple(match.group(1)[1:-1].split("}{")))
+        keys = tuple(spec.split("."))
+        if any(not key for key in keys):
+            raise ConfigurationError(f"{option}={spec!r} has an empty part")
+        return cls(keys)
+
+    def find(self, data: Mapping[str, Any]) -> str | None:
+        """The value at this path as a str, or ``None`` when absent, empty or not scalar."""
+        value: Any = data
+        for key in self.keys:
+            if not isinstance(value, Mapping) or key not in value:
+                return None
+            value = value[key]
+        if value is None or value == "" or isinstance(value, (dict, list, set, tuple, bytes)):
+            return None
+        return str(value)

@@ -1,0 +1,356 @@
+"""SessionManager and AsyncSessionManager: the operator's view of a session store.
+
+Both work over the same store object the middleware uses (it must implement
+``ManagedStore`` or ``AsyncManagedStore``, see ``stores/base.py``) and have the
+same methods; the async one's are awaitable. The logic lives once, in pure
+functions (here and in ``sessionware.export``): a manager method only calls the
+store (``store.x(...)`` or ``await store.ax(...)``) between them.
+
+Contract shared by both:
+
+* Ids are the store's public ids (what ``request.session.id`` shows), never
+  cookie tokens. Times are aware UTC datetimes.
+* ``reveal`` and ``export`` read payloads. Each read is written to the audit log
+  *before* it happens, so no read goes unlogged. A session that is not live
+  (expired, revoked, logged out, unknown) has no payload: reading it gives
+  ``{}``, and ``get`` tells which it is.
+* Invalid arguments raise :class:`~sessionware.errors.ConfigurationError` (a
+  ValueError); a failing store raises :class:`~sessionware.errors.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .core import Duration, seconds
+from .errors import ConfigurationError
+from .export import (
+    JSON,
+    AuditEntry,
+    SessionInfo,
+    SessionPage,
+    audit_entry,
+    decode_payload,
+    export_document,
+    session_info,
+    session_page,
+)
+from .stores.base import (
+    ACTIVE,
+    EXPIRED,
+    REVOKED,
+    SORT_FIELDS,
+    AsyncManagedStore,
+    AuditRecord,
+    ManagedStore,
+    Meta,
+    Query,
+)
+
+__all__ = ["AsyncSessionManager", "AuditEntry", "SessionInfo", "SessionManager", "SessionPage"]
+
+STATUSES = (ACTIVE, EXPIRED, REVOKED)
+MAX_PAGE_SIZE = 1000
+REVEAL, EXPORT, REVOKE = "reveal", "export", "revoke"  # audit actions
+UNSPECIFIED_ACTOR = "unspecified"
+_LIST_FILTERS = ("search", "status", "app", "user", "sort", "descending", "page", "page_size")
+
+
+# -- argument checks and pure steps, shared by both managers --------------------------
+
+
+def user_id(user: str | int) -> str:
+    """A user as the stores keep it: a str (the middleware records ``str(value)``).
+
+    Ints are accepted and converted, so ``revoke_user(42)`` finds what
+    ``session["user_id"] = 42`` recorded; anything else raises ConfigurationError.
+    """
+    if isinstance(user, bool) or not isinstance(user, (str, int)):
+        raise ConfigurationError(f"user must be a str or an int, not {type(user).__qualname__}")
+    return str(user)
+
+
+def build_query(
+    search: str | None = None,
+    status: str | None = None,
+    app: str | None = None,
+    user: str | int | None = None,
+    sort: str = "last_activity",
+    descending: bool = True,
+    page: int = 0,
+    page_size: int = 100,
+) -> Query:
+    """Validate ``list``'s arguments into a store :class:`Query`."""
+    if status is not None and status not in STATUSES:
+        raise ConfigurationError(f"status must be one of {STATUSES} or None, not {status!r}")
+    if sort not in SORT_FIELDS:
+        raise ConfigurationError(f"sort must be one of {SORT_FIELDS}, not {sort!r}")
+    if not _is_int(page) or page < 0:
+        raise ConfigurationError(f"page is 0-based: an int >= 0, not {page!r}")
+    if not _is_int(page_size) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ConfigurationError(
+            f"page_size must be an int from 1 to {MAX_PAGE_SIZE}, not {page_size!r}; "
+            "page through larger listings"
+        )
+    offset = page * page_size
+    user = None if user is None else user_id(user)
+    return Query(search or None, status, app, user, sort, bool(descending), offset, page_size)
+
+
+def export_query(include_metadata: bool, filters: Mapping[str, Any]) -> Query:
+    """The listing an export covers: ``list``'s filters; data-only means active only."""
+    unknown = sorted(set(filters) - set(_LIST_FILTERS))
+    if unknown:
+        raise ConfigurationError(f"export got unknown filters {unknown}; use {_LIST_FILTERS}")
+    if not include_metadata:
+        if filters.get("status", ACTIVE) != ACTIVE:
+            raise ConfigurationError(
+                f"a data-only export covers active sessions, not {filters['status']!r} ones "
+                "(their payload is gone); pass include_metadata=True to export those"
+            )
+        filters = {**filters, "status": ACTIVE}
+    return build_query(**filters)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def checked_actor(actor: str) -> str:
+    """``actor``, if it names someone; ConfigurationError otherwise."""
+    if not isinstance(actor, str) or not actor.strip():
+        raise ConfigurationError(f"actor must name who acts (a non-empty str), not {actor!r}")
+    return actor
+
+
+def audit_record(actor: str, action: str, session_id: str, reason: str | None) -> AuditRecord:
+    """An audit record stamped now."""
+    return AuditRecord(time.time(), checked_actor(actor), action, session_id, reason)
+
+
+def checked_limit(limit: int) -> int:
+    """``limit``, if it is an int >= 1; ConfigurationError otherwise."""
+    if not _is_int(limit) or limit < 1:
+        raise ConfigurationError(f"limit must be an int >= 1, not {limit!r}")
+    return limit
+
+
+def fixed_expiry(ttl: Duration | None, now: float) -> float | None:
+    """``set_ttl``'s expiry: ``now + ttl`` seconds, or ``None`` (durable) for ``None``."""
+    ttl_seconds = seconds(ttl, "ttl")
+    return None if ttl_seconds is None else now + ttl_seconds
+
+
+def maybe_info(session_id: str, meta: Meta | None) -> SessionInfo | None:
+    return None if meta is None else session_info(session_id, meta)
+
+
+def active_by_recent_use(
+    rows: builtins.list[tuple[str, Meta | None]],
+) -> builtins.list[SessionInfo]:
+    """The active sessions among ``rows``, most recently used first (ties: id, descending)."""
+    live = [(i, meta) for i, meta in rows if meta is not None and meta.status == ACTIVE]
+    live.sort(key=lambda row: (row[1].last_activity_at, row[0]), reverse=True)
+    return [session_info(i, meta) for i, meta in live]
+
+
+def _checked_store(store: Any, protocol: type, methods: str) -> Any:
+    if not isinstance(store, protocol):
+        raise ConfigurationError(
+            f"store {type(store).__qualname__} does not implement {protocol.__name__} "
+            f"({methods}): see sessionware/stores/base.py"
+        )
+    return store
+
+
+# -- the two shells ------------------------------------------------------------------
+
+
+class SessionManager:
+    """Operator and self-service operations on ``store``'s sessions (sync).
+
+    ``store`` implements ``ManagedStore``; ConfigurationError if it does not.
+    """
+
+    def __init__(self, store: ManagedStore) -> None:
+        methods = "get_meta, read_data, query, user_session_ids, revoke, set_expiry, audit, ..."
+        self.store: ManagedStore = _checked_store(store, ManagedStore, methods)
+
+    def list(
+        self,
+        *,
+        search: str | None = None,
+        status: str | None = None,
+        app: str | None = None,
+        user: str | int | None = None,
+        sort: str = "last_activity",
+        descending: bool = True,
+        page: int = 0,
+        page_size: int = 100,
+    ) -> SessionPage:
+        """One page of sessions, tombstones included unless ``status`` says otherwise.
+
+        ``search``: case-insensitive substring of id, user, email, app or status;
+        ``status``: ``"active"``, ``"expired"`` or ``"revoked"``; ``app``, ``user``:
+        exact. ``sort``: one of id, user, email, app, created, expires, status,
+        last_activity; ties are broken by id in the same direction, so pages are
+        stable. A missing value (no user, no expiry) ranks above every other, so
+        it comes last ascending and first descending. ``page`` is 0-based;
+        ``page_size`` 1 to 1000.
+        """
+        query = build_query(search, status, app, user, sort, descending, page, page_size)
+        return session_page(query, *self.store.query(query, now=time.time()))
+
+    def get(self, session_id: str) -> SessionInfo | None:
+        """The session's metadata (tombstones included); ``None`` if there is no record."""
+        return maybe_info(session_id, self.store.get_meta(session_id, now=time.time()))
+
+    def reveal(self, session_id: str, *, actor: str, reason: str | None = None) -> dict[str, Any]:
+        """The session's decoded payload, ``{}`` if it is not live; always audit-logged.
+
+        Raises CorruptRecord when a stored value cannot be decoded.
+        """
+        return decode_payload(self._read(session_id, actor, REVEAL, reason))
+
+    def revoke(self, session_id: str, *, actor: str) -> bool:
+        """End a live session now: its payload is destroyed, a ``revoked`` tombstone
+        stays for the store's retention. ``False`` (nothing logged) if it was not live."""
+        record = audit_record(actor, REVOKE, session_id, None)
+        if revoked := self.store.revoke(session_id, actor=actor, now=record.at):
+            self.store.add_audit(record)
+        return revoked
+
+    def revoke_user(self, user: str | int, *, actor: str, keep: str | None = None) -> int:
+        """Revoke every live session of ``user`` except ``keep``; how many were revoked."""
+        checked_actor(actor)
+        ids = self.store.user_session_ids(user_id(user), now=time.time())
+        return sum([self.revoke(i, actor=actor) for i in ids if i != keep])
+
+    def set_ttl(self, session_id: str, ttl: Duration | None) -> bool:
+        """Expire the session at now + ``ttl`` (timedelta or seconds), whatever its use;
+        ``None`` makes it durable (no expiry). ``False`` if it was not live."""
+        now = time.time()
+        return self.store.set_expiry(session_id, fixed_expiry(ttl, now), now=now)
+
+    def user_sessions(self, user: str | int) -> builtins.list[SessionInfo]:
+        """``user``'s active sessions, most recently used first ("my devices")."""
+        now = time.time()
+        ids = self.store.user_session_ids(user_id(user), now=now)
+        return active_by_recent_use([(i, self.store.get_meta(i, now=now)) for i in ids])
+
+    def export(
+        self,
+        *,
+        include_metadata: bool = False,
+        actor: str = UNSPECIFIED_ACTOR,
+        reason: str | None = None,
+        **list_filters: Any,
+    ) -> dict[str, JSON]:
+        """One listing page as JSON-ready data (see ``sessionware.export`` for value forms).
+
+        ``list_filters`` are :meth:`list`'s. Without metadata only active
+        sessions are exported. Every session's payload read is audit-logged
+        (action ``"export"``) under ``actor``.
+        """
+        query = export_query(include_metadata, list_filters)
+        rows, total = self.store.query(query, now=time.time())
+        payloads = [self._read(session_id, actor, EXPORT, reason) for session_id, _ in rows]
+        return export_document(query, rows, total, payloads, include_metadata=include_metadata)
+
+    def audit_log(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
+        """The newest ``limit`` audit entries, newest first (the store keeps a bounded log)."""
+        return [audit_entry(record) for record in self.store.audit(limit=checked_limit(limit))]
+
+    def _read(
+        self, session_id: str, actor: str, action: str, reason: str | None
+    ) -> dict[str, bytes] | None:
+        record = audit_record(actor, action, session_id, reason)
+        self.store.add_audit(record)
+        return self.store.read_data(session_id, now=record.at)
+
+
+class AsyncSessionManager:
+    """:class:`SessionManager`'s operations, awaitable, over an ``AsyncManagedStore``."""
+
+    def __init__(self, store: AsyncManagedStore) -> None:
+        methods = "aget_meta, aread_data, aquery, auser_session_ids, arevoke, aset_expiry, ..."
+        self.store: AsyncManagedStore = _checked_store(store, AsyncManagedStore, methods)
+
+    async def list(
+        self,
+        *,
+        search: str | None = None,
+        status: str | None = None,
+        app: str | None = None,
+        user: str | int | None = None,
+        sort: str = "last_activity",
+        descending: bool = True,
+        page: int = 0,
+        page_size: int = 100,
+    ) -> SessionPage:
+        """See :meth:`SessionManager.list`."""
+        query = build_query(search, status, app, user, sort, descending, page, page_size)
+        return session_page(query, *await self.store.aquery(query, now=time.time()))
+
+    async def get(self, session_id: str) -> SessionInfo | None:
+        """See :meth:`SessionManager.get`."""
+        return maybe_info(session_id, await self.store.aget_meta(session_id, now=time.time()))
+
+    async def reveal(
+        self, session_id: str, *, actor: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """See :meth:`SessionManager.reveal`."""
+        return decode_payload(await self._read(session_id, actor, REVEAL, reason))
+
+    async def revoke(self, session_id: str, *, actor: str) -> bool:
+        """See :meth:`SessionManager.revoke`."""
+        record = audit_record(actor, REVOKE, session_id, None)
+        if revoked := await self.store.arevoke(session_id, actor=actor, now=record.at):
+            await self.store.aadd_audit(record)
+        return revoked
+
+    async def revoke_user(self, user: str | int, *, actor: str, keep: str | None = None) -> int:
+        """See :meth:`SessionManager.revoke_user`."""
+        checked_actor(actor)
+        ids = await self.store.auser_session_ids(user_id(user), now=time.time())
+        return sum([await self.revoke(i, actor=actor) for i in ids if i != keep])
+
+    async def set_ttl(self, session_id: str, ttl: Duration | None) -> bool:
+        """See :meth:`SessionManager.set_ttl`."""
+        now = time.time()
+        return await self.store.aset_expiry(session_id, fixed_expiry(ttl, now), now=now)
+
+    async def user_sessions(self, user: str | int) -> builtins.list[SessionInfo]:
+        """See :meth:`SessionManager.user_sessions`."""
+        now = time.time()
+        ids = await self.store.auser_session_ids(user_id(user), now=now)
+        return active_by_recent_use([(i, await self.store.aget_meta(i, now=now)) for i in ids])
+
+    async def export(
+        self,
+        *,
+        include_metadata: bool = False,
+        actor: str = UNSPECIFIED_ACTOR,
+        reason: str | None = None,
+        **list_filters: Any,
+    ) -> dict[str, JSON]:
+        """See :meth:`SessionManager.export`."""
+        query = export_query(include_metadata, list_filters)
+        rows, total = await self.store.aquery(query, now=time.time())
+        payloads = [await self._read(session_id, actor, EXPORT, reason) for session_id, _ in rows]
+        return export_document(query, rows, total, payloads, include_metadata=include_metadata)
+
+    async def audit_log(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
+        """See :meth:`SessionManager.audit_log`."""
+        records = await self.store.aaudit(limit=checked_limit(limit))
+        return [audit_entry(record) for record in records]
+
+    async def _read(
+        self, session_id: str, actor: str, action: str, reason: str | None
+    ) -> dict[str, bytes] | None:
+        record = audit_record(actor, action, session_id, reason)
+        await self.store.aadd_audit(record)
+        return await self.store.aread_data(session_id, now=record.at)

@@ -1,0 +1,304 @@
+"""The session a handler sees: a typed, change-tracking ``MutableMapping[str, Any]``.
+
+Contract:
+
+* Assigning a value validates it at once: an unstorable value or key raises
+  :class:`UnstorableValue` (a TypeError), a payload that would grow past the
+  cap raises :class:`SessionTooLarge` (a ValueError); either way the session is
+  left as it was.
+* Nested mutation is saved without any ``modified`` flag: at the end of the
+  request every value that was read or written is encoded again and compared
+  with what was loaded; only keys whose bytes changed are written.
+* ``clear()`` ends the session (logout); anything written afterwards goes into a
+  new session with a new id. ``regenerate()`` keeps the data under a new id.
+* With ``autoload=False`` the session must be loaded with ``await
+  session.load()`` before use; using it earlier raises :class:`SessionNotLoaded`.
+
+The middleware, not the session, talks to the store: see ``sessionware.core``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from decimal import Decimal
+from typing import Any
+
+from . import codec
+from .errors import CorruptRecord, SessionNotLoaded, SessionTooLarge, UnstorableValue
+from .stores.base import Meta, StoredSession
+
+logger = logging.getLogger("sessionware")
+
+FLASH_KEY = "_flashes"  # Flask's key and format: a list of (category, message) tuples
+
+# Values of these types cannot change in place, so reading them cannot modify the session.
+_IMMUTABLE = frozenset(
+    {str, int, float, bool, bytes, type(None), Decimal, uuid.UUID, dt.datetime, dt.date}
+    | {dt.time, dt.timedelta, frozenset}
+    | ({codec.MARKUP} if codec.MARKUP is not None else set())
+)
+
+
+class Session(MutableMapping[str, Any]):
+    """A session's data, loaded lazily and saved by the middleware.
+
+    ``id`` is the session's public id (what the store and the management API
+    show; never the cookie's secret token), ``None`` until it is first saved.
+    """
+
+    __slots__ = (
+        "_accessed",
+        "_async_loader",
+        "_cleared",
+        "_cookie_sent",
+        "_data",
+        "_id",
+        "_max_bytes",
+        "_meta",
+        "_pending",
+        "_raw",
+        "_regenerate",
+        "_sealed",
+        "_signed_at",
+        "_size",
+        "_sizes",
+        "_sync_loader",
+        "_token",
+        "_touched",
+    )
+
+    def __init__(self, *, max_payload_bytes: int = 65536) -> None:
+        self._token: str | None = None  # the verified cookie token, if any
+        self._signed_at: float | None = None  # when that cookie was signed
+        self._cookie_sent = False  # a cookie of our name came in, valid or not
+        self._id: str | None = None  # public id of the stored record behind the token
+        self._meta: Meta | None = None
+        self._data: dict[str, Any] = {}
+        self._raw: dict[str, bytes] = {}  # encodings as loaded, to detect changes
+        self._sizes: dict[str, int] = {}
+        self._size = 0
+        self._touched: set[str] = set()
+        self._max_bytes = max_payload_bytes
+        self._pending = False  # a record may exist but is not loaded yet
+        self._sync_loader: Callable[[], StoredSession | None] | None = None
+        self._async_loader: Callable[[], Awaitable[StoredSession | None]] | None = None
+        self._accessed = False
+        self._cleared = False
+        self._regenerate = False
+        self._sealed = False  # the response started: changes can no longer be saved
+
+    # -- identity and lifecycle ------------------------------------------------
+
+    @property
+    def id(self) -> str | None:
+        """The public id of the stored session, ``None`` while it is new (loads it first)."""
+        self._ensure_loaded()
+        return self._id
+
+    @property
+    def is_new(self) -> bool:
+        """True when no stored session backs this one (yet)."""
+        self._ensure_loaded()
+        return self._id is None
+
+    @property
+    def accessed(self) -> bool:
+        """True once the handler has read or written the session."""
+        return self._accessed
+
+    async def load(self) -> None:
+        """Load the session from the store (``autoload=False``); a no-op once loaded.
+
+        Raises :class:`~sessionware.errors.StoreUnavailable` when the store fails.
+        """
+        if self._pending and self._async_loader is not None:
+            self._fill(await self._async_loader())
+        else:
+            self._ensure_loaded()
+
+    def regenerate(self) -> None:
+        """Give the session a new id at the end of the request, keeping its data.
+
+        Call it when privileges change, at login above all: an id planted
+        before login (session fixation) is then worthless.
+        """
+        self._ensure_loaded()
+        self._regenerate = True
+
+    def clear(self) -> None:
+        """Empty the session and end it: the stored record is deleted (logout).
+
+        Anything written afterwards in the same request starts a new session
+        with a new id.
+        """
+        self._accessed = True
+        self._pending = False  # the old record is deleted whatever it held
+        self._cleared = True
+        self._regenerate = False  # nothing is left to carry: this is a logout
+        self._data.clear()
+        self._sizes.clear()
+        self._size = 0
+        self._touched.clear()
+
+    # -- flash messages --------------------------------------------------------
+
+    def flash(self, message: Any, category: str = "info") -> None:
+        """Queue ``message`` for a later request (stored like Flask's ``flash``)."""
+        flashes = list(self.get(FLASH_KEY, ()))
+        flashes.append((category, message))
+        self[FLASH_KEY] = flashes
+
+    def pop_flashes(self, category: str | None = None) -> list[tuple[str, Any]]:
+        """Return and remove queued ``(category, message)`` pairs, oldest first.
+
+        With ``category``, only that category's messages are returned and removed.
+        """
+        flashes = [tuple(f) for f in self.get(FLASH_KEY, ())]
+        wanted = [f for f in flashes if category is None or f[0] == category]
+        kept = [f for f in flashes if f not in wanted] if category is not None else []
+        if kept:
+            self[FLASH_KEY] = kept
+        elif FLASH_KEY in self:
+            del self[FLASH_KEY]
+        return wanted
+
+    # -- the mapping -----------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        self._ensure_loaded()
+        value = self._data[key]
+        if type(value) not in _IMMUTABLE:
+            self._touched.add(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._ensure_loaded()
+        self._warn_if_sealed(key)
+        encoded = codec.encode(codec.check_key(key), value)
+        size = len(key.encode()) + len(encoded)
+        total = self._size - self._sizes.get(key, 0) + size
+        if total > self._max_bytes and self._touched - {key}:
+            self._remeasure(key)  # values changed in place may have shrunk since measured
+            total = self._size - self._sizes.get(key, 0) + size
+        if total > self._max_bytes:
+            raise SessionTooLarge(
+                f"storing {key!r} would make the session {total} bytes, over "
+                f"max_payload_bytes={self._max_bytes}; keep large data elsewhere (a database "
+                f"row, a cache) and store its id, or raise max_payload_bytes",
+                key=key,
+                size=total,
+                limit=self._max_bytes,
+            )
+        self._data[key] = value
+        self._sizes[key] = size
+        self._size = total
+        self._touched.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        self._ensure_loaded()
+        self._warn_if_sealed(key)
+        del self._data[key]
+        self._size -= self._sizes.pop(key, 0)
+        self._touched.discard(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._ensure_loaded()
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        self._ensure_loaded()
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        self._ensure_loaded()
+        return key in self._data
+
+    def __repr__(self) -> str:
+        if self._pending:
+            return f"<Session id={self._id!r} (not loaded)>"
+        return f"<Session id={self._id!r} keys={list(self._data)!r}>"
+
+    # -- for the middleware (sessionware.core) ----------------------------------
+
+    def _warn_if_sealed(self, key: str) -> None:
+        if self._sealed:
+            logger.warning(
+                "sessionware: session key %r changed after the response started (a streaming "
+                "body or background task); the session was saved already, so this is lost",
+                key,
+            )
+
+    def _ensure_loaded(self) -> None:
+        self._accessed = True
+        if not self._pending:
+            return
+        if self._sync_loader is None:
+            raise SessionNotLoaded(
+                "the session is not loaded yet (autoload=False): "
+                "call `await request.session.load()` before using it"
+            )
+        self._fill(self._sync_loader())
+
+    def _fill(self, stored: StoredSession | None) -> None:
+        """Take the store's record (``None``: the cookie named no live session)."""
+        self._pending = False
+        if stored is None:
+            self._id = None
+            return
+        try:
+            data = {key: codec.decode(raw) for key, raw in stored.data.items()}
+        except CorruptRecord:  # never show its content; the session starts afresh
+            logger.warning(
+                "sessionware: session %s holds an undecodable value; ignoring it", self._id
+            )
+            self._id = None
+            return
+        self._meta = stored.meta
+        self._raw = stored.data
+        self._data = data
+        self._sizes = {key: len(key.encode()) + len(raw) for key, raw in stored.data.items()}
+        self._size = sum(self._sizes.values())
+
+    def _remeasure(self, skip: str) -> None:
+        """Bring the sizes of values read (and maybe changed in place) up to date."""
+        for key in self._touched - {skip}:
+            try:
+                size = len(key.encode()) + len(codec.encode(key, self._data[key]))
+            except UnstorableValue:
+                continue  # reported at save time, against the key that holds it
+            self._size += size - self._sizes.get(key, 0)
+            self._sizes[key] = size
+
+    def _encode_touched(self) -> dict[str, bytes]:
+        """Encode every value that may have changed; check the size cap on the result.
+
+        Raises :class:`SessionTooLarge` when nested mutation grew the payload past
+        the cap, and :class:`UnstorableValue` when it put an unstorable value in.
+        """
+        encoded = {key: codec.encode(key, self._data[key]) for key in self._touched}
+        for key, raw in encoded.items():
+            self._size += len(key.encode()) + len(raw) - self._sizes.get(key, 0)
+            self._sizes[key] = len(key.encode()) + len(raw)
+        if self._size > self._max_bytes:
+            raise SessionTooLarge(
+                f"the session grew to {self._size} bytes through in-place changes, over "
+                f"max_payload_bytes={self._max_bytes}; it was not saved",
+                key=None,
+                size=self._size,
+                limit=self._max_bytes,
+            )
+        return encoded
+
+    def _changes(self) -> tuple[dict[str, bytes], list[str]]:
+        """``(changed, removed)`` against the loaded record."""
+        changed = {k: v for k, v in self._encode_touched().items() if self._raw.get(k) != v}
+        removed = [key for key in self._raw if key not in self._data]
+        return changed, removed
+
+    def _encoded(self) -> dict[str, bytes]:
+        """The whole payload, encoded (for a new or rotated record)."""
+        touched = self._encode_touched()
+        return {key: touched.get(key) or self._raw[key] for key in self._data}

@@ -1,0 +1,302 @@
+"""The store contract: what a session backend must do, and nothing more.
+
+A store keeps one record per session, keyed by the session's *public id* (a hash
+of the cookie token; a store never sees a token). A record is:
+
+* ``data``: ``dict[str, bytes]``, one entry per session key, each value already
+  encoded by the core (``sessionware.codec``). Stores never decode values.
+* ``meta``: a :class:`Meta`, plain numbers and strings about the session.
+
+Times are float seconds since the epoch (``time.time()``), passed in by the
+caller as ``now`` so that every store agrees on one clock; durations carry their
+unit in their name (``idle_seconds``).
+
+Expiry. ``meta.expires_at`` is when the record stops being live (``None``: never,
+a durable session). While ``meta.sliding`` is true, every :meth:`SyncStore.load`
+moves it to ``now + idle_seconds``, never past ``meta.deadline`` (the absolute
+cap); :func:`slid_expiry` is the rule. A record whose ``expires_at`` has passed
+is not live: ``load`` returns ``None`` and ``save`` writes nothing.
+
+No resurrection. ``save`` and ``rotate`` write only into a record that is still
+live, atomically, so a save racing a logout, a rotation or a revocation never
+brings the record back.
+
+Errors. A store raises :class:`~sessionware.errors.StoreUnavailable` (with the
+cause chained) when its backend cannot be reached or fails, and
+:class:`~sessionware.errors.CorruptRecord` is for the core, not stores: stores
+return bytes as they were given.
+
+A store serves sync callers (WSGI, Flask) through :class:`SyncStore` and async
+callers (ASGI) through :class:`AsyncStore`: the same operations, the async ones
+prefixed with ``a``. A store may implement one or both; the middleware says which
+it needs. Run ``tests/stores/test_contract.py`` against your own store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Protocol, runtime_checkable
+
+ACTIVE = "active"
+EXPIRED = "expired"
+REVOKED = "revoked"
+
+
+@dataclass(slots=True)
+class Meta:
+    """What a store keeps about a session besides its data.
+
+    ``created_at`` survives id rotation. ``deadline`` is the absolute cap that
+    sliding never passes (``None``: no cap). ``size_bytes`` is the encoded
+    payload size, ``max_size_bytes`` the largest it has been. ``status`` is
+    ``"active"``, ``"expired"`` or ``"revoked"``; ``ended_at`` and ``revoked_by``
+    are set when it stops being active.
+    """
+
+    created_at: float
+    updated_at: float
+    last_activity_at: float
+    expires_at: float | None
+    deadline: float | None = None
+    sliding: bool = True
+    app: str = "default"
+    user: str | None = None
+    email: str | None = None
+    size_bytes: int = 0
+    max_size_bytes: int = 0
+    attribute_count: int = 0
+    status: str = ACTIVE
+    ended_at: float | None = None
+    revoked_by: str | None = None
+
+    def copy(self) -> Meta:
+        """A copy; several times faster than ``dataclasses.replace`` (a per-load cost)."""
+        return Meta(*_meta_values(self))
+
+
+_meta_values = attrgetter(*Meta.__dataclass_fields__)
+
+
+@dataclass(slots=True)
+class StoredSession:
+    """A live record as :meth:`SyncStore.load` returns it (meta already slid)."""
+
+    data: dict[str, bytes]
+    meta: Meta
+
+
+@dataclass(slots=True)
+class Changes:
+    """One request's changes to a live record.
+
+    ``set`` holds the keys whose encoded value changed (or are new), ``removed``
+    the keys deleted. The other fields replace the record's metadata;
+    ``max_size_bytes`` becomes ``max(old, size_bytes)``.
+    """
+
+    set: dict[str, bytes] = field(default_factory=dict)
+    removed: Sequence[str] = ()
+    updated_at: float = 0.0
+    size_bytes: int = 0
+    attribute_count: int = 0
+    user: str | None = None
+    email: str | None = None
+
+
+def slid_expiry(meta: Meta, now: float, idle_seconds: float | None) -> float | None:
+    """The record's expiry after a load at ``now``: the one rule every store follows.
+
+    A non-sliding record keeps its ``expires_at``. A sliding one moves to
+    ``now + idle_seconds`` (or ``None`` without an idle timeout), capped by
+    ``deadline``.
+    """
+    if not meta.sliding:
+        return meta.expires_at
+    candidate = None if idle_seconds is None else now + idle_seconds
+    if meta.deadline is None:
+        return candidate
+    return meta.deadline if candidate is None else min(candidate, meta.deadline)
+
+
+@runtime_checkable
+class SyncStore(Protocol):
+    """The operations the sync middleware (WSGI, Flask) needs."""
+
+    def load(
+        self, session_id: str, *, now: float, idle_seconds: float | None
+    ) -> StoredSession | None:
+        """Return the live record and mark activity, or ``None``.
+
+        In the same operation: set ``last_activity_at = now`` and
+        ``expires_at = slid_expiry(meta, now, idle_seconds)``. ``None`` when the
+        record is missing, expired, revoked or was deleted.
+        """
+        ...
+
+    def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> None:
+        """Store a new live record (the id is fresh: nothing to overwrite)."""
+        ...
+
+    def save(self, session_id: str, changes: Changes) -> bool:
+        """Apply ``changes`` to a live record; ``False``, writing nothing, if not live."""
+        ...
+
+    def rotate(
+        self,
+        old_id: str,
+        new_id: str,
+        data: Mapping[str, bytes],
+        meta: Meta,
+        *,
+        require_live: bool,
+    ) -> bool:
+        """Delete ``old_id`` and create ``new_id`` with ``data`` and ``meta``.
+
+        With ``require_live`` (a regenerated id carrying the old data), nothing
+        is left written and ``False`` is returned when ``old_id`` is no longer
+        live, so a revoked session cannot live on under a new id. Without it
+        (data written after a logout), the new record is created regardless.
+        Either way an ended ``old_id``'s tombstone stays for its retention.
+        """
+        ...
+
+    def delete(self, session_id: str) -> None:
+        """Remove a live record entirely (logout). Missing records are fine; an
+        ended record's tombstone (expired, revoked) stays for its retention."""
+        ...
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """The operations the ASGI middleware needs: :class:`SyncStore`'s, awaitable."""
+
+    async def aload(
+        self, session_id: str, *, now: float, idle_seconds: float | None
+    ) -> StoredSession | None:
+        """See :meth:`SyncStore.load`."""
+        ...
+
+    async def acreate(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> None:
+        """See :meth:`SyncStore.create`."""
+        ...
+
+    async def asave(self, session_id: str, changes: Changes) -> bool:
+        """See :meth:`SyncStore.save`."""
+        ...
+
+    async def arotate(
+        self,
+        old_id: str,
+        new_id: str,
+        data: Mapping[str, bytes],
+        meta: Meta,
+        *,
+        require_live: bool,
+    ) -> bool:
+        """See :meth:`SyncStore.rotate`."""
+        ...
+
+    async def adelete(self, session_id: str) -> None:
+        """See :meth:`SyncStore.delete`."""
+        ...
+
+
+# --- Management: what SessionManager needs from a store (issue: management API) ---
+
+
+@dataclass(slots=True)
+class Query:
+    """A page of the operator's session listing.
+
+    ``search`` is a case-insensitive substring of id, user, email, app or status;
+    ``status``, ``app`` and ``user`` filter exactly. ``sort`` is one of
+    :data:`SORT_FIELDS`; ties are broken by id so pages are stable.
+    """
+
+    search: str | None = None
+    status: str | None = None
+    app: str | None = None
+    user: str | None = None
+    sort: str = "last_activity"
+    descending: bool = True
+    offset: int = 0
+    limit: int = 100
+
+
+SORT_FIELDS = ("id", "user", "email", "app", "created", "expires", "status", "last_activity")
+
+
+@dataclass(slots=True)
+class AuditRecord:
+    """One operator action on a session's payload (reveal, export, revoke, ...)."""
+
+    at: float
+    actor: str
+    action: str
+    session_id: str | None
+    reason: str | None = None
+
+
+@runtime_checkable
+class ManagedStore(Protocol):
+    """Operator operations, sync. Records that ended (expired or revoked) stay
+    visible as tombstones, meta only, for the store's ``retention_seconds``;
+    a deleted (logged out) record is gone at once.
+    """
+
+    def get_meta(self, session_id: str, *, now: float) -> Meta | None:
+        """The record's meta with its current status, tombstones included; no activity."""
+        ...
+
+    def read_data(self, session_id: str, *, now: float) -> dict[str, bytes] | None:
+        """The live record's data without marking activity; ``None`` if not live."""
+        ...
+
+    def query(self, query: Query, *, now: float) -> tuple[list[tuple[str, Meta]], int]:
+        """One page of ``(id, meta)`` matching ``query``, and the total number matching."""
+        ...
+
+    def user_session_ids(self, user: str, *, now: float) -> list[str]:
+        """The ids of ``user``'s live sessions."""
+        ...
+
+    def revoke(self, session_id: str, *, actor: str, now: float) -> bool:
+        """Destroy the payload, keep a ``revoked`` tombstone; ``False`` if not live."""
+        ...
+
+    def set_expiry(self, session_id: str, expires_at: float | None, *, now: float) -> bool:
+        """Fix the expiry (no more sliding); ``None`` makes it durable. ``False`` if not live."""
+        ...
+
+    def add_audit(self, record: AuditRecord) -> None:
+        """Append to the bounded audit log."""
+        ...
+
+    def audit(self, *, limit: int) -> list[AuditRecord]:
+        """The newest ``limit`` audit records, newest first."""
+        ...
+
+
+@runtime_checkable
+class AsyncManagedStore(Protocol):
+    """:class:`ManagedStore`'s operations, awaitable, ``a``-prefixed (``aget_meta``, ...)."""
+
+    async def aget_meta(self, session_id: str, *, now: float) -> Meta | None: ...
+
+    async def aread_data(self, session_id: str, *, now: float) -> dict[str, bytes] | None: ...
+
+    async def aquery(self, query: Query, *, now: float) -> tuple[list[tuple[str, Meta]], int]: ...
+
+    async def auser_session_ids(self, user: str, *, now: float) -> list[str]: ...
+
+    async def arevoke(self, session_id: str, *, actor: str, now: float) -> bool: ...
+
+    async def aset_expiry(
+        self, session_id: str, expires_at: float | None, *, now: float
+    ) -> bool: ...
+
+    async def aadd_audit(self, record: AuditRecord) -> None: ...
+
+    async def aaudit(self, *, limit: int) -> list[AuditRecord]: ...

@@ -1,0 +1,382 @@
+"""RedisStore: sessions in Redis or Redis Cluster, for sync and async apps alike.
+
+One round trip loads a session (and slides its expiry, and marks its activity
+in the listing index); one more saves, creates, regenerates or deletes it. A
+save writes only the keys that changed, so concurrent requests changing
+different keys of one session all persist, and it writes only into a live
+record, atomically, so nothing brings back a session that was logged out,
+regenerated or revoked meanwhile. Expiry is Redis's own, to the millisecond.
+
+The operations are written once, as flows (``redis_flows``) over Lua scripts
+(``redis_scripts``); this module drives them on a sync client
+(:meth:`_run`) and on an asyncio one (:meth:`_arun`). Needs Redis 7.0 or later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from ..errors import ConfigurationError, StoreUnavailable, missing_extra
+from .base import AuditRecord, Changes, Meta, Query, StoredSession
+from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
+from .redis_flows import Call, Flow, RedisFlows
+from .redis_scripts import Script
+
+try:
+    import redis
+    import redis.asyncio
+    import redis.asyncio.retry
+    import redis.retry
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.backoff import NoBackoff
+    from redis.cluster import RedisCluster
+except ImportError as error:  # pragma: no cover - exercised without the extra
+    raise missing_extra("RedisStore", "redis") from error
+
+T = TypeVar("T")
+SyncClient = redis.Redis | RedisCluster
+AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
+
+DEFAULT_PREFIX = "sessionware:"
+
+
+class RedisStore:
+    """Sessions in Redis: implements the sync, async and management store contracts.
+
+    ``RedisStore(client)`` takes a ``redis.Redis``, ``redis.asyncio.Redis`` or
+    a cluster client of either kind, and serves the sync or the async middleware
+    accordingly; pass ``async_client=`` too (or use :meth:`from_url`) to serve
+    both. Clients must not set ``decode_responses``. ``prefix`` starts every key
+    the store writes. ``retention_seconds``: how long an ended session stays
+    visible to the management API. ``audit_limit``: how many audit records are
+    kept. Raises ConfigurationError (a ValueError) for invalid arguments.
+
+    Any Redis error (refused, timed out, an error reply) raises
+    :class:`~sessionware.errors.StoreUnavailable` with the cause chained; a
+    corrupt record is logged once, without its content, and read as no session.
+    """
+
+    def __init__(
+        self,
+        client: SyncClient | AsyncClient,
+        *,
+        async_client: AsyncClient | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        retention_seconds: float = DEFAULT_RETENTION.total_seconds(),
+        audit_limit: int = AUDIT_LIMIT,
+    ) -> None:
+        self._sync: SyncClient | None = None
+        self._async: AsyncClient | None = async_client
+        if isinstance(client, (redis.asyncio.Redis, AsyncRedisCluster)):
+            if async_client is not None:
+                raise ConfigurationError(
+                    "RedisStore got two asyncio clients; pass the sync one first: "
+                    "RedisStore(redis.Redis(...), async_client=redis.asyncio.Redis(...))"
+                )
+            self._async = client
+        else:
+            self._sync = client
+        for given in (self._sync, self._async):
+            if given is not None:
+                _check_client(given)
+        if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
+            raise ConfigurationError(
+                f"prefix must be a str without braces (they are Redis Cluster hash tags), "
+                f"got {prefix!r}"
+            )
+        if isinstance(retention_seconds, bool) or not (
+            isinstance(retention_seconds, (int, float)) and retention_seconds > 0
+        ):
+            raise ConfigurationError(
+                f"retention_seconds must be a positive number, got {retention_seconds!r}"
+            )
+        if isinstance(audit_limit, bool) or not isinstance(audit_limit, int) or audit_limit < 1:
+            raise ConfigurationError(f"audit_limit must be a positive int, got {audit_limit!r}")
+        self.prefix = prefix
+        self.retention_seconds = float(retention_seconds)
+        clusters = (RedisCluster, AsyncRedisCluster)
+        self._single_node = not isinstance(self._sync, clusters) and not isinstance(
+            self._async, clusters
+        )
+        self._flows = RedisFlows(
+            prefix, self.retention_seconds, audit_limit, single_node=self._single_node
+        )
+        self._where = _describe(self._sync if self._sync is not None else self._async)
+        self._new_async_client: Callable[[], AsyncClient] | None = None
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]
+        self._by_loop = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        retention_seconds: float = DEFAULT_RETENTION.total_seconds(),
+        audit_limit: int = AUDIT_LIMIT,
+        socket_timeout: float = 1.0,
+        cluster: bool = False,
+        **client_options: Any,
+    ) -> RedisStore:
+        """A store with a sync and an asyncio client for ``url`` (``redis://``,
+        ``rediss://``, ``unix://``; ``cluster=True`` for a Redis Cluster node's URL).
+
+        ``socket_timeout`` (seconds) bounds connecting and every command. A
+        dropped connection is retried once, at once; a timeout is not retried (the
+        command may have run), so an unreachable or stalled server fails a request
+        within about two timeouts. ``client_options`` go to both clients.
+
+        An asyncio client belongs to the event loop it first runs in: this store
+        makes one per event loop that uses it (a client passed to the constructor
+        serves only its own).
+        """
+        options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_timeout,
+        }
+        options.update(client_options)
+        errors = (redis.ConnectionError,)
+        sync_retry = redis.retry.Retry(NoBackoff(), 1, supported_errors=errors)
+        sync_class, async_class = (
+            (RedisCluster, AsyncRedisCluster) if cluster else (redis.Redis, redis.asyncio.Redis)
+        )
+
+        def new_async_client() -> AsyncClient:
+            retry = redis.asyncio.retry.Retry(NoBackoff(), 1, supported_errors=errors)
+            return async_class.from_url(url, **{"retry": retry, **options})
+
+        store = cls(
+            sync_class.from_url(url, **{"retry": sync_retry, **options}),
+            prefix=prefix,
+            retention_seconds=retention_seconds,
+            audit_limit=audit_limit,
+        )
+        store._new_async_client = new_async_client
+        return store
+
+    def close(self) -> None:
+        """Close the sync client's connections."""
+        if self._sync is not None:
+            self._sync.close()
+
+    async def aclose(self) -> None:
+        """Close the connections of the asyncio client of the running event loop."""
+        client = self._by_loop.pop(asyncio.get_running_loop(), None) or self._async
+        if client is not None:
+            await client.aclose()
+
+    # -- the session contract (stores/base.py) ---------------------------------------------
+
+    def load(
+        self, session_id: str, *, now: float, idle_seconds: float | None
+    ) -> StoredSession | None:
+        return self._run(self._flows.load(session_id, now, idle_seconds))
+
+    def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> None:
+        self._run(self._flows.create(session_id, data, meta))
+
+    def save(self, session_id: str, changes: Changes) -> bool:
+        return self._run(self._flows.save(session_id, changes))
+
+    def rotate(
+        self,
+        old_id: str,
+        new_id: str,
+        data: Mapping[str, bytes],
+        meta: Meta,
+        *,
+        require_live: bool,
+    ) -> bool:
+        return self._run(self._flows.rotate(old_id, new_id, data, meta, require_live))
+
+    def delete(self, session_id: str) -> None:
+        self._run(self._flows.delete(session_id))
+
+    async def aload(
+        self, session_id: str, *, now: float, idle_seconds: float | None
+    ) -> StoredSession | None:
+        return await self._arun(self._flows.load(session_id, now, idle_seconds))
+
+    async def acreate(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> None:
+        await self._arun(self._flows.create(session_id, data, meta))
+
+    async def asave(self, session_id: str, changes: Changes) -> bool:
+        return await self._arun(self._flows.save(session_id, changes))
+
+    async def arotate(
+        self,
+        old_id: str,
+        new_id: str,
+        data: Mapping[str, bytes],
+        meta: Meta,
+        *,
+        require_live: bool,
+    ) -> bool:
+        return await self._arun(self._flows.rotate(old_id, new_id, data, meta, require_live))
+
+    async def adelete(self, session_id: str) -> None:
+        await self._arun(self._flows.delete(session_id))
+
+    # -- the management contract -------------------------------------------------------------
+
+    def get_meta(self, session_id: str, *, now: float) -> Meta | None:
+        return self._run(self._flows.get_meta(session_id, now))
+
+    def read_data(self, session_id: str, *, now: float) -> dict[str, bytes] | None:
+        return self._run(self._flows.read_data(session_id, now))
+
+    def query(self, query: Query, *, now: float) -> tuple[list[tuple[str, Meta]], int]:
+        return self._run(self._flows.query(query, now))
+
+    def user_session_ids(self, user: str, *, now: float) -> list[str]:
+        return self._run(self._flows.user_session_ids(user, now))
+
+    def revoke(self, session_id: str, *, actor: str, now: float) -> bool:
+        return self._run(self._flows.revoke(session_id, actor, now))
+
+    def set_expiry(self, session_id: str, expires_at: float | None, *, now: float) -> bool:
+        return self._run(self._flows.set_expiry(session_id, expires_at, now))
+
+    def add_audit(self, record: AuditRecord) -> None:
+        self._run(self._flows.add_audit(record))
+
+    def audit(self, *, limit: int) -> list[AuditRecord]:
+        return self._run(self._flows.audit(limit))
+
+    async def aget_meta(self, session_id: str, *, now: float) -> Meta | None:
+        return await self._arun(self._flows.get_meta(session_id, now))
+
+    async def aread_data(self, session_id: str, *, now: float) -> dict[str, bytes] | None:
+        return await self._arun(self._flows.read_data(session_id, now))
+
+    async def aquery(self, query: Query, *, now: float) -> tuple[list[tuple[str, Meta]], int]:
+        return await self._arun(self._flows.query(query, now))
+
+    async def auser_session_ids(self, user: str, *, now: float) -> list[str]:
+        return await self._arun(self._flows.user_session_ids(user, now))
+
+    async def arevoke(self, session_id: str, *, actor: str, now: float) -> bool:
+        return await self._arun(self._flows.revoke(session_id, actor, now))
+
+    async def aset_expiry(self, session_id: str, expires_at: float | None, *, now: float) -> bool:
+        return await self._arun(self._flows.set_expiry(session_id, expires_at, now))
+
+    async def aadd_audit(self, record: AuditRecord) -> None:
+        await self._arun(self._flows.add_audit(record))
+
+    async def aaudit(self, *, limit: int) -> list[AuditRecord]:
+        return await self._arun(self._flows.audit(limit))
+
+    # -- the drivers ---------------------------------------------------------------------------
+
+    def _run(self, flow: Flow[T]) -> T:
+        """Carry ``flow`` out on the sync client: each step one pipeline (one round trip),
+        or on a single server one command, without the pipeline's machinery."""
+        client = self._sync
+        if client is None:
+            raise self._missing("sync", "WSGI, Flask", "redis.Redis")
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Script):
+                    reply: Any = client.script_load(step.source)
+                elif len(step) == 1 and self._single_node:
+                    try:
+                        reply = [client.execute_command(*step[0].args)]  # type: ignore[no-untyped-call]
+                    except redis.ResponseError as error:  # e.g. NOSCRIPT: the flow decides
+                        reply = [error]
+                else:
+                    pipe = client.pipeline(transaction=False)
+                    for call in step:
+                        pipe.execute_command(*call.args, **_route(client, call))
+                    reply = pipe.execute(raise_on_error=False)
+                step = flow.send(reply)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        except redis.RedisError as error:
+            raise self._unavailable(error) from error
+
+    async def _arun(self, flow: Flow[T]) -> T:
+        """Carry ``flow`` out on the asyncio client, as :meth:`_run` does."""
+        client = self._async_client()
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Script):
+                    reply: Any = await client.script_load(step.source)
+                elif len(step) == 1 and self._single_node:
+                    try:
+                        reply = [await client.execute_command(*step[0].args)]
+                    except redis.ResponseError as error:
+                        reply = [error]
+                else:
+                    pipe = client.pipeline(transaction=False)
+                    for call in step:
+                        pipe.execute_command(*call.args)
+                    reply = await pipe.execute(raise_on_error=False)
+                step = flow.send(reply)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        except redis.RedisError as error:
+            raise self._unavailable(error) from error
+
+    def _async_client(self) -> AsyncClient:
+        """The running event loop's asyncio client (made on first use, by from_url's)."""
+        if self._new_async_client is None:
+            if self._async is None:
+                raise self._missing("asyncio", "ASGI", "redis.asyncio.Redis")
+            return self._async
+        loop = asyncio.get_running_loop()
+        client = self._by_loop.get(loop)
+        if client is None:
+            client = self._by_loop[loop] = self._new_async_client()
+        return client
+
+    def _missing(self, kind: str, callers: str, client: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"this RedisStore has no {kind} Redis client, which the {callers} middleware "
+            f"needs; build it with RedisStore.from_url(url), which makes both, or pass a "
+            f"{client} as well: RedisStore(redis.Redis(...), async_client=redis.asyncio.Redis(...))"
+        )
+
+    def _unavailable(self, error: Exception) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"the Redis session store at {self._where} failed: {type(error).__name__}: "
+            f"{error}. Check that the server is running and reachable from here, and that "
+            "its socket timeout suits it"
+        )
+
+
+def _route(client: SyncClient, call: Call) -> dict[str, Any]:
+    """Where a sync cluster pipeline sends ``call``: left to itself, redis-py's asks the
+    server for an EVALSHA's keys first (COMMAND GETKEYS), a round trip per call."""
+    if isinstance(client, RedisCluster):
+        return {"target_nodes": client.get_node_from_key(call.key)}  # type: ignore[no-untyped-call]
+    return {}
+
+
+def _check_client(client: object) -> None:
+    if not isinstance(client, (redis.Redis, RedisCluster, redis.asyncio.Redis, AsyncRedisCluster)):
+        raise ConfigurationError(
+            "RedisStore needs a redis.Redis, redis.asyncio.Redis or RedisCluster client, "
+            f"not {type(client).__qualname__}"
+        )
+    if client.get_encoder().decode_responses:
+        raise ConfigurationError(
+            "RedisStore needs a client without decode_responses=True: sessions store bytes"
+        )
+
+
+def _describe(client: SyncClient | AsyncClient | None) -> str:
+    """Where the client points, for error messages: ``host:port/db`` or the cluster's nodes."""
+    if isinstance(client, (RedisCluster, AsyncRedisCluster)):
+        return "Redis Cluster " + ", ".join(client.nodes_manager.startup_nodes)
+    if client is None:
+        return "?"
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']} db {kwargs.get('db', 0)}"
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)} db {kwargs.get('db', 0)}"

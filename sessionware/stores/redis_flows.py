@@ -1,0 +1,425 @@
+"""Every RedisStore operation, written once, with no I/O.
+
+An operation is a generator (a *flow*) that yields the commands of each round
+trip, a list sent as one pipeline (a lone command: as itself), and is sent back
+their replies; its return value is the operation's result. ``RedisStore``
+drives a flow on a sync client or on an asyncio one: the decisions live here
+alone, as httpx's auth flows do.
+
+Key layout (``P`` is the prefix; braces are a hash tag, so that one session's
+keys share a cluster slot and its scripts stay atomic there):
+
+* ``P{<id>}:d``: the data hash, one field per session key holding the bytes the
+  core gave. It expires with the session (PEXPIREAT, ms).
+* ``P{<id>}:m``: the meta hash, one field per :class:`Meta` field (absent:
+  ``None``). It expires ``retention_seconds`` after the data, so an ended
+  session is a tombstone that Redis removes on time.
+* ``P{index}:act``, ``:end``, ``:info``, ``:user:<user>``: the management
+  indexes, described in ``redis_scripts.INDEX``; ``P{index}:audit``: the
+  bounded audit list. Every key has a TTL, unless an operator made a session
+  durable.
+
+On a single server an operation's record and index halves go as one script
+(``redis_scripts.SESSION``), which skips the index when it has nothing to
+learn: a load refreshes the activity index at most once per
+:data:`ACTIVITY_GRANULARITY` of the idle timeout (the record itself slides on
+every load), a save touches it only when the user changed. On a cluster the
+halves live in different slots: two scripts, sent as one pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .base import ACTIVE, EXPIRED, AuditRecord, Changes, Meta, Query, StoredSession
+from .listing import matches, sort_key
+from .redis_scripts import INDEX, RECORD, SESSION, Script
+
+logger = logging.getLogger("sessionware")
+
+T = TypeVar("T")
+
+ACTIVITY_GRANULARITY = 0.01
+"""On a single server, the fraction of the idle timeout that a session's entry in
+the activity index may lag behind its ``last_activity_at`` (the record's own
+value is exact): a load within it of the last refresh leaves the indexes alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One command of a round trip; ``script`` when it is an EVALSHA of ours."""
+
+    script: Script | None
+    args: tuple[str | bytes | int, ...]
+
+    @property
+    def key(self) -> str | bytes | int:
+        """The call's first key: where a cluster routes it."""
+        return self.args[3] if self.script is not None else self.args[1]
+
+
+Step = list[Call] | Script  # a round trip to send, or a script to load
+Flow = Generator[Step, Any, T]
+
+
+def roundtrip(calls: list[Call]) -> Generator[Step, Any, list[Any]]:
+    """Send ``calls`` as one pipeline; the replies, in order.
+
+    A script the server does not know (NOSCRIPT: a restart, a failover, SCRIPT
+    FLUSH) is loaded and the calls that missed it are sent again; a reply that
+    is any other error is raised, for the driver to turn into StoreUnavailable.
+    """
+    if not calls:
+        return []
+    replies = list((yield calls))
+    missed = [i for i, reply in enumerate(replies) if _is_noscript(reply)]
+    if missed:
+        for script in {calls[i].script for i in missed}:
+            if script is not None:
+                yield script
+        for i, reply in zip(missed, (yield [calls[i] for i in missed]), strict=True):
+            replies[i] = reply
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+def _is_noscript(reply: object) -> bool:
+    return isinstance(reply, Exception) and str(reply).startswith("No matching script")
+
+
+class RedisFlows:
+    """The flows of one store: its key prefix, retention and audit bound."""
+
+    def __init__(
+        self, prefix: str, retention_seconds: float, audit_limit: int, *, single_node: bool
+    ) -> None:
+        self.prefix = prefix
+        self.single_node = single_node
+        self.retention_seconds = retention_seconds
+        self._retention = _num(retention_seconds)
+        self.audit_limit = audit_limit
+        index = f"{prefix}{{index}}:"
+        self.index_keys = (index + "act", index + "end", index + "info")
+        self.users_prefix = index + "user:"
+        self.audit_key = index + "audit"
+
+    # -- the session contract ----------------------------------------------------------
+
+    def load(
+        self, session_id: str, now: float, idle_seconds: float | None
+    ) -> Flow[StoredSession | None]:
+        candidate, grain = "", "0"
+        if idle_seconds is not None:
+            candidate = _num(now + idle_seconds)
+            if self.single_node:
+                grain = _num(idle_seconds * ACTIVITY_GRANULARITY)
+        loaded, *_ = yield from roundtrip(
+            self._both(
+                self._record("load", session_id, now, candidate, self._retention, grain),
+                self._index("touch", now, session_id, candidate, grain),
+            )
+        )
+        if _state(session_id, loaded) != 1:
+            return None
+        try:
+            return StoredSession(_data(loaded[1]), _meta(loaded[2]))
+        except (ValueError, TypeError) as error:
+            _corrupt(session_id, error)
+            return None
+
+    def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> Flow[None]:
+        yield from roundtrip(self._create(session_id, data, meta, replacing=""))
+
+    def save(self, session_id: str, changes: Changes) -> Flow[bool]:
+        now = changes.updated_at
+        size = str(changes.size_bytes)
+        meta = ["updated_at", _num(now), "size_bytes", size]
+        meta += ["attribute_count", str(changes.attribute_count)]
+        cleared = []
+        for name, value in (("user", changes.user), ("email", changes.email)):
+            if value is None:
+                cleared.append(name)
+            else:
+                meta += [name, value]
+        pairs = [item for key, value in changes.set.items() for item in (key, value)]
+        args = [size, *_counted(pairs), *_counted(changes.removed)]
+        args += [*_counted(meta), *_counted(cleared)]
+        saved, *_ = yield from roundtrip(
+            self._both(
+                self._record("save", session_id, now, *args),
+                self._index("user", now, session_id, _user_token(changes.user)),
+            )
+        )
+        return _state(session_id, saved) == 1
+
+    def rotate(
+        self,
+        old_id: str,
+        new_id: str,
+        data: Mapping[str, bytes],
+        meta: Meta,
+        require_live: bool,
+    ) -> Flow[bool]:
+        """Optimistic: take the old record and create the new one in one round trip;
+        if the old one was not live and had to be, remove the new one in a second."""
+        now = meta.updated_at
+        taken, *_ = yield from roundtrip(
+            [self._record("take", old_id, now), *self._create(new_id, data, meta, old_id)]
+        )
+        if _state(old_id, taken) == 1 or not require_live:
+            return True
+        yield from roundtrip(
+            [Call(None, ("DEL", *self._keys(new_id))), self._index("forget", now, new_id)]
+        )
+        return False
+
+    def delete(self, session_id: str) -> Flow[None]:
+        now = time.time()
+        yield from roundtrip(
+            self._both(
+                self._record("delete", session_id, now), self._index("delete", now, session_id)
+            )
+        )
+
+    # -- the management contract ---------------------------------------------------------
+
+    def get_meta(self, session_id: str, now: float) -> Flow[Meta | None]:
+        (peeked,) = yield from roundtrip([self._record("peek", session_id, now, "0")])
+        found = self._peeked(session_id, peeked, now)
+        return None if found is None else found[0]
+
+    def read_data(self, session_id: str, now: float) -> Flow[dict[str, bytes] | None]:
+        (peeked,) = yield from roundtrip([self._record("peek", session_id, now, "1")])
+        found = self._peeked(session_id, peeked, now)
+        return None if found is None or peeked[0] != 1 else found[1]
+
+    def query(self, query: Query, now: float) -> Flow[tuple[list[tuple[str, Meta]], int]]:
+        """The default listing (by last activity, unfiltered) is one page of the
+        activity index; any other reads every candidate's meta and sorts here."""
+        plain = not query.search and query.status is query.app is query.user is None
+        if plain and query.sort == "last_activity":
+            descending, offset, limit = int(query.descending), query.offset, query.limit
+            ((total, ids),) = yield from roundtrip(
+                [self._index("page", now, str(descending), str(offset), str(limit))]
+            )
+            return (yield from self._metas(ids, now)), int(total)
+        token = "" if query.user is None else _user_token(query.user)
+        (ids,) = yield from roundtrip([self._index("ids", now, token, "0")])
+        rows = [row for row in (yield from self._metas(ids, now)) if matches(query, *row)]
+        rows.sort(key=sort_key(query.sort), reverse=query.descending)
+        return rows[query.offset : query.offset + query.limit], len(rows)
+
+    def user_session_ids(self, user: str, now: float) -> Flow[list[str]]:
+        (ids,) = yield from roundtrip([self._index("ids", now, _user_token(user), "1")])
+        return [session_id.decode() for session_id in ids]
+
+    def revoke(self, session_id: str, actor: str, now: float) -> Flow[bool]:
+        revoked, *_ = yield from roundtrip(
+            self._both(
+                self._record("revoke", session_id, now, actor, self._retention),
+                self._index("revoke", now, session_id),
+            )
+        )
+        return _state(session_id, revoked) == 1
+
+    def set_expiry(self, session_id: str, expires_at: float | None, now: float) -> Flow[bool]:
+        expires = _optional(expires_at)
+        fixed, *_ = yield from roundtrip(
+            self._both(
+                self._record("fix", session_id, now, expires, self._retention),
+                self._index("fix", now, session_id, expires),
+            )
+        )
+        return _state(session_id, fixed) == 1
+
+    def add_audit(self, record: AuditRecord) -> Flow[None]:
+        entry = json.dumps(dataclasses.asdict(record), separators=(",", ":"))
+        retention_ms = int(self.retention_seconds * 1000)
+        yield from roundtrip(
+            [
+                Call(None, ("LPUSH", self.audit_key, entry)),
+                Call(None, ("LTRIM", self.audit_key, 0, self.audit_limit - 1)),
+                Call(None, ("PEXPIRE", self.audit_key, retention_ms)),
+            ]
+        )
+
+    def audit(self, limit: int) -> Flow[list[AuditRecord]]:
+        if limit <= 0:
+            return []
+        (entries,) = yield from roundtrip([Call(None, ("LRANGE", self.audit_key, 0, limit - 1))])
+        records = []
+        for entry in entries:
+            try:
+                records.append(AuditRecord(**json.loads(entry)))
+            except (ValueError, TypeError):
+                logger.warning("sessionware: skipped a corrupt audit record in Redis")
+        return records
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _keys(self, session_id: str) -> tuple[str, str]:
+        base = f"{self.prefix}{{{session_id}}}"
+        return base + ":d", base + ":m"
+
+    def _record(self, op: str, session_id: str, now: float, *args: str | bytes) -> Call:
+        keys = self._keys(session_id)
+        return Call(RECORD, ("EVALSHA", RECORD.sha, 2, *keys, op, _num(now), *args))
+
+    def _index(self, op: str, now: float, *args: str) -> Call:
+        common = (op, _num(now), self._retention, self.users_prefix)
+        return Call(INDEX, ("EVALSHA", INDEX.sha, 3, *self.index_keys, *common, *args))
+
+    def _both(self, record: Call, index: Call) -> list[Call]:
+        """A RECORD call and its INDEX call: as one SESSION call on a single server."""
+        if not self.single_node:
+            return [record, index]
+        record_argv, index_argv = record.args[5:], index.args[6:]
+        keys = (*record.args[3:5], *index.args[3:6])
+        start = str(2 + len(record_argv))  # where the INDEX arguments begin in ARGV
+        args = ("EVALSHA", SESSION.sha, len(keys), *keys, start, *record_argv, *index_argv)
+        return [Call(SESSION, args)]
+
+    def _create(
+        self, session_id: str, data: Mapping[str, bytes], meta: Meta, replacing: str
+    ) -> list[Call]:
+        pairs = [item for key, value in data.items() for item in (key, value)]
+        record = [_optional(meta.expires_at), self._retention, *_counted(pairs)]
+        record += _counted(_meta_pairs(meta))
+        index = [session_id, _num(meta.last_activity_at), _end(meta), "01"[meta.sliding]]
+        index += [_optional(meta.deadline), _user_token(meta.user), replacing]
+        now = meta.updated_at
+        return self._both(
+            self._record("create", session_id, now, *record),
+            self._index("create", now, *index),
+        )
+
+    def _metas(self, ids: Sequence[bytes], now: float) -> Flow[list[tuple[str, Meta]]]:
+        names = [session_id.decode() for session_id in ids]
+        replies = yield from roundtrip([self._record("peek", name, now, "0") for name in names])
+        rows = []
+        for name, reply in zip(names, replies, strict=True):
+            found = self._peeked(name, reply, now)
+            if found is not None:
+                rows.append((name, found[0]))
+        return rows
+
+    def _peeked(
+        self, session_id: str, reply: Any, now: float
+    ) -> tuple[Meta, dict[str, bytes]] | None:
+        """A peek's meta as of ``now`` (tombstones included) and data, or ``None``."""
+        if _state(session_id, reply) == -1 or not reply[1]:
+            return None
+        try:
+            meta, data = _meta(reply[1]), _data(reply[2]) if reply[2] else {}
+        except (ValueError, TypeError) as error:
+            _corrupt(session_id, error)
+            return None
+        if meta.status == ACTIVE and meta.expires_at is not None and meta.expires_at <= now:
+            meta.status, meta.ended_at = EXPIRED, meta.expires_at
+        if meta.status != ACTIVE and (meta.ended_at or 0.0) + self.retention_seconds <= now:
+            return None
+        return meta, data
+
+
+# -- encoding -----------------------------------------------------------------------------
+
+_MARK = b"\xff"  # the data hash's marker field (see redis_scripts.RECORD)
+
+_TIMES = frozenset(
+    ("created_at", "updated_at", "last_activity_at", "expires_at", "deadline", "ended_at")
+)
+
+
+def _num(value: float) -> str:
+    """A time or duration as Lua and Redis will read it back: the exact float."""
+    return repr(float(value))
+
+
+def _optional(value: float | None) -> str:
+    return "" if value is None else _num(value)
+
+
+def _counted(items: Sequence[str | bytes]) -> list[str | bytes]:
+    return [str(len(items)), *items]
+
+
+def _user_token(user: str | None) -> str:
+    return "-" if user is None else "+" + user
+
+
+def _end(meta: Meta) -> str:
+    """The index's END score: when the session stops (stopped) being live."""
+    end = meta.expires_at if meta.status == ACTIVE else meta.ended_at
+    return "inf" if end is None else _num(end)
+
+
+def _meta_pairs(meta: Meta) -> list[str]:
+    pairs = []
+    for field in dataclasses.fields(Meta):
+        value = getattr(meta, field.name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "1" if value else "0"
+        elif field.name in _TIMES:
+            text = _num(value)
+        else:
+            text = str(value)
+        pairs += [field.name, text]
+    return pairs
+
+
+def _meta(row: Sequence[bytes | None]) -> Meta:
+    """Parse a meta hash's fields, in Meta's order (``redis_scripts`` FIELDS: HMGET's
+    list, ``None`` where absent, one internal field after them); ValueError or
+    TypeError if malformed."""
+    created, updated, last, expires, deadline, sliding, app, user, email = row[:9]
+    size, max_size, count, status, ended, revoked_by = row[9:15]
+    return Meta(
+        float(created),  # type: ignore[arg-type]
+        float(updated),  # type: ignore[arg-type]
+        float(last),  # type: ignore[arg-type]
+        None if expires is None else float(expires),
+        None if deadline is None else float(deadline),
+        sliding != b"0",
+        "default" if app is None else app.decode(),
+        None if user is None else user.decode(),
+        None if email is None else email.decode(),
+        0 if size is None else int(size),
+        0 if max_size is None else int(max_size),
+        0 if count is None else int(count),
+        ACTIVE if status is None else status.decode(),
+        None if ended is None else float(ended),
+        None if revoked_by is None else revoked_by.decode(),
+    )
+
+
+def _data(flat: Sequence[bytes]) -> dict[str, bytes]:
+    """Parse a data hash; keys must be UTF-8 (UnicodeDecodeError, a ValueError, if not)."""
+    pairs = zip(flat[::2], flat[1::2], strict=True)
+    return {key.decode(): value for key, value in pairs if key != _MARK}
+
+
+def _state(session_id: str, reply: Any) -> int:
+    """A RECORD reply's state: 1 live, 0 not live, -1 corrupt (logged once here)."""
+    state = reply if isinstance(reply, int) else int(reply[0])
+    if state == -1:
+        _corrupt(session_id, "a key of the wrong type, or a meta hash of the wrong shape")
+    return state
+
+
+def _corrupt(session_id: str, reason: object) -> None:
+    """Log a corrupt record once, without its content; the caller treats it as none."""
+    logger.warning(
+        "sessionware: the Redis record of session %s is corrupt (%s); treating it as no session",
+        session_id,
+        type(reason).__name__ if isinstance(reason, Exception) else reason,
+    )

@@ -1,0 +1,422 @@
+"""The Lua scripts behind RedisStore: one per slot they run in, and both in one.
+
+``RECORD`` runs on one session's slot: every check-and-write on its data and
+meta hashes (load, save, create, take, delete, peek, revoke, fix) is atomic there,
+which is what keeps a save racing a logout or a revocation from resurrecting it.
+``INDEX`` runs on the indexes' slot and keeps the management indexes in step.
+On a cluster the two are different slots (often different nodes), so nothing a
+session needs ever waits on the indexes, and no script touches both.
+
+``SESSION`` is the two in one script, for a single server, where one EVALSHA
+may touch every key: a RECORD operation, then an INDEX one unless the record
+found nothing for the index to learn (a load within the activity granularity, a
+save that kept the user). ``ARGV[1]`` is where the INDEX arguments start.
+
+Each operation takes its name and the caller's clock (float seconds, as
+Python's ``repr`` wrote it) as its first two arguments. Times are passed and
+stored as those strings, never formatted by Lua (whose ``tostring`` keeps 14
+digits), so a record's ``expires_at`` and its index score are the very same
+float.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script run with EVALSHA; ``source`` is loaded again after NOSCRIPT."""
+
+    name: str
+    source: str
+    sha: str = field(init=False)  # computed once: every call names the script by it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+_COMMON = r"""
+local op, now  -- the running operation and the caller's clock
+local at  -- the next argument to read
+local function take(n)
+  at = at + n
+  return unpack(ARGV, at - n, at - 1)
+end
+local function list()
+  local n, items = tonumber(take(1)), {}
+  for i = 1, n do items[i] = ARGV[at + i - 1] end
+  at = at + n
+  return items
+end
+-- HSET/HDEL in slices: Lua's unpack() has a stack limit
+local function chunked(command, key, items)
+  for i = 1, #items, 256 do
+    redis.call(command, key, unpack(items, i, math.min(i + 255, #items)))
+  end
+end
+-- seconds (a string or a number) to whole ms, rounded up: a key never vanishes early
+local function ms(seconds) return string.format('%.0f', math.ceil(tonumber(seconds) * 1000)) end
+-- the sliding rule (stores/base.py slid_expiry): candidate capped by deadline; '' = none
+local function capped(candidate, deadline)
+  if not deadline or deadline == '' then return candidate end
+  if candidate == '' or tonumber(deadline) < tonumber(candidate) then return deadline end
+  return candidate
+end
+"""
+
+_RECORD = r"""
+-- KEYS[1]: the data hash (one field per session key, plus MARK so that an empty
+-- session still exists); KEYS[2]: the meta hash. The data hash expires with the
+-- session, the meta hash `retention` seconds later: an expired session is a meta
+-- without data, a tombstone that Redis removes on time.
+local D, M = KEYS[1], KEYS[2]
+local MARK = '\255'  -- no UTF-8 encoded key is this byte
+-- the meta fields in Meta's order (redis_flows.META_FIELDS), then the internal
+-- `indexed_at`: when a load last refreshed the activity index
+local FIELDS = {'created_at', 'updated_at', 'last_activity_at', 'expires_at', 'deadline',
+  'sliding', 'app', 'user', 'email', 'size_bytes', 'max_size_bytes', 'attribute_count',
+  'status', 'ended_at', 'revoked_by', 'indexed_at'}
+local NUMERIC = {1, 2, 3, 4, 5, 10, 11, 12, 14, 16}
+local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
+
+-- the meta's FIELDS (an error reply if M is not a hash)
+local function fields() return redis.pcall('HMGET', M, unpack(FIELDS)) end
+
+-- 1: live; 0: missing, ended or expired; -1: corrupt (a key of the wrong type, a
+-- meta of the wrong shape). `meta` is fields(), `n` the data hash's length (an
+-- error reply if D is not a hash). Reads the keys again only to tell a missing
+-- record from a corrupt one.
+local function judge(meta, n)
+  if meta.err or type(n) ~= 'number' then return -1 end
+  if not meta[13] then  -- no status: no meta at all, or a corrupt one
+    if n > 0 or redis.call('EXISTS', M) == 1 then return -1 end
+    return 0
+  end
+  for _, i in ipairs(NUMERIC) do
+    if meta[i] and not tonumber(meta[i]) then return -1 end
+  end
+  if not (meta[1] and meta[2] and meta[3]) then return -1 end
+  if meta[13] ~= 'active' or n == 0 then return 0 end
+  if meta[4] and tonumber(meta[4]) <= tonumber(now) then return 0 end
+  return 1
+end
+
+local function state()
+  local meta = fields()
+  return judge(meta, redis.pcall('HLEN', D)), meta
+end
+
+-- the data expires at `expires` ('': never), the meta `retention` seconds later
+local function expire(expires, retention)
+  if expires == '' then
+    redis.call('PERSIST', D)
+    redis.call('PERSIST', M)
+  else
+    redis.call('PEXPIREAT', D, ms(expires))
+    redis.call('PEXPIREAT', M, ms(tonumber(expires) + tonumber(retention)))
+  end
+end
+
+local function set_expiry(expires, retention)
+  if expires == '' then redis.call('HDEL', M, 'expires_at')
+  else redis.call('HSET', M, 'expires_at', expires) end
+  expire(expires, retention)
+end
+
+local function record(base)
+  op, now, at = ARGV[base], ARGV[base + 1], base + 2
+
+  if op == 'load' then  -- candidate expiry ('': none), retention, index granularity (s)
+    -- returns {1, data pairs, FIELDS' values as now stored}, or a state
+    local meta, data = fields(), redis.pcall('HGETALL', D)
+    local s = judge(meta, data.err and data or #data)
+    index_wanted = s == 1
+    if s ~= 1 then return s end
+    local candidate, retention, grain = take(3)
+    local old, expires = meta[4] or '', meta[4] or ''
+    if meta[6] ~= '0' then expires = capped(candidate, meta[5]) end  -- sliding
+    local indexed = meta[16]
+    index_wanted = not indexed or tonumber(now) - tonumber(indexed) >= tonumber(grain)
+    local changed = {'last_activity_at', now}  -- one HSET for all
+    meta[3] = now
+    if index_wanted then
+      changed[3], changed[4], meta[16] = 'indexed_at', now, now
+    end
+    if expires ~= old then
+      if expires == '' then
+        redis.call('HDEL', M, 'expires_at')
+      else
+        changed[#changed + 1], changed[#changed + 2] = 'expires_at', expires
+      end
+      meta[4] = expires ~= '' and expires
+      expire(expires, retention)
+    end
+    redis.call('HSET', M, unpack(changed))
+    return {1, data, meta}
+
+  elseif op == 'save' then  -- size, data pairs, removed keys, meta pairs, meta fields to clear
+    local s, old = state()
+    if s ~= 1 then
+      index_wanted = false
+      return s
+    end
+    local size = take(1)
+    local set = list()
+    local removed = list()
+    local meta = list()
+    local cleared, present = list(), {}
+    if tonumber(old[11] or 0) < tonumber(size) then
+      meta[#meta + 1], meta[#meta + 2] = 'max_size_bytes', size
+    end
+    local user = false  -- the index keeps the user: only a new one is news
+    for i = 1, #meta, 2 do
+      if meta[i] == 'user' then user = meta[i + 1] end
+    end
+    for _, name in ipairs(cleared) do
+      if (name == 'user' and old[8]) or (name == 'email' and old[9]) then
+        present[#present + 1] = name
+      end
+    end
+    index_wanted = user ~= old[8]
+    chunked('HSET', D, set)
+    chunked('HDEL', D, removed)
+    chunked('HSET', M, meta)
+    chunked('HDEL', M, present)
+    return 1
+
+  elseif op == 'create' then  -- expiry ('': none), retention, data pairs, meta pairs
+    local expires, retention = take(2)
+    local data = list()
+    local meta = list()
+    redis.call('DEL', D, M)
+    redis.call('HSET', D, MARK, '')
+    chunked('HSET', D, data)
+    chunked('HSET', M, meta)
+    expire(expires, retention)
+    return 1
+
+  elseif op == 'take' or op == 'delete' then  -- a live record goes; a tombstone stays
+    local s = state()
+    if s == 1 then redis.call('DEL', D, M) end
+    return s
+
+  elseif op == 'peek' then  -- want data ('1'/'0'); no activity. {state, FIELDS' values, data}
+    local s, meta = state()
+    if s == -1 then return -1 end
+    if not meta[13] then return {s, {}, {}} end
+    local data = {}
+    if s == 1 and take(1) == '1' then data = redis.call('HGETALL', D) end
+    return {s, meta, data}
+
+  elseif op == 'revoke' then  -- actor, retention
+    local s = state()
+    if s ~= 1 then return s end
+    local actor, retention = take(2)
+    redis.call('DEL', D)
+    redis.call('HSET', M, 'status', 'revoked', 'ended_at', now, 'revoked_by', actor)
+    redis.call('PEXPIREAT', M, ms(tonumber(now) + tonumber(retention)))
+    return 1
+
+  elseif op == 'fix' then  -- expiry ('': durable), retention; sliding stops
+    local s = state()
+    if s ~= 1 then return s end
+    local expires, retention = take(2)
+    redis.call('HSET', M, 'sliding', '0')
+    if expires == '' then redis.call('HDEL', M, 'deadline')
+    else redis.call('HSET', M, 'deadline', expires) end
+    set_expiry(expires, retention)
+    return 1
+  end
+  return redis.error_reply('sessionware: unknown record operation ' .. tostring(op))
+end
+"""
+
+_INDEX = r"""
+-- The last three KEYS: ACT, END and INFO.
+-- ACT: session ids by last activity (the operator's listing); a load refreshes
+--   it at most once per granularity (see redis_flows.ACTIVITY_GRANULARITY).
+-- END: the same ids by when each stops being live: its expiry, or when it was
+--   revoked; 'inf' when durable. Never earlier than the record's own end (a
+--   load's refresh adds the granularity that later loads may slide it by), so
+--   that no live session is ever missing from a listing of live ones, and
+--   at most that much later: a session's tombstone leaves every index
+--   `retention` seconds after its end, as its meta does, give or take that.
+-- INFO: id -> "<sliding 1|0>|<deadline or ''>|<+user or ->", so that a
+--   load slides END here by the same rule as the record's own script.
+-- USERS .. user: that user's ids by end, a sorted set per user.
+local ACT, END, INFO = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
+local retention, USERS
+
+local function user_key(token)
+  if token and string.sub(token, 1, 1) == '+' then return USERS .. string.sub(token, 2) end
+  return nil
+end
+
+-- sliding flag, deadline, user token of a session (nil when not indexed)
+local function info(id)
+  local value = redis.call('HGET', INFO, id)
+  if not value then return nil end
+  return string.match(value, '^([01])|([^|]*)|(.*)$')
+end
+
+-- the session's end if it is live now, else nil
+local function live_end(id)
+  local e = redis.call('ZSCORE', END, id)
+  if e and (e == 'inf' or tonumber(e) > tonumber(now)) then return e end
+  return nil
+end
+
+-- keep `keys` until `e` + retention; 'inf' (a durable session) keeps them for good
+local function keep(keys, e, option)
+  for _, key in ipairs(keys) do
+    if e == 'inf' then redis.call('PERSIST', key)
+    elseif option then redis.call('PEXPIREAT', key, ms(tonumber(e) + retention), option)
+    else redis.call('PEXPIREAT', key, ms(tonumber(e) + retention)) end
+  end
+end
+
+-- set the TTL of `keys` from the latest end in `zset`
+local function refresh(keys, zset)
+  local top = redis.call('ZRANGE', zset, -1, -1, 'WITHSCORES')
+  if top[2] then keep(keys, top[2]) end
+end
+
+local function refresh_all(key)
+  refresh({ACT, END, INFO}, END)
+  if key then refresh({key}, key) end
+end
+
+local function forget(id)
+  local _, _, token = info(id)
+  local key = user_key(token)
+  if key then redis.call('ZREM', key, id) end
+  redis.call('ZREM', ACT, id)
+  redis.call('ZREM', END, id)
+  redis.call('HDEL', INFO, id)
+  return key
+end
+
+-- drop up to `limit` entries whose tombstone retention is over
+local function sweep(limit)
+  local cutoff = string.format('%.17g', tonumber(now) - retention)
+  local due = redis.call('ZRANGE', END, '-inf', cutoff, 'BYSCORE', 'LIMIT', 0, limit)
+  for _, id in ipairs(due) do forget(id) end
+end
+
+-- the operation at ARGV[base]: its name, the clock, the retention in seconds, the
+-- USERS prefix, then its own arguments
+local function index(base)
+  op, now, retention, USERS = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2]), ARGV[base + 3]
+  at = base + 4
+
+  if op == 'create' then  -- id, last activity, end, sliding, deadline, user token, old id
+    local id, last, e, sliding, deadline, token, old = take(7)
+    if old ~= '' and live_end(old) then forget(old) end
+    redis.call('ZADD', ACT, last, id)
+    redis.call('ZADD', END, e, id)
+    redis.call('HSET', INFO, id, sliding .. '|' .. deadline .. '|' .. token)
+    local key = user_key(token)
+    if key then redis.call('ZADD', key, e, id) end
+    refresh_all(key)
+    sweep(100)
+    return 1
+
+  elseif op == 'touch' then  -- id, candidate expiry ('': none), granularity (s)
+    local id, candidate, grain = take(3)
+    if not live_end(id) then return 0 end
+    redis.call('ZADD', ACT, 'XX', now, id)
+    local sliding, deadline, token = info(id)
+    if sliding ~= '1' then return 1 end
+    if candidate ~= '' and tonumber(grain) > 0 then
+      candidate = string.format('%.17g', tonumber(candidate) + tonumber(grain))
+    end
+    local e = capped(candidate, deadline)
+    if e == '' then e = 'inf' end
+    redis.call('ZADD', END, 'XX', e, id)
+    local keys, key = {ACT, END, INFO}, user_key(token)
+    if key then
+      redis.call('ZADD', key, 'XX', e, id)
+      keys[4] = key
+    end
+    keep(keys, e, 'GT')  -- only ever extend here: a persistent key stays so
+    return 1
+
+  elseif op == 'user' then  -- id, user token: a save changed (or confirmed) the user
+    local id, token = take(2)
+    local e = live_end(id)
+    if not e then return 0 end
+    local sliding, deadline, old = info(id)
+    if not sliding or old == token then return 0 end
+    local old_key, key = user_key(old), user_key(token)
+    if old_key then redis.call('ZREM', old_key, id) end
+    redis.call('HSET', INFO, id, sliding .. '|' .. deadline .. '|' .. token)
+    if key then
+      redis.call('ZADD', key, e, id)
+      refresh({key}, key)
+    end
+    return 1
+
+  elseif op == 'revoke' then  -- id: it ended now
+    local id = take(1)
+    local _, _, token = info(id)
+    local key = user_key(token)
+    redis.call('ZADD', END, 'XX', 'LT', now, id)
+    if key then redis.call('ZADD', key, 'XX', 'LT', now, id) end
+    refresh_all(key)
+    return 1
+
+  elseif op == 'fix' then  -- id, expiry ('': durable)
+    local id, expires = take(2)
+    if not live_end(id) then return 0 end
+    local _, _, token = info(id)
+    if not token then return 0 end
+    local e = expires == '' and 'inf' or expires
+    redis.call('HSET', INFO, id, '0|' .. expires .. '|' .. token)
+    redis.call('ZADD', END, 'XX', e, id)
+    local key = user_key(token)
+    if key then redis.call('ZADD', key, 'XX', e, id) end
+    refresh_all(key)
+    return 1
+
+  elseif op == 'delete' or op == 'forget' then  -- id; delete spares a tombstone
+    local id = take(1)
+    if op == 'forget' or live_end(id) then refresh_all(forget(id)) end
+    return 1
+
+  elseif op == 'page' then  -- descending ('1'/'0'), offset, limit: ids by last activity
+    local descending, offset, limit = take(3)
+    offset, limit = tonumber(offset), tonumber(limit)
+    sweep(10000)
+    local ids = {}
+    if limit < 1 then  -- (a stop index of -1 would mean the last)
+    elseif descending == '1' then ids = redis.call('ZRANGE', ACT, offset, offset + limit - 1, 'REV')
+    else ids = redis.call('ZRANGE', ACT, offset, offset + limit - 1) end
+    return {redis.call('ZCARD', ACT), ids}
+
+  elseif op == 'ids' then  -- user token or '' (every id), live only ('1'/'0')
+    local token, live = take(2)
+    sweep(10000)
+    local key = user_key(token)
+    if not key then return redis.call('ZRANGE', ACT, 0, -1) end
+    if live == '1' then return redis.call('ZRANGE', key, '(' .. now, '+inf', 'BYSCORE') end
+    return redis.call('ZRANGE', key, 0, -1)
+  end
+  return redis.error_reply('sessionware: unknown index operation ' .. tostring(op))
+end
+"""
+
+RECORD = Script("record", _COMMON + _RECORD + "return record(1)")
+INDEX = Script("index", _COMMON + _INDEX + "return index(1)")
+SESSION = Script(
+    "session",
+    _COMMON
+    + _RECORD
+    + _INDEX
+    + r"""
+local reply = record(2)
+if index_wanted then index(tonumber(ARGV[1])) end
+return reply
+""",
+)

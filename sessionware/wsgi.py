@@ -1,0 +1,226 @@
+"""WSGISessionMiddleware: the WSGI shell (any WSGI app), and the sync half it
+shares with the Flask integration.
+
+Raw WSGI, wrapping ``start_response``: the session is saved when the app starts
+its response, so a store failure can still turn the response into a 503 and a
+5xx response saves nothing. ``environ["sessionware.session"]`` is the
+:class:`~sessionware.session.Session`; it loads on first use, so a request that
+never touches it costs no store I/O. Each request gets its own session and the
+middleware keeps no per-request state, so threaded servers (gunicorn gthread,
+waitress) are safe as long as the store is (``MemoryStore`` and ``RedisStore`` are).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from .core import SessionConfig, SessionOptions, plan, run_plan
+from .errors import ConfigurationError, StoreUnavailable
+from .responses import (
+    ERROR_BODIES,
+    SAVE_ERRORS,
+    error_headers,
+    load_failure,
+    save_failure,
+    status_line,
+    vary_with_cookie,
+)
+from .session import Session
+from .stores.base import StoredSession, SyncStore
+from .stores.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from typing_extensions import Unpack
+
+ENVIRON_KEY = "sessionware.session"
+Headers = list[tuple[str, str]]
+
+
+class SyncSessions:
+    """Sessions against a sync store: open one per request, save it at the end.
+
+    What the WSGI middleware and the Flask integration share. Raises
+    ConfigurationError when ``store`` does not implement the sync store contract.
+    """
+
+    def __init__(self, config: SessionConfig, store: SyncStore | None) -> None:
+        self.config = config
+        self.store: SyncStore = MemoryStore() if store is None else store
+        if not isinstance(self.store, SyncStore):
+            raise ConfigurationError(
+                f"store {type(self.store).__qualname__} does not implement the sync store "
+                "contract (load, create, save, rotate, delete): see sessionware/stores/base.py"
+            )
+
+    def open(self, cookie_header: str | None, cls: type[Session] = Session) -> Session:
+        """The request's session (an instance of ``cls``), loading on first use.
+
+        Sync code can load in the middle of ``session["key"]``, so ``autoload``
+        makes no difference here; a failing load raises StoreUnavailable there.
+        """
+        session = self.config.session_for([cookie_header] if cookie_header else [], cls)
+        if session._pending:
+            session._sync_loader = lambda: self._load(session)
+        return session
+
+    def _load(self, session: Session) -> StoredSession | None:
+        session_id, kwargs = self.config.load_args(session, time.time())
+        return self.store.load(session_id, **kwargs)
+
+    def save(self, session: Session) -> Headers | int:
+        """Carry out the end-of-request plan: the headers to add, or, when the
+        session could not be saved (logged), the error status to answer instead."""
+        session._sealed = True
+        try:
+            return run_plan(self.store, plan(self.config, session))
+        except SAVE_ERRORS as error:
+            return save_failure(error)
+
+
+class WSGISessionMiddleware:
+    """Server-side sessions for a WSGI app. See the README's configuration table.
+
+    Takes :class:`~sessionware.SessionMiddleware`'s options. ``store`` must
+    implement the sync store contract; ``None`` means a fresh
+    :class:`~sessionware.MemoryStore`. ``autoload`` has no effect: the session
+    always loads on first use. Raises ConfigurationError (a ValueError) for
+    invalid options.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        secret_key: str | bytes | Sequence[str | bytes],
+        store: SyncStore | None = None,
+        **options: Unpack[SessionOptions],
+    ) -> None:
+        self.app = app
+        self.sessions = SyncSessions(SessionConfig.build(secret_key=secret_key, **options), store)
+        self.config = self.sessions.config
+        self.store = self.sessions.store
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        session = self.sessions.open(environ.get("HTTP_COOKIE"))
+        environ[ENVIRON_KEY] = session
+        exchange = _Exchange(self.sessions, session, start_response)
+        try:
+            body = self.app(environ, exchange.start_response)
+        except StoreUnavailable as error:
+            if exchange.committed:
+                raise
+            return exchange.answer(load_failure(error))
+        if isinstance(body, (list, tuple)) and exchange.pending:  # the app is done: commit now
+            exchange.commit()
+            if exchange.replaced:
+                return [ERROR_BODIES[exchange.replaced]]
+            return body
+        return exchange.body(body)
+
+
+class _Exchange:
+    """One request's ``start_response`` wrapper.
+
+    PEP 3333: headers are committed only when the first non-empty body chunk (or
+    ``write()``) goes out; until then the app may still raise or restart the
+    response with ``exc_info``. So the session is saved at that commit, with the
+    status then in force, and an app that raises before it saves nothing.
+    """
+
+    def __init__(self, sessions: SyncSessions, session: Session, start: StartResponse) -> None:
+        self.sessions = sessions
+        self.session = session
+        self.start = start
+        self.pending: tuple[str, Headers, OptExcInfo | None] | None = None
+        self.committed = False
+        self.replaced = 0  # the error status we answered instead of the app's response
+        self._write: Callable[[bytes], object] = _discard
+
+    def start_response(
+        self, status: str, headers: Headers, exc_info: OptExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        if exc_info is not None and self.committed and not self.replaced:
+            raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
+        self.pending = (status, list(headers), exc_info)
+        return self.write
+
+    def commit(self) -> None:
+        if self.committed or self.pending is None:
+            return
+        status, headers, exc_info = self.pending
+        if int(status[:3]) < 500:
+            outcome = self.sessions.save(self.session)
+            if isinstance(outcome, int):
+                self.answer(outcome)
+                return
+            headers = _merge(headers, outcome)
+        self.committed = True
+        self._write = self.start(status, headers, exc_info)
+
+    def write(self, data: bytes) -> object:
+        self.commit()
+        return None if self.replaced else self._write(data)
+
+    def answer(self, status: int) -> list[bytes]:
+        """Start the error response for ``status`` instead of the app's; its body."""
+        self.committed = True
+        self.replaced = status
+        self.start(status_line(status), error_headers(status))
+        return [ERROR_BODIES[status]]
+
+    def body(self, body: Iterable[bytes]) -> Iterator[bytes]:
+        """The app's body, committing the response before its first non-empty chunk."""
+        try:
+            chunks = iter(body)
+            while not self.committed:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    self.commit()
+                    if self.replaced:
+                        yield ERROR_BODIES[self.replaced]
+                    return
+                except StoreUnavailable as error:
+                    if self.committed:
+                        raise
+                    yield from self.answer(load_failure(error))
+                    return
+                if not chunk:
+                    yield chunk  # PEP 3333: a middleware yields whenever its app does
+                    continue
+                self.commit()
+                yield ERROR_BODIES[self.replaced] if self.replaced else chunk
+                if self.replaced:
+                    return
+            yield from chunks
+        finally:
+            _close(body)
+
+
+def _merge(headers: Headers, extra: Headers) -> Headers:
+    """Add ``extra`` to WSGI ``headers``, folding ``Vary`` into an existing one."""
+    for name, value in extra:
+        if name == "vary":
+            for i, (existing, current) in enumerate(headers):
+                if existing.lower() == "vary":
+                    headers[i] = (existing, vary_with_cookie(current))
+                    break
+            else:
+                headers.append(("vary", "Cookie"))
+        else:
+            headers.append((name, value))
+    return headers
+
+
+def _close(body: Iterable[bytes]) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+
+
+def _discard(data: bytes) -> None:
+    """The ``write`` callable once an error response replaced the app's."""

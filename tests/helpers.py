@@ -1,0 +1,80 @@
+"""Test helpers: parse real Set-Cookie headers with the standard library."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import Any
+
+
+def parse_set_cookie(header: str) -> dict[str, Any]:
+    """One Set-Cookie header as ``{"name", "value", "max-age", "path", ..., flags}``.
+
+    Flag attributes (Secure, HttpOnly) map to True when present.
+    """
+    jar: SimpleCookie = SimpleCookie()
+    jar.load(header)
+    assert len(jar) == 1, header
+    ((name, morsel),) = jar.items()
+    parsed: dict[str, Any] = {"name": name, "value": morsel.value}
+    for key in ("max-age", "expires", "path", "domain", "samesite"):
+        if morsel[key]:
+            parsed[key] = morsel[key]
+    parsed["secure"] = bool(morsel["secure"])
+    parsed["httponly"] = bool(morsel["httponly"])
+    return parsed
+
+
+def set_cookies(response: Any, name: str = "session") -> list[dict[str, Any]]:
+    """Every Set-Cookie for ``name`` on an httpx or werkzeug response, parsed."""
+    headers = response.headers
+    values = headers.get_list("set-cookie") if hasattr(headers, "get_list") else None
+    if values is None:
+        values = headers.getlist("set-cookie")
+    parsed = [parse_set_cookie(v) for v in values]
+    return [c for c in parsed if c["name"] == name]
+
+
+def token_of(cookie_value: str) -> str:
+    """The secret token inside a session cookie value (``token.timestamp.signature``)."""
+    return cookie_value.split(".")[0]
+
+
+def only_cookie(client: Any, value: str | None, name: str = "session") -> None:
+    """Make ``client`` send exactly this session cookie (or none) from now on."""
+    client.cookies.clear()
+    if value is not None:
+        client.cookies.set(name, value)  # no domain: "testserver" would become testserver.local
+
+
+class CountingStore:
+    """Wraps a store, counting calls per method name and recording their arguments.
+
+    Delegates everything, so it satisfies whichever store protocols the wrapped
+    store does. ``fail`` names methods that raise ``StoreUnavailable`` instead.
+    """
+
+    def __init__(self, store: Any, fail: set[str] | None = None) -> None:
+        self.store = store
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.fail = fail or set()
+
+    def names(self) -> list[str]:
+        return [n[1:] if n[1:] in _STORE_METHODS else n for n, _, _ in self.calls]
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.store, name)
+        if not callable(target):
+            return target
+        from sessionware import StoreUnavailable
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((name, args, kwargs))
+            base = name[1:] if name.startswith("a") and name[1:] in _STORE_METHODS else name
+            if base in self.fail:
+                raise StoreUnavailable(f"test store: {name} fails on purpose")
+            return target(*args, **kwargs)
+
+        return call
+
+
+_STORE_METHODS = {"load", "create", "save", "rotate", "delete"}

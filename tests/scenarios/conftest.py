@@ -1,0 +1,59 @@
+"""The scenario matrix: every framework in ``apps.FRAMEWORKS`` x every store in ``STORES``.
+
+A store factory takes the test's ``request`` (for fixtures such as
+``redis_prefix``) and returns a store; add a store by adding an entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sessionware import MemoryStore
+
+from .apps import FRAMEWORKS
+
+
+def memory_store(request: pytest.FixtureRequest) -> Any:
+    return MemoryStore()
+
+
+def redis_store(request: pytest.FixtureRequest) -> Any:
+    from sessionware import RedisStore
+
+    from ..conftest import REDIS_URL
+
+    store = RedisStore.from_url(REDIS_URL, prefix=request.getfixturevalue("redis_prefix"))
+    request.addfinalizer(store.close)
+    return store
+
+
+def cluster_store(request: pytest.FixtureRequest) -> Any:
+    from ..stores.cluster import cluster_store
+
+    return cluster_store(request)
+
+
+STORES: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
+    "memory": memory_store,
+    "redis": redis_store,
+    "cluster": cluster_store,
+}
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest) -> Any:
+    """A fresh store of each kind."""
+    return STORES[request.param](request)
+
+
+@pytest.fixture(params=sorted(FRAMEWORKS))
+def make_client(request: pytest.FixtureRequest, store: Any) -> Callable[..., Any]:
+    """``make_client(**middleware_options)`` → a context manager yielding a client.
+
+    ``store=`` among the options replaces the fixture's store (e.g. with a wrapper).
+    """
+    factory = FRAMEWORKS[request.param]
+    return lambda **options: factory(options.pop("store", store), **options)

@@ -1,0 +1,330 @@
+"""The core behaviours, run on every framework x every store (see conftest.py).
+
+Each test drives a real app over its test client and asserts on the body and
+on parsed Set-Cookie headers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from sessionware.cookies import CookieSigner, new_token, public_id
+
+from ..helpers import CountingStore, only_cookie, set_cookies, token_of
+from .apps import SECRET
+
+
+def _cookie(response: Any) -> dict[str, Any]:
+    cookies = set_cookies(response)
+    assert len(cookies) == 1, response.headers
+    return cookies[0]
+
+
+# -- cookies ------------------------------------------------------------------------
+
+
+def test_no_cookie_untouched_session_costs_nothing(make_client: Any, store: Any) -> None:
+    counting = CountingStore(store)
+    with make_client(store=counting) as client:
+        response = client.get("/untouched")
+    assert response.status_code == 200
+    assert set_cookies(response) == []
+    assert "vary" not in response.headers
+    assert counting.calls == []
+
+
+def test_first_write_sets_a_secure_browser_session_cookie(make_client: Any) -> None:
+    with make_client() as client:
+        response = client.get("/put", params={"key": "a", "value": "1"})
+    cookie = _cookie(response)
+    assert cookie["secure"] and cookie["httponly"]
+    assert cookie["samesite"].lower() == "lax"
+    assert cookie["path"] == "/"
+    assert "max-age" not in cookie and "expires" not in cookie  # a browser-session cookie
+    assert len(token_of(cookie["value"])) == 43  # 32 random bytes, URL-safe base64
+    assert "cookie" in response.headers["vary"].lower()
+
+
+def test_reading_an_empty_session_stores_nothing_and_sets_no_cookie(
+    make_client: Any, store: Any
+) -> None:
+    with make_client() as client:
+        response = client.get("/get", params={"key": "a"})
+    assert response.json() == {"value": None, "id": None}
+    assert set_cookies(response) == []
+    assert "cookie" in response.headers["vary"].lower()
+
+
+def test_unchanged_session_writes_nothing_and_sends_no_cookie(make_client: Any) -> None:
+    with make_client() as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        response = client.get("/get", params={"key": "a"})
+        assert response.json()["value"] == "1"
+        assert set_cookies(response) == []
+        response = client.get("/untouched")
+        assert set_cookies(response) == []
+        assert "vary" not in response.headers
+
+
+def test_session_id_is_the_hash_of_the_token_never_the_token(make_client: Any) -> None:
+    with make_client() as client:
+        token = token_of(_cookie(client.get("/put", params={"key": "a", "value": "1"}))["value"])
+        session_id = client.get("/get", params={"key": "a"}).json()["id"]
+    assert session_id == public_id(token)
+    assert token not in session_id
+
+
+def test_max_age_makes_a_persistent_cookie_that_slides(make_client: Any) -> None:
+    with make_client(max_age=100) as client:
+        cookie = _cookie(client.get("/put", params={"key": "a", "value": "1"}))
+        assert cookie["max-age"] == "100"
+        assert set_cookies(client.get("/get", params={"key": "a"})) == []  # fresh: not re-sent
+        time.sleep(2.2)  # 1 % of max_age (1 s) + 1 s of timestamp rounding: the expiry slides
+        again = _cookie(client.get("/get", params={"key": "a"}))
+    assert again["max-age"] == "100"
+    assert token_of(again["value"]) == token_of(cookie["value"])
+
+
+# -- strict ids ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "garbage",
+        "",
+        "x" * 5000,
+        "a.b.c",
+        CookieSigner("another-key").sign(new_token()),
+        CookieSigner(SECRET).sign(new_token()),  # well signed, but never issued
+    ],
+    ids=["garbage", "empty", "oversized", "malformed", "unknown-key", "never-issued"],
+)
+def test_bad_cookies_mean_a_fresh_session_and_are_never_adopted(
+    make_client: Any, value: str
+) -> None:
+    with make_client() as client:
+        only_cookie(client, value)
+        response = client.get("/keys")
+        assert response.status_code == 200
+        assert response.json() == {"keys": [], "id": None}
+        if value and len(value) < 200:  # proof it arrived: the dead cookie is expired
+            assert _cookie(response)["max-age"] == "0"
+        response = client.get("/put", params={"key": "a", "value": "1"})
+        assert response.status_code == 200
+        issued = [c for c in set_cookies(response) if c["value"]]
+        assert len(issued) == 1
+        assert token_of(issued[0]["value"]) != token_of(value)
+
+
+def test_a_dead_cookie_is_expired_so_it_stops_costing_lookups(make_client: Any) -> None:
+    with make_client() as client:
+        only_cookie(client, CookieSigner(SECRET).sign(new_token()))
+        cookie = _cookie(client.get("/keys"))
+    assert cookie["value"] == "" and cookie["max-age"] == "0"
+
+
+def test_first_verifying_cookie_of_several_wins(make_client: Any) -> None:
+    with make_client() as client:
+        value = _cookie(client.get("/put", params={"key": "a", "value": "1"}))["value"]
+        client.cookies.clear()
+        response = client.get(
+            "/get", params={"key": "a"}, headers={"cookie": f"session=forged; session={value}"}
+        )
+    assert response.json()["value"] == "1"
+
+
+def test_key_rotation_keeps_sessions_and_signs_with_the_newest(
+    make_client: Any, store: Any
+) -> None:
+    with make_client(secret_key="old-key") as client:
+        value = _cookie(client.get("/put", params={"key": "a", "value": "1"}))["value"]
+    with make_client(secret_key=["new-key", "old-key"]) as client:
+        only_cookie(client, value)
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+        rotated = _cookie(client.get("/login", params={"user": "u"}))["value"]
+    assert CookieSigner("new-key").verify(rotated) is not None
+    assert CookieSigner("old-key").verify(rotated) is None
+
+
+# -- values -------------------------------------------------------------------------
+
+
+def test_values_keep_their_exact_types(make_client: Any) -> None:
+    with make_client() as client:
+        client.get("/typed_store")
+        checks = client.get("/typed_check").json()
+    assert checks and all(checks.values()), checks
+
+
+@pytest.mark.parametrize("what", ["value", "key"])
+def test_unstorable_values_and_keys_raise_type_error_and_change_nothing(
+    make_client: Any, what: str
+) -> None:
+    with make_client() as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        response = client.get("/unstorable", params={"what": what})
+        assert response.status_code == 400
+        assert response.json()["unchanged"] is True
+        assert ("object" if what == "value" else "str") in response.json()["error"]
+        assert client.get("/keys").json()["keys"] == ["a"]
+
+
+def test_nested_mutation_is_saved_without_a_modified_flag(make_client: Any) -> None:
+    with make_client() as client:
+        client.get("/cart_add", params={"sku": "apple"})
+        client.get("/cart_add", params={"sku": "apple"})
+        client.get("/cart_add", params={"sku": "pear"})
+        client.get("/cart_append", params={"sku": "x"})
+        assert client.get("/cart_append", params={"sku": "y"}).json()["lines"] == ["x", "y"]
+        cart = client.get("/get", params={"key": "cart"}).json()["value"]
+    assert cart == {"items": {"apple": 2, "pear": 1}}
+
+
+def test_only_changed_keys_are_written(make_client: Any, store: Any) -> None:
+    counting = CountingStore(store)
+    with make_client(store=counting) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        client.get("/put", params={"key": "b", "value": "2"})
+        counting.calls.clear()
+        client.get("/incr", params={"key": "n"})
+        client.get("/get", params={"key": "a"})
+    saves = [args for name, args, _ in counting.calls if name in ("save", "asave")]
+    assert len(saves) == 1
+    changes = saves[0][1]
+    assert set(changes.set) == {"n"} and list(changes.removed) == []
+
+
+# -- size cap -----------------------------------------------------------------------
+
+
+def test_assignment_over_the_cap_raises_and_keeps_the_previous_state(make_client: Any) -> None:
+    with make_client(max_payload_bytes=1000) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        response = client.get("/big", params={"size": "2000"})
+        assert response.status_code == 413
+        assert response.json()["has_key"] is False
+        assert client.get("/keys").json()["keys"] == ["a"]
+
+
+def test_nested_growth_over_the_cap_is_a_500_and_saves_nothing(
+    make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with make_client(max_payload_bytes=1000) as client:
+        client.get("/grow", params={"size": "100"})
+        response = client.get("/grow", params={"size": "2000"})
+        assert response.status_code == 500
+        assert set_cookies(response) == []
+        assert client.get("/get", params={"key": "blob"}).json()["value"] == ["x" * 100]
+    assert "max_payload_bytes" in caplog.text
+
+
+# -- timeouts -----------------------------------------------------------------------
+
+
+def test_idle_timeout_ends_an_unused_session_server_side(make_client: Any) -> None:
+    with make_client(idle_timeout=1) as client:
+        value = _cookie(client.get("/put", params={"key": "a", "value": "1"}))["value"]
+        time.sleep(1.3)
+        only_cookie(client, value)  # the browser still holds the cookie
+        assert client.get("/get", params={"key": "a"}).json() == {"value": None, "id": None}
+
+
+def test_reads_count_as_activity(make_client: Any) -> None:
+    with make_client(idle_timeout=1.5) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        for _ in range(3):
+            time.sleep(0.8)
+            assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+
+
+def test_absolute_timeout_ends_even_an_active_session(make_client: Any) -> None:
+    with make_client(absolute_timeout=1.5) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        time.sleep(0.8)
+        assert client.get("/login", params={"user": "u"}).status_code == 200  # rotation
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+        time.sleep(0.9)  # 1.7 s since creation: regenerate kept the creation time
+        assert client.get("/get", params={"key": "a"}).json()["value"] is None
+
+
+# -- logout, login, flash -------------------------------------------------------------
+
+
+def test_logout_deletes_the_record_and_expires_the_cookie_alike(make_client: Any) -> None:
+    with make_client(path="/", same_site="strict") as client:
+        value = _cookie(client.get("/put", params={"key": "a", "value": "1"}))["value"]
+        gone = _cookie(client.get("/logout"))
+        assert gone["value"] == "" and gone["max-age"] == "0"
+        assert gone["secure"] and gone["httponly"] and gone["path"] == "/"
+        assert gone["samesite"].lower() == "strict"
+        only_cookie(client, value)  # replaying the old cookie finds nothing
+        assert client.get("/keys").json() == {"keys": [], "id": None}
+
+
+def test_writes_after_logout_start_a_new_session(make_client: Any) -> None:
+    with make_client() as client:
+        old = _cookie(client.get("/put", params={"key": "a", "value": "1"}))["value"]
+        new = _cookie(client.get("/logout", params={"flash": "You have been logged out"}))
+        assert new["value"] and token_of(new["value"]) != token_of(old)
+        assert client.get("/flashes").json()["flashes"] == [["info", "You have been logged out"]]
+        assert client.get("/keys").json()["keys"] == []
+        only_cookie(client, old)
+        assert client.get("/keys").json() == {"keys": [], "id": None}
+
+
+def test_regenerate_keeps_data_under_a_new_token_and_kills_the_old(make_client: Any) -> None:
+    with make_client() as client:
+        old = _cookie(client.get("/put", params={"key": "cart", "value": "3 items"}))["value"]
+        old_id = client.get("/keys").json()["id"]
+        new = _cookie(client.get("/login", params={"user": "alice"}))["value"]
+        assert token_of(new) != token_of(old)
+        after = client.get("/keys").json()
+        assert after["keys"] == ["cart", "user_id"] and after["id"] != old_id
+        only_cookie(client, old)
+        assert client.get("/keys").json() == {"keys": [], "id": None}
+
+
+def test_flash_messages_pop_in_order_and_by_category(make_client: Any) -> None:
+    with make_client() as client:
+        client.get("/flash", params={"msg": "one"})
+        client.get("/flash", params={"msg": "bad", "category": "error"})
+        client.get("/flash", params={"msg": "two"})
+        errors = client.get("/flashes", params={"category": "error"}).json()["flashes"]
+        assert errors == [["error", "bad"]]
+        rest = client.get("/flashes").json()["flashes"]
+        assert rest == [["info", "one"], ["info", "two"]]
+        assert client.get("/flashes").json()["flashes"] == []
+
+
+# -- failures -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ["boom", "fail"])
+def test_a_failed_request_saves_nothing(make_client: Any, route: str) -> None:
+    with make_client() as client:
+        response = client.get(f"/{route}")
+        assert response.status_code == 500
+        assert set_cookies(response) == []
+        client.get("/put", params={"key": "a", "value": "1"})
+        assert client.get(f"/{route}").status_code == 500
+        assert client.get("/keys").json()["keys"] == ["a"]
+
+
+@pytest.mark.parametrize("failing", ["load", "save", "create"])
+def test_a_store_failure_is_a_503_never_a_silent_200(
+    make_client: Any, store: Any, failing: str
+) -> None:
+    broken = CountingStore(store, fail={failing})
+    with make_client(store=broken) as client:
+        if failing != "create":
+            broken.fail = set()
+            client.get("/put", params={"key": "a", "value": "1"})
+            broken.fail = {failing}
+        response = client.get("/incr")
+    assert response.status_code == 503
+    assert set_cookies(response) == []
+    assert "session store" in response.text

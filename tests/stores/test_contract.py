@@ -1,0 +1,620 @@
+"""The store contract (``sessionware/stores/base.py``): one suite, every store.
+
+Each test runs on every store in ``make_store`` (MemoryStore; RedisStore on the
+real server; RedisStore on a local 3-master Redis Cluster) and twice: through
+the sync methods and through the async ones (``mode``), via :class:`Ops`, which
+calls ``store.load(...)`` or awaits ``store.aload(...)``. Times are real
+(``time.time()``), since Redis expires keys by its own clock; the few tests that
+wait use sub-second timeouts. To check your own store, add it to ``make_store``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from sessionware import MemoryStore
+from sessionware.stores.base import (
+    ACTIVE,
+    EXPIRED,
+    REVOKED,
+    SORT_FIELDS,
+    AsyncManagedStore,
+    AsyncStore,
+    AuditRecord,
+    Changes,
+    ManagedStore,
+    Meta,
+    Query,
+    SyncStore,
+)
+
+from ..conftest import REDIS_URL
+from .cluster import cluster_store
+
+pytestmark = pytest.mark.anyio
+
+RETENTION = 7 * 24 * 3600.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Ops:
+    """A store's operations by their sync names, run through ``mode``'s methods."""
+
+    def __init__(self, store: Any, mode: str) -> None:
+        self.store = store
+        self.mode = mode
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if self.mode == "sync":
+            method = getattr(self.store, name)
+
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                return method(*args, **kwargs)
+
+        else:
+            method = getattr(self.store, "a" + name)
+
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                return await method(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture(params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Any]]:
+    """``make_store(retention_seconds=..., audit_limit=...)`` → a fresh, empty store."""
+    made: list[Any] = []
+
+    def make(retention_seconds: float = RETENTION, audit_limit: int = 10_000) -> Any:
+        options = {"retention_seconds": retention_seconds, "audit_limit": audit_limit}
+        if request.param == "memory":
+            return MemoryStore(**options)
+        from sessionware import RedisStore
+
+        if request.param == "redis":
+            prefix = f"{request.getfixturevalue('redis_prefix')}{len(made)}:"
+            store = RedisStore.from_url(REDIS_URL, prefix=prefix, **options)
+        else:
+            store = cluster_store(request, **options)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.close()
+        await store.aclose()  # in this test's event loop, which its connections belong to
+
+
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(make_store: Callable[..., Any], mode: str) -> Ops:
+    return Ops(make_store(), mode)
+
+
+def meta(
+    now: float,
+    *,
+    idle: float | None = 60.0,
+    deadline: float | None = None,
+    sliding: bool = True,
+    **fields: Any,
+) -> Meta:
+    """A new session's meta at ``now`` expiring after ``idle`` (capped by ``deadline``)."""
+    expires = None if idle is None else now + idle
+    if deadline is not None:
+        expires = deadline if expires is None else min(expires, deadline)
+    return Meta(
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+        expires_at=expires,
+        deadline=deadline,
+        sliding=sliding,
+        **fields,
+    )
+
+
+def changes(now: float, **fields: Any) -> Changes:
+    fields.setdefault("size_bytes", 10)
+    return Changes(updated_at=now, **fields)
+
+
+async def wait_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.time()))
+
+
+# -- protocols -----------------------------------------------------------------------------
+
+
+async def test_implements_every_protocol(make_store: Callable[..., Any]) -> None:
+    raw = make_store()
+    for protocol in (SyncStore, AsyncStore, ManagedStore, AsyncManagedStore):
+        assert isinstance(raw, protocol), protocol.__name__
+
+
+# -- load, create ----------------------------------------------------------------------------
+
+
+async def test_load_missing_is_none(store: Ops) -> None:
+    assert await store.load("nope", now=time.time(), idle_seconds=60) is None
+
+
+async def test_create_then_load_round_trips(store: Ops) -> None:
+    now = time.time()
+    data = {"cart": b"\x00\xff\x80raw", "": b"empty key", "clé": b"", "n": b"7"}
+    made = meta(now, user="alice", email="a@example.com", app="shop", size_bytes=40)
+    made.max_size_bytes, made.attribute_count = 50, 4
+    await store.create("s1", data, made)
+    loaded = await store.load("s1", now=now, idle_seconds=60)
+    assert loaded is not None
+    assert loaded.data == data
+    assert loaded.meta == made
+
+
+async def test_create_empty_session_is_live(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {}, meta(now))
+    loaded = await store.load("s1", now=now, idle_seconds=60)
+    assert loaded is not None and loaded.data == {}
+
+
+async def test_load_slides_expiry_and_marks_activity(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=60))
+    loaded = await store.load("s1", now=now + 5, idle_seconds=60)
+    assert loaded is not None
+    assert loaded.meta.expires_at == now + 5 + 60
+    assert loaded.meta.last_activity_at == now + 5
+    assert loaded.meta.created_at == loaded.meta.updated_at == now
+    stored = await store.get_meta("s1", now=now + 6)
+    assert stored is not None
+    assert (stored.expires_at, stored.last_activity_at) == (now + 65, now + 5)
+
+
+async def test_load_never_slides_past_deadline(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=60, deadline=now + 100))
+    loaded = await store.load("s1", now=now + 50, idle_seconds=60)
+    assert loaded is not None and loaded.meta.expires_at == now + 100
+
+
+async def test_load_without_idle_timeout_keeps_only_the_deadline(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=None, deadline=now + 100))
+    loaded = await store.load("s1", now=now + 1, idle_seconds=None)
+    assert loaded is not None and loaded.meta.expires_at == now + 100
+    await store.create("s2", {"a": b"1"}, meta(now, idle=None))
+    loaded = await store.load("s2", now=now + 1, idle_seconds=None)
+    assert loaded is not None and loaded.meta.expires_at is None
+
+
+async def test_non_sliding_record_keeps_its_expiry(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=30, sliding=False))
+    loaded = await store.load("s1", now=now + 10, idle_seconds=30)
+    assert loaded is not None
+    assert loaded.meta.expires_at == now + 30
+    assert loaded.meta.last_activity_at == now + 10
+
+
+# -- save ------------------------------------------------------------------------------------
+
+
+async def test_save_writes_only_the_changed_keys(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1", "b": b"2", "c": b"3"}, meta(now, size_bytes=30))
+    change = changes(now + 1, set={"b": b"two", "d": b"4"}, removed=["c"], size_bytes=20)
+    change.attribute_count, change.user, change.email = 3, "bob", "b@example.com"
+    assert await store.save("s1", change) is True
+    loaded = await store.load("s1", now=now + 2, idle_seconds=60)
+    assert loaded is not None
+    assert loaded.data == {"a": b"1", "b": b"two", "d": b"4"}
+    got = loaded.meta
+    assert (got.updated_at, got.size_bytes, got.attribute_count) == (now + 1, 20, 3)
+    assert (got.user, got.email, got.created_at) == ("bob", "b@example.com", now)
+
+
+async def test_save_keeps_the_largest_size(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, size_bytes=10, max_size_bytes=10))
+    await store.save("s1", changes(now, set={"a": b"x" * 50}, size_bytes=51))
+    await store.save("s1", changes(now, set={"a": b"y"}, size_bytes=2))
+    got = await store.get_meta("s1", now=now)
+    assert got is not None and (got.size_bytes, got.max_size_bytes) == (2, 51)
+
+
+async def test_save_can_clear_user_and_email(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, user="alice", email="a@example.com"))
+    await store.save("s1", changes(now, set={"a": b"2"}))
+    got = await store.get_meta("s1", now=now)
+    assert got is not None and (got.user, got.email) == (None, None)
+    assert await store.user_session_ids("alice", now=now) == []
+
+
+async def test_save_of_a_missing_record_writes_nothing(store: Ops) -> None:
+    now = time.time()
+    assert await store.save("ghost", changes(now, set={"a": b"1"})) is False
+    assert await store.load("ghost", now=now, idle_seconds=60) is None
+    assert await store.get_meta("ghost", now=now) is None
+    assert await store.query(Query(), now=now) == ([], 0)
+
+
+async def test_save_after_logout_does_not_resurrect(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now))
+    await store.delete("s1")
+    assert await store.save("s1", changes(now, set={"b": b"2"})) is False
+    assert await store.get_meta("s1", now=now) is None
+    assert await store.load("s1", now=now, idle_seconds=60) is None
+
+
+async def test_save_after_revoke_does_not_resurrect(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now))
+    assert await store.revoke("s1", actor="ops", now=now) is True
+    assert await store.save("s1", changes(now, set={"b": b"2"})) is False
+    assert await store.read_data("s1", now=now) is None
+    got = await store.get_meta("s1", now=now)
+    assert got is not None and got.status == REVOKED
+
+
+async def test_save_after_expiry_does_not_resurrect(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=0.5))
+    await wait_until(now + 0.55)
+    assert await store.save("s1", changes(time.time(), set={"b": b"2"})) is False
+    assert await store.load("s1", now=time.time(), idle_seconds=60) is None
+    got = await store.get_meta("s1", now=time.time())
+    assert got is not None and (got.status, got.ended_at) == (EXPIRED, now + 0.5)
+
+
+# -- rotate, delete --------------------------------------------------------------------------
+
+
+async def test_rotate_moves_the_record(store: Ops) -> None:
+    now = time.time()
+    await store.create("old", {"a": b"1"}, meta(now, user="alice"))
+    moved = meta(now + 1, user="alice")
+    moved.created_at = now
+    assert await store.rotate("old", "new", {"a": b"1", "b": b"2"}, moved, require_live=True)
+    assert await store.load("old", now=now + 1, idle_seconds=60) is None
+    assert await store.get_meta("old", now=now + 1) is None
+    loaded = await store.load("new", now=now + 1, idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"1", "b": b"2"}
+    assert loaded.meta.created_at == now
+    assert await store.user_session_ids("alice", now=now + 1) == ["new"]
+    rows, total = await store.query(Query(), now=now + 1)
+    assert [row[0] for row in rows] == ["new"] and total == 1
+
+
+async def test_rotate_requiring_live_refuses_a_revoked_record(store: Ops) -> None:
+    now = time.time()
+    await store.create("old", {"a": b"1"}, meta(now, user="alice"))
+    await store.revoke("old", actor="ops", now=now)
+    moved = meta(now, user="alice")
+    assert await store.rotate("old", "new", {"a": b"1"}, moved, require_live=True) is False
+    assert await store.load("new", now=now, idle_seconds=60) is None
+    assert await store.get_meta("new", now=now) is None
+    old = await store.get_meta("old", now=now)
+    assert old is not None and old.status == REVOKED
+    assert await store.user_session_ids("alice", now=now) == []
+    rows, total = await store.query(Query(), now=now)
+    assert [row[0] for row in rows] == ["old"] and total == 1
+
+
+async def test_rotate_requiring_live_refuses_a_missing_record(store: Ops) -> None:
+    now = time.time()
+    assert await store.rotate("gone", "new", {"a": b"1"}, meta(now), require_live=True) is False
+    assert await store.get_meta("new", now=now) is None
+    assert await store.query(Query(), now=now) == ([], 0)
+
+
+async def test_rotate_without_requiring_live_creates_regardless(store: Ops) -> None:
+    now = time.time()
+    assert await store.rotate("gone", "new", {"a": b"1"}, meta(now), require_live=False)
+    loaded = await store.load("new", now=now, idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"1"}
+
+
+async def test_delete_removes_the_record_and_its_index_entries(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, user="alice"))
+    await store.delete("s1")
+    assert await store.load("s1", now=now, idle_seconds=60) is None
+    assert await store.get_meta("s1", now=now) is None
+    assert await store.query(Query(), now=now) == ([], 0)
+    assert await store.query(Query(user="alice"), now=now) == ([], 0)
+    assert await store.user_session_ids("alice", now=now) == []
+    await store.delete("s1")  # deleting what is gone is fine
+
+
+async def test_delete_spares_a_revoked_tombstone(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now))
+    await store.revoke("s1", actor="ops", now=now)
+    await store.delete("s1")
+    got = await store.get_meta("s1", now=now)
+    assert got is not None and got.status == REVOKED
+
+
+# -- expiry ------------------------------------------------------------------------------------
+
+
+async def test_expiry_is_exact(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=1.0, sliding=False))
+    assert await store.load("s1", now=now + 0.999, idle_seconds=1.0) is not None
+    await wait_until(now + 1.0)
+    assert await store.load("s1", now=now + 1.0, idle_seconds=1.0) is None
+
+
+async def test_idle_timeout_slides_with_use(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=1.0))
+    await wait_until(now + 0.5)
+    assert await store.load("s1", now=time.time(), idle_seconds=1.0) is not None
+    await wait_until(now + 1.2)  # past the first expiry, within the slid one
+    assert await store.load("s1", now=time.time(), idle_seconds=1.0) is not None
+
+
+async def test_deadline_ends_a_sliding_session(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=60, deadline=now + 1.0))
+    loaded = await store.load("s1", now=now + 0.1, idle_seconds=60)
+    assert loaded is not None and loaded.meta.expires_at == now + 1.0
+    await wait_until(now + 1.0)
+    assert await store.load("s1", now=time.time(), idle_seconds=60) is None
+
+
+# -- tombstones --------------------------------------------------------------------------------
+
+
+async def test_an_expired_session_is_a_tombstone_for_the_retention(
+    make_store: Callable[..., Any], mode: str
+) -> None:
+    store = Ops(make_store(retention_seconds=1.0), mode)
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=0.5, user="alice"))
+    await wait_until(now + 0.55)
+    got = await store.get_meta("s1", now=time.time())
+    assert got is not None and (got.status, got.ended_at) == (EXPIRED, now + 0.5)
+    assert await store.read_data("s1", now=time.time()) is None
+    rows, total = await store.query(Query(status=EXPIRED), now=time.time())
+    assert [row[0] for row in rows] == ["s1"] and total == 1
+    assert await store.user_session_ids("alice", now=time.time()) == []
+    await wait_until(now + 0.5 + 1.0)
+    assert await store.get_meta("s1", now=time.time()) is None
+    assert await store.query(Query(), now=time.time()) == ([], 0)
+
+
+async def test_revoke_leaves_a_tombstone_for_the_retention(
+    make_store: Callable[..., Any], mode: str
+) -> None:
+    store = Ops(make_store(retention_seconds=1.0), mode)
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, user="alice"))
+    assert await store.revoke("s1", actor="ops@example.com", now=now) is True
+    assert await store.revoke("s1", actor="ops@example.com", now=now) is False
+    assert await store.load("s1", now=now, idle_seconds=60) is None
+    got = await store.get_meta("s1", now=now)
+    assert got is not None
+    assert (got.status, got.ended_at, got.revoked_by) == (REVOKED, now, "ops@example.com")
+    rows, total = await store.query(Query(user="alice"), now=now)
+    assert [row[1].status for row in rows] == [REVOKED] and total == 1
+    await wait_until(now + 1.0)
+    assert await store.get_meta("s1", now=time.time()) is None
+    assert await store.query(Query(user="alice"), now=time.time()) == ([], 0)
+
+
+async def test_revoke_of_a_missing_session_is_false(store: Ops) -> None:
+    assert await store.revoke("ghost", actor="ops", now=time.time()) is False
+
+
+# -- read without activity -----------------------------------------------------------------
+
+
+async def test_get_meta_and_read_data_do_not_mark_activity(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=60))
+    assert await store.read_data("s1", now=now + 5) == {"a": b"1"}
+    got = await store.get_meta("s1", now=now + 5)
+    assert got is not None
+    assert (got.last_activity_at, got.expires_at, got.status) == (now, now + 60, ACTIVE)
+    assert await store.read_data("ghost", now=now) is None
+    assert await store.get_meta("ghost", now=now) is None
+
+
+# -- query ---------------------------------------------------------------------------------
+
+
+async def fill(store: Ops, now: float) -> dict[str, Meta]:
+    """Six sessions: different users, emails, apps, activity; one revoked, one expired."""
+    specs: list[tuple[str, dict[str, Any]]] = [
+        ("a1", {"user": "alice", "email": "alice@example.com", "app": "shop"}),
+        ("b2", {"user": "bob", "email": "BOB@Example.org", "app": "shop"}),
+        ("c3", {"user": None, "email": None, "app": "blog"}),
+        ("d4", {"user": "alice", "email": None, "app": "blog"}),
+        ("e5", {"user": "carol", "email": "carol@example.com", "app": "shop"}),
+        ("f6", {"user": "dave", "email": "dave@example.net", "app": "admin"}),
+    ]
+    for offset, (session_id, fields) in enumerate(specs):
+        made = meta(now - 10 + offset, **fields)
+        if session_id == "f6":
+            made.expires_at = now + 0.5
+        await store.create(session_id, {"k": b"v"}, made)
+    await store.load("c3", now=now + 0.05, idle_seconds=60)  # c3 is now the most recent
+    await store.revoke("b2", actor="ops", now=now)
+    await wait_until(now + 0.55)  # f6 expires
+    result = {}
+    for session_id, _ in specs:
+        got = await store.get_meta(session_id, now=time.time())
+        assert got is not None
+        result[session_id] = got
+    return result
+
+
+def expected(metas: dict[str, Meta], query: Query) -> tuple[list[str], int]:
+    """The contract's listing, computed here independently of any store."""
+    attr = {"id": None, "created": "created_at", "expires": "expires_at"}
+    attr |= {"last_activity": "last_activity_at", "user": "user", "email": "email"}
+    attr |= {"app": "app", "status": "status"}
+    rows = []
+    for session_id, m in metas.items():
+        if query.status and m.status != query.status:
+            continue
+        if query.app and m.app != query.app:
+            continue
+        if query.user and m.user != query.user:
+            continue
+        fields = (session_id, m.user, m.email, m.app, m.status)
+        if query.search and not any(query.search.lower() in f.lower() for f in fields if f):
+            continue
+        name = attr[query.sort]
+        value = session_id if name is None else getattr(m, name)
+        rows.append(((value is None, "" if value is None else value, session_id), session_id))
+    rows.sort(reverse=query.descending)
+    ids = [session_id for _, session_id in rows]
+    return ids[query.offset : query.offset + query.limit], len(ids)
+
+
+async def listed(store: Ops, query: Query) -> tuple[list[str], int]:
+    rows, total = await store.query(query, now=time.time())
+    return [session_id for session_id, _ in rows], total
+
+
+async def test_query_filters_sorts_and_pages(store: Ops) -> None:
+    metas = await fill(store, time.time())
+    assert metas["b2"].status == REVOKED and metas["f6"].status == EXPIRED
+    queries = [
+        Query(),
+        Query(descending=False),
+        Query(offset=2, limit=2),
+        Query(offset=5, limit=10),
+        Query(offset=10),
+        Query(limit=0),
+        Query(status=ACTIVE),
+        Query(status=REVOKED),
+        Query(status=EXPIRED),
+        Query(app="shop", sort="created", descending=False),
+        Query(user="alice"),
+        Query(user="alice", sort="id", descending=False),
+        Query(user="nobody"),
+        Query(search="EXAMPLE.COM"),
+        Query(search="revoked"),
+        Query(search="b"),
+        Query(search="d4"),
+        Query(search="blog", status=ACTIVE, limit=1),
+    ]
+    queries += [Query(sort=sort, descending=d) for sort in SORT_FIELDS for d in (True, False)]
+    for query in queries:
+        assert await listed(store, query) == expected(metas, query), query
+
+
+async def test_query_rows_carry_current_metadata(store: Ops) -> None:
+    metas = await fill(store, time.time())
+    rows, _ = await store.query(Query(limit=100), now=time.time())
+    assert dict(rows) == metas
+
+
+async def test_query_ties_are_broken_by_id(store: Ops) -> None:
+    now = time.time()
+    for session_id in ("m", "k", "z", "a"):
+        await store.create(session_id, {}, meta(now, user="same"))
+    assert await listed(store, Query()) == (["z", "m", "k", "a"], 4)
+    assert await listed(store, Query(descending=False, limit=3)) == (["a", "k", "m"], 4)
+    assert await listed(store, Query(sort="user", offset=1)) == (["m", "k", "a"], 4)
+
+
+async def test_user_session_ids_lists_live_sessions_only(store: Ops) -> None:
+    now = time.time()
+    for session_id in ("s1", "s2", "s3", "s4"):
+        await store.create(session_id, {"a": b"1"}, meta(now, user="alice"))
+    await store.create("s5", {"a": b"1"}, meta(now, user="bob"))
+    await store.create("s6", {"a": b"1"}, meta(now, user="alice", idle=0.1))
+    await store.revoke("s2", actor="ops", now=now)
+    await store.delete("s3")
+    await store.save("s4", changes(now, set={"a": b"2"}, user="bob"))  # a new user
+    await wait_until(now + 0.1)
+    assert sorted(await store.user_session_ids("alice", now=time.time())) == ["s1"]
+    assert sorted(await store.user_session_ids("bob", now=time.time())) == ["s4", "s5"]
+    assert await store.user_session_ids("nobody", now=time.time()) == []
+
+
+# -- set_expiry ----------------------------------------------------------------------------
+
+
+async def test_set_expiry_fixes_the_expiry(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=60))
+    assert await store.set_expiry("s1", now + 500, now=now) is True
+    loaded = await store.load("s1", now=now + 1, idle_seconds=60)
+    assert loaded is not None
+    assert (loaded.meta.expires_at, loaded.meta.sliding) == (now + 500, False)
+    got = await store.get_meta("s1", now=now + 1)
+    assert got is not None and got.expires_at == now + 500
+
+
+async def test_set_expiry_can_shorten_and_end(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=60, user="alice"))
+    assert await store.set_expiry("s1", now + 1.0, now=now) is True
+    assert await store.load("s1", now=now + 0.1, idle_seconds=60) is not None
+    await wait_until(now + 1.0)
+    assert await store.load("s1", now=time.time(), idle_seconds=60) is None
+    got = await store.get_meta("s1", now=time.time())
+    assert got is not None and (got.status, got.ended_at) == (EXPIRED, now + 1.0)
+    assert await store.user_session_ids("alice", now=time.time()) == []
+
+
+async def test_set_expiry_none_makes_a_session_durable(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=60, deadline=now + 100, user="al"))
+    assert await store.set_expiry("s1", None, now=now) is True
+    loaded = await store.load("s1", now=now + 1, idle_seconds=60)
+    assert loaded is not None and loaded.meta.expires_at is None
+    assert await store.user_session_ids("al", now=now + 10**6) == ["s1"]
+    assert await store.revoke("s1", actor="ops", now=now + 2) is True  # still revocable
+    assert await store.user_session_ids("al", now=now + 2) == []
+
+
+async def test_set_expiry_of_a_dead_session_is_false(store: Ops) -> None:
+    now = time.time()
+    assert await store.set_expiry("ghost", now + 10, now=now) is False
+    await store.create("s1", {"a": b"1"}, meta(now))
+    await store.revoke("s1", actor="ops", now=now)
+    assert await store.set_expiry("s1", None, now=now) is False
+
+
+# -- audit -----------------------------------------------------------------------------------
+
+
+async def test_audit_is_newest_first(store: Ops) -> None:
+    records = [AuditRecord(at=1000.0 + i, actor=f"op{i}", action="reveal", session_id="s1")
+               for i in range(3)]  # fmt: skip
+    records.append(AuditRecord(at=2000.5, actor="root", action="revoke", session_id=None,
+                               reason="leaked ✓"))  # fmt: skip
+    for record in records:
+        await store.add_audit(record)
+    assert await store.audit(limit=10) == records[::-1]
+    assert await store.audit(limit=2) == records[:1:-1]
+    assert await store.audit(limit=0) == []
+
+
+async def test_audit_is_bounded(make_store: Callable[..., Any], mode: str) -> None:
+    store = Ops(make_store(audit_limit=3), mode)
+    for i in range(5):
+        await store.add_audit(AuditRecord(float(i), actor="op", action="reveal", session_id=None))
+    assert [record.at for record in await store.audit(limit=100)] == [4.0, 3.0, 2.0]

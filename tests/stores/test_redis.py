@@ -1,0 +1,799 @@
+"""RedisStore beyond the shared contract: round trips, races, faults, corrupt
+records, TTLs, index pruning, the cluster layout and configuration.
+
+Runs on the real server (``tests/conftest.py``: own prefix, own cleanup), on
+throwaway servers for the faults (``cluster.throwaway_server``: killed, paused
+or script-flushed there, never on the shared server), and on the local cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import redis.asyncio.connection
+import redis.connection
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+import sessionware
+from sessionware import (
+    ConfigurationError,
+    MissingExtra,
+    RedisStore,
+    SessionMiddleware,
+    StoreUnavailable,
+)
+from sessionware.stores.base import AuditRecord, Changes, Meta, Query
+
+from ..conftest import REDIS_URL
+from .cluster import HOST, client, cluster_store, free_ports, shared_cluster, throwaway_server
+
+BASE_URL = "https://testserver"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def store(redis_prefix: str) -> Iterator[RedisStore]:
+    made = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def raw() -> redis.Redis:
+    return redis.Redis.from_url(REDIS_URL)
+
+
+def meta(now: float, idle: float = 60.0, **fields: Any) -> Meta:
+    return Meta(
+        created_at=now, updated_at=now, last_activity_at=now, expires_at=now + idle, **fields
+    )
+
+
+def ttls(raw: redis.Redis, prefix: str) -> dict[str, int]:
+    """Every key under ``prefix`` (without it) and its PTTL in ms (-1: none)."""
+    found = raw.scan_iter(match=prefix + "*", count=1000)
+    return {key.decode()[len(prefix) :]: raw.pttl(key) for key in found}
+
+
+# -- round trips ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every write to a Redis socket, sync or async, appends 1: one per round trip."""
+    seen: list[int] = []
+    sync_send = redis.connection.AbstractConnection.send_packed_command
+    async_send = redis.asyncio.connection.AbstractConnection.send_packed_command
+
+    def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        seen.append(1)
+        sync_send(self, command, check_health)
+
+    async def acounted(self: Any, command: Any, check_health: bool = True) -> None:
+        seen.append(1)
+        await async_send(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    monkeypatch.setattr(
+        redis.asyncio.connection.AbstractConnection, "send_packed_command", acounted
+    )
+    return seen
+
+
+def operations(store: Any, prefix: str = "") -> list[tuple[str, Callable[[], Any]]]:
+    """Each session operation once, named; ``prefix`` picks the sync (``""``) or async
+    (``"a"``) methods. Run in order: each acts on what the previous made."""
+    now = time.time()
+    moved = meta(now, user="alice")
+    revoked_too = meta(now)
+
+    def call(name: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        return lambda: getattr(store, prefix + name)(*args, **kwargs)
+
+    change = Changes(set={"b": b"2"}, removed=["a"], updated_at=now, size_bytes=2)
+    return [
+        ("load (no such session)", call("load", "none", now=now, idle_seconds=60)),
+        ("create", call("create", "s1", {"a": b"1"}, meta(now))),
+        ("load", call("load", "s1", now=now, idle_seconds=60)),
+        ("save", call("save", "s1", change)),
+        ("rotate (regenerate)", call("rotate", "s1", "s2", {"b": b"2"}, moved, require_live=True)),
+        ("delete (logout)", call("delete", "s2")),
+        ("rotate (refused)", call("rotate", "s2", "s3", {}, revoked_too, require_live=True)),
+    ]
+
+
+EXPECTED_ROUND_TRIPS = {
+    "load (no such session)": 1,
+    "create": 1,
+    "load": 1,
+    "save": 1,
+    "rotate (regenerate)": 1,
+    "delete (logout)": 1,
+    "rotate (refused)": 2,  # the optimistic new record is removed again
+}
+
+
+def test_round_trips_per_operation_sync(store: RedisStore, sends: list[int]) -> None:
+    store.load("warm", now=time.time(), idle_seconds=60)  # the connection handshake
+    counts = {}
+    for name, run in operations(store):
+        sends.clear()
+        run()
+        counts[name] = len(sends)
+    assert counts == EXPECTED_ROUND_TRIPS
+
+
+@pytest.mark.anyio
+async def test_round_trips_per_operation_async(store: RedisStore, sends: list[int]) -> None:
+    await store.aload("warm", now=time.time(), idle_seconds=60)
+    counts = {}
+    for name, run in operations(store, "a"):
+        sends.clear()
+        await run()
+        counts[name] = len(sends)
+    assert counts == EXPECTED_ROUND_TRIPS
+    await store.aclose()
+
+
+def session_app(store: Any, **options: Any) -> Starlette:
+    """/read, /write?key=&value=, /login, /logout, /untouched and /keys."""
+
+    async def read(request: Request) -> JSONResponse:
+        return JSONResponse({"n": request.session.get("n")})
+
+    async def write(request: Request) -> JSONResponse:
+        request.session[request.query_params.get("key", "n")] = request.query_params.get("value")
+        return JSONResponse({"ok": True})
+
+    async def login(request: Request) -> JSONResponse:
+        request.session.regenerate()
+        request.session["user_id"] = "alice"
+        return JSONResponse({"ok": True})
+
+    async def logout(request: Request) -> JSONResponse:
+        request.session.clear()
+        return JSONResponse({"ok": True})
+
+    async def untouched(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    async def keys(request: Request) -> JSONResponse:
+        return JSONResponse(dict(request.session))
+
+    handlers = (read, write, login, logout, untouched, keys)
+    app = Starlette(routes=[Route("/" + h.__name__, h) for h in handlers])
+    app.add_middleware(SessionMiddleware, secret_key="k", store=store, **options)
+    return app
+
+
+def test_round_trips_per_request(store: RedisStore, sends: list[int]) -> None:
+    """Through the ASGI middleware: zero without a cookie, one to load, one more to write."""
+    with TestClient(session_app(store), base_url=BASE_URL) as http:
+        http.get("/write")  # warm up: connect, load the scripts
+        http.cookies.clear()
+        counts = {}
+        for name, path, cookie in [
+            ("no cookie, session unused", "/untouched", False),
+            ("no cookie, session read", "/read", False),
+            ("creation", "/write?value=1", False),
+            ("cookie, session unused", "/untouched", True),
+            ("cookie, session read", "/read", True),
+            ("cookie, session written", "/write?value=2", True),
+            ("login (regenerate)", "/login", True),
+            ("logout", "/logout", True),
+        ]:
+            if not cookie:
+                http.cookies.clear()
+            sends.clear()
+            assert http.get(path).status_code == 200
+            counts[name] = len(sends)
+    assert counts == {
+        "no cookie, session unused": 0,
+        "no cookie, session read": 0,
+        "creation": 1,
+        "cookie, session unused": 1,
+        "cookie, session read": 1,
+        "cookie, session written": 2,
+        "login (regenerate)": 2,
+        "logout": 2,
+    }
+
+
+@pytest.mark.cluster
+def test_round_trips_on_a_cluster_are_one_send_per_node(
+    request: pytest.FixtureRequest, sends: list[int]
+) -> None:
+    """A session's keys and the indexes are in two slots: at most two nodes per trip."""
+    store = cluster_store(request)
+    for _, run in operations(store):  # connect to every node the operations reach
+        run()
+    for name, run in operations(store):
+        sends.clear()
+        run()
+        assert len(sends) <= 2 * EXPECTED_ROUND_TRIPS[name], name
+
+
+@pytest.mark.cluster
+@pytest.mark.anyio
+async def test_round_trips_on_a_cluster_are_one_send_per_node_async(
+    request: pytest.FixtureRequest, sends: list[int]
+) -> None:
+    store = cluster_store(request)
+    for _, run in operations(store, "a"):
+        await run()
+    for name, run in operations(store, "a"):
+        sends.clear()
+        await run()
+        assert len(sends) <= 2 * EXPECTED_ROUND_TRIPS[name], name
+    await store.aclose()
+
+
+# -- NOSCRIPT ----------------------------------------------------------------------------------
+
+
+def test_scripts_are_loaded_again_after_a_script_flush(sends: list[int]) -> None:
+    with throwaway_server() as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}")
+        now = time.time()
+        store.create("s1", {"a": b"1"}, meta(now))
+        client(port).script_flush()
+        sends.clear()
+        loaded = store.load("s1", now=now, idle_seconds=60)
+        assert loaded is not None and loaded.data == {"a": b"1"}
+        assert len(sends) == 3  # NOSCRIPT, load the script, send again
+        sends.clear()
+        assert store.save("s1", Changes(set={"b": b"2"}, updated_at=now, size_bytes=2))
+        assert len(sends) == 1
+        store.close()
+
+
+@pytest.mark.anyio
+async def test_scripts_are_loaded_again_after_a_script_flush_async() -> None:
+    with throwaway_server() as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}")
+        now = time.time()
+        await store.acreate("s1", {"a": b"1"}, meta(now))
+        client(port).script_flush()
+        loaded = await store.aload("s1", now=now, idle_seconds=60)
+        assert loaded is not None and loaded.data == {"a": b"1"}
+        await store.aclose()
+
+
+@pytest.mark.cluster
+def test_scripts_are_loaded_again_on_a_cluster(request: pytest.FixtureRequest) -> None:
+    store = cluster_store(request)
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now))
+    for port in shared_cluster(request.config):
+        client(port).script_flush()
+    loaded = store.load("s1", now=now, idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"1"}
+
+
+# -- races -------------------------------------------------------------------------------------
+
+RACERS = 50
+
+
+@pytest.mark.anyio
+async def test_concurrent_saves_to_one_session_all_persist(store: RedisStore) -> None:
+    now = time.time()
+    await store.acreate("s1", {"seed": b"0"}, meta(now))
+
+    async def save(i: int) -> bool:
+        change = Changes(set={f"k{i}": str(i).encode()}, updated_at=time.time(), size_bytes=1)
+        return await store.asave("s1", change)
+
+    assert all(await asyncio.gather(*(save(i) for i in range(RACERS))))
+    loaded = await store.aload("s1", now=time.time(), idle_seconds=60)
+    assert loaded is not None
+    assert loaded.data == {"seed": b"0"} | {f"k{i}": str(i).encode() for i in range(RACERS)}
+    await store.aclose()
+
+
+def test_concurrent_saves_from_threads_all_persist(store: RedisStore) -> None:
+    now = time.time()
+    store.create("s1", {}, meta(now))
+
+    def save(i: int) -> bool:
+        change = Changes(set={f"line:{i}": b"1"}, updated_at=time.time(), size_bytes=1)
+        return store.save("s1", change)
+
+    with ThreadPoolExecutor(RACERS) as pool:
+        assert all(pool.map(save, range(RACERS)))
+    loaded = store.load("s1", now=time.time(), idle_seconds=60)
+    assert loaded is not None and len(loaded.data) == RACERS
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("key", ["field", "cart_line"])
+async def test_concurrent_requests_to_one_session_all_persist(redis_prefix: str, key: str) -> None:
+    """50 concurrent requests with one cookie through the ASGI middleware, each setting
+    its own key (a form field; a cart line kept as its own key): all 50 survive."""
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    transport = httpx.ASGITransport(app=session_app(store))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        first = await http.get("/write", params={"key": "seed", "value": "0"})
+        cookie = first.headers["set-cookie"].split(";")[0]
+        http.cookies.clear()  # every request sends exactly this cookie
+
+        async def put(i: int) -> int:
+            params = {"key": f"{key}:{i}", "value": str(i)}
+            response = await http.get("/write", params=params, headers={"cookie": cookie})
+            return response.status_code
+
+        statuses = await asyncio.gather(*(put(i) for i in range(RACERS)))
+        assert statuses == [200] * RACERS
+        stored = (await http.get("/keys", headers={"cookie": cookie})).json()
+    assert stored == {"seed": "0"} | {f"{key}:{i}": str(i) for i in range(RACERS)}
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_save_racing_a_revoke_never_resurrects(store: RedisStore) -> None:
+    now = time.time()
+    await store.acreate("s1", {"a": b"1"}, meta(now))
+    loaded = await store.aload("s1", now=now, idle_seconds=60)  # a request loads it ...
+    assert loaded is not None
+    assert await store.arevoke("s1", actor="ops", now=time.time())  # ... an operator revokes
+    change = Changes(set={"b": b"2"}, updated_at=time.time(), size_bytes=2)
+    assert await store.asave("s1", change) is False  # ... the request's save is refused
+    assert await store.aread_data("s1", now=time.time()) is None
+    await store.aclose()
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+
+def fails_fast(run: Callable[[], Any], where: str) -> StoreUnavailable:
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as caught:
+        run()
+    assert time.monotonic() - started < 2.5
+    assert where in str(caught.value)
+    assert isinstance(caught.value.__cause__, redis.RedisError)
+    assert isinstance(caught.value, ConnectionError)
+    return caught.value
+
+
+def test_a_stopped_server_is_store_unavailable() -> None:
+    with throwaway_server() as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}")
+        now = time.time()
+        store.create("s1", {"a": b"1"}, meta(now))
+        client(port).shutdown(nosave=True)
+    fails_fast(lambda: store.load("s1", now=now, idle_seconds=60), f"{HOST}:{port}")
+    fails_fast(lambda: store.save("s1", Changes(updated_at=now)), f"{HOST}:{port}")
+
+
+@pytest.mark.anyio
+async def test_a_stopped_server_is_store_unavailable_async() -> None:
+    with throwaway_server() as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}")
+        now = time.time()
+        await store.acreate("s1", {"a": b"1"}, meta(now))
+        client(port).shutdown(nosave=True)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match=f"{HOST}:{port}"):
+        await store.aload("s1", now=now, idle_seconds=60)
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_refused_connection_is_store_unavailable() -> None:
+    (port,) = free_ports(1)
+    store = RedisStore.from_url(f"redis://{HOST}:{port}")
+    error = fails_fast(lambda: store.load("s1", now=time.time(), idle_seconds=60), str(port))
+    assert "running and reachable" in str(error)
+
+
+@contextlib.contextmanager
+def paused(port: int) -> Iterator[None]:
+    """CLIENT PAUSE the throwaway server's writes (every script call waits, while
+    CLIENT UNPAUSE still goes through: under ALL it would wait out the pause too)."""
+    admin = client(port)
+    admin.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+    try:
+        yield
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+
+
+def test_a_paused_server_times_out_as_store_unavailable() -> None:
+    with throwaway_server() as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}", socket_timeout=0.5)
+        store.create("s1", {"a": b"1"}, meta(time.time()))
+        with paused(port):
+            started = time.monotonic()
+            fails_fast(lambda: store.load("s1", now=time.time(), idle_seconds=60), str(port))
+            assert time.monotonic() - started < 1.0
+
+
+def test_the_default_timeout_bounds_a_paused_server() -> None:
+    with throwaway_server() as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}")
+        store.create("s1", {"a": b"1"}, meta(time.time()))
+        with paused(port):
+            fails_fast(lambda: store.load("s1", now=time.time(), idle_seconds=60), str(port))
+
+
+def test_the_middleware_answers_503_without_a_cookie_when_redis_is_down() -> None:
+    with throwaway_server() as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}")
+        with TestClient(session_app(store), base_url=BASE_URL) as http:
+            assert http.get("/write?value=1").status_code == 200
+            client(port).shutdown(nosave=True)
+            for path in ("/read", "/write?value=2"):
+                response = http.get(path)
+                assert response.status_code == 503
+                assert "set-cookie" not in response.headers
+            http.cookies.clear()
+            response = http.get("/write?value=3")  # creation fails too: 503, no cookie
+            assert response.status_code == 503 and "set-cookie" not in response.headers
+
+
+# -- corrupt records ---------------------------------------------------------------------------
+
+
+def corrupt_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno == logging.WARNING and "corrupt" in r.message]
+
+
+CORRUPTIONS: dict[str, Callable[[redis.Redis, str, str], Any]] = {
+    "data key is a string": lambda r, d, m: (r.set(d, b"SECRET"), r.hset(m, "status", "active")),
+    "meta key is a list": lambda r, d, m: (r.hset(d, "a", b"SECRET"), r.rpush(m, b"SECRET")),
+    "meta missing": lambda r, d, m: r.hset(d, "a", b"SECRET"),
+    "non-numeric expiry": lambda r, d, m: (
+        r.hset(d, "a", b"SECRET"),
+        r.hset(m, mapping={"status": "active", "expires_at": "SECRET", "created_at": "1"}),
+    ),
+}
+
+
+def well_formed(raw: redis.Redis, d: str, m: str, **meta_fields: Any) -> None:
+    now = time.time()
+    fields = {"created_at": now, "updated_at": now, "last_activity_at": now}
+    fields |= {"expires_at": now + 60, "sliding": "1", "status": "active", **meta_fields}
+    raw.hset(d, mapping={b"\xff": b"", "a": b"SECRET"})
+    raw.hset(m, mapping={k: v for k, v in fields.items() if v is not None})
+
+
+CORRUPTIONS |= {
+    "meta without created_at": lambda r, d, m: well_formed(r, d, m, created_at=None),
+    "non-numeric size": lambda r, d, m: well_formed(r, d, m, size_bytes="SECRET"),
+    "non-integer size": lambda r, d, m: well_formed(r, d, m, size_bytes="1.5"),
+    "key not UTF-8": lambda r, d, m: (well_formed(r, d, m), r.hset(d, b"\xc3(", b"SECRET")),
+}
+SEEN_ONLY_BY_PYTHON = {"non-integer size", "key not UTF-8"}  # the scripts let these through
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_a_corrupt_record_is_no_session_and_one_warning(
+    store: RedisStore,
+    raw: redis.Redis,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    corruption: str,
+) -> None:
+    d, m = f"{redis_prefix}{{bad}}:d", f"{redis_prefix}{{bad}}:m"
+    CORRUPTIONS[corruption](raw, d, m)
+    now = time.time()
+    checks = [
+        lambda: store.load("bad", now=now, idle_seconds=60) is None,
+        lambda: store.read_data("bad", now=now) is None,
+    ]
+    if corruption != "key not UTF-8":  # (the meta is sound: the operator may see it)
+        checks.append(lambda: store.get_meta("bad", now=now) is None)
+    if corruption not in SEEN_ONLY_BY_PYTHON:  # (the core never saves what it could not load)
+        checks.append(lambda: store.save("bad", Changes(set={"x": b"1"}, updated_at=now)) is False)
+    for check in checks:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sessionware"):
+            assert check()
+        warnings = corrupt_warnings(caplog)
+        assert len(warnings) <= 1
+        assert all("SECRET" not in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        store.load("bad", now=now, idle_seconds=60)
+    assert len(corrupt_warnings(caplog)) == 1
+    assert "bad" in corrupt_warnings(caplog)[0].getMessage()
+    assert store.query(Query(), now=now) == ([], 0)
+
+
+def test_a_corrupt_value_through_the_middleware_is_a_fresh_session(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TestClient(session_app(store), base_url=BASE_URL) as http:
+        assert http.get("/write?key=n&value=SECRET").status_code == 200
+        (data_key,) = (k for k in raw.scan_iter(match=redis_prefix + "{*}:d"))
+        raw.hset(data_key, "n", b"\xc1garbage SECRET")  # not msgpack
+        with caplog.at_level(logging.WARNING, logger="sessionware"):
+            response = http.get("/read")
+        assert response.status_code == 200 and response.json() == {"n": None}
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "SECRET" not in warnings[0].getMessage()
+
+
+# -- TTLs --------------------------------------------------------------------------------------
+
+
+def test_every_key_has_a_ttl(store: RedisStore, raw: redis.Redis, redis_prefix: str) -> None:
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now, idle=60, user="alice"))
+    store.save("s1", Changes(set={"b": b"2"}, updated_at=now, size_bytes=2, user="alice"))
+    store.create("s2", {"a": b"1"}, meta(now, idle=30))
+    store.revoke("s2", actor="ops", now=now)
+    store.add_audit(AuditRecord(now, "ops", "revoke", "s2"))
+    week = store.retention_seconds * 1000
+    found = ttls(raw, redis_prefix)
+    assert set(found) == {
+        "{s1}:d",
+        "{s1}:m",
+        "{s2}:m",
+        "{index}:act",
+        "{index}:end",
+        "{index}:info",
+        "{index}:user:alice",
+        "{index}:audit",
+    }
+    assert 59_000 < found["{s1}:d"] <= 60_000
+    assert 59_000 + week < found["{s1}:m"] <= 60_000 + week
+    assert week - 1000 < found["{s2}:m"] <= week
+    for key in ("{index}:act", "{index}:end", "{index}:info", "{index}:user:alice"):
+        assert found[key] == pytest.approx(found["{s1}:m"], abs=1000), key
+    assert week - 1000 < found["{index}:audit"] <= week
+
+
+def test_expiry_is_redis_own_to_the_millisecond(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now, idle=60))
+    loaded = store.load("s1", now=now + 1.5, idle_seconds=60)
+    assert loaded is not None and loaded.meta.expires_at == now + 61.5
+    expires_ms = math.ceil((now + 61.5) * 1000)
+    assert raw.pexpiretime(f"{redis_prefix}{{s1}}:d") == expires_ms
+    retention_ms = math.ceil((now + 61.5 + store.retention_seconds) * 1000)
+    assert raw.pexpiretime(f"{redis_prefix}{{s1}}:m") == retention_ms
+
+
+def test_a_durable_session_is_the_only_key_without_ttl(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now, user="alice"))
+    assert store.set_expiry("s1", None, now=now)
+    store.load("s1", now=now, idle_seconds=60)
+    found = ttls(raw, redis_prefix)
+    assert found["{s1}:d"] == found["{s1}:m"] == -1
+    assert found["{index}:end"] == -1  # the indexes keep a durable session listed
+    store.revoke("s1", actor="ops", now=now)
+    found = ttls(raw, redis_prefix)
+    assert all(ttl > 0 for ttl in found.values()), found
+
+
+# -- indexes -----------------------------------------------------------------------------------
+
+
+def index_members(raw: redis.Redis, prefix: str) -> dict[str, set[str]]:
+    result = {}
+    for key in ttls(raw, prefix):
+        if key.startswith("{index}:") and key != "{index}:audit":
+            full = prefix + key
+            members = raw.hkeys(full) if key.endswith(":info") else raw.zrange(full, 0, -1)
+            result[key] = {member.decode() for member in members}
+    return result
+
+
+def test_ended_sessions_leave_every_index(raw: redis.Redis, redis_prefix: str) -> None:
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix, retention_seconds=0.2)
+    now = time.time()
+    for i in range(5):
+        store.create(f"x{i}", {"a": b"1"}, meta(now, idle=0.1, user=f"user{i}"))
+    store.create("r", {"a": b"1"}, meta(now, user="carol"))
+    store.revoke("r", actor="ops", now=now)
+    time.sleep(0.35)
+    later = time.time()
+    store.create("live", {"a": b"1"}, meta(later, user="dave"))  # a write sweeps
+    assert index_members(raw, redis_prefix) == {
+        "{index}:act": {"live"},
+        "{index}:end": {"live"},
+        "{index}:info": {"live"},
+        "{index}:user:dave": {"live"},
+    }
+
+
+def test_logout_and_regenerate_leave_the_indexes_at_once(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now, user="alice"))
+    store.rotate("s1", "s2", {"a": b"1"}, meta(now, user="alice"), require_live=True)
+    assert index_members(raw, redis_prefix)["{index}:user:alice"] == {"s2"}
+    store.delete("s2")
+    assert index_members(raw, redis_prefix) == {}
+    assert set(ttls(raw, redis_prefix)) == set()
+
+
+def test_a_load_refreshes_the_activity_index_once_per_granularity(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    """The record slides on every load; the indexes at most once per 1% of the idle
+    timeout, with an END that the record's expiry cannot outrun meanwhile."""
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now, idle=100, user="alice"))
+    act, end = f"{redis_prefix}{{index}}:act", f"{redis_prefix}{{index}}:end"
+    user = f"{redis_prefix}{{index}}:user:alice"
+    for at, indexed in [(0.1, 0.1), (0.5, 0.1), (1.0, 0.1), (1.2, 1.2), (1.3, 1.2)]:
+        loaded = store.load("s1", now=now + at, idle_seconds=100)
+        assert loaded is not None and loaded.meta.last_activity_at == now + at
+        assert loaded.meta.expires_at == now + at + 100
+        assert raw.pexpiretime(f"{redis_prefix}{{s1}}:d") == math.ceil((now + at + 100) * 1000)
+        found = store.get_meta("s1", now=now + at)
+        assert found is not None and found.last_activity_at == now + at
+        assert raw.zscore(act, "s1") == now + indexed, at
+        assert raw.zscore(end, "s1") == raw.zscore(user, "s1") == now + indexed + 101, at
+    assert store.user_session_ids("alice", now=now + 101.25) == ["s1"]
+
+
+def test_a_save_touches_the_indexes_only_for_a_new_user(store: RedisStore) -> None:
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now, user="alice"))
+    for user in ("alice", "bob", "bob", None, "carol"):
+        assert store.save("s1", Changes(set={"b": b"2"}, updated_at=now, user=user))
+        for someone in ("alice", "bob", "carol"):
+            expected = ["s1"] if someone == user else []
+            assert store.user_session_ids(someone, now=now) == expected, (user, someone)
+        found = store.get_meta("s1", now=now)
+        assert found is not None and found.user == user
+
+
+def test_one_script_call_per_operation_on_a_single_server() -> None:
+    """Record and indexes in one EVALSHA, sent without a pipeline (the round-trip tests
+    count sends; this counts what the server ran)."""
+    with throwaway_server() as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}")
+        admin = client(port)
+        now = time.time()
+        store.create("s1", {"a": b"1"}, meta(now))
+        for name, run in [
+            ("load", lambda: store.load("s1", now=now, idle_seconds=60)),
+            ("save", lambda: store.save("s1", Changes(set={"b": b"2"}, updated_at=now))),
+            ("create", lambda: store.create("s2", {"a": b"1"}, meta(now))),
+            ("delete", lambda: store.delete("s2")),
+        ]:
+            admin.config_resetstat()
+            run()
+            stats = admin.info("commandstats")
+            assert stats["cmdstat_evalsha"]["calls"] == 1, name
+        store.close()
+
+
+def test_the_default_listing_pages_through_the_activity_index(store: RedisStore) -> None:
+    now = time.time()
+    for i in range(30):
+        store.create(f"s{i:02}", {}, meta(now - 100 + i))
+    rows, total = store.query(Query(offset=10, limit=5), now=now)
+    assert total == 30 and [row[0] for row in rows] == ["s19", "s18", "s17", "s16", "s15"]
+
+
+# -- cluster layout ------------------------------------------------------------------------------
+
+
+@pytest.mark.cluster
+def test_one_session_lives_in_one_slot(request: pytest.FixtureRequest) -> None:
+    store = cluster_store(request)
+    ports = shared_cluster(request.config)
+    now = time.time()
+    for i in range(40):
+        store.create(f"s{i}", {"a": b"1"}, meta(now, user="alice"))
+    node = client(ports[0])
+    slot = lambda key: node.execute_command("CLUSTER", "KEYSLOT", key)  # noqa: E731
+    holders = set()
+    for i in range(40):
+        assert slot(f"{store.prefix}{{s{i}}}:d") == slot(f"{store.prefix}{{s{i}}}:m")
+        holders.add(slot(f"{store.prefix}{{s{i}}}:d"))
+    assert len(holders) > 1
+    index = {slot(f"{store.prefix}{{index}}:{name}") for name in ("act", "end", "info")}
+    assert len(index | {slot(f"{store.prefix}{{index}}:user:alice")}) == 1
+    assert len(store.user_session_ids("alice", now=now)) == 40
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def test_from_sessionware_import_redisstore() -> None:
+    assert sessionware.RedisStore is RedisStore
+
+
+def test_without_the_redis_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "sessionware.stores.redis")
+    with pytest.raises(MissingExtra, match=r"sessionware\[redis\]") as caught:
+        importlib.import_module("sessionware.stores.redis")
+    assert isinstance(caught.value, ImportError)
+    monkeypatch.delitem(sys.modules, "sessionware.stores.redis", raising=False)
+    with pytest.raises(MissingExtra, match="RedisStore"):
+        sessionware.__getattr__("RedisStore")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: RedisStore(object()), "needs a redis.Redis"),  # type: ignore[arg-type]
+        (lambda: RedisStore(redis.Redis(decode_responses=True)), "decode_responses"),
+        (lambda: RedisStore(redis.Redis(), prefix="a{b}:"), "braces"),
+        (lambda: RedisStore(redis.Redis(), retention_seconds=0), "retention_seconds"),
+        (lambda: RedisStore(redis.Redis(), audit_limit=0), "audit_limit"),
+        (
+            lambda: RedisStore(redis.asyncio.Redis(), async_client=redis.asyncio.Redis()),
+            "two asyncio clients",
+        ),
+    ],
+)
+def test_invalid_configuration_is_rejected(make: Callable[[], Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        make()
+
+
+def test_a_sync_call_on_an_async_only_store_says_what_to_do() -> None:
+    store = RedisStore(redis.asyncio.Redis.from_url(REDIS_URL))
+    with pytest.raises(ConfigurationError, match="from_url"):
+        store.load("s1", now=time.time(), idle_seconds=60)
+
+
+@pytest.mark.anyio
+async def test_an_async_call_on_a_sync_only_store_says_what_to_do() -> None:
+    store = RedisStore(redis.Redis.from_url(REDIS_URL))
+    with pytest.raises(ConfigurationError, match="async_client"):
+        await store.aload("s1", now=time.time(), idle_seconds=60)
+
+
+@pytest.mark.anyio
+async def test_one_client_of_each_kind_serves_both(redis_prefix: str) -> None:
+    sync, async_ = redis.Redis.from_url(REDIS_URL), redis.asyncio.Redis.from_url(REDIS_URL)
+    store = RedisStore(sync, async_client=async_, prefix=redis_prefix)
+    store.create("s1", {"a": b"1"}, meta(time.time()))
+    assert await store.aload("s1", now=time.time(), idle_seconds=60) is not None
+    await store.aclose()
+
+
+def test_a_redis_error_reply_is_store_unavailable(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    raw.set(f"{redis_prefix}{{index}}:act", "not a zset")  # the index, not a session
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        store.create("s1", {"a": b"1"}, meta(time.time()))
+
+
+def test_a_store_from_url_serves_every_event_loop(store: RedisStore) -> None:
+    """An asyncio client is bound to its event loop: from_url's store makes one per loop."""
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now))
+
+    async def load() -> bool:
+        loaded = await store.aload("s1", now=time.time(), idle_seconds=60)
+        await store.aclose()
+        return loaded is not None
+
+    assert [asyncio.run(load()) for _ in range(3)] == [True, True, True]

@@ -1,0 +1,146 @@
+"""cookies: tokens, ids, signing with rotation, bounded parsing, Set-Cookie."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from sessionware.cookies import (
+    MAX_CANDIDATES,
+    CookieSettings,
+    CookieSigner,
+    cookie_values,
+    new_token,
+    public_id,
+)
+from sessionware.core import SessionConfig
+
+from .helpers import parse_set_cookie
+
+
+def test_tokens_are_256_bit_and_unique() -> None:
+    tokens = {new_token() for _ in range(1000)}
+    assert len(tokens) == 1000
+    assert all(len(t) == 43 for t in tokens)  # 32 bytes in URL-safe base64
+
+
+def test_public_id_is_a_hash_not_the_token() -> None:
+    token = new_token()
+    assert public_id(token) == hashlib.sha256(token.encode()).hexdigest()[:32]
+    assert token not in public_id(token)
+
+
+def test_sign_and_verify() -> None:
+    signer = CookieSigner("k")
+    token = new_token()
+    verified = signer.verify(signer.sign(token))
+    assert verified is not None and verified[0] == token
+
+
+def test_tampering_is_rejected() -> None:
+    signer = CookieSigner("k")
+    value = signer.sign(new_token())
+    assert signer.verify(value[:-1] + ("A" if value[-1] != "A" else "B")) is None
+    assert signer.verify(new_token() + value[43:]) is None  # another token, same signature
+
+
+def test_rotation_signs_with_the_first_key_and_verifies_all() -> None:
+    old, new = CookieSigner("old"), CookieSigner(["new", "old"])
+    assert new.verify(old.sign(new_token())) is not None
+    assert CookieSigner("new").verify(new.sign(new_token())) is not None
+    assert old.verify(new.sign(new_token())) is None
+
+
+@pytest.mark.parametrize("bad", ["", [], [""], [1], None])
+def test_bad_secret_keys_are_configuration_errors(bad: object) -> None:
+    with pytest.raises(ValueError, match="secret_key"):
+        CookieSigner(bad)  # type: ignore[arg-type]
+
+
+def test_secret_never_shows_in_repr() -> None:
+    assert "hunter2" not in repr(CookieSigner("hunter2"))
+    assert "hunter2" not in repr(SessionConfig.build(secret_key="hunter2"))
+
+
+def test_cookie_values_finds_every_named_cookie_in_order() -> None:
+    headers = ["a=1; session=x; sessionx=y", "session=z"]
+    assert cookie_values(headers, "session") == ["x", "z"]
+
+
+def test_hostile_headers_cost_bounded_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = SessionConfig.build(secret_key="k")
+    hmacs: list[bytes] = []
+    real = config.signer._signer.verify_signature
+    monkeypatch.setattr(
+        config.signer._signer, "verify_signature", lambda v, s: hmacs.append(v) or real(v, s)
+    )
+    shaped = CookieSigner("other").sign(new_token())  # our shape, another key
+    header = "; ".join(["session=" + "A" * 100, "session=" + shaped] * 10_000)
+    assert config.session_for([header]).id is None
+    assert len(hmacs) == MAX_CANDIDATES  # junk costs no HMAC; shaped values are capped
+    assert cookie_values(["session=" + "A" * 100_000], "session") == []
+
+
+def test_junk_cookies_do_not_hide_a_valid_one() -> None:
+    config = SessionConfig.build(secret_key="k")
+    valid = config.signer.sign(new_token())
+    header = "; ".join(["session=junk"] * 10 + ["session=" + valid])
+    assert config.session_for([header])._token == valid.split(".")[0]
+
+
+def test_set_cookie_defaults_are_secure_and_a_browser_session() -> None:
+    parsed = parse_set_cookie(CookieSettings().set_cookie("v"))
+    assert parsed["secure"] and parsed["httponly"]
+    assert parsed["samesite"] == "Lax" and parsed["path"] == "/"
+    assert "max-age" not in parsed and "expires" not in parsed
+
+
+def test_expiring_cookie_keeps_the_attributes() -> None:
+    settings = CookieSettings(domain="example.com", path="/app", same_site="strict", max_age=60)
+    parsed = parse_set_cookie(settings.expire_cookie())
+    assert parsed["value"] == "" and parsed["max-age"] == "0"
+    assert parsed["domain"] == "example.com" and parsed["path"] == "/app"
+    assert parsed["samesite"] == "Strict" and parsed["secure"] and parsed["httponly"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"same_site": "none", "secure": False},
+        {"same_site": "sideways"},
+        {"name": "__Host-s", "domain": "example.com"},
+        {"name": "__Host-s", "path": "/app"},
+        {"name": "__Host-s", "secure": False},
+        {"name": "__Secure-s", "secure": False},
+        {"name": "bad name"},
+        {"max_age": 0},
+    ],
+)
+def test_invalid_cookie_settings_fail_at_construction(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        CookieSettings(**options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"idle_timeout": 0},
+        {"idle_timeout": "1 day"},
+        {"absolute_timeout": -1},
+        {"max_payload_bytes": 0},
+        {"user_key": "$Session{"},
+        {"user_key": "a..b"},
+    ],
+)
+def test_invalid_middleware_options_fail_at_construction(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        SessionConfig.build(secret_key="k", **options)  # type: ignore[arg-type]
+
+
+def test_timeouts_take_timedeltas_or_seconds() -> None:
+    import datetime as dt
+
+    config = SessionConfig.build(secret_key="k", idle_timeout=dt.timedelta(minutes=2), max_age=1.5)
+    assert config.idle_seconds == 120.0 and config.cookie.max_age == 2
+    assert SessionConfig.build(secret_key="k").idle_seconds == 30 * 24 * 3600

@@ -1,0 +1,306 @@
+"""The Flask integration's own behaviour (the core behaviours run on Flask in tests/scenarios)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import flask
+import httpx
+import pytest
+
+from sessionware import ConfigurationError, MemoryStore, MissingExtra
+from sessionware.cookies import CookieSigner
+from sessionware.flask import FlaskSession, Sessionware, SessionwareInterface, session
+
+from .helpers import CountingStore, set_cookies
+from .test_wsgi import hammer, serve_threaded
+
+
+def make_app(**config: Any) -> flask.Flask:
+    app = flask.Flask(__name__)
+    app.config.update(config)
+
+    @app.route("/incr")
+    def incr() -> dict[str, Any]:
+        session["n"] = session.get("n", 0) + 1
+        return {"n": session["n"]}
+
+    @app.route("/read")
+    def read() -> dict[str, Any]:
+        return {"n": session.get("n"), "id": session.id}
+
+    @app.route("/untouched")
+    def untouched() -> str:
+        flask.session  # noqa: B018 - touching the proxy is not using the session
+        return "ok"
+
+    @app.route("/flash/<category>/<message>")
+    def flash(category: str, message: str) -> str:
+        flask.flash(message, category)
+        return "ok"
+
+    @app.route("/messages")
+    def messages() -> Any:
+        return flask.jsonify(flask.get_flashed_messages(with_categories=True))
+
+    @app.route("/pop")
+    def pop() -> Any:
+        return flask.jsonify(session.pop_flashes())
+
+    @app.route("/session-flash/<message>")
+    def session_flash(message: str) -> str:
+        session.flash(message, "warning")
+        return "ok"
+
+    @app.route("/login/<user>")
+    def login(user: str) -> dict[str, Any]:
+        session.regenerate()
+        session["user"] = user
+        return {"new": session.new}
+
+    @app.route("/logout")
+    def logout() -> str:
+        session.clear()
+        return "ok"
+
+    @app.route("/nested/<item>")
+    def nested(item: str) -> dict[str, Any]:
+        session.setdefault("cart", {"lines": []})["lines"].append(item)
+        session.modified = True  # the Flask idiom: accepted, and not needed
+        return session["cart"]  # type: ignore[no-any-return]
+
+    @app.route("/boom")
+    def boom() -> str:
+        session["boom"] = 1
+        raise RuntimeError("view failed")
+
+    return app
+
+
+@pytest.fixture
+def store() -> CountingStore:
+    return CountingStore(MemoryStore())
+
+
+@pytest.fixture
+def app(store: CountingStore) -> flask.Flask:
+    app = make_app()
+    Sessionware(app, secret_key="k", store=store)
+    return app
+
+
+@pytest.fixture
+def client(app: flask.Flask) -> Iterator[httpx.Client]:
+    transport = httpx.WSGITransport(app=app)
+    with httpx.Client(transport=transport, base_url="https://testserver") as c:
+        yield c
+
+
+def cookie_name_of(response: httpx.Response, name: str) -> list[str]:
+    return [c["value"] for c in set_cookies(response, name)]
+
+
+# -- laziness ---------------------------------------------------------------------
+
+
+def test_a_view_that_never_uses_the_session_costs_nothing(
+    client: httpx.Client, store: CountingStore
+) -> None:
+    client.get("/incr")
+    store.calls.clear()
+    response = client.get("/untouched")  # a valid cookie, and flask.session touched
+    assert response.text == "ok"
+    assert store.calls == []
+    assert set_cookies(response) == []
+    assert "vary" not in response.headers
+
+
+def test_flask_session_is_a_sessionware_session(app: flask.Flask) -> None:
+    with app.test_request_context("/"):
+        opened = flask.request.environ["sessionware.session"]
+        assert isinstance(opened, FlaskSession)
+        assert session is flask.session  # the same proxy, typed as FlaskSession
+        assert flask.session._get_current_object() is opened  # type: ignore[attr-defined]
+    assert isinstance(app.extensions["sessionware"], SessionwareInterface)
+
+
+# -- Flask's own session features ------------------------------------------------------
+
+
+def test_flask_flash_and_get_flashed_messages_keep_working(client: httpx.Client) -> None:
+    client.get("/flash/info/one")
+    client.get("/flash/error/two")
+    assert client.get("/messages").json() == [["info", "one"], ["error", "two"]]
+    assert client.get("/messages").json() == []
+
+
+def test_flask_flash_and_session_flash_share_one_queue(client: httpx.Client) -> None:
+    client.get("/flash/info/from-flask")
+    client.get("/session-flash/from-session")
+    assert client.get("/pop").json() == [["info", "from-flask"], ["warning", "from-session"]]
+    client.get("/session-flash/again")
+    assert client.get("/messages").json() == [["warning", "again"]]
+
+
+def test_nested_changes_are_saved_and_modified_is_accepted(client: httpx.Client) -> None:
+    client.get("/nested/a")
+    assert client.get("/nested/b").json() == {"lines": ["a", "b"]}
+
+
+def test_login_regenerates_and_logout_clears(client: httpx.Client) -> None:
+    first = cookie_name_of(client.get("/incr"), "session")[0]
+    assert client.get("/login/alice").json() == {"new": False}
+    second = client.cookies["session"]
+    assert second != first
+    assert client.get("/read").json()["n"] == 1
+    gone = set_cookies(client.get("/logout"))[0]
+    assert gone["max-age"] == "0"
+    assert client.get("/read").json() == {"n": None, "id": None}
+
+
+def test_the_test_clients_session_transaction_works(app: flask.Flask) -> None:
+    with app.test_client() as c:
+        c.get("/incr", base_url="https://localhost")
+        with c.session_transaction(base_url="https://localhost") as sess:
+            assert sess["n"] == 1
+            sess["n"] = 41
+        assert c.get("/incr", base_url="https://localhost").json == {"n": 42}
+
+
+# -- configuration -------------------------------------------------------------------
+
+
+def test_options_come_from_app_config_and_keywords_win() -> None:
+    app = make_app(
+        SESSIONWARE_SECRET_KEY="from-config",
+        SESSIONWARE_COOKIE_NAME="sid",
+        SESSIONWARE_MAX_AGE=60,
+        SESSIONWARE_SAME_SITE="strict",
+    )
+    interface = Sessionware(same_site="lax").init_app(app)
+    assert interface.config.cookie.name == "sid"
+    assert interface.config.cookie.max_age == 60
+    assert interface.config.cookie.same_site == "lax"
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
+        cookie = set_cookies(c.get("/incr"), "sid")[0]
+    assert cookie["max-age"] == "60"
+    assert interface.config.signer.verify(cookie["value"]) is not None
+
+
+def test_init_app_serves_an_app_factory_with_its_own_store() -> None:
+    extension = Sessionware(secret_key="k")
+    one, two = make_app(SESSIONWARE_STORE=MemoryStore()), make_app()
+    extension.init_app(one)
+    extension.init_app(two)
+    assert one.session_interface.store is one.config["SESSIONWARE_STORE"]  # type: ignore[attr-defined]
+    assert one.session_interface.store is not two.session_interface.store  # type: ignore[attr-defined]
+    with httpx.Client(transport=httpx.WSGITransport(app=one), base_url="https://t") as c:
+        c.get("/incr")
+        assert c.get("/incr").json() == {"n": 2}
+    assert len(one.config["SESSIONWARE_STORE"]) == 1
+
+
+def test_the_secret_key_falls_back_to_flasks_own() -> None:
+    app = make_app(SECRET_KEY="flask-key", SECRET_KEY_FALLBACKS=["older-key"])
+    interface = Sessionware().init_app(app)
+    signed = interface.config.signer.sign("t" * 43)
+    assert interface.config.signer.verify(signed) is not None
+    assert CookieSigner("flask-key").verify(signed) is not None
+    assert interface.config.signer.verify(CookieSigner("older-key").sign("t" * 43)) is not None
+
+
+def test_no_secret_key_anywhere_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="SESSIONWARE_SECRET_KEY"):
+        Sessionware(make_app())
+
+
+def test_an_unknown_sessionware_config_key_is_an_error() -> None:
+    with pytest.raises(ConfigurationError, match=r"'SESSIONWARE_IDLE_TIMOUT'.*_IDLE_TIMEOUT"):
+        Sessionware(make_app(SESSIONWARE_IDLE_TIMOUT=5), secret_key="k")
+
+
+def test_a_store_without_the_sync_contract_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="sync store contract"):
+        Sessionware(make_app(), secret_key="k", store=object())  # type: ignore[arg-type]
+
+
+def test_without_flask_installed_the_error_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "flask", None)
+    monkeypatch.delitem(sys.modules, "sessionware.flask")
+    with pytest.raises(MissingExtra, match=r"sessionware\[flask\]"):
+        importlib.import_module("sessionware.flask")
+
+
+# -- failures -----------------------------------------------------------------------
+
+
+def test_an_unhandled_exception_saves_nothing_even_behind_a_friendly_handler(
+    app: flask.Flask, client: httpx.Client
+) -> None:
+    app.register_error_handler(500, lambda error: ("all good, nothing to see", 200))
+    response = client.get("/boom")
+    assert response.text == "all good, nothing to see"
+    assert set_cookies(response) == []
+
+
+def test_a_store_failure_in_a_view_is_a_503_despite_a_catch_all_handler(
+    app: flask.Flask, client: httpx.Client, store: CountingStore
+) -> None:
+    app.register_error_handler(Exception, lambda error: ("caught", 500))
+    client.get("/incr")
+    store.fail = {"load"}
+    response = client.get("/read")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert set_cookies(response) == []
+
+
+def test_a_save_failure_turns_the_finished_response_into_a_503(
+    app: flask.Flask, client: httpx.Client, store: CountingStore
+) -> None:
+    app.after_request(lambda response: (response.headers.set("x-app", "1"), response)[1])
+    store.fail = {"create"}
+    response = client.get("/incr")
+    assert response.status_code == 503
+    assert "session store" in response.text
+    assert "x-app" not in response.headers
+    assert set_cookies(response) == []
+
+
+def test_a_session_too_large_at_save_is_a_500_with_a_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = make_app()
+    Sessionware(app, secret_key="k", max_payload_bytes=200)
+
+    @app.route("/grow")
+    def grow() -> str:
+        session.setdefault("blob", []).append("x" * 150)
+        return "grown"
+
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
+        assert c.get("/grow").status_code == 200
+        response = c.get("/grow")
+    assert response.status_code == 500
+    assert response.text == "Internal Server Error"
+    assert "max_payload_bytes" in caplog.text
+
+
+# -- threads ------------------------------------------------------------------------
+
+
+def test_a_threaded_server_keeps_every_session_apart() -> None:
+    app, store = make_app(), MemoryStore()
+    Sessionware(app, secret_key="k", store=store, secure=False)  # plain http test server
+    url, stop = serve_threaded(app)
+    try:
+        counts = hammer(url)
+    finally:
+        stop()
+    assert counts == [list(range(1, 16))] * 8
+    assert len(store) == 8
