@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - markupsafe comes with Flask and Jinja
     MARKUP = None
 _CONTAINERS = (list, tuple, set, frozenset)
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+MAX_DEPTH = 500  # containers nested deeper are refused (msgpack's own limit is 511)
 
 
 def _pack_default(value: Any) -> msgpack.ExtType:
@@ -63,8 +64,10 @@ def _pack_default(value: Any) -> msgpack.ExtType:
         return msgpack.ExtType(_UUID, value.bytes)
     if MARKUP is not None and kind is MARKUP:
         return msgpack.ExtType(_MARKUP, str(value).encode())
-    if kind is int:  # only ints outside msgpack's 64-bit range reach here
-        return msgpack.ExtType(_BIGINT, str(value).encode())
+    if kind is int:  # only ints outside msgpack's 64-bit range reach here; any size (no str())
+        return msgpack.ExtType(
+            _BIGINT, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
+        )
     raise _Unstorable(kind)
 
 
@@ -91,7 +94,7 @@ _EXT_DECODERS: dict[int, Callable[[bytes], Any]] = {
     _TIMEDELTA: lambda data: dt.timedelta(*_unpack(data)),
     _DECIMAL: lambda data: Decimal(data.decode()),
     _UUID: lambda data: uuid.UUID(bytes=data),
-    _BIGINT: lambda data: int(data.decode()),
+    _BIGINT: lambda data: int.from_bytes(data, "big", signed=True),
 }
 if MARKUP is not None:
     _EXT_DECODERS[_MARKUP] = lambda data: MARKUP(data.decode())  # type: ignore[misc]
@@ -108,8 +111,16 @@ def _unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=True)
 
 
-def _check_keys(value: Any, key: str) -> None:
-    """Refuse non-str dict keys anywhere inside ``value`` (msgpack would take them)."""
+def _check_keys(value: Any, key: str, depth: int = 0) -> None:
+    """Refuse non-str dict keys anywhere inside ``value`` (msgpack would take them),
+    and nesting deeper than msgpack packs (before Python's own recursion limit)."""
+    if depth > MAX_DEPTH:
+        raise UnstorableValue(
+            f"session value for {key!r} is nested more than {MAX_DEPTH} levels deep; "
+            f"store a flatter form of it",
+            key=key,
+            type_name=type(value).__qualname__,
+        )
     kind = type(value)
     if kind is dict:
         for inner_key, inner in value.items():
@@ -122,11 +133,11 @@ def _check_keys(value: Any, key: str) -> None:
                     type_name=type(inner_key).__qualname__,
                 )
             if type(inner) is dict or type(inner) in _CONTAINERS:
-                _check_keys(inner, key)
+                _check_keys(inner, key, depth + 1)
     elif kind in _CONTAINERS:
         for inner in value:
             if type(inner) is dict or type(inner) in _CONTAINERS:
-                _check_keys(inner, key)
+                _check_keys(inner, key, depth + 1)
 
 
 def encode(key: str, value: Any) -> bytes:
@@ -174,4 +185,13 @@ def check_key(key: object) -> str:
             key=None,
             type_name=type(key).__qualname__,
         )
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        raise UnstorableValue(
+            f"session key {key!r} is not valid UTF-8 (it holds a lone surrogate); "
+            f"use a key made of real characters",
+            key=None,
+            type_name="str",
+        ) from None
     return key

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import NamedTuple
 
 from itsdangerous import BadSignature, TimestampSigner
 from itsdangerous.encoding import base64_decode, bytes_to_int
@@ -25,6 +26,7 @@ from itsdangerous.encoding import base64_decode, bytes_to_int
 from .errors import ConfigurationError
 
 TOKEN_BYTES = 32  # 256 bits
+TOKEN_LENGTH = 43  # characters of its URL-safe base64
 MAX_COOKIE_VALUE = 160  # a real value is ~95 characters; longer ones are not verified
 MAX_CANDIDATES = 4  # at most this many same-named cookies are verified per request
 _SALT = b"sessionware.cookie"
@@ -69,6 +71,7 @@ class CookieSigner:
         self._signer = _Signer(
             list(reversed(keys)), salt=_SALT, digest_method=hashlib.sha256, key_derivation="hmac"
         )
+        self._keys = [self._signer.derive_key(key) for key in keys]  # newest first
 
     def __repr__(self) -> str:
         return "CookieSigner(secret_keys=<hidden>)"
@@ -77,24 +80,46 @@ class CookieSigner:
         """The cookie value for ``token``, stamped with the current time."""
         return self._signer.sign(token).decode()
 
-    def verify(self, value: str) -> tuple[str, float] | None:
-        """``(token, signed_at)`` if ``value`` carries a valid signature, else ``None``.
+    def verify(self, value: str) -> Verified | None:
+        """The token, its signing time and whether the newest key signed it; ``None``
+        unless ``value`` is shaped like our cookies and carries a valid signature.
 
-        itsdangerous checks the signature (constant-time, every key); the
+        Keys are tried newest first, each compared in constant time (HMAC); the
         timestamp is read here without the datetime round trip of ``unsign``.
         """
-        if len(value) > MAX_COOKIE_VALUE:
+        if not plausible(value):  # only tokens this module issued; no HMAC spent on others
             return None
-        payload, dot, signature = value.rpartition(".")
-        token, dot2, stamp = payload.partition(".")
-        if not (dot and dot2) or len(token) != 43:  # only tokens this module issued
-            return None
+        payload, _, signature = value.rpartition(".")
         try:
-            if not self._signer.verify_signature(payload.encode(), signature.encode()):
-                return None
-            return token, float(bytes_to_int(base64_decode(stamp)))
+            sig = base64_decode(signature)
+            signed = payload.encode()
+            for index, key in enumerate(self._keys):
+                if self._signer.algorithm.verify_signature(key, signed, sig):
+                    stamp = payload[TOKEN_LENGTH + 1 :]
+                    return Verified(
+                        payload[:TOKEN_LENGTH],
+                        float(bytes_to_int(base64_decode(stamp))),
+                        index == 0,
+                    )
         except (BadSignature, ValueError, TypeError):
             return None
+        return None
+
+
+class Verified(NamedTuple):
+    """A cookie that verified: its token, when it was signed, and whether with the
+    newest key (if not, the core re-signs it so that the old key can be retired)."""
+
+    token: str
+    signed_at: float
+    current_key: bool
+
+
+def plausible(value: str) -> bool:
+    """Whether ``value`` has our cookies' shape: ``<43-char token>.<stamp>.<signature>``."""
+    return (
+        len(value) <= MAX_COOKIE_VALUE and value.count(".") == 2 and value.find(".") == TOKEN_LENGTH
+    )
 
 
 def cookie_values(headers: Iterable[str], name: str) -> list[str]:
@@ -104,7 +129,7 @@ def cookie_values(headers: Iterable[str], name: str) -> list[str]:
     so a huge or hostile header costs bounded work.
     """
     found: list[str] = []
-    plausible = 0  # values shaped like ours: only these count toward the HMAC budget
+    shaped = 0  # values shaped like ours: only these count toward the HMAC budget
     prefix = name + "="
     for header in headers:
         if prefix not in header:
@@ -115,8 +140,8 @@ def cookie_values(headers: Iterable[str], name: str) -> list[str]:
                 value = part[len(prefix) :].strip('"')
                 if 0 < len(value) <= MAX_COOKIE_VALUE:
                     found.append(value)  # a misshapen one is refused before any HMAC
-                    plausible += value.count(".") == 2 and value.find(".") == 43
-                    if plausible == MAX_CANDIDATES:
+                    shaped += plausible(value)
+                    if shaped == MAX_CANDIDATES:
                         return found
     return found
 
@@ -140,7 +165,16 @@ class CookieSettings:
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in ' ;,="\t\r\n'):
             raise ConfigurationError(f"cookie_name {self.name!r} is not a valid cookie name")
-        if self.same_site.lower() not in ("lax", "strict", "none"):
+        for option, value in (("path", self.path), ("domain", self.domain)):
+            if value is not None and (
+                not isinstance(value, str) or any(c in value for c in ";,\r\n\x00")
+            ):
+                raise ConfigurationError(f"{option} {value!r} cannot go in a Set-Cookie header")
+        if not isinstance(self.same_site, str) or self.same_site.lower() not in (
+            "lax",
+            "strict",
+            "none",
+        ):
             raise ConfigurationError(
                 f"same_site must be 'lax', 'strict' or 'none', not {self.same_site!r}"
             )

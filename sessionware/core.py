@@ -37,6 +37,9 @@ Duration = dt.timedelta | int | float
 COOKIE_REFRESH_FRACTION = 0.01
 
 
+MAX_DURATION_SECONDS = 100 * 365.25 * 24 * 3600  # longer is a mistake (or means "never")
+
+
 def seconds(value: Duration | None, name: str) -> float | None:
     """``value`` in seconds; ``None`` stays ``None``. Raises ConfigurationError if not positive."""
     if value is None:
@@ -50,8 +53,11 @@ def seconds(value: Duration | None, name: str) -> float | None:
             f"{name} must be a datetime.timedelta or seconds (int or float), not "
             f"{type(value).__qualname__}"
         )
-    if result <= 0:
-        raise ConfigurationError(f"{name} must be positive, got {value!r}")
+    if not 0 < result <= MAX_DURATION_SECONDS:  # also refuses NaN
+        raise ConfigurationError(
+            f"{name} must be positive seconds up to 100 years, got {value!r}"
+            + ("; None means no expiry" if result > 0 else "")
+        )
     return result
 
 
@@ -152,7 +158,8 @@ class SessionConfig:
         for value in values:
             verified = self.signer.verify(value)
             if verified is not None:
-                session._token, session._signed_at = verified
+                session._token, session._signed_at = verified.token, verified.signed_at
+                session._resign = not verified.current_key
                 session._id = public_id(session._token)
                 session._pending = True
                 break
@@ -179,13 +186,22 @@ class Plan:
     kwargs: dict[str, Any] = field(default_factory=dict)
     headers: list[tuple[str, str]] = field(default_factory=list)
     headers_if_gone: list[tuple[str, str]] = field(default_factory=list)
+    session: Session | None = None  # whose id and token change when the call succeeds
+    new_token: str | None = None  # the token it then has (None: none, after a logout)
 
     def result_headers(self, outcome: object) -> list[tuple[str, str]]:
         """The headers to send given what the store call returned.
 
-        A response that sets the cookie always carries ``Vary: Cookie``, so that
-        no shared cache stores one user's Set-Cookie for others (CVE-2023-30861).
+        A session that was created, rotated or deleted takes its new id (``None``
+        once deleted), so that code running after the response (a background task)
+        sees the record that exists. A response that sets the cookie always
+        carries ``Vary: Cookie``, so that no shared cache stores one user's
+        Set-Cookie for others (CVE-2023-30861).
         """
+        if self.session is not None:
+            token = None if outcome is False else self.new_token
+            self.session._token = token
+            self.session._id = None if token is None else public_id(token)
         headers = self.headers_if_gone if outcome is False else self.headers
         if ("vary", "Cookie") not in headers and any(n == "set-cookie" for n, _ in headers):
             headers = [("vary", "Cookie"), *headers]
@@ -226,6 +242,7 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     data = session._encoded()
     if not data:  # an empty session is never stored, regenerated or not
         if old_id is not None:  # logout
+            result.session = session
             return _with(result, "delete", (old_id,), cookie=expire)
         if session._cookie_sent:  # a dead cookie came in: stop it coming
             result.headers.append(expire)
@@ -233,6 +250,7 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     token = new_token()
     meta = _meta(config, session, data, now)
     cookie = ("set-cookie", config.cookie.set_cookie(config.signer.sign(token)))
+    result.session, result.new_token = session, token
     if old_id is None:
         return _with(result, "create", (public_id(token), data, meta), cookie=cookie)
     carry = not session._cleared
@@ -259,7 +277,7 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     signed_at = session._signed_at or 0.0
     # cookie timestamps are whole seconds: +1 so that a fresh cookie never looks stale
     refresh_after = max(1.0, max_age * COOKIE_REFRESH_FRACTION) + 1 if max_age else 0.0
-    if max_age is not None and now - signed_at >= refresh_after:
+    if session._resign or (max_age is not None and now - signed_at >= refresh_after):
         assert session._token is not None
         cookie = ("set-cookie", config.cookie.set_cookie(config.signer.sign(session._token)))
     if not changed and not removed:

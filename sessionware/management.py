@@ -84,6 +84,8 @@ def build_query(
     page_size: int = 100,
 ) -> Query:
     """Validate ``list``'s arguments into a store :class:`Query`."""
+    if search is not None and not isinstance(search, str):
+        raise ConfigurationError(f"search must be a str or None, not {type(search).__qualname__}")
     if status is not None and status not in STATUSES:
         raise ConfigurationError(f"status must be one of {STATUSES} or None, not {status!r}")
     if sort not in SORT_FIELDS:

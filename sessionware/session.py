@@ -61,6 +61,7 @@ class Session(MutableMapping[str, Any]):
         "_pending",
         "_raw",
         "_regenerate",
+        "_resign",
         "_sealed",
         "_signed_at",
         "_size",
@@ -73,6 +74,7 @@ class Session(MutableMapping[str, Any]):
     def __init__(self, *, max_payload_bytes: int = 65536) -> None:
         self._token: str | None = None  # the verified cookie token, if any
         self._signed_at: float | None = None  # when that cookie was signed
+        self._resign = False  # that cookie was signed with an older key
         self._cookie_sent = False  # a cookie of our name came in, valid or not
         self._id: str | None = None  # public id of the stored record behind the token
         self._meta: Meta | None = None

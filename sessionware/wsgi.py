@@ -190,7 +190,9 @@ class _Exchange:
                     yield from self.answer(load_failure(error))
                     return
                 if not chunk:
-                    yield chunk  # PEP 3333: a middleware yields whenever its app does
+                    # Held back: the server may not take a chunk, even an empty one, before
+                    # start_response reaches it (wsgiref and Werkzeug assert), and an empty
+                    # chunk carries nothing to buffer.
                     continue
                 self.commit()
                 yield ERROR_BODIES[self.replaced] if self.replaced else chunk

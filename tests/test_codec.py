@@ -24,9 +24,16 @@ def test_every_storable_type_round_trips_exactly(name: str) -> None:
     assert _same(decode(encode(name, TYPED[name])), TYPED[name])
 
 
-@pytest.mark.parametrize("value", [2**64 - 1, -(2**63), 2**64, -(2**63) - 1, 10**40, -(10**40)])
+@pytest.mark.parametrize(
+    "value", [2**64 - 1, -(2**63), 2**64, -(2**63) - 1, 10**40, -(10**40), -(2**64)]
+)
 def test_ints_of_any_size(value: int) -> None:
     assert decode(encode("n", value)) == value
+
+
+def test_ints_beyond_the_str_conversion_limit() -> None:
+    for value in (10**5000, -(10**5000)):  # str() refuses over 4300 digits (Python 3.11+)
+        assert decode(encode("n", value)) == value
 
 
 def test_aware_datetimes_keep_their_offset() -> None:
@@ -64,6 +71,24 @@ def test_unstorable_values_raise_a_type_error_naming_key_and_type(value: Any) ->
 def test_non_str_keys_are_refused() -> None:
     with pytest.raises(TypeError, match="session keys must be str"):
         check_key(1)
+
+
+def test_a_key_that_is_not_utf8_is_refused() -> None:
+    with pytest.raises(UnstorableValue, match="lone surrogate"):
+        check_key("\ud800")
+
+
+def test_nesting_too_deep_is_a_type_error_not_a_recursion_error() -> None:
+    deep: Any = []
+    for _ in range(1100):
+        deep = [deep]
+    with pytest.raises(UnstorableValue, match="nested more than"):
+        encode("doc", deep)
+    shallow: Any = []
+    for _ in range(400):
+        shallow = {"a": [shallow]}
+    with pytest.raises(UnstorableValue, match="nested more than"):
+        encode("doc", shallow)
 
 
 @pytest.mark.parametrize(

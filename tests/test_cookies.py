@@ -71,12 +71,14 @@ def test_cookie_values_finds_every_named_cookie_in_order() -> None:
 def test_hostile_headers_cost_bounded_verification(monkeypatch: pytest.MonkeyPatch) -> None:
     config = SessionConfig.build(secret_key="k")
     hmacs: list[bytes] = []
-    real = config.signer._signer.verify_signature
+    algorithm = config.signer._signer.algorithm
+    real = algorithm.verify_signature
     monkeypatch.setattr(
-        config.signer._signer, "verify_signature", lambda v, s: hmacs.append(v) or real(v, s)
+        algorithm, "verify_signature", lambda k, v, s: hmacs.append(v) or real(k, v, s)
     )
     shaped = CookieSigner("other").sign(new_token())  # our shape, another key
-    header = "; ".join(["session=" + "A" * 100, "session=" + shaped] * 10_000)
+    dotted = "A" * 43 + ".x.y.z"  # a token's length, but a dot too many: not our shape
+    header = "; ".join(["session=" + "A" * 100, "session=" + dotted, "session=" + shaped] * 9999)
     assert config.session_for([header]).id is None
     assert len(hmacs) == MAX_CANDIDATES  # junk costs no HMAC; shaped values are capped
     assert cookie_values(["session=" + "A" * 100_000], "session") == []
@@ -144,3 +146,14 @@ def test_timeouts_take_timedeltas_or_seconds() -> None:
     config = SessionConfig.build(secret_key="k", idle_timeout=dt.timedelta(minutes=2), max_age=1.5)
     assert config.idle_seconds == 120.0 and config.cookie.max_age == 2
     assert SessionConfig.build(secret_key="k").idle_seconds == 30 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"path": "/; Domain=evil.example"}, {"domain": "a.example\r\nX: y"}, {"same_site": None}],
+)
+def test_attributes_that_would_break_the_header_are_configuration_errors(
+    options: dict[str, object],
+) -> None:
+    with pytest.raises(ValueError):
+        CookieSettings(**options)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import threading
 import time
 import uuid
@@ -439,6 +440,7 @@ def test_list_arguments_are_validated() -> None:
         {"page": 1.5},
         {"sort": "colour"},
         {"status": "gone"},
+        {"search": 123},
     ):
         with pytest.raises(ConfigurationError):
             manager.list(**bad)
@@ -563,9 +565,10 @@ def test_set_ttl_fixes_an_expiry_that_activity_does_not_move(store: Any) -> None
         assert client.get("/whoami").json()["id"] == session_id
     assert fixed is not None and close_to(fixed.expires_at, start + 3600)
     assert durable is not None and durable.expires_at is None and durable.status == "active"
-    for bad in (0, -5, "60", True):
+    for bad in (0, -5, "60", True, math.inf, math.nan, dt.timedelta(days=999_999_999)):
         with pytest.raises(ConfigurationError):
             manager.set_ttl(session_id, bad)  # type: ignore[arg-type]
+    assert manager.list().items[0].expires_at is None  # unchanged, and still listable
     manager.revoke(session_id, actor="ops")
     assert not manager.set_ttl(session_id, 60)
     assert not manager.set_ttl("no-such-session", 60)

@@ -199,7 +199,8 @@ local function record(base)
 
   elseif op == 'take' or op == 'delete' then  -- a live record goes; a tombstone stays
     local s = state()
-    if s == 1 then redis.call('DEL', D, M) end
+    if s == 1 then redis.call('DEL', D, M)
+    elseif op == 'delete' then index_wanted = false end  -- a tombstone stays listed too
     return s
 
   elseif op == 'peek' then  -- want data ('1'/'0'); no activity. {state, FIELDS' values, data}
@@ -221,7 +222,10 @@ local function record(base)
 
   elseif op == 'fix' then  -- expiry ('': durable), retention; sliding stops
     local s = state()
-    if s ~= 1 then return s end
+    if s ~= 1 then
+      index_wanted = false  -- an ended session's index entry keeps its end
+      return s
+    end
     local expires, retention = take(2)
     redis.call('HSET', M, 'sliding', '0')
     if expires == '' then redis.call('HDEL', M, 'deadline')

@@ -144,7 +144,17 @@ def test_key_rotation_keeps_sessions_and_signs_with_the_newest(
         value = _cookie(client.get("/put", params={"key": "a", "value": "1"}))["value"]
     with make_client(secret_key=["new-key", "old-key"]) as client:
         only_cookie(client, value)
+        response = client.get("/get", params={"key": "a"})
+        assert response.json()["value"] == "1"
+        resigned = _cookie(response)["value"]  # an old key's cookie is re-signed on use
+        only_cookie(client, resigned)
+        assert client.get("/get", params={"key": "a"}).headers.get("set-cookie") is None
+    assert CookieSigner("new-key").verify(resigned) is not None
+    with make_client(secret_key="new-key") as client:  # the old key retired: still logged in
+        only_cookie(client, resigned)
         assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+    with make_client(secret_key=["new-key", "old-key"]) as client:
+        only_cookie(client, resigned)
         rotated = _cookie(client.get("/login", params={"user": "u"}))["value"]
     assert CookieSigner("new-key").verify(rotated) is not None
     assert CookieSigner("old-key").verify(rotated) is None

@@ -482,8 +482,17 @@ CORRUPTIONS |= {
     "non-numeric size": lambda r, d, m: well_formed(r, d, m, size_bytes="SECRET"),
     "non-integer size": lambda r, d, m: well_formed(r, d, m, size_bytes="1.5"),
     "key not UTF-8": lambda r, d, m: (well_formed(r, d, m), r.hset(d, b"\xc3(", b"SECRET")),
+    "NaN created_at": lambda r, d, m: well_formed(r, d, m, created_at="nan"),
+    "created_at past year 9999": lambda r, d, m: well_formed(r, d, m, created_at="1e300"),
+    "infinite ended_at": lambda r, d, m: well_formed(r, d, m, ended_at="inf"),
 }
-SEEN_ONLY_BY_PYTHON = {"non-integer size", "key not UTF-8"}  # the scripts let these through
+SEEN_ONLY_BY_PYTHON = {  # the scripts let these through
+    "non-integer size",
+    "key not UTF-8",
+    "NaN created_at",
+    "created_at past year 9999",
+    "infinite ended_at",
+}
 
 
 @pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
@@ -621,6 +630,44 @@ def test_ended_sessions_leave_every_index(raw: redis.Redis, redis_prefix: str) -
         "{index}:info": {"live"},
         "{index}:user:dave": {"live"},
     }
+
+
+def test_a_listing_counts_no_session_whose_record_redis_removed(
+    raw: redis.Redis, redis_prefix: str
+) -> None:
+    # A load pads the activity index's end by the granularity (1% of the idle
+    # timeout: 3 s here), so the entry outlives the tombstone (retention 1 s) by
+    # up to that much: the listing must neither count it nor leave a page short.
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix, retention_seconds=1.0)
+    now = time.time()
+    store.create("gone", {"a": b"1"}, Meta(now - 300, now - 300, now - 300, now + 300))
+    store.create("kept", {"a": b"1"}, meta(now - 400, idle=3600))  # less recently used
+    assert store.load("gone", now=now - 299.5, idle_seconds=300) is not None  # ends at now + 0.5
+    time.sleep(1.7)  # past the end and the retention
+    assert raw.exists(f"{redis_prefix}{{gone}}:m") == 0  # Redis removed the tombstone
+    rows, total = store.query(Query(limit=1), now=time.time())
+    assert ([row[0] for row in rows], total) == (["kept"], 1)
+
+
+def test_an_ended_session_keeps_its_index_entry_through_logout_and_set_expiry(
+    raw: redis.Redis, redis_prefix: str
+) -> None:
+    # The index's end is padded past the record's (see above): the index half of
+    # a logout or a set_expiry must follow the record's verdict, not its own.
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    now = time.time()
+    for session_id, user in (("out", "alice"), ("fixed", "bob")):
+        made = Meta(now - 300, now - 300, now - 300, now + 300, user=user)
+        store.create(session_id, {"a": b"1"}, made)
+        assert store.load(session_id, now=now - 299.5, idle_seconds=300) is not None
+    time.sleep(0.7)  # both ended at now + 0.5
+    store.delete("out")  # a logout racing the expiry: the tombstone stays, and listed
+    rows, _ = store.query(Query(status="expired"), now=time.time())
+    assert sorted(row[0] for row in rows) == ["fixed", "out"]
+    assert store.set_expiry("fixed", time.time() + 3600, now=time.time()) is False
+    # it may stay in bob's live list for the padding (3 s), never for the new hour
+    assert store.user_session_ids("bob", now=now + 4) == []
+    assert raw.zscore(f"{redis_prefix}{{index}}:user:bob", "fixed") <= now + 3.5
 
 
 def test_logout_and_regenerate_leave_the_indexes_at_once(
