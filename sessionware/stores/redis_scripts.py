@@ -317,7 +317,10 @@ local function index(base)
 
   if op == 'create' then  -- id, last activity, end, sliding, deadline, user token, old id
     local id, last, e, sliding, deadline, token, old = take(7)
-    if old ~= '' and live_end(old) then forget(old) end
+    if old ~= '' and live_end(old) then
+      local old_key = forget(old)
+      if old_key then refresh({old_key}, old_key) end  -- it may have kept a durable one
+    end
     redis.call('ZADD', ACT, last, id)
     redis.call('ZADD', END, e, id)
     redis.call('HSET', INFO, id, sliding .. '|' .. deadline .. '|' .. token)
@@ -354,7 +357,10 @@ local function index(base)
     local sliding, deadline, old = info(id)
     if not sliding or old == token then return 0 end
     local old_key, key = user_key(old), user_key(token)
-    if old_key then redis.call('ZREM', old_key, id) end
+    if old_key then
+      redis.call('ZREM', old_key, id)
+      refresh({old_key}, old_key)  -- a durable session leaving may end a PERSIST
+    end
     redis.call('HSET', INFO, id, sliding .. '|' .. deadline .. '|' .. token)
     if key then
       redis.call('ZADD', key, e, id)

@@ -670,6 +670,20 @@ def test_an_ended_session_keeps_its_index_entry_through_logout_and_set_expiry(
     assert raw.zscore(f"{redis_prefix}{{index}}:user:bob", "fixed") <= now + 3.5
 
 
+def test_a_user_index_keeps_no_persist_once_its_durable_session_leaves(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    now = time.time()
+    store.create("a", {"k": b"1"}, meta(now, idle=300, user="alice"))
+    store.create("b", {"k": b"1"}, meta(now, idle=300, user="alice"))
+    assert store.set_expiry("a", None, now=now)  # durable: alice's index is persisted
+    alice = f"{redis_prefix}{{index}}:user:alice"
+    assert raw.pttl(alice) == -1
+    assert store.save("a", Changes(set={"k": b"2"}, updated_at=now, user="carol"))
+    assert raw.zrange(alice, 0, -1) == [b"b"]
+    assert 0 < raw.pttl(alice) <= (300 + 7 * 24 * 3600) * 1000  # b's end + retention
+
+
 def test_logout_and_regenerate_leave_the_indexes_at_once(
     store: RedisStore, raw: redis.Redis, redis_prefix: str
 ) -> None:
