@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import NamedTuple
 
-from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous import BadData, TimestampSigner
 from itsdangerous.encoding import base64_decode, bytes_to_int
 
 from .errors import ConfigurationError
@@ -101,7 +101,7 @@ class CookieSigner:
                         float(bytes_to_int(base64_decode(stamp))),
                         index == 0,
                     )
-        except (BadSignature, ValueError, TypeError):
+        except (BadData, ValueError, TypeError):  # BadData: bad base64 in the signature
             return None
         return None
 

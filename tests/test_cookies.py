@@ -157,3 +157,12 @@ def test_attributes_that_would_break_the_header_are_configuration_errors(
 ) -> None:
     with pytest.raises(ValueError):
         CookieSettings(**options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "tail", [".abc.A", ".abc.!!!!", "..", ".!!." + "x" * 43, ".abc.A===", "." + "A" * 6 + ".A"]
+)
+def test_a_well_shaped_value_with_broken_base64_is_refused_not_raised(tail: str) -> None:
+    value = new_token() + tail
+    assert CookieSigner("k").verify(value) is None
+    assert SessionConfig.build(secret_key="k").session_for([f"session={value}"]).id is None
