@@ -35,8 +35,6 @@ Duration = dt.timedelta | int | float
 # A persistent cookie is sent again once this share of its max_age has passed,
 # so its expiry slides with use without a Set-Cookie on every response.
 COOKIE_REFRESH_FRACTION = 0.01
-
-
 MAX_DURATION_SECONDS = 100 * 365.25 * 24 * 3600  # longer is a mistake (or means "never")
 
 

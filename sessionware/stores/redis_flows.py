@@ -220,7 +220,7 @@ class RedisFlows:
                 # its tombstone by the activity granularity. Drop them and read again,
                 # so that pages are full and the total counts no ghosts met here.
                 found = {session_id for session_id, _ in rows}
-                ghosts = [i.decode() for i in ids if i.decode() not in found]
+                ghosts = [i for i in (i.decode() for i in ids) if i not in found]
                 yield from roundtrip([self._index("forget", now, i) for i in ghosts])
             return rows, int(total)
         token = "" if query.user is None else _user_token(query.user)
@@ -414,6 +414,9 @@ def _meta(row: Sequence[bytes | None]) -> Meta:
     )
 
 
+_YEAR_10000 = 253402300800.0
+
+
 def _time(raw: bytes) -> float:
     """A timestamp field; ValueError unless it is a real time (no NaN, inf or year
     10000 and beyond, which Lua's ``tonumber`` takes but datetime cannot show)."""
@@ -421,9 +424,6 @@ def _time(raw: bytes) -> float:
     if not 0 <= value < _YEAR_10000:  # also False for NaN
         raise ValueError(f"timestamp out of range: {value!r}")
     return value
-
-
-_YEAR_10000 = 253402300800.0
 
 
 def _data(flat: Sequence[bytes]) -> dict[str, bytes]:
