@@ -21,7 +21,7 @@ from email.utils import formatdate
 from typing import NamedTuple
 
 from itsdangerous import BadData, TimestampSigner
-from itsdangerous.encoding import base64_decode, bytes_to_int
+from itsdangerous.encoding import base64_decode, base64_encode, bytes_to_int
 
 from .errors import ConfigurationError
 
@@ -92,6 +92,8 @@ class CookieSigner:
         payload, _, signature = value.rpartition(".")
         try:
             sig = base64_decode(signature)
+            if base64_encode(sig) != signature.encode():  # one canonical form: no twins
+                return None
             signed = payload.encode()
             for index, key in enumerate(self._keys):
                 if self._signer.algorithm.verify_signature(key, signed, sig):
