@@ -18,8 +18,11 @@ $(VENV)/.demo: pyproject.toml
 demo: $(VENV)/.demo  ## install what the demo needs and start it (prints its URL; PORT=8000)
 	$(PY) examples/demo.py
 
-test: $(VENV)/.installed  ## install and run the whole test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+# The suite mostly waits on real clocks (Redis TTLs), so three workers pay even on 2 cores.
+WORKERS ?= 3
+
+test: $(VENV)/.installed  ## install and run the whole test suite (WORKERS=0: one process)
+	$(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed  ## ruff and mypy, as CI runs them
 	$(VENV)/bin/ruff check .

@@ -30,8 +30,16 @@ from redis.retry import Retry
 
 from ..conftest import IN_CI
 
-CLUSTER_PORTS = (7391, 7392, 7393)
 HOST = "127.0.0.1"
+
+
+def _worker_offset() -> int:
+    """10 ports per pytest-xdist worker (gw0, gw1, ...), so parallel runs never race."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 10 * int(worker[2:]) if worker[2:].isdigit() else 0
+
+
+CLUSTER_PORTS = tuple(7391 + _worker_offset() + i for i in range(3))
 
 
 def tools_missing() -> str | None:
