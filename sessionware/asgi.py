@@ -9,6 +9,7 @@ loaded for reading; changes made there are not saved.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
@@ -87,6 +88,20 @@ class SessionMiddleware:
                 f"store {type(self.store).__qualname__} does not implement the async store "
                 "contract (aload, acreate, asave, arotate, adelete): see sessionware/stores/base.py"
             )
+
+    @classmethod
+    def from_config(
+        cls, app: ASGIApp, path: str | os.PathLike[str] | None = None, **overrides: Any
+    ) -> SessionMiddleware:
+        """The middleware with options from :func:`sessionware.config.load` (the file at
+        ``path``, then the environment), then ``overrides`` (``store=``, say).
+
+        Raises ConfigurationError as :func:`~sessionware.config.load` does, and when
+        no secret key is set anywhere.
+        """
+        from .config import shell_options
+
+        return cls(app, **shell_options(path, overrides))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

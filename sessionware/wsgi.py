@@ -12,9 +12,10 @@ waitress) are safe as long as the store is (``MemoryStore`` and ``RedisStore`` a
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .core import SessionConfig, SessionOptions, plan, run_plan
 from .errors import ConfigurationError, StoreUnavailable
@@ -103,6 +104,20 @@ class WSGISessionMiddleware:
         self.sessions = SyncSessions(SessionConfig.build(secret_key=secret_key, **options), store)
         self.config = self.sessions.config
         self.store = self.sessions.store
+
+    @classmethod
+    def from_config(
+        cls, app: WSGIApplication, path: str | os.PathLike[str] | None = None, **overrides: Any
+    ) -> WSGISessionMiddleware:
+        """The middleware with options from :func:`sessionware.config.load` (the file at
+        ``path``, then the environment), then ``overrides`` (``store=``, say).
+
+        Raises ConfigurationError as :func:`~sessionware.config.load` does, and when
+        no secret key is set anywhere.
+        """
+        from .config import shell_options
+
+        return cls(app, **shell_options(path, overrides))
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         session = self.sessions.open(environ.get("HTTP_COOKIE"))
