@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from .core import DEFAULT_IDLE_TIMEOUT, Duration, SessionConfig, arun_plan, plan
+from .disabled import DisabledSession
 from .errors import ConfigurationError, StoreUnavailable
 from .responses import (
     ERROR_BODIES,
@@ -63,6 +64,7 @@ class SessionMiddleware:
         app_id: str = "default",
         user_key: str | None = None,
         email_key: str | None = None,
+        enabled: bool = True,
     ) -> None:
         self.app = app
         self.config = SessionConfig.build(
@@ -81,6 +83,7 @@ class SessionMiddleware:
             app_id=app_id,
             user_key=user_key,
             email_key=email_key,
+            enabled=enabled,
         )
         self.store: AsyncStore = MemoryStore() if store is None else store
         if not isinstance(self.store, AsyncStore):
@@ -105,6 +108,10 @@ class SessionMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
+            scope["session"] = DisabledSession()
             await self.app(scope, receive, send)
             return
         cookie_names = scope.setdefault("sessionware.cookie_names", [])

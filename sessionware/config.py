@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import SessionConfig
+from .disabled import unused_secret
 from .errors import ConfigurationError, missing_extra
 
 ENV_PREFIX = "SESSIONWARE_"
@@ -133,6 +134,7 @@ class Key:
 
 KEYS: dict[str, Key] = {
     # platformOS's names
+    "enabled": Key("enabled", _bool),
     "timeout_minutes": Key("idle_timeout", _minutes),
     "secure_cookies": Key("secure", _bool),
     # sessionware's own (same_site is both)
@@ -184,6 +186,9 @@ def shell_options(
     Raises ConfigurationError when no secret key is set anywhere.
     """
     options = {**load(path), **overrides}
+    secret = unused_secret(options)
+    if secret is not None and "secret_key" not in options:
+        options["secret_key"] = secret
     if "secret_key" not in options:
         raise ConfigurationError(
             f"no secret key: set the environment variable {SECRET_VARIABLE} (never put it in "

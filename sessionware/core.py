@@ -80,6 +80,7 @@ class SessionOptions(TypedDict, total=False):
     app_id: str
     user_key: str | None
     email_key: str | None
+    enabled: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ class SessionConfig:
     app_id: str
     user_key: UserPath | None
     email_key: UserPath | None
+    enabled: bool = True  # False: no cookie read or set, no store touched (sessionware.disabled)
 
     @classmethod
     def build(
@@ -115,6 +117,7 @@ class SessionConfig:
         app_id: str = "default",
         user_key: str | None = None,
         email_key: str | None = None,
+        enabled: bool = True,
     ) -> SessionConfig:
         """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
         cookie_max_age = seconds(max_age, "max_age")
@@ -122,6 +125,8 @@ class SessionConfig:
             raise ConfigurationError(
                 f"max_payload_bytes must be a positive int, not {max_payload_bytes!r}"
             )
+        if not isinstance(enabled, bool):
+            raise ConfigurationError(f"enabled must be True or False, not {enabled!r}")
         return cls(
             signer=CookieSigner(secret_key),
             cookie=CookieSettings(
@@ -140,6 +145,7 @@ class SessionConfig:
             app_id=app_id,
             user_key=None if user_key is None else UserPath.parse(user_key, "user_key"),
             email_key=None if email_key is None else UserPath.parse(email_key, "email_key"),
+            enabled=enabled,
         )
 
     def session_for(self, cookie_headers: Iterable[str], cls: type[Session] = Session) -> Session:

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .core import SessionConfig, SessionOptions
+from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, missing_extra
 from .responses import ERROR_BODIES, error_headers, load_failure
 from .session import Session
@@ -154,7 +155,7 @@ class Sessionware:
         secret_key = self._secret_key
         if secret_key is None:
             secret_key = app.config.get(CONFIG_PREFIX + "SECRET_KEY") or options.get("secret_key")
-            secret_key = secret_key or _flask_secret(app)
+            secret_key = secret_key or unused_secret(options) or _flask_secret(app)
         options.pop("secret_key", None)
         store = self._store
         if store is None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .core import SessionConfig, SessionOptions, plan, run_plan
+from .disabled import disabled
 from .errors import ConfigurationError, StoreUnavailable
 from .responses import (
     ERROR_BODIES,
@@ -63,6 +64,8 @@ class SyncSessions:
         Sync code can load in the middle of ``session["key"]``, so ``autoload``
         makes no difference here; a failing load raises StoreUnavailable there.
         """
+        if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
+            return disabled(cls)
         session = self.config.session_for([cookie_header] if cookie_header else [], cls)
         if session._pending:
             session._sync_loader = lambda: self._load(session)
@@ -76,6 +79,8 @@ class SyncSessions:
         """Carry out the end-of-request plan: the headers to add, or, when the
         session could not be saved (logged), the error status to answer instead."""
         session._sealed = True
+        if not self.config.enabled:
+            return []
         try:
             return run_plan(self.store, plan(self.config, session))
         except SAVE_ERRORS as error:

@@ -32,7 +32,7 @@ PLATFORMOS_TOML = """
 title = "the app's own settings are left alone"
 
 [sessions]
-
+enabled = true
 timeout_minutes = 30
 secure_cookies = true
 same_site = 'Lax'
@@ -40,7 +40,7 @@ same_site = 'Lax'
 
 PLATFORMOS_YAML = """
 sessions:
-
+  enabled: true
   timeout_minutes: 30
   secure_cookies: true
   same_site: 'Lax'
@@ -59,6 +59,7 @@ def write(tmp_path: Path, text: str, name: str = "sessionware.toml") -> Path:
 def test_a_toml_file_with_platformos_names_maps_to_sessionware_options(tmp_path: Path) -> None:
     options = load(write(tmp_path, PLATFORMOS_TOML), environ={})
     assert options == {
+        "enabled": True,
         "idle_timeout": dt.timedelta(minutes=30),
         "secure": True,
         "same_site": "lax",
