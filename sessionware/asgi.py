@@ -28,6 +28,7 @@ from .responses import (
 from .session import Session
 from .stores.base import AsyncStore
 from .stores.memory import MemoryStore
+from .transport import asgi_is_secure, refuse_plain_http
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -65,6 +66,8 @@ class SessionMiddleware:
         user_key: str | None = None,
         email_key: str | None = None,
         enabled: bool = True,
+        require_https: bool = False,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.app = app
         self.config = SessionConfig.build(
@@ -84,6 +87,8 @@ class SessionMiddleware:
             user_key=user_key,
             email_key=email_key,
             enabled=enabled,
+            require_https=require_https,
+            trusted_proxies=trusted_proxies,
         )
         self.store: AsyncStore = MemoryStore() if store is None else store
         if not isinstance(self.store, AsyncStore):
@@ -140,7 +145,11 @@ class SessionMiddleware:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        await _Response(self, session, send).run(scope, receive)
+        response = _Response(self, session, send)
+        response.secure = not self.config.require_https or asgi_is_secure(
+            scope, self.config.trusted_proxies
+        )
+        await response.run(scope, receive)
 
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
@@ -160,6 +169,7 @@ class _Response:
         self.send = send
         self.started = False
         self.replaced = False  # we answered an error instead of the app's response
+        self.secure = True  # may the session be written on this request (require_https)?
 
     async def run(self, scope: Scope, receive: Receive) -> None:
         try:
@@ -188,6 +198,7 @@ class _Response:
         self.session._sealed = True
         try:
             decision = plan(self.middleware.config, self.session)
+            refuse_plain_http(decision.method, self.secure)
             return await arun_plan(self.middleware.store, decision)
         except SAVE_ERRORS as error:
             status = save_failure(error)

@@ -14,6 +14,8 @@ Other top-level keys are the app's own and are left alone. The environment
 overrides the file: ``SESSIONWARE_`` + the key in upper case
 (``SESSIONWARE_TIMEOUT_MINUTES``, ``SESSIONWARE_COOKIE_NAME``, ...); other
 ``SESSIONWARE_*`` variables are ignored, as they may belong to other tools.
+``environment = "production"`` (platformOS's production setting) turns
+``require_https`` on unless the file or the environment sets it.
 The secret key comes from ``SESSIONWARE_SECRET_KEY`` only (several keys, newest
 first, separated by commas): a file that holds one is refused, since config
 files ship with the app.
@@ -51,6 +53,7 @@ SECRET_VARIABLE = ENV_PREFIX + "SECRET_KEY"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _NONE = {"none", "null", "never"}
+ENVIRONMENTS = ("production", "staging", "development")
 
 
 class _Refused(ValueError):
@@ -124,6 +127,23 @@ def _same_site(value: Any, text: bool) -> str:
     raise _Refused("'Lax', 'Strict' or 'None'")
 
 
+def _addresses(value: Any, text: bool) -> list[str]:
+    if text and isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        return value
+    raise _Refused(
+        "a list of proxy addresses or networks"
+        + (", separated by commas" if text else ' (like ["10.0.0.7", "10.1.0.0/16"])')
+    )
+
+
+def _environment(value: Any, text: bool) -> str:
+    if isinstance(value, str) and value.strip().lower() in ENVIRONMENTS:
+        return value.strip().lower()
+    raise _Refused(" or ".join(repr(name) for name in ENVIRONMENTS))
+
+
 @dataclass(frozen=True)
 class Key:
     """One key of the ``sessions`` block: the sessionware option it sets, and its parser."""
@@ -152,6 +172,10 @@ KEYS: dict[str, Key] = {
     "app_id": Key("app_id", _text),
     "user_key": Key("user_key", _optional_text),
     "email_key": Key("email_key", _optional_text),
+    "require_https": Key("require_https", _bool),
+    "trusted_proxies": Key("trusted_proxies", _addresses),
+    # not a shell option: "production" turns require_https on unless it is set
+    "environment": Key("environment", _environment),
 }
 
 
@@ -174,6 +198,9 @@ def load(
     if path is not None:
         _merge(options, origins, _from_file(Path(path)))
     _merge(options, origins, _from_environment(environ))
+    if options.pop("environment", None) == "production":
+        options.setdefault("require_https", True)
+        origins.setdefault("require_https", origins["environment"])
     _check_together(options, origins)
     return options
 

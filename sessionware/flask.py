@@ -112,7 +112,7 @@ class SessionwareInterface(SessionInterface):
     ) -> None:
         if not isinstance(session, FlaskSession) or session._failed or response.status_code >= 500:
             return  # a failed request saves nothing
-        outcome = self.sessions.save(session)
+        outcome = self.sessions.save(session, flask.request.environ)
         if isinstance(outcome, int):
             _become_error(response, outcome)
             return
