@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import SessionTooLarge, SessionwareError, UnstorableValue, missing_extra
@@ -141,11 +141,10 @@ class SessionExtension(Extension):
 
 def find_session(context: Context) -> Session | None:
     """The request's session as the template's variables give it, or None."""
-    variables: Mapping[str, Any] = {**context.parent, **context.vars}
-    session = variables.get("session")
+    session = _variable(context, "session")
     if isinstance(session, Session):  # also Flask's flask.session proxy
         return session
-    request = variables.get("request")
+    request = _variable(context, "request")
     for holder, key in (("scope", "session"), ("environ", WSGI_KEY)):
         found = getattr(request, holder, {}).get(key) if request is not None else None
         if isinstance(found, Session):
@@ -156,6 +155,11 @@ def find_session(context: Context) -> Session | None:
         if isinstance(found, Session):
             return found
     return None
+
+
+def _variable(context: Context, name: str) -> Any:
+    """A template variable as given, without SessionContext's fallbacks."""
+    return context.vars[name] if name in context.vars else context.parent.get(name)
 
 
 def stream(template: Template, /, *args: Any, **context: Any) -> Iterator[str]:
