@@ -9,11 +9,13 @@ loaded for reading; changes made there are not saved.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from .core import DEFAULT_IDLE_TIMEOUT, Duration, SessionConfig, arun_plan, plan
+from .disabled import DisabledSession
 from .errors import ConfigurationError, StoreUnavailable
 from .responses import (
     ERROR_BODIES,
@@ -26,6 +28,7 @@ from .responses import (
 from .session import Session
 from .stores.base import AsyncStore
 from .stores.memory import MemoryStore
+from .transport import asgi_is_secure, refuse_plain_http
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -62,6 +65,9 @@ class SessionMiddleware:
         app_id: str = "default",
         user_key: str | None = None,
         email_key: str | None = None,
+        enabled: bool = True,
+        require_https: bool = False,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.app = app
         self.config = SessionConfig.build(
@@ -80,6 +86,9 @@ class SessionMiddleware:
             app_id=app_id,
             user_key=user_key,
             email_key=email_key,
+            enabled=enabled,
+            require_https=require_https,
+            trusted_proxies=trusted_proxies,
         )
         self.store: AsyncStore = MemoryStore() if store is None else store
         if not isinstance(self.store, AsyncStore):
@@ -88,8 +97,26 @@ class SessionMiddleware:
                 "contract (aload, acreate, asave, arotate, adelete): see sessionware/stores/base.py"
             )
 
+    @classmethod
+    def from_config(
+        cls, app: ASGIApp, path: str | os.PathLike[str] | None = None, **overrides: Any
+    ) -> SessionMiddleware:
+        """The middleware with options from :func:`sessionware.config.load` (the file at
+        ``path``, then the environment), then ``overrides`` (``store=``, say).
+
+        Raises ConfigurationError as :func:`~sessionware.config.load` does, and when
+        no secret key is set anywhere.
+        """
+        from .config import shell_options
+
+        return cls(app, **shell_options(path, overrides))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
+            scope["session"] = DisabledSession()
             await self.app(scope, receive, send)
             return
         cookie_names = scope.setdefault("sessionware.cookie_names", [])
@@ -118,7 +145,11 @@ class SessionMiddleware:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        await _Response(self, session, send).run(scope, receive)
+        response = _Response(self, session, send)
+        response.secure = not self.config.require_https or asgi_is_secure(
+            scope, self.config.trusted_proxies
+        )
+        await response.run(scope, receive)
 
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
@@ -138,6 +169,7 @@ class _Response:
         self.send = send
         self.started = False
         self.replaced = False  # we answered an error instead of the app's response
+        self.secure = True  # may the session be written on this request (require_https)?
 
     async def run(self, scope: Scope, receive: Receive) -> None:
         try:
@@ -166,6 +198,7 @@ class _Response:
         self.session._sealed = True
         try:
             decision = plan(self.middleware.config, self.session)
+            refuse_plain_http(decision.method, self.secure)
             return await arun_plan(self.middleware.store, decision)
         except SAVE_ERRORS as error:
             status = save_failure(error)

@@ -24,6 +24,7 @@ from .errors import ConfigurationError
 from .identity import UserPath
 from .session import FLASH_KEY, Session
 from .stores.base import AsyncStore, Changes, Meta, SyncStore, slid_expiry
+from .transport import Network, parse_proxies
 
 DEFAULT_IDLE_TIMEOUT = dt.timedelta(days=30)
 
@@ -80,6 +81,9 @@ class SessionOptions(TypedDict, total=False):
     app_id: str
     user_key: str | None
     email_key: str | None
+    enabled: bool
+    require_https: bool
+    trusted_proxies: Sequence[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,9 @@ class SessionConfig:
     app_id: str
     user_key: UserPath | None
     email_key: UserPath | None
+    enabled: bool = True  # False: no cookie read or set, no store touched (sessionware.disabled)
+    require_https: bool = False  # refuse session writes over plain http (sessionware.transport)
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-Proto/-For are believed
 
     @classmethod
     def build(
@@ -115,6 +122,9 @@ class SessionConfig:
         app_id: str = "default",
         user_key: str | None = None,
         email_key: str | None = None,
+        enabled: bool = True,
+        require_https: bool = False,
+        trusted_proxies: Sequence[str] = (),
     ) -> SessionConfig:
         """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
         cookie_max_age = seconds(max_age, "max_age")
@@ -122,6 +132,9 @@ class SessionConfig:
             raise ConfigurationError(
                 f"max_payload_bytes must be a positive int, not {max_payload_bytes!r}"
             )
+        for flag, value in (("enabled", enabled), ("require_https", require_https)):
+            if not isinstance(value, bool):
+                raise ConfigurationError(f"{flag} must be True or False, not {value!r}")
         return cls(
             signer=CookieSigner(secret_key),
             cookie=CookieSettings(
@@ -140,6 +153,9 @@ class SessionConfig:
             app_id=app_id,
             user_key=None if user_key is None else UserPath.parse(user_key, "user_key"),
             email_key=None if email_key is None else UserPath.parse(email_key, "email_key"),
+            enabled=enabled,
+            require_https=require_https,
+            trusted_proxies=parse_proxies(trusted_proxies),
         )
 
     def session_for(self, cookie_headers: Iterable[str], cls: type[Session] = Session) -> Session:

@@ -7,7 +7,9 @@
     ├── SessionNotLoaded     (also RuntimeError)    autoload=False and load() not awaited yet
     ├── StoreUnavailable     (also ConnectionError) the store could not be reached or failed
     ├── CorruptRecord        (also ValueError)      a stored record that cannot be decoded
-    └── MissingExtra         (also ImportError)     an optional dependency is not installed
+    ├── MissingExtra         (also ImportError)     an optional dependency is not installed
+    ├── SessionsDisabled     (also RuntimeError)    a write while sessions are turned off
+    └── InsecureTransport    (also PermissionError) a write over plain http with require_https
 
 Each one also derives from the builtin that callers would catch without knowing
 sessionware, so ``except TypeError`` around a session assignment keeps working.
@@ -67,6 +69,18 @@ class CorruptRecord(SessionwareError, ValueError):
 
 class MissingExtra(SessionwareError, ImportError):
     """A feature needs an optional dependency: the message names the extra to install."""
+
+
+class SessionsDisabled(SessionwareError, RuntimeError):
+    """A session write while sessions are turned off (``enabled=False``); ``key`` is its key."""
+
+    def __init__(self, message: str, *, key: str | None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class InsecureTransport(SessionwareError, PermissionError):
+    """A session write over plain http with ``require_https``: answered 403, nothing saved."""
 
 
 def missing_extra(feature: str, extra: str) -> MissingExtra:

@@ -5,8 +5,10 @@
 
 or, with an app factory, ``Sessionware(**options).init_app(app)``. Each option
 comes from the keyword argument, else ``app.config["SESSIONWARE_<OPTION>"]``
-(``SESSIONWARE_IDLE_TIMEOUT``, ``SESSIONWARE_STORE``, ...), else the default;
-the secret key falls back to ``app.secret_key`` (and ``SECRET_KEY_FALLBACKS``).
+(``SESSIONWARE_IDLE_TIMEOUT``, ``SESSIONWARE_STORE``, ...), else the config file
+named by ``SESSIONWARE_CONFIG`` and the environment (:func:`sessionware.config.load`),
+else the default; the secret key falls back to ``app.secret_key`` (and
+``SECRET_KEY_FALLBACKS``).
 
 It is a Flask ``SessionInterface`` over the WSGI shell's :class:`SyncSessions`,
 so it behaves as every other shell: a view that never touches ``flask.session``
@@ -24,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .core import SessionConfig, SessionOptions
+from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, missing_extra
 from .responses import ERROR_BODIES, error_headers, load_failure
 from .session import Session
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["FlaskSession", "Sessionware", "SessionwareInterface", "session"]
 
 CONFIG_PREFIX = "SESSIONWARE_"
-_OWN_KEYS = {"SECRET_KEY", "STORE"}
+_OWN_KEYS = {"SECRET_KEY", "STORE", "CONFIG"}
 
 
 class FlaskSession(Session, SessionMixin):
@@ -109,7 +112,7 @@ class SessionwareInterface(SessionInterface):
     ) -> None:
         if not isinstance(session, FlaskSession) or session._failed or response.status_code >= 500:
             return  # a failed request saves nothing
-        outcome = self.sessions.save(session)
+        outcome = self.sessions.save(session, flask.request.environ)
         if isinstance(outcome, int):
             _become_error(response, outcome)
             return
@@ -148,9 +151,12 @@ class Sessionware:
     def init_app(self, app: flask.Flask) -> SessionwareInterface:
         """Make ``flask.session`` a sessionware session on ``app``; returns its interface."""
         options: dict[str, Any] = {**_config_options(app.config), **self._options}
+        options = {**_file_options(app.config), **options}  # SESSIONWARE_CONFIG: the lowest layer
         secret_key = self._secret_key
         if secret_key is None:
-            secret_key = app.config.get(CONFIG_PREFIX + "SECRET_KEY") or _flask_secret(app)
+            secret_key = app.config.get(CONFIG_PREFIX + "SECRET_KEY") or options.get("secret_key")
+            secret_key = secret_key or unused_secret(options) or _flask_secret(app)
+        options.pop("secret_key", None)
         store = self._store
         if store is None:
             store = app.config.get(CONFIG_PREFIX + "STORE")
@@ -161,6 +167,16 @@ class Sessionware:
         app.register_error_handler(StoreUnavailable, _store_unavailable)
         got_request_exception.connect(_mark_failed, app, weak=False)
         return interface
+
+
+def _file_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``SESSIONWARE_CONFIG`` (a file path) and the environment set, when it is given."""
+    path = config.get(CONFIG_PREFIX + "CONFIG")
+    if not path:
+        return {}
+    from .config import load
+
+    return load(path)
 
 
 def _config_options(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,21 +10,22 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
-from .errors import SessionTooLarge, StoreUnavailable, UnstorableValue
+from .errors import InsecureTransport, SessionTooLarge, StoreUnavailable, UnstorableValue
 
 logger = logging.getLogger("sessionware")
 
 ERROR_BODIES = {
+    403: b"Forbidden: this site keeps sessions over https only; open it with https://",
     500: b"Internal Server Error",
     503: b"Service Unavailable: the session store cannot be reached, try again shortly",
 }
 
 # What saving the session at the end of a request may raise; see save_failure().
-SAVE_ERRORS = (SessionTooLarge, UnstorableValue, StoreUnavailable)
+SAVE_ERRORS = (SessionTooLarge, UnstorableValue, StoreUnavailable, InsecureTransport)
 
 
 def error_headers(status: int) -> list[tuple[str, str]]:
-    """The headers of the plain-text answer for ``status`` (500 or 503)."""
+    """The headers of the plain-text answer for ``status`` (403, 500 or 503)."""
     headers = [
         ("content-type", "text/plain; charset=utf-8"),
         ("content-length", str(len(ERROR_BODIES[status]))),
@@ -44,8 +45,12 @@ def save_failure(error: Exception) -> int:
     """Log why the session could not be saved; the status to answer instead.
 
     503 when the store failed (retrying may work), 500 when the session itself
-    cannot be stored (in-place changes made it too large or unstorable).
+    cannot be stored (in-place changes made it too large or unstorable), 403
+    when it would be written over plain http with ``require_https``.
     """
+    if isinstance(error, InsecureTransport):
+        logger.warning("sessionware: %s; answering 403", error)
+        return 403
     if isinstance(error, StoreUnavailable):
         logger.error(
             "sessionware: the session store failed while saving; answering 503", exc_info=error

@@ -12,11 +12,13 @@ waitress) are safe as long as the store is (``MemoryStore`` and ``RedisStore`` a
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .core import SessionConfig, SessionOptions, plan, run_plan
+from .disabled import disabled
 from .errors import ConfigurationError, StoreUnavailable
 from .responses import (
     ERROR_BODIES,
@@ -30,6 +32,7 @@ from .responses import (
 from .session import Session
 from .stores.base import StoredSession, SyncStore
 from .stores.memory import MemoryStore
+from .transport import refuse_plain_http, wsgi_is_secure
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -62,6 +65,8 @@ class SyncSessions:
         Sync code can load in the middle of ``session["key"]``, so ``autoload``
         makes no difference here; a failing load raises StoreUnavailable there.
         """
+        if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
+            return disabled(cls)
         session = self.config.session_for([cookie_header] if cookie_header else [], cls)
         if session._pending:
             session._sync_loader = lambda: self._load(session)
@@ -71,12 +76,21 @@ class SyncSessions:
         session_id, kwargs = self.config.load_args(session, time.time())
         return self.store.load(session_id, **kwargs)
 
-    def save(self, session: Session) -> Headers | int:
+    def save(self, session: Session, environ: Mapping[str, Any] | None = None) -> Headers | int:
         """Carry out the end-of-request plan: the headers to add, or, when the
-        session could not be saved (logged), the error status to answer instead."""
+        session could not be saved (logged), the error status to answer instead.
+
+        ``environ`` is the request's, for ``require_https``.
+        """
         session._sealed = True
+        if not self.config.enabled:
+            return []
         try:
-            return run_plan(self.store, plan(self.config, session))
+            decision = plan(self.config, session)
+            if self.config.require_https:
+                secure = wsgi_is_secure(environ or {}, self.config.trusted_proxies)
+                refuse_plain_http(decision.method, secure)
+            return run_plan(self.store, decision)
         except SAVE_ERRORS as error:
             return save_failure(error)
 
@@ -104,10 +118,25 @@ class WSGISessionMiddleware:
         self.config = self.sessions.config
         self.store = self.sessions.store
 
+    @classmethod
+    def from_config(
+        cls, app: WSGIApplication, path: str | os.PathLike[str] | None = None, **overrides: Any
+    ) -> WSGISessionMiddleware:
+        """The middleware with options from :func:`sessionware.config.load` (the file at
+        ``path``, then the environment), then ``overrides`` (``store=``, say).
+
+        Raises ConfigurationError as :func:`~sessionware.config.load` does, and when
+        no secret key is set anywhere.
+        """
+        from .config import shell_options
+
+        return cls(app, **shell_options(path, overrides))
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         session = self.sessions.open(environ.get("HTTP_COOKIE"))
         environ[ENVIRON_KEY] = session
         exchange = _Exchange(self.sessions, session, start_response)
+        exchange.environ = environ
         try:
             body = self.app(environ, exchange.start_response)
         except StoreUnavailable as error:
@@ -139,6 +168,7 @@ class _Exchange:
         self.committed = False
         self.replaced = 0  # the error status we answered instead of the app's response
         self._write: Callable[[bytes], object] = _discard
+        self.environ: Mapping[str, Any] | None = None  # the request's, for require_https
 
     def start_response(
         self, status: str, headers: Headers, exc_info: OptExcInfo | None = None
@@ -153,7 +183,7 @@ class _Exchange:
             return
         status, headers, exc_info = self.pending
         if int(status[:3]) < 500:
-            outcome = self.sessions.save(self.session)
+            outcome = self.sessions.save(self.session, self.environ)
             if isinstance(outcome, int):
                 self.answer(outcome)
                 return

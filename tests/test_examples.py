@@ -161,6 +161,40 @@ def test_log_out_everywhere_ends_the_users_other_sessions_only() -> None:
         assert "Logged in as <b>grace</b>" in other_user.get("/").text
 
 
+# -- templates_shop ------------------------------------------------------------------
+
+
+def test_templates_shop_takes_its_options_from_the_config_file() -> None:
+    app = example("templates_shop").app
+    assert app.config.cookie.name == "shop_session"
+    assert app.config.idle_seconds == 30 * 24 * 3600  # timeout_minutes = 43200
+    assert app.config.cookie.same_site == "Lax".lower() and not app.config.cookie.secure
+
+
+def test_templates_shop_keeps_visits_cart_and_wizard_step_written_by_templates() -> None:
+    from sessionware import SessionManager
+
+    shop = example("templates_shop")
+    with TestClient(shop.app, base_url="https://testserver") as c:
+        home = c.get("/").text
+        assert "Visit number 1 in" in home and "No cart yet" in home
+        cart_id = c.get("/cart").text.split("Cart #")[1].split(":")[0]  # given once, by cart.html
+        assert f"Cart #{cart_id}: tea</p>" in c.get("/cart?add=tea").text
+        assert f"Cart #{cart_id}: tea, mug</p>" in c.get("/cart?add=mug&x=1").text
+        assert c.get("/cart?add=car").text.count(f"Cart #{cart_id}") == 2  # unknown: not added
+        assert "Checkout step 2 of 3" in c.get("/wizard/2").text
+        assert c.get("/wizard/9").status_code == 404
+        assert "Visit number 2 in" in c.get("/").text
+        (info,) = SessionManager(shop.app.store).list().items
+        payload = SessionManager(shop.app.store).reveal(info.id, actor="test", reason="types")
+        assert payload["cart_id"] == int(cart_id) and type(payload["cart_id"]) is int
+        assert payload["cart"] == ["tea", "mug"] and payload["wizard_step"] == 2
+        response = c.post("/logout")
+        assert "Visit number 1 in" in response.text and "No cart yet" in response.text
+        health = c.get("/health")
+        assert health.text == "ok" and set_cookies(health, "shop_session") == []
+
+
 # -- the commands --------------------------------------------------------------------
 
 
@@ -170,6 +204,7 @@ def test_log_out_everywhere_ends_the_users_other_sessions_only() -> None:
         ("starlette_cart", "sessionware cart: http://localhost:{port}/", "/", b"tea"),
         ("fastapi_wizard", "sessionware wizard: http://localhost:{port}/docs", "/health", b"ok"),
         ("flask_login_flash", "sessionware login: http://localhost:{port}/", "/", b"Log in"),
+        ("templates_shop", "sessionware templates: http://localhost:{port}/", "/", b"Visit number"),
     ],
 )
 def test_each_example_command_starts_and_prints_its_url(

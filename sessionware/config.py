@@ -1,0 +1,352 @@
+"""Options from a config file and the environment: ``load(path=None, environ=None) -> dict``.
+
+The file (TOML, or YAML when PyYAML is installed) holds a ``sessions`` block with
+platformOS's names and every sessionware option under its own name::
+
+    [sessions]                 # sessions:            (YAML)
+    enabled = true             #   enabled: true
+    timeout_minutes = 30       #   timeout_minutes: 30
+    secure_cookies = true      #   secure_cookies: true
+    same_site = "Lax"          #   same_site: 'Lax'
+    cookie_name = "session"    #   cookie_name: session
+
+Other top-level keys are the app's own and are left alone. The environment
+overrides the file: ``SESSIONWARE_`` + the key in upper case
+(``SESSIONWARE_TIMEOUT_MINUTES``, ``SESSIONWARE_COOKIE_NAME``, ...); other
+``SESSIONWARE_*`` variables are ignored, as they may belong to other tools.
+``environment = "production"`` (platformOS's production setting) turns
+``require_https`` on unless the file or the environment sets it.
+The secret key comes from ``SESSIONWARE_SECRET_KEY`` only (several keys, newest
+first, separated by commas): a file that holds one is refused, since config
+files ship with the app.
+
+Contract: :func:`load` returns keyword options for any shell
+(``SessionMiddleware``, ``WSGISessionMiddleware``, Flask's ``Sessionware``),
+already validated together. An unknown key, a value of the wrong type or an
+impossible combination raises :class:`ConfigurationError` naming the file or
+variable, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import secrets
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .core import SessionConfig
+from .disabled import unused_secret
+from .errors import ConfigurationError, missing_extra
+
+ENV_PREFIX = "SESSIONWARE_"
+BLOCK = "sessions"
+# The file to read when load() gets no path (Flask reads its own SESSIONWARE_CONFIG key).
+PATH_VARIABLE = ENV_PREFIX + "CONFIG"
+SECRET_VARIABLE = ENV_PREFIX + "SECRET_KEY"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_NONE = {"none", "null", "never"}
+ENVIRONMENTS = ("production", "staging", "development")
+
+
+class _Refused(ValueError):
+    """A value that a key does not allow; the message says what is allowed."""
+
+
+# -- one parser per kind of value: (value, came_from_the_environment) -> option value ----------
+
+
+def _bool(value: Any, text: bool) -> bool:
+    if text and isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, bool):
+        return value
+    raise _Refused("true or false" + (" (or 1/0, yes/no, on/off)" if text else ""))
+
+
+def _number(value: Any, text: bool) -> float:
+    if text and isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return value
+    raise _Refused("a positive number")
+
+
+def _seconds(value: Any, text: bool) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
+        return None
+    try:
+        return _number(value, text)
+    except _Refused:
+        raise _Refused('a positive number of seconds, or "none" for no limit') from None
+
+
+def _minutes(value: Any, text: bool) -> dt.timedelta:
+    try:
+        return dt.timedelta(minutes=_number(value, text))
+    except _Refused:
+        raise _Refused("a positive number of minutes") from None
+    except OverflowError:
+        raise _Refused("a positive number of minutes, up to 100 years") from None
+
+
+def _count(value: Any, text: bool) -> int:
+    if text and isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise _Refused("a positive whole number")
+
+
+def _text(value: Any, text: bool) -> str:
+    if isinstance(value, str) and value:
+        return value
+    raise _Refused("a non-empty string")
+
+
+def _optional_text(value: Any, text: bool) -> str | None:
+    if value is None or (text and value == ""):
+        return None
+    try:
+        return _text(value, text)
+    except _Refused:
+        raise _Refused("a non-empty string" + (", or empty for none" if text else "")) from None
+
+
+def _same_site(value: Any, text: bool) -> str:
+    if isinstance(value, str) and value.strip().lower() in ("lax", "strict", "none"):
+        return value.strip().lower()
+    raise _Refused("'Lax', 'Strict' or 'None'")
+
+
+def _addresses(value: Any, text: bool) -> list[str]:
+    if text and isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        return value
+    raise _Refused(
+        "a list of proxy addresses or networks"
+        + (", separated by commas" if text else ' (like ["10.0.0.7", "10.1.0.0/16"])')
+    )
+
+
+def _environment(value: Any, text: bool) -> str:
+    if isinstance(value, str) and value.strip().lower() in ENVIRONMENTS:
+        return value.strip().lower()
+    raise _Refused(" or ".join(repr(name) for name in ENVIRONMENTS))
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of the ``sessions`` block: the sessionware option it sets, and its parser."""
+
+    option: str
+    parse: Callable[[Any, bool], Any]
+
+
+KEYS: dict[str, Key] = {
+    # platformOS's names
+    "enabled": Key("enabled", _bool),
+    "timeout_minutes": Key("idle_timeout", _minutes),
+    "secure_cookies": Key("secure", _bool),
+    # sessionware's own (same_site is both)
+    "same_site": Key("same_site", _same_site),
+    "cookie_name": Key("cookie_name", _text),
+    "idle_timeout": Key("idle_timeout", _seconds),
+    "absolute_timeout": Key("absolute_timeout", _seconds),
+    "max_age": Key("max_age", _seconds),
+    "secure": Key("secure", _bool),
+    "http_only": Key("http_only", _bool),
+    "domain": Key("domain", _optional_text),
+    "path": Key("path", _text),
+    "max_payload_bytes": Key("max_payload_bytes", _count),
+    "autoload": Key("autoload", _bool),
+    "app_id": Key("app_id", _text),
+    "user_key": Key("user_key", _optional_text),
+    "email_key": Key("email_key", _optional_text),
+    "require_https": Key("require_https", _bool),
+    "trusted_proxies": Key("trusted_proxies", _addresses),
+    # not a shell option: "production" turns require_https on unless it is set
+    "environment": Key("environment", _environment),
+}
+
+
+def load(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The keyword options set by the file at ``path`` and by ``environ``.
+
+    ``environ`` defaults to ``os.environ``; ``path`` to the file named by
+    ``SESSIONWARE_CONFIG`` there, else no file. The environment overrides the
+    file. Raises ConfigurationError for a missing or unreadable file, an unknown
+    key, a wrong type, a secret key in the file, or options that cannot go
+    together (naming where each came from).
+    """
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get(PATH_VARIABLE):
+        path = environ[PATH_VARIABLE]
+    options: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    if path is not None:
+        _merge(options, origins, _from_file(Path(path)))
+    _merge(options, origins, _from_environment(environ))
+    if options.pop("environment", None) == "production":
+        options.setdefault("require_https", True)
+        origins.setdefault("require_https", origins["environment"])
+    _check_together(options, origins)
+    return options
+
+
+def shell_options(
+    path: str | os.PathLike[str] | None, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a shell's ``from_config`` builds with: :func:`load`, then ``overrides``.
+
+    Raises ConfigurationError when no secret key is set anywhere.
+    """
+    options = {**load(path), **overrides}
+    secret = unused_secret(options)
+    if secret is not None and "secret_key" not in options:
+        options["secret_key"] = secret
+    if "secret_key" not in options:
+        raise ConfigurationError(
+            f"no secret key: set the environment variable {SECRET_VARIABLE} (never put it in "
+            "the config file), or pass secret_key=...; generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return options
+
+
+# -- sources ------------------------------------------------------------------------------
+
+Layer = dict[str, tuple[Any, str]]  # option -> (value, where it was set)
+
+
+def _from_file(path: Path) -> Layer:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot read the sessionware config file {path}: {error}"
+        ) from error
+    document = _parse(path, raw)
+    if not isinstance(document, Mapping) or BLOCK not in document:
+        raise ConfigurationError(
+            f"{path}: no '{BLOCK}' block; write the options under "
+            + ("[sessions]" if path.suffix == ".toml" else "sessions:")
+        )
+    block = document[BLOCK]
+    if not isinstance(block, Mapping):
+        raise ConfigurationError(f"{path}: '{BLOCK}' must be a table of options, not {block!r}")
+    if "secret_key" in block:
+        raise ConfigurationError(
+            f"{path}: {BLOCK}.secret_key must not be in a config file, which ships with the app; "
+            f"remove it and set the environment variable {SECRET_VARIABLE} instead"
+        )
+    layer: Layer = {}
+    for key, value in block.items():
+        where = f"{path}: {BLOCK}.{key}"
+        spec = KEYS.get(key) if isinstance(key, str) else None
+        if spec is None:
+            raise ConfigurationError(
+                f"{where} is not a sessionware option; the '{BLOCK}' block takes: "
+                + ", ".join(sorted(KEYS))
+            )
+        _set(layer, spec, _parsed(spec, value, False, where), where)
+    return layer
+
+
+def _parse(path: Path, raw: bytes) -> Any:
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib
+        try:
+            return tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigurationError(f"{path} is not valid TOML: {error}") from error
+    if suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError as error:
+            raise missing_extra(f"reading {path} (YAML)", "yaml") from error
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise ConfigurationError(f"{path} is not valid YAML: {error}") from error
+    raise ConfigurationError(
+        f"{path}: sessionware reads .toml, .yaml and .yml config files, "
+        f"not {suffix or 'no suffix'!r}"
+    )
+
+
+def _from_environment(environ: Mapping[str, str]) -> Layer:
+    layer: Layer = {}
+    for key, spec in KEYS.items():
+        name = ENV_PREFIX + key.upper()
+        if name in environ:
+            where = f"environment variable {name}"
+            _set(layer, spec, _parsed(spec, environ[name], True, where), where)
+    secret = environ.get(SECRET_VARIABLE)
+    if secret is not None:
+        keys = [k.strip() for k in secret.split(",") if k.strip()]
+        if not keys:
+            raise ConfigurationError(
+                f"environment variable {SECRET_VARIABLE} is empty; set it to a secret key "
+                "(several, newest first, separated by commas), or unset it"
+            )
+        layer["secret_key"] = (
+            keys[0] if len(keys) == 1 else keys,
+            f"environment variable {SECRET_VARIABLE}",
+        )
+    return layer
+
+
+def _parsed(spec: Key, value: Any, text: bool, where: str) -> Any:
+    try:
+        return spec.parse(value, text)
+    except _Refused as allowed:
+        raise ConfigurationError(
+            f"{where} must be {allowed}, not {value!r} ({type(value).__name__})"
+        ) from None
+
+
+def _set(layer: Layer, spec: Key, value: Any, where: str) -> None:
+    if spec.option in layer:  # timeout_minutes and idle_timeout, say, in one source
+        raise ConfigurationError(
+            f"{where} and {layer[spec.option][1]} both set {spec.option}; keep one of them"
+        )
+    layer[spec.option] = (value, where)
+
+
+def _merge(options: dict[str, Any], origins: dict[str, str], layer: Layer) -> None:
+    for option, (value, where) in layer.items():
+        options[option] = value
+        origins[option] = where
+
+
+def _check_together(options: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+    """Build the options once (with a stand-in key if none is set) to refuse what cannot work."""
+    trial = {**options, "secret_key": options.get("secret_key") or secrets.token_urlsafe(16)}
+    try:
+        SessionConfig.build(**trial)
+    except ConfigurationError as error:
+        text = str(error)  # names the options it is about, or quotes their values
+        named = [
+            where
+            for option, where in origins.items()
+            if re.search(rf"\b{option}\b", text)
+            or (isinstance(options[option], str) and repr(options[option]) in text)
+        ]
+        blame = "; set by " + ", ".join(named) if named else ""
+        raise ConfigurationError(f"sessionware config: {error}{blame}") from error

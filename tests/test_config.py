@@ -1,0 +1,354 @@
+"""sessionware.config: the file (TOML, YAML), the environment, keyword overrides, refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import flask
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from sessionware import (
+    ConfigurationError,
+    MissingExtra,
+    SessionMiddleware,
+    WSGISessionMiddleware,
+)
+from sessionware.config import load
+from sessionware.flask import Sessionware
+
+from .helpers import set_cookies
+
+PLATFORMOS_TOML = """
+[app]
+title = "the app's own settings are left alone"
+
+[sessions]
+enabled = true
+timeout_minutes = 30
+secure_cookies = true
+same_site = 'Lax'
+"""
+
+PLATFORMOS_YAML = """
+sessions:
+  enabled: true
+  timeout_minutes: 30
+  secure_cookies: true
+  same_site: 'Lax'
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "sessionware.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# -- each source ---------------------------------------------------------------------
+
+
+def test_a_toml_file_with_platformos_names_maps_to_sessionware_options(tmp_path: Path) -> None:
+    options = load(write(tmp_path, PLATFORMOS_TOML), environ={})
+    assert options == {
+        "enabled": True,
+        "idle_timeout": dt.timedelta(minutes=30),
+        "secure": True,
+        "same_site": "lax",
+    }
+
+
+def test_a_yaml_file_reads_the_same_as_toml(tmp_path: Path) -> None:
+    toml = load(write(tmp_path, PLATFORMOS_TOML), environ={})
+    assert load(write(tmp_path, PLATFORMOS_YAML, "sessionware.yaml"), environ={}) == toml
+    assert load(write(tmp_path, PLATFORMOS_YAML, "sessionware.yml"), environ={}) == toml
+
+
+def test_every_sessionware_option_can_be_set_by_its_own_name(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[sessions]
+cookie_name = "__Host-sid"
+idle_timeout = 600
+absolute_timeout = "none"
+max_age = 3600.5
+secure = true
+http_only = false
+same_site = "strict"
+path = "/"
+max_payload_bytes = 1000
+autoload = false
+app_id = "shop"
+user_key = "user.id"
+email_key = "user.email"
+""",
+    )
+    assert load(path, environ={}) == {
+        "cookie_name": "__Host-sid",
+        "idle_timeout": 600,
+        "absolute_timeout": None,
+        "max_age": 3600.5,
+        "secure": True,
+        "http_only": False,
+        "same_site": "strict",
+        "path": "/",
+        "max_payload_bytes": 1000,
+        "autoload": False,
+        "app_id": "shop",
+        "user_key": "user.id",
+        "email_key": "user.email",
+    }
+
+
+def test_the_environment_alone_with_typed_values() -> None:
+    environ = {
+        "SESSIONWARE_SECRET_KEY": "s3cret",
+        "SESSIONWARE_TIMEOUT_MINUTES": "45",
+        "SESSIONWARE_SECURE_COOKIES": "no",
+        "SESSIONWARE_SAME_SITE": "Strict",
+        "SESSIONWARE_MAX_AGE": "none",
+        "SESSIONWARE_MAX_PAYLOAD_BYTES": "2048",
+        "SESSIONWARE_DOMAIN": "",
+        "SESSIONWARE_TEST_REDIS_URL": "redis://elsewhere",  # another tool's: ignored
+        "HOME": "/root",
+    }
+    assert load(environ=environ) == {
+        "secret_key": "s3cret",
+        "idle_timeout": dt.timedelta(minutes=45),
+        "secure": False,
+        "same_site": "strict",
+        "max_age": None,
+        "max_payload_bytes": 2048,
+        "domain": None,
+    }
+
+
+def test_several_secret_keys_in_the_environment_newest_first() -> None:
+    assert load(environ={"SESSIONWARE_SECRET_KEY": "new, old"})["secret_key"] == ["new", "old"]
+
+
+def test_sessionware_config_in_the_environment_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, PLATFORMOS_TOML)
+    assert load(environ={"SESSIONWARE_CONFIG": str(path)})["same_site"] == "lax"
+    assert load(environ={}) == {}
+
+
+# -- precedence ----------------------------------------------------------------------
+
+
+def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, PLATFORMOS_TOML + 'cookie_name = "from_file"\n')
+    options = load(
+        path,
+        environ={"SESSIONWARE_TIMEOUT_MINUTES": "5", "SESSIONWARE_COOKIE_NAME": "from_env"},
+    )
+    assert options["idle_timeout"] == dt.timedelta(minutes=5)
+    assert options["cookie_name"] == "from_env"
+    assert options["same_site"] == "lax"  # not overridden: the file's
+
+
+def test_an_environment_name_overrides_the_files_other_name_for_the_same_option(
+    tmp_path: Path,
+) -> None:
+    options = load(write(tmp_path, PLATFORMOS_TOML), environ={"SESSIONWARE_IDLE_TIMEOUT": "90"})
+    assert options["idle_timeout"] == 90.0
+
+
+def asgi_app() -> Starlette:
+    async def write(request: Request) -> PlainTextResponse:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return PlainTextResponse(str(request.session["n"]))
+
+    return Starlette(routes=[Route("/", write)])
+
+
+def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    session = environ["sessionware.session"]
+    session["n"] = session.get("n", 0) + 1
+    start_response("200 OK", [("content-type", "text/plain")])
+    return [str(session["n"]).encode()]
+
+
+def flask_app(**config: Any) -> flask.Flask:
+    app = flask.Flask("config")
+    app.config.update(config)
+
+    @app.get("/")
+    def write() -> str:
+        flask.session["n"] = flask.session.get("n", 0) + 1
+        return str(flask.session["n"])
+
+    Sessionware(app)
+    return app
+
+
+CONFIGURED = PLATFORMOS_TOML.replace("'Lax'", "'Strict'") + 'cookie_name = "from_file"\n'
+
+
+def check_cookie(response: Any, name: str, same_site: str) -> None:
+    assert response.status_code == 200, response.text
+    (cookie,) = set_cookies(response, name)
+    assert cookie["samesite"] == same_site and cookie["secure"]
+
+
+def test_every_shell_takes_a_file_and_keyword_arguments_override_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, CONFIGURED)
+    monkeypatch.setenv("SESSIONWARE_SECRET_KEY", "from-env")
+    monkeypatch.setenv("SESSIONWARE_SAME_SITE", "lax")
+
+    asgi = SessionMiddleware.from_config(asgi_app(), path)
+    assert asgi.config.idle_seconds == 30 * 60
+    with TestClient(asgi, base_url="https://testserver") as c:
+        check_cookie(c.get("/"), "from_file", "Lax")  # the file's name, the environment's Lax
+    asgi = SessionMiddleware.from_config(asgi_app(), path, cookie_name="kw", same_site="strict")
+    with TestClient(asgi, base_url="https://testserver") as c:
+        check_cookie(c.get("/"), "kw", "Strict")
+
+    wsgi = WSGISessionMiddleware.from_config(wsgi_app, str(path), cookie_name="kw")
+    assert wsgi.config.idle_seconds == 30 * 60
+    with httpx.Client(transport=httpx.WSGITransport(app=wsgi), base_url="https://t") as c:
+        check_cookie(c.get("/"), "kw", "Lax")
+
+    app = flask_app(SESSIONWARE_CONFIG=str(path), SESSIONWARE_SAME_SITE="strict")
+    assert app.extensions["sessionware"].config.idle_seconds == 30 * 60
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
+        check_cookie(c.get("/"), "from_file", "Strict")  # app.config above the environment
+        assert c.get("/").text == "2"
+
+
+def test_the_secret_key_from_the_environment_signs_the_cookie(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, PLATFORMOS_TOML)
+    monkeypatch.setenv("SESSIONWARE_SECRET_KEY", "one")
+    first = SessionMiddleware.from_config(asgi_app(), path)
+    with TestClient(first, base_url="https://testserver") as c:
+        c.get("/")
+        cookie = c.cookies["session"]
+    monkeypatch.setenv("SESSIONWARE_SECRET_KEY", "two,one")  # rotated: the old cookie still works
+    second = SessionMiddleware.from_config(asgi_app(), path, store=first.store)
+    with TestClient(second, base_url="https://testserver", cookies={"session": cookie}) as c:
+        assert c.get("/").text == "2"
+    monkeypatch.setenv("SESSIONWARE_SECRET_KEY", "three")  # the old key gone: a fresh session
+    third = SessionMiddleware.from_config(asgi_app(), path, store=first.store)
+    with TestClient(third, base_url="https://testserver", cookies={"session": cookie}) as c:
+        assert c.get("/").text == "1"
+
+
+def test_no_secret_key_anywhere_is_refused_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SESSIONWARE_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="SESSIONWARE_SECRET_KEY"):
+        SessionMiddleware.from_config(asgi_app(), write(tmp_path, PLATFORMOS_TOML))
+    with pytest.raises(ConfigurationError, match="SESSIONWARE_SECRET_KEY"):
+        WSGISessionMiddleware.from_config(wsgi_app, write(tmp_path, PLATFORMOS_TOML))
+
+
+# -- refusals ------------------------------------------------------------------------
+
+
+def refused(tmp_path: Path, text: str, name: str = "sessionware.toml", **environ: str) -> str:
+    path = write(tmp_path, text, name)
+    with pytest.raises(ConfigurationError) as caught:
+        load(path, environ=environ)
+    return str(caught.value)
+
+
+def test_a_secret_key_in_the_file_is_refused(tmp_path: Path) -> None:
+    message = refused(tmp_path, '[sessions]\nsecret_key = "oops"\n')
+    assert str(tmp_path / "sessionware.toml") in message
+    assert "sessions.secret_key" in message and "SESSIONWARE_SECRET_KEY" in message
+    assert "oops" not in message  # never echo a secret
+
+
+def test_an_unknown_key_is_refused_with_the_file_and_the_allowed_keys(tmp_path: Path) -> None:
+    message = refused(tmp_path, "sessions:\n  timeout_minute: 30\n", "app.yaml")
+    where = f"{tmp_path / 'app.yaml'}: sessions.timeout_minute"
+    assert f"{where} is not a sessionware option" in message
+    assert "timeout_minutes" in message and "same_site" in message
+
+
+@pytest.mark.parametrize(
+    ("line", "allowed"),
+    [
+        ('timeout_minutes = "thirty"', "must be a positive number of minutes, not 'thirty' (str)"),
+        ("timeout_minutes = -5", "must be a positive number of minutes, not -5 (int)"),
+        ('secure_cookies = "yes"', "must be true or false, not 'yes' (str)"),
+        ('same_site = "Sometimes"', "must be 'Lax', 'Strict' or 'None', not 'Sometimes' (str)"),
+        ("max_payload_bytes = 1.5", "must be a positive whole number, not 1.5 (float)"),
+        ("cookie_name = 7", "must be a non-empty string, not 7 (int)"),
+        ("idle_timeout = true", 'must be a positive number of seconds, or "none" for no limit'),
+    ],
+)
+def test_a_wrong_type_is_refused_naming_the_key_and_what_is_allowed(
+    tmp_path: Path, line: str, allowed: str
+) -> None:
+    message = refused(tmp_path, f"[sessions]\n{line}\n")
+    key = line.split(" =")[0]
+    assert message.startswith(f"{tmp_path / 'sessionware.toml'}: sessions.{key} {allowed}")
+
+
+def test_a_wrong_value_in_the_environment_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load(environ={"SESSIONWARE_SECURE_COOKIES": "maybe"})
+    assert str(caught.value) == (
+        "environment variable SESSIONWARE_SECURE_COOKIES must be true or false "
+        "(or 1/0, yes/no, on/off), not 'maybe' (str)"
+    )
+    with pytest.raises(ConfigurationError, match="SESSIONWARE_SECRET_KEY is empty"):
+        load(environ={"SESSIONWARE_SECRET_KEY": " , "})
+
+
+def test_impossible_combinations_are_refused_naming_where_each_came_from(tmp_path: Path) -> None:
+    message = refused(
+        tmp_path,
+        "[sessions]\nsame_site = 'None'\n",
+        SESSIONWARE_SECURE_COOKIES="false",
+    )
+    assert "same_site='none' needs secure=True" in message
+    assert f"{tmp_path / 'sessionware.toml'}: sessions.same_site" in message
+    assert "environment variable SESSIONWARE_SECURE_COOKIES" in message
+
+    message = refused(tmp_path, "[sessions]\ntimeout_minutes = 1e12\n")
+    assert "up to 100 years" in message and "sessions.timeout_minutes" in message
+
+    message = refused(tmp_path, '[sessions]\ncookie_name = "__Host-x"\npath = "/shop"\n')
+    assert "__Host-" in message and "sessions.cookie_name" in message
+
+
+def test_two_names_for_one_option_in_one_source_are_refused(tmp_path: Path) -> None:
+    message = refused(tmp_path, "[sessions]\ntimeout_minutes = 30\nidle_timeout = 60\n")
+    assert "sessions.idle_timeout and" in message and "sessions.timeout_minutes" in message
+    assert "both set idle_timeout; keep one of them" in message
+
+
+def test_unreadable_or_malformed_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot read the sessionware config file"):
+        load(tmp_path / "missing.toml", environ={})
+    assert "is not valid TOML" in refused(tmp_path, "[sessions\n")
+    assert "is not valid YAML" in refused(tmp_path, "sessions: [\n", "s.yaml")
+    assert "no 'sessions' block; write the options under [sessions]" in refused(
+        tmp_path, "[session]\nsecure = true\n"
+    )
+    assert "'sessions' must be a table" in refused(tmp_path, "sessions: 3\n", "s.yml")
+    assert "reads .toml, .yaml and .yml" in refused(tmp_path, "{}", "s.json")
+
+
+def test_yaml_without_pyyaml_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml now raises ImportError
+    with pytest.raises(MissingExtra, match=r"pip install 'sessionware\[yaml\]'"):
+        load(write(tmp_path, PLATFORMOS_YAML, "s.yaml"), environ={})
