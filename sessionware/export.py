@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import codec
-from .stores.base import AuditRecord, Meta, Query
+from .stores.base import ACTIVE, AuditRecord, Meta, Query
 
 JSON = Any  # None | bool | int | float | str | list[JSON] | dict[str, JSON]
 
@@ -71,7 +71,8 @@ class SessionPage:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One logged operator action: ``action`` is ``"reveal"``, ``"export"`` or ``"revoke"``."""
+    """One logged operator action: ``action`` is ``"reveal"``, ``"export"``, ``"revoke"``
+    or ``"ttl"``; an export names no session (its reason says how many)."""
 
     at: dt.datetime
     actor: str
@@ -195,10 +196,13 @@ def export_document(
     *,
     include_metadata: bool,
 ) -> dict[str, JSON]:
-    """The export of one listing page, given the payload read for each of its rows."""
+    """The export of one listing page, given the payload read for each of its rows.
+
+    Data-only exports keep the active rows: the others have no payload."""
     items = [
         export_item(session_id, meta, data, include_metadata=include_metadata)
         for (session_id, meta), data in zip(rows, payloads, strict=True)
+        if include_metadata or meta.status == ACTIVE
     ]
     page = session_page(query, [], total)
     return {
