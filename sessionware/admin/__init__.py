@@ -9,5 +9,6 @@ pages to WSGI servers. They need the ``admin`` extra (Jinja2).
 from __future__ import annotations
 
 from .console import AdminConsole, Operator
+from .mine import MySessions
 
-__all__ = ["AdminConsole", "Operator"]
+__all__ = ["AdminConsole", "MySessions", "Operator"]

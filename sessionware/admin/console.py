@@ -20,7 +20,7 @@ from ..analytics import DEFAULT_MAX_PAYLOAD_BYTES
 from ..errors import ConfigurationError
 from ..management import EXPORT, REVEAL, REVOKE, STATUSES, TTL
 from . import charts
-from .csrf import FIELD, CsrfTokens, same_origin
+from .csrf import FIELD, CsrfTokens, refused
 from .http import Request, Response, json_download, plain
 from .listing import COLUMNS, PAGE_SIZES, Listing
 from .manager import Manager
@@ -121,8 +121,7 @@ class AdminConsole(Pages):
             known = any(path == request.path for _, path in self.routes)
             return plain(405 if known else 404)
         if request.method == "POST":
-            token = request.form.get(FIELD)
-            if not same_origin(request) or not self.tokens.valid(token, "console", operator.name):
+            if refused(self.tokens, request, "console", operator.name):
                 return plain(403, "CSRF check failed: reload the page and try again.")
             if not operator.is_admin:
                 return plain(403, f"The {operator.role} role cannot do this; ask an admin.")

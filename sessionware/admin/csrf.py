@@ -76,3 +76,9 @@ def same_origin(request: Request) -> bool:
     if origin is None or origin == "null":
         return origin is None
     return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def refused(tokens: CsrfTokens, request: Request, *identity: str) -> bool:
+    """True when a state-changing request must be refused: cross-site, or its form's
+    token was not issued to ``identity``."""
+    return not same_origin(request) or not tokens.valid(request.form.get(FIELD), *identity)

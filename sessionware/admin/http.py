@@ -69,7 +69,9 @@ class Request:
     @property
     def session(self) -> Any:
         """The sessionware session of this request (``None`` outside ``SessionMiddleware``)."""
-        return self.native.get("session") or self.native.get("sessionware.session")
+        if "session" in self.native:  # an empty session is falsy: test the key
+            return self.native["session"]
+        return self.native.get("sessionware.session")
 
 
 @dataclass

@@ -53,16 +53,16 @@ def when(moment: dt.datetime | None) -> str:
 
 
 def ago(moment: dt.datetime | None, now: dt.datetime) -> str:
-    """How long before ``now``, roughly: ``12 s ago``, ``5 min ago``, ``3 h ago``."""
+    """How long before ``now``, roughly: ``just now``, ``12 s ago``, ``5 min ago``, ``3 h ago``."""
     if moment is None:
         return "-"
     gap = (now - moment).total_seconds()
     if gap < 0:
-        return "in " + ago(now, moment)[:-4]
+        return "in " + ago(now, moment).removesuffix(" ago")
     for unit, span in (("d", 86400), ("h", 3600), ("min", 60)):
         if gap >= span:
             return f"{int(gap // span)} {unit} ago"
-    return f"{int(gap)} s ago"
+    return "just now" if gap < 5 else f"{int(gap)} s ago"
 
 
 def size(count: int) -> str:

@@ -18,10 +18,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from sessionware import SessionMiddleware
-from sessionware.admin import AdminConsole, Operator
+from sessionware.admin import AdminConsole, MySessions, Operator
 
 SECRET = "console-test-secret"
 CONSOLE = "/admin/sessions"
+MINE = "/account/sessions"
 
 
 def operator_from_cookie(request: Any) -> Operator | None:
@@ -30,6 +31,11 @@ def operator_from_cookie(request: Any) -> Operator | None:
     if role in ("admin", "viewer") and name:
         return Operator(name=name, role=role)
     return None
+
+
+def signed_in_user(request: Any) -> str | None:
+    """The shop's signed-in user: what /login put in the session."""
+    return request.session.get("user_id")
 
 
 async def login(request: Request) -> Response:
@@ -78,8 +84,16 @@ def routes() -> list[Any]:
 
 def build(store: Any, **console_options: Any) -> tuple[Starlette, AdminConsole]:
     """The shop (app "shop") over ``store``, a blog (app "blog", its own cookie) at
-    /blog, and the console mounted at CONSOLE."""
+    /blog, the console at CONSOLE and the users' own page at MINE."""
     console = AdminConsole(store, authorize=operator_from_cookie, **console_options)
     blog = with_sessions(Starlette(routes=routes()), store, "blog", "blog_session")
-    app = Starlette(routes=[*routes(), Mount("/blog", app=blog), Mount(CONSOLE, app=console)])
+    mine = MySessions(store, user=signed_in_user)
+    app = Starlette(
+        routes=[
+            *routes(),
+            Mount("/blog", app=blog),
+            Mount(CONSOLE, app=console),
+            Mount(MINE, app=mine),
+        ]
+    )
     return with_sessions(app, store, "shop", "session"), console
