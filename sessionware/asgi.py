@@ -62,6 +62,8 @@ class SessionMiddleware:
         app_id: str = "default",
         user_key: str | None = None,
         email_key: str | None = None,
+        record_device: bool = True,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.app = app
         self.config = SessionConfig.build(
@@ -80,6 +82,8 @@ class SessionMiddleware:
             app_id=app_id,
             user_key=user_key,
             email_key=email_key,
+            record_device=record_device,
+            trusted_proxies=trusted_proxies,
         )
         self.store: AsyncStore = MemoryStore() if store is None else store
         if not isinstance(self.store, AsyncStore):
@@ -104,6 +108,7 @@ class SessionMiddleware:
             value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"
         )
         scope["session"] = session
+        session._device = _device(self.config, scope)
         if session._pending:
             if self.config.autoload:
                 try:
@@ -188,6 +193,22 @@ def _merge(headers: list[tuple[bytes, bytes]], extra: list[tuple[str, str]]) -> 
         else:
             headers.append((name.encode("latin-1"), value.encode("latin-1")))
     return headers
+
+
+def _device(config: SessionConfig, scope: Scope) -> Any:
+    """The request's device for ``config.device_for``: peer, User-Agent, X-Forwarded-For."""
+    if not config.record_device:
+        return None
+    headers = {name: value for name, value in scope["headers"] if name in _DEVICE_HEADERS}
+    agent, forwarded = headers.get(b"user-agent"), headers.get(b"x-forwarded-for")
+    return config.device_for(
+        (scope.get("client") or (None,))[0],
+        None if agent is None else agent.decode("latin-1"),
+        None if forwarded is None else forwarded.decode("latin-1"),
+    )
+
+
+_DEVICE_HEADERS = (b"user-agent", b"x-forwarded-for")
 
 
 async def _send_error(send: Send, status: int) -> None:

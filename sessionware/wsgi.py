@@ -13,8 +13,8 @@ waitress) are safe as long as the store is (``MemoryStore`` and ``RedisStore`` a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .core import SessionConfig, SessionOptions, plan, run_plan
 from .errors import ConfigurationError, StoreUnavailable
@@ -56,13 +56,24 @@ class SyncSessions:
                 "contract (load, create, save, rotate, delete): see sessionware/stores/base.py"
             )
 
-    def open(self, cookie_header: str | None, cls: type[Session] = Session) -> Session:
+    def open(
+        self,
+        cookie_header: str | None,
+        cls: type[Session] = Session,
+        environ: Mapping[str, Any] | None = None,
+    ) -> Session:
         """The request's session (an instance of ``cls``), loading on first use.
 
         Sync code can load in the middle of ``session["key"]``, so ``autoload``
         makes no difference here; a failing load raises StoreUnavailable there.
         """
         session = self.config.session_for([cookie_header] if cookie_header else [], cls)
+        if environ is not None:  # the device comes from the request's environ
+            session._device = self.config.device_for(
+                environ.get("REMOTE_ADDR"),
+                environ.get("HTTP_USER_AGENT"),
+                environ.get("HTTP_X_FORWARDED_FOR"),
+            )
         if session._pending:
             session._sync_loader = lambda: self._load(session)
         return session
@@ -105,7 +116,7 @@ class WSGISessionMiddleware:
         self.store = self.sessions.store
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        session = self.sessions.open(environ.get("HTTP_COOKIE"))
+        session = self.sessions.open(environ.get("HTTP_COOKIE"), environ=environ)
         environ[ENVIRON_KEY] = session
         exchange = _Exchange(self.sessions, session, start_response)
         try:

@@ -669,6 +669,7 @@ def test_export_with_metadata_covers_tombstones_and_pages(store: Any) -> None:
         "lastActivityAt",
         "updatedAt",
         "attributeCount",
+        "device",
         "payload",
     }
     assert (bob["status"], bob["revokedBy"], bob["payload"]) == ("revoked", "ops", {})

@@ -106,9 +106,9 @@ class MySessions(Pages):
 
 def device_name(info: SessionInfo) -> str:
     """What the user calls the device: "Firefox on Linux", or "Unknown device"."""
-    return "Unknown device"
+    return "Unknown device" if info.device is None else info.device.last.label
 
 
 def device_place(info: SessionInfo) -> str:
     """Where the device was last seen from (an IP address), or ``""``."""
-    return ""
+    return "" if info.device is None or not info.device.last.ip else info.device.last.ip

@@ -155,7 +155,15 @@ def test_detail_reveal_is_audited_and_payloads_stay_out_of_the_html(
     assert button.inner_text() == "View (6)"  # user_id, email, cart, since, ref, blob
     dialog = open_detail(page, site, "user07")
     facts = dialog.locator("#detail-facts").inner_text()
-    for expected in ("user07@example.com", "shop", "active", "Revoked by", "Last activity"):
+    for expected in (
+        "user07@example.com",
+        "shop",
+        "active",
+        "Revoked by",
+        "Last activity",
+        "Created on",
+        "Python on unknown OS · 127.0.0.1",
+    ):
         assert expected in facts
     assert "4.50" not in page.content()  # the payload is not in the page before reveal
 

@@ -62,6 +62,9 @@ def test_a_user_sees_and_ends_their_own_sessions(new_page: Any, world: Any) -> N
     devices = page.locator("li.device")
     assert devices.count() == 3
     assert "This device" in devices.first.inner_text()
+    phone_card = page.locator(f"li[data-id='{ids['phone']}']").inner_text()
+    assert "Safari on iOS" in phone_card and "127.0.0.1" in phone_card
+    assert "Firefox on Linux" in page.locator(f"li[data-id='{ids['laptop']}']").inner_text()
     assert ids["max"] not in page.content()  # another user's session is not listed
     screenshot(page, "my-sessions")
 
