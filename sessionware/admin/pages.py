@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, StoreUnavailable
 from ..management import AsyncSessionManager, SessionManager
 from ..stores.base import AsyncManagedStore, ManagedStore
 from .http import (
@@ -103,7 +103,10 @@ class Pages:
             return _static(request.path.removeprefix("/static/"))
         if request.form.get("") == "too large":
             return plain(413)
-        return await self.respond(request, manager)
+        try:
+            return await self.respond(request, manager)
+        except StoreUnavailable as error:
+            return plain(503, f"The session store did not answer ({error}); try again.")
 
 
 def _static(name: str) -> Response:

@@ -132,6 +132,12 @@ def test_search_filters_sort_and_paging_live_in_the_url(new_page: Any, site: Sit
     other = console(new_page, site)  # a shared link shows the same view
     other.goto(bookmarked)
     assert [r["id"] for r in rows(other)] == [r["id"] for r in rows(page)]
+    page.get_by_label("Sort by").select_option("created")  # the same without the headers
+    page.get_by_label("Order").select_option("asc")
+    page.get_by_role("button", name="Apply").click()
+    assert "sort=created" in page.url and "order=asc" in page.url and "page=" not in page.url
+    created = [r["Created"] for r in rows(page)]
+    assert created == sorted(created)
     page.get_by_label("Per page").select_option("50")
     page.get_by_role("button", name="Apply").click()
     assert len(rows(page)) == 26

@@ -153,3 +153,55 @@ def test_configuration_is_checked() -> None:
     console = AdminConsole(MemoryStore(), authorize=lambda request: "ann")  # type: ignore[arg-type,return-value]
     with TestClient(console) as client, pytest.raises(ConfigurationError, match="Operator"):
         client.get("/")
+
+
+def test_my_sessions_over_wsgi_behind_the_wsgi_middleware() -> None:
+    from werkzeug.test import Client
+
+    from sessionware import WSGISessionMiddleware
+    from sessionware.admin import MySessions
+
+    store = MemoryStore()
+
+    def shop(environ: Any, start_response: Any) -> list[bytes]:
+        environ["sessionware.session"]["user_id"] = "wes"
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [b"signed in"]
+
+    options: dict[str, Any] = {
+        "secret_key": "wsgi-mine-secret",
+        "store": store,
+        "user_key": "user_id",
+        "secure": False,
+    }
+    mine = MySessions(store, user=lambda request: request.session.get("user_id"))
+    app = DispatcherMiddleware(
+        WSGISessionMiddleware(shop, **options),
+        {"/me": WSGISessionMiddleware(mine.wsgi(), **options)},
+    )
+    laptop, phone = Client(app), Client(app)
+    laptop.get("/login")
+    phone.get("/login")
+    page = laptop.get("/me/").get_data(as_text=True)
+    assert page.count('<li class="device') == 2 and "This device" in page
+    ended = laptop.post("/me/end-others", data={"csrf_token": token_of(page)})
+    assert ended.status_code == 303 and ended.headers["location"] == "/me/?ended=1"
+    assert len(SessionManager(store).user_sessions("wes")) == 1
+    assert "signed in" in laptop.get("/login").get_data(as_text=True)
+
+
+def test_a_store_that_does_not_answer_is_a_clear_503() -> None:
+    import socket
+
+    from sessionware.stores.redis import RedisStore
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe closes
+    store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", prefix="nobody:")
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        client.cookies.set("operator", "viewer:vic")
+        response = client.get(f"{CONSOLE}/")
+    assert response.status_code == 503
+    assert "did not answer" in response.text and response.headers["cache-control"] == "no-store"
