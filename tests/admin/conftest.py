@@ -73,9 +73,13 @@ def serve() -> Iterator[Any]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's headless Chromium under Playwright, shared by the session's tests."""
+    """Debian's headless Chromium under Playwright, shared by one module's tests.
+
+    Module scope, not session: Playwright's sync API keeps an event loop running
+    in this thread while it lives, and the anyio tests that follow need it gone.
+    """
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} is missing: apt-get install chromium"
         if IN_CI:

@@ -378,6 +378,14 @@ def test_screenshots_on_a_laptop_and_a_phone(new_page: Any, site: Site) -> None:
     page.goto(f"{CONSOLE}/?size=10")
     screenshot(page, "console-sessions")
     assert page.locator("nav a[aria-current=page]").inner_text() == "Sessions"
+    token = page.locator("meta[name=csrf-token]").get_attribute("content")
+    for path, form in (
+        ("/reveal", {"id": site.ids["user05"], "reason": "ticket 812: cart looks wrong"}),
+        ("/ttl", {"id": site.ids["user05"], "ttl_minutes": "120"}),
+        ("/export", {"include_metadata": "1", "size": "10", "reason": "weekly review"}),
+        ("/revoke", {"id": site.ids["user06"], "confirm": "yes"}),
+    ):
+        assert page.request.post(f"{CONSOLE}{path}", form={"csrf_token": token, **form}).ok
     page.get_by_role("link", name="Audit log").click()
     assert page.locator("nav a[aria-current=page]").inner_text() == "Audit log"
     screenshot(page, "console-audit")
