@@ -1,7 +1,9 @@
 """The sessionware demo: a tiny Starlette shop on the memory store.
 
 Cart, a three-step checkout wizard, flash messages, login (with regenerate())
-and logout (with clear()). Run it with ``make demo`` or
+and logout (with clear()). Beside the shop: the operators' session console at
+/admin/sessions/ (signed in as a demo admin) and each user's own sessions at
+/account/sessions/. Run it with ``make demo`` or
 ``python examples/demo.py`` and open the URL it prints.
 """
 
@@ -16,9 +18,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from sessionware import MemoryStore, SessionMiddleware
+from sessionware.admin import AdminConsole, MySessions, Operator
 
 PRODUCTS = {"tea": ("Green tea", Decimal("4.50")), "mug": ("Mug", Decimal("9.00"))}
 STEPS = ("address", "shipping", "confirm")
@@ -39,7 +42,9 @@ def page(request: Request, body: str) -> HTMLResponse:
     )
     return HTMLResponse(
         f"<!doctype html><title>sessionware shop</title><h1>sessionware shop</h1>"
-        f"<nav><a href='/'>Products</a> · <a href='/cart'>Cart</a> · {who}</nav>"
+        f"<nav><a href='/'>Products</a> · <a href='/cart'>Cart</a> · "
+        "<a href='/account/sessions/'>Your sessions</a> · "
+        f"<a href='/admin/sessions/'>Session console</a> · {who}</nav>"
         f"{flashes}{body}<footer><small>session id {session.id}</small></footer>"
     )
 
@@ -132,6 +137,17 @@ async def logout(request: Request) -> Response:
     return back()
 
 
+def demo_operator(request: Any) -> Operator:
+    """Everyone is an admin in the demo. A real app asks its own auth, e.g. returns
+    ``Operator(user.name, "admin")`` for staff and ``None`` for everyone else."""
+    return Operator(name="demo-operator", role="admin")
+
+
+def signed_in_user(request: Any) -> str | None:
+    return request.session.get("user")
+
+
+store = MemoryStore()  # one store: the middleware writes it, the console reads it
 app = Starlette(
     routes=[
         Route("/", products),
@@ -141,12 +157,16 @@ app = Starlette(
         Route("/checkout", checkout, methods=["GET", "POST"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        Mount("/admin/sessions", app=AdminConsole(store, authorize=demo_operator)),
+        Mount("/account/sessions", app=MySessions(store, user=signed_in_user)),
     ]
 )
 app.add_middleware(
     SessionMiddleware,
     secret_key=os.environ.get("SESSION_SECRET", secrets.token_urlsafe(32)),
-    store=MemoryStore(),
+    store=store,
+    app_id="shop",
+    user_key="user",
     secure=False,  # the demo is served over plain http; keep the default (True) in production
 )
 
@@ -155,4 +175,5 @@ if __name__ == "__main__":
 
     port = int(os.environ.get("PORT", "8000"))
     print(f"sessionware demo: http://localhost:{port}/", flush=True)
+    print(f"session console: http://localhost:{port}/admin/sessions/", flush=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

@@ -67,6 +67,7 @@ class SessionMiddleware:
         email_key: str | None = None,
         enabled: bool = True,
         require_https: bool = False,
+        record_device: bool = True,
         trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.app = app
@@ -88,6 +89,7 @@ class SessionMiddleware:
             email_key=email_key,
             enabled=enabled,
             require_https=require_https,
+            record_device=record_device,
             trusted_proxies=trusted_proxies,
         )
         self.store: AsyncStore = MemoryStore() if store is None else store
@@ -131,6 +133,7 @@ class SessionMiddleware:
             value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"
         )
         scope["session"] = session
+        session._device = _device(self.config, scope)
         if session._pending:
             if self.config.autoload:
                 try:
@@ -221,6 +224,22 @@ def _merge(headers: list[tuple[bytes, bytes]], extra: list[tuple[str, str]]) -> 
         else:
             headers.append((name.encode("latin-1"), value.encode("latin-1")))
     return headers
+
+
+def _device(config: SessionConfig, scope: Scope) -> Any:
+    """The request's device for ``config.device_for``: peer, User-Agent, X-Forwarded-For."""
+    if not config.record_device:
+        return None
+    headers = {name: value for name, value in scope["headers"] if name in _DEVICE_HEADERS}
+    agent, forwarded = headers.get(b"user-agent"), headers.get(b"x-forwarded-for")
+    return config.device_for(
+        (scope.get("client") or (None,))[0],
+        None if agent is None else agent.decode("latin-1"),
+        None if forwarded is None else forwarded.decode("latin-1"),
+    )
+
+
+_DEVICE_HEADERS = (b"user-agent", b"x-forwarded-for")
 
 
 async def _send_error(send: Send, status: int) -> None:

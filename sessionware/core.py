@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from . import devices
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
 from .errors import ConfigurationError
 from .identity import UserPath
@@ -83,6 +84,7 @@ class SessionOptions(TypedDict, total=False):
     email_key: str | None
     enabled: bool
     require_https: bool
+    record_device: bool
     trusted_proxies: Sequence[str]
 
 
@@ -102,6 +104,7 @@ class SessionConfig:
     enabled: bool = True  # False: no cookie read or set, no store touched (sessionware.disabled)
     require_https: bool = False  # refuse session writes over plain http (sessionware.transport)
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-Proto/-For are believed
+    record_device: bool = True
 
     @classmethod
     def build(
@@ -124,6 +127,7 @@ class SessionConfig:
         email_key: str | None = None,
         enabled: bool = True,
         require_https: bool = False,
+        record_device: bool = True,
         trusted_proxies: Sequence[str] = (),
     ) -> SessionConfig:
         """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
@@ -156,7 +160,17 @@ class SessionConfig:
             enabled=enabled,
             require_https=require_https,
             trusted_proxies=parse_proxies(trusted_proxies),
+            record_device=_flag(record_device, "record_device"),
         )
+
+    def device_for(
+        self, peer: str | None, user_agent: str | None, forwarded_for: str | None
+    ) -> devices.Device | None:
+        """The request's device to record (``None`` when ``record_device`` is off)."""
+        if not self.record_device:
+            return None
+        ip = devices.client_ip(peer, forwarded_for, self.trusted_proxies)
+        return devices.current(user_agent, ip)
 
     def session_for(self, cookie_headers: Iterable[str], cls: type[Session] = Session) -> Session:
         """A new, unloaded session for a request with these ``Cookie`` header values.
@@ -271,6 +285,8 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     if carry and session._meta is not None:  # regenerate keeps creation time and deadline
         meta.created_at, meta.deadline = session._meta.created_at, session._meta.deadline
         meta.sliding = session._meta.sliding
+        if session._device is not None:  # the device it was created on stays
+            meta.device = _device_change(session) or session._meta.device
         meta.max_size_bytes = max(meta.size_bytes, session._meta.max_size_bytes)
         meta.expires_at = (
             slid_expiry(meta, now, config.idle_seconds)
@@ -294,7 +310,8 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     if session._resign or (max_age is not None and now - signed_at >= refresh_after):
         assert session._token is not None
         cookie = ("set-cookie", config.cookie.set_cookie(config.signer.sign(session._token)))
-    if not changed and not removed:
+    device = _device_change(session)
+    if not changed and not removed and device is None:
         if cookie:
             result.headers.append(cookie)
         return result
@@ -307,6 +324,7 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
         attribute_count=_attribute_count(session._data),
         user=user,
         email=email,
+        device=device,
     )
     expire = ("set-cookie", config.cookie.expire_cookie())
     return _with(result, "save", (session._id, changes), cookie=cookie, gone=expire)
@@ -344,7 +362,22 @@ def _meta(config: SessionConfig, session: Session, data: Mapping[str, bytes], no
         attribute_count=_attribute_count(data),
     )
     meta.expires_at = slid_expiry(meta, now, config.idle_seconds)
+    if session._device is not None:
+        meta.device = devices.created(session._device)
     return meta
+
+
+def _device_change(session: Session) -> str | None:
+    """The session's new device record if this request came from another device."""
+    if session._device is None or session._meta is None:
+        return None
+    return devices.used(session._meta.device, session._device)
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, not {value!r}")
+    return value
 
 
 def _identity(config: SessionConfig, session: Session) -> tuple[str | None, str | None]:

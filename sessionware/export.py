@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from . import codec
-from .stores.base import AuditRecord, Meta, Query
+from . import codec, devices
+from .devices import DeviceRecord
+from .stores.base import ACTIVE, AuditRecord, Meta, Query
 
 JSON = Any  # None | bool | int | float | str | list[JSON] | dict[str, JSON]
 
@@ -56,6 +57,7 @@ class SessionInfo:
     attribute_count: int
     current_size_bytes: int
     max_size_bytes: int
+    device: DeviceRecord | None = None  # where it was created and last used, if recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,8 @@ class SessionPage:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One logged operator action: ``action`` is ``"reveal"``, ``"export"`` or ``"revoke"``."""
+    """One logged operator action: ``action`` is ``"reveal"``, ``"export"``, ``"revoke"``
+    or ``"ttl"``; an export names no session (its reason says how many)."""
 
     at: dt.datetime
     actor: str
@@ -110,6 +113,7 @@ def session_info(session_id: str, meta: Meta) -> SessionInfo:
         attribute_count=meta.attribute_count,
         current_size_bytes=meta.size_bytes,
         max_size_bytes=meta.max_size_bytes,
+        device=devices.parse(meta.device),
     )
 
 
@@ -183,7 +187,18 @@ def export_item(
         "lastActivityAt": _iso(meta.last_activity_at),
         "updatedAt": _iso(meta.updated_at),
         "attributeCount": meta.attribute_count,
+        "device": _device_json(devices.parse(meta.device)),
         "payload": payload,
+    }
+
+
+def _device_json(record: devices.DeviceRecord | None) -> JSON:
+    """A device record in an export: user agents, readable labels, addresses."""
+    if record is None:
+        return None
+    return {
+        name: {"userAgent": device.user_agent, "label": device.label, "ip": device.ip}
+        for name, device in (("first", record.first), ("last", record.last))
     }
 
 
@@ -195,10 +210,13 @@ def export_document(
     *,
     include_metadata: bool,
 ) -> dict[str, JSON]:
-    """The export of one listing page, given the payload read for each of its rows."""
+    """The export of one listing page, given the payload read for each of its rows.
+
+    Data-only exports keep the active rows: the others have no payload."""
     items = [
         export_item(session_id, meta, data, include_metadata=include_metadata)
         for (session_id, meta), data in zip(rows, payloads, strict=True)
+        if include_metadata or meta.status == ACTIVE
     ]
     page = session_page(query, [], total)
     return {

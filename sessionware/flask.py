@@ -103,7 +103,9 @@ class SessionwareInterface(SessionInterface):
         self.store = sessions.store
 
     def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession:
-        opened = self.sessions.open(request.environ.get("HTTP_COOKIE"), FlaskSession)
+        opened = self.sessions.open(
+            request.environ.get("HTTP_COOKIE"), FlaskSession, request.environ
+        )
         request.environ[ENVIRON_KEY] = opened
         return cast(FlaskSession, opened)
 

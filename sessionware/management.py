@@ -11,7 +11,9 @@ Contract shared by both:
 * Ids are the store's public ids (what ``request.session.id`` shows), never
   cookie tokens. Times are aware UTC datetimes.
 * ``reveal`` and ``export`` read payloads. Each read is written to the audit log
-  *before* it happens, so no read goes unlogged. A session that is not live
+  *before* it happens, so no read goes unlogged: one entry per reveal, one per
+  export (naming how many sessions it covered). ``revoke`` and, when given an
+  actor, ``set_ttl`` are logged too. A session that is not live
   (expired, revoked, logged out, unknown) has no payload: reading it gives
   ``{}``, and ``get`` tells which it is.
 * Invalid arguments raise :class:`~sessionware.errors.ConfigurationError` (a
@@ -25,6 +27,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
 from .errors import ConfigurationError
 from .export import (
@@ -54,7 +57,8 @@ __all__ = ["AsyncSessionManager", "AuditEntry", "SessionInfo", "SessionManager",
 
 STATUSES = (ACTIVE, EXPIRED, REVOKED)
 MAX_PAGE_SIZE = 1000
-REVEAL, EXPORT, REVOKE = "reveal", "export", "revoke"  # audit actions
+REVEAL, EXPORT, REVOKE, TTL = "reveal", "export", "revoke", "ttl"  # audit actions
+AUDIT_SCAN = 10_000  # entries read when the audit log is filtered (stores keep fewer)
 UNSPECIFIED_ACTOR = "unspecified"
 _LIST_FILTERS = ("search", "status", "app", "user", "sort", "descending", "page", "page_size")
 
@@ -102,12 +106,15 @@ def build_query(
     return Query(search or None, status, app, user, sort, bool(descending), offset, page_size)
 
 
-def export_query(include_metadata: bool, filters: Mapping[str, Any]) -> Query:
-    """The listing an export covers: ``list``'s filters; data-only means active only."""
+def export_query(
+    include_metadata: bool, filters: Mapping[str, Any], *, as_listed: bool = False
+) -> Query:
+    """The listing an export covers: ``list``'s filters; data-only means active only,
+    unless ``as_listed`` (the page exactly as ``list`` shows it)."""
     unknown = sorted(set(filters) - set(_LIST_FILTERS))
     if unknown:
         raise ConfigurationError(f"export got unknown filters {unknown}; use {_LIST_FILTERS}")
-    if not include_metadata:
+    if not include_metadata and not as_listed:
         if filters.get("status", ACTIVE) != ACTIVE:
             raise ConfigurationError(
                 f"a data-only export covers active sessions, not {filters['status']!r} ones "
@@ -128,9 +135,37 @@ def checked_actor(actor: str) -> str:
     return actor
 
 
-def audit_record(actor: str, action: str, session_id: str, reason: str | None) -> AuditRecord:
+def audit_record(
+    actor: str, action: str, session_id: str | None, reason: str | None
+) -> AuditRecord:
     """An audit record stamped now."""
     return AuditRecord(time.time(), checked_actor(actor), action, session_id, reason)
+
+
+def export_record(actor: str, query: Query, count: int, reason: str | None) -> AuditRecord:
+    """The one audit record of an export: what it covered, then the operator's reason."""
+    page = query.offset // query.limit + 1
+    what = f"{count} session{'' if count == 1 else 's'} (page {page}, {query.limit} per page)"
+    return audit_record(actor, EXPORT, None, what if not reason else f"{what}: {reason}")
+
+
+def ttl_record(actor: str, session_id: str, ttl: Duration | None, now: float) -> AuditRecord:
+    """The audit record of a TTL change (``actor`` already checked)."""
+    ttl_seconds = seconds(ttl, "ttl")
+    what = "unlimited" if ttl_seconds is None else f"expires in {ttl_seconds:g} s"
+    return AuditRecord(now, actor, TTL, session_id, what)
+
+
+def audit_filter(
+    records: builtins.list[AuditRecord], limit: int, actor: str | None, action: str | None
+) -> builtins.list[AuditEntry]:
+    """The newest ``limit`` of ``records`` by ``actor`` and of ``action`` (``None``: any)."""
+    chosen = [
+        r
+        for r in records
+        if (actor is None or r.actor == actor) and (action is None or r.action == action)
+    ]
+    return [audit_entry(record) for record in chosen[:limit]]
 
 
 def checked_limit(limit: int) -> int:
@@ -231,11 +266,15 @@ class SessionManager:
         ids = self.store.user_session_ids(user_id(user), now=time.time())
         return sum([self.revoke(i, actor=actor) for i in ids if i != keep])
 
-    def set_ttl(self, session_id: str, ttl: Duration | None) -> bool:
+    def set_ttl(self, session_id: str, ttl: Duration | None, *, actor: str | None = None) -> bool:
         """Expire the session at now + ``ttl`` (timedelta or seconds), whatever its use;
-        ``None`` makes it durable (no expiry). ``False`` if it was not live."""
-        now = time.time()
-        return self.store.set_expiry(session_id, fixed_expiry(ttl, now), now=now)
+        ``None`` makes it durable (no expiry). ``False`` if it was not live. With an
+        ``actor``, a change is audit-logged (action ``"ttl"``)."""
+        now, actor = time.time(), None if actor is None else checked_actor(actor)
+        changed = self.store.set_expiry(session_id, fixed_expiry(ttl, now), now=now)
+        if changed and actor is not None:
+            self.store.add_audit(ttl_record(actor, session_id, ttl, now))
+        return changed
 
     def user_sessions(self, user: str | int) -> builtins.list[SessionInfo]:
         """``user``'s active sessions, most recently used first ("my devices")."""
@@ -249,22 +288,45 @@ class SessionManager:
         include_metadata: bool = False,
         actor: str = UNSPECIFIED_ACTOR,
         reason: str | None = None,
+        as_listed: bool = False,
         **list_filters: Any,
     ) -> dict[str, JSON]:
         """One listing page as JSON-ready data (see ``sessionware.export`` for value forms).
 
         ``list_filters`` are :meth:`list`'s. Without metadata only active
-        sessions are exported. Every session's payload read is audit-logged
-        (action ``"export"``) under ``actor``.
+        sessions are listed and exported; with ``as_listed``, the page is
+        exactly :meth:`list`'s and data-only keeps its active rows. The export
+        is audit-logged once (action ``"export"``, no session id, the count in
+        the reason) under ``actor``, before any payload is read.
         """
-        query = export_query(include_metadata, list_filters)
+        query = export_query(include_metadata, list_filters, as_listed=as_listed)
         rows, total = self.store.query(query, now=time.time())
-        payloads = [self._read(session_id, actor, EXPORT, reason) for session_id, _ in rows]
+        self.store.add_audit(export_record(actor, query, len(rows), reason))
+        payloads = [self.store.read_data(session_id, now=time.time()) for session_id, _ in rows]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
 
-    def audit_log(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
-        """The newest ``limit`` audit entries, newest first (the store keeps a bounded log)."""
-        return [audit_entry(record) for record in self.store.audit(limit=checked_limit(limit))]
+    def audit_log(
+        self, *, limit: int = 100, actor: str | None = None, action: str | None = None
+    ) -> builtins.list[AuditEntry]:
+        """The newest ``limit`` audit entries, newest first (the store keeps a bounded log),
+        only ``actor``'s and only of ``action`` when given."""
+        limit = checked_limit(limit)
+        if actor is None and action is None:
+            return audit_filter(self.store.audit(limit=limit), limit, None, None)
+        return audit_filter(self.store.audit(limit=AUDIT_SCAN), limit, actor, action)
+
+    def analytics(
+        self, *, hours: int = 24, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    ) -> Analytics:
+        """Counts and series over every session the store lists (see ``sessionware.analytics``).
+
+        Reads the listing a page at a time: memory stays bounded, time grows
+        with the number of sessions.
+        """
+        tally = Tally(time.time(), hours, max_payload_bytes)
+        while query := tally.next_query():
+            tally.add(self.store.query(query, now=tally.now)[0])
+        return tally.result()
 
     def _read(
         self, session_id: str, actor: str, action: str, reason: str | None
@@ -320,10 +382,15 @@ class AsyncSessionManager:
         ids = await self.store.auser_session_ids(user_id(user), now=time.time())
         return sum([await self.revoke(i, actor=actor) for i in ids if i != keep])
 
-    async def set_ttl(self, session_id: str, ttl: Duration | None) -> bool:
+    async def set_ttl(
+        self, session_id: str, ttl: Duration | None, *, actor: str | None = None
+    ) -> bool:
         """See :meth:`SessionManager.set_ttl`."""
-        now = time.time()
-        return await self.store.aset_expiry(session_id, fixed_expiry(ttl, now), now=now)
+        now, actor = time.time(), None if actor is None else checked_actor(actor)
+        changed = await self.store.aset_expiry(session_id, fixed_expiry(ttl, now), now=now)
+        if changed and actor is not None:
+            await self.store.aadd_audit(ttl_record(actor, session_id, ttl, now))
+        return changed
 
     async def user_sessions(self, user: str | int) -> builtins.list[SessionInfo]:
         """See :meth:`SessionManager.user_sessions`."""
@@ -337,18 +404,33 @@ class AsyncSessionManager:
         include_metadata: bool = False,
         actor: str = UNSPECIFIED_ACTOR,
         reason: str | None = None,
+        as_listed: bool = False,
         **list_filters: Any,
     ) -> dict[str, JSON]:
         """See :meth:`SessionManager.export`."""
-        query = export_query(include_metadata, list_filters)
+        query = export_query(include_metadata, list_filters, as_listed=as_listed)
         rows, total = await self.store.aquery(query, now=time.time())
-        payloads = [await self._read(session_id, actor, EXPORT, reason) for session_id, _ in rows]
+        await self.store.aadd_audit(export_record(actor, query, len(rows), reason))
+        payloads = [await self.store.aread_data(i, now=time.time()) for i, _ in rows]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
 
-    async def audit_log(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
+    async def audit_log(
+        self, *, limit: int = 100, actor: str | None = None, action: str | None = None
+    ) -> builtins.list[AuditEntry]:
         """See :meth:`SessionManager.audit_log`."""
-        records = await self.store.aaudit(limit=checked_limit(limit))
-        return [audit_entry(record) for record in records]
+        limit = checked_limit(limit)
+        if actor is None and action is None:
+            return audit_filter(await self.store.aaudit(limit=limit), limit, None, None)
+        return audit_filter(await self.store.aaudit(limit=AUDIT_SCAN), limit, actor, action)
+
+    async def analytics(
+        self, *, hours: int = 24, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    ) -> Analytics:
+        """See :meth:`SessionManager.analytics`."""
+        tally = Tally(time.time(), hours, max_payload_bytes)
+        while query := tally.next_query():
+            tally.add((await self.store.aquery(query, now=tally.now))[0])
+        return tally.result()
 
     async def _read(
         self, session_id: str, actor: str, action: str, reason: str | None

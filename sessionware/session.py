@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import codec
+from .devices import Device
 from .errors import CorruptRecord, SessionNotLoaded, SessionTooLarge, UnstorableValue
 from .stores.base import Meta, StoredSession
 
@@ -55,6 +56,7 @@ class Session(MutableMapping[str, Any]):
         "_cleared",
         "_cookie_sent",
         "_data",
+        "_device",
         "_id",
         "_max_bytes",
         "_meta",
@@ -91,6 +93,7 @@ class Session(MutableMapping[str, Any]):
         self._cleared = False
         self._regenerate = False
         self._sealed = False  # the response started: changes can no longer be saved
+        self._device: Device | None = None  # the request's device, when recorded
 
     # -- identity and lifecycle ------------------------------------------------
 

@@ -59,7 +59,12 @@ class SyncSessions:
                 "contract (load, create, save, rotate, delete): see sessionware/stores/base.py"
             )
 
-    def open(self, cookie_header: str | None, cls: type[Session] = Session) -> Session:
+    def open(
+        self,
+        cookie_header: str | None,
+        cls: type[Session] = Session,
+        environ: Mapping[str, Any] | None = None,
+    ) -> Session:
         """The request's session (an instance of ``cls``), loading on first use.
 
         Sync code can load in the middle of ``session["key"]``, so ``autoload``
@@ -68,6 +73,12 @@ class SyncSessions:
         if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
             return disabled(cls)
         session = self.config.session_for([cookie_header] if cookie_header else [], cls)
+        if environ is not None:  # the device comes from the request's environ
+            session._device = self.config.device_for(
+                environ.get("REMOTE_ADDR"),
+                environ.get("HTTP_USER_AGENT"),
+                environ.get("HTTP_X_FORWARDED_FOR"),
+            )
         if session._pending:
             session._sync_loader = lambda: self._load(session)
         return session
@@ -133,7 +144,7 @@ class WSGISessionMiddleware:
         return cls(app, **shell_options(path, overrides))
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        session = self.sessions.open(environ.get("HTTP_COOKIE"))
+        session = self.sessions.open(environ.get("HTTP_COOKIE"), environ=environ)
         environ[ENVIRON_KEY] = session
         exchange = _Exchange(self.sessions, session, start_response)
         exchange.environ = environ

@@ -33,6 +33,9 @@ def test_shopping_checkout_login_and_logout() -> None:
         assert "standard" in client.get("/checkout").text
         assert "Order placed" in client.post("/checkout", data={}).text
         assert "Your cart is empty" in client.get("/cart").text
+        console = client.get("/admin/sessions/?q=ada").text
+        assert "demo-operator" in console and "View (" in console
+        assert "This device" in client.get("/account/sessions/").text
         page = client.post("/logout").text
         assert "You have been logged out." in page and "Log in" in page
 

@@ -610,7 +610,7 @@ def test_export_data_only_has_active_sessions_as_json(store: Any) -> None:
     with client_for(store) as client:
         made = make_population(client, manager)
         only_cookie(client, None)
-        typed = login(client, "erin", "erin@example.com")
+        login(client, "erin", "erin@example.com")
         client.post("/typed")
         document = manager.export(actor="support", reason="ticket 7", sort="user")
     assert json.loads(json.dumps(document)) == document
@@ -632,10 +632,9 @@ def test_export_data_only_has_active_sessions_as_json(store: Any) -> None:
         }
     ]
     assert "bob@example.org" not in json.dumps(document)  # revoked: not exported
-    exports = [e for e in manager.audit_log() if e.action == "export"]
-    assert len(exports) == len(made)
-    assert {(e.actor, e.reason) for e in exports} == {("support", "ticket 7")}
-    assert typed in {e.session_id for e in exports}
+    (export,) = [e for e in manager.audit_log() if e.action == "export"]  # one per export
+    assert (export.actor, export.session_id) == ("support", None)
+    assert export.reason == f"{len(made)} sessions (page 1, 100 per page): ticket 7"
 
 
 def test_export_with_metadata_covers_tombstones_and_pages(store: Any) -> None:
@@ -670,6 +669,7 @@ def test_export_with_metadata_covers_tombstones_and_pages(store: Any) -> None:
         "lastActivityAt",
         "updatedAt",
         "attributeCount",
+        "device",
         "payload",
     }
     assert (bob["status"], bob["revokedBy"], bob["payload"]) == ("revoked", "ops", {})
@@ -749,7 +749,7 @@ async def test_the_async_manager_does_the_same(store: Any) -> None:
         assert document["items"][0]["payload"]["user_id"] == "alice"
         actions = [(e.action, e.session_id) for e in await manager.audit_log(limit=4)]
         assert actions == [
-            ("export", laptop),
+            ("export", None),
             ("revoke", phone),
             ("revoke", bob),
             ("reveal", phone),
@@ -779,3 +779,88 @@ def test_int_user_ids_find_what_the_middleware_recorded() -> None:
     assert manager.revoke_user(42, actor="ops", keep="a") == 1
     with pytest.raises(ValueError, match="str or an int"):
         manager.user_sessions(4.2)  # type: ignore[arg-type]
+
+
+# -- what the console needs: one-entry exports of a listed page, TTL audit, filters ---
+
+
+def test_an_export_as_listed_covers_exactly_the_listed_page(store: Any) -> None:
+    manager = SessionManager(store)
+    with client_for(store) as client:
+        made = make_population(client, manager)
+    filters: dict[str, Any] = {"sort": "user", "descending": False, "page": 0, "page_size": 3}
+    listed = manager.list(**filters).items
+    assert made["bob"] in ids(listed)  # revoked, yet on the page
+    data_only = manager.export(actor="ops", as_listed=True, **filters)
+    active = [i for i in listed if i.status == "active"]
+    assert [item["userEmail"] for item in data_only["items"]] == [i.email for i in active]
+    assert len(active) < len(listed)
+    full = manager.export(include_metadata=True, actor="ops", as_listed=True, **filters)
+    assert [item["id"] for item in full["items"]] == ids(listed)
+    exports = manager.audit_log(action="export")
+    assert [e.reason for e in exports] == ["3 sessions (page 1, 3 per page)"] * 2
+
+
+def test_set_ttl_with_an_actor_is_audited_and_the_log_filters(store: Any) -> None:
+    manager = SessionManager(store)
+    with client_for(store) as client:
+        made = make_population(client, manager)
+    assert manager.set_ttl(made["alice1"], 90, actor="dana")
+    assert manager.set_ttl(made["alice2"], None, actor="erik")
+    assert not manager.set_ttl(made["bob"], 90, actor="dana")  # revoked: not logged
+    manager.reveal(made["carol"], actor="dana")
+    ttl = manager.audit_log(action="ttl")
+    assert [(e.actor, e.session_id, e.reason) for e in ttl] == [
+        ("erik", made["alice2"], "unlimited"),
+        ("dana", made["alice1"], "expires in 90 s"),
+    ]
+    assert [e.action for e in manager.audit_log(actor="dana")] == ["reveal", "ttl"]
+    assert manager.audit_log(actor="dana", action="revoke") == []
+    assert [e.action for e in manager.audit_log(actor="dana", limit=1)] == ["reveal"]
+    with pytest.raises(ConfigurationError):
+        manager.set_ttl(made["carol"], 5, actor=" ")
+
+
+def test_analytics_count_apps_statuses_sizes_and_concurrency(store: Any) -> None:
+    manager = SessionManager(store)
+    with client_for(store) as client:
+        made = make_population(client, manager)
+    stats = manager.analytics(hours=3, max_payload_bytes=1000)
+    assert stats.total == len(made)
+    assert stats.by_app == {"shop": len(made) - 1, "blog": 1}
+    assert stats.by_status == {"active": len(made) - 1, "revoked": 1}
+    assert sum(stats.size_bins) == len(made) - 1  # active sessions only
+    assert 0 < stats.largest_bytes <= 1000
+    assert len(stats.hours) == len(stats.new) == len(stats.active) == 3
+    assert sum(stats.new) == len(made)
+    assert stats.concurrent_now == len(made) - 1 == stats.active[-1]
+    assert len(made) - 1 <= stats.concurrent_peak <= len(made)  # minute samples may miss bob
+    with pytest.raises(ConfigurationError):
+        manager.analytics(hours=0)
+
+
+def test_analytics_series_follow_created_and_ended_times() -> None:
+    from sessionware.analytics import Tally
+    from sessionware.stores.base import Meta
+
+    now = 1_700_000_000.0
+    hour_start = now - now % 3600
+
+    def meta(created: float, ended: float | None = None, **more: Any) -> Meta:
+        status = "active" if ended is None else "revoked"
+        return Meta(created, created, created, None, status=status, ended_at=ended, **more)
+
+    rows = [
+        ("a", meta(hour_start - 7000, ended=hour_start - 3000)),  # two hours ago, gone
+        ("b", meta(hour_start - 7000, size_bytes=950)),
+        ("c", meta(hour_start - 3500, size_bytes=10)),
+        ("d", meta(now - 1, app="blog")),
+    ]
+    tally = Tally(now, 3, max_payload_bytes=1000)
+    tally.add(rows)
+    assert tally.next_query() is None  # a short page ends the scan
+    stats = tally.result()
+    assert stats.new == [2, 1, 1]
+    assert stats.active == [2, 2, 3]
+    assert (stats.concurrent_now, stats.concurrent_peak) == (3, 3)
+    assert stats.size_bins == [2, 0, 0, 0, 0, 0, 0, 0, 0, 1]  # c and d small, b near the cap

@@ -52,7 +52,8 @@ class Meta:
     sliding never passes (``None``: no cap). ``size_bytes`` is the encoded
     payload size, ``max_size_bytes`` the largest it has been. ``status`` is
     ``"active"``, ``"expired"`` or ``"revoked"``; ``ended_at`` and ``revoked_by``
-    are set when it stops being active.
+    are set when it stops being active. ``device`` is an opaque string (where
+    the session was created and last used, see ``sessionware.devices``).
     """
 
     created_at: float
@@ -70,6 +71,7 @@ class Meta:
     status: str = ACTIVE
     ended_at: float | None = None
     revoked_by: str | None = None
+    device: str | None = None  # sessionware.devices' JSON text; stores keep it as given
 
     def copy(self) -> Meta:
         """A copy; several times faster than ``dataclasses.replace`` (a per-load cost)."""
@@ -103,6 +105,7 @@ class Changes:
     attribute_count: int = 0
     user: str | None = None
     email: str | None = None
+    device: str | None = None  # a new Meta.device; None leaves it as it is
 
 
 def slid_expiry(meta: Meta, now: float, idle_seconds: float | None) -> float | None:

@@ -105,6 +105,8 @@ class MemoryStore:
                 self._unindex(session_id, meta.user)
                 self._index(session_id, changes.user)
             meta.user, meta.email = changes.user, changes.email
+            if changes.device is not None:
+                meta.device = changes.device
             self._reap(changes.updated_at)
             return True
 

@@ -151,6 +151,8 @@ class RedisFlows:
                 cleared.append(name)
             else:
                 meta += [name, value]
+        if changes.device is not None:
+            meta += ["device", changes.device]
         pairs = [item for key, value in changes.set.items() for item in (key, value)]
         args = [size, *_counted(pairs), *_counted(changes.removed)]
         args += [*_counted(meta), *_counted(cleared)]
@@ -395,6 +397,7 @@ def _meta(row: Sequence[bytes | None]) -> Meta:
     TypeError if malformed."""
     created, updated, last, expires, deadline, sliding, app, user, email = row[:9]
     size, max_size, count, status, ended, revoked_by = row[9:15]
+    device = row[16] if len(row) > 16 else None  # after the internal indexed_at
     return Meta(
         _time(created),  # type: ignore[arg-type]
         _time(updated),  # type: ignore[arg-type]
@@ -411,6 +414,7 @@ def _meta(row: Sequence[bytes | None]) -> Meta:
         ACTIVE if status is None else status.decode(),
         None if ended is None else _time(ended),
         None if revoked_by is None else revoked_by.decode(),
+        None if device is None else device.decode(),
     )
 
 

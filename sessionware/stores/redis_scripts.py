@@ -74,10 +74,11 @@ _RECORD = r"""
 local D, M = KEYS[1], KEYS[2]
 local MARK = '\255'  -- no UTF-8 encoded key is this byte
 -- the meta fields in Meta's order (redis_flows.META_FIELDS), then the internal
--- `indexed_at`: when a load last refreshed the activity index
+-- `indexed_at`: when a load last refreshed the activity index; then `device` (Meta's
+-- last field, read here last so that the positions above hold)
 local FIELDS = {'created_at', 'updated_at', 'last_activity_at', 'expires_at', 'deadline',
   'sliding', 'app', 'user', 'email', 'size_bytes', 'max_size_bytes', 'attribute_count',
-  'status', 'ended_at', 'revoked_by', 'indexed_at'}
+  'status', 'ended_at', 'revoked_by', 'indexed_at', 'device'}
 local NUMERIC = {1, 2, 3, 4, 5, 10, 11, 12, 14, 16}
 local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
 

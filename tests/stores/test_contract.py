@@ -244,6 +244,23 @@ async def test_save_can_clear_user_and_email(store: Ops) -> None:
     assert await store.user_session_ids("alice", now=now) == []
 
 
+async def test_device_is_kept_as_given_and_replaced_only_when_saved(store: Ops) -> None:
+    now = time.time()
+    first = '{"first":{"ua":"Firefox","ip":"10.0.0.1"},"last":{"ua":"Firefox","ip":"10.0.0.1"}}'
+    await store.create("s1", {"a": b"1"}, meta(now, device=first))
+    got = await store.get_meta("s1", now=now)
+    assert got is not None and got.device == first
+    await store.save("s1", changes(now, set={"a": b"2"}))  # device None: unchanged
+    loaded = await store.load("s1", now=now + 1, idle_seconds=60)
+    assert loaded is not None and loaded.meta.device == first
+    await store.save("s1", changes(now + 1, device="moved \u00e9"))
+    ((_, listed),), _ = await store.query(Query(), now=now + 1)
+    assert listed.device == "moved \u00e9"
+    await store.rotate("s1", "s2", {"a": b"2"}, meta(now, device="rotated"), require_live=True)
+    got = await store.get_meta("s2", now=now + 1)
+    assert got is not None and got.device == "rotated"
+
+
 async def test_save_of_a_missing_record_writes_nothing(store: Ops) -> None:
     now = time.time()
     assert await store.save("ghost", changes(now, set={"a": b"1"})) is False

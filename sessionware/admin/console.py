@@ -1,0 +1,248 @@
+"""AdminConsole: the operators' sessions console, a thin view over the management API.
+
+Access is the host app's decision: ``authorize(request)`` (sync or async)
+returns the acting :class:`Operator`, or ``None`` for a 403. A ``viewer`` lists
+sessions and reads their metadata, the audit log and the analytics; an
+``admin`` also reveals payloads, changes TTLs, revokes and exports. Every POST
+needs a CSRF token bound to the operator (see ``csrf.py``) and a same-origin
+request. Payloads reach the page only after **View session content**, which
+the manager audit-logs before reading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..analytics import DEFAULT_MAX_PAYLOAD_BYTES
+from ..errors import ConfigurationError
+from ..management import EXPORT, REVEAL, REVOKE, STATUSES, TTL
+from . import charts
+from .csrf import FIELD, CsrfTokens, refused
+from .http import Request, Response, json_download, plain
+from .listing import COLUMNS, PAGE_SIZES, Listing
+from .manager import Manager
+from .pages import Pages, checked_callable, maybe_await
+from .render import payload_json, type_name
+
+VIEWER, ADMIN = "viewer", "admin"
+ROLES = (VIEWER, ADMIN)
+AUDIT_ACTIONS = (REVEAL, EXPORT, REVOKE, TTL)
+MAX_REASON = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who acts in the console: ``name`` goes into the audit log; ``role`` is
+    ``"viewer"`` (read metadata) or ``"admin"`` (also reveal, revoke, TTL, export)."""
+
+    name: str
+    role: str = VIEWER
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigurationError(f"Operator name must be a non-empty str, not {self.name!r}")
+        if self.role not in ROLES:
+            raise ConfigurationError(f"Operator role must be one of {ROLES}, not {self.role!r}")
+
+    @property
+    def is_admin(self) -> bool:
+        """True for the ``admin`` role."""
+        return self.role == ADMIN
+
+
+Authorize = Callable[[Request], "Operator | Awaitable[Operator | None] | None"]
+
+
+@dataclass
+class _Call:
+    """One request in the console: who, what, with which manager."""
+
+    request: Request
+    operator: Operator
+    manager: Manager
+    csrf: str
+    now: dt.datetime
+
+
+class AdminConsole(Pages):
+    """The sessions console over ``store`` (the object the middleware uses).
+
+    An ASGI app (``Mount("/admin/sessions", app=console)``); :meth:`wsgi` gives
+    the same pages for WSGI. ``authorize`` is required (there is no open
+    default). ``secret_key`` signs CSRF tokens: give every worker the same one
+    (default: a random key per process). ``max_payload_bytes`` is the
+    middleware's limit, drawn in the payload-size chart.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        authorize: Authorize,
+        secret_key: str | bytes | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        title: str = "Sessions",
+    ) -> None:
+        super().__init__(store)
+        self.authorize = checked_callable(authorize, "authorize", "an Operator or None")
+        self.tokens = CsrfTokens(secret_key)
+        self.max_payload_bytes = max_payload_bytes
+        self.title = title
+        self.routes: dict[tuple[str, str], Callable[[_Call], Awaitable[Response]]] = {
+            ("GET", "/"): self.sessions,
+            ("GET", "/session"): self.detail,
+            ("POST", "/reveal"): self.reveal,
+            ("POST", "/ttl"): self.ttl,
+            ("POST", "/revoke"): self.revoke,
+            ("POST", "/export"): self.export,
+            ("GET", "/audit"): self.audit,
+            ("GET", "/analytics"): self.analytics,
+        }
+
+    async def respond(self, request: Request, manager: Manager) -> Response:
+        operator = await maybe_await(self.authorize(request))
+        if operator is None:
+            return self._page(
+                None,
+                "message.html",
+                403,
+                heading="Not allowed",
+                message="You are not allowed to use the session console.",
+            )
+        if not isinstance(operator, Operator):
+            raise ConfigurationError(
+                f"authorize returned {operator!r}: return an Operator(name=..., role=...) or None"
+            )
+        view = self.routes.get((request.method, request.path))
+        if view is None:
+            known = any(path == request.path for _, path in self.routes)
+            return plain(405 if known else 404)
+        if request.method == "POST":
+            if refused(self.tokens, request, "console", operator.name):
+                return plain(403, "CSRF check failed: reload the page and try again.")
+            if not operator.is_admin:
+                return plain(403, f"The {operator.role} role cannot do this; ask an admin.")
+        csrf = self.tokens.issue("console", operator.name)
+        now = dt.datetime.now(dt.timezone.utc)
+        return await view(_Call(request, operator, manager, csrf, now))
+
+    # -- pages ---------------------------------------------------------------------
+
+    async def sessions(self, call: _Call) -> Response:
+        listing = Listing.from_query(call.request.query)
+        page = await call.manager.list(**listing.filters())
+        apps = sorted({item.app for item in page.items} | ({listing.app} - {""}))
+        return self._page(
+            call,
+            "sessions.html",
+            listing=listing,
+            page=page,
+            columns=COLUMNS,
+            statuses=STATUSES,
+            sizes=PAGE_SIZES,
+            apps=apps,
+        )
+
+    async def detail(self, call: _Call, notice: str | None = None, **extra: Any) -> Response:
+        session_id = call.request.query.get("id") or call.request.form.get("id", "")
+        info = await call.manager.get(session_id) if session_id else None
+        if info is None:
+            return self._page(
+                call,
+                "message.html",
+                404,
+                heading="No such session",
+                message="This session is gone (logged out, or past retention).",
+            )
+        return self._page(call, "detail.html", info=info, notice=notice, **extra)
+
+    async def reveal(self, call: _Call) -> Response:
+        session_id = call.request.form.get("id", "")
+        reason = call.request.form.get("reason", "").strip()[:MAX_REASON] or None
+        payload = await call.manager.reveal(session_id, actor=call.operator.name, reason=reason)
+        types = {key: type_name(value) for key, value in sorted(payload.items())}
+        return await self.detail(call, payload=payload_json(payload), types=types)
+
+    async def ttl(self, call: _Call) -> Response:
+        form = call.request.form
+        minutes: float | None = None
+        if not form.get("unlimited"):
+            try:
+                minutes = float(form.get("ttl_minutes", ""))
+            except ValueError:
+                minutes = 0
+            if not 0 < minutes <= 60 * 24 * 366:
+                return await self.detail(call, "Give a TTL from 1 minute to a year, or unlimited.")
+        ttl = None if minutes is None else minutes * 60
+        changed = await call.manager.set_ttl(form.get("id", ""), ttl, actor=call.operator.name)
+        done = "unlimited" if minutes is None else f"expires in {minutes:g} min"
+        notice = f"Payload TTL updated: {done}." if changed else "Not changed: not active."
+        return _changed(await self.detail(call, notice))
+
+    async def revoke(self, call: _Call) -> Response:
+        if call.request.form.get("confirm") != "yes":
+            return await self.detail(call, confirm_revoke=True)
+        revoked = await call.manager.revoke(
+            call.request.form.get("id", ""), actor=call.operator.name
+        )
+        notice = "Session revoked." if revoked else "Nothing revoked: the session was not active."
+        return _changed(await self.detail(call, notice))
+
+    async def export(self, call: _Call) -> Response:
+        listing = Listing.from_query(call.request.form)
+        with_meta = call.request.form.get("include_metadata") == "1"
+        reason = call.request.form.get("reason", "").strip()[:MAX_REASON] or None
+        document = await call.manager.export(
+            include_metadata=with_meta,
+            as_listed=True,
+            actor=call.operator.name,
+            reason=reason,
+            **listing.filters(),
+        )
+        stamp = call.now.strftime("%Y%m%dT%H%M%SZ")
+        kind = "metadata" if with_meta else "data"
+        return json_download(document, f"sessions-{kind}-p{listing.page}-{stamp}.json")
+
+    async def audit(self, call: _Call) -> Response:
+        query = call.request.query
+        actor = query.get("actor", "").strip() or None
+        action = query.get("action") if query.get("action") in AUDIT_ACTIONS else None
+        entries = await call.manager.audit_log(limit=200, actor=actor, action=action)
+        return self._page(
+            call,
+            "audit.html",
+            entries=entries,
+            actor=actor or "",
+            action=action or "",
+            actions=AUDIT_ACTIONS,
+        )
+
+    async def analytics(self, call: _Call) -> Response:
+        stats = await call.manager.analytics(max_payload_bytes=self.max_payload_bytes)
+        return self._page(call, "analytics.html", stats=stats, charts=charts.all_charts(stats))
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _page(self, call: _Call | None, name: str, status: int = 200, **context: Any) -> Response:
+        partial = call is not None and call.request.headers.get("x-console-partial") == "1"
+        return self.templates.page(
+            name,
+            status,
+            layout="bare.html" if partial else "base.html",
+            title=self.title,
+            root="" if call is None else call.request.root,
+            operator=None if call is None else call.operator,
+            csrf="" if call is None else call.csrf,
+            csrf_field=FIELD,
+            now=dt.datetime.now(dt.timezone.utc),
+            **{"confirm_revoke": False, "section": "", **context},
+        )
+
+
+def _changed(response: Response) -> Response:
+    """Mark a response whose action changed a session (the open table is then stale)."""
+    response.headers.append(("x-console-changed", "1"))
+    return response

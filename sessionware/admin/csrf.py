@@ -1,0 +1,84 @@
+"""CSRF protection for the console's forms: signed tokens bound to who acts.
+
+A token is ``<issued>.<signature>``, the signature an HMAC-SHA256 over the
+purpose (``console`` or ``mine``), the acting identity (operator name, or user
+id and session id) and the issue time, under a key the attacker never sees. A
+cross-site page cannot read a token out of our pages, so it cannot send one;
+tokens are checked in constant time and expire after ``TOKEN_SECONDS``. As a
+second line, a request whose ``Origin`` (or ``Sec-Fetch-Site``) says it came
+from another site is refused whatever its token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError
+from .http import Request
+
+TOKEN_SECONDS = 12 * 3600
+FIELD = "csrf_token"
+
+
+class CsrfTokens:
+    """Issues and checks tokens under ``secret_key`` (bytes or str, >= 16 bytes).
+
+    ``None`` draws a random key: tokens then hold for this process only, so pass
+    the same key to every worker of a multi-process server.
+    """
+
+    def __init__(self, secret_key: str | bytes | None) -> None:
+        if secret_key is None:
+            secret_key = secrets.token_bytes(32)
+        key = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        if not isinstance(key, bytes) or len(key) < 16:
+            raise ConfigurationError(
+                "secret_key must be at least 16 bytes (str or bytes); "
+                "draw one with secrets.token_hex(32)"
+            )
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "CsrfTokens(secret_key=<hidden>)"
+
+    def issue(self, *identity: str, now: float | None = None) -> str:
+        """A fresh token for ``identity`` (e.g. purpose, operator name)."""
+        issued = str(int(time.time() if now is None else now))
+        return f"{issued}.{self._sign(issued, identity)}"
+
+    def valid(self, token: str | None, *identity: str, now: float | None = None) -> bool:
+        """True when ``token`` was issued for ``identity`` less than TOKEN_SECONDS ago."""
+        if not token or token.count(".") != 1:
+            return False
+        issued, signature = token.split(".")
+        if not issued.isdigit():
+            return False
+        age = (time.time() if now is None else now) - int(issued)
+        expected = self._sign(issued, identity)
+        return hmac.compare_digest(signature, expected) and -60 <= age <= TOKEN_SECONDS
+
+    def _sign(self, issued: str, identity: tuple[str, ...]) -> str:
+        message = "\x1f".join((issued, *identity)).encode()
+        digest = hmac.new(self._key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request came from another site."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def refused(tokens: CsrfTokens, request: Request, *identity: str) -> bool:
+    """True when a state-changing request must be refused: cross-site, or its form's
+    token was not issued to ``identity``."""
+    return not same_origin(request) or not tokens.valid(request.form.get(FIELD), *identity)

@@ -1,0 +1,114 @@
+"""MySessions: the signed-in user's own sessions ("my devices"), self-service.
+
+Mount it behind ``SessionMiddleware`` (it reads ``request.session`` to know
+which session is "this device"). ``user(request)`` (sync or async) names the
+signed-in user, as the middleware's ``user_key`` records them, or ``None``
+(403). A user sees only their own active sessions and can end any of the
+others, or all of them at once ("Sign out everywhere else"). Whatever id a
+request sends, a session is ended only after the manager confirms it is this
+user's and still active; anything else answers the same 404 as an unknown id,
+so the page tells nobody whether another user's session exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from ..export import SessionInfo
+from ..stores.base import ACTIVE
+from .csrf import FIELD, CsrfTokens, refused
+from .http import Request, Response, plain, redirect
+from .manager import Manager
+from .pages import Pages, checked_callable, maybe_await
+
+UserOf = Callable[[Request], "str | int | Awaitable[str | int | None] | None"]
+
+
+class MySessions(Pages):
+    """The end user's sessions page over ``store`` (the middleware's store).
+
+    ``secret_key`` signs CSRF tokens (see :class:`~sessionware.admin.AdminConsole`).
+    Revocations are logged in the operators' audit log under ``user:<id>``.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        user: UserOf,
+        secret_key: str | bytes | None = None,
+        title: str = "Your sessions",
+    ) -> None:
+        super().__init__(store)
+        self.user = checked_callable(user, "user", "the signed-in user's id or None")
+        self.tokens = CsrfTokens(secret_key)
+        self.title = title
+
+    async def respond(self, request: Request, manager: Manager) -> Response:
+        user = await maybe_await(self.user(request))
+        if user is None or user == "":
+            return self._page(
+                request,
+                "message.html",
+                403,
+                heading="Sign in first",
+                message="Sign in to see the devices you are signed in on.",
+            )
+        user = str(user)
+        current = getattr(request.session, "id", None) or ""
+        identity = ("mine", user, current)
+        if request.method == "POST" and refused(self.tokens, request, *identity):
+            return plain(403, "CSRF check failed: reload the page and try again.")
+        actor = f"user:{user}"
+        route = (request.method, request.path)
+        if route == ("GET", "/"):
+            sessions = await manager.user_sessions(user)
+            sessions.sort(key=lambda info: info.id != current)  # this device first
+            return self._page(
+                request,
+                "mine.html",
+                sessions=sessions,
+                current=current,
+                csrf=self.tokens.issue(*identity),
+                ended=request.query.get("ended", ""),
+            )
+        if route == ("POST", "/end"):
+            session_id = request.form.get("id", "")
+            info = await manager.get(session_id) if session_id else None
+            if info is None or info.user != user or info.status != ACTIVE or session_id == current:
+                return plain(404, "No such session among yours.")
+            ended = int(await manager.revoke(session_id, actor=actor))
+            return redirect(f"{request.root}/?ended={ended}")
+        if route == ("POST", "/end-others"):
+            ended = await manager.revoke_user(user, actor=actor, keep=current or None)
+            return redirect(f"{request.root}/?ended={quote(str(ended))}")
+        return plain(405 if request.path in ("/", "/end", "/end-others") else 404)
+
+    def _page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        return self.templates.page(
+            name,
+            status,
+            layout="base.html",
+            title=self.title,
+            root=request.root,
+            operator=None,
+            csrf_field=FIELD,
+            section="",
+            now=dt.datetime.now(dt.timezone.utc),
+            device_name=device_name,
+            device_place=device_place,
+            **{"csrf": "", **context},
+        )
+
+
+def device_name(info: SessionInfo) -> str:
+    """What the user calls the device: "Firefox on Linux", or "Unknown device"."""
+    return "Unknown device" if info.device is None else info.device.last.label
+
+
+def device_place(info: SessionInfo) -> str:
+    """Where the device was last seen from (an IP address), or ``""``."""
+    return "" if info.device is None or not info.device.last.ip else info.device.last.ip

@@ -1,0 +1,156 @@
+"""The device a session was created on and last used from, kept as session metadata.
+
+Pure functions, no I/O. The shells give the core the request's peer address,
+``User-Agent`` and ``X-Forwarded-For``; :func:`client_ip` believes a forwarded
+address only when the peer is one of the configured trusted proxies (anyone
+can send the header). The record lives in ``Meta.device`` as compact JSON
+text, never in the payload:
+
+    {"first": {"ua": "...", "ip": "..."}, "last": {"ua": "...", "ip": "..."}}
+
+First and last seen are the session's ``created_at`` and ``last_activity_at``.
+A store only keeps the string; :func:`parse` reads it back and tolerates
+anything (a malformed record reads as no record).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .transport import Network
+
+MAX_AGENT = 300  # characters of User-Agent kept: enough to read, bounded in size
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One device: its user agent (truncated) and IP address (``None`` if unknown)."""
+
+    user_agent: str
+    ip: str | None
+
+    @property
+    def label(self) -> str:
+        """A short readable form: ``"Firefox on Linux"``, ``"Safari on iOS"``."""
+        browser, system = browser_and_os(self.user_agent)
+        return f"{browser} on {system}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """Where a session was created (``first``) and last used (``last``)."""
+
+    first: Device
+    last: Device
+
+
+def client_ip(
+    peer: str | None,
+    forwarded_for: str | None,
+    trusted: tuple[Network, ...],
+) -> str | None:
+    """The client's address: the peer's, unless the peer is a trusted proxy; then the
+    right-most ``X-Forwarded-For`` entry that is not itself a trusted proxy."""
+    if peer is None or not forwarded_for or not _within(peer, trusted):
+        return peer
+    for candidate in reversed([part.strip() for part in forwarded_for.split(",")]):
+        if not _is_ip(candidate):
+            return peer  # a garbled chain: trust none of it
+        if not _within(candidate, trusted):
+            return candidate
+    return peer
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def current(user_agent: str | None, ip: str | None) -> Device:
+    """The request's device, its user agent bounded and stripped of control characters."""
+    agent = "".join(ch for ch in (user_agent or "")[:MAX_AGENT] if ch.isprintable())
+    return Device(agent, ip)
+
+
+def encode(record: DeviceRecord) -> str:
+    """``record`` as the JSON text stores keep."""
+    return json.dumps(
+        {
+            "first": {"ua": record.first.user_agent, "ip": record.first.ip},
+            "last": {"ua": record.last.user_agent, "ip": record.last.ip},
+        },
+        separators=(",", ":"),
+    )
+
+
+def parse(text: str | None) -> DeviceRecord | None:
+    """A stored record, ``None`` when absent or malformed."""
+    if not text:
+        return None
+    try:
+        raw = json.loads(text)
+        first, last = (
+            Device(str(raw[k]["ua"]), None if raw[k]["ip"] is None else str(raw[k]["ip"]))
+            for k in ("first", "last")
+        )
+    except (ValueError, TypeError, KeyError):
+        return None
+    return DeviceRecord(first, last)
+
+
+def created(device: Device) -> str:
+    """The record of a session created on ``device``."""
+    return encode(DeviceRecord(device, device))
+
+
+def used(stored: str | None, device: Device) -> str | None:
+    """The record after a request from ``device``; ``None`` when nothing changed
+    (so a request from the same device writes nothing)."""
+    record = parse(stored)
+    if record is None:
+        return created(device)
+    if record.last == device:
+        return None
+    return encode(DeviceRecord(record.first, device))
+
+
+_BROWSERS = (  # order matters: Edge and Opera also say Chrome, Chrome also says Safari
+    ("Edge", r"Edg(?:e|A|iOS)?/"),
+    ("Opera", r"OPR/|Opera"),
+    ("Samsung Internet", r"SamsungBrowser/"),
+    ("Firefox", r"Firefox/|FxiOS/"),
+    ("Chrome", r"Chrome/|CriOS/|Chromium/"),
+    ("Safari", r"Safari/"),
+    ("curl", r"^curl/"),
+    ("Python", r"python-requests|python-httpx|aiohttp|Python-urllib"),
+)
+_SYSTEMS = (
+    ("iOS", r"iPhone|iPad|iPod"),
+    ("Android", r"Android"),
+    ("ChromeOS", r"CrOS"),
+    ("Windows", r"Windows"),
+    ("macOS", r"Mac OS X|Macintosh"),
+    ("Linux", r"Linux|X11"),
+)
+
+
+def browser_and_os(user_agent: str) -> tuple[str, str]:
+    """A user agent's browser and operating system, ``"Unknown"`` where not recognised."""
+    browser = next((n for n, p in _BROWSERS if re.search(p, user_agent)), "Unknown browser")
+    system = next((n for n, p in _SYSTEMS if re.search(p, user_agent)), "unknown OS")
+    return browser, system

@@ -1,0 +1,207 @@
+"""The console without a browser: Flask/WSGI, the Redis store, and hostile input."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask, session
+from starlette.testclient import TestClient
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from sessionware import ConfigurationError, MemoryStore, SessionManager
+from sessionware.admin import AdminConsole, Operator
+from sessionware.flask import Sessionware
+
+from ..conftest import REDIS_URL
+from .site import CONSOLE, build
+
+
+def token_of(html: str) -> str:
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+def test_the_wsgi_console_serves_flask_apps_over_the_sync_manager() -> None:
+    store = MemoryStore()
+    app = Flask(__name__)
+    Sessionware(app, secret_key="flask-console-secret", store=store, user_key="user", secure=False)
+
+    @app.post("/login/<name>")
+    def login(name: str) -> str:
+        session["user"] = name
+        session["secret_note"] = "only-after-reveal"
+        return "ok"
+
+    def authorize(request: Any) -> Operator | None:
+        return Operator("flo", "admin") if request.headers.get("x-operator") == "flo" else None
+
+    console = AdminConsole(store, authorize=authorize)
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/admin": console.wsgi()})  # type: ignore[method-assign]
+    client = app.test_client()
+    client.post("/login/wendy")
+    assert client.get("/admin/").status_code == 403
+    page = client.get("/admin/", headers={"x-operator": "flo"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "wendy" not in html  # no email key: user not shown
+    (session_id,) = [i.id for i in SessionManager(store).list().items]
+    assert session_id[:12] in html and 'href="/admin/session?id=' in html
+    detail = client.get(f"/admin/session?id={session_id}", headers={"x-operator": "flo"})
+    assert "only-after-reveal" not in detail.get_data(as_text=True)
+    revealed = client.post(
+        "/admin/reveal",
+        data={"id": session_id, "csrf_token": token_of(html)},
+        headers={"x-operator": "flo", "Origin": "http://localhost"},
+    )
+    assert revealed.status_code == 200
+    assert "only-after-reveal" in revealed.get_data(as_text=True)
+    assert revealed.headers["Cache-Control"] == "no-store"
+    forged = client.post(
+        "/admin/revoke",
+        data={"id": session_id, "confirm": "yes"},
+        headers={"x-operator": "flo"},
+    )
+    assert forged.status_code == 403
+    css = client.get("/admin/static/console.css", headers={"x-operator": "flo"})
+    assert css.status_code == 200 and css.content_type.startswith("text/css")
+
+
+def test_an_async_authorize_that_suspends_is_a_clear_error_under_wsgi() -> None:
+    import asyncio
+
+    async def authorize(request: Any) -> Operator:
+        await asyncio.sleep(0)
+        return Operator("x", "admin")
+
+    app = AdminConsole(MemoryStore(), authorize=authorize).wsgi()
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "wsgi.input": None}
+    with pytest.raises(ConfigurationError, match="sync"):
+        app(environ, lambda *args: None)
+
+
+@pytest.mark.redis
+def test_the_console_lists_reveals_and_revokes_on_redis(redis_prefix: str) -> None:
+    from sessionware.stores.redis import RedisStore
+
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        shopper = client.post("/login", data={"user": "rita"})
+        assert shopper.status_code == 200
+        session_id = client.get("/whoami").json()["id"]
+        client.cookies.set("operator", "admin:ada")
+        page = client.get(f"{CONSOLE}/?q=rita")
+        assert "rita@example.com" in page.text and "View (6)" in page.text
+        form = {"id": session_id, "csrf_token": token_of(page.text), "confirm": "yes"}
+        assert "4.50" in client.post(f"{CONSOLE}/reveal", data=form).text
+        assert "Session revoked." in client.post(f"{CONSOLE}/revoke", data=form).text
+        assert client.get("/whoami").json() == {"id": None, "keys": []}
+        audit = client.get(f"{CONSOLE}/audit").text
+        assert audit.count("<tr>") == 3  # header, reveal, revoke
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/?page=abc&size=7&sort=bogus&order=sideways&status=gone",
+        "/?page=999999",
+        "/session?id=../../etc",
+        "/session",
+        "/audit?action=drop&actor=%00",
+        "/static/../console.py",
+        "/static/nope.css",
+    ],
+)
+def test_hostile_urls_get_pages_or_clean_errors(path: str) -> None:
+    app, _ = build(MemoryStore())
+    with TestClient(app, base_url="http://testserver") as client:
+        client.cookies.set("operator", "viewer:vic")
+        response = client.get(CONSOLE + path)
+    assert response.status_code in (200, 404)
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_the_method_and_body_are_checked() -> None:
+    app, _ = build(MemoryStore())
+    with TestClient(app, base_url="http://testserver") as client:
+        client.cookies.set("operator", "admin:ada")
+        assert client.get(f"{CONSOLE}/revoke").status_code == 405
+        assert client.get(f"{CONSOLE}/nowhere").status_code == 404
+        big = client.post(
+            f"{CONSOLE}/revoke",
+            content=b"x=" + b"a" * 100_000,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert big.status_code == 413
+        json_body = client.post(f"{CONSOLE}/revoke", json={"id": "x"})
+        assert json_body.status_code == 403  # no form, no token
+
+
+def test_configuration_is_checked() -> None:
+    with pytest.raises(ConfigurationError, match="authorize"):
+        AdminConsole(MemoryStore(), authorize=None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="ManagedStore"):
+        AdminConsole(object(), authorize=lambda request: None)
+    with pytest.raises(ConfigurationError, match="16 bytes"):
+        AdminConsole(MemoryStore(), authorize=lambda request: None, secret_key="short")
+    with pytest.raises(ConfigurationError, match="role"):
+        Operator("ann", "superuser")
+    with pytest.raises(ConfigurationError, match="name"):
+        Operator(" ", "admin")
+    console = AdminConsole(MemoryStore(), authorize=lambda request: "ann")  # type: ignore[arg-type,return-value]
+    with TestClient(console) as client, pytest.raises(ConfigurationError, match="Operator"):
+        client.get("/")
+
+
+def test_my_sessions_over_wsgi_behind_the_wsgi_middleware() -> None:
+    from werkzeug.test import Client
+
+    from sessionware import WSGISessionMiddleware
+    from sessionware.admin import MySessions
+
+    store = MemoryStore()
+
+    def shop(environ: Any, start_response: Any) -> list[bytes]:
+        environ["sessionware.session"]["user_id"] = "wes"
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [b"signed in"]
+
+    options: dict[str, Any] = {
+        "secret_key": "wsgi-mine-secret",
+        "store": store,
+        "user_key": "user_id",
+        "secure": False,
+    }
+    mine = MySessions(store, user=lambda request: request.session.get("user_id"))
+    app = DispatcherMiddleware(
+        WSGISessionMiddleware(shop, **options),
+        {"/me": WSGISessionMiddleware(mine.wsgi(), **options)},
+    )
+    laptop, phone = Client(app), Client(app)
+    laptop.get("/login")
+    phone.get("/login")
+    page = laptop.get("/me/").get_data(as_text=True)
+    assert page.count('<li class="device') == 2 and "This device" in page
+    ended = laptop.post("/me/end-others", data={"csrf_token": token_of(page)})
+    assert ended.status_code == 303 and ended.headers["location"] == "/me/?ended=1"
+    assert len(SessionManager(store).user_sessions("wes")) == 1
+    assert "signed in" in laptop.get("/login").get_data(as_text=True)
+
+
+def test_a_store_that_does_not_answer_is_a_clear_503() -> None:
+    import socket
+
+    from sessionware.stores.redis import RedisStore
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe closes
+    store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", prefix="nobody:")
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        client.cookies.set("operator", "viewer:vic")
+        response = client.get(f"{CONSOLE}/")
+    assert response.status_code == 503
+    assert "did not answer" in response.text and response.headers["cache-control"] == "no-store"

@@ -1,0 +1,160 @@
+"""Device details: what the middleware records per session, and the pure rules behind it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from flask import Flask, session
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sessionware import ConfigurationError, MemoryStore, SessionManager, SessionMiddleware
+from sessionware.devices import browser_and_os, client_ip, parse
+from sessionware.transport import parse_proxies as trusted_networks
+from sessionware.flask import Sessionware
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+CHROME_WIN = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
+EDGE_MAC = CHROME_WIN.replace("Windows NT 10.0; Win64; x64", "Macintosh; Intel Mac OS X 14_5") + (
+    " Edg/126.0.0.0"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+@pytest.mark.parametrize(
+    ("agent", "expected"),
+    [
+        (FIREFOX, ("Firefox", "Linux")),
+        (CHROME_WIN, ("Chrome", "Windows")),
+        (EDGE_MAC, ("Edge", "macOS")),
+        (IPHONE, ("Safari", "iOS")),
+        ("curl/8.5.0", ("curl", "unknown OS")),
+        ("", ("Unknown browser", "unknown OS")),
+    ],
+)
+def test_user_agents_read_as_browser_and_os(agent: str, expected: tuple[str, str]) -> None:
+    assert browser_and_os(agent) == expected
+
+
+def test_a_forwarded_address_is_believed_only_from_a_trusted_proxy() -> None:
+    proxies = trusted_networks(["10.0.0.0/8", "::1"])
+    assert client_ip("203.0.113.9", "198.51.100.1", proxies) == "203.0.113.9"  # untrusted peer
+    assert client_ip("10.0.0.2", "198.51.100.1", proxies) == "198.51.100.1"
+    assert client_ip("10.0.0.2", "6.6.6.6, 198.51.100.1, 10.0.0.3", proxies) == "198.51.100.1"
+    assert client_ip("10.0.0.2", "not-an-ip", proxies) == "10.0.0.2"  # garbled: trust none
+    assert client_ip("10.0.0.2", "10.0.0.3", proxies) == "10.0.0.2"  # all proxies
+    assert client_ip("::1", "2001:db8::7", proxies) == "2001:db8::7"
+    assert client_ip("10.0.0.2", None, proxies) == "10.0.0.2"
+    assert client_ip("10.0.0.2", "198.51.100.1", ()) == "10.0.0.2"  # nothing trusted
+    with pytest.raises(ConfigurationError, match="trusted_proxies"):
+        trusted_networks(["proxy.local"])
+
+
+async def login(request: Request) -> JSONResponse:
+    request.session["user_id"] = "ann"
+    return JSONResponse({})
+
+
+async def touch(request: Request) -> JSONResponse:
+    return JSONResponse({"id": request.session.id})
+
+
+def asgi_app(store: MemoryStore, **options: Any) -> Starlette:
+    app = Starlette(routes=[Route("/login", login, methods=["POST"]), Route("/touch", touch)])
+    app.add_middleware(SessionMiddleware, secret_key="devices-secret", store=store, **options)
+    return app
+
+
+def client(app: Any, peer: str, agent: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(peer, 5000))
+    return httpx.AsyncClient(
+        transport=transport, base_url="https://testserver", headers={"User-Agent": agent}
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_middleware_records_where_a_session_began_and_was_last_used(
+    anyio_backend: str,
+) -> None:
+    store = MemoryStore()
+    app = asgi_app(store, trusted_proxies=["10.0.0.0/8"])
+    manager = SessionManager(store)
+    async with client(app, "10.0.0.7", FIREFOX) as laptop:
+        laptop.headers["X-Forwarded-For"] = "198.51.100.4"  # behind the proxy, always sent
+        await laptop.post("/login")
+        session_id = (await laptop.get("/touch")).json()["id"]
+        info = manager.get(session_id)
+        assert info is not None and info.device is not None
+        assert (info.device.first.label, info.device.first.ip) == (
+            "Firefox on Linux",
+            "198.51.100.4",
+        )
+        assert info.device.last == info.device.first
+        assert session_id not in str(manager.reveal(session_id, actor="t"))  # not in the payload
+        assert "device" not in manager.reveal(session_id, actor="t")
+        cookies = laptop.cookies
+    async with client(app, "203.0.113.8", IPHONE) as phone:  # same cookie, another device
+        phone.cookies = cookies
+        await phone.get("/touch", headers={"X-Forwarded-For": "1.2.3.4"})  # untrusted peer
+    info = manager.get(session_id)
+    assert info is not None and info.device is not None
+    assert (info.device.last.label, info.device.last.ip) == ("Safari on iOS", "203.0.113.8")
+    assert info.device.first.label == "Firefox on Linux"  # where it began stays
+    before = store.get_meta(session_id, now=0)
+    async with client(app, "203.0.113.8", IPHONE) as phone:
+        phone.cookies = cookies
+        await phone.get("/touch")
+    after = store.get_meta(session_id, now=0)
+    assert before is not None and after is not None
+    assert after.updated_at == before.updated_at  # the same device again writes nothing
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_recording_devices_can_be_turned_off(anyio_backend: str) -> None:
+    store = MemoryStore()
+    async with client(asgi_app(store, record_device=False), "10.0.0.7", FIREFOX) as browser:
+        await browser.post("/login")
+        session_id = (await browser.get("/touch")).json()["id"]
+    meta = store.get_meta(session_id, now=0)
+    assert meta is not None and meta.device is None
+    with pytest.raises(ConfigurationError, match="record_device"):
+        SessionMiddleware(app=touch, secret_key="x" * 32, record_device="no")  # type: ignore[arg-type]
+
+
+def test_flask_records_the_device_from_the_environ() -> None:
+    store = MemoryStore()
+    app = Flask(__name__)
+    Sessionware(app, secret_key="flask-devices-secret", store=store, user_key="user")
+
+    @app.post("/login")
+    def flask_login() -> str:
+        session["user"] = "bo"
+        return "ok"
+
+    test = app.test_client()
+    test.post(
+        "/login",
+        headers={"User-Agent": CHROME_WIN},
+        environ_base={"REMOTE_ADDR": "192.0.2.10"},
+        base_url="https://localhost",
+    )
+    (info,) = SessionManager(store).user_sessions("bo")
+    assert info.device is not None
+    assert (info.device.first.label, info.device.first.ip) == ("Chrome on Windows", "192.0.2.10")
+
+
+def test_a_malformed_device_record_reads_as_none() -> None:
+    for text in (None, "", "{", "[]", '{"first": 1}', '{"first": {"ua": "x"}, "last": {}}'):
+        assert parse(text) is None
