@@ -18,7 +18,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .transport import Network

@@ -14,8 +14,8 @@ from starlette.routing import Route
 
 from sessionware import ConfigurationError, MemoryStore, SessionManager, SessionMiddleware
 from sessionware.devices import browser_and_os, client_ip, parse
-from sessionware.transport import parse_proxies as trusted_networks
 from sessionware.flask import Sessionware
+from sessionware.transport import parse_proxies as trusted_networks
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME_WIN = (

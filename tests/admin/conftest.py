@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +30,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots: rewritten only when asked (SESSIONWARE_SCREENSHOTS=1), so that a
+# test run leaves the work tree clean; otherwise they go to a temporary folder.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("SESSIONWARE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "sessionware-screenshots"
+)
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
@@ -113,6 +120,6 @@ def new_page(browser: Any) -> Iterator[Any]:
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
-    """Save a screenshot of ``page`` as docs/screenshots/<name>.png (committed)."""
+    """Save a screenshot of ``page`` as <SCREENSHOTS>/<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
