@@ -22,9 +22,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import (
+    Awaitable,
+    Callable,
+    ItemsView,
+    Iterator,
+    KeysView,
+    Mapping,
+    MutableMapping,
+    ValuesView,
+)
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from . import codec
 from .devices import Device
@@ -32,6 +41,9 @@ from .errors import CorruptRecord, SessionNotLoaded, SessionTooLarge, Unstorable
 from .stores.base import Meta, StoredSession
 
 logger = logging.getLogger("sessionware")
+
+_S = TypeVar("_S", bound="Session")
+_PENDING = object()  # sits in the dict's own storage while a record waits to be loaded
 
 FLASH_KEY = "_flashes"  # Flask's key and format: a list of (category, message) tuples
 
@@ -43,8 +55,14 @@ _IMMUTABLE = frozenset(
 )
 
 
-class Session(MutableMapping[str, Any]):
+class Session(dict[str, Any]):
     """A session's data, loaded lazily and saved by the middleware.
+
+    It is a ``dict`` wherever a dict was (``json.dumps``, ``JSONResponse``,
+    ``dict(session)``, ``==``, ``copy()``, ``|``, ``|=``, LIFO ``popitem()``), and
+    every method goes through the loading, validation and change tracking below;
+    the dict's own storage holds exactly the loaded data. Removing the last key
+    ends the session, as ``clear()`` does.
 
     ``id`` is the session's public id (what the store and the management API
     show; never the cookie's secret token), ``None`` until it is first saved.
@@ -55,12 +73,11 @@ class Session(MutableMapping[str, Any]):
         "_async_loader",
         "_cleared",
         "_cookie_sent",
-        "_data",
         "_device",
         "_id",
         "_max_bytes",
         "_meta",
-        "_pending",
+        "_pending_load",
         "_raw",
         "_regenerate",
         "_resign",
@@ -74,19 +91,19 @@ class Session(MutableMapping[str, Any]):
     )
 
     def __init__(self, *, max_payload_bytes: int = 65536) -> None:
+        super().__init__()
         self._token: str | None = None  # the verified cookie token, if any
         self._signed_at: float | None = None  # when that cookie was signed
         self._resign = False  # that cookie was signed with an older key
         self._cookie_sent = False  # a cookie of our name came in, valid or not
         self._id: str | None = None  # public id of the stored record behind the token
         self._meta: Meta | None = None
-        self._data: dict[str, Any] = {}
         self._raw: dict[str, bytes] = {}  # encodings as loaded, to detect changes
         self._sizes: dict[str, int] = {}
         self._size = 0
         self._touched: set[str] = set()
         self._max_bytes = max_payload_bytes
-        self._pending = False  # a record may exist but is not loaded yet
+        self._pending_load = False  # a record may exist but is not loaded yet
         self._sync_loader: Callable[[], StoredSession | None] | None = None
         self._async_loader: Callable[[], Awaitable[StoredSession | None]] | None = None
         self._accessed = False
@@ -143,7 +160,7 @@ class Session(MutableMapping[str, Any]):
         self._pending = False  # the old record is deleted whatever it held
         self._cleared = True
         self._regenerate = False  # nothing is left to carry: this is a logout
-        self._data.clear()
+        dict.clear(self)
         self._sizes.clear()
         self._size = 0
         self._touched.clear()
@@ -170,11 +187,11 @@ class Session(MutableMapping[str, Any]):
             del self[FLASH_KEY]
         return wanted
 
-    # -- the mapping -----------------------------------------------------------
+    # -- the mapping (every dict method, through loading and change tracking) ----
 
     def __getitem__(self, key: str) -> Any:
         self._ensure_loaded()
-        value = self._data[key]
+        value = dict.__getitem__(self, key)
         if type(value) not in _IMMUTABLE:
             self._touched.add(key)
         return value
@@ -197,7 +214,7 @@ class Session(MutableMapping[str, Any]):
                 size=total,
                 limit=self._max_bytes,
             )
-        self._data[key] = value
+        dict.__setitem__(self, key, value)
         self._sizes[key] = size
         self._size = total
         self._touched.add(key)
@@ -205,28 +222,109 @@ class Session(MutableMapping[str, Any]):
     def __delitem__(self, key: str) -> None:
         self._ensure_loaded()
         self._warn_if_sealed(key)
-        del self._data[key]
+        dict.__delitem__(self, key)
         self._size -= self._sizes.pop(key, 0)
         self._touched.discard(key)
+        if not dict.__len__(self) and self._id is not None:
+            self.clear()  # the last key is gone: the session ends, as with every peer
 
     def __iter__(self) -> Iterator[str]:
         self._ensure_loaded()
-        return iter(self._data)
+        return dict.__iter__(self)
+
+    def __reversed__(self) -> Iterator[str]:
+        self._ensure_loaded()
+        return dict.__reversed__(self)
 
     def __len__(self) -> int:
         self._ensure_loaded()
-        return len(self._data)
+        return dict.__len__(self)
 
     def __contains__(self, key: object) -> bool:
         self._ensure_loaded()
-        return key in self._data
+        return dict.__contains__(self, key)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        self._ensure_loaded()
+        return dict(dict.items(self)) == dict(other.items())
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # mutable, as dict
 
     def __repr__(self) -> str:
+        """The dict's repr; a session not loaded yet says so rather than loading."""
         if self._pending:
-            return f"<Session id={self._id!r} (not loaded)>"
-        return f"<Session id={self._id!r} keys={list(self._data)!r}>"
+            return f"<{type(self).__name__} id={self._id!r} (not loaded)>"
+        return dict.__repr__(self)
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        return KeysView(self)
+
+    def values(self) -> ValuesView[Any]:  # type: ignore[override]
+        return ValuesView(self)
+
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
+        return ItemsView(self)
+
+    get = MutableMapping.get  # type: ignore[assignment]
+    setdefault = MutableMapping.setdefault
+    pop = MutableMapping.pop
+    update = MutableMapping.update
+
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last inserted ``(key, value)``, as ``dict`` does."""
+        self._ensure_loaded()
+        if not dict.__len__(self):
+            raise KeyError("popitem(): the session is empty")
+        key = next(dict.__reversed__(self))
+        value = self[key]
+        del self[key]
+        return key, value
+
+    def copy(self) -> dict[str, Any]:
+        """A plain ``dict`` with the session's data (a shallow copy, not a session)."""
+        return dict(self.items())
+
+    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**self.copy(), **other}
+
+    def __ror__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**other, **self.copy()}
+
+    def __ior__(self: _S, other: Any) -> _S:  # type: ignore[override]
+        self.update(other)
+        return self
 
     # -- for the middleware (sessionware.core) ----------------------------------
+
+    @property
+    def _pending(self) -> bool:
+        """A record may exist but is not loaded yet (a marker then sits in the storage, so
+        that C code reading a dict's size, such as ``json.dumps``, asks us instead)."""
+        return self._pending_load
+
+    @_pending.setter
+    def _pending(self, value: bool) -> None:
+        self._pending_load = value
+        storage: dict[object, Any] = self  # type: ignore[assignment]
+        if value:
+            dict.__setitem__(storage, _PENDING, None)
+        else:
+            dict.pop(storage, _PENDING, None)
+
+    @property
+    def _data(self) -> dict[str, Any]:
+        """The loaded data as a plain dict (a copy, without loading or change tracking)."""
+        return {} if self._pending else dict(dict.items(self))
 
     def _warn_if_sealed(self, key: str) -> None:
         if self._sealed:
@@ -250,6 +348,7 @@ class Session(MutableMapping[str, Any]):
     def _fill(self, stored: StoredSession | None) -> None:
         """Take the store's record (``None``: the cookie named no live session)."""
         self._pending = False
+        dict.clear(self)
         if stored is None:
             self._id = None
             return
@@ -263,7 +362,7 @@ class Session(MutableMapping[str, Any]):
             return
         self._meta = stored.meta
         self._raw = stored.data
-        self._data = data
+        dict.update(self, data)
         self._sizes = {key: len(key.encode()) + len(raw) for key, raw in stored.data.items()}
         self._size = sum(self._sizes.values())
 
@@ -271,7 +370,7 @@ class Session(MutableMapping[str, Any]):
         """Bring the sizes of values read (and maybe changed in place) up to date."""
         for key in self._touched - {skip}:
             try:
-                size = len(key.encode()) + len(codec.encode(key, self._data[key]))
+                size = len(key.encode()) + len(codec.encode(key, dict.__getitem__(self, key)))
             except UnstorableValue:
                 continue  # reported at save time, against the key that holds it
             self._size += size - self._sizes.get(key, 0)
@@ -283,7 +382,7 @@ class Session(MutableMapping[str, Any]):
         Raises :class:`SessionTooLarge` when nested mutation grew the payload past
         the cap, and :class:`UnstorableValue` when it put an unstorable value in.
         """
-        encoded = {key: codec.encode(key, self._data[key]) for key in self._touched}
+        encoded = {key: codec.encode(key, dict.__getitem__(self, key)) for key in self._touched}
         for key, raw in encoded.items():
             self._size += len(key.encode()) + len(raw) - self._sizes.get(key, 0)
             self._sizes[key] = len(key.encode()) + len(raw)
@@ -300,10 +399,10 @@ class Session(MutableMapping[str, Any]):
     def _changes(self) -> tuple[dict[str, bytes], list[str]]:
         """``(changed, removed)`` against the loaded record."""
         changed = {k: v for k, v in self._encode_touched().items() if self._raw.get(k) != v}
-        removed = [key for key in self._raw if key not in self._data]
+        removed = [key for key in self._raw if not dict.__contains__(self, key)]
         return changed, removed
 
     def _encoded(self) -> dict[str, bytes]:
         """The whole payload, encoded (for a new or rotated record)."""
         touched = self._encode_touched()
-        return {key: touched.get(key) or self._raw[key] for key in self._data}
+        return {key: touched.get(key) or self._raw[key] for key in dict.__iter__(self)}

@@ -1,0 +1,151 @@
+"""The session is a dict wherever Starlette's plain-dict session was (issue 10).
+
+Each test drives a real Starlette app through the middleware and asserts on the
+body and the parsed cookie; the change tracking behind every dict method is checked
+by reading the stored record back on the next request.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from sessionware import MemoryStore, Session, SessionManager, SessionMiddleware, UnstorableValue
+
+Handler = Callable[[Session], Any]
+
+
+def client(handler: Handler, store: MemoryStore | None = None) -> TestClient:
+    """An app whose ``/set`` stores a, b, c and whose ``/do`` runs ``handler``."""
+
+    async def set_(request: Request) -> Response:
+        request.session.update({"a": 1, "b": [1, 2], "c": "three"})
+        return PlainTextResponse("ok")
+
+    async def do(request: Request) -> Response:
+        result = handler(request.scope["session"])
+        if isinstance(result, Response):
+            return result
+        return JSONResponse({"result": result})
+
+    async def show(request: Request) -> Response:
+        return JSONResponse(request.session)
+
+    app = Starlette(routes=[Route("/set", set_), Route("/do", do), Route("/show", show)])
+    wrapped = SessionMiddleware(
+        app, secret_key="k" * 32, secure=False, store=MemoryStore() if store is None else store
+    )
+    return TestClient(wrapped, base_url="http://localhost")
+
+
+def test_json_response_and_json_dumps_see_the_data() -> None:
+    c = client(lambda s: JSONResponse(s))
+    c.get("/set")
+    assert c.get("/do").json() == {"a": 1, "b": [1, 2], "c": "three"}
+    assert c.get("/show").json() == {"a": 1, "b": [1, 2], "c": "three"}
+    c2 = client(lambda s: json.loads(json.dumps(s)))
+    c2.get("/set")
+    assert c2.get("/do").json()["result"] == {"a": 1, "b": [1, 2], "c": "three"}
+
+
+def test_json_dumps_of_a_session_not_loaded_yet_loads_it() -> None:
+    """C code that reads a dict's size directly (json's fast path) must not see {}."""
+    session = Session()
+    session._pending = True
+    session._sync_loader = lambda: None  # the cookie named no live record
+    assert json.dumps(session) == "{}"
+    loaded = Session()
+    loaded["x"] = 1
+    assert json.dumps(loaded) == '{"x": 1}'
+
+
+def test_dict_copy_equality_and_isinstance() -> None:
+    def check(s: Session) -> Any:
+        plain = dict(s)
+        return [
+            isinstance(s, dict),
+            plain == {"a": 1, "b": [1, 2], "c": "three"},
+            s == {"a": 1, "b": [1, 2], "c": "three"},
+            s != {"a": 2},
+            s.copy() == plain and type(s.copy()) is dict,
+            copy.copy(s) == plain,
+            {**s} == plain,
+            list(reversed(s)) == ["c", "b", "a"],
+            repr(s) == repr(plain),
+        ]
+
+    c = client(check)
+    c.get("/set")
+    assert c.get("/do").json()["result"] == [True] * 9
+
+
+def test_or_and_ior_and_update_are_tracked() -> None:
+    def merge(s: Session) -> Any:
+        combined = s | {"d": 4}
+        s |= {"e": 5}
+        return [sorted(combined), type(combined) is dict, "d" not in s]
+
+    c = client(merge)
+    c.get("/set")
+    assert c.get("/do").json()["result"] == [["a", "b", "c", "d"], True, True]
+    assert c.get("/show").json() == {"a": 1, "b": [1, 2], "c": "three", "e": 5}
+
+
+def test_ior_validates_at_the_assignment() -> None:
+    def bad(s: Session) -> Any:
+        with pytest.raises(UnstorableValue):
+            s |= {"widget": object()}
+        return "widget" in s
+
+    c = client(bad)
+    c.get("/set")
+    assert c.get("/do").json()["result"] is False
+
+
+def test_popitem_takes_the_last_inserted_key_first() -> None:
+    c = client(lambda s: list(s.popitem()))
+    c.get("/set")
+    assert c.get("/do").json()["result"] == ["c", "three"]
+    assert c.get("/show").json() == {"a": 1, "b": [1, 2]}
+
+
+def test_get_setdefault_and_pop_track_changes() -> None:
+    def use(s: Session) -> Any:
+        s.get("b").append(3)  # nested change through get(): saved
+        s.setdefault("z", 26)
+        return s.pop("a")
+
+    c = client(use)
+    c.get("/set")
+    assert c.get("/do").json()["result"] == 1
+    assert c.get("/show").json() == {"b": [1, 2, 3], "c": "three", "z": 26}
+
+
+@pytest.mark.parametrize(
+    "remove",
+    [
+        lambda s: [s.pop(k) for k in list(s)],
+        lambda s: [s.__delitem__(k) for k in list(s)],
+        lambda s: [s.popitem() for _ in range(len(s))],
+    ],
+    ids=["pop", "del", "popitem"],
+)
+def test_removing_the_last_key_ends_the_session(remove: Handler) -> None:
+    store = MemoryStore()
+    c = client(lambda s: (remove(s), None)[1], store)
+    c.get("/set")
+    assert SessionManager(store).list().total_items == 1
+    response = c.get("/do")
+    assert "Max-Age=0" in response.headers["set-cookie"]  # the cookie is expired
+    assert "session" not in c.cookies
+    page = SessionManager(store).list(status="active")
+    assert page.total_items == 0  # the record is deleted, as clear() does
