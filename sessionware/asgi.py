@@ -22,8 +22,8 @@ from .responses import (
     SAVE_ERRORS,
     error_headers,
     load_failure,
+    merge_headers,
     save_failure,
-    vary_with_cookie,
 )
 from .session import Session
 from .stores.base import AsyncStore
@@ -68,6 +68,7 @@ class SessionMiddleware:
         enabled: bool = True,
         require_https: bool = False,
         record_device: bool = True,
+        partitioned: bool = False,
         trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.app = app
@@ -90,6 +91,7 @@ class SessionMiddleware:
             enabled=enabled,
             require_https=require_https,
             record_device=record_device,
+            partitioned=partitioned,
             trusted_proxies=trusted_proxies,
         )
         self.store: AsyncStore = MemoryStore() if store is None else store
@@ -211,19 +213,10 @@ class _Response:
 
 
 def _merge(headers: list[tuple[bytes, bytes]], extra: list[tuple[str, str]]) -> list[Any]:
-    """Add ``extra`` to ASGI ``headers``, folding ``Vary`` into an existing one."""
-    for name, value in extra:
-        if name == "vary":
-            for i, (existing, current) in enumerate(headers):
-                if existing.lower() == b"vary":
-                    merged = vary_with_cookie(current.decode("latin-1"))
-                    headers[i] = (existing, merged.encode("latin-1"))
-                    break
-            else:
-                headers.append((b"vary", b"Cookie"))
-        else:
-            headers.append((name.encode("latin-1"), value.encode("latin-1")))
-    return headers
+    """Add ``extra`` to ASGI ``headers`` (see :func:`merge_headers`)."""
+    text = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+    merged = merge_headers(text, extra)
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in merged]
 
 
 def _device(config: SessionConfig, scope: Scope) -> Any:

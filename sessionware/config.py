@@ -175,6 +175,7 @@ KEYS: dict[str, Key] = {
     "require_https": Key("require_https", _bool),
     "trusted_proxies": Key("trusted_proxies", _addresses),
     "record_device": Key("record_device", _bool),
+    "partitioned": Key("partitioned", _bool),
     # not a shell option: "production" turns require_https on unless it is set
     "environment": Key("environment", _environment),
 }

@@ -163,6 +163,7 @@ class CookieSettings:
     http_only: bool = True
     same_site: str = "lax"
     max_age: int | None = None
+    partitioned: bool = False  # CHIPS: the cookie is kept per top-level site
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in ' ;,="\t\r\n'):
@@ -196,10 +197,22 @@ class CookieSettings:
             raise ConfigurationError(f"a cookie named {self.name!r} needs secure=True")
         if self.max_age is not None and self.max_age <= 0:
             raise ConfigurationError(f"max_age must be positive seconds, not {self.max_age!r}")
+        if self.partitioned and not self.secure:
+            raise ConfigurationError(
+                "partitioned=True needs secure=True: browsers ignore a Partitioned cookie "
+                "without Secure"
+            )
 
-    def set_cookie(self, value: str) -> str:
-        """The ``Set-Cookie`` header value that stores ``value`` in the browser."""
-        max_age = "" if self.max_age is None else f"; Max-Age={self.max_age}"
+    def set_cookie(self, value: str, at_most: int | None = None) -> str:
+        """The ``Set-Cookie`` header value that stores ``value`` in the browser.
+
+        ``at_most`` (seconds) caps a persistent cookie's Max-Age: what remains of the
+        session's absolute lifetime. A browser-session cookie stays one.
+        """
+        seconds = self.max_age
+        if seconds is not None and at_most is not None:
+            seconds = min(seconds, at_most)
+        max_age = "" if seconds is None else f"; Max-Age={seconds}"
         return f"{self.name}={value}{max_age}{self._attributes()}"
 
     def expire_cookie(self) -> str:
@@ -215,4 +228,6 @@ class CookieSettings:
         if self.http_only:
             parts.append("; HttpOnly")
         parts.append(f"; SameSite={self.same_site.capitalize()}")
+        if self.partitioned:
+            parts.append("; Partitioned")
         return "".join(parts)

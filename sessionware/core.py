@@ -85,6 +85,7 @@ class SessionOptions(TypedDict, total=False):
     enabled: bool
     require_https: bool
     record_device: bool
+    partitioned: bool
     trusted_proxies: Sequence[str]
 
 
@@ -128,6 +129,7 @@ class SessionConfig:
         enabled: bool = True,
         require_https: bool = False,
         record_device: bool = True,
+        partitioned: bool = False,
         trusted_proxies: Sequence[str] = (),
     ) -> SessionConfig:
         """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
@@ -149,6 +151,7 @@ class SessionConfig:
                 http_only=http_only,
                 same_site=same_site,
                 max_age=None if cookie_max_age is None else max(1, round(cookie_max_age)),
+                partitioned=_flag(partitioned, "partitioned"),
             ),
             idle_seconds=seconds(idle_timeout, "idle_timeout"),
             absolute_seconds=seconds(absolute_timeout, "absolute_timeout"),
@@ -223,7 +226,8 @@ class Plan:
         A session that was created, rotated or deleted takes its new id (``None``
         once deleted), so that code running after the response (a background task)
         sees the record that exists. A response that sets the cookie always
-        carries ``Vary: Cookie``, so that no shared cache stores one user's
+        carries ``Vary: Cookie`` and ``Cache-Control: no-store`` (merged with the
+        app's own by the shell), so that no shared cache stores one user's
         Set-Cookie for others (CVE-2023-30861).
         """
         if self.session is not None:
@@ -231,8 +235,11 @@ class Plan:
             self.session._token = token
             self.session._id = None if token is None else public_id(token)
         headers = self.headers_if_gone if outcome is False else self.headers
-        if ("vary", "Cookie") not in headers and any(n == "set-cookie" for n, _ in headers):
-            headers = [("vary", "Cookie"), *headers]
+        if any(n == "set-cookie" for n, _ in headers):
+            if ("vary", "Cookie") not in headers:
+                headers = [("vary", "Cookie"), *headers]
+            # and no shared cache may keep a response that sets someone's session cookie
+            headers = [*headers, ("cache-control", "no-store")]
         return headers
 
 
@@ -272,14 +279,15 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
         if old_id is not None:  # logout
             result.session = session
             return _with(result, "delete", (old_id,), cookie=expire)
-        if session._cookie_sent:  # a dead cookie came in: stop it coming
-            result.headers.append(expire)
+        # An unusable cookie (forged, another key, expired, unknown) is left alone until the
+        # handler writes: deleting it helps nobody, and a bad key deploy that is rolled
+        # back would otherwise have logged everyone out.
         return result
     token = new_token()
     meta = _meta(config, session, data, now)
-    cookie = ("set-cookie", config.cookie.set_cookie(config.signer.sign(token)))
     result.session, result.new_token = session, token
     if old_id is None:
+        cookie = _set_cookie(config, token, meta.deadline, now)
         return _with(result, "create", (public_id(token), data, meta), cookie=cookie)
     carry = not session._cleared
     if carry and session._meta is not None:  # regenerate keeps creation time and deadline
@@ -294,6 +302,7 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
             else session._meta.expires_at
         )
     args = (old_id, public_id(token), data, meta)
+    cookie = _set_cookie(config, token, meta.deadline, now)
     step = _with(result, "rotate", args, cookie=cookie, gone=expire)
     step.kwargs["require_live"] = carry
     return step
@@ -309,7 +318,8 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     refresh_after = max(1.0, max_age * COOKIE_REFRESH_FRACTION) + 1 if max_age else 0.0
     if session._resign or (max_age is not None and now - signed_at >= refresh_after):
         assert session._token is not None
-        cookie = ("set-cookie", config.cookie.set_cookie(config.signer.sign(session._token)))
+        deadline = session._meta.deadline if session._meta is not None else None
+        cookie = _set_cookie(config, session._token, deadline, now)
     device = _device_change(session)
     if not changed and not removed and device is None:
         if cookie:
@@ -328,6 +338,14 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     )
     expire = ("set-cookie", config.cookie.expire_cookie())
     return _with(result, "save", (session._id, changes), cookie=cookie, gone=expire)
+
+
+def _set_cookie(
+    config: SessionConfig, token: str, deadline: float | None, now: float
+) -> tuple[str, str]:
+    """The Set-Cookie for ``token``; a persistent cookie never outlives the absolute deadline."""
+    remaining = None if deadline is None else max(0, int(deadline - now))
+    return ("set-cookie", config.cookie.set_cookie(config.signer.sign(token), remaining))
 
 
 def _with(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .core import SessionConfig, SessionOptions
 from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, missing_extra
-from .responses import ERROR_BODIES, error_headers, load_failure
+from .responses import ERROR_BODIES, error_headers, load_failure, no_store
 from .session import Session
 from .stores.base import SyncStore
 from .wsgi import ENVIRON_KEY, SyncSessions
@@ -121,6 +121,10 @@ class SessionwareInterface(SessionInterface):
         for name, value in outcome:
             if name == "vary":
                 response.vary.add("Cookie")
+            elif name == "cache-control":
+                response.headers["Cache-Control"] = no_store(
+                    response.headers.get("Cache-Control", "")
+                )
             else:
                 response.headers.add(name, value)
 

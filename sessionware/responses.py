@@ -66,9 +66,46 @@ def load_failure(error: StoreUnavailable) -> int:
     return 503
 
 
+def no_store(cache_control: str) -> str:
+    """An existing ``Cache-Control`` value made safe for a response that sets a cookie.
+
+    ``no-store`` is added and ``public`` dropped; every other directive the app set
+    stays, so the result is never weaker than what the app asked for.
+    """
+    directives = [part.strip() for part in cache_control.split(",") if part.strip()]
+    names = {part.split("=", 1)[0].strip().lower() for part in directives}
+    kept = [part for part in directives if part.split("=", 1)[0].strip().lower() != "public"]
+    return ", ".join(kept if "no-store" in names else [*kept, "no-store"])
+
+
+def merge_headers(
+    headers: list[tuple[str, str]], extra: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """``headers`` (the app's, changed in place) with the session's ``extra`` added.
+
+    ``Vary`` and ``Cache-Control`` fold into the app's own header when it has one
+    (:func:`vary_with_cookie`, :func:`no_store`); every other header is appended.
+    """
+    for name, value in extra:
+        fold = _FOLDS.get(name)
+        if fold is not None:
+            for i, (existing, current) in enumerate(headers):
+                if existing.lower() == name:
+                    headers[i] = (existing, fold(current))
+                    break
+            else:
+                headers.append((name, value))
+        else:
+            headers.append((name, value))
+    return headers
+
+
 def vary_with_cookie(vary: str) -> str:
     """An existing ``Vary`` value with ``Cookie`` added, unless already covered."""
     names = {part.strip().lower() for part in vary.split(",")}
     if "cookie" in names or "*" in names:
         return vary
     return f"{vary}, Cookie" if vary.strip() else "Cookie"
+
+
+_FOLDS = {"vary": vary_with_cookie, "cache-control": no_store}

@@ -25,9 +25,9 @@ from .responses import (
     SAVE_ERRORS,
     error_headers,
     load_failure,
+    merge_headers,
     save_failure,
     status_line,
-    vary_with_cookie,
 )
 from .session import Session
 from .stores.base import StoredSession, SyncStore
@@ -245,18 +245,8 @@ class _Exchange:
 
 
 def _merge(headers: Headers, extra: Headers) -> Headers:
-    """Add ``extra`` to WSGI ``headers``, folding ``Vary`` into an existing one."""
-    for name, value in extra:
-        if name == "vary":
-            for i, (existing, current) in enumerate(headers):
-                if existing.lower() == "vary":
-                    headers[i] = (existing, vary_with_cookie(current))
-                    break
-            else:
-                headers.append(("vary", "Cookie"))
-        else:
-            headers.append((name, value))
-    return headers
+    """Add ``extra`` to WSGI ``headers`` (see :func:`merge_headers`)."""
+    return merge_headers(list(headers), extra)
 
 
 def _close(body: Iterable[bytes]) -> None:

@@ -297,22 +297,28 @@ def test_junk_cookies_hide_the_valid_one() -> None:
     assert r.json() == {"user": "ada"}
 
 
-def test_dead_cookie_expiry_without_vary() -> None:
+def test_a_dead_cookie_on_a_cacheable_page_gets_no_set_cookie() -> None:
+    """Issue 10: a cookie it cannot use is left alone until the handler writes; a
+    response that sets the cookie is never cacheable by a shared cache (issue 9)."""
     store = MemoryStore()
 
     async def login(request: Request) -> PlainTextResponse:
         request.session["user"] = "ada"
-        return PlainTextResponse("ok")
+        return PlainTextResponse("ok", headers={"cache-control": "public, max-age=600"})
 
     async def public(request: Request) -> PlainTextResponse:
         return PlainTextResponse("public", headers={"cache-control": "public, max-age=600"})
 
     c = starlette_app(store, {"/login": login, "/public": public})
-    c.post("/login")
+    first = c.post("/login")
+    assert first.headers["cache-control"] == "max-age=600, no-store"
+    assert "cookie" in first.headers["vary"].lower()
     SessionManager(store).revoke(next(iter(store._records)), actor="ops")
     r = c.get("/public")
-    assert set_cookies(r)[0]["max-age"] == "0"
-    assert "cookie" in r.headers.get("vary", "").lower(), dict(r.headers)
+    assert set_cookies(r) == []
+    assert r.headers["cache-control"] == "public, max-age=600"  # nothing to protect
+    again = c.post("/login")
+    assert set_cookies(again)[0]["value"] and "no-store" in again.headers["cache-control"]
 
 
 def test_read_only_set_access_loses_a_concurrent_update() -> None:
