@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from .core import Duration, seconds
@@ -35,6 +35,7 @@ from .export import (
     audit_entry,
     decode_payload,
     export_document,
+    export_item,
     session_info,
     session_page,
 )
@@ -49,6 +50,7 @@ from .stores.base import (
     Meta,
     Query,
 )
+from .stores.listing import matches
 
 __all__ = ["AsyncSessionManager", "AuditEntry", "SessionInfo", "SessionManager", "SessionPage"]
 
@@ -57,6 +59,9 @@ MAX_PAGE_SIZE = 1000
 REVEAL, EXPORT, REVOKE = "reveal", "export", "revoke"  # audit actions
 UNSPECIFIED_ACTOR = "unspecified"
 _LIST_FILTERS = ("search", "status", "app", "user", "sort", "descending", "page", "page_size")
+_STREAM_FILTERS = ("search", "status", "app", "user")
+EXPORT_BATCH = 500  # sessions read per store query while streaming an export
+Progress = Callable[[int, int], None]  # (sessions scanned so far, sessions in the store)
 
 
 # -- argument checks and pure steps, shared by both managers --------------------------
@@ -115,6 +120,28 @@ def export_query(include_metadata: bool, filters: Mapping[str, Any]) -> Query:
             )
         filters = {**filters, "status": ACTIVE}
     return build_query(**filters)
+
+
+def stream_query(include_metadata: bool, filters: Mapping[str, Any]) -> Query:
+    """The filter a streamed export applies: ``list``'s search, status, app and user."""
+    unknown = sorted(set(filters) - set(_STREAM_FILTERS))
+    if unknown:
+        raise ConfigurationError(
+            f"a streamed export takes the filters {_STREAM_FILTERS}, not {unknown}: it covers "
+            "every matching session, in order of last activity, so it has no page or sort"
+        )
+    return export_query(include_metadata, filters)
+
+
+def scan_step(
+    scan: Query, rows_read: int, total: int, scanned: int, progress: Progress | None
+) -> int:
+    """Advance ``scan`` past a batch of ``rows_read`` rows; the new count scanned."""
+    scanned += rows_read
+    scan.offset += scan.limit
+    if progress is not None:
+        progress(scanned, max(total, scanned))
+    return scanned
 
 
 def _is_int(value: object) -> bool:
@@ -262,6 +289,37 @@ class SessionManager:
         payloads = [self._read(session_id, actor, EXPORT, reason) for session_id, _ in rows]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
 
+    def iter_export(
+        self,
+        *,
+        include_metadata: bool = False,
+        actor: str = UNSPECIFIED_ACTOR,
+        reason: str | None = None,
+        progress: Progress | None = None,
+        **filters: Any,
+    ) -> Iterator[dict[str, JSON]]:
+        """Every session matching ``filters`` (not one page), as :meth:`export`'s items.
+
+        Reads the store :data:`EXPORT_BATCH` sessions at a time, most recently
+        active first, so memory stays bounded whatever the store holds.
+        ``filters``: ``search``, ``status``, ``app``, ``user``. Each payload read
+        is audit-logged as in :meth:`export`. ``progress(scanned, total)`` is
+        called after each batch. A session used while the export runs moves to
+        the front of the order, so it may be seen twice; none is skipped for it.
+        """
+        query = stream_query(include_metadata, filters)
+        checked_actor(actor)
+        scan, scanned = Query(limit=EXPORT_BATCH), 0
+        while True:
+            rows, total = self.store.query(scan, now=time.time())
+            for session_id, meta in rows:
+                if matches(query, session_id, meta):
+                    data = self._read(session_id, actor, EXPORT, reason)
+                    yield export_item(session_id, meta, data, include_metadata=include_metadata)
+            scanned = scan_step(scan, len(rows), total, scanned, progress)
+            if len(rows) < scan.limit:
+                return
+
     def audit_log(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
         """The newest ``limit`` audit entries, newest first (the store keeps a bounded log)."""
         return [audit_entry(record) for record in self.store.audit(limit=checked_limit(limit))]
@@ -344,6 +402,29 @@ class AsyncSessionManager:
         rows, total = await self.store.aquery(query, now=time.time())
         payloads = [await self._read(session_id, actor, EXPORT, reason) for session_id, _ in rows]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
+
+    async def iter_export(
+        self,
+        *,
+        include_metadata: bool = False,
+        actor: str = UNSPECIFIED_ACTOR,
+        reason: str | None = None,
+        progress: Progress | None = None,
+        **filters: Any,
+    ) -> AsyncIterator[dict[str, JSON]]:
+        """See :meth:`SessionManager.iter_export`."""
+        query = stream_query(include_metadata, filters)
+        checked_actor(actor)
+        scan, scanned = Query(limit=EXPORT_BATCH), 0
+        while True:
+            rows, total = await self.store.aquery(scan, now=time.time())
+            for session_id, meta in rows:
+                if matches(query, session_id, meta):
+                    data = await self._read(session_id, actor, EXPORT, reason)
+                    yield export_item(session_id, meta, data, include_metadata=include_metadata)
+            scanned = scan_step(scan, len(rows), total, scanned, progress)
+            if len(rows) < scan.limit:
+                return
 
     async def audit_log(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
         """See :meth:`SessionManager.audit_log`."""
