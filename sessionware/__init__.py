@@ -22,6 +22,7 @@ from .errors import (
     StoreUnavailable,
     UnstorableValue,
 )
+from .lifecycle import SessionEvent, SessionHooks
 from .management import AsyncSessionManager, SessionManager
 from .session import Session
 from .stores.memory import MemoryStore
@@ -38,6 +39,8 @@ __all__ = [
     "MissingExtra",
     "RedisStore",
     "Session",
+    "SessionEvent",
+    "SessionHooks",
     "SessionManager",
     "SessionMiddleware",
     "SessionNotLoaded",

@@ -15,6 +15,7 @@ from typing import Any
 
 from .core import DEFAULT_IDLE_TIMEOUT, Duration, SessionConfig, arun_plan, plan
 from .errors import ConfigurationError, StoreUnavailable
+from .lifecycle import SessionHooks, adead_meta, observed
 from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,
@@ -62,6 +63,9 @@ class SessionMiddleware:
         app_id: str = "default",
         user_key: str | None = None,
         email_key: str | None = None,
+        hooks: SessionHooks | None = None,
+        metrics: bool = False,
+        registry: Any = None,
     ) -> None:
         self.app = app
         self.config = SessionConfig.build(
@@ -82,6 +86,8 @@ class SessionMiddleware:
             email_key=email_key,
         )
         self.store: AsyncStore = MemoryStore() if store is None else store
+        calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
+        self._calls: AsyncStore = calls
         if not isinstance(self.store, AsyncStore):
             raise ConfigurationError(
                 f"store {type(self.store).__qualname__} does not implement the async store "
@@ -100,10 +106,11 @@ class SessionMiddleware:
                 "to it), or give a mounted app its own cookie_name"
             )
         cookie_names.append(self.config.cookie.name)
-        session = self.config.session_for(
-            value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"
-        )
+        cookies = [value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"]
+        session = self.config.session_for(cookies)
         scope["session"] = session
+        if self.lifecycle is not None:
+            await self.lifecycle.afire(self.lifecycle.opened(session, cookies, cookie_names[-1]))
         if session._pending:
             if self.config.autoload:
                 try:
@@ -122,7 +129,11 @@ class SessionMiddleware:
 
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
-        return await self.store.aload(session_id, **kwargs)
+        record = await self._calls.aload(session_id, **kwargs)
+        if self.lifecycle is not None and record is None:
+            dead = await adead_meta(self.store, session_id, kwargs["now"])
+            await self.lifecycle.afire(self.lifecycle.loaded(session_id, record, dead))
+        return record
 
     async def _load(self, session: Session) -> None:
         session._fill(await self._load_record(session))
@@ -166,9 +177,13 @@ class _Response:
         self.session._sealed = True
         try:
             decision = plan(self.middleware.config, self.session)
-            return await arun_plan(self.middleware.store, decision)
+            headers = await arun_plan(self.middleware._calls, decision)
         except SAVE_ERRORS as error:
             status = save_failure(error)
+        else:
+            if (lifecycle := self.middleware.lifecycle) is not None:
+                await lifecycle.afire(lifecycle.saved(decision, self.session))
+            return headers
         self.replaced = True
         await _send_error(self.send, status)
         return None
