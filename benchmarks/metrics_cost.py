@@ -3,7 +3,8 @@
     python -m benchmarks.metrics_cost [--reps 15] [--requests 1000]
 
 Two apps per shell on the same Redis server, each under its own prefix: metrics
-off and ``metrics=True`` (into a private registry). A logged-in client reads one
+off and ``metrics=True`` (into a private registry); then the same on MemoryStore,
+where the absolute cost per request stands out of the network's noise. A logged-in client reads one
 key per request (``/read``: one load, no write). Repetitions are interleaved
 (each times both variants, the starting one alternating, after ``gc.collect()``);
 the table gives the median µs per request and the ratio. OpenTelemetry is kept
@@ -30,7 +31,12 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import PlainTextResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from sessionware import RedisStore, SessionMiddleware, WSGISessionMiddleware  # noqa: E402
+from sessionware import (  # noqa: E402
+    MemoryStore,
+    RedisStore,
+    SessionMiddleware,
+    WSGISessionMiddleware,
+)
 
 from .driver_asgi import AsgiClient  # noqa: E402
 from .driver_wsgi import WsgiClient  # noqa: E402
@@ -79,9 +85,14 @@ def wsgi_batch(client: WsgiClient, n: int) -> float:
     return time.perf_counter() - start
 
 
-async def measure(reps: int, requests: int, url: str) -> dict[tuple[str, str], list[float]]:
+async def measure(reps: int, requests: int, url: str | None) -> dict[tuple[str, str], list[float]]:
+    """µs per request for each (shell, variant); ``url=None``: MemoryStore instead of Redis."""
     prefixes = [f"swbench:{uuid.uuid4().hex[:8]}:" for _ in range(4)]
-    stores = [RedisStore.from_url(url, prefix=p) for p in prefixes]
+    stores: list[Any] = (
+        [MemoryStore() for _ in prefixes]
+        if url is None
+        else [RedisStore.from_url(url, prefix=p) for p in prefixes]
+    )
     asgi = {m: AsgiClient(asgi_app(stores[m], m)) for m in (False, True)}
     wsgi = {m: WsgiClient(wsgi_app(stores[2 + m], m)) for m in (False, True)}
     for m in (False, True):
@@ -101,14 +112,19 @@ async def measure(reps: int, requests: int, url: str) -> dict[tuple[str, str], l
                 results.setdefault(("wsgi", _name(metrics)), []).append(seconds / requests * 1e6)
             print(f"repetition {rep + 1}/{reps}", file=sys.stderr)
     finally:
-        client = redis.Redis.from_url(url)
-        for prefix in prefixes:
-            keys = list(client.scan_iter(match=prefix + "*", count=1000))
-            if keys:
-                client.unlink(*keys)
-        for store in stores:
-            store.close()
+        if url is not None:
+            _delete(url, prefixes)
+            for store in stores:
+                store.close()
     return results
+
+
+def _delete(url: str, prefixes: list[str]) -> None:
+    client = redis.Redis.from_url(url)
+    for prefix in prefixes:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.unlink(*keys)
 
 
 def _name(metrics: bool) -> str:
@@ -121,14 +137,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     args = parser.parse_args()
-    results = asyncio.run(measure(args.reps, args.requests, args.redis_url))
-    print(f"Redis read path (/read, logged in), median of {args.reps} x {args.requests}\n")
-    print("| shell | off (µs) | metrics=True (µs) | cost |")
-    print("|---|---|---|---|")
-    for shell in ("asgi", "wsgi"):
-        off = statistics.median(results[(shell, "off")])
-        on = statistics.median(results[(shell, "metrics=True")])
-        print(f"| {shell} | {off:.1f} | {on:.1f} | {(on / off - 1) * 100:+.1f}% |")
+    print(f"Read path (/read, logged in), median of {args.reps} x {args.requests}\n")
+    print("| store | shell | off (µs) | metrics=True (µs) | cost |")
+    print("|---|---|---|---|---|")
+    for label, url in (("redis", args.redis_url), ("memory", None)):
+        results = asyncio.run(measure(args.reps, args.requests, url))
+        for shell in ("asgi", "wsgi"):
+            off = statistics.median(results[(shell, "off")])
+            on = statistics.median(results[(shell, "metrics=True")])
+            cost = f"{on - off:+.1f} µs, {(on / off - 1) * 100:+.1f}%"
+            print(f"| {label} | {shell} | {off:.1f} | {on:.1f} | {cost} |")
 
 
 if __name__ == "__main__":

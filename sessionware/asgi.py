@@ -109,8 +109,8 @@ class SessionMiddleware:
         cookies = [value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"]
         session = self.config.session_for(cookies)
         scope["session"] = session
-        if self.lifecycle is not None:
-            await self.lifecycle.afire(self.lifecycle.opened(session, cookies, cookie_names[-1]))
+        if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):
+            await self.lifecycle.afire(events)
         if session._pending:
             if self.config.autoload:
                 try:
@@ -181,8 +181,9 @@ class _Response:
         except SAVE_ERRORS as error:
             status = save_failure(error)
         else:
-            if (lifecycle := self.middleware.lifecycle) is not None:
-                await lifecycle.afire(lifecycle.saved(decision, self.session))
+            lifecycle = self.middleware.lifecycle
+            if lifecycle and (events := lifecycle.saved(decision, self.session)):
+                await lifecycle.afire(events)
             return headers
         self.replaced = True
         await _send_error(self.send, status)

@@ -38,6 +38,7 @@ def tracer() -> Any:
 
 
 OPERATIONS = ("load", "create", "save", "rotate", "delete")
+_NO_SPAN = contextlib.nullcontext()  # reusable: it holds no state
 
 
 class InstrumentedStore:
@@ -69,7 +70,7 @@ class InstrumentedStore:
 
     def _span(self, operation: str) -> Any:
         if self._tracer is None:
-            return contextlib.nullcontext()
+            return _NO_SPAN
         return self._tracer.start_as_current_span(
             f"{operation} sessionware",
             kind=_client_kind(),
