@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -35,6 +36,18 @@ def test_progress_shows_on_a_terminal_and_not_in_a_pipe(
     assert piped.returncode == 0
     assert piped.stderr == "" and piped.stdout == ""
     assert json.loads((tmp_path / "piped.json").read_text())["totalItems"] == 1200
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(redis_prefix: str, store: RedisStore) -> None:
+    seed(store, 1200)
+    command = f"'{SCRIPT}' sessions export --jsonl | head -n 1"
+    env = {**os.environ, "SESSIONWARE_STORE": REDIS_URL, "SESSIONWARE_PREFIX": redis_prefix}
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, env=env
+    )
+    assert json.loads(result.stdout)["payload"] == {"cart": ["sku", 1199]}
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert result.returncode == 1
 
 
 def peak_rss_kib(prefix: str, target: Path) -> int:
