@@ -86,13 +86,13 @@ class SessionMiddleware:
             email_key=email_key,
         )
         self.store: AsyncStore = MemoryStore() if store is None else store
-        calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
-        self._calls: AsyncStore = calls
         if not isinstance(self.store, AsyncStore):
             raise ConfigurationError(
                 f"store {type(self.store).__qualname__} does not implement the async store "
                 "contract (aload, acreate, asave, arotate, adelete): see sessionware/stores/base.py"
             )
+        calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
+        self._calls: AsyncStore = calls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
