@@ -25,10 +25,31 @@ from sessionware.stores.redis import RedisStore
 from .scenarios.apps import SECRET, flask_client, starlette_client
 from .stores.cluster import free_ports
 
+
+class _WhileRecording(SimpleSpanProcessor):
+    """Keeps spans only while a test here asks (the provider is global to the run)."""
+
+    active = False
+
+    def on_end(self, span: Any) -> None:
+        if self.active:
+            super().on_end(span)
+
+
 EXPORTER = InMemorySpanExporter()
+_RECORDER = _WhileRecording(EXPORTER)
 _provider = TracerProvider()
-_provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+_provider.add_span_processor(_RECORDER)
 trace.set_tracer_provider(_provider)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    EXPORTER.clear()
+    _RECORDER.active = True
+    yield EXPORTER
+    _RECORDER.active = False
+    EXPORTER.clear()
 
 
 @pytest.fixture
@@ -124,14 +145,13 @@ def test_two_apps_share_one_registry(registry: CollectorRegistry, scrape: Any) -
     assert value(samples, "sessionware_sessions_created_total", app="b") == 1
 
 
-def test_store_calls_are_traced_as_database_client_spans() -> None:
-    EXPORTER.clear()
+def test_store_calls_are_traced_as_database_client_spans(spans: InMemorySpanExporter) -> None:
     with starlette_client(MemoryStore(), app_id="shop") as client:
         client.get("/put", params={"key": "a", "value": "1"})
         client.get("/get", params={"key": "a"})
-    spans = EXPORTER.get_finished_spans()
-    assert [span.name for span in spans] == ["create sessionware", "load sessionware"]
-    create = spans[0]
+    finished = spans.get_finished_spans()
+    assert [span.name for span in finished] == ["create sessionware", "load sessionware"]
+    create = finished[0]
     assert create.kind == trace.SpanKind.CLIENT
     assert dict(create.attributes or {}) == {
         "db.system.name": "other",
@@ -140,14 +160,13 @@ def test_store_calls_are_traced_as_database_client_spans() -> None:
     }
 
 
-def test_a_failing_store_call_is_an_error_span() -> None:
-    EXPORTER.clear()
+def test_a_failing_store_call_is_an_error_span(spans: InMemorySpanExporter) -> None:
     (port,) = free_ports(1)
     store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=0.5)
     cookie = CookieSigner(SECRET).sign(new_token())
     with starlette_client(store) as client:
         client.get("/get", params={"key": "a"}, headers={"cookie": f"session={cookie}"})
-    (span,) = EXPORTER.get_finished_spans()
+    (span,) = spans.get_finished_spans()
     assert span.attributes is not None and span.attributes["db.system.name"] == "redis"
     assert span.attributes["error.type"] == "StoreUnavailable"
     assert span.status.status_code == trace.StatusCode.ERROR
