@@ -23,6 +23,7 @@ from .errors import (
     StoreUnavailable,
     UnstorableValue,
 )
+from .lifecycle import SessionEvent, SessionHooks
 from .management import AsyncSessionManager, SessionManager
 from .session import Session
 from .stores.memory import MemoryStore
@@ -39,6 +40,8 @@ __all__ = [
     "MissingExtra",
     "RedisStore",
     "Session",
+    "SessionEvent",
+    "SessionHooks",
     "SessionManager",
     "SessionMiddleware",
     "SessionNotLoaded",

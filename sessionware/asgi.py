@@ -17,6 +17,7 @@ from typing import Any
 from .core import DEFAULT_IDLE_TIMEOUT, Duration, SessionConfig, arun_plan, plan
 from .disabled import DisabledSession
 from .errors import ConfigurationError, StoreUnavailable
+from .lifecycle import SessionHooks, adead_meta, observed
 from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,
@@ -70,6 +71,9 @@ class SessionMiddleware:
         record_device: bool = True,
         partitioned: bool = False,
         trusted_proxies: Sequence[str] = (),
+        hooks: SessionHooks | None = None,
+        metrics: bool = False,
+        registry: Any = None,
     ) -> None:
         self.app = app
         self.config = SessionConfig.build(
@@ -100,6 +104,8 @@ class SessionMiddleware:
                 f"store {type(self.store).__qualname__} does not implement the async store "
                 "contract (aload, acreate, asave, arotate, adelete): see sessionware/stores/base.py"
             )
+        calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
+        self._calls: AsyncStore = calls
 
     @classmethod
     def from_config(
@@ -131,11 +137,12 @@ class SessionMiddleware:
                 "to it), or give a mounted app its own cookie_name"
             )
         cookie_names.append(self.config.cookie.name)
-        session = self.config.session_for(
-            value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"
-        )
+        cookies = [value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"]
+        session = self.config.session_for(cookies)
         scope["session"] = session
         session._device = _device(self.config, scope)
+        if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):
+            await self.lifecycle.afire(events)
         if session._pending:
             if self.config.autoload:
                 try:
@@ -158,7 +165,11 @@ class SessionMiddleware:
 
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
-        return await self.store.aload(session_id, **kwargs)
+        record = await self._calls.aload(session_id, **kwargs)
+        if self.lifecycle is not None and record is None:
+            dead = await adead_meta(self.store, session_id, kwargs["now"])
+            await self.lifecycle.afire(self.lifecycle.loaded(session_id, record, dead))
+        return record
 
     async def _load(self, session: Session) -> None:
         session._fill(await self._load_record(session))
@@ -204,9 +215,14 @@ class _Response:
         try:
             decision = plan(self.middleware.config, self.session)
             refuse_plain_http(decision.method, self.secure)
-            return await arun_plan(self.middleware.store, decision)
+            headers = await arun_plan(self.middleware._calls, decision)
         except SAVE_ERRORS as error:
             status = save_failure(error)
+        else:
+            lifecycle = self.middleware.lifecycle
+            if lifecycle and (events := lifecycle.saved(decision, self.session)):
+                await lifecycle.afire(events)
+            return headers
         self.replaced = True
         await _send_error(self.send, status)
         return None

@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -90,10 +90,6 @@ def utc(timestamp: float) -> dt.datetime:
 
 def _maybe_utc(timestamp: float | None) -> dt.datetime | None:
     return None if timestamp is None else utc(timestamp)
-
-
-def _iso(timestamp: float | None) -> str | None:
-    return None if timestamp is None else utc(timestamp).isoformat()
 
 
 def session_info(session_id: str, meta: Meta) -> SessionInfo:
@@ -173,22 +169,26 @@ def export_item(
     payload = to_json(decode_payload(data))
     if not include_metadata:
         return {"appId": meta.app, "userEmail": meta.email, "payload": payload}
+    return {**info_json(session_info(session_id, meta)), "payload": payload}
+
+
+def info_json(info: SessionInfo) -> dict[str, JSON]:
+    """A session's metadata in the export's with-metadata shape (no payload)."""
     return {
-        "id": session_id,
-        "userIdentifier": meta.user,
-        "userEmail": meta.email,
-        "revokedBy": meta.revoked_by,
-        "appId": meta.app,
-        "createdAt": _iso(meta.created_at),
-        "expiresAt": _iso(meta.expires_at),
-        "status": meta.status,
-        "currentDataSizeBytes": meta.size_bytes,
-        "maxDataSizeBytes": meta.max_size_bytes,
-        "lastActivityAt": _iso(meta.last_activity_at),
-        "updatedAt": _iso(meta.updated_at),
-        "attributeCount": meta.attribute_count,
-        "device": _device_json(devices.parse(meta.device)),
-        "payload": payload,
+        "id": info.id,
+        "userIdentifier": info.user,
+        "userEmail": info.email,
+        "revokedBy": info.revoked_by,
+        "appId": info.app,
+        "createdAt": info.created_at.isoformat(),
+        "expiresAt": None if info.expires_at is None else info.expires_at.isoformat(),
+        "status": info.status,
+        "currentDataSizeBytes": info.current_size_bytes,
+        "maxDataSizeBytes": info.max_size_bytes,
+        "lastActivityAt": info.last_activity_at.isoformat(),
+        "updatedAt": info.updated_at.isoformat(),
+        "attributeCount": info.attribute_count,
+        "device": _device_json(info.device),
     }
 
 
@@ -200,6 +200,36 @@ def _device_json(record: devices.DeviceRecord | None) -> JSON:
         name: {"userAgent": device.user_agent, "label": device.label, "ip": device.ip}
         for name, device in (("first", record.first), ("last", record.last))
     }
+
+
+def page_json(page: SessionPage) -> dict[str, JSON]:
+    """A listing page in the export-with-metadata shape, without payloads."""
+    return _paged([info_json(info) for info in page.items], page)
+
+
+def _paged(items: list[JSON], page: SessionPage) -> dict[str, JSON]:
+    return {
+        "items": items,
+        "page": page.page,
+        "pageSize": page.page_size,
+        "totalItems": page.total_items,
+        "totalPages": page.total_pages,
+    }
+
+
+def stream_document(items: Iterable[dict[str, JSON]]) -> Iterator[str]:
+    """``items`` (all of them, one page) as the export's JSON document, in chunks of text.
+
+    Items are written as they come, so memory stays bounded whatever their
+    number; the counts follow them (JSON objects are unordered).
+    """
+    count = 0
+    yield '{"items": ['
+    for item in items:
+        yield (",\n" if count else "\n") + json.dumps(item, ensure_ascii=False)
+        count += 1
+    yield f'\n], "page": 0, "pageSize": {count}, "totalItems": {count}, '
+    yield f'"totalPages": {1 if count else 0}}}\n'
 
 
 def export_document(
@@ -218,11 +248,4 @@ def export_document(
         for (session_id, meta), data in zip(rows, payloads, strict=True)
         if include_metadata or meta.status == ACTIVE
     ]
-    page = session_page(query, [], total)
-    return {
-        "items": items,
-        "page": page.page,
-        "pageSize": page.page_size,
-        "totalItems": page.total_items,
-        "totalPages": page.total_pages,
-    }
+    return _paged(items, session_page(query, [], total))

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .core import SessionConfig, SessionOptions
 from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, missing_extra
+from .lifecycle import SessionHooks
 from .responses import ERROR_BODIES, error_headers, load_failure, no_store
 from .session import Session
 from .stores.base import SyncStore
@@ -143,10 +144,14 @@ class Sessionware:
         *,
         secret_key: str | bytes | Sequence[str | bytes] | None = None,
         store: SyncStore | None = None,
+        hooks: SessionHooks | None = None,
+        metrics: bool = False,
+        registry: Any = None,
         **options: Unpack[SessionOptions],
     ) -> None:
         self._secret_key = secret_key
         self._store = store
+        self._observe = (hooks, metrics, registry)
         self._options = options
         if app is not None:
             self.init_app(app)
@@ -167,7 +172,7 @@ class Sessionware:
         if store is None:
             store = app.config.get(CONFIG_PREFIX + "STORE")
         config = SessionConfig.build(secret_key=secret_key, **options)
-        interface = SessionwareInterface(SyncSessions(config, store))
+        interface = SessionwareInterface(SyncSessions(config, store, *self._observe))
         app.session_interface = interface
         app.extensions["sessionware"] = interface
         app.register_error_handler(StoreUnavailable, _store_unavailable)

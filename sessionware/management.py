@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
@@ -38,6 +38,7 @@ from .export import (
     audit_entry,
     decode_payload,
     export_document,
+    export_item,
     session_info,
     session_page,
 )
@@ -52,6 +53,7 @@ from .stores.base import (
     Meta,
     Query,
 )
+from .stores.listing import matches
 
 __all__ = ["AsyncSessionManager", "AuditEntry", "SessionInfo", "SessionManager", "SessionPage"]
 
@@ -61,6 +63,9 @@ REVEAL, EXPORT, REVOKE, TTL = "reveal", "export", "revoke", "ttl"  # audit actio
 AUDIT_SCAN = 10_000  # entries read when the audit log is filtered (stores keep fewer)
 UNSPECIFIED_ACTOR = "unspecified"
 _LIST_FILTERS = ("search", "status", "app", "user", "sort", "descending", "page", "page_size")
+_STREAM_FILTERS = ("search", "status", "app", "user")
+EXPORT_BATCH = 500  # sessions read per store query while streaming an export
+Progress = Callable[[int, int], None]  # (sessions scanned so far, sessions in the store)
 
 
 # -- argument checks and pure steps, shared by both managers --------------------------
@@ -124,6 +129,28 @@ def export_query(
     return build_query(**filters)
 
 
+def stream_query(include_metadata: bool, filters: Mapping[str, Any]) -> Query:
+    """The filter a streamed export applies: ``list``'s search, status, app and user."""
+    unknown = sorted(set(filters) - set(_STREAM_FILTERS))
+    if unknown:
+        raise ConfigurationError(
+            f"a streamed export takes the filters {_STREAM_FILTERS}, not {unknown}: it covers "
+            "every matching session, in order of last activity, so it has no page or sort"
+        )
+    return export_query(include_metadata, filters)
+
+
+def scan_step(
+    scan: Query, rows_read: int, total: int, scanned: int, progress: Progress | None
+) -> int:
+    """Advance ``scan`` past a batch of ``rows_read`` rows; the new count scanned."""
+    scanned += rows_read
+    scan.offset += scan.limit
+    if progress is not None:
+        progress(scanned, max(total, scanned))
+    return scanned
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -146,6 +173,12 @@ def export_record(actor: str, query: Query, count: int, reason: str | None) -> A
     """The one audit record of an export: what it covered, then the operator's reason."""
     page = query.offset // query.limit + 1
     what = f"{count} session{'' if count == 1 else 's'} (page {page}, {query.limit} per page)"
+    return audit_record(actor, EXPORT, None, what if not reason else f"{what}: {reason}")
+
+
+def stream_record(actor: str, reason: str | None) -> AuditRecord:
+    """The one audit record of a streamed export (``iter_export``), written before it reads."""
+    what = "every matching session (streamed)"
     return audit_record(actor, EXPORT, None, what if not reason else f"{what}: {reason}")
 
 
@@ -305,6 +338,38 @@ class SessionManager:
         payloads = [self.store.read_data(session_id, now=time.time()) for session_id, _ in rows]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
 
+    def iter_export(
+        self,
+        *,
+        include_metadata: bool = False,
+        actor: str = UNSPECIFIED_ACTOR,
+        reason: str | None = None,
+        progress: Progress | None = None,
+        **filters: Any,
+    ) -> Iterator[dict[str, JSON]]:
+        """Every session matching ``filters`` (not one page), as :meth:`export`'s items.
+
+        Reads the store :data:`EXPORT_BATCH` sessions at a time, most recently
+        active first, so memory stays bounded whatever the store holds.
+        ``filters``: ``search``, ``status``, ``app``, ``user``. The export is
+        audit-logged once, before any payload is read, as :meth:`export` is.
+        ``progress(scanned, total)`` is called after each batch. A session used
+        while the export runs moves to the front of the order, so it may be seen
+        twice; none is skipped for it.
+        """
+        query = stream_query(include_metadata, filters)
+        self.store.add_audit(stream_record(checked_actor(actor), reason))
+        scan, scanned = Query(limit=EXPORT_BATCH), 0
+        while True:
+            rows, total = self.store.query(scan, now=time.time())
+            for session_id, meta in rows:
+                if matches(query, session_id, meta):
+                    data = self.store.read_data(session_id, now=time.time())
+                    yield export_item(session_id, meta, data, include_metadata=include_metadata)
+            scanned = scan_step(scan, len(rows), total, scanned, progress)
+            if len(rows) < scan.limit:
+                return
+
     def audit_log(
         self, *, limit: int = 100, actor: str | None = None, action: str | None = None
     ) -> builtins.list[AuditEntry]:
@@ -413,6 +478,29 @@ class AsyncSessionManager:
         await self.store.aadd_audit(export_record(actor, query, len(rows), reason))
         payloads = [await self.store.aread_data(i, now=time.time()) for i, _ in rows]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
+
+    async def iter_export(
+        self,
+        *,
+        include_metadata: bool = False,
+        actor: str = UNSPECIFIED_ACTOR,
+        reason: str | None = None,
+        progress: Progress | None = None,
+        **filters: Any,
+    ) -> AsyncIterator[dict[str, JSON]]:
+        """See :meth:`SessionManager.iter_export`."""
+        query = stream_query(include_metadata, filters)
+        await self.store.aadd_audit(stream_record(checked_actor(actor), reason))
+        scan, scanned = Query(limit=EXPORT_BATCH), 0
+        while True:
+            rows, total = await self.store.aquery(scan, now=time.time())
+            for session_id, meta in rows:
+                if matches(query, session_id, meta):
+                    data = await self.store.aread_data(session_id, now=time.time())
+                    yield export_item(session_id, meta, data, include_metadata=include_metadata)
+            scanned = scan_step(scan, len(rows), total, scanned, progress)
+            if len(rows) < scan.limit:
+                return
 
     async def audit_log(
         self, *, limit: int = 100, actor: str | None = None, action: str | None = None

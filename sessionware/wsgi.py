@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .core import SessionConfig, SessionOptions, plan, run_plan
 from .disabled import disabled
 from .errors import ConfigurationError, StoreUnavailable
+from .lifecycle import SessionHooks, dead_meta, observed
 from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,
@@ -50,7 +51,14 @@ class SyncSessions:
     ConfigurationError when ``store`` does not implement the sync store contract.
     """
 
-    def __init__(self, config: SessionConfig, store: SyncStore | None) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        store: SyncStore | None,
+        hooks: SessionHooks | None = None,
+        metrics: bool = False,
+        registry: Any = None,
+    ) -> None:
         self.config = config
         self.store: SyncStore = MemoryStore() if store is None else store
         if not isinstance(self.store, SyncStore):
@@ -58,6 +66,8 @@ class SyncSessions:
                 f"store {type(self.store).__qualname__} does not implement the sync store "
                 "contract (load, create, save, rotate, delete): see sessionware/stores/base.py"
             )
+        calls, self.lifecycle = observed(self.store, config.app_id, hooks, metrics, registry)
+        self._calls: SyncStore = calls
 
     def open(
         self,
@@ -72,20 +82,27 @@ class SyncSessions:
         """
         if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
             return disabled(cls)
-        session = self.config.session_for([cookie_header] if cookie_header else [], cls)
+        cookies = [cookie_header] if cookie_header else []
+        session = self.config.session_for(cookies, cls)
         if environ is not None:  # the device comes from the request's environ
             session._device = self.config.device_for(
                 environ.get("REMOTE_ADDR"),
                 environ.get("HTTP_USER_AGENT"),
                 environ.get("HTTP_X_FORWARDED_FOR"),
             )
+        if self.lifecycle is not None:
+            self.lifecycle.fire(self.lifecycle.opened(session, cookies, self.config.cookie.name))
         if session._pending:
             session._sync_loader = lambda: self._load(session)
         return session
 
     def _load(self, session: Session) -> StoredSession | None:
         session_id, kwargs = self.config.load_args(session, time.time())
-        return self.store.load(session_id, **kwargs)
+        record = self._calls.load(session_id, **kwargs)
+        if self.lifecycle is not None and record is None:
+            dead = dead_meta(self.store, session_id, kwargs["now"])
+            self.lifecycle.fire(self.lifecycle.loaded(session_id, record, dead))
+        return record
 
     def save(self, session: Session, environ: Mapping[str, Any] | None = None) -> Headers | int:
         """Carry out the end-of-request plan: the headers to add, or, when the
@@ -101,9 +118,12 @@ class SyncSessions:
             if self.config.require_https:
                 secure = wsgi_is_secure(environ or {}, self.config.trusted_proxies)
                 refuse_plain_http(decision.method, secure)
-            return run_plan(self.store, decision)
+            headers = run_plan(self._calls, decision)
         except SAVE_ERRORS as error:
             return save_failure(error)
+        if self.lifecycle is not None:
+            self.lifecycle.fire(self.lifecycle.saved(decision, session))
+        return headers
 
 
 class WSGISessionMiddleware:
@@ -122,10 +142,14 @@ class WSGISessionMiddleware:
         *,
         secret_key: str | bytes | Sequence[str | bytes],
         store: SyncStore | None = None,
+        hooks: SessionHooks | None = None,
+        metrics: bool = False,
+        registry: Any = None,
         **options: Unpack[SessionOptions],
     ) -> None:
         self.app = app
-        self.sessions = SyncSessions(SessionConfig.build(secret_key=secret_key, **options), store)
+        config = SessionConfig.build(secret_key=secret_key, **options)
+        self.sessions = SyncSessions(config, store, hooks, metrics, registry)
         self.config = self.sessions.config
         self.store = self.sessions.store
 

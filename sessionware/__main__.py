@@ -1,0 +1,5 @@
+"""``python -m sessionware``: the ``sessionware`` command."""
+
+from sessionware.cli import main
+
+main()

@@ -1,0 +1,326 @@
+"""The ``sessionware`` command: each subcommand is one SessionManager call.
+
+Exit codes: 0 done, 1 not found or refused, 2 usage (bad options, unknown
+store URL, missing extra), 3 the store is unreachable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+
+from ..errors import ConfigurationError, MissingExtra, StoreUnavailable
+from ..export import stream_document, to_json
+from ..management import STATUSES, SessionManager
+from ..stores.base import SORT_FIELDS
+from . import output
+from .durations import parse_duration
+from .stores import masked, open_store
+
+NOT_FOUND, USAGE, UNREACHABLE = 1, 2, 3
+AUDIT_ACTIONS = ("reveal", "export", "revoke")
+AUDIT_SCAN = 10_000  # audit entries read before filtering (stores keep a bounded log)
+
+
+class Failure(click.ClickException):
+    """An expected failure (not found, refused): its message on stderr, no traceback."""
+
+    exit_code = NOT_FOUND
+
+
+class BadUsage(Failure):
+    """Options the store or the manager refused, or a missing extra."""
+
+    exit_code = USAGE
+
+
+class Unreachable(Failure):
+    """The store could not be reached or failed."""
+
+    exit_code = UNREACHABLE
+
+
+class Operator:
+    """The store named on the command line, opened on first use, closed at exit."""
+
+    def __init__(self, url: str | None, prefix: str | None) -> None:
+        self.url, self.prefix = url, prefix
+        self._manager: SessionManager | None = None
+
+    @property
+    def manager(self) -> SessionManager:
+        if self._manager is None:
+            if not self.url:
+                raise click.UsageError("name the store: --store URL or SESSIONWARE_STORE")
+            self._manager = SessionManager(open_store(self.url, self.prefix))
+        return self._manager
+
+    def close(self) -> None:
+        close = getattr(self._manager and self._manager.store, "close", None)
+        if close is not None:
+            close()
+
+
+class _Root(click.Group):
+    """Turns sessionware's expected errors into messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreUnavailable as error:
+            url = ctx.obj.url if isinstance(ctx.obj, Operator) else None
+            message = f"store unreachable ({masked(url or '?')}): {error}"
+            raise Unreachable(message) from error
+        except (ConfigurationError, MissingExtra) as error:
+            raise BadUsage(str(error)) from error
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal; without one, refuse unless ``--yes`` was given."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Failure(f"{question} Refused: no terminal to confirm on; pass --yes")
+    if not click.confirm(question, default=False):
+        raise Failure("cancelled")
+
+
+def login_name() -> str:
+    """Who runs the command, for the audit log when ``--actor`` is not given."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid {os.getuid()}"
+
+
+pass_operator = click.make_pass_decorator(Operator)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, not a table.")
+yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+actor_option = click.option("--actor", help="Who acts, for the audit log [default: login name].")
+
+
+def filter_options(fn: Any) -> Any:
+    """The listing filters every listing-like command takes."""
+    for option in reversed(
+        [
+            click.option("--search", help="Substring of id, user, email, app or status."),
+            click.option("--status", type=click.Choice(STATUSES)),
+            click.option("--app", help="Exact app id."),
+            click.option("--user", help="Exact user."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+@click.group(cls=_Root)
+@click.option("--store", envvar="SESSIONWARE_STORE", metavar="URL", help="The session store.")
+@click.option("--prefix", envvar="SESSIONWARE_PREFIX", help="Key prefix, where the store has one.")
+@click.version_option(package_name="sessionware")
+@click.pass_context
+def cli(ctx: click.Context, store: str | None, prefix: str | None) -> None:
+    """Operate a sessionware session store: list, inspect, revoke, export, audit.
+
+    Store URLs: redis://, rediss://, redis+cluster://, redis+sentinel://,
+    sqlite:///path, postgresql://. Exit codes: 0 done, 1 not found or
+    refused, 2 usage, 3 store unreachable.
+    """
+    ctx.obj = Operator(store, prefix)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@cli.group()
+def sessions() -> None:
+    """Sessions: list, show, reveal, revoke, ttl, export, stats."""
+
+
+@sessions.command("list")
+@filter_options
+@click.option("--sort", type=click.Choice(SORT_FIELDS), default="last_activity", show_default=True)
+@click.option("--ascending", is_flag=True, help="Sort ascending [default: descending].")
+@click.option("--page", type=int, default=0, show_default=True, help="0-based page.")
+@click.option("--page-size", type=int, default=100, show_default=True)
+@json_option
+@pass_operator
+def list_sessions(operator: Operator, /, ascending: bool, as_json: bool, **query: Any) -> None:
+    """One page of sessions, as SessionManager.list gives it."""
+    output.page(operator.manager.list(descending=not ascending, **query), as_json)
+
+
+@sessions.command()
+@click.argument("session_id")
+@json_option
+@pass_operator
+def show(operator: Operator, /, session_id: str, as_json: bool) -> None:
+    """A session's metadata (never its payload)."""
+    output.session(_existing(operator, session_id), as_json)
+
+
+@sessions.command()
+@click.argument("session_id")
+@click.option("--reason", required=True, help="Why, for the audit log.")
+@actor_option
+@pass_operator
+def reveal(operator: Operator, /, session_id: str, reason: str, actor: str | None) -> None:
+    """A live session's payload as JSON; the read is audit-logged."""
+    info = _existing(operator, session_id)
+    if info.status != "active":
+        raise Failure(f"session {session_id} is {info.status}: its payload is gone")
+    payload = operator.manager.reveal(session_id, actor=actor or login_name(), reason=reason)
+    output.print_json(to_json(payload))
+
+
+@sessions.command()
+@click.argument("session_id")
+@actor_option
+@yes_option
+@pass_operator
+def revoke(operator: Operator, /, session_id: str, actor: str | None, yes: bool) -> None:
+    """End a live session now."""
+    info = _existing(operator, session_id)
+    confirm(f"Revoke session {session_id} (user {info.user or '-'})?", yes)
+    if not operator.manager.revoke(session_id, actor=actor or login_name()):
+        raise Failure(f"session {session_id} is {info.status}, not active: nothing to revoke")
+    output.message(f"revoked {session_id}")
+
+
+@sessions.command("revoke-user")
+@click.argument("user")
+@click.option("--keep", metavar="ID", help="A session of the user to leave alive.")
+@actor_option
+@yes_option
+@pass_operator
+def revoke_user(
+    operator: Operator, /, user: str, keep: str | None, actor: str | None, yes: bool
+) -> None:
+    """End every live session of USER (but --keep)."""
+    confirm(f"Revoke every live session of user {user!r}{' but ' + keep if keep else ''}?", yes)
+    count = operator.manager.revoke_user(user, actor=actor or login_name(), keep=keep)
+    if not count:
+        raise Failure(f"user {user!r} has no live session to revoke")
+    output.message(f"revoked {count} session{'s' if count != 1 else ''} of {user}")
+
+
+@sessions.command()
+@click.argument("session_id")
+@click.argument("duration", metavar="DURATION|unlimited")
+@pass_operator
+def ttl(operator: Operator, /, session_id: str, duration: str) -> None:
+    """Expire a live session DURATION from now (90s, 15m, 2h, 7d, 2w, 6mo, 1y), or never."""
+    ttl_value = parse_duration(duration)
+    if not operator.manager.set_ttl(session_id, ttl_value):
+        raise Failure(f"session {session_id} is not live (unknown, expired or revoked)")
+    output.message(f"session {session_id} now expires {duration} from now")
+
+
+@sessions.command()
+@click.option("--include-metadata", is_flag=True, help="Each item's metadata too (all statuses).")
+@filter_options
+@click.option("--jsonl", is_flag=True, help="One JSON item per line, not one document.")
+@click.option("-o", "--output", "path", type=click.Path(dir_okay=False), help="Write to FILE.")
+@actor_option
+@click.option("--reason", help="Why, for the audit log.")
+@pass_operator
+def export(
+    operator: Operator,
+    /,
+    include_metadata: bool,
+    jsonl: bool,
+    path: str | None,
+    actor: str | None,
+    reason: str | None,
+    **filters: Any,
+) -> None:
+    """Every matching session (not one page) as JSON, streamed; each read is audit-logged."""
+    filters = {name: value for name, value in filters.items() if value is not None}
+    bar = output.progress_bar()
+    task = bar.add_task("export", total=None) if bar else None
+    count = 0
+
+    def progress(scanned: int, total: int) -> None:
+        if bar is not None and task is not None:
+            bar.update(task, completed=scanned, total=total)
+
+    def counted(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for item in items:
+            count += 1
+            yield item
+
+    items = counted(
+        operator.manager.iter_export(
+            include_metadata=include_metadata,
+            actor=actor or login_name(),
+            reason=reason,
+            progress=progress,
+            **filters,
+        )
+    )
+    chunks = (json.dumps(i, ensure_ascii=False) + "\n" for i in items) if jsonl else None
+    with bar or contextlib.nullcontext(), _destination(path) as out:
+        for chunk in chunks or stream_document(items):
+            out.write(chunk)
+    if bar is not None:
+        bar.console.print(
+            f"exported {count} sessions" + (f" to {path}" if path else ""), highlight=False
+        )
+
+
+@contextlib.contextmanager
+def _destination(path: str | None) -> Iterator[IO[str]]:
+    """stdout, or ``path`` written whole or not at all (a ``.part`` file renamed at the end)."""
+    if path is None:
+        yield sys.stdout
+        return
+    partial = path + ".part"
+    try:
+        with open(partial, "w", encoding="utf-8") as out:
+            yield out
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+
+
+@sessions.command()
+@json_option
+@pass_operator
+def stats(operator: Operator, /, as_json: bool) -> None:
+    """How many sessions the store holds, by status."""
+    manager = operator.manager
+    counts = {"total": manager.list(page_size=1).total_items}
+    for status in STATUSES:
+        counts[status] = manager.list(status=status, page_size=1).total_items
+    output.mapping(counts, as_json)
+
+
+@cli.command()
+@click.option("--actor", help="Only this actor's entries.")
+@click.option("--action", type=click.Choice(AUDIT_ACTIONS), help="Only this action.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@json_option
+@pass_operator
+def audit(
+    operator: Operator, /, actor: str | None, action: str | None, limit: int, as_json: bool
+) -> None:
+    """The audit log of reveals, exports and revocations, newest first."""
+    entries = [
+        entry
+        for entry in operator.manager.audit_log(limit=AUDIT_SCAN)
+        if (actor is None or entry.actor == actor) and (action is None or entry.action == action)
+    ]
+    output.audit(entries[:limit], as_json)
+
+
+def _existing(operator: Operator, /, session_id: str) -> Any:
+    info = operator.manager.get(session_id)
+    if info is None:
+        raise Failure(f"no session {session_id} in the store")
+    return info

@@ -1,0 +1,127 @@
+"""What the command prints: every format in one place.
+
+``--json`` output is the management API's JSON shapes (``sessionware.export``),
+written with :mod:`json`; tables are rich tables on stdout. Nothing else
+decides how a session, a page or an audit entry looks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..export import JSON, AuditEntry, SessionInfo, SessionPage, info_json, page_json
+
+PIPE_WIDTH = 400  # a table written to a pipe or file is never wrapped narrower
+
+
+def stdout() -> Console:
+    """The console tables go to: the terminal's width, or wide enough not to fold ids."""
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=PIPE_WIDTH)
+
+
+def print_json(data: JSON) -> None:
+    """``data`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _when(value: dt.datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def page(listing: SessionPage, as_json: bool) -> None:
+    """A listing page: a table with a footer, or the export-with-metadata shape."""
+    if as_json:
+        print_json(page_json(listing))
+        return
+    table = Table("id", "user", "email", "app", "status", "last activity (UTC)", "expires (UTC)")
+    table.columns[0].no_wrap = True
+    for info in listing.items:
+        table.add_row(
+            info.id,
+            info.user or "-",
+            info.email or "-",
+            info.app,
+            info.status,
+            _when(info.last_activity_at),
+            _when(info.expires_at),
+        )
+    pages = max(listing.total_pages, 1)
+    table.caption = (
+        f"page {listing.page} of {pages} (0-based), {listing.total_items} sessions in all"
+    )
+    stdout().print(table)
+
+
+def session(info: SessionInfo, as_json: bool) -> None:
+    """One session's metadata: a two-column table, or its with-metadata JSON."""
+    if as_json:
+        print_json(info_json(info))
+        return
+    _pairs(info_json(info).items())
+
+
+def mapping(values: Mapping[str, Any], as_json: bool) -> None:
+    """Plain named values (stats): a two-column table or a JSON object."""
+    if as_json:
+        print_json(dict(values))
+        return
+    _pairs(values.items())
+
+
+def _pairs(rows: Iterable[tuple[str, Any]]) -> None:
+    table = Table(show_header=False)
+    for name, value in rows:
+        table.add_row(name, "-" if value is None else str(value))
+    stdout().print(table)
+
+
+def audit_json(entry: AuditEntry) -> dict[str, JSON]:
+    """An audit entry as JSON: ``at`` is ISO-8601 UTC."""
+    return {
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "sessionId": entry.session_id,
+        "reason": entry.reason,
+    }
+
+
+def audit(entries: list[AuditEntry], as_json: bool) -> None:
+    """Audit entries, newest first: a table or a JSON array."""
+    if as_json:
+        print_json([audit_json(entry) for entry in entries])
+        return
+    table = Table("at (UTC)", "actor", "action", "session", "reason")
+    for entry in entries:
+        table.add_row(
+            _when(entry.at), entry.actor, entry.action, entry.session_id or "-", entry.reason or "-"
+        )
+    stdout().print(table)
+
+
+def message(text: str) -> None:
+    """A one-line result for a person, on stdout."""
+    sys.stdout.write(text + "\n")
+
+
+def progress_bar() -> Progress | None:
+    """A progress bar on stderr when it is a terminal; ``None`` in a pipe or a file."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return None
+    return Progress(
+        TextColumn("scanning sessions"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )

@@ -1,0 +1,105 @@
+"""Store URLs: ``--store URL`` → a store, through one table of schemes.
+
+Each scheme names the module and class that serve it and how to build one.
+Modules are imported only when their scheme is used, so a missing store or
+extra is an error that names it, not an ImportError at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import ConfigurationError, MissingExtra
+
+
+@dataclass(frozen=True, slots=True)
+class Scheme:
+    """A URL scheme's store: ``module.class_name.method(url, **options)``.
+
+    ``scheme_as`` rewrites the URL's scheme for the store (``redis+cluster://``
+    is a ``redis://`` node URL with ``cluster=True``); ``fixed`` are options
+    always passed.
+    """
+
+    module: str  # relative to the sessionware package
+    class_name: str
+    extra: str
+    method: str = "from_url"
+    scheme_as: str | None = None
+    fixed: tuple[tuple[str, Any], ...] = ()
+    has_prefix: bool = True
+
+
+SCHEMES: dict[str, Scheme] = {
+    "redis": Scheme(".stores.redis", "RedisStore", "redis"),
+    "rediss": Scheme(".stores.redis", "RedisStore", "redis"),
+    "redis+cluster": Scheme(
+        ".stores.redis", "RedisStore", "redis", scheme_as="redis", fixed=(("cluster", True),)
+    ),
+    "redis+sentinel": Scheme(".stores.redis", "RedisStore", "redis", method="from_sentinel"),
+    "sqlite": Scheme(".stores.sqlite", "SQLiteStore", "sqlite", has_prefix=False),
+    "postgresql": Scheme(".stores.postgres", "PostgresStore", "postgres"),
+}
+
+
+def masked(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, fit for messages."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparsable store URL>"
+    if not password:
+        return url
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+
+
+def open_store(url: str, prefix: str | None = None) -> Any:
+    """The store ``url`` names, with key ``prefix`` where the store has one.
+
+    ConfigurationError for an unknown scheme or a prefix the store cannot
+    take; MissingExtra when the store or its dependency is not installed.
+    """
+    scheme = SCHEMES.get(url.split("://", 1)[0].lower() if "://" in url else "")
+    if scheme is None:
+        known = ", ".join(name + "://" for name in SCHEMES)
+        raise ConfigurationError(f"unknown store URL {masked(url)!r}: use one of {known}")
+    options: dict[str, Any] = {}
+    if prefix is not None:
+        if not scheme.has_prefix:
+            raise ConfigurationError(f"{scheme.class_name} keys have no prefix: drop --prefix")
+        options["prefix"] = prefix
+    cls = _store_class(scheme, url)
+    build = getattr(cls, scheme.method, None)
+    if build is None:
+        raise MissingExtra(
+            f"{scheme.class_name}.{scheme.method} is not part of this sessionware, so "
+            f"{url.split('://')[0]}:// URLs cannot be used yet"
+        )
+    if scheme.scheme_as is not None:
+        url = scheme.scheme_as + "://" + url.split("://", 1)[1]
+    return build(url, **dict(scheme.fixed), **options)
+
+
+def _store_class(scheme: Scheme, url: str) -> Any:
+    try:
+        module = import_module(scheme.module, "sessionware")
+    except MissingExtra:
+        raise
+    except ModuleNotFoundError as error:
+        own = "sessionware" + scheme.module
+        if error.name == own:
+            raise MissingExtra(
+                f"{scheme.class_name} ({own}) is not part of this sessionware, so "
+                f"{url.split('://')[0]}:// URLs cannot be used yet"
+            ) from error
+        raise MissingExtra(
+            f"{scheme.class_name} needs the '{scheme.extra}' extra: "
+            f"pip install 'sessionware[{scheme.extra}]'"
+        ) from error
+    return getattr(module, scheme.class_name)

@@ -1,0 +1,176 @@
+"""InstrumentedStore: a store whose calls are measured (metrics) and traced (OpenTelemetry).
+
+A shell wraps its store in one when ``metrics=True`` or when opentelemetry-api
+is installed; otherwise it keeps the store itself and pays nothing. Every other
+attribute (``close``, the management methods, ``prefix``) is the store's own.
+
+Spans follow OpenTelemetry's database-client conventions: kind CLIENT, named
+``"<operation> sessionware"``, with ``db.system.name`` (``redis``, ``sqlite``,
+``postgresql``, else ``other``), ``db.operation.name`` (``load``, ``create``,
+``save``, ``rotate``, ``delete``), ``db.namespace`` (the app id) and, on
+failure, ``error.type`` and an error status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import time
+from typing import TYPE_CHECKING, Any
+
+from .stores.base import Changes, Meta, StoredSession
+
+if TYPE_CHECKING:
+    from .metrics import SessionMetrics
+
+_SYSTEMS = {"RedisStore": "redis", "SQLiteStore": "sqlite", "PostgresStore": "postgresql"}
+
+
+def tracer() -> Any:
+    """OpenTelemetry's tracer for sessionware, or ``None`` without opentelemetry-api."""
+    try:
+        if importlib.util.find_spec("opentelemetry") is None:
+            return None
+        from opentelemetry import trace
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        return None
+    return trace.get_tracer("sessionware")
+
+
+OPERATIONS = ("load", "create", "save", "rotate", "delete")
+_NO_SPAN = contextlib.nullcontext()  # reusable: it holds no state
+
+
+class InstrumentedStore:
+    """``store``'s sync and async session calls, timed and counted into ``metrics``
+    (if any) and wrapped in spans from ``otel_tracer`` (if any)."""
+
+    def __init__(
+        self, store: Any, app: str, metrics: SessionMetrics | None, otel_tracer: Any
+    ) -> None:
+        self.wrapped = store
+        self._tracer = otel_tracer
+        self._system = _SYSTEMS.get(type(store).__name__, "other")
+        self._app = app
+        self._timers: dict[str, Any] = {}  # labelled children, resolved once: the hot path
+        self._errors: dict[str, Any] = {}
+        self._loaded = self._saved = self._bytes = None
+        if metrics is not None:
+            self._timers = {op: metrics.store_seconds.labels(op) for op in OPERATIONS}
+            self._errors = {op: metrics.store_errors.labels(op) for op in OPERATIONS}
+            self._loaded = metrics.loaded.labels(app)
+            self._saved = metrics.saved.labels(app)
+            self._bytes = metrics.payload_bytes.labels(app)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+    def __repr__(self) -> str:
+        return f"InstrumentedStore({self.wrapped!r})"
+
+    def _span(self, operation: str) -> Any:
+        if self._tracer is None:
+            return _NO_SPAN
+        return self._tracer.start_as_current_span(
+            f"{operation} sessionware",
+            kind=_client_kind(),
+            attributes={
+                "db.system.name": self._system,
+                "db.operation.name": operation,
+                "db.namespace": self._app,
+            },
+            record_exception=True,
+            set_status_on_exception=True,
+        )
+
+    def _failed(self, operation: str, span: Any, error: Exception) -> None:
+        if span is not None:
+            span.set_attribute("error.type", type(error).__qualname__)
+        if self._errors:
+            self._errors[operation].inc()
+
+    def _call(self, operation: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        with self._span(operation) as span:
+            try:
+                return method(*args, **kwargs)
+            except Exception as error:
+                self._failed(operation, span, error)
+                raise
+            finally:
+                if self._timers:
+                    self._timers[operation].observe(time.perf_counter() - start)
+
+    async def _acall(self, operation: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        with self._span(operation) as span:
+            try:
+                return await method(*args, **kwargs)
+            except Exception as error:
+                self._failed(operation, span, error)
+                raise
+            finally:
+                if self._timers:
+                    self._timers[operation].observe(time.perf_counter() - start)
+
+    def _found(self, record: StoredSession | None) -> StoredSession | None:
+        if record is not None and self._loaded is not None:
+            self._loaded.inc()
+        return record
+
+    def _wrote(self, size: int, saved: bool = False) -> None:
+        if self._bytes is not None:
+            self._bytes.observe(size)
+            if saved and self._saved is not None:
+                self._saved.inc()
+
+    # -- sync ------------------------------------------------------------------------
+
+    def load(self, session_id: str, **kwargs: Any) -> StoredSession | None:
+        return self._found(self._call("load", self.wrapped.load, session_id, **kwargs))
+
+    def create(self, session_id: str, data: Any, meta: Meta) -> None:
+        self._call("create", self.wrapped.create, session_id, data, meta)
+        self._wrote(meta.size_bytes)
+
+    def save(self, session_id: str, changes: Changes) -> bool:
+        saved: bool = self._call("save", self.wrapped.save, session_id, changes)
+        self._wrote(changes.size_bytes, saved)
+        return saved
+
+    def rotate(self, old_id: str, new_id: str, data: Any, meta: Meta, **kwargs: Any) -> Any:
+        result = self._call("rotate", self.wrapped.rotate, old_id, new_id, data, meta, **kwargs)
+        self._wrote(meta.size_bytes)
+        return result
+
+    def delete(self, session_id: str) -> None:
+        self._call("delete", self.wrapped.delete, session_id)
+
+    # -- async -----------------------------------------------------------------------
+
+    async def aload(self, session_id: str, **kwargs: Any) -> StoredSession | None:
+        return self._found(await self._acall("load", self.wrapped.aload, session_id, **kwargs))
+
+    async def acreate(self, session_id: str, data: Any, meta: Meta) -> None:
+        await self._acall("create", self.wrapped.acreate, session_id, data, meta)
+        self._wrote(meta.size_bytes)
+
+    async def asave(self, session_id: str, changes: Changes) -> bool:
+        saved: bool = await self._acall("save", self.wrapped.asave, session_id, changes)
+        self._wrote(changes.size_bytes, saved)
+        return saved
+
+    async def arotate(self, old_id: str, new_id: str, data: Any, meta: Meta, **kwargs: Any) -> Any:
+        args = (old_id, new_id, data, meta)
+        result = await self._acall("rotate", self.wrapped.arotate, *args, **kwargs)
+        self._wrote(meta.size_bytes)
+        return result
+
+    async def adelete(self, session_id: str) -> None:
+        await self._acall("delete", self.wrapped.adelete, session_id)
+
+
+def _client_kind() -> Any:
+    from opentelemetry.trace import SpanKind
+
+    return SpanKind.CLIENT

@@ -1,0 +1,247 @@
+"""Every subcommand of the real console script, against the real Redis server.
+
+Each test seeds its own key prefix, runs ``sessionware`` in a subprocess (in a
+pipe, or on a pseudo-terminal where a person would answer) and checks what it
+printed, its exit code, and what the store then holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sessionware import SessionManager
+from sessionware.stores.redis import RedisStore
+
+from ..conftest import REDIS_URL
+from .helpers import run, run_on_terminal, seed
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def ids(store: RedisStore) -> list[str]:
+    return seed(store, 6)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def failed(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+def test_list_prints_a_table_of_the_page(redis_prefix: str, ids: list[str]) -> None:
+    out = ok(run("sessions", "list", prefix=redis_prefix))
+    for session_id in ids:
+        assert session_id in out
+    assert "user1@example.test" in out
+    assert "6 sessions in all" in out
+
+
+def test_list_json_is_the_export_with_metadata_shape(redis_prefix: str, ids: list[str]) -> None:
+    out = ok(
+        run(
+            "sessions", "list", "--user", "user1", "--page-size", "1", "--json", prefix=redis_prefix
+        )
+    )
+    page = json.loads(out)
+    assert set(page) == {"items", "page", "pageSize", "totalItems", "totalPages"}
+    assert (page["page"], page["pageSize"], page["totalItems"], page["totalPages"]) == (0, 1, 2, 2)
+    (item,) = page["items"]
+    assert item["id"] == ids[4]  # user1: sessions 1 and 4, most recent first
+    assert item["userIdentifier"] == "user1"
+    assert item["status"] == "active"
+    assert "payload" not in item  # a listing never reads payloads
+
+    second = json.loads(
+        ok(
+            run(
+                "sessions",
+                "list",
+                "--sort",
+                "id",
+                "--ascending",
+                "--page",
+                "1",
+                "--page-size",
+                "4",
+                "--json",
+                prefix=redis_prefix,
+            )
+        )
+    )
+    assert [i["id"] for i in second["items"]] == ids[4:]
+
+
+def test_list_refuses_bad_options_with_exit_2(redis_prefix: str) -> None:
+    assert "page_size" in failed(
+        run("sessions", "list", "--page-size", "0", prefix=redis_prefix), 2
+    )
+    failed(run("sessions", "list", "--status", "asleep", prefix=redis_prefix), 2)
+
+
+def test_show_prints_metadata_or_exits_1(redis_prefix: str, ids: list[str]) -> None:
+    shown = json.loads(ok(run("sessions", "show", ids[2], "--json", prefix=redis_prefix)))
+    assert shown["id"] == ids[2]
+    assert shown["userEmail"] == "user2@example.test"
+    assert ids[2] in ok(run("sessions", "show", ids[2], prefix=redis_prefix))
+    assert "no session" in failed(run("sessions", "show", "f" * 32, prefix=redis_prefix), 1)
+
+
+def test_reveal_prints_the_payload_and_audits_the_operator(
+    redis_prefix: str, ids: list[str], store: RedisStore
+) -> None:
+    out = ok(run("sessions", "reveal", ids[3], "--reason", "ticket 7", prefix=redis_prefix))
+    assert json.loads(out) == {"cart": ["sku", 3]}
+    ok(run("sessions", "reveal", ids[3], "--reason", "t8", "--actor", "dana", prefix=redis_prefix))
+    newest, older = SessionManager(store).audit_log(limit=2)
+    assert (newest.actor, newest.action, newest.reason) == ("dana", "reveal", "t8")
+    assert (older.actor, older.session_id, older.reason) == (getpass.getuser(), ids[3], "ticket 7")
+    assert "--reason" in failed(run("sessions", "reveal", ids[3], prefix=redis_prefix), 2)
+    failed(run("sessions", "reveal", "f" * 32, "--reason", "x", prefix=redis_prefix), 1)
+
+
+def test_revoke_in_a_pipe_needs_yes(redis_prefix: str, ids: list[str], store: RedisStore) -> None:
+    manager = SessionManager(store)
+    assert "--yes" in failed(run("sessions", "revoke", ids[0], prefix=redis_prefix), 1)
+    assert manager.get(ids[0]).status == "active"  # type: ignore[union-attr]
+    ok(run("sessions", "revoke", ids[0], "--yes", "--actor", "ops", prefix=redis_prefix))
+    info = manager.get(ids[0])
+    assert info is not None and (info.status, info.revoked_by) == ("revoked", "ops")
+    assert "not active" in failed(
+        run("sessions", "revoke", ids[0], "--yes", prefix=redis_prefix), 1
+    )
+    failed(run("sessions", "revoke", "f" * 32, "--yes", prefix=redis_prefix), 1)
+
+
+@pytest.mark.parametrize(("answer", "revoked"), [(b"n\n", False), (b"y\n", True)])
+def test_revoke_on_a_terminal_asks_first(
+    redis_prefix: str, ids: list[str], store: RedisStore, answer: bytes, revoked: bool
+) -> None:
+    args = ["--store", REDIS_URL, "--prefix", redis_prefix, "sessions", "revoke", ids[1]]
+    code, shown = run_on_terminal(args, answer)
+    assert f"Revoke session {ids[1]} (user user1)?" in shown
+    assert code == (0 if revoked else 1)
+    status = SessionManager(store).get(ids[1]).status  # type: ignore[union-attr]
+    assert status == ("revoked" if revoked else "active")
+
+
+def test_revoke_user_keeps_one(redis_prefix: str, ids: list[str], store: RedisStore) -> None:
+    out = ok(
+        run("sessions", "revoke-user", "user0", "--keep", ids[3], "--yes", prefix=redis_prefix)
+    )
+    assert "revoked 1 session of user0" in out
+    manager = SessionManager(store)
+    assert manager.get(ids[0]).status == "revoked"  # type: ignore[union-attr]
+    assert manager.get(ids[3]).status == "active"  # type: ignore[union-attr]
+    assert manager.get(ids[1]).status == "active"  # type: ignore[union-attr]
+    failed(run("sessions", "revoke-user", "nobody", "--yes", prefix=redis_prefix), 1)
+
+
+def test_ttl_takes_durations_and_unlimited(
+    redis_prefix: str, ids: list[str], store: RedisStore
+) -> None:
+    manager = SessionManager(store)
+    before = time.time()
+    ok(run("sessions", "ttl", ids[0], "2w", prefix=redis_prefix))
+    expires = manager.get(ids[0]).expires_at  # type: ignore[union-attr]
+    assert expires is not None
+    two_weeks = dt.timedelta(weeks=2).total_seconds()
+    assert before + two_weeks <= expires.timestamp() <= time.time() + two_weeks
+    ok(run("sessions", "ttl", ids[0], "unlimited", prefix=redis_prefix))
+    assert manager.get(ids[0]).expires_at is None  # type: ignore[union-attr]
+    assert "invalid duration" in failed(
+        run("sessions", "ttl", ids[0], "3x", prefix=redis_prefix), 2
+    )
+    failed(run("sessions", "ttl", "f" * 32, "1h", prefix=redis_prefix), 1)
+
+
+def test_export_streams_every_matching_session(
+    redis_prefix: str, ids: list[str], store: RedisStore, tmp_path: Path
+) -> None:
+    document = json.loads(ok(run("sessions", "export", "--user", "user2", prefix=redis_prefix)))
+    assert document["items"] == [
+        {"appId": "shop", "userEmail": "user2@example.test", "payload": {"cart": ["sku", i]}}
+        for i in (5, 2)
+    ]
+    assert (document["totalItems"], document["pageSize"], document["totalPages"]) == (2, 2, 1)
+
+    SessionManager(store).revoke(ids[0], actor="ops")
+    target = tmp_path / "all.jsonl"
+    out = ok(
+        run(
+            "sessions",
+            "export",
+            "--include-metadata",
+            "--jsonl",
+            "-o",
+            str(target),
+            prefix=redis_prefix,
+        )
+    )
+    assert out == ""
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [line["id"] for line in lines] == ids[::-1]
+    assert lines[-1]["status"] == "revoked" and lines[-1]["payload"] == {}
+    assert not list(tmp_path.glob("*.part"))
+    empty = json.loads(ok(run("sessions", "export", "--app", "other", prefix=redis_prefix)))
+    assert empty == {"items": [], "page": 0, "pageSize": 0, "totalItems": 0, "totalPages": 0}
+    assert "active" in failed(
+        run("sessions", "export", "--status", "revoked", prefix=redis_prefix), 2
+    )
+
+
+def test_stats_counts_by_status(redis_prefix: str, ids: list[str], store: RedisStore) -> None:
+    SessionManager(store).revoke(ids[0], actor="ops")
+    counts = json.loads(ok(run("sessions", "stats", "--json", prefix=redis_prefix)))
+    assert counts == {"total": 6, "active": 5, "expired": 0, "revoked": 1}
+    assert "revoked" in ok(run("sessions", "stats", prefix=redis_prefix))
+
+
+def test_audit_filters_by_actor_and_action(redis_prefix: str, ids: list[str]) -> None:
+    ok(run("sessions", "reveal", ids[0], "--reason", "r1", "--actor", "ann", prefix=redis_prefix))
+    ok(run("sessions", "revoke", ids[1], "--yes", "--actor", "ann", prefix=redis_prefix))
+    ok(run("sessions", "revoke", ids[2], "--yes", "--actor", "bob", prefix=redis_prefix))
+    entries = json.loads(ok(run("audit", "--actor", "ann", "--json", prefix=redis_prefix)))
+    assert [(e["action"], e["sessionId"]) for e in entries] == [
+        ("revoke", ids[1]),
+        ("reveal", ids[0]),
+    ]
+    revokes = json.loads(ok(run("audit", "--action", "revoke", "--json", prefix=redis_prefix)))
+    assert [e["actor"] for e in revokes] == ["bob", "ann"]
+    assert "r1" in ok(run("audit", prefix=redis_prefix))
+
+
+def test_an_unreachable_store_exits_3_with_the_password_masked(redis_prefix: str) -> None:
+    url = "redis://:hunter2-secret@127.0.0.1:1/0"
+    result = run("sessions", "list", store=url)
+    err = failed(result, 3)
+    assert "redis://:***@127.0.0.1:1/0" in err
+    assert "hunter2" not in err + result.stdout
+
+
+def test_usage_errors_exit_2(redis_prefix: str) -> None:
+    assert "SESSIONWARE_STORE" in failed(run("sessions", "list", store=None), 2)
+    assert "unknown store URL" in failed(run("sessions", "list", store="mysql://h/db"), 2)
+    failed(run("sessions", "nonsense"), 2)
+
+
+def test_python_dash_m_runs_the_same_command(redis_prefix: str, ids: list[str]) -> None:
+    env_args: dict[str, Any] = {"capture_output": True, "text": True, "timeout": 60}
+    command = [sys.executable, "-m", "sessionware", "--store", REDIS_URL, "--prefix", redis_prefix]
+    result = subprocess.run([*command, "sessions", "show", ids[0], "--json"], **env_args)
+    assert json.loads(ok(result))["id"] == ids[0]

@@ -1,0 +1,104 @@
+"""``sessions export`` at scale: a progress bar on a terminal only, bounded memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sessionware.stores.redis import RedisStore
+
+from ..conftest import REDIS_URL, delete_prefix, redis_or_skip
+from .helpers import SCRIPT, run, run_on_terminal, seed
+
+pytestmark = pytest.mark.redis
+
+
+def test_progress_shows_on_a_terminal_and_not_in_a_pipe(
+    redis_prefix: str, store: RedisStore, tmp_path: Path
+) -> None:
+    seed(store, 1200)  # three batches
+    target = tmp_path / "on-terminal.json"
+    args = ["--store", REDIS_URL, "--prefix", redis_prefix, "sessions", "export", "-o", str(target)]
+    code, shown = run_on_terminal(args)
+    assert code == 0, shown
+    assert "scanning sessions" in shown and "1200/1200" in shown
+    assert f"exported 1200 sessions to {target}" in shown
+    assert json.loads(target.read_text())["totalItems"] == 1200
+
+    piped = run("sessions", "export", "-o", str(tmp_path / "piped.json"), prefix=redis_prefix)
+    assert piped.returncode == 0
+    assert piped.stderr == "" and piped.stdout == ""
+    assert json.loads((tmp_path / "piped.json").read_text())["totalItems"] == 1200
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(redis_prefix: str, store: RedisStore) -> None:
+    seed(store, 1200)
+    command = f"'{SCRIPT}' sessions export --jsonl | head -n 1"
+    env = {**os.environ, "SESSIONWARE_STORE": REDIS_URL, "SESSIONWARE_PREFIX": redis_prefix}
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, env=env
+    )
+    assert json.loads(result.stdout)["payload"] == {"cart": ["sku", 1199]}
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert result.returncode == 1
+
+
+def peak_rss_kib(prefix: str, target: Path) -> int:
+    """The export's peak resident memory (KiB), read by a parent whose only child it is."""
+    measure = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    command = [
+        SCRIPT,
+        "--store",
+        REDIS_URL,
+        "--prefix",
+        prefix,
+        "sessions",
+        "export",
+        "--include-metadata",
+        "-o",
+        str(target),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", measure, *command], capture_output=True, text=True, timeout=1200
+    )
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def hundred_thousand() -> Iterator[str]:
+    redis_or_skip()
+    prefix = f"swtest:{uuid.uuid4().hex[:12]}:"
+    store = RedisStore.from_url(REDIS_URL, prefix=prefix)
+    try:
+        seed(store, 100_000, users=1000)
+        yield prefix
+    finally:
+        store.close()
+        delete_prefix(prefix)
+
+
+@pytest.mark.slow
+def test_an_export_of_100000_sessions_streams_in_bounded_memory(
+    hundred_thousand: str, redis_prefix: str, store: RedisStore, tmp_path: Path
+) -> None:
+    seed(store, 1000, users=10)
+    small = peak_rss_kib(redis_prefix, tmp_path / "small.json")
+    large = peak_rss_kib(hundred_thousand, tmp_path / "large.json")
+    document = json.loads((tmp_path / "large.json").read_text())
+    assert document["totalItems"] == len(document["items"]) == 100_000
+    assert len({item["id"] for item in document["items"]}) == 100_000
+    print(f"export peak RSS: 1,000 sessions {small} KiB, 100,000 sessions {large} KiB")
+    # Holding the 100,000 items (~700 bytes of JSON each) would take hundreds of MiB more.
+    assert large - small < 30 * 1024, (small, large)

@@ -1,0 +1,109 @@
+"""Store URLs and durations: the table of schemes, its errors, and a real cluster."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+
+import pytest
+
+from sessionware.cli import stores
+from sessionware.cli.durations import parse_duration
+from sessionware.cli.stores import Scheme, masked, open_store
+from sessionware.errors import ConfigurationError, MissingExtra
+from sessionware.stores.redis import RedisStore
+
+from ..conftest import REDIS_URL
+from ..stores.cluster import HOST, cluster_store, shared_cluster
+from .helpers import run, seed
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("15m", 900),
+        ("2h", 7200),
+        ("7d", 604800),
+        ("2w", 1209600),
+        ("6mo", 6 * 30 * 86400),
+        ("1y", 365 * 86400),
+        (" 3H ", 10800),
+    ],
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "10", "0s", "-1h", "1.5h", "2 h", "1ms", "forever"])
+def test_bad_durations_say_what_is_accepted(text: str) -> None:
+    with pytest.raises(ConfigurationError, match="90s, 15m, 2h, 7d, 2w, 6mo, 1y"):
+        parse_duration(text)
+
+
+def test_unlimited_is_no_expiry() -> None:
+    assert parse_duration("unlimited") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@h:1/0", "redis://:***@h:1/0"),
+        ("postgresql://ann:s3cret@db/app", "postgresql://ann:***@db/app"),
+        ("redis://h:1/0", "redis://h:1/0"),
+        ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
+    ],
+)
+def test_masked_hides_only_the_password(url: str, shown: str) -> None:
+    assert masked(url) == shown
+
+
+@pytest.mark.redis
+def test_redis_urls_open_a_redis_store_with_the_prefix(redis_prefix: str) -> None:
+    store = open_store(REDIS_URL, redis_prefix)
+    assert isinstance(store, RedisStore) and store.prefix == redis_prefix
+    store.close()
+
+
+def test_unknown_scheme_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigurationError, match=r"redis\+cluster://.*postgresql://"):
+        open_store("mongodb://h/db")
+
+
+def test_a_store_not_in_this_build_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(stores.SCHEMES, "demo", Scheme(".stores.nowhere", "NowhereStore", "x"))
+    with pytest.raises(MissingExtra, match=r"NowhereStore \(sessionware.stores.nowhere\)"):
+        open_store("demo://h")
+    monkeypatch.setitem(
+        stores.SCHEMES, "demo", Scheme(".stores.redis", "RedisStore", "redis", method="from_x")
+    )
+    with pytest.raises(MissingExtra, match=r"RedisStore\.from_x .*demo:// URLs"):
+        open_store("demo://h")
+
+
+def test_a_missing_dependency_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "sessionware.stores.redis")
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(MissingExtra, match=r"pip install 'sessionware\[redis\]'"):
+        open_store("redis://127.0.0.1:6379/0")
+
+
+def test_a_prefix_on_a_store_without_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        stores.SCHEMES, "demo", Scheme(".stores.memory", "MemoryStore", "", has_prefix=False)
+    )
+    with pytest.raises(ConfigurationError, match="drop --prefix"):
+        open_store("demo://h", "p:")
+
+
+@pytest.mark.cluster
+def test_the_command_works_on_a_redis_cluster(request: pytest.FixtureRequest) -> None:
+    store = cluster_store(request)
+    ids = seed(store, 4)
+    url = f"redis+cluster://{HOST}:{shared_cluster(request.config)[0]}"
+    result = run("sessions", "list", "--json", prefix=store.prefix, store=url)
+    assert result.returncode == 0, result.stderr
+    assert sorted(item["id"] for item in json.loads(result.stdout)["items"]) == ids
+    exported = run("sessions", "export", "--jsonl", prefix=store.prefix, store=url)
+    assert len(exported.stdout.splitlines()) == 4
