@@ -21,10 +21,12 @@ from .lifecycle import SessionHooks, adead_meta, observed
 from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,
+    checked_store,
     error_headers,
     load_failure,
     merge_headers,
     save_failure,
+    warn_if_cookie_will_be_dropped,
 )
 from .session import Session
 from .stores.base import AsyncStore
@@ -98,7 +100,7 @@ class SessionMiddleware:
             partitioned=partitioned,
             trusted_proxies=trusted_proxies,
         )
-        self.store: AsyncStore = MemoryStore() if store is None else store
+        self.store: AsyncStore = checked_store(MemoryStore() if store is None else store)
         if not isinstance(self.store, AsyncStore):
             raise ConfigurationError(
                 f"store {type(self.store).__qualname__} does not implement the async store "
@@ -154,6 +156,8 @@ class SessionMiddleware:
                     return
             else:
                 session._async_loader = lambda: self._load_record(session)
+        if not self.config.autoload:
+            session._unloaded = True  # with or without a cookie: load() comes first
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
@@ -161,6 +165,7 @@ class SessionMiddleware:
         response.secure = not self.config.require_https or asgi_is_secure(
             scope, self.config.trusted_proxies
         )
+        response.origin = (scope.get("scheme", "http"), _host(scope))
         await response.run(scope, receive)
 
     async def _load_record(self, session: Session) -> Any:
@@ -186,6 +191,7 @@ class _Response:
         self.started = False
         self.replaced = False  # we answered an error instead of the app's response
         self.secure = True  # may the session be written on this request (require_https)?
+        self.origin: tuple[str, str | None] = ("https", None)  # the request's scheme and host
 
     async def run(self, scope: Scope, receive: Receive) -> None:
         try:
@@ -222,6 +228,8 @@ class _Response:
             lifecycle = self.middleware.lifecycle
             if lifecycle and (events := lifecycle.saved(decision, self.session)):
                 await lifecycle.afire(events)
+            if decision.new_token is not None:
+                warn_if_cookie_will_be_dropped(self.middleware.config.cookie.secure, *self.origin)
             return headers
         self.replaced = True
         await _send_error(self.send, status)
@@ -233,6 +241,13 @@ def _merge(headers: list[tuple[bytes, bytes]], extra: list[tuple[str, str]]) -> 
     text = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
     merged = merge_headers(text, extra)
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in merged]
+
+
+def _host(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _device(config: SessionConfig, scope: Scope) -> Any:

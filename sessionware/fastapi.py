@@ -43,7 +43,7 @@ async def get_session(connection: HTTPConnection) -> Session:
             "SessionDep needs sessionware's middleware: "
             "app.add_middleware(SessionMiddleware, secret_key=...)"
         )
-    if session._pending:  # autoload=False and not loaded yet
+    if session._pending or session._unloaded:  # autoload=False and not loaded yet
         await session.load()
     return session
 

@@ -8,9 +8,17 @@ words, statuses and log lines are written once, here. Headers are
 from __future__ import annotations
 
 import logging
+import time
 from http import HTTPStatus
+from typing import Any
 
-from .errors import InsecureTransport, SessionTooLarge, StoreUnavailable, UnstorableValue
+from .errors import (
+    ConfigurationError,
+    InsecureTransport,
+    SessionTooLarge,
+    StoreUnavailable,
+    UnstorableValue,
+)
 
 logger = logging.getLogger("sessionware")
 
@@ -52,18 +60,55 @@ def save_failure(error: Exception) -> int:
         logger.warning("sessionware: %s; answering 403", error)
         return 403
     if isinstance(error, StoreUnavailable):
-        logger.error(
-            "sessionware: the session store failed while saving; answering 503", exc_info=error
-        )
-        return 503
+        return _store_failed(error, "saving")
     logger.error("sessionware: the session could not be saved; answering 500", exc_info=error)
     return 500
 
 
 def load_failure(error: StoreUnavailable) -> int:
     """Log that the store failed while loading the session; the status to answer (503)."""
-    logger.error("sessionware: the session store failed; answering 503", exc_info=error)
+    return _store_failed(error, "loading")
+
+
+TRACEBACK_EVERY_SECONDS = 60.0  # an outage logs one line per request, a traceback this often
+_last_traceback = [float("-inf")]
+
+
+def _store_failed(error: StoreUnavailable, operation: str) -> int:
+    """One log line per failed request; the traceback at most once a minute (an outage
+    must not bury the log under thousands of identical tracebacks)."""
+    now = time.monotonic()
+    with_traceback = now - _last_traceback[0] >= TRACEBACK_EVERY_SECONDS
+    if with_traceback:
+        _last_traceback[0] = now
+    logger.error(
+        "sessionware: the session store failed while %s the session (%s); answering 503",
+        operation,
+        error,
+        exc_info=error if with_traceback else None,
+    )
     return 503
+
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+_warned_hosts: set[str] = set()
+
+
+def warn_if_cookie_will_be_dropped(secure: bool, scheme: str, host: str | None) -> None:
+    """Warn, once per host, that a Secure cookie set over plain http is dropped by browsers."""
+    if not secure or scheme != "http" or host is None:
+        return
+    name = (host[: host.find("]") + 1] if host.startswith("[") else host.split(":")[0]).lower()
+    if name in LOCAL_HOSTS or name in _warned_hosts or len(_warned_hosts) >= 1000:
+        return
+    _warned_hosts.add(name)
+    logger.warning(
+        "sessionware: a Secure session cookie was set on a plain-http request to %r; every "
+        "browser drops it, so sessions will not stick. Serve https; behind a proxy, pass the "
+        "forwarded scheme (uvicorn --proxy-headers, gunicorn --forwarded-allow-ips); or set "
+        "secure=False for local development",
+        name,
+    )
 
 
 def no_store(cache_control: str) -> str:
@@ -109,3 +154,22 @@ def vary_with_cookie(vary: str) -> str:
 
 
 _FOLDS = {"vary": vary_with_cookie, "cache-control": no_store}
+
+
+def checked_store(store: Any) -> Any:
+    """``store``, refusing a class where an instance belongs; warns once for an in-process
+    store, which a second worker or a restart does not share."""
+    if isinstance(store, type):
+        raise ConfigurationError(
+            f"store={store.__qualname__} is the class; pass an instance: "
+            f"store={store.__qualname__}(...)"
+        )
+    if getattr(store, "per_process", False) and not getattr(store, "_warned", False):
+        store._warned = True
+        logger.warning(
+            "sessionware: sessions are kept in %s, inside this one process: a second worker "
+            "(uvicorn --workers, gunicorn -w) will not see them and a restart loses them all. "
+            "For more than one worker or to survive a restart use RedisStore.from_url(...)",
+            type(store).__qualname__,
+        )
+    return store

@@ -88,6 +88,7 @@ class Session(dict[str, Any]):
         "_sync_loader",
         "_token",
         "_touched",
+        "_unloaded",
     )
 
     def __init__(self, *, max_payload_bytes: int = 65536) -> None:
@@ -111,6 +112,7 @@ class Session(dict[str, Any]):
         self._regenerate = False
         self._sealed = False  # the response started: changes can no longer be saved
         self._device: Device | None = None  # the request's device, when recorded
+        self._unloaded = False  # autoload=False: load() must come before any use
 
     # -- identity and lifecycle ------------------------------------------------
 
@@ -136,9 +138,10 @@ class Session(dict[str, Any]):
 
         Raises :class:`~sessionware.errors.StoreUnavailable` when the store fails.
         """
+        self._unloaded = False
         if self._pending and self._async_loader is not None:
             self._fill(await self._async_loader())
-        else:
+        elif self._pending:
             self._ensure_loaded()
 
     def regenerate(self) -> None:
@@ -336,7 +339,7 @@ class Session(dict[str, Any]):
 
     def _ensure_loaded(self) -> None:
         self._accessed = True
-        if not self._pending:
+        if not self._pending and not self._unloaded:
             return
         if self._sync_loader is None:
             raise SessionNotLoaded(

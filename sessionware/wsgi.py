@@ -24,11 +24,13 @@ from .lifecycle import SessionHooks, dead_meta, observed
 from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,
+    checked_store,
     error_headers,
     load_failure,
     merge_headers,
     save_failure,
     status_line,
+    warn_if_cookie_will_be_dropped,
 )
 from .session import Session
 from .stores.base import StoredSession, SyncStore
@@ -60,7 +62,7 @@ class SyncSessions:
         registry: Any = None,
     ) -> None:
         self.config = config
-        self.store: SyncStore = MemoryStore() if store is None else store
+        self.store: SyncStore = checked_store(MemoryStore() if store is None else store)
         if not isinstance(self.store, SyncStore):
             raise ConfigurationError(
                 f"store {type(self.store).__qualname__} does not implement the sync store "
@@ -123,6 +125,9 @@ class SyncSessions:
             return save_failure(error)
         if self.lifecycle is not None:
             self.lifecycle.fire(self.lifecycle.saved(decision, session))
+        if decision.new_token is not None and environ is not None:
+            scheme, host = environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST")
+            warn_if_cookie_will_be_dropped(self.config.cookie.secure, scheme, host)
         return headers
 
 

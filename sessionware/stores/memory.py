@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import ClassVar
 
 from .base import (
     ACTIVE,
@@ -47,10 +48,15 @@ class _Record:
 class MemoryStore:
     """Sessions in a dict, for one process: development, tests, single-worker apps.
 
+    A middleware on it logs one warning at start-up (``per_process``): a second
+    worker or a restart does not see its sessions.
+
     ``retention_seconds``: how long an ended (expired or revoked) session stays
     visible to the management API as a tombstone; a logout does not cut it short.
     ``audit_limit``: how many audit records are kept, newest first.
     """
+
+    per_process: ClassVar[bool] = True  # see sessionware.responses.checked_store
 
     def __init__(
         self,

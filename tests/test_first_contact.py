@@ -1,0 +1,127 @@
+"""No silent failure on first contact (issue 10): warnings and clear errors over real apps."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import flask
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from sessionware import (
+    ConfigurationError,
+    MemoryStore,
+    SessionMiddleware,
+    SessionNotLoaded,
+    WSGISessionMiddleware,
+    responses,
+)
+from sessionware.flask import Sessionware
+
+SECRET = "first-contact-secret-key-0123456789"
+
+
+def starlette_app(**options: object) -> Starlette:
+    async def put(request: Request) -> Response:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return JSONResponse({"n": request.session["n"]})
+
+    async def lazy(request: Request) -> Response:
+        try:
+            request.session.get("n")
+        except SessionNotLoaded as error:
+            return PlainTextResponse(f"{type(error).__name__}: {error}")
+        return PlainTextResponse("no error")
+
+    app = Starlette(routes=[Route("/put", put), Route("/lazy", lazy)])
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, **options)  # type: ignore[arg-type]
+    return app
+
+
+def test_memory_store_warns_once_at_start_up(caplog: pytest.LogCaptureFixture) -> None:
+    store = MemoryStore()
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        SessionMiddleware(starlette_app(), secret_key=SECRET, store=store)
+        SessionMiddleware(starlette_app(), secret_key=SECRET, store=store)  # same store: quiet
+        WSGISessionMiddleware(lambda e, s: [], secret_key=SECRET)  # the default store warns
+    warnings = [r.getMessage() for r in caplog.records if "inside this one process" in r.message]
+    assert len(warnings) == 2
+    assert "RedisStore" in warnings[0] and "--workers" in warnings[0]
+
+
+@pytest.mark.parametrize("shell", ["asgi", "wsgi"])
+def test_the_store_class_instead_of_an_instance_is_a_clear_error(shell: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"store=MemoryStore is the class.*MemoryStore\("):
+        if shell == "asgi":
+            SessionMiddleware(starlette_app(), secret_key=SECRET, store=MemoryStore)  # type: ignore[arg-type]
+        else:
+            WSGISessionMiddleware(lambda e, s: [], secret_key=SECRET, store=MemoryStore)  # type: ignore[arg-type]
+
+
+def test_autoload_false_raises_the_same_error_with_or_without_a_cookie() -> None:
+    store = MemoryStore()
+    writer = TestClient(starlette_app(store=store, secure=False))
+    writer.get("/put")
+    lazy = TestClient(starlette_app(store=store, secure=False, autoload=False))
+    without = lazy.get("/lazy").text
+    lazy.cookies.set("session", writer.cookies["session"])
+    with_cookie = lazy.get("/lazy").text
+    assert without.startswith("SessionNotLoaded: ") and "load()" in without
+    assert with_cookie == without
+
+
+def test_a_secure_cookie_over_plain_http_warns_once_per_host(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = starlette_app(store=MemoryStore())
+    responses._warned_hosts.clear()
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        for host in ("shop.example", "shop.example", "localhost", "127.0.0.1:8000"):
+            TestClient(app, base_url=f"http://{host}").get("/put")
+        TestClient(app, base_url="https://secure.example").get("/put")
+    warned = [r.getMessage() for r in caplog.records if "plain-http" in r.message]
+    assert len(warned) == 1
+    assert "'shop.example'" in warned[0] and "--proxy-headers" in warned[0]
+
+
+def test_the_insecure_warning_also_comes_from_flask(caplog: pytest.LogCaptureFixture) -> None:
+    app = flask.Flask(__name__)
+    Sessionware(app, secret_key=SECRET)
+
+    @app.get("/put")
+    def put() -> str:
+        flask.session["n"] = 1
+        return "ok"
+
+    responses._warned_hosts.clear()
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        app.test_client().get("/put", base_url="http://flask.example")
+    assert any("'flask.example'" in r.getMessage() for r in caplog.records)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_store_outage_logs_one_line_per_request_and_one_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sessionware import RedisStore
+
+    store = RedisStore.from_url(f"redis://127.0.0.1:{_closed_port()}", prefix="swtest:none:")
+    client = TestClient(starlette_app(store=store, secure=False))
+    responses._last_traceback[0] = float("-inf")
+    with caplog.at_level(logging.ERROR, logger="sessionware"):
+        statuses = [client.get("/put").status_code for _ in range(3)]
+    assert statuses == [503, 503, 503]
+    failures = [r for r in caplog.records if "store failed" in r.message]
+    assert len(failures) == 3
+    assert [r.exc_info is not None for r in failures] == [True, False, False]
+    assert all("saving" in r.getMessage() or "loading" in r.getMessage() for r in failures)
