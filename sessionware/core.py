@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from .codec import MAX_RECORD_BYTES
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
 from .errors import ConfigurationError
 from .identity import UserPath
@@ -118,9 +119,10 @@ class SessionConfig:
     ) -> SessionConfig:
         """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
         cookie_max_age = seconds(max_age, "max_age")
-        if not isinstance(max_payload_bytes, int) or max_payload_bytes <= 0:
+        if not isinstance(max_payload_bytes, int) or not 0 < max_payload_bytes <= MAX_RECORD_BYTES:
             raise ConfigurationError(
-                f"max_payload_bytes must be a positive int, not {max_payload_bytes!r}"
+                f"max_payload_bytes must be a positive int up to {MAX_RECORD_BYTES}, "
+                f"not {max_payload_bytes!r}"
             )
         return cls(
             signer=CookieSigner(secret_key),
