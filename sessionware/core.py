@@ -144,16 +144,19 @@ class SessionConfig:
             email_key=None if email_key is None else UserPath.parse(email_key, "email_key"),
         )
 
-    def session_for(self, cookie_headers: Iterable[str], cls: type[Session] = Session) -> Session:
+    def session_for(
+        self, cookie_headers: Iterable[str], cls: type[Session] = Session, *, joined: bool = False
+    ) -> Session:
         """A new, unloaded session for a request with these ``Cookie`` header values.
 
         The first cookie of our name whose signature verifies wins; a forged,
         malformed or oversized one is ignored (the session starts empty).
         ``cls`` is the class to make: a :class:`Session` subclass a framework
-        needs (Flask's ``flask.session``).
+        needs (Flask's ``flask.session``). ``joined``: WSGI's ``HTTP_COOKIE``,
+        where repeated headers arrive joined with ``,`` (see ``cookie_values``).
         """
         session = cls(max_payload_bytes=self.max_payload_bytes)
-        values = cookie_values(cookie_headers, self.cookie.name)
+        values = cookie_values(cookie_headers, self.cookie.name, joined=joined)
         session._cookie_sent = bool(values)
         for value in values:
             verified = self.signer.verify(value)

@@ -62,7 +62,8 @@ class SyncSessions:
         Sync code can load in the middle of ``session["key"]``, so ``autoload``
         makes no difference here; a failing load raises StoreUnavailable there.
         """
-        session = self.config.session_for([cookie_header] if cookie_header else [], cls)
+        headers = [cookie_header] if cookie_header else []
+        session = self.config.session_for(headers, cls, joined=True)
         if session._pending:
             session._sync_loader = lambda: self._load(session)
         return session
