@@ -59,6 +59,7 @@ class Call:
 
     script: Script | None
     args: tuple[str | bytes | int, ...]
+    optional: bool = False  # an error reply is logged, not raised: an index update
 
     @property
     def key(self) -> str | bytes | int:
@@ -75,7 +76,8 @@ def roundtrip(calls: list[Call]) -> Generator[Step, Any, list[Any]]:
 
     A script the server does not know (NOSCRIPT: a restart, a failover, SCRIPT
     FLUSH) is loaded and the calls that missed it are sent again; a reply that
-    is any other error is raised, for the driver to turn into StoreUnavailable.
+    is any other error is raised, for the driver to turn into StoreUnavailable,
+    unless its call is ``optional`` (then it is logged).
     """
     if not calls:
         return []
@@ -87,9 +89,15 @@ def roundtrip(calls: list[Call]) -> Generator[Step, Any, list[Any]]:
                 yield script
         for i, reply in zip(missed, (yield [calls[i] for i in missed]), strict=True):
             replies[i] = reply
-    for reply in replies:
+    for call, reply in zip(calls, replies, strict=True):
         if isinstance(reply, Exception):
-            raise reply
+            if not call.optional:
+                raise reply
+            logger.warning(
+                "sessionware: a management index update failed (%s); the session itself "
+                "is saved, and listings may miss it until its next change",
+                reply,
+            )
     return replies
 
 
@@ -292,7 +300,7 @@ class RedisFlows:
     def _both(self, record: Call, index: Call) -> list[Call]:
         """A RECORD call and its INDEX call: as one SESSION call on a single server."""
         if not self.single_node:
-            return [record, index]
+            return [record, dataclasses.replace(index, optional=True)]
         record_argv, index_argv = record.args[5:], index.args[6:]
         keys = (*record.args[3:5], *index.args[3:6])
         start = str(2 + len(record_argv))  # where the INDEX arguments begin in ARGV

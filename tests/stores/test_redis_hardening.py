@@ -1,0 +1,91 @@
+"""RedisStore under faults the request path must survive: a wrong-typed index key,
+a burst larger than the pool, a save that the client gave up on.
+
+Faults that pause or stop a server use a throwaway one (``cluster.throwaway_server``),
+never the shared server on 6379.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from sessionware import RedisStore, SessionManager, SessionMiddleware
+
+from ..conftest import REDIS_URL
+from .cluster import HOST, cluster_store, shared_cluster
+
+BASE_URL = "https://testserver"
+
+
+def session_app(store: Any) -> Starlette:
+    """``/login`` names a user, ``/incr`` counts, ``/logout`` ends the session."""
+
+    async def login(request: Request) -> JSONResponse:
+        request.session["user"] = "alice"
+        request.session.regenerate()
+        return JSONResponse({})
+
+    async def incr(request: Request) -> JSONResponse:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return JSONResponse({"n": request.session["n"]})
+
+    async def logout(request: Request) -> JSONResponse:
+        request.session.clear()
+        return JSONResponse({})
+
+    routes = [Route("/login", login), Route("/incr", incr), Route("/logout", logout)]
+    app = Starlette(routes=routes)
+    app.add_middleware(SessionMiddleware, secret_key="k", store=store, user_key="user")
+    return app
+
+
+# -- a wrong-typed index key ----------------------------------------------------------------
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def store_and_raw(
+    request: pytest.FixtureRequest, redis_prefix: str
+) -> Iterator[tuple[RedisStore, Any]]:
+    if request.param == "redis":
+        store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+        yield store, redis.Redis.from_url(REDIS_URL)
+        store.close()
+    else:
+        store = cluster_store(request)
+        ports = shared_cluster(request.config)
+        yield store, redis.RedisCluster(host=HOST, port=ports[0])
+
+
+INDEX_KEYS = {"act": "zset", "end": "zset", "info": "hash", "user:alice": "zset"}
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_KEYS))
+def test_a_wrong_typed_index_key_never_fails_a_session_request(
+    store_and_raw: tuple[RedisStore, Any], name: str
+) -> None:
+    store, raw = store_and_raw
+    key = f"{store.prefix}{{index}}:{name}"
+    with TestClient(session_app(store), base_url=BASE_URL) as http:
+        assert http.get("/incr").json() == {"n": 1}
+        raw.delete(key)
+        raw.sadd(key, "stray")  # the wrong type, where the index belongs
+        assert http.get("/login").status_code == 200  # rotate: create's index half
+        assert [http.get("/incr").json()["n"] for _ in range(3)] == [2, 3, 4]  # load, save
+        raw.delete(key)
+        raw.set(key, "stray")
+        assert http.get("/incr").json() == {"n": 5}
+        assert http.get("/logout").status_code == 200
+        assert http.get("/incr").json() == {"n": 1}
+        assert http.get("/login").status_code == 200
+    assert raw.type(key).decode() in ("none", INDEX_KEYS[name])  # repaired, or not yet made
+    live = SessionManager(store).user_sessions("alice")
+    assert [info.user for info in live] == ["alice"]  # the last login is listed again
