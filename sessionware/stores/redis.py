@@ -41,6 +41,7 @@ SyncClient = redis.Redis | RedisCluster
 AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
 
 DEFAULT_PREFIX = "sessionware:"
+DEFAULT_MAX_CONNECTIONS = 64  # per client: enough for hundreds of requests in flight
 
 
 class RedisStore:
@@ -119,6 +120,8 @@ class RedisStore:
         audit_limit: int = AUDIT_LIMIT,
         socket_timeout: float = 1.0,
         cluster: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float | None = None,
         **client_options: Any,
     ) -> RedisStore:
         """A store with a sync and an asyncio client for ``url`` (``redis://``,
@@ -129,6 +132,14 @@ class RedisStore:
         command may have run), so an unreachable or stalled server fails a request
         within about two timeouts. ``client_options`` go to both clients.
 
+        Each client keeps at most ``max_connections`` connections (per process,
+        and per event loop for asyncio ones); a request that finds them all busy
+        waits for one up to ``pool_timeout`` seconds (default: ``socket_timeout``)
+        before failing as the store being unavailable, so a burst of requests
+        queues instead of failing. A connection is held only for one round trip,
+        so a few dozen serve hundreds of requests in flight. (A cluster client
+        keeps its own pool per node, unbounded.)
+
         An asyncio client belongs to the event loop it first runs in: this store
         makes one per event loop that uses it (a client passed to the constructor
         serves only its own).
@@ -138,18 +149,37 @@ class RedisStore:
             "socket_connect_timeout": socket_timeout,
         }
         options.update(client_options)
+        if isinstance(max_connections, bool) or not (
+            isinstance(max_connections, int) and max_connections > 0
+        ):
+            raise ConfigurationError(
+                f"max_connections must be a positive int, got {max_connections!r}"
+            )
+        wait = socket_timeout if pool_timeout is None else pool_timeout
+        if isinstance(wait, bool) or not (isinstance(wait, (int, float)) and wait > 0):
+            raise ConfigurationError(f"pool_timeout must be positive seconds, got {wait!r}")
         errors = (redis.ConnectionError,)
         sync_retry = redis.retry.Retry(NoBackoff(), 1, supported_errors=errors)
-        sync_class, async_class = (
-            (RedisCluster, AsyncRedisCluster) if cluster else (redis.Redis, redis.asyncio.Redis)
-        )
+        pooled = {"max_connections": max_connections, "timeout": wait}
 
         def new_async_client() -> AsyncClient:
             retry = redis.asyncio.retry.Retry(NoBackoff(), 1, supported_errors=errors)
-            return async_class.from_url(url, **{"retry": retry, **options})
+            if cluster:
+                return AsyncRedisCluster.from_url(url, **{"retry": retry, **options})
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url, **{"retry": retry, **options, **pooled}
+            )
+            return redis.asyncio.Redis.from_pool(pool)
 
+        if cluster:
+            sync_client: SyncClient = RedisCluster.from_url(url, **{"retry": sync_retry, **options})
+        else:
+            pool = redis.BlockingConnectionPool.from_url(
+                url, **{"retry": sync_retry, **options, **pooled}
+            )
+            sync_client = redis.Redis.from_pool(pool)
         store = cls(
-            sync_class.from_url(url, **{"retry": sync_retry, **options}),
+            sync_client,
             prefix=prefix,
             retention_seconds=retention_seconds,
             audit_limit=audit_limit,

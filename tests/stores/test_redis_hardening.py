@@ -7,9 +7,11 @@ never the shared server on 6379.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from starlette.applications import Starlette
@@ -18,12 +20,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from sessionware import RedisStore, SessionManager, SessionMiddleware
+from sessionware import ConfigurationError, RedisStore, SessionManager, SessionMiddleware
 
 from ..conftest import REDIS_URL
 from .cluster import HOST, cluster_store, shared_cluster
 
 BASE_URL = "https://testserver"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 def session_app(store: Any) -> Starlette:
@@ -89,3 +96,34 @@ def test_a_wrong_typed_index_key_never_fails_a_session_request(
     assert raw.type(key).decode() in ("none", INDEX_KEYS[name])  # repaired, or not yet made
     live = SessionManager(store).user_sessions("alice")
     assert [info.user for info in live] == ["alice"]  # the last login is listed again
+
+
+# -- a burst larger than the pool -----------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_burst_of_200_requests_on_one_process_waits_for_connections(
+    redis_prefix: str,
+) -> None:
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    app = session_app(store)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as first:
+        cookie = (await first.get("/incr")).cookies["session"]
+
+    async def one(with_cookie: bool) -> int:
+        cookies = {"session": cookie} if with_cookie else {}
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE_URL, cookies=cookies
+        ) as http:
+            return (await http.get("/incr")).status_code
+
+    statuses = await asyncio.gather(*(one(i % 2 == 0) for i in range(200)))
+    await store.aclose()
+    assert sorted(set(statuses)) == [200], {s: statuses.count(s) for s in set(statuses)}
+
+
+def test_the_pool_options_are_validated() -> None:
+    for bad in ({"max_connections": 0}, {"max_connections": True}, {"pool_timeout": -1}):
+        with pytest.raises(ConfigurationError):
+            RedisStore.from_url(REDIS_URL, **bad)
