@@ -106,6 +106,7 @@ class RedisStore:
             prefix, self.retention_seconds, audit_limit, single_node=self._single_node
         )
         self._where = _describe(self._sync if self._sync is not None else self._async)
+        self._flows.give_up_after = _timeout(self._sync, self._async)
         self._new_async_client: Callable[[], AsyncClient] | None = None
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]
         self._by_loop = weakref.WeakKeyDictionary()
@@ -185,6 +186,7 @@ class RedisStore:
             audit_limit=audit_limit,
         )
         store._new_async_client = new_async_client
+        store._flows.give_up_after = socket_timeout
         return store
 
     def close(self) -> None:
@@ -398,6 +400,21 @@ def _check_client(client: object) -> None:
         raise ConfigurationError(
             "RedisStore needs a client without decode_responses=True: sessions store bytes"
         )
+
+
+def _timeout(*clients: SyncClient | AsyncClient | None) -> float | None:
+    """The longest socket timeout of single-server clients (seconds); ``None`` when
+    one never times out or is a cluster client (whose timeout from_url sets)."""
+    timeouts: list[float] = []
+    for client in clients:
+        if isinstance(client, (redis.Redis, redis.asyncio.Redis)):
+            timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+            if timeout is None:
+                return None
+            timeouts.append(float(timeout))
+        elif client is not None:
+            return None
+    return max(timeouts) if timeouts else None
 
 
 def _describe(client: SyncClient | AsyncClient | None) -> str:

@@ -37,6 +37,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..errors import StoreUnavailable
 from .base import ACTIVE, EXPIRED, AuditRecord, Changes, Meta, Query, StoredSession
 from .listing import matches, sort_key
 from .redis_scripts import INDEX, RECORD, SESSION, Script
@@ -113,6 +114,10 @@ class RedisFlows:
     ) -> None:
         self.prefix = prefix
         self.single_node = single_node
+        # the client's socket timeout (None: it never gives up), and the server's
+        # clock minus time.monotonic() as the last load saw it (see _deadline)
+        self.give_up_after: float | None = None
+        self.clock_offset: float | None = None
         self.retention_seconds = retention_seconds
         self._retention = _num(retention_seconds)
         self.audit_limit = audit_limit
@@ -139,6 +144,8 @@ class RedisFlows:
         )
         if _state(session_id, loaded) != 1:
             return None
+        if len(loaded) > 3:
+            self._observe_clock(float(loaded[3]))
         try:
             return StoredSession(_data(loaded[1]), _meta(loaded[2]))
         except (ValueError, TypeError) as error:
@@ -160,7 +167,7 @@ class RedisFlows:
             else:
                 meta += [name, value]
         pairs = [item for key, value in changes.set.items() for item in (key, value)]
-        args = [size, *_counted(pairs), *_counted(changes.removed)]
+        args = [self._deadline(), size, *_counted(pairs), *_counted(changes.removed)]
         args += [*_counted(meta), *_counted(cleared)]
         saved, *_ = yield from roundtrip(
             self._both(
@@ -168,7 +175,31 @@ class RedisFlows:
                 self._index("user", now, session_id, _user_token(changes.user)),
             )
         )
-        return _state(session_id, saved) == 1
+        state = _state(session_id, saved)
+        if state == _TOO_LATE:
+            raise StoreUnavailable(
+                f"the save of session {session_id} reached Redis after its client had given "
+                "up waiting (the server was paused or overloaded); it was not applied"
+            )
+        return state == 1
+
+    def _observe_clock(self, server_time: float) -> None:
+        """Keep the tightest lower bound of the server's clock minus ours: each
+        reply gives one (read after it arrived, so never too high); one that falls
+        a second short means the server's clock went back, and replaces it."""
+        observed = server_time - time.monotonic()
+        known = self.clock_offset
+        if known is None or observed > known or observed < known - 1.0:
+            self.clock_offset = observed
+
+    def _deadline(self) -> str:
+        """A save's deadline in the server's time: half the client's timeout from
+        now, so that a save Redis runs in time has its reply back before the client
+        gives up, and one it runs later (the client answered 503) does not apply.
+        ``clock_offset`` errs early, which only moves the deadline earlier."""
+        if self.give_up_after is None or self.clock_offset is None:
+            return ""
+        return _num(time.monotonic() + self.clock_offset + self.give_up_after / 2)
 
     def rotate(
         self,
@@ -352,6 +383,7 @@ class RedisFlows:
 # -- encoding -----------------------------------------------------------------------------
 
 _MARK = b"\xff"  # the data hash's marker field (see redis_scripts.RECORD)
+_TOO_LATE = -2  # a save's state when it reached the server after its deadline
 
 _TIMES = frozenset(
     ("created_at", "updated_at", "last_activity_at", "expires_at", "deadline", "ended_at")

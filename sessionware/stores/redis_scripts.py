@@ -62,6 +62,12 @@ local function chunked(command, key, items)
     redis.call(command, key, unpack(items, i, math.min(i + 255, #items)))
   end
 end
+-- the server's own clock, in seconds, as a string (scripts replicate effects, so
+-- TIME is allowed)
+local function server_time()
+  local t = redis.call('TIME')
+  return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
 -- seconds (a string or a number) to whole ms, rounded up: a key never vanishes early
 local function ms(seconds) return string.format('%.0f', math.ceil(tonumber(seconds) * 1000)) end
 -- the sliding rule (stores/base.py slid_expiry): candidate capped by deadline; '' = none
@@ -91,8 +97,9 @@ local index_wanted = true  -- false: the INDEX half of SESSION has nothing to le
 local function fields() return redis.pcall('HMGET', M, unpack(FIELDS)) end
 
 -- 1: live; 0: missing, ended or expired; -1: corrupt (a key of the wrong type, a
--- meta of the wrong shape). `meta` is fields(), `n` the data hash's length (an
--- error reply if D is not a hash). Reads the keys again only to tell a missing
+-- meta of the wrong shape); -2 (a save only): it came after its deadline.
+-- `meta` is fields(), `n` the data hash's length (an error reply if D is not a
+-- hash). Reads the keys again only to tell a missing
 -- record from a corrupt one.
 local function judge(meta, n)
   if meta.err or type(n) ~= 'number' then return -1 end
@@ -160,9 +167,17 @@ local function record(base)
       expire(expires, retention)
     end
     redis.call('HSET', M, unpack(changed))
-    return {1, data, meta}
+    return {1, data, meta, server_time()}
 
-  elseif op == 'save' then  -- size, data pairs, removed keys, meta pairs, meta fields to clear
+  elseif op == 'save' then
+    -- deadline, size, data pairs, removed keys, meta pairs, meta fields to clear.
+    -- deadline: the server time ('': none) after which the client has given up on
+    -- this save (it answered 503): a save that arrives later must not apply
+    local deadline = take(1)
+    if deadline ~= '' and tonumber(server_time()) > tonumber(deadline) then
+      index_wanted = false
+      return -2
+    end
     local s, old = state()
     if s ~= 1 then
       index_wanted = false

@@ -8,6 +8,8 @@ never the shared server on 6379.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +25,7 @@ from starlette.testclient import TestClient
 from sessionware import ConfigurationError, RedisStore, SessionManager, SessionMiddleware
 
 from ..conftest import REDIS_URL
-from .cluster import HOST, cluster_store, shared_cluster
+from .cluster import HOST, client, cluster_store, shared_cluster, throwaway_server
 
 BASE_URL = "https://testserver"
 
@@ -127,3 +129,38 @@ def test_the_pool_options_are_validated() -> None:
     for bad in ({"max_connections": 0}, {"max_connections": True}, {"pool_timeout": -1}):
         with pytest.raises(ConfigurationError):
             RedisStore.from_url(REDIS_URL, **bad)
+
+
+# -- a save the client gave up on ----------------------------------------------------------
+
+
+def _stall(port: int, how: str) -> None:
+    """Stall the throwaway server for 1.5 s: busy (DEBUG SLEEP, from a thread, as
+    it blocks its caller), or CLIENT PAUSE of every client."""
+    admin = client(port)
+    if how == "busy":
+        threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", "1.5")).start()
+        time.sleep(0.1)  # let the sleep begin before the save is sent
+    else:
+        admin.execute_command("CLIENT", "PAUSE", "1500", "ALL")
+
+
+@pytest.mark.parametrize("how", ["busy", "paused"])
+def test_a_save_answered_503_never_applies_later(how: str) -> None:
+    with throwaway_server("--enable-debug-command", "yes") as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}", socket_timeout=0.5)
+
+        async def add(request: Request) -> JSONResponse:
+            request.session["cart"] = [*request.session.get("cart", []), "item"]
+            if request.query_params.get("stall"):
+                _stall(port, how)
+            return JSONResponse(request.session["cart"])
+
+        app = Starlette(routes=[Route("/add", add)])
+        app.add_middleware(SessionMiddleware, secret_key="k", store=store)
+        with TestClient(app, base_url=BASE_URL) as http:
+            assert http.get("/add").json() == ["item"]
+            assert http.get("/add?stall=1").status_code == 503  # the client gave up
+            time.sleep(2)  # the server is back, and has run whatever it had queued
+            assert http.get("/add").json() == ["item", "item"]  # the retry: added once
+        store.close()
