@@ -14,7 +14,7 @@ $(VENV)/.demo: pyproject.toml
 	$(PY) -m pip install -q -e ".[demo]"
 	touch $@
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench soak
 demo: $(VENV)/.demo  ## install what the demo needs and start it (prints its URL; PORT=8000)
 	$(PY) examples/demo.py
 
@@ -32,3 +32,6 @@ lint: $(VENV)/.installed  ## ruff and mypy, as CI runs them
 bench: $(VENV)/.installed  ## the peer comparison (installs the [bench] extra)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+soak: $(VENV)/.installed  ## the soak run: real servers, 200 clients, Redis killed and paused (~2 min)
+	$(PY) -m benchmarks.soak $(SOAK_ARGS)

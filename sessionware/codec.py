@@ -40,7 +40,12 @@ except ImportError:  # pragma: no cover - markupsafe comes with Flask and Jinja
     MARKUP = None
 _CONTAINERS = (list, tuple, set, frozenset)
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
-MAX_DEPTH = 500  # containers nested deeper are refused (msgpack's own limit is 511)
+# Bounds that decoding enforces and encoding therefore refuses at the assignment:
+MAX_DEPTH = 100  # containers (list, tuple, set, frozenset, dict) nested in each other
+MAX_CONTAINERS = 100_000  # containers in one session value, nested ones included
+MAX_RECORD_BYTES = 16 * 1024 * 1024  # a stored record (so any value) over this is corrupt
+
+_ARRAY_HEADER = msgpack.Packer().pack_array_header
 
 
 def _pack_default(value: Any) -> msgpack.ExtType:
@@ -48,8 +53,11 @@ def _pack_default(value: Any) -> msgpack.ExtType:
     if kind is tuple:
         return msgpack.ExtType(_TUPLE, _pack(list(value)))
     if kind is set or kind is frozenset:  # canonical order: iteration order varies by hash seed
-        code = _SET if kind is set else _FROZENSET
-        return msgpack.ExtType(code, _pack(sorted(value, key=_pack)))
+        # each element is packed once, and its bytes are both the sort key and the
+        # payload: packing again per level made nested frozensets exponential
+        items = sorted(map(_pack, value))
+        payload = _ARRAY_HEADER(len(items)) + b"".join(items)
+        return msgpack.ExtType(_SET if kind is set else _FROZENSET, payload)
     if kind is dt.datetime:
         return msgpack.ExtType(_DATETIME, value.isoformat().encode())
     if kind is dt.date:
@@ -84,14 +92,19 @@ def _pack(value: Any) -> bytes:
     return packed
 
 
+# Extensions holding other session values: the hook only defers them, and
+# ``_build`` decodes their payloads iteratively, so no stored nesting can recurse
+# through msgpack's C unpacker and the hook (which blew the C stack at ~200 levels).
+_NESTING: dict[int, Callable[[list[Any]], Any]] = {
+    _TUPLE: tuple,
+    _SET: set,
+    _FROZENSET: frozenset,
+}
 _EXT_DECODERS: dict[int, Callable[[bytes], Any]] = {
-    _TUPLE: lambda data: tuple(_unpack(data)),
-    _SET: lambda data: set(_unpack(data)),
-    _FROZENSET: lambda data: frozenset(_unpack(data)),
     _DATETIME: lambda data: dt.datetime.fromisoformat(data.decode()),
     _DATE: lambda data: dt.date.fromisoformat(data.decode()),
     _TIME: lambda data: dt.time.fromisoformat(data.decode()),
-    _TIMEDELTA: lambda data: dt.timedelta(*_unpack(data)),
+    _TIMEDELTA: lambda data: dt.timedelta(*_checked_ints(msgpack.unpackb(data))),
     _DECIMAL: lambda data: Decimal(data.decode()),
     _UUID: lambda data: uuid.UUID(bytes=data),
     _BIGINT: lambda data: int.from_bytes(data, "big", signed=True),
@@ -99,8 +112,31 @@ _EXT_DECODERS: dict[int, Callable[[bytes], Any]] = {
 if MARKUP is not None:
     _EXT_DECODERS[_MARKUP] = lambda data: MARKUP(data.decode())  # type: ignore[misc]
 
+# What msgpack itself hands back; anything else (a msgpack.Timestamp, an ExtType) is corrupt.
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes})
+_STORABLE_SCALARS = _PLAIN | {dt.datetime, dt.date, dt.time, dt.timedelta, Decimal, uuid.UUID}
+if MARKUP is not None:
+    _STORABLE_SCALARS |= {MARKUP}
+
+
+def _checked_ints(values: Any) -> list[int]:
+    if type(values) is not list or len(values) != 3 or any(type(v) is not int for v in values):
+        raise CorruptRecord("a timedelta extension that is not three ints")
+    return values
+
+
+class _Deferred:
+    """A container extension met by the unpacker, decoded later by :func:`_build`."""
+
+    __slots__ = ("code", "data")
+
+    def __init__(self, code: int, data: bytes) -> None:
+        self.code, self.data = code, data
+
 
 def _ext_hook(code: int, data: bytes) -> Any:
+    if code in _NESTING:
+        return _Deferred(code, data)
     decoder = _EXT_DECODERS.get(code)
     if decoder is None:
         raise CorruptRecord(f"unknown msgpack extension type {code}")
@@ -111,33 +147,111 @@ def _unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=True)
 
 
-def _check_keys(value: Any, key: str, depth: int = 0) -> None:
-    """Refuse non-str dict keys anywhere inside ``value`` (msgpack would take them),
-    and nesting deeper than msgpack packs (before Python's own recursion limit)."""
-    if depth > MAX_DEPTH:
-        raise UnstorableValue(
-            f"session value for {key!r} is nested more than {MAX_DEPTH} levels deep; "
-            f"store a flatter form of it",
-            key=key,
-            type_name=type(value).__qualname__,
+def _build(data: bytes) -> Any:
+    """Decode ``data`` with an explicit stack: bounded depth and count, exact types.
+
+    Containers are filled in place, children first; a deferred tuple or set is
+    made once its items are done (it may hold only finished, hashable values).
+    """
+    root = [_unpack(data)]
+    if type(root[0]) in _STORABLE_SCALARS:
+        return root[0]
+    count = 0
+    # (holder, index, depth): check holder[index], schedule its containers; and
+    # (holder, index, kind, items): holder[index] = kind(items), its items done
+    todo: list[tuple[Any, ...]] = [(root, 0, 0)]
+    while todo:
+        step = todo.pop()
+        if len(step) == 4:
+            holder, index, kind, items = step
+            holder[index] = kind(items)
+            continue
+        holder, index, depth = step
+        value = holder[index]
+        kind = type(value)
+        count += 1
+        if depth >= MAX_DEPTH or count > MAX_CONTAINERS:
+            raise CorruptRecord(
+                f"a stored value nested over {MAX_DEPTH} deep or with over "
+                f"{MAX_CONTAINERS} containers"
+            )
+        if kind is _Deferred:
+            items = _unpack(value.data)
+            if type(items) is not list:
+                raise CorruptRecord(f"extension {value.code} does not hold an array")
+            todo.append((holder, index, _NESTING[value.code], items))
+            value = items
+        elif kind is dict:
+            if any(type(key) is not str for key in value):
+                raise CorruptRecord("a stored dict with a key that is not a str")
+            todo.extend(
+                (value, key, depth + 1)
+                for key, inner in value.items()
+                if type(inner) not in _STORABLE_SCALARS
+            )
+            continue
+        elif kind is not list:
+            raise CorruptRecord(f"a stored value of type {kind.__qualname__}")
+        todo.extend(
+            (value, i, depth + 1)
+            for i, inner in enumerate(value)
+            if type(inner) not in _STORABLE_SCALARS
         )
-    kind = type(value)
-    if kind is dict:
-        for inner_key, inner in value.items():
-            if type(inner_key) is not str:
-                raise UnstorableValue(
-                    f"session value for {key!r} holds a dict key of type "
-                    f"{type(inner_key).__qualname__} ({inner_key!r}); session dicts need str "
-                    f"keys: convert it, e.g. str({inner_key!r})",
-                    key=key,
-                    type_name=type(inner_key).__qualname__,
-                )
-            if type(inner) is dict or type(inner) in _CONTAINERS:
-                _check_keys(inner, key, depth + 1)
-    elif kind in _CONTAINERS:
-        for inner in value:
-            if type(inner) is dict or type(inner) in _CONTAINERS:
-                _check_keys(inner, key, depth + 1)
+    return root[0]
+
+
+def _check(value: Any, key: str) -> None:
+    """Refuse, iteratively, anything :func:`decode` would refuse: types that are
+    not storable exactly (a subclass, a bytearray), non-str dict keys, nesting
+    over :data:`MAX_DEPTH` and more than :data:`MAX_CONTAINERS` containers."""
+    count = 0
+    todo = [(value, 0)]
+    while todo:
+        value, depth = todo.pop()
+        kind = type(value)
+        if kind in _STORABLE_SCALARS:
+            continue
+        count += 1
+        if depth >= MAX_DEPTH:
+            raise UnstorableValue(
+                f"session value for {key!r} is nested more than {MAX_DEPTH} levels deep; "
+                f"store a flatter form of it",
+                key=key,
+                type_name=kind.__qualname__,
+            )
+        if count > MAX_CONTAINERS:
+            raise UnstorableValue(
+                f"session value for {key!r} holds more than {MAX_CONTAINERS} containers; "
+                f"keep large data elsewhere and store its id",
+                key=key,
+                type_name=kind.__qualname__,
+            )
+        if kind is dict:
+            for inner_key in value:
+                if type(inner_key) is not str:
+                    raise UnstorableValue(
+                        f"session value for {key!r} holds a dict key of type "
+                        f"{type(inner_key).__qualname__} ({inner_key!r}); session dicts need "
+                        f"str keys: convert it, e.g. str({inner_key!r})",
+                        key=key,
+                        type_name=type(inner_key).__qualname__,
+                    )
+            todo.extend((inner, depth + 1) for inner in value.values())
+        elif kind in _CONTAINERS:
+            todo.extend((inner, depth + 1) for inner in value)
+        else:
+            raise _unstorable(key, kind)
+
+
+def _unstorable(key: str, kind: type) -> UnstorableValue:
+    hint = "bytes(value)" if kind is bytearray else "its id, str() or a dict"
+    return UnstorableValue(
+        f"session value for {key!r} is (or contains) a value of type "
+        f"{kind.__qualname__}, which sessions cannot store; store a plain form "
+        f"of it ({hint}), using one of: {STORABLE}",
+        key=key,
+        type_name=kind.__qualname__,
+    )
 
 
 def encode(key: str, value: Any) -> bytes:
@@ -146,30 +260,37 @@ def encode(key: str, value: Any) -> bytes:
     Raises :class:`UnstorableValue` naming the key and the offending type when
     the value (or anything nested in it) is not storable.
     """
-    _check_keys(value, key)
+    _check(value, key)
     try:
-        return _pack(value)
+        packed = _pack(value)
     except _Unstorable as exc:
-        raise UnstorableValue(
-            f"session value for {key!r} is (or contains) a value of type "
-            f"{exc.kind.__qualname__}, which sessions cannot store; store a plain form "
-            f"of it (its id, str() or a dict), "
-            f"using one of: {STORABLE}",
-            key=key,
-            type_name=exc.kind.__qualname__,
-        ) from None
-    except (ValueError, OverflowError) as exc:  # e.g. nesting deeper than msgpack allows
+        raise _unstorable(key, exc.kind) from None
+    except (ValueError, OverflowError) as exc:
         raise UnstorableValue(
             f"session value for {key!r} cannot be stored: {exc}",
             key=key,
             type_name=type(value).__qualname__,
         ) from exc
+    if len(packed) > MAX_RECORD_BYTES:
+        raise UnstorableValue(
+            f"session value for {key!r} encodes to {len(packed)} bytes, over the "
+            f"{MAX_RECORD_BYTES} a value may have; keep large data elsewhere and store its id",
+            key=key,
+            type_name=type(value).__qualname__,
+        )
+    return packed
 
 
 def decode(data: bytes) -> Any:
-    """Decode bytes made by :func:`encode`; :class:`CorruptRecord` for anything else."""
+    """Decode bytes made by :func:`encode`; :class:`CorruptRecord` for anything else.
+
+    Bounded: over :data:`MAX_RECORD_BYTES`, :data:`MAX_DEPTH` or
+    :data:`MAX_CONTAINERS` is corrupt, and no nesting recurses in C or Python.
+    """
+    if len(data) > MAX_RECORD_BYTES:
+        raise CorruptRecord(f"a stored value of {len(data)} bytes, over {MAX_RECORD_BYTES}")
     try:
-        return _unpack(data)
+        return _build(data)
     except CorruptRecord:
         raise
     except Exception as exc:  # msgpack raises many types for garbage input

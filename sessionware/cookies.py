@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import NamedTuple
@@ -124,28 +124,79 @@ def plausible(value: str) -> bool:
     )
 
 
-def cookie_values(headers: Iterable[str], name: str) -> list[str]:
+def cookie_values(headers: Iterable[str], name: str, *, joined: bool = False) -> list[str]:
     """The values of every cookie called ``name`` in ``Cookie`` header values, in order.
+
+    Parsed as the RFC 6265bis grammar reads a ``Cookie`` header: pairs split on
+    ``;``, only spaces and tabs around them (a name behind any other control byte
+    is not ``name``), and a value quoted whole (``"..."``) loses its quotes.
+    Another cookie's value never yields ours: a value whose opening quote is not
+    closed before the ``;`` (``other="x;session=...";``) runs, as a quoted-string
+    would, to the next ``"``, and nothing inside it is a cookie.
+
+    ``joined``: the header is a WSGI ``HTTP_COOKIE``, where servers join repeated
+    ``Cookie`` headers with ``,``. Our cookie then ends at a comma, and one that
+    opens a later header (``a=1, session=...``) is also found, after every other
+    one (its comma might be inside another cookie's value, so it never outranks
+    them) and never for a ``__Host-`` or ``__Secure-`` name, whose guarantee a
+    cookie set by a sibling domain must not break.
 
     Linear in the header size, and never more than :data:`MAX_CANDIDATES` values,
     so a huge or hostile header costs bounded work.
     """
     found: list[str] = []
-    shaped = 0  # values shaped like ours: only these count toward the HMAC budget
+    later: list[str] = []  # joined: our cookie opening a later header
+    opening = joined and not name.startswith(("__Host-", "__Secure-"))
     prefix = name + "="
     for header in headers:
         if prefix not in header:
             continue
-        for part in header.split(";"):
-            part = part.strip()
-            if part.startswith(prefix):
-                value = part[len(prefix) :].strip('"')
-                if 0 < len(value) <= MAX_COOKIE_VALUE:
-                    found.append(value)  # a misshapen one is refused before any HMAC
-                    shaped += plausible(value)
-                    if shaped == MAX_CANDIDATES:
-                        return found
-    return found
+        for pair_name, value in _pairs(header):
+            if pair_name == name:
+                found.append(value.partition(",")[0].rstrip(_OWS) if joined else value)
+            elif opening and "," in pair_name:  # "flag, session=...": a bare name ended one
+                if pair_name.rpartition(",")[2].lstrip(_OWS) == name:
+                    later.append(value.partition(",")[0].rstrip(_OWS))
+            elif opening and prefix in value:
+                for piece in value.split(",")[1:]:
+                    piece = piece.lstrip(_OWS)
+                    if piece.startswith(prefix):
+                        later.append(piece[len(prefix) :].rstrip(_OWS))
+    return _budget(found + later)
+
+
+_OWS = " \t"  # the only whitespace a Cookie header has between pairs
+
+
+def _pairs(header: str) -> Iterator[tuple[str, str]]:
+    """``(name, value)`` for each cookie-pair of one header; see :func:`cookie_values`."""
+    in_quotes = False
+    for part in header.split(";"):
+        if in_quotes:  # inside another cookie's quoted value: it ends at the next quote
+            in_quotes = '"' not in part
+            continue
+        pair_name, _, value = part.partition("=")
+        value = value.strip(_OWS)
+        if value.startswith('"'):
+            if len(value) < 2 or not value.endswith('"') or '"' in value[1:-1]:
+                in_quotes = value.count('"') % 2 == 1
+                continue  # not one quoted value: no cookie of ours
+            value = value[1:-1]
+        yield pair_name.strip(_OWS), value
+
+
+def _budget(values: list[str]) -> list[str]:
+    """Values of a usable length, up to :data:`MAX_CANDIDATES` of our shape: only
+    those cost an HMAC, and a misshapen one is refused before any."""
+    kept: list[str] = []
+    shaped = 0
+    for value in values:
+        if 0 < len(value) <= MAX_COOKIE_VALUE:
+            kept.append(value)
+            shaped += plausible(value)
+            if shaped == MAX_CANDIDATES:
+                break
+    return kept
 
 
 @dataclass(frozen=True, slots=True)

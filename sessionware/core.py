@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from . import devices
+from .codec import MAX_RECORD_BYTES
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
 from .errors import ConfigurationError
 from .identity import UserPath
@@ -134,9 +135,10 @@ class SessionConfig:
     ) -> SessionConfig:
         """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
         cookie_max_age = seconds(max_age, "max_age")
-        if not isinstance(max_payload_bytes, int) or max_payload_bytes <= 0:
+        if not isinstance(max_payload_bytes, int) or not 0 < max_payload_bytes <= MAX_RECORD_BYTES:
             raise ConfigurationError(
-                f"max_payload_bytes must be a positive int, not {max_payload_bytes!r}"
+                f"max_payload_bytes must be a positive int up to {MAX_RECORD_BYTES}, "
+                f"not {max_payload_bytes!r}"
             )
         for flag, value in (("enabled", enabled), ("require_https", require_https)):
             if not isinstance(value, bool):
@@ -175,16 +177,19 @@ class SessionConfig:
         ip = devices.client_ip(peer, forwarded_for, self.trusted_proxies)
         return devices.current(user_agent, ip)
 
-    def session_for(self, cookie_headers: Iterable[str], cls: type[Session] = Session) -> Session:
+    def session_for(
+        self, cookie_headers: Iterable[str], cls: type[Session] = Session, *, joined: bool = False
+    ) -> Session:
         """A new, unloaded session for a request with these ``Cookie`` header values.
 
         The first cookie of our name whose signature verifies wins; a forged,
         malformed or oversized one is ignored (the session starts empty).
         ``cls`` is the class to make: a :class:`Session` subclass a framework
-        needs (Flask's ``flask.session``).
+        needs (Flask's ``flask.session``). ``joined``: WSGI's ``HTTP_COOKIE``,
+        where repeated headers arrive joined with ``,`` (see ``cookie_values``).
         """
         session = cls(max_payload_bytes=self.max_payload_bytes)
-        values = cookie_values(cookie_headers, self.cookie.name)
+        values = cookie_values(cookie_headers, self.cookie.name, joined=joined)
         session._cookie_sent = bool(values)
         for value in values:
             verified = self.signer.verify(value)

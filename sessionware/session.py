@@ -5,7 +5,9 @@ Contract:
 * Assigning a value validates it at once: an unstorable value or key raises
   :class:`UnstorableValue` (a TypeError), a payload that would grow past the
   cap raises :class:`SessionTooLarge` (a ValueError); either way the session is
-  left as it was.
+  left as it was. A record stored over the cap (the cap was lowered since)
+  loads and may shrink, but no change may grow it; one over
+  ``codec.MAX_RECORD_BYTES`` is ignored, with a warning, as corrupt.
 * Nested mutation is saved without any ``modified`` flag: at the end of the
   request every value that was read or written is encoded again and compared
   with what was loaded; only keys whose bytes changed are written.
@@ -75,6 +77,7 @@ class Session(dict[str, Any]):
         "_cookie_sent",
         "_device",
         "_id",
+        "_loaded_size",
         "_max_bytes",
         "_meta",
         "_pending_load",
@@ -102,6 +105,7 @@ class Session(dict[str, Any]):
         self._raw: dict[str, bytes] = {}  # encodings as loaded, to detect changes
         self._sizes: dict[str, int] = {}
         self._size = 0
+        self._loaded_size = 0  # a record loaded over the cap may shrink, never grow
         self._touched: set[str] = set()
         self._max_bytes = max_payload_bytes
         self._pending_load = False  # a record may exist but is not loaded yet
@@ -165,7 +169,7 @@ class Session(dict[str, Any]):
         self._regenerate = False  # nothing is left to carry: this is a logout
         dict.clear(self)
         self._sizes.clear()
-        self._size = 0
+        self._size = self._loaded_size = 0
         self._touched.clear()
 
     # -- flash messages --------------------------------------------------------
@@ -208,7 +212,7 @@ class Session(dict[str, Any]):
         if total > self._max_bytes and self._touched - {key}:
             self._remeasure(key)  # values changed in place may have shrunk since measured
             total = self._size - self._sizes.get(key, 0) + size
-        if total > self._max_bytes:
+        if total > self._max_bytes and total > self._size:  # over the cap: may only shrink
             raise SessionTooLarge(
                 f"storing {key!r} would make the session {total} bytes, over "
                 f"max_payload_bytes={self._max_bytes}; keep large data elsewhere (a database "
@@ -355,6 +359,18 @@ class Session(dict[str, Any]):
         if stored is None:
             self._id = None
             return
+        sizes = {key: len(key.encode()) + len(raw) for key, raw in stored.data.items()}
+        size = sum(sizes.values())
+        if size > codec.MAX_RECORD_BYTES:  # a lowered max_payload_bytes is no reason to drop one
+            logger.warning(
+                "sessionware: session %s is %d bytes, over the %d bytes any record may have; "
+                "ignoring it",
+                self._id,
+                size,
+                codec.MAX_RECORD_BYTES,
+            )
+            self._id = None
+            return
         try:
             data = {key: codec.decode(raw) for key, raw in stored.data.items()}
         except CorruptRecord:  # never show its content; the session starts afresh
@@ -366,8 +382,7 @@ class Session(dict[str, Any]):
         self._meta = stored.meta
         self._raw = stored.data
         dict.update(self, data)
-        self._sizes = {key: len(key.encode()) + len(raw) for key, raw in stored.data.items()}
-        self._size = sum(self._sizes.values())
+        self._sizes, self._size, self._loaded_size = sizes, size, size
 
     def _remeasure(self, skip: str) -> None:
         """Bring the sizes of values read (and maybe changed in place) up to date."""
@@ -383,13 +398,14 @@ class Session(dict[str, Any]):
         """Encode every value that may have changed; check the size cap on the result.
 
         Raises :class:`SessionTooLarge` when nested mutation grew the payload past
-        the cap, and :class:`UnstorableValue` when it put an unstorable value in.
+        the cap (a record loaded over the cap may stay as large, not grow), and
+        :class:`UnstorableValue` when it put an unstorable value in.
         """
         encoded = {key: codec.encode(key, dict.__getitem__(self, key)) for key in self._touched}
         for key, raw in encoded.items():
             self._size += len(key.encode()) + len(raw) - self._sizes.get(key, 0)
             self._sizes[key] = len(key.encode()) + len(raw)
-        if self._size > self._max_bytes:
+        if self._size > max(self._max_bytes, self._loaded_size):
             raise SessionTooLarge(
                 f"the session grew to {self._size} bytes through in-place changes, over "
                 f"max_payload_bytes={self._max_bytes}; it was not saved",

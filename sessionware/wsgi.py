@@ -85,7 +85,7 @@ class SyncSessions:
         if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
             return disabled(cls)
         cookies = [cookie_header] if cookie_header else []
-        session = self.config.session_for(cookies, cls)
+        session = self.config.session_for(cookies, cls, joined=True)
         if environ is not None:  # the device comes from the request's environ
             session._device = self.config.device_for(
                 environ.get("REMOTE_ADDR"),

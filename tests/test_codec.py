@@ -13,8 +13,15 @@ from zoneinfo import ZoneInfo
 import msgpack
 import pytest
 
-from sessionware import CorruptRecord, SessionwareError, UnstorableValue
-from sessionware.codec import check_key, decode, encode
+from sessionware import CorruptRecord, SessionwareError, UnstorableValue, codec
+from sessionware.codec import (
+    MAX_CONTAINERS,
+    MAX_DEPTH,
+    MAX_RECORD_BYTES,
+    check_key,
+    decode,
+    encode,
+)
 
 from .scenarios.spec import TYPED, _same
 
@@ -118,3 +125,84 @@ def test_uuid_and_time_round_trip() -> None:
     assert decode(encode("u", u)) == u
     t = dt.time(1, 2, 3, 4)
     assert decode(encode("t", t)) == t
+
+
+# -- bounds: decoding is bounded and iterative, encoding refuses what decoding would -----
+
+
+def _nested(kind: Any, depth: int) -> Any:
+    value: Any = kind(())
+    for _ in range(depth - 1):
+        value = kind((value,))
+    return value
+
+
+@pytest.mark.parametrize("kind", [list, tuple, frozenset], ids=["list", "tuple", "frozenset"])
+def test_encoding_refuses_at_the_assignment_exactly_the_depth_decoding_refuses(kind: Any) -> None:
+    fits = _nested(kind, MAX_DEPTH)
+    assert _same(decode(encode("doc", fits)), fits)
+    for depth in (MAX_DEPTH + 1, 250, 450, 5000):  # 250 was stored; 450 raised RecursionError
+        with pytest.raises(UnstorableValue, match="nested more than"):
+            encode("doc", _nested(kind, depth))
+
+
+def test_a_stored_list_nested_too_deep_is_corrupt_on_load() -> None:
+    for depth in (MAX_DEPTH + 1, 600, 1000):
+        with pytest.raises(CorruptRecord):
+            decode(b"\x91" * (depth - 1) + b"\x90")
+    assert decode(b"\x91" * (MAX_DEPTH - 1) + b"\x90") == _nested(list, MAX_DEPTH)
+
+
+def test_a_stored_value_with_too_many_containers_is_corrupt() -> None:
+    many = [[] for _ in range(MAX_CONTAINERS)]  # the outer list makes one too many
+    with pytest.raises(UnstorableValue, match="containers"):
+        encode("doc", many)
+    with pytest.raises(CorruptRecord):
+        decode(msgpack.packb(many))
+
+
+def test_a_stored_value_over_the_record_limit_is_corrupt() -> None:
+    with pytest.raises(CorruptRecord, match="bytes"):
+        decode(msgpack.packb(b"x" * MAX_RECORD_BYTES))
+
+
+def test_nested_frozensets_pack_each_element_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = codec._pack
+    monkeypatch.setattr(codec, "_pack", lambda value: calls.append(1) or real(value))
+    value = _nested(frozenset, 20)  # packed 2**20 times over before (15 s)
+    assert decode(encode("f", value)) == value
+    assert len(calls) < 3 * 20
+
+
+def test_set_encoding_is_unchanged_for_records_already_stored() -> None:
+    # the format before the linear encoding: the sorted packed items, as one array
+    old = msgpack.packb(msgpack.ExtType(3, msgpack.packb([1, "a", "b"])), use_bin_type=True)
+    assert decode(old) == frozenset({"a", "b", 1})
+    assert encode("f", frozenset({"b", 1, "a"})) == old
+
+
+@pytest.mark.parametrize(
+    "value", [bytearray(b"ab"), memoryview(b"ab"), [bytearray(b"ab")], {"a": bytearray()}]
+)
+def test_bytearray_and_other_buffers_are_refused_not_turned_into_bytes(value: Any) -> None:
+    with pytest.raises(UnstorableValue, match="cannot store"):
+        encode("b", value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        msgpack.packb(msgpack.Timestamp(5, 0)),
+        msgpack.packb({"when": [msgpack.Timestamp(5, 0)]}),
+        msgpack.packb(msgpack.ExtType(1, msgpack.packb([msgpack.Timestamp(5, 0)]))),
+        msgpack.packb({b"bytes key": 1}, use_bin_type=True),
+        msgpack.packb(msgpack.ExtType(1, msgpack.packb(5))),  # a tuple that is no array
+        msgpack.packb(msgpack.ExtType(2, msgpack.packb([[1]]))),  # a set of a list
+        msgpack.packb(msgpack.ExtType(5, msgpack.packb([1, 2]))),  # a timedelta of two
+    ],
+    ids=["timestamp", "nested-timestamp", "timestamp-in-tuple", "bytes-key", "tuple", "set", "td"],
+)
+def test_what_encode_never_makes_is_corrupt(data: bytes) -> None:
+    with pytest.raises(CorruptRecord):
+        decode(data)

@@ -41,6 +41,7 @@ SyncClient = redis.Redis | RedisCluster
 AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
 
 DEFAULT_PREFIX = "sessionware:"
+DEFAULT_MAX_CONNECTIONS = 64  # per client: enough for hundreds of requests in flight
 
 
 class RedisStore:
@@ -105,6 +106,7 @@ class RedisStore:
             prefix, self.retention_seconds, audit_limit, single_node=self._single_node
         )
         self._where = _describe(self._sync if self._sync is not None else self._async)
+        self._flows.give_up_after = _timeout(self._sync, self._async)
         self._new_async_client: Callable[[], AsyncClient] | None = None
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]
         self._by_loop = weakref.WeakKeyDictionary()
@@ -119,6 +121,8 @@ class RedisStore:
         audit_limit: int = AUDIT_LIMIT,
         socket_timeout: float = 1.0,
         cluster: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float | None = None,
         **client_options: Any,
     ) -> RedisStore:
         """A store with a sync and an asyncio client for ``url`` (``redis://``,
@@ -129,6 +133,14 @@ class RedisStore:
         command may have run), so an unreachable or stalled server fails a request
         within about two timeouts. ``client_options`` go to both clients.
 
+        Each client keeps at most ``max_connections`` connections (per process,
+        and per event loop for asyncio ones); a request that finds them all busy
+        waits for one up to ``pool_timeout`` seconds (default: ``socket_timeout``)
+        before failing as the store being unavailable, so a burst of requests
+        queues instead of failing. A connection is held only for one round trip,
+        so a few dozen serve hundreds of requests in flight. (A cluster client
+        keeps its own pool per node, unbounded.)
+
         An asyncio client belongs to the event loop it first runs in: this store
         makes one per event loop that uses it (a client passed to the constructor
         serves only its own).
@@ -138,23 +150,43 @@ class RedisStore:
             "socket_connect_timeout": socket_timeout,
         }
         options.update(client_options)
+        if isinstance(max_connections, bool) or not (
+            isinstance(max_connections, int) and max_connections > 0
+        ):
+            raise ConfigurationError(
+                f"max_connections must be a positive int, got {max_connections!r}"
+            )
+        wait = socket_timeout if pool_timeout is None else pool_timeout
+        if isinstance(wait, bool) or not (isinstance(wait, (int, float)) and wait > 0):
+            raise ConfigurationError(f"pool_timeout must be positive seconds, got {wait!r}")
         errors = (redis.ConnectionError,)
         sync_retry = redis.retry.Retry(NoBackoff(), 1, supported_errors=errors)
-        sync_class, async_class = (
-            (RedisCluster, AsyncRedisCluster) if cluster else (redis.Redis, redis.asyncio.Redis)
-        )
+        pooled = {"max_connections": max_connections, "timeout": wait}
 
         def new_async_client() -> AsyncClient:
             retry = redis.asyncio.retry.Retry(NoBackoff(), 1, supported_errors=errors)
-            return async_class.from_url(url, **{"retry": retry, **options})
+            if cluster:
+                return AsyncRedisCluster.from_url(url, **{"retry": retry, **options})
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url, **{"retry": retry, **options, **pooled}
+            )
+            return redis.asyncio.Redis.from_pool(pool)
 
+        if cluster:
+            sync_client: SyncClient = RedisCluster.from_url(url, **{"retry": sync_retry, **options})
+        else:
+            pool = redis.BlockingConnectionPool.from_url(
+                url, **{"retry": sync_retry, **options, **pooled}
+            )
+            sync_client = redis.Redis.from_pool(pool)
         store = cls(
-            sync_class.from_url(url, **{"retry": sync_retry, **options}),
+            sync_client,
             prefix=prefix,
             retention_seconds=retention_seconds,
             audit_limit=audit_limit,
         )
         store._new_async_client = new_async_client
+        store._flows.give_up_after = socket_timeout
         return store
 
     def close(self) -> None:
@@ -368,6 +400,21 @@ def _check_client(client: object) -> None:
         raise ConfigurationError(
             "RedisStore needs a client without decode_responses=True: sessions store bytes"
         )
+
+
+def _timeout(*clients: SyncClient | AsyncClient | None) -> float | None:
+    """The longest socket timeout of single-server clients (seconds); ``None`` when
+    one never times out or is a cluster client (whose timeout from_url sets)."""
+    timeouts: list[float] = []
+    for client in clients:
+        if isinstance(client, (redis.Redis, redis.asyncio.Redis)):
+            timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+            if timeout is None:
+                return None
+            timeouts.append(float(timeout))
+        elif client is not None:
+            return None
+    return max(timeouts) if timeouts else None
 
 
 def _describe(client: SyncClient | AsyncClient | None) -> str:

@@ -37,6 +37,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..errors import StoreUnavailable
 from .base import ACTIVE, EXPIRED, AuditRecord, Changes, Meta, Query, StoredSession
 from .listing import matches, sort_key
 from .redis_scripts import INDEX, RECORD, SESSION, Script
@@ -59,6 +60,7 @@ class Call:
 
     script: Script | None
     args: tuple[str | bytes | int, ...]
+    optional: bool = False  # an error reply is logged, not raised: an index update
 
     @property
     def key(self) -> str | bytes | int:
@@ -75,7 +77,8 @@ def roundtrip(calls: list[Call]) -> Generator[Step, Any, list[Any]]:
 
     A script the server does not know (NOSCRIPT: a restart, a failover, SCRIPT
     FLUSH) is loaded and the calls that missed it are sent again; a reply that
-    is any other error is raised, for the driver to turn into StoreUnavailable.
+    is any other error is raised, for the driver to turn into StoreUnavailable,
+    unless its call is ``optional`` (then it is logged).
     """
     if not calls:
         return []
@@ -87,9 +90,15 @@ def roundtrip(calls: list[Call]) -> Generator[Step, Any, list[Any]]:
                 yield script
         for i, reply in zip(missed, (yield [calls[i] for i in missed]), strict=True):
             replies[i] = reply
-    for reply in replies:
+    for call, reply in zip(calls, replies, strict=True):
         if isinstance(reply, Exception):
-            raise reply
+            if not call.optional:
+                raise reply
+            logger.warning(
+                "sessionware: a management index update failed (%s); the session itself "
+                "is saved, and listings may miss it until its next change",
+                reply,
+            )
     return replies
 
 
@@ -105,6 +114,10 @@ class RedisFlows:
     ) -> None:
         self.prefix = prefix
         self.single_node = single_node
+        # the client's socket timeout (None: it never gives up), and the server's
+        # clock minus time.monotonic() as the last load saw it (see _deadline)
+        self.give_up_after: float | None = None
+        self.clock_offset: float | None = None
         self.retention_seconds = retention_seconds
         self._retention = _num(retention_seconds)
         self.audit_limit = audit_limit
@@ -131,6 +144,8 @@ class RedisFlows:
         )
         if _state(session_id, loaded) != 1:
             return None
+        if len(loaded) > 3:
+            self._observe_clock(float(loaded[3]))
         try:
             return StoredSession(_data(loaded[1]), _meta(loaded[2]))
         except (ValueError, TypeError) as error:
@@ -154,7 +169,7 @@ class RedisFlows:
         if changes.device is not None:
             meta += ["device", changes.device]
         pairs = [item for key, value in changes.set.items() for item in (key, value)]
-        args = [size, *_counted(pairs), *_counted(changes.removed)]
+        args = [self._deadline(), size, *_counted(pairs), *_counted(changes.removed)]
         args += [*_counted(meta), *_counted(cleared)]
         saved, *_ = yield from roundtrip(
             self._both(
@@ -162,7 +177,31 @@ class RedisFlows:
                 self._index("user", now, session_id, _user_token(changes.user)),
             )
         )
-        return _state(session_id, saved) == 1
+        state = _state(session_id, saved)
+        if state == _TOO_LATE:
+            raise StoreUnavailable(
+                f"the save of session {session_id} reached Redis after its client had given "
+                "up waiting (the server was paused or overloaded); it was not applied"
+            )
+        return state == 1
+
+    def _observe_clock(self, server_time: float) -> None:
+        """Keep the tightest lower bound of the server's clock minus ours: each
+        reply gives one (read after it arrived, so never too high); one that falls
+        a second short means the server's clock went back, and replaces it."""
+        observed = server_time - time.monotonic()
+        known = self.clock_offset
+        if known is None or observed > known or observed < known - 1.0:
+            self.clock_offset = observed
+
+    def _deadline(self) -> str:
+        """A save's deadline in the server's time: half the client's timeout from
+        now, so that a save Redis runs in time has its reply back before the client
+        gives up, and one it runs later (the client answered 503) does not apply.
+        ``clock_offset`` errs early, which only moves the deadline earlier."""
+        if self.give_up_after is None or self.clock_offset is None:
+            return ""
+        return _num(time.monotonic() + self.clock_offset + self.give_up_after / 2)
 
     def rotate(
         self,
@@ -294,7 +333,7 @@ class RedisFlows:
     def _both(self, record: Call, index: Call) -> list[Call]:
         """A RECORD call and its INDEX call: as one SESSION call on a single server."""
         if not self.single_node:
-            return [record, index]
+            return [record, dataclasses.replace(index, optional=True)]
         record_argv, index_argv = record.args[5:], index.args[6:]
         keys = (*record.args[3:5], *index.args[3:6])
         start = str(2 + len(record_argv))  # where the INDEX arguments begin in ARGV
@@ -346,6 +385,7 @@ class RedisFlows:
 # -- encoding -----------------------------------------------------------------------------
 
 _MARK = b"\xff"  # the data hash's marker field (see redis_scripts.RECORD)
+_TOO_LATE = -2  # a save's state when it reached the server after its deadline
 
 _TIMES = frozenset(
     ("created_at", "updated_at", "last_activity_at", "expires_at", "deadline", "ended_at")

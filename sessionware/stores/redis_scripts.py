@@ -12,6 +12,12 @@ may touch every key: a RECORD operation, then an INDEX one unless the record
 found nothing for the index to learn (a load within the activity granularity, a
 save that kept the user). ``ARGV[1]`` is where the INDEX arguments start.
 
+Sessions never depend on the indexes being well formed: an INDEX operation
+that fails deletes any index key holding the wrong type (logged in the Redis
+server's log) and runs once more; if it still fails, ``SESSION`` keeps the
+record's change and returns its reply, and a lone ``INDEX`` call answers the
+error, which a session operation logs and ignores (``redis_flows.roundtrip``).
+
 Each operation takes its name and the caller's clock (float seconds, as
 Python's ``repr`` wrote it) as its first two arguments. Times are passed and
 stored as those strings, never formatted by Lua (whose ``tostring`` keeps 14
@@ -56,6 +62,12 @@ local function chunked(command, key, items)
     redis.call(command, key, unpack(items, i, math.min(i + 255, #items)))
   end
 end
+-- the server's own clock, in seconds, as a string (scripts replicate effects, so
+-- TIME is allowed)
+local function server_time()
+  local t = redis.call('TIME')
+  return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
 -- seconds (a string or a number) to whole ms, rounded up: a key never vanishes early
 local function ms(seconds) return string.format('%.0f', math.ceil(tonumber(seconds) * 1000)) end
 -- the sliding rule (stores/base.py slid_expiry): candidate capped by deadline; '' = none
@@ -86,8 +98,9 @@ local index_wanted = true  -- false: the INDEX half of SESSION has nothing to le
 local function fields() return redis.pcall('HMGET', M, unpack(FIELDS)) end
 
 -- 1: live; 0: missing, ended or expired; -1: corrupt (a key of the wrong type, a
--- meta of the wrong shape). `meta` is fields(), `n` the data hash's length (an
--- error reply if D is not a hash). Reads the keys again only to tell a missing
+-- meta of the wrong shape); -2 (a save only): it came after its deadline.
+-- `meta` is fields(), `n` the data hash's length (an error reply if D is not a
+-- hash). Reads the keys again only to tell a missing
 -- record from a corrupt one.
 local function judge(meta, n)
   if meta.err or type(n) ~= 'number' then return -1 end
@@ -155,9 +168,17 @@ local function record(base)
       expire(expires, retention)
     end
     redis.call('HSET', M, unpack(changed))
-    return {1, data, meta}
+    return {1, data, meta, server_time()}
 
-  elseif op == 'save' then  -- size, data pairs, removed keys, meta pairs, meta fields to clear
+  elseif op == 'save' then
+    -- deadline, size, data pairs, removed keys, meta pairs, meta fields to clear.
+    -- deadline: the server time ('': none) after which the client has given up on
+    -- this save (it answered 503): a save that arrives later must not apply
+    local deadline = take(1)
+    if deadline ~= '' and tonumber(server_time()) > tonumber(deadline) then
+      index_wanted = false
+      return -2
+    end
     local s, old = state()
     if s ~= 1 then
       index_wanted = false
@@ -253,10 +274,32 @@ _INDEX = r"""
 -- USERS .. user: that user's ids by end, a sorted set per user.
 local ACT, END, INFO = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
 local retention, USERS
+local users_met = {}  -- the user keys this operation touched, for repair()
 
 local function user_key(token)
-  if token and string.sub(token, 1, 1) == '+' then return USERS .. string.sub(token, 2) end
+  if token and string.sub(token, 1, 1) == '+' then
+    local key = USERS .. string.sub(token, 2)
+    users_met[key] = true
+    return key
+  end
   return nil
+end
+
+-- Delete every index key of ours that holds the wrong type (a stray SET, say):
+-- indexes are derived data, and sessions must never wait on them. True if any.
+local function repair()
+  local wanted, fixed = {[ACT] = 'zset', [END] = 'zset', [INFO] = 'hash'}, false
+  for key in pairs(users_met) do wanted[key] = 'zset' end
+  for key, kind in pairs(wanted) do
+    local found = redis.call('TYPE', key)['ok']
+    if found ~= 'none' and found ~= kind then
+      redis.call('DEL', key)
+      redis.log(redis.LOG_WARNING, 'sessionware: deleted index key ' .. key .. ', a ' .. found
+        .. ' where a ' .. kind .. ' belongs')
+      fixed = true
+    end
+  end
+  return fixed
 end
 
 -- sliding flag, deadline, user token of a session (nil when not indexed)
@@ -416,10 +459,27 @@ local function index(base)
   end
   return redis.error_reply('sessionware: unknown index operation ' .. tostring(op))
 end
+
+-- index(base), repairing wrong-typed index keys and trying once more if it fails:
+-- ok, and the reply or the error
+local function safe_index(base)
+  local ok, reply = pcall(index, base)
+  if not ok and repair() then ok, reply = pcall(index, base) end
+  return ok, reply
+end
 """
 
 RECORD = Script("record", _COMMON + _RECORD + "return record(1)")
-INDEX = Script("index", _COMMON + _INDEX + "return index(1)")
+INDEX = Script(
+    "index",
+    _COMMON
+    + _INDEX
+    + r"""
+local ok, reply = safe_index(1)
+if ok then return reply end
+return redis.error_reply(type(reply) == 'table' and reply.err or tostring(reply))
+""",
+)
 SESSION = Script(
     "session",
     _COMMON
@@ -427,7 +487,13 @@ SESSION = Script(
     + _INDEX
     + r"""
 local reply = record(2)
-if index_wanted then index(tonumber(ARGV[1])) end
+if index_wanted then
+  local ok, failure = safe_index(tonumber(ARGV[1]))
+  if not ok then  -- the record's change stands: an index must never fail a session
+    redis.log(redis.LOG_WARNING, 'sessionware: index update failed: '
+      .. (type(failure) == 'table' and tostring(failure.err) or tostring(failure)))
+  end
+end
 return reply
 """,
 )

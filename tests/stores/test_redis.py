@@ -839,12 +839,19 @@ async def test_one_client_of_each_kind_serves_both(redis_prefix: str) -> None:
     await store.aclose()
 
 
-def test_a_redis_error_reply_is_store_unavailable(
-    store: RedisStore, raw: redis.Redis, redis_prefix: str
-) -> None:
-    raw.set(f"{redis_prefix}{{index}}:act", "not a zset")  # the index, not a session
-    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
-        store.create("s1", {"a": b"1"}, meta(time.time()))
+def test_a_redis_error_reply_is_store_unavailable() -> None:
+    with throwaway_server() as port:  # a user who may not run scripts: a NOPERM reply
+        client(port).acl_setuser(
+            "noscripts",
+            enabled=True,
+            passwords=["+pw"],
+            keys=["*"],
+            commands=["+@all", "-evalsha", "-eval", "-script"],
+        )
+        store = RedisStore.from_url(f"redis://noscripts:pw@{HOST}:{port}")
+        with pytest.raises(StoreUnavailable, match="NoPermissionError"):
+            store.create("s1", {"a": b"1"}, meta(time.time()))
+        store.close()
 
 
 def test_a_store_from_url_serves_every_event_loop(store: RedisStore) -> None:
