@@ -14,7 +14,14 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from .core import DEFAULT_IDLE_TIMEOUT, Duration, SessionConfig, arun_plan, plan
+from .core import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_PERMANENT_LIFETIME,
+    Duration,
+    SessionConfig,
+    arun_plan,
+    plan,
+)
 from .disabled import DisabledSession
 from .errors import ConfigurationError, StoreUnavailable
 from .lifecycle import SessionHooks, adead_meta, observed
@@ -72,6 +79,7 @@ class SessionMiddleware:
         require_https: bool = False,
         record_device: bool = True,
         partitioned: bool = False,
+        permanent_lifetime: Duration = DEFAULT_PERMANENT_LIFETIME,
         trusted_proxies: Sequence[str] = (),
         hooks: SessionHooks | None = None,
         metrics: bool = False,
@@ -98,6 +106,7 @@ class SessionMiddleware:
             require_https=require_https,
             record_device=record_device,
             partitioned=partitioned,
+            permanent_lifetime=permanent_lifetime,
             trusted_proxies=trusted_proxies,
         )
         self.store: AsyncStore = checked_store(MemoryStore() if store is None else store)

@@ -254,13 +254,17 @@ class CookieSettings:
                 "without Secure"
             )
 
-    def set_cookie(self, value: str, at_most: int | None = None) -> str:
+    def set_cookie(
+        self, value: str, at_most: int | None = None, lifetime: int | None = None
+    ) -> str:
         """The ``Set-Cookie`` header value that stores ``value`` in the browser.
 
-        ``at_most`` (seconds) caps a persistent cookie's Max-Age: what remains of the
-        session's absolute lifetime. A browser-session cookie stays one.
+        ``lifetime`` (seconds) makes this one cookie persistent for that long
+        ("remember me"), whatever ``max_age`` says. ``at_most`` (seconds) caps a
+        persistent cookie's Max-Age: what remains of the session's absolute
+        lifetime. A browser-session cookie stays one.
         """
-        seconds = self.max_age
+        seconds = self.max_age if lifetime is None else lifetime
         if seconds is not None and at_most is not None:
             seconds = min(seconds, at_most)
         max_age = "" if seconds is None else f"; Max-Age={seconds}"

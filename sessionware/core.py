@@ -29,10 +29,12 @@ from .stores.base import AsyncStore, Changes, Meta, SyncStore, slid_expiry
 from .transport import Network, parse_proxies
 
 DEFAULT_IDLE_TIMEOUT = dt.timedelta(days=30)
+DEFAULT_PERMANENT_LIFETIME = dt.timedelta(days=31)  # Flask's PERMANENT_SESSION_LIFETIME
+PERMANENT_KEY = "_permanent"  # Flask's key: True, or the seconds remember() was given
 
 # Keys frameworks keep for themselves, not counted as the session's attributes:
 # flash messages, and Flask's permanent flag.
-INTERNAL_KEYS = frozenset({FLASH_KEY, "_permanent"})
+INTERNAL_KEYS = frozenset({FLASH_KEY, PERMANENT_KEY})
 Duration = dt.timedelta | int | float
 
 # A persistent cookie is sent again once this share of its max_age has passed,
@@ -73,6 +75,7 @@ class SessionOptions(TypedDict, total=False):
     idle_timeout: Duration | None
     absolute_timeout: Duration | None
     max_age: Duration | None
+    permanent_lifetime: Duration
     secure: bool
     http_only: bool
     same_site: str
@@ -107,6 +110,7 @@ class SessionConfig:
     require_https: bool = False  # refuse session writes over plain http (sessionware.transport)
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-Proto/-For are believed
     record_device: bool = True
+    permanent_seconds: int = 31 * 24 * 3600  # the cookie of a session made permanent
 
     @classmethod
     def build(
@@ -117,6 +121,7 @@ class SessionConfig:
         idle_timeout: Duration | None = DEFAULT_IDLE_TIMEOUT,
         absolute_timeout: Duration | None = None,
         max_age: Duration | None = None,
+        permanent_lifetime: Duration = DEFAULT_PERMANENT_LIFETIME,
         secure: bool = True,
         http_only: bool = True,
         same_site: str = "lax",
@@ -166,6 +171,7 @@ class SessionConfig:
             require_https=require_https,
             trusted_proxies=parse_proxies(trusted_proxies),
             record_device=_flag(record_device, "record_device"),
+            permanent_seconds=max(1, round(seconds(permanent_lifetime, "permanent_lifetime") or 1)),
         )
 
     def device_for(
@@ -292,7 +298,7 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     meta = _meta(config, session, data, now)
     result.session, result.new_token = session, token
     if old_id is None:
-        cookie = _set_cookie(config, token, meta.deadline, now)
+        cookie = _set_cookie(config, token, meta.deadline, now, _lifetime(config, session))
         return _with(result, "create", (public_id(token), data, meta), cookie=cookie)
     carry = not session._cleared
     if carry and session._meta is not None:  # regenerate keeps creation time and deadline
@@ -307,7 +313,7 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
             else session._meta.expires_at
         )
     args = (old_id, public_id(token), data, meta)
-    cookie = _set_cookie(config, token, meta.deadline, now)
+    cookie = _set_cookie(config, token, meta.deadline, now, _lifetime(config, session))
     step = _with(result, "rotate", args, cookie=cookie, gone=expire)
     step.kwargs["require_live"] = carry
     return step
@@ -317,14 +323,19 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     """A loaded session kept its id: write the changed keys, slide a persistent cookie."""
     changed, removed = session._changes()
     cookie: tuple[str, str] | None = None
-    max_age = config.cookie.max_age
+    max_age = _lifetime(config, session)
     signed_at = session._signed_at or 0.0
     # cookie timestamps are whole seconds: +1 so that a fresh cookie never looks stale
     refresh_after = max(1.0, max_age * COOKIE_REFRESH_FRACTION) + 1 if max_age else 0.0
-    if session._resign or (max_age is not None and now - signed_at >= refresh_after):
+    remember_changed = PERMANENT_KEY in changed or PERMANENT_KEY in removed
+    if (
+        session._resign
+        or remember_changed
+        or (max_age is not None and now - signed_at >= refresh_after)
+    ):
         assert session._token is not None
         deadline = session._meta.deadline if session._meta is not None else None
-        cookie = _set_cookie(config, session._token, deadline, now)
+        cookie = _set_cookie(config, session._token, deadline, now, max_age)
     device = _device_change(session)
     if not changed and not removed and device is None:
         if cookie:
@@ -346,11 +357,26 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
 
 
 def _set_cookie(
-    config: SessionConfig, token: str, deadline: float | None, now: float
+    config: SessionConfig,
+    token: str,
+    deadline: float | None,
+    now: float,
+    lifetime: int | None = None,
 ) -> tuple[str, str]:
     """The Set-Cookie for ``token``; a persistent cookie never outlives the absolute deadline."""
     remaining = None if deadline is None else max(0, int(deadline - now))
-    return ("set-cookie", config.cookie.set_cookie(config.signer.sign(token), remaining))
+    value = config.signer.sign(token)
+    return ("set-cookie", config.cookie.set_cookie(value, remaining, lifetime))
+
+
+def _lifetime(config: SessionConfig, session: Session) -> int | None:
+    """The cookie's Max-Age: the session's own "remember me" choice, else ``max_age``."""
+    flag = dict.get(session, PERMANENT_KEY)
+    if flag is True:
+        return config.permanent_seconds
+    if type(flag) is int and flag > 0:
+        return flag
+    return config.cookie.max_age
 
 
 def _with(

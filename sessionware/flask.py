@@ -22,6 +22,7 @@ response into the 503, since ``save_session`` cannot return another one).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["FlaskSession", "Sessionware", "SessionwareInterface", "session"]
+
+logger = logging.getLogger("sessionware")
 
 CONFIG_PREFIX = "SESSIONWARE_"
 _OWN_KEYS = {"SECRET_KEY", "STORE", "CONFIG"}
@@ -161,7 +164,10 @@ class Sessionware:
 
     def init_app(self, app: flask.Flask) -> SessionwareInterface:
         """Make ``flask.session`` a sessionware session on ``app``; returns its interface."""
-        options: dict[str, Any] = {**_config_options(app.config), **self._options}
+        explicit: dict[str, Any] = {**_config_options(app.config), **self._options}
+        flask_own = _flask_options(app)
+        _warn_overridden(explicit, flask_own)
+        options = {**flask_own, **explicit}
         options = {**_file_options(app.config), **options}  # SESSIONWARE_CONFIG: the lowest layer
         secret_key = self._secret_key
         if secret_key is None:
@@ -178,6 +184,53 @@ class Sessionware:
         app.register_error_handler(StoreUnavailable, _store_unavailable)
         got_request_exception.connect(_mark_failed, app, weak=False)
         return interface
+
+
+# Flask's own session settings -> sessionware's options. Only a value the app changed from
+# Flask's default is taken: Flask's defaults (SESSION_COOKIE_SECURE = False, SameSite
+# unset) are weaker than sessionware's, and an app that never chose them keeps ours.
+_FLASK_SETTINGS = {
+    "SESSION_COOKIE_NAME": "cookie_name",
+    "SESSION_COOKIE_DOMAIN": "domain",
+    "SESSION_COOKIE_PATH": "path",
+    "SESSION_COOKIE_HTTPONLY": "http_only",
+    "SESSION_COOKIE_SECURE": "secure",
+    "SESSION_COOKIE_SAMESITE": "same_site",
+    "SESSION_COOKIE_PARTITIONED": "partitioned",
+    "PERMANENT_SESSION_LIFETIME": "permanent_lifetime",
+}
+
+
+def _flask_options(app: flask.Flask) -> dict[str, Any]:
+    """The sessionware options that Flask's own settings on ``app`` ask for."""
+    defaults = flask.Flask.default_config
+    options: dict[str, Any] = {}
+    for key, option in _FLASK_SETTINGS.items():
+        value = app.config.get(key)
+        if key not in app.config or value == defaults.get(key):
+            continue
+        if key == "SESSION_COOKIE_DOMAIN" and value is False:
+            continue
+        options[option] = value
+    root = app.config.get("APPLICATION_ROOT")
+    if "path" not in options and root and root != defaults.get("APPLICATION_ROOT"):
+        options["path"] = root  # Flask's fallback when SESSION_COOKIE_PATH is not set
+    return options
+
+
+def _warn_overridden(explicit: Mapping[str, Any], flask_own: Mapping[str, Any]) -> None:
+    """One start-up warning listing Flask settings that sessionware options override."""
+    clashes = [
+        f"{key} (Flask) vs {option}={explicit[option]!r} (sessionware)"
+        for key, option in _FLASK_SETTINGS.items()
+        if option in explicit and option in flask_own and explicit[option] != flask_own[option]
+    ]
+    if clashes:
+        logger.warning(
+            "sessionware: these Flask session settings are overridden by sessionware's own "
+            "options: %s; drop one of each pair to silence this",
+            "; ".join(clashes),
+        )
 
 
 def _file_options(config: Mapping[str, Any]) -> dict[str, Any]:

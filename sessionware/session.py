@@ -172,6 +172,40 @@ class Session(dict[str, Any]):
         self._size = self._loaded_size = 0
         self._touched.clear()
 
+    # -- "remember me" ------------------------------------------------------------
+
+    @property
+    def permanent(self) -> bool:
+        """Whether this session's cookie outlives the browser (Flask's meaning).
+
+        ``True`` makes the cookie persistent for the middleware's
+        ``permanent_lifetime`` (Flask: ``PERMANENT_SESSION_LIFETIME``); ``False``
+        makes it a browser-session cookie again. Stored as Flask stores it.
+        """
+        return bool(self.get("_permanent", False))
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        if value:
+            self["_permanent"] = True
+        elif "_permanent" in self:
+            del self["_permanent"]
+
+    def remember(self, duration: dt.timedelta | int | None = None) -> None:
+        """Keep this session's cookie after the browser closes: for ``duration``
+        (a timedelta or whole seconds), or the middleware's ``permanent_lifetime``.
+
+        A login form's "remember me" box calls this; ``permanent = False`` undoes it.
+        The cookie never outlives ``absolute_timeout``.
+        """
+        if duration is None:
+            self["_permanent"] = True
+            return
+        total = duration.total_seconds() if isinstance(duration, dt.timedelta) else duration
+        if isinstance(total, bool) or not isinstance(total, (int, float)) or not total >= 1:
+            raise ValueError(f"remember() takes a positive duration, not {duration!r}")
+        self["_permanent"] = int(total)
+
     # -- flash messages --------------------------------------------------------
 
     def flash(self, message: Any, category: str = "info") -> None:

@@ -137,6 +137,17 @@ def flashes(s: MutableMapping[str, Any], p: Params) -> Result:
     return 200, {"flashes": [list(f) for f in popped]}
 
 
+def remember(s: MutableMapping[str, Any], p: Params) -> Result:
+    days = int(p["days"])
+    s.remember(dt.timedelta(days=days) if days else None)  # type: ignore[attr-defined]
+    return 200, {"permanent": s.permanent}  # type: ignore[attr-defined]
+
+
+def forget(s: MutableMapping[str, Any], p: Params) -> Result:
+    s.permanent = False  # type: ignore[attr-defined]
+    return 200, {"permanent": s.permanent}  # type: ignore[attr-defined]
+
+
 def keys(s: MutableMapping[str, Any], p: Params) -> Result:
     return 200, {"keys": sorted(s), "id": s.id}  # type: ignore[attr-defined]
 
@@ -160,6 +171,7 @@ HANDLERS: dict[str, Callable[[MutableMapping[str, Any], Params], Result]] = {
     for f in (
         *(get, put, incr, cart_add, cart_append, typed_store, typed_check, unstorable),
         *(big, grow, login, logout, flash, flashes, keys, untouched, boom, fail),
+        *(remember, forget),
     )
 }
 

@@ -375,3 +375,23 @@ def test_partitioned_adds_the_chips_attribute(make_client: Any) -> None:
         response = client.get("/put", params={"key": "a", "value": "1"})
     (header,) = [h for h in response.headers.get_list("set-cookie") if h.startswith("session=")]
     assert "; Partitioned" in header and "; Secure" in header
+
+
+# -- "remember me" per session (issue 10) ---------------------------------------------------
+
+
+def test_remember_me_makes_one_sessions_cookie_persistent_and_can_be_undone(
+    make_client: Any,
+) -> None:
+    with make_client(permanent_lifetime=7200, absolute_timeout=3600) as client:
+        plain = _cookie(client.get("/put", params={"key": "a", "value": "1"}))
+        assert "max-age" not in plain  # a browser-session cookie by default
+        remembered = _cookie(client.get("/remember", params={"days": "0"}))
+        assert 3590 <= int(remembered["max-age"]) <= 3600  # capped by absolute_timeout
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+        forgotten = _cookie(client.get("/forget"))
+        assert forgotten["value"] and "max-age" not in forgotten
+    with make_client() as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        ten_days = _cookie(client.get("/remember", params={"days": "10"}))
+        assert ten_days["max-age"] == str(10 * 86400)
