@@ -31,6 +31,7 @@ from .wsgi import WSGISessionMiddleware
 
 if TYPE_CHECKING:
     from .stores.redis import RedisStore
+    from .stores.sqlite import SQLiteStore
 
 __all__ = [
     "AsyncSessionManager",
@@ -39,6 +40,7 @@ __all__ = [
     "MemoryStore",
     "MissingExtra",
     "RedisStore",
+    "SQLiteStore",
     "Session",
     "SessionEvent",
     "SessionHooks",
@@ -54,7 +56,10 @@ __all__ = [
 ]
 
 # name -> module that defines it, imported on first access (optional extras inside)
-_LAZY = {"RedisStore": ".stores.redis"}
+_LAZY = {
+    "RedisStore": ".stores.redis",
+    "SQLiteStore": ".stores.sqlite",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -40,7 +40,7 @@ SCHEMES: dict[str, Scheme] = {
         ".stores.redis", "RedisStore", "redis", scheme_as="redis", fixed=(("cluster", True),)
     ),
     "redis+sentinel": Scheme(".stores.redis", "RedisStore", "redis", method="from_sentinel"),
-    "sqlite": Scheme(".stores.sqlite", "SQLiteStore", "sqlite", has_prefix=False),
+    "sqlite": Scheme(".stores.sqlite", "SQLiteStore", "sqlite"),
     "postgresql": Scheme(".stores.postgres", "PostgresStore", "postgres"),
 }
 

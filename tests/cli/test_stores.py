@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +109,19 @@ def test_the_command_works_on_a_redis_cluster(request: pytest.FixtureRequest) ->
     assert sorted(item["id"] for item in json.loads(result.stdout)["items"]) == ids
     exported = run("sessions", "export", "--jsonl", prefix=store.prefix, store=url)
     assert len(exported.stdout.splitlines()) == 4
+
+
+def test_the_command_works_on_a_sqlite_file(tmp_path: Path) -> None:
+    from sessionware import SQLiteStore
+
+    path = tmp_path / "sessions.db"
+    store = SQLiteStore(path, prefix="cli_")
+    ids = seed(store, 3)
+    url = f"sqlite:///{path}"  # an absolute path: sqlite:////tmp/...
+    result = run("sessions", "list", "--json", prefix="cli_", store=url)
+    assert result.returncode == 0, result.stderr
+    assert sorted(item["id"] for item in json.loads(result.stdout)["items"]) == sorted(ids)
+    revoked = run("sessions", "revoke", ids[0], "--yes", prefix="cli_", store=url)
+    assert revoked.returncode == 0, revoked.stderr
+    info = store.get_meta(ids[0], now=time.time())
+    assert info is not None and info.status == "revoked"

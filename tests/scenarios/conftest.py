@@ -13,6 +13,7 @@ import pytest
 
 from sessionware import MemoryStore
 
+from ..stores.sql import SQL_STORES
 from .apps import FRAMEWORKS
 
 
@@ -40,6 +41,7 @@ STORES: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
     "memory": memory_store,
     "redis": redis_store,
     "cluster": cluster_store,
+    **SQL_STORES,
 }
 
 

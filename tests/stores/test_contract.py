@@ -34,6 +34,7 @@ from sessionware.stores.base import (
 
 from ..conftest import REDIS_URL
 from .cluster import cluster_store
+from .sql import SQL_STORES
 
 pytestmark = pytest.mark.anyio
 
@@ -68,7 +69,9 @@ class Ops:
         return call
 
 
-@pytest.fixture(params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+@pytest.fixture(
+    params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.cluster), "sqlite"]
+)
 async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Any]]:
     """``make_store(retention_seconds=..., audit_limit=...)`` → a fresh, empty store."""
     made: list[Any] = []
@@ -77,6 +80,10 @@ async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Callable[.
         options = {"retention_seconds": retention_seconds, "audit_limit": audit_limit}
         if request.param == "memory":
             return MemoryStore(**options)
+        if request.param in SQL_STORES:
+            store = SQL_STORES[request.param](request, **options)
+            made.append(store)
+            return store
         from sessionware import RedisStore
 
         if request.param == "redis":

@@ -1,0 +1,70 @@
+"""A real server in a subprocess: ``uvicorn --workers N`` on a free loopback port.
+
+``served(env, workers=2)`` starts ``tests.stores.served_app:make_app`` with
+``env`` added to the environment, waits until it answers, yields an
+``httpx.Client`` for it, and stops it (its whole process group) after, even
+after a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from .cluster import HOST, free_ports
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def served(env: dict[str, str], *, workers: int = 2) -> Iterator[httpx.Client]:
+    (port,) = free_ports(1)
+    command = [sys.executable, "-m", "uvicorn", "--factory", "tests.stores.served_app:make_app"]
+    command += ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+    command += ["--log-level", "warning"]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        start_new_session=True,  # its own process group: the workers stop with it
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base_url = f"http://{HOST}:{port}"
+        # a new connection per request, so that any worker may take it
+        with httpx.Client(base_url=base_url, timeout=10, headers={"connection": "close"}) as client:
+            _wait_until_up(client, process)
+            yield client
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def _wait_until_up(client: httpx.Client, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            error = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"the server exited with {process.returncode}: {error}")
+        with contextlib.suppress(httpx.TransportError):
+            client.get("/count")
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the server did not answer within 30 s")

@@ -1,0 +1,26 @@
+"""SQL stores for the shared suites: each with its own database or tables, removed after.
+
+``SQL_STORES[name](request, **options)`` returns a fresh, empty store; the
+contract suite and the scenario suite both take their SQL stores from here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+
+def sqlite_store(request: pytest.FixtureRequest, **options: Any) -> Any:
+    """A SQLiteStore on a new file in the test's temporary directory."""
+    from sessionware import SQLiteStore
+
+    path = request.getfixturevalue("tmp_path") / f"sessions-{uuid.uuid4().hex[:8]}.db"
+    store = SQLiteStore(path, **options)
+    request.addfinalizer(store.close)
+    return store
+
+
+SQL_STORES: dict[str, Callable[..., Any]] = {"sqlite": sqlite_store}
