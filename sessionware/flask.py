@@ -37,7 +37,7 @@ from .wsgi import ENVIRON_KEY, SyncSessions
 
 try:
     import flask
-    from flask.sessions import SessionInterface, SessionMixin
+    from flask.sessions import SecureCookieSessionInterface, SessionInterface, SessionMixin
     from flask.signals import got_request_exception
 except ImportError as error:  # pragma: no cover - exercised without the extra installed
     raise missing_extra("sessionware.flask", "flask") from error
@@ -163,7 +163,19 @@ class Sessionware:
         return f"Sessionware(store={self._store!r}, options={self._options!r})"
 
     def init_app(self, app: flask.Flask) -> SessionwareInterface:
-        """Make ``flask.session`` a sessionware session on ``app``; returns its interface."""
+        """Make ``flask.session`` a sessionware session on ``app``; returns its interface.
+
+        Raises ConfigurationError when ``app`` already has another session
+        interface (Flask-Session's, or a second Sessionware): two session layers
+        would each think they own ``flask.session``.
+        """
+        current = app.session_interface
+        if not isinstance(current, SecureCookieSessionInterface) or "sessionware" in app.extensions:
+            raise ConfigurationError(
+                f"app {app.name!r} already has a session interface "
+                f"({type(current).__qualname__}); keep one: remove the other extension "
+                "(Flask-Session's Session(app), say), or call Sessionware(...) once per app"
+            )
         explicit: dict[str, Any] = {**_config_options(app.config), **self._options}
         flask_own = _flask_options(app)
         _warn_overridden(explicit, flask_own)

@@ -1,0 +1,36 @@
+"""A typed accessor for Starlette and FastAPI: ``session(request) -> Session``.
+
+Starlette types ``request.session`` as ``dict[str, Any]``, so under ``mypy --strict``
+sessionware's own methods (``regenerate()``, ``flash()``, ``id``, ``permanent``)
+are not visible through it. ``session(request)`` returns the same object, typed
+as what it is::
+
+    from sessionware.starlette import session
+
+    async def login(request: Request) -> Response:
+        session(request).regenerate()
+"""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from .errors import ConfigurationError
+from .session import Session
+
+__all__ = ["session"]
+
+
+def session(connection: HTTPConnection) -> Session:
+    """The request's (or websocket's) sessionware session.
+
+    Raises ConfigurationError when sessionware's ``SessionMiddleware`` is not
+    installed on the app.
+    """
+    found = connection.scope.get("session")
+    if not isinstance(found, Session):
+        raise ConfigurationError(
+            "no sessionware session on this request: "
+            "app.add_middleware(SessionMiddleware, secret_key=...)"
+        )
+    return found
