@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
+from .cookies import CookieSigner
 from .core import SessionConfig, SessionOptions
 from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, missing_extra
@@ -101,12 +103,24 @@ class SessionwareInterface(SessionInterface):
     ``config`` and ``store`` are the app's validated options and store.
     """
 
-    def __init__(self, sessions: SyncSessions) -> None:
+    def __init__(self, sessions: SyncSessions, *, follow_flask_keys: bool = False) -> None:
         self.sessions = sessions
         self.config = sessions.config
         self.store = sessions.store
+        # the keys came from SECRET_KEY / SECRET_KEY_FALLBACKS: read them per request, as
+        # Flask does, so that rotating them in app.config takes effect without a restart
+        self._flask_keys: list[str | bytes] | None = [] if follow_flask_keys else None
+
+    def _follow_flask_keys(self, app: flask.Flask) -> None:
+        keys = _flask_secret(app)
+        if keys != self._flask_keys:
+            self.sessions.config = replace(self.sessions.config, signer=CookieSigner(keys))
+            self.config = self.sessions.config
+            self._flask_keys = keys
 
     def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession:
+        if self._flask_keys is not None:
+            self._follow_flask_keys(app)
         opened = self.sessions.open(
             request.environ.get("HTTP_COOKIE"), FlaskSession, request.environ
         )
@@ -182,15 +196,20 @@ class Sessionware:
         options = {**flask_own, **explicit}
         options = {**_file_options(app.config), **options}  # SESSIONWARE_CONFIG: the lowest layer
         secret_key = self._secret_key
+        follow = False
         if secret_key is None:
             secret_key = app.config.get(CONFIG_PREFIX + "SECRET_KEY") or options.get("secret_key")
-            secret_key = secret_key or unused_secret(options) or _flask_secret(app)
+            secret_key = secret_key or unused_secret(options)
+            if not secret_key:
+                secret_key, follow = _flask_secret(app), True
         options.pop("secret_key", None)
         store = self._store
         if store is None:
             store = app.config.get(CONFIG_PREFIX + "STORE")
         config = SessionConfig.build(secret_key=secret_key, **options)
-        interface = SessionwareInterface(SyncSessions(config, store, *self._observe))
+        interface = SessionwareInterface(
+            SyncSessions(config, store, *self._observe), follow_flask_keys=follow
+        )
         app.session_interface = interface
         app.extensions["sessionware"] = interface
         app.register_error_handler(StoreUnavailable, _store_unavailable)

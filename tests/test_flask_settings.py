@@ -74,3 +74,26 @@ def test_session_permanent_false_is_a_browser_session_cookie() -> None:
     app = make_app({})
     response = app.test_client().get("/put")
     assert "max-age" not in set_cookies(response)[0]
+
+
+def test_rotating_secret_key_in_flask_config_takes_effect_per_request() -> None:
+    app = flask.Flask(__name__)
+    app.config.update(SECRET_KEY="old-flask-secret-key-0123456789", SESSION_COOKIE_SECURE=True)
+    Sessionware(app)
+
+    @app.get("/put")
+    def put() -> str:
+        session["n"] = session.get("n", 0) + 1
+        return str(session["n"])
+
+    client = app.test_client()
+    assert client.get("/put", base_url="https://localhost").text == "1"
+    app.config.update(
+        SECRET_KEY="new-flask-secret-key-0123456789",
+        SECRET_KEY_FALLBACKS=["old-flask-secret-key-0123456789"],
+    )
+    response = client.get("/put", base_url="https://localhost")
+    assert response.text == "2"  # the old key still verifies, as a fallback
+    assert set_cookies(response)[0]["value"]  # and the cookie is re-signed with the new one
+    app.config.update(SECRET_KEY_FALLBACKS=[])
+    assert client.get("/put", base_url="https://localhost").text == "3"  # re-signed in time
