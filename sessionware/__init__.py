@@ -12,6 +12,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .asgi import SessionMiddleware
+from .encryption import Keyring
 from .errors import (
     ConfigurationError,
     CorruptRecord,
@@ -37,6 +38,7 @@ __all__ = [
     "AsyncSessionManager",
     "ConfigurationError",
     "CorruptRecord",
+    "Keyring",
     "MemoryStore",
     "MissingExtra",
     "RedisStore",

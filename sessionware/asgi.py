@@ -23,6 +23,7 @@ from .core import (
     plan,
 )
 from .disabled import DisabledSession
+from .encryption import Keyring
 from .errors import ConfigurationError, StoreUnavailable
 from .lifecycle import SessionHooks, adead_meta, observed
 from .responses import (
@@ -80,6 +81,7 @@ class SessionMiddleware:
         record_device: bool = True,
         partitioned: bool = False,
         permanent_lifetime: Duration = DEFAULT_PERMANENT_LIFETIME,
+        encryption: Keyring | None = None,
         trusted_proxies: Sequence[str] = (),
         hooks: SessionHooks | None = None,
         metrics: bool = False,
@@ -107,6 +109,7 @@ class SessionMiddleware:
             record_device=record_device,
             partitioned=partitioned,
             permanent_lifetime=permanent_lifetime,
+            encryption=encryption,
             trusted_proxies=trusted_proxies,
         )
         self.store: AsyncStore = checked_store(MemoryStore() if store is None else store)

@@ -22,6 +22,7 @@ from typing import Any, TypedDict
 from . import devices
 from .codec import MAX_RECORD_BYTES
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
+from .encryption import Keyring
 from .errors import ConfigurationError
 from .identity import UserPath
 from .session import FLASH_KEY, Session
@@ -76,6 +77,7 @@ class SessionOptions(TypedDict, total=False):
     absolute_timeout: Duration | None
     max_age: Duration | None
     permanent_lifetime: Duration
+    encryption: Keyring | None
     secure: bool
     http_only: bool
     same_site: str
@@ -111,6 +113,7 @@ class SessionConfig:
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-Proto/-For are believed
     record_device: bool = True
     permanent_seconds: int = 31 * 24 * 3600  # the cookie of a session made permanent
+    encryption: Keyring | None = None  # seals every stored value (sessionware.encryption)
 
     @classmethod
     def build(
@@ -122,6 +125,7 @@ class SessionConfig:
         absolute_timeout: Duration | None = None,
         max_age: Duration | None = None,
         permanent_lifetime: Duration = DEFAULT_PERMANENT_LIFETIME,
+        encryption: Keyring | None = None,
         secure: bool = True,
         http_only: bool = True,
         same_site: str = "lax",
@@ -172,6 +176,7 @@ class SessionConfig:
             trusted_proxies=parse_proxies(trusted_proxies),
             record_device=_flag(record_device, "record_device"),
             permanent_seconds=max(1, round(seconds(permanent_lifetime, "permanent_lifetime") or 1)),
+            encryption=_keyring(encryption),
         )
 
     def device_for(
@@ -195,6 +200,7 @@ class SessionConfig:
         where repeated headers arrive joined with ``,`` (see ``cookie_values``).
         """
         session = cls(max_payload_bytes=self.max_payload_bytes)
+        session._keyring = self.encryption
         values = cookie_values(cookie_headers, self.cookie.name, joined=joined)
         session._cookie_sent = bool(values)
         for value in values:
@@ -297,9 +303,11 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     token = new_token()
     meta = _meta(config, session, data, now)
     result.session, result.new_token = session, token
+    new_id = public_id(token)
+    data = _sealed(config, new_id, data)
     if old_id is None:
         cookie = _set_cookie(config, token, meta.deadline, now, _lifetime(config, session))
-        return _with(result, "create", (public_id(token), data, meta), cookie=cookie)
+        return _with(result, "create", (new_id, data, meta), cookie=cookie)
     carry = not session._cleared
     if carry and session._meta is not None:  # regenerate keeps creation time and deadline
         meta.created_at, meta.deadline = session._meta.created_at, session._meta.deadline
@@ -312,7 +320,7 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
             if meta.sliding
             else session._meta.expires_at
         )
-    args = (old_id, public_id(token), data, meta)
+    args = (old_id, new_id, data, meta)
     cookie = _set_cookie(config, token, meta.deadline, now, _lifetime(config, session))
     step = _with(result, "rotate", args, cookie=cookie, gone=expire)
     step.kwargs["require_live"] = carry
@@ -342,8 +350,9 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
             result.headers.append(cookie)
         return result
     user, email = _identity(config, session)
+    assert session._id is not None
     changes = Changes(
-        set=changed,
+        set=_sealed(config, session._id, changed),
         removed=removed,
         updated_at=now,
         size_bytes=session._size,
@@ -367,6 +376,22 @@ def _set_cookie(
     remaining = None if deadline is None else max(0, int(deadline - now))
     value = config.signer.sign(token)
     return ("set-cookie", config.cookie.set_cookie(value, remaining, lifetime))
+
+
+def _sealed(config: SessionConfig, session_id: str, data: dict[str, bytes]) -> dict[str, bytes]:
+    """``data`` as stored: each value sealed for its place when encryption is on."""
+    keyring = config.encryption
+    if keyring is None:
+        return data
+    return {key: keyring.seal(session_id, key, raw) for key, raw in data.items()}
+
+
+def _keyring(value: object) -> Keyring | None:
+    if value is None or isinstance(value, Keyring):
+        return value
+    raise ConfigurationError(
+        f"encryption takes a sessionware.Keyring([newest, older, ...]), not {value!r}"
+    )
 
 
 def _lifetime(config: SessionConfig, session: Session) -> int | None:

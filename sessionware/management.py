@@ -29,6 +29,7 @@ from typing import Any
 
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
+from .encryption import Keyring, opened
 from .errors import ConfigurationError
 from .export import (
     JSON,
@@ -245,9 +246,10 @@ class SessionManager:
     ``store`` implements ``ManagedStore``; ConfigurationError if it does not.
     """
 
-    def __init__(self, store: ManagedStore) -> None:
+    def __init__(self, store: ManagedStore, *, encryption: Keyring | None = None) -> None:
         methods = "get_meta, read_data, query, user_session_ids, revoke, set_expiry, audit, ..."
         self.store: ManagedStore = _checked_store(store, ManagedStore, methods)
+        self.encryption = encryption  # opens sealed values for reveal and export
 
     def list(
         self,
@@ -335,7 +337,9 @@ class SessionManager:
         query = export_query(include_metadata, list_filters, as_listed=as_listed)
         rows, total = self.store.query(query, now=time.time())
         self.store.add_audit(export_record(actor, query, len(rows), reason))
-        payloads = [self.store.read_data(session_id, now=time.time()) for session_id, _ in rows]
+        payloads = [
+            opened(self.encryption, i, self.store.read_data(i, now=time.time())) for i, _ in rows
+        ]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
 
     def iter_export(
@@ -364,7 +368,11 @@ class SessionManager:
             rows, total = self.store.query(scan, now=time.time())
             for session_id, meta in rows:
                 if matches(query, session_id, meta):
-                    data = self.store.read_data(session_id, now=time.time())
+                    data = opened(
+                        self.encryption,
+                        session_id,
+                        self.store.read_data(session_id, now=time.time()),
+                    )
                     yield export_item(session_id, meta, data, include_metadata=include_metadata)
             scanned = scan_step(scan, len(rows), total, scanned, progress)
             if len(rows) < scan.limit:
@@ -398,15 +406,16 @@ class SessionManager:
     ) -> dict[str, bytes] | None:
         record = audit_record(actor, action, session_id, reason)
         self.store.add_audit(record)
-        return self.store.read_data(session_id, now=record.at)
+        return opened(self.encryption, session_id, self.store.read_data(session_id, now=record.at))
 
 
 class AsyncSessionManager:
     """:class:`SessionManager`'s operations, awaitable, over an ``AsyncManagedStore``."""
 
-    def __init__(self, store: AsyncManagedStore) -> None:
+    def __init__(self, store: AsyncManagedStore, *, encryption: Keyring | None = None) -> None:
         methods = "aget_meta, aread_data, aquery, auser_session_ids, arevoke, aset_expiry, ..."
         self.store: AsyncManagedStore = _checked_store(store, AsyncManagedStore, methods)
+        self.encryption = encryption  # opens sealed values for reveal and export
 
     async def list(
         self,
@@ -476,7 +485,10 @@ class AsyncSessionManager:
         query = export_query(include_metadata, list_filters, as_listed=as_listed)
         rows, total = await self.store.aquery(query, now=time.time())
         await self.store.aadd_audit(export_record(actor, query, len(rows), reason))
-        payloads = [await self.store.aread_data(i, now=time.time()) for i, _ in rows]
+        payloads = [
+            opened(self.encryption, i, await self.store.aread_data(i, now=time.time()))
+            for i, _ in rows
+        ]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
 
     async def iter_export(
@@ -496,7 +508,8 @@ class AsyncSessionManager:
             rows, total = await self.store.aquery(scan, now=time.time())
             for session_id, meta in rows:
                 if matches(query, session_id, meta):
-                    data = await self.store.aread_data(session_id, now=time.time())
+                    raw = await self.store.aread_data(session_id, now=time.time())
+                    data = opened(self.encryption, session_id, raw)
                     yield export_item(session_id, meta, data, include_metadata=include_metadata)
             scanned = scan_step(scan, len(rows), total, scanned, progress)
             if len(rows) < scan.limit:
@@ -525,4 +538,5 @@ class AsyncSessionManager:
     ) -> dict[str, bytes] | None:
         record = audit_record(actor, action, session_id, reason)
         await self.store.aadd_audit(record)
-        return await self.store.aread_data(session_id, now=record.at)
+        raw = await self.store.aread_data(session_id, now=record.at)
+        return opened(self.encryption, session_id, raw)

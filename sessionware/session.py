@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 from . import codec
 from .devices import Device
+from .encryption import Keyring, is_sealed
 from .errors import CorruptRecord, SessionNotLoaded, SessionTooLarge, UnstorableValue
 from .stores.base import Meta, StoredSession
 
@@ -77,6 +78,7 @@ class Session(dict[str, Any]):
         "_cookie_sent",
         "_device",
         "_id",
+        "_keyring",
         "_loaded_size",
         "_max_bytes",
         "_meta",
@@ -88,6 +90,7 @@ class Session(dict[str, Any]):
         "_signed_at",
         "_size",
         "_sizes",
+        "_stale",
         "_sync_loader",
         "_token",
         "_touched",
@@ -117,6 +120,8 @@ class Session(dict[str, Any]):
         self._sealed = False  # the response started: changes can no longer be saved
         self._device: Device | None = None  # the request's device, when recorded
         self._unloaded = False  # autoload=False: load() must come before any use
+        self._keyring: Keyring | None = None  # encryption at rest, when configured
+        self._stale: set[str] = set()  # loaded values to seal again (plaintext or an old key)
 
     # -- identity and lifecycle ------------------------------------------------
 
@@ -167,6 +172,7 @@ class Session(dict[str, Any]):
         self._pending = False  # the old record is deleted whatever it held
         self._cleared = True
         self._regenerate = False  # nothing is left to carry: this is a logout
+        self._stale.clear()
         dict.clear(self)
         self._sizes.clear()
         self._size = self._loaded_size = 0
@@ -406,17 +412,50 @@ class Session(dict[str, Any]):
             self._id = None
             return
         try:
-            data = {key: codec.decode(raw) for key, raw in stored.data.items()}
+            plain = self._opened(stored.data)
+        except CorruptRecord as error:  # the message says why, never the content
+            logger.warning("sessionware: session %s %s; ignoring it", self._id, error)
+            self._id = None
+            return
+        try:
+            data = {key: codec.decode(raw) for key, raw in plain.items()}
         except CorruptRecord:  # never show its content; the session starts afresh
             logger.warning(
                 "sessionware: session %s holds an undecodable value; ignoring it", self._id
             )
             self._id = None
             return
+        if self._keyring is not None:  # sizes are of the payload, not of its sealing
+            sizes = {key: len(key.encode()) + len(raw) for key, raw in plain.items()}
+            size = sum(sizes.values())
         self._meta = stored.meta
-        self._raw = stored.data
+        self._raw = plain
         dict.update(self, data)
         self._sizes, self._size, self._loaded_size = sizes, size, size
+
+    def _opened(self, stored: dict[str, bytes]) -> dict[str, bytes]:
+        """The stored values' plaintext encodings; notes which to seal again.
+
+        Raises CorruptRecord (its message says why, never the content) for a value
+        that does not open, or a sealed value with no keyring to open it.
+        """
+        if self._keyring is None:
+            if any(is_sealed(raw) for raw in stored.values()):
+                raise CorruptRecord(
+                    "is encrypted, but this middleware has no keys: pass "
+                    "encryption=Keyring([...]) with the keys it was sealed with"
+                )
+            return stored
+        assert self._id is not None
+        plain: dict[str, bytes] = {}
+        for key, raw in stored.items():
+            try:
+                plain[key], fresh = self._keyring.open(self._id, key, raw)
+            except CorruptRecord:
+                raise CorruptRecord(f"holds a value for {key!r} that does not decrypt") from None
+            if not fresh:
+                self._stale.add(key)
+        return plain
 
     def _remeasure(self, skip: str) -> None:
         """Bring the sizes of values read (and maybe changed in place) up to date."""
@@ -452,6 +491,9 @@ class Session(dict[str, Any]):
     def _changes(self) -> tuple[dict[str, bytes], list[str]]:
         """``(changed, removed)`` against the loaded record."""
         changed = {k: v for k, v in self._encode_touched().items() if self._raw.get(k) != v}
+        for key in self._stale:  # sealed with an older key, or not at all: seal it anew
+            if key not in changed and dict.__contains__(self, key):
+                changed[key] = self._raw[key]
         removed = [key for key in self._raw if not dict.__contains__(self, key)]
         return changed, removed
 

@@ -140,9 +140,9 @@ def test_corrupt_stored_value_means_a_fresh_session(caplog: pytest.LogCaptureFix
     session = Session()
     session._id = "id1"
     now = time.time()
-    session._fill(StoredSession({"a": b"\xc1", "b": encode("b", 1)}, Meta(now, now, now, None)))
+    session._fill(StoredSession({"a": b"\xc0\xc0", "b": encode("b", 1)}, Meta(now, now, now, None)))
     assert dict(session) == {} and session.id is None
-    assert "undecodable" in caplog.text and "\\xc1" not in caplog.text
+    assert "undecodable" in caplog.text and "\\xc0" not in caplog.text
 
 
 def test_framework_keys_are_not_counted_as_attributes() -> None:
