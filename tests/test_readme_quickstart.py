@@ -6,19 +6,14 @@ worker). With the in-memory default the count starts again after the restart."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .stores.cluster import HOST, free_ports
+from .stores import served
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -39,47 +34,10 @@ def quick_start_app() -> str:
 
 @contextlib.contextmanager
 def uvicorn(directory: Path, workers: int) -> Iterator[httpx.Client]:
-    (port,) = free_ports(1)
-    command = [sys.executable, "-m", "uvicorn", "app:app", "--host", HOST, "--port", str(port)]
-    command += ["--workers", str(workers), "--log-level", "warning"]
-    process = subprocess.Popen(
-        command,
-        cwd=directory,
-        env={**os.environ, "PYTHONPATH": str(directory)},
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        # a new connection per request, so that either worker may take it
-        client = httpx.Client(
-            base_url=f"http://{HOST}:{port}", timeout=10, headers={"connection": "close"}
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                error = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"uvicorn exited with {process.returncode}: {error}")
-            try:
-                client.get("/")
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield client
-        client.close()
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+    """The app in ``directory/app.py`` under a real uvicorn with ``workers`` processes."""
+    arguments = ["app:app", "--workers", str(workers)]
+    with served.uvicorn(arguments, directory, {"PYTHONPATH": str(directory)}, probe="/") as http:
+        yield http
 
 
 @pytest.mark.slow

@@ -26,13 +26,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @contextlib.contextmanager
 def served(env: dict[str, str], *, workers: int = 2) -> Iterator[httpx.Client]:
+    command = ["tests.stores.served_app:make_app", "--factory", "--workers", str(workers)]
+    with uvicorn(command, ROOT, env, probe="/count") as client:
+        yield client
+
+
+@contextlib.contextmanager
+def uvicorn(
+    arguments: list[str], cwd: Path, env: dict[str, str], *, probe: str
+) -> Iterator[httpx.Client]:
+    """``python -m uvicorn <arguments>`` in ``cwd`` on a free loopback port, until it
+    answers ``GET probe``; yields a client for it and stops the whole process group
+    after, even after a failure."""
     (port,) = free_ports(1)
-    command = [sys.executable, "-m", "uvicorn", "--factory", "tests.stores.served_app:make_app"]
-    command += ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+    command = [sys.executable, "-m", "uvicorn", *arguments, "--host", HOST, "--port", str(port)]
     command += ["--log-level", "warning"]
     process = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **env},
         start_new_session=True,  # its own process group: the workers stop with it
         stdout=subprocess.DEVNULL,
@@ -42,7 +53,7 @@ def served(env: dict[str, str], *, workers: int = 2) -> Iterator[httpx.Client]:
         base_url = f"http://{HOST}:{port}"
         # a new connection per request, so that any worker may take it
         with httpx.Client(base_url=base_url, timeout=10, headers={"connection": "close"}) as client:
-            _wait_until_up(client, process)
+            _wait_until_up(client, process, probe)
             yield client
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -57,14 +68,14 @@ def served(env: dict[str, str], *, workers: int = 2) -> Iterator[httpx.Client]:
             process.stderr.close()
 
 
-def _wait_until_up(client: httpx.Client, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(client: httpx.Client, process: subprocess.Popen[bytes], probe: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             error = process.stderr.read().decode() if process.stderr else ""
             raise RuntimeError(f"the server exited with {process.returncode}: {error}")
         with contextlib.suppress(httpx.TransportError):
-            client.get("/count")
+            client.get(probe)
             return
         time.sleep(0.1)
     raise RuntimeError("the server did not answer within 30 s")
