@@ -68,7 +68,7 @@ class SessionMiddleware:
         max_age: Duration | None = None,
         secure: bool = True,
         http_only: bool = True,
-        same_site: str = "lax",
+        same_site: str | None = "lax",
         domain: str | None = None,
         path: str = "/",
         max_payload_bytes: int = 65536,
@@ -82,6 +82,7 @@ class SessionMiddleware:
         partitioned: bool = False,
         permanent_lifetime: Duration = DEFAULT_PERMANENT_LIFETIME,
         encryption: Keyring | None = None,
+        refresh_each_request: bool | None = None,
         trusted_proxies: Sequence[str] = (),
         hooks: SessionHooks | None = None,
         metrics: bool = False,
@@ -110,6 +111,7 @@ class SessionMiddleware:
             partitioned=partitioned,
             permanent_lifetime=permanent_lifetime,
             encryption=encryption,
+            refresh_each_request=refresh_each_request,
             trusted_proxies=trusted_proxies,
         )
         self.store: AsyncStore = checked_store(MemoryStore() if store is None else store)

@@ -212,7 +212,7 @@ class CookieSettings:
     domain: str | None = None
     secure: bool = True
     http_only: bool = True
-    same_site: str = "lax"
+    same_site: str | None = "lax"  # None: no SameSite attribute (the browser's default)
     max_age: int | None = None
     partitioned: bool = False  # CHIPS: the cookie is kept per top-level site
 
@@ -224,15 +224,15 @@ class CookieSettings:
                 not isinstance(value, str) or any(c in value for c in ";,\r\n\x00")
             ):
                 raise ConfigurationError(f"{option} {value!r} cannot go in a Set-Cookie header")
-        if not isinstance(self.same_site, str) or self.same_site.lower() not in (
-            "lax",
-            "strict",
-            "none",
+        if self.same_site is not None and (
+            not isinstance(self.same_site, str)
+            or self.same_site.lower() not in ("lax", "strict", "none")
         ):
             raise ConfigurationError(
-                f"same_site must be 'lax', 'strict' or 'none', not {self.same_site!r}"
+                f"same_site must be 'lax', 'strict', 'none' or None (no attribute), "
+                f"not {self.same_site!r}"
             )
-        if self.same_site.lower() == "none" and not self.secure:
+        if self.same_site is not None and self.same_site.lower() == "none" and not self.secure:
             raise ConfigurationError(
                 "same_site='none' needs secure=True: browsers reject SameSite=None cookies "
                 "without Secure"
@@ -282,7 +282,8 @@ class CookieSettings:
             parts.append("; Secure")
         if self.http_only:
             parts.append("; HttpOnly")
-        parts.append(f"; SameSite={self.same_site.capitalize()}")
+        if self.same_site is not None:
+            parts.append(f"; SameSite={self.same_site.capitalize()}")
         if self.partitioned:
             parts.append("; Partitioned")
         return "".join(parts)

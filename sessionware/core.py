@@ -78,9 +78,10 @@ class SessionOptions(TypedDict, total=False):
     max_age: Duration | None
     permanent_lifetime: Duration
     encryption: Keyring | None
+    refresh_each_request: bool | None
     secure: bool
     http_only: bool
-    same_site: str
+    same_site: str | None
     domain: str | None
     path: str
     max_payload_bytes: int
@@ -114,6 +115,7 @@ class SessionConfig:
     record_device: bool = True
     permanent_seconds: int = 31 * 24 * 3600  # the cookie of a session made permanent
     encryption: Keyring | None = None  # seals every stored value (sessionware.encryption)
+    refresh_each_request: bool | None = None  # re-send a persistent cookie: always/never/1%
 
     @classmethod
     def build(
@@ -126,9 +128,10 @@ class SessionConfig:
         max_age: Duration | None = None,
         permanent_lifetime: Duration = DEFAULT_PERMANENT_LIFETIME,
         encryption: Keyring | None = None,
+        refresh_each_request: bool | None = None,
         secure: bool = True,
         http_only: bool = True,
-        same_site: str = "lax",
+        same_site: str | None = "lax",
         domain: str | None = None,
         path: str = "/",
         max_payload_bytes: int = 65536,
@@ -177,6 +180,11 @@ class SessionConfig:
             record_device=_flag(record_device, "record_device"),
             permanent_seconds=max(1, round(seconds(permanent_lifetime, "permanent_lifetime") or 1)),
             encryption=_keyring(encryption),
+            refresh_each_request=(
+                None
+                if refresh_each_request is None
+                else _flag(refresh_each_request, "refresh_each_request")
+            ),
         )
 
     def device_for(
@@ -336,11 +344,11 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     # cookie timestamps are whole seconds: +1 so that a fresh cookie never looks stale
     refresh_after = max(1.0, max_age * COOKIE_REFRESH_FRACTION) + 1 if max_age else 0.0
     remember_changed = PERMANENT_KEY in changed or PERMANENT_KEY in removed
-    if (
-        session._resign
-        or remember_changed
-        or (max_age is not None and now - signed_at >= refresh_after)
-    ):
+    if config.refresh_each_request is None:
+        slide = max_age is not None and now - signed_at >= refresh_after
+    else:  # True: every response re-sends a persistent cookie (Flask); False: never
+        slide = max_age is not None and config.refresh_each_request
+    if session._resign or remember_changed or slide:
         assert session._token is not None
         deadline = session._meta.deadline if session._meta is not None else None
         cookie = _set_cookie(config, session._token, deadline, now, max_age)
@@ -446,6 +454,10 @@ def _device_change(session: Session) -> str | None:
     if session._device is None or session._meta is None:
         return None
     return devices.used(session._meta.device, session._device)
+
+
+def _optional_flag(value: object, name: str) -> bool | None:
+    return None if value is None else _flag(value, name)
 
 
 def _flag(value: object, name: str) -> bool:

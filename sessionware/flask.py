@@ -229,6 +229,7 @@ _FLASK_SETTINGS = {
     "SESSION_COOKIE_SAMESITE": "same_site",
     "SESSION_COOKIE_PARTITIONED": "partitioned",
     "PERMANENT_SESSION_LIFETIME": "permanent_lifetime",
+    "SESSION_REFRESH_EACH_REQUEST": "refresh_each_request",
 }
 
 

@@ -161,7 +161,7 @@ def test_timeouts_take_timedeltas_or_seconds() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"path": "/; Domain=evil.example"}, {"domain": "a.example\r\nX: y"}, {"same_site": None}],
+    [{"path": "/; Domain=evil.example"}, {"domain": "a.example\r\nX: y"}, {"same_site": 7}],
 )
 def test_attributes_that_would_break_the_header_are_configuration_errors(
     options: dict[str, object],
@@ -177,3 +177,8 @@ def test_a_well_shaped_value_with_broken_base64_is_refused_not_raised(tail: str)
     value = new_token() + tail
     assert CookieSigner("k").verify(value) is None
     assert SessionConfig.build(secret_key="k").session_for([f"session={value}"]).id is None
+
+
+def test_same_site_none_omits_the_attribute() -> None:
+    header = CookieSettings(name="s", same_site=None).set_cookie("v")
+    assert "samesite" not in header.lower()

@@ -1,0 +1,141 @@
+"""What Flask-Session's suite checks, held by sessionware's ``Sessionware``.
+
+Follows pallets-eco/flask-session ``tests/conftest.py`` (the ``app_utils`` flow
+every backend test runs) and its per-backend tests (``test_redis.py`` and the
+others: the value is stored server-side under the cookie's session), plus the
+behaviours of its session interface those tests rely on (read, not copied): no
+``Vary`` on a view that ignores the session, ``Vary: Cookie`` once it is read,
+set/modify/delete, a browser-session cookie when not permanent, a regenerated
+id, an unknown id never adopted, a deleted session's record and cookie removed,
+a signed cookie that cannot be tampered with, and a second session layer refused.
+Differences kept by design are in the README ("Differences from the peers").
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import flask
+import pytest
+from flask.sessions import SessionInterface
+
+from sessionware import ConfigurationError, SessionManager
+from sessionware.cookies import public_id
+from sessionware.flask import Sessionware, session
+
+from ..helpers import set_cookies, token_of
+
+HTTPS = {"base_url": "https://localhost"}
+
+
+def create_app(store: Any, **config: Any) -> flask.Flask:
+    """The peer's test app: set, modify, delete and get one value."""
+    app = flask.Flask(__name__)
+    app.config.update({"SECRET_KEY": "test key", **config})
+    app.add_url_rule("/", "hello", lambda: "hello world")
+
+    @app.post("/set")
+    @app.post("/modify")
+    def set_value() -> str:
+        session["value"] = flask.request.form["value"]
+        return "value set"
+
+    @app.post("/delete")
+    def delete() -> str:
+        del session["value"]
+        return "value deleted"
+
+    @app.get("/get")
+    def get() -> str:
+        return str(session.get("value", "no value set"))
+
+    @app.post("/regenerate")
+    def regenerate() -> str:
+        session.regenerate()
+        return "regenerated"
+
+    Sessionware(app, store=store)
+    return app
+
+
+def stored(store: Any, cookie_value: str) -> dict[str, Any]:
+    """What the store holds for the session behind this cookie (never keyed by the cookie)."""
+    return SessionManager(store).reveal(public_id(token_of(cookie_value)), actor="test")
+
+
+def test_the_session_flow_and_vary(store: Any) -> None:
+    client = create_app(store).test_client()
+    assert client.get("/get", **HTTPS).data == b"no value set"
+    assert "Vary" not in client.get("/", **HTTPS).headers
+    assert client.post("/set", data={"value": "42"}, **HTTPS).data == b"value set"
+    response = client.get("/get", **HTTPS)
+    assert response.data == b"42" and response.headers["Vary"] == "Cookie"
+    assert client.post("/modify", data={"value": "43"}, **HTTPS).data == b"value set"
+    assert client.get("/get", **HTTPS).data == b"43"
+    assert client.post("/delete", **HTTPS).data == b"value deleted"
+    assert client.get("/get", **HTTPS).data == b"no value set"
+
+
+def test_the_value_is_stored_server_side(store: Any) -> None:
+    client = create_app(store).test_client()
+    (cookie,) = set_cookies(client.post("/set", data={"value": "44"}, **HTTPS))
+    assert stored(store, cookie["value"]) == {"value": "44"}
+    assert "44" not in cookie["value"]  # the cookie holds only a signed token
+
+
+def test_a_session_that_is_not_permanent_has_a_browser_session_cookie(store: Any) -> None:
+    client = create_app(store).test_client()
+    (cookie,) = set_cookies(client.post("/set", data={"value": "1"}, **HTTPS))
+    assert "max-age" not in cookie and "expires" not in cookie
+
+
+def test_deleting_the_last_value_removes_record_and_cookie(store: Any) -> None:
+    client = create_app(store).test_client()
+    (cookie,) = set_cookies(client.post("/set", data={"value": "1"}, **HTTPS))
+    (gone,) = set_cookies(client.post("/delete", **HTTPS))
+    assert gone["value"] == "" and gone["max-age"] == "0"
+    assert stored(store, cookie["value"]) == {}
+
+
+def test_regenerate_moves_the_data_to_a_new_id(store: Any) -> None:
+    client = create_app(store).test_client()
+    (old,) = set_cookies(client.post("/set", data={"value": "1"}, **HTTPS))
+    (new,) = set_cookies(client.post("/regenerate", **HTTPS))
+    assert token_of(new["value"]) != token_of(old["value"])
+    assert stored(store, new["value"]) == {"value": "1"} and stored(store, old["value"]) == {}
+
+
+@pytest.mark.parametrize("value", ["unknown-id", "x" * 43 + ".AAAA.tampered"])
+def test_an_unknown_or_tampered_id_is_never_adopted(store: Any, value: str) -> None:
+    client = create_app(store).test_client()
+    client.set_cookie("session", value, domain="localhost")
+    assert client.get("/get", **HTTPS).data == b"no value set"
+    (issued,) = set_cookies(client.post("/set", data={"value": "1"}, **HTTPS))
+    assert token_of(issued["value"]) != token_of(value)
+
+
+def test_reads_keep_the_stored_session_alive(store: Any) -> None:
+    app = create_app(store, SESSIONWARE_IDLE_TIMEOUT=60)
+    client = app.test_client()
+    (cookie,) = set_cookies(client.post("/set", data={"value": "1"}, **HTTPS))
+    manager = SessionManager(store)
+    first = manager.get(public_id(token_of(cookie["value"])))
+    time.sleep(1.1)
+    client.get("/get", **HTTPS)
+    later = manager.get(public_id(token_of(cookie["value"])))
+    assert first is not None and later is not None
+    assert later.expires_at is not None and first.expires_at is not None
+    assert later.expires_at > first.expires_at
+
+
+class FlaskSessionLike(SessionInterface):
+    """Stands in for Flask-Session's interface (not installed in the test extra)."""
+
+
+def test_a_second_session_layer_is_refused(store: Any) -> None:
+    app = flask.Flask(__name__)
+    app.config["SECRET_KEY"] = "k"
+    app.session_interface = FlaskSessionLike()
+    with pytest.raises(ConfigurationError, match="already has a session interface"):
+        Sessionware(app, store=store)
