@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import flask
@@ -24,7 +23,6 @@ from sessionware import (
     ConfigurationError,
     CorruptRecord,
     Keyring,
-    MemoryStore,
     SessionManager,
     SessionMiddleware,
 )
@@ -32,23 +30,13 @@ from sessionware.encryption import is_sealed
 from sessionware.flask import Sessionware
 from sessionware.stores.base import Changes
 
-from .conftest import REDIS_URL
+from .shells import store
+
+__all__ = ["store"]  # the fixture: every test runs on MemoryStore and Redis
 
 SECRET = "encryption-test-secret-key-0123456789"
 EMAIL = "ada@example.com"
 K1, K2 = os.urandom(32), os.urandom(32)
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Any]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    from sessionware import RedisStore
-
-    redis_store = RedisStore.from_url(REDIS_URL, prefix=request.getfixturevalue("redis_prefix"))
-    yield redis_store
-    redis_store.close()
 
 
 def client(store: Any, keyring: Keyring | None) -> TestClient:
