@@ -38,9 +38,33 @@ def uvicorn(
     """``python -m uvicorn <arguments>`` in ``cwd`` on a free loopback port, until it
     answers ``GET probe``; yields a client for it and stops the whole process group
     after, even after a failure."""
+    with server(["uvicorn", *arguments, "--log-level", "warning"], cwd, env, probe=probe) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def gunicorn(
+    arguments: list[str], cwd: Path, env: dict[str, str], *, probe: str
+) -> Iterator[httpx.Client]:
+    """As :func:`uvicorn`, with ``python -m gunicorn <arguments>`` (WSGI apps)."""
+    with server(
+        ["gunicorn", *arguments, "--log-level", "warning"], cwd, env, probe=probe
+    ) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def server(
+    module_and_arguments: list[str], cwd: Path, env: dict[str, str], *, probe: str
+) -> Iterator[httpx.Client]:
+    """``python -m <module> <arguments>`` bound to a free loopback port (uvicorn's or
+    gunicorn's flags), until it answers ``GET probe``; stopped, group and all, after."""
     (port,) = free_ports(1)
-    command = [sys.executable, "-m", "uvicorn", *arguments, "--host", HOST, "--port", str(port)]
-    command += ["--log-level", "warning"]
+    module, *arguments = module_and_arguments
+    bind = (
+        ["--host", HOST, "--port", str(port)] if module == "uvicorn" else ["-b", f"{HOST}:{port}"]
+    )
+    command = [sys.executable, "-m", module, *arguments, *bind]
     process = subprocess.Popen(
         command,
         cwd=cwd,
