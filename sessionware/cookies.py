@@ -30,6 +30,9 @@ TOKEN_LENGTH = 43  # characters of its URL-safe base64
 MAX_COOKIE_VALUE = 160  # a real value is ~95 characters; longer ones are not verified
 MAX_CANDIDATES = 4  # at most this many same-named cookies are verified per request
 _SALT = b"sessionware.cookie"
+# A "remember me" session's cookie is signed under its own salt, so that the middleware
+# knows before loading which idle timeout the store should slide the record by.
+_PERMANENT_SALT = b"sessionware.cookie.permanent"
 _EPOCH = formatdate(0, usegmt=True)  # Expires for a cookie being removed
 
 
@@ -68,17 +71,25 @@ class CookieSigner:
                 "secret_key must be a non-empty str or bytes, or a list of them (newest first); "
                 "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
-        self._signer = _Signer(
-            list(reversed(keys)), salt=_SALT, digest_method=hashlib.sha256, key_derivation="hmac"
+        oldest_first = list(reversed(keys))
+        self._signer, self._permanent_signer = (
+            _Signer(oldest_first, salt=salt, digest_method=hashlib.sha256, key_derivation="hmac")
+            for salt in (_SALT, _PERMANENT_SALT)
         )
-        self._keys = [self._signer.derive_key(key) for key in keys]  # newest first
+        self._keys = [
+            (self._signer.derive_key(key), False)
+            for key in keys  # newest first
+        ] + [(self._permanent_signer.derive_key(key), True) for key in keys]
+        self._newest = {self._keys[0][0], self._keys[len(keys)][0]}
 
     def __repr__(self) -> str:
         return "CookieSigner(secret_keys=<hidden>)"
 
-    def sign(self, token: str) -> str:
-        """The cookie value for ``token``, stamped with the current time."""
-        return self._signer.sign(token).decode()
+    def sign(self, token: str, *, permanent: bool = False) -> str:
+        """The cookie value for ``token``, stamped with the current time; ``permanent``
+        marks a "remember me" session's cookie (see :attr:`Verified.permanent`)."""
+        signer = self._permanent_signer if permanent else self._signer
+        return signer.sign(token).decode()
 
     def verify(self, value: str) -> Verified | None:
         """The token, its signing time and whether the newest key signed it; ``None``
@@ -95,13 +106,14 @@ class CookieSigner:
             if base64_encode(sig) != signature.encode():  # one canonical form: no twins
                 return None
             signed = payload.encode()
-            for index, key in enumerate(self._keys):
+            for key, permanent in self._keys:
                 if self._signer.algorithm.verify_signature(key, signed, sig):
                     stamp = payload[TOKEN_LENGTH + 1 :]
                     return Verified(
                         payload[:TOKEN_LENGTH],
                         float(bytes_to_int(base64_decode(stamp))),
-                        index == 0,
+                        key in self._newest,
+                        permanent,
                     )
         except (BadData, ValueError, TypeError):  # BadData: bad base64 in the signature
             return None
@@ -115,6 +127,7 @@ class Verified(NamedTuple):
     token: str
     signed_at: float
     current_key: bool
+    permanent: bool = False  # signed as a "remember me" session's cookie
 
 
 def plausible(value: str) -> bool:

@@ -216,6 +216,7 @@ class SessionConfig:
             if verified is not None:
                 session._token, session._signed_at = verified.token, verified.signed_at
                 session._resign = not verified.current_key
+                session._remembered_cookie = verified.permanent
                 session._id = public_id(session._token)
                 session._pending = True
                 break
@@ -224,7 +225,10 @@ class SessionConfig:
     def load_args(self, session: Session, now: float) -> tuple[str, dict[str, Any]]:
         """The id and keyword arguments of the store's ``load``/``aload`` call."""
         assert session._id is not None
-        return session._id, {"now": now, "idle_seconds": self.idle_seconds}
+        idle = self.idle_seconds
+        if session._remembered_cookie and idle is not None:
+            idle = max(idle, self.permanent_seconds)  # "remember me" outlasts the idle timeout
+        return session._id, {"now": now, "idle_seconds": idle}
 
 
 @dataclass(slots=True)
@@ -314,7 +318,14 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     new_id = public_id(token)
     data = _sealed(config, new_id, data)
     if old_id is None:
-        cookie = _set_cookie(config, token, meta.deadline, now, _lifetime(config, session))
+        cookie = _set_cookie(
+            config,
+            token,
+            meta.deadline,
+            now,
+            _lifetime(config, session),
+            remembered=bool(_remembered(session)),
+        )
         return _with(result, "create", (new_id, data, meta), cookie=cookie)
     carry = not session._cleared
     if carry and session._meta is not None:  # regenerate keeps creation time and deadline
@@ -324,12 +335,19 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
             meta.device = _device_change(session) or session._meta.device
         meta.max_size_bytes = max(meta.size_bytes, session._meta.max_size_bytes)
         meta.expires_at = (
-            slid_expiry(meta, now, config.idle_seconds)
+            slid_expiry(meta, now, _idle(config, session))
             if meta.sliding
             else session._meta.expires_at
         )
     args = (old_id, new_id, data, meta)
-    cookie = _set_cookie(config, token, meta.deadline, now, _lifetime(config, session))
+    cookie = _set_cookie(
+        config,
+        token,
+        meta.deadline,
+        now,
+        _lifetime(config, session),
+        remembered=bool(_remembered(session)),
+    )
     step = _with(result, "rotate", args, cookie=cookie, gone=expire)
     step.kwargs["require_live"] = carry
     return step
@@ -348,10 +366,12 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
         slide = max_age is not None and now - signed_at >= refresh_after
     else:  # True: every response re-sends a persistent cookie (Flask); False: never
         slide = max_age is not None and config.refresh_each_request
-    if session._resign or remember_changed or slide:
+    remembered = bool(_remembered(session))
+    # a cookie signed before the choice was made (or undone) is signed again to match it
+    if session._resign or remember_changed or slide or remembered != session._remembered_cookie:
         assert session._token is not None
         deadline = session._meta.deadline if session._meta is not None else None
-        cookie = _set_cookie(config, session._token, deadline, now, max_age)
+        cookie = _set_cookie(config, session._token, deadline, now, max_age, remembered=remembered)
     device = _device_change(session)
     if not changed and not removed and device is None:
         if cookie:
@@ -379,10 +399,15 @@ def _set_cookie(
     deadline: float | None,
     now: float,
     lifetime: int | None = None,
+    *,
+    remembered: bool = False,
 ) -> tuple[str, str]:
-    """The Set-Cookie for ``token``; a persistent cookie never outlives the absolute deadline."""
+    """The Set-Cookie for ``token``; a persistent cookie never outlives the absolute deadline.
+
+    ``remembered`` signs it as a "remember me" session's cookie, so that loads slide the
+    stored record by the longer idle timeout (see :func:`_idle`)."""
     remaining = None if deadline is None else max(0, int(deadline - now))
-    value = config.signer.sign(token)
+    value = config.signer.sign(token, permanent=remembered)
     return ("set-cookie", config.cookie.set_cookie(value, remaining, lifetime))
 
 
@@ -402,14 +427,29 @@ def _keyring(value: object) -> Keyring | None:
     )
 
 
+def _remembered(session: Session) -> int | bool:
+    """The session's own "remember me" choice: ``True``, whole seconds, or ``False``."""
+    flag = dict.get(session, PERMANENT_KEY)
+    if flag is True or (type(flag) is int and flag > 0):
+        return flag
+    return False
+
+
 def _lifetime(config: SessionConfig, session: Session) -> int | None:
     """The cookie's Max-Age: the session's own "remember me" choice, else ``max_age``."""
-    flag = dict.get(session, PERMANENT_KEY)
+    flag = _remembered(session)
     if flag is True:
         return config.permanent_seconds
-    if type(flag) is int and flag > 0:
-        return flag
-    return config.cookie.max_age
+    return flag or config.cookie.max_age
+
+
+def _idle(config: SessionConfig, session: Session) -> float | None:
+    """The stored record's idle timeout: a remembered session's lasts as long as its
+    cookie (see ``SessionConfig.load_args``, which slides it by the same rule)."""
+    flag, idle = _remembered(session), config.idle_seconds
+    if not flag or idle is None:
+        return idle
+    return max(idle, config.permanent_seconds if flag is True else flag)
 
 
 def _with(
@@ -443,7 +483,7 @@ def _meta(config: SessionConfig, session: Session, data: Mapping[str, bytes], no
         max_size_bytes=size,
         attribute_count=_attribute_count(data),
     )
-    meta.expires_at = slid_expiry(meta, now, config.idle_seconds)
+    meta.expires_at = slid_expiry(meta, now, _idle(config, session))
     if session._device is not None:
         meta.device = devices.created(session._device)
     return meta

@@ -59,8 +59,9 @@ class FlaskSession(Session, SessionMixin):
     """``flask.session``: a sessionware :class:`Session` that is also Flask's ``SessionMixin``.
 
     ``modified`` never needs setting (in-place changes are detected), and
-    setting it does nothing. ``permanent`` is stored as Flask stores it, but
-    the cookie's lifetime comes from the ``max_age`` option.
+    setting it does nothing. ``permanent`` is stored as Flask stores it and makes
+    the cookie last ``PERMANENT_SESSION_LIFETIME``, as does the stored record
+    when that is longer than the idle timeout.
     """
 
     _failed = False  # an unhandled exception ended the request: save nothing

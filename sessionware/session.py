@@ -85,6 +85,7 @@ class Session(dict[str, Any]):
         "_pending_load",
         "_raw",
         "_regenerate",
+        "_remembered_cookie",
         "_resign",
         "_sealed",
         "_signed_at",
@@ -103,6 +104,7 @@ class Session(dict[str, Any]):
         self._signed_at: float | None = None  # when that cookie was signed
         self._resign = False  # that cookie was signed with an older key
         self._cookie_sent = False  # a cookie of our name came in, valid or not
+        self._remembered_cookie = False  # that cookie was signed for a "remember me" session
         self._id: str | None = None  # public id of the stored record behind the token
         self._meta: Meta | None = None
         self._raw: dict[str, bytes] = {}  # encodings as loaded, to detect changes
@@ -193,8 +195,9 @@ class Session(dict[str, Any]):
     @permanent.setter
     def permanent(self, value: bool) -> None:
         if value:
-            self["_permanent"] = True
+            self._remember_as(True)
         elif "_permanent" in self:
+            self._regenerate = True  # see _remember_as
             del self["_permanent"]
 
     def remember(self, duration: dt.timedelta | int | None = None) -> None:
@@ -203,14 +206,25 @@ class Session(dict[str, Any]):
 
         A login form's "remember me" box calls this; ``permanent = False`` undoes it.
         The cookie never outlives ``absolute_timeout``.
+
+        The stored record then stays while the session is used at least once per
+        ``max(idle_timeout, permanent_lifetime)`` (or ``duration``, until the next
+        request). Starting to remember gives the session a new id, as a login does.
         """
         if duration is None:
-            self["_permanent"] = True
+            self._remember_as(True)
             return
         total = duration.total_seconds() if isinstance(duration, dt.timedelta) else duration
         if isinstance(total, bool) or not isinstance(total, (int, float)) or not total >= 1:
             raise ValueError(f"remember() takes a positive duration, not {duration!r}")
-        self["_permanent"] = int(total)
+        self._remember_as(int(total))
+
+    def _remember_as(self, choice: bool | int) -> None:
+        """Record a "remember me" choice. A changed choice (either way) rotates the id at
+        save, so that the store gives the record the idle expiry that goes with it."""
+        if self.get("_permanent") != choice or type(self.get("_permanent")) is not type(choice):
+            self._regenerate = True
+        self["_permanent"] = choice
 
     # -- flash messages --------------------------------------------------------
 

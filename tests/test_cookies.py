@@ -63,6 +63,18 @@ def test_rotation_signs_with_the_first_key_and_verifies_all() -> None:
     assert old.verify(new.sign(new_token())) is None
 
 
+def test_a_remembered_sessions_cookie_says_so_under_every_key() -> None:
+    old, new = CookieSigner("old"), CookieSigner(["new", "old"])
+    token = new_token()
+    plain, remembered = new.verify(new.sign(token)), new.verify(new.sign(token, permanent=True))
+    assert plain is not None and remembered is not None
+    assert (plain.permanent, remembered.permanent) == (False, True)
+    assert remembered.token == token and remembered.current_key
+    by_old_key = new.verify(old.sign(token, permanent=True))
+    assert by_old_key is not None and by_old_key.permanent and not by_old_key.current_key
+    assert CookieSigner("other").verify(new.sign(token, permanent=True)) is None
+
+
 @pytest.mark.parametrize("bad", ["", [], [""], [1], None])
 def test_bad_secret_keys_are_configuration_errors(bad: object) -> None:
     with pytest.raises(ValueError, match="secret_key"):
@@ -91,7 +103,8 @@ def test_hostile_headers_cost_bounded_verification(monkeypatch: pytest.MonkeyPat
     dotted = "A" * 43 + ".x.y.z"  # a token's length, but a dot too many: not our shape
     header = "; ".join(["session=" + "A" * 100, "session=" + dotted, "session=" + shaped] * 9999)
     assert config.session_for([header]).id is None
-    assert len(hmacs) == MAX_CANDIDATES  # junk costs no HMAC; shaped values are capped
+    # junk costs no HMAC; shaped values are capped, each tried as a plain and a remembered cookie
+    assert len(hmacs) == 2 * MAX_CANDIDATES
     assert cookie_values(["session=" + "A" * 100_000], "session") == []
 
 

@@ -395,3 +395,18 @@ def test_remember_me_makes_one_sessions_cookie_persistent_and_can_be_undone(
         client.get("/put", params={"key": "a", "value": "1"})
         ten_days = _cookie(client.get("/remember", params={"days": "10"}))
         assert ten_days["max-age"] == str(10 * 86400)
+
+
+def test_remember_me_keeps_the_stored_session_past_the_idle_timeout(make_client: Any) -> None:
+    with make_client(idle_timeout=1, permanent_lifetime=60) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        before = client.get("/get", params={"key": "a"}).json()["id"]
+        client.get("/remember", params={"days": "0"})
+        remembered = client.get("/get", params={"key": "a"}).json()["id"]
+        assert remembered != before  # choosing "remember me" rotates the id, as a login does
+        for _ in range(2):  # each load slides the record by permanent_lifetime, not 1 s
+            time.sleep(1.3)
+            assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+        client.get("/forget")  # undone: back to the idle timeout at once
+        time.sleep(1.3)
+        assert client.get("/get", params={"key": "a"}).json() == {"value": None, "id": None}
