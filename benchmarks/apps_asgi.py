@@ -79,7 +79,7 @@ def _starsessions(name: str, store: Any, close: Callable[[], Any] = lambda: None
     from starsessions import SessionAutoloadMiddleware, SessionMiddleware
 
     middleware = [Middleware(SessionMiddleware, store=store), Middleware(SessionAutoloadMiddleware)]
-    return Variant(name, _app(middleware), uses_redis=name.endswith("redis"), close=close)
+    return Variant(name, _app(middleware), uses_redis="redis" in name, close=close)
 
 
 def starsessions_memory(settings: Settings) -> AsgiVariant:
@@ -105,7 +105,7 @@ def _sessionware(name: str, store: Any) -> AsgiVariant:
         raise Unavailable(f"sessionware.SessionMiddleware not importable: {error}") from error
     middleware = [Middleware(SessionMiddleware, secret_key=SECRET_KEY, store=store)]
     close = getattr(store, "aclose", None) or getattr(store, "close", None) or (lambda: None)
-    return Variant(name, _app(middleware), uses_redis=name.endswith("redis"), close=close)
+    return Variant(name, _app(middleware), uses_redis="redis" in name, close=close)
 
 
 def sessionware_memory(settings: Settings) -> AsgiVariant:
@@ -125,6 +125,16 @@ def sessionware_redis(settings: Settings) -> AsgiVariant:
     return _sessionware("sessionware-redis", store)
 
 
+def sessionware_redis_cached(settings: Settings) -> AsgiVariant:
+    """RedisStore with its client-side cache: repeated reads need no round trip."""
+    from sessionware import RedisStore
+
+    prefix = settings.prefix("sessionware-redis-cached")
+    store = RedisStore.from_url(settings.redis_url, prefix=prefix, client_cache=True)
+    assert store.cache is not None and store.cache.wait_ready(5)
+    return _sessionware("sessionware-redis-cached", store)
+
+
 BUILDERS: list[tuple[str, bool, Callable[[Settings], AsgiVariant]]] = [
     # (name, needs Redis, builder)
     ("bare", False, bare),
@@ -133,4 +143,5 @@ BUILDERS: list[tuple[str, bool, Callable[[Settings], AsgiVariant]]] = [
     ("starsessions-redis", True, starsessions_redis),
     ("sessionware-memory", False, sessionware_memory),
     ("sessionware-redis", True, sessionware_redis),
+    ("sessionware-redis-cached", True, sessionware_redis_cached),
 ]

@@ -102,7 +102,7 @@ def _sessionware(name: str, store: Any) -> WsgiVariant:
     return _variant(
         name,
         lambda app: Sessionware(app, secret_key=SECRET_KEY, store=store),
-        uses_redis=name.endswith("redis"),
+        uses_redis="redis" in name,
         close=close,
     )
 
@@ -124,6 +124,16 @@ def sessionware_redis(settings: Settings) -> WsgiVariant:
     return _sessionware("sessionware-redis", store)
 
 
+def sessionware_redis_cached(settings: Settings) -> WsgiVariant:
+    """RedisStore with its client-side cache: repeated reads need no round trip."""
+    from sessionware import RedisStore
+
+    prefix = settings.prefix("sessionware-redis-cached")
+    store = RedisStore.from_url(settings.redis_url, prefix=prefix, client_cache=True)
+    assert store.cache is not None and store.cache.wait_ready(5)
+    return _sessionware("sessionware-redis-cached", store)
+
+
 BUILDERS: list[tuple[str, bool, Callable[[Settings], WsgiVariant]]] = [
     # (name, needs Redis, builder)
     ("bare", False, bare),
@@ -131,4 +141,5 @@ BUILDERS: list[tuple[str, bool, Callable[[Settings], WsgiVariant]]] = [
     ("flask-session-redis", True, flask_session_redis),
     ("sessionware-memory", False, sessionware_memory),
     ("sessionware-redis", True, sessionware_redis),
+    ("sessionware-redis-cached", True, sessionware_redis_cached),
 ]

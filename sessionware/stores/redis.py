@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 from ..errors import ConfigurationError, StoreUnavailable, missing_extra
 from .base import AuditRecord, Changes, Meta, Query, StoredSession
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
-from .redis_flows import Call, Flow, RedisFlows
+from .redis_cache import DEFAULT_MAX_ENTRIES, ClientCache
+from .redis_flows import ACTIVITY_GRANULARITY, Call, Flow, RedisFlows
 from .redis_scripts import Script
 
 try:
@@ -42,6 +43,11 @@ AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
 
 DEFAULT_PREFIX = "sessionware:"
 DEFAULT_MAX_CONNECTIONS = 64  # per client: enough for hundreds of requests in flight
+_CACHE_NEEDS_ONE_SERVER = (
+    "client_cache needs a single Redis server (or a Sentinel-managed primary); "
+    "on Redis Cluster, leave it off"
+)
+NO_IDLE_CACHE_WINDOW = 60.0  # seconds a cached session without an idle timeout is served
 
 
 class RedisStore:
@@ -68,6 +74,7 @@ class RedisStore:
         prefix: str = DEFAULT_PREFIX,
         retention_seconds: float = DEFAULT_RETENTION.total_seconds(),
         audit_limit: int = AUDIT_LIMIT,
+        client_cache: bool | int = False,
     ) -> None:
         self._sync: SyncClient | None = None
         self._async: AsyncClient | None = async_client
@@ -110,6 +117,7 @@ class RedisStore:
         self._new_async_client: Callable[[], AsyncClient] | None = None
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]
         self._by_loop = weakref.WeakKeyDictionary()
+        self._cache = self._client_cache(client_cache)
 
     @classmethod
     def from_url(
@@ -123,6 +131,7 @@ class RedisStore:
         cluster: bool = False,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         pool_timeout: float | None = None,
+        client_cache: bool | int = False,
         **client_options: Any,
     ) -> RedisStore:
         """A store with a sync and an asyncio client for ``url`` (``redis://``,
@@ -141,10 +150,17 @@ class RedisStore:
         so a few dozen serve hundreds of requests in flight. (A cluster client
         keeps its own pool per node, unbounded.)
 
+        ``client_cache=True`` (or a maximum number of sessions, default 10,000)
+        keeps loaded sessions in this process and serves repeated reads with no
+        round trip, kept correct by Redis's invalidation messages: see
+        ``sessionware/stores/redis_cache.py`` and the README. Single server only.
+
         An asyncio client belongs to the event loop it first runs in: this store
         makes one per event loop that uses it (a client passed to the constructor
         serves only its own).
         """
+        if cluster and client_cache is not False:
+            raise ConfigurationError(_CACHE_NEEDS_ONE_SERVER)
         options: dict[str, Any] = {
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_timeout,
@@ -184,15 +200,55 @@ class RedisStore:
             prefix=prefix,
             retention_seconds=retention_seconds,
             audit_limit=audit_limit,
+            client_cache=client_cache,
         )
         store._new_async_client = new_async_client
         store._flows.give_up_after = socket_timeout
         return store
 
     def close(self) -> None:
-        """Close the sync client's connections."""
+        """Close the sync client's connections (and the client-side cache's)."""
+        if self._cache is not None:
+            self._cache.close()
         if self._sync is not None:
             self._sync.close()
+
+    @property
+    def cache(self) -> ClientCache | None:
+        """The client-side cache (``client_cache=``), with its ``hits`` and ``misses``."""
+        return self._cache
+
+    def _client_cache(self, option: bool | int) -> ClientCache | None:
+        if option is False:
+            return None
+        if isinstance(option, bool):
+            size = DEFAULT_MAX_ENTRIES
+        elif isinstance(option, int) and option > 0:
+            size = option
+        else:
+            raise ConfigurationError(
+                f"client_cache takes True or a positive number of sessions, not {option!r}"
+            )
+        if not self._single_node:
+            raise ConfigurationError(_CACHE_NEEDS_ONE_SERVER)
+        client = self._sync if self._sync is not None else self._async
+        assert isinstance(client, (redis.Redis, redis.asyncio.Redis))
+        pool = client.connection_pool
+        name = pool.connection_class.__name__
+        kind: type[Any] = redis.Connection
+        if "SSL" in name:
+            kind = redis.SSLConnection
+        elif "Unix" in name:
+            kind = redis.UnixDomainSocketConnection
+        cache = ClientCache(kind, dict(pool.connection_kwargs), self.prefix, max_entries=size)
+        cache.start()
+        return cache
+
+    def _window(self, idle_seconds: float | None) -> float:
+        """How long a cached load is served: the activity index's granularity."""
+        if idle_seconds is None:
+            return NO_IDLE_CACHE_WINDOW
+        return idle_seconds * ACTIVITY_GRANULARITY
 
     async def aclose(self) -> None:
         """Close the connections of the asyncio client of the running event loop."""
@@ -205,12 +261,23 @@ class RedisStore:
     def load(
         self, session_id: str, *, now: float, idle_seconds: float | None
     ) -> StoredSession | None:
-        return self._run(self._flows.load(session_id, now, idle_seconds))
+        cache = self._cache
+        if cache is None:
+            return self._run(self._flows.load(session_id, now, idle_seconds))
+        hit = cache.get(session_id, now)
+        if hit is not None:
+            return hit
+        window, mark = self._window(idle_seconds), cache.mark()
+        loaded = self._run(self._flows.load(session_id, now, idle_seconds, window))
+        if loaded is not None:
+            cache.put(session_id, loaded, mark, now + window)
+        return loaded
 
     def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> None:
         self._run(self._flows.create(session_id, data, meta))
 
     def save(self, session_id: str, changes: Changes) -> bool:
+        self._forget(session_id)
         return self._run(self._flows.save(session_id, changes))
 
     def rotate(
@@ -222,20 +289,33 @@ class RedisStore:
         *,
         require_live: bool,
     ) -> bool:
+        self._forget(old_id)
         return self._run(self._flows.rotate(old_id, new_id, data, meta, require_live))
 
     def delete(self, session_id: str) -> None:
+        self._forget(session_id)
         self._run(self._flows.delete(session_id))
 
     async def aload(
         self, session_id: str, *, now: float, idle_seconds: float | None
     ) -> StoredSession | None:
-        return await self._arun(self._flows.load(session_id, now, idle_seconds))
+        cache = self._cache
+        if cache is None:
+            return await self._arun(self._flows.load(session_id, now, idle_seconds))
+        hit = cache.get(session_id, now)
+        if hit is not None:
+            return hit
+        window, mark = self._window(idle_seconds), cache.mark()
+        loaded = await self._arun(self._flows.load(session_id, now, idle_seconds, window))
+        if loaded is not None:
+            cache.put(session_id, loaded, mark, now + window)
+        return loaded
 
     async def acreate(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> None:
         await self._arun(self._flows.create(session_id, data, meta))
 
     async def asave(self, session_id: str, changes: Changes) -> bool:
+        self._forget(session_id)
         return await self._arun(self._flows.save(session_id, changes))
 
     async def arotate(
@@ -247,10 +327,17 @@ class RedisStore:
         *,
         require_live: bool,
     ) -> bool:
+        self._forget(old_id)
         return await self._arun(self._flows.rotate(old_id, new_id, data, meta, require_live))
 
     async def adelete(self, session_id: str) -> None:
+        self._forget(session_id)
         await self._arun(self._flows.delete(session_id))
+
+    def _forget(self, session_id: str) -> None:
+        """This process is about to change the session: no hit may serve the old state."""
+        if self._cache is not None:
+            self._cache.drop(session_id)
 
     # -- the management contract -------------------------------------------------------------
 
@@ -267,9 +354,11 @@ class RedisStore:
         return self._run(self._flows.user_session_ids(user, now))
 
     def revoke(self, session_id: str, *, actor: str, now: float) -> bool:
+        self._forget(session_id)
         return self._run(self._flows.revoke(session_id, actor, now))
 
     def set_expiry(self, session_id: str, expires_at: float | None, *, now: float) -> bool:
+        self._forget(session_id)
         return self._run(self._flows.set_expiry(session_id, expires_at, now))
 
     def add_audit(self, record: AuditRecord) -> None:
@@ -291,9 +380,11 @@ class RedisStore:
         return await self._arun(self._flows.user_session_ids(user, now))
 
     async def arevoke(self, session_id: str, *, actor: str, now: float) -> bool:
+        self._forget(session_id)
         return await self._arun(self._flows.revoke(session_id, actor, now))
 
     async def aset_expiry(self, session_id: str, expires_at: float | None, *, now: float) -> bool:
+        self._forget(session_id)
         return await self._arun(self._flows.set_expiry(session_id, expires_at, now))
 
     async def aadd_audit(self, record: AuditRecord) -> None:

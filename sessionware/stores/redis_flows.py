@@ -129,16 +129,19 @@ class RedisFlows:
     # -- the session contract ----------------------------------------------------------
 
     def load(
-        self, session_id: str, now: float, idle_seconds: float | None
+        self, session_id: str, now: float, idle_seconds: float | None, quiet: float | None = None
     ) -> Flow[StoredSession | None]:
+        """Load and slide a live record; ``quiet``: seconds since its last activity
+        within which the load writes nothing (the client-side cache's window)."""
         candidate, grain = "", "0"
         if idle_seconds is not None:
             candidate = _num(now + idle_seconds)
             if self.single_node:
                 grain = _num(idle_seconds * ACTIVITY_GRANULARITY)
+        calm = "" if quiet is None else _num(quiet)
         loaded, *_ = yield from roundtrip(
             self._both(
-                self._record("load", session_id, now, candidate, self._retention, grain),
+                self._record("load", session_id, now, candidate, self._retention, grain, calm),
                 self._index("touch", now, session_id, candidate, grain),
             )
         )

@@ -142,13 +142,19 @@ end
 local function record(base)
   op, now, at = ARGV[base], ARGV[base + 1], base + 2
 
-  if op == 'load' then  -- candidate expiry ('': none), retention, index granularity (s)
+  if op == 'load' then  -- candidate expiry ('': none), retention, index granularity (s),
+    -- quiet (s; '': never): a load within it of the last activity writes nothing, so that
+    -- a client-side cache is not invalidated by its own loads (redis_cache.py)
     -- returns {1, data pairs, FIELDS' values as now stored}, or a state
     local meta, data = fields(), redis.pcall('HGETALL', D)
     local s = judge(meta, data.err and data or #data)
     index_wanted = s == 1
     if s ~= 1 then return s end
-    local candidate, retention, grain = take(3)
+    local candidate, retention, grain, quiet = take(4)
+    if quiet ~= '' and tonumber(now) - tonumber(meta[3]) < tonumber(quiet) then
+      index_wanted = false
+      return {1, data, meta, server_time()}
+    end
     local old, expires = meta[4] or '', meta[4] or ''
     if meta[6] ~= '0' then expires = capped(candidate, meta[5]) end  -- sliding
     local indexed = meta[16]

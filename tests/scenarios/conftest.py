@@ -31,6 +31,19 @@ def redis_store(request: pytest.FixtureRequest) -> Any:
     return store
 
 
+def cached_redis_store(request: pytest.FixtureRequest) -> Any:
+    """RedisStore with its client-side cache on (reads served in-process)."""
+    from sessionware import RedisStore
+
+    from ..conftest import REDIS_URL
+
+    prefix = request.getfixturevalue("redis_prefix")
+    store = RedisStore.from_url(REDIS_URL, prefix=prefix, client_cache=True)
+    request.addfinalizer(store.close)
+    assert store.cache is not None and store.cache.wait_ready(5)
+    return store
+
+
 def cluster_store(request: pytest.FixtureRequest) -> Any:
     from ..stores.cluster import cluster_store
 
@@ -40,6 +53,7 @@ def cluster_store(request: pytest.FixtureRequest) -> Any:
 STORES: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
     "memory": memory_store,
     "redis": redis_store,
+    "redis-cached": cached_redis_store,
     "cluster": cluster_store,
     **SQL_STORES,
 }

@@ -70,7 +70,13 @@ class Ops:
 
 
 @pytest.fixture(
-    params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.cluster), "sqlite"]
+    params=[
+        "memory",
+        "redis",
+        "redis-cached",
+        pytest.param("cluster", marks=pytest.mark.cluster),
+        "sqlite",
+    ]
 )
 async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Any]]:
     """``make_store(retention_seconds=..., audit_limit=...)`` → a fresh, empty store."""
@@ -86,9 +92,11 @@ async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Callable[.
             return store
         from sessionware import RedisStore
 
-        if request.param == "redis":
+        if request.param.startswith("redis"):
             prefix = f"{request.getfixturevalue('redis_prefix')}{len(made)}:"
-            store = RedisStore.from_url(REDIS_URL, prefix=prefix, **options)
+            cached = request.param == "redis-cached"  # the client-side cache on
+            store = RedisStore.from_url(REDIS_URL, prefix=prefix, client_cache=cached, **options)
+            assert not cached or store.cache.wait_ready(5)
         else:
             store = cluster_store(request, **options)
         made.append(store)

@@ -1,0 +1,287 @@
+"""RedisStore's client-side cache: loaded sessions kept in this process, read with no
+round trip, and dropped the moment Redis says they changed.
+
+Correctness rests on Redis's server-assisted client-side caching in broadcast mode:
+a listener thread holds two connections of its own, one subscribed to
+``__redis__:invalidate`` and one with ``CLIENT TRACKING ON BCAST PREFIX <prefix>{
+REDIRECT <listener>``, so that Redis reports every write to any of the store's
+session keys, whoever made it (another worker, the console, the CLI, an expiry).
+
+The rules that keep a hit from ever being stale:
+
+* An entry is served only while the listener is connected and tracking; when
+  either connection fails, every entry is dropped and no hit is served until
+  both are back.
+* A hit first applies, under the listener's lock, every invalidation already
+  received on the listener's socket. Redis writes an invalidation in the same
+  pass as the reply to the write that caused it, so a change acknowledged to
+  anyone before a request starts is seen by that request.
+* A load result is kept only if no invalidation of that session (or a full
+  flush) arrived since the load was sent: a slower load never overwrites news.
+* An entry lives at most ``window`` seconds (the store's activity granularity
+  of the idle timeout), so the record's sliding expiry and last activity, which
+  a hit does not send to Redis, lag by no more than that; and never past the
+  record's own expiry or deadline.
+* This process's own writes drop the entry at once (read-your-writes), before
+  their invalidation arrives.
+
+A miss loads as usual, in the same round trip as without the cache.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import os
+import select
+import threading
+import time
+from typing import Any
+
+from .base import StoredSession
+
+logger = logging.getLogger("sessionware")
+
+DEFAULT_MAX_ENTRIES = 10_000
+_RECENT = 4096  # invalidated ids remembered for loads in flight (older: refused)
+_RETRY_SECONDS = 0.5  # between reconnection attempts of the listener
+_PING_SECONDS = 1.0  # how often the listener checks its tracking connection
+# what the listener's own connections take from the store's pool (the rest is the pool's)
+_CONNECTION_KEYS = frozenset(
+    {
+        "host", "port", "path", "db", "username", "password", "credential_provider",
+        "socket_timeout", "socket_connect_timeout", "socket_keepalive", "client_name",
+    }
+)  # fmt: skip
+
+
+@dataclasses.dataclass(slots=True)
+class _Entry:
+    stored: StoredSession
+    until: float  # time.time() after which the entry is not served
+
+
+class ClientCache:
+    """A bounded LRU of loaded sessions, invalidated by Redis (see the module docstring).
+
+    ``connection_kwargs`` are a redis-py connection pool's (host, port, password,
+    TLS, ...); ``prefix`` the store's key prefix. Thread-safe; used by sync and
+    asyncio stores alike (no call blocks on I/O, except ``close``).
+    """
+
+    def __init__(
+        self,
+        connection_class: type[Any],
+        connection_kwargs: dict[str, Any],
+        prefix: str,
+        *,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+    ) -> None:
+        self._connection_class = connection_class
+        self._kwargs = {
+            key: value
+            for key, value in connection_kwargs.items()
+            if key in _CONNECTION_KEYS or key.startswith("ssl_")
+        }
+        self._kwargs["protocol"] = 2  # pub/sub replies as plain replies, not RESP3 pushes
+        self._prefix = prefix.encode() + b"{"
+        self._max_entries = max_entries
+        self._entries: collections.OrderedDict[str, _Entry] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._seq = 0  # bumped on every invalidation of a session, and on flushes
+        self._recent: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._floor = 0  # invalidations before this seq are forgotten: refuse older loads
+        self._subscriber: Any = None  # the listener's pub/sub connection, when live
+        self._closed = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self.listener_id: int | None = None  # the subscriber's CLIENT ID, for operators
+        self.hits = 0
+        self.misses = 0
+
+    # -- what the store calls --------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the listener (once per process: a forked worker starts its own); the
+        cache serves nothing until it is connected."""
+        if self._pid != os.getpid():  # forked after start: the thread stayed behind
+            self._lock = threading.Lock()
+            self._subscriber, self._thread, self._pid = None, None, os.getpid()
+            self._ready.clear()
+            self._flush()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._listen, name="sessionware-cache", daemon=True
+                )
+                self._thread.start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether the listener is connected and tracking, waiting up to ``timeout`` s."""
+        self.start()
+        return self._ready.wait(timeout)
+
+    def get(self, session_id: str, now: float) -> StoredSession | None:
+        """A copy of the cached session, or ``None`` (a miss: load it from Redis)."""
+        self.start()
+        with self._lock:
+            entry = self._entries.get(session_id) if self._drain() else None
+            if entry is None:
+                self.misses += 1
+                return None
+            meta = entry.stored.meta
+            if (
+                now >= entry.until
+                or (meta.expires_at is not None and now >= meta.expires_at)
+                or (meta.deadline is not None and now >= meta.deadline)
+            ):
+                del self._entries[session_id]
+                self.misses += 1
+                return None
+            self._entries.move_to_end(session_id)
+            self.hits += 1
+            return _copy(entry.stored)
+
+    def mark(self) -> int:
+        """Call before sending a load; pass the result to :meth:`put`."""
+        self.start()
+        return self._seq
+
+    def put(self, session_id: str, stored: StoredSession, mark: int, until: float) -> None:
+        """Keep ``stored`` until ``until`` unless the session changed since ``mark``."""
+        with self._lock:
+            if self._subscriber is None or mark < self._floor:
+                return
+            if self._recent.get(session_id, -1) > mark:
+                return  # news arrived while the load was in flight
+            self._entries[session_id] = _Entry(_copy(stored), until)
+            self._entries.move_to_end(session_id)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+
+    def drop(self, *session_ids: str) -> None:
+        """Forget these sessions now: this process is about to change them."""
+        with self._lock:
+            self._seq += 1
+            for session_id in session_ids:
+                self._entries.pop(session_id, None)
+                self._remember(session_id)
+
+    def close(self) -> None:
+        """Stop the listener and drop every entry."""
+        self._closed.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=2 * _PING_SECONDS + 1)
+        with self._lock:
+            self._flush()
+
+    # -- the listener ------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        while not self._closed.is_set():
+            subscriber = tracker = None
+            try:
+                subscriber = self._connect()
+                subscriber.send_command("CLIENT", "ID")
+                client_id = self.listener_id = subscriber.read_response()
+                subscriber.send_command("SUBSCRIBE", "__redis__:invalidate")
+                subscriber.read_response()
+                tracker = self._connect()
+                tracker.send_command(
+                    "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX",
+                    self._prefix,
+                )  # fmt: skip
+                if tracker.read_response() != b"OK":
+                    raise ConnectionError("CLIENT TRACKING was refused")
+                with self._lock:
+                    self._flush()  # anything cached before is of unknown freshness
+                    self._subscriber = subscriber
+                self._ready.set()
+                self._serve(subscriber, tracker)
+            except Exception as error:  # any failure: stop serving, reconnect
+                if not self._closed.is_set():
+                    logger.warning(
+                        "sessionware: the client-side cache lost its Redis invalidation "
+                        "connection (%s: %s); serving every read from Redis until it is back",
+                        type(error).__name__,
+                        error,
+                    )
+            finally:
+                self._ready.clear()
+                with self._lock:
+                    self._subscriber = None
+                    self._flush()
+                for connection in (subscriber, tracker):
+                    if connection is not None:
+                        connection.disconnect()
+            self._closed.wait(_RETRY_SECONDS)
+
+    def _serve(self, subscriber: Any, tracker: Any) -> None:
+        last_ping = time.monotonic()
+        sock = subscriber._sock
+        while not self._closed.is_set():
+            select.select([sock], [], [], _PING_SECONDS)
+            with self._lock:  # a hit may have pulled bytes into the parser: always drain
+                while subscriber.can_read(timeout=0):
+                    self._apply(subscriber.read_response())
+            if time.monotonic() - last_ping >= _PING_SECONDS:
+                tracker.send_command("PING")  # a dead tracker stops the messages silently
+                if tracker.read_response() != b"PONG":
+                    raise ConnectionError("the tracking connection stopped answering")
+                last_ping = time.monotonic()
+
+    def _connect(self) -> Any:
+        connection = self._connection_class(**self._kwargs)
+        connection.connect()
+        return connection
+
+    def _apply(self, message: Any) -> None:
+        """Apply one pub/sub message (under the lock)."""
+        if not isinstance(message, list) or len(message) < 3 or message[0] != b"message":
+            return
+        keys = message[2]
+        self._seq += 1
+        if keys is None:  # FLUSHDB/FLUSHALL, or too many keys: forget everything
+            self._flush()
+            return
+        for key in keys if isinstance(keys, list) else [keys]:
+            if isinstance(key, bytes) and key.startswith(self._prefix):
+                session_id, _, _ = key[len(self._prefix) :].partition(b"}")
+                name = session_id.decode("ascii", "replace")
+                self._entries.pop(name, None)
+                self._remember(name)
+
+    def _drain(self) -> bool:
+        """Apply every invalidation already received (under the lock); ``False`` when
+        the listener is not live, or failed here (it will notice and reconnect)."""
+        subscriber = self._subscriber
+        if subscriber is None:
+            return False
+        try:
+            while subscriber.can_read(timeout=0):
+                self._apply(subscriber.read_response())
+        except Exception:
+            self._subscriber = None
+            self._flush()
+            return False
+        return True
+
+    def _remember(self, session_id: str) -> None:
+        self._recent[session_id] = self._seq
+        self._recent.move_to_end(session_id)
+        while len(self._recent) > _RECENT:
+            _, seq = self._recent.popitem(last=False)
+            self._floor = max(self._floor, seq)
+
+    def _flush(self) -> None:
+        self._entries.clear()
+        self._seq += 1
+        self._recent.clear()
+        self._floor = self._seq
+
+
+def _copy(stored: StoredSession) -> StoredSession:
+    return StoredSession(dict(stored.data), dataclasses.replace(stored.meta))

@@ -1,0 +1,220 @@
+"""RedisStore's client-side cache (``client_cache=True``): reads with no round trip,
+and never a stale one, on the real Redis server and real servers in subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from sessionware import RedisStore, SessionManager
+from sessionware.errors import ConfigurationError
+from sessionware.stores.base import Changes, Meta
+
+from ..conftest import REDIS_URL
+from .served import served
+
+
+def _meta(now: float, idle: float = 100.0) -> Meta:
+    return Meta(
+        created_at=now, updated_at=now, last_activity_at=now, expires_at=now + idle, deadline=None
+    )
+
+
+class Counted:
+    """Counts the round trips a store sends (its drivers), leaving them as they are."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.calls = 0
+        run, arun = store._run, store._arun
+
+        def counted_run(flow: Any) -> Any:
+            self.calls += 1
+            return run(flow)
+
+        async def counted_arun(flow: Any) -> Any:
+            self.calls += 1
+            return await arun(flow)
+
+        store._run = counted_run  # type: ignore[method-assign]
+        store._arun = counted_arun  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def stores(redis_prefix: str) -> Iterator[tuple[RedisStore, RedisStore]]:
+    """A caching store and a plain one (another worker) on the same keys."""
+    cached = RedisStore.from_url(REDIS_URL, prefix=redis_prefix, client_cache=True)
+    other = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    assert cached.cache is not None and cached.cache.wait_ready(5)
+    yield cached, other
+    cached.close()
+    other.close()
+
+
+def _load(store: RedisStore, session_id: str) -> Any:
+    return store.load(session_id, now=time.time(), idle_seconds=100)
+
+
+def test_a_repeated_read_costs_no_round_trip(stores: tuple[RedisStore, RedisStore]) -> None:
+    cached, other = stores
+    other.create("s1", {"k": b"v"}, _meta(time.time()))
+    counted = Counted(cached)
+    for _ in range(5):
+        assert _load(cached, "s1").data == {"k": b"v"}
+    assert counted.calls == 1  # the first load; four hits
+    assert cached.cache is not None and cached.cache.hits == 4
+
+
+def test_async_reads_share_the_cache(stores: tuple[RedisStore, RedisStore]) -> None:
+    cached, other = stores
+    other.create("s1", {"k": b"v"}, _meta(time.time()))
+    counted = Counted(cached)
+
+    async def main() -> list[Any]:
+        return [
+            (await cached.aload("s1", now=time.time(), idle_seconds=100)).data  # type: ignore[union-attr]
+            for _ in range(3)
+        ]
+
+    assert asyncio.run(main()) == [{"k": b"v"}] * 3
+    assert counted.calls == 1
+
+
+def test_a_write_elsewhere_is_seen_by_the_next_read(stores: tuple[RedisStore, RedisStore]) -> None:
+    cached, other = stores
+    other.create("s1", {"k": b"v"}, _meta(time.time()))
+    _load(cached, "s1")
+    assert _load(cached, "s1").data == {"k": b"v"}  # a hit
+    changes = Changes(set={"k": b"w"}, updated_at=time.time(), size_bytes=1, attribute_count=1)
+    assert other.save("s1", changes)
+    assert _load(cached, "s1").data == {"k": b"w"}
+    SessionManager(other).revoke("s1", actor="test")
+    assert _load(cached, "s1") is None
+
+
+def test_its_own_loads_do_not_invalidate_it(stores: tuple[RedisStore, RedisStore]) -> None:
+    """A load within the cache's window writes nothing (on Redis 7.0 NOLOOP does not
+    cover writes made by scripts, so a writing load would invalidate its own entry)."""
+    cached, other = stores
+    other.create("s1", {"k": b"v"}, _meta(time.time()))
+    counted = Counted(cached)
+    for _ in range(3):
+        _load(cached, "s1")
+        time.sleep(0.05)  # time for an invalidation to arrive, were one sent
+    assert counted.calls == 1
+
+
+def test_own_writes_are_read_back_at_once(stores: tuple[RedisStore, RedisStore]) -> None:
+    cached, _ = stores
+    cached.create("s1", {"k": b"v"}, _meta(time.time()))
+    _load(cached, "s1")
+    changes = Changes(set={"k": b"w"}, updated_at=time.time(), size_bytes=1, attribute_count=1)
+    assert cached.save("s1", changes)
+    assert _load(cached, "s1").data == {"k": b"w"}  # no wait for the invalidation
+
+
+def test_a_load_overtaken_by_a_change_is_not_kept(stores: tuple[RedisStore, RedisStore]) -> None:
+    cached, other = stores
+    other.create("s1", {"k": b"v"}, _meta(time.time()))
+    cache = cached.cache
+    assert cache is not None
+    mark = cache.mark()
+    old = other.load("s1", now=time.time(), idle_seconds=100)  # the slow load's reply
+    assert old is not None
+    changes = Changes(set={"k": b"w"}, updated_at=time.time(), size_bytes=1, attribute_count=1)
+    other.save("s1", changes)
+    deadline = time.monotonic() + 2
+    while cache.get("unrelated", time.time()) is None and time.monotonic() < deadline:
+        if cache._recent.get("s1", -1) > mark:  # the listener has applied the news
+            break
+        time.sleep(0.01)
+    cache.put("s1", old, mark, time.time() + 60)
+    assert _load(cached, "s1").data == {"k": b"w"}
+
+
+def test_no_hit_while_the_invalidation_connection_is_down(
+    stores: tuple[RedisStore, RedisStore],
+) -> None:
+    cached, other = stores
+    cache = cached.cache
+    assert cache is not None
+    other.create("s1", {"k": b"v"}, _meta(time.time()))
+    _load(cached, "s1")
+    client = redis.Redis.from_url(REDIS_URL)
+    assert client.client_kill_filter(_id=cache.listener_id) == 1  # the listener's subscriber
+    counted = Counted(cached)
+    _load(cached, "s1")
+    assert counted.calls == 1  # the cache was dropped with its connection
+    assert cache.wait_ready(5)  # and comes back by itself
+    _load(cached, "s1")
+    assert _load(cached, "s1").data == {"k": b"v"}
+    assert counted.calls == 2
+
+
+def test_client_cache_is_checked(redis_prefix: str) -> None:
+    with pytest.raises(ConfigurationError, match="client_cache"):
+        RedisStore.from_url(REDIS_URL, prefix=redis_prefix, client_cache=-1)
+    with pytest.raises(ConfigurationError, match="single Redis server"):
+        RedisStore.from_url("redis://127.0.0.1:1", cluster=True, client_cache=True)
+
+
+# -- the guarantee across processes ------------------------------------------------------
+
+
+def _cli(prefix: str, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "sessionware", "--store", REDIS_URL, "--prefix", prefix, *args],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_no_stale_read_across_processes(redis_prefix: str) -> None:
+    """A server with the cache (A) and another worker without (B), on one Redis: a save
+    by B, a revoke, a re-time and a logout from other processes are each seen by A's
+    very next request."""
+    env = {
+        "SESSIONWARE_TEST_REDIS": REDIS_URL,
+        "SESSIONWARE_TEST_PREFIX": redis_prefix,
+        "PYTHONPATH": os.getcwd(),
+    }
+    with (
+        served({**env, "SESSIONWARE_TEST_CACHE": "1"}, workers=1) as a,
+        served(env, workers=1) as b,
+    ):
+        assert a.get("/incr").json()["count"] == 1
+        first = a.get("/count").json()
+        deadline = time.monotonic() + 5  # the listener connects in the background
+        while (second := a.get("/count").json())["hits"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert second["count"] == 1 and second["hits"] > first["hits"]  # served from the cache
+        b.cookies = a.cookies
+        assert b.get("/incr").json()["count"] == 2  # another worker writes
+        assert a.get("/count").json()["count"] == 2
+        assert a.get("/count").json()["hits"] > second["hits"]  # cached again
+
+        _cli(redis_prefix, "sessions", "revoke", "--yes", first["id"])
+        assert a.get("/count").json()["count"] is None
+
+        a.cookies.clear()
+        a.get("/incr")
+        session_id = a.get("/count").json()["id"]
+        a.get("/count")  # cached
+        _cli(redis_prefix, "sessions", "ttl", session_id, "1s")
+        time.sleep(1.2)  # the expiry happens in Redis, where the re-time put it
+        assert a.get("/count").json()["count"] is None
+
+        a.cookies.clear()
+        a.get("/incr")
+        a.get("/count")  # cached
+        b.cookies = a.cookies
+        b.get("/logout")
+        assert a.get("/count").json()["count"] is None
