@@ -316,7 +316,7 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     meta = _meta(config, session, data, now)
     result.session, result.new_token = session, token
     new_id = public_id(token)
-    data = _sealed(config, new_id, data)
+    data = _sealed(config, new_id, data, token)
     if old_id is None:
         cookie = _set_cookie(
             config,
@@ -380,7 +380,7 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     user, email = _identity(config, session)
     assert session._id is not None
     changes = Changes(
-        set=_sealed(config, session._id, changed),
+        set=_sealed(config, session._id, changed, session._token),
         removed=removed,
         updated_at=now,
         size_bytes=session._size,
@@ -411,12 +411,15 @@ def _set_cookie(
     return ("set-cookie", config.cookie.set_cookie(value, remaining, lifetime))
 
 
-def _sealed(config: SessionConfig, session_id: str, data: dict[str, bytes]) -> dict[str, bytes]:
-    """``data`` as stored: each value sealed for its place when encryption is on."""
+def _sealed(
+    config: SessionConfig, session_id: str, data: dict[str, bytes], token: str | None
+) -> dict[str, bytes]:
+    """``data`` as stored: each value sealed for its place (and, in sealed mode, to the
+    session's ``token``) when encryption is on."""
     keyring = config.encryption
     if keyring is None:
         return data
-    return {key: keyring.seal(session_id, key, raw) for key, raw in data.items()}
+    return {key: keyring.seal(session_id, key, raw, token) for key, raw in data.items()}
 
 
 def _keyring(value: object) -> Keyring | None:
@@ -509,6 +512,9 @@ def _flag(value: object, name: str) -> bool:
 def _identity(config: SessionConfig, session: Session) -> tuple[str | None, str | None]:
     user = config.user_key.find(session._data) if config.user_key else None
     email = config.email_key.find(session._data) if config.email_key else None
+    keyring = config.encryption
+    if user is not None and keyring is not None and keyring.hash_user_ids:
+        user = keyring.user_tag(user)  # the index holds a keyed hash, not the id
     return user, email
 
 

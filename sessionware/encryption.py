@@ -15,6 +15,18 @@ save). The nonce is 96 random bits from ``os.urandom`` per value. The
 authenticated data is the session's public id and the value's key name, so a
 ciphertext copied to another session or another key does not open.
 
+Sealed mode (``Keyring([...], sealed=True)``) binds each value to the session's
+cookie token as well: the AES key is HKDF-SHA256 of the token, salted with the
+ring's key, so opening needs both the server's key and the cookie. A store dump
+with the server's keys reveals nothing; the management API shows :data:`SEALED`
+instead of the payload. Such a value is ``0xC1 | 2 | key name | nonce | ...``;
+a ring that is not sealed re-seals it with version 1 at the next save (given the
+cookie), and a sealed ring re-seals version-1 values in the same way.
+
+``hash_user_ids=True`` makes the middleware record an HMAC of the user id in the
+store's user index instead of the id itself (:meth:`Keyring.user_tag`); the
+management API hashes the id it is given with every key of the ring.
+
 Everything here is pure: no I/O, no framework. ``cryptography`` is imported
 only when a Keyring is made (``pip install "sessionware[encryption]"``).
 """
@@ -22,6 +34,7 @@ only when a Keyring is made (``pip install "sessionware[encryption]"``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -30,6 +43,10 @@ from .errors import ConfigurationError, CorruptRecord, missing_extra
 
 MARKER = 0xC1  # never a msgpack first byte
 VERSION = 1
+BOUND = 2  # the version of a value sealed to its session's token (sealed mode)
+SEALED = "[sealed: only the session's own cookie can open it]"
+"""What the management API shows for a value sealed to its session's token."""
+USER_TAG = "uh:"  # starts a hashed user id (hash_user_ids=True)
 _HEADER = 2 + 4 + 12  # marker, version, key name, nonce
 _SALT = b"sessionware keyring v1"
 
@@ -41,9 +58,11 @@ class Keyring:
     bytes, an empty passphrase, or two entries that are the same key.
     """
 
-    __slots__ = ("_aead", "_names", "newest")
+    __slots__ = ("_aead", "_bound", "_keys", "_names", "hash_user_ids", "newest", "sealed")
 
-    def __init__(self, keys: Iterable[bytes | str]) -> None:
+    def __init__(
+        self, keys: Iterable[bytes | str], *, sealed: bool = False, hash_user_ids: bool = False
+    ) -> None:
         try:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         except ImportError as error:  # pragma: no cover - exercised without the extra
@@ -57,35 +76,91 @@ class Keyring:
         self._aead: dict[bytes, Any] = {
             name: AESGCM(key) for name, key in zip(self._names, raw, strict=True)
         }
+        self._keys = dict(zip(self._names, raw, strict=True))
+        self._bound: tuple[bytes, str, Any] | None = None  # the last token's cipher
         self.newest = self._names[0]
+        self.sealed = _flag(sealed, "sealed")
+        self.hash_user_ids = _flag(hash_user_ids, "hash_user_ids")
 
     def __repr__(self) -> str:  # never the keys
-        return f"Keyring(names={[name.hex() for name in self._names]})"
+        names = [name.hex() for name in self._names]
+        return f"Keyring(names={names}, sealed={self.sealed}, hash_user_ids={self.hash_user_ids})"
 
-    def seal(self, session_id: str, key: str, plaintext: bytes) -> bytes:
-        """``plaintext`` (a value's encoding) sealed with the newest key for this place."""
+    def seal(self, session_id: str, key: str, plaintext: bytes, token: str | None = None) -> bytes:
+        """``plaintext`` (a value's encoding) sealed with the newest key for this place;
+        in sealed mode also to ``token``, the session's cookie token (required then)."""
         nonce = os.urandom(12)
-        sealed: bytes = self._aead[self.newest].encrypt(nonce, plaintext, _aad(session_id, key))
-        return bytes((MARKER, VERSION)) + self.newest + nonce + sealed
+        if self.sealed:
+            if token is None:
+                raise ConfigurationError("a sealed Keyring seals only with the session's token")
+            aead, version = self._token_aead(self.newest, token), BOUND
+        else:
+            aead, version = self._aead[self.newest], VERSION
+        sealed: bytes = aead.encrypt(nonce, plaintext, _aad(session_id, key))
+        return bytes((MARKER, version)) + self.newest + nonce + sealed
 
-    def open(self, session_id: str, key: str, stored: bytes) -> tuple[bytes, bool]:
+    def open(
+        self, session_id: str, key: str, stored: bytes, token: str | None = None
+    ) -> tuple[bytes, bool]:
         """``(plaintext, fresh)`` for a stored value; ``fresh`` is False when it should
-        be sealed again (plaintext, or sealed with an older key).
+        be sealed again (plaintext, an older key, or the other mode). ``token``: the
+        session's cookie token, which a value sealed to it needs.
 
         Raises CorruptRecord when it is tampered, truncated, made with a key this
-        ring does not hold, or copied from another session or key.
+        ring does not hold, copied from another session or key, or sealed to a
+        token that is not given (:class:`SealedToToken`, for the management API).
         """
         if not is_sealed(stored):
             return stored, False  # written before encryption was turned on
-        name, nonce = stored[2:6], stored[6:_HEADER]
+        version, name, nonce = stored[1], stored[2:6], stored[6:_HEADER]
         aead = self._aead.get(name)
-        if stored[1] != VERSION or aead is None or len(stored) < _HEADER + 16:
+        if version not in (VERSION, BOUND) or aead is None or len(stored) < _HEADER + 16:
             raise CorruptRecord("a sealed session value names an unknown key or format")
+        if version == BOUND:
+            if token is None:
+                raise SealedToToken("the value is sealed to its session's cookie")
+            aead = self._token_aead(name, token)
         try:
             plaintext: bytes = aead.decrypt(nonce, stored[_HEADER:], _aad(session_id, key))
         except Exception as error:  # cryptography's InvalidTag: tampered, copied, truncated
             raise CorruptRecord("a sealed session value does not open") from error
-        return plaintext, name == self.newest
+        return plaintext, name == self.newest and (version == BOUND) == self.sealed
+
+    def user_tag(self, user: str) -> str:
+        """What the user index holds for ``user`` when ``hash_user_ids`` is on: an
+        HMAC-SHA256 under the newest key (see :meth:`user_tags`)."""
+        return self.user_tags(user)[0]
+
+    def user_tags(self, user: str) -> list[str]:
+        """``user``'s hash under every key, newest first: sessions recorded before a
+        key rotation are found under an older key's hash."""
+        return [
+            USER_TAG
+            + hmac.new(
+                self._keys[name], b"sessionware user\x00" + user.encode(), "sha256"
+            ).hexdigest()[:32]
+            for name in self._names
+        ]
+
+    def _token_aead(self, name: bytes, token: str) -> Any:
+        """The cipher for values sealed to ``token`` under key ``name`` (HKDF-SHA256 of
+        the token, salted with that key); the last one is kept, as a request seals
+        and opens several values with the same token."""
+        last = self._bound
+        if last is not None and last[0] == name and hmac.compare_digest(last[1], token):
+            return last[2]
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        derived = HKDF(hashes.SHA256(), 32, self._keys[name], b"sessionware sealed v1")
+        aead = AESGCM(derived.derive(token.encode()))
+        self._bound = (name, token, aead)
+        return aead
+
+
+class SealedToToken(CorruptRecord):
+    """A value sealed to its session's cookie token was opened without the token."""
 
 
 def opened(
@@ -96,6 +171,10 @@ def opened(
     and no keyring (say so: pass ``encryption=`` to the manager)."""
     if data is None:
         return None
+    if any(is_sealed(raw) and raw[1:2] == bytes((BOUND,)) for raw in data.values()):
+        from .codec import encode
+
+        return {key: encode(key, SEALED) for key in data}  # only the cookie opens these
     if keyring is None:
         if any(is_sealed(raw) for raw in data.values()):
             raise CorruptRecord(
@@ -113,6 +192,12 @@ def is_sealed(stored: bytes) -> bool:
 
 def _aad(session_id: str, key: str) -> bytes:
     return b"sessionware/v1\x00" + session_id.encode() + b"\x00" + key.encode("utf-8", "replace")
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"Keyring's {name} must be True or False, not {value!r}")
+    return value
 
 
 def _key_bytes(key: object) -> bytes:

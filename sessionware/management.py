@@ -83,6 +83,19 @@ def user_id(user: str | int) -> str:
     return str(user)
 
 
+def user_keys(keyring: Keyring | None, user: str | int) -> builtins.list[str]:
+    """What the user index holds for ``user``: the id, or (``hash_user_ids``) its
+    keyed hash under every key of the ring, newest first."""
+    if keyring is not None and keyring.hash_user_ids:
+        return keyring.user_tags(user_id(user))
+    return [user_id(user)]
+
+
+def hashed_user(keyring: Keyring | None, user: str | int | None) -> str | int | None:
+    """``list``'s user filter as the index holds it (the newest key's hash, if any)."""
+    return None if user is None else user_keys(keyring, user)[0]
+
+
 def build_query(
     search: str | None = None,
     status: str | None = None,
@@ -273,6 +286,7 @@ class SessionManager:
         it comes last ascending and first descending. ``page`` is 0-based;
         ``page_size`` 1 to 1000.
         """
+        user = hashed_user(self.encryption, user)
         query = build_query(search, status, app, user, sort, descending, page, page_size)
         return session_page(query, *self.store.query(query, now=time.time()))
 
@@ -298,7 +312,12 @@ class SessionManager:
     def revoke_user(self, user: str | int, *, actor: str, keep: str | None = None) -> int:
         """Revoke every live session of ``user`` except ``keep``; how many were revoked."""
         checked_actor(actor)
-        ids = self.store.user_session_ids(user_id(user), now=time.time())
+        now = time.time()
+        ids = [
+            i
+            for u in user_keys(self.encryption, user)
+            for i in self.store.user_session_ids(u, now=now)
+        ]
         return sum([self.revoke(i, actor=actor) for i in ids if i != keep])
 
     def set_ttl(self, session_id: str, ttl: Duration | None, *, actor: str | None = None) -> bool:
@@ -314,7 +333,11 @@ class SessionManager:
     def user_sessions(self, user: str | int) -> builtins.list[SessionInfo]:
         """``user``'s active sessions, most recently used first ("my devices")."""
         now = time.time()
-        ids = self.store.user_session_ids(user_id(user), now=now)
+        ids = [
+            i
+            for u in user_keys(self.encryption, user)
+            for i in self.store.user_session_ids(u, now=now)
+        ]
         return active_by_recent_use([(i, self.store.get_meta(i, now=now)) for i in ids])
 
     def export(
@@ -430,6 +453,7 @@ class AsyncSessionManager:
         page_size: int = 100,
     ) -> SessionPage:
         """See :meth:`SessionManager.list`."""
+        user = hashed_user(self.encryption, user)
         query = build_query(search, status, app, user, sort, descending, page, page_size)
         return session_page(query, *await self.store.aquery(query, now=time.time()))
 
@@ -453,7 +477,12 @@ class AsyncSessionManager:
     async def revoke_user(self, user: str | int, *, actor: str, keep: str | None = None) -> int:
         """See :meth:`SessionManager.revoke_user`."""
         checked_actor(actor)
-        ids = await self.store.auser_session_ids(user_id(user), now=time.time())
+        now = time.time()
+        ids = [
+            i
+            for u in user_keys(self.encryption, user)
+            for i in await self.store.auser_session_ids(u, now=now)
+        ]
         return sum([await self.revoke(i, actor=actor) for i in ids if i != keep])
 
     async def set_ttl(
@@ -469,7 +498,11 @@ class AsyncSessionManager:
     async def user_sessions(self, user: str | int) -> builtins.list[SessionInfo]:
         """See :meth:`SessionManager.user_sessions`."""
         now = time.time()
-        ids = await self.store.auser_session_ids(user_id(user), now=now)
+        ids = [
+            i
+            for u in user_keys(self.encryption, user)
+            for i in await self.store.auser_session_ids(u, now=now)
+        ]
         return active_by_recent_use([(i, await self.store.aget_meta(i, now=now)) for i in ids])
 
     async def export(

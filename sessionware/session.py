@@ -464,7 +464,7 @@ class Session(dict[str, Any]):
         plain: dict[str, bytes] = {}
         for key, raw in stored.items():
             try:
-                plain[key], fresh = self._keyring.open(self._id, key, raw)
+                plain[key], fresh = self._keyring.open(self._id, key, raw, self._token)
             except CorruptRecord:
                 raise CorruptRecord(f"holds a value for {key!r} that does not decrypt") from None
             if not fresh:

@@ -36,11 +36,17 @@ SHELLS = ("starlette", "wsgi", "flask")
 Handler = Callable[[Any, str, dict[str, str]], tuple[int, Any, dict[str, str]]]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "sqlite"])
 def store(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh store of each kind (Redis: the test's own key prefix, cleaned up after)."""
+    """A fresh store of each kind (Redis: the test's own key prefix, cleaned up after;
+    SQLite: a file in the test's temporary directory)."""
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        from .stores.sql import sqlite_store
+
+        yield sqlite_store(request)
         return
     from sessionware import RedisStore
 

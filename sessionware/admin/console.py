@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..analytics import DEFAULT_MAX_PAYLOAD_BYTES
+from ..encryption import Keyring
 from ..errors import ConfigurationError
 from ..management import EXPORT, REVEAL, REVOKE, STATUSES, TTL
 from . import charts
@@ -85,8 +86,9 @@ class AdminConsole(Pages):
         secret_key: str | bytes | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         title: str = "Sessions",
+        encryption: Keyring | None = None,
     ) -> None:
-        super().__init__(store)
+        super().__init__(store, encryption=encryption)
         self.authorize = checked_callable(authorize, "authorize", "an Operator or None")
         self.tokens = CsrfTokens(secret_key)
         self.max_payload_bytes = max_payload_bytes

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
+from ..encryption import Keyring
 from ..export import SessionInfo
 from ..stores.base import ACTIVE
 from .csrf import FIELD, CsrfTokens, refused
@@ -41,8 +42,9 @@ class MySessions(Pages):
         user: UserOf,
         secret_key: str | bytes | None = None,
         title: str = "Your sessions",
+        encryption: Keyring | None = None,
     ) -> None:
-        super().__init__(store)
+        super().__init__(store, encryption=encryption)
         self.user = checked_callable(user, "user", "the signed-in user's id or None")
         self.tokens = CsrfTokens(secret_key)
         self.title = title

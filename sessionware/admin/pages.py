@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+from ..encryption import Keyring
 from ..errors import ConfigurationError, StoreUnavailable
 from ..management import AsyncSessionManager, SessionManager
 from ..stores.base import AsyncManagedStore, ManagedStore
@@ -50,17 +51,18 @@ def checked_callable(value: Any, name: str, what: str) -> Any:
 class Pages:
     """Base of :class:`AdminConsole` and :class:`MySessions`; see the module docstring."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, *, encryption: Keyring | None = None) -> None:
         if not isinstance(store, (ManagedStore, AsyncManagedStore)):
             raise ConfigurationError(
                 f"store {type(store).__qualname__} implements neither ManagedStore nor "
                 "AsyncManagedStore: pass the store object your SessionMiddleware uses"
             )
         self.store = store
+        self.encryption = encryption  # reveal and export open sealed values; user ids hashed
         self.templates = Templates()
         self._async: Manager | None = None
         if isinstance(store, AsyncManagedStore):
-            self._async = AsyncSessionManager(store)  # type: ignore[assignment]
+            self._async = AsyncSessionManager(store, encryption=encryption)  # type: ignore[assignment]
 
     async def respond(self, request: Request, manager: Manager) -> Response:
         """The page for ``request`` (subclasses)."""
@@ -90,7 +92,7 @@ class Pages:
             raise ConfigurationError(
                 f"store {type(self.store).__qualname__} is async only: mount the ASGI app"
             )
-        manager = AwaitableManager(SessionManager(self.store))
+        manager = AwaitableManager(SessionManager(self.store, encryption=self.encryption))
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             response = run_sync(self._answer(wsgi_request(environ), manager))
