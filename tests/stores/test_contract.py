@@ -70,7 +70,13 @@ class Ops:
 
 
 @pytest.fixture(
-    params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.cluster), "sqlite"]
+    params=[
+        "memory",
+        "redis",
+        pytest.param("cluster", marks=pytest.mark.cluster),
+        "sqlite",
+        "postgres",
+    ]
 )
 async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Any]]:
     """``make_store(retention_seconds=..., audit_limit=...)`` → a fresh, empty store."""
