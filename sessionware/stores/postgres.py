@@ -52,8 +52,8 @@ class PostgresStore(SQLStore):
     (``False``: run :meth:`create_schema` or ``postgres_schema.sql`` yourself).
     ``pool_max_size``: connections per process (and per event loop, for the
     async methods). ``timeout_seconds``: how long one operation may wait for a
-    connection, to connect, for a row lock, or for one statement before giving
-    up with StoreUnavailable (a 503). ``retention_seconds``, ``audit_limit``:
+    connection, to connect, or for a lock before giving up with StoreUnavailable
+    (a 503); one statement may run twice as long. ``retention_seconds``, ``audit_limit``:
     as for MemoryStore. ``sweep_interval_seconds``: how often (at most) a write
     starts a background sweep of one bounded batch of expired rows;
     :meth:`sweep` does it on demand.
@@ -100,6 +100,7 @@ class PostgresStore(SQLStore):
         self.timeout_seconds = check_positive("timeout_seconds", timeout_seconds)
         self.pool_max_size = pool_max_size
         self._conninfo = conninfo
+        self._options = str(params.get("options") or "")
         self._where = "{}:{}/{}".format(
             params.get("host") or "localhost", params.get("port") or 5432, params.get("dbname", "")
         )
@@ -209,6 +210,8 @@ class PostgresStore(SQLStore):
 
     def _pool_options(self) -> dict[str, Any]:
         timeout_ms = int(self.timeout_seconds * 1000)
+        # A lock wait gives up first, and says so; a statement gets twice as long.
+        limits = f"-c lock_timeout={timeout_ms} -c statement_timeout={2 * timeout_ms}"
         return {
             "min_size": 0,
             "max_size": self.pool_max_size,
@@ -217,7 +220,7 @@ class PostgresStore(SQLStore):
             "kwargs": {
                 "autocommit": True,  # transactions are ours: connection.transaction()
                 "connect_timeout": max(1, round(self.timeout_seconds)),
-                "options": f"-c lock_timeout={timeout_ms} -c statement_timeout={timeout_ms}",
+                "options": f"{self._options} {limits}".strip(),
             },
         }
 
