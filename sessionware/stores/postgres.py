@@ -142,7 +142,12 @@ class PostgresStore(SQLStore):
         self._tables_ready = True
 
     def close(self) -> None:
-        """Close this process's pool, and the async pools whose event loops have ended."""
+        """Close this process's pool, and the async pools whose event loops have ended.
+
+        A sweep in progress is waited for (up to ``timeout_seconds``) first."""
+        sweeper = self._sweeper
+        if sweeper is not None and sweeper is not threading.current_thread():
+            sweeper.join(self.timeout_seconds)
         with self._lock:
             pool, self._pool = self._pool, None
             ended = [loop for loop in self._apools if loop.is_closed()]

@@ -61,6 +61,19 @@ def rows(sql: str, *params: Any, url: str = POSTGRES_URL) -> list[Any]:
         return cursor.fetchall() if cursor.description else []
 
 
+def wait_for_a_lock_wait(prefix: str) -> None:
+    """Return once another backend waits on a lock in a statement on ``prefix``'s tables."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND position(%s in query) > 0"
+    )
+    for _ in range(500):
+        if rows(query, prefix)[0][0]:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the save never waited on the row lock")
+
+
 # -- concurrency -------------------------------------------------------------------------------
 
 
@@ -111,7 +124,7 @@ def test_a_save_waiting_on_a_revoke_writes_nothing(store: PostgresStore, prefix:
             )
         )
         saver.start()
-        time.sleep(0.3)  # the save now waits for the row lock
+        wait_for_a_lock_wait(prefix)
         holder.execute(f"UPDATE {prefix}sessions SET status = 'revoked', ended_at = %s", (now,))
         holder.execute(f"DELETE FROM {prefix}data")
         holder.commit()
