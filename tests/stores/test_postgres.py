@@ -34,6 +34,7 @@ from sessionware.stores.base import Changes, Meta
 from ..conftest import IN_CI, POSTGRES_URL
 from ..scenarios.apps import FRAMEWORKS
 from .pg_server import Cluster, throwaway_postgres
+from .served import served
 
 FRAMEWORK_NAMES = ("starlette", "flask")  # one async, one sync middleware
 
@@ -72,6 +73,27 @@ def wait_for_a_lock_wait(prefix: str) -> None:
             return
         time.sleep(0.01)
     raise AssertionError("the save never waited on the row lock")
+
+
+# -- worker processes ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_workers_share_sessions_and_they_survive_a_restart(prefix: str) -> None:
+    env = {"SESSIONWARE_TEST_POSTGRES": POSTGRES_URL, "SESSIONWARE_TEST_PREFIX": prefix}
+    with served(env, workers=2) as http:
+        pids, count = set(), 0
+        while len(pids) < 2 and count < 300:
+            body = http.get("/incr").json()
+            count += 1
+            assert body["count"] == count  # every worker saw every earlier increment
+            pids.add(body["pid"])
+        assert len(pids) == 2, "the server never spread requests over both workers"
+        cookie = http.cookies["session"]
+    with served(env, workers=2) as http:  # a restart: new processes, the same database
+        http.cookies.set("session", cookie)
+        assert http.get("/count").json()["count"] == count
+        assert http.get("/incr").json()["count"] == count + 1
 
 
 # -- concurrency -------------------------------------------------------------------------------
