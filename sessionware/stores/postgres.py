@@ -55,8 +55,8 @@ class PostgresStore(SQLStore):
     connection, to connect, or for a lock before giving up with StoreUnavailable
     (a 503); one statement may run twice as long. ``retention_seconds``, ``audit_limit``:
     as for MemoryStore. ``sweep_interval_seconds``: how often (at most) a write
-    starts a background sweep of one bounded batch of expired rows;
-    :meth:`sweep` does it on demand.
+    starts a sweep of one bounded batch of expired rows, in a thread of its own
+    on the sync pool (also for the async methods); :meth:`sweep` does it on demand.
 
     Any database error (down, read-only, a lock or statement past the timeout,
     disk full) raises :class:`~sessionware.errors.StoreUnavailable`, with the
@@ -104,8 +104,7 @@ class PostgresStore(SQLStore):
         self._where = "{}:{}/{}".format(
             params.get("host") or "localhost", params.get("port") or 5432, params.get("dbname", "")
         )
-        self._create_tables = create_tables
-        self._tables_ready = not create_tables
+        self._tables_ready = not create_tables  # else checked once, on first use
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Any] | None = None
         self._pool_pid = 0
