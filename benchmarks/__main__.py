@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import report
+from . import postgres, report
 from .redis_keys import delete_prefix, server_version, unavailable_reason
 from .settings import Settings, parse_args
 
@@ -37,7 +37,8 @@ def run_all(settings: Settings) -> int:
     """Run each section in a fresh interpreter; return the worst exit status."""
     redis_reachable = unavailable_reason(settings.redis_url) is None
     version = server_version(settings.redis_url) if redis_reachable else "unreachable"
-    print(report.header(settings, version) + "\n", flush=True)
+    pg_version = postgres.server_version(settings.postgres_url)
+    print(report.header(settings, version, pg_version) + "\n", flush=True)
     status = 0
     try:
         for section in SECTIONS:
@@ -47,6 +48,10 @@ def run_all(settings: Settings) -> int:
                 print(f"\n> section {section} failed (exit status {code}); see stderr\n")
             status = max(status, code)
     finally:
+        if postgres.unavailable_reason(settings.postgres_url) is None:
+            prefix = postgres.run_schema_prefix(settings)
+            dropped = postgres.drop_schemas(settings.postgres_url, prefix)
+            print(f"cleanup: dropped {dropped} leftover schemas {prefix}*", file=sys.stderr)
         if redis_reachable:  # the sections clean up after themselves; this catches crashes
             left = delete_prefix(settings.redis_url, settings.run_prefix())
             print(

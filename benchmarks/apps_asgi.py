@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from . import scenarios
+from . import scenarios, stores
 from .driver_asgi import ASGIApp
 from .scenarios import Session, Unavailable, Variant
 from .settings import SECRET_KEY, Settings
@@ -98,13 +98,14 @@ def starsessions_redis(settings: Settings) -> AsgiVariant:
     return _starsessions("starsessions-redis", store, close=client.aclose)
 
 
-def _sessionware(name: str, store: Any) -> AsgiVariant:
+def _sessionware(name: str, store: Any, close: Callable[[], Any] | None = None) -> AsgiVariant:
     try:
         from sessionware import SessionMiddleware
     except ImportError as error:
         raise Unavailable(f"sessionware.SessionMiddleware not importable: {error}") from error
     middleware = [Middleware(SessionMiddleware, secret_key=SECRET_KEY, store=store)]
-    close = getattr(store, "aclose", None) or getattr(store, "close", None) or (lambda: None)
+    if close is None:
+        close = getattr(store, "aclose", None) or getattr(store, "close", None) or (lambda: None)
     return Variant(name, _app(middleware), uses_redis="redis" in name, close=close)
 
 
@@ -135,6 +136,21 @@ def sessionware_redis_cached(settings: Settings) -> AsgiVariant:
     return _sessionware("sessionware-redis-cached", store)
 
 
+def sessionware_sqlite(settings: Settings) -> AsgiVariant:
+    store, remove = stores.sqlite_store()
+    return _sessionware("sessionware-sqlite", store, close=remove)
+
+
+def sessionware_postgres(settings: Settings) -> AsgiVariant:
+    store, drop = stores.postgres_store(settings, "sessionware-postgres")
+
+    async def close() -> None:
+        await store.aclose()  # the harness loop's pool
+        drop()
+
+    return _sessionware("sessionware-postgres", store, close=close)
+
+
 BUILDERS: list[tuple[str, bool, Callable[[Settings], AsgiVariant]]] = [
     # (name, needs Redis, builder)
     ("bare", False, bare),
@@ -144,4 +160,6 @@ BUILDERS: list[tuple[str, bool, Callable[[Settings], AsgiVariant]]] = [
     ("sessionware-memory", False, sessionware_memory),
     ("sessionware-redis", True, sessionware_redis),
     ("sessionware-redis-cached", True, sessionware_redis_cached),
+    ("sessionware-sqlite", False, sessionware_sqlite),
+    ("sessionware-postgres", False, sessionware_postgres),
 ]

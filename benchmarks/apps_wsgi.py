@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Request, Response, session
 from flask.sessions import SessionInterface, SessionMixin
 
-from . import scenarios
+from . import scenarios, stores
 from .driver_wsgi import WSGIApp
 from .scenarios import Session, Unavailable, Variant
 from .settings import SECRET_KEY, Settings
@@ -93,12 +93,43 @@ def flask_session_redis(settings: Settings) -> WsgiVariant:
     return _variant("flask-session-redis", configure, uses_redis=True, close=client.close)
 
 
-def _sessionware(name: str, store: Any) -> WsgiVariant:
+def flask_session_sqlalchemy(settings: Settings) -> WsgiVariant:
+    try:
+        from flask_session import Session as FlaskSession
+        from flask_sqlalchemy import SQLAlchemy
+    except ImportError as error:
+        raise Unavailable(f"Flask-Session's SQLAlchemy backend not importable: {error}") from error
+    schema, drop = stores.postgres_schema(settings, "flask-session-sqlalchemy")
+    db = SQLAlchemy()
+    apps: list[Flask] = []
+
+    def configure(app: Flask) -> None:
+        # Flask-Session's documented SQLAlchemy setup, on the same database as
+        # sessionware-postgres; only the schema is ours (dropped after).
+        app.config.update(
+            SQLALCHEMY_DATABASE_URI=stores.sqlalchemy_url(settings.postgres_url),
+            SESSION_TYPE="sqlalchemy",
+            SESSION_SQLALCHEMY=db,
+            SESSION_SQLALCHEMY_SCHEMA=schema,
+        )
+        db.init_app(app)
+        FlaskSession(app)
+        apps.append(app)
+
+    def close() -> None:
+        with apps[0].app_context():
+            db.engine.dispose()
+        drop()
+
+    return _variant("flask-session-sqlalchemy", configure, close=close)
+
+
+def _sessionware(name: str, store: Any, close: Callable[[], Any] | None = None) -> WsgiVariant:
     try:
         from sessionware.flask import Sessionware
     except ImportError as error:
         raise Unavailable(f"sessionware.flask.Sessionware not importable: {error}") from error
-    close = getattr(store, "close", None) or (lambda: None)
+    close = close or getattr(store, "close", None) or (lambda: None)
     return _variant(
         name,
         lambda app: Sessionware(app, secret_key=SECRET_KEY, store=store),
@@ -134,6 +165,16 @@ def sessionware_redis_cached(settings: Settings) -> WsgiVariant:
     return _sessionware("sessionware-redis-cached", store)
 
 
+def sessionware_sqlite(settings: Settings) -> WsgiVariant:
+    store, remove = stores.sqlite_store()
+    return _sessionware("sessionware-sqlite", store, close=remove)
+
+
+def sessionware_postgres(settings: Settings) -> WsgiVariant:
+    store, drop = stores.postgres_store(settings, "sessionware-postgres")
+    return _sessionware("sessionware-postgres", store, close=drop)
+
+
 BUILDERS: list[tuple[str, bool, Callable[[Settings], WsgiVariant]]] = [
     # (name, needs Redis, builder)
     ("bare", False, bare),
@@ -142,4 +183,7 @@ BUILDERS: list[tuple[str, bool, Callable[[Settings], WsgiVariant]]] = [
     ("sessionware-memory", False, sessionware_memory),
     ("sessionware-redis", True, sessionware_redis),
     ("sessionware-redis-cached", True, sessionware_redis_cached),
+    ("flask-session-sqlalchemy", False, flask_session_sqlalchemy),
+    ("sessionware-sqlite", False, sessionware_sqlite),
+    ("sessionware-postgres", False, sessionware_postgres),
 ]

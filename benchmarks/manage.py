@@ -19,7 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import report
+from . import stores as sql_stores
 from .redis_keys import delete_prefix, unavailable_reason
+from .scenarios import Unavailable
 from .settings import Settings
 
 SESSIONS_PER_USER = 5
@@ -27,10 +29,23 @@ TARGET_USER = "user42"
 PAGE_SIZE = 100
 
 
-def _stores(settings: Settings, notes: list[str]) -> list[tuple[str, Any]]:
+def _stores(
+    settings: Settings, notes: list[str], removers: list[Callable[[], None]]
+) -> list[tuple[str, Any]]:
     from sessionware import MemoryStore
 
     stores: list[tuple[str, Any]] = [("MemoryStore", MemoryStore())]
+    for name, make in (
+        ("SQLiteStore", sql_stores.sqlite_store),
+        ("PostgresStore", lambda: sql_stores.postgres_store(settings, "manage")),
+    ):
+        try:
+            store, remove = make()
+        except Unavailable as error:
+            notes.append(f"skipped {name}: {error}")
+            continue
+        stores.append((name, store))
+        removers.append(remove)
     reason = unavailable_reason(settings.redis_url)
     if reason:
         notes.append(f"skipped RedisStore: {reason}")
@@ -138,7 +153,8 @@ def main(settings: Settings) -> None:
         print(f"{title}\n\n{report.notes([f'skipped: SessionManager not importable: {error}'])}\n")
         return
     notes: list[str] = []
-    stores = _stores(settings, notes)
+    removers: list[Callable[[], None]] = []
+    stores = _stores(settings, notes, removers)
     try:
         for name, store in stores:
             print(f"management: populating {name}", file=sys.stderr, flush=True)
@@ -146,6 +162,8 @@ def main(settings: Settings) -> None:
             notes.append(f"{name}: {settings.manage_sessions:,} x create took {seconds:.1f} s")
         rows = measure(stores, settings.reps, notes)
     finally:
+        for remove in removers:
+            remove()
         for name, store in stores:
             close = getattr(store, "close", None)
             if close is not None:

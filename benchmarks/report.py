@@ -14,7 +14,7 @@ from .scenarios import Scenario
 from .settings import Settings
 
 PACKAGES: tuple[str, ...] = ("sessionware", "starlette", "starsessions", "flask")
-PACKAGES += ("flask-session", "werkzeug", "redis", "msgpack")
+PACKAGES += ("flask-session", "werkzeug", "redis", "msgpack", "psycopg", "sqlalchemy")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -43,7 +43,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def header(settings: Settings, redis_version: str) -> str:
+def header(settings: Settings, redis_version: str, postgres_version: str = "?") -> str:
     """Title, date, interpreter, machine, package versions and run sizes."""
     versions = ", ".join(f"{p} {_version(p)}" for p in PACKAGES)
     return "\n".join(
@@ -56,6 +56,7 @@ def header(settings: Settings, redis_version: str) -> str:
             f"- machine: {_cpu_model()}, {os.cpu_count()} cores",
             f"- packages: {versions}",
             f"- Redis server {redis_version} at {settings.redis_url}",
+            f"- PostgreSQL server {postgres_version} at {settings.postgres_url}",
             f"- runs: median of {settings.reps} repetitions of {settings.requests} requests "
             f"per cell{' (--quick)' if settings.quick else ''}; run id {settings.run_id}",
         ]

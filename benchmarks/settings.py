@@ -1,4 +1,4 @@
-"""Run settings shared by every section: sizes, the Redis URL and key prefixes."""
+"""Run settings shared by every section: sizes, the server URLs and key prefixes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL_ENV = "SESSIONWARE_BENCH_REDIS_URL"
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_URL_ENV = "SESSIONWARE_BENCH_POSTGRES_URL"
 KEY_ROOT = "swbench"  # every key this harness writes starts with "swbench:<run id>:"
 SECRET_KEY = "benchmark-secret-key-not-for-production-0123456789abcdef"
 RACE_REQUESTS = 50
@@ -26,6 +28,7 @@ class Settings:
     race_reps: int
     manage_sessions: int
     redis_url: str
+    postgres_url: str
     run_id: str
     section: str  # "asgi", "wsgi", "manage", or "all" in the parent process
 
@@ -71,6 +74,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, str | None]:
         race_reps=reps,
         manage_sessions=10_000 if args.quick else 100_000,
         redis_url=os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL),
+        postgres_url=os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL),
         run_id=args.run_id or secrets.token_hex(4),
         section=args.section or "all",
     )

@@ -1,7 +1,7 @@
 """sessionware: cookie-bound, server-side sessions for ASGI and WSGI apps.
 
 The cookie holds only a signed random token; the data lives in a store
-(in memory by default, or Redis). ``import sessionware`` imports no optional
+(in memory by default, or Redis, SQLite or PostgreSQL). ``import sessionware`` imports no optional
 dependency: ``RedisStore`` and friends load on first use and, when their extra
 is missing, say which one to install.
 """
@@ -31,6 +31,7 @@ from .stores.memory import MemoryStore
 from .wsgi import WSGISessionMiddleware
 
 if TYPE_CHECKING:
+    from .stores.postgres import PostgresStore
     from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
 
@@ -41,6 +42,7 @@ __all__ = [
     "Keyring",
     "MemoryStore",
     "MissingExtra",
+    "PostgresStore",
     "RedisStore",
     "SQLiteStore",
     "Session",
@@ -59,6 +61,7 @@ __all__ = [
 
 # name -> module that defines it, imported on first access (optional extras inside)
 _LAZY = {
+    "PostgresStore": ".stores.postgres",
     "RedisStore": ".stores.redis",
     "SQLiteStore": ".stores.sqlite",
 }

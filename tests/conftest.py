@@ -1,5 +1,9 @@
 """Shared fixtures: the real Redis server, per-run key prefixes, cookie parsing.
 
+PostgreSQL tests take the server from ``SESSIONWARE_TEST_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test``), each in its own schema, dropped
+after; like Redis, a missing server skips them, except under ``CI=true``.
+
 Redis tests take the server from ``SESSIONWARE_TEST_REDIS_URL`` (default
 ``redis://127.0.0.1:6379/0``). The server is shared: every test uses its own key
 prefix and deletes only its own keys, never FLUSHDB/FLUSHALL. Without a server
@@ -15,6 +19,8 @@ from collections.abc import Iterator
 import pytest
 
 REDIS_URL = os.environ.get("SESSIONWARE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL_VARIABLE = "SESSIONWARE_TEST_POSTGRES_URL"
+POSTGRES_URL = os.environ.get(POSTGRES_URL_VARIABLE, "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -48,3 +54,33 @@ def redis_prefix() -> Iterator[str]:
     prefix = f"swtest:{uuid.uuid4().hex[:12]}:"
     yield prefix
     delete_prefix(prefix)
+
+
+def postgres_or_skip() -> None:
+    """Skip (fail under CI=true) when the test PostgreSQL server does not answer."""
+    import psycopg
+
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=2).close()
+    except psycopg.Error as exc:
+        message = f"no PostgreSQL server at {POSTGRES_URL} ({exc}); set {POSTGRES_URL_VARIABLE}"
+        if IN_CI:
+            pytest.fail(message + " — CI=true requires PostgreSQL")
+        pytest.skip(message)
+
+
+def drop_schema(schema: str) -> None:
+    """Drop ``schema`` (one a test made) and everything in it from the test server."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema name on the real PostgreSQL server, dropped after the test."""
+    postgres_or_skip()
+    schema = f"swtest_{uuid.uuid4().hex[:12]}"
+    yield schema
+    drop_schema(schema)

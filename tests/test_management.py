@@ -39,6 +39,7 @@ from sessionware.stores.base import SORT_FIELDS
 
 from .conftest import REDIS_URL
 from .helpers import only_cookie, set_cookies
+from .stores.sql import SQL_STORES
 
 SECRET = "management-test-secret"
 BASE_URL = "https://testserver"
@@ -86,17 +87,15 @@ TYPED_JSON: dict[str, Any] = {
 # -- stores, app, client ------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", *SQL_STORES])
 def new_store(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``new_store(retention_seconds=...)`` → a fresh store of each kind."""
     if request.param == "memory":
         return MemoryStore
-    try:
-        from sessionware.stores.redis import RedisStore
-    except ModuleNotFoundError as exc:
-        if exc.name != "sessionware.stores.redis":
-            raise
-        pytest.skip("RedisStore not written yet")
+    if request.param in SQL_STORES:
+        return lambda **options: SQL_STORES[request.param](request, **options)
+    from sessionware.stores.redis import RedisStore
+
     prefix = request.getfixturevalue("redis_prefix")
     return lambda **options: RedisStore.from_url(REDIS_URL, prefix=prefix, **options)
 

@@ -19,12 +19,16 @@ from sessionware.export import stream_document
 
 from .cli.helpers import seed
 from .conftest import REDIS_URL
+from .stores.sql import SQL_STORES
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", *SQL_STORES])
 def store(request: pytest.FixtureRequest) -> Iterator[Any]:
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param in SQL_STORES:
+        yield SQL_STORES[request.param](request)
         return
     from sessionware.stores.redis import RedisStore
 

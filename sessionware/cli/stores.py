@@ -42,6 +42,7 @@ SCHEMES: dict[str, Scheme] = {
     "redis+sentinel": Scheme(".stores.redis", "RedisStore", "redis", method="from_sentinel"),
     "sqlite": Scheme(".stores.sqlite", "SQLiteStore", "sqlite"),
     "postgresql": Scheme(".stores.postgres", "PostgresStore", "postgres"),
+    "postgres": Scheme(".stores.postgres", "PostgresStore", "postgres"),
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from ..errors import ConfigurationError, StoreUnavailable
@@ -32,6 +32,16 @@ def drive(flow: Flow[T], execute: Callable[[Statement], list[Row]]) -> T:
         statement = next(flow)
         while True:
             statement = flow.send(execute(statement))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def adrive(flow: Flow[T], execute: Callable[[Statement], Awaitable[list[Row]]]) -> T:
+    """:func:`drive` with an async ``execute``."""
+    try:
+        statement = next(flow)
+        while True:
+            statement = flow.send(await execute(statement))
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -90,22 +100,30 @@ class SQLStore:
             self._next_sweep = moment + self.sweep_interval_seconds
             return True
 
+    def _reclaim(self) -> None:
+        """The sweep a write triggers (inline here; PostgresStore's runs in the background)."""
+        try:
+            self.sweep()
+        except StoreUnavailable as error:  # the request's own write is done
+            logger.warning("sessionware: a sweep of expired sessions failed: %s", error)
+
+    async def _areclaim(self) -> None:
+        """See :meth:`_reclaim`."""
+        try:
+            await self.asweep()
+        except StoreUnavailable as error:
+            logger.warning("sessionware: a sweep of expired sessions failed: %s", error)
+
     def _write(self, flow: Flow[T]) -> T:
         result = self._run(flow)
         if self._sweep_now():
-            try:
-                self.sweep()
-            except StoreUnavailable as error:  # the request's own write is done
-                logger.warning("sessionware: a sweep of expired sessions failed: %s", error)
+            self._reclaim()
         return result
 
     async def _awrite(self, flow: Flow[T]) -> T:
         result = await self._arun(flow)
         if self._sweep_now():
-            try:
-                await self.asweep()
-            except StoreUnavailable as error:
-                logger.warning("sessionware: a sweep of expired sessions failed: %s", error)
+            await self._areclaim()
         return result
 
     # -- the session contract (stores/base.py) ---------------------------------------------

@@ -125,3 +125,21 @@ def test_the_command_works_on_a_sqlite_file(tmp_path: Path) -> None:
     assert revoked.returncode == 0, revoked.stderr
     info = store.get_meta(ids[0], now=time.time())
     assert info is not None and info.status == "revoked"
+
+
+def test_the_command_works_on_a_postgresql_url(postgres_schema: str) -> None:
+    from sessionware import PostgresStore
+
+    from ..conftest import POSTGRES_URL
+
+    prefix = f"{postgres_schema}.cli_"
+    store = PostgresStore.from_url(POSTGRES_URL, prefix=prefix)
+    ids = seed(store, 3)
+    result = run("sessions", "list", "--json", prefix=prefix, store=POSTGRES_URL)
+    assert result.returncode == 0, result.stderr
+    assert sorted(item["id"] for item in json.loads(result.stdout)["items"]) == sorted(ids)
+    revoked = run("sessions", "revoke", ids[0], "--yes", prefix=prefix, store=POSTGRES_URL)
+    assert revoked.returncode == 0, revoked.stderr
+    info = store.get_meta(ids[0], now=time.time())
+    assert info is not None and info.status == "revoked"
+    store.close()

@@ -1,4 +1,4 @@
-"""SQL stores for the shared suites: each with its own database or tables, removed after.
+"""SQL stores for the shared suites: each with its own database file or schema, removed after.
 
 ``SQL_STORES[name](request, **options)`` returns a fresh, empty store; the
 contract suite and the scenario suite both take their SQL stores from here.
@@ -23,4 +23,17 @@ def sqlite_store(request: pytest.FixtureRequest, **options: Any) -> Any:
     return store
 
 
-SQL_STORES: dict[str, Callable[..., Any]] = {"sqlite": sqlite_store}
+def postgres_store(request: pytest.FixtureRequest, **options: Any) -> Any:
+    """A PostgresStore on the shared server, in a schema of its own (dropped after)."""
+    from sessionware import PostgresStore
+
+    from ..conftest import POSTGRES_URL
+
+    schema = request.getfixturevalue("postgres_schema")
+    options.setdefault("prefix", f"{schema}.s{uuid.uuid4().hex[:6]}_")
+    store = PostgresStore.from_url(POSTGRES_URL, **options)
+    request.addfinalizer(store.close)
+    return store
+
+
+SQL_STORES: dict[str, Callable[..., Any]] = {"sqlite": sqlite_store, "postgres": postgres_store}

@@ -1,7 +1,8 @@
 """The store contract (``sessionware/stores/base.py``): one suite, every store.
 
 Each test runs on every store in ``make_store`` (MemoryStore; RedisStore on the
-real server; RedisStore on a local 3-master Redis Cluster) and twice: through
+real server; RedisStore on a local 3-master Redis Cluster; SQLiteStore and
+PostgresStore from ``sql.py``) and twice: through
 the sync methods and through the async ones (``mode``), via :class:`Ops`, which
 calls ``store.load(...)`` or awaits ``store.aload(...)``. Times are real
 (``time.time()``), since Redis expires keys by its own clock; the few tests that
@@ -76,6 +77,7 @@ class Ops:
         "redis-cached",
         pytest.param("cluster", marks=pytest.mark.cluster),
         "sqlite",
+        "postgres",
     ]
 )
 async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Any]]:

@@ -1,0 +1,292 @@
+"""PostgresStore: sessions in PostgreSQL, shared by every process of every machine.
+
+psycopg 3 serves both protocols: the sync methods borrow a connection from a
+``psycopg_pool.ConnectionPool``, the async ones from an
+``AsyncConnectionPool`` (one per event loop, since an asyncio pool belongs to
+the loop that opened it), so a request waiting on the database never blocks
+the event loop. Each operation is one short transaction; the layout, the
+row locks and the guarantees are ``sql_flows``'s, the schema is
+``postgres_schema.sql`` (for the default prefix). Expired rows are reclaimed
+by a bounded sweep (``FOR UPDATE SKIP LOCKED``, through the ``due`` index)
+that a write starts in a background thread at most once per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from ..errors import ConfigurationError, MissingExtra, StoreUnavailable
+from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
+from .sql import DEFAULT_SWEEP_INTERVAL_SECONDS, SQLStore, adrive, check_positive, drive
+from .sql_flows import POSTGRES, Flow, Row, SQLFlows, Statement, check_prefix, schema_statements
+
+try:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise MissingExtra(
+        "PostgresStore needs psycopg 3 and psycopg-pool: pip install 'sessionware[postgres]'"
+    ) from error
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = timedelta(seconds=5)
+_SCHEMES = ("postgresql://", "postgres://")
+
+
+class PostgresStore(SQLStore):
+    """Sessions in the PostgreSQL database ``conninfo`` names: the sync, async and
+    management contracts.
+
+    ``conninfo``: a ``postgresql://`` URL or a libpq ``key=value`` string.
+    ``prefix``: the table-name prefix, optionally after a schema
+    (``"app.sessionware_"``; the schema is made with the tables).
+    ``create_tables``: create the tables and indexes on first use when missing
+    (``False``: run :meth:`create_schema` or ``postgres_schema.sql`` yourself).
+    ``pool_max_size``: connections per process (and per event loop, for the
+    async methods). ``timeout_seconds``: how long one operation may wait for a
+    connection, to connect, or for a lock before giving up with StoreUnavailable
+    (a 503); one statement may run twice as long. ``retention_seconds``, ``audit_limit``:
+    as for MemoryStore. ``sweep_interval_seconds``: how often (at most) a write
+    starts a sweep of one bounded batch of expired rows, in a thread of its own
+    on the sync pool (also for the async methods); :meth:`sweep` does it on demand.
+
+    Any database error (down, read-only, a lock or statement past the timeout,
+    disk full) raises :class:`~sessionware.errors.StoreUnavailable`, with the
+    transaction rolled back; a corrupt row is logged once, without its content,
+    and read as no session.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        prefix: str = "sessionware_",
+        retention_seconds: float = DEFAULT_RETENTION.total_seconds(),
+        audit_limit: int = AUDIT_LIMIT,
+        create_tables: bool = True,
+        pool_max_size: int = 10,
+        timeout_seconds: float = DEFAULT_TIMEOUT.total_seconds(),
+        sweep_interval_seconds: float = DEFAULT_SWEEP_INTERVAL_SECONDS,
+    ) -> None:
+        try:
+            params = conninfo_to_dict(conninfo)
+        except (psycopg.Error, TypeError) as error:
+            raise ConfigurationError(
+                "PostgresStore needs a postgresql://user@host:5432/dbname URL or a libpq "
+                f"'host=... dbname=...' string: {error}"
+            ) from None
+        if isinstance(pool_max_size, bool) or not isinstance(pool_max_size, int):
+            raise ConfigurationError(f"pool_max_size must be an int, got {pool_max_size!r}")
+        if pool_max_size < 1:
+            raise ConfigurationError(f"pool_max_size must be at least 1, got {pool_max_size}")
+        super().__init__(
+            SQLFlows(
+                check_prefix(prefix),
+                POSTGRES,
+                check_positive("retention_seconds", retention_seconds),
+                audit_limit,
+            ),
+            sweep_interval_seconds=sweep_interval_seconds,
+        )
+        self.prefix = prefix
+        self.timeout_seconds = check_positive("timeout_seconds", timeout_seconds)
+        self.pool_max_size = pool_max_size
+        self._conninfo = conninfo
+        self._options = str(params.get("options") or "")
+        self._where = "{}:{}/{}".format(
+            params.get("host") or "localhost", params.get("port") or 5432, params.get("dbname", "")
+        )
+        self._tables_ready = not create_tables  # else checked once, on first use
+        self._lock = threading.Lock()
+        self._pool: ConnectionPool[Any] | None = None
+        self._pool_pid = 0
+        self._apools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool[Any]] = {}
+        self._sweeper: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r}, prefix={self.prefix!r})"
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> PostgresStore:
+        """``postgresql://user:password@host:5432/dbname?sslmode=require``, as libpq
+        reads it; ``options`` as the constructor's."""
+        if not isinstance(url, str) or not url.lower().startswith(_SCHEMES):
+            raise ConfigurationError(
+                f"a PostgreSQL store URL looks like postgresql://user@host:5432/dbname, not {url!r}"
+            )
+        return cls(url, **options)
+
+    def schema_sql(self) -> list[str]:
+        """The statements that make this store's schema, tables and indexes (idempotent)."""
+        schema = self.prefix.rpartition(".")[0]
+        made = [f"CREATE SCHEMA IF NOT EXISTS {schema}"] if schema else []
+        return made + schema_statements(self.prefix, POSTGRES)
+
+    def create_schema(self) -> None:
+        """Create the schema, tables and indexes now, if missing."""
+        self._run(self._schema(), ready=True)
+        self._tables_ready = True
+
+    async def acreate_schema(self) -> None:
+        """See :meth:`create_schema`."""
+        await self._arun(self._schema(), ready=True)
+        self._tables_ready = True
+
+    def close(self) -> None:
+        """Close this process's pool, and the async pools whose event loops have ended.
+
+        A sweep in progress is waited for (up to ``timeout_seconds``) first."""
+        sweeper = self._sweeper
+        if sweeper is not None and sweeper is not threading.current_thread():
+            sweeper.join(self.timeout_seconds)
+        with self._lock:
+            pool, self._pool = self._pool, None
+            ended = [loop for loop in self._apools if loop.is_closed()]
+            dropped = [self._apools.pop(loop) for loop in ended]
+        if pool is not None:
+            pool.close()
+        for apool in dropped:
+            _drop_connections(apool)
+
+    async def aclose(self) -> None:
+        """Close the running event loop's async pool (and what :meth:`close` closes)."""
+        apool = self._apools.pop(asyncio.get_running_loop(), None)
+        if apool is not None:
+            await apool.close()
+        self.close()
+
+    # -- reclaiming ------------------------------------------------------------------------
+
+    def _reclaim(self) -> None:
+        self._sweeper = threading.Thread(
+            target=super()._reclaim, name="sessionware-sweep", daemon=True
+        )
+        self._sweeper.start()
+
+    async def _areclaim(self) -> None:
+        self._reclaim()  # the thread uses the sync pool: the event loop never waits on it
+
+    # -- the drivers -------------------------------------------------------------------------
+
+    def _run(self, flow: Flow[T], *, write: bool = True, ready: bool = False) -> T:
+        """Carry ``flow`` out in one transaction on a pooled connection."""
+        try:
+            with self._sync_pool().connection() as connection:
+                if not (ready or self._tables_ready):
+                    with connection.transaction():
+                        drive(self._schema_if_missing(), lambda s: _execute(connection, s))
+                    self._tables_ready = True
+                with connection.transaction():
+                    return drive(flow, lambda s: _execute(connection, s))
+        except psycopg.Error as error:
+            raise self._unavailable(error) from error
+
+    async def _arun(self, flow: Flow[T], *, write: bool = True, ready: bool = False) -> T:
+        """:meth:`_run` on the running event loop's async pool."""
+        try:
+            pool = await self._async_pool()
+            async with pool.connection() as connection:
+                if not (ready or self._tables_ready):
+                    async with connection.transaction():
+                        await adrive(self._schema_if_missing(), lambda s: _aexecute(connection, s))
+                    self._tables_ready = True
+                async with connection.transaction():
+                    return await adrive(flow, lambda s: _aexecute(connection, s))
+        except psycopg.Error as error:
+            raise self._unavailable(error) from error
+
+    def _unavailable(self, error: psycopg.Error) -> StoreUnavailable:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return StoreUnavailable(
+            f"the PostgreSQL session store at {self._where} failed: {type(error).__name__}: "
+            f"{detail}. Check that the server is up and accepts writes, that the disk has "
+            f"room, and that no long transaction holds the session tables (timeout: "
+            f"{self.timeout_seconds:g} s)"
+        )
+
+    def _pool_options(self) -> dict[str, Any]:
+        timeout_ms = int(self.timeout_seconds * 1000)
+        # A lock wait gives up first, and says so; a statement gets twice as long.
+        limits = f"-c lock_timeout={timeout_ms} -c statement_timeout={2 * timeout_ms}"
+        return {
+            "min_size": 0,
+            "max_size": self.pool_max_size,
+            "timeout": self.timeout_seconds,
+            "reconnect_timeout": self.timeout_seconds,
+            "kwargs": {
+                "autocommit": True,  # transactions are ours: connection.transaction()
+                "connect_timeout": max(1, round(self.timeout_seconds)),
+                "options": f"{self._options} {limits}".strip(),
+            },
+        }
+
+    def _sync_pool(self) -> ConnectionPool[Any]:
+        """This process's pool, opened on first use (a forked child opens its own)."""
+        pool = self._pool
+        if pool is not None and self._pool_pid == os.getpid():
+            return pool
+        with self._lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ConnectionPool(self._conninfo, open=False, **self._pool_options())
+                self._pool.open()
+                self._pool_pid = os.getpid()
+            return self._pool
+
+    async def _async_pool(self) -> AsyncConnectionPool[Any]:
+        """The running event loop's pool, opened on first use there."""
+        loop = asyncio.get_running_loop()
+        pool = self._apools.get(loop)
+        if pool is not None:
+            return pool
+        pool = AsyncConnectionPool(self._conninfo, open=False, **self._pool_options())
+        await pool.open()
+        with self._lock:
+            for ended in [other for other in self._apools if other.is_closed()]:
+                _drop_connections(self._apools.pop(ended))
+            kept = self._apools.setdefault(loop, pool)
+        if kept is not pool:  # another task of this loop opened one meanwhile
+            await pool.close()
+        return kept
+
+    def _schema(self) -> Flow[None]:
+        # One creator at a time: concurrent CREATE ... IF NOT EXISTS can still collide.
+        yield Statement("SELECT pg_advisory_xact_lock(hashtext(?))", (self.prefix,))
+        for statement in self.schema_sql():
+            yield Statement(statement)
+
+    def _schema_if_missing(self) -> Flow[None]:
+        ((found,),) = yield Statement("SELECT to_regclass(?) IS NOT NULL", (self._flows.sessions,))
+        if not found:
+            yield from self._schema()
+
+
+@functools.lru_cache(maxsize=512)
+def _psycopg_sql(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (the flows' SQL holds no other ``?`` or ``%``)."""
+    return sql.replace("?", "%s")
+
+
+def _execute(connection: psycopg.Connection[Any], statement: Statement) -> list[Row]:
+    cursor = connection.execute(_psycopg_sql(statement.sql), statement.params)
+    return cursor.fetchall() if cursor.description is not None else []
+
+
+async def _aexecute(connection: psycopg.AsyncConnection[Any], statement: Statement) -> list[Row]:
+    cursor = await connection.execute(_psycopg_sql(statement.sql), statement.params)
+    return await cursor.fetchall() if cursor.description is not None else []
+
+
+def _drop_connections(pool: AsyncConnectionPool[Any]) -> None:
+    """Close the idle connections of a pool whose event loop has ended (``close()``
+    needs that loop); its tasks ended with the loop."""
+    idle: Sequence[psycopg.AsyncConnection[Any]] = getattr(pool, "_pool", ())
+    for connection in list(idle):
+        connection.pgconn.finish()

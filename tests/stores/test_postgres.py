@@ -1,0 +1,478 @@
+"""PostgresStore beyond the contract: concurrency, faults, the sweep, indexes, the event loop.
+
+The contract, scenario and management suites run on PostgresStore too
+(``tests/stores/sql.py``), in a schema of their own on the shared server. The
+tests here that stop, fill or lock down their server start a throwaway cluster
+(``pg_server.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from sessionware import ConfigurationError, PostgresStore, StoreUnavailable
+from sessionware.stores.base import Changes, Meta
+
+from ..conftest import IN_CI, POSTGRES_URL
+from ..scenarios.apps import FRAMEWORKS
+from .pg_server import Cluster, throwaway_postgres
+from .served import served
+
+FRAMEWORK_NAMES = ("starlette", "flask")  # one async, one sync middleware
+
+
+def new_meta(now: float, idle: float | None = 60.0, **fields: Any) -> Meta:
+    expires = None if idle is None else now + idle
+    return Meta(created_at=now, updated_at=now, last_activity_at=now, expires_at=expires, **fields)
+
+
+@pytest.fixture
+def prefix(postgres_schema: str) -> str:
+    return f"{postgres_schema}.sw_"
+
+
+@pytest.fixture
+def store(prefix: str) -> Iterator[PostgresStore]:
+    store = PostgresStore.from_url(POSTGRES_URL, prefix=prefix, timeout_seconds=2)
+    yield store
+    store.close()
+
+
+def rows(sql: str, *params: Any, url: str = POSTGRES_URL) -> list[Any]:
+    with psycopg.connect(url, autocommit=True) as connection:
+        cursor = connection.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def wait_for_a_lock_wait(prefix: str) -> None:
+    """Return once another backend waits on a lock in a statement on ``prefix``'s tables."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND position(%s in query) > 0"
+    )
+    for _ in range(500):
+        if rows(query, prefix)[0][0]:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the save never waited on the row lock")
+
+
+# -- worker processes ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_workers_share_sessions_and_they_survive_a_restart(prefix: str) -> None:
+    env = {"SESSIONWARE_TEST_POSTGRES": POSTGRES_URL, "SESSIONWARE_TEST_PREFIX": prefix}
+    with served(env, workers=2) as http:
+        pids, count = set(), 0
+        while len(pids) < 2 and count < 300:
+            body = http.get("/incr").json()
+            count += 1
+            assert body["count"] == count  # every worker saw every earlier increment
+            pids.add(body["pid"])
+        assert len(pids) == 2, "the server never spread requests over both workers"
+        cookie = http.cookies["session"]
+    with served(env, workers=2) as http:  # a restart: new processes, the same database
+        http.cookies.set("session", cookie)
+        assert http.get("/count").json()["count"] == count
+        assert http.get("/incr").json()["count"] == count + 1
+
+
+# -- concurrency -------------------------------------------------------------------------------
+
+
+def test_concurrent_saves_of_different_keys_from_threads_all_persist(
+    store: PostgresStore,
+) -> None:
+    now = time.time()
+    store.create("s", {}, new_meta(now))
+    barrier = threading.Barrier(8)
+
+    def save(i: int) -> None:
+        barrier.wait()
+        assert store.save("s", Changes(set={f"k{i}": b"%d" % i}, updated_at=time.time()))
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    loaded = store.load("s", now=time.time(), idle_seconds=60)
+    assert loaded is not None and loaded.data == {f"k{i}": b"%d" % i for i in range(8)}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_concurrent_async_saves_of_different_keys_all_persist(
+    store: PostgresStore, anyio_backend: str
+) -> None:
+    await store.acreate("s", {}, new_meta(time.time()))
+    saved = await asyncio.gather(
+        *(store.asave("s", Changes(set={f"k{i}": b"v"}, updated_at=time.time())) for i in range(8))
+    )
+    assert saved == [True] * 8
+    loaded = await store.aload("s", now=time.time(), idle_seconds=60)
+    assert loaded is not None and sorted(loaded.data) == sorted(f"k{i}" for i in range(8))
+    await store.aclose()
+
+
+def test_a_save_waiting_on_a_revoke_writes_nothing(store: PostgresStore, prefix: str) -> None:
+    now = time.time()
+    store.create("s", {"a": b"1"}, new_meta(now))
+    with psycopg.connect(POSTGRES_URL) as holder:  # a revoke in flight, holding the row
+        holder.execute(f"SELECT id FROM {prefix}sessions WHERE id = 's' FOR UPDATE")
+        result: list[bool] = []
+        saver = threading.Thread(
+            target=lambda: result.append(
+                store.save("s", Changes(set={"a": b"2"}, updated_at=time.time()))
+            )
+        )
+        saver.start()
+        wait_for_a_lock_wait(prefix)
+        holder.execute(f"UPDATE {prefix}sessions SET status = 'revoked', ended_at = %s", (now,))
+        holder.execute(f"DELETE FROM {prefix}data")
+        holder.commit()
+        saver.join()
+    assert result == [False]
+    assert rows(f"SELECT count(*) FROM {prefix}data") == [(0,)]
+    assert store.load("s", now=time.time(), idle_seconds=60) is None
+
+
+# -- faults on the shared server: corrupt rows, locks -----------------------------------------
+
+
+@pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
+@pytest.mark.parametrize(
+    "corruption",
+    [
+        "UPDATE {p}sessions SET status = 'SECRET'",
+        "UPDATE {p}sessions SET created_at = 'NaN'",
+        "UPDATE {p}sessions SET size_bytes = -1",
+        "UPDATE {p}sessions SET sliding = 7",
+        "UPDATE {p}data SET value = '\\xc1c1c1'::bytea",  # not a value the codec wrote
+    ],
+)
+def test_a_corrupt_row_is_an_empty_session_not_a_500(
+    store: PostgresStore,
+    prefix: str,
+    framework: str,
+    corruption: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with FRAMEWORKS[framework](store) as client:
+        assert client.get("/put", params={"key": "a", "value": "SECRET"}).status_code == 200
+        rows(corruption.format(p=prefix))
+        with caplog.at_level(logging.WARNING, logger="sessionware"):
+            response = client.get("/get", params={"key": "a"})
+        assert response.status_code == 200
+        assert response.json()["value"] is None
+        assert client.get("/put", params={"key": "b", "value": "1"}).status_code == 200
+        assert client.get("/get", params={"key": "b"}).json()["value"] == "1"
+    assert any(r.levelno == logging.WARNING for r in caplog.records)
+    assert all("SECRET" not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
+def test_tables_locked_past_the_timeout_are_a_503_and_lose_nothing(
+    prefix: str, framework: str
+) -> None:
+    store = PostgresStore.from_url(POSTGRES_URL, prefix=prefix, timeout_seconds=0.5)
+    with FRAMEWORKS[framework](store) as client:
+        assert client.get("/put", params={"key": "a", "value": "1"}).status_code == 200
+        with psycopg.connect(POSTGRES_URL) as holder:  # a migration's long lock
+            holder.execute(f"LOCK TABLE {prefix}sessions IN ACCESS EXCLUSIVE MODE")
+            response = client.get("/put", params={"key": "a", "value": "2"})
+            assert response.status_code == 503
+            assert "set-cookie" not in response.headers
+            holder.rollback()
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+        assert client.get("/put", params={"key": "a", "value": "3"}).status_code == 200
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "3"
+    store.close()
+
+
+# -- faults on a server of our own: down, read-only, full ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with throwaway_postgres() as cluster:
+        yield cluster
+
+
+def own_store(cluster: Cluster, dbname: str = "postgres") -> PostgresStore:
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    return PostgresStore.from_url(cluster.url(dbname), prefix=prefix, timeout_seconds=1)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
+def test_a_server_that_is_down_is_a_503_and_service_resumes_with_nothing_lost(
+    cluster: Cluster, framework: str
+) -> None:
+    store = own_store(cluster)
+    with FRAMEWORKS[framework](store) as client:
+        assert client.get("/put", params={"key": "a", "value": "1"}).status_code == 200
+        cluster.stop()
+        try:
+            for _ in range(2):  # the pooled connection, then a new one
+                response = client.get("/put", params={"key": "a", "value": "2"})
+                assert response.status_code == 503
+                assert "set-cookie" not in response.headers
+        finally:
+            cluster.start()
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+        assert client.get("/put", params={"key": "a", "value": "3"}).status_code == 200
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "3"
+    store.close()
+
+
+@pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
+def test_a_read_only_server_is_a_503_and_loses_nothing(cluster: Cluster, framework: str) -> None:
+    store = own_store(cluster)
+    with FRAMEWORKS[framework](store) as client:
+        assert client.get("/put", params={"key": "a", "value": "1"}).status_code == 200
+        cluster.sql("ALTER SYSTEM SET default_transaction_read_only = on")
+        cluster.sql("SELECT pg_reload_conf()")
+        try:
+            time.sleep(0.2)  # the reload reaches the server's processes
+            response = client.get("/put", params={"key": "a", "value": "2"})
+            assert response.status_code == 503
+            assert "set-cookie" not in response.headers
+        finally:
+            cluster.sql("ALTER SYSTEM RESET default_transaction_read_only")
+            cluster.sql("SELECT pg_reload_conf()")
+        time.sleep(0.2)
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+        assert client.get("/put", params={"key": "b", "value": "2"}).status_code == 200
+    store.close()
+
+
+@contextlib.contextmanager
+def small_tablespace(cluster: Cluster) -> Iterator[Path]:
+    """A database ``fulldb`` whose tables live on a 24 MB tmpfs (its WAL stays on the
+    big disk); needs root to mount, as on this project's machines and CI."""
+    directory = Path(tempfile.mkdtemp(prefix="sessionware-pgfull-"))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        shutil.rmtree(directory, ignore_errors=True)
+        message = f"cannot mount a small tmpfs here: {mounted.stderr.strip()}"
+        if IN_CI:
+            pytest.fail(message + " — CI=true requires it")
+        pytest.skip(message)
+    try:
+        cluster.chown(directory)
+        cluster.sql(f"CREATE TABLESPACE small LOCATION '{directory}'")
+        cluster.sql("CREATE DATABASE fulldb TABLESPACE small")
+        yield directory
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            cluster.sql("DROP DATABASE IF EXISTS fulldb WITH (FORCE)")
+            cluster.sql("DROP TABLESPACE IF EXISTS small")
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
+def test_a_full_disk_is_a_503_and_loses_nothing(cluster: Cluster, framework: str) -> None:
+    with small_tablespace(cluster) as disk:
+        store = own_store(cluster, "fulldb")
+        with FRAMEWORKS[framework](store) as client:
+            assert client.get("/put", params={"key": "a", "value": "1"}).status_code == 200
+            filler = disk / "filler"
+            with contextlib.suppress(OSError), filler.open("wb") as out:
+                while True:
+                    out.write(b"\0" * 65536)
+            big = secrets.token_hex(32_000)  # 64 kB that hardly compresses: new pages
+            response = client.get("/put", params={"key": "big", "value": big})
+            assert response.status_code == 503
+            filler.unlink()
+            assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+            assert client.get("/put", params={"key": "b", "value": "2"}).status_code == 200
+        store.close()
+
+
+# -- expiry: an indexed, bounded sweep, in the background --------------------------------------
+
+
+def test_the_sweep_reclaims_due_rows_a_bounded_batch_at_a_time(
+    store: PostgresStore, prefix: str
+) -> None:
+    now = time.time()
+    for i in range(5):
+        store.create(f"s{i}", {"k": b"v"}, new_meta(now, idle=10))
+    store.create("durable", {"k": b"v"}, new_meta(now, idle=None))
+    later = now + 20
+    assert store.sweep(now=later) == 5  # expired: data dropped, tombstones kept
+    assert rows(f"SELECT count(*) FROM {prefix}data") == [(1,)]
+    statuses = rows(f"SELECT status, count(*) FROM {prefix}sessions GROUP BY status")
+    assert sorted(statuses) == [("active", 1), ("expired", 5)]
+    after_retention = later + store.retention_seconds
+    handled = [store._run(store._flows.sweep(after_retention, batch=2)) for _ in range(4)]
+    assert handled == [2, 2, 1, 0]
+    assert rows(f"SELECT id FROM {prefix}sessions") == [("durable",)]
+
+
+def test_a_write_starts_one_background_sweep_per_interval(prefix: str) -> None:
+    store = PostgresStore.from_url(POSTGRES_URL, prefix=prefix, sweep_interval_seconds=0.5)
+    now = time.time()
+    status = f"SELECT status FROM {prefix}sessions WHERE id = %s"
+    store.create("old", {"k": b"v"}, new_meta(now - 100, idle=10))  # expired on arrival
+    assert store._sweeper is not None
+    store._sweeper.join()
+    assert rows(status, "old") == [("expired",)]
+    first = store._sweeper
+    store.create("old2", {"k": b"v"}, new_meta(now - 100, idle=10))
+    assert store._sweeper is first  # within the interval: no second sweep
+    assert rows(status, "old2") == [("active",)]
+    time.sleep(0.6)
+    store.create("new", {}, new_meta(time.time()))
+    assert store._sweeper is not first
+    store._sweeper.join()
+    assert rows(status, "old2") == [("expired",)]
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        ("SELECT id FROM {p}sessions WHERE due <= 1 ORDER BY due LIMIT 10", "due"),
+        (
+            "SELECT id FROM {p}sessions ORDER BY last_activity_at DESC NULLS FIRST, "
+            "id DESC LIMIT 100",
+            "activity",
+        ),
+        ("SELECT id FROM {p}sessions WHERE user_name = 'u'", "user"),
+    ],
+)
+def test_sweeps_listings_and_user_lookups_use_an_index(
+    store: PostgresStore, prefix: str, sql: str, index: str
+) -> None:
+    now = time.time()
+    for i in range(2000):  # enough rows that a scan of the table costs more than the index
+        store.create(f"s{i}", {}, new_meta(now + i, user=f"u{i}"))
+    rows(f"ANALYZE {prefix}sessions")
+    plan = " ".join(str(row[0]) for row in rows("EXPLAIN " + sql.format(p=prefix)))
+    assert f"sw_sessions_{index}" in plan, plan
+
+
+# -- the async protocol leaves the event loop free ---------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_async_call_waiting_on_a_lock_leaves_the_event_loop_free(
+    prefix: str, anyio_backend: str
+) -> None:
+    store = PostgresStore.from_url(POSTGRES_URL, prefix=prefix, timeout_seconds=1)
+    await store.acreate("s", {}, new_meta(time.time()))
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.05)
+            ticks += 1
+
+    with psycopg.connect(POSTGRES_URL) as holder:
+        holder.execute(f"SELECT id FROM {prefix}sessions FOR UPDATE")
+        ticker = asyncio.ensure_future(tick())
+        try:
+            with pytest.raises(StoreUnavailable, match="lock"):
+                await store.aload("s", now=time.time(), idle_seconds=60)
+        finally:
+            ticker.cancel()
+    assert ticks >= 5  # the loop ran on while the store waited about 1 s for the lock
+    assert await store.aload("s", now=time.time(), idle_seconds=60) is not None
+    await store.aclose()
+
+
+# -- schema and configuration --------------------------------------------------------------------
+
+
+def test_tables_are_left_alone_when_told_not_to_create_them(prefix: str) -> None:
+    store = PostgresStore.from_url(POSTGRES_URL, prefix=prefix, create_tables=False)
+    with pytest.raises(StoreUnavailable, match="does not exist"):
+        store.load("x", now=time.time(), idle_seconds=60)
+    store.create_schema()
+    assert store.load("x", now=time.time(), idle_seconds=60) is None
+    store.close()
+
+
+def test_the_shipped_schema_file_is_the_default_prefix_schema() -> None:
+    shipped = resources.files("sessionware.stores").joinpath("postgres_schema.sql").read_text()
+    sql = "\n".join(line for line in shipped.splitlines() if not line.startswith("--"))
+    statements = [" ".join(s.split()) for s in sql.split(";") if s.strip()]
+    statements = [re.sub(r"\( | \)", lambda m: m[0].strip(), s) for s in statements]
+    assert statements == PostgresStore("postgresql://localhost/x").schema_sql()
+
+
+def test_the_schema_file_makes_tables_the_store_uses(postgres_schema: str) -> None:
+    shipped = resources.files("sessionware.stores").joinpath("postgres_schema.sql").read_text()
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {postgres_schema}")
+        connection.execute(f"SET search_path = {postgres_schema}")
+        connection.execute(shipped)
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{postgres_schema}"
+    store = PostgresStore.from_url(url, create_tables=False)
+    store.create("s", {"k": b"v"}, new_meta(time.time()))
+    loaded = store.load("s", now=time.time(), idle_seconds=60)
+    assert loaded is not None and loaded.data == {"k": b"v"}
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "message"),
+    [
+        ("mysql://h/db", {}, "postgresql://"),
+        ("postgresql://h/db", {"prefix": "bad-prefix"}, "prefix"),
+        ("postgresql://h/db", {"prefix": "x; DROP TABLE y"}, "prefix"),
+        ("postgresql://h/db", {"timeout_seconds": 0}, "timeout_seconds"),
+        ("postgresql://h/db", {"pool_max_size": 0}, "pool_max_size"),
+        ("postgresql://h/db", {"retention_seconds": -1}, "retention_seconds"),
+        ("postgresql://h/db", {"audit_limit": 0}, "audit_limit"),
+        ("postgresql://h/db?nonsense=1", {}, "postgresql://user@host"),
+    ],
+)
+def test_invalid_configuration_is_rejected(url: str, options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        PostgresStore.from_url(url, **options)
+
+
+def test_messages_and_repr_never_show_the_password() -> None:
+    store = PostgresStore.from_url("postgresql://ann:s3cret@127.0.0.1:1/app", timeout_seconds=0.5)
+    assert "s3cret" not in repr(store)
+    with pytest.raises(StoreUnavailable) as raised:
+        store.load("x", now=time.time(), idle_seconds=60)
+    assert "127.0.0.1:1/app" in str(raised.value) and "s3cret" not in str(raised.value)
+    store.close()
+
+
+def test_import_sessionware_does_not_import_psycopg() -> None:
+    code = "import sys, sessionware; print('psycopg' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
+    import sessionware
+
+    assert sessionware.PostgresStore is PostgresStore and "PostgresStore" in sessionware.__all__
