@@ -39,7 +39,7 @@ SCHEMES: dict[str, Scheme] = {
     "redis+cluster": Scheme(
         ".stores.redis", "RedisStore", "redis", scheme_as="redis", fixed=(("cluster", True),)
     ),
-    "redis+sentinel": Scheme(".stores.redis", "RedisStore", "redis", method="from_sentinel"),
+    "redis+sentinel": Scheme(".stores.redis", "RedisStore", "redis", method="from_sentinel_url"),
     "sqlite": Scheme(".stores.sqlite", "SQLiteStore", "sqlite"),
     "postgresql": Scheme(".stores.postgres", "PostgresStore", "postgres"),
     "postgres": Scheme(".stores.postgres", "PostgresStore", "postgres"),

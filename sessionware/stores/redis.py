@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError, StoreUnavailable, missing_extra
@@ -43,10 +43,7 @@ AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
 
 DEFAULT_PREFIX = "sessionware:"
 DEFAULT_MAX_CONNECTIONS = 64  # per client: enough for hundreds of requests in flight
-_CACHE_NEEDS_ONE_SERVER = (
-    "client_cache needs a single Redis server (or a Sentinel-managed primary); "
-    "on Redis Cluster, leave it off"
-)
+_CACHE_NEEDS_ONE_SERVER = "client_cache needs a single Redis server; on Redis Cluster, leave it off"
 NO_IDLE_CACHE_WINDOW = 60.0  # seconds a cached session without an idle timeout is served
 
 
@@ -206,6 +203,78 @@ class RedisStore:
         store._flows.give_up_after = socket_timeout
         return store
 
+    @classmethod
+    def from_sentinel(
+        cls,
+        sentinels: Sequence[tuple[str, int]],
+        *,
+        service_name: str = "mymaster",
+        prefix: str = DEFAULT_PREFIX,
+        retention_seconds: float = DEFAULT_RETENTION.total_seconds(),
+        audit_limit: int = AUDIT_LIMIT,
+        socket_timeout: float = 1.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        sentinel_options: dict[str, Any] | None = None,
+        **client_options: Any,
+    ) -> RedisStore:
+        """A store on the primary that Redis Sentinel manages as ``service_name``.
+
+        ``sentinels``: ``[(host, port), ...]`` of the Sentinels (26379 is their
+        usual port); any one that answers will do. The primary is looked up
+        anew for each new connection, so after a failover the store follows the
+        promoted replica by itself: requests caught in the failover get a 503
+        (``StoreUnavailable``), the next ones succeed. ``socket_timeout`` bounds
+        connecting and every command, to the Sentinels and the primary alike.
+        ``sentinel_options`` go to the Sentinel connections only (e.g. their
+        ``password``); ``client_options`` to the primary's (``password``,
+        ``ssl``, ...). Each process keeps at most ``max_connections`` to the
+        primary (per event loop for asyncio); beyond that a request fails with a
+        503 rather than wait (redis-py has no blocking Sentinel pool).
+
+        Replication is asynchronous: a save the primary acknowledged but had not
+        yet sent to a replica is lost if that primary dies and the replica is
+        promoted (see the README). The client-side cache is not offered here.
+        """
+        from .redis_sentinel import sentinel_clients
+
+        if isinstance(max_connections, bool) or not (
+            isinstance(max_connections, int) and max_connections > 0
+        ):
+            raise ConfigurationError(
+                f"max_connections must be a positive int, got {max_connections!r}"
+            )
+        sync_client, new_async_client = sentinel_clients(
+            sentinels,
+            service_name,
+            socket_timeout=socket_timeout,
+            max_connections=max_connections,
+            sentinel_options=sentinel_options,
+            client_options=client_options,
+        )
+        store = cls(
+            sync_client,
+            prefix=prefix,
+            retention_seconds=retention_seconds,
+            audit_limit=audit_limit,
+        )
+        store._new_async_client = new_async_client
+        store._flows.give_up_after = socket_timeout
+        store._where = f"Sentinel service {service_name!r} via " + ", ".join(
+            f"{host}:{port}" for host, port in sentinels
+        )
+        return store
+
+    @classmethod
+    def from_sentinel_url(cls, url: str, **options: Any) -> RedisStore:
+        """:meth:`from_sentinel` from one URL, as the ``sessionware`` command takes it:
+        ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``."""
+        from .redis_sentinel import parse_sentinel_url
+
+        sentinels, service_name, client_options = parse_sentinel_url(url)
+        return cls.from_sentinel(
+            sentinels, service_name=service_name, **{**client_options, **options}
+        )
+
     def close(self) -> None:
         """Close the sync client's connections (and the client-side cache's)."""
         if self._cache is not None:
@@ -235,6 +304,11 @@ class RedisStore:
         assert isinstance(client, (redis.Redis, redis.asyncio.Redis))
         pool = client.connection_pool
         name = pool.connection_class.__name__
+        if "Sentinel" in name:
+            raise ConfigurationError(
+                "client_cache is not offered on a Sentinel-managed store: its invalidation "
+                "listener could stay on a demoted primary; leave it off"
+            )
         kind: type[Any] = redis.Connection
         if "SSL" in name:
             kind = redis.SSLConnection

@@ -44,6 +44,12 @@ def cached_redis_store(request: pytest.FixtureRequest) -> Any:
     return store
 
 
+def sentinel_store(request: pytest.FixtureRequest) -> Any:
+    from ..stores.sentinel import sentinel_store
+
+    return sentinel_store(request)
+
+
 def cluster_store(request: pytest.FixtureRequest) -> Any:
     from ..stores.cluster import cluster_store
 
@@ -55,6 +61,7 @@ STORES: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
     "redis": redis_store,
     "redis-cached": cached_redis_store,
     "cluster": cluster_store,
+    "sentinel": sentinel_store,
     **SQL_STORES,
 }
 

@@ -76,6 +76,7 @@ class Ops:
         "redis",
         "redis-cached",
         pytest.param("cluster", marks=pytest.mark.cluster),
+        pytest.param("sentinel", marks=pytest.mark.sentinel),
         "sqlite",
         "postgres",
     ]
@@ -94,6 +95,12 @@ async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Callable[.
             return store
         from sessionware import RedisStore
 
+        if request.param == "sentinel":
+            from .sentinel import sentinel_store
+
+            store = sentinel_store(request, **options)
+            made.append(store)
+            return store
         if request.param.startswith("redis"):
             prefix = f"{request.getfixturevalue('redis_prefix')}{len(made)}:"
             cached = request.param == "redis-cached"  # the client-side cache on

@@ -1,0 +1,164 @@
+"""RedisStore.from_sentinel on a real primary, replica and three Sentinels: it works,
+and a failover costs in-flight requests a 503, never a 500 or a silently dropped
+write, after which service resumes by itself with the replicated sessions intact."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sessionware import RedisStore, SessionManager
+from sessionware.errors import ConfigurationError
+
+from ..shells import SHELLS, shell_client
+from .cluster import client
+from .sentinel import SERVICE, Deployment, local_sentinel
+
+pytestmark = pytest.mark.sentinel
+
+
+@pytest.fixture
+def deployment() -> Iterator[Deployment]:
+    with local_sentinel() as running:
+        yield running
+
+
+def _counter(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    if path == "/incr":
+        session["count"] = session.get("count", 0) + 1
+    return 200, {"count": session.get("count")}, {}
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_failover_costs_a_503_then_service_resumes_intact(
+    deployment: Deployment, shell: str
+) -> None:
+    prefix = f"swtest:{uuid.uuid4().hex[:8]}:"
+    store = RedisStore.from_sentinel(
+        deployment.addresses, service_name=SERVICE, prefix=prefix, socket_timeout=0.5
+    )
+    options = {"secure": False, "idle_timeout": 600}
+    with (
+        shell_client(shell, _counter, store, base_url="http://testserver", **options) as a,
+        shell_client(shell, _counter, store, base_url="http://testserver", **options) as b,
+    ):
+        users = [a, b]
+        for user in users:
+            for _ in range(3):
+                assert user.get("/incr").status_code == 200
+        primary = client(deployment.primary_port())
+        assert primary.wait(1, 2000) == 1  # both sessions reached the replica
+        confirmed = {id(user): 3 for user in users}
+
+        old = deployment.kill_primary()
+        statuses: list[int] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # requests keep coming through the failover
+            for user in users:
+                response = user.get("/incr")
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    confirmed[id(user)] = response.json()["count"]
+            if statuses[-1] == 200 and statuses[-2] == 200:
+                break
+            time.sleep(0.05)
+        assert set(statuses) <= {200, 503}, statuses  # never a 500
+        assert 503 in statuses  # the outage was seen, and said so
+        assert statuses[-1] == 200  # and service came back by itself
+        assert deployment.wait_for_new_primary(old) != old
+        for user in users:  # every confirmed write, and the replicated history, is there
+            assert user.get("/get").json()["count"] == confirmed[id(user)]
+    store.close()
+
+
+def test_the_store_works_sync_and_async(deployment: Deployment) -> None:
+    import asyncio
+
+    store = RedisStore.from_sentinel(
+        deployment.addresses, service_name=SERVICE, prefix=f"swtest:{uuid.uuid4().hex[:8]}:"
+    )
+    with shell_client("wsgi", _counter, store, base_url="http://testserver", secure=False) as c:
+        assert [c.get("/incr").json()["count"] for _ in range(2)] == [1, 2]
+    from sessionware import AsyncSessionManager, SessionManager
+
+    assert SessionManager(store).list().total_items == 1  # the management side works too
+
+    async def listed() -> int:
+        return (await AsyncSessionManager(store).list()).total_items
+
+    assert asyncio.run(listed()) == 1
+    assert "Sentinel service" in store._where
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("sentinels", "message"),
+    [
+        ("127.0.0.1:26379", "list of \\(host, port\\) pairs"),
+        ([("127.0.0.1", "26379")], "list of \\(host, port\\) pairs"),
+        ([], "got none"),
+    ],
+)
+def test_bad_sentinel_lists_are_refused(sentinels: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RedisStore.from_sentinel(sentinels)
+
+
+def test_the_client_cache_is_refused_on_sentinel() -> None:
+    with pytest.raises(ConfigurationError, match="Sentinel"):
+        RedisStore(
+            RedisStore.from_sentinel([("127.0.0.1", 1)])._sync,  # type: ignore[arg-type]
+            client_cache=True,
+        )
+
+
+def test_the_command_takes_a_sentinel_url(deployment: Deployment) -> None:
+    import subprocess
+    import sys
+
+    prefix = f"swtest:{uuid.uuid4().hex[:8]}:"
+    store = RedisStore.from_sentinel(deployment.addresses, service_name=SERVICE, prefix=prefix)
+    with shell_client("wsgi", _counter, store, base_url="http://testserver", secure=False) as c:
+        c.get("/incr")
+    (info,) = SessionManager(store).list().items
+    hosts = ",".join(f"{host}:{port}" for host, port in deployment.addresses)
+    url = f"redis+sentinel://{hosts}/{SERVICE}"
+    command = ["sessions", "list"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "sessionware", "--store", url, "--prefix", prefix, *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert info.id[:12] in shown.stdout
+    store.close()
+
+
+def test_sentinel_urls_are_parsed_and_checked() -> None:
+    from sessionware.stores.redis_sentinel import parse_sentinel_url
+
+    assert parse_sentinel_url("redis+sentinel://:pw@h1:26379,h2:26380/main/2") == (
+        [("h1", 26379), ("h2", 26380)],
+        "main",
+        {"db": 2, "password": "pw"},
+    )
+    for bad in ("redis+sentinel://h1/main", "redis+sentinel://h1:26379/", "redis://h:1/x"):
+        with pytest.raises(ConfigurationError):
+            parse_sentinel_url(bad)
+
+
+def test_a_primary_that_refuses_unreplicated_writes_gives_a_503() -> None:
+    """The README's safety setting: with min-replicas-to-write and no replica in sync,
+    the primary refuses the save, and the shells answer 503 rather than 200."""
+    from .cluster import throwaway_server
+
+    with throwaway_server("--min-replicas-to-write", "1") as port:
+        store = RedisStore.from_url(f"redis://127.0.0.1:{port}", prefix="swtest:minrep:")
+        with shell_client("starlette", _counter, store, base_url="http://testserver") as c:
+            assert c.get("/incr").status_code == 503
+        store.close()
