@@ -14,7 +14,7 @@ from . import postgres, report
 from .redis_keys import delete_prefix, server_version, unavailable_reason
 from .settings import Settings, parse_args
 
-SECTIONS = ("asgi", "wsgi", "manage")
+SECTIONS = ("asgi", "wsgi", "manage", "encryption")
 REPO_ROOT = Path(__file__).resolve().parent.parent  # where "-m benchmarks" resolves
 
 
@@ -27,6 +27,10 @@ def run_section(section: str, settings: Settings) -> None:
         from . import run_wsgi
 
         run_wsgi.main(settings)
+    elif section == "encryption":
+        from . import encryption
+
+        encryption.section(settings)
     else:
         from . import manage
 
