@@ -179,7 +179,6 @@ class SessionMiddleware:
         response.secure = not self.config.require_https or asgi_is_secure(
             scope, self.config.trusted_proxies
         )
-        response.origin = (scope.get("scheme", "http"), _host(scope))
         await response.run(scope, receive)
 
     async def _load_record(self, session: Session) -> Any:
@@ -205,9 +204,10 @@ class _Response:
         self.started = False
         self.replaced = False  # we answered an error instead of the app's response
         self.secure = True  # may the session be written on this request (require_https)?
-        self.origin: tuple[str, str | None] = ("https", None)  # the request's scheme and host
+        self.scope: Scope = {}  # the request's: its scheme and host, for one warning
 
     async def run(self, scope: Scope, receive: Receive) -> None:
+        self.scope = scope
         try:
             await self.middleware.app(scope, receive, self.wrapped_send)
         except StoreUnavailable as error:
@@ -243,7 +243,8 @@ class _Response:
             if lifecycle and (events := lifecycle.saved(decision, self.session)):
                 await lifecycle.afire(events)
             if decision.new_token is not None:
-                warn_if_cookie_will_be_dropped(self.middleware.config.cookie.secure, *self.origin)
+                scheme, host = self.scope.get("scheme", "http"), _host(self.scope)
+                warn_if_cookie_will_be_dropped(self.middleware.config.cookie.secure, scheme, host)
             return headers
         self.replaced = True
         await _send_error(self.send, status)

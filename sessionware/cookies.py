@@ -13,6 +13,7 @@ Everything here is pure: no I/O, no framework.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,6 +30,7 @@ TOKEN_BYTES = 32  # 256 bits
 TOKEN_LENGTH = 43  # characters of its URL-safe base64
 MAX_COOKIE_VALUE = 160  # a real value is ~95 characters; longer ones are not verified
 MAX_CANDIDATES = 4  # at most this many same-named cookies are verified per request
+VERIFIED_CACHE = 4096  # cookie values remembered per signer once verified
 _SALT = b"sessionware.cookie"
 # A "remember me" session's cookie is signed under its own salt, so that the middleware
 # knows before loading which idle timeout the store should slide the record by.
@@ -81,6 +83,10 @@ class CookieSigner:
             for key in keys  # newest first
         ] + [(self._permanent_signer.derive_key(key), True) for key in keys]
         self._newest = {self._keys[0][0], self._keys[len(keys)][0]}
+        # Cookie values that verified, with what they said: a repeat visit costs a dict
+        # lookup, not an HMAC. Per signer, so it never outlives a key change; it holds
+        # only what verification returned (signed_at included), so it extends nothing.
+        self._verified: dict[str, Verified] = {}
 
     def __repr__(self) -> str:
         return "CookieSigner(secret_keys=<hidden>)"
@@ -96,8 +102,23 @@ class CookieSigner:
         unless ``value`` is shaped like our cookies and carries a valid signature.
 
         Keys are tried newest first, each compared in constant time (HMAC); the
-        timestamp is read here without the datetime round trip of ``unsign``.
+        timestamp is read here without the datetime round trip of ``unsign``. The
+        last :data:`VERIFIED_CACHE` values that verified are remembered (a bounded
+        cache: the same answer, without the HMAC).
         """
+        known = self._verified.get(value)
+        if known is not None:
+            return known
+        verified = self._verify(value)
+        if verified is not None:
+            cache = self._verified
+            if len(cache) >= VERIFIED_CACHE:
+                with contextlib.suppress(RuntimeError, StopIteration, KeyError):
+                    del cache[next(iter(cache))]  # the oldest; racing threads may both try
+            cache[value] = verified
+        return verified
+
+    def _verify(self, value: str) -> Verified | None:
         if not plausible(value):  # only tokens this module issued; no HMAC spent on others
             return None
         payload, _, signature = value.rpartition(".")

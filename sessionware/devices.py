@@ -82,7 +82,9 @@ def _within(address: str, networks: tuple[Network, ...]) -> bool:
 
 def current(user_agent: str | None, ip: str | None) -> Device:
     """The request's device, its user agent bounded and stripped of control characters."""
-    agent = "".join(ch for ch in (user_agent or "")[:MAX_AGENT] if ch.isprintable())
+    agent = (user_agent or "")[:MAX_AGENT]
+    if not agent.isprintable():  # rare: only then pay for the character-by-character pass
+        agent = "".join(ch for ch in agent if ch.isprintable())
     return Device(agent, ip)
 
 

@@ -69,8 +69,8 @@ class InstrumentedStore:
         return f"InstrumentedStore({self.wrapped!r})"
 
     def _span(self, operation: str) -> Any:
-        if self._tracer is None:
-            return _NO_SPAN
+        if self._tracer is None or not _tracing():
+            return _NO_SPAN  # no SDK configured: a span would record nothing, at a cost
         return self._tracer.start_as_current_span(
             f"{operation} sessionware",
             kind=_client_kind(),
@@ -168,6 +168,25 @@ class InstrumentedStore:
 
     async def adelete(self, session_id: str) -> None:
         await self._acall("delete", self.wrapped.adelete, session_id)
+
+
+def _tracing() -> bool:
+    """Whether an OpenTelemetry SDK is configured (a real TracerProvider is set); checked
+    per call, so that one set after the middleware was built is honoured."""
+    from opentelemetry import trace
+
+    return not isinstance(trace.get_tracer_provider(), _NOT_RECORDING)
+
+
+def _not_recording() -> tuple[type, ...]:
+    try:
+        from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
+    except ImportError:  # pragma: no cover - without opentelemetry-api there is no tracer
+        return ()
+    return (ProxyTracerProvider, NoOpTracerProvider)
+
+
+_NOT_RECORDING = _not_recording()
 
 
 def _client_kind() -> Any:

@@ -195,3 +195,29 @@ def test_a_well_shaped_value_with_broken_base64_is_refused_not_raised(tail: str)
 def test_same_site_none_omits_the_attribute() -> None:
     header = CookieSettings(name="s", same_site=None).set_cookie("v")
     assert "samesite" not in header.lower()
+
+
+def test_a_verified_cookie_is_remembered_but_not_beyond_its_signer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sessionware.cookies import VERIFIED_CACHE
+
+    signer = CookieSigner(["new", "old"])
+    hmacs: list[bytes] = []
+    algorithm = signer._signer.algorithm
+    real = algorithm.verify_signature
+    monkeypatch.setattr(
+        algorithm, "verify_signature", lambda k, v, s: hmacs.append(v) or real(k, v, s)
+    )
+    value = signer.sign(new_token(), permanent=True)
+    first = signer.verify(value)
+    spent = len(hmacs)
+    assert first is not None and spent >= 1
+    assert signer.verify(value) == first and len(hmacs) == spent  # no HMAC the second time
+    forged = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
+    assert signer.verify(forged) is None and signer.verify(forged) is None
+    assert len(hmacs) > spent + 1  # a failure is never remembered: each try pays
+    assert CookieSigner("other").verify(value) is None  # a key change starts afresh
+    for _ in range(VERIFIED_CACHE + 10):
+        signer.verify(signer.sign(new_token()))
+    assert len(signer._verified) <= VERIFIED_CACHE  # bounded

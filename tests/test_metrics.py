@@ -194,3 +194,32 @@ def test_metrics_options_are_checked(registry: CollectorRegistry) -> None:
         WSGISessionMiddleware(lambda *a: [], secret_key="k", metrics=True, registry=object())
     with pytest.raises(ConfigurationError, match="True or False"):
         SessionMiddleware(lambda *a: None, secret_key="k", metrics="yes")  # type: ignore[arg-type]
+
+
+def test_no_span_is_made_while_no_opentelemetry_sdk_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """opentelemetry-api alone (a library's dependency, no SDK set up) costs no spans;
+    a provider set later is honoured at once."""
+    import time as clock
+
+    from opentelemetry.trace import ProxyTracerProvider
+
+    from sessionware.instrumented import InstrumentedStore
+
+    made: list[str] = []
+
+    class Tracer:
+        def start_as_current_span(self, name: str, **options: Any) -> Any:
+            import contextlib
+
+            made.append(name)
+            return contextlib.nullcontext()
+
+    store = InstrumentedStore(MemoryStore(), "app", None, Tracer())
+    monkeypatch.setattr(trace, "get_tracer_provider", ProxyTracerProvider)
+    store.load("nope", now=clock.time(), idle_seconds=None)
+    assert made == []
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: _provider)
+    store.load("nope", now=clock.time(), idle_seconds=None)
+    assert made == ["load sessionware"]
