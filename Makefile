@@ -29,9 +29,10 @@ lint: $(VENV)/.installed  ## ruff and mypy, as CI runs them
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict sessionware
 
-bench: $(VENV)/.installed  ## the peer comparison (installs the [bench] extra)
+bench: $(VENV)/.installed  ## the peer comparison, in-process then real servers (needs wrk: apt-get install wrk)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m benchmarks $(BENCH_ARGS)
+	$(PY) -m benchmarks.servers $(SERVERS_ARGS)
 
 soak: $(VENV)/.installed  ## the soak run: real servers, 200 clients, Redis killed and paused (~2 min)
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)

@@ -34,9 +34,7 @@ import collections
 import dataclasses
 import logging
 import os
-import select
 import threading
-import time
 from typing import Any
 
 from .base import StoredSession
@@ -152,7 +150,7 @@ class ClientCache:
     def put(self, session_id: str, stored: StoredSession, mark: int, until: float) -> None:
         """Keep ``stored`` until ``until`` unless the session changed since ``mark``."""
         with self._lock:
-            if self._subscriber is None or mark < self._floor:
+            if not self._drain() or mark < self._floor:
                 return
             if self._recent.get(session_id, -1) > mark:
                 return  # news arrived while the load was in flight
@@ -164,6 +162,7 @@ class ClientCache:
     def drop(self, *session_ids: str) -> None:
         """Forget these sessions now: this process is about to change them."""
         with self._lock:
+            self._drain()
             self._seq += 1
             for session_id in session_ids:
                 self._entries.pop(session_id, None)
@@ -220,18 +219,17 @@ class ClientCache:
             self._closed.wait(_RETRY_SECONDS)
 
     def _serve(self, subscriber: Any, tracker: Any) -> None:
-        last_ping = time.monotonic()
-        sock = subscriber._sock
-        while not self._closed.is_set():
-            select.select([sock], [], [], _PING_SECONDS)
-            with self._lock:  # a hit may have pulled bytes into the parser: always drain
-                while subscriber.can_read(timeout=0):
-                    self._apply(subscriber.read_response())
-            if time.monotonic() - last_ping >= _PING_SECONDS:
-                tracker.send_command("PING")  # a dead tracker stops the messages silently
-                if tracker.read_response() != b"PONG":
-                    raise ConnectionError("the tracking connection stopped answering")
-                last_ping = time.monotonic()
+        """Once a second: apply what arrived meanwhile (so that the socket never fills
+        while nobody reads), and check the tracker. Requests drain the socket
+        themselves (``get``, ``put``, ``drop``), so this thread does not wake per
+        message: a busy server pays no thread switch for each invalidation."""
+        while not self._closed.wait(_PING_SECONDS):
+            with self._lock:
+                if not self._drain():
+                    raise ConnectionError("the invalidation connection failed")
+            tracker.send_command("PING")  # a dead tracker stops the messages silently
+            if tracker.read_response() != b"PONG":
+                raise ConnectionError("the tracking connection stopped answering")
 
     def _connect(self) -> Any:
         connection = self._connection_class(**self._kwargs)
@@ -264,7 +262,8 @@ class ClientCache:
             while subscriber.can_read(timeout=0):
                 self._apply(subscriber.read_response())
         except Exception:
-            self._subscriber = None
+            self._subscriber = None  # the listener reconnects at its next tick
+            self._ready.clear()
             self._flush()
             return False
         return True

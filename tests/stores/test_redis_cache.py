@@ -153,9 +153,11 @@ def test_no_hit_while_the_invalidation_connection_is_down(
     _load(cached, "s1")
     assert counted.calls == 1  # the cache was dropped with its connection
     assert cache.wait_ready(5)  # and comes back by itself
-    _load(cached, "s1")
-    assert _load(cached, "s1").data == {"k": b"v"}
-    assert counted.calls == 2
+    # (the first load after that may slide the record, a write that invalidates itself)
+    for _ in range(3):
+        before = counted.calls
+        assert _load(cached, "s1").data == {"k": b"v"}
+    assert counted.calls == before  # hits again
 
 
 def test_client_cache_is_checked(redis_prefix: str) -> None:
