@@ -12,8 +12,8 @@ tables show the median requests/s and latencies over ``--rounds``.
 Checks, so that a fast failure is never reported as speed: every response of a
 timed run must be a 2xx, and after the ``/incr`` runs every server-side session's
 counter must have moved (a cookie-backed session restarts from the replayed
-cookie each time, so there it must only answer). Redis keys go under this run's prefix and are deleted at the
-end; every server is stopped, even after a failure.
+cookie each time, so there it must only answer). Redis keys go under this run's
+prefix and are deleted at the end; every server is stopped, even after a failure.
 """
 
 from __future__ import annotations
