@@ -15,6 +15,7 @@ anything (a malformed record reads as no record).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -103,6 +104,11 @@ def parse(text: str | None) -> DeviceRecord | None:
     """A stored record, ``None`` when absent or malformed."""
     if not text:
         return None
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)  # every request of a session compares the same record
+def _parse(text: str) -> DeviceRecord | None:
     try:
         raw = json.loads(text)
         first, last = (
