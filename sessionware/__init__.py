@@ -16,18 +16,25 @@ from .encryption import Keyring
 from .errors import (
     ConfigurationError,
     CorruptRecord,
+    InvalidToken,
     MissingExtra,
+    RefreshTokenReused,
     SessionNotLoaded,
     SessionsDisabled,
     SessionTooLarge,
     SessionwareError,
     StoreUnavailable,
+    TokenError,
+    TokenExpired,
+    TokenRequired,
+    TokenRevoked,
     UnstorableValue,
 )
 from .lifecycle import SessionEvent, SessionHooks
 from .management import AsyncSessionManager, SessionManager
 from .session import Session
 from .stores.memory import MemoryStore
+from .tokens import SessionToken, UserPage, UserSessions
 from .wsgi import WSGISessionMiddleware
 
 if TYPE_CHECKING:
@@ -38,10 +45,12 @@ __all__ = [
     "AsyncSessionManager",
     "ConfigurationError",
     "CorruptRecord",
+    "InvalidToken",
     "Keyring",
     "MemoryStore",
     "MissingExtra",
     "RedisStore",
+    "RefreshTokenReused",
     "SQLiteStore",
     "Session",
     "SessionEvent",
@@ -49,11 +58,18 @@ __all__ = [
     "SessionManager",
     "SessionMiddleware",
     "SessionNotLoaded",
+    "SessionToken",
     "SessionTooLarge",
     "SessionsDisabled",
     "SessionwareError",
     "StoreUnavailable",
+    "TokenError",
+    "TokenExpired",
+    "TokenRequired",
+    "TokenRevoked",
     "UnstorableValue",
+    "UserPage",
+    "UserSessions",
     "WSGISessionMiddleware",
 ]
 

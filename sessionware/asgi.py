@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
+from .bearer import bearer_plan, bearer_session
 from .core import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_PERMANENT_LIFETIME,
@@ -24,7 +25,7 @@ from .core import (
 )
 from .disabled import DisabledSession
 from .encryption import Keyring
-from .errors import ConfigurationError, StoreUnavailable
+from .errors import ConfigurationError, StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, adead_meta, observed
 from .responses import (
     ERROR_BODIES,
@@ -84,6 +85,7 @@ class SessionMiddleware:
         encryption: Keyring | None = None,
         refresh_each_request: bool | None = None,
         trusted_proxies: Sequence[str] = (),
+        bearer: bool = False,
         hooks: SessionHooks | None = None,
         metrics: bool = False,
         registry: Any = None,
@@ -113,6 +115,7 @@ class SessionMiddleware:
             encryption=encryption,
             refresh_each_request=refresh_each_request,
             trusted_proxies=trusted_proxies,
+            bearer=bearer,
         )
         self.store: AsyncStore = checked_store(MemoryStore() if store is None else store)
         if not isinstance(self.store, AsyncStore):
@@ -153,8 +156,7 @@ class SessionMiddleware:
                 "to it), or give a mounted app its own cookie_name"
             )
         cookie_names.append(self.config.cookie.name)
-        cookies = [value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"]
-        session = self.config.session_for(cookies)
+        cookies, session = _session_for(self.config, scope["headers"])
         scope["session"] = session
         session._device = _device(self.config, scope)
         if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):
@@ -214,6 +216,10 @@ class _Response:
             if self.started:
                 raise
             await _send_error(self.send, load_failure(error))
+        except TokenRequired:
+            if self.started:
+                raise
+            await _send_error(self.send, 401)
 
     async def wrapped_send(self, message: Message) -> None:
         if self.replaced:
@@ -233,7 +239,8 @@ class _Response:
         """The headers to add, or ``None`` when an error response went out instead."""
         self.session._sealed = True
         try:
-            decision = plan(self.middleware.config, self.session)
+            config = self.middleware.config
+            decision = (bearer_plan if config.bearer else plan)(config, self.session)
             refuse_plain_http(decision.method, self.secure)
             headers = await arun_plan(self.middleware._calls, decision)
         except SAVE_ERRORS as error:
@@ -255,6 +262,15 @@ def _merge(headers: list[tuple[bytes, bytes]], extra: list[tuple[str, str]]) -> 
     text = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
     merged = merge_headers(text, extra)
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in merged]
+
+
+def _session_for(config: SessionConfig, headers: Any) -> tuple[list[str], Session]:
+    """The request's cookies and session: from ``Authorization`` with ``bearer``."""
+    if config.bearer:
+        tokens = [value.decode("latin-1") for name, value in headers if name == b"authorization"]
+        return [], bearer_session(config, tokens)
+    cookies = [value.decode("latin-1") for name, value in headers if name == b"cookie"]
+    return cookies, config.session_for(cookies)
 
 
 def _host(scope: Scope) -> str | None:

@@ -94,6 +94,7 @@ class SessionOptions(TypedDict, total=False):
     record_device: bool
     partitioned: bool
     trusted_proxies: Sequence[str]
+    bearer: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ class SessionConfig:
     permanent_seconds: int = 31 * 24 * 3600  # the cookie of a session made permanent
     encryption: Keyring | None = None  # seals every stored value (sessionware.encryption)
     refresh_each_request: bool | None = None  # re-send a persistent cookie: always/never/1%
+    bearer: bool = False  # sessions come from Authorization: Bearer, never a cookie (bearer.py)
 
     @classmethod
     def build(
@@ -144,6 +146,7 @@ class SessionConfig:
         record_device: bool = True,
         partitioned: bool = False,
         trusted_proxies: Sequence[str] = (),
+        bearer: bool = False,
     ) -> SessionConfig:
         """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
         cookie_max_age = seconds(max_age, "max_age")
@@ -185,6 +188,7 @@ class SessionConfig:
                 if refresh_each_request is None
                 else _flag(refresh_each_request, "refresh_each_request")
             ),
+            bearer=_flag(bearer, "bearer"),
         )
 
     def device_for(

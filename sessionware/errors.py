@@ -9,7 +9,13 @@
     ├── CorruptRecord        (also ValueError)      a stored record that cannot be decoded
     ├── MissingExtra         (also ImportError)     an optional dependency is not installed
     ├── SessionsDisabled     (also RuntimeError)    a write while sessions are turned off
-    └── InsecureTransport    (also PermissionError) a write over plain http with require_https
+    ├── InsecureTransport    (also PermissionError) a write over plain http with require_https
+    ├── TokenRequired        (also PermissionError) a write to a bearer session no token backs
+    └── TokenError           (also PermissionError) a session token that cannot be used
+        ├── InvalidToken                            forged, malformed, or naming no session
+        ├── TokenExpired                            its session's lifetime is over
+        └── TokenRevoked                            its session was revoked or logged out
+            └── RefreshTokenReused                  a used refresh token: the session is revoked
 
 Each one also derives from the builtin that callers would catch without knowing
 sessionware, so ``except TypeError`` around a session assignment keeps working.
@@ -81,6 +87,48 @@ class SessionsDisabled(SessionwareError, RuntimeError):
 
 class InsecureTransport(SessionwareError, PermissionError):
     """A session write over plain http with ``require_https``: answered 403, nothing saved."""
+
+
+class TokenRequired(SessionwareError, PermissionError):
+    """A write to a bearer session (``bearer=True``) that no valid token backs.
+
+    Such a session is empty and stays unstored: token sessions are started by
+    ``SessionManager.generate``. The middleware answers 401 with
+    ``WWW-Authenticate: Bearer`` when the handler lets this escape.
+    ``key`` is the key being written (``None`` for ``regenerate()``).
+    """
+
+    def __init__(self, message: str, *, key: str | None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class TokenError(SessionwareError, PermissionError):
+    """A session token or refresh token that cannot be used (see the subclasses).
+
+    ``session_id`` is the public id the token names, when it names one.
+    """
+
+    def __init__(self, message: str, *, session_id: str | None = None) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
+class InvalidToken(TokenError):
+    """Not a token signed with these keys, or one naming no session (or a replaced one)."""
+
+
+class TokenExpired(TokenError):
+    """The token's session reached the end of its lifetime."""
+
+
+class TokenRevoked(TokenError):
+    """The token's session was revoked (by an operator, or after refresh-token reuse)."""
+
+
+class RefreshTokenReused(TokenRevoked):
+    """A refresh token was presented after it had been used: reuse means theft, so the
+    whole session was revoked and the audit log records it."""
 
 
 def missing_extra(feature: str, extra: str) -> MissingExtra:

@@ -55,6 +55,8 @@ from .stores.base import (
     Query,
 )
 from .stores.listing import matches
+from .token_manager import AsyncTokenManager, TokenManager
+from .tokens import SecretKey, token_keys
 
 __all__ = ["AsyncSessionManager", "AuditEntry", "SessionInfo", "SessionManager", "SessionPage"]
 
@@ -240,16 +242,25 @@ def _checked_store(store: Any, protocol: type, methods: str) -> Any:
 # -- the two shells ------------------------------------------------------------------
 
 
-class SessionManager:
+class SessionManager(TokenManager):
     """Operator and self-service operations on ``store``'s sessions (sync).
 
     ``store`` implements ``ManagedStore``; ConfigurationError if it does not.
+    ``secret_key`` (the middleware's: a key, or a list newest first) enables the
+    token calls (``generate``, ``decrypt``, ``refresh``; see ``sessionware.tokens``).
     """
 
-    def __init__(self, store: ManagedStore, *, encryption: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        store: ManagedStore,
+        *,
+        encryption: Keyring | None = None,
+        secret_key: SecretKey | None = None,
+    ) -> None:
         methods = "get_meta, read_data, query, user_session_ids, revoke, set_expiry, audit, ..."
         self.store: ManagedStore = _checked_store(store, ManagedStore, methods)
         self.encryption = encryption  # opens sealed values for reveal and export
+        self._token_keys = token_keys(secret_key)
 
     def list(
         self,
@@ -409,13 +420,20 @@ class SessionManager:
         return opened(self.encryption, session_id, self.store.read_data(session_id, now=record.at))
 
 
-class AsyncSessionManager:
+class AsyncSessionManager(AsyncTokenManager):
     """:class:`SessionManager`'s operations, awaitable, over an ``AsyncManagedStore``."""
 
-    def __init__(self, store: AsyncManagedStore, *, encryption: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        store: AsyncManagedStore,
+        *,
+        encryption: Keyring | None = None,
+        secret_key: SecretKey | None = None,
+    ) -> None:
         methods = "aget_meta, aread_data, aquery, auser_session_ids, arevoke, aset_expiry, ..."
         self.store: AsyncManagedStore = _checked_store(store, AsyncManagedStore, methods)
         self.encryption = encryption  # opens sealed values for reveal and export
+        self._token_keys = token_keys(secret_key)
 
     async def list(
         self,

@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session
 from .core import SessionConfig, SessionOptions, plan, run_plan
 from .disabled import disabled
-from .errors import ConfigurationError, StoreUnavailable
+from .errors import ConfigurationError, StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, dead_meta, observed
 from .responses import (
     ERROR_BODIES,
@@ -85,7 +86,12 @@ class SyncSessions:
         if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
             return disabled(cls)
         cookies = [cookie_header] if cookie_header else []
-        session = self.config.session_for(cookies, cls, joined=True)
+        if self.config.bearer:  # no cookie read: the session is the Authorization header's
+            cookies, authorization = [], (environ or {}).get("HTTP_AUTHORIZATION")
+            cls = cls if issubclass(cls, BearerMixin) else BearerSession
+            session = bearer_session(self.config, [authorization] if authorization else [], cls)
+        else:
+            session = self.config.session_for(cookies, cls, joined=True)
         if environ is not None:  # the device comes from the request's environ
             session._device = self.config.device_for(
                 environ.get("REMOTE_ADDR"),
@@ -116,7 +122,7 @@ class SyncSessions:
         if not self.config.enabled:
             return []
         try:
-            decision = plan(self.config, session)
+            decision = (bearer_plan if self.config.bearer else plan)(self.config, session)
             if self.config.require_https:
                 secure = wsgi_is_secure(environ or {}, self.config.trusted_proxies)
                 refuse_plain_http(decision.method, secure)
@@ -183,6 +189,10 @@ class WSGISessionMiddleware:
             if exchange.committed:
                 raise
             return exchange.answer(load_failure(error))
+        except TokenRequired:
+            if exchange.committed:
+                raise
+            return exchange.answer(401)
         if isinstance(body, (list, tuple)) and exchange.pending:  # the app is done: commit now
             exchange.commit()
             if exchange.replaced:
