@@ -16,12 +16,16 @@ from .encryption import Keyring
 from .errors import (
     ConfigurationError,
     CorruptRecord,
+    InvalidSessionType,
     MissingExtra,
+    SchemaViolation,
     SessionNotLoaded,
     SessionsDisabled,
     SessionTooLarge,
+    SessionTypeInUse,
     SessionwareError,
     StoreUnavailable,
+    UnknownSessionType,
     UnstorableValue,
 )
 from .lifecycle import SessionEvent, SessionHooks
@@ -31,6 +35,8 @@ from .stores.memory import MemoryStore
 from .wsgi import WSGISessionMiddleware
 
 if TYPE_CHECKING:
+    from .session_types.access import session_of
+    from .session_types.model import SessionType
     from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
 
@@ -38,11 +44,13 @@ __all__ = [
     "AsyncSessionManager",
     "ConfigurationError",
     "CorruptRecord",
+    "InvalidSessionType",
     "Keyring",
     "MemoryStore",
     "MissingExtra",
     "RedisStore",
     "SQLiteStore",
+    "SchemaViolation",
     "Session",
     "SessionEvent",
     "SessionHooks",
@@ -50,17 +58,23 @@ __all__ = [
     "SessionMiddleware",
     "SessionNotLoaded",
     "SessionTooLarge",
+    "SessionType",
+    "SessionTypeInUse",
     "SessionsDisabled",
     "SessionwareError",
     "StoreUnavailable",
+    "UnknownSessionType",
     "UnstorableValue",
     "WSGISessionMiddleware",
+    "session_of",
 ]
 
 # name -> module that defines it, imported on first access (optional extras inside)
 _LAZY = {
     "RedisStore": ".stores.redis",
     "SQLiteStore": ".stores.sqlite",
+    "SessionType": ".session_types.model",
+    "session_of": ".session_types.access",
 }
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
@@ -55,6 +55,9 @@ from .stores.base import (
     Query,
 )
 from .stores.listing import matches
+
+if TYPE_CHECKING:
+    from .session_types.registry import AsyncTypeRegistry, TypeRegistry
 
 __all__ = ["AsyncSessionManager", "AuditEntry", "SessionInfo", "SessionManager", "SessionPage"]
 
@@ -251,6 +254,15 @@ class SessionManager:
         self.store: ManagedStore = _checked_store(store, ManagedStore, methods)
         self.encryption = encryption  # opens sealed values for reveal and export
 
+    @property
+    def types(self) -> TypeRegistry:
+        """The session types kept in this store: ``create``, ``update``, ``fetch``,
+        ``fetch_all``, ``delete`` (see ``sessionware.session_types.registry``).
+        ConfigurationError if the store has no registry."""
+        from .session_types.registry import TypeRegistry
+
+        return TypeRegistry(self.store)  # type: ignore[arg-type]
+
     def list(
         self,
         *,
@@ -416,6 +428,13 @@ class AsyncSessionManager:
         methods = "aget_meta, aread_data, aquery, auser_session_ids, arevoke, aset_expiry, ..."
         self.store: AsyncManagedStore = _checked_store(store, AsyncManagedStore, methods)
         self.encryption = encryption  # opens sealed values for reveal and export
+
+    @property
+    def types(self) -> AsyncTypeRegistry:
+        """See :attr:`SessionManager.types`; awaitable methods."""
+        from .session_types.registry import AsyncTypeRegistry
+
+        return AsyncTypeRegistry(self.store)  # type: ignore[arg-type]
 
     async def list(
         self,
