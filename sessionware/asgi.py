@@ -37,6 +37,7 @@ from .responses import (
     warn_if_cookie_will_be_dropped,
 )
 from .session import Session
+from .session_types.binding import ASGI_KEY, bound_type, register
 from .stores.base import AsyncStore
 from .stores.memory import MemoryStore
 from .transport import asgi_is_secure, refuse_plain_http
@@ -84,6 +85,7 @@ class SessionMiddleware:
         encryption: Keyring | None = None,
         refresh_each_request: bool | None = None,
         trusted_proxies: Sequence[str] = (),
+        session_type: str | None = None,
         hooks: SessionHooks | None = None,
         metrics: bool = False,
         registry: Any = None,
@@ -113,6 +115,7 @@ class SessionMiddleware:
             encryption=encryption,
             refresh_each_request=refresh_each_request,
             trusted_proxies=trusted_proxies,
+            session_type=session_type,
         )
         self.store: AsyncStore = checked_store(MemoryStore() if store is None else store)
         if not isinstance(self.store, AsyncStore):
@@ -122,6 +125,7 @@ class SessionMiddleware:
             )
         calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
         self._calls: AsyncStore = calls
+        self.bound = bound_type(session_type, self.store, asynchronous=True)
 
     @classmethod
     def from_config(
@@ -155,7 +159,17 @@ class SessionMiddleware:
         cookie_names.append(self.config.cookie.name)
         cookies = [value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"]
         session = self.config.session_for(cookies)
-        scope["session"] = session
+        if self.bound is not None:
+            try:
+                session._type = await self.bound.acurrent()
+            except StoreUnavailable as error:
+                if scope["type"] == "http":
+                    await _send_error(send, load_failure(error))
+                return
+            register(scope, ASGI_KEY, self.bound.tag, session)
+            scope.setdefault("session", session)  # request.session stays the outermost's
+        else:
+            scope["session"] = session
         session._device = _device(self.config, scope)
         if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):
             await self.lifecycle.afire(events)

@@ -33,6 +33,7 @@ from .responses import (
     warn_if_cookie_will_be_dropped,
 )
 from .session import Session
+from .session_types.binding import WSGI_KEY, bound_type, register
 from .stores.base import StoredSession, SyncStore
 from .stores.memory import MemoryStore
 from .transport import refuse_plain_http, wsgi_is_secure
@@ -70,6 +71,7 @@ class SyncSessions:
             )
         calls, self.lifecycle = observed(self.store, config.app_id, hooks, metrics, registry)
         self._calls: SyncStore = calls
+        self.bound = bound_type(config.session_type, self.store, asynchronous=False)
 
     def open(
         self,
@@ -81,11 +83,18 @@ class SyncSessions:
 
         Sync code can load in the middle of ``session["key"]``, so ``autoload``
         makes no difference here; a failing load raises StoreUnavailable there.
+        With ``session_type``, the type is read here (StoreUnavailable or
+        UnknownSessionType when it cannot be, see ``BoundType``) and the session
+        is also put under its tag in ``environ["sessionware.sessions"]``.
         """
         if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
             return disabled(cls)
         cookies = [cookie_header] if cookie_header else []
         session = self.config.session_for(cookies, cls, joined=True)
+        if self.bound is not None:
+            session._type = self.bound.current()
+            if environ is not None:
+                register(environ, WSGI_KEY, self.bound.tag, session)  # type: ignore[arg-type]
         if environ is not None:  # the device comes from the request's environ
             session._device = self.config.device_for(
                 environ.get("REMOTE_ADDR"),
@@ -173,8 +182,16 @@ class WSGISessionMiddleware:
         return cls(app, **shell_options(path, overrides))
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        session = self.sessions.open(environ.get("HTTP_COOKIE"), environ=environ)
-        environ[ENVIRON_KEY] = session
+        try:
+            session = self.sessions.open(environ.get("HTTP_COOKIE"), environ=environ)
+        except StoreUnavailable as error:  # the bound session type could not be read
+            status = load_failure(error)
+            start_response(status_line(status), error_headers(status))
+            return [ERROR_BODIES[status]]
+        if self.sessions.bound is None:
+            environ[ENVIRON_KEY] = session
+        else:
+            environ.setdefault(ENVIRON_KEY, session)  # the outermost middleware's stays
         exchange = _Exchange(self.sessions, session, start_response)
         exchange.environ = environ
         try:

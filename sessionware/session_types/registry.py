@@ -219,12 +219,12 @@ class BoundType:
     the error (UnknownSessionType, StoreUnavailable) is raised to the request.
     """
 
-    def __init__(self, tag: str, store: object, *, cache_seconds: float = CACHE_SECONDS) -> None:
+    def __init__(self, tag: str, store: object, *, cache_seconds: float | None = None) -> None:
         if not isinstance(tag, str) or not tag:
             raise ConfigurationError(f"session_type must be a type's tag (a str), not {tag!r}")
         self.tag = tag
         self.store = store
-        self.cache_seconds = cache_seconds
+        self.cache_seconds = CACHE_SECONDS if cache_seconds is None else cache_seconds
         self._type: SessionType | None = None
         self._read_at = float("-inf")
 
