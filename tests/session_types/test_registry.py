@@ -134,3 +134,15 @@ def test_every_manager_on_the_store_sees_a_change(any_store: Any) -> None:
     SessionManager(any_store).types.create(**USER)
     SessionManager(any_store).types.update("user-session", expiry=3)
     assert SessionManager(any_store).types.fetch("user-session").expiry == 3
+
+
+def test_the_readme_example_runs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Session types") :]
+    block = section[section.index("```python\n") + 10 : section.index("```\n", 20)]
+    monkeypatch.chdir(tmp_path)  # its SQLiteStore("sessions.db") lands here
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    namespace["store"].close()
