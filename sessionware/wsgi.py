@@ -83,16 +83,20 @@ class SyncSessions:
 
         Sync code can load in the middle of ``session["key"]``, so ``autoload``
         makes no difference here; a failing load raises StoreUnavailable there.
-        With ``session_type``, the type is read here (StoreUnavailable or
-        UnknownSessionType when it cannot be, see ``BoundType``) and the session
-        is also put under its tag in ``environ["sessionware.sessions"]``.
+        With ``session_type``, the type is read here (UnknownSessionType for a
+        type never seen; a store failure is raised at the session's first use,
+        see ``BoundType``) and the session is also put under its tag in
+        ``environ["sessionware.sessions"]``.
         """
         if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
             return disabled(cls)
         cookies = [cookie_header] if cookie_header else []
         session = self.config.session_for(cookies, cls, joined=True)
         if self.bound is not None:
-            session._type = self.bound.current()
+            try:
+                session._type = self.bound.current()
+            except StoreUnavailable as error:  # a 503 if the handler uses the session
+                _fail_on_use(session, error)
             if environ is not None:
                 register(environ, WSGI_KEY, self.bound.tag, session)  # type: ignore[arg-type]
         if environ is not None:  # the device comes from the request's environ
@@ -182,12 +186,7 @@ class WSGISessionMiddleware:
         return cls(app, **shell_options(path, overrides))
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        try:
-            session = self.sessions.open(environ.get("HTTP_COOKIE"), environ=environ)
-        except StoreUnavailable as error:  # the bound session type could not be read
-            status = load_failure(error)
-            start_response(status_line(status), error_headers(status))
-            return [ERROR_BODIES[status]]
+        session = self.sessions.open(environ.get("HTTP_COOKIE"), environ=environ)
         if self.sessions.bound is None:
             environ[ENVIRON_KEY] = session
         else:
@@ -288,6 +287,15 @@ class _Exchange:
             yield from chunks
         finally:
             _close(body)
+
+
+def _fail_on_use(session: Session, error: StoreUnavailable) -> None:
+    """Make the first use of ``session`` raise ``error``, as a failed load does."""
+
+    def fail() -> StoredSession | None:
+        raise error
+
+    session._sync_loader, session._unloaded = fail, True
 
 
 def _merge(headers: Headers, extra: Headers) -> Headers:

@@ -11,7 +11,7 @@ import pytest
 from sessionware import SchemaViolation, SessionManager, UnknownSessionType
 from sessionware.session_types import registry
 
-from ..helpers import set_cookies
+from ..helpers import CountingStore, set_cookies
 from ..shells import SHELLS, shell_client
 
 CHECKOUT = {
@@ -180,3 +180,19 @@ def test_an_unknown_type_is_a_clear_error_at_the_first_request(shell: str, any_s
                 client.get("/")
         else:  # Starlette and Flask answer an unhandled exception with 500
             assert client.get("/").status_code == 500
+
+
+def test_while_the_store_is_down_the_last_type_read_stays_in_use(
+    shell: str, any_store: Any, types: Any, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(registry, "CACHE_SECONDS", 0.0)
+    failing = CountingStore(any_store)
+    with client_for(shell, failing) as client:
+        assert client.get("/set", params={"key": "cartId", "value": "cartId"}).status_code == 200
+        failing.fail = {"registry_get", "aregistry_get"}
+        refused = client.get("/set", params={"key": "cartId", "value": "badcart"})
+        assert refused.status_code == 422  # still checked, against the type last read
+        assert any("keeping session type" in r.getMessage() for r in caplog.records)
+    with client_for(shell, failing) as fresh:  # never read a type: cannot serve
+        assert fresh.get("/").status_code == 503
