@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core import (
     DEFAULT_IDLE_TIMEOUT,
@@ -37,10 +37,13 @@ from .responses import (
     warn_if_cookie_will_be_dropped,
 )
 from .session import Session
-from .session_types.binding import ASGI_KEY, bound_type, register
+from .session_types.access import ASGI_KEY, register
 from .stores.base import AsyncStore
 from .stores.memory import MemoryStore
 from .transport import asgi_is_secure, refuse_plain_http
+
+if TYPE_CHECKING:
+    from .session_types.registry import BoundType
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -125,7 +128,7 @@ class SessionMiddleware:
             )
         calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
         self._calls: AsyncStore = calls
-        self.bound = bound_type(session_type, self.store, asynchronous=True)
+        self.bound = None if session_type is None else _bound(session_type, self.store, True)
 
     @classmethod
     def from_config(
@@ -298,3 +301,9 @@ async def _send_error(send: Send, status: int) -> None:
     headers = [(name.encode(), value.encode()) for name, value in error_headers(status)]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": ERROR_BODIES[status]})
+
+
+def _bound(tag: str, store: object, asynchronous: bool) -> BoundType | None:
+    from .session_types.binding import bound_type  # only a bound middleware needs it
+
+    return bound_type(tag, store, asynchronous=asynchronous)

@@ -33,7 +33,7 @@ from .responses import (
     warn_if_cookie_will_be_dropped,
 )
 from .session import Session
-from .session_types.binding import WSGI_KEY, bound_type, register
+from .session_types.access import WSGI_KEY, register
 from .stores.base import StoredSession, SyncStore
 from .stores.memory import MemoryStore
 from .transport import refuse_plain_http, wsgi_is_secure
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from typing_extensions import Unpack
+
+    from .session_types.registry import BoundType
 
 ENVIRON_KEY = "sessionware.session"
 Headers = list[tuple[str, str]]
@@ -71,7 +73,8 @@ class SyncSessions:
             )
         calls, self.lifecycle = observed(self.store, config.app_id, hooks, metrics, registry)
         self._calls: SyncStore = calls
-        self.bound = bound_type(config.session_type, self.store, asynchronous=False)
+        tag = config.session_type
+        self.bound = None if tag is None else _bound(tag, self.store, False)
 
     def open(
         self,
@@ -311,3 +314,9 @@ def _close(body: Iterable[bytes]) -> None:
 
 def _discard(data: bytes) -> None:
     """The ``write`` callable once an error response replaced the app's."""
+
+
+def _bound(tag: str, store: object, asynchronous: bool) -> BoundType | None:
+    from .session_types.binding import bound_type  # only a bound middleware needs it
+
+    return bound_type(tag, store, asynchronous=asynchronous)
