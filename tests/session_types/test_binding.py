@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sessionware import SchemaViolation, SessionManager, UnknownSessionType
+from sessionware import SchemaViolation, SessionManager, SessionTypeInUse, UnknownSessionType
 from sessionware.session_types import registry
 
 from ..helpers import CountingStore, set_cookies
@@ -129,6 +129,8 @@ def test_lifetime_and_user_come_from_the_type(shell: str, any_store: Any, types:
     assert meta.app == "checkout-session" and meta.user == "bob" and not meta.sliding
     assert before + 3600 - 1 <= meta.expires_at <= after + 3600 + 1
     assert SessionManager(any_store).user_sessions("bob")[0].id == session_id
+    with pytest.raises(SessionTypeInUse):  # its sessions are counted by their label
+        types.delete("checkout-session")
 
 
 def test_a_record_under_an_older_schema_is_reported_not_crashed_on(
