@@ -16,18 +16,22 @@ from .encryption import Keyring
 from .errors import (
     ConfigurationError,
     CorruptRecord,
+    InvalidSessionType,
     InvalidToken,
     MissingExtra,
     RefreshTokenReused,
+    SchemaViolation,
     SessionNotLoaded,
     SessionsDisabled,
     SessionTooLarge,
+    SessionTypeInUse,
     SessionwareError,
     StoreUnavailable,
     TokenError,
     TokenExpired,
     TokenRequired,
     TokenRevoked,
+    UnknownSessionType,
     UnstorableValue,
 )
 from .lifecycle import SessionEvent, SessionHooks
@@ -38,6 +42,8 @@ from .tokens import SessionToken, UserPage, UserSessions
 from .wsgi import WSGISessionMiddleware
 
 if TYPE_CHECKING:
+    from .session_types.access import session_of
+    from .session_types.model import SessionType
     from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
 
@@ -45,6 +51,7 @@ __all__ = [
     "AsyncSessionManager",
     "ConfigurationError",
     "CorruptRecord",
+    "InvalidSessionType",
     "InvalidToken",
     "Keyring",
     "MemoryStore",
@@ -52,6 +59,7 @@ __all__ = [
     "RedisStore",
     "RefreshTokenReused",
     "SQLiteStore",
+    "SchemaViolation",
     "Session",
     "SessionEvent",
     "SessionHooks",
@@ -60,6 +68,8 @@ __all__ = [
     "SessionNotLoaded",
     "SessionToken",
     "SessionTooLarge",
+    "SessionType",
+    "SessionTypeInUse",
     "SessionsDisabled",
     "SessionwareError",
     "StoreUnavailable",
@@ -67,16 +77,20 @@ __all__ = [
     "TokenExpired",
     "TokenRequired",
     "TokenRevoked",
+    "UnknownSessionType",
     "UnstorableValue",
     "UserPage",
     "UserSessions",
     "WSGISessionMiddleware",
+    "session_of",
 ]
 
 # name -> module that defines it, imported on first access (optional extras inside)
 _LAZY = {
     "RedisStore": ".stores.redis",
     "SQLiteStore": ".stores.sqlite",
+    "SessionType": ".session_types.model",
+    "session_of": ".session_types.access",
 }
 
 

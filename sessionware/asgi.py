@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bearer import bearer_plan, bearer_session
 from .core import (
@@ -38,9 +38,13 @@ from .responses import (
     warn_if_cookie_will_be_dropped,
 )
 from .session import Session
+from .session_types.access import ASGI_KEY, register
 from .stores.base import AsyncStore
 from .stores.memory import MemoryStore
 from .transport import asgi_is_secure, refuse_plain_http
+
+if TYPE_CHECKING:
+    from .session_types.registry import BoundType
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -86,6 +90,7 @@ class SessionMiddleware:
         refresh_each_request: bool | None = None,
         trusted_proxies: Sequence[str] = (),
         bearer: bool = False,
+        session_type: str | None = None,
         hooks: SessionHooks | None = None,
         metrics: bool = False,
         registry: Any = None,
@@ -116,6 +121,7 @@ class SessionMiddleware:
             refresh_each_request=refresh_each_request,
             trusted_proxies=trusted_proxies,
             bearer=bearer,
+            session_type=session_type,
         )
         self.store: AsyncStore = checked_store(MemoryStore() if store is None else store)
         if not isinstance(self.store, AsyncStore):
@@ -125,6 +131,7 @@ class SessionMiddleware:
             )
         calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
         self._calls: AsyncStore = calls
+        self.bound = None if session_type is None else _bound(session_type, self.store, True)
 
     @classmethod
     def from_config(
@@ -157,7 +164,17 @@ class SessionMiddleware:
             )
         cookie_names.append(self.config.cookie.name)
         cookies, session = _session_for(self.config, scope["headers"])
-        scope["session"] = session
+        if self.bound is not None:
+            try:
+                session._type = await self.bound.acurrent()
+            except StoreUnavailable as error:
+                if scope["type"] == "http":
+                    await _send_error(send, load_failure(error))
+                return
+            register(scope, ASGI_KEY, self.bound.tag, session)
+            scope.setdefault("session", session)  # request.session stays the outermost's
+        else:
+            scope["session"] = session
         session._device = _device(self.config, scope)
         if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):
             await self.lifecycle.afire(events)
@@ -300,3 +317,9 @@ async def _send_error(send: Send, status: int) -> None:
     headers = [(name.encode(), value.encode()) for name, value in error_headers(status)]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": ERROR_BODIES[status]})
+
+
+def _bound(tag: str, store: object, asynchronous: bool) -> BoundType | None:
+    from .session_types.binding import bound_type  # only a bound middleware needs it
+
+    return bound_type(tag, store, asynchronous=asynchronous)

@@ -27,7 +27,7 @@ from .cookies import public_id
 from .core import Plan, SessionConfig, plan
 from .errors import TokenRequired
 from .session import Session
-from .stores.base import Changes
+from .stores.base import Changes, StoredSession
 
 SCHEME = "bearer"  # RFC 6750; the scheme name is case-insensitive (RFC 9110 11.1)
 CHALLENGE = ("www-authenticate", "Bearer")
@@ -50,6 +50,13 @@ class BearerMixin(Session):
         if self._id is None or self._cleared:
             raise TokenRequired(f"cannot set {key!r}: {_NO_TOKEN}", key=key)
         super().__setitem__(key, value)
+
+    def _fill(self, stored: StoredSession | None) -> None:
+        """Take the record, unless the middleware is bound to another session type
+        than the token's: a checkout token opens no user session."""
+        if stored is not None and self._type is not None and stored.meta.app != self._type.tag:
+            stored = None
+        super()._fill(stored)
 
     def regenerate(self) -> None:
         """Refused: a new id would need a new token, which only the client's refresh
@@ -122,7 +129,7 @@ def bearer_plan(config: SessionConfig, session: Session, now: float | None = Non
         # the user and email were set by generate() from the session's type: a
         # middleware that does not know where they live keeps them, not erases them
         changes: Changes = decision.args[1]
-        if config.user_key is None:
+        if config.user_key is None and session._type is None:
             changes.user = session._meta.user
         if config.email_key is None:
             changes.email = session._meta.email

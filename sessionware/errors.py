@@ -2,7 +2,11 @@
 
     SessionwareError
     ├── ConfigurationError   (also ValueError)      bad middleware or store options
+    │   └── InvalidSessionType                      a session type's schema, selector or lifetime
     ├── UnstorableValue      (also TypeError)       a value or key sessions cannot store
+    │   └── SchemaViolation                         a value or key its session type does not allow
+    ├── UnknownSessionType   (also LookupError)     no session type has that tag
+    ├── SessionTypeInUse     (also RuntimeError)    deleting a type while its sessions live
     ├── SessionTooLarge      (also ValueError)      the payload would exceed max_payload_bytes
     ├── SessionNotLoaded     (also RuntimeError)    autoload=False and load() not awaited yet
     ├── StoreUnavailable     (also ConnectionError) the store could not be reached or failed
@@ -32,6 +36,15 @@ class ConfigurationError(SessionwareError, ValueError):
     """An option given to a middleware, a store or a manager is invalid."""
 
 
+class InvalidSessionType(ConfigurationError):
+    """A session type definition is refused; ``field`` names the part at fault
+    (a schema field's dotted path, or ``"selector"``, ``"period"``, ...)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class UnstorableValue(SessionwareError, TypeError):
     """A session key or value has a type the codec cannot round-trip.
 
@@ -42,6 +55,47 @@ class UnstorableValue(SessionwareError, TypeError):
         super().__init__(message)
         self.key = key
         self.type_name = type_name
+
+
+class SchemaViolation(UnstorableValue):
+    """A value, or a key, that the session's type does not allow; nothing was changed.
+
+    ``field`` is the dotted path at fault (``"details.email"``), ``expected`` the
+    schema's type name (``"string?"``; ``"no such field"`` for a key outside the
+    schema), ``given`` the type of the value given (``"int"``). Being an
+    :class:`UnstorableValue`, it is also a TypeError.
+    """
+
+    def __init__(self, field: str, expected: str, given: str, *, detail: str = "") -> None:
+        message = f"session field {field!r} expects {expected}, got {given}" + detail
+        super().__init__(message, key=field.split(".")[0], type_name=given)
+        self.field = field
+        self.expected = expected
+        self.given = given
+
+
+class UnknownSessionType(SessionwareError, LookupError):
+    """No session type is registered under ``tag``."""
+
+    def __init__(self, tag: str, known: tuple[str, ...] = ()) -> None:
+        hint = f"; known tags: {', '.join(known)}" if known else "; none is registered yet"
+        super().__init__(f"no session type has the tag {tag!r}{hint}")
+        self.tag = tag
+
+    def __str__(self) -> str:  # LookupError (KeyError-like) would repr the message
+        return str(self.args[0])
+
+
+class SessionTypeInUse(SessionwareError, RuntimeError):
+    """The type still has live sessions (``live`` is how many); pass ``force=True``."""
+
+    def __init__(self, tag: str, live: int, action: str = "delete") -> None:
+        super().__init__(
+            f"cannot {action} session type {tag!r}: {live} live session(s) of it remain; "
+            f"revoke them first, or pass force=True"
+        )
+        self.tag = tag
+        self.live = live
 
 
 class SessionTooLarge(SessionwareError, ValueError):

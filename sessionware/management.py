@@ -25,7 +25,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
@@ -57,6 +57,9 @@ from .stores.base import (
 from .stores.listing import matches
 from .token_manager import AsyncTokenManager, TokenManager
 from .tokens import SecretKey, token_keys
+
+if TYPE_CHECKING:
+    from .session_types.registry import AsyncTypeRegistry, TypeRegistry
 
 __all__ = ["AsyncSessionManager", "AuditEntry", "SessionInfo", "SessionManager", "SessionPage"]
 
@@ -262,6 +265,15 @@ class SessionManager(TokenManager):
         self.encryption = encryption  # opens sealed values for reveal and export
         self._token_keys = token_keys(secret_key)
 
+    @property
+    def types(self) -> TypeRegistry:
+        """The session types kept in this store: ``create``, ``update``, ``fetch``,
+        ``fetch_all``, ``delete`` (see ``sessionware.session_types.registry``).
+        ConfigurationError if the store has no registry."""
+        from .session_types.registry import TypeRegistry
+
+        return TypeRegistry(self.store)  # type: ignore[arg-type]
+
     def list(
         self,
         *,
@@ -434,6 +446,13 @@ class AsyncSessionManager(AsyncTokenManager):
         self.store: AsyncManagedStore = _checked_store(store, AsyncManagedStore, methods)
         self.encryption = encryption  # opens sealed values for reveal and export
         self._token_keys = token_keys(secret_key)
+
+    @property
+    def types(self) -> AsyncTypeRegistry:
+        """See :attr:`SessionManager.types`; awaitable methods."""
+        from .session_types.registry import AsyncTypeRegistry
+
+        return AsyncTypeRegistry(self.store)  # type: ignore[arg-type]
 
     async def list(
         self,

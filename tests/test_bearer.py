@@ -13,7 +13,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from sessionware import InvalidToken, SessionManager, SessionMiddleware, TokenRevoked
+from sessionware import (
+    InvalidToken,
+    SchemaViolation,
+    SessionManager,
+    SessionMiddleware,
+    TokenRevoked,
+)
 from sessionware.cookies import CookieSigner
 from sessionware.fastapi import SessionDep
 
@@ -45,7 +51,7 @@ def shell(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def manager(any_store: Any) -> SessionManager:
     made = SessionManager(any_store, secret_key=SECRET)
-    define_types(made)
+    define_types(any_store)
     return made
 
 
@@ -184,3 +190,32 @@ def test_fastapi_dependency_with_bearer(any_store: Any, manager: SessionManager)
         refused = client.post("/role/owner")
         assert refused.status_code == 401 and "set-cookie" not in refused.headers
     assert manager.decrypt(issued.token)["role"] == "owner"
+
+
+def test_a_bearer_middleware_bound_to_a_type(
+    shell: str, any_store: Any, manager: SessionManager
+) -> None:
+    user = manager.generate("user-session", ALICE)
+    checkout = manager.generate("checkout-session", {"userId": "alice", "cart": []})
+    options = {"secret_key": SECRET, "bearer": True, "session_type": "user-session"}
+    with shell_client(shell, handler, any_store, **options) as client:
+        assert client.get("/read", headers=bearer(user.token)).json() == ALICE
+        # a token of another type opens nothing here, and cannot be written through
+        assert client.get("/read", headers=bearer(checkout.token)).json() == {}
+        assert (
+            client.post("/write?key=cart&value=x", headers=bearer(checkout.token)).status_code
+            == 401
+        )
+        # the type's schema holds for bearer writes as for cookie ones
+        if shell == "wsgi":  # a bare WSGI app's exception goes to the server, as raised
+            with pytest.raises(SchemaViolation):
+                client.post("/write?key=basket&value=x", headers=bearer(user.token))
+        else:
+            refused = client.post("/write?key=basket&value=x", headers=bearer(user.token))
+            assert refused.status_code == 500
+        saved = client.post("/write?key=role&value=owner", headers=bearer(user.token))
+        assert saved.status_code == 200
+        assert_no_cookie(saved)
+    assert manager.decrypt(user.token) == {**ALICE, "role": "owner"}
+    assert manager.decrypt(checkout.token) == {"userId": "alice", "cart": []}
+    assert manager.get(user.session_id).user == "alice"  # type: ignore[union-attr]

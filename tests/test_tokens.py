@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -20,11 +20,13 @@ from sessionware import (
     InvalidToken,
     Keyring,
     RefreshTokenReused,
+    SchemaViolation,
     SessionManager,
     SessionToken,
     TokenError,
     TokenExpired,
     TokenRevoked,
+    UnknownSessionType,
 )
 from sessionware.cookies import CookieSigner, public_id
 from sessionware.tokens import REUSE
@@ -40,7 +42,7 @@ BOB = {"userId": "bob", "email": "bob@example.com", "role": "user"}
 @pytest.fixture
 def manager(any_store: Any) -> SessionManager:
     made = SessionManager(any_store, secret_key=SECRET)
-    define_types(made)
+    define_types(any_store)
     return made
 
 
@@ -60,8 +62,8 @@ def secret_of(token: str) -> str:
 
 
 def test_token_calls_need_the_secret_key(any_store: Any) -> None:
+    define_types(any_store)
     manager = SessionManager(any_store)
-    define_types(manager)
     for call, argument in (
         (lambda: manager.generate("user-session", ALICE), None),
         (manager.decrypt, "x"),
@@ -87,12 +89,38 @@ def test_generate_starts_a_session_of_the_type(manager: SessionManager) -> None:
     assert info.expires_at == issued.expires_at
 
 
-def test_generate_validates_the_payload_against_the_type(manager: SessionManager) -> None:
-    with pytest.raises(TypeError, match="outside the schema"):
-        manager.generate("user-session", {"userId": "alice", "cart": ["sku-1"]})
-    assert manager.list().total_items == 0
-    with pytest.raises(LookupError):
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({**ALICE, "cart": ["sku-1"]}, "cart"),  # outside the schema
+        ({**ALICE, "role": 3}, "role"),  # the wrong type
+        ({"userId": "alice", "email": "alice@example.com"}, "role"),  # a field missing
+    ],
+    ids=["unknown-key", "wrong-type", "missing"],
+)
+def test_generate_validates_the_payload_against_the_type(
+    manager: SessionManager, payload: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(SchemaViolation) as caught:
+        manager.generate("user-session", payload)
+    assert caught.value.field == field
+    assert manager.list().total_items == 0  # nothing was stored
+
+
+def test_generate_refuses_an_unknown_type(manager: SessionManager) -> None:
+    with pytest.raises(UnknownSessionType):
         manager.generate("no-such-type", ALICE)
+    with pytest.raises(UnknownSessionType):
+        manager.users("no-such-type")
+
+
+def test_a_type_updated_elsewhere_sets_the_next_lifetime(manager: SessionManager) -> None:
+    first = manager.generate("checkout-session", {"userId": "alice", "cart": []})
+    assert first.expires_at - manager.get(first.session_id).created_at == timedelta(hours=1)  # type: ignore[union-attr]
+    SessionManager(manager.store).types.update(tag="checkout-session", expiry=2)
+    second = manager.refresh(first.refresh_token)
+    renewed_at = manager.get(second.session_id).last_activity_at  # type: ignore[union-attr]
+    assert second.expires_at - renewed_at == timedelta(hours=2)
 
 
 def test_the_store_sees_only_hashes(manager: SessionManager, any_store: Any) -> None:
@@ -155,10 +183,9 @@ def test_per_user_revocation_reaches_token_sessions(manager: SessionManager) -> 
 
 def test_old_keys_still_verify_tokens(any_store: Any) -> None:
     old = SessionManager(any_store, secret_key="old-key")
-    define_types(old)
+    define_types(any_store)
     issued = old.generate("user-session", ALICE)
     rotated = SessionManager(any_store, secret_key=["new-key", "old-key"])
-    define_types(rotated)
     assert rotated.decrypt(issued.token) == ALICE
     renewed = rotated.refresh(issued.refresh_token)
     assert SessionManager(any_store, secret_key="new-key").decrypt(renewed.token) == ALICE
@@ -167,7 +194,7 @@ def test_old_keys_still_verify_tokens(any_store: Any) -> None:
 def test_encrypted_payloads(any_store: Any) -> None:
     keyring = Keyring(["a passphrase for the token tests"])
     manager = SessionManager(any_store, secret_key=SECRET, encryption=keyring)
-    define_types(manager)
+    define_types(any_store)
     issued = manager.generate("user-session", ALICE)
     stored = any_store.read_data(issued.session_id, now=time.time())
     assert b"alice@example.com" not in b"".join(stored.values())
@@ -254,8 +281,6 @@ def test_users_counts_live_sessions_per_user(manager: SessionManager) -> None:
     assert [u.user for u in manager.users("checkout-session").items] == ["dave"]
     with pytest.raises(ConfigurationError):
         manager.users("user-session", page_size=0)
-    with pytest.raises(LookupError):
-        manager.users("no-such-type")
 
 
 # -- the async manager --------------------------------------------------------------------
@@ -264,7 +289,7 @@ def test_users_counts_live_sessions_per_user(manager: SessionManager) -> None:
 @pytest.mark.anyio
 async def test_async_manager_runs_the_same_rules(any_store: Any) -> None:
     manager = AsyncSessionManager(any_store, secret_key=SECRET)
-    define_types(manager, asynchronous=True)
+    define_types(any_store)
     first = await manager.generate("user-session", ALICE)
     await manager.generate("user-session", ALICE)
     assert await manager.decrypt(first.token) == ALICE
