@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -307,3 +308,28 @@ async def test_async_manager_runs_the_same_rules(any_store: Any) -> None:
     without_key = AsyncSessionManager(any_store)
     with pytest.raises(ConfigurationError, match="secret_key"):
         await without_key.decrypt(first.token)
+
+
+def test_racing_refreshes_never_leave_two_live_sessions(manager: SessionManager) -> None:
+    issued = manager.generate("user-session", ALICE)
+    barrier = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def refresh() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(manager.refresh(issued.refresh_token))
+        except TokenError as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=refresh) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if isinstance(o, SessionToken)]
+    assert len(outcomes) == 4 and len(winners) <= 1
+    live = manager.list(status="active").items
+    assert len(live) <= 1
+    if any(isinstance(o, RefreshTokenReused) for o in outcomes):
+        assert live == []  # reuse was seen: the session is revoked, whoever won
