@@ -250,7 +250,7 @@ class SessionManager(TokenManager):
 
     ``store`` implements ``ManagedStore``; ConfigurationError if it does not.
     ``secret_key`` (the middleware's: a key, or a list newest first) enables the
-    token calls (``generate``, ``decrypt``, ``refresh``; see ``sessionware.tokens``).
+    token calls (``generate``, ``decrypt``, ``refresh``, ``users``; see ``sessionware.tokens``).
     """
 
     def __init__(

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple, Protocol
 from itsdangerous import BadData, URLSafeSerializer
 
 from . import codec
-from .cookies import CookieSigner, new_token, public_id
+from .cookies import TOKEN_LENGTH, CookieSigner, new_token, public_id
 from .encryption import Keyring
 from .errors import (
     ConfigurationError,
@@ -164,7 +164,7 @@ class TokenKeys:
             if not isinstance(refresh_token, str) or len(refresh_token) > 2048:
                 raise BadData("not a refresh token")
             token, created_at, user = self._refresh.loads(refresh_token)
-            if not isinstance(token, str) or len(token) != len(new_token()):
+            if not isinstance(token, str) or len(token) != TOKEN_LENGTH:
                 raise BadData("not a refresh token")
             return RefreshClaims(token, float(created_at), None if user is None else str(user))
         except (BadData, ValueError, TypeError) as error:
