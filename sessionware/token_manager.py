@@ -22,6 +22,7 @@ from .stores.base import (
     AsyncManagedStore,
     AsyncStore,
     ManagedStore,
+    Meta,
     SyncStore,
 )
 from .tokens import (
@@ -57,7 +58,7 @@ class TokenManager:
 
         The payload is validated against the type's schema (SchemaViolation), the
         lifetime is the type's, the user is what its selector names. Raises
-        ConfigurationError without ``secret_key``, and for an unknown tag.
+        ConfigurationError without ``secret_key``, UnknownSessionType for an unknown tag.
         """
         made = issue(self._keys(), self._type(tag), payload, self.encryption, time.time())
         self._sessions().create(made.session_id, made.data, made.meta)
@@ -107,7 +108,7 @@ class TokenManager:
                 return user_page(counts, page, page_size)
             query.offset += query.limit
 
-    def _ended(self, claims: RefreshClaims, meta: Any, now: float) -> Exception:
+    def _ended(self, claims: RefreshClaims, meta: Meta | None, now: float) -> Exception:
         """The error for a refresh token whose session is not live; revokes its
         successor first when there is one (the token was used already)."""
         if claims.user is not None:
@@ -181,7 +182,7 @@ class AsyncTokenManager:
                 return user_page(counts, page, page_size)
             query.offset += query.limit
 
-    async def _ended(self, claims: RefreshClaims, meta: Any, now: float) -> Exception:
+    async def _ended(self, claims: RefreshClaims, meta: Meta | None, now: float) -> Exception:
         """See :meth:`TokenManager._ended`."""
         if claims.user is not None:
             ids = await self.store.auser_session_ids(claims.user, now=now)

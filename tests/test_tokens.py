@@ -333,3 +333,20 @@ def test_racing_refreshes_never_leave_two_live_sessions(manager: SessionManager)
     assert len(live) <= 1
     if any(isinstance(o, RefreshTokenReused) for o in outcomes):
         assert live == []  # reuse was seen: the session is revoked, whoever won
+
+
+def test_without_a_user_a_reused_refresh_token_is_refused(any_store: Any) -> None:
+    manager = SessionManager(any_store, secret_key=SECRET)
+    manager.types.create(
+        name="Guest",
+        schema={"guestId": "string?", "cart": "array"},
+        selector="$Session{guestId}",
+        expiry=1,
+        period="hour",
+    )
+    first = manager.generate("guest", {"cart": ["sku-1"]})
+    assert manager.get(first.session_id).user is None  # type: ignore[union-attr]
+    second = manager.refresh(first.refresh_token)
+    with pytest.raises(InvalidToken):  # refused; with no user, its successor cannot be found
+        manager.refresh(first.refresh_token)
+    assert manager.decrypt(second.token) == {"cart": ["sku-1"]}
