@@ -146,3 +146,18 @@ def test_the_readme_example_runs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch)
     namespace: dict[str, Any] = {}
     exec(compile(block, "README.md", "exec"), namespace)
     namespace["store"].close()
+
+
+def test_a_sqlite_file_from_before_session_types_gains_the_registry(tmp_path: Any) -> None:
+    import sqlite3
+
+    from sessionware import SQLiteStore
+
+    path = tmp_path / "old.db"
+    SQLiteStore(path).create_schema()
+    with sqlite3.connect(path) as connection:  # as an older version left it
+        connection.execute("DROP TABLE sessionware_registry")
+    store = SQLiteStore(path)
+    SessionManager(store).types.create(**USER)
+    assert SessionManager(store).types.fetch("user-session").expiry == 7
+    store.close()
