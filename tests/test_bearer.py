@@ -20,6 +20,7 @@ from sessionware import (
     SessionMiddleware,
     TokenRevoked,
 )
+from sessionware.config import load
 from sessionware.cookies import CookieSigner
 from sessionware.fastapi import SessionDep
 
@@ -219,3 +220,10 @@ def test_a_bearer_middleware_bound_to_a_type(
     assert manager.decrypt(user.token) == {**ALICE, "role": "owner"}
     assert manager.decrypt(checkout.token) == {"userId": "alice", "cart": []}
     assert manager.get(user.session_id).user == "alice"  # type: ignore[union-attr]
+
+
+def test_bearer_is_a_config_option(tmp_path: Any) -> None:
+    assert load(environ={"SESSIONWARE_BEARER": "yes"}) == {"bearer": True}
+    path = tmp_path / "sessionware.toml"
+    path.write_text("[sessions]\nbearer = true\n")
+    assert load(path, environ={}) == {"bearer": True}
