@@ -29,9 +29,10 @@ class AsgiClient:
         self.app = app
         self.jar = jar if jar is not None else CookieJar()
 
-    async def get(self, path: str) -> Response:
-        """Send ``GET path``; store the response's cookies; return status and body."""
-        headers = [(b"host", _HOST)]
+    async def get(self, path: str, extra: list[tuple[bytes, bytes]] | None = None) -> Response:
+        """Send ``GET path`` (with ``extra`` headers); store the response's cookies;
+        return status and body."""
+        headers = [(b"host", _HOST), *(extra or [])]
         cookie = self.jar.header()
         if cookie is not None:
             headers.append((b"cookie", cookie.encode("latin-1")))

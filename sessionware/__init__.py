@@ -16,21 +16,34 @@ from .encryption import Keyring
 from .errors import (
     ConfigurationError,
     CorruptRecord,
+    InvalidSessionType,
+    InvalidToken,
     MissingExtra,
+    RefreshTokenReused,
+    SchemaViolation,
     SessionNotLoaded,
     SessionsDisabled,
     SessionTooLarge,
+    SessionTypeInUse,
     SessionwareError,
     StoreUnavailable,
+    TokenError,
+    TokenExpired,
+    TokenRequired,
+    TokenRevoked,
+    UnknownSessionType,
     UnstorableValue,
 )
 from .lifecycle import SessionEvent, SessionHooks
 from .management import AsyncSessionManager, SessionManager
 from .session import Session
 from .stores.memory import MemoryStore
+from .tokens import SessionToken, UserPage, UserSessions
 from .wsgi import WSGISessionMiddleware
 
 if TYPE_CHECKING:
+    from .session_types.access import session_of
+    from .session_types.model import SessionType
     from .stores.postgres import PostgresStore
     from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
@@ -39,24 +52,39 @@ __all__ = [
     "AsyncSessionManager",
     "ConfigurationError",
     "CorruptRecord",
+    "InvalidSessionType",
+    "InvalidToken",
     "Keyring",
     "MemoryStore",
     "MissingExtra",
     "PostgresStore",
     "RedisStore",
+    "RefreshTokenReused",
     "SQLiteStore",
+    "SchemaViolation",
     "Session",
     "SessionEvent",
     "SessionHooks",
     "SessionManager",
     "SessionMiddleware",
     "SessionNotLoaded",
+    "SessionToken",
     "SessionTooLarge",
+    "SessionType",
+    "SessionTypeInUse",
     "SessionsDisabled",
     "SessionwareError",
     "StoreUnavailable",
+    "TokenError",
+    "TokenExpired",
+    "TokenRequired",
+    "TokenRevoked",
+    "UnknownSessionType",
     "UnstorableValue",
+    "UserPage",
+    "UserSessions",
     "WSGISessionMiddleware",
+    "session_of",
 ]
 
 # name -> module that defines it, imported on first access (optional extras inside)
@@ -64,6 +92,8 @@ _LAZY = {
     "PostgresStore": ".stores.postgres",
     "RedisStore": ".stores.redis",
     "SQLiteStore": ".stores.sqlite",
+    "SessionType": ".session_types.model",
+    "session_of": ".session_types.access",
 }
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .bearer import bearer_plan, bearer_session
 from .core import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_PERMANENT_LIFETIME,
@@ -24,7 +25,7 @@ from .core import (
 )
 from .disabled import DisabledSession
 from .encryption import Keyring
-from .errors import ConfigurationError, StoreUnavailable
+from .errors import ConfigurationError, StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, adead_meta, observed
 from .responses import (
     ERROR_BODIES,
@@ -37,9 +38,13 @@ from .responses import (
     warn_if_cookie_will_be_dropped,
 )
 from .session import Session
+from .session_types.access import ASGI_KEY, register
 from .stores.base import AsyncStore
 from .stores.memory import MemoryStore
 from .transport import asgi_is_secure, refuse_plain_http
+
+if TYPE_CHECKING:
+    from .session_types.registry import BoundType
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -84,6 +89,8 @@ class SessionMiddleware:
         encryption: Keyring | None = None,
         refresh_each_request: bool | None = None,
         trusted_proxies: Sequence[str] = (),
+        bearer: bool = False,
+        session_type: str | None = None,
         hooks: SessionHooks | None = None,
         metrics: bool = False,
         registry: Any = None,
@@ -113,6 +120,8 @@ class SessionMiddleware:
             encryption=encryption,
             refresh_each_request=refresh_each_request,
             trusted_proxies=trusted_proxies,
+            bearer=bearer,
+            session_type=session_type,
         )
         self.store: AsyncStore = checked_store(MemoryStore() if store is None else store)
         if not isinstance(self.store, AsyncStore):
@@ -122,6 +131,7 @@ class SessionMiddleware:
             )
         calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
         self._calls: AsyncStore = calls
+        self.bound = None if session_type is None else _bound(session_type, self.store, True)
 
     @classmethod
     def from_config(
@@ -153,9 +163,18 @@ class SessionMiddleware:
                 "to it), or give a mounted app its own cookie_name"
             )
         cookie_names.append(self.config.cookie.name)
-        cookies = [value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"]
-        session = self.config.session_for(cookies)
-        scope["session"] = session
+        cookies, session = _session_for(self.config, scope["headers"])
+        if self.bound is not None:
+            try:
+                session._type = await self.bound.acurrent()
+            except StoreUnavailable as error:
+                if scope["type"] == "http":
+                    await _send_error(send, load_failure(error))
+                return
+            register(scope, ASGI_KEY, self.bound.tag, session)
+            scope.setdefault("session", session)  # request.session stays the outermost's
+        else:
+            scope["session"] = session
         session._device = _device(self.config, scope)
         if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):
             await self.lifecycle.afire(events)
@@ -214,6 +233,10 @@ class _Response:
             if self.started:
                 raise
             await _send_error(self.send, load_failure(error))
+        except TokenRequired:
+            if self.started:
+                raise
+            await _send_error(self.send, 401)
 
     async def wrapped_send(self, message: Message) -> None:
         if self.replaced:
@@ -233,7 +256,8 @@ class _Response:
         """The headers to add, or ``None`` when an error response went out instead."""
         self.session._sealed = True
         try:
-            decision = plan(self.middleware.config, self.session)
+            config = self.middleware.config
+            decision = (bearer_plan if config.bearer else plan)(config, self.session)
             refuse_plain_http(decision.method, self.secure)
             headers = await arun_plan(self.middleware._calls, decision)
         except SAVE_ERRORS as error:
@@ -256,6 +280,15 @@ def _merge(headers: list[tuple[bytes, bytes]], extra: list[tuple[str, str]]) -> 
     text = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
     merged = merge_headers(text, extra)
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in merged]
+
+
+def _session_for(config: SessionConfig, headers: Any) -> tuple[list[str], Session]:
+    """The request's cookies and session: from ``Authorization`` with ``bearer``."""
+    if config.bearer:
+        tokens = [value.decode("latin-1") for name, value in headers if name == b"authorization"]
+        return [], bearer_session(config, tokens)
+    cookies = [value.decode("latin-1") for name, value in headers if name == b"cookie"]
+    return cookies, config.session_for(cookies)
 
 
 def _host(scope: Scope) -> str | None:
@@ -285,3 +318,9 @@ async def _send_error(send: Send, status: int) -> None:
     headers = [(name.encode(), value.encode()) for name, value in error_headers(status)]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": ERROR_BODIES[status]})
+
+
+def _bound(tag: str, store: object, asynchronous: bool) -> BoundType | None:
+    from .session_types.binding import bound_type  # only a bound middleware needs it
+
+    return bound_type(tag, store, asynchronous=asynchronous)

@@ -177,7 +177,9 @@ KEYS: dict[str, Key] = {
     "record_device": Key("record_device", _bool),
     "partitioned": Key("partitioned", _bool),
     "refresh_each_request": Key("refresh_each_request", _bool),
+    "bearer": Key("bearer", _bool),
     "permanent_lifetime": Key("permanent_lifetime", _seconds),
+    "session_type": Key("session_type", _optional_text),
     # not a shell option: "production" turns require_https on unless it is set
     "environment": Key("environment", _environment),
 }

@@ -94,6 +94,8 @@ class SessionOptions(TypedDict, total=False):
     record_device: bool
     partitioned: bool
     trusted_proxies: Sequence[str]
+    bearer: bool
+    session_type: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,8 @@ class SessionConfig:
     permanent_seconds: int = 31 * 24 * 3600  # the cookie of a session made permanent
     encryption: Keyring | None = None  # seals every stored value (sessionware.encryption)
     refresh_each_request: bool | None = None  # re-send a persistent cookie: always/never/1%
+    bearer: bool = False  # sessions come from Authorization: Bearer, never a cookie (bearer.py)
+    session_type: str | None = None  # the tag of the type the sessions are bound to
 
     @classmethod
     def build(
@@ -144,8 +148,11 @@ class SessionConfig:
         record_device: bool = True,
         partitioned: bool = False,
         trusted_proxies: Sequence[str] = (),
+        bearer: bool = False,
+        session_type: str | None = None,
     ) -> SessionConfig:
         """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
+        _check_binding(session_type, app_id, user_key)
         cookie_max_age = seconds(max_age, "max_age")
         if not isinstance(max_payload_bytes, int) or not 0 < max_payload_bytes <= MAX_RECORD_BYTES:
             raise ConfigurationError(
@@ -185,6 +192,8 @@ class SessionConfig:
                 if refresh_each_request is None
                 else _flag(refresh_each_request, "refresh_each_request")
             ),
+            bearer=_flag(bearer, "bearer"),
+            session_type=session_type,
         )
 
     def device_for(
@@ -298,6 +307,10 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
         result.headers.append(("vary", "Cookie"))
     if session._pending:  # never used: nothing changed, the store already slid the expiry
         return result
+    if session._type is not None:  # values changed in place since they were assigned
+        for key in session._touched:
+            if dict.__contains__(session, key):
+                session._type.validate_item(key, dict.__getitem__(session, key))
     now = time.time() if now is None else now
     expire = ("set-cookie", config.cookie.expire_cookie())
     old_id = session._id
@@ -439,7 +452,11 @@ def _remembered(session: Session) -> int | bool:
 
 
 def _lifetime(config: SessionConfig, session: Session) -> int | None:
-    """The cookie's Max-Age: the session's own "remember me" choice, else ``max_age``."""
+    """The cookie's Max-Age: a typed session's lifetime, the session's own "remember me"
+    choice, else ``max_age`` (the absolute deadline caps each, see :func:`_set_cookie`)."""
+    if session._type is not None:
+        now = time.time()
+        return max(1, int(session._type.expires_at(now) - now))
     flag = _remembered(session)
     if flag is True:
         return config.permanent_seconds
@@ -487,6 +504,9 @@ def _meta(config: SessionConfig, session: Session, data: Mapping[str, bytes], no
         attribute_count=_attribute_count(data),
     )
     meta.expires_at = slid_expiry(meta, now, _idle(config, session))
+    if session._type is not None:  # the type's lifetime, counted from now, fixed
+        meta.expires_at = meta.deadline = session._type.expires_at(now)
+        meta.sliding, meta.app = False, session._type.tag
     if session._device is not None:
         meta.device = devices.created(session._device)
     return meta
@@ -510,12 +530,31 @@ def _flag(value: object, name: str) -> bool:
 
 
 def _identity(config: SessionConfig, session: Session) -> tuple[str | None, str | None]:
-    user = config.user_key.find(session._data) if config.user_key else None
+    if session._type is not None:
+        user = session._type.user_of(session._data)
+    else:
+        user = config.user_key.find(session._data) if config.user_key else None
     email = config.email_key.find(session._data) if config.email_key else None
     keyring = config.encryption
     if user is not None and keyring is not None and keyring.hash_user_ids:
         user = keyring.user_tag(user)  # the index holds a keyed hash, not the id
     return user, email
+
+
+def _check_binding(session_type: object, app_id: str, user_key: str | None) -> None:
+    """A bound middleware takes its user and its sessions' app label from the type."""
+    if session_type is None:
+        return
+    if not isinstance(session_type, str) or not session_type:
+        raise ConfigurationError(f"session_type must be a type's tag (a str), not {session_type!r}")
+    if user_key is not None:
+        raise ConfigurationError(
+            f"session_type={session_type!r} names the user through its selector: drop user_key"
+        )
+    if app_id != "default":
+        raise ConfigurationError(
+            f"sessions of type {session_type!r} are labelled with its tag: drop app_id"
+        )
 
 
 def _attribute_count(data: Mapping[str, object]) -> int:

@@ -2,14 +2,24 @@
 
     SessionwareError
     ├── ConfigurationError   (also ValueError)      bad middleware or store options
+    │   └── InvalidSessionType                      a session type's schema, selector or lifetime
     ├── UnstorableValue      (also TypeError)       a value or key sessions cannot store
+    │   └── SchemaViolation                         a value or key its session type does not allow
+    ├── UnknownSessionType   (also LookupError)     no session type has that tag
+    ├── SessionTypeInUse     (also RuntimeError)    deleting a type while its sessions live
     ├── SessionTooLarge      (also ValueError)      the payload would exceed max_payload_bytes
     ├── SessionNotLoaded     (also RuntimeError)    autoload=False and load() not awaited yet
     ├── StoreUnavailable     (also ConnectionError) the store could not be reached or failed
     ├── CorruptRecord        (also ValueError)      a stored record that cannot be decoded
     ├── MissingExtra         (also ImportError)     an optional dependency is not installed
     ├── SessionsDisabled     (also RuntimeError)    a write while sessions are turned off
-    └── InsecureTransport    (also PermissionError) a write over plain http with require_https
+    ├── InsecureTransport    (also PermissionError) a write over plain http with require_https
+    ├── TokenRequired        (also PermissionError) a write to a bearer session no token backs
+    └── TokenError           (also PermissionError) a session token that cannot be used
+        ├── InvalidToken                            forged, malformed, or naming no session
+        ├── TokenExpired                            its session's lifetime is over
+        └── TokenRevoked                            its session was revoked or logged out
+            └── RefreshTokenReused                  a used refresh token: the session is revoked
 
 Each one also derives from the builtin that callers would catch without knowing
 sessionware, so ``except TypeError`` around a session assignment keeps working.
@@ -26,6 +36,15 @@ class ConfigurationError(SessionwareError, ValueError):
     """An option given to a middleware, a store or a manager is invalid."""
 
 
+class InvalidSessionType(ConfigurationError):
+    """A session type definition is refused; ``field`` names the part at fault
+    (a schema field's dotted path, or ``"selector"``, ``"period"``, ...)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class UnstorableValue(SessionwareError, TypeError):
     """A session key or value has a type the codec cannot round-trip.
 
@@ -36,6 +55,47 @@ class UnstorableValue(SessionwareError, TypeError):
         super().__init__(message)
         self.key = key
         self.type_name = type_name
+
+
+class SchemaViolation(UnstorableValue):
+    """A value, or a key, that the session's type does not allow; nothing was changed.
+
+    ``field`` is the dotted path at fault (``"details.email"``), ``expected`` the
+    schema's type name (``"string?"``; ``"no such field"`` for a key outside the
+    schema), ``given`` the type of the value given (``"int"``). Being an
+    :class:`UnstorableValue`, it is also a TypeError.
+    """
+
+    def __init__(self, field: str, expected: str, given: str, *, detail: str = "") -> None:
+        message = f"session field {field!r} expects {expected}, got {given}" + detail
+        super().__init__(message, key=field.split(".")[0], type_name=given)
+        self.field = field
+        self.expected = expected
+        self.given = given
+
+
+class UnknownSessionType(SessionwareError, LookupError):
+    """No session type is registered under ``tag``."""
+
+    def __init__(self, tag: str, known: tuple[str, ...] = ()) -> None:
+        hint = f"; known tags: {', '.join(known)}" if known else "; none is registered yet"
+        super().__init__(f"no session type has the tag {tag!r}{hint}")
+        self.tag = tag
+
+    def __str__(self) -> str:  # LookupError (KeyError-like) would repr the message
+        return str(self.args[0])
+
+
+class SessionTypeInUse(SessionwareError, RuntimeError):
+    """The type still has live sessions (``live`` is how many); pass ``force=True``."""
+
+    def __init__(self, tag: str, live: int, action: str = "delete") -> None:
+        super().__init__(
+            f"cannot {action} session type {tag!r}: {live} live session(s) of it remain; "
+            f"revoke them first, or pass force=True"
+        )
+        self.tag = tag
+        self.live = live
 
 
 class SessionTooLarge(SessionwareError, ValueError):
@@ -81,6 +141,48 @@ class SessionsDisabled(SessionwareError, RuntimeError):
 
 class InsecureTransport(SessionwareError, PermissionError):
     """A session write over plain http with ``require_https``: answered 403, nothing saved."""
+
+
+class TokenRequired(SessionwareError, PermissionError):
+    """A write to a bearer session (``bearer=True``) that no valid token backs.
+
+    Such a session is empty and stays unstored: token sessions are started by
+    ``SessionManager.generate``. The middleware answers 401 with
+    ``WWW-Authenticate: Bearer`` when the handler lets this escape.
+    ``key`` is the key being written (``None`` for ``regenerate()``).
+    """
+
+    def __init__(self, message: str, *, key: str | None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class TokenError(SessionwareError, PermissionError):
+    """A session token or refresh token that cannot be used (see the subclasses).
+
+    ``session_id`` is the public id the token names, when it names one.
+    """
+
+    def __init__(self, message: str, *, session_id: str | None = None) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
+class InvalidToken(TokenError):
+    """Not a token signed with these keys, or one naming no session (or a replaced one)."""
+
+
+class TokenExpired(TokenError):
+    """The token's session reached the end of its lifetime."""
+
+
+class TokenRevoked(TokenError):
+    """The token's session was revoked (by an operator, or after refresh-token reuse)."""
+
+
+class RefreshTokenReused(TokenRevoked):
+    """A refresh token was presented after it had been used: reuse means theft, so the
+    whole session was revoked and the audit log records it."""
 
 
 def missing_extra(feature: str, extra: str) -> MissingExtra:

@@ -27,10 +27,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
+from .bearer import BearerMixin
 from .cookies import CookieSigner
 from .core import SessionConfig, SessionOptions
 from .disabled import unused_secret
-from .errors import ConfigurationError, StoreUnavailable, missing_extra
+from .errors import ConfigurationError, StoreUnavailable, TokenRequired, missing_extra
 from .lifecycle import SessionHooks
 from .responses import ERROR_BODIES, error_headers, load_failure, no_store
 from .session import Session
@@ -47,7 +48,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra i
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["FlaskSession", "Sessionware", "SessionwareInterface", "session"]
+__all__ = ["FlaskBearerSession", "FlaskSession", "Sessionware", "SessionwareInterface", "session"]
 
 logger = logging.getLogger("sessionware")
 
@@ -94,6 +95,10 @@ class FlaskSession(Session, SessionMixin):
         return self.is_new
 
 
+class FlaskBearerSession(BearerMixin, FlaskSession):
+    """``flask.session`` on an app with ``bearer=True`` (see ``sessionware.bearer``)."""
+
+
 # ``flask.session``, typed as what it is here (``regenerate()``, ``flash()``, ``id`` ...).
 session = cast(FlaskSession, flask.session)
 
@@ -122,9 +127,8 @@ class SessionwareInterface(SessionInterface):
     def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession:
         if self._flask_keys is not None:
             self._follow_flask_keys(app)
-        opened = self.sessions.open(
-            request.environ.get("HTTP_COOKIE"), FlaskSession, request.environ
-        )
+        cls = FlaskBearerSession if self.config.bearer else FlaskSession
+        opened = self.sessions.open(request.environ.get("HTTP_COOKIE"), cls, request.environ)
         request.environ[ENVIRON_KEY] = opened
         return cast(FlaskSession, opened)
 
@@ -139,7 +143,7 @@ class SessionwareInterface(SessionInterface):
             return
         for name, value in outcome:
             if name == "vary":
-                response.vary.add("Cookie")
+                response.vary.add(value)  # Cookie; Authorization for a bearer session
             elif name == "cache-control":
                 response.headers["Cache-Control"] = no_store(
                     response.headers.get("Cache-Control", "")
@@ -214,6 +218,7 @@ class Sessionware:
         app.session_interface = interface
         app.extensions["sessionware"] = interface
         app.register_error_handler(StoreUnavailable, _store_unavailable)
+        app.register_error_handler(TokenRequired, _token_required)
         got_request_exception.connect(_mark_failed, app, weak=False)
         return interface
 
@@ -306,6 +311,11 @@ def _store_unavailable(error: StoreUnavailable) -> flask.Response:
     """The error handler for a store failure inside a view (a lazy load): 503."""
     status = load_failure(error)
     return flask.current_app.response_class(ERROR_BODIES[status], status, error_headers(status))
+
+
+def _token_required(error: TokenRequired) -> flask.Response:
+    """The error handler for a write to a bearer session no token backs: 401."""
+    return flask.current_app.response_class(ERROR_BODIES[401], 401, error_headers(401))
 
 
 def _mark_failed(sender: flask.Flask, exception: BaseException, **extra: object) -> None:

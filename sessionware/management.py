@@ -25,7 +25,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
@@ -55,6 +55,11 @@ from .stores.base import (
     Query,
 )
 from .stores.listing import matches
+from .token_manager import AsyncTokenManager, TokenManager
+from .tokens import SecretKey, token_keys
+
+if TYPE_CHECKING:
+    from .session_types.registry import AsyncTypeRegistry, TypeRegistry
 
 __all__ = ["AsyncSessionManager", "AuditEntry", "SessionInfo", "SessionManager", "SessionPage"]
 
@@ -253,16 +258,34 @@ def _checked_store(store: Any, protocol: type, methods: str) -> Any:
 # -- the two shells ------------------------------------------------------------------
 
 
-class SessionManager:
+class SessionManager(TokenManager):
     """Operator and self-service operations on ``store``'s sessions (sync).
 
     ``store`` implements ``ManagedStore``; ConfigurationError if it does not.
+    ``secret_key`` (the middleware's: a key, or a list newest first) enables the
+    token calls (``generate``, ``decrypt``, ``refresh``, ``users``; see ``sessionware.tokens``).
     """
 
-    def __init__(self, store: ManagedStore, *, encryption: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        store: ManagedStore,
+        *,
+        encryption: Keyring | None = None,
+        secret_key: SecretKey | None = None,
+    ) -> None:
         methods = "get_meta, read_data, query, user_session_ids, revoke, set_expiry, audit, ..."
         self.store: ManagedStore = _checked_store(store, ManagedStore, methods)
         self.encryption = encryption  # opens sealed values for reveal and export
+        self._token_keys = token_keys(secret_key)
+
+    @property
+    def types(self) -> TypeRegistry:
+        """The session types kept in this store: ``create``, ``update``, ``fetch``,
+        ``fetch_all``, ``delete`` (see ``sessionware.session_types.registry``).
+        ConfigurationError if the store has no registry."""
+        from .session_types.registry import TypeRegistry
+
+        return TypeRegistry(self.store)  # type: ignore[arg-type]
 
     def list(
         self,
@@ -432,13 +455,27 @@ class SessionManager:
         return opened(self.encryption, session_id, self.store.read_data(session_id, now=record.at))
 
 
-class AsyncSessionManager:
+class AsyncSessionManager(AsyncTokenManager):
     """:class:`SessionManager`'s operations, awaitable, over an ``AsyncManagedStore``."""
 
-    def __init__(self, store: AsyncManagedStore, *, encryption: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        store: AsyncManagedStore,
+        *,
+        encryption: Keyring | None = None,
+        secret_key: SecretKey | None = None,
+    ) -> None:
         methods = "aget_meta, aread_data, aquery, auser_session_ids, arevoke, aset_expiry, ..."
         self.store: AsyncManagedStore = _checked_store(store, AsyncManagedStore, methods)
         self.encryption = encryption  # opens sealed values for reveal and export
+        self._token_keys = token_keys(secret_key)
+
+    @property
+    def types(self) -> AsyncTypeRegistry:
+        """See :attr:`SessionManager.types`; awaitable methods."""
+        from .session_types.registry import AsyncTypeRegistry
+
+        return AsyncTypeRegistry(self.store)  # type: ignore[arg-type]
 
     async def list(
         self,

@@ -23,6 +23,7 @@ from .errors import (
 logger = logging.getLogger("sessionware")
 
 ERROR_BODIES = {
+    401: b"Unauthorized: send a valid session token as Authorization: Bearer <token>",
     403: b"Forbidden: this site keeps sessions over https only; open it with https://",
     500: b"Internal Server Error",
     503: b"Service Unavailable: the session store cannot be reached, try again shortly",
@@ -33,7 +34,7 @@ SAVE_ERRORS = (SessionTooLarge, UnstorableValue, StoreUnavailable, InsecureTrans
 
 
 def error_headers(status: int) -> list[tuple[str, str]]:
-    """The headers of the plain-text answer for ``status`` (403, 500 or 503)."""
+    """The headers of the plain-text answer for ``status`` (401, 403, 500 or 503)."""
     headers = [
         ("content-type", "text/plain; charset=utf-8"),
         ("content-length", str(len(ERROR_BODIES[status]))),
@@ -41,6 +42,8 @@ def error_headers(status: int) -> list[tuple[str, str]]:
     ]
     if status == 503:
         headers.append(("retry-after", "1"))
+    if status == 401:  # a write to a bearer session no token backs (sessionware.bearer)
+        headers.append(("www-authenticate", "Bearer"))
     return headers
 
 

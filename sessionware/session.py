@@ -35,13 +35,16 @@ from collections.abc import (
     ValuesView,
 )
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import codec
 from .devices import Device
 from .encryption import Keyring, is_sealed
 from .errors import CorruptRecord, SessionNotLoaded, SessionTooLarge, UnstorableValue
 from .stores.base import Meta, StoredSession
+
+if TYPE_CHECKING:
+    from .session_types.model import SessionType
 
 logger = logging.getLogger("sessionware")
 
@@ -83,6 +86,7 @@ class Session(dict[str, Any]):
         "_max_bytes",
         "_meta",
         "_pending_load",
+        "_problems",
         "_raw",
         "_regenerate",
         "_remembered_cookie",
@@ -95,6 +99,7 @@ class Session(dict[str, Any]):
         "_sync_loader",
         "_token",
         "_touched",
+        "_type",
         "_unloaded",
     )
 
@@ -124,6 +129,8 @@ class Session(dict[str, Any]):
         self._unloaded = False  # autoload=False: load() must come before any use
         self._keyring: Keyring | None = None  # encryption at rest, when configured
         self._stale: set[str] = set()  # loaded values to seal again (plaintext or an old key)
+        self._type: SessionType | None = None  # the bound session type: checks every assignment
+        self._problems: list[str] = []  # what the loaded record breaks of that type's schema
 
     # -- identity and lifecycle ------------------------------------------------
 
@@ -175,10 +182,25 @@ class Session(dict[str, Any]):
         self._cleared = True
         self._regenerate = False  # nothing is left to carry: this is a logout
         self._stale.clear()
+        self._problems = []
         dict.clear(self)
         self._sizes.clear()
         self._size = self._loaded_size = 0
         self._touched.clear()
+
+    # -- session types ---------------------------------------------------------------
+
+    @property
+    def session_type(self) -> SessionType | None:
+        """The type this session is bound to (``session_type=`` on the middleware), or ``None``."""
+        return self._type
+
+    @property
+    def schema_problems(self) -> list[str]:
+        """How the stored record breaks its type's current schema (written under an
+        older one), one message per field; ``[]`` when it conforms. Loads first."""
+        self._ensure_loaded()
+        return list(self._problems)
 
     # -- "remember me" ------------------------------------------------------------
 
@@ -260,6 +282,8 @@ class Session(dict[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         self._ensure_loaded()
         self._warn_if_sealed(key)
+        if self._type is not None:  # before anything changes: a refusal leaves the session as is
+            self._type.validate_item(codec.check_key(key), value)
         encoded = codec.encode(codec.check_key(key), value)
         size = len(key.encode()) + len(encoded)
         total = self._size - self._sizes.get(key, 0) + size
@@ -446,6 +470,14 @@ class Session(dict[str, Any]):
         self._raw = plain
         dict.update(self, data)
         self._sizes, self._size, self._loaded_size = sizes, size, size
+        if self._type is not None and (problems := self._type.problems(data)):
+            self._problems = problems  # reported, never raised: the handler decides
+            logger.warning(
+                "sessionware: session %s was written under an older schema of type %r: %s",
+                self._id,
+                self._type.tag,
+                "; ".join(problems),
+            )
 
     def _opened(self, stored: dict[str, bytes]) -> dict[str, bytes]:
         """The stored values' plaintext encodings; notes which to seal again.

@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session
 from .core import SessionConfig, SessionOptions, plan, run_plan
 from .disabled import disabled
-from .errors import ConfigurationError, StoreUnavailable
+from .errors import ConfigurationError, StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, dead_meta, observed
 from .responses import (
     ERROR_BODIES,
@@ -33,6 +34,7 @@ from .responses import (
     warn_if_cookie_will_be_dropped,
 )
 from .session import Session
+from .session_types.access import WSGI_KEY, register
 from .stores.base import StoredSession, SyncStore
 from .stores.memory import MemoryStore
 from .transport import refuse_plain_http, wsgi_is_secure
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from typing_extensions import Unpack
+
+    from .session_types.registry import BoundType
 
 ENVIRON_KEY = "sessionware.session"
 Headers = list[tuple[str, str]]
@@ -70,6 +74,8 @@ class SyncSessions:
             )
         calls, self.lifecycle = observed(self.store, config.app_id, hooks, metrics, registry)
         self._calls: SyncStore = calls
+        tag = config.session_type
+        self.bound = None if tag is None else _bound(tag, self.store, False)
 
     def open(
         self,
@@ -81,11 +87,27 @@ class SyncSessions:
 
         Sync code can load in the middle of ``session["key"]``, so ``autoload``
         makes no difference here; a failing load raises StoreUnavailable there.
+        With ``session_type``, the type is read here (UnknownSessionType for a
+        type never seen; a store failure is raised at the session's first use,
+        see ``BoundType``) and the session is also put under its tag in
+        ``environ["sessionware.sessions"]``.
         """
         if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
             return disabled(cls)
         cookies = [cookie_header] if cookie_header else []
-        session = self.config.session_for(cookies, cls, joined=True)
+        if self.config.bearer:  # no cookie read: the session is the Authorization header's
+            cookies, authorization = [], (environ or {}).get("HTTP_AUTHORIZATION")
+            cls = cls if issubclass(cls, BearerMixin) else BearerSession
+            session = bearer_session(self.config, [authorization] if authorization else [], cls)
+        else:
+            session = self.config.session_for(cookies, cls, joined=True)
+        if self.bound is not None:
+            try:
+                session._type = self.bound.current()
+            except StoreUnavailable as error:  # a 503 if the handler uses the session
+                _fail_on_use(session, error)
+            if environ is not None:
+                register(environ, WSGI_KEY, self.bound.tag, session)  # type: ignore[arg-type]
         if environ is not None:  # the device comes from the request's environ
             session._device = self.config.device_for(
                 environ.get("REMOTE_ADDR"),
@@ -116,7 +138,7 @@ class SyncSessions:
         if not self.config.enabled:
             return []
         try:
-            decision = plan(self.config, session)
+            decision = (bearer_plan if self.config.bearer else plan)(self.config, session)
             if self.config.require_https:
                 secure = wsgi_is_secure(environ or {}, self.config.trusted_proxies)
                 refuse_plain_http(decision.method, secure)
@@ -174,7 +196,10 @@ class WSGISessionMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         session = self.sessions.open(environ.get("HTTP_COOKIE"), environ=environ)
-        environ[ENVIRON_KEY] = session
+        if self.sessions.bound is None:
+            environ[ENVIRON_KEY] = session
+        else:
+            environ.setdefault(ENVIRON_KEY, session)  # the outermost middleware's stays
         exchange = _Exchange(self.sessions, session, start_response)
         exchange.environ = environ
         try:
@@ -183,6 +208,10 @@ class WSGISessionMiddleware:
             if exchange.committed:
                 raise
             return exchange.answer(load_failure(error))
+        except TokenRequired:
+            if exchange.committed:
+                raise
+            return exchange.answer(401)
         if isinstance(body, (list, tuple)) and exchange.pending:  # the app is done: commit now
             exchange.commit()
             if exchange.replaced:
@@ -273,6 +302,15 @@ class _Exchange:
             _close(body)
 
 
+def _fail_on_use(session: Session, error: StoreUnavailable) -> None:
+    """Make the first use of ``session`` raise ``error``, as a failed load does."""
+
+    def fail() -> StoredSession | None:
+        raise error
+
+    session._sync_loader, session._unloaded = fail, True
+
+
 def _merge(headers: Headers, extra: Headers) -> Headers:
     """Add ``extra`` to WSGI ``headers`` (see :func:`merge_headers`)."""
     return merge_headers(list(headers), extra)
@@ -286,3 +324,9 @@ def _close(body: Iterable[bytes]) -> None:
 
 def _discard(data: bytes) -> None:
     """The ``write`` callable once an error response replaced the app's."""
+
+
+def _bound(tag: str, store: object, asynchronous: bool) -> BoundType | None:
+    from .session_types.binding import bound_type  # only a bound middleware needs it
+
+    return bound_type(tag, store, asynchronous=asynchronous)

@@ -303,3 +303,55 @@ class AsyncManagedStore(Protocol):
     async def aadd_audit(self, record: AuditRecord) -> None: ...
 
     async def aaudit(self, *, limit: int) -> list[AuditRecord]: ...
+
+
+# --- Registry: small named documents every worker shares (session types) ---
+
+
+@runtime_checkable
+class RegistryStore(Protocol):
+    """A few small named documents kept beside the sessions, sync.
+
+    Documents are grouped by ``kind`` (``"session-type"``) and keyed by
+    ``name``; both are short ASCII strings (``[a-z0-9_-]``, up to 64). A document
+    is opaque bytes (JSON, a few KB); stores never parse it. Documents have no
+    expiry and are not sessions: listings and sweeps leave them alone. Every
+    worker on the store sees a write on its next read.
+
+    Implemented by MemoryStore, RedisStore (one hash per kind, so a cluster
+    keeps a kind in one slot) and the SQL stores (one ``P_registry`` table).
+    """
+
+    def registry_put(
+        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+    ) -> bool:
+        """Store ``document`` under ``name``; with ``if_absent``, only when there
+        is none yet. ``True`` when written (atomically)."""
+        ...
+
+    def registry_get(self, kind: str, name: str) -> bytes | None:
+        """The document under ``name``, or ``None``."""
+        ...
+
+    def registry_list(self, kind: str) -> dict[str, bytes]:
+        """Every document of ``kind``, by name."""
+        ...
+
+    def registry_delete(self, kind: str, name: str) -> bool:
+        """Remove the document; ``False`` if there was none."""
+        ...
+
+
+@runtime_checkable
+class AsyncRegistryStore(Protocol):
+    """:class:`RegistryStore`'s operations, awaitable, ``a``-prefixed."""
+
+    async def aregistry_put(
+        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+    ) -> bool: ...
+
+    async def aregistry_get(self, kind: str, name: str) -> bytes | None: ...
+
+    async def aregistry_list(self, kind: str) -> dict[str, bytes]: ...
+
+    async def aregistry_delete(self, kind: str, name: str) -> bool: ...

@@ -71,6 +71,7 @@ class MemoryStore:
         self._stale = 0  # heap entries of records removed before they came due
         self._lock = threading.Lock()
         self._audit: deque[AuditRecord] = deque(maxlen=audit_limit)
+        self._documents: dict[tuple[str, str], bytes] = {}  # the registry
 
     def __len__(self) -> int:
         """How many records (live sessions and tombstones) are held now."""
@@ -258,6 +259,43 @@ class MemoryStore:
 
     async def aaudit(self, *, limit: int) -> list[AuditRecord]:
         return self.audit(limit=limit)
+
+    # -- the registry contract -------------------------------------------------------
+
+    def registry_put(
+        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+    ) -> bool:
+        with self._lock:
+            if if_absent and (kind, name) in self._documents:
+                return False
+            self._documents[kind, name] = bytes(document)
+            return True
+
+    def registry_get(self, kind: str, name: str) -> bytes | None:
+        with self._lock:
+            return self._documents.get((kind, name))
+
+    def registry_list(self, kind: str) -> dict[str, bytes]:
+        with self._lock:
+            return {name: doc for (k, name), doc in self._documents.items() if k == kind}
+
+    def registry_delete(self, kind: str, name: str) -> bool:
+        with self._lock:
+            return self._documents.pop((kind, name), None) is not None
+
+    async def aregistry_put(
+        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+    ) -> bool:
+        return self.registry_put(kind, name, document, if_absent=if_absent)
+
+    async def aregistry_get(self, kind: str, name: str) -> bytes | None:
+        return self.registry_get(kind, name)
+
+    async def aregistry_list(self, kind: str) -> dict[str, bytes]:
+        return self.registry_list(kind)
+
+    async def aregistry_delete(self, kind: str, name: str) -> bool:
+        return self.registry_delete(kind, name)
 
     # -- internals (call with the lock held) ----------------------------------------
 

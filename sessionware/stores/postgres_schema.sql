@@ -61,3 +61,12 @@ CREATE TABLE IF NOT EXISTS sessionware_audit (
     session_id TEXT,
     reason TEXT
 );
+
+-- Small named documents the store keeps for sessionware itself: the session types
+-- registry (kind 'session_type', one row per tag; see sessionware/session_types).
+CREATE TABLE IF NOT EXISTS sessionware_registry (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    document BYTEA NOT NULL,
+    PRIMARY KEY (kind, name)
+);

@@ -25,6 +25,7 @@ from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .redis_cache import DEFAULT_MAX_ENTRIES, ClientCache
 from .redis_flows import ACTIVITY_GRANULARITY, Call, Flow, RedisFlows
 from .redis_scripts import Script
+from .registry_flows import RedisRegistry
 
 try:
     import redis
@@ -109,6 +110,7 @@ class RedisStore:
         self._flows = RedisFlows(
             prefix, self.retention_seconds, audit_limit, single_node=self._single_node
         )
+        self._registry = RedisRegistry(prefix)
         self._where = _describe(self._sync if self._sync is not None else self._async)
         self._flows.give_up_after = _timeout(self._sync, self._async)
         self._new_async_client: Callable[[], AsyncClient] | None = None
@@ -466,6 +468,36 @@ class RedisStore:
 
     async def aaudit(self, *, limit: int) -> list[AuditRecord]:
         return await self._arun(self._flows.audit(limit))
+
+    # -- the registry contract (stores/base.py) -------------------------------------------------
+
+    def registry_put(
+        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+    ) -> bool:
+        return self._run(self._registry.put(kind, name, document, if_absent))
+
+    def registry_get(self, kind: str, name: str) -> bytes | None:
+        return self._run(self._registry.get(kind, name))
+
+    def registry_list(self, kind: str) -> dict[str, bytes]:
+        return self._run(self._registry.list(kind))
+
+    def registry_delete(self, kind: str, name: str) -> bool:
+        return self._run(self._registry.delete(kind, name))
+
+    async def aregistry_put(
+        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+    ) -> bool:
+        return await self._arun(self._registry.put(kind, name, document, if_absent))
+
+    async def aregistry_get(self, kind: str, name: str) -> bytes | None:
+        return await self._arun(self._registry.get(kind, name))
+
+    async def aregistry_list(self, kind: str) -> dict[str, bytes]:
+        return await self._arun(self._registry.list(kind))
+
+    async def aregistry_delete(self, kind: str, name: str) -> bool:
+        return await self._arun(self._registry.delete(kind, name))
 
     # -- the drivers ---------------------------------------------------------------------------
 

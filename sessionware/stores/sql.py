@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from ..errors import ConfigurationError, StoreUnavailable
 from .base import AuditRecord, Changes, Meta, Query, StoredSession
+from .registry_flows import SQLRegistry
 from .sql_flows import Flow, Row, SQLFlows, Statement
 
 logger = logging.getLogger("sessionware")
@@ -66,6 +67,7 @@ class SQLStore:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ConfigurationError(f"audit_limit must be a positive int, got {limit!r}")
         self._flows = flows
+        self._registry = SQLRegistry(flows.sessions.removesuffix("sessions") + "registry")
         self.retention_seconds = flows.retention_seconds
         self.sweep_interval_seconds = check_positive(
             "sweep_interval_seconds", sweep_interval_seconds
@@ -227,3 +229,33 @@ class SQLStore:
 
     async def aaudit(self, *, limit: int) -> list[AuditRecord]:
         return await self._arun(self._flows.audit(limit), write=False)
+
+    # -- the registry contract (stores/base.py) --------------------------------------------
+
+    def registry_put(
+        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+    ) -> bool:
+        return self._run(self._registry.put(kind, name, document, if_absent))
+
+    def registry_get(self, kind: str, name: str) -> bytes | None:
+        return self._run(self._registry.get(kind, name), write=False)
+
+    def registry_list(self, kind: str) -> dict[str, bytes]:
+        return self._run(self._registry.list(kind), write=False)
+
+    def registry_delete(self, kind: str, name: str) -> bool:
+        return self._run(self._registry.delete(kind, name))
+
+    async def aregistry_put(
+        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+    ) -> bool:
+        return await self._arun(self._registry.put(kind, name, document, if_absent))
+
+    async def aregistry_get(self, kind: str, name: str) -> bytes | None:
+        return await self._arun(self._registry.get(kind, name), write=False)
+
+    async def aregistry_list(self, kind: str) -> dict[str, bytes]:
+        return await self._arun(self._registry.list(kind), write=False)
+
+    async def aregistry_delete(self, kind: str, name: str) -> bool:
+        return await self._arun(self._registry.delete(kind, name))

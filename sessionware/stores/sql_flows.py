@@ -17,6 +17,7 @@ Schema (``P`` is the table prefix; see :func:`schema_statements`):
 * ``P_data``: one row per session key, ``(session_id, name) -> value`` bytes,
   so that concurrent requests changing different keys never overwrite each other.
 * ``P_audit``: the bounded audit log, newest by ``seq``.
+* ``P_registry``: small named documents (session types), see ``registry_flows``.
 
 Guarantees. Every write first locks the session's row (``FOR UPDATE`` on
 PostgreSQL; SQLite's write transactions are serial) and checks it is live, so a
@@ -141,6 +142,8 @@ def schema_statements(prefix: str, dialect: Dialect) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {prefix}audit (seq {dialect.serial}, "
         f"at {real} NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, "
         f"session_id TEXT, reason TEXT)",
+        f"CREATE TABLE IF NOT EXISTS {prefix}registry (kind TEXT NOT NULL, name TEXT NOT NULL, "
+        f"document {dialect.blob} NOT NULL, PRIMARY KEY (kind, name))" + dialect.table_options,
     ]
 
 

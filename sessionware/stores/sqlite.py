@@ -182,7 +182,8 @@ class SQLiteStore(SQLStore):
         schema, _, name = self.prefix.rpartition(".")
         master = f"{schema}.sqlite_master" if schema else "sqlite_master"
         query = f"SELECT count(*) FROM {master} WHERE type = 'table' AND name = ?"
-        return bool(connection.execute(query, (name + "sessions",)).fetchone()[0])
+        # the newest table: a file made by an older version gets it on first use
+        return bool(connection.execute(query, (name + "registry",)).fetchone()[0])
 
     def _ddl(self) -> list[str]:
         return schema_statements(self.prefix, SQLITE)

@@ -24,12 +24,14 @@ from sessionware.stores.base import (
     REVOKED,
     SORT_FIELDS,
     AsyncManagedStore,
+    AsyncRegistryStore,
     AsyncStore,
     AuditRecord,
     Changes,
     ManagedStore,
     Meta,
     Query,
+    RegistryStore,
     SyncStore,
 )
 
@@ -164,7 +166,8 @@ async def wait_until(moment: float) -> None:
 
 async def test_implements_every_protocol(make_store: Callable[..., Any]) -> None:
     raw = make_store()
-    for protocol in (SyncStore, AsyncStore, ManagedStore, AsyncManagedStore):
+    protocols = (SyncStore, AsyncStore, ManagedStore, AsyncManagedStore)
+    for protocol in (*protocols, RegistryStore, AsyncRegistryStore):
         assert isinstance(raw, protocol), protocol.__name__
 
 
@@ -659,3 +662,34 @@ async def test_audit_is_bounded(make_store: Callable[..., Any], mode: str) -> No
     for i in range(5):
         await store.add_audit(AuditRecord(float(i), actor="op", action="reveal", session_id=None))
     assert [record.at for record in await store.audit(limit=100)] == [4.0, 3.0, 2.0]
+
+
+# -- the registry (session types) ------------------------------------------------------------
+
+
+async def test_registry_put_get_list_delete(store: Ops) -> None:
+    assert await store.registry_get("session-type", "cart") is None
+    assert await store.registry_list("session-type") == {}
+    assert await store.registry_put("session-type", "cart", b'{"v":1}') is True
+    assert await store.registry_put("session-type", "user", b'{"v":2}') is True
+    assert await store.registry_put("other-kind", "cart", b"elsewhere") is True
+    assert await store.registry_get("session-type", "cart") == b'{"v":1}'
+    assert await store.registry_list("session-type") == {"cart": b'{"v":1}', "user": b'{"v":2}'}
+    assert await store.registry_put("session-type", "cart", b'{"v":3}') is True  # replaces
+    assert await store.registry_get("session-type", "cart") == b'{"v":3}'
+    assert await store.registry_delete("session-type", "cart") is True
+    assert await store.registry_delete("session-type", "cart") is False
+    assert await store.registry_list("session-type") == {"user": b'{"v":2}'}
+    assert await store.registry_get("other-kind", "cart") == b"elsewhere"
+
+
+async def test_registry_put_if_absent_never_overwrites(store: Ops) -> None:
+    assert await store.registry_put("session-type", "cart", b"first", if_absent=True) is True
+    assert await store.registry_put("session-type", "cart", b"second", if_absent=True) is False
+    assert await store.registry_get("session-type", "cart") == b"first"
+
+
+async def test_registry_documents_are_not_sessions(store: Ops) -> None:
+    await store.registry_put("session-type", "cart", b"{}")
+    assert await store.load("cart", now=time.time(), idle_seconds=60) is None
+    assert (await store.query(Query(), now=time.time()))[1] == 0

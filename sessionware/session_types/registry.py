@@ -1,0 +1,270 @@
+"""The session-type registry, kept in the store so that every worker shares it.
+
+``TypeRegistry`` (sync) and ``AsyncTypeRegistry`` are what ``manager.types`` is;
+``BoundType`` is what a middleware bound to a type reads on each request.
+
+Storage: each type is one JSON document (``SessionType.to_document``) under its
+tag, kind :data:`KIND`, through the store's registry capability
+(``RegistryStore`` in ``stores/base.py``). Sessions of a type are stored with
+``Meta.app`` set to the type's tag, which is how "live sessions of this type"
+is counted (``ManagedStore.query(Query(app=tag, status="active"))``).
+
+Concurrency: ``create`` is atomic (a second create of the same tag is refused);
+``update`` reads, merges and writes, so of two updates racing on one type the
+last wins whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import (
+    ConfigurationError,
+    CorruptRecord,
+    InvalidSessionType,
+    SessionTypeInUse,
+    StoreUnavailable,
+    UnknownSessionType,
+)
+from ..stores.base import (
+    ACTIVE,
+    AsyncManagedStore,
+    AsyncRegistryStore,
+    ManagedStore,
+    Query,
+    RegistryStore,
+)
+from .model import SessionType, coerce
+
+logger = logging.getLogger("sessionware")
+
+KIND = "session-type"
+CACHE_SECONDS = 5.0
+"""How long a middleware uses a type before reading it from the store again: a
+change made anywhere reaches every worker within this many seconds."""
+
+
+def live_query(tag: str) -> Query:
+    """The listing query whose total is the number of live sessions of ``tag``."""
+    return Query(app=tag, status=ACTIVE, limit=1)
+
+
+def decoded(tag: str, document: bytes | None, known: tuple[str, ...] = ()) -> SessionType:
+    """The type stored under ``tag``; UnknownSessionType without one, CorruptRecord for junk."""
+    if document is None:
+        raise UnknownSessionType(tag, known)
+    try:
+        return SessionType.from_document(document)
+    except (ValueError, TypeError) as error:  # includes InvalidSessionType
+        raise CorruptRecord(f"the stored session type {tag!r} cannot be read: {error}") from error
+
+
+def decoded_all(documents: Mapping[str, bytes]) -> list[SessionType]:
+    """Every readable type, by tag; an unreadable one is logged and left out."""
+    types = []
+    for tag in sorted(documents):
+        try:
+            types.append(decoded(tag, documents[tag]))
+        except CorruptRecord as error:
+            logger.warning("sessionware: %s", error)
+    return types
+
+
+def merged(current: SessionType, changes: Mapping[str, Any]) -> SessionType:
+    """``current`` with ``changes``; ``new_tag`` renames it."""
+    changes = dict(changes)
+    if "new_tag" in changes:
+        changes["tag"] = changes.pop("new_tag")
+    return current.with_changes(**changes)
+
+
+def _checked(store: object, protocol: type, what: str) -> Any:
+    if not isinstance(store, protocol):
+        raise ConfigurationError(
+            f"store {type(store).__qualname__} has no session-type registry ({what}): "
+            "see RegistryStore in sessionware/stores/base.py"
+        )
+    return store
+
+
+class TypeRegistry:
+    """Session types in ``store`` (a ``RegistryStore``; counting live sessions also
+    needs a ``ManagedStore``). Every method may raise StoreUnavailable."""
+
+    def __init__(self, store: RegistryStore) -> None:
+        self.store: RegistryStore = _checked(
+            store, RegistryStore, "registry_put, registry_get, ..."
+        )
+
+    def create(
+        self, session_type: SessionType | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> SessionType:
+        """Register a type given as a SessionType, a dict, or keywords; returns it.
+
+        InvalidSessionType (naming the field) for a bad definition or a taken tag.
+        """
+        new = coerce(session_type, fields)
+        if not self.store.registry_put(KIND, new.tag, new.to_document(), if_absent=True):
+            raise InvalidSessionType(f"a session type with tag {new.tag!r} exists", field="tag")
+        return new
+
+    def update(self, tag: str, **changes: Any) -> SessionType:
+        """Change some fields of the type ``tag``, keeping the others; returns the new type.
+
+        ``new_tag=`` renames it (refused while sessions of the type live).
+        UnknownSessionType for an unknown tag; InvalidSessionType for a bad change.
+        """
+        new = merged(self.fetch(tag), changes)
+        if new.tag != tag:
+            self._refuse_if_live(tag, "rename")
+            if not self.store.registry_put(KIND, new.tag, new.to_document(), if_absent=True):
+                raise InvalidSessionType(f"a session type with tag {new.tag!r} exists", field="tag")
+            self.store.registry_delete(KIND, tag)
+        else:
+            self.store.registry_put(KIND, tag, new.to_document())
+        return new
+
+    def fetch(self, tag: str) -> SessionType:
+        """The type ``tag``; UnknownSessionType (a LookupError) if there is none."""
+        document = self.store.registry_get(KIND, tag)
+        known = () if document is not None else tuple(sorted(self.store.registry_list(KIND)))
+        return decoded(tag, document, known)
+
+    def fetch_all(self) -> list[SessionType]:
+        """Every registered type, by tag."""
+        return decoded_all(self.store.registry_list(KIND))
+
+    def delete(self, tag: str, *, force: bool = False) -> None:
+        """Remove the type ``tag``. Refused (SessionTypeInUse) while sessions of it
+        live, unless ``force``: they then live on until they expire."""
+        self.fetch(tag)
+        if not force:
+            self._refuse_if_live(tag, "delete")
+        self.store.registry_delete(KIND, tag)
+
+    def live_sessions(self, tag: str) -> int:
+        """How many live sessions of type ``tag`` the store holds."""
+        managed: ManagedStore = _checked(self.store, ManagedStore, "query")
+        return managed.query(live_query(tag), now=time.time())[1]
+
+    def _refuse_if_live(self, tag: str, action: str) -> None:
+        if live := self.live_sessions(tag):
+            raise SessionTypeInUse(tag, live, action)
+
+
+class AsyncTypeRegistry:
+    """:class:`TypeRegistry`'s methods, awaitable, over an ``AsyncRegistryStore``."""
+
+    def __init__(self, store: AsyncRegistryStore) -> None:
+        what = "aregistry_put, aregistry_get, ..."
+        self.store: AsyncRegistryStore = _checked(store, AsyncRegistryStore, what)
+
+    async def create(
+        self, session_type: SessionType | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> SessionType:
+        """See :meth:`TypeRegistry.create`."""
+        new = coerce(session_type, fields)
+        if not await self.store.aregistry_put(KIND, new.tag, new.to_document(), if_absent=True):
+            raise InvalidSessionType(f"a session type with tag {new.tag!r} exists", field="tag")
+        return new
+
+    async def update(self, tag: str, **changes: Any) -> SessionType:
+        """See :meth:`TypeRegistry.update`."""
+        new = merged(await self.fetch(tag), changes)
+        if new.tag != tag:
+            await self._refuse_if_live(tag, "rename")
+            if not await self.store.aregistry_put(KIND, new.tag, new.to_document(), if_absent=True):
+                raise InvalidSessionType(f"a session type with tag {new.tag!r} exists", field="tag")
+            await self.store.aregistry_delete(KIND, tag)
+        else:
+            await self.store.aregistry_put(KIND, tag, new.to_document())
+        return new
+
+    async def fetch(self, tag: str) -> SessionType:
+        """See :meth:`TypeRegistry.fetch`."""
+        document = await self.store.aregistry_get(KIND, tag)
+        known = () if document is not None else tuple(sorted(await self.store.aregistry_list(KIND)))
+        return decoded(tag, document, known)
+
+    async def fetch_all(self) -> list[SessionType]:
+        """See :meth:`TypeRegistry.fetch_all`."""
+        return decoded_all(await self.store.aregistry_list(KIND))
+
+    async def delete(self, tag: str, *, force: bool = False) -> None:
+        """See :meth:`TypeRegistry.delete`."""
+        await self.fetch(tag)
+        if not force:
+            await self._refuse_if_live(tag, "delete")
+        await self.store.aregistry_delete(KIND, tag)
+
+    async def live_sessions(self, tag: str) -> int:
+        """See :meth:`TypeRegistry.live_sessions`."""
+        managed: AsyncManagedStore = _checked(self.store, AsyncManagedStore, "aquery")
+        return (await managed.aquery(live_query(tag), now=time.time()))[1]
+
+    async def _refuse_if_live(self, tag: str, action: str) -> None:
+        if live := await self.live_sessions(tag):
+            raise SessionTypeInUse(tag, live, action)
+
+
+class BoundType:
+    """The type a middleware is bound to, read from the store at most once per
+    :data:`CACHE_SECONDS`.
+
+    When a read fails (the store is down) or finds the type gone, the last
+    known version stays in use and a warning is logged; with none known yet,
+    the error (UnknownSessionType, StoreUnavailable) is raised to the request.
+    """
+
+    def __init__(self, tag: str, store: object, *, cache_seconds: float | None = None) -> None:
+        if not isinstance(tag, str) or not tag:
+            raise ConfigurationError(f"session_type must be a type's tag (a str), not {tag!r}")
+        self.tag = tag
+        self.store = store
+        self.cache_seconds = CACHE_SECONDS if cache_seconds is None else cache_seconds
+        self._type: SessionType | None = None
+        self._read_at = float("-inf")
+
+    def current(self) -> SessionType:
+        """The type now (sync store)."""
+        if self._fresh():
+            assert self._type is not None
+            return self._type
+        registry = TypeRegistry(self.store)  # type: ignore[arg-type]
+        return self._settle(lambda: registry.fetch(self.tag))
+
+    async def acurrent(self) -> SessionType:
+        """The type now (async store)."""
+        if self._fresh():
+            assert self._type is not None
+            return self._type
+        registry = AsyncTypeRegistry(self.store)  # type: ignore[arg-type]
+        try:
+            found: SessionType | Exception = await registry.fetch(self.tag)
+        except (UnknownSessionType, StoreUnavailable, CorruptRecord) as error:
+            found = error
+        return self._settle(lambda: _given(found))
+
+    def _fresh(self) -> bool:
+        return self._type is not None and time.monotonic() - self._read_at < self.cache_seconds
+
+    def _settle(self, read: Any) -> SessionType:
+        try:
+            found: SessionType = read()
+        except (UnknownSessionType, StoreUnavailable, CorruptRecord) as error:
+            if self._type is None:
+                raise
+            logger.warning("sessionware: keeping session type %r as last read: %s", self.tag, error)
+            self._read_at = time.monotonic()
+            return self._type
+        self._type, self._read_at = found, time.monotonic()
+        return found
+
+
+def _given(found: SessionType | Exception) -> SessionType:
+    if isinstance(found, Exception):
+        raise found
+    return found

@@ -1,0 +1,230 @@
+"""The managers' token calls: generate, decrypt, refresh and users, sync and async.
+
+Mixed into :class:`~sessionware.management.SessionManager` and
+:class:`~sessionware.management.AsyncSessionManager`; each method runs the pure
+steps of ``sessionware.tokens`` against the store. The store must implement the
+session contract (``create``, ``rotate``) beside the management one, as every
+store sessionware ships does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from .encryption import Keyring, opened
+from .errors import ConfigurationError, RefreshTokenReused
+from .export import decode_payload
+from .stores.base import (
+    ACTIVE,
+    AsyncManagedStore,
+    AsyncStore,
+    ManagedStore,
+    Meta,
+    SyncStore,
+)
+from .tokens import (
+    Issued,
+    RefreshClaims,
+    SessionToken,
+    TokenKeys,
+    TokenType,
+    UserPage,
+    ended,
+    issue,
+    renewed,
+    require_keys,
+    reuse_record,
+    successor,
+    user_page,
+    users_query,
+)
+
+__all__ = ["AsyncTokenManager", "TokenManager"]
+
+
+class TokenManager:
+    """Token calls over a sync store (see ``sessionware.tokens`` for the rules)."""
+
+    store: ManagedStore
+    encryption: Keyring | None
+    _token_keys: TokenKeys | None
+    types: Any  # the session type registry (sessionware.session_types.registry)
+
+    def generate(self, tag: str, payload: Mapping[str, Any]) -> SessionToken:
+        """Start a session of type ``tag`` holding ``payload``; its client's credentials.
+
+        The payload is validated against the type's schema (SchemaViolation), the
+        lifetime is the type's, the user is what its selector names. Raises
+        ConfigurationError without ``secret_key``, UnknownSessionType for an unknown tag.
+        """
+        made = issue(self._keys(), self._type(tag), payload, self.encryption, time.time())
+        self._sessions().create(made.session_id, made.data, made.meta)
+        return made.credentials
+
+    def decrypt(self, token: str) -> dict[str, Any]:
+        """The payload of the live session ``token`` names (no activity is recorded).
+
+        Raises InvalidToken (forged, malformed, refreshed, unknown), TokenExpired
+        or TokenRevoked: never another session's payload, never an empty one.
+        """
+        session_id, now = self._keys().session_id(token), time.time()
+        raw = self.store.read_data(session_id, now=now)
+        if raw is None:
+            raise ended(session_id, self.store.get_meta(session_id, now=now))
+        return decode_payload(opened(self.encryption, session_id, raw))
+
+    def refresh(self, refresh_token: str) -> SessionToken:
+        """A new token and refresh token for the session, with a new lifetime from its
+        type; the old pair stops working at once. Works once per refresh token: a used
+        one presented again revokes the session (RefreshTokenReused, audit-logged).
+
+        Raises InvalidToken, TokenExpired or TokenRevoked when the session is not live.
+        """
+        claims, now = self._keys().claims(refresh_token), time.time()
+        old_id = claims.session_id
+        meta = self.store.get_meta(old_id, now=now)
+        raw = self.store.read_data(old_id, now=now)
+        if meta is None or raw is None or meta.status != ACTIVE:
+            raise self._ended(claims, meta, now)
+        plain = opened(self.encryption, old_id, raw) or {}
+        made = renewed(self._keys(), self._type(meta.app), plain, meta, self.encryption, now)
+        store = self._sessions()
+        if not store.rotate(old_id, made.session_id, made.data, made.meta, require_live=True):
+            raise self._ended(claims, self.store.get_meta(old_id, now=now), now)  # a refresh raced
+        return made.credentials
+
+    def users(self, tag: str, *, page: int = 0, page_size: int = 100) -> UserPage:
+        """The distinct users (selector values) with live sessions of type ``tag``, and
+        how many each has; most sessions first. Reads every live session of the type."""
+        query, counts = users_query(tag, page, page_size), Counter[str]()
+        self._type(tag)  # an unknown tag is an error, not an empty page
+        while True:
+            rows, _ = self.store.query(query, now=time.time())
+            counts.update(meta.user for _, meta in rows if meta.user is not None)
+            if len(rows) < query.limit:
+                return user_page(counts, page, page_size)
+            query.offset += query.limit
+
+    def _ended(self, claims: RefreshClaims, meta: Meta | None, now: float) -> Exception:
+        """The error for a refresh token whose session is not live; revokes its
+        successor first when there is one (the token was used already)."""
+        if claims.user is not None:
+            ids = self.store.user_session_ids(claims.user, now=now)
+            found = successor(claims, [(i, self.store.get_meta(i, now=now)) for i in ids])
+            if found is not None:
+                record = reuse_record(found, now)
+                if self.store.revoke(found, actor=record.actor, now=now):
+                    self.store.add_audit(record)
+                return _reused(found)
+        return ended(claims.session_id, meta)
+
+    def _keys(self) -> TokenKeys:
+        return require_keys(self._token_keys)
+
+    def _type(self, tag: str) -> TokenType:
+        kind: TokenType = self.types.fetch(tag)  # UnknownSessionType for an unknown tag
+        return kind
+
+    def _sessions(self) -> SyncStore:
+        store: SyncStore = _checked_sessions(self.store, SyncStore, "create, rotate")
+        return store
+
+
+class AsyncTokenManager:
+    """:class:`TokenManager`'s calls, awaitable, over an async store."""
+
+    store: AsyncManagedStore
+    encryption: Keyring | None
+    _token_keys: TokenKeys | None
+    types: Any
+
+    async def generate(self, tag: str, payload: Mapping[str, Any]) -> SessionToken:
+        """See :meth:`TokenManager.generate`."""
+        kind = await self._type(tag)
+        made = issue(self._keys(), kind, payload, self.encryption, time.time())
+        await self._sessions().acreate(made.session_id, made.data, made.meta)
+        return made.credentials
+
+    async def decrypt(self, token: str) -> dict[str, Any]:
+        """See :meth:`TokenManager.decrypt`."""
+        session_id, now = self._keys().session_id(token), time.time()
+        raw = await self.store.aread_data(session_id, now=now)
+        if raw is None:
+            raise ended(session_id, await self.store.aget_meta(session_id, now=now))
+        return decode_payload(opened(self.encryption, session_id, raw))
+
+    async def refresh(self, refresh_token: str) -> SessionToken:
+        """See :meth:`TokenManager.refresh`."""
+        claims, now = self._keys().claims(refresh_token), time.time()
+        old_id = claims.session_id
+        meta = await self.store.aget_meta(old_id, now=now)
+        raw = await self.store.aread_data(old_id, now=now)
+        if meta is None or raw is None or meta.status != ACTIVE:
+            raise await self._ended(claims, meta, now)
+        plain = opened(self.encryption, old_id, raw) or {}
+        kind = await self._type(meta.app)
+        made = renewed(self._keys(), kind, plain, meta, self.encryption, now)
+        if not await self._rotate(old_id, made):
+            raise await self._ended(claims, await self.store.aget_meta(old_id, now=now), now)
+        return made.credentials
+
+    async def users(self, tag: str, *, page: int = 0, page_size: int = 100) -> UserPage:
+        """See :meth:`TokenManager.users`."""
+        query, counts = users_query(tag, page, page_size), Counter[str]()
+        await self._type(tag)
+        while True:
+            rows, _ = await self.store.aquery(query, now=time.time())
+            counts.update(meta.user for _, meta in rows if meta.user is not None)
+            if len(rows) < query.limit:
+                return user_page(counts, page, page_size)
+            query.offset += query.limit
+
+    async def _ended(self, claims: RefreshClaims, meta: Meta | None, now: float) -> Exception:
+        """See :meth:`TokenManager._ended`."""
+        if claims.user is not None:
+            ids = await self.store.auser_session_ids(claims.user, now=now)
+            metas = [(i, await self.store.aget_meta(i, now=now)) for i in ids]
+            found = successor(claims, metas)
+            if found is not None:
+                record = reuse_record(found, now)
+                if await self.store.arevoke(found, actor=record.actor, now=now):
+                    await self.store.aadd_audit(record)
+                return _reused(found)
+        return ended(claims.session_id, meta)
+
+    async def _rotate(self, old_id: str, made: Issued) -> bool:
+        sessions = self._sessions()
+        return await sessions.arotate(
+            old_id, made.session_id, made.data, made.meta, require_live=True
+        )
+
+    def _keys(self) -> TokenKeys:
+        return require_keys(self._token_keys)
+
+    async def _type(self, tag: str) -> TokenType:
+        kind: TokenType = await self.types.fetch(tag)
+        return kind
+
+    def _sessions(self) -> AsyncStore:
+        store: AsyncStore = _checked_sessions(self.store, AsyncStore, "acreate, arotate")
+        return store
+
+
+def _reused(session_id: str) -> RefreshTokenReused:
+    return RefreshTokenReused(
+        "this refresh token was used already: reuse means it was stolen, so its session "
+        "is revoked; the client must sign in again",
+        session_id=session_id,
+    )
+
+
+def _checked_sessions(store: object, protocol: type, methods: str) -> Any:
+    if not isinstance(store, protocol):
+        raise ConfigurationError(
+            f"session tokens need a store that also implements {protocol.__name__} "
+            f"({methods}), as every store sessionware ships does"
+        )
+    return store

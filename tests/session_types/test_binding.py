@@ -1,0 +1,200 @@
+"""A middleware bound to a session type, on every shell and store: validation at
+assignment, lifetime and user from the type, reports on load, type changes seen."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from sessionware import SchemaViolation, SessionManager, SessionTypeInUse, UnknownSessionType
+from sessionware.session_types import registry
+
+from ..helpers import CountingStore, set_cookies
+from ..shells import SHELLS, shell_client
+
+CHECKOUT = {
+    "name": "Checkout session",
+    "schema": {
+        "userId": "string",
+        "cartId": "integer",
+        "coupon": "string?",
+        "details": {"username": "johndoe", "email": "john@example.com"},
+    },
+    "selector": "$Session{details}{username}",
+    "expiry": 1,
+    "period": "hours",
+}
+VALUES: dict[str, Any] = {
+    "userId": "u1",
+    "cartId": 42,
+    "coupon": None,
+    "details": {"username": "bob", "email": "bob@example.com"},
+    "wrong": "not in the schema",
+    "badcart": "forty-two",
+}
+
+
+def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    """``/set?key=K&value=V`` assigns ``VALUES[V]``; ``/flash``, ``/csrf`` use framework
+    keys; ``/nest`` changes a value in place; every answer shows the session."""
+    try:
+        if path == "/set":
+            session[params["key"]] = VALUES[params["value"]]
+        elif path == "/flash":
+            session.flash("saved")
+            session["csrf_token"] = "t0k3n"
+        elif path == "/nest":
+            session["details"]["email"] = 7
+    except SchemaViolation as error:
+        body = {"field": error.field, "expected": error.expected, "given": error.given}
+        return 422, {"error": body, "session": dict(session)}, {}
+    return (
+        200,
+        {"session": dict(session), "problems": session.schema_problems, "id": session.id},
+        {},
+    )
+
+
+@pytest.fixture(params=SHELLS)
+def shell(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def types(any_store: Any) -> Any:
+    manager = SessionManager(any_store)
+    manager.types.create(**CHECKOUT)
+    return manager.types
+
+
+def client_for(shell: str, store: Any, **options: Any) -> Any:
+    return shell_client(shell, handler, store, session_type="checkout-session", **options)
+
+
+def test_assignments_of_the_right_type_are_stored(shell: str, any_store: Any, types: Any) -> None:
+    with client_for(shell, any_store) as client:
+        assert client.get("/set", params={"key": "userId", "value": "userId"}).status_code == 200
+        assert client.get("/set", params={"key": "cartId", "value": "cartId"}).status_code == 200
+        assert client.get("/set", params={"key": "coupon", "value": "coupon"}).status_code == 200
+        body = client.get("/").json()
+    assert body["session"] == {"userId": "u1", "cartId": 42, "coupon": None}
+    assert body["problems"] == []
+
+
+def test_a_wrong_type_is_refused_at_once_and_changes_nothing(
+    shell: str, any_store: Any, types: Any
+) -> None:
+    with client_for(shell, any_store) as client:
+        client.get("/set", params={"key": "cartId", "value": "cartId"})
+        refused = client.get("/set", params={"key": "cartId", "value": "badcart"})
+        assert refused.status_code == 422
+        assert refused.json()["error"] == {"field": "cartId", "expected": "integer", "given": "str"}
+        assert refused.json()["session"] == {"cartId": 42}
+        assert client.get("/").json()["session"] == {"cartId": 42}
+
+
+def test_keys_outside_the_schema_are_refused_but_framework_keys_pass(
+    shell: str, any_store: Any, types: Any
+) -> None:
+    with client_for(shell, any_store) as client:
+        refused = client.get("/set", params={"key": "wrong", "value": "wrong"})
+        assert refused.status_code == 422
+        assert refused.json()["error"]["field"] == "wrong"
+        assert refused.json()["error"]["expected"] == "no such field"
+        assert client.get("/flash").status_code == 200
+        session = client.get("/").json()["session"]
+    assert session["csrf_token"] == "t0k3n" and session["_flashes"] == [["info", "saved"]]
+
+
+def test_a_value_changed_in_place_is_checked_before_it_is_saved(
+    shell: str, any_store: Any, types: Any
+) -> None:
+    with client_for(shell, any_store) as client:
+        client.get("/set", params={"key": "details", "value": "details"})
+        assert client.get("/nest").status_code == 500  # nothing saved
+        assert client.get("/").json()["session"]["details"]["email"] == "bob@example.com"
+
+
+def test_lifetime_and_user_come_from_the_type(shell: str, any_store: Any, types: Any) -> None:
+    with client_for(shell, any_store, idle_timeout=60) as client:
+        before = time.time()
+        response = client.get("/set", params={"key": "details", "value": "details"})
+        after = time.time()
+        session_id = client.get("/").json()["id"]
+    (cookie,) = set_cookies(response)
+    assert 3590 <= int(cookie["max-age"]) <= 3600  # the type's hour, not the idle minute
+    meta = any_store.get_meta(session_id, now=time.time())
+    assert meta.app == "checkout-session" and meta.user == "bob" and not meta.sliding
+    assert before + 3600 - 1 <= meta.expires_at <= after + 3600 + 1
+    assert SessionManager(any_store).user_sessions("bob")[0].id == session_id
+    with pytest.raises(SessionTypeInUse):  # its sessions are counted by their label
+        types.delete("checkout-session")
+
+
+def test_a_record_under_an_older_schema_is_reported_not_crashed_on(
+    shell: str, any_store: Any, types: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "CACHE_SECONDS", 0.0)
+    with client_for(shell, any_store) as client:
+        client.get("/set", params={"key": "cartId", "value": "cartId"})
+        client.get("/set", params={"key": "userId", "value": "userId"})
+        types.update("checkout-session", schema={**CHECKOUT["schema"], "cartId": "uuid"})
+        body = client.get("/").json()
+        assert body["session"] == {"cartId": 42, "userId": "u1"}
+        (problem,) = body["problems"]
+        assert "'cartId'" in problem and "uuid" in problem and "int" in problem
+        # the new schema now governs assignments
+        refused = client.get("/set", params={"key": "cartId", "value": "cartId"})
+        assert refused.json()["error"]["expected"] == "uuid"
+
+
+def test_a_type_change_reaches_the_middleware_after_its_cache(
+    shell: str, any_store: Any, types: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "CACHE_SECONDS", 0.0)
+    with client_for(shell, any_store) as client:
+        assert client.get("/set", params={"key": "coupon", "value": "userId"}).status_code == 200
+        types.update("checkout-session", schema={k: v for k, v in CHECKOUT["schema"].items()
+                                                 if k != "coupon"}, selector=None)  # fmt: skip
+        refused = client.get("/set", params={"key": "coupon", "value": "userId"})
+        assert refused.json()["error"]["expected"] == "no such field"
+        types.update("checkout-session", expiry=2)
+        response = client.get("/set", params={"key": "cartId", "value": "cartId"})
+        assert response.status_code == 200
+
+
+def test_within_the_cache_a_middleware_keeps_the_type_it_read(
+    shell: str, any_store: Any, types: Any
+) -> None:
+    with client_for(shell, any_store) as client:
+        assert client.get("/set", params={"key": "coupon", "value": "userId"}).status_code == 200
+        types.update("checkout-session", schema={"cartId": "integer"}, selector=None)
+        # CACHE_SECONDS (5 s) have not passed: no store read, the old schema still applies
+        assert client.get("/set", params={"key": "coupon", "value": "userId"}).status_code == 200
+
+
+def test_an_unknown_type_is_a_clear_error_at_the_first_request(shell: str, any_store: Any) -> None:
+    with shell_client(shell, handler, any_store, session_type="no-such-type") as client:
+        if shell == "wsgi":  # a bare WSGI server sees the exception itself
+            with pytest.raises(UnknownSessionType, match="no-such-type"):
+                client.get("/")
+        else:  # Starlette and Flask answer an unhandled exception with 500
+            assert client.get("/").status_code == 500
+
+
+def test_while_the_store_is_down_the_last_type_read_stays_in_use(
+    shell: str, any_store: Any, types: Any, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(registry, "CACHE_SECONDS", 0.0)
+    failing = CountingStore(any_store)
+    with client_for(shell, failing) as client:
+        assert client.get("/set", params={"key": "cartId", "value": "cartId"}).status_code == 200
+        failing.fail = {"registry_get", "aregistry_get"}
+        refused = client.get("/set", params={"key": "cartId", "value": "badcart"})
+        assert refused.status_code == 422  # still checked, against the type last read
+        assert any("keeping session type" in r.getMessage() for r in caplog.records)
+    with client_for(shell, failing) as fresh:  # never read a type: cannot serve
+        assert fresh.get("/").status_code == 503

@@ -1,0 +1,163 @@
+"""manager.types: create, update, fetch, fetch_all, delete, on every store, sync and async."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from sessionware import (
+    AsyncSessionManager,
+    InvalidSessionType,
+    SessionManager,
+    SessionType,
+    SessionTypeInUse,
+    SessionwareError,
+    UnknownSessionType,
+)
+from sessionware.stores.base import Meta
+
+USER = {
+    "name": "User session",
+    "description": "a signed-in user",
+    "schema": {"userId": "string", "email": "string", "role": "string?"},
+    "selector": "$Session{userId}",
+    "expiry": 7,
+    "period": "days",
+}
+
+
+def live_session_of(store: Any, tag: str) -> None:
+    now = time.time()
+    meta = Meta(created_at=now, updated_at=now, last_activity_at=now, expires_at=now + 60, app=tag)
+    store.create(f"id-of-{tag}", {"userId": b"x"}, meta)
+
+
+def test_create_takes_a_type_a_dict_or_keywords(any_store: Any) -> None:
+    types = SessionManager(any_store).types
+    made = [
+        types.create(SessionType(name="From a type")),
+        types.create({**USER, "tag": "from-a-dict"}),
+        types.create(**{**USER, "tag": "from-keywords"}),
+    ]
+    assert [t.tag for t in made] == ["from-a-type", "from-a-dict", "from-keywords"]
+    assert types.fetch_all() == sorted(made, key=lambda t: t.tag)
+    assert types.fetch("from-a-dict") == made[1]
+    assert types.fetch("from-a-dict").expires_at(0.0) == 7 * 86400
+
+
+def test_a_taken_tag_and_a_bad_type_are_refused(any_store: Any) -> None:
+    types = SessionManager(any_store).types
+    types.create(**USER)
+    with pytest.raises(InvalidSessionType) as caught:
+        types.create(**USER)
+    assert caught.value.field == "tag"
+    with pytest.raises(InvalidSessionType) as caught:
+        types.create(name="Bad", schema={"age": "integr"})
+    assert caught.value.field == "age"
+    with pytest.raises(InvalidSessionType) as caught:
+        types.create(name="Bad", schema={"a": "string"}, selector="$Session{b}")
+    assert caught.value.field == "selector"
+    assert [t.tag for t in types.fetch_all()] == ["user-session"]
+
+
+def test_update_merges_by_tag_and_keeps_every_other_field(any_store: Any) -> None:
+    types = SessionManager(any_store).types
+    before = types.create(**USER)
+    after = types.update("user-session", expiry=14, period="Weeks")
+    assert (after.expiry, after.period) == (14, "weeks")
+    assert (after.name, after.schema, after.selector, after.description) == (
+        before.name, before.schema, before.selector, before.description
+    )  # fmt: skip
+    assert types.fetch("user-session") == after
+    assert types.update(tag="user-session", description="new").description == "new"
+    with pytest.raises(InvalidSessionType) as caught:
+        types.update("user-session", schema={"email": "string"})  # the selector's field is gone
+    assert caught.value.field == "selector"
+    assert types.fetch("user-session").schema == USER["schema"]
+
+
+def test_a_tag_can_be_renamed(any_store: Any) -> None:
+    types = SessionManager(any_store).types
+    types.create(**USER)
+    renamed = types.update("user-session", new_tag="member")
+    assert renamed.tag == "member" and renamed.name == USER["name"]
+    assert [t.tag for t in types.fetch_all()] == ["member"]
+
+
+def test_unknown_tags_raise_a_clear_lookup_error(any_store: Any) -> None:
+    types = SessionManager(any_store).types
+    types.create(**USER)
+    for call in (
+        lambda: types.fetch("nope"),
+        lambda: types.update("nope", expiry=1),
+        lambda: types.delete("nope"),
+    ):
+        with pytest.raises(UnknownSessionType) as caught:
+            call()
+        assert isinstance(caught.value, LookupError) and isinstance(caught.value, SessionwareError)
+        assert "'nope'" in str(caught.value) and "user-session" in str(caught.value)
+
+
+def test_delete_is_refused_while_sessions_of_the_type_live(any_store: Any) -> None:
+    types = SessionManager(any_store).types
+    types.create(**USER)
+    types.create(name="Other")
+    live_session_of(any_store, "user-session")
+    with pytest.raises(SessionTypeInUse) as caught:
+        types.delete("user-session")
+    assert caught.value.live == 1 and "force=True" in str(caught.value)
+    types.delete("other")  # no sessions of its own
+    types.delete("user-session", force=True)
+    assert types.fetch_all() == []
+
+
+@pytest.mark.anyio
+async def test_the_async_registry_does_the_same(any_store: Any) -> None:
+    types = AsyncSessionManager(any_store).types
+    made = await types.create(**USER)
+    assert await types.fetch("user-session") == made
+    assert (await types.update("user-session", expiry=1, period="mins")).expires_at(0) == 60
+    live_session_of(any_store, "user-session")
+    with pytest.raises(SessionTypeInUse):
+        await types.delete("user-session")
+    with pytest.raises(UnknownSessionType):
+        await types.fetch("nope")
+    await types.delete("user-session", force=True)
+    assert await types.fetch_all() == []
+    if hasattr(any_store, "aclose"):
+        await any_store.aclose()
+
+
+def test_every_manager_on_the_store_sees_a_change(any_store: Any) -> None:
+    SessionManager(any_store).types.create(**USER)
+    SessionManager(any_store).types.update("user-session", expiry=3)
+    assert SessionManager(any_store).types.fetch("user-session").expiry == 3
+
+
+def test_the_readme_example_runs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Session types") :]
+    block = section[section.index("```python\n") + 10 : section.index("```\n", 20)]
+    monkeypatch.chdir(tmp_path)  # its SQLiteStore("sessions.db") lands here
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    namespace["store"].close()
+
+
+def test_a_sqlite_file_from_before_session_types_gains_the_registry(tmp_path: Any) -> None:
+    import sqlite3
+
+    from sessionware import SQLiteStore
+
+    path = tmp_path / "old.db"
+    SQLiteStore(path).create_schema()
+    with sqlite3.connect(path) as connection:  # as an older version left it
+        connection.execute("DROP TABLE sessionware_registry")
+    store = SQLiteStore(path)
+    SessionManager(store).types.create(**USER)
+    assert SessionManager(store).types.fetch("user-session").expiry == 7
+    store.close()

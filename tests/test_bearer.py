@@ -1,0 +1,229 @@
+"""``bearer=True``: a token from ``SessionManager.generate`` used as ``Authorization: Bearer``.
+
+One scenario per rule, run on every shell (Starlette/ASGI, WSGI, Flask) and every
+store (memory, Redis, SQLite), plus FastAPI's dependency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from sessionware import (
+    InvalidToken,
+    SchemaViolation,
+    SessionManager,
+    SessionMiddleware,
+    TokenRevoked,
+)
+from sessionware.config import load
+from sessionware.cookies import CookieSigner
+from sessionware.fastapi import SessionDep
+
+from .shells import SHELLS, shell_client
+from .token_support import SECRET, any_store, define_types
+
+__all__ = ["any_store"]
+
+ALICE = {"userId": "alice", "email": "alice@example.com", "role": "admin"}
+
+
+def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    if path == "/write":
+        session[params["key"]] = params["value"]
+    elif path == "/clear":
+        session.clear()
+    elif path == "/regenerate":
+        session.regenerate()
+    elif path == "/remember":
+        session.permanent = True
+    return 200, dict(session), {}
+
+
+@pytest.fixture(params=SHELLS)
+def shell(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def manager(any_store: Any) -> SessionManager:
+    made = SessionManager(any_store, secret_key=SECRET)
+    define_types(any_store)
+    return made
+
+
+@pytest.fixture
+def client(shell: str, any_store: Any) -> Iterator[Any]:
+    with shell_client(shell, handler, any_store, secret_key=SECRET, bearer=True) as made:
+        yield made
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_no_cookie(response: Any) -> None:
+    assert "set-cookie" not in response.headers, response.headers
+
+
+def test_a_bearer_token_opens_its_session(client: Any, manager: SessionManager) -> None:
+    issued = manager.generate("user-session", ALICE)
+    response = client.get("/read", headers=bearer(issued.token))
+    assert response.status_code == 200 and response.json() == ALICE
+    assert_no_cookie(response)
+    assert "Authorization" in response.headers.get("vary", "")
+    assert "Cookie" not in response.headers.get("vary", "")
+    # the scheme is case-insensitive
+    lower = client.get("/read", headers={"Authorization": f"bearer {issued.token}"})
+    assert lower.json() == ALICE
+
+
+def test_writes_reach_the_token_session(client: Any, manager: SessionManager) -> None:
+    issued = manager.generate("user-session", ALICE)
+    response = client.post("/write?key=role&value=owner", headers=bearer(issued.token))
+    assert response.status_code == 200 and response.json()["role"] == "owner"
+    assert_no_cookie(response)
+    assert manager.decrypt(issued.token) == {**ALICE, "role": "owner"}
+    info = manager.get(issued.session_id)
+    assert info is not None and info.user == "alice"  # the middleware keeps the user
+    assert [u.user for u in manager.users("user-session").items] == ["alice"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer garbage"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic YWxpY2U6c2VjcmV0"},
+        {"Authorization": "Bearer \x7f\x00 nonsense"},
+        {"Authorization": "Bearer " + "A" * 5000},
+    ],
+    ids=["none", "garbage", "empty", "basic", "control", "huge"],
+)
+def test_without_a_valid_token_the_session_is_empty_and_unwritable(
+    client: Any, manager: SessionManager, headers: dict[str, str]
+) -> None:
+    manager.generate("user-session", ALICE)
+    read = client.get("/read", headers=headers)
+    assert read.status_code == 200 and read.json() == {}
+    assert_no_cookie(read)
+    write = client.post("/write?key=userId&value=mallory", headers=headers)
+    assert write.status_code == 401
+    assert write.headers["www-authenticate"] == "Bearer"
+    assert_no_cookie(write)
+    assert manager.list().total_items == 1  # nothing new was stored
+
+
+def test_forged_and_foreign_tokens_open_nothing(client: Any, manager: SessionManager) -> None:
+    issued = manager.generate("user-session", ALICE)
+    secret = CookieSigner(SECRET).verify(issued.token)
+    assert secret is not None
+    forged = issued.token[:-2] + ("AA" if not issued.token.endswith("AA") else "BB")
+    foreign = CookieSigner("another-key").sign(secret.token)
+    for token in (forged, foreign, issued.refresh_token, secret.token):
+        response = client.get("/read", headers=bearer(token))
+        assert response.status_code == 200 and response.json() == {}
+        assert client.post("/write?key=k&value=v", headers=bearer(token)).status_code == 401
+    assert manager.decrypt(issued.token) == ALICE
+
+
+def test_the_cookie_is_never_read_or_set(client: Any, manager: SessionManager) -> None:
+    issued = manager.generate("user-session", ALICE)
+    client.cookies.set("session", issued.token)  # a cookie holding a valid token
+    response = client.get("/read")
+    assert response.json() == {}
+    assert_no_cookie(response)
+    client.cookies.clear()
+
+
+def test_refreshed_and_reused_tokens_open_nothing(client: Any, manager: SessionManager) -> None:
+    first = manager.generate("user-session", ALICE)
+    second = manager.refresh(first.refresh_token)
+    assert client.get("/read", headers=bearer(first.token)).json() == {}
+    assert client.get("/read", headers=bearer(second.token)).json() == ALICE
+    with pytest.raises(TokenRevoked):
+        manager.refresh(first.refresh_token)  # reuse: the session is revoked
+    assert client.get("/read", headers=bearer(second.token)).json() == {}
+    assert client.post("/write?key=k&value=v", headers=bearer(second.token)).status_code == 401
+
+
+def test_clear_ends_the_token_session(client: Any, manager: SessionManager) -> None:
+    issued = manager.generate("user-session", ALICE)
+    response = client.post("/clear", headers=bearer(issued.token))
+    assert response.status_code == 200 and response.json() == {}
+    assert_no_cookie(response)
+    with pytest.raises(InvalidToken):
+        manager.decrypt(issued.token)
+    assert client.get("/read", headers=bearer(issued.token)).json() == {}
+
+
+@pytest.mark.parametrize("path", ["/regenerate", "/remember"])
+def test_the_token_never_rotates(client: Any, manager: SessionManager, path: str) -> None:
+    issued = manager.generate("user-session", ALICE)
+    response = client.post(path, headers=bearer(issued.token))
+    assert response.status_code == 401
+    assert_no_cookie(response)
+    assert manager.decrypt(issued.token) == ALICE  # same token, same session
+
+
+def test_fastapi_dependency_with_bearer(any_store: Any, manager: SessionManager) -> None:
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=any_store, bearer=True)
+
+    @app.get("/me")
+    async def me(session: SessionDep) -> dict[str, Any]:
+        return dict(session)
+
+    @app.post("/role/{role}")
+    async def set_role(role: str, session: SessionDep) -> dict[str, Any]:
+        session["role"] = role
+        return dict(session)
+
+    issued = manager.generate("user-session", ALICE)
+    with TestClient(app, base_url="https://testserver") as client:
+        assert client.get("/me", headers=bearer(issued.token)).json() == ALICE
+        assert client.post("/role/owner", headers=bearer(issued.token)).json()["role"] == "owner"
+        refused = client.post("/role/owner")
+        assert refused.status_code == 401 and "set-cookie" not in refused.headers
+    assert manager.decrypt(issued.token)["role"] == "owner"
+
+
+def test_a_bearer_middleware_bound_to_a_type(
+    shell: str, any_store: Any, manager: SessionManager
+) -> None:
+    user = manager.generate("user-session", ALICE)
+    checkout = manager.generate("checkout-session", {"userId": "alice", "cart": []})
+    options = {"secret_key": SECRET, "bearer": True, "session_type": "user-session"}
+    with shell_client(shell, handler, any_store, **options) as client:
+        assert client.get("/read", headers=bearer(user.token)).json() == ALICE
+        # a token of another type opens nothing here, and cannot be written through
+        assert client.get("/read", headers=bearer(checkout.token)).json() == {}
+        assert (
+            client.post("/write?key=cart&value=x", headers=bearer(checkout.token)).status_code
+            == 401
+        )
+        # the type's schema holds for bearer writes as for cookie ones
+        if shell == "wsgi":  # a bare WSGI app's exception goes to the server, as raised
+            with pytest.raises(SchemaViolation):
+                client.post("/write?key=basket&value=x", headers=bearer(user.token))
+        else:
+            refused = client.post("/write?key=basket&value=x", headers=bearer(user.token))
+            assert refused.status_code == 500
+        saved = client.post("/write?key=role&value=owner", headers=bearer(user.token))
+        assert saved.status_code == 200
+        assert_no_cookie(saved)
+    assert manager.decrypt(user.token) == {**ALICE, "role": "owner"}
+    assert manager.decrypt(checkout.token) == {"userId": "alice", "cart": []}
+    assert manager.get(user.session_id).user == "alice"  # type: ignore[union-attr]
+
+
+def test_bearer_is_a_config_option(tmp_path: Any) -> None:
+    assert load(environ={"SESSIONWARE_BEARER": "yes"}) == {"bearer": True}
+    path = tmp_path / "sessionware.toml"
+    path.write_text("[sessions]\nbearer = true\n")
+    assert load(path, environ={}) == {"bearer": True}

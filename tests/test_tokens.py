@@ -1,0 +1,352 @@
+"""Session tokens through the manager: generate, decrypt, refresh, reuse, users.
+
+Every test runs on MemoryStore, RedisStore and SQLiteStore; the async twins
+run the same rules through AsyncSessionManager.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from sessionware import (
+    AsyncSessionManager,
+    ConfigurationError,
+    InvalidToken,
+    Keyring,
+    RefreshTokenReused,
+    SchemaViolation,
+    SessionManager,
+    SessionToken,
+    TokenError,
+    TokenExpired,
+    TokenRevoked,
+    UnknownSessionType,
+)
+from sessionware.cookies import CookieSigner, public_id
+from sessionware.tokens import REUSE
+
+from .token_support import SECRET, any_store, define_types
+
+__all__ = ["any_store"]
+
+ALICE = {"userId": "alice", "email": "alice@example.com", "role": "admin"}
+BOB = {"userId": "bob", "email": "bob@example.com", "role": "user"}
+
+
+@pytest.fixture
+def manager(any_store: Any) -> SessionManager:
+    made = SessionManager(any_store, secret_key=SECRET)
+    define_types(any_store)
+    return made
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def secret_of(token: str) -> str:
+    """The 256-bit secret inside a signed token (what must never reach the store)."""
+    verified = CookieSigner(SECRET).verify(token)
+    assert verified is not None
+    return verified.token
+
+
+# -- generate and decrypt ---------------------------------------------------------------
+
+
+def test_token_calls_need_the_secret_key(any_store: Any) -> None:
+    define_types(any_store)
+    manager = SessionManager(any_store)
+    for call, argument in (
+        (lambda: manager.generate("user-session", ALICE), None),
+        (manager.decrypt, "x"),
+        (manager.refresh, "x"),
+    ):
+        with pytest.raises(ConfigurationError, match="secret_key"):
+            call() if argument is None else call(argument)  # type: ignore[operator]
+
+
+def test_generate_starts_a_session_of_the_type(manager: SessionManager) -> None:
+    before = time.time()
+    issued = manager.generate("user-session", ALICE)
+    assert isinstance(issued, SessionToken)
+    assert issued.session_id == public_id(secret_of(issued.token))
+    assert manager.decrypt(issued.token) == ALICE
+    info = manager.get(issued.session_id)
+    assert info is not None and info.status == "active"
+    assert info.user == "alice" and info.app == "user-session"
+    # the type's lifetime, from the moment of generate, and no sliding
+    created = info.created_at.timestamp()
+    assert before <= created <= time.time()
+    assert issued.expires_at == datetime.fromtimestamp(created + 7 * 86400, timezone.utc)
+    assert info.expires_at == issued.expires_at
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({**ALICE, "cart": ["sku-1"]}, "cart"),  # outside the schema
+        ({**ALICE, "role": 3}, "role"),  # the wrong type
+        ({"userId": "alice", "email": "alice@example.com"}, "role"),  # a field missing
+    ],
+    ids=["unknown-key", "wrong-type", "missing"],
+)
+def test_generate_validates_the_payload_against_the_type(
+    manager: SessionManager, payload: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(SchemaViolation) as caught:
+        manager.generate("user-session", payload)
+    assert caught.value.field == field
+    assert manager.list().total_items == 0  # nothing was stored
+
+
+def test_generate_refuses_an_unknown_type(manager: SessionManager) -> None:
+    with pytest.raises(UnknownSessionType):
+        manager.generate("no-such-type", ALICE)
+    with pytest.raises(UnknownSessionType):
+        manager.users("no-such-type")
+
+
+def test_a_type_updated_elsewhere_sets_the_next_lifetime(manager: SessionManager) -> None:
+    first = manager.generate("checkout-session", {"userId": "alice", "cart": []})
+    assert first.expires_at - manager.get(first.session_id).created_at == timedelta(hours=1)  # type: ignore[union-attr]
+    SessionManager(manager.store).types.update(tag="checkout-session", expiry=2)
+    second = manager.refresh(first.refresh_token)
+    renewed_at = manager.get(second.session_id).last_activity_at  # type: ignore[union-attr]
+    assert second.expires_at - renewed_at == timedelta(hours=2)
+
+
+def test_the_store_sees_only_hashes(manager: SessionManager, any_store: Any) -> None:
+    issued = manager.generate("user-session", ALICE)
+    secrets = [secret_of(issued.token), issued.token, issued.refresh_token]
+    listing = manager.list()
+    assert [row.id for row in listing.items] == [issued.session_id]
+    exported = json.dumps(manager.export(include_metadata=True, actor="ops"), default=str)
+    dumped = repr(issued) + exported + repr(listing) + repr(manager.audit_log())
+    for secret in secrets:
+        assert secret not in dumped
+    assert issued.session_id in repr(issued)
+    assert any_store.read_data(public_id(secret_of(issued.token)), now=time.time()) is not None
+
+
+def test_decrypt_refuses_bad_tokens(manager: SessionManager) -> None:
+    issued = manager.generate("user-session", ALICE)
+    forged = issued.token[:-2] + ("AA" if not issued.token.endswith("AA") else "BB")
+    other_key = CookieSigner("another-key").sign(secret_of(issued.token))
+    for bad in (forged, other_key, "", "garbage", "a.b.c", "x" * 5000, issued.refresh_token):
+        with pytest.raises(InvalidToken):
+            manager.decrypt(bad)
+    with pytest.raises(InvalidToken):
+        manager.decrypt(None)  # type: ignore[arg-type]
+
+
+def test_decrypt_never_gives_another_sessions_payload(manager: SessionManager) -> None:
+    alice = manager.generate("user-session", ALICE)
+    bob = manager.generate("user-session", BOB)
+    assert manager.decrypt(alice.token) == ALICE
+    assert manager.decrypt(bob.token) == BOB
+    manager.revoke(bob.session_id, actor="ops")
+    with pytest.raises(TokenRevoked) as caught:
+        manager.decrypt(bob.token)
+    assert caught.value.session_id == bob.session_id
+    assert manager.decrypt(alice.token) == ALICE
+
+
+def test_decrypt_says_expired(manager: SessionManager) -> None:
+    issued = manager.generate("checkout-session", {"userId": "alice", "cart": ["sku-1"]})
+    assert manager.set_ttl(issued.session_id, 0.05)
+    time.sleep(0.2)
+    with pytest.raises(TokenExpired):
+        manager.decrypt(issued.token)
+    with pytest.raises(TokenExpired):
+        manager.refresh(issued.refresh_token)
+
+
+def test_per_user_revocation_reaches_token_sessions(manager: SessionManager) -> None:
+    phone = manager.generate("user-session", ALICE)
+    tablet = manager.generate("user-session", ALICE)
+    bob = manager.generate("user-session", BOB)
+    assert {s.id for s in manager.user_sessions("alice")} == {phone.session_id, tablet.session_id}
+    assert manager.revoke_user("alice", actor="ops", keep=tablet.session_id) == 1
+    with pytest.raises(TokenRevoked):
+        manager.decrypt(phone.token)
+    assert manager.decrypt(tablet.token) == ALICE
+    assert manager.decrypt(bob.token) == BOB
+
+
+def test_old_keys_still_verify_tokens(any_store: Any) -> None:
+    old = SessionManager(any_store, secret_key="old-key")
+    define_types(any_store)
+    issued = old.generate("user-session", ALICE)
+    rotated = SessionManager(any_store, secret_key=["new-key", "old-key"])
+    assert rotated.decrypt(issued.token) == ALICE
+    renewed = rotated.refresh(issued.refresh_token)
+    assert SessionManager(any_store, secret_key="new-key").decrypt(renewed.token) == ALICE
+
+
+def test_encrypted_payloads(any_store: Any) -> None:
+    keyring = Keyring(["a passphrase for the token tests"])
+    manager = SessionManager(any_store, secret_key=SECRET, encryption=keyring)
+    define_types(any_store)
+    issued = manager.generate("user-session", ALICE)
+    stored = any_store.read_data(issued.session_id, now=time.time())
+    assert b"alice@example.com" not in b"".join(stored.values())
+    renewed = manager.refresh(issued.refresh_token)
+    assert manager.decrypt(renewed.token) == ALICE
+
+
+# -- refresh ----------------------------------------------------------------------------
+
+
+def test_refresh_replaces_both_tokens(manager: SessionManager) -> None:
+    first = manager.generate("user-session", ALICE)
+    created = manager.get(first.session_id).created_at  # type: ignore[union-attr]
+    time.sleep(0.01)
+    second = manager.refresh(first.refresh_token)
+    assert second.session_id != first.session_id
+    assert second.token != first.token and second.refresh_token != first.refresh_token
+    assert second.expires_at > first.expires_at  # a new lifetime, from the refresh
+    assert manager.decrypt(second.token) == ALICE
+    with pytest.raises(InvalidToken):  # the old token is worthless at once
+        manager.decrypt(first.token)
+    info = manager.get(second.session_id)
+    assert info is not None and info.created_at == created and info.user == "alice"
+    assert manager.get(first.session_id) is None  # one session, under its new id
+    assert manager.list(status="active").total_items == 1
+    third = manager.refresh(second.refresh_token)  # the new refresh token works, once
+    assert manager.decrypt(third.token) == ALICE
+
+
+def test_a_reused_refresh_token_revokes_the_session(manager: SessionManager) -> None:
+    first = manager.generate("user-session", ALICE)
+    sibling = manager.generate("user-session", ALICE)  # alice's other device
+    second = manager.refresh(first.refresh_token)
+    with pytest.raises(RefreshTokenReused) as caught:
+        manager.refresh(first.refresh_token)
+    assert isinstance(caught.value, TokenRevoked) and caught.value.session_id == second.session_id
+    with pytest.raises(TokenRevoked):  # the thief's (or the owner's) new token is dead too
+        manager.decrypt(second.token)
+    with pytest.raises(TokenRevoked):
+        manager.refresh(second.refresh_token)
+    assert manager.decrypt(sibling.token) == ALICE  # only that session
+    entries = manager.audit_log(action=REUSE)
+    assert [entry.session_id for entry in entries] == [second.session_id]
+    info = manager.get(second.session_id)
+    assert info is not None and info.status == "revoked"
+
+
+def test_refresh_refuses_bad_refresh_tokens(manager: SessionManager) -> None:
+    issued = manager.generate("user-session", ALICE)
+    for bad in ("", "garbage", issued.token, issued.refresh_token[:-3] + "xyz", "a" * 10_000):
+        with pytest.raises(InvalidToken):
+            manager.refresh(bad)
+    manager.revoke(issued.session_id, actor="ops")
+    with pytest.raises(TokenRevoked):
+        manager.refresh(issued.refresh_token)
+
+
+def test_token_errors_never_show_tokens(manager: SessionManager, caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG)
+    issued = manager.generate("user-session", ALICE)
+    manager.refresh(issued.refresh_token)
+    with pytest.raises(TokenError) as caught:
+        manager.refresh(issued.refresh_token)
+    shown = str(caught.value) + repr(caught.value) + caplog.text
+    assert issued.refresh_token not in shown and secret_of(issued.token) not in shown
+
+
+# -- users --------------------------------------------------------------------------------
+
+
+def test_users_counts_live_sessions_per_user(manager: SessionManager) -> None:
+    for _ in range(3):
+        manager.generate("user-session", ALICE)
+    bob = manager.generate("user-session", BOB)
+    manager.generate("user-session", {**BOB, "userId": "carol"})
+    manager.generate("checkout-session", {"userId": "dave", "cart": []})
+    page = manager.users("user-session")
+    assert [(u.user, u.sessions) for u in page.items] == [("alice", 3), ("bob", 1), ("carol", 1)]
+    assert page.total_items == 3 and page.total_pages == 1
+    second = manager.users("user-session", page=1, page_size=2)
+    assert [(u.user, u.sessions) for u in second.items] == [("carol", 1)]
+    manager.revoke(bob.session_id, actor="ops")
+    assert [u.user for u in manager.users("user-session").items] == ["alice", "carol"]
+    assert [u.user for u in manager.users("checkout-session").items] == ["dave"]
+    with pytest.raises(ConfigurationError):
+        manager.users("user-session", page_size=0)
+
+
+# -- the async manager --------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_async_manager_runs_the_same_rules(any_store: Any) -> None:
+    manager = AsyncSessionManager(any_store, secret_key=SECRET)
+    define_types(any_store)
+    first = await manager.generate("user-session", ALICE)
+    await manager.generate("user-session", ALICE)
+    assert await manager.decrypt(first.token) == ALICE
+    second = await manager.refresh(first.refresh_token)
+    with pytest.raises(InvalidToken):
+        await manager.decrypt(first.token)
+    assert await manager.decrypt(second.token) == ALICE
+    page = await manager.users("user-session")
+    assert [(u.user, u.sessions) for u in page.items] == [("alice", 2)]
+    with pytest.raises(RefreshTokenReused):
+        await manager.refresh(first.refresh_token)
+    with pytest.raises(TokenRevoked):
+        await manager.decrypt(second.token)
+    assert [e.session_id for e in await manager.audit_log(action=REUSE)] == [second.session_id]
+    without_key = AsyncSessionManager(any_store)
+    with pytest.raises(ConfigurationError, match="secret_key"):
+        await without_key.decrypt(first.token)
+
+
+def test_racing_refreshes_never_leave_two_live_sessions(manager: SessionManager) -> None:
+    issued = manager.generate("user-session", ALICE)
+    barrier = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def refresh() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(manager.refresh(issued.refresh_token))
+        except TokenError as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=refresh) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if isinstance(o, SessionToken)]
+    assert len(outcomes) == 4 and len(winners) <= 1
+    live = manager.list(status="active").items
+    assert len(live) <= 1
+    if any(isinstance(o, RefreshTokenReused) for o in outcomes):
+        assert live == []  # reuse was seen: the session is revoked, whoever won
+
+
+def test_without_a_user_a_reused_refresh_token_is_refused(any_store: Any) -> None:
+    manager = SessionManager(any_store, secret_key=SECRET)
+    manager.types.create(
+        name="Guest",
+        schema={"guestId": "string?", "cart": "array"},
+        selector="$Session{guestId}",
+        expiry=1,
+        period="hour",
+    )
+    first = manager.generate("guest", {"cart": ["sku-1"]})
+    assert manager.get(first.session_id).user is None  # type: ignore[union-attr]
+    second = manager.refresh(first.refresh_token)
+    with pytest.raises(InvalidToken):  # refused; with no user, its successor cannot be found
+        manager.refresh(first.refresh_token)
+    assert manager.decrypt(second.token) == {"cart": ["sku-1"]}
