@@ -31,9 +31,18 @@ def _session(request: Request) -> Session:
     return {} if session is None else session  # bare: a throwaway dict
 
 
-def _route(path: str, action: Callable[[Session], str]) -> Route:
+async def _loaded(request: Request) -> Session:
+    """The session, loaded first where the layer needs it (sessionware's autoload=False)."""
+    session = _session(request)
+    load = getattr(session, "load", None)
+    if load is not None:
+        await load()
+    return session
+
+
+def _route(path: str, action: Callable[[Session], str], *, reads: bool = True) -> Route:
     async def endpoint(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(action(_session(request)))
+        return PlainTextResponse(action(await _loaded(request) if reads else _session(request)))
 
     return Route(path, endpoint)
 
@@ -43,7 +52,7 @@ async def _untouched(request: Request) -> PlainTextResponse:
 
 
 async def _race(request: Request) -> PlainTextResponse:
-    session = _session(request)
+    session = await _loaded(request)
     session.get("user")
     await asyncio.sleep(scenarios.RACE_PAUSE_SECONDS)
     session[scenarios.race_key(int(request.path_params["index"]))] = 1
@@ -52,10 +61,11 @@ async def _race(request: Request) -> PlainTextResponse:
 
 def _app(middleware: list[Middleware]) -> ASGIApp:
     routes = [
-        _route("/login", scenarios.login),
+        _route("/login", scenarios.login, reads=False),
         Route("/untouched", _untouched),
         _route("/read", scenarios.read),
         _route("/incr", scenarios.incr),
+        _route("/write", scenarios.write, reads=False),
         Route("/race/{index:int}", _race),
         _route("/keys", scenarios.race_keys),
     ]
@@ -98,12 +108,14 @@ def starsessions_redis(settings: Settings) -> AsgiVariant:
     return _starsessions("starsessions-redis", store, close=client.aclose)
 
 
-def _sessionware(name: str, store: Any, close: Callable[[], Any] | None = None) -> AsgiVariant:
+def _sessionware(
+    name: str, store: Any, close: Callable[[], Any] | None = None, **options: Any
+) -> AsgiVariant:
     try:
         from sessionware import SessionMiddleware
     except ImportError as error:
         raise Unavailable(f"sessionware.SessionMiddleware not importable: {error}") from error
-    middleware = [Middleware(SessionMiddleware, secret_key=SECRET_KEY, store=store)]
+    middleware = [Middleware(SessionMiddleware, secret_key=SECRET_KEY, store=store, **options)]
     if close is None:
         close = getattr(store, "aclose", None) or getattr(store, "close", None) or (lambda: None)
     return Variant(name, _app(middleware), uses_redis="redis" in name, close=close)
@@ -124,6 +136,16 @@ def sessionware_redis(settings: Settings) -> AsgiVariant:
         raise Unavailable(f"sessionware.RedisStore not importable: {error}") from error
     store = RedisStore.from_url(settings.redis_url, prefix=settings.prefix("sessionware-redis"))
     return _sessionware("sessionware-redis", store)
+
+
+def sessionware_redis_lazy(settings: Settings) -> AsgiVariant:
+    """``autoload=False``: handlers await ``session.load()`` before reading, and one that
+    only sets keys is saved by one blind write, with no load."""
+    from sessionware import RedisStore
+
+    prefix = settings.prefix("sessionware-redis-lazy")
+    store = RedisStore.from_url(settings.redis_url, prefix=prefix)
+    return _sessionware("sessionware-redis-lazy", store, autoload=False)
 
 
 def sessionware_redis_cached(settings: Settings) -> AsgiVariant:
@@ -159,6 +181,7 @@ BUILDERS: list[tuple[str, bool, Callable[[Settings], AsgiVariant]]] = [
     ("starsessions-redis", True, starsessions_redis),
     ("sessionware-memory", False, sessionware_memory),
     ("sessionware-redis", True, sessionware_redis),
+    ("sessionware-redis-lazy", True, sessionware_redis_lazy),
     ("sessionware-redis-cached", True, sessionware_redis_cached),
     ("sessionware-sqlite", False, sessionware_sqlite),
     ("sessionware-postgres", False, sessionware_postgres),

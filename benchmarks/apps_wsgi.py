@@ -50,6 +50,7 @@ def _app(name: str, configure: Callable[[Flask], Any]) -> Flask:
         "/login": scenarios.login,
         "/read": scenarios.read,
         "/incr": scenarios.incr,
+        "/write": scenarios.write,
         "/keys": scenarios.race_keys,
     }
     for path, action in actions.items():

@@ -6,6 +6,7 @@ Endpoints (same paths, same logic in the ASGI and the WSGI apps):
 * ``/untouched``: never touches the session.
 * ``/read``: reads one key (``user``).
 * ``/incr``: increments the counter ``n``.
+* ``/write``: sets ``seen`` to a new value without reading the session (write-only).
 * ``/race/<i>``: reads the session, pauses, then sets key ``k<i>`` (the race run).
 * ``/keys``: lists the ``k<i>`` keys present (the race read-back).
 
@@ -15,11 +16,12 @@ dict, so the same code runs and the ratio to bare is the session layer's cost.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-ENDPOINTS = ("untouched", "read", "incr")
+ENDPOINTS = ("untouched", "read", "incr", "write")
 SEED: dict[str, Any] = {"user": "alice", "n": 0, "prefs": {"theme": "dark", "lang": "en"}}
 RACE_PAUSE_SECONDS = 0.001  # between the race handler's load and its save, in every variant
 
@@ -73,6 +75,15 @@ def read(session: Session) -> str:
 def incr(session: Session) -> str:
     session["n"] = session.get("n", 0) + 1
     return str(session["n"])
+
+
+_SEEN = itertools.count()
+
+
+def write(session: Session) -> str:
+    """Set a key without reading the session: always a new value, so always saved."""
+    session["seen"] = next(_SEEN)
+    return "ok"
 
 
 def race_key(index: int) -> str:

@@ -129,6 +129,7 @@ class SessionMiddleware:
                 f"store {type(self.store).__qualname__} does not implement the async store "
                 "contract (aload, acreate, asave, arotate, adelete): see sessionware/stores/base.py"
             )
+        self.config = self.config.with_store(self.store, asynchronous=True)
         calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
         self._calls: AsyncStore = calls
         self.bound = None if session_type is None else _bound(session_type, self.store, True)
@@ -264,6 +265,9 @@ class _Response:
             status = save_failure(error)
         else:
             lifecycle = self.middleware.lifecycle
+            if lifecycle and decision.gone_id:  # a blind write found what a load would have
+                dead = await adead_meta(self.middleware.store, decision.gone_id, time.time())
+                await lifecycle.afire(lifecycle.loaded(decision.gone_id, None, dead))
             if lifecycle and (events := lifecycle.saved(decision, self.session)):
                 await lifecycle.afire(events)
             if decision.new_token is not None:

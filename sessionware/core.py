@@ -13,9 +13,11 @@ Nothing here awaits or imports a framework, so the decision is written once.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -23,10 +25,19 @@ from . import devices
 from .codec import MAX_RECORD_BYTES
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
 from .encryption import Keyring
-from .errors import ConfigurationError
+from .errors import ConfigurationError, SessionTooLarge
 from .identity import UserPath
 from .session import FLASH_KEY, Session
-from .stores.base import AsyncStore, Changes, Meta, SyncStore, slid_expiry
+from .stores.base import (
+    TOO_LARGE,
+    WRITTEN,
+    AsyncStore,
+    BlindWrite,
+    Changes,
+    Meta,
+    SyncStore,
+    slid_expiry,
+)
 from .transport import Network, parse_proxies
 
 DEFAULT_IDLE_TIMEOUT = dt.timedelta(days=30)
@@ -120,6 +131,11 @@ class SessionConfig:
     refresh_each_request: bool | None = None  # re-send a persistent cookie: always/never/1%
     bearer: bool = False  # sessions come from Authorization: Bearer, never a cookie (bearer.py)
     session_type: str | None = None  # the tag of the type the sessions are bound to
+    # keys set without a read are saved without a load (see with_store, Session._blind)
+    blind_writes: bool = False
+    blind_skip: frozenset[str] = frozenset()  # keys that always load first: see with_store
+    # ids whose record a load found missing or unusable: never written blind (see plan)
+    unreadable: dict[str, None] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -196,6 +212,24 @@ class SessionConfig:
             session_type=session_type,
         )
 
+    def with_store(self, store: object, *, asynchronous: bool) -> SessionConfig:
+        """These options, with blind writes on when ``store`` offers them.
+
+        A blind write saves the keys a request set without reading the session in
+        one store call (``write``/``awrite``, see ``stores/base.py``), with no load
+        first. It is off with encryption (sizes are of the plaintext), a bound
+        session type (its selector reads the whole session) and bearer tokens;
+        keys the user or email paths start at, and the framework's own keys,
+        always load first.
+        """
+        method = "awrite" if asynchronous else "write"
+        able = callable(getattr(store, method, None))
+        able = able and self.encryption is None and self.session_type is None and not self.bearer
+        roots = {path.keys[0] for path in (self.user_key, self.email_key) if path is not None}
+        return dataclasses.replace(
+            self, blind_writes=able, blind_skip=frozenset(roots) | INTERNAL_KEYS
+        )
+
     def device_for(
         self, peer: str | None, user_agent: str | None, forwarded_for: str | None
     ) -> devices.Device | None:
@@ -229,7 +263,21 @@ class SessionConfig:
                 session._id = public_id(session._token)
                 session._pending = True
                 break
+        if self.blind_writes and not (session._resign or session._remembered_cookie):
+            fit = not self._cookie_due(session._signed_at) and session._id not in self.unreadable
+            session._blind_ok = fit
+            session._blind_skip = self.blind_skip
         return session
+
+    def _cookie_due(self, signed_at: float | None) -> bool:
+        """Whether a save would send this session's cookie again (``_update``'s rule for a
+        session that is not remembered): a blind write never sends one, so it loads."""
+        max_age = self.cookie.max_age
+        if max_age is None or signed_at is None:
+            return False
+        if self.refresh_each_request is not None:
+            return self.refresh_each_request
+        return time.time() - signed_at >= max(1.0, max_age * COOKIE_REFRESH_FRACTION) + 1
 
     def load_args(self, session: Session, now: float) -> tuple[str, dict[str, Any]]:
         """The id and keyword arguments of the store's ``load``/``aload`` call."""
@@ -257,6 +305,31 @@ class Plan:
     headers_if_gone: list[tuple[str, str]] = field(default_factory=list)
     session: Session | None = None  # whose id and token change when the call succeeds
     new_token: str | None = None  # the token it then has (None: none, after a logout)
+    # a blind write's plan when its record is gone: a new session with the keys set
+    fallback: Callable[[], Plan] | None = None
+    gone_id: str | None = None  # once it fell back: the id whose record was gone
+
+    def fall_back(self, outcome: object) -> bool:
+        """After a blind write: ``False`` when it was written. Otherwise this plan
+        becomes its fallback (a new session holding the keys set) and ``True`` says
+        to carry that out; raises SessionTooLarge when the store refused the size."""
+        if self.method != "write" or outcome == WRITTEN:
+            return False
+        if outcome == TOO_LARGE:
+            raise SessionTooLarge(
+                "the keys set in this request would make the stored session larger than "
+                "max_payload_bytes; it was not saved. Keep large data elsewhere (a database "
+                "row, a cache) and store its id, or raise max_payload_bytes",
+                key=None,
+                size=None,
+                limit=self.args[1].max_size_bytes,
+            )
+        assert self.fallback is not None
+        gone_id, fresh = self.args[0], self.fallback()
+        for name in _PLAN_FIELDS:
+            setattr(self, name, getattr(fresh, name))
+        self.gone_id = gone_id  # for the lifecycle: what a load would have reported
+        return True
 
     def result_headers(self, outcome: object) -> list[tuple[str, str]]:
         """The headers to send given what the store call returned.
@@ -281,9 +354,14 @@ class Plan:
         return headers
 
 
+_PLAN_FIELDS = tuple(f.name for f in dataclasses.fields(Plan))
+
+
 def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
     """Carry out ``plan`` against a sync store; returns the headers to add."""
     outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs) if plan.method else None
+    if plan.fall_back(outcome):
+        outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs)
     return plan.result_headers(outcome)
 
 
@@ -291,6 +369,8 @@ async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
     """Carry out ``plan`` against an async store; returns the headers to add."""
     method = getattr(store, "a" + plan.method) if plan.method else None
     outcome = await method(*plan.args, **plan.kwargs) if method else None
+    if plan.fall_back(outcome):
+        outcome = await getattr(store, "a" + plan.method)(*plan.args, **plan.kwargs)
     return plan.result_headers(outcome)
 
 
@@ -303,10 +383,12 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     result = Plan()
     if not (session._accessed or session._cookie_sent):
         return result  # no cookie came in and the handler never looked: the common case
+    if session._unusable is not None and config.blind_writes:
+        _remember_unreadable(config.unreadable, session._unusable)
     if session._accessed:
         result.headers.append(("vary", "Cookie"))
-    if session._pending:  # never used: nothing changed, the store already slid the expiry
-        return result
+    if session._pending:  # never read: nothing changed but the keys set blind, if any
+        return _blind_write(config, session, result, now) if session._blind else result
     if session._type is not None:  # values changed in place since they were assigned
         for key in session._touched:
             if dict.__contains__(session, key):
@@ -404,6 +486,38 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     )
     expire = ("set-cookie", config.cookie.expire_cookie())
     return _with(result, "save", (session._id, changes), cookie=cookie, gone=expire)
+
+
+UNREADABLE_REMEMBERED = 4096  # ids per process; the oldest is forgotten first
+
+
+def _remember_unreadable(ids: dict[str, None], session_id: str) -> None:
+    """A load found ``session_id``'s record missing, corrupt or undecodable: keys set
+    under it are never written blind again here, but load first (and, finding nothing,
+    start a new session), so that nobody keeps writing into a record nobody can read.
+    Another process learns it on its own first load of the record."""
+    ids[session_id] = None
+    if len(ids) > UNREADABLE_REMEMBERED:
+        with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread's
+            del ids[next(iter(ids))]
+
+
+def _blind_write(config: SessionConfig, session: Session, result: Plan, now: float | None) -> Plan:
+    """Keys set without a read: one store call that writes them into the live record
+    (and slides it); if the record is gone, a new session holding them instead."""
+    assert session._id is not None
+    now = time.time() if now is None else now
+    write = BlindWrite(session._blind_encoded(), now, config.idle_seconds, config.max_payload_bytes)
+    result.method, result.args = "write", (session._id, write)
+    result.fallback = lambda: _fresh(config, session, now)
+    return result
+
+
+def _fresh(config: SessionConfig, session: Session, now: float) -> Plan:
+    """The plan for a blind write whose record was gone: what a load would have led
+    to, an empty session given the keys set, saved as a new one."""
+    session._fill(None)
+    return plan(config, session, now)
 
 
 def _set_cookie(

@@ -101,10 +101,11 @@ class SessionTypeInUse(SessionwareError, RuntimeError):
 class SessionTooLarge(SessionwareError, ValueError):
     """The stored payload would exceed ``max_payload_bytes``.
 
-    ``size`` is what the payload would have been, ``limit`` the cap, both in bytes.
+    ``size`` is what the payload would have been, ``limit`` the cap, both in bytes;
+    ``size`` is ``None`` when the store found it out (a blind write, see ``core``).
     """
 
-    def __init__(self, message: str, *, key: str | None, size: int, limit: int) -> None:
+    def __init__(self, message: str, *, key: str | None, size: int | None, limit: int) -> None:
         super().__init__(message)
         self.key = key
         self.size = size

@@ -18,7 +18,7 @@ import importlib.util
 import time
 from typing import TYPE_CHECKING, Any
 
-from .stores.base import Changes, Meta, StoredSession
+from .stores.base import WRITTEN, BlindWrite, Changes, Meta, StoredSession
 
 if TYPE_CHECKING:
     from .metrics import SessionMetrics
@@ -37,7 +37,7 @@ def tracer() -> Any:
     return trace.get_tracer("sessionware")
 
 
-OPERATIONS = ("load", "create", "save", "rotate", "delete")
+OPERATIONS = ("load", "create", "save", "write", "rotate", "delete")
 _NO_SPAN = contextlib.nullcontext()  # reusable: it holds no state
 
 
@@ -124,6 +124,12 @@ class InstrumentedStore:
             if saved and self._saved is not None:
                 self._saved.inc()
 
+    def _written(self, outcome: str) -> str:
+        """A blind write counts as a save; its size is the store's, unknown here."""
+        if outcome == WRITTEN and self._saved is not None:
+            self._saved.inc()
+        return outcome
+
     # -- sync ------------------------------------------------------------------------
 
     def load(self, session_id: str, **kwargs: Any) -> StoredSession | None:
@@ -137,6 +143,10 @@ class InstrumentedStore:
         saved: bool = self._call("save", self.wrapped.save, session_id, changes)
         self._wrote(changes.size_bytes, saved)
         return saved
+
+    def write(self, session_id: str, write: BlindWrite) -> str:
+        outcome: str = self._call("write", self.wrapped.write, session_id, write)
+        return self._written(outcome)
 
     def rotate(self, old_id: str, new_id: str, data: Any, meta: Meta, **kwargs: Any) -> Any:
         result = self._call("rotate", self.wrapped.rotate, old_id, new_id, data, meta, **kwargs)
@@ -159,6 +169,10 @@ class InstrumentedStore:
         saved: bool = await self._acall("save", self.wrapped.asave, session_id, changes)
         self._wrote(changes.size_bytes, saved)
         return saved
+
+    async def awrite(self, session_id: str, write: BlindWrite) -> str:
+        outcome: str = await self._acall("write", self.wrapped.awrite, session_id, write)
+        return self._written(outcome)
 
     async def arotate(self, old_id: str, new_id: str, data: Any, meta: Meta, **kwargs: Any) -> Any:
         args = (old_id, new_id, data, meta)

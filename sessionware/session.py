@@ -14,7 +14,14 @@ Contract:
 * ``clear()`` ends the session (logout); anything written afterwards goes into a
   new session with a new id. ``regenerate()`` keeps the data under a new id.
 * With ``autoload=False`` the session must be loaded with ``await
-  session.load()`` before use; using it earlier raises :class:`SessionNotLoaded`.
+  session.load()`` before use; using it earlier raises :class:`SessionNotLoaded`,
+  except setting keys, below.
+* Blind writes: where the middleware offers them (``SessionConfig.with_store``),
+  setting a key of a session not loaded yet does not load it. The value is
+  checked at once (unstorable, or over the cap by itself) and kept aside; if the
+  request never reads the session, the middleware saves those keys in one store
+  call. Any read loads the record first and then applies the kept keys, so a
+  total over the cap may be reported there (or, if never read, by the save).
 
 The middleware, not the session, talks to the store: see ``sessionware.core``.
 """
@@ -77,6 +84,9 @@ class Session(dict[str, Any]):
     __slots__ = (
         "_accessed",
         "_async_loader",
+        "_blind",
+        "_blind_ok",
+        "_blind_skip",
         "_cleared",
         "_cookie_sent",
         "_device",
@@ -101,6 +111,7 @@ class Session(dict[str, Any]):
         "_touched",
         "_type",
         "_unloaded",
+        "_unusable",
     )
 
     def __init__(self, *, max_payload_bytes: int = 65536) -> None:
@@ -131,6 +142,10 @@ class Session(dict[str, Any]):
         self._stale: set[str] = set()  # loaded values to seal again (plaintext or an old key)
         self._type: SessionType | None = None  # the bound session type: checks every assignment
         self._problems: list[str] = []  # what the loaded record breaks of that type's schema
+        self._blind: dict[str, Any] = {}  # keys set before any load, by value (see above)
+        self._blind_ok = False  # may keys be set without loading? (the middleware decides)
+        self._blind_skip: frozenset[str] = frozenset()  # keys that load first all the same
+        self._unusable: str | None = None  # the id a load found no usable record under
 
     # -- identity and lifecycle ------------------------------------------------
 
@@ -183,6 +198,7 @@ class Session(dict[str, Any]):
         self._regenerate = False  # nothing is left to carry: this is a logout
         self._stale.clear()
         self._problems = []
+        self._blind.clear()
         dict.clear(self)
         self._sizes.clear()
         self._size = self._loaded_size = 0
@@ -280,6 +296,12 @@ class Session(dict[str, Any]):
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if self._blind_ok and (self._pending_load or self._unloaded):
+            if not self._pending_load:
+                self._unloaded = False  # no record to load: the session is simply new
+            elif codec.check_key(key) not in self._blind_skip:
+                self._set_blind(key, value)
+                return
         self._ensure_loaded()
         self._warn_if_sealed(key)
         if self._type is not None:  # before anything changes: a refusal leaves the session as is
@@ -430,9 +452,42 @@ class Session(dict[str, Any]):
             )
         self._fill(self._sync_loader())
 
+    def _set_blind(self, key: str, value: Any) -> None:
+        """Keep ``value`` aside for a blind write, checked as an assignment is."""
+        self._accessed = True
+        self._warn_if_sealed(key)
+        size = len(key.encode()) + len(codec.encode(key, value))
+        if size > self._max_bytes:
+            raise SessionTooLarge(
+                f"storing {key!r} would make the session at least {size} bytes, over "
+                f"max_payload_bytes={self._max_bytes}; keep large data elsewhere (a database "
+                f"row, a cache) and store its id, or raise max_payload_bytes",
+                key=key,
+                size=size,
+                limit=self._max_bytes,
+            )
+        self._blind[key] = value
+
+    def _blind_encoded(self) -> dict[str, bytes]:
+        """The keys set blind, encoded now (values may have changed in place since)."""
+        return {key: codec.encode(key, value) for key, value in self._blind.items()}
+
     def _fill(self, stored: StoredSession | None) -> None:
-        """Take the store's record (``None``: the cookie named no live session)."""
+        """Take the store's record (``None``: the cookie named no live session), then
+        apply the keys set before it was loaded."""
+        self._take(stored)
+        if self._blind:
+            blind, self._blind = self._blind, {}
+            sealed, self._sealed = self._sealed, False  # a blind write's fallback, at save
+            try:
+                for key, value in blind.items():
+                    self[key] = value
+            finally:
+                self._sealed = sealed
+
+    def _take(self, stored: StoredSession | None) -> None:
         self._pending = False
+        self._unusable = self._id  # until the record proves usable (see core.plan)
         dict.clear(self)
         if stored is None:
             self._id = None
@@ -466,6 +521,7 @@ class Session(dict[str, Any]):
         if self._keyring is not None:  # sizes are of the payload, not of its sealing
             sizes = {key: len(key.encode()) + len(raw) for key, raw in plain.items()}
             size = sum(sizes.values())
+        self._unusable = None
         self._meta = stored.meta
         self._raw = plain
         dict.update(self, data)

@@ -65,13 +65,13 @@ class SyncSessions:
         metrics: bool = False,
         registry: Any = None,
     ) -> None:
-        self.config = config
         self.store: SyncStore = checked_store(MemoryStore() if store is None else store)
         if not isinstance(self.store, SyncStore):
             raise ConfigurationError(
                 f"store {type(self.store).__qualname__} does not implement the sync store "
                 "contract (load, create, save, rotate, delete): see sessionware/stores/base.py"
             )
+        self.config = config.with_store(self.store, asynchronous=False)
         calls, self.lifecycle = observed(self.store, config.app_id, hooks, metrics, registry)
         self._calls: SyncStore = calls
         tag = config.session_type
@@ -146,6 +146,9 @@ class SyncSessions:
         except SAVE_ERRORS as error:
             return save_failure(error)
         if self.lifecycle is not None:
+            if decision.gone_id:  # a blind write found what a load would have
+                dead = dead_meta(self.store, decision.gone_id, time.time())
+                self.lifecycle.fire(self.lifecycle.loaded(decision.gone_id, None, dead))
             self.lifecycle.fire(self.lifecycle.saved(decision, session))
         if decision.new_token is not None and environ is not None:
             scheme, host = environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST")

@@ -77,4 +77,4 @@ class CountingStore:
         return call
 
 
-_STORE_METHODS = {"load", "create", "save", "rotate", "delete"}
+_STORE_METHODS = {"load", "create", "save", "write", "rotate", "delete"}

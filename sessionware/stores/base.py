@@ -108,6 +108,50 @@ class Changes:
     device: str | None = None  # a new Meta.device; None leaves it as it is
 
 
+WRITTEN = "written"
+GONE = "gone"
+TOO_LARGE = "too-large"
+
+
+@dataclass(slots=True)
+class BlindWrite:
+    """Keys a request set without ever reading the session: saved without a load.
+
+    ``set`` holds the new encodings by key (never the framework's internal keys).
+    Applied to a live record in one atomic step, the write replaces those keys,
+    sets ``updated_at`` and ``last_activity_at`` to ``now``, slides the expiry as a
+    load would (:func:`slid_expiry` with ``idle_seconds``), and recomputes
+    ``size_bytes`` (the old size, less the replaced entries, plus the new ones; an
+    entry is its key's UTF-8 length plus its value's), ``max_size_bytes`` and
+    ``attribute_count`` (one more per key the record did not hold).
+    """
+
+    set: dict[str, bytes]
+    now: float
+    idle_seconds: float | None
+    max_size_bytes: int
+
+
+def blind_size(meta: Meta, old: Mapping[str, int], write: BlindWrite) -> tuple[int, int]:
+    """The record's size and attribute count after ``write``, given the stored
+    lengths (``old``) of the values it replaces (absent: a new key). The one rule
+    every store follows; Redis's script follows it in Lua."""
+    size, count = meta.size_bytes, meta.attribute_count
+    for key, value in write.set.items():
+        length = len(key.encode())
+        if key in old:
+            size -= length + old[key]
+        else:
+            count += 1
+        size += length + len(value)
+    return size, count
+
+
+def blind_refused(meta: Meta, size: int, write: BlindWrite) -> bool:
+    """Over the cap: a record may stay as large as it was, never grow past it."""
+    return size > write.max_size_bytes and size > meta.size_bytes
+
+
 def slid_expiry(meta: Meta, now: float, idle_seconds: float | None) -> float | None:
     """The record's expiry after a load at ``now``: the one rule every store follows.
 
@@ -168,6 +212,29 @@ class SyncStore(Protocol):
     def delete(self, session_id: str) -> None:
         """Remove a live record entirely (logout). Missing records are fine; an
         ended record's tombstone (expired, revoked) stays for its retention."""
+        ...
+
+
+@runtime_checkable
+class BlindWriteStore(Protocol):
+    """A sync store that can save keys without loading first (optional)."""
+
+    def write(self, session_id: str, write: BlindWrite) -> str:
+        """Apply ``write`` (see :class:`BlindWrite`) to a live record, atomically.
+
+        Returns :data:`WRITTEN`; :data:`GONE`, writing nothing, when the record is
+        not live (missing, expired, revoked, logged out); :data:`TOO_LARGE`, writing
+        nothing, when the result would pass ``max_size_bytes`` (:func:`blind_refused`).
+        """
+        ...
+
+
+@runtime_checkable
+class AsyncBlindWriteStore(Protocol):
+    """:class:`BlindWriteStore`'s operation, awaitable."""
+
+    async def awrite(self, session_id: str, write: BlindWrite) -> str:
+        """See :meth:`BlindWriteStore.write`."""
         ...
 
 

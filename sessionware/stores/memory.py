@@ -23,12 +23,18 @@ from typing import ClassVar
 from .base import (
     ACTIVE,
     EXPIRED,
+    GONE,
     REVOKED,
+    TOO_LARGE,
+    WRITTEN,
     AuditRecord,
+    BlindWrite,
     Changes,
     Meta,
     Query,
     StoredSession,
+    blind_refused,
+    blind_size,
     slid_expiry,
 )
 from .listing import matches, sort_key
@@ -137,6 +143,24 @@ class MemoryStore:
             self._reap(meta.updated_at)
             return True
 
+    def write(self, session_id: str, write: BlindWrite) -> str:
+        with self._lock:
+            record = self._live(session_id, write.now)
+            if record is None or record.data is None:
+                return GONE
+            data, meta = record.data, record.meta
+            old = {key: len(data[key]) for key in write.set if key in data}
+            size, count = blind_size(meta, old, write)
+            if blind_refused(meta, size, write):
+                return TOO_LARGE
+            data.update(write.set)
+            meta.size_bytes, meta.attribute_count = size, count
+            meta.max_size_bytes = max(meta.max_size_bytes, size)
+            meta.updated_at = meta.last_activity_at = write.now
+            meta.expires_at = slid_expiry(meta, write.now, write.idle_seconds)
+            self._reap(write.now)
+            return WRITTEN
+
     def delete(self, session_id: str) -> None:
         with self._lock:
             now = time.time()
@@ -155,6 +179,9 @@ class MemoryStore:
 
     async def asave(self, session_id: str, changes: Changes) -> bool:
         return self.save(session_id, changes)
+
+    async def awrite(self, session_id: str, write: BlindWrite) -> str:
+        return self.write(session_id, write)
 
     async def arotate(
         self,

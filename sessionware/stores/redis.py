@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError, StoreUnavailable, missing_extra
-from .base import AuditRecord, Changes, Meta, Query, StoredSession
+from .base import AuditRecord, BlindWrite, Changes, Meta, Query, StoredSession
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .redis_cache import DEFAULT_MAX_ENTRIES, ClientCache
 from .redis_flows import ACTIVITY_GRANULARITY, Call, Flow, RedisFlows
@@ -356,6 +356,10 @@ class RedisStore:
         self._forget(session_id)
         return self._run(self._flows.save(session_id, changes))
 
+    def write(self, session_id: str, write: BlindWrite) -> str:
+        self._forget(session_id)
+        return self._run(self._flows.write(session_id, write))
+
     def rotate(
         self,
         old_id: str,
@@ -393,6 +397,10 @@ class RedisStore:
     async def asave(self, session_id: str, changes: Changes) -> bool:
         self._forget(session_id)
         return await self._arun(self._flows.save(session_id, changes))
+
+    async def awrite(self, session_id: str, write: BlindWrite) -> str:
+        self._forget(session_id)
+        return await self._arun(self._flows.write(session_id, write))
 
     async def arotate(
         self,

@@ -38,7 +38,19 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import StoreUnavailable
-from .base import ACTIVE, EXPIRED, AuditRecord, Changes, Meta, Query, StoredSession
+from .base import (
+    ACTIVE,
+    EXPIRED,
+    GONE,
+    TOO_LARGE,
+    WRITTEN,
+    AuditRecord,
+    BlindWrite,
+    Changes,
+    Meta,
+    Query,
+    StoredSession,
+)
 from .listing import matches, sort_key
 from .redis_scripts import INDEX, RECORD, SESSION, Script
 
@@ -133,11 +145,7 @@ class RedisFlows:
     ) -> Flow[StoredSession | None]:
         """Load and slide a live record; ``quiet``: seconds since its last activity
         within which the load writes nothing (the client-side cache's window)."""
-        candidate, grain = "", "0"
-        if idle_seconds is not None:
-            candidate = _num(now + idle_seconds)
-            if self.single_node:
-                grain = _num(idle_seconds * ACTIVITY_GRANULARITY)
+        candidate, grain = self._slide(now, idle_seconds)
         calm = "" if quiet is None else _num(quiet)
         loaded, *_ = yield from roundtrip(
             self._both(
@@ -180,13 +188,29 @@ class RedisFlows:
                 self._index("user", now, session_id, _user_token(changes.user)),
             )
         )
-        state = _state(session_id, saved)
-        if state == _TOO_LATE:
-            raise StoreUnavailable(
-                f"the save of session {session_id} reached Redis after its client had given "
-                "up waiting (the server was paused or overloaded); it was not applied"
+        return _written(session_id, saved) == 1
+
+    def write(self, session_id: str, write: BlindWrite) -> Flow[str]:
+        """A blind write (no load first): one round trip, as a load's."""
+        now = write.now
+        candidate, grain = self._slide(now, write.idle_seconds)
+        pairs = [item for key, value in write.set.items() for item in (key, value)]
+        args = [self._deadline(), candidate, self._retention, grain, str(write.max_size_bytes)]
+        written, *_ = yield from roundtrip(
+            self._both(
+                self._record("write", session_id, now, *args, *_counted(pairs)),
+                self._index("touch", now, session_id, candidate, grain),
             )
-        return state == 1
+        )
+        state = _written(session_id, written)
+        return WRITTEN if state == 1 else TOO_LARGE if state == _TOO_LARGE else GONE
+
+    def _slide(self, now: float, idle_seconds: float | None) -> tuple[str, str]:
+        """A load's (or blind write's) candidate expiry and activity-index granularity."""
+        if idle_seconds is None:
+            return "", "0"
+        grain = _num(idle_seconds * ACTIVITY_GRANULARITY) if self.single_node else "0"
+        return _num(now + idle_seconds), grain
 
     def _observe_clock(self, server_time: float) -> None:
         """Keep the tightest lower bound of the server's clock minus ours: each
@@ -389,6 +413,7 @@ class RedisFlows:
 
 _MARK = b"\xff"  # the data hash's marker field (see redis_scripts.RECORD)
 _TOO_LATE = -2  # a save's state when it reached the server after its deadline
+_TOO_LARGE = -3  # a blind write's state when it would pass the size cap
 
 _TIMES = frozenset(
     ("created_at", "updated_at", "last_activity_at", "expires_at", "deadline", "ended_at")
@@ -484,6 +509,17 @@ def _state(session_id: str, reply: Any) -> int:
     state = reply if isinstance(reply, int) else int(reply[0])
     if state == -1:
         _corrupt(session_id, "a key of the wrong type, or a meta hash of the wrong shape")
+    return state
+
+
+def _written(session_id: str, reply: Any) -> int:
+    """A save's or blind write's state; raises StoreUnavailable when it came too late."""
+    state = _state(session_id, reply)
+    if state == _TOO_LATE:
+        raise StoreUnavailable(
+            f"the save of session {session_id} reached Redis after its client had given "
+            "up waiting (the server was paused or overloaded); it was not applied"
+        )
     return state
 
 

@@ -139,6 +139,41 @@ local function set_expiry(expires, retention)
   expire(expires, retention)
 end
 
+-- a write's deadline (its first argument): the server time ('': none) after which the
+-- client has given up on it (it answered 503); one that arrives later must not apply
+local function too_late()
+  local deadline = take(1)
+  if deadline ~= '' and tonumber(server_time()) > tonumber(deadline) then
+    index_wanted = false
+    return true
+  end
+  return false
+end
+
+-- activity at `now` on a live record whose FIELDS' values are `meta`: slide its expiry
+-- to `candidate` (the sliding rule) and decide whether the activity index hears of it
+-- (once per `grain` seconds). Appends the meta fields to set to `changed`, updates
+-- `meta` to match, and re-times the keys; the caller sends the one HSET.
+local function touch(meta, candidate, retention, grain, changed)
+  local old, expires = meta[4] or '', meta[4] or ''
+  if meta[6] ~= '0' then expires = capped(candidate, meta[5]) end  -- sliding
+  local indexed = meta[16]
+  index_wanted = not indexed or tonumber(now) - tonumber(indexed) >= tonumber(grain)
+  meta[3] = now
+  if index_wanted then
+    changed[#changed + 1], changed[#changed + 2], meta[16] = 'indexed_at', now, now
+  end
+  if expires ~= old then
+    if expires == '' then
+      redis.call('HDEL', M, 'expires_at')
+    else
+      changed[#changed + 1], changed[#changed + 2] = 'expires_at', expires
+    end
+    meta[4] = expires ~= '' and expires
+    expire(expires, retention)
+  end
+end
+
 local function record(base)
   op, now, at = ARGV[base], ARGV[base + 1], base + 2
 
@@ -155,24 +190,8 @@ local function record(base)
       index_wanted = false
       return {1, data, meta, server_time()}
     end
-    local old, expires = meta[4] or '', meta[4] or ''
-    if meta[6] ~= '0' then expires = capped(candidate, meta[5]) end  -- sliding
-    local indexed = meta[16]
-    index_wanted = not indexed or tonumber(now) - tonumber(indexed) >= tonumber(grain)
     local changed = {'last_activity_at', now}  -- one HSET for all
-    meta[3] = now
-    if index_wanted then
-      changed[3], changed[4], meta[16] = 'indexed_at', now, now
-    end
-    if expires ~= old then
-      if expires == '' then
-        redis.call('HDEL', M, 'expires_at')
-      else
-        changed[#changed + 1], changed[#changed + 2] = 'expires_at', expires
-      end
-      meta[4] = expires ~= '' and expires
-      expire(expires, retention)
-    end
+    touch(meta, candidate, retention, grain, changed)
     redis.call('HSET', M, unpack(changed))
     return {1, data, meta, server_time()}
 
@@ -180,11 +199,7 @@ local function record(base)
     -- deadline, size, data pairs, removed keys, meta pairs, meta fields to clear.
     -- deadline: the server time ('': none) after which the client has given up on
     -- this save (it answered 503): a save that arrives later must not apply
-    local deadline = take(1)
-    if deadline ~= '' and tonumber(server_time()) > tonumber(deadline) then
-      index_wanted = false
-      return -2
-    end
+    if too_late() then return -2 end
     local s, old = state()
     if s ~= 1 then
       index_wanted = false
@@ -212,6 +227,40 @@ local function record(base)
     chunked('HDEL', D, removed)
     chunked('HSET', M, meta)
     chunked('HDEL', M, present)
+    return 1
+
+  elseif op == 'write' then
+    -- a blind write (stores/base.py BlindWrite): deadline, candidate expiry ('': none),
+    -- retention, index granularity (s), size cap, data pairs. 1 written; a state; -3: the
+    -- record would grow past the cap (nothing written)
+    if too_late() then return -2 end
+    local s, meta = state()
+    if s ~= 1 then
+      index_wanted = false
+      return s
+    end
+    local candidate, retention, grain, cap = take(4)
+    local set = list()
+    local was = tonumber(meta[10] or 0)
+    local size, count = was, tonumber(meta[12] or 0)
+    for i = 1, #set, 2 do
+      local length = redis.call('HSTRLEN', D, set[i])  -- a stored value is never empty
+      if length > 0 then size = size - #set[i] - length else count = count + 1 end
+      size = size + #set[i] + #set[i + 1]
+    end
+    if size > tonumber(cap) and size > was then
+      index_wanted = false
+      return -3
+    end
+    chunked('HSET', D, set)
+    size, count = string.format('%d', size), string.format('%d', count)
+    local changed = {'last_activity_at', now, 'updated_at', now, 'size_bytes', size,
+      'attribute_count', count}
+    if tonumber(meta[11] or 0) < tonumber(size) then
+      changed[#changed + 1], changed[#changed + 2] = 'max_size_bytes', size
+    end
+    touch(meta, candidate, retention, grain, changed)
+    redis.call('HSET', M, unpack(changed))
     return 1
 
   elseif op == 'create' then  -- expiry ('': none), retention, data pairs, meta pairs

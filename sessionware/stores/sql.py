@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from ..errors import ConfigurationError, StoreUnavailable
-from .base import AuditRecord, Changes, Meta, Query, StoredSession
+from .base import AuditRecord, BlindWrite, Changes, Meta, Query, StoredSession
 from .registry_flows import SQLRegistry
 from .sql_flows import Flow, Row, SQLFlows, Statement
 
@@ -141,6 +141,9 @@ class SQLStore:
     def save(self, session_id: str, changes: Changes) -> bool:
         return self._write(self._flows.save(session_id, changes))
 
+    def write(self, session_id: str, write: BlindWrite) -> str:
+        return self._write(self._flows.write(session_id, write))
+
     def rotate(
         self,
         old_id: str,
@@ -165,6 +168,9 @@ class SQLStore:
 
     async def asave(self, session_id: str, changes: Changes) -> bool:
         return await self._awrite(self._flows.save(session_id, changes))
+
+    async def awrite(self, session_id: str, write: BlindWrite) -> str:
+        return await self._awrite(self._flows.write(session_id, write))
 
     async def arotate(
         self,

@@ -40,12 +40,18 @@ from ..errors import ConfigurationError
 from .base import (
     ACTIVE,
     EXPIRED,
+    GONE,
     REVOKED,
+    TOO_LARGE,
+    WRITTEN,
     AuditRecord,
+    BlindWrite,
     Changes,
     Meta,
     Query,
     StoredSession,
+    blind_refused,
+    blind_size,
     slid_expiry,
 )
 
@@ -216,6 +222,31 @@ class SQLFlows:
             ),
         )
         return True
+
+    def write(self, session_id: str, write: BlindWrite) -> Flow[str]:
+        """A blind write: lock, check, measure the replaced values, write, slide."""
+        now = write.now
+        meta = yield from self._lock_live(session_id, now)
+        if meta is None:
+            return GONE
+        names = list(write.set)
+        rows = yield Statement(
+            f"SELECT name, LENGTH(value) FROM {self.data} WHERE session_id = ? "
+            f"AND name IN ({_marks(len(names))})",
+            (session_id, *names),
+        )
+        old = {_text(name): _count(length) for name, length in rows}
+        size, count = blind_size(meta, old, write)
+        if blind_refused(meta, size, write):
+            return TOO_LARGE
+        yield from self._put(session_id, write.set)
+        expires = slid_expiry(meta, now, write.idle_seconds)
+        yield Statement(
+            f"UPDATE {self.sessions} SET updated_at = ?, last_activity_at = ?, expires_at = ?, "
+            "due = ?, size_bytes = ?, max_size_bytes = ?, attribute_count = ? WHERE id = ?",
+            (now, now, expires, expires, size, max(meta.max_size_bytes, size), count, session_id),
+        )
+        return WRITTEN
 
     def rotate(
         self,

@@ -11,6 +11,7 @@ wait use sub-second timeouts. To check your own store, add it to ``make_store``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -23,10 +24,13 @@ from sessionware.stores.base import (
     EXPIRED,
     REVOKED,
     SORT_FIELDS,
+    AsyncBlindWriteStore,
     AsyncManagedStore,
     AsyncRegistryStore,
     AsyncStore,
     AuditRecord,
+    BlindWrite,
+    BlindWriteStore,
     Changes,
     ManagedStore,
     Meta,
@@ -167,6 +171,7 @@ async def wait_until(moment: float) -> None:
 async def test_implements_every_protocol(make_store: Callable[..., Any]) -> None:
     raw = make_store()
     protocols = (SyncStore, AsyncStore, ManagedStore, AsyncManagedStore)
+    protocols += (BlindWriteStore, AsyncBlindWriteStore)
     for protocol in (*protocols, RegistryStore, AsyncRegistryStore):
         assert isinstance(raw, protocol), protocol.__name__
 
@@ -323,6 +328,88 @@ async def test_save_after_expiry_does_not_resurrect(store: Ops) -> None:
     assert await store.load("s1", now=time.time(), idle_seconds=60) is None
     got = await store.get_meta("s1", now=time.time())
     assert got is not None and (got.status, got.ended_at) == (EXPIRED, now + 0.5)
+
+
+# -- blind writes (keys set without a load) ----------------------------------------------------
+
+
+def blind(now: float, cap: int = 1000, idle: float | None = 60.0, **values: bytes) -> BlindWrite:
+    return BlindWrite(set=dict(values), now=now, idle_seconds=idle, max_size_bytes=cap)
+
+
+async def test_write_sets_keys_slides_and_counts(store: Ops) -> None:
+    now = time.time()
+    made = meta(now, idle=60, size_bytes=4, max_size_bytes=4, user="ann")
+    made.attribute_count = 2
+    await store.create("s1", {"a": b"1", "b": b"2"}, made)  # 2 entries of 2 bytes
+    assert await store.write("s1", blind(now + 5, b=b"22", c=b"333")) == "written"
+    loaded = await store.load("s1", now=now + 6, idle_seconds=60)
+    assert loaded is not None
+    assert loaded.data == {"a": b"1", "b": b"22", "c": b"333"}
+    got = loaded.meta
+    assert (got.size_bytes, got.max_size_bytes, got.attribute_count) == (2 + 3 + 4, 9, 3)
+    assert (got.updated_at, got.created_at, got.user) == (now + 5, now, "ann")
+    stored = await store.get_meta("s1", now=now + 6)
+    assert stored is not None and stored.expires_at == now + 6 + 60  # slid by each call
+
+
+async def test_write_slides_like_a_load(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, idle=60, deadline=now + 100))
+    assert await store.write("s1", blind(now + 10, a=b"2")) == "written"
+    got = await store.get_meta("s1", now=now + 10)
+    assert got is not None
+    assert (got.expires_at, got.last_activity_at, got.updated_at) == (now + 70, now + 10, now + 10)
+    assert await store.write("s1", blind(now + 50, a=b"3")) == "written"
+    got = await store.get_meta("s1", now=now + 50)
+    assert got is not None and got.expires_at == now + 100  # never past the deadline
+
+
+async def test_write_to_a_record_that_is_not_live_writes_nothing(store: Ops) -> None:
+    now = time.time()
+    assert await store.write("missing", blind(now, a=b"1")) == "gone"
+    assert await store.read_data("missing", now=now) is None
+    await store.create("revoked", {"a": b"1"}, meta(now))
+    assert await store.revoke("revoked", actor="op", now=now) is True
+    assert await store.write("revoked", blind(now + 1, a=b"2")) == "gone"
+    got = await store.get_meta("revoked", now=now + 1)
+    assert got is not None and got.status == REVOKED
+    assert await store.read_data("revoked", now=now + 1) is None
+    await store.create("out", {"a": b"1"}, meta(now))
+    await store.delete("out")
+    assert await store.write("out", blind(now + 1, a=b"2")) == "gone"
+    assert await store.get_meta("out", now=now + 1) is None
+    await store.create("short", {"a": b"1"}, meta(now, idle=0.3))
+    await wait_until(now + 0.5)
+    assert await store.write("short", blind(time.time(), a=b"2")) == "gone"
+    assert await store.read_data("short", now=time.time()) is None
+
+
+async def test_write_refuses_to_grow_past_the_cap(store: Ops) -> None:
+    now = time.time()
+    await store.create("s1", {"a": b"x" * 10}, meta(now, size_bytes=11, max_size_bytes=11))
+    refused = blind(now + 1, cap=20, b=b"y" * 10)  # 11 + 11 = 22 > 20
+    assert await store.write("s1", refused) == "too-large"
+    loaded = await store.load("s1", now=now + 2, idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"x" * 10}
+    assert loaded.meta.size_bytes == 11
+    shrinking = blind(now + 3, cap=5, a=b"z" * 8)  # over the cap, but smaller than before
+    assert await store.write("s1", shrinking) == "written"
+    got = await store.get_meta("s1", now=now + 3)
+    assert got is not None and (got.size_bytes, got.max_size_bytes) == (9, 11)
+
+
+async def test_concurrent_writes_of_different_keys_all_persist(
+    make_store: Callable[..., Any], mode: str
+) -> None:
+    store = Ops(make_store(), mode)
+    now = time.time()
+    await store.create("s1", {}, meta(now))
+    writes = [store.write("s1", blind(now, **{f"k{i}": b"v"})) for i in range(50)]
+    assert set(await asyncio.gather(*writes)) == {"written"}
+    loaded = await store.load("s1", now=now, idle_seconds=60)
+    assert loaded is not None and len(loaded.data) == 50
+    assert loaded.meta.attribute_count == 50 and loaded.meta.size_bytes == 50 * 3 + 40
 
 
 # -- rotate, delete --------------------------------------------------------------------------
