@@ -2,7 +2,8 @@
 
 Every write to the Redis socket goes through ``send_packed_command`` of
 ``redis.connection.AbstractConnection`` (sync) or
-``redis.asyncio.connection.AbstractConnection`` (async), whether it carries one
+``redis.asyncio.connection.AbstractConnection`` (async), or sessionware's lean
+connection's ``WireClient.transmit`` (``sessionware/stores/redis_wire.py``), whether it carries one
 command or a whole pipeline or MULTI/EXEC block. So one call is one round trip,
 and the commands are counted by walking the RESP arrays in the packed bytes.
 MULTI and EXEC are counted as commands (they are sent); a script call
@@ -21,6 +22,8 @@ from typing import Any
 
 import redis.asyncio.connection
 import redis.connection
+
+from sessionware.stores.redis_wire import WireClient
 
 
 @dataclass(slots=True)
@@ -78,10 +81,18 @@ def counting() -> Iterator[Counter]:
         counter.record(command)
         await async_send(self, command, check_health)
 
+    wire_send = WireClient.transmit
+
+    def counted_wire_send(self: Any, protocol: Any, packed: bytes) -> None:
+        counter.record(packed)
+        wire_send(self, protocol, packed)
+
     sync_class.send_packed_command = counted_sync_send  # type: ignore[method-assign]
     async_class.send_packed_command = counted_async_send  # type: ignore[method-assign]
+    WireClient.transmit = counted_wire_send  # type: ignore[method-assign]
     try:
         yield counter
     finally:
         sync_class.send_packed_command = sync_send  # type: ignore[method-assign]
         async_class.send_packed_command = async_send  # type: ignore[method-assign]
+        WireClient.transmit = wire_send  # type: ignore[method-assign]

@@ -25,6 +25,7 @@ from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .redis_cache import DEFAULT_MAX_ENTRIES, ClientCache
 from .redis_flows import ACTIVITY_GRANULARITY, Call, Flow, RedisFlows
 from .redis_scripts import Script
+from .redis_wire import WireClient, wire_options
 from .registry_flows import RedisRegistry
 
 try:
@@ -116,6 +117,10 @@ class RedisStore:
         self._new_async_client: Callable[[], AsyncClient] | None = None
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]
         self._by_loop = weakref.WeakKeyDictionary()
+        # the lean hot-path connection (redis_wire), per event loop, when from_url made one
+        self._wire_settings: dict[str, Any] | None = None
+        self._wires: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WireClient]
+        self._wires = weakref.WeakKeyDictionary()
         self._cache = self._client_cache(client_cache)
 
     @classmethod
@@ -131,10 +136,17 @@ class RedisStore:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         pool_timeout: float | None = None,
         client_cache: bool | int = False,
+        lean: bool = True,
         **client_options: Any,
     ) -> RedisStore:
         """A store with a sync and an asyncio client for ``url`` (``redis://``,
         ``rediss://``, ``unix://``; ``cluster=True`` for a Redis Cluster node's URL).
+
+        ``lean`` (single server): asyncio sessions' loads and saves, one command
+        each, go over a lean multiplexed connection per event loop
+        (``sessionware/stores/redis_wire.py``) instead of through redis-py's
+        client, which costs several times the client CPU per command; anything
+        else, and any option it does not implement, stays on redis-py.
 
         ``socket_timeout`` (seconds) bounds connecting and every command. A
         dropped connection is retried once, at once; a timeout is not retried (the
@@ -203,6 +215,8 @@ class RedisStore:
         )
         store._new_async_client = new_async_client
         store._flows.give_up_after = socket_timeout
+        if lean and not cluster:
+            store._wire_settings = wire_options(url, options)
         return store
 
     @classmethod
@@ -328,7 +342,11 @@ class RedisStore:
 
     async def aclose(self) -> None:
         """Close the connections of the asyncio client of the running event loop."""
-        client = self._by_loop.pop(asyncio.get_running_loop(), None) or self._async
+        loop = asyncio.get_running_loop()
+        wire = self._wires.pop(loop, None)
+        if wire is not None:
+            await wire.aclose()
+        client = self._by_loop.pop(loop, None) or self._async
         if client is not None:
             await client.aclose()
 
@@ -538,12 +556,21 @@ class RedisStore:
 
     async def _arun(self, flow: Flow[T]) -> T:
         """Carry ``flow`` out on the asyncio client, as :meth:`_run` does."""
-        client = self._async_client()
+        client, wire = self._async_client(), self._wire()
         try:
             step = next(flow)
             while True:
-                if isinstance(step, Script):
-                    reply: Any = await client.script_load(step.source)
+                if wire is not None:  # the lean connection: see redis_wire
+                    commands = (
+                        [("SCRIPT", "LOAD", step.source)]
+                        if isinstance(step, Script)
+                        else [call.args for call in step]
+                    )
+                    reply: Any = await wire.execute(commands)
+                    if isinstance(step, Script) and isinstance(reply[0], Exception):
+                        raise reply[0]
+                elif isinstance(step, Script):
+                    reply = await client.script_load(step.source)
                 elif len(step) == 1 and self._single_node:
                     try:
                         reply = [await client.execute_command(*step[0].args)]
@@ -571,6 +598,16 @@ class RedisStore:
         if client is None:
             client = self._by_loop[loop] = self._new_async_client()
         return client
+
+    def _wire(self) -> WireClient | None:
+        """The running event loop's lean connection, when this store has one."""
+        if self._wire_settings is None:
+            return None
+        loop = asyncio.get_running_loop()
+        wire = self._wires.get(loop)
+        if wire is None:
+            wire = self._wires[loop] = WireClient(self._wire_settings)
+        return wire
 
     def _missing(self, kind: str, callers: str, client: str) -> ConfigurationError:
         return ConfigurationError(

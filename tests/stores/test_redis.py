@@ -39,6 +39,7 @@ from sessionware import (
     StoreUnavailable,
 )
 from sessionware.stores.base import AuditRecord, Changes, Meta, Query
+from sessionware.stores.redis_wire import WireClient
 
 from ..conftest import REDIS_URL
 from .cluster import HOST, client, cluster_store, free_ports, shared_cluster, throwaway_server
@@ -80,7 +81,8 @@ def ttls(raw: redis.Redis, prefix: str) -> dict[str, int]:
 
 @pytest.fixture
 def sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every write to a Redis socket, sync or async, appends 1: one per round trip."""
+    """Every write to a Redis socket, sync, async or lean (redis_wire), appends 1: one per
+    round trip."""
     seen: list[int] = []
     sync_send = redis.connection.AbstractConnection.send_packed_command
     async_send = redis.asyncio.connection.AbstractConnection.send_packed_command
@@ -93,6 +95,13 @@ def sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         seen.append(1)
         await async_send(self, command, check_health)
 
+    wire_send = WireClient.transmit
+
+    def wire_counted(self: Any, protocol: Any, packed: bytes) -> None:
+        seen.append(1)
+        wire_send(self, protocol, packed)
+
+    monkeypatch.setattr(WireClient, "transmit", wire_counted)
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
     monkeypatch.setattr(
         redis.asyncio.connection.AbstractConnection, "send_packed_command", acounted

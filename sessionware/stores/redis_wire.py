@@ -1,0 +1,235 @@
+"""A lean asyncio connection to one Redis server, for RedisStore's hot path.
+
+A session's load, save or blind write is one EVALSHA. redis-py's asyncio
+client spends most of a request's client time around that command (its pool,
+retries, observability hooks and argument encoding); this module sends it over
+one multiplexed connection per event loop: every command in flight shares the
+connection, replies come back in order and are matched to their senders, and
+``hiredis`` (which redis-py's ``[hiredis]`` extra installs) packs the command
+and parses the reply. ``benchmarks/redis_clients.py`` measures the difference.
+
+Scope. It speaks to a single server, over TCP, TLS (``rediss://``) or a Unix
+socket, with AUTH (user and password) and SELECT; a round trip of several
+commands is one write, as a pipeline. Redis Cluster, Sentinel and a client
+handed in by the caller stay on redis-py, and so does a store given any
+connection option this module does not understand (see :func:`wire_options`):
+nothing is silently ignored. The sync (WSGI) side is redis-py's.
+
+Failures are redis-py's exceptions, so that the store's driver treats both
+paths alike: ``redis.ConnectionError`` when the connection cannot be made or
+drops (the call is retried once on a new connection, as the store's redis-py
+clients do), ``redis.TimeoutError`` when no reply came within ``socket_timeout``
+(not retried: the command may have run), ``redis.ResponseError`` (and
+``NoScriptError``) for an error reply. A timed-out call's reply, if it comes,
+is read and dropped, so later replies still reach their own senders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from typing import Any
+
+import hiredis
+import redis
+import redis.exceptions
+from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
+
+# from_url options this module honours; any other keeps the store on redis-py alone
+_UNDERSTOOD = frozenset(
+    {
+        "socket_timeout",
+        "socket_connect_timeout",
+        "ssl_cert_reqs",
+        "ssl_ca_certs",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_check_hostname",
+    }
+)
+_CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+
+
+def wire_options(url: str, options: dict[str, Any]) -> dict[str, Any] | None:
+    """The connection settings for ``url`` and ``from_url``'s options, or ``None`` when
+    any of them is one this module does not implement (then redis-py does it all)."""
+    if not set(options) <= _UNDERSTOOD:
+        return None
+    settings = {**parse_url(url), **options}
+    kind = settings.pop("connection_class", None)
+    if kind not in (None, SSLConnection, UnixDomainSocketConnection):
+        return None
+    extra = set(settings) - _UNDERSTOOD - {"host", "port", "db", "username", "password", "path"}
+    if extra:  # a URL query option (health_check_interval=..., say)
+        return None
+    settings["tls"] = kind is SSLConnection
+    return settings
+
+
+class _Protocol(asyncio.Protocol):
+    """One connection: commands go out in order, each reply settles the oldest waiter."""
+
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        reader, waiting = self.reader, self.waiting
+        reader.feed(data)
+        try:
+            while (reply := reader.gets()) is not False:
+                future = waiting.popleft()
+                if not future.done():  # a timed-out caller has gone: drop its reply
+                    future.set_result(reply)
+        except (hiredis.ProtocolError, IndexError) as error:  # not Redis, or out of step
+            self.fail(redis.ConnectionError(f"Redis protocol error: {error}"))
+            if self.transport is not None:
+                self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(redis.ConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
+
+    def fail(self, error: Exception) -> None:
+        self.lost = True
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(error)
+
+
+class WireClient:
+    """One event loop's connection to the server ``settings`` name (see module doc)."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self._settings = settings
+        self._timeout: float | None = settings.get("socket_timeout")
+        connect = settings.get("socket_connect_timeout", self._timeout)
+        self._connect_timeout: float | None = connect
+        self._protocol: _Protocol | None = None
+        self._lock = asyncio.Lock()  # one connect for every caller that finds none
+
+    async def execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in one write (one round trip) and return their replies in
+        order, an error reply as a redis-py exception object (not raised: the caller
+        decides, as with a pipeline); raise when the connection fails or times out."""
+        try:
+            return await self._send(await self._connected(), commands)
+        except redis.ConnectionError:  # dropped: once more, on a new connection
+            return await self._send(await self._connected(), commands)
+
+    async def aclose(self) -> None:
+        """Close the connection (calls in flight fail with ConnectionError)."""
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+
+    async def _send(self, protocol: _Protocol, commands: list[tuple[Any, ...]]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in commands]
+        protocol.waiting.extend(futures)
+        packed = [hiredis.pack_command(command) for command in commands]
+        self.transmit(protocol, packed[0] if len(packed) == 1 else b"".join(packed))
+        timer = None
+        if self._timeout is not None:
+            timer = loop.call_later(self._timeout, _expire, futures)
+        try:
+            replies = [await future for future in futures]
+        except BaseException:  # failed, timed out or cancelled: the rest is dropped too
+            for future in futures:
+                if not future.cancel() and not future.cancelled():
+                    future.exception()  # retrieved, so asyncio does not report it
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        # our scripts answer an error at the top level only, never inside an array
+        return [_error(r) if isinstance(r, hiredis.ReplyError) else r for r in replies]
+
+    def transmit(self, protocol: _Protocol, packed: bytes) -> None:
+        """Write one packed command: every byte this client sends goes through here
+        (``benchmarks/redis_count.py`` counts round trips by wrapping it)."""
+        assert protocol.transport is not None
+        protocol.transport.write(packed)
+
+    async def _connected(self) -> _Protocol:
+        protocol = self._protocol
+        if protocol is not None and not protocol.lost:
+            return protocol
+        async with self._lock:
+            protocol = self._protocol
+            if protocol is None or protocol.lost:
+                protocol = await self._connect()
+            return protocol
+
+    async def _connect(self) -> _Protocol:
+        settings, loop = self._settings, asyncio.get_running_loop()
+        protocol = _Protocol()
+        try:
+            if "path" in settings:
+                opening = loop.create_unix_connection(lambda: protocol, settings["path"])
+            else:
+                opening = loop.create_connection(
+                    lambda: protocol,
+                    settings.get("host", "localhost"),
+                    settings.get("port", 6379),
+                    ssl=_tls(settings) if settings["tls"] else None,
+                )
+            await asyncio.wait_for(opening, self._connect_timeout)
+        except (OSError, asyncio.TimeoutError) as error:
+            raise redis.ConnectionError(f"cannot connect to Redis: {error}") from error
+        hello: list[tuple[Any, ...]] = []
+        if settings.get("password") is not None:
+            user = settings.get("username")
+            hello.append(
+                ("AUTH", settings["password"])
+                if user is None
+                else ("AUTH", user, settings["password"])
+            )
+        if settings.get("db"):
+            hello.append(("SELECT", settings["db"]))
+        for command in hello:
+            (reply,) = await self._send(protocol, [command])
+            if isinstance(reply, Exception):
+                if protocol.transport is not None:
+                    protocol.transport.close()
+                raise (
+                    redis.AuthenticationError(str(reply))
+                    if command[0] == "AUTH"
+                    else redis.ConnectionError(f"Redis refused {command[0]}: {reply}")
+                )
+        self._protocol = protocol
+        return protocol
+
+
+def _expire(futures: list[asyncio.Future[Any]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(redis.TimeoutError("Timeout reading from Redis"))
+
+
+def _error(reply: hiredis.ReplyError) -> redis.ResponseError:
+    """An error reply as redis-py makes it (the code word dropped for NOSCRIPT)."""
+    message = str(reply)
+    if message.startswith("NOSCRIPT "):
+        return redis.exceptions.NoScriptError(message[len("NOSCRIPT ") :])
+    return redis.ResponseError(message)
+
+
+def _tls(settings: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS context for ``rediss://``, with redis-py's option names and defaults."""
+    context = ssl.create_default_context(cafile=settings.get("ssl_ca_certs"))
+    required = settings.get("ssl_cert_reqs", "required")
+    if isinstance(required, str):
+        required = _CERT_REQS[required.lower()]
+    checked = bool(settings.get("ssl_check_hostname", True))
+    context.check_hostname = checked and required != ssl.CERT_NONE
+    context.verify_mode = required
+    if settings.get("ssl_certfile"):
+        context.load_cert_chain(settings["ssl_certfile"], settings.get("ssl_keyfile"))
+    return context

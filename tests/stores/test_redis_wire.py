@@ -1,0 +1,179 @@
+"""The lean asyncio connection (``sessionware/stores/redis_wire.py``) on real servers.
+
+The contract, hardening and scenario suites already run every async RedisStore
+operation over it (``from_url`` turns it on); here: what it must do besides,
+AUTH, SELECT, TLS, a dropped connection, replies matched to their callers under
+concurrency, and staying off when an option is one it does not implement.
+Extra servers run on free loopback ports and are stopped even after a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from sessionware import RedisStore, StoreUnavailable
+from sessionware.stores.base import Changes, Meta
+
+from ..conftest import REDIS_URL
+from .cluster import HOST, _start, _wait, free_ports, skip_without_tools
+
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def record(now: float) -> Meta:
+    return Meta(created_at=now, updated_at=now, last_activity_at=now, expires_at=now + 60)
+
+
+@contextlib.contextmanager
+def server(*extra: str, ping: dict[str, object] | None = None) -> Iterator[int]:
+    """A redis-server with ``extra`` options (``{port}`` stands for its port) on a free
+    port; killed (ours only) after."""
+    skip_without_tools()
+    (port,) = free_ports(1)
+    directory = Path(tempfile.mkdtemp(prefix="sessionware-wire-"))
+    try:
+        _start(port, directory, *(option.format(port=port) for option in extra))
+        options = {"host": HOST, "port": port, "socket_timeout": 1, **(ping or {})}
+        _wait(lambda: redis.Redis(**options).ping(), f":{port}")  # type: ignore[arg-type]
+        yield port
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((directory / f"redis-{port}.pid").read_text())
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def round_trip(store: RedisStore, session_id: str = "s1") -> dict[str, bytes]:
+    """Create, save and load one session through the async store; its data."""
+    now = time.time()
+    await store.acreate(session_id, {"a": b"1"}, record(now))
+    assert await store.asave(session_id, Changes(set={"b": b"2"}, updated_at=now)) is True
+    loaded = await store.aload(session_id, now=now, idle_seconds=60)
+    assert loaded is not None
+    return loaded.data
+
+
+async def test_from_url_sends_sessions_over_the_lean_connection(redis_prefix: str) -> None:
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    assert await round_trip(store) == {"a": b"1", "b": b"2"}
+    assert store._wires, "the async calls went over the lean connection"
+    await store.aclose()
+    store.close()
+
+
+async def test_an_option_it_does_not_implement_keeps_redis_py(redis_prefix: str) -> None:
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix, health_check_interval=30)
+    assert store._wire_settings is None
+    assert await round_trip(store) == {"a": b"1", "b": b"2"}
+    assert not store._wires
+    await store.aclose()
+    store.close()
+    off = RedisStore.from_url(REDIS_URL, prefix=redis_prefix, lean=False)
+    assert off._wire_settings is None
+    off.close()
+
+
+async def test_concurrent_calls_each_get_their_own_reply(redis_prefix: str) -> None:
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    now = time.time()
+    ids = [f"s{i}" for i in range(200)]
+    await asyncio.gather(*(store.acreate(i, {"me": i.encode()}, record(now)) for i in ids))
+    loads = await asyncio.gather(*(store.aload(i, now=now, idle_seconds=60) for i in ids))
+    assert [loaded.data["me"] if loaded else None for loaded in loads] == [i.encode() for i in ids]
+    await store.aclose()
+    store.close()
+
+
+async def test_auth_and_select(redis_prefix: str) -> None:
+    with server("--requirepass", "s3cret", ping={"password": "s3cret"}) as port:
+        store = RedisStore.from_url(f"redis://:s3cret@{HOST}:{port}/3", prefix=redis_prefix)
+        assert await round_trip(store) == {"a": b"1", "b": b"2"}
+        assert store._wires
+        in_db3 = redis.Redis(host=HOST, port=port, password="s3cret", db=3)
+        assert in_db3.exists(f"{redis_prefix}{{s1}}:d") == 1
+        assert redis.Redis(host=HOST, port=port, password="s3cret").dbsize() == 0
+        await store.aclose()
+        store.close()
+        wrong = RedisStore.from_url(f"redis://:nope@{HOST}:{port}", prefix=redis_prefix)
+        with pytest.raises(StoreUnavailable, match=r"AuthenticationError|WRONGPASS|invalid"):
+            await wrong.aload("s1", now=time.time(), idle_seconds=60)
+        await wrong.aclose()
+        wrong.close()
+
+
+async def test_a_dropped_connection_is_made_again(redis_prefix: str) -> None:
+    with server() as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}", prefix=redis_prefix)
+        assert await round_trip(store) == {"a": b"1", "b": b"2"}
+        admin = redis.Redis(host=HOST, port=port)
+        assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+        loaded = await store.aload("s1", now=time.time(), idle_seconds=60)
+        assert loaded is not None and loaded.data == {"a": b"1", "b": b"2"}
+        await store.aclose()
+        store.close()
+
+
+async def test_a_server_that_is_gone_is_a_store_failure(redis_prefix: str) -> None:
+    (port,) = free_ports(1)  # nothing listens there
+    store = RedisStore.from_url(f"redis://{HOST}:{port}", prefix=redis_prefix)
+    with pytest.raises(StoreUnavailable):
+        await store.aload("s1", now=time.time(), idle_seconds=60)
+    await store.aclose()
+    store.close()
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed for the TLS test (Debian's openssl package)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+async def test_tls(redis_prefix: str, certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    tls = ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    tls += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
+    with server(
+        *tls, "--port", "0", "--tls-port", "{port}", ping={"ssl": True, "ssl_ca_certs": str(cert)}
+    ) as port:
+        url = f"rediss://{HOST}:{port}"
+        store = RedisStore.from_url(url, prefix=redis_prefix, ssl_ca_certs=str(cert))
+        assert store._wire_settings is not None and store._wire_settings["tls"]
+        assert await round_trip(store) == {"a": b"1", "b": b"2"}
+        assert store._wires
+        await store.aclose()
+        store.close()
+        untrusted = RedisStore.from_url(url, prefix=redis_prefix)  # the system's CAs only
+        with pytest.raises(StoreUnavailable):
+            await untrusted.aload("s1", now=time.time(), idle_seconds=60)
+        await untrusted.aclose()
+        untrusted.close()
