@@ -3,7 +3,8 @@
 Every write to the Redis socket goes through ``send_packed_command`` of
 ``redis.connection.AbstractConnection`` (sync) or
 ``redis.asyncio.connection.AbstractConnection`` (async), or sessionware's lean
-connection's ``WireClient.transmit`` (``sessionware/stores/redis_wire.py``), whether it carries one
+connections' ``WireClient.transmit`` and ``SyncWireClient.transmit``
+(``sessionware/stores/redis_wire*.py``), whether it carries one
 command or a whole pipeline or MULTI/EXEC block. So one call is one round trip,
 and the commands are counted by walking the RESP arrays in the packed bytes.
 MULTI and EXEC are counted as commands (they are sent); a script call
@@ -24,6 +25,7 @@ import redis.asyncio.connection
 import redis.connection
 
 from sessionware.stores.redis_wire import WireClient
+from sessionware.stores.redis_wire_sync import SyncWireClient
 
 
 @dataclass(slots=True)
@@ -81,18 +83,24 @@ def counting() -> Iterator[Counter]:
         counter.record(command)
         await async_send(self, command, check_health)
 
-    wire_send = WireClient.transmit
+    wire_send, sync_wire_send = WireClient.transmit, SyncWireClient.transmit
 
     def counted_wire_send(self: Any, protocol: Any, packed: bytes) -> None:
         counter.record(packed)
         wire_send(self, protocol, packed)
 
+    def counted_sync_wire_send(self: Any, conn: Any, packed: bytes) -> None:
+        counter.record(packed)
+        sync_wire_send(self, conn, packed)
+
     sync_class.send_packed_command = counted_sync_send  # type: ignore[method-assign]
     async_class.send_packed_command = counted_async_send  # type: ignore[method-assign]
     WireClient.transmit = counted_wire_send  # type: ignore[method-assign]
+    SyncWireClient.transmit = counted_sync_wire_send  # type: ignore[method-assign]
     try:
         yield counter
     finally:
         sync_class.send_packed_command = sync_send  # type: ignore[method-assign]
         async_class.send_packed_command = async_send  # type: ignore[method-assign]
         WireClient.transmit = wire_send  # type: ignore[method-assign]
+        SyncWireClient.transmit = sync_wire_send  # type: ignore[method-assign]

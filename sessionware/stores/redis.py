@@ -26,6 +26,7 @@ from .redis_cache import DEFAULT_MAX_ENTRIES, ClientCache
 from .redis_flows import ACTIVITY_GRANULARITY, Call, Flow, RedisFlows
 from .redis_scripts import Script
 from .redis_wire import WireClient, wire_options
+from .redis_wire_sync import SyncWireClient
 from .registry_flows import RedisRegistry
 
 try:
@@ -119,6 +120,7 @@ class RedisStore:
         self._by_loop = weakref.WeakKeyDictionary()
         # the lean hot-path connection (redis_wire), per event loop, when from_url made one
         self._wire_settings: dict[str, Any] | None = None
+        self._sync_wire: SyncWireClient | None = None
         self._wires: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WireClient]
         self._wires = weakref.WeakKeyDictionary()
         self._cache = self._client_cache(client_cache)
@@ -142,11 +144,11 @@ class RedisStore:
         """A store with a sync and an asyncio client for ``url`` (``redis://``,
         ``rediss://``, ``unix://``; ``cluster=True`` for a Redis Cluster node's URL).
 
-        ``lean`` (single server): asyncio sessions' loads and saves, one command
-        each, go over a lean multiplexed connection per event loop
-        (``sessionware/stores/redis_wire.py``) instead of through redis-py's
-        client, which costs several times the client CPU per command; anything
-        else, and any option it does not implement, stays on redis-py.
+        ``lean`` (single server): every operation goes over lean connections
+        (``redis_wire.py`` for asyncio, ``redis_wire_sync.py`` for sync callers)
+        instead of through redis-py's clients, which cost several times the
+        client CPU per command; with any option those do not implement, or
+        ``lean=False``, everything stays on redis-py.
 
         ``socket_timeout`` (seconds) bounds connecting and every command. A
         dropped connection is retried once, at once; a timeout is not retried (the
@@ -217,6 +219,8 @@ class RedisStore:
         store._flows.give_up_after = socket_timeout
         if lean and not cluster:
             store._wire_settings = wire_options(url, options)
+            if store._wire_settings is not None:
+                store._sync_wire = SyncWireClient(store._wire_settings)
         return store
 
     @classmethod
@@ -295,6 +299,8 @@ class RedisStore:
         """Close the sync client's connections (and the client-side cache's)."""
         if self._cache is not None:
             self._cache.close()
+        if self._sync_wire is not None:
+            self._sync_wire.close()
         if self._sync is not None:
             self._sync.close()
 
@@ -530,14 +536,17 @@ class RedisStore:
     def _run(self, flow: Flow[T]) -> T:
         """Carry ``flow`` out on the sync client: each step one pipeline (one round trip),
         or on a single server one command, without the pipeline's machinery."""
-        client = self._sync
+        client, wire = self._sync, self._sync_wire
         if client is None:
             raise self._missing("sync", "WSGI, Flask", "redis.Redis")
         try:
             step = next(flow)
             while True:
-                if isinstance(step, Script):
-                    reply: Any = client.script_load(step.source)
+                if wire is not None:  # the lean connection: see redis_wire_sync
+                    reply: Any = wire.execute(_commands(step))
+                    _raise_if_failed(step, reply)
+                elif isinstance(step, Script):
+                    reply = client.script_load(step.source)
                 elif len(step) == 1 and self._single_node:
                     try:
                         reply = [client.execute_command(*step[0].args)]  # type: ignore[no-untyped-call]
@@ -561,14 +570,8 @@ class RedisStore:
             step = next(flow)
             while True:
                 if wire is not None:  # the lean connection: see redis_wire
-                    commands = (
-                        [("SCRIPT", "LOAD", step.source)]
-                        if isinstance(step, Script)
-                        else [call.args for call in step]
-                    )
-                    reply: Any = await wire.execute(commands)
-                    if isinstance(step, Script) and isinstance(reply[0], Exception):
-                        raise reply[0]
+                    reply: Any = await wire.execute(_commands(step))
+                    _raise_if_failed(step, reply)
                 elif isinstance(step, Script):
                     reply = await client.script_load(step.source)
                 elif len(step) == 1 and self._single_node:
@@ -622,6 +625,19 @@ class RedisStore:
             f"{error}. Check that the server is running and reachable from here, and that "
             "its socket timeout suits it"
         )
+
+
+def _commands(step: list[Call] | Script) -> list[tuple[Any, ...]]:
+    """A flow's step as the lean connection's commands (a script to load: SCRIPT LOAD)."""
+    if isinstance(step, Script):
+        return [("SCRIPT", "LOAD", step.source)]
+    return [call.args for call in step]
+
+
+def _raise_if_failed(step: list[Call] | Script, reply: list[Any]) -> None:
+    """A script that would not load is a failure; calls' error replies go to the flow."""
+    if isinstance(step, Script) and isinstance(reply[0], Exception):
+        raise reply[0]
 
 
 def _route(client: SyncClient, call: Call) -> dict[str, Any]:

@@ -13,7 +13,7 @@ socket, with AUTH (user and password) and SELECT; a round trip of several
 commands is one write, as a pipeline. Redis Cluster, Sentinel and a client
 handed in by the caller stay on redis-py, and so does a store given any
 connection option this module does not understand (see :func:`wire_options`):
-nothing is silently ignored. The sync (WSGI) side is redis-py's.
+nothing is silently ignored. ``redis_wire_sync`` is the same for sync callers.
 
 Failures are redis-py's exceptions, so that the store's driver treats both
 paths alike: ``redis.ConnectionError`` when the connection cannot be made or
@@ -149,7 +149,7 @@ class WireClient:
             if timer is not None:
                 timer.cancel()
         # our scripts answer an error at the top level only, never inside an array
-        return [_error(r) if isinstance(r, hiredis.ReplyError) else r for r in replies]
+        return [error_of(r) if isinstance(r, hiredis.ReplyError) else r for r in replies]
 
     def transmit(self, protocol: _Protocol, packed: bytes) -> None:
         """Write one packed command: every byte this client sends goes through here
@@ -178,33 +178,41 @@ class WireClient:
                     lambda: protocol,
                     settings.get("host", "localhost"),
                     settings.get("port", 6379),
-                    ssl=_tls(settings) if settings["tls"] else None,
+                    ssl=tls_context(settings) if settings["tls"] else None,
                 )
             await asyncio.wait_for(opening, self._connect_timeout)
         except (OSError, asyncio.TimeoutError) as error:
             raise redis.ConnectionError(f"cannot connect to Redis: {error}") from error
-        hello: list[tuple[Any, ...]] = []
-        if settings.get("password") is not None:
-            user = settings.get("username")
-            hello.append(
-                ("AUTH", settings["password"])
-                if user is None
-                else ("AUTH", user, settings["password"])
-            )
-        if settings.get("db"):
-            hello.append(("SELECT", settings["db"]))
-        for command in hello:
-            (reply,) = await self._send(protocol, [command])
-            if isinstance(reply, Exception):
-                if protocol.transport is not None:
-                    protocol.transport.close()
-                raise (
-                    redis.AuthenticationError(str(reply))
-                    if command[0] == "AUTH"
-                    else redis.ConnectionError(f"Redis refused {command[0]}: {reply}")
-                )
+        hello = greeting(settings)
+        replies = await self._send(protocol, hello) if hello else []
+        try:
+            check_greeting(hello, replies)
+        except redis.ConnectionError:
+            if protocol.transport is not None:
+                protocol.transport.close()
+            raise
         self._protocol = protocol
         return protocol
+
+
+def greeting(settings: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The commands a new connection sends first: AUTH and SELECT, as configured."""
+    hello: list[tuple[Any, ...]] = []
+    password, user = settings.get("password"), settings.get("username")
+    if password is not None:
+        hello.append(("AUTH", password) if user is None else ("AUTH", user, password))
+    if settings.get("db"):
+        hello.append(("SELECT", settings["db"]))
+    return hello
+
+
+def check_greeting(hello: list[tuple[Any, ...]], replies: list[Any]) -> None:
+    """Raise (AuthenticationError, or ConnectionError) when the server refused one."""
+    for command, reply in zip(hello, replies, strict=True):
+        if isinstance(reply, Exception):
+            if command[0] == "AUTH":
+                raise redis.AuthenticationError(str(reply))
+            raise redis.ConnectionError(f"Redis refused {command[0]}: {reply}")
 
 
 def _expire(futures: list[asyncio.Future[Any]]) -> None:
@@ -213,15 +221,27 @@ def _expire(futures: list[asyncio.Future[Any]]) -> None:
             future.set_exception(redis.TimeoutError("Timeout reading from Redis"))
 
 
-def _error(reply: hiredis.ReplyError) -> redis.ResponseError:
-    """An error reply as redis-py makes it (the code word dropped for NOSCRIPT)."""
+def error_of(reply: hiredis.ReplyError) -> redis.ResponseError:
+    """An error reply as redis-py makes it (NoScriptError, NoPermissionError, ...,
+    with the code word dropped), by redis-py's own parser when it has one."""
     message = str(reply)
+    if _parse_error is not None:
+        error: redis.ResponseError = _parse_error(message)
+        return error
     if message.startswith("NOSCRIPT "):
         return redis.exceptions.NoScriptError(message[len("NOSCRIPT ") :])
     return redis.ResponseError(message)
 
 
-def _tls(settings: dict[str, Any]) -> ssl.SSLContext:
+try:  # redis-py's error mapping (a private module: kept optional)
+    from redis._parsers.base import BaseParser
+
+    _parse_error: Any = BaseParser.parse_error
+except (ImportError, AttributeError):  # pragma: no cover - another redis-py layout
+    _parse_error = None
+
+
+def tls_context(settings: dict[str, Any]) -> ssl.SSLContext:
     """The TLS context for ``rediss://``, with redis-py's option names and defaults."""
     context = ssl.create_default_context(cafile=settings.get("ssl_ca_certs"))
     required = settings.get("ssl_cert_reqs", "required")

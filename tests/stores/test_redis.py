@@ -40,6 +40,7 @@ from sessionware import (
 )
 from sessionware.stores.base import AuditRecord, Changes, Meta, Query
 from sessionware.stores.redis_wire import WireClient
+from sessionware.stores.redis_wire_sync import SyncWireClient
 
 from ..conftest import REDIS_URL
 from .cluster import HOST, client, cluster_store, free_ports, shared_cluster, throwaway_server
@@ -95,13 +96,18 @@ def sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         seen.append(1)
         await async_send(self, command, check_health)
 
-    wire_send = WireClient.transmit
+    wire_send, sync_wire_send = WireClient.transmit, SyncWireClient.transmit
 
     def wire_counted(self: Any, protocol: Any, packed: bytes) -> None:
         seen.append(1)
         wire_send(self, protocol, packed)
 
+    def sync_wire_counted(self: Any, conn: Any, packed: bytes) -> None:
+        seen.append(1)
+        sync_wire_send(self, conn, packed)
+
     monkeypatch.setattr(WireClient, "transmit", wire_counted)
+    monkeypatch.setattr(SyncWireClient, "transmit", sync_wire_counted)
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
     monkeypatch.setattr(
         redis.asyncio.connection.AbstractConnection, "send_packed_command", acounted

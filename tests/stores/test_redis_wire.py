@@ -1,4 +1,4 @@
-"""The lean asyncio connection (``sessionware/stores/redis_wire.py``) on real servers.
+"""The lean connections (``sessionware/stores/redis_wire*.py``) on real servers.
 
 The contract, hardening and scenario suites already run every async RedisStore
 operation over it (``from_url`` turns it on); here: what it must do besides,
@@ -70,10 +70,27 @@ async def round_trip(store: RedisStore, session_id: str = "s1") -> dict[str, byt
     return loaded.data
 
 
+def sync_round_trip(store: RedisStore, session_id: str = "s2") -> dict[str, bytes]:
+    """:func:`round_trip` through the sync methods."""
+    now = time.time()
+    store.create(session_id, {"a": b"1"}, record(now))
+    assert store.save(session_id, Changes(set={"b": b"2"}, updated_at=now)) is True
+    loaded = store.load(session_id, now=now, idle_seconds=60)
+    assert loaded is not None
+    return loaded.data
+
+
+def used_sync_wire(store: RedisStore) -> bool:
+    """Whether the sync calls went over the lean connection (it keeps a socket)."""
+    return store._sync_wire is not None and bool(store._sync_wire._idle)
+
+
 async def test_from_url_sends_sessions_over_the_lean_connection(redis_prefix: str) -> None:
     store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
     assert await round_trip(store) == {"a": b"1", "b": b"2"}
     assert store._wires, "the async calls went over the lean connection"
+    assert sync_round_trip(store) == {"a": b"1", "b": b"2"}
+    assert used_sync_wire(store)
     await store.aclose()
     store.close()
 
@@ -83,6 +100,7 @@ async def test_an_option_it_does_not_implement_keeps_redis_py(redis_prefix: str)
     assert store._wire_settings is None
     assert await round_trip(store) == {"a": b"1", "b": b"2"}
     assert not store._wires
+    assert sync_round_trip(store) == {"a": b"1", "b": b"2"} and store._sync_wire is None
     await store.aclose()
     store.close()
     off = RedisStore.from_url(REDIS_URL, prefix=redis_prefix, lean=False)
@@ -105,15 +123,19 @@ async def test_auth_and_select(redis_prefix: str) -> None:
     with server("--requirepass", "s3cret", ping={"password": "s3cret"}) as port:
         store = RedisStore.from_url(f"redis://:s3cret@{HOST}:{port}/3", prefix=redis_prefix)
         assert await round_trip(store) == {"a": b"1", "b": b"2"}
-        assert store._wires
+        assert sync_round_trip(store) == {"a": b"1", "b": b"2"}
+        assert store._wires and used_sync_wire(store)
         in_db3 = redis.Redis(host=HOST, port=port, password="s3cret", db=3)
         assert in_db3.exists(f"{redis_prefix}{{s1}}:d") == 1
+        assert in_db3.exists(f"{redis_prefix}{{s2}}:d") == 1
         assert redis.Redis(host=HOST, port=port, password="s3cret").dbsize() == 0
         await store.aclose()
         store.close()
         wrong = RedisStore.from_url(f"redis://:nope@{HOST}:{port}", prefix=redis_prefix)
         with pytest.raises(StoreUnavailable, match=r"AuthenticationError|WRONGPASS|invalid"):
             await wrong.aload("s1", now=time.time(), idle_seconds=60)
+        with pytest.raises(StoreUnavailable, match=r"AuthenticationError|WRONGPASS|invalid"):
+            wrong.load("s1", now=time.time(), idle_seconds=60)
         await wrong.aclose()
         wrong.close()
 
@@ -123,8 +145,11 @@ async def test_a_dropped_connection_is_made_again(redis_prefix: str) -> None:
         store = RedisStore.from_url(f"redis://{HOST}:{port}", prefix=redis_prefix)
         assert await round_trip(store) == {"a": b"1", "b": b"2"}
         admin = redis.Redis(host=HOST, port=port)
-        assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+        assert sync_round_trip(store) == {"a": b"1", "b": b"2"}
+        assert admin.client_kill_filter(_type="normal", skipme=True) >= 2
         loaded = await store.aload("s1", now=time.time(), idle_seconds=60)
+        assert loaded is not None and loaded.data == {"a": b"1", "b": b"2"}
+        loaded = store.load("s2", now=time.time(), idle_seconds=60)
         assert loaded is not None and loaded.data == {"a": b"1", "b": b"2"}
         await store.aclose()
         store.close()
@@ -135,7 +160,28 @@ async def test_a_server_that_is_gone_is_a_store_failure(redis_prefix: str) -> No
     store = RedisStore.from_url(f"redis://{HOST}:{port}", prefix=redis_prefix)
     with pytest.raises(StoreUnavailable):
         await store.aload("s1", now=time.time(), idle_seconds=60)
+    with pytest.raises(StoreUnavailable):
+        store.load("s1", now=time.time(), idle_seconds=60)
     await store.aclose()
+    store.close()
+
+
+def test_a_forked_child_opens_its_own_socket(redis_prefix: str) -> None:
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    assert sync_round_trip(store) == {"a": b"1", "b": b"2"}
+    parent_socket = store._sync_wire._idle[-1].sock.fileno()  # type: ignore[union-attr]
+    pid = os.fork()
+    if pid == 0:  # the child: its loads must not share the parent's socket
+        try:
+            ok = all(store.load("s2", now=time.time(), idle_seconds=60) for _ in range(50))
+            os._exit(0 if ok else 1)
+        finally:
+            os._exit(2)
+    for _ in range(50):  # the parent keeps using its socket meanwhile
+        assert store.load("s2", now=time.time(), idle_seconds=60) is not None
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store._sync_wire._idle[-1].sock.fileno() == parent_socket  # type: ignore[union-attr]
     store.close()
 
 
@@ -169,11 +215,14 @@ async def test_tls(redis_prefix: str, certificate: tuple[Path, Path]) -> None:
         store = RedisStore.from_url(url, prefix=redis_prefix, ssl_ca_certs=str(cert))
         assert store._wire_settings is not None and store._wire_settings["tls"]
         assert await round_trip(store) == {"a": b"1", "b": b"2"}
-        assert store._wires
+        assert sync_round_trip(store) == {"a": b"1", "b": b"2"}
+        assert store._wires and used_sync_wire(store)
         await store.aclose()
         store.close()
         untrusted = RedisStore.from_url(url, prefix=redis_prefix)  # the system's CAs only
         with pytest.raises(StoreUnavailable):
             await untrusted.aload("s1", now=time.time(), idle_seconds=60)
+        with pytest.raises(StoreUnavailable):
+            untrusted.load("s1", now=time.time(), idle_seconds=60)
         await untrusted.aclose()
         untrusted.close()
