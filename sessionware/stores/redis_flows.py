@@ -11,9 +11,11 @@ keys share a cluster slot and its scripts stay atomic there):
 
 * ``P{<id>}:d``: the data hash, one field per session key holding the bytes the
   core gave. It expires with the session (PEXPIREAT, ms).
-* ``P{<id>}:m``: the meta hash, one field per :class:`Meta` field (absent:
-  ``None``). It expires ``retention_seconds`` after the data, so an ended
-  session is a tombstone that Redis removes on time.
+* ``P{<id>}:m``: the meta record, one string packing every :class:`Meta` field
+  by position (``redis_scripts.RECORD`` reads and writes it; records of the
+  older layout, a hash of one field per name, still read). It expires
+  ``retention_seconds`` after the data, so an ended session is a tombstone
+  that Redis removes on time.
 * ``P{index}:act``, ``:end``, ``:info``, ``:user:<user>``: the management
   indexes, described in ``redis_scripts.INDEX``; ``P{index}:audit``: the
   bounded audit list. Every key has a TTL, unless an operator made a session
@@ -435,8 +437,8 @@ def _meta_pairs(meta: Meta) -> list[str]:
 
 
 def _meta(row: Sequence[bytes | None]) -> Meta:
-    """Parse a meta hash's fields, in Meta's order (``redis_scripts`` FIELDS: HMGET's
-    list, ``None`` where absent, one internal field after them); ValueError or
+    """Parse a meta record's fields, in Meta's order (``redis_scripts`` FIELDS,
+    ``None`` where absent, one internal field after them); ValueError or
     TypeError if malformed."""
     created, updated, last, expires, deadline, sliding, app, user, email = row[:9]
     size, max_size, count, status, ended, revoked_by = row[9:15]
@@ -483,7 +485,7 @@ def _state(session_id: str, reply: Any) -> int:
     """A RECORD reply's state: 1 live, 0 not live, -1 corrupt (logged once here)."""
     state = reply if isinstance(reply, int) else int(reply[0])
     if state == -1:
-        _corrupt(session_id, "a key of the wrong type, or a meta hash of the wrong shape")
+        _corrupt(session_id, "a key of the wrong type, or a meta record of the wrong shape")
     return state
 
 

@@ -1,7 +1,7 @@
 """The Lua scripts behind RedisStore: one per slot they run in, and both in one.
 
-``RECORD`` runs on one session's slot: every check-and-write on its data and
-meta hashes (load, save, create, take, delete, peek, revoke, fix) is atomic there,
+``RECORD`` runs on one session's slot: every check-and-write on its data hash
+and meta record (load, save, create, take, delete, peek, revoke, fix) is atomic there,
 which is what keeps a save racing a logout or a revocation from resurrecting it.
 ``INDEX`` runs on the indexes' slot and keeps the management indexes in step.
 On a cluster the two are different slots (often different nodes), so nothing a
@@ -80,22 +80,123 @@ end
 
 _RECORD = r"""
 -- KEYS[1]: the data hash (one field per session key, plus MARK so that an empty
--- session still exists); KEYS[2]: the meta hash. The data hash expires with the
--- session, the meta hash `retention` seconds later: an expired session is a meta
+-- session still exists); KEYS[2]: the meta record. The data hash expires with the
+-- session, the meta `retention` seconds later: an expired session is a meta
 -- without data, a tombstone that Redis removes on time.
 local D, M = KEYS[1], KEYS[2]
 local MARK = '\255'  -- no UTF-8 encoded key is this byte
 -- the meta fields in Meta's order (redis_flows.META_FIELDS), then the internal
 -- `indexed_at`: when a load last refreshed the activity index; then `device` (Meta's
--- last field, read here last so that the positions above hold)
+-- last field, read here last so that the positions above hold). New fields go last.
 local FIELDS = {'created_at', 'updated_at', 'last_activity_at', 'expires_at', 'deadline',
   'sliding', 'app', 'user', 'email', 'size_bytes', 'max_size_bytes', 'attribute_count',
   'status', 'ended_at', 'revoked_by', 'indexed_at', 'device'}
+local POSITION = {}
+for i, name in ipairs(FIELDS) do POSITION[name] = i end
 local NUMERIC = {1, 2, 3, 4, 5, 10, 11, 12, 14, 16}
 local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
 
--- the meta's FIELDS (an error reply if M is not a hash)
-local function fields() return redis.pcall('HMGET', M, unpack(FIELDS)) end
+-- The meta record is one string: VERSION, then each of FIELDS' values in order,
+-- each a length byte (0-252) and that many bytes, or ABSENT, or LONG, a decimal
+-- length, ':' and the bytes; trailing absent values are left out. (Records
+-- written before it are a hash, one field per FIELDS name: they still read, and
+-- their next write rewrites them in this form.) Parsed with string functions
+-- only: a planted record costs at most one pass over its bytes.
+local VERSION, ABSENT, LONG = '\1', 253, 254
+local meta_now  -- the values fields() read (false: absent), which the writes below update
+local meta_hash = false  -- true: M is a record in the old layout, a hash
+
+local function packed(values)
+  local parts, last = {VERSION}, 0
+  for i = 1, #FIELDS do
+    if values[i] then last = i end
+  end
+  for i = 1, last do
+    local v = values[i]
+    if not v then parts[#parts + 1] = string.char(ABSENT)
+    elseif #v < ABSENT then parts[#parts + 1] = string.char(#v) .. v
+    else parts[#parts + 1] = string.char(LONG) .. #v .. ':' .. v end
+  end
+  return table.concat(parts)
+end
+
+-- FIELDS' values of a packed record (false: absent), or nil if it is malformed.
+-- Values past FIELDS (a newer version's fields) are ignored.
+local function unpacked(raw)
+  if string.sub(raw, 1, 1) ~= VERSION then return nil end
+  local values, pos, size = {}, 2, #raw
+  for i = 1, #FIELDS do
+    local b = string.byte(raw, pos)
+    if not b then values[i] = false
+    elseif b == ABSENT then values[i], pos = false, pos + 1
+    else
+      local start, n = pos + 1, b
+      if b == LONG then
+        local colon = string.find(raw, ':', start, true)
+        if not colon or colon - start > 9 then return nil end
+        n = string.match(string.sub(raw, start, colon - 1), '^%d+$')
+        if not n then return nil end
+        start, n = colon + 1, tonumber(n)
+      elseif b > LONG then return nil end
+      if start + n - 1 > size then return nil end
+      values[i], pos = string.sub(raw, start, start + n - 1), start + n
+    end
+  end
+  return values
+end
+
+-- the meta's FIELDS, positional, false where absent (an error reply if M is neither
+-- a record of ours nor missing)
+local function fields()
+  local raw = redis.pcall('GET', M)
+  meta_hash = false
+  if type(raw) == 'table' and raw.err then
+    if redis.call('TYPE', M)['ok'] ~= 'hash' then return raw end
+    meta_hash = true
+    meta_now = redis.pcall('HMGET', M, unpack(FIELDS))
+    return meta_now
+  end
+  if not raw then
+    meta_now = {}
+    for i = 1, #FIELDS do meta_now[i] = false end
+    return meta_now
+  end
+  meta_now = unpacked(raw)
+  if not meta_now then return {err = 'malformed meta record'} end
+  return meta_now
+end
+
+-- Every write of meta fields: set the name, value `pairs` (a flat list), clear the
+-- `cleared` names, and write the record in one command, keeping its expiry (a
+-- record in the old layout is replaced by the packed form). Updates fields()' table.
+local function meta_set(pairs, cleared)
+  for i = 1, #pairs, 2 do
+    local at_ = POSITION[pairs[i]]
+    if not at_ then error('sessionware: unknown meta field ' .. tostring(pairs[i])) end
+    meta_now[at_] = pairs[i + 1]
+  end
+  for _, name in ipairs(cleared or {}) do
+    local at_ = POSITION[name]
+    if at_ then meta_now[at_] = false end
+  end
+  if meta_hash then
+    local until_ms = redis.call('PEXPIRETIME', M)
+    redis.call('DEL', M)
+    redis.call('SET', M, packed(meta_now))
+    if until_ms > 0 then redis.call('PEXPIREAT', M, until_ms) end
+    meta_hash = false
+  else
+    redis.call('SET', M, packed(meta_now), 'KEEPTTL')
+  end
+end
+
+-- a new meta record (no expiry yet) from name, value `pairs`
+local function meta_create(pairs)
+  redis.call('DEL', M)
+  meta_now, meta_hash = {}, false
+  for i = 1, #FIELDS do meta_now[i] = false end
+  meta_set(pairs)
+end
 
 -- 1: live; 0: missing, ended or expired; -1: corrupt (a key of the wrong type, a
 -- meta of the wrong shape); -2 (a save only): it came after its deadline.
@@ -133,12 +234,6 @@ local function expire(expires, retention)
   end
 end
 
-local function set_expiry(expires, retention)
-  if expires == '' then redis.call('HDEL', M, 'expires_at')
-  else redis.call('HSET', M, 'expires_at', expires) end
-  expire(expires, retention)
-end
-
 local function record(base)
   op, now, at = ARGV[base], ARGV[base + 1], base + 2
 
@@ -159,21 +254,19 @@ local function record(base)
     if meta[6] ~= '0' then expires = capped(candidate, meta[5]) end  -- sliding
     local indexed = meta[16]
     index_wanted = not indexed or tonumber(now) - tonumber(indexed) >= tonumber(grain)
-    local changed = {'last_activity_at', now}  -- one HSET for all
-    meta[3] = now
+    local changed, cleared = {'last_activity_at', now}, {}  -- one write for all
     if index_wanted then
-      changed[3], changed[4], meta[16] = 'indexed_at', now, now
+      changed[3], changed[4] = 'indexed_at', now
     end
     if expires ~= old then
       if expires == '' then
-        redis.call('HDEL', M, 'expires_at')
+        cleared[1] = 'expires_at'
       else
         changed[#changed + 1], changed[#changed + 2] = 'expires_at', expires
       end
-      meta[4] = expires ~= '' and expires
-      expire(expires, retention)
     end
-    redis.call('HSET', M, unpack(changed))
+    meta_set(changed, cleared)  -- (meta is fields()' table: it now holds these)
+    if expires ~= old then expire(expires, retention) end
     return {1, data, meta, server_time()}
 
   elseif op == 'save' then
@@ -210,18 +303,17 @@ local function record(base)
     index_wanted = user ~= old[8]
     chunked('HSET', D, set)
     chunked('HDEL', D, removed)
-    chunked('HSET', M, meta)
-    chunked('HDEL', M, present)
+    meta_set(meta, present)
     return 1
 
   elseif op == 'create' then  -- expiry ('': none), retention, data pairs, meta pairs
     local expires, retention = take(2)
     local data = list()
     local meta = list()
-    redis.call('DEL', D, M)
+    redis.call('DEL', D)
     redis.call('HSET', D, MARK, '')
     chunked('HSET', D, data)
-    chunked('HSET', M, meta)
+    meta_create(meta)
     expire(expires, retention)
     return 1
 
@@ -244,7 +336,7 @@ local function record(base)
     if s ~= 1 then return s end
     local actor, retention = take(2)
     redis.call('DEL', D)
-    redis.call('HSET', M, 'status', 'revoked', 'ended_at', now, 'revoked_by', actor)
+    meta_set({'status', 'revoked', 'ended_at', now, 'revoked_by', actor})
     redis.call('PEXPIREAT', M, ms(tonumber(now) + tonumber(retention)))
     return 1
 
@@ -255,10 +347,9 @@ local function record(base)
       return s
     end
     local expires, retention = take(2)
-    redis.call('HSET', M, 'sliding', '0')
-    if expires == '' then redis.call('HDEL', M, 'deadline')
-    else redis.call('HSET', M, 'deadline', expires) end
-    set_expiry(expires, retention)
+    if expires == '' then meta_set({'sliding', '0'}, {'deadline', 'expires_at'})
+    else meta_set({'sliding', '0', 'deadline', expires, 'expires_at', expires}) end
+    expire(expires, retention)
     return 1
   end
   return redis.error_reply('sessionware: unknown record operation ' .. tostring(op))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import math
@@ -458,40 +459,117 @@ def corrupt_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
     return [r for r in caplog.records if r.levelno == logging.WARNING and "corrupt" in r.message]
 
 
+META_FIELDS = (  # redis_scripts FIELDS: the meta record's positions
+    *("created_at", "updated_at", "last_activity_at", "expires_at", "deadline", "sliding"),
+    *("app", "user", "email", "size_bytes", "max_size_bytes", "attribute_count", "status"),
+    *("ended_at", "revoked_by", "indexed_at", "device"),
+)
+
+
+def packed(**fields: Any) -> bytes:
+    """A meta record as ``redis_scripts.RECORD`` writes it (see ``packed`` there)."""
+    values = [fields.get(name) for name in META_FIELDS]
+    while values and values[-1] is None:
+        values.pop()
+    out = b"\x01"
+    for value in values:
+        if value is None:
+            out += b"\xfd"
+            continue
+        text = value if isinstance(value, bytes) else str(value).encode()
+        if len(text) < 253:
+            out += bytes([len(text)]) + text
+        else:
+            out += b"\xfe" + str(len(text)).encode() + b":" + text
+    return out
+
+
 CORRUPTIONS: dict[str, Callable[[redis.Redis, str, str], Any]] = {
-    "data key is a string": lambda r, d, m: (r.set(d, b"SECRET"), r.hset(m, "status", "active")),
+    "data key is a string": lambda r, d, m: (
+        r.set(d, b"SECRET"),
+        r.set(m, packed(status="active")),
+    ),
     "meta key is a list": lambda r, d, m: (r.hset(d, "a", b"SECRET"), r.rpush(m, b"SECRET")),
+    "meta key is a set": lambda r, d, m: (r.hset(d, "a", b"SECRET"), r.sadd(m, b"SECRET")),
     "meta missing": lambda r, d, m: r.hset(d, "a", b"SECRET"),
-    "non-numeric expiry": lambda r, d, m: (
+    "meta a string not ours": lambda r, d, m: (r.hset(d, "a", b"SECRET"), r.set(m, b"SECRET")),
+    "non-numeric expiry (old layout)": lambda r, d, m: (
         r.hset(d, "a", b"SECRET"),
         r.hset(m, mapping={"status": "active", "expires_at": "SECRET", "created_at": "1"}),
     ),
 }
 
 
-def well_formed(raw: redis.Redis, d: str, m: str, **meta_fields: Any) -> None:
+def well_formed(raw: redis.Redis, d: str, m: str, *, old: bool, **meta_fields: Any) -> bytes:
+    """Plant a sound record (``old``: its meta in the old layout, a hash) but for
+    ``meta_fields``; the packed meta it would have."""
     now = time.time()
     fields = {"created_at": now, "updated_at": now, "last_activity_at": now}
     fields |= {"expires_at": now + 60, "sliding": "1", "status": "active", **meta_fields}
+    fields = {k: v for k, v in fields.items() if v is not None}
     raw.hset(d, mapping={b"\xff": b"", "a": b"SECRET"})
-    raw.hset(m, mapping={k: v for k, v in fields.items() if v is not None})
+    if old:
+        raw.hset(m, mapping=fields)
+    else:
+        raw.set(m, packed(**fields))
+    return packed(**fields)
 
 
+def mangled(change: Callable[[bytes], bytes]) -> Callable[[redis.Redis, str, str], Any]:
+    """A corruption: a sound packed record whose meta bytes ``change`` rewrites."""
+
+    def plant(r: redis.Redis, d: str, m: str) -> None:
+        r.set(m, change(well_formed(r, d, m, old=False, device="SECRET")))
+
+    return plant
+
+
+def key_not_utf8(old: bool) -> Callable[[redis.Redis, str, str], Any]:
+    return lambda r, d, m: (well_formed(r, d, m, old=old), r.hset(d, b"\xc3(", b"SECRET"))
+
+
+def planting(old: bool, fields: dict[str, Any]) -> Callable[[redis.Redis, str, str], Any]:
+    return lambda r, d, m: well_formed(r, d, m, old=old, **fields)
+
+
+for layout, old in (("", False), (" (old layout)", True)):
+    CORRUPTIONS |= {
+        name + layout: planting(old, fields)
+        for name, fields in {
+            "meta without created_at": {"created_at": None},
+            "non-numeric expiry": {"expires_at": "SECRET"},
+            "non-numeric size": {"size_bytes": "SECRET"},
+            "non-integer size": {"size_bytes": "1.5"},
+            "NaN created_at": {"created_at": "nan"},
+            "created_at past year 9999": {"created_at": "1e300"},
+            "infinite ended_at": {"ended_at": "inf"},
+        }.items()
+    }
+    CORRUPTIONS["key not UTF-8" + layout] = key_not_utf8(old)
 CORRUPTIONS |= {
-    "meta without created_at": lambda r, d, m: well_formed(r, d, m, created_at=None),
-    "non-numeric size": lambda r, d, m: well_formed(r, d, m, size_bytes="SECRET"),
-    "non-integer size": lambda r, d, m: well_formed(r, d, m, size_bytes="1.5"),
-    "key not UTF-8": lambda r, d, m: (well_formed(r, d, m), r.hset(d, b"\xc3(", b"SECRET")),
-    "NaN created_at": lambda r, d, m: well_formed(r, d, m, created_at="nan"),
-    "created_at past year 9999": lambda r, d, m: well_formed(r, d, m, created_at="1e300"),
-    "infinite ended_at": lambda r, d, m: well_formed(r, d, m, ended_at="inf"),
+    "meta record truncated": mangled(lambda meta: meta[:-1]),
+    "meta record of another version": mangled(lambda meta: b"\x02" + meta[1:]),
+    "meta record with a length past its end": mangled(
+        lambda meta: meta[:1] + bytes([meta[1] + 200]) + meta[2:]
+    ),
+    "meta record with a reserved length byte": mangled(lambda meta: meta[:1] + b"\xff" + meta),
+    "meta record with a long length not a number": mangled(
+        lambda meta: meta[:1] + b"\xfe-1:" + meta[1:]
+    ),
+    "meta record with a long length past its end": mangled(
+        lambda meta: meta[:1] + b"\xfe999999:" + meta[1:]
+    ),
 }
 SEEN_ONLY_BY_PYTHON = {  # the scripts let these through
-    "non-integer size",
-    "key not UTF-8",
-    "NaN created_at",
-    "created_at past year 9999",
-    "infinite ended_at",
+    name + layout
+    for name in (
+        "non-integer size",
+        "key not UTF-8",
+        "NaN created_at",
+        "created_at past year 9999",
+        "infinite ended_at",
+    )
+    for layout in ("", " (old layout)")
 }
 
 
@@ -510,7 +588,7 @@ def test_a_corrupt_record_is_no_session_and_one_warning(
         lambda: store.load("bad", now=now, idle_seconds=60) is None,
         lambda: store.read_data("bad", now=now) is None,
     ]
-    if corruption != "key not UTF-8":  # (the meta is sound: the operator may see it)
+    if not corruption.startswith("key not UTF-8"):  # (the meta is sound: the operator sees it)
         checks.append(lambda: store.get_meta("bad", now=now) is None)
     if corruption not in SEEN_ONLY_BY_PYTHON:  # (the core never saves what it could not load)
         checks.append(lambda: store.save("bad", Changes(set={"x": b"1"}, updated_at=now)) is False)
@@ -527,6 +605,97 @@ def test_a_corrupt_record_is_no_session_and_one_warning(
     assert len(corrupt_warnings(caplog)) == 1
     assert "bad" in corrupt_warnings(caplog)[0].getMessage()
     assert store.query(Query(), now=now) == ([], 0)
+
+
+@pytest.mark.parametrize("old", [False, True], ids=["packed", "old layout"])
+def test_a_planted_sound_record_loads(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, old: bool
+) -> None:
+    """The corruptions above are one change away from a record that loads."""
+    d, m = f"{redis_prefix}{{good}}:d", f"{redis_prefix}{{good}}:m"
+    well_formed(raw, d, m, old=old, user="ann", device="\u00e9" * 300, size_bytes="12")
+    loaded = store.load("good", now=time.time(), idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"SECRET"}
+    assert (loaded.meta.user, loaded.meta.device, loaded.meta.size_bytes) == (
+        "ann",
+        "\u00e9" * 300,
+        12,
+    )
+
+
+def test_the_meta_record_is_one_packed_string(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now, user="ann", device="d" * 300))
+    m = f"{redis_prefix}{{s1}}:m"
+    assert raw.type(m) == b"string"
+    expected = packed(
+        created_at=repr(now),
+        updated_at=repr(now),
+        last_activity_at=repr(now),
+        expires_at=repr(now + 60),
+        sliding="1",
+        app="default",
+        user="ann",
+        size_bytes="0",
+        max_size_bytes="0",
+        attribute_count="0",
+        status="active",
+        device="d" * 300,
+    )
+    assert raw.get(m) == expected
+    store.save("s1", Changes(set={}, updated_at=now + 1, size_bytes=3, user=None))
+    got = store.get_meta("s1", now=now + 1)
+    assert got is not None and (got.user, got.max_size_bytes, got.updated_at) == (None, 3, now + 1)
+    assert got.device == "d" * 300
+
+
+def test_a_record_in_the_old_layout_is_rewritten_packed_on_its_next_write(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    now = time.time()
+    d, m = f"{redis_prefix}{{old}}:d", f"{redis_prefix}{{old}}:m"
+    well_formed(raw, d, m, old=True, user="ann", email="a@b.c", device="dev")
+    raw.pexpireat(d, int((now + 60) * 1000))
+    raw.pexpireat(m, int((now + 600) * 1000))
+    before = store.get_meta("old", now=now)
+    assert before is not None and raw.type(m) == b"hash"  # a read writes nothing
+    changes = Changes(set={"b": b"2"}, updated_at=now + 1, user="ann", email="a@b.c")
+    assert store.save("old", changes) is True
+    assert raw.type(m) == b"string"
+    assert raw.pexpiretime(m) == int((now + 600) * 1000)  # its expiry kept
+    after = store.get_meta("old", now=now + 1)
+    assert after is not None and after.updated_at == now + 1
+    assert dataclasses.replace(after, updated_at=before.updated_at) == before
+    loaded = store.load("old", now=now + 2, idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"SECRET", "b": b"2"}
+
+
+@pytest.mark.parametrize("write", ["load", "revoke", "set_expiry"])
+def test_each_write_of_an_old_layout_record_packs_it(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, write: str
+) -> None:
+    now = time.time()
+    d, m = f"{redis_prefix}{{old}}:d", f"{redis_prefix}{{old}}:m"
+    well_formed(raw, d, m, old=True, user="ann", email="a@b.c", device="dev")
+    before = store.get_meta("old", now=now)
+    assert before is not None and raw.type(m) == b"hash"
+    if write == "load":
+        assert store.load("old", now=now + 1, idle_seconds=60) is not None
+    elif write == "revoke":
+        assert store.revoke("old", actor="ops", now=now + 1) is True
+    else:
+        assert store.set_expiry("old", now + 99, now=now + 1) is True
+    assert raw.type(m) == b"string" and raw.pttl(m) > 0
+    after = store.get_meta("old", now=now + 1)
+    assert after is not None
+    assert (after.user, after.email, after.device, after.created_at) == (
+        "ann",
+        "a@b.c",
+        "dev",
+        before.created_at,
+    )
 
 
 def test_a_corrupt_value_through_the_middleware_is_a_fresh_session(
