@@ -97,12 +97,14 @@ local NUMERIC = {1, 2, 3, 4, 5, 10, 11, 12, 14, 16}
 local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
 
 -- The meta record is one string: VERSION, then each of FIELDS' values in order,
--- each a length byte (0-252) and that many bytes, or ABSENT, or LONG, a decimal
--- length, ':' and the bytes; trailing absent values are left out. (Records
+-- each a length byte (0-251) and that many bytes, or ABSENT, or LONG, a decimal
+-- length, ':' and the bytes, or SAME and the position of an earlier field with the
+-- same value (the times a session starts with are one); trailing absent values are
+-- left out. (Records
 -- written before it are a hash, one field per FIELDS name: they still read, and
 -- their next write rewrites them in this form.) Parsed with string functions
 -- only: a planted record costs at most one pass over its bytes.
-local VERSION, ABSENT, LONG = '\1', 253, 254
+local VERSION, SAME, ABSENT, LONG = '\1', 252, 253, 254
 local meta_now  -- the values fields() read (false: absent), which the writes below update
 local meta_hash = false  -- true: M is a record in the old layout, a hash
 
@@ -112,9 +114,15 @@ local function packed(values)
     if values[i] then last = i end
   end
   for i = 1, last do
-    local v = values[i]
+    local v, same = values[i], nil
+    if v and #v > 2 then
+      for j = 1, i - 1 do
+        if values[j] == v then same = j break end
+      end
+    end
     if not v then parts[#parts + 1] = string.char(ABSENT)
-    elseif #v < ABSENT then parts[#parts + 1] = string.char(#v) .. v
+    elseif same then parts[#parts + 1] = string.char(SAME, same)
+    elseif #v < SAME then parts[#parts + 1] = string.char(#v) .. v
     else parts[#parts + 1] = string.char(LONG) .. #v .. ':' .. v end
   end
   return table.concat(parts)
@@ -129,6 +137,10 @@ local function unpacked(raw)
     local b = string.byte(raw, pos)
     if not b then values[i] = false
     elseif b == ABSENT then values[i], pos = false, pos + 1
+    elseif b == SAME then
+      local j = string.byte(raw, pos + 1)
+      if not j or j >= i or not values[j] then return nil end
+      values[i], pos = values[j], pos + 2
     else
       local start, n = pos + 1, b
       if b == LONG then

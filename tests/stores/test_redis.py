@@ -471,16 +471,18 @@ def packed(**fields: Any) -> bytes:
     values = [fields.get(name) for name in META_FIELDS]
     while values and values[-1] is None:
         values.pop()
-    out = b"\x01"
+    out, seen = b"\x01", list[bytes | None]()
     for value in values:
-        if value is None:
+        text = None if value is None else value if isinstance(value, bytes) else str(value).encode()
+        if text is None:
             out += b"\xfd"
-            continue
-        text = value if isinstance(value, bytes) else str(value).encode()
-        if len(text) < 253:
+        elif len(text) > 2 and text in seen:
+            out += bytes([252, seen.index(text) + 1])
+        elif len(text) < 252:
             out += bytes([len(text)]) + text
         else:
             out += b"\xfe" + str(len(text)).encode() + b":" + text
+        seen.append(text)
     return out
 
 
@@ -553,6 +555,14 @@ CORRUPTIONS |= {
         lambda meta: meta[:1] + bytes([meta[1] + 200]) + meta[2:]
     ),
     "meta record with a reserved length byte": mangled(lambda meta: meta[:1] + b"\xff" + meta),
+    # (the first field is meta[1:2 + meta[1]]; the second, SAME as it)
+    "meta record with SAME as a later field": mangled(
+        lambda meta: meta[:1] + b"\xfc\x05" + meta[2 + meta[1] :]
+    ),
+    "meta record with SAME as an absent field": mangled(
+        lambda meta: meta[:1] + b"\xfd" + meta[2 + meta[1] :]
+    ),
+    "meta record ending in SAME": mangled(lambda meta: meta[: 2 + meta[1]] + b"\xfc"),
     "meta record with a long length not a number": mangled(
         lambda meta: meta[:1] + b"\xfe-1:" + meta[1:]
     ),
