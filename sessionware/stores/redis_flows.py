@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -144,7 +145,7 @@ class RedisFlows:
         loaded, *_ = yield from roundtrip(
             self._both(
                 self._record("load", session_id, now, candidate, self._retention, grain, calm),
-                self._index("touch", now, session_id, candidate, grain),
+                self._index("touch", now, _member(session_id), candidate, grain),
             )
         )
         if _state(session_id, loaded) != 1:
@@ -179,7 +180,7 @@ class RedisFlows:
         saved, *_ = yield from roundtrip(
             self._both(
                 self._record("save", session_id, now, *args),
-                self._index("user", now, session_id, _user_token(changes.user)),
+                self._index("user", now, _member(session_id), _user_token(changes.user)),
             )
         )
         state = _state(session_id, saved)
@@ -225,7 +226,7 @@ class RedisFlows:
         if _state(old_id, taken) == 1 or not require_live:
             return True
         yield from roundtrip(
-            [Call(None, ("DEL", *self._keys(new_id))), self._index("forget", now, new_id)]
+            [Call(None, ("DEL", *self._keys(new_id))), self._index("forget", now, _member(new_id))]
         )
         return False
 
@@ -233,7 +234,8 @@ class RedisFlows:
         now = time.time()
         yield from roundtrip(
             self._both(
-                self._record("delete", session_id, now), self._index("delete", now, session_id)
+                self._record("delete", session_id, now),
+                self._index("delete", now, _member(session_id)),
             )
         )
 
@@ -266,8 +268,8 @@ class RedisFlows:
                 # its tombstone by the activity granularity. Drop them and read again,
                 # so that pages are full and the total counts no ghosts met here.
                 found = {session_id for session_id, _ in rows}
-                ghosts = [i for i in (i.decode() for i in ids) if i not in found]
-                yield from roundtrip([self._index("forget", now, i) for i in ghosts])
+                ghosts = [i for i in (_id(i) for i in ids) if i not in found]
+                yield from roundtrip([self._index("forget", now, _member(i)) for i in ghosts])
             return rows, int(total)
         token = "" if query.user is None else _user_token(query.user)
         (ids,) = yield from roundtrip([self._index("ids", now, token, "0")])
@@ -277,13 +279,13 @@ class RedisFlows:
 
     def user_session_ids(self, user: str, now: float) -> Flow[list[str]]:
         (ids,) = yield from roundtrip([self._index("ids", now, _user_token(user), "1")])
-        return [session_id.decode() for session_id in ids]
+        return [_id(member) for member in ids]
 
     def revoke(self, session_id: str, actor: str, now: float) -> Flow[bool]:
         revoked, *_ = yield from roundtrip(
             self._both(
                 self._record("revoke", session_id, now, actor, self._retention),
-                self._index("revoke", now, session_id),
+                self._index("revoke", now, _member(session_id)),
             )
         )
         return _state(session_id, revoked) == 1
@@ -293,7 +295,7 @@ class RedisFlows:
         fixed, *_ = yield from roundtrip(
             self._both(
                 self._record("fix", session_id, now, expires, self._retention),
-                self._index("fix", now, session_id, expires),
+                self._index("fix", now, _member(session_id), expires),
             )
         )
         return _state(session_id, fixed) == 1
@@ -331,7 +333,7 @@ class RedisFlows:
         keys = self._keys(session_id)
         return Call(RECORD, ("EVALSHA", RECORD.sha, 2, *keys, op, _num(now), *args))
 
-    def _index(self, op: str, now: float, *args: str) -> Call:
+    def _index(self, op: str, now: float, *args: str | bytes) -> Call:
         common = (op, _num(now), self._retention, self.users_prefix)
         return Call(INDEX, ("EVALSHA", INDEX.sha, 3, *self.index_keys, *common, *args))
 
@@ -351,8 +353,9 @@ class RedisFlows:
         pairs = [item for key, value in data.items() for item in (key, value)]
         record = [_optional(meta.expires_at), self._retention, *_counted(pairs)]
         record += _counted(_meta_pairs(meta))
-        index = [session_id, _num(meta.last_activity_at), _end(meta), "01"[meta.sliding]]
-        index += [_optional(meta.deadline), _user_token(meta.user), replacing]
+        index = [_member(session_id), _num(meta.last_activity_at), _end(meta)]
+        index += ["01"[meta.sliding], _optional(meta.deadline), _user_token(meta.user)]
+        index.append(_member(replacing) if replacing else "")
         now = meta.updated_at
         return self._both(
             self._record("create", session_id, now, *record),
@@ -360,7 +363,7 @@ class RedisFlows:
         )
 
     def _metas(self, ids: Sequence[bytes], now: float) -> Flow[list[tuple[str, Meta]]]:
-        names = [session_id.decode() for session_id in ids]
+        names = [_id(member) for member in ids]
         replies = yield from roundtrip([self._record("peek", name, now, "0") for name in names])
         rows = []
         for name, reply in zip(names, replies, strict=True):
@@ -408,6 +411,26 @@ def _optional(value: float | None) -> str:
 
 def _counted(items: Sequence[str | bytes]) -> list[str | bytes]:
     return [str(len(items)), *items]
+
+
+_PUBLIC_ID = re.compile("[0-9a-f]{32}")
+_PACKED = b"\xff"  # an index member of a public id: this byte and its 16 bytes
+
+
+def _member(session_id: str) -> str | bytes:
+    """A session id as the indexes keep it: a public id (``cookies.public_id``, 32
+    hex digits) as 17 bytes, which no UTF-8 text is (its first is ``0xFF``), any
+    other id as it is."""
+    if len(session_id) == 32 and _PUBLIC_ID.fullmatch(session_id):
+        return _PACKED + bytes.fromhex(session_id)
+    return session_id
+
+
+def _id(member: bytes) -> str:
+    """The session id of an index member (see :func:`_member`)."""
+    if len(member) == 17 and member[:1] == _PACKED:
+        return member[1:].hex()
+    return member.decode()
 
 
 def _user_token(user: str | None) -> str:

@@ -381,6 +381,9 @@ _INDEX = r"""
 -- INFO: id -> "<sliding 1|0>|<deadline or ''>|<+user or ->", so that a
 --   load slides END here by the same rule as the record's own script.
 -- USERS .. user: that user's ids by end, a sorted set per user.
+-- Every index keeps a public id (32 hex digits) as '\255' and its 16 bytes
+-- (redis_flows._member), other ids as they are; see resolve() for the entries of
+-- older versions, which kept the hex digits.
 local ACT, END, INFO = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
 local retention, USERS
 local users_met = {}  -- the user keys this operation touched, for repair()
@@ -416,6 +419,36 @@ local function info(id)
   local value = redis.call('HGET', INFO, id)
   if not value then return nil end
   return string.match(value, '^([01])|([^|]*)|(.*)$')
+end
+
+-- `id` (an index member as the caller gave it), after moving an entry that an
+-- older version made under the id's hex digits to the packed form
+local function resolve(id)
+  if #id ~= 17 or string.byte(id, 1) ~= 255 or redis.call('ZSCORE', END, id) then return id end
+  local hex = string.gsub(string.sub(id, 2), '.',
+    function(c) return string.format('%02x', string.byte(c)) end)
+  local e = redis.call('ZSCORE', END, hex)
+  if not e then return id end
+  redis.call('ZREM', END, hex)
+  redis.call('ZADD', END, e, id)
+  local a = redis.call('ZSCORE', ACT, hex)
+  if a then
+    redis.call('ZREM', ACT, hex)
+    redis.call('ZADD', ACT, a, id)
+  end
+  local value = redis.call('HGET', INFO, hex)
+  if value then
+    redis.call('HDEL', INFO, hex)
+    redis.call('HSET', INFO, id, value)
+    local _, _, token = string.match(value, '^([01])|([^|]*)|(.*)$')
+    local key = user_key(token)
+    local u = key and redis.call('ZSCORE', key, hex)
+    if u then
+      redis.call('ZREM', key, hex)
+      redis.call('ZADD', key, u, id)
+    end
+  end
+  return id
 end
 
 -- the session's end if it is live now, else nil
@@ -470,6 +503,7 @@ local function index(base)
 
   if op == 'create' then  -- id, last activity, end, sliding, deadline, user token, old id
     local id, last, e, sliding, deadline, token, old = take(7)
+    if old ~= '' then old = resolve(old) end
     if old ~= '' and live_end(old) then
       local old_key = forget(old)
       if old_key then refresh({old_key}, old_key) end  -- it may have kept a durable one
@@ -485,6 +519,7 @@ local function index(base)
 
   elseif op == 'touch' then  -- id, candidate expiry ('': none), granularity (s)
     local id, candidate, grain = take(3)
+    id = resolve(id)
     if not live_end(id) then return 0 end
     redis.call('ZADD', ACT, 'XX', now, id)
     local sliding, deadline, token = info(id)
@@ -505,6 +540,7 @@ local function index(base)
 
   elseif op == 'user' then  -- id, user token: a save changed (or confirmed) the user
     local id, token = take(2)
+    id = resolve(id)
     local e = live_end(id)
     if not e then return 0 end
     local sliding, deadline, old = info(id)
@@ -522,7 +558,7 @@ local function index(base)
     return 1
 
   elseif op == 'revoke' then  -- id: it ended now
-    local id = take(1)
+    local id = resolve(take(1))
     local _, _, token = info(id)
     local key = user_key(token)
     redis.call('ZADD', END, 'XX', 'LT', now, id)
@@ -532,6 +568,7 @@ local function index(base)
 
   elseif op == 'fix' then  -- id, expiry ('': durable)
     local id, expires = take(2)
+    id = resolve(id)
     if not live_end(id) then return 0 end
     local _, _, token = info(id)
     if not token then return 0 end
@@ -544,7 +581,7 @@ local function index(base)
     return 1
 
   elseif op == 'delete' or op == 'forget' then  -- id; delete spares a tombstone
-    local id = take(1)
+    local id = resolve(take(1))
     if op == 'forget' or live_end(id) then refresh_all(forget(id)) end
     return 1
 

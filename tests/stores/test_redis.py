@@ -39,6 +39,7 @@ from sessionware import (
     SessionMiddleware,
     StoreUnavailable,
 )
+from sessionware.stores import redis_flows
 from sessionware.stores.base import AuditRecord, Changes, Meta, Query
 
 from ..conftest import REDIS_URL
@@ -789,7 +790,7 @@ def index_members(raw: redis.Redis, prefix: str) -> dict[str, set[str]]:
         if key.startswith("{index}:") and key != "{index}:audit":
             full = prefix + key
             members = raw.hkeys(full) if key.endswith(":info") else raw.zrange(full, 0, -1)
-            result[key] = {member.decode() for member in members}
+            result[key] = {redis_flows._id(member) for member in members}
     return result
 
 
@@ -809,6 +810,71 @@ def test_ended_sessions_leave_every_index(raw: redis.Redis, redis_prefix: str) -
         "{index}:info": {"live"},
         "{index}:user:dave": {"live"},
     }
+
+
+def test_the_indexes_keep_a_public_id_in_17_bytes(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    session_id = "0123456789abcdef" * 2
+    now = time.time()
+    store.create(session_id, {"a": b"1"}, meta(now, user="ann"))
+    member = b"\xff" + bytes.fromhex(session_id)
+    index = f"{redis_prefix}{{index}}:"
+    assert raw.zrange(index + "act", 0, -1) == raw.zrange(index + "end", 0, -1) == [member]
+    assert raw.hkeys(index + "info") == raw.zrange(index + "user:ann", 0, -1) == [member]
+    assert store.user_session_ids("ann", now=now) == [session_id]
+    assert [i for i, _ in store.query(Query(), now=now)[0]] == [session_id]
+    store.delete(session_id)
+    assert index_members(raw, redis_prefix) == {}
+
+
+@pytest.mark.parametrize("op", ["load", "save", "revoke", "set_expiry", "delete", "regenerate"])
+def test_an_index_entry_of_the_hex_form_is_moved_when_met(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, op: str
+) -> None:
+    """Indexes written before the 17-byte members keep working."""
+    session_id, new_id = "ab" * 16, "cd" * 16
+    now = time.time()
+    store.create(session_id, {"a": b"1"}, meta(now, idle=600, user="ann"))
+    index = f"{redis_prefix}{{index}}:"
+    member = b"\xff" + bytes.fromhex(session_id)
+    for key in ("act", "end", "user:ann"):  # back to the hex form, as older versions wrote
+        score = raw.zscore(index + key, member)
+        raw.zrem(index + key, member)
+        raw.zadd(index + key, {session_id: score})
+    raw.hset(index + "info", session_id, raw.hget(index + "info", member))
+    raw.hdel(index + "info", member)
+    assert store.user_session_ids("ann", now=now) == [session_id]
+    later = now + 100  # past the activity granularity: a load refreshes the indexes
+    if op == "load":
+        assert store.load(session_id, now=later, idle_seconds=600) is not None
+    elif op == "save":
+        assert store.save(session_id, Changes(set={}, updated_at=later, user="bo")) is True
+    elif op == "revoke":
+        assert store.revoke(session_id, actor="ops", now=later) is True
+    elif op == "set_expiry":
+        assert store.set_expiry(session_id, later + 5, now=later) is True
+    elif op == "delete":
+        store.delete(session_id)
+    else:
+        store.rotate(session_id, new_id, {"a": b"1"}, meta(later, user="ann"), require_live=True)
+    for key in raw.scan_iter(match=index + "*"):
+        if key.endswith((b":act", b":end", b":info")) or b":user:" in key:
+            members = raw.hkeys(key) if key.endswith(b":info") else raw.zrange(key, 0, -1)
+            assert session_id.encode() not in members, key
+    if op in ("delete", "regenerate"):
+        assert member not in raw.zrange(index + "act", 0, -1)
+        if op == "regenerate":
+            assert store.user_session_ids("ann", now=later) == [new_id]
+        return
+    assert raw.zrange(index + "end", 0, -1) == [member]
+    assert raw.hkeys(index + "info") == [member]
+    user = "bo" if op == "save" else "ann"
+    assert raw.zrange(index + "user:" + user, 0, -1) == [member]
+    live = [] if op == "revoke" else [session_id]
+    assert store.user_session_ids(user, now=later) == live
+    if op == "load":
+        assert raw.zscore(index + "act", member) == later
 
 
 def test_a_listing_counts_no_session_whose_record_redis_removed(
