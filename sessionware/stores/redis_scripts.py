@@ -19,10 +19,10 @@ record's change and returns its reply, and a lone ``INDEX`` call answers the
 error, which a session operation logs and ignores (``redis_flows.roundtrip``).
 
 Each operation takes its name and the caller's clock (float seconds, as
-Python's ``repr`` wrote it) as its first two arguments. Times are passed and
-stored as those strings, never formatted by Lua (whose ``tostring`` keeps 14
-digits), so a record's ``expires_at`` and its index score are the very same
-float.
+Python's ``repr`` wrote it) as its first two arguments. Times are passed as
+those strings and never go through Lua's ``tostring`` (which keeps 14 digits):
+the meta record keeps them as 8-byte doubles, read back with ``%.17g``, so a
+record's ``expires_at`` and its index score are the very same float.
 """
 
 from __future__ import annotations
@@ -97,14 +97,17 @@ local NUMERIC = {1, 2, 3, 4, 5, 10, 11, 12, 14, 16}
 local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
 
 -- The meta record is one string: VERSION, then each of FIELDS' values in order,
--- each a length byte (0-251) and that many bytes, or ABSENT, or LONG, a decimal
+-- each a length byte (0-250) and that many bytes, or ABSENT, or LONG, a decimal
 -- length, ':' and the bytes, or SAME and the position of an earlier field with the
--- same value (the times a session starts with are one); trailing absent values are
--- left out. (Records
+-- same value (the times a session starts with are one), or TIME and a time's 8-byte
+-- IEEE double (big-endian; read back as '%.17g', which is the very same float,
+-- though not always the text Python wrote); trailing absent values are left out. (Records
 -- written before it are a hash, one field per FIELDS name: they still read, and
 -- their next write rewrites them in this form.) Parsed with string functions
 -- only: a planted record costs at most one pass over its bytes.
-local VERSION, SAME, ABSENT, LONG = '\1', 252, 253, 254
+local VERSION, TIME, SAME, ABSENT, LONG = '\1', 251, 252, 253, 254
+local TIMES = {[1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [14] = true,
+  [16] = true}  -- FIELDS' times
 local meta_now  -- the values fields() read (false: absent), which the writes below update
 local meta_hash = false  -- true: M is a record in the old layout, a hash
 
@@ -122,7 +125,9 @@ local function packed(values)
     end
     if not v then parts[#parts + 1] = string.char(ABSENT)
     elseif same then parts[#parts + 1] = string.char(SAME, same)
-    elseif #v < SAME then parts[#parts + 1] = string.char(#v) .. v
+    elseif TIMES[i] and string.match(v, '^%d+%.?%d*$') then
+      parts[#parts + 1] = string.char(TIME) .. struct.pack('>d', tonumber(v))
+    elseif #v < TIME then parts[#parts + 1] = string.char(#v) .. v
     else parts[#parts + 1] = string.char(LONG) .. #v .. ':' .. v end
   end
   return table.concat(parts)
@@ -137,6 +142,10 @@ local function unpacked(raw)
     local b = string.byte(raw, pos)
     if not b then values[i] = false
     elseif b == ABSENT then values[i], pos = false, pos + 1
+    elseif b == TIME then
+      if pos + 8 > size then return nil end
+      local t = struct.unpack('>d', string.sub(raw, pos + 1, pos + 8))
+      values[i], pos = string.format('%.17g', t), pos + 9
     elseif b == SAME then
       local j = string.byte(raw, pos + 1)
       if not j or j >= i or not values[j] then return nil end

@@ -14,6 +14,8 @@ import dataclasses
 import importlib
 import logging
 import math
+import re
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -467,6 +469,9 @@ META_FIELDS = (  # redis_scripts FIELDS: the meta record's positions
 )
 
 
+TIMES = {0, 1, 2, 3, 4, 13, 15}  # META_FIELDS' times, kept as doubles
+
+
 def packed(**fields: Any) -> bytes:
     """A meta record as ``redis_scripts.RECORD`` writes it (see ``packed`` there)."""
     values = [fields.get(name) for name in META_FIELDS]
@@ -479,7 +484,9 @@ def packed(**fields: Any) -> bytes:
             out += b"\xfd"
         elif len(text) > 2 and text in seen:
             out += bytes([252, seen.index(text) + 1])
-        elif len(text) < 252:
+        elif len(seen) in TIMES and re.fullmatch(rb"\d+\.?\d*", text):
+            out += b"\xfb" + struct.pack(">d", float(text))
+        elif len(text) < 251:
             out += bytes([len(text)]) + text
         else:
             out += b"\xfe" + str(len(text)).encode() + b":" + text
@@ -553,17 +560,18 @@ CORRUPTIONS |= {
     "meta record truncated": mangled(lambda meta: meta[:-1]),
     "meta record of another version": mangled(lambda meta: b"\x02" + meta[1:]),
     "meta record with a length past its end": mangled(
-        lambda meta: meta[:1] + bytes([meta[1] + 200]) + meta[2:]
+        lambda meta: meta[:1] + bytes([200]) + meta[10:]
     ),
     "meta record with a reserved length byte": mangled(lambda meta: meta[:1] + b"\xff" + meta),
-    # (the first field is meta[1:2 + meta[1]]; the second, SAME as it)
+    # (the first field, created_at, is meta[1:10], a TIME; the second is SAME as it)
     "meta record with SAME as a later field": mangled(
-        lambda meta: meta[:1] + b"\xfc\x05" + meta[2 + meta[1] :]
+        lambda meta: meta[:1] + b"\xfc\x05" + meta[10:]
     ),
     "meta record with SAME as an absent field": mangled(
-        lambda meta: meta[:1] + b"\xfd" + meta[2 + meta[1] :]
+        lambda meta: meta[:1] + b"\xfd" + meta[10:]
     ),
-    "meta record ending in SAME": mangled(lambda meta: meta[: 2 + meta[1]] + b"\xfc"),
+    "meta record ending in a TIME": mangled(lambda meta: meta[:5]),
+    "meta record ending in SAME": mangled(lambda meta: meta[:10] + b"\xfc"),
     "meta record with a long length not a number": mangled(
         lambda meta: meta[:1] + b"\xfe-1:" + meta[1:]
     ),
