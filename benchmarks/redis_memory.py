@@ -5,11 +5,14 @@ own user and with the device record the middleware writes (a Chrome
 User-Agent), are created through ``RedisStore.create``; then ``MEMORY USAGE key
 SAMPLES 0`` (every element counted) is summed over each kind of key and divided
 by the number of sessions: a session's own keys, and its share of the
-management indexes. starsessions' equivalent is the same 3 keys as one JSON
-string (its ``JsonSerializer``: ``json.dumps``) under a 32-hex-digit id with a
-TTL, as its ``RedisStore`` writes it, set here directly.
+management indexes; then again after one load of each (a request records its
+last activity and refreshes the activity index). starsessions' equivalent is
+the same 3 keys as one JSON string (its ``JsonSerializer``: ``json.dumps``)
+under a 32-hex-digit id with a TTL, as its ``RedisStore`` writes it, set here
+directly.
 
-Every key goes under this run's own random prefix, and only those are deleted.
+Every key goes under this run's own random prefix (``swm<8 hex digits>:``, as
+long as RedisStore's default ``sessionware:``), and only those are deleted.
 """
 
 from __future__ import annotations
@@ -70,9 +73,13 @@ def _usage(client: redis.Redis, prefix: str) -> dict[str, int]:
     return totals
 
 
-def sessionware_usage(client: redis.Redis, prefix: str, n: int) -> dict[str, int]:
+def sessionware_usage(
+    client: redis.Redis, prefix: str, n: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Bytes by kind of key once created, and again after one load of each session."""
     store = RedisStore.from_url(REDIS_URL, prefix=prefix)
     device = devices.created(devices.current(CHROME, "203.0.113.7"))
+    ids = [public_id(new_token()) for _ in range(n)]
     try:
         for i in range(n):
             now = time.time()
@@ -91,10 +98,13 @@ def sessionware_usage(client: redis.Redis, prefix: str, n: int) -> dict[str, int
                 attribute_count=len(data),
                 device=device,
             )
-            store.create(public_id(new_token()), data, meta)
+            store.create(ids[i], data, meta)
+        created = _usage(client, prefix)
+        for session_id in ids:  # a request: last activity and the index refresh recorded
+            store.load(session_id, now=time.time(), idle_seconds=IDLE)
+        return created, _usage(client, prefix)
     finally:
         store.close()
-    return _usage(client, prefix)
 
 
 def starsessions_usage(client: redis.Redis, prefix: str, n: int) -> int:
@@ -105,24 +115,28 @@ def starsessions_usage(client: redis.Redis, prefix: str, n: int) -> int:
     return sum(_usage(client, prefix).values())
 
 
-def run(n: int, report: Callable[[str], None]) -> dict[str, float]:
-    """Measure and report; bytes per session by kind (``"total"``, ``"starsessions"``)."""
-    run_id = uuid.uuid4().hex[:8]
-    ours, theirs = f"swbench:mem:{run_id}:sw:", f"swbench:mem:{run_id}:ss:"
+def run(n: int, report: Callable[[str], None]) -> dict[str, tuple[float, float]]:
+    """Measure and report; bytes per session by kind (``"total"``, ``"starsessions"``),
+    once created and after a load."""
+    run_id = uuid.uuid4().hex[:8]  # prefixes as long as RedisStore's default, "sessionware:"
+    ours, theirs = f"swm{run_id}:", f"sws{run_id}:"
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        by_kind = sessionware_usage(client, ours, n)
+        created, loaded = sessionware_usage(client, ours, n)
         starsessions = starsessions_usage(client, theirs, n)
     finally:
         delete_prefix(REDIS_URL, ours)
         delete_prefix(REDIS_URL, theirs)
         client.close()
-    per = {kind: total / n for kind, total in by_kind.items() if total}
-    per["total"] = sum(by_kind.values()) / n
-    per["starsessions"] = starsessions / n
+    per = {k: (created[k] / n, loaded[k] / n) for k in KINDS if created[k] or loaded[k]}
+    per["total"] = (sum(created.values()) / n, sum(loaded.values()) / n)
+    per["starsessions"] = (starsessions / n, starsessions / n)
     labels = {"total": "**sessionware total**", "starsessions": "starsessions (one JSON string)"}
-    rows = [[labels.get(k, f"sessionware {k}"), f"{value:,.0f}"] for k, value in per.items()]
-    report(table(["key kind", "bytes per session"], rows))
+    rows = [
+        [labels.get(k, f"sessionware {k}"), f"{new:,.0f}", f"{used:,.0f}"]
+        for k, (new, used) in per.items()
+    ]
+    report(table(["key kind", "bytes per session, created", "after one load"], rows))
     return per
 
 
@@ -134,7 +148,7 @@ def section(settings: Any) -> None:
         "device record, created through `RedisStore.create`; `MEMORY USAGE key SAMPLES 0` "
         "summed per kind of key, divided by the sessions (indexes shared). starsessions: "
         "the same keys as its RedisStore writes them, one JSON string with a TTL. Both under a "
-        "24-character key prefix (sessionware's default is 12).\n"
+        "12-character key prefix, as long as sessionware's default.\n"
     )
     run(SESSIONS, print)
     print()

@@ -101,11 +101,13 @@ local index_wanted = true  -- false: the INDEX half of SESSION has nothing to le
 -- length, ':' and the bytes, or SAME and the position of an earlier field with the
 -- same value (the times a session starts with are one), or TIME and a time's 8-byte
 -- IEEE double (big-endian; read back as '%.17g', which is the very same float,
--- though not always the text Python wrote); trailing absent values are left out. (Records
+-- though not always the text Python wrote); trailing absent values are left out,
+-- and so is the app when it is Meta's default, APP. (Records
 -- written before it are a hash, one field per FIELDS name: they still read, and
 -- their next write rewrites them in this form.) Parsed with string functions
 -- only: a planted record costs at most one pass over its bytes.
 local VERSION, TIME, SAME, ABSENT, LONG = '\1', 251, 252, 253, 254
+local APP, DEFAULT_APP = 7, 'default'
 local TIMES = {[1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [14] = true,
   [16] = true}  -- FIELDS' times
 local meta_now  -- the values fields() read (false: absent), which the writes below update
@@ -118,6 +120,7 @@ local function packed(values)
   end
   for i = 1, last do
     local v, same = values[i], nil
+    if i == APP and v == DEFAULT_APP then v = false end
     if v and #v > 2 then
       for j = 1, i - 1 do
         if values[j] == v then same = j break end
@@ -163,6 +166,7 @@ local function unpacked(raw)
       values[i], pos = string.sub(raw, start, start + n - 1), start + n
     end
   end
+  values[APP] = values[APP] or DEFAULT_APP
   return values
 end
 

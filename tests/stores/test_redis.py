@@ -475,6 +475,8 @@ TIMES = {0, 1, 2, 3, 4, 13, 15}  # META_FIELDS' times, kept as doubles
 def packed(**fields: Any) -> bytes:
     """A meta record as ``redis_scripts.RECORD`` writes it (see ``packed`` there)."""
     values = [fields.get(name) for name in META_FIELDS]
+    if values[6] == "default":  # the app: Meta's default is left out
+        values[6] = None
     while values and values[-1] is None:
         values.pop()
     out, seen = b"\x01", list[bytes | None]()
