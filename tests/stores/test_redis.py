@@ -672,6 +672,20 @@ def test_the_meta_record_is_one_packed_string(
     assert got.device == "d" * 300
 
 
+@pytest.mark.parametrize("length", [0, 1, 249, 250, 251, 252, 253, 254, 255, 300, 70_000])
+def test_values_of_every_length_survive_the_packed_record(store: RedisStore, length: int) -> None:
+    now = time.time()
+    device, email = "x" * length, "\u00e9:\n\x00" * 3  # device: exactly `length` bytes
+    store.create("s1", {"a": b"1"}, meta(now, user="", email=email, device=device, app="x" * 251))
+    got = store.get_meta("s1", now=now)
+    assert got is not None and (got.device, got.email, got.user) == (device, email, "")
+    assert got.app == "x" * 251 and got.created_at == now and got.expires_at == now + 60
+    store.save("s1", Changes(set={}, updated_at=now + 1, user="u", email=email, device=device))
+    loaded = store.load("s1", now=now + 2, idle_seconds=60)
+    assert loaded is not None and loaded.meta.device == device
+    assert (loaded.meta.updated_at, loaded.meta.last_activity_at) == (now + 1, now + 2)
+
+
 def test_a_record_in_the_old_layout_is_rewritten_packed_on_its_next_write(
     store: RedisStore, raw: redis.Redis, redis_prefix: str
 ) -> None:
