@@ -14,7 +14,7 @@ from . import postgres, report
 from .redis_keys import delete_prefix, server_version, unavailable_reason
 from .settings import Settings, parse_args
 
-SECTIONS = ("asgi", "wsgi", "manage", "encryption")
+SECTIONS = ("asgi", "wsgi", "manage", "encryption", "memory")
 REPO_ROOT = Path(__file__).resolve().parent.parent  # where "-m benchmarks" resolves
 
 
@@ -31,6 +31,10 @@ def run_section(section: str, settings: Settings) -> None:
         from . import encryption
 
         encryption.section(settings)
+    elif section == "memory":
+        from . import redis_memory
+
+        redis_memory.section(settings)
     else:
         from . import manage
 

@@ -30,7 +30,7 @@ class Settings:
     redis_url: str
     postgres_url: str
     run_id: str
-    section: str  # "asgi", "wsgi", "manage", "encryption", or "all" in the parent process
+    section: str  # "asgi", "wsgi", "manage", "encryption", "memory", or "all" in the parent process
 
     def prefix(self, variant: str) -> str:
         """The Redis key prefix owned by ``variant`` in this section of this run."""
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, str | None]:
     parser.add_argument("--requests", type=int, help="requests per timed batch")
     parser.add_argument(
         "--section",
-        choices=["asgi", "wsgi", "manage", "encryption"],
+        choices=["asgi", "wsgi", "manage", "encryption", "memory"],
         help="run one section in this process",
     )
     parser.add_argument("--run-id", help=argparse.SUPPRESS)

@@ -4,11 +4,19 @@ Pure functions, no I/O. The shells give the core the request's peer address,
 ``User-Agent`` and ``X-Forwarded-For``; :func:`client_ip` believes a forwarded
 address only when the peer is one of the configured trusted proxies (anyone
 can send the header). The record lives in ``Meta.device`` as compact JSON
-text, never in the payload:
+text, never in the payload. A session used from one device only (most of them)
+keeps it once:
+
+    {"ua": "...", "ip": "..."}
+
+and one used from another device keeps both, the last one's user agent left out
+when it is the first one's (a new address, the same browser):
 
     {"first": {"ua": "...", "ip": "..."}, "last": {"ua": "...", "ip": "..."}}
+    {"first": {"ua": "...", "ip": "..."}, "last": {"ip": "..."}}
 
-First and last seen are the session's ``created_at`` and ``last_activity_at``.
+(Records written before the compact forms always had both in full; they read
+the same.) First and last seen are the session's ``created_at`` and ``last_activity_at``.
 A store only keeps the string; :func:`parse` reads it back and tolerates
 anything (a malformed record reads as no record).
 """
@@ -90,14 +98,16 @@ def current(user_agent: str | None, ip: str | None) -> Device:
 
 
 def encode(record: DeviceRecord) -> str:
-    """``record`` as the JSON text stores keep."""
-    return json.dumps(
-        {
-            "first": {"ua": record.first.user_agent, "ip": record.first.ip},
-            "last": {"ua": record.last.user_agent, "ip": record.last.ip},
-        },
-        separators=(",", ":"),
-    )
+    """``record`` as the JSON text stores keep: each user agent once (see above)."""
+    first: dict[str, str | None] = {"ua": record.first.user_agent, "ip": record.first.ip}
+    if record.last == record.first:
+        raw: object = first
+    else:
+        last: dict[str, str | None] = {"ip": record.last.ip}
+        if record.last.user_agent != record.first.user_agent:
+            last = {"ua": record.last.user_agent, **last}
+        raw = {"first": first, "last": last}
+    return json.dumps(raw, separators=(",", ":"))
 
 
 def parse(text: str | None) -> DeviceRecord | None:
@@ -111,13 +121,23 @@ def parse(text: str | None) -> DeviceRecord | None:
 def _parse(text: str) -> DeviceRecord | None:
     try:
         raw = json.loads(text)
-        first, last = (
-            Device(str(raw[k]["ua"]), None if raw[k]["ip"] is None else str(raw[k]["ip"]))
-            for k in ("first", "last")
-        )
+        if "first" not in raw:  # one device, kept once
+            device = _device(raw, None)
+            return DeviceRecord(device, device)
+        first = _device(raw["first"], None)
+        return DeviceRecord(first, _device(raw["last"], first.user_agent))
     except (ValueError, TypeError, KeyError):
         return None
-    return DeviceRecord(first, last)
+
+
+def _device(raw: dict[str, object], user_agent: str | None) -> Device:
+    """One device of a record; ``user_agent``: the one to assume when it has none.
+    KeyError or TypeError when malformed."""
+    if not isinstance(raw, dict):
+        raise TypeError("a device is a JSON object")
+    agent = raw["ua"] if user_agent is None or "ua" in raw else user_agent
+    ip = raw["ip"]
+    return Device(str(agent), None if ip is None else str(ip))
 
 
 def created(device: Device) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sessionware import ConfigurationError, MemoryStore, SessionManager, SessionMiddleware
-from sessionware.devices import browser_and_os, client_ip, parse
+from sessionware.devices import Device, browser_and_os, client_ip, created, parse, used
 from sessionware.flask import Sessionware
 from sessionware.transport import parse_proxies as trusted_networks
 
@@ -156,5 +157,45 @@ def test_flask_records_the_device_from_the_environ() -> None:
 
 
 def test_a_malformed_device_record_reads_as_none() -> None:
-    for text in (None, "", "{", "[]", '{"first": 1}', '{"first": {"ua": "x"}, "last": {}}'):
+    malformed = ('{"first": 1}', '{"first": {"ua": "x"}, "last": {}}', '{"ua": "x"}', '"ua"', "1")
+    for text in (None, "", "{", "[]", *malformed, '{"first": {"ua": "x", "ip": null}}'):
         assert parse(text) is None
+
+
+def test_a_record_keeps_each_user_agent_once() -> None:
+    laptop = Device(FIREFOX, "198.51.100.4")
+    record = created(laptop)
+    assert record.count(FIREFOX) == 1 and len(record) < len(FIREFOX) + 30
+    read = parse(record)
+    assert read is not None and read.first == read.last == laptop
+    assert used(record, laptop) is None  # the same device again: nothing to write
+    moved = used(record, Device(FIREFOX, "203.0.113.9"))  # same browser, new address
+    assert moved is not None and moved.count(FIREFOX) == 1
+    read = parse(moved)
+    assert read is not None and read.first == laptop
+    assert read.last == Device(FIREFOX, "203.0.113.9")
+    phone = used(moved, Device(IPHONE, None))
+    assert phone is not None and phone.count(FIREFOX) == phone.count(IPHONE) == 1
+    read = parse(phone)
+    assert read is not None and (read.first, read.last) == (laptop, Device(IPHONE, None))
+    back = used(phone, laptop)  # back where it began: one device again
+    assert back == record
+
+
+def test_records_in_the_old_form_still_read() -> None:
+    def old(first: tuple[str, str | None], last: tuple[str, str | None]) -> str:
+        parts = {"first": first, "last": last}
+        raw = {k: {"ua": ua, "ip": ip} for k, (ua, ip) in parts.items()}
+        return json.dumps(raw, separators=(",", ":"))
+
+    same = old((FIREFOX, "10.0.0.1"), (FIREFOX, "10.0.0.1"))
+    read = parse(same)
+    assert read is not None and read.first == read.last == Device(FIREFOX, "10.0.0.1")
+    assert used(same, Device(FIREFOX, "10.0.0.1")) is None  # unchanged: not rewritten
+    two = old((FIREFOX, None), (IPHONE, "10.0.0.2"))
+    read = parse(two)
+    assert read is not None and read.first == Device(FIREFOX, None)
+    assert read.last == Device(IPHONE, "10.0.0.2")
+    assert read.last.label == "Safari on iOS"
+    rewritten = used(two, Device(IPHONE, "10.0.0.3"))
+    assert rewritten is not None and parse(rewritten) == parse(two.replace(".2", ".3"))

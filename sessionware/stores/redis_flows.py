@@ -11,9 +11,11 @@ keys share a cluster slot and its scripts stay atomic there):
 
 * ``P{<id>}:d``: the data hash, one field per session key holding the bytes the
   core gave. It expires with the session (PEXPIREAT, ms).
-* ``P{<id>}:m``: the meta hash, one field per :class:`Meta` field (absent:
-  ``None``). It expires ``retention_seconds`` after the data, so an ended
-  session is a tombstone that Redis removes on time.
+* ``P{<id>}:m``: the meta record, one string packing every :class:`Meta` field
+  by position (``redis_scripts.RECORD`` reads and writes it; records of the
+  older layout, a hash of one field per name, still read). It expires
+  ``retention_seconds`` after the data, so an ended session is a tombstone
+  that Redis removes on time.
 * ``P{index}:act``, ``:end``, ``:info``, ``:user:<user>``: the management
   indexes, described in ``redis_scripts.INDEX``; ``P{index}:audit``: the
   bounded audit list. Every key has a TTL, unless an operator made a session
@@ -32,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -150,7 +153,7 @@ class RedisFlows:
         loaded, *_ = yield from roundtrip(
             self._both(
                 self._record("load", session_id, now, candidate, self._retention, grain, calm),
-                self._index("touch", now, session_id, candidate, grain),
+                self._index("touch", now, _member(session_id), candidate, grain),
             )
         )
         if _state(session_id, loaded) != 1:
@@ -185,7 +188,7 @@ class RedisFlows:
         saved, *_ = yield from roundtrip(
             self._both(
                 self._record("save", session_id, now, *args),
-                self._index("user", now, session_id, _user_token(changes.user)),
+                self._index("user", now, _member(session_id), _user_token(changes.user)),
             )
         )
         return _written(session_id, saved) == 1
@@ -199,7 +202,7 @@ class RedisFlows:
         written, *_ = yield from roundtrip(
             self._both(
                 self._record("write", session_id, now, *args, *_counted(pairs)),
-                self._index("touch", now, session_id, candidate, grain),
+                self._index("touch", now, _member(session_id), candidate, grain),
             )
         )
         state = _written(session_id, written)
@@ -247,7 +250,7 @@ class RedisFlows:
         if _state(old_id, taken) == 1 or not require_live:
             return True
         yield from roundtrip(
-            [Call(None, ("DEL", *self._keys(new_id))), self._index("forget", now, new_id)]
+            [Call(None, ("DEL", *self._keys(new_id))), self._index("forget", now, _member(new_id))]
         )
         return False
 
@@ -255,7 +258,8 @@ class RedisFlows:
         now = time.time()
         yield from roundtrip(
             self._both(
-                self._record("delete", session_id, now), self._index("delete", now, session_id)
+                self._record("delete", session_id, now),
+                self._index("delete", now, _member(session_id)),
             )
         )
 
@@ -288,8 +292,8 @@ class RedisFlows:
                 # its tombstone by the activity granularity. Drop them and read again,
                 # so that pages are full and the total counts no ghosts met here.
                 found = {session_id for session_id, _ in rows}
-                ghosts = [i for i in (i.decode() for i in ids) if i not in found]
-                yield from roundtrip([self._index("forget", now, i) for i in ghosts])
+                ghosts = [i for i in (_id(i) for i in ids) if i not in found]
+                yield from roundtrip([self._index("forget", now, _member(i)) for i in ghosts])
             return rows, int(total)
         token = "" if query.user is None else _user_token(query.user)
         (ids,) = yield from roundtrip([self._index("ids", now, token, "0")])
@@ -299,13 +303,13 @@ class RedisFlows:
 
     def user_session_ids(self, user: str, now: float) -> Flow[list[str]]:
         (ids,) = yield from roundtrip([self._index("ids", now, _user_token(user), "1")])
-        return [session_id.decode() for session_id in ids]
+        return [_id(member) for member in ids]
 
     def revoke(self, session_id: str, actor: str, now: float) -> Flow[bool]:
         revoked, *_ = yield from roundtrip(
             self._both(
                 self._record("revoke", session_id, now, actor, self._retention),
-                self._index("revoke", now, session_id),
+                self._index("revoke", now, _member(session_id)),
             )
         )
         return _state(session_id, revoked) == 1
@@ -315,7 +319,7 @@ class RedisFlows:
         fixed, *_ = yield from roundtrip(
             self._both(
                 self._record("fix", session_id, now, expires, self._retention),
-                self._index("fix", now, session_id, expires),
+                self._index("fix", now, _member(session_id), expires),
             )
         )
         return _state(session_id, fixed) == 1
@@ -353,7 +357,7 @@ class RedisFlows:
         keys = self._keys(session_id)
         return Call(RECORD, ("EVALSHA", RECORD.sha, 2, *keys, op, _num(now), *args))
 
-    def _index(self, op: str, now: float, *args: str) -> Call:
+    def _index(self, op: str, now: float, *args: str | bytes) -> Call:
         common = (op, _num(now), self._retention, self.users_prefix)
         return Call(INDEX, ("EVALSHA", INDEX.sha, 3, *self.index_keys, *common, *args))
 
@@ -373,8 +377,9 @@ class RedisFlows:
         pairs = [item for key, value in data.items() for item in (key, value)]
         record = [_optional(meta.expires_at), self._retention, *_counted(pairs)]
         record += _counted(_meta_pairs(meta))
-        index = [session_id, _num(meta.last_activity_at), _end(meta), "01"[meta.sliding]]
-        index += [_optional(meta.deadline), _user_token(meta.user), replacing]
+        index = [_member(session_id), _num(meta.last_activity_at), _end(meta)]
+        index += ["01"[meta.sliding], _optional(meta.deadline), _user_token(meta.user)]
+        index.append(_member(replacing) if replacing else "")
         now = meta.updated_at
         return self._both(
             self._record("create", session_id, now, *record),
@@ -382,7 +387,7 @@ class RedisFlows:
         )
 
     def _metas(self, ids: Sequence[bytes], now: float) -> Flow[list[tuple[str, Meta]]]:
-        names = [session_id.decode() for session_id in ids]
+        names = [_id(member) for member in ids]
         replies = yield from roundtrip([self._record("peek", name, now, "0") for name in names])
         rows = []
         for name, reply in zip(names, replies, strict=True):
@@ -433,6 +438,26 @@ def _counted(items: Sequence[str | bytes]) -> list[str | bytes]:
     return [str(len(items)), *items]
 
 
+_PUBLIC_ID = re.compile("[0-9a-f]{32}")
+_PACKED = b"\xff"  # an index member of a public id: this byte and its 16 bytes
+
+
+def _member(session_id: str) -> str | bytes:
+    """A session id as the indexes keep it: a public id (``cookies.public_id``, 32
+    hex digits) as 17 bytes, which no UTF-8 text is (its first is ``0xFF``), any
+    other id as it is."""
+    if len(session_id) == 32 and _PUBLIC_ID.fullmatch(session_id):
+        return _PACKED + bytes.fromhex(session_id)
+    return session_id
+
+
+def _id(member: bytes) -> str:
+    """The session id of an index member (see :func:`_member`)."""
+    if len(member) == 17 and member[:1] == _PACKED:
+        return member[1:].hex()
+    return member.decode()
+
+
 def _user_token(user: str | None) -> str:
     return "-" if user is None else "+" + user
 
@@ -460,8 +485,8 @@ def _meta_pairs(meta: Meta) -> list[str]:
 
 
 def _meta(row: Sequence[bytes | None]) -> Meta:
-    """Parse a meta hash's fields, in Meta's order (``redis_scripts`` FIELDS: HMGET's
-    list, ``None`` where absent, one internal field after them); ValueError or
+    """Parse a meta record's fields, in Meta's order (``redis_scripts`` FIELDS,
+    ``None`` where absent, one internal field after them); ValueError or
     TypeError if malformed."""
     created, updated, last, expires, deadline, sliding, app, user, email = row[:9]
     size, max_size, count, status, ended, revoked_by = row[9:15]
@@ -508,7 +533,7 @@ def _state(session_id: str, reply: Any) -> int:
     """A RECORD reply's state: 1 live, 0 not live, -1 corrupt (logged once here)."""
     state = reply if isinstance(reply, int) else int(reply[0])
     if state == -1:
-        _corrupt(session_id, "a key of the wrong type, or a meta hash of the wrong shape")
+        _corrupt(session_id, "a key of the wrong type, or a meta record of the wrong shape")
     return state
 
 

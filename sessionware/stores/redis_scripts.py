@@ -1,7 +1,7 @@
 """The Lua scripts behind RedisStore: one per slot they run in, and both in one.
 
-``RECORD`` runs on one session's slot: every check-and-write on its data and
-meta hashes (load, save, create, take, delete, peek, revoke, fix) is atomic there,
+``RECORD`` runs on one session's slot: every check-and-write on its data hash
+and meta record (load, save, create, take, delete, peek, revoke, fix) is atomic there,
 which is what keeps a save racing a logout or a revocation from resurrecting it.
 ``INDEX`` runs on the indexes' slot and keeps the management indexes in step.
 On a cluster the two are different slots (often different nodes), so nothing a
@@ -19,10 +19,10 @@ record's change and returns its reply, and a lone ``INDEX`` call answers the
 error, which a session operation logs and ignores (``redis_flows.roundtrip``).
 
 Each operation takes its name and the caller's clock (float seconds, as
-Python's ``repr`` wrote it) as its first two arguments. Times are passed and
-stored as those strings, never formatted by Lua (whose ``tostring`` keeps 14
-digits), so a record's ``expires_at`` and its index score are the very same
-float.
+Python's ``repr`` wrote it) as its first two arguments. Times are passed as
+those strings and never go through Lua's ``tostring`` (which keeps 14 digits):
+the meta record keeps them as 8-byte doubles, read back with ``%.17g``, so a
+record's ``expires_at`` and its index score are the very same float.
 """
 
 from __future__ import annotations
@@ -80,22 +80,148 @@ end
 
 _RECORD = r"""
 -- KEYS[1]: the data hash (one field per session key, plus MARK so that an empty
--- session still exists); KEYS[2]: the meta hash. The data hash expires with the
--- session, the meta hash `retention` seconds later: an expired session is a meta
+-- session still exists); KEYS[2]: the meta record. The data hash expires with the
+-- session, the meta `retention` seconds later: an expired session is a meta
 -- without data, a tombstone that Redis removes on time.
 local D, M = KEYS[1], KEYS[2]
 local MARK = '\255'  -- no UTF-8 encoded key is this byte
 -- the meta fields in Meta's order (redis_flows.META_FIELDS), then the internal
 -- `indexed_at`: when a load last refreshed the activity index; then `device` (Meta's
--- last field, read here last so that the positions above hold)
+-- last field, read here last so that the positions above hold). New fields go last.
 local FIELDS = {'created_at', 'updated_at', 'last_activity_at', 'expires_at', 'deadline',
   'sliding', 'app', 'user', 'email', 'size_bytes', 'max_size_bytes', 'attribute_count',
   'status', 'ended_at', 'revoked_by', 'indexed_at', 'device'}
+local POSITION = {}
+for i, name in ipairs(FIELDS) do POSITION[name] = i end
 local NUMERIC = {1, 2, 3, 4, 5, 10, 11, 12, 14, 16}
 local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
 
--- the meta's FIELDS (an error reply if M is not a hash)
-local function fields() return redis.pcall('HMGET', M, unpack(FIELDS)) end
+-- The meta record is one string: VERSION, then each of FIELDS' values in order,
+-- each a length byte (0-250) and that many bytes, or ABSENT, or LONG, a decimal
+-- length, ':' and the bytes, or SAME and the position of an earlier field with the
+-- same value (the times a session starts with are one), or TIME and a time's 8-byte
+-- IEEE double (big-endian; read back as '%.17g', which is the very same float,
+-- though not always the text Python wrote); trailing absent values are left out,
+-- and so is the app when it is Meta's default, APP. (Records
+-- written before it are a hash, one field per FIELDS name: they still read, and
+-- their next write rewrites them in this form.) Parsed with string functions
+-- only: a planted record costs at most one pass over its bytes.
+local VERSION, TIME, SAME, ABSENT, LONG = '\1', 251, 252, 253, 254
+local APP, DEFAULT_APP = 7, 'default'
+local TIMES = {[1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [14] = true,
+  [16] = true}  -- FIELDS' times
+local meta_now  -- the values fields() read (false: absent), which the writes below update
+local meta_hash = false  -- true: M is a record in the old layout, a hash
+
+local function packed(values)
+  local parts, last = {VERSION}, 0
+  for i = 1, #FIELDS do
+    if values[i] then last = i end
+  end
+  for i = 1, last do
+    local v, same = values[i], nil
+    if i == APP and v == DEFAULT_APP then v = false end
+    if v and #v > 2 then
+      for j = 1, i - 1 do
+        if values[j] == v then same = j break end
+      end
+    end
+    if not v then parts[#parts + 1] = string.char(ABSENT)
+    elseif same then parts[#parts + 1] = string.char(SAME, same)
+    elseif TIMES[i] and string.match(v, '^%d+%.?%d*$') then
+      parts[#parts + 1] = string.char(TIME) .. struct.pack('>d', tonumber(v))
+    elseif #v < TIME then parts[#parts + 1] = string.char(#v) .. v
+    else parts[#parts + 1] = string.char(LONG) .. #v .. ':' .. v end
+  end
+  return table.concat(parts)
+end
+
+-- FIELDS' values of a packed record (false: absent), or nil if it is malformed.
+-- Values past FIELDS (a newer version's fields) are ignored.
+local function unpacked(raw)
+  if string.sub(raw, 1, 1) ~= VERSION then return nil end
+  local values, pos, size = {}, 2, #raw
+  for i = 1, #FIELDS do
+    local b = string.byte(raw, pos)
+    if not b then values[i] = false
+    elseif b == ABSENT then values[i], pos = false, pos + 1
+    elseif b == TIME then
+      if pos + 8 > size then return nil end
+      local t = struct.unpack('>d', string.sub(raw, pos + 1, pos + 8))
+      values[i], pos = string.format('%.17g', t), pos + 9
+    elseif b == SAME then
+      local j = string.byte(raw, pos + 1)
+      if not j or j >= i or not values[j] then return nil end
+      values[i], pos = values[j], pos + 2
+    else
+      local start, n = pos + 1, b
+      if b == LONG then
+        local colon = string.find(raw, ':', start, true)
+        if not colon or colon - start > 9 then return nil end
+        n = string.match(string.sub(raw, start, colon - 1), '^%d+$')
+        if not n then return nil end
+        start, n = colon + 1, tonumber(n)
+      elseif b > LONG then return nil end
+      if start + n - 1 > size then return nil end
+      values[i], pos = string.sub(raw, start, start + n - 1), start + n
+    end
+  end
+  values[APP] = values[APP] or DEFAULT_APP
+  return values
+end
+
+-- the meta's FIELDS, positional, false where absent (an error reply if M is neither
+-- a record of ours nor missing)
+local function fields()
+  local raw = redis.pcall('GET', M)
+  meta_hash = false
+  if type(raw) == 'table' and raw.err then
+    if redis.call('TYPE', M)['ok'] ~= 'hash' then return raw end
+    meta_hash = true
+    meta_now = redis.pcall('HMGET', M, unpack(FIELDS))
+    return meta_now
+  end
+  if not raw then
+    meta_now = {}
+    for i = 1, #FIELDS do meta_now[i] = false end
+    return meta_now
+  end
+  meta_now = unpacked(raw)
+  if not meta_now then return {err = 'malformed meta record'} end
+  return meta_now
+end
+
+-- Every write of meta fields: set the name, value `pairs` (a flat list), clear the
+-- `cleared` names, and write the record in one command, keeping its expiry (a
+-- record in the old layout is replaced by the packed form). Updates fields()' table.
+local function meta_set(pairs, cleared)
+  for i = 1, #pairs, 2 do
+    local at_ = POSITION[pairs[i]]
+    if not at_ then error('sessionware: unknown meta field ' .. tostring(pairs[i])) end
+    meta_now[at_] = pairs[i + 1]
+  end
+  for _, name in ipairs(cleared or {}) do
+    local at_ = POSITION[name]
+    if at_ then meta_now[at_] = false end
+  end
+  if meta_hash then
+    local until_ms = redis.call('PEXPIRETIME', M)
+    redis.call('DEL', M)
+    redis.call('SET', M, packed(meta_now))
+    if until_ms > 0 then redis.call('PEXPIREAT', M, until_ms) end
+    meta_hash = false
+  else
+    redis.call('SET', M, packed(meta_now), 'KEEPTTL')
+  end
+end
+
+-- a new meta record (no expiry yet) from name, value `pairs`
+local function meta_create(pairs)
+  redis.call('DEL', M)
+  meta_now, meta_hash = {}, false
+  for i = 1, #FIELDS do meta_now[i] = false end
+  meta_set(pairs)
+end
 
 -- 1: live; 0: missing, ended or expired; -1: corrupt (a key of the wrong type, a
 -- meta of the wrong shape); -2 (a save only): it came after its deadline.
@@ -133,12 +259,6 @@ local function expire(expires, retention)
   end
 end
 
-local function set_expiry(expires, retention)
-  if expires == '' then redis.call('HDEL', M, 'expires_at')
-  else redis.call('HSET', M, 'expires_at', expires) end
-  expire(expires, retention)
-end
-
 -- a write's deadline (its first argument): the server time ('': none) after which the
 -- client has given up on it (it answered 503); one that arrives later must not apply
 local function too_late()
@@ -150,28 +270,29 @@ local function too_late()
   return false
 end
 
--- activity at `now` on a live record whose FIELDS' values are `meta`: slide its expiry
--- to `candidate` (the sliding rule) and decide whether the activity index hears of it
--- (once per `grain` seconds). Appends the meta fields to set to `changed`, updates
--- `meta` to match, and re-times the keys; the caller sends the one HSET.
+-- activity at `now` on a live record whose FIELDS' values are `meta` (fields()' table):
+-- slide its expiry to `candidate` (the sliding rule), decide whether the activity index
+-- hears of it (once per `grain` seconds), and write that with the meta pairs in
+-- `changed` in one write (meta then holds them); re-times the keys.
 local function touch(meta, candidate, retention, grain, changed)
   local old, expires = meta[4] or '', meta[4] or ''
   if meta[6] ~= '0' then expires = capped(candidate, meta[5]) end  -- sliding
   local indexed = meta[16]
   index_wanted = not indexed or tonumber(now) - tonumber(indexed) >= tonumber(grain)
-  meta[3] = now
+  local cleared = {}
+  changed[#changed + 1], changed[#changed + 2] = 'last_activity_at', now
   if index_wanted then
-    changed[#changed + 1], changed[#changed + 2], meta[16] = 'indexed_at', now, now
+    changed[#changed + 1], changed[#changed + 2] = 'indexed_at', now
   end
   if expires ~= old then
     if expires == '' then
-      redis.call('HDEL', M, 'expires_at')
+      cleared[1] = 'expires_at'
     else
       changed[#changed + 1], changed[#changed + 2] = 'expires_at', expires
     end
-    meta[4] = expires ~= '' and expires
-    expire(expires, retention)
   end
+  meta_set(changed, cleared)
+  if expires ~= old then expire(expires, retention) end
 end
 
 local function record(base)
@@ -190,9 +311,7 @@ local function record(base)
       index_wanted = false
       return {1, data, meta, server_time()}
     end
-    local changed = {'last_activity_at', now}  -- one HSET for all
-    touch(meta, candidate, retention, grain, changed)
-    redis.call('HSET', M, unpack(changed))
+    touch(meta, candidate, retention, grain, {})
     return {1, data, meta, server_time()}
 
   elseif op == 'save' then
@@ -225,8 +344,7 @@ local function record(base)
     index_wanted = user ~= old[8]
     chunked('HSET', D, set)
     chunked('HDEL', D, removed)
-    chunked('HSET', M, meta)
-    chunked('HDEL', M, present)
+    meta_set(meta, present)
     return 1
 
   elseif op == 'write' then
@@ -254,23 +372,21 @@ local function record(base)
     end
     chunked('HSET', D, set)
     size, count = string.format('%d', size), string.format('%d', count)
-    local changed = {'last_activity_at', now, 'updated_at', now, 'size_bytes', size,
-      'attribute_count', count}
+    local changed = {'updated_at', now, 'size_bytes', size, 'attribute_count', count}
     if tonumber(meta[11] or 0) < tonumber(size) then
       changed[#changed + 1], changed[#changed + 2] = 'max_size_bytes', size
     end
     touch(meta, candidate, retention, grain, changed)
-    redis.call('HSET', M, unpack(changed))
     return 1
 
   elseif op == 'create' then  -- expiry ('': none), retention, data pairs, meta pairs
     local expires, retention = take(2)
     local data = list()
     local meta = list()
-    redis.call('DEL', D, M)
+    redis.call('DEL', D)
     redis.call('HSET', D, MARK, '')
     chunked('HSET', D, data)
-    chunked('HSET', M, meta)
+    meta_create(meta)
     expire(expires, retention)
     return 1
 
@@ -293,7 +409,7 @@ local function record(base)
     if s ~= 1 then return s end
     local actor, retention = take(2)
     redis.call('DEL', D)
-    redis.call('HSET', M, 'status', 'revoked', 'ended_at', now, 'revoked_by', actor)
+    meta_set({'status', 'revoked', 'ended_at', now, 'revoked_by', actor})
     redis.call('PEXPIREAT', M, ms(tonumber(now) + tonumber(retention)))
     return 1
 
@@ -304,10 +420,9 @@ local function record(base)
       return s
     end
     local expires, retention = take(2)
-    redis.call('HSET', M, 'sliding', '0')
-    if expires == '' then redis.call('HDEL', M, 'deadline')
-    else redis.call('HSET', M, 'deadline', expires) end
-    set_expiry(expires, retention)
+    if expires == '' then meta_set({'sliding', '0'}, {'deadline', 'expires_at'})
+    else meta_set({'sliding', '0', 'deadline', expires, 'expires_at', expires}) end
+    expire(expires, retention)
     return 1
   end
   return redis.error_reply('sessionware: unknown record operation ' .. tostring(op))
@@ -327,6 +442,9 @@ _INDEX = r"""
 -- INFO: id -> "<sliding 1|0>|<deadline or ''>|<+user or ->", so that a
 --   load slides END here by the same rule as the record's own script.
 -- USERS .. user: that user's ids by end, a sorted set per user.
+-- Every index keeps a public id (32 hex digits) as '\255' and its 16 bytes
+-- (redis_flows._member), other ids as they are; see resolve() for the entries of
+-- older versions, which kept the hex digits.
 local ACT, END, INFO = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
 local retention, USERS
 local users_met = {}  -- the user keys this operation touched, for repair()
@@ -362,6 +480,36 @@ local function info(id)
   local value = redis.call('HGET', INFO, id)
   if not value then return nil end
   return string.match(value, '^([01])|([^|]*)|(.*)$')
+end
+
+-- `id` (an index member as the caller gave it), after moving an entry that an
+-- older version made under the id's hex digits to the packed form
+local function resolve(id)
+  if #id ~= 17 or string.byte(id, 1) ~= 255 or redis.call('ZSCORE', END, id) then return id end
+  local hex = string.gsub(string.sub(id, 2), '.',
+    function(c) return string.format('%02x', string.byte(c)) end)
+  local e = redis.call('ZSCORE', END, hex)
+  if not e then return id end
+  redis.call('ZREM', END, hex)
+  redis.call('ZADD', END, e, id)
+  local a = redis.call('ZSCORE', ACT, hex)
+  if a then
+    redis.call('ZREM', ACT, hex)
+    redis.call('ZADD', ACT, a, id)
+  end
+  local value = redis.call('HGET', INFO, hex)
+  if value then
+    redis.call('HDEL', INFO, hex)
+    redis.call('HSET', INFO, id, value)
+    local _, _, token = string.match(value, '^([01])|([^|]*)|(.*)$')
+    local key = user_key(token)
+    local u = key and redis.call('ZSCORE', key, hex)
+    if u then
+      redis.call('ZREM', key, hex)
+      redis.call('ZADD', key, u, id)
+    end
+  end
+  return id
 end
 
 -- the session's end if it is live now, else nil
@@ -416,6 +564,7 @@ local function index(base)
 
   if op == 'create' then  -- id, last activity, end, sliding, deadline, user token, old id
     local id, last, e, sliding, deadline, token, old = take(7)
+    if old ~= '' then old = resolve(old) end
     if old ~= '' and live_end(old) then
       local old_key = forget(old)
       if old_key then refresh({old_key}, old_key) end  -- it may have kept a durable one
@@ -431,6 +580,7 @@ local function index(base)
 
   elseif op == 'touch' then  -- id, candidate expiry ('': none), granularity (s)
     local id, candidate, grain = take(3)
+    id = resolve(id)
     if not live_end(id) then return 0 end
     redis.call('ZADD', ACT, 'XX', now, id)
     local sliding, deadline, token = info(id)
@@ -451,6 +601,7 @@ local function index(base)
 
   elseif op == 'user' then  -- id, user token: a save changed (or confirmed) the user
     local id, token = take(2)
+    id = resolve(id)
     local e = live_end(id)
     if not e then return 0 end
     local sliding, deadline, old = info(id)
@@ -468,7 +619,7 @@ local function index(base)
     return 1
 
   elseif op == 'revoke' then  -- id: it ended now
-    local id = take(1)
+    local id = resolve(take(1))
     local _, _, token = info(id)
     local key = user_key(token)
     redis.call('ZADD', END, 'XX', 'LT', now, id)
@@ -478,6 +629,7 @@ local function index(base)
 
   elseif op == 'fix' then  -- id, expiry ('': durable)
     local id, expires = take(2)
+    id = resolve(id)
     if not live_end(id) then return 0 end
     local _, _, token = info(id)
     if not token then return 0 end
@@ -490,7 +642,7 @@ local function index(base)
     return 1
 
   elseif op == 'delete' or op == 'forget' then  -- id; delete spares a tombstone
-    local id = take(1)
+    local id = resolve(take(1))
     if op == 'forget' or live_end(id) then refresh_all(forget(id)) end
     return 1
 

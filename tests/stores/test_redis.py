@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import math
+import re
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +41,9 @@ from sessionware import (
     SessionMiddleware,
     StoreUnavailable,
 )
-from sessionware.stores.base import AuditRecord, Changes, Meta, Query
+from sessionware.cookies import new_token, public_id
+from sessionware.stores import redis_flows
+from sessionware.stores.base import AuditRecord, BlindWrite, Changes, Meta, Query
 from sessionware.stores.redis_wire import WireClient
 from sessionware.stores.redis_wire_sync import SyncWireClient
 
@@ -473,40 +478,135 @@ def corrupt_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
     return [r for r in caplog.records if r.levelno == logging.WARNING and "corrupt" in r.message]
 
 
+META_FIELDS = (  # redis_scripts FIELDS: the meta record's positions
+    *("created_at", "updated_at", "last_activity_at", "expires_at", "deadline", "sliding"),
+    *("app", "user", "email", "size_bytes", "max_size_bytes", "attribute_count", "status"),
+    *("ended_at", "revoked_by", "indexed_at", "device"),
+)
+
+
+TIMES = {0, 1, 2, 3, 4, 13, 15}  # META_FIELDS' times, kept as doubles
+
+
+def packed(**fields: Any) -> bytes:
+    """A meta record as ``redis_scripts.RECORD`` writes it (see ``packed`` there)."""
+    values = [fields.get(name) for name in META_FIELDS]
+    if values[6] == "default":  # the app: Meta's default is left out
+        values[6] = None
+    while values and values[-1] is None:
+        values.pop()
+    out, seen = b"\x01", list[bytes | None]()
+    for value in values:
+        text = None if value is None else value if isinstance(value, bytes) else str(value).encode()
+        if text is None:
+            out += b"\xfd"
+        elif len(text) > 2 and text in seen:
+            out += bytes([252, seen.index(text) + 1])
+        elif len(seen) in TIMES and re.fullmatch(rb"\d+\.?\d*", text):
+            out += b"\xfb" + struct.pack(">d", float(text))
+        elif len(text) < 251:
+            out += bytes([len(text)]) + text
+        else:
+            out += b"\xfe" + str(len(text)).encode() + b":" + text
+        seen.append(text)
+    return out
+
+
 CORRUPTIONS: dict[str, Callable[[redis.Redis, str, str], Any]] = {
-    "data key is a string": lambda r, d, m: (r.set(d, b"SECRET"), r.hset(m, "status", "active")),
+    "data key is a string": lambda r, d, m: (
+        r.set(d, b"SECRET"),
+        r.set(m, packed(status="active")),
+    ),
     "meta key is a list": lambda r, d, m: (r.hset(d, "a", b"SECRET"), r.rpush(m, b"SECRET")),
+    "meta key is a set": lambda r, d, m: (r.hset(d, "a", b"SECRET"), r.sadd(m, b"SECRET")),
     "meta missing": lambda r, d, m: r.hset(d, "a", b"SECRET"),
-    "non-numeric expiry": lambda r, d, m: (
+    "meta a string not ours": lambda r, d, m: (r.hset(d, "a", b"SECRET"), r.set(m, b"SECRET")),
+    "non-numeric expiry (old layout)": lambda r, d, m: (
         r.hset(d, "a", b"SECRET"),
         r.hset(m, mapping={"status": "active", "expires_at": "SECRET", "created_at": "1"}),
     ),
 }
 
 
-def well_formed(raw: redis.Redis, d: str, m: str, **meta_fields: Any) -> None:
+def well_formed(raw: redis.Redis, d: str, m: str, *, old: bool, **meta_fields: Any) -> bytes:
+    """Plant a sound record (``old``: its meta in the old layout, a hash) but for
+    ``meta_fields``; the packed meta it would have."""
     now = time.time()
     fields = {"created_at": now, "updated_at": now, "last_activity_at": now}
     fields |= {"expires_at": now + 60, "sliding": "1", "status": "active", **meta_fields}
+    fields = {k: v for k, v in fields.items() if v is not None}
     raw.hset(d, mapping={b"\xff": b"", "a": b"SECRET"})
-    raw.hset(m, mapping={k: v for k, v in fields.items() if v is not None})
+    if old:
+        raw.hset(m, mapping=fields)
+    else:
+        raw.set(m, packed(**fields))
+    return packed(**fields)
 
 
+def mangled(change: Callable[[bytes], bytes]) -> Callable[[redis.Redis, str, str], Any]:
+    """A corruption: a sound packed record whose meta bytes ``change`` rewrites."""
+
+    def plant(r: redis.Redis, d: str, m: str) -> None:
+        r.set(m, change(well_formed(r, d, m, old=False, device="SECRET")))
+
+    return plant
+
+
+def key_not_utf8(old: bool) -> Callable[[redis.Redis, str, str], Any]:
+    return lambda r, d, m: (well_formed(r, d, m, old=old), r.hset(d, b"\xc3(", b"SECRET"))
+
+
+def planting(old: bool, fields: dict[str, Any]) -> Callable[[redis.Redis, str, str], Any]:
+    return lambda r, d, m: well_formed(r, d, m, old=old, **fields)
+
+
+for layout, old in (("", False), (" (old layout)", True)):
+    CORRUPTIONS |= {
+        name + layout: planting(old, fields)
+        for name, fields in {
+            "meta without created_at": {"created_at": None},
+            "non-numeric expiry": {"expires_at": "SECRET"},
+            "non-numeric size": {"size_bytes": "SECRET"},
+            "non-integer size": {"size_bytes": "1.5"},
+            "NaN created_at": {"created_at": "nan"},
+            "created_at past year 9999": {"created_at": "1e300"},
+            "infinite ended_at": {"ended_at": "inf"},
+        }.items()
+    }
+    CORRUPTIONS["key not UTF-8" + layout] = key_not_utf8(old)
 CORRUPTIONS |= {
-    "meta without created_at": lambda r, d, m: well_formed(r, d, m, created_at=None),
-    "non-numeric size": lambda r, d, m: well_formed(r, d, m, size_bytes="SECRET"),
-    "non-integer size": lambda r, d, m: well_formed(r, d, m, size_bytes="1.5"),
-    "key not UTF-8": lambda r, d, m: (well_formed(r, d, m), r.hset(d, b"\xc3(", b"SECRET")),
-    "NaN created_at": lambda r, d, m: well_formed(r, d, m, created_at="nan"),
-    "created_at past year 9999": lambda r, d, m: well_formed(r, d, m, created_at="1e300"),
-    "infinite ended_at": lambda r, d, m: well_formed(r, d, m, ended_at="inf"),
+    "meta record truncated": mangled(lambda meta: meta[:-1]),
+    "meta record of another version": mangled(lambda meta: b"\x02" + meta[1:]),
+    "meta record with a length past its end": mangled(
+        lambda meta: meta[:1] + bytes([200]) + meta[10:]
+    ),
+    "meta record with a reserved length byte": mangled(lambda meta: meta[:1] + b"\xff" + meta),
+    # (the first field, created_at, is meta[1:10], a TIME; the second is SAME as it)
+    "meta record with SAME as a later field": mangled(
+        lambda meta: meta[:1] + b"\xfc\x05" + meta[10:]
+    ),
+    "meta record with SAME as an absent field": mangled(
+        lambda meta: meta[:1] + b"\xfd" + meta[10:]
+    ),
+    "meta record ending in a TIME": mangled(lambda meta: meta[:5]),
+    "meta record ending in SAME": mangled(lambda meta: meta[:10] + b"\xfc"),
+    "meta record with a long length not a number": mangled(
+        lambda meta: meta[:1] + b"\xfe-1:" + meta[1:]
+    ),
+    "meta record with a long length past its end": mangled(
+        lambda meta: meta[:1] + b"\xfe999999:" + meta[1:]
+    ),
 }
 SEEN_ONLY_BY_PYTHON = {  # the scripts let these through
-    "non-integer size",
-    "key not UTF-8",
-    "NaN created_at",
-    "created_at past year 9999",
-    "infinite ended_at",
+    name + layout
+    for name in (
+        "non-integer size",
+        "key not UTF-8",
+        "NaN created_at",
+        "created_at past year 9999",
+        "infinite ended_at",
+    )
+    for layout in ("", " (old layout)")
 }
 
 
@@ -525,7 +625,7 @@ def test_a_corrupt_record_is_no_session_and_one_warning(
         lambda: store.load("bad", now=now, idle_seconds=60) is None,
         lambda: store.read_data("bad", now=now) is None,
     ]
-    if corruption != "key not UTF-8":  # (the meta is sound: the operator may see it)
+    if not corruption.startswith("key not UTF-8"):  # (the meta is sound: the operator sees it)
         checks.append(lambda: store.get_meta("bad", now=now) is None)
     if corruption not in SEEN_ONLY_BY_PYTHON:  # (the core never saves what it could not load)
         checks.append(lambda: store.save("bad", Changes(set={"x": b"1"}, updated_at=now)) is False)
@@ -542,6 +642,111 @@ def test_a_corrupt_record_is_no_session_and_one_warning(
     assert len(corrupt_warnings(caplog)) == 1
     assert "bad" in corrupt_warnings(caplog)[0].getMessage()
     assert store.query(Query(), now=now) == ([], 0)
+
+
+@pytest.mark.parametrize("old", [False, True], ids=["packed", "old layout"])
+def test_a_planted_sound_record_loads(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, old: bool
+) -> None:
+    """The corruptions above are one change away from a record that loads."""
+    d, m = f"{redis_prefix}{{good}}:d", f"{redis_prefix}{{good}}:m"
+    well_formed(raw, d, m, old=old, user="ann", device="\u00e9" * 300, size_bytes="12")
+    loaded = store.load("good", now=time.time(), idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"SECRET"}
+    assert (loaded.meta.user, loaded.meta.device, loaded.meta.size_bytes) == (
+        "ann",
+        "\u00e9" * 300,
+        12,
+    )
+
+
+def test_the_meta_record_is_one_packed_string(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now, user="ann", device="d" * 300))
+    m = f"{redis_prefix}{{s1}}:m"
+    assert raw.type(m) == b"string"
+    expected = packed(
+        created_at=repr(now),
+        updated_at=repr(now),
+        last_activity_at=repr(now),
+        expires_at=repr(now + 60),
+        sliding="1",
+        app="default",
+        user="ann",
+        size_bytes="0",
+        max_size_bytes="0",
+        attribute_count="0",
+        status="active",
+        device="d" * 300,
+    )
+    assert raw.get(m) == expected
+    store.save("s1", Changes(set={}, updated_at=now + 1, size_bytes=3, user=None))
+    got = store.get_meta("s1", now=now + 1)
+    assert got is not None and (got.user, got.max_size_bytes, got.updated_at) == (None, 3, now + 1)
+    assert got.device == "d" * 300
+
+
+@pytest.mark.parametrize("length", [0, 1, 249, 250, 251, 252, 253, 254, 255, 300, 70_000])
+def test_values_of_every_length_survive_the_packed_record(store: RedisStore, length: int) -> None:
+    now = time.time()
+    device, email = "x" * length, "\u00e9:\n\x00" * 3  # device: exactly `length` bytes
+    store.create("s1", {"a": b"1"}, meta(now, user="", email=email, device=device, app="x" * 251))
+    got = store.get_meta("s1", now=now)
+    assert got is not None and (got.device, got.email, got.user) == (device, email, "")
+    assert got.app == "x" * 251 and got.created_at == now and got.expires_at == now + 60
+    store.save("s1", Changes(set={}, updated_at=now + 1, user="u", email=email, device=device))
+    loaded = store.load("s1", now=now + 2, idle_seconds=60)
+    assert loaded is not None and loaded.meta.device == device
+    assert (loaded.meta.updated_at, loaded.meta.last_activity_at) == (now + 1, now + 2)
+
+
+def test_a_record_in_the_old_layout_is_rewritten_packed_on_its_next_write(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    now = time.time()
+    d, m = f"{redis_prefix}{{old}}:d", f"{redis_prefix}{{old}}:m"
+    well_formed(raw, d, m, old=True, user="ann", email="a@b.c", device="dev")
+    raw.pexpireat(d, int((now + 60) * 1000))
+    raw.pexpireat(m, int((now + 600) * 1000))
+    before = store.get_meta("old", now=now)
+    assert before is not None and raw.type(m) == b"hash"  # a read writes nothing
+    changes = Changes(set={"b": b"2"}, updated_at=now + 1, user="ann", email="a@b.c")
+    assert store.save("old", changes) is True
+    assert raw.type(m) == b"string"
+    assert raw.pexpiretime(m) == int((now + 600) * 1000)  # its expiry kept
+    after = store.get_meta("old", now=now + 1)
+    assert after is not None and after.updated_at == now + 1
+    assert dataclasses.replace(after, updated_at=before.updated_at) == before
+    loaded = store.load("old", now=now + 2, idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"SECRET", "b": b"2"}
+
+
+@pytest.mark.parametrize("write", ["load", "revoke", "set_expiry"])
+def test_each_write_of_an_old_layout_record_packs_it(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, write: str
+) -> None:
+    now = time.time()
+    d, m = f"{redis_prefix}{{old}}:d", f"{redis_prefix}{{old}}:m"
+    well_formed(raw, d, m, old=True, user="ann", email="a@b.c", device="dev")
+    before = store.get_meta("old", now=now)
+    assert before is not None and raw.type(m) == b"hash"
+    if write == "load":
+        assert store.load("old", now=now + 1, idle_seconds=60) is not None
+    elif write == "revoke":
+        assert store.revoke("old", actor="ops", now=now + 1) is True
+    else:
+        assert store.set_expiry("old", now + 99, now=now + 1) is True
+    assert raw.type(m) == b"string" and raw.pttl(m) > 0
+    after = store.get_meta("old", now=now + 1)
+    assert after is not None
+    assert (after.user, after.email, after.device, after.created_at) == (
+        "ann",
+        "a@b.c",
+        "dev",
+        before.created_at,
+    )
 
 
 def test_a_corrupt_value_through_the_middleware_is_a_fresh_session(
@@ -625,7 +830,7 @@ def index_members(raw: redis.Redis, prefix: str) -> dict[str, set[str]]:
         if key.startswith("{index}:") and key != "{index}:audit":
             full = prefix + key
             members = raw.hkeys(full) if key.endswith(":info") else raw.zrange(full, 0, -1)
-            result[key] = {member.decode() for member in members}
+            result[key] = {redis_flows._id(member) for member in members}
     return result
 
 
@@ -645,6 +850,71 @@ def test_ended_sessions_leave_every_index(raw: redis.Redis, redis_prefix: str) -
         "{index}:info": {"live"},
         "{index}:user:dave": {"live"},
     }
+
+
+def test_the_indexes_keep_a_public_id_in_17_bytes(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    session_id = "0123456789abcdef" * 2
+    now = time.time()
+    store.create(session_id, {"a": b"1"}, meta(now, user="ann"))
+    member = b"\xff" + bytes.fromhex(session_id)
+    index = f"{redis_prefix}{{index}}:"
+    assert raw.zrange(index + "act", 0, -1) == raw.zrange(index + "end", 0, -1) == [member]
+    assert raw.hkeys(index + "info") == raw.zrange(index + "user:ann", 0, -1) == [member]
+    assert store.user_session_ids("ann", now=now) == [session_id]
+    assert [i for i, _ in store.query(Query(), now=now)[0]] == [session_id]
+    store.delete(session_id)
+    assert index_members(raw, redis_prefix) == {}
+
+
+@pytest.mark.parametrize("op", ["load", "save", "revoke", "set_expiry", "delete", "regenerate"])
+def test_an_index_entry_of_the_hex_form_is_moved_when_met(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, op: str
+) -> None:
+    """Indexes written before the 17-byte members keep working."""
+    session_id, new_id = "ab" * 16, "cd" * 16
+    now = time.time()
+    store.create(session_id, {"a": b"1"}, meta(now, idle=600, user="ann"))
+    index = f"{redis_prefix}{{index}}:"
+    member = b"\xff" + bytes.fromhex(session_id)
+    for key in ("act", "end", "user:ann"):  # back to the hex form, as older versions wrote
+        score = raw.zscore(index + key, member)
+        raw.zrem(index + key, member)
+        raw.zadd(index + key, {session_id: score})
+    raw.hset(index + "info", session_id, raw.hget(index + "info", member))
+    raw.hdel(index + "info", member)
+    assert store.user_session_ids("ann", now=now) == [session_id]
+    later = now + 100  # past the activity granularity: a load refreshes the indexes
+    if op == "load":
+        assert store.load(session_id, now=later, idle_seconds=600) is not None
+    elif op == "save":
+        assert store.save(session_id, Changes(set={}, updated_at=later, user="bo")) is True
+    elif op == "revoke":
+        assert store.revoke(session_id, actor="ops", now=later) is True
+    elif op == "set_expiry":
+        assert store.set_expiry(session_id, later + 5, now=later) is True
+    elif op == "delete":
+        store.delete(session_id)
+    else:
+        store.rotate(session_id, new_id, {"a": b"1"}, meta(later, user="ann"), require_live=True)
+    for key in raw.scan_iter(match=index + "*"):
+        if key.endswith((b":act", b":end", b":info")) or b":user:" in key:
+            members = raw.hkeys(key) if key.endswith(b":info") else raw.zrange(key, 0, -1)
+            assert session_id.encode() not in members, key
+    if op in ("delete", "regenerate"):
+        assert member not in raw.zrange(index + "act", 0, -1)
+        if op == "regenerate":
+            assert store.user_session_ids("ann", now=later) == [new_id]
+        return
+    assert raw.zrange(index + "end", 0, -1) == [member]
+    assert raw.hkeys(index + "info") == [member]
+    user = "bo" if op == "save" else "ann"
+    assert raw.zrange(index + "user:" + user, 0, -1) == [member]
+    live = [] if op == "revoke" else [session_id]
+    assert store.user_session_ids(user, now=later) == live
+    if op == "load":
+        assert raw.zscore(index + "act", member) == later
 
 
 def test_a_listing_counts_no_session_whose_record_redis_removed(
@@ -880,3 +1150,15 @@ def test_a_store_from_url_serves_every_event_loop(store: RedisStore) -> None:
         return loaded is not None
 
     assert [asyncio.run(load()) for _ in range(3)] == [True, True, True]
+
+
+def test_a_blind_write_moves_the_session_up_the_activity_listing(store: RedisStore) -> None:
+    now = time.time()
+    older, newer = public_id(new_token()), public_id(new_token())
+    store.create(older, {"a": b"1"}, meta(now - 20))
+    store.create(newer, {"a": b"1"}, meta(now - 10))
+    rows, _ = store.query(Query(), now=now)
+    assert [session_id for session_id, _ in rows] == [newer, older]
+    assert store.write(older, BlindWrite({"b": b"2"}, now, 60.0, 1000)) == "written"
+    rows, _ = store.query(Query(), now=now)
+    assert [session_id for session_id, _ in rows] == [older, newer]  # the index heard of it
