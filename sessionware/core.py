@@ -394,10 +394,10 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
             if dict.__contains__(session, key):
                 session._type.validate_item(key, dict.__getitem__(session, key))
     now = time.time() if now is None else now
-    expire = ("set-cookie", config.cookie.expire_cookie())
     old_id = session._id
     if not session._cleared and not session._regenerate and old_id is not None:
         return _update(config, session, result, now)
+    expire = ("set-cookie", config.cookie.expire_cookie())
     data = session._encoded()
     if not data:  # an empty session is never stored, regenerated or not
         if old_id is not None:  # logout

@@ -24,6 +24,7 @@ from .base import AuditRecord, BlindWrite, Changes, Meta, Query, StoredSession
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .redis_cache import DEFAULT_MAX_ENTRIES, ClientCache
 from .redis_flows import ACTIVITY_GRANULARITY, Call, Flow, RedisFlows
+from .redis_lean import Lean
 from .redis_scripts import Script
 from .redis_wire import WireClient, wire_options
 from .redis_wire_sync import SyncWireClient
@@ -121,6 +122,7 @@ class RedisStore:
         # the lean hot-path connection (redis_wire), per event loop, when from_url made one
         self._wire_settings: dict[str, Any] | None = None
         self._sync_wire: SyncWireClient | None = None
+        self._lean = Lean()  # how the lean connections call our scripts (FCALL or EVALSHA)
         self._wires: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WireClient]
         self._wires = weakref.WeakKeyDictionary()
         self._cache = self._client_cache(client_cache)
@@ -543,8 +545,9 @@ class RedisStore:
             step = next(flow)
             while True:
                 if wire is not None:  # the lean connection: see redis_wire_sync
-                    reply: Any = wire.execute(_commands(step))
-                    _raise_if_failed(step, reply)
+                    reply: Any = self._lean.settle(step, wire.execute(self._lean.commands(step)))
+                    if reply is None:  # FUNCTION LOAD refused: scripts it is
+                        reply = self._lean.settle(step, wire.execute(self._lean.commands(step)))
                 elif isinstance(step, Script):
                     reply = client.script_load(step.source)
                 elif len(step) == 1 and self._single_node:
@@ -570,8 +573,11 @@ class RedisStore:
             step = next(flow)
             while True:
                 if wire is not None:  # the lean connection: see redis_wire
-                    reply: Any = await wire.execute(_commands(step))
-                    _raise_if_failed(step, reply)
+                    commands = self._lean.commands(step)
+                    reply: Any = self._lean.settle(step, await wire.execute(commands))
+                    if reply is None:  # FUNCTION LOAD refused: scripts it is
+                        commands = self._lean.commands(step)
+                        reply = self._lean.settle(step, await wire.execute(commands))
                 elif isinstance(step, Script):
                     reply = await client.script_load(step.source)
                 elif len(step) == 1 and self._single_node:
@@ -625,19 +631,6 @@ class RedisStore:
             f"{error}. Check that the server is running and reachable from here, and that "
             "its socket timeout suits it"
         )
-
-
-def _commands(step: list[Call] | Script) -> list[tuple[Any, ...]]:
-    """A flow's step as the lean connection's commands (a script to load: SCRIPT LOAD)."""
-    if isinstance(step, Script):
-        return [("SCRIPT", "LOAD", step.source)]
-    return [call.args for call in step]
-
-
-def _raise_if_failed(step: list[Call] | Script, reply: list[Any]) -> None:
-    """A script that would not load is a failure; calls' error replies go to the flow."""
-    if isinstance(step, Script) and isinstance(reply[0], Exception):
-        raise reply[0]
 
 
 def _route(client: SyncClient, call: Call) -> dict[str, Any]:

@@ -271,16 +271,17 @@ async def test_round_trips_on_a_cluster_are_one_send_per_node_async(
 # -- NOSCRIPT ----------------------------------------------------------------------------------
 
 
-def test_scripts_are_loaded_again_after_a_script_flush(sends: list[int]) -> None:
+@pytest.mark.parametrize("lean", [True, False], ids=["functions", "scripts"])
+def test_scripts_are_loaded_again_after_a_script_flush(sends: list[int], lean: bool) -> None:
     with throwaway_server() as port:
-        store = RedisStore.from_url(f"redis://{HOST}:{port}")
+        store = RedisStore.from_url(f"redis://{HOST}:{port}", lean=lean)
         now = time.time()
         store.create("s1", {"a": b"1"}, meta(now))
-        client(port).script_flush()
+        client(port).function_flush() if lean else client(port).script_flush()
         sends.clear()
         loaded = store.load("s1", now=now, idle_seconds=60)
         assert loaded is not None and loaded.data == {"a": b"1"}
-        assert len(sends) == 3  # NOSCRIPT, load the script, send again
+        assert len(sends) == 3  # NOSCRIPT (no such function), load the code, send again
         sends.clear()
         assert store.save("s1", Changes(set={"b": b"2"}, updated_at=now, size_bytes=2))
         assert len(sends) == 1
@@ -1014,11 +1015,12 @@ def test_a_save_touches_the_indexes_only_for_a_new_user(store: RedisStore) -> No
         assert found is not None and found.user == user
 
 
-def test_one_script_call_per_operation_on_a_single_server() -> None:
-    """Record and indexes in one EVALSHA, sent without a pipeline (the round-trip tests
-    count sends; this counts what the server ran)."""
+@pytest.mark.parametrize(("lean", "command"), [(True, "fcall"), (False, "evalsha")])
+def test_one_script_call_per_operation_on_a_single_server(lean: bool, command: str) -> None:
+    """Record and indexes in one FCALL (EVALSHA through redis-py), sent without a
+    pipeline (the round-trip tests count sends; this counts what the server ran)."""
     with throwaway_server() as port:
-        store = RedisStore.from_url(f"redis://{HOST}:{port}")
+        store = RedisStore.from_url(f"redis://{HOST}:{port}", lean=lean)
         admin = client(port)
         now = time.time()
         store.create("s1", {"a": b"1"}, meta(now))
@@ -1031,7 +1033,7 @@ def test_one_script_call_per_operation_on_a_single_server() -> None:
             admin.config_resetstat()
             run()
             stats = admin.info("commandstats")
-            assert stats["cmdstat_evalsha"]["calls"] == 1, name
+            assert stats[f"cmdstat_{command}"]["calls"] == 1, name
         store.close()
 
 
@@ -1131,7 +1133,7 @@ def test_a_redis_error_reply_is_store_unavailable() -> None:
             enabled=True,
             passwords=["+pw"],
             keys=["*"],
-            commands=["+@all", "-evalsha", "-eval", "-script"],
+            commands=["+@all", "-evalsha", "-eval", "-script", "-fcall", "-function"],
         )
         store = RedisStore.from_url(f"redis://noscripts:pw@{HOST}:{port}")
         with pytest.raises(StoreUnavailable, match="NoPermissionError"):
@@ -1162,3 +1164,14 @@ def test_a_blind_write_moves_the_session_up_the_activity_listing(store: RedisSto
     assert store.write(older, BlindWrite({"b": b"2"}, now, 60.0, 1000)) == "written"
     rows, _ = store.query(Query(), now=now)
     assert [session_id for session_id, _ in rows] == [older, newer]  # the index heard of it
+
+
+def test_a_meta_value_equal_to_the_default_app_reads_back(store: RedisStore) -> None:
+    """The default app is written absent, so a later field holding the same text must
+    not be written as a reference to it (that record would not read)."""
+    now = time.time()
+    made = meta(now, user="default", email="default", revoked_by=None)
+    store.create("d1", {"a": b"1"}, made)
+    loaded = store.load("d1", now=now, idle_seconds=60)
+    assert loaded is not None
+    assert (loaded.meta.app, loaded.meta.user, loaded.meta.email) == ("default",) * 3

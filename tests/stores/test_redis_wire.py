@@ -25,6 +25,7 @@ import redis
 
 from sessionware import RedisStore, StoreUnavailable
 from sessionware.stores.base import Changes, Meta
+from sessionware.stores.redis_scripts import LIBRARY
 
 from ..conftest import REDIS_URL
 from .cluster import HOST, _start, _wait, free_ports, skip_without_tools
@@ -226,3 +227,52 @@ async def test_tls(redis_prefix: str, certificate: tuple[Path, Path]) -> None:
             untrusted.load("s1", now=time.time(), idle_seconds=60)
         await untrusted.aclose()
         untrusted.close()
+
+
+def fcalls(port: int | None = None) -> int:
+    """How many FCALLs the server has run."""
+    admin = redis.Redis(host=HOST, port=port) if port else redis.Redis.from_url(REDIS_URL)
+    return int(admin.info("commandstats").get("cmdstat_fcall", {}).get("calls", 0))
+
+
+async def test_sessions_run_as_redis_functions(redis_prefix: str) -> None:
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    before = fcalls()
+    assert await round_trip(store) == {"a": b"1", "b": b"2"}
+    assert sync_round_trip(store) == {"a": b"1", "b": b"2"}
+    assert fcalls() - before >= 6  # create, save and load, twice: each one FCALL
+    names = {
+        entry[b"library_name"] if isinstance(entry, dict) else entry[1]
+        for entry in redis.Redis.from_url(REDIS_URL).function_list()
+    }
+    assert LIBRARY.source.split("name=")[1].split("\n")[0].encode() in names
+    await store.aclose()
+    store.close()
+
+
+@pytest.mark.parametrize("denied", ["-function", "-fcall"])
+async def test_a_server_that_refuses_functions_gets_scripts(redis_prefix: str, denied: str) -> None:
+    with server() as port:
+        redis.Redis(host=HOST, port=port).acl_setuser(
+            "app", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", denied]
+        )
+        store = RedisStore.from_url(f"redis://app:pw@{HOST}:{port}", prefix=redis_prefix)
+        assert await round_trip(store) == {"a": b"1", "b": b"2"}
+        assert sync_round_trip(store) == {"a": b"1", "b": b"2"}
+        assert not store._lean.functions
+        assert fcalls(port) <= 1  # at most the first attempt, which found none
+        await store.aclose()
+        store.close()
+
+
+async def test_a_flushed_function_library_is_loaded_again(redis_prefix: str) -> None:
+    with server() as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}", prefix=redis_prefix)
+        assert await round_trip(store) == {"a": b"1", "b": b"2"}
+        redis.Redis(host=HOST, port=port).function_flush()  # a restart or FUNCTION FLUSH
+        assert await round_trip(store, "s3") == {"a": b"1", "b": b"2"}
+        redis.Redis(host=HOST, port=port).function_flush()
+        assert sync_round_trip(store) == {"a": b"1", "b": b"2"}
+        assert store._lean.functions and fcalls(port) >= 6
+        await store.aclose()
+        store.close()

@@ -1,0 +1,73 @@
+"""How the lean connections (``redis_wire*``) run the store's Lua code.
+
+The flows (``redis_flows``) name scripts by SHA (``EVALSHA``). Over a lean
+connection the store calls the same code as Redis functions instead (``FCALL``,
+``redis_scripts.LIBRARY``): a function library is loaded once, so a call does
+not pay for defining the whole script again (6-8 us of the server's time per
+call, measured). Where functions are refused (``FUNCTION LOAD`` denied by an
+ACL, say, or ``FCALL`` itself), the store falls back to scripts for good.
+
+A function the server does not know (a restart, a failover, ``FUNCTION FLUSH``)
+answers as a missing script does, so the flow loads the library and sends the
+calls again, as it does for ``NOSCRIPT``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.exceptions
+
+from .redis_flows import Call
+from .redis_scripts import LIBRARY, Script
+
+_MISSING = "No matching script (function not loaded)"  # what redis_flows looks for
+_REFUSED = ("NOPERM", "unknown command", "ERR unknown command")
+
+
+class Lean:
+    """One store's choice between functions and scripts, and the translation."""
+
+    def __init__(self) -> None:
+        self.functions = True  # until the server refuses them
+
+    def commands(self, step: list[Call] | Script) -> list[tuple[Any, ...]]:
+        """A flow's step as commands: FCALL (or EVALSHA), or the code to load."""
+        if isinstance(step, Script):
+            if self.functions:
+                return [("FUNCTION", "LOAD", "REPLACE", LIBRARY.source)]
+            return [("SCRIPT", "LOAD", step.source)]
+        if not self.functions:
+            return [call.args for call in step]
+        functions = LIBRARY.function_of
+        return [
+            ("FCALL", functions[call.args[1]], *call.args[2:])
+            if call.script is not None and call.args[1] in functions
+            else call.args
+            for call in step
+        ]
+
+    def settle(self, step: list[Call] | Script, replies: list[Any]) -> list[Any] | None:
+        """The replies as the flow expects them; ``None`` when loading the library was
+        refused (functions are off from now on: send the step again)."""
+        if isinstance(step, Script):
+            failure = replies[0]
+            if not isinstance(failure, Exception):
+                return replies
+            if self.functions:
+                self.functions = False
+                return None
+            raise failure
+        if not self.functions:
+            return replies
+        settled = []
+        for call, reply in zip(step, replies, strict=True):
+            if call.script is not None and isinstance(reply, Exception):
+                message = str(reply)
+                if "Function not found" in message:
+                    reply = redis.exceptions.NoScriptError(_MISSING)
+                elif message.startswith(_REFUSED) or "'fcall'" in message.lower():
+                    self.functions = False  # FCALL refused: the flow sends scripts
+                    reply = redis.exceptions.NoScriptError(_MISSING)
+            settled.append(reply)
+        return settled
