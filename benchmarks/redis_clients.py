@@ -35,12 +35,17 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import os
 import secrets
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -49,10 +54,12 @@ import hiredis
 import redis
 import redis.asyncio
 from redis._parsers import _AsyncRESP2Parser, _RESP2Parser
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
 
 from sessionware.stores.base import Meta
 from sessionware.stores.redis import RedisStore
-from sessionware.stores.redis_scripts import SESSION
+from sessionware.stores.redis_scripts import RECORD, SESSION
 from sessionware.stores.redis_wire import WireClient, wire_options
 from sessionware.stores.redis_wire_sync import SyncWireClient
 
@@ -502,34 +509,256 @@ async def measure(url: str, prefix: str, rounds: int, calls: int) -> list[Candid
         candidates = await build(url, w, stack)
         try:
             await check(candidates, w)
-            for c in candidates:  # warm-up: connections, pools, caches
-                for op in c.ops.values():
-                    await run_op(c, op, 20)
-            for r in range(rounds):
-                shift = r % len(candidates)
-                for c in candidates[shift:] + candidates[:shift]:
-                    for name, op in c.ops.items():
-                        wall, cpu = await run_op(c, op, calls)
-                        c.wall.setdefault(name, []).append(wall)
-                        c.cpu.setdefault(name, []).append(cpu)
+            await _rounds(candidates, rounds, calls)
         finally:
             for c in candidates:
                 await c.close()
     return candidates
 
 
-def table(candidates: list[Candidate]) -> str:
-    head = f"{'client':<24}" + "".join(f"{w:>18}" for w in WORKLOADS)
-    lines = [head, f"{'':<24}" + "".join(f"{'wall / cpu µs':>18}" for _ in WORKLOADS)]
+async def _rounds(candidates: list[Candidate], rounds: int, calls: int) -> None:
+    """Warm every cell up, then ``rounds`` interleaved rounds, each in a rotated order."""
+    for c in candidates:
+        for op in c.ops.values():
+            await run_op(c, op, 20)
+    for r in range(rounds):
+        shift = r % len(candidates)
+        for c in candidates[shift:] + candidates[:shift]:
+            for name, op in c.ops.items():
+                wall, cpu = await run_op(c, op, calls)
+                c.wall.setdefault(name, []).append(wall)
+                c.cpu.setdefault(name, []).append(cpu)
+
+
+# -- optional: a throwaway 3-node Redis Cluster on loopback ports (--cluster) -----------
+
+CLUSTER_WORKLOADS = ("A get", "B evalsha", "D store load")
+
+
+@contextlib.contextmanager
+def local_cluster() -> Iterator[list[int]]:
+    """Three ``redis-server --cluster-enabled yes`` on free 127.0.0.1 ports, joined by
+    ``redis-cli --cluster create``, in a temporary directory; shut down after."""
+    for tool in ("redis-server", "redis-cli"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not on PATH")
+    ports = _free_ports(3)
+    directory = tempfile.mkdtemp(prefix="bench-clients-cluster-")
+    started: list[int] = []
+    try:
+        for port in ports:
+            where = ["--port", str(port), "--bind", "127.0.0.1", "--dir", directory]
+            where += ["--pidfile", os.path.join(directory, f"{port}.pid")]
+            mode = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
+            quiet = ["--save", "", "--appendonly", "no", "--daemonize", "yes"]
+            subprocess.run(
+                ["redis-server", *where, *mode, *quiet],
+                check=True,
+                capture_output=True,
+                timeout=10,
+            )
+            started.append(port)
+        for port in ports:
+            _until(lambda p=port: redis.Redis(port=p).ping())
+        nodes = [f"127.0.0.1:{port}" for port in ports]
+        options = ["--cluster-replicas", "0", "--cluster-yes"]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *nodes, *options],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        for port in ports:
+            _until(lambda p=port: redis.Redis(port=p).cluster("info")["cluster_state"] == "ok")
+        yield ports
+    finally:
+        for port in started:
+            with contextlib.suppress(redis.RedisError):
+                redis.Redis(port=port, socket_timeout=2).shutdown(nosave=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in ports and port + 10000 < 65536:  # the cluster bus: port + 10000
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            ports.append(port)
+    return ports
+
+
+def _until(condition: Callable[[], object], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(redis.RedisError):
+            if condition():
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the local cluster did not come up")
+        time.sleep(0.05)
+
+
+def prepare_cluster(url: str, prefix: str) -> Workload:
+    """As :func:`prepare`, on the cluster: the load flow there is RECORD on the
+    session's slot plus INDEX on the index's, as one pipeline; B times the RECORD
+    EVALSHA (one slot, one node), D the store's whole load."""
+    client = RedisCluster.from_url(url)
+    value = secrets.token_bytes(100).hex().encode()
+    get_key = f"{prefix}get"
+    client.set(get_key, value, ex=600)
+    client.close()
+    store = RedisStore.from_url(url, prefix=prefix, cluster=True)
+    session_id = secrets.token_hex(16)
+    now = time.time()
+    meta = Meta(created_at=now, updated_at=now, last_activity_at=now, expires_at=now + 900)
+    store.create(session_id, {"user": b"\xa5alice"}, meta)
+    step = next(store._flows.load(session_id, now, IDLE_SECONDS))
+    store.close()
+    assert isinstance(step, list) and step[0].script is RECORD
+    return Workload(prefix, get_key, "", "", value, step[0].args, session_id)
+
+
+async def build_cluster(url: str, w: Workload, stack: contextlib.AsyncExitStack) -> list[Candidate]:
+    where = urlparse(url)
+    host, port = where.hostname or "127.0.0.1", where.port or 6379
+    sync_client = RedisCluster.from_url(url)
+    sync_store = RedisStore.from_url(url, prefix=w.prefix, cluster=True)
+    async_client = AsyncRedisCluster.from_url(url)
+    async_store = RedisStore.from_url(url, prefix=w.prefix, cluster=True)
+
+    async def sync_close() -> None:
+        sync_client.close()
+        sync_store.close()
+
+    async def async_close() -> None:
+        await async_client.aclose()
+        await async_store.aclose()
+
+    async def aget() -> Any:
+        return await async_client.get(w.get_key)
+
+    async def aevalsha() -> Any:
+        return await async_client.execute_command(*w.evalsha)
+
+    async def aload() -> Any:
+        return await async_store.aload(w.session_id, now=time.time(), idle_seconds=IDLE_SECONDS)
+
+    candidates = [
+        Candidate(
+            "redis-py sync cluster",
+            False,
+            {
+                "A get": lambda: sync_client.get(w.get_key),
+                "B evalsha": lambda: sync_client.execute_command(*w.evalsha),
+                "D store load": lambda: sync_store.load(
+                    w.session_id, now=time.time(), idle_seconds=IDLE_SECONDS
+                ),
+            },
+            sync_close,
+        ),
+        Candidate(
+            "redis-py async cluster",
+            True,
+            {"A get": aget, "B evalsha": aevalsha, "D store load": aload},
+            async_close,
+        ),
+    ]
+    if installed("coredis"):
+        import coredis
+
+        cluster: Any = coredis.RedisCluster(host, port)
+        await stack.enter_async_context(cluster)
+        keys, args = _split_evalsha(w.evalsha)
+
+        async def cget() -> Any:
+            return await cluster.get(w.get_key)
+
+        async def cevalsha() -> Any:
+            return await cluster.evalsha(w.evalsha[1], keys=keys, args=args)
+
+        ops: dict[str, Op] = {"A get": cget, "B evalsha": cevalsha}
+        candidates.append(Candidate("coredis async cluster", True, ops, _nothing))
+    if installed("glide"):
+        import glide
+
+        config = glide.GlideClusterClientConfiguration(
+            [glide.NodeAddress(host, port)], request_timeout=1000
+        )
+        gclient = await glide.GlideClusterClient.create(config)
+        evalsha = _glide_args(w.evalsha)
+
+        async def gget() -> Any:
+            return await gclient.get(w.get_key)
+
+        async def gevalsha() -> Any:
+            return await gclient.custom_command(evalsha)
+
+        candidates.append(
+            Candidate(
+                "valkey-glide async cluster",
+                True,
+                {"A get": gget, "B evalsha": gevalsha},
+                gclient.close,
+            )
+        )
+    if installed("glide_sync"):
+        import glide_sync
+
+        sconfig = glide_sync.GlideClusterClientConfiguration(
+            [glide_sync.NodeAddress(host, port)], request_timeout=1000
+        )
+        sclient = glide_sync.GlideClusterClient.create(sconfig)
+        sevalsha = _glide_args(w.evalsha)
+
+        async def sclose() -> None:
+            sclient.close()
+
+        candidates.append(
+            Candidate(
+                "valkey-glide sync cluster",
+                False,
+                {
+                    "A get": lambda: sclient.get(w.get_key),
+                    "B evalsha": lambda: sclient.custom_command(sevalsha),
+                },
+                sclose,
+            )
+        )
+    return candidates
+
+
+async def measure_cluster(url: str, prefix: str, rounds: int, calls: int) -> list[Candidate]:
+    w = prepare_cluster(url, prefix)
+    async with contextlib.AsyncExitStack() as stack:
+        candidates = await build_cluster(url, w, stack)
+        try:
+            await check(candidates, w)
+            await _rounds(candidates, rounds, calls)
+        finally:
+            for c in candidates:
+                await c.close()
+    return candidates
+
+
+def table(candidates: list[Candidate], workloads: tuple[str, ...] = WORKLOADS) -> str:
+    head = f"{'client':<28}" + "".join(f"{w:>18}" for w in workloads)
+    lines = [head, f"{'':<28}" + "".join(f"{'wall / cpu µs':>18}" for _ in workloads)]
     for c in candidates:
         cells = []
-        for w in WORKLOADS:
+        for w in workloads:
             if w in c.wall:
                 cell = f"{statistics.median(c.wall[w]):.1f} / {statistics.median(c.cpu[w]):.1f}"
             else:
                 cell = "—"
             cells.append(f"{cell:>18}")
-        lines.append(f"{c.name:<24}" + "".join(cells))
+        lines.append(f"{c.name:<28}" + "".join(cells))
     return "\n".join(lines)
 
 
@@ -565,6 +794,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="about 15 s instead of about 70 s")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--calls", type=int, default=None, help="calls per cell per round")
+    parser.add_argument(
+        "--cluster", action="store_true", help="also a throwaway 3-node cluster (about 30 s more)"
+    )
     args = parser.parse_args(argv)
     rounds = args.rounds or (5 if args.quick else 9)
     calls = args.calls or (600 if args.quick else 1800)
@@ -586,8 +818,21 @@ def main(argv: list[str] | None = None) -> int:
         deleted = delete_prefix(args.url, prefix)
     print(table(candidates))
     print(f"\n({time.perf_counter() - started:.0f} s; {deleted} keys of {prefix} deleted)\n")
+    if args.cluster:
+        run_cluster(prefix, max(3, rounds // 2), calls)
     print(feature_matrix())
     return 0
+
+
+def run_cluster(prefix: str, rounds: int, calls: int) -> None:
+    started = time.perf_counter()
+    with local_cluster() as ports:
+        url = f"redis://127.0.0.1:{ports[0]}/0"
+        print(f"Redis Cluster of 3 primaries on 127.0.0.1:{','.join(map(str, ports))}")
+        print(f"{rounds} interleaved rounds x {calls} calls per cell; medians over rounds\n")
+        candidates = asyncio.run(measure_cluster(url, prefix, rounds, calls))
+    print(table(candidates, CLUSTER_WORKLOADS))
+    print(f"\n({time.perf_counter() - started:.0f} s; the cluster is shut down)\n")
 
 
 def _version(distribution: str) -> str:
