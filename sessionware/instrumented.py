@@ -135,6 +135,8 @@ class InstrumentedStore:
     # -- sync ------------------------------------------------------------------------
 
     def load(self, session_id: str, **kwargs: Any) -> StoredSession | None:
+        if not self._timers and (self._tracer is None or not _tracing()):
+            return self._found(self.wrapped.load(session_id, **kwargs))  # nothing to record
         return self._found(self._call("load", self.wrapped.load, session_id, **kwargs))
 
     def create(self, session_id: str, data: Any, meta: Meta) -> None:
@@ -161,6 +163,8 @@ class InstrumentedStore:
     # -- async -----------------------------------------------------------------------
 
     async def aload(self, session_id: str, **kwargs: Any) -> StoredSession | None:
+        if not self._timers and (self._tracer is None or not _tracing()):
+            return self._found(await self.wrapped.aload(session_id, **kwargs))  # nothing to record
         return self._found(await self._acall("load", self.wrapped.aload, session_id, **kwargs))
 
     async def acreate(self, session_id: str, data: Any, meta: Meta) -> None:
