@@ -23,6 +23,7 @@ from .core import (
     arun_plan,
     plan,
 )
+from .devices import remembered
 from .disabled import DisabledSession
 from .encryption import Keyring
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired
@@ -133,6 +134,7 @@ class SessionMiddleware:
         calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
         self._calls: AsyncStore = calls
         self.bound = None if session_type is None else _bound(session_type, self.store, True)
+        self._devices: dict[tuple[Any, ...], Any] = {}  # see _device_of
 
     @classmethod
     def from_config(
@@ -184,7 +186,7 @@ class SessionMiddleware:
                 elif header == b"x-forwarded-for":
                     forwarded = value
             session = config.session_for(cookies)
-            device = _device_of(config, scope, agent, forwarded)
+            device = _device_of(config, scope, agent, forwarded, self._devices)
         if self.bound is not None:
             try:
                 session._type = await self.bound.acurrent()
@@ -349,16 +351,26 @@ def _device(config: SessionConfig, scope: Scope) -> Any:
 
 
 def _device_of(
-    config: SessionConfig, scope: Scope, agent: bytes | None, forwarded: bytes | None
+    config: SessionConfig,
+    scope: Scope,
+    agent: bytes | None,
+    forwarded: bytes | None,
+    known: dict[tuple[Any, ...], Any] | None = None,
 ) -> Any:
-    """:func:`_device` from the two headers it reads, already found."""
+    """:func:`_device` from the two headers it reads, already found; ``known``: the
+    devices this middleware worked out lately (see :func:`devices.remembered`)."""
     if not config.record_device:
         return None
-    return config.device_for(
-        (scope.get("client") or (None,))[0],
-        None if agent is None else agent.decode("latin-1"),
-        None if forwarded is None else forwarded.decode("latin-1"),
-    )
+    peer = (scope.get("client") or (None,))[0]
+
+    def make() -> Any:
+        return config.device_for(
+            peer,
+            None if agent is None else agent.decode("latin-1"),
+            None if forwarded is None else forwarded.decode("latin-1"),
+        )
+
+    return make() if known is None else remembered(known, (peer, agent, forwarded), make)
 
 
 _DEVICE_HEADERS = (b"user-agent", b"x-forwarded-for")
