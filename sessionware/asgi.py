@@ -23,17 +23,18 @@ from .core import (
     arun_plan,
     plan,
 )
+from .devices import remembered
 from .disabled import DisabledSession
 from .encryption import Keyring
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, adead_meta, observed
 from .responses import (
     ERROR_BODIES,
+    HEADER_FOLDS,
     SAVE_ERRORS,
     checked_store,
     error_headers,
     load_failure,
-    merge_headers,
     save_failure,
     warn_if_cookie_will_be_dropped,
 )
@@ -133,6 +134,7 @@ class SessionMiddleware:
         calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
         self._calls: AsyncStore = calls
         self.bound = None if session_type is None else _bound(session_type, self.store, True)
+        self._devices: dict[tuple[Any, ...], Any] = {}  # see _device_of
 
     @classmethod
     def from_config(
@@ -149,22 +151,42 @@ class SessionMiddleware:
         return cls(app, **shell_options(path, overrides))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
+        config = self.config
+        if not config.enabled:  # sessions off: no cookie read or set, no store touched
             scope["session"] = DisabledSession()
             await self.app(scope, receive, send)
             return
-        cookie_names = scope.setdefault("sessionware.cookie_names", [])
-        if self.config.cookie.name in cookie_names:  # nested apps need distinct cookies
+        name = config.cookie.name
+        cookie_names = scope.get("sessionware.cookie_names")
+        if cookie_names is None:
+            scope["sessionware.cookie_names"] = cookie_names = [name]
+        elif name in cookie_names:  # nested apps need distinct cookies
             raise ConfigurationError(
-                f"two sessionware SessionMiddleware use the cookie {self.config.cookie.name!r} "
+                f"two sessionware SessionMiddleware use the cookie {name!r} "
                 "on this request: keep one add_middleware(SessionMiddleware, ...) (pass store= "
                 "to it), or give a mounted app its own cookie_name"
             )
-        cookie_names.append(self.config.cookie.name)
-        cookies, session = _session_for(self.config, scope["headers"])
+        else:
+            cookie_names.append(name)
+        if config.bearer:
+            cookies, session = _bearer_session(config, scope["headers"])
+            device = _device(config, scope)
+        else:  # one pass over the headers: the cookies, and the device's two
+            cookies = []
+            agent = forwarded = None
+            for header, value in scope["headers"]:
+                if header == b"cookie":
+                    cookies.append(value.decode("latin-1"))
+                elif header == b"user-agent":
+                    agent = value
+                elif header == b"x-forwarded-for":
+                    forwarded = value
+            session = config.session_for(cookies)
+            device = _device_of(config, scope, agent, forwarded, self._devices)
         if self.bound is not None:
             try:
                 session._type = await self.bound.acurrent()
@@ -176,7 +198,7 @@ class SessionMiddleware:
             scope.setdefault("session", session)  # request.session stays the outermost's
         else:
             scope["session"] = session
-        session._device = _device(self.config, scope)
+        session._device = device
         if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):
             await self.lifecycle.afire(events)
         if session._pending:
@@ -192,14 +214,11 @@ class SessionMiddleware:
                 session._async_loader = lambda: self._load_record(session)
         if not self.config.autoload:
             session._unloaded = True  # with or without a cookie: load() comes first
-        if scope["type"] == "websocket":
+        if kind == "websocket":
             await self.app(scope, receive, send)
             return
-        response = _Response(self, session, send)
-        response.secure = not self.config.require_https or asgi_is_secure(
-            scope, self.config.trusted_proxies
-        )
-        await response.run(scope, receive)
+        secure = not config.require_https or asgi_is_secure(scope, config.trusted_proxies)
+        await _Response(self, session, send, scope, secure).run(receive)
 
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
@@ -217,17 +236,26 @@ class SessionMiddleware:
 class _Response:
     """One request's ``send`` wrapper: saves the session as the response starts."""
 
-    def __init__(self, middleware: SessionMiddleware, session: Session, send: Send) -> None:
+    __slots__ = ("middleware", "replaced", "scope", "secure", "send", "session", "started")
+
+    def __init__(
+        self,
+        middleware: SessionMiddleware,
+        session: Session,
+        send: Send,
+        scope: Scope,
+        secure: bool = True,
+    ) -> None:
         self.middleware = middleware
         self.session = session
         self.send = send
         self.started = False
         self.replaced = False  # we answered an error instead of the app's response
-        self.secure = True  # may the session be written on this request (require_https)?
-        self.scope: Scope = {}  # the request's: its scheme and host, for one warning
+        self.secure = secure  # may the session be written on this request (require_https)?
+        self.scope = scope  # the request's: its scheme and host, for one warning
 
-    async def run(self, scope: Scope, receive: Receive) -> None:
-        self.scope = scope
+    async def run(self, receive: Receive) -> None:
+        scope = self.scope
         try:
             await self.middleware.app(scope, receive, self.wrapped_send)
         except StoreUnavailable as error:
@@ -255,9 +283,12 @@ class _Response:
 
     async def _save(self) -> list[tuple[str, str]] | None:
         """The headers to add, or ``None`` when an error response went out instead."""
-        self.session._sealed = True
+        session = self.session
+        session._sealed = True
+        config = self.middleware.config
+        if not (session._accessed or session._cookie_sent or config.bearer):
+            return []  # no cookie came in and the handler never looked: plan()'s first answer
         try:
-            config = self.middleware.config
             decision = (bearer_plan if config.bearer else plan)(config, self.session)
             refuse_plain_http(decision.method, self.secure)
             headers = await arun_plan(self.middleware._calls, decision)
@@ -279,20 +310,29 @@ class _Response:
         return None
 
 
-def _merge(headers: list[tuple[bytes, bytes]], extra: list[tuple[str, str]]) -> list[Any]:
-    """Add ``extra`` to ASGI ``headers`` (see :func:`merge_headers`)."""
-    text = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
-    merged = merge_headers(text, extra)
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in merged]
+def _merge(headers: list[Any], extra: list[tuple[str, str]]) -> list[Any]:
+    """Add ``extra`` to ASGI ``headers`` (as :func:`merge_headers` does), in bytes: only a
+    header that ``extra`` folds into is decoded."""
+    for name, value in extra:
+        raw = name.encode("latin-1")
+        fold = HEADER_FOLDS.get(name)
+        if fold is not None:
+            for i, (existing, current) in enumerate(headers):
+                if existing.lower() == raw:
+                    folded = fold(current.decode("latin-1")).encode("latin-1")
+                    headers[i] = (existing, folded)
+                    break
+            else:
+                headers.append((raw, value.encode("latin-1")))
+        else:
+            headers.append((raw, value.encode("latin-1")))
+    return headers
 
 
-def _session_for(config: SessionConfig, headers: Any) -> tuple[list[str], Session]:
-    """The request's cookies and session: from ``Authorization`` with ``bearer``."""
-    if config.bearer:
-        tokens = [value.decode("latin-1") for name, value in headers if name == b"authorization"]
-        return [], bearer_session(config, tokens)
-    cookies = [value.decode("latin-1") for name, value in headers if name == b"cookie"]
-    return cookies, config.session_for(cookies)
+def _bearer_session(config: SessionConfig, headers: Any) -> tuple[list[str], Session]:
+    """The request's session from its ``Authorization`` headers (``bearer``): no cookies."""
+    tokens = [value.decode("latin-1") for name, value in headers if name == b"authorization"]
+    return [], bearer_session(config, tokens)
 
 
 def _host(scope: Scope) -> str | None:
@@ -307,12 +347,30 @@ def _device(config: SessionConfig, scope: Scope) -> Any:
     if not config.record_device:
         return None
     headers = {name: value for name, value in scope["headers"] if name in _DEVICE_HEADERS}
-    agent, forwarded = headers.get(b"user-agent"), headers.get(b"x-forwarded-for")
-    return config.device_for(
-        (scope.get("client") or (None,))[0],
-        None if agent is None else agent.decode("latin-1"),
-        None if forwarded is None else forwarded.decode("latin-1"),
-    )
+    return _device_of(config, scope, headers.get(b"user-agent"), headers.get(b"x-forwarded-for"))
+
+
+def _device_of(
+    config: SessionConfig,
+    scope: Scope,
+    agent: bytes | None,
+    forwarded: bytes | None,
+    known: dict[tuple[Any, ...], Any] | None = None,
+) -> Any:
+    """:func:`_device` from the two headers it reads, already found; ``known``: the
+    devices this middleware worked out lately (see :func:`devices.remembered`)."""
+    if not config.record_device:
+        return None
+    peer = (scope.get("client") or (None,))[0]
+
+    def make() -> Any:
+        return config.device_for(
+            peer,
+            None if agent is None else agent.decode("latin-1"),
+            None if forwarded is None else forwarded.decode("latin-1"),
+        )
+
+    return make() if known is None else remembered(known, (peer, agent, forwarded), make)
 
 
 _DEVICE_HEADERS = (b"user-agent", b"x-forwarded-for")

@@ -13,6 +13,7 @@ ever pickled.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Callable
@@ -154,8 +155,15 @@ def _build(data: bytes) -> Any:
     made once its items are done (it may hold only finished, hashable values).
     """
     root = [_unpack(data)]
-    if type(root[0]) in _STORABLE_SCALARS:
+    kind = type(root[0])
+    if kind in _STORABLE_SCALARS:
         return root[0]
+    if kind is dict or kind is list:  # flat (the usual): one container, nothing to walk
+        flat = root[0].items() if kind is dict else enumerate(root[0])
+        if all(type(inner) in _STORABLE_SCALARS for _, inner in flat) and (
+            kind is list or all(type(key) is str for key in root[0])
+        ):
+            return root[0]
     count = 0
     # (holder, index, depth): check holder[index], schedule its containers; and
     # (holder, index, kind, items): holder[index] = kind(items), its items done
@@ -287,14 +295,33 @@ def decode(data: bytes) -> Any:
     Bounded: over :data:`MAX_RECORD_BYTES`, :data:`MAX_DEPTH` or
     :data:`MAX_CONTAINERS` is corrupt, and no nesting recurses in C or Python.
     """
+    cacheable = type(data) is bytes and len(data) <= _DECODED_BYTES
+    if cacheable:
+        known = _DECODED.get(data, _MISSING)
+        if known is not _MISSING:
+            return known
     if len(data) > MAX_RECORD_BYTES:
         raise CorruptRecord(f"a stored value of {len(data)} bytes, over {MAX_RECORD_BYTES}")
     try:
-        return _build(data)
+        value = _build(data)
     except CorruptRecord:
         raise
     except Exception as exc:  # msgpack raises many types for garbage input
         raise CorruptRecord(f"undecodable session value ({type(exc).__name__})") from exc
+    if cacheable and type(value) in _STORABLE_SCALARS:
+        # immutable, so one object may be handed to every session that loads these bytes
+        if len(_DECODED) >= _DECODED_SIZE:
+            with contextlib.suppress(RuntimeError, StopIteration, KeyError):
+                del _DECODED[next(iter(_DECODED))]  # the oldest; racing threads may both try
+        _DECODED[data] = value
+    return value
+
+
+# Small scalar values decoded lately (a user id, a flag): a repeat load costs a lookup.
+_DECODED: dict[bytes, Any] = {}
+_DECODED_SIZE = 4096
+_DECODED_BYTES = 128
+_MISSING = object()
 
 
 def check_key(key: object) -> str:

@@ -14,10 +14,11 @@ Everything here is pure: no I/O, no framework.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import NamedTuple
 
@@ -43,6 +44,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
+@functools.lru_cache(maxsize=4096)  # a returning visitor's id is a lookup, not a SHA-256
 def public_id(token: str) -> str:
     """The store's id for ``token``: 128 bits of its SHA-256, as hex. Not secret."""
     return hashlib.sha256(token.encode()).hexdigest()[:32]
@@ -185,6 +187,12 @@ def cookie_values(headers: Iterable[str], name: str, *, joined: bool = False) ->
     for header in headers:
         if prefix not in header:
             continue
+        if not joined and '"' not in header:  # no quoted value: _pairs' plain case, inline
+            for part in header.split(";"):
+                pair_name, _, value = part.partition("=")
+                if pair_name.strip(_OWS) == name:
+                    found.append(value.strip(_OWS))
+            continue
         for pair_name, value in _pairs(header):
             if pair_name == name:
                 found.append(value.partition(",")[0].rstrip(_OWS) if joined else value)
@@ -249,8 +257,16 @@ class CookieSettings:
     same_site: str | None = "lax"  # None: no SameSite attribute (the browser's default)
     max_age: int | None = None
     partitioned: bool = False  # CHIPS: the cookie is kept per top-level site
+    # The attributes every Set-Cookie carries, and the removal header, built once
+    _attributes: str = field(default="", init=False, repr=False, compare=False)
+    _expire: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._validate()
+        object.__setattr__(self, "_attributes", self._build_attributes())
+        object.__setattr__(self, "_expire", f"{self.name}=; Max-Age=0; Expires={_EPOCH}")
+
+    def _validate(self) -> None:
         if not self.name or any(c in self.name for c in ' ;,="\t\r\n'):
             raise ConfigurationError(f"cookie_name {self.name!r} is not a valid cookie name")
         for option, value in (("path", self.path), ("domain", self.domain)):
@@ -302,13 +318,13 @@ class CookieSettings:
         if seconds is not None and at_most is not None:
             seconds = min(seconds, at_most)
         max_age = "" if seconds is None else f"; Max-Age={seconds}"
-        return f"{self.name}={value}{max_age}{self._attributes()}"
+        return f"{self.name}={value}{max_age}{self._attributes}"
 
     def expire_cookie(self) -> str:
         """The ``Set-Cookie`` header value that removes the cookie, same attributes."""
-        return f"{self.name}=; Max-Age=0; Expires={_EPOCH}{self._attributes()}"
+        return self._expire + self._attributes
 
-    def _attributes(self) -> str:
+    def _build_attributes(self) -> str:
         parts = [f"; Path={self.path}"]
         if self.domain:
             parts.append(f"; Domain={self.domain}")

@@ -23,11 +23,14 @@ anything (a malformed record reads as no record).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .transport import Network
 
@@ -95,6 +98,27 @@ def current(user_agent: str | None, ip: str | None) -> Device:
     if not agent.isprintable():  # rare: only then pay for the character-by-character pass
         agent = "".join(ch for ch in agent if ch.isprintable())
     return Device(agent, ip)
+
+
+KNOWN_DEVICES = 1024  # devices a middleware remembers, by peer and headers
+
+
+def remembered(
+    known: dict[tuple[Any, ...], Device | None],
+    key: tuple[Any, ...],
+    make: Callable[[], Device | None],
+) -> Device | None:
+    """``known[key]``, made by ``make()`` (and remembered) the first time: a Device is
+    immutable, so requests from the same peer with the same headers share one. Bounded
+    (:data:`KNOWN_DEVICES`, oldest out first)."""
+    device = known.get(key)
+    if device is None:
+        device = make()
+        if len(known) >= KNOWN_DEVICES:
+            with contextlib.suppress(RuntimeError, StopIteration, KeyError):
+                del known[next(iter(known))]  # racing threads may both try
+        known[key] = device
+    return device
 
 
 def encode(record: DeviceRecord) -> str:

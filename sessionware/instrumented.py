@@ -14,7 +14,9 @@ failure, ``error.type`` and an error status.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +135,8 @@ class InstrumentedStore:
     # -- sync ------------------------------------------------------------------------
 
     def load(self, session_id: str, **kwargs: Any) -> StoredSession | None:
+        if not self._timers and (self._tracer is None or not _tracing()):
+            return self._found(self.wrapped.load(session_id, **kwargs))  # nothing to record
         return self._found(self._call("load", self.wrapped.load, session_id, **kwargs))
 
     def create(self, session_id: str, data: Any, meta: Meta) -> None:
@@ -159,6 +163,8 @@ class InstrumentedStore:
     # -- async -----------------------------------------------------------------------
 
     async def aload(self, session_id: str, **kwargs: Any) -> StoredSession | None:
+        if not self._timers and (self._tracer is None or not _tracing()):
+            return self._found(await self.wrapped.aload(session_id, **kwargs))  # nothing to record
         return self._found(await self._acall("load", self.wrapped.aload, session_id, **kwargs))
 
     async def acreate(self, session_id: str, data: Any, meta: Meta) -> None:
@@ -186,10 +192,25 @@ class InstrumentedStore:
 
 def _tracing() -> bool:
     """Whether an OpenTelemetry SDK is configured (a real TracerProvider is set); checked
-    per call, so that one set after the middleware was built is honoured."""
+    per call, so that one set after the middleware was built is honoured.
+
+    The usual answer (none set, none named in the environment) costs an attribute
+    read and one environment lookup, not an import and a provider call.
+    """
+    trace = _trace_module()
+    if getattr(trace, "_TRACER_PROVIDER", True) is None and _PROVIDER_VARIABLE not in os.environ:
+        return False  # what get_tracer_provider() would answer: a proxy, recording nothing
+    return not isinstance(trace.get_tracer_provider(), _NOT_RECORDING)
+
+
+_PROVIDER_VARIABLE = "OTEL_PYTHON_TRACER_PROVIDER"  # names a provider to load on first use
+
+
+@functools.cache
+def _trace_module() -> Any:
     from opentelemetry import trace
 
-    return not isinstance(trace.get_tracer_provider(), _NOT_RECORDING)
+    return trace
 
 
 def _not_recording() -> tuple[type, ...]:

@@ -135,7 +135,7 @@ def merge_headers(
     (:func:`vary_with_cookie`, :func:`no_store`); every other header is appended.
     """
     for name, value in extra:
-        fold = _FOLDS.get(name)
+        fold = HEADER_FOLDS.get(name)
         if fold is not None:
             for i, (existing, current) in enumerate(headers):
                 if existing.lower() == name:
@@ -156,7 +156,10 @@ def vary_with_cookie(vary: str) -> str:
     return f"{vary}, Cookie" if vary.strip() else "Cookie"
 
 
-_FOLDS = {"vary": vary_with_cookie, "cache-control": no_store}
+HEADER_FOLDS = {  # the headers merge_headers folds into the app's own
+    "vary": vary_with_cookie,
+    "cache-control": no_store,
+}
 
 
 def checked_store(store: Any) -> Any:

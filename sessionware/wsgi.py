@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session
 from .core import SessionConfig, SessionOptions, plan, run_plan
+from .devices import remembered
 from .disabled import disabled
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, dead_meta, observed
@@ -76,6 +77,7 @@ class SyncSessions:
         self._calls: SyncStore = calls
         tag = config.session_type
         self.bound = None if tag is None else _bound(tag, self.store, False)
+        self._devices: dict[tuple[Any, ...], Any] = {}  # see devices.remembered
 
     def open(
         self,
@@ -108,11 +110,13 @@ class SyncSessions:
                 _fail_on_use(session, error)
             if environ is not None:
                 register(environ, WSGI_KEY, self.bound.tag, session)  # type: ignore[arg-type]
-        if environ is not None:  # the device comes from the request's environ
-            session._device = self.config.device_for(
-                environ.get("REMOTE_ADDR"),
-                environ.get("HTTP_USER_AGENT"),
-                environ.get("HTTP_X_FORWARDED_FOR"),
+        if environ is not None and self.config.record_device:  # from the request's environ
+            peer, agent = environ.get("REMOTE_ADDR"), environ.get("HTTP_USER_AGENT")
+            forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+            session._device = remembered(
+                self._devices,
+                (peer, agent, forwarded),
+                lambda: self.config.device_for(peer, agent, forwarded),
             )
         if self.lifecycle is not None:
             self.lifecycle.fire(self.lifecycle.opened(session, cookies, self.config.cookie.name))
@@ -137,6 +141,8 @@ class SyncSessions:
         session._sealed = True
         if not self.config.enabled:
             return []
+        if not (session._accessed or session._cookie_sent or self.config.bearer):
+            return []  # no cookie came in and the handler never looked: plan()'s first answer
         try:
             decision = (bearer_plan if self.config.bearer else plan)(self.config, session)
             if self.config.require_https:
