@@ -33,6 +33,7 @@ bench: $(VENV)/.installed  ## the peer comparison, in-process then real servers 
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m benchmarks $(BENCH_ARGS)
 	$(PY) -m benchmarks.servers $(SERVERS_ARGS)
+	$(PY) -m benchmarks.big_session
 
 soak: $(VENV)/.installed  ## the soak run: real servers, 200 clients, Redis killed and paused (~2 min)
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)
