@@ -508,10 +508,13 @@ async def check(candidates: list[Candidate], w: Workload) -> None:
             raise SystemExit(f"{c.name}: the load script did not find the session: {loaded!r:.80}")
 
 
-async def measure(url: str, prefix: str, rounds: int, calls: int) -> list[Candidate]:
-    w = prepare(url, prefix)
+async def measure(
+    url: str, prefix: str, rounds: int, calls: int, *, cluster: bool = False
+) -> list[Candidate]:
+    """Every candidate checked, then timed; ``cluster``: against a Redis Cluster node."""
+    w = (prepare_cluster if cluster else prepare)(url, prefix)
     async with contextlib.AsyncExitStack() as stack:
-        candidates = await build(url, w, stack)
+        candidates = await (build_cluster if cluster else build)(url, w, stack)
         try:
             await check(candidates, w)
             await _rounds(candidates, rounds, calls)
@@ -739,19 +742,6 @@ async def build_cluster(url: str, w: Workload, stack: contextlib.AsyncExitStack)
     return candidates
 
 
-async def measure_cluster(url: str, prefix: str, rounds: int, calls: int) -> list[Candidate]:
-    w = prepare_cluster(url, prefix)
-    async with contextlib.AsyncExitStack() as stack:
-        candidates = await build_cluster(url, w, stack)
-        try:
-            await check(candidates, w)
-            await _rounds(candidates, rounds, calls)
-        finally:
-            for c in candidates:
-                await c.close()
-    return candidates
-
-
 def table(candidates: list[Candidate], workloads: tuple[str, ...] = WORKLOADS) -> str:
     head = f"{'client':<28}" + "".join(f"{w:>18}" for w in workloads)
     lines = [head, f"{'':<28}" + "".join(f"{'wall / cpu µs':>18}" for _ in workloads)]
@@ -835,7 +825,7 @@ def run_cluster(prefix: str, rounds: int, calls: int) -> None:
         url = f"redis://127.0.0.1:{ports[0]}/0"
         print(f"Redis Cluster of 3 primaries on 127.0.0.1:{','.join(map(str, ports))}")
         print(f"{rounds} interleaved rounds x {calls} calls per cell; medians over rounds\n")
-        candidates = asyncio.run(measure_cluster(url, prefix, rounds, calls))
+        candidates = asyncio.run(measure(url, prefix, rounds, calls, cluster=True))
     print(table(candidates, CLUSTER_WORKLOADS))
     print(f"\n({time.perf_counter() - started:.0f} s; the cluster is shut down)\n")
 

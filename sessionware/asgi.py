@@ -22,6 +22,7 @@ from .core import (
     SessionConfig,
     arun_plan,
     plan,
+    untouched,
 )
 from .devices import remembered
 from .disabled import DisabledSession
@@ -30,11 +31,11 @@ from .errors import ConfigurationError, StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, adead_meta, observed
 from .responses import (
     ERROR_BODIES,
-    HEADER_FOLDS,
     SAVE_ERRORS,
     checked_store,
     error_headers,
     load_failure,
+    merge_headers,
     save_failure,
     warn_if_cookie_will_be_dropped,
 )
@@ -134,7 +135,7 @@ class SessionMiddleware:
         calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
         self._calls: AsyncStore = calls
         self.bound = None if session_type is None else _bound(session_type, self.store, True)
-        self._devices: dict[tuple[Any, ...], Any] = {}  # see _device_of
+        self._devices: dict[tuple[Any, ...], Any] = {}  # see _device
 
     @classmethod
     def from_config(
@@ -172,21 +173,23 @@ class SessionMiddleware:
             )
         else:
             cookie_names.append(name)
-        if config.bearer:
-            cookies, session = _bearer_session(config, scope["headers"])
-            device = _device(config, scope)
-        else:  # one pass over the headers: the cookies, and the device's two
-            cookies = []
-            agent = forwarded = None
-            for header, value in scope["headers"]:
-                if header == b"cookie":
-                    cookies.append(value.decode("latin-1"))
-                elif header == b"user-agent":
-                    agent = value
-                elif header == b"x-forwarded-for":
-                    forwarded = value
+        # one pass over the headers: the cookies (or bearer tokens), and the device's two
+        cookies, tokens = [], []
+        agent = forwarded = None
+        for header, value in scope["headers"]:
+            if header == b"cookie":
+                cookies.append(value.decode("latin-1"))
+            elif header == b"user-agent":
+                agent = value
+            elif header == b"x-forwarded-for":
+                forwarded = value
+            elif header == b"authorization":
+                tokens.append(value.decode("latin-1"))
+        if config.bearer:  # no cookie read: the session is the Authorization header's
+            cookies, session = [], bearer_session(config, tokens)
+        else:
             session = config.session_for(cookies)
-            device = _device_of(config, scope, agent, forwarded, self._devices)
+        device = _device(config, scope, agent, forwarded, self._devices)
         if self.bound is not None:
             try:
                 session._type = await self.bound.acurrent()
@@ -278,7 +281,8 @@ class _Response:
                     return
                 if extra:
                     message = dict(message)
-                    message["headers"] = _merge(list(message.get("headers", [])), extra)
+                    headers = list(message.get("headers", []))
+                    message["headers"] = merge_headers(headers, extra, raw=True)
         await self.send(message)
 
     async def _save(self) -> list[tuple[str, str]] | None:
@@ -286,8 +290,8 @@ class _Response:
         session = self.session
         session._sealed = True
         config = self.middleware.config
-        if not (session._accessed or session._cookie_sent or config.bearer):
-            return []  # no cookie came in and the handler never looked: plan()'s first answer
+        if untouched(session):
+            return []
         try:
             decision = (bearer_plan if config.bearer else plan)(config, self.session)
             refuse_plain_http(decision.method, self.secure)
@@ -310,31 +314,6 @@ class _Response:
         return None
 
 
-def _merge(headers: list[Any], extra: list[tuple[str, str]]) -> list[Any]:
-    """Add ``extra`` to ASGI ``headers`` (as :func:`merge_headers` does), in bytes: only a
-    header that ``extra`` folds into is decoded."""
-    for name, value in extra:
-        raw = name.encode("latin-1")
-        fold = HEADER_FOLDS.get(name)
-        if fold is not None:
-            for i, (existing, current) in enumerate(headers):
-                if existing.lower() == raw:
-                    folded = fold(current.decode("latin-1")).encode("latin-1")
-                    headers[i] = (existing, folded)
-                    break
-            else:
-                headers.append((raw, value.encode("latin-1")))
-        else:
-            headers.append((raw, value.encode("latin-1")))
-    return headers
-
-
-def _bearer_session(config: SessionConfig, headers: Any) -> tuple[list[str], Session]:
-    """The request's session from its ``Authorization`` headers (``bearer``): no cookies."""
-    tokens = [value.decode("latin-1") for name, value in headers if name == b"authorization"]
-    return [], bearer_session(config, tokens)
-
-
 def _host(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"host":
@@ -342,23 +321,16 @@ def _host(scope: Scope) -> str | None:
     return None
 
 
-def _device(config: SessionConfig, scope: Scope) -> Any:
-    """The request's device for ``config.device_for``: peer, User-Agent, X-Forwarded-For."""
-    if not config.record_device:
-        return None
-    headers = {name: value for name, value in scope["headers"] if name in _DEVICE_HEADERS}
-    return _device_of(config, scope, headers.get(b"user-agent"), headers.get(b"x-forwarded-for"))
-
-
-def _device_of(
+def _device(
     config: SessionConfig,
     scope: Scope,
     agent: bytes | None,
     forwarded: bytes | None,
-    known: dict[tuple[Any, ...], Any] | None = None,
+    known: dict[tuple[Any, ...], Any],
 ) -> Any:
-    """:func:`_device` from the two headers it reads, already found; ``known``: the
-    devices this middleware worked out lately (see :func:`devices.remembered`)."""
+    """The request's device for ``config.device_for``, from its peer and the two
+    headers it reads; ``known``: the devices this middleware worked out lately (see
+    :func:`devices.remembered`)."""
     if not config.record_device:
         return None
     peer = (scope.get("client") or (None,))[0]
@@ -370,10 +342,7 @@ def _device_of(
             None if forwarded is None else forwarded.decode("latin-1"),
         )
 
-    return make() if known is None else remembered(known, (peer, agent, forwarded), make)
-
-
-_DEVICE_HEADERS = (b"user-agent", b"x-forwarded-for")
+    return remembered(known, (peer, agent, forwarded), make)
 
 
 async def _send_error(send: Send, status: int) -> None:

@@ -187,12 +187,6 @@ def cookie_values(headers: Iterable[str], name: str, *, joined: bool = False) ->
     for header in headers:
         if prefix not in header:
             continue
-        if not joined and '"' not in header:  # no quoted value: _pairs' plain case, inline
-            for part in header.split(";"):
-                pair_name, _, value = part.partition("=")
-                if pair_name.strip(_OWS) == name:
-                    found.append(value.strip(_OWS))
-            continue
         for pair_name, value in _pairs(header):
             if pair_name == name:
                 found.append(value.partition(",")[0].rstrip(_OWS) if joined else value)
@@ -210,8 +204,18 @@ def cookie_values(headers: Iterable[str], name: str, *, joined: bool = False) ->
 _OWS = " \t"  # the only whitespace a Cookie header has between pairs
 
 
-def _pairs(header: str) -> Iterator[tuple[str, str]]:
+def _pairs(header: str) -> Iterable[tuple[str, str]]:
     """``(name, value)`` for each cookie-pair of one header; see :func:`cookie_values`."""
+    if '"' not in header:  # no quoted value (the usual): a plain split, no generator
+        return [
+            (n.strip(_OWS), v.strip(_OWS))
+            for n, _, v in (p.partition("=") for p in header.split(";"))
+        ]
+    return _quoted_pairs(header)
+
+
+def _quoted_pairs(header: str) -> Iterator[tuple[str, str]]:
+    """:func:`_pairs` for a header with a quote in it, which may hide or hold pairs."""
     in_quotes = False
     for part in header.split(";"):
         if in_quotes:  # inside another cookie's quoted value: it ends at the next quote

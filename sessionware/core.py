@@ -374,6 +374,12 @@ async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
     return plan.result_headers(outcome)
 
 
+def untouched(session: Session) -> bool:
+    """No cookie came in and the handler never looked: the common case, where the plan
+    is nothing at all (the shells skip it outright, a cost on every such request)."""
+    return not (session._accessed or session._cookie_sent)
+
+
 def plan(config: SessionConfig, session: Session, now: float | None = None) -> Plan:
     """Decide what the request's session needs: nothing, save, create, rotate or delete.
 
@@ -381,8 +387,8 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     changes made the payload unsavable (the shell answers 500 and saves nothing).
     """
     result = Plan()
-    if not (session._accessed or session._cookie_sent):
-        return result  # no cookie came in and the handler never looked: the common case
+    if untouched(session):
+        return result
     if session._unusable is not None and config.blind_writes:
         _remember_unreadable(config.unreadable, session._unusable)
     if session._accessed:

@@ -127,24 +127,25 @@ def no_store(cache_control: str) -> str:
 
 
 def merge_headers(
-    headers: list[tuple[str, str]], extra: list[tuple[str, str]]
-) -> list[tuple[str, str]]:
+    headers: list[Any], extra: list[tuple[str, str]], *, raw: bool = False
+) -> list[Any]:
     """``headers`` (the app's, changed in place) with the session's ``extra`` added.
 
-    ``Vary`` and ``Cache-Control`` fold into the app's own header when it has one
+    ``headers`` are ``(name, value)`` pairs of str (WSGI), or with ``raw`` of latin-1
+    bytes (ASGI; they stay bytes: only a header that a fold rewrites is decoded). ``Vary`` and
+    ``Cache-Control`` fold into the app's own header when it has one
     (:func:`vary_with_cookie`, :func:`no_store`); every other header is appended.
     """
     for name, value in extra:
-        fold = HEADER_FOLDS.get(name)
-        if fold is not None:
-            for i, (existing, current) in enumerate(headers):
-                if existing.lower() == name:
-                    headers[i] = (existing, fold(current))
-                    break
-            else:
-                headers.append((name, value))
+        key: Any = name.encode("latin-1") if raw else name
+        fold = _FOLDS.get(name)
+        for i, (existing, current) in enumerate(headers if fold is not None else ()):
+            if existing.lower() == key:
+                folded = fold(current.decode("latin-1") if raw else current)  # type: ignore[misc]
+                headers[i] = (existing, folded.encode("latin-1") if raw else folded)
+                break
         else:
-            headers.append((name, value))
+            headers.append((key, value.encode("latin-1") if raw else value))
     return headers
 
 
@@ -156,10 +157,7 @@ def vary_with_cookie(vary: str) -> str:
     return f"{vary}, Cookie" if vary.strip() else "Cookie"
 
 
-HEADER_FOLDS = {  # the headers merge_headers folds into the app's own
-    "vary": vary_with_cookie,
-    "cache-control": no_store,
-}
+_FOLDS = {"vary": vary_with_cookie, "cache-control": no_store}
 
 
 def checked_store(store: Any) -> Any:

@@ -142,7 +142,7 @@ class Session(dict[str, Any]):
         self._stale: set[str] = set()  # loaded values to seal again (plaintext or an old key)
         self._type: SessionType | None = None  # the bound session type: checks every assignment
         self._problems: list[str] = []  # what the loaded record breaks of that type's schema
-        self._blind: dict[str, Any] = {}  # keys set before any load, by value (see above)
+        self._blind: dict[str, tuple[Any, bytes]] = {}  # keys set before any load: value, bytes
         self._blind_ok = False  # may keys be set without loading? (the middleware decides)
         self._blind_skip: frozenset[str] = frozenset()  # keys that load first all the same
         self._unusable: str | None = None  # the id a load found no usable record under
@@ -456,7 +456,8 @@ class Session(dict[str, Any]):
         """Keep ``value`` aside for a blind write, checked as an assignment is."""
         self._accessed = True
         self._warn_if_sealed(key)
-        size = len(key.encode()) + len(codec.encode(key, value))
+        encoded = codec.encode(key, value)
+        size = len(key.encode()) + len(encoded)
         if size > self._max_bytes:
             raise SessionTooLarge(
                 f"storing {key!r} would make the session at least {size} bytes, over "
@@ -466,11 +467,15 @@ class Session(dict[str, Any]):
                 size=size,
                 limit=self._max_bytes,
             )
-        self._blind[key] = value
+        self._blind[key] = (value, encoded)
 
     def _blind_encoded(self) -> dict[str, bytes]:
-        """The keys set blind, encoded now (values may have changed in place since)."""
-        return {key: codec.encode(key, value) for key, value in self._blind.items()}
+        """The keys set blind, encoded: a mutable value again (it may have changed in
+        place since), an immutable one as it was encoded at the assignment."""
+        return {
+            key: encoded if type(value) in _IMMUTABLE else codec.encode(key, value)
+            for key, (value, encoded) in self._blind.items()
+        }
 
     def _fill(self, stored: StoredSession | None) -> None:
         """Take the store's record (``None``: the cookie named no live session), then
@@ -480,7 +485,7 @@ class Session(dict[str, Any]):
             blind, self._blind = self._blind, {}
             sealed, self._sealed = self._sealed, False  # a blind write's fallback, at save
             try:
-                for key, value in blind.items():
+                for key, (value, _) in blind.items():
                     self[key] = value
             finally:
                 self._sealed = sealed

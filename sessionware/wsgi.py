@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session
-from .core import SessionConfig, SessionOptions, plan, run_plan
+from .core import SessionConfig, SessionOptions, plan, run_plan, untouched
 from .devices import remembered
 from .disabled import disabled
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired
@@ -141,8 +141,8 @@ class SyncSessions:
         session._sealed = True
         if not self.config.enabled:
             return []
-        if not (session._accessed or session._cookie_sent or self.config.bearer):
-            return []  # no cookie came in and the handler never looked: plan()'s first answer
+        if untouched(session):
+            return []
         try:
             decision = (bearer_plan if self.config.bearer else plan)(self.config, session)
             if self.config.require_https:

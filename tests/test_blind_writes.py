@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sessionware import Keyring, SessionTooLarge
+from sessionware import Keyring, SessionTooLarge, codec
 from sessionware.cookies import public_id
 from sessionware.stores.base import Changes
 
@@ -33,6 +33,10 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
             session[params["key"]] = params["value"] * int(params.get("times", "1"))
         except SessionTooLarge:
             return 413, {}, {}
+    elif path == "/put-then-change":  # a list set blind, then changed in place
+        cart: list[str] = []
+        session["cart"] = cart
+        cart.append(params["value"])
     elif path == "/read":
         return 200, dict(session), {}
     elif path == "/put-then-read":
@@ -160,3 +164,17 @@ def test_keys_are_never_written_blind_into_a_record_that_does_not_load(
         assert "session=" in response.headers["set-cookie"]  # a new session, not the dead one
         assert client.get("/read").json() == {"user": "bob"}
     assert session_id(client) != old
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_a_value_changed_in_place_after_a_blind_set_is_saved_changed(kind: str, store: Any) -> None:
+    counting = CountingStore(store)
+    with shell_client(kind, handler, counting, **options(kind)) as client:
+        client.get("/login")
+        counting.calls.clear()
+        client.get("/put-then-change", params={"value": "hat"})
+        assert counting.names() == ["write"]
+        sid = session_id(client)
+    manager_view = data(store, sid)
+    assert manager_view is not None
+    assert codec.decode(manager_view["cart"]) == ["hat"]

@@ -545,8 +545,8 @@ class RedisStore:
             step = next(flow)
             while True:
                 if wire is not None:  # the lean connection: see redis_wire_sync
-                    reply: Any = self._lean.settle(step, wire.execute(self._lean.commands(step)))
-                    if reply is None:  # FUNCTION LOAD refused: scripts it is
+                    reply: Any = None  # None: FUNCTION LOAD refused, so scripts from now on
+                    while reply is None:
                         reply = self._lean.settle(step, wire.execute(self._lean.commands(step)))
                 elif isinstance(step, Script):
                     reply = client.script_load(step.source)
@@ -573,9 +573,8 @@ class RedisStore:
             step = next(flow)
             while True:
                 if wire is not None:  # the lean connection: see redis_wire
-                    commands = self._lean.commands(step)
-                    reply: Any = self._lean.settle(step, await wire.execute(commands))
-                    if reply is None:  # FUNCTION LOAD refused: scripts it is
+                    reply: Any = None  # None: FUNCTION LOAD refused, so scripts from now on
+                    while reply is None:
                         commands = self._lean.commands(step)
                         reply = self._lean.settle(step, await wire.execute(commands))
                 elif isinstance(step, Script):

@@ -22,7 +22,6 @@ from .redis_flows import Call
 from .redis_scripts import LIBRARY, Script
 
 _MISSING = "No matching script (function not loaded)"  # what redis_flows looks for
-_REFUSED = ("NOPERM", "unknown command", "ERR unknown command")
 
 
 class Lean:
@@ -66,7 +65,7 @@ class Lean:
                 message = str(reply)
                 if "Function not found" in message:
                     reply = redis.exceptions.NoScriptError(_MISSING)
-                elif message.startswith(_REFUSED) or "'fcall'" in message.lower():
+                elif "'fcall'" in message.lower():  # no permission for it, or no such command
                     self.functions = False  # FCALL refused: the flow sends scripts
                     reply = redis.exceptions.NoScriptError(_MISSING)
             settled.append(reply)

@@ -54,15 +54,12 @@ _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": 
 def wire_options(url: str, options: dict[str, Any]) -> dict[str, Any] | None:
     """The connection settings for ``url`` and ``from_url``'s options, or ``None`` when
     any of them is one this module does not implement (then redis-py does it all)."""
-    if not set(options) <= _UNDERSTOOD:
-        return None
     settings = {**parse_url(url), **options}
     kind = settings.pop("connection_class", None)
     if kind not in (None, SSLConnection, UnixDomainSocketConnection):
         return None
-    extra = set(settings) - _UNDERSTOOD - {"host", "port", "db", "username", "password", "path"}
-    if extra:  # a URL query option (health_check_interval=..., say)
-        return None
+    if set(settings) - _UNDERSTOOD - {"host", "port", "db", "username", "password", "path"}:
+        return None  # an option of from_url's or the URL's (health_check_interval=, say)
     settings["tls"] = kind is SSLConnection
     return settings
 
@@ -133,8 +130,7 @@ class WireClient:
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in commands]
         protocol.waiting.extend(futures)
-        packed = [hiredis.pack_command(command) for command in commands]
-        self.transmit(protocol, packed[0] if len(packed) == 1 else b"".join(packed))
+        self.transmit(protocol, b"".join(hiredis.pack_command(c) for c in commands))
         timer = None
         if self._timeout is not None:
             timer = loop.call_later(self._timeout, _expire, futures)

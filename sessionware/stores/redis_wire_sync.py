@@ -71,9 +71,7 @@ class SyncWireClient:
         redis-py exception objects (not raised); raise when the connection fails."""
         try:
             return self._call(commands)
-        except redis.TimeoutError:
-            raise
-        except redis.ConnectionError:  # dropped: once more, on a new socket
+        except redis.ConnectionError:  # dropped (a timeout is not one): once more, anew
             return self._call(commands)
 
     def close(self) -> None:
@@ -89,8 +87,7 @@ class SyncWireClient:
     def _call(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         conn = self._take()
         try:
-            packed = [hiredis.pack_command(command) for command in commands]
-            self.transmit(conn, packed[0] if len(packed) == 1 else b"".join(packed))
+            self.transmit(conn, b"".join(hiredis.pack_command(c) for c in commands))
             replies = conn.replies(len(commands))
         except TimeoutError as error:
             conn.close()
