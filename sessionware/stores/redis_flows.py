@@ -12,8 +12,10 @@ keys share a cluster slot and its scripts stay atomic there):
 * ``P{<id>}:d``: the data hash, one field per session key holding the bytes the
   core gave. It expires with the session (PEXPIREAT, ms).
 * ``P{<id>}:m``: the meta record, one string packing every :class:`Meta` field
-  by position (``redis_scripts.RECORD`` reads and writes it; records of the
-  older layout, a hash of one field per name, still read). It expires
+  by position: a fixed header holding the times a load changes, which a load
+  alone rewrites, then the rest (``redis_scripts.RECORD`` reads and writes it,
+  ``redis_record`` reads a load's reply; records of the older forms, packed
+  without a header or a hash of one field per name, still read). It expires
   ``retention_seconds`` after the data, so an ended session is a tombstone
   that Redis removes on time.
 * ``P{index}:act``, ``:end``, ``:info``, ``:user:<user>``: the management
@@ -55,6 +57,7 @@ from .base import (
     StoredSession,
 )
 from .listing import matches, sort_key
+from .redis_record import assembled, converted, meta_of, real_time
 from .redis_scripts import INDEX, RECORD, SESSION, Script
 
 logger = logging.getLogger("sessionware")
@@ -161,7 +164,7 @@ class RedisFlows:
         if len(loaded) > 3:
             self._observe_clock(float(loaded[3]))
         try:
-            return StoredSession(_data(loaded[1]), _meta(loaded[2]))
+            return StoredSession(_data(loaded[1]), meta_of(loaded[2]))
         except (ValueError, TypeError) as error:
             _corrupt(session_id, error)
             return None
@@ -488,39 +491,18 @@ def _meta(row: Sequence[bytes | None]) -> Meta:
     """Parse a meta record's fields, in Meta's order (``redis_scripts`` FIELDS,
     ``None`` where absent, one internal field after them); ValueError or
     TypeError if malformed."""
-    created, updated, last, expires, deadline, sliding, app, user, email = row[:9]
-    size, max_size, count, status, ended, revoked_by = row[9:15]
-    device = row[16] if len(row) > 16 else None  # after the internal indexed_at
-    return Meta(
-        _time(created),  # type: ignore[arg-type]
-        _time(updated),  # type: ignore[arg-type]
+    last, expires, deadline = row[2:5]
+    return assembled(
+        converted(dict(enumerate(row, start=1))),
         _time(last),  # type: ignore[arg-type]
         None if expires is None else _time(expires),
         None if deadline is None else _time(deadline),
-        sliding != b"0",
-        "default" if app is None else app.decode(),
-        None if user is None else user.decode(),
-        None if email is None else email.decode(),
-        0 if size is None else int(size),
-        0 if max_size is None else int(max_size),
-        0 if count is None else int(count),
-        ACTIVE if status is None else status.decode(),
-        None if ended is None else _time(ended),
-        None if revoked_by is None else revoked_by.decode(),
-        None if device is None else device.decode(),
     )
 
 
-_YEAR_10000 = 253402300800.0
-
-
 def _time(raw: bytes) -> float:
-    """A timestamp field; ValueError unless it is a real time (no NaN, inf or year
-    10000 and beyond, which Lua's ``tonumber`` takes but datetime cannot show)."""
-    value = float(raw)
-    if not 0 <= value < _YEAR_10000:  # also False for NaN
-        raise ValueError(f"timestamp out of range: {value!r}")
-    return value
+    """A timestamp field; ValueError unless it is a real time (``real_time``)."""
+    return real_time(float(raw))
 
 
 def _data(flat: Sequence[bytes]) -> dict[str, bytes]:

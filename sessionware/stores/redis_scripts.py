@@ -103,30 +103,59 @@ for i = 1, #FIELDS do POSITION[FIELDS[i]] = i end  -- (no ipairs while a library
 local NUMERIC = {1, 2, 3, 4, 5, 10, 11, 12, 14, 16}
 local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
 
--- The meta record is one string: VERSION, then each of FIELDS' values in order,
--- each a length byte (0-250) and that many bytes, or ABSENT, or LONG, a decimal
--- length, ':' and the bytes, or SAME and the position of an earlier field with the
--- same value (the times a session starts with are one), or TIME and a time's 8-byte
--- IEEE double (big-endian; read back as '%.17g', which is the very same float,
--- though not always the text Python wrote); trailing absent values are left out,
--- and so is the app when it is Meta's default, APP. (Records
--- written before it are a hash, one field per FIELDS name: they still read, and
--- their next write rewrites them in this form.) Parsed with string functions
--- only: a planted record costs at most one pass over its bytes.
-local VERSION, TIME, SAME, ABSENT, LONG = '\1', 251, 252, 253, 254
+-- The meta record is one string, in two parts. The header, HEADER bytes: VERSION, a
+-- flags byte (1: status is 'active'; 2: sliding; then one bit per HOT field that is
+-- present: 4, 8, 16, 32), and HOT's values as 8-byte IEEE doubles (big-endian; 0 when
+-- absent; read back as '%.17g', which is the very same float, though not always the
+-- text Python wrote). A load reads and rewrites only the header (SETRANGE), never the
+-- rest. Then the body: each of COLD's values in order, each a length byte (0-250) and
+-- that many bytes, or ABSENT, or LONG, a decimal length, ':' and the bytes, or SAME
+-- and the FIELDS position of an earlier field with the same value (the times a session
+-- starts with are one), or TIME and a time's 8-byte double; trailing absent values are
+-- left out, and so is the app when it is Meta's default, APP. Records written before
+-- it still read, and their next write rewrites them in this form: OLD_VERSION (no
+-- header, the body over every one of FIELDS) and, before that, a hash, one field per
+-- FIELDS name. Parsed with string functions only: a planted record costs at most one
+-- pass over its bytes.
+local VERSION, OLD_VERSION, HEADER = '\2', '\1', 34
+local TIME, SAME, ABSENT, LONG = 251, 252, 253, 254
 local APP, DEFAULT_APP = 7, 'default'
+local YEAR_10000 = 253402300800  -- a header's times are real: from the epoch to year 9999
+local HOT = {3, 4, 5, 16}  -- last_activity_at, expires_at, deadline, indexed_at
+local COLD = {1, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17}
+local ALL = {}
+for i = 1, #FIELDS do ALL[i] = i end
 local TIMES = {[1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [14] = true,
   [16] = true}  -- FIELDS' times
 local meta_now  -- the values fields() read (false: absent), which the writes below update
 local meta_hash = false  -- true: M is a record in the old layout, a hash
 
+-- a header: the status is 'active', the session slides, and HOT's values as numbers
+-- (nil: absent)
+local function header(active, sliding, la, ex, dl, ix)
+  local flags = (active and 1 or 0) + (sliding and 2 or 0)
+  flags = flags + (la and 4 or 0) + (ex and 8 or 0) + (dl and 16 or 0) + (ix and 32 or 0)
+  return VERSION .. string.char(flags) .. struct.pack('>dddd', la or 0, ex or 0, dl or 0, ix or 0)
+end
+
+-- a HOT value of FIELDS' `values` as a number (nil: absent)
+local function hot(values, i)
+  local v = values[i]
+  if not v then return nil end
+  local n = tonumber(v)
+  if not n then error('sessionware: a non-numeric ' .. FIELDS[i] .. ' cannot be packed') end
+  return n
+end
+
 local function packed(values)
-  local parts, last = {VERSION}, 0
-  for i = 1, #FIELDS do
-    if values[i] then last = i end
+  local parts, last = {header(values[13] == 'active', values[6] ~= '0',
+    hot(values, 3), hot(values, 4), hot(values, 5), hot(values, 16))}, 0
+  for k = 1, #COLD do
+    if values[COLD[k]] then last = k end
   end
   local seen = {}  -- value -> the first field written with it
-  for i = 1, last do
+  for k = 1, last do
+    local i = COLD[k]
     local v, same = values[i], nil
     if i == APP and v == DEFAULT_APP then v = false end  -- written absent: never referred to
     if v then
@@ -143,13 +172,12 @@ local function packed(values)
   return table.concat(parts)
 end
 
--- FIELDS' values of a packed record (false: absent), or nil if it is malformed.
--- Values past FIELDS (a newer version's fields) are ignored.
-local function unpacked(raw)
-  if string.sub(raw, 1, 1) ~= VERSION then return nil end
-  local values, pos, size = {}, 2, #raw
-  for i = 1, #FIELDS do
-    local b = string.byte(raw, pos)
+-- read the body of `raw` from `pos` over the FIELDS positions `order` into `values`:
+-- nil if it is malformed. Values past `order` (a newer version's fields) are ignored.
+local function body(raw, pos, order, values)
+  local size = #raw
+  for k = 1, #order do
+    local i, b = order[k], string.byte(raw, pos)
     if not b then values[i] = false
     elseif b == ABSENT then values[i], pos = false, pos + 1
     elseif b == TIME then
@@ -174,6 +202,39 @@ local function unpacked(raw)
     end
   end
   values[APP] = values[APP] or DEFAULT_APP
+  return values
+end
+
+-- the header's flags and HOT values (numbers, nil where absent) of a record in the
+-- current form, or nil if its header is malformed
+local function read_header(raw)
+  if #raw < HEADER or string.sub(raw, 1, 1) ~= VERSION then return nil end
+  local flags = string.byte(raw, 2)
+  if flags >= 64 then return nil end
+  local t = {struct.unpack('>dddd', string.sub(raw, 3, HEADER))}
+  for k = 1, 4 do
+    local bit = 2 ^ (k + 1)
+    if flags % (2 * bit) < bit then t[k] = nil  -- absent
+    elseif not (t[k] >= 0 and t[k] < YEAR_10000) then return nil end  -- (NaN fails too)
+  end
+  return flags, t[1], t[2], t[3], t[4]
+end
+
+local function time_text(t)
+  if t == nil then return false end
+  return string.format('%.17g', t)
+end
+
+-- FIELDS' values of a packed record (false: absent), or nil if it is malformed
+local function unpacked(raw)
+  local first = string.sub(raw, 1, 1)
+  if first == OLD_VERSION then return body(raw, 2, ALL, {}) end
+  local flags, la, ex, dl, ix = read_header(raw)
+  if not flags then return nil end
+  local values = body(raw, HEADER + 1, COLD, {})  -- (no SAME refers to a HOT field)
+  if not values then return nil end
+  values[3], values[4], values[5], values[16] = time_text(la), time_text(ex), time_text(dl),
+    time_text(ix)
   return values
 end
 
@@ -302,6 +363,32 @@ local function touch(meta, candidate, retention, grain, changed)
   if expires ~= old then expire(expires, retention) end
 end
 
+-- A load of a record in the current form (`raw`): it reads the header alone, and
+-- writes back only the header and the expiry, as touch() does for the whole record.
+-- The body is the caller's to check (the reply carries the record).
+local function quick_load(raw)
+  index_wanted = false
+  local flags, la, ex, dl, ix = read_header(raw)
+  if not flags or not la then return -1 end
+  local data = redis.pcall('HGETALL', D)
+  if data.err then return -1 end
+  local clock = tonumber(now)
+  if flags % 2 == 0 or #data == 0 or (ex and ex <= clock) then return 0 end
+  local candidate, retention, grain, quiet = take(4)
+  if quiet ~= '' and clock - la < tonumber(quiet) then return {1, data, raw, server_time()} end
+  local sliding, expires = flags % 4 >= 2, ex
+  if sliding then
+    expires = capped(candidate, dl and time_text(dl) or '')
+    expires = expires ~= '' and tonumber(expires) or nil
+  end
+  index_wanted = not ix or clock - ix >= tonumber(grain)
+  if index_wanted then ix = clock end
+  local top = header(true, sliding, clock, expires, dl, ix)
+  redis.call('SETRANGE', M, 0, top)
+  if expires ~= ex then expire(expires and time_text(expires) or '', retention) end
+  return {1, data, top .. string.sub(raw, HEADER + 1), server_time()}
+end
+
 -- a RECORD call's fresh state (after begin)
 local function record_begin()
   D, M, index_wanted, meta_now, meta_hash = K[1], K[2], true, nil, false
@@ -313,7 +400,9 @@ local function record(base)
   if op == 'load' then  -- candidate expiry ('': none), retention, index granularity (s),
     -- quiet (s; '': never): a load within it of the last activity writes nothing, so that
     -- a client-side cache is not invalidated by its own loads (redis_cache.py)
-    -- returns {1, data pairs, FIELDS' values as now stored}, or a state
+    -- returns {1, data pairs, the packed meta record as now stored, server time}, or a state
+    local raw = redis.pcall('GET', M)
+    if type(raw) == 'string' and string.sub(raw, 1, 1) == VERSION then return quick_load(raw) end
     local meta, data = fields(), redis.pcall('HGETALL', D)
     local s = judge(meta, data.err and data or #data)
     index_wanted = s == 1
@@ -321,10 +410,10 @@ local function record(base)
     local candidate, retention, grain, quiet = take(4)
     if quiet ~= '' and tonumber(now) - tonumber(meta[3]) < tonumber(quiet) then
       index_wanted = false
-      return {1, data, meta, server_time()}
+      return {1, data, packed(meta), server_time()}
     end
     touch(meta, candidate, retention, grain, {})
-    return {1, data, meta, server_time()}
+    return {1, data, packed(meta), server_time()}
 
   elseif op == 'save' then
     -- deadline, size, data pairs, removed keys, meta pairs, meta fields to clear.

@@ -487,31 +487,46 @@ META_FIELDS = (  # redis_scripts FIELDS: the meta record's positions
 
 
 TIMES = {0, 1, 2, 3, 4, 13, 15}  # META_FIELDS' times, kept as doubles
+HOT = (2, 3, 4, 15)  # the times a load changes, in the header (version 2)
+HEADER = struct.Struct(">BBdddd")  # version, flags, HOT's four times
 
 
-def packed(**fields: Any) -> bytes:
-    """A meta record as ``redis_scripts.RECORD`` writes it (see ``packed`` there)."""
+def packed(version: int = 2, **fields: Any) -> bytes:
+    """A meta record as ``redis_scripts.RECORD`` writes it (see ``packed`` there), in
+    its current form (version 2: a header, then the body) or its first (version 1)."""
     values = [fields.get(name) for name in META_FIELDS]
     if values[6] == "default":  # the app: Meta's default is left out
         values[6] = None
-    while values and values[-1] is None:
-        values.pop()
-    out, seen = b"\x01", list[bytes | None]()
-    for value in values:
-        text = None if value is None else value if isinstance(value, bytes) else str(value).encode()
+    texts = [None if v is None else v if isinstance(v, bytes) else str(v).encode() for v in values]
+    order = [i for i in range(len(META_FIELDS)) if version == 1 or i not in HOT]
+    if version == 1:
+        out = b"\x01"
+    else:
+        flags = (texts[12] == b"active") | (texts[5] != b"0") << 1
+        for bit, i in enumerate(HOT):
+            flags |= (texts[i] is not None) << (bit + 2)
+        out = HEADER.pack(2, flags, *(float(texts[i] or 0) for i in HOT))
+    while order and texts[order[-1]] is None:
+        order.pop()
+    first: dict[bytes, int] = {}  # a value -> the first position written with it
+    for i in order:
+        text = texts[i]
         if text is None:
             out += b"\xfd"
-        elif len(text) > 2 and text in seen:
-            out += bytes([252, seen.index(text) + 1])
-        elif len(seen) in TIMES and re.fullmatch(rb"\d+\.?\d*", text):
+        elif len(text) > 2 and text in first:
+            out += bytes([252, first[text]])
+        elif i in TIMES and re.fullmatch(rb"\d+\.?\d*", text):
             out += b"\xfb" + struct.pack(">d", float(text))
         elif len(text) < 251:
             out += bytes([len(text)]) + text
         else:
             out += b"\xfe" + str(len(text)).encode() + b":" + text
-        seen.append(text)
+        if text is not None:
+            first.setdefault(text, i + 1)
     return out
 
+
+LAYOUTS = {"": 2, " (version 1)": 1, " (old layout)": 0}  # 0: a hash, one field per name
 
 CORRUPTIONS: dict[str, Callable[[redis.Redis, str, str], Any]] = {
     "data key is a string": lambda r, d, m: (
@@ -522,48 +537,50 @@ CORRUPTIONS: dict[str, Callable[[redis.Redis, str, str], Any]] = {
     "meta key is a set": lambda r, d, m: (r.hset(d, "a", b"SECRET"), r.sadd(m, b"SECRET")),
     "meta missing": lambda r, d, m: r.hset(d, "a", b"SECRET"),
     "meta a string not ours": lambda r, d, m: (r.hset(d, "a", b"SECRET"), r.set(m, b"SECRET")),
-    "non-numeric expiry (old layout)": lambda r, d, m: (
-        r.hset(d, "a", b"SECRET"),
-        r.hset(m, mapping={"status": "active", "expires_at": "SECRET", "created_at": "1"}),
-    ),
 }
 
 
-def well_formed(raw: redis.Redis, d: str, m: str, *, old: bool, **meta_fields: Any) -> bytes:
-    """Plant a sound record (``old``: its meta in the old layout, a hash) but for
-    ``meta_fields``; the packed meta it would have."""
+def well_formed(raw: redis.Redis, d: str, m: str, *, version: int, **meta_fields: Any) -> bytes:
+    """Plant a sound record (its meta in the form of ``version``, see LAYOUTS) but for
+    ``meta_fields``; its packed meta (a hash: nothing)."""
     now = time.time()
     fields = {"created_at": now, "updated_at": now, "last_activity_at": now}
     fields |= {"expires_at": now + 60, "sliding": "1", "status": "active", **meta_fields}
     fields = {k: v for k, v in fields.items() if v is not None}
     raw.hset(d, mapping={b"\xff": b"", "a": b"SECRET"})
-    if old:
+    if version == 0:
         raw.hset(m, mapping=fields)
     else:
-        raw.set(m, packed(**fields))
-    return packed(**fields)
+        raw.set(m, packed(version, **fields))
+    return packed(version, **fields) if version else b""
 
 
-def mangled(change: Callable[[bytes], bytes]) -> Callable[[redis.Redis, str, str], Any]:
+def mangled(
+    change: Callable[[bytes], bytes], version: int = 2
+) -> Callable[[redis.Redis, str, str], Any]:
     """A corruption: a sound packed record whose meta bytes ``change`` rewrites."""
 
     def plant(r: redis.Redis, d: str, m: str) -> None:
-        r.set(m, change(well_formed(r, d, m, old=False, device="SECRET")))
+        r.set(m, change(well_formed(r, d, m, version=version, device="SECRET")))
 
     return plant
 
 
-def key_not_utf8(old: bool) -> Callable[[redis.Redis, str, str], Any]:
-    return lambda r, d, m: (well_formed(r, d, m, old=old), r.hset(d, b"\xc3(", b"SECRET"))
+def key_not_utf8(version: int) -> Callable[[redis.Redis, str, str], Any]:
+    return lambda r, d, m: (well_formed(r, d, m, version=version), r.hset(d, b"\xc3(", b"SECRET"))
 
 
-def planting(old: bool, fields: dict[str, Any]) -> Callable[[redis.Redis, str, str], Any]:
-    return lambda r, d, m: well_formed(r, d, m, old=old, **fields)
+def planting(version: int, fields: dict[str, Any]) -> Callable[[redis.Redis, str, str], Any]:
+    return lambda r, d, m: well_formed(r, d, m, version=version, **fields)
 
 
-for layout, old in (("", False), (" (old layout)", True)):
+def _double(value: float) -> bytes:
+    return struct.pack(">d", value)
+
+
+for layout, version in LAYOUTS.items():
     CORRUPTIONS |= {
-        name + layout: planting(old, fields)
+        name + layout: planting(version, fields)
         for name, fields in {
             "meta without created_at": {"created_at": None},
             "non-numeric expiry": {"expires_at": "SECRET"},
@@ -573,29 +590,56 @@ for layout, old in (("", False), (" (old layout)", True)):
             "created_at past year 9999": {"created_at": "1e300"},
             "infinite ended_at": {"ended_at": "inf"},
         }.items()
+        if version != 2 or name != "non-numeric expiry"  # (the header holds a double)
     }
-    CORRUPTIONS["key not UTF-8" + layout] = key_not_utf8(old)
-CORRUPTIONS |= {
-    "meta record truncated": mangled(lambda meta: meta[:-1]),
-    "meta record of another version": mangled(lambda meta: b"\x02" + meta[1:]),
-    "meta record with a length past its end": mangled(
-        lambda meta: meta[:1] + bytes([200]) + meta[10:]
+    CORRUPTIONS["key not UTF-8" + layout] = key_not_utf8(version)
+# The body starts after the header (34 bytes; version 1: 1 byte, no header); its first
+# field, created_at, is a TIME (9 bytes), the second SAME as it (2 bytes).
+for layout, version, at in (("", 2, HEADER.size), (" (version 1)", 1, 1)):
+    CORRUPTIONS |= {
+        name + layout: mangled(change, version)
+        for name, change in {
+            "meta record truncated": lambda meta: meta[:-1],
+            "meta record of another version": lambda meta: b"\x03" + meta[1:],
+            "meta record with a length past its end": lambda meta, at=at: (
+                meta[:at] + bytes([200]) + meta[at + 9 :]
+            ),
+            "meta record with a reserved length byte": lambda meta, at=at: (
+                meta[:at] + b"\xff" + meta[at:]
+            ),
+            "meta record with SAME as a later field": lambda meta, at=at: (
+                meta[:at] + b"\xfc\x05" + meta[at + 9 :]
+            ),
+            "meta record with SAME as an absent field": lambda meta, at=at: (
+                meta[:at] + b"\xfd" + meta[at + 9 :]
+            ),
+            "meta record ending in a TIME": lambda meta, at=at: meta[: at + 4],
+            "meta record ending in SAME": lambda meta, at=at: meta[: at + 9] + b"\xfc",
+            "meta record with a long length not a number": lambda meta, at=at: (
+                meta[:at] + b"\xfe-1:" + meta[at:]
+            ),
+            "meta record with a long length past its end": lambda meta, at=at: (
+                meta[:at] + b"\xfe999999:" + meta[at:]
+            ),
+        }.items()
+    }
+CORRUPTIONS |= {  # the header of the current form
+    "meta header truncated": mangled(lambda meta: meta[:20]),
+    "meta header with a reserved flag": mangled(lambda meta: meta[:1] + b"\x7f" + meta[2:]),
+    "meta header without a last activity": mangled(
+        lambda meta: meta[:1] + bytes([meta[1] & ~4]) + meta[2:]
     ),
-    "meta record with a reserved length byte": mangled(lambda meta: meta[:1] + b"\xff" + meta),
-    # (the first field, created_at, is meta[1:10], a TIME; the second is SAME as it)
-    "meta record with SAME as a later field": mangled(
-        lambda meta: meta[:1] + b"\xfc\x05" + meta[10:]
+    "meta header with a NaN expiry": mangled(
+        lambda meta: meta[:10] + _double(float("nan")) + meta[18:]
     ),
-    "meta record with SAME as an absent field": mangled(
-        lambda meta: meta[:1] + b"\xfd" + meta[10:]
+    "meta header with an infinite last activity": mangled(
+        lambda meta: meta[:2] + _double(float("inf")) + meta[10:]
     ),
-    "meta record ending in a TIME": mangled(lambda meta: meta[:5]),
-    "meta record ending in SAME": mangled(lambda meta: meta[:10] + b"\xfc"),
-    "meta record with a long length not a number": mangled(
-        lambda meta: meta[:1] + b"\xfe-1:" + meta[1:]
+    "meta header with a last activity before 1970": mangled(
+        lambda meta: meta[:2] + _double(-1.0) + meta[10:]
     ),
-    "meta record with a long length past its end": mangled(
-        lambda meta: meta[:1] + b"\xfe999999:" + meta[1:]
+    "meta record with SAME as a header field": mangled(  # its device, SAME as its expiry
+        lambda meta: meta[:-7] + b"\xfc\x04"
     ),
 }
 SEEN_ONLY_BY_PYTHON = {  # the scripts let these through
@@ -607,7 +651,7 @@ SEEN_ONLY_BY_PYTHON = {  # the scripts let these through
         "created_at past year 9999",
         "infinite ended_at",
     )
-    for layout in ("", " (old layout)")
+    for layout in LAYOUTS
 }
 
 
@@ -645,20 +689,29 @@ def test_a_corrupt_record_is_no_session_and_one_warning(
     assert store.query(Query(), now=now) == ([], 0)
 
 
-@pytest.mark.parametrize("old", [False, True], ids=["packed", "old layout"])
+@pytest.mark.parametrize("version", LAYOUTS.values(), ids=["packed", "version 1", "old layout"])
 def test_a_planted_sound_record_loads(
-    store: RedisStore, raw: redis.Redis, redis_prefix: str, old: bool
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, version: int
 ) -> None:
-    """The corruptions above are one change away from a record that loads."""
+    """The corruptions above are one change away from a record that loads; a load
+    leaves it in the current form, which loads the same."""
     d, m = f"{redis_prefix}{{good}}:d", f"{redis_prefix}{{good}}:m"
-    well_formed(raw, d, m, old=old, user="ann", device="\u00e9" * 300, size_bytes="12")
-    loaded = store.load("good", now=time.time(), idle_seconds=60)
+    well_formed(raw, d, m, version=version, user="ann", device="\u00e9" * 300, size_bytes="12")
+    now = time.time()
+    loaded = store.load("good", now=now, idle_seconds=60)
     assert loaded is not None and loaded.data == {"a": b"SECRET"}
     assert (loaded.meta.user, loaded.meta.device, loaded.meta.size_bytes) == (
         "ann",
         "\u00e9" * 300,
         12,
     )
+    assert raw.get(m)[:1] == b"\x02"
+    again = store.load("good", now=now + 1, idle_seconds=60)
+    assert again is not None and again.data == loaded.data
+    assert dataclasses.replace(again.meta, last_activity_at=now, expires_at=now + 60) == (
+        loaded.meta
+    )
+    assert again.meta.expires_at == now + 61
 
 
 def test_the_meta_record_is_one_packed_string(
@@ -703,19 +756,63 @@ def test_values_of_every_length_survive_the_packed_record(store: RedisStore, len
     assert (loaded.meta.updated_at, loaded.meta.last_activity_at) == (now + 1, now + 2)
 
 
-def test_a_record_in_the_old_layout_is_rewritten_packed_on_its_next_write(
-    store: RedisStore, raw: redis.Redis, redis_prefix: str
+SHAPES = {  # Meta fields of records that read every part of the packed form
+    "plain": {},
+    "deadline": {"deadline": 5000.0, "sliding": True},
+    "fixed": {"sliding": False, "expires_at": None},
+    "everything": {
+        "app": "shop",
+        "user": "ann",
+        "email": "\u00e9@x.y",
+        "size_bytes": 7,
+        "max_size_bytes": 9,
+        "attribute_count": 2,
+        "device": "d" * 300,
+    },
+    "same values": {"user": "1", "email": "1", "device": "1", "app": "1"},
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_load_reads_the_meta_as_the_scripts_do(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, shape: str
+) -> None:
+    """A load's meta is parsed in Python (``redis_record``), a peek's by the Lua
+    code: two readers of one form agree, before and after the load rewrote the
+    header."""
+    now = time.time()
+    fields = {"created_at": now - 10, "updated_at": now - 5, "last_activity_at": now - 1}
+    fields |= {"expires_at": now + 60, **SHAPES[shape]}
+    if fields.get("deadline"):
+        fields["deadline"] = now + fields["deadline"]
+    store.create("s1", {"a": b"1"}, Meta(**fields))
+    before = store.get_meta("s1", now=now)
+    loaded = store.load("s1", now=now, idle_seconds=60)
+    after = store.get_meta("s1", now=now)
+    assert loaded is not None and before is not None
+    assert loaded.meta == after
+    slid = now + 60 if before.sliding else before.expires_at
+    assert after == dataclasses.replace(before, last_activity_at=now, expires_at=slid)
+
+
+OLD_FORMS = pytest.mark.parametrize("version", [0, 1], ids=["old layout", "version 1"])
+
+
+@OLD_FORMS
+def test_a_record_in_an_old_form_is_rewritten_packed_on_its_next_write(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, version: int
 ) -> None:
     now = time.time()
     d, m = f"{redis_prefix}{{old}}:d", f"{redis_prefix}{{old}}:m"
-    well_formed(raw, d, m, old=True, user="ann", email="a@b.c", device="dev")
+    planted = well_formed(raw, d, m, version=version, user="ann", email="a@b.c", device="dev")
     raw.pexpireat(d, int((now + 60) * 1000))
     raw.pexpireat(m, int((now + 600) * 1000))
     before = store.get_meta("old", now=now)
-    assert before is not None and raw.type(m) == b"hash"  # a read writes nothing
+    assert before is not None  # a read writes nothing:
+    assert raw.type(m) == b"hash" if version == 0 else raw.get(m) == planted
     changes = Changes(set={"b": b"2"}, updated_at=now + 1, user="ann", email="a@b.c")
     assert store.save("old", changes) is True
-    assert raw.type(m) == b"string"
+    assert raw.type(m) == b"string" and raw.get(m)[:1] == b"\x02"
     assert raw.pexpiretime(m) == int((now + 600) * 1000)  # its expiry kept
     after = store.get_meta("old", now=now + 1)
     assert after is not None and after.updated_at == now + 1
@@ -724,22 +821,23 @@ def test_a_record_in_the_old_layout_is_rewritten_packed_on_its_next_write(
     assert loaded is not None and loaded.data == {"a": b"SECRET", "b": b"2"}
 
 
+@OLD_FORMS
 @pytest.mark.parametrize("write", ["load", "revoke", "set_expiry"])
-def test_each_write_of_an_old_layout_record_packs_it(
-    store: RedisStore, raw: redis.Redis, redis_prefix: str, write: str
+def test_each_write_of_an_old_form_record_packs_it(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, write: str, version: int
 ) -> None:
     now = time.time()
     d, m = f"{redis_prefix}{{old}}:d", f"{redis_prefix}{{old}}:m"
-    well_formed(raw, d, m, old=True, user="ann", email="a@b.c", device="dev")
+    well_formed(raw, d, m, version=version, user="ann", email="a@b.c", device="dev")
     before = store.get_meta("old", now=now)
-    assert before is not None and raw.type(m) == b"hash"
+    assert before is not None and raw.type(m) == (b"hash" if version == 0 else b"string")
     if write == "load":
         assert store.load("old", now=now + 1, idle_seconds=60) is not None
     elif write == "revoke":
         assert store.revoke("old", actor="ops", now=now + 1) is True
     else:
         assert store.set_expiry("old", now + 99, now=now + 1) is True
-    assert raw.type(m) == b"string" and raw.pttl(m) > 0
+    assert raw.type(m) == b"string" and raw.get(m)[:1] == b"\x02" and raw.pttl(m) > 0
     after = store.get_meta("old", now=now + 1)
     assert after is not None
     assert (after.user, after.email, after.device, after.created_at) == (

@@ -1,0 +1,158 @@
+"""The packed meta record, read in Python: what a Redis load replies with.
+
+``redis_scripts`` describes the form: a 34-byte header (version, flags, and the
+four times a load changes, as doubles) and a body packing the other fields. A
+load rewrites only the header, so the body of a session that was not saved in
+between is the very same bytes: its parse is cached (bounded, keyed by those
+bytes), and a load pays for the header alone.
+
+Every check the Lua code makes, and those it leaves to Python (integers, real
+times, UTF-8), is made here: a malformed record raises ValueError, and the store
+treats it as no session.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from functools import lru_cache
+
+from .base import ACTIVE, Meta
+
+VERSION = 2
+HEADER = struct.Struct(">BBdddd")  # VERSION, flags, then HOT: see redis_scripts
+_LAST, _EXPIRES, _DEADLINE = 4, 8, 16  # flags: the times present (1, 2: active, sliding)
+_FLAGS_END = 64  # every flag is below it
+_TIME, _SAME, _ABSENT, _LONG = 251, 252, 253, 254
+# The body's fields, by their position in redis_scripts' FIELDS (1-based).
+_COLD = (1, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17)
+_DOUBLE = struct.Struct(">d")
+_YEAR_10000 = 253402300800.0
+_MAX_LENGTH_DIGITS = 9
+
+
+# created, updated, sliding, app, user, email, size, max size, count, status, ended, by, device
+_Body = tuple[
+    float, float, bool, str, str | None, str | None, int, int, int, str, float | None,
+    str | None, str | None,
+]  # fmt: skip
+
+
+def meta_of(raw: bytes) -> Meta:
+    """The :class:`Meta` of a packed record; ValueError if it is malformed."""
+    if len(raw) < HEADER.size:
+        raise ValueError("meta record shorter than its header")
+    version, flags, last, expires, deadline, _indexed = HEADER.unpack_from(raw)
+    if version != VERSION or flags >= _FLAGS_END or not flags & _LAST:
+        raise ValueError("meta record header malformed")
+    return assembled(
+        _body(raw[HEADER.size :]),
+        real_time(last),
+        real_time(expires) if flags & _EXPIRES else None,
+        real_time(deadline) if flags & _DEADLINE else None,
+    )
+
+
+def assembled(body: _Body, last: float, expires: float | None, deadline: float | None) -> Meta:
+    """The :class:`Meta` of a body's fields (``converted``) and the header's times."""
+    created, updated, sliding, app, user, email, size, most, count, status, ended, by, device = body
+    return Meta(
+        created,
+        updated,
+        last,
+        expires,
+        deadline,
+        sliding,
+        app,
+        user,
+        email,
+        size,
+        most,
+        count,
+        status,
+        ended,
+        by,
+        device,
+    )
+
+
+def real_time(value: float) -> float:
+    """``value`` if it is a real time; ValueError for NaN, infinities, times before
+    the epoch and from year 10000 on (which datetime cannot show)."""
+    if not 0 <= value < _YEAR_10000:  # also False for NaN
+        raise ValueError(f"timestamp out of range: {value!r}")
+    return value
+
+
+@lru_cache(maxsize=2048)
+def _body(raw: bytes) -> _Body:
+    """The body's fields, converted; ValueError if malformed."""
+    return converted(_fields(raw))
+
+
+def converted(values: Mapping[int, bytes | None]) -> _Body:
+    """The body's fields of ``values`` (raw values by FIELDS position, 1-based),
+    converted; ValueError or TypeError if one is malformed."""
+    created, updated, sliding, app, user, email, size, most, count, status, ended, by, device = (
+        values.get(i) for i in _COLD
+    )
+    if created is None or updated is None:
+        raise ValueError("meta record without its creation or update time")
+    return (
+        _time(created),
+        _time(updated),
+        sliding != b"0",
+        "default" if app is None else app.decode(),
+        None if user is None else user.decode(),
+        None if email is None else email.decode(),
+        0 if size is None else int(size),
+        0 if most is None else int(most),
+        0 if count is None else int(count),
+        ACTIVE if status is None else status.decode(),
+        None if ended is None else _time(ended),
+        None if by is None else by.decode(),
+        None if device is None else device.decode(),
+    )
+
+
+def _time(raw: bytes) -> float:
+    return real_time(float(raw))
+
+
+def _fields(raw: bytes) -> dict[int, bytes | None]:
+    """The body's raw values by FIELDS position (as ``body`` in redis_scripts reads
+    them; a TIME as the text of its double)."""
+    values: dict[int, bytes | None] = {}
+    pos, size = 0, len(raw)
+    for i in _COLD:
+        if pos >= size:
+            values[i] = None
+            continue
+        b = raw[pos]
+        if b == _ABSENT:
+            values[i], pos = None, pos + 1
+        elif b == _TIME:
+            if pos + 8 >= size:
+                raise ValueError("meta record ends inside a time")
+            (t,) = _DOUBLE.unpack_from(raw, pos + 1)
+            values[i], pos = repr(t).encode(), pos + 9
+        elif b == _SAME:
+            j = raw[pos + 1] if pos + 1 < size else None
+            earlier = values.get(j) if j is not None and j < i else None
+            if earlier is None:
+                raise ValueError("meta record refers to a field it does not hold")
+            values[i], pos = earlier, pos + 2
+        else:
+            start, n = pos + 1, b
+            if b == _LONG:
+                colon = raw.find(b":", start)
+                digits = raw[start:colon]
+                if colon < 0 or len(digits) > _MAX_LENGTH_DIGITS or not digits.isdigit():
+                    raise ValueError("meta record with a malformed length")
+                start, n = colon + 1, int(digits)
+            elif b > _LONG:
+                raise ValueError("meta record with a reserved byte")
+            if start + n > size:
+                raise ValueError("meta record with a length past its end")
+            values[i], pos = raw[start : start + n], start + n
+    return values
