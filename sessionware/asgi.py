@@ -189,7 +189,6 @@ class SessionMiddleware:
             cookies, session = [], bearer_session(config, tokens)
         else:
             session = config.session_for(cookies)
-        device = _device(config, scope, agent, forwarded, self._devices)
         if self.bound is not None:
             try:
                 session._type = await self.bound.acurrent()
@@ -201,7 +200,6 @@ class SessionMiddleware:
             scope.setdefault("session", session)  # request.session stays the outermost's
         else:
             scope["session"] = session
-        session._device = device
         if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):
             await self.lifecycle.afire(events)
         if session._pending:
@@ -221,7 +219,7 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         secure = not config.require_https or asgi_is_secure(scope, config.trusted_proxies)
-        await _Response(self, session, send, scope, secure).run(receive)
+        await _Response(self, session, send, scope, secure, (agent, forwarded)).run(receive)
 
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
@@ -239,7 +237,16 @@ class SessionMiddleware:
 class _Response:
     """One request's ``send`` wrapper: saves the session as the response starts."""
 
-    __slots__ = ("middleware", "replaced", "scope", "secure", "send", "session", "started")
+    __slots__ = (
+        "device_headers",
+        "middleware",
+        "replaced",
+        "scope",
+        "secure",
+        "send",
+        "session",
+        "started",
+    )
 
     def __init__(
         self,
@@ -248,6 +255,7 @@ class _Response:
         send: Send,
         scope: Scope,
         secure: bool = True,
+        device_headers: tuple[bytes | None, bytes | None] = (None, None),
     ) -> None:
         self.middleware = middleware
         self.session = session
@@ -256,6 +264,8 @@ class _Response:
         self.replaced = False  # we answered an error instead of the app's response
         self.secure = secure  # may the session be written on this request (require_https)?
         self.scope = scope  # the request's: its scheme and host, for one warning
+        # User-Agent and X-Forwarded-For: the device is worked out only for a save
+        self.device_headers = device_headers
 
     async def run(self, receive: Receive) -> None:
         scope = self.scope
@@ -292,6 +302,8 @@ class _Response:
         config = self.middleware.config
         if untouched(session):
             return []
+        agent, forwarded = self.device_headers
+        session._device = _device(config, self.scope, agent, forwarded, self.middleware._devices)
         try:
             decision = (bearer_plan if config.bearer else plan)(config, self.session)
             refuse_plain_http(decision.method, self.secure)
