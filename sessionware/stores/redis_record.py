@@ -6,9 +6,10 @@ load rewrites only the header, so the body of a session that was not saved in
 between is the very same bytes: its parse is cached (bounded, keyed by those
 bytes), and a load pays for the header alone.
 
-Every check the Lua code makes, and those it leaves to Python (integers, real
-times, UTF-8), is made here: a malformed record raises ValueError, and the store
-treats it as no session.
+Every check the Lua code makes of a record it unpacks, and those it leaves to
+Python (whole numbers, real times, UTF-8), is made here, and one more: that the
+header's flags, which a load goes by, agree with the body's status and sliding.
+A malformed record raises ValueError, and the store treats it as no session.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .base import ACTIVE, Meta
 
 VERSION = 2
 HEADER = struct.Struct(">BBdddd")  # VERSION, flags, then HOT: see redis_scripts
-_LAST, _EXPIRES, _DEADLINE = 4, 8, 16  # flags: the times present (1, 2: active, sliding)
+_ACTIVE, _SLIDING, _LAST, _EXPIRES, _DEADLINE = 1, 2, 4, 8, 16  # flags; then the times present
 _FLAGS_END = 64  # every flag is below it
 _TIME, _SAME, _ABSENT, _LONG = 251, 252, 253, 254
 # The body's fields, by their position in redis_scripts' FIELDS (1-based).
@@ -45,12 +46,16 @@ def meta_of(raw: bytes) -> Meta:
     version, flags, last, expires, deadline, _indexed = HEADER.unpack_from(raw)
     if version != VERSION or flags >= _FLAGS_END or not flags & _LAST:
         raise ValueError("meta record header malformed")
-    return assembled(
+    meta = assembled(
         _body(raw[HEADER.size :]),
         real_time(last),
         real_time(expires) if flags & _EXPIRES else None,
         real_time(deadline) if flags & _DEADLINE else None,
     )
+    # the header's flags are what a load went by: they must say what the body says
+    if bool(flags & _ACTIVE) != (meta.status == ACTIVE) or bool(flags & _SLIDING) != meta.sliding:
+        raise ValueError("meta record header disagrees with its body")
+    return meta
 
 
 def assembled(body: _Body, last: float, expires: float | None, deadline: float | None) -> Meta:
@@ -96,8 +101,8 @@ def converted(values: Mapping[int, bytes | None]) -> _Body:
     created, updated, sliding, app, user, email, size, most, count, status, ended, by, device = (
         values.get(i) for i in _COLD
     )
-    if created is None or updated is None:
-        raise ValueError("meta record without its creation or update time")
+    if created is None or updated is None or status is None:
+        raise ValueError("meta record without its creation or update time, or its status")
     return (
         _time(created),
         _time(updated),
@@ -105,10 +110,10 @@ def converted(values: Mapping[int, bytes | None]) -> _Body:
         "default" if app is None else app.decode(),
         None if user is None else user.decode(),
         None if email is None else email.decode(),
-        0 if size is None else int(size),
-        0 if most is None else int(most),
-        0 if count is None else int(count),
-        ACTIVE if status is None else status.decode(),
+        _whole(size),
+        _whole(most),
+        _whole(count),
+        status.decode(),
         None if ended is None else _time(ended),
         None if by is None else by.decode(),
         None if device is None else device.decode(),
@@ -117,6 +122,16 @@ def converted(values: Mapping[int, bytes | None]) -> _Body:
 
 def _time(raw: bytes) -> float:
     return real_time(float(raw))
+
+
+def _whole(raw: bytes | None) -> int:
+    """A size or count field (0 when absent); ValueError unless it is decimal digits
+    (``int`` would also take signs, spaces and underscores)."""
+    if raw is None:
+        return 0
+    if not raw.isdigit():
+        raise ValueError("meta record with a size or count that is no whole number")
+    return int(raw)
 
 
 def _fields(raw: bytes) -> dict[int, bytes | None]:

@@ -153,14 +153,17 @@ local function packed(values)
   for k = 1, #COLD do
     if values[COLD[k]] then last = k end
   end
-  local seen = {}  -- value -> the first field written with it
+  local seen = {}  -- kind .. value -> the first field written with it, where the kind
+  -- ('t' a time, 's' text) keeps a text field from referring to a time: a time reads
+  -- back as '%.17g', which is not always the text a text field held
   for k = 1, last do
     local i = COLD[k]
     local v, same = values[i], nil
     if i == APP and v == DEFAULT_APP then v = false end  -- written absent: never referred to
     if v then
-      same = #v > 2 and seen[v]
-      if not seen[v] then seen[v] = i end
+      local kind = (TIMES[i] and 't' or 's') .. v
+      same = #v > 2 and seen[kind]
+      if not seen[kind] then seen[kind] = i end
     end
     if not v then parts[#parts + 1] = string.char(ABSENT)
     elseif same then parts[#parts + 1] = string.char(SAME, same)

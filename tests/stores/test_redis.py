@@ -508,13 +508,14 @@ def packed(version: int = 2, **fields: Any) -> bytes:
         out = HEADER.pack(2, flags, *(float(texts[i] or 0) for i in HOT))
     while order and texts[order[-1]] is None:
         order.pop()
-    first: dict[bytes, int] = {}  # a value -> the first position written with it
+    # (kind, value) -> the first position written with it: a text never refers to a time
+    first: dict[tuple[bool, bytes], int] = {}
     for i in order:
         text = texts[i]
         if text is None:
             out += b"\xfd"
-        elif len(text) > 2 and text in first:
-            out += bytes([252, first[text]])
+        elif len(text) > 2 and (i in TIMES, text) in first:
+            out += bytes([252, first[(i in TIMES, text)]])
         elif i in TIMES and re.fullmatch(rb"\d+\.?\d*", text):
             out += b"\xfb" + struct.pack(">d", float(text))
         elif len(text) < 251:
@@ -522,7 +523,7 @@ def packed(version: int = 2, **fields: Any) -> bytes:
         else:
             out += b"\xfe" + str(len(text)).encode() + b":" + text
         if text is not None:
-            first.setdefault(text, i + 1)
+            first.setdefault((i in TIMES, text), i + 1)
     return out
 
 
@@ -586,6 +587,7 @@ for layout, version in LAYOUTS.items():
             "non-numeric expiry": {"expires_at": "SECRET"},
             "non-numeric size": {"size_bytes": "SECRET"},
             "non-integer size": {"size_bytes": "1.5"},
+            "size with an underscore": {"size_bytes": "1_000"},
             "NaN created_at": {"created_at": "nan"},
             "created_at past year 9999": {"created_at": "1e300"},
             "infinite ended_at": {"ended_at": "inf"},
@@ -615,6 +617,8 @@ for layout, version, at in (("", 2, HEADER.size), (" (version 1)", 1, 1)):
             ),
             "meta record ending in a TIME": lambda meta, at=at: meta[: at + 4],
             "meta record ending in SAME": lambda meta, at=at: meta[: at + 9] + b"\xfc",
+            # (created_at and updated_at only: no status)
+            "meta record cut before its status": lambda meta, at=at: meta[: at + 11],
             "meta record with a long length not a number": lambda meta, at=at: (
                 meta[:at] + b"\xfe-1:" + meta[at:]
             ),
@@ -793,6 +797,36 @@ def test_a_load_reads_the_meta_as_the_scripts_do(
     assert loaded.meta == after
     slid = now + 60 if before.sliding else before.expires_at
     assert after == dataclasses.replace(before, last_activity_at=now, expires_at=slid)
+
+
+def test_a_header_that_disagrees_with_its_body_is_no_session(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A load goes by the header's flags; a body that says otherwise (revoked, or not
+    sliding) makes the record corrupt, not live."""
+    d, m = f"{redis_prefix}{{bad}}:d", f"{redis_prefix}{{bad}}:m"
+    for fields in ({"status": "revoked", "ended_at": time.time()}, {"sliding": "0"}):
+        sound = well_formed(raw, d, m, version=2, **fields)
+        raw.set(m, sound[:1] + bytes([sound[1] | 3]) + sound[2:])  # flags: active, sliding
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sessionware"):
+            assert store.load("bad", now=time.time(), idle_seconds=60) is None
+        assert len(corrupt_warnings(caplog)) == 1
+        raw.delete(d, m)
+
+
+def test_a_text_field_equal_to_a_time_keeps_its_text(store: RedisStore) -> None:
+    """A text equal to a time's text is not packed as a reference to the time (a
+    double, read back as '%.17g'): both readers give the text back as it was."""
+    now = time.time()
+    while repr(now) == f"{now:.17g}":  # a time whose two texts differ (most do)
+        now = math.nextafter(now, math.inf)
+    user = repr(now)
+    store.create("u", {"a": b"1"}, meta(now, user=user, email=repr(now + 60)))
+    peeked = store.get_meta("u", now=now)
+    loaded = store.load("u", now=now, idle_seconds=60)
+    assert peeked is not None and loaded is not None
+    assert (peeked.user, peeked.email, loaded.meta.user) == (user, repr(now + 60), user)
 
 
 OLD_FORMS = pytest.mark.parametrize("version", [0, 1], ids=["old layout", "version 1"])
