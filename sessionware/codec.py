@@ -310,18 +310,44 @@ def decode(data: bytes) -> Any:
         raise CorruptRecord(f"undecodable session value ({type(exc).__name__})") from exc
     if cacheable and type(value) in _STORABLE_SCALARS:
         # immutable, so one object may be handed to every session that loads these bytes
-        if len(_DECODED) >= _DECODED_SIZE:
-            with contextlib.suppress(RuntimeError, StopIteration, KeyError):
-                del _DECODED[next(iter(_DECODED))]  # the oldest; racing threads may both try
-        _DECODED[data] = value
+        _remember(_DECODED, data, value)
+    elif type(data) is bytes and len(data) <= _DECODES_BYTES:
+        _remember(_DECODES, data, None)
     return value
+
+
+def decoded_or_later(data: bytes) -> Any:
+    """``decode(data)``, or :data:`LATER` when it may wait until the value is read.
+
+    ``LATER`` only for bytes that :func:`decode` decoded in this process lately and
+    did not keep as a value (a list, a dict, a long str): decoding them again gives
+    an equal value and cannot fail, so a load that defers them still refuses every
+    record that holds an undecodable value. Raises :class:`CorruptRecord` as
+    :func:`decode` does.
+    """
+    if type(data) is bytes and data in _DECODES:
+        return LATER
+    return decode(data)
+
+
+def _remember(cache: dict[bytes, Any], data: bytes, value: Any) -> None:
+    if len(cache) >= _DECODED_SIZE:
+        with contextlib.suppress(RuntimeError, StopIteration, KeyError):
+            del cache[next(iter(cache))]  # the oldest; racing threads may both try
+    cache[data] = value
 
 
 # Small scalar values decoded lately (a user id, a flag): a repeat load costs a lookup.
 _DECODED: dict[bytes, Any] = {}
 _DECODED_SIZE = 4096
 _DECODED_BYTES = 128
+# Other values' bytes that decoded lately (a cart, a dict of preferences): a repeat load
+# defers them (see decoded_or_later). At most _DECODED_SIZE * _DECODES_BYTES (4 MiB) held.
+_DECODES: dict[bytes, None] = {}
+_DECODES_BYTES = 1024
 _MISSING = object()
+LATER: Any = type("Later", (), {"__repr__": lambda self: "codec.LATER", "__slots__": ()})()
+"""What :func:`decoded_or_later` returns for a value to decode when it is read."""
 
 
 def check_key(key: object) -> str:

@@ -180,10 +180,15 @@ def cookie_values(headers: Iterable[str], name: str, *, joined: bool = False) ->
     Linear in the header size, and never more than :data:`MAX_CANDIDATES` values,
     so a huge or hostile header costs bounded work.
     """
+    prefix = name + "="
+    if type(headers) is list and len(headers) == 1:
+        only = headers[0]  # one header holding just our cookie, unquoted: nothing to parse
+        if only.startswith(prefix) and ";" not in only and '"' not in only and "," not in only:
+            value = only[len(prefix) :].strip(_OWS)
+            return [value] if 0 < len(value) <= MAX_COOKIE_VALUE else []  # as _budget keeps
     found: list[str] = []
     later: list[str] = []  # joined: our cookie opening a later header
     opening = joined and not name.startswith(("__Host-", "__Secure-"))
-    prefix = name + "="
     for header in headers:
         if prefix not in header:
             continue

@@ -92,6 +92,7 @@ class Session(dict[str, Any]):
         "_device",
         "_id",
         "_keyring",
+        "_later",
         "_loaded_size",
         "_max_bytes",
         "_meta",
@@ -124,6 +125,7 @@ class Session(dict[str, Any]):
         self._id: str | None = None  # public id of the stored record behind the token
         self._meta: Meta | None = None
         self._raw: dict[str, bytes] = {}  # encodings as loaded, to detect changes
+        self._later: dict[str, bytes] = {}  # loaded values decoded when read (codec.LATER)
         self._sizes: dict[str, int] = {}
         self._size = 0
         self._loaded_size = 0  # a record loaded over the cap may shrink, never grow
@@ -199,6 +201,7 @@ class Session(dict[str, Any]):
         self._stale.clear()
         self._problems = []
         self._blind.clear()
+        self._later.clear()
         dict.clear(self)
         self._sizes.clear()
         self._size = self._loaded_size = 0
@@ -291,6 +294,8 @@ class Session(dict[str, Any]):
     def __getitem__(self, key: str) -> Any:
         self._ensure_loaded()
         value = dict.__getitem__(self, key)
+        if value is codec.LATER:
+            value = self._decoded(key)
         if type(value) not in _IMMUTABLE:
             self._touched.add(key)
         return value
@@ -322,6 +327,7 @@ class Session(dict[str, Any]):
                 limit=self._max_bytes,
             )
         dict.__setitem__(self, key, value)
+        self._later.pop(key, None)
         self._sizes[key] = size
         self._size = total
         self._touched.add(key)
@@ -330,6 +336,7 @@ class Session(dict[str, Any]):
         self._ensure_loaded()
         self._warn_if_sealed(key)
         dict.__delitem__(self, key)
+        self._later.pop(key, None)
         self._size -= self._sizes.pop(key, 0)
         self._touched.discard(key)
         if not dict.__len__(self) and self._id is not None:
@@ -355,7 +362,7 @@ class Session(dict[str, Any]):
         if not isinstance(other, Mapping):
             return NotImplemented
         self._ensure_loaded()
-        return dict(dict.items(self)) == dict(other.items())
+        return dict(self._data) == dict(other.items())
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
@@ -367,7 +374,7 @@ class Session(dict[str, Any]):
         """The dict's repr; a session not loaded yet says so rather than loading."""
         if self._pending:
             return f"<{type(self).__name__} id={self._id!r} (not loaded)>"
-        return dict.__repr__(self)
+        return repr(dict(self._data))
 
     def keys(self) -> KeysView[str]:  # type: ignore[override]
         return KeysView(self)
@@ -429,9 +436,17 @@ class Session(dict[str, Any]):
             dict.pop(storage, _PENDING, None)
 
     @property
-    def _data(self) -> dict[str, Any]:
-        """The loaded data as a plain dict (a copy, without loading or change tracking)."""
-        return {} if self._pending else dict(dict.items(self))
+    def _data(self) -> Mapping[str, Any]:
+        """The loaded data, read-only, without loading or change tracking (empty while a
+        record waits to be loaded); a value is decoded when it is read through it."""
+        return _Loaded({} if self._pending else self)
+
+    def _decoded(self, key: str) -> Any:
+        """Decode the value of ``key`` that the load deferred (``codec.LATER`` in the
+        storage) and put it in its place. Cannot fail: see ``codec.decoded_or_later``."""
+        value = codec.decode(self._later.pop(key))
+        dict.__setitem__(self, key, value)
+        return value
 
     def _warn_if_sealed(self, key: str) -> None:
         if self._sealed:
@@ -493,6 +508,7 @@ class Session(dict[str, Any]):
     def _take(self, stored: StoredSession | None) -> None:
         self._pending = False
         self._unusable = self._id  # until the record proves usable (see core.plan)
+        self._later = {}
         dict.clear(self)
         if stored is None:
             self._id = None
@@ -516,16 +532,25 @@ class Session(dict[str, Any]):
             self._id = None
             return
         try:
-            data = {key: codec.decode(raw) for key, raw in plain.items()}
+            if self._type is None:  # values this process decoded before wait until read
+                data = {key: codec.decoded_or_later(raw) for key, raw in plain.items()}
+            else:  # the schema check below reads every value
+                data = {key: codec.decode(raw) for key, raw in plain.items()}
         except CorruptRecord:  # never show its content; the session starts afresh
-            logger.warning(
-                "sessionware: session %s holds an undecodable value; ignoring it", self._id
-            )
+            why = "holds an undecodable value"
+            if self._keyring is None and any(map(is_sealed, plain.values())):
+                why = (
+                    "is encrypted, but this middleware has no keys: pass "
+                    "encryption=Keyring([...]) with the keys it was sealed with"
+                )
+            logger.warning("sessionware: session %s %s; ignoring it", self._id, why)
             self._id = None
             return
         if self._keyring is not None:  # sizes are of the payload, not of its sealing
             sizes = {key: len(key.encode()) + len(raw) for key, raw in plain.items()}
             size = sum(sizes.values())
+        if codec.LATER in data.values():
+            self._later = {key: plain[key] for key, value in data.items() if value is codec.LATER}
         self._unusable = None
         self._meta = stored.meta
         self._raw = plain
@@ -546,12 +571,7 @@ class Session(dict[str, Any]):
         Raises CorruptRecord (its message says why, never the content) for a value
         that does not open, or a sealed value with no keyring to open it.
         """
-        if self._keyring is None:
-            if any(is_sealed(raw) for raw in stored.values()):
-                raise CorruptRecord(
-                    "is encrypted, but this middleware has no keys: pass "
-                    "encryption=Keyring([...]) with the keys it was sealed with"
-                )
+        if self._keyring is None:  # a sealed value then fails to decode: see _undecodable
             return stored
         assert self._id is not None
         plain: dict[str, bytes] = {}
@@ -597,6 +617,8 @@ class Session(dict[str, Any]):
 
     def _changes(self) -> tuple[dict[str, bytes], list[str]]:
         """``(changed, removed)`` against the loaded record."""
+        if not self._touched and not self._stale and dict.__len__(self) == len(self._raw):
+            return {}, []  # nothing set or read that could change, and no key removed
         changed = {k: v for k, v in self._encode_touched().items() if self._raw.get(k) != v}
         for key in self._stale:  # sealed with an older key, or not at all: seal it anew
             if key not in changed and dict.__contains__(self, key):
@@ -608,3 +630,30 @@ class Session(dict[str, Any]):
         """The whole payload, encoded (for a new or rotated record)."""
         touched = self._encode_touched()
         return {key: touched.get(key) or self._raw[key] for key in dict.__iter__(self)}
+
+
+class _Loaded(Mapping[str, Any]):
+    """A session's loaded data, read-only: what ``Session._data`` hands the middleware
+    (the user selector, the attribute count). Reading a value through it decodes it if
+    the load deferred it, and never counts as the handler's access."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: dict[str, Any]) -> None:
+        self._session = session
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.__getitem__(self._session, key)
+        if value is codec.LATER:
+            assert isinstance(self._session, Session)
+            value = self._session._decoded(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self._session)
+
+    def __len__(self) -> int:
+        return dict.__len__(self._session)
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self._session, key)
