@@ -295,10 +295,10 @@ def decode(data: bytes) -> Any:
     Bounded: over :data:`MAX_RECORD_BYTES`, :data:`MAX_DEPTH` or
     :data:`MAX_CONTAINERS` is corrupt, and no nesting recurses in C or Python.
     """
-    cacheable = type(data) is bytes and len(data) <= _DECODED_BYTES
-    if cacheable:
-        known = _DECODED.get(data, _MISSING)
-        if known is not _MISSING:
+    seen = type(data) is bytes
+    if seen:
+        known = _SEEN.get(data, LATER)
+        if known is not LATER:
             return known
     if len(data) > MAX_RECORD_BYTES:
         raise CorruptRecord(f"a stored value of {len(data)} bytes, over {MAX_RECORD_BYTES}")
@@ -308,11 +308,14 @@ def decode(data: bytes) -> Any:
         raise
     except Exception as exc:  # msgpack raises many types for garbage input
         raise CorruptRecord(f"undecodable session value ({type(exc).__name__})") from exc
-    if cacheable and type(value) in _STORABLE_SCALARS:
-        # immutable, so one object may be handed to every session that loads these bytes
-        _remember(_DECODED, data, value)
-    elif type(data) is bytes and len(data) <= _DECODES_BYTES:
-        _remember(_DECODES, data, None)
+    if seen and len(data) <= _SEEN_BYTES:
+        # an immutable value may be handed to every session that loads these bytes;
+        # any other (a fresh one each time) is only remembered as decodable
+        small = len(data) <= _VALUE_BYTES and type(value) in _STORABLE_SCALARS
+        if len(_SEEN) >= _SEEN_SIZE:
+            with contextlib.suppress(RuntimeError, StopIteration, KeyError):
+                del _SEEN[next(iter(_SEEN))]  # the oldest; racing threads may both try
+        _SEEN[data] = value if small else LATER
     return value
 
 
@@ -325,29 +328,31 @@ def decoded_or_later(data: bytes) -> Any:
     record that holds an undecodable value. Raises :class:`CorruptRecord` as
     :func:`decode` does.
     """
-    if type(data) is bytes and data in _DECODES:
-        return LATER
+    if type(data) is bytes:
+        known = _SEEN.get(data, _MISSING)
+        if known is not _MISSING:
+            return known
     return decode(data)
 
 
-def _remember(cache: dict[bytes, Any], data: bytes, value: Any) -> None:
-    if len(cache) >= _DECODED_SIZE:
-        with contextlib.suppress(RuntimeError, StopIteration, KeyError):
-            del cache[next(iter(cache))]  # the oldest; racing threads may both try
-    cache[data] = value
+class _Later:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "codec.LATER"
 
 
-# Small scalar values decoded lately (a user id, a flag): a repeat load costs a lookup.
-_DECODED: dict[bytes, Any] = {}
-_DECODED_SIZE = 4096
-_DECODED_BYTES = 128
-# Other values' bytes that decoded lately (a cart, a dict of preferences): a repeat load
-# defers them (see decoded_or_later). At most _DECODED_SIZE * _DECODES_BYTES (4 MiB) held.
-_DECODES: dict[bytes, None] = {}
-_DECODES_BYTES = 1024
-_MISSING = object()
-LATER: Any = type("Later", (), {"__repr__": lambda self: "codec.LATER", "__slots__": ()})()
+LATER: Any = _Later()
 """What :func:`decoded_or_later` returns for a value to decode when it is read."""
+_MISSING = object()
+# Bytes decoded lately, up to _SEEN_SIZE of them (the oldest out first), each up to
+# _SEEN_BYTES (so at most 4 MiB held): a small scalar's value (a user id, a flag: a
+# repeat load costs a lookup), else LATER (a cart, a dict of preferences: a repeat
+# load defers it, see decoded_or_later).
+_SEEN: dict[bytes, Any] = {}
+_SEEN_SIZE = 4096
+_SEEN_BYTES = 1024
+_VALUE_BYTES = 128
 
 
 def check_key(key: object) -> str:

@@ -136,7 +136,8 @@ class InstrumentedStore:
 
     def load(self, session_id: str, **kwargs: Any) -> StoredSession | None:
         if not self._timers and (self._tracer is None or not _tracing()):
-            return self._found(self.wrapped.load(session_id, **kwargs))  # nothing to record
+            found: StoredSession | None = self.wrapped.load(session_id, **kwargs)
+            return found  # no metrics, no tracing: as is
         return self._found(self._call("load", self.wrapped.load, session_id, **kwargs))
 
     def create(self, session_id: str, data: Any, meta: Meta) -> None:
@@ -164,7 +165,8 @@ class InstrumentedStore:
 
     async def aload(self, session_id: str, **kwargs: Any) -> StoredSession | None:
         if not self._timers and (self._tracer is None or not _tracing()):
-            return self._found(await self.wrapped.aload(session_id, **kwargs))  # nothing to record
+            found: StoredSession | None = await self.wrapped.aload(session_id, **kwargs)
+            return found  # no metrics, no tracing: as is
         return self._found(await self._acall("load", self.wrapped.aload, session_id, **kwargs))
 
     async def acreate(self, session_id: str, data: Any, meta: Meta) -> None:

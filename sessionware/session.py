@@ -513,29 +513,33 @@ class Session(dict[str, Any]):
         if stored is None:
             self._id = None
             return
-        sizes = {key: len(key.encode()) + len(raw) for key, raw in stored.data.items()}
-        size = sum(sizes.values())
-        if size > codec.MAX_RECORD_BYTES:  # a lowered max_payload_bytes is no reason to drop one
-            logger.warning(
-                "sessionware: session %s is %d bytes, over the %d bytes any record may have; "
-                "ignoring it",
-                self._id,
-                size,
-                codec.MAX_RECORD_BYTES,
-            )
-            self._id = None
-            return
+        plain = stored.data
+        if self._keyring is not None:
+            if self._too_big(sum(len(key.encode()) + len(raw) for key, raw in plain.items())):
+                return
+            try:
+                plain = self._opened(plain)
+            except CorruptRecord as error:  # the message says why, never the content
+                logger.warning("sessionware: session %s %s; ignoring it", self._id, error)
+                self._id = None
+                return
+        # one pass: sizes (of the payload, not of its sealing) and values; a value whose
+        # bytes this process decoded before waits until read, unless a schema check (below)
+        # reads them all
+        decode = codec.decoded_or_later if self._type is None else codec.decode
+        sizes: dict[str, int] = {}
+        data: dict[str, Any] = {}
+        later: dict[str, bytes] = {}
+        size = 0
         try:
-            plain = self._opened(stored.data)
-        except CorruptRecord as error:  # the message says why, never the content
-            logger.warning("sessionware: session %s %s; ignoring it", self._id, error)
-            self._id = None
-            return
-        try:
-            if self._type is None:  # values this process decoded before wait until read
-                data = {key: codec.decoded_or_later(raw) for key, raw in plain.items()}
-            else:  # the schema check below reads every value
-                data = {key: codec.decode(raw) for key, raw in plain.items()}
+            for key, raw in plain.items():
+                sizes[key] = length = len(key.encode()) + len(raw)
+                size += length
+                if size > codec.MAX_RECORD_BYTES and self._too_big(size):
+                    return
+                value = data[key] = decode(raw)
+                if value is codec.LATER:
+                    later[key] = raw
         except CorruptRecord:  # never show its content; the session starts afresh
             why = "holds an undecodable value"
             if self._keyring is None and any(map(is_sealed, plain.values())):
@@ -546,11 +550,7 @@ class Session(dict[str, Any]):
             logger.warning("sessionware: session %s %s; ignoring it", self._id, why)
             self._id = None
             return
-        if self._keyring is not None:  # sizes are of the payload, not of its sealing
-            sizes = {key: len(key.encode()) + len(raw) for key, raw in plain.items()}
-            size = sum(sizes.values())
-        if codec.LATER in data.values():
-            self._later = {key: plain[key] for key, value in data.items() if value is codec.LATER}
+        self._later = later
         self._unusable = None
         self._meta = stored.meta
         self._raw = plain
@@ -564,6 +564,21 @@ class Session(dict[str, Any]):
                 self._type.tag,
                 "; ".join(problems),
             )
+
+    def _too_big(self, size: int) -> bool:
+        """Refuse (with a warning) a record over the bytes any record may have; a lowered
+        ``max_payload_bytes`` is no reason to drop one."""
+        if size <= codec.MAX_RECORD_BYTES:
+            return False
+        logger.warning(
+            "sessionware: session %s is %d bytes, over the %d bytes any record may have; "
+            "ignoring it",
+            self._id,
+            size,
+            codec.MAX_RECORD_BYTES,
+        )
+        self._id = None
+        return True
 
     def _opened(self, stored: dict[str, bytes]) -> dict[str, bytes]:
         """The stored values' plaintext encodings; notes which to seal again.

@@ -58,9 +58,9 @@ def test_only_bytes_decoded_before_wait() -> None:
 
 
 def test_the_bytes_kept_are_bounded() -> None:
-    for i in range(codec._DECODED_SIZE + 50):
+    for i in range(codec._SEEN_SIZE + 50):
         decode(encode("k", [i]))
-    assert len(codec._DECODES) <= codec._DECODED_SIZE
+    assert len(codec._SEEN) <= codec._SEEN_SIZE
 
 
 def test_a_deferred_value_reads_as_the_value() -> None:
