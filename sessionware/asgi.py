@@ -219,7 +219,17 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         secure = not config.require_https or asgi_is_secure(scope, config.trusted_proxies)
-        await _Response(self, session, send, scope, secure, (agent, forwarded)).run(receive)
+        response = _Response(self, session, send, scope, secure, (agent, forwarded))
+        try:
+            await self.app(scope, receive, response.wrapped_send)
+        except StoreUnavailable as error:
+            if response.started:
+                raise
+            await _send_error(send, load_failure(error))
+        except TokenRequired:
+            if response.started:
+                raise
+            await _send_error(send, 401)
 
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
@@ -266,19 +276,6 @@ class _Response:
         self.scope = scope  # the request's: its scheme and host, for one warning
         # User-Agent and X-Forwarded-For: the device is worked out only for a save
         self.device_headers = device_headers
-
-    async def run(self, receive: Receive) -> None:
-        scope = self.scope
-        try:
-            await self.middleware.app(scope, receive, self.wrapped_send)
-        except StoreUnavailable as error:
-            if self.started:
-                raise
-            await _send_error(self.send, load_failure(error))
-        except TokenRequired:
-            if self.started:
-                raise
-            await _send_error(self.send, 401)
 
     async def wrapped_send(self, message: Message) -> None:
         if self.replaced:
