@@ -294,12 +294,13 @@ def decode(data: bytes) -> Any:
 
     Bounded: over :data:`MAX_RECORD_BYTES`, :data:`MAX_DEPTH` or
     :data:`MAX_CONTAINERS` is corrupt, and no nesting recurses in C or Python.
+    Every call returns containers of its own (a caller may change them in place).
     """
-    seen = type(data) is bytes
+    seen = type(data) is bytes and len(data) <= _SEEN_BYTES
     if seen:
-        known = _SEEN.get(data, LATER)
-        if known is not LATER:
-            return known
+        known = _SEEN.get(data, _MISSING)
+        if known is not _MISSING:
+            return known.copy() if type(known) in _FLAT else known
     if len(data) > MAX_RECORD_BYTES:
         raise CorruptRecord(f"a stored value of {len(data)} bytes, over {MAX_RECORD_BYTES}")
     try:
@@ -308,51 +309,35 @@ def decode(data: bytes) -> Any:
         raise
     except Exception as exc:  # msgpack raises many types for garbage input
         raise CorruptRecord(f"undecodable session value ({type(exc).__name__})") from exc
-    if seen and len(data) <= _SEEN_BYTES:
-        # an immutable value may be handed to every session that loads these bytes;
-        # any other (a fresh one each time) is only remembered as decodable
-        small = len(data) <= _VALUE_BYTES and type(value) in _STORABLE_SCALARS
+    if seen and (type(value) in _STORABLE_SCALARS or _flat(value)):
+        # a scalar is immutable: one object may go to every session that loads these
+        # bytes; a flat list or dict is kept aside and each caller gets a shallow copy
         if len(_SEEN) >= _SEEN_SIZE:
             with contextlib.suppress(RuntimeError, StopIteration, KeyError):
                 del _SEEN[next(iter(_SEEN))]  # the oldest; racing threads may both try
-        _SEEN[data] = value if small else LATER
+        _SEEN[data] = value.copy() if type(value) in _FLAT else value
     return value
 
 
-def decoded_or_later(data: bytes) -> Any:
-    """``decode(data)``, or :data:`LATER` when it may wait until the value is read.
-
-    ``LATER`` only for bytes that :func:`decode` decoded in this process lately and
-    did not keep as a value (a list, a dict, a long str): decoding them again gives
-    an equal value and cannot fail, so a load that defers them still refuses every
-    record that holds an undecodable value. Raises :class:`CorruptRecord` as
-    :func:`decode` does.
-    """
-    if type(data) is bytes:
-        known = _SEEN.get(data, _MISSING)
-        if known is not _MISSING:
-            return known
-    return decode(data)
+def _flat(value: Any) -> bool:
+    """A list, or a dict with str keys, holding only immutable scalars: a shallow copy
+    of it is a whole new value."""
+    kind = type(value)
+    if kind is list:
+        return all(type(item) in _STORABLE_SCALARS for item in value)
+    return kind is dict and all(
+        type(key) is str and type(item) in _STORABLE_SCALARS for key, item in value.items()
+    )
 
 
-class _Later:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "codec.LATER"
-
-
-LATER: Any = _Later()
-"""What :func:`decoded_or_later` returns for a value to decode when it is read."""
 _MISSING = object()
-# Bytes decoded lately, up to _SEEN_SIZE of them (the oldest out first), each up to
-# _SEEN_BYTES (so at most 4 MiB held): a small scalar's value (a user id, a flag: a
-# repeat load costs a lookup), else LATER (a cart, a dict of preferences: a repeat
-# load defers it, see decoded_or_later).
+_FLAT = (list, dict)
+# Values decoded lately, by their bytes (each up to _SEEN_BYTES, the newest _SEEN_SIZE
+# of them): a scalar (a user id, a flag) or a flat list or dict (a dict of preferences),
+# so that a repeat load costs a lookup (and a shallow copy), not a decode.
 _SEEN: dict[bytes, Any] = {}
 _SEEN_SIZE = 4096
-_SEEN_BYTES = 1024
-_VALUE_BYTES = 128
+_SEEN_BYTES = 256
 
 
 def check_key(key: object) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from . import devices
-from .codec import LATER, MAX_RECORD_BYTES
+from .codec import MAX_RECORD_BYTES
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
 from .encryption import Keyring
 from .errors import ConfigurationError, SessionTooLarge
@@ -568,8 +568,6 @@ def _keyring(value: object) -> Keyring | None:
 def _remembered(session: Session) -> int | bool:
     """The session's own "remember me" choice: ``True``, whole seconds, or ``False``."""
     flag = dict.get(session, PERMANENT_KEY)
-    if flag is LATER:  # a value the load deferred (never so far: a flag's bytes are cached)
-        flag = session._decoded(PERMANENT_KEY)
     if flag is True or (type(flag) is int and flag > 0):
         return flag
     return False

@@ -57,6 +57,7 @@ logger = logging.getLogger("sessionware")
 
 _S = TypeVar("_S", bound="Session")
 _PENDING = object()  # sits in the dict's own storage while a record waits to be loaded
+_NO_DEFAULT = object()  # pop() without a default
 
 FLASH_KEY = "_flashes"  # Flask's key and format: a list of (category, message) tuples
 
@@ -92,7 +93,6 @@ class Session(dict[str, Any]):
         "_device",
         "_id",
         "_keyring",
-        "_later",
         "_loaded_size",
         "_max_bytes",
         "_meta",
@@ -125,7 +125,6 @@ class Session(dict[str, Any]):
         self._id: str | None = None  # public id of the stored record behind the token
         self._meta: Meta | None = None
         self._raw: dict[str, bytes] = {}  # encodings as loaded, to detect changes
-        self._later: dict[str, bytes] = {}  # loaded values decoded when read (codec.LATER)
         self._sizes: dict[str, int] = {}
         self._size = 0
         self._loaded_size = 0  # a record loaded over the cap may shrink, never grow
@@ -201,7 +200,6 @@ class Session(dict[str, Any]):
         self._stale.clear()
         self._problems = []
         self._blind.clear()
-        self._later.clear()
         dict.clear(self)
         self._sizes.clear()
         self._size = self._loaded_size = 0
@@ -294,8 +292,6 @@ class Session(dict[str, Any]):
     def __getitem__(self, key: str) -> Any:
         self._ensure_loaded()
         value = dict.__getitem__(self, key)
-        if value is codec.LATER:
-            value = self._decoded(key)
         if type(value) not in _IMMUTABLE:
             self._touched.add(key)
         return value
@@ -327,7 +323,6 @@ class Session(dict[str, Any]):
                 limit=self._max_bytes,
             )
         dict.__setitem__(self, key, value)
-        self._later.pop(key, None)
         self._sizes[key] = size
         self._size = total
         self._touched.add(key)
@@ -336,7 +331,6 @@ class Session(dict[str, Any]):
         self._ensure_loaded()
         self._warn_if_sealed(key)
         dict.__delitem__(self, key)
-        self._later.pop(key, None)
         self._size -= self._sizes.pop(key, 0)
         self._touched.discard(key)
         if not dict.__len__(self) and self._id is not None:
@@ -362,7 +356,7 @@ class Session(dict[str, Any]):
         if not isinstance(other, Mapping):
             return NotImplemented
         self._ensure_loaded()
-        return dict(self._data) == dict(other.items())
+        return dict(dict.items(self)) == dict(other.items())
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
@@ -374,7 +368,7 @@ class Session(dict[str, Any]):
         """The dict's repr; a session not loaded yet says so rather than loading."""
         if self._pending:
             return f"<{type(self).__name__} id={self._id!r} (not loaded)>"
-        return repr(dict(self._data))
+        return dict.__repr__(self)
 
     def keys(self) -> KeysView[str]:  # type: ignore[override]
         return KeysView(self)
@@ -387,8 +381,20 @@ class Session(dict[str, Any]):
 
     get = MutableMapping.get  # type: ignore[assignment]
     setdefault = MutableMapping.setdefault
-    pop = MutableMapping.pop
     update = MutableMapping.update
+
+    def pop(self, key: str, default: Any = _NO_DEFAULT) -> Any:
+        """Remove ``key`` and return its value; ``default`` when it is absent (``KeyError``
+        without one), as ``dict.pop``. ``session.pop("user_id", None)`` logs nobody out
+        by accident: removing the last key ends the session, as ``del`` does."""
+        try:
+            value = self[key]
+        except KeyError:
+            if default is _NO_DEFAULT:
+                raise
+            return default
+        del self[key]
+        return value
 
     def popitem(self) -> tuple[str, Any]:
         """Remove and return the last inserted ``(key, value)``, as ``dict`` does."""
@@ -436,17 +442,9 @@ class Session(dict[str, Any]):
             dict.pop(storage, _PENDING, None)
 
     @property
-    def _data(self) -> Mapping[str, Any]:
-        """The loaded data, read-only, without loading or change tracking (empty while a
-        record waits to be loaded); a value is decoded when it is read through it."""
-        return _Loaded({} if self._pending else self)
-
-    def _decoded(self, key: str) -> Any:
-        """Decode the value of ``key`` that the load deferred (``codec.LATER`` in the
-        storage) and put it in its place. Cannot fail: see ``codec.decoded_or_later``."""
-        value = codec.decode(self._later.pop(key))
-        dict.__setitem__(self, key, value)
-        return value
+    def _data(self) -> dict[str, Any]:
+        """The loaded data as a plain dict (a copy, without loading or change tracking)."""
+        return {} if self._pending else dict(dict.items(self))
 
     def _warn_if_sealed(self, key: str) -> None:
         if self._sealed:
@@ -508,7 +506,6 @@ class Session(dict[str, Any]):
     def _take(self, stored: StoredSession | None) -> None:
         self._pending = False
         self._unusable = self._id  # until the record proves usable (see core.plan)
-        self._later = {}
         dict.clear(self)
         if stored is None:
             self._id = None
@@ -523,13 +520,10 @@ class Session(dict[str, Any]):
                 logger.warning("sessionware: session %s %s; ignoring it", self._id, error)
                 self._id = None
                 return
-        # one pass: sizes (of the payload, not of its sealing) and values; a value whose
-        # bytes this process decoded before waits until read, unless a schema check (below)
-        # reads them all
-        decode = codec.decoded_or_later if self._type is None else codec.decode
+        # one pass: sizes (of the payload, not of its sealing) and values
+        decode = codec.decode
         sizes: dict[str, int] = {}
         data: dict[str, Any] = {}
-        later: dict[str, bytes] = {}
         size = 0
         try:
             for key, raw in plain.items():
@@ -537,9 +531,7 @@ class Session(dict[str, Any]):
                 size += length
                 if size > codec.MAX_RECORD_BYTES and self._too_big(size):
                     return
-                value = data[key] = decode(raw)
-                if value is codec.LATER:
-                    later[key] = raw
+                data[key] = decode(raw)
         except CorruptRecord:  # never show its content; the session starts afresh
             why = "holds an undecodable value"
             if self._keyring is None and any(map(is_sealed, plain.values())):
@@ -550,7 +542,6 @@ class Session(dict[str, Any]):
             logger.warning("sessionware: session %s %s; ignoring it", self._id, why)
             self._id = None
             return
-        self._later = later
         self._unusable = None
         self._meta = stored.meta
         self._raw = plain
@@ -645,30 +636,3 @@ class Session(dict[str, Any]):
         """The whole payload, encoded (for a new or rotated record)."""
         touched = self._encode_touched()
         return {key: touched.get(key) or self._raw[key] for key in dict.__iter__(self)}
-
-
-class _Loaded(Mapping[str, Any]):
-    """A session's loaded data, read-only: what ``Session._data`` hands the middleware
-    (the user selector, the attribute count). Reading a value through it decodes it if
-    the load deferred it, and never counts as the handler's access."""
-
-    __slots__ = ("_session",)
-
-    def __init__(self, session: dict[str, Any]) -> None:
-        self._session = session
-
-    def __getitem__(self, key: str) -> Any:
-        value = dict.__getitem__(self._session, key)
-        if value is codec.LATER:
-            assert isinstance(self._session, Session)
-            value = self._session._decoded(key)
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        return dict.__iter__(self._session)
-
-    def __len__(self) -> int:
-        return dict.__len__(self._session)
-
-    def __contains__(self, key: object) -> bool:
-        return dict.__contains__(self._session, key)

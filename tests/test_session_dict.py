@@ -130,6 +130,21 @@ def test_get_setdefault_and_pop_track_changes() -> None:
     assert c.get("/show").json() == {"b": [1, 2, 3], "c": "three", "z": 26}
 
 
+def test_pop_with_a_default_as_dict_pop() -> None:
+    """Flask's logout idiom, ``session.pop("user_id", None)``, on a key that is absent."""
+
+    def use(s: Session) -> Any:
+        missing = [s.pop("nope", None), s.pop("nope", "fallback")]
+        with pytest.raises(KeyError):
+            s.pop("nope")
+        return [*missing, s.pop("c", None)]
+
+    c = client(use)
+    c.get("/set")
+    assert c.get("/do").json()["result"] == [None, "fallback", "three"]
+    assert c.get("/show").json() == {"a": 1, "b": [1, 2]}
+
+
 @pytest.mark.parametrize(
     "remove",
     [

@@ -172,6 +172,8 @@ class RedisFlows:
         if len(loaded) > 2:
             self._observe_clock(float(loaded[2]))
         if isinstance(data, Exception):
+            if not str(data).startswith("WRONGTYPE"):
+                raise data  # BUSY, LOADING, ...: the store is unavailable, not the record bad
             _corrupt(session_id, "a data key of the wrong type")
             return None
         if not data:  # the session ended between the two commands

@@ -1376,6 +1376,18 @@ def test_a_save_between_the_commands_is_read(store: RedisStore, raw: redis.Redis
     assert loaded.data == {"a": b"2", "b": b"3"}
 
 
+def test_a_failed_data_read_is_an_outage_not_a_logout(store: RedisStore, raw: redis.Redis) -> None:
+    """The HGETALL answered an error other than WRONGTYPE (the server loading its data,
+    say): the load raises, for the driver to answer 503, rather than finding no session."""
+    session_id = created_s1(store)
+    flow = store._flows.load(session_id, time.time(), 60)
+    calls = next(flow)
+    first = run_calls(raw, calls[:-1])
+    loading = redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory")
+    with pytest.raises(redis.exceptions.BusyLoadingError):
+        flow.send([*first, loading])
+
+
 def test_a_data_key_of_the_wrong_type_is_corrupt(
     store: RedisStore, raw: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
