@@ -1,6 +1,7 @@
 """A lean asyncio connection to one Redis server, for RedisStore's hot path.
 
-A session's load, save or blind write is one EVALSHA. redis-py's asyncio
+A session's load, save or blind write is one round trip: one EVALSHA (a load
+sends an HGETALL of the data behind it). redis-py's asyncio
 client spends most of a request's client time around that command (its pool,
 retries, observability hooks and argument encoding); this module sends it over
 one multiplexed connection per event loop: every command in flight shares the
