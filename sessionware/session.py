@@ -28,6 +28,7 @@ The middleware, not the session, talks to the store: see ``sessionware.core``.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import uuid
@@ -409,6 +410,21 @@ class Session(dict[str, Any]):
     def copy(self) -> dict[str, Any]:
         """A plain ``dict`` with the session's data (a shallow copy, not a session)."""
         return dict(self.items())
+
+    # copy.copy, copy.deepcopy and pickle give plain dicts too: a second Session would
+    # share this one's change tracking (a write to the copy broke this one's save), and
+    # only the request's own session is ever saved
+    def __copy__(self) -> dict[str, Any]:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return copy.deepcopy(self.copy(), memo)
+
+    def __reduce__(self) -> tuple[type[dict[str, Any]], tuple[dict[str, Any]]]:
+        return dict, (self.copy(),)
+
+    def __reduce_ex__(self, protocol: object) -> tuple[type[dict[str, Any]], tuple[dict[str, Any]]]:
+        return self.__reduce__()
 
     def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
         if not isinstance(other, Mapping):

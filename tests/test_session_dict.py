@@ -130,6 +130,29 @@ def test_get_setdefault_and_pop_track_changes() -> None:
     assert c.get("/show").json() == {"b": [1, 2, 3], "c": "three", "z": 26}
 
 
+def test_copies_and_pickles_are_plain_dicts_that_share_nothing() -> None:
+    """``copy.copy`` of a session used to be a second Session sharing its change
+    tracking: a write to the copy made the real session's save fail (a 500)."""
+    import pickle
+
+    def use(s: Session) -> Any:
+        shallow, deep = copy.copy(s), copy.deepcopy(s)
+        pickled = pickle.loads(pickle.dumps(s))
+        kinds = [type(x).__name__ for x in (shallow, deep, pickled)]
+        shallow["z"] = "copy only"
+        deep["b"].append("deep only")
+        pickled["a"] = "pickle only"
+        s["d"] = 4
+        return [kinds, shallow["b"] is s["b"], deep == pickled]
+
+    c = client(use)
+    c.get("/set")
+    done = c.get("/do")
+    assert done.status_code == 200
+    assert done.json()["result"] == [["dict", "dict", "dict"], True, False]
+    assert c.get("/show").json() == {"a": 1, "b": [1, 2], "c": "three", "d": 4}
+
+
 def test_pop_with_a_default_as_dict_pop() -> None:
     """Flask's logout idiom, ``session.pop("user_id", None)``, on a key that is absent."""
 
