@@ -386,8 +386,8 @@ class Session(dict[str, Any]):
 
     def pop(self, key: str, default: Any = _NO_DEFAULT) -> Any:
         """Remove ``key`` and return its value; ``default`` when it is absent (``KeyError``
-        without one), as ``dict.pop``. ``session.pop("user_id", None)`` logs nobody out
-        by accident: removing the last key ends the session, as ``del`` does."""
+        without one), as ``dict.pop``. Removing the last key ends the session, as
+        ``del`` does."""
         try:
             value = self[key]
         except KeyError:
@@ -591,9 +591,10 @@ class Session(dict[str, Any]):
         """The stored values' plaintext encodings; notes which to seal again.
 
         Raises CorruptRecord (its message says why, never the content) for a value
-        that does not open, or a sealed value with no keyring to open it.
+        that does not open. Without a keyring the values are returned as stored: a
+        sealed one then fails to decode, and ``_take`` says it is encrypted.
         """
-        if self._keyring is None:  # a sealed value then fails to decode: see _undecodable
+        if self._keyring is None:
             return stored
         assert self._id is not None
         plain: dict[str, bytes] = {}
