@@ -158,12 +158,8 @@ def _build(data: bytes) -> Any:
     kind = type(root[0])
     if kind in _STORABLE_SCALARS:
         return root[0]
-    if kind is dict or kind is list:  # flat (the usual): one container, nothing to walk
-        flat = root[0].items() if kind is dict else enumerate(root[0])
-        if all(type(inner) in _STORABLE_SCALARS for _, inner in flat) and (
-            kind is list or all(type(key) is str for key in root[0])
-        ):
-            return root[0]
+    if _flat(root[0]):  # (the usual): one container, nothing to walk
+        return root[0]
     count = 0
     # (holder, index, depth): check holder[index], schedule its containers; and
     # (holder, index, kind, items): holder[index] = kind(items), its items done

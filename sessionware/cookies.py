@@ -181,11 +181,13 @@ def cookie_values(headers: Iterable[str], name: str, *, joined: bool = False) ->
     so a huge or hostile header costs bounded work.
     """
     prefix = name + "="
-    if type(headers) is list and len(headers) == 1:
+    if type(headers) is list and len(headers) < 2:
+        if not headers:  # no Cookie header at all (a first visit, an API client)
+            return []
         only = headers[0]  # one header holding just our cookie, unquoted: nothing to parse
         if only.startswith(prefix) and ";" not in only and '"' not in only and "," not in only:
             value = only[len(prefix) :].strip(_OWS)
-            return [value] if 0 < len(value) <= MAX_COOKIE_VALUE else []  # as _budget keeps
+            return [value] if _usable(value) else []  # one value: within _budget's count
     found: list[str] = []
     later: list[str] = []  # joined: our cookie opening a later header
     opening = joined and not name.startswith(("__Host-", "__Secure-"))
@@ -236,13 +238,18 @@ def _quoted_pairs(header: str) -> Iterator[tuple[str, str]]:
         yield pair_name.strip(_OWS), value
 
 
+def _usable(value: str) -> bool:
+    """Whether a cookie value has a length worth verifying."""
+    return 0 < len(value) <= MAX_COOKIE_VALUE
+
+
 def _budget(values: list[str]) -> list[str]:
     """Values of a usable length, up to :data:`MAX_CANDIDATES` of our shape: only
     those cost an HMAC, and a misshapen one is refused before any."""
     kept: list[str] = []
     shaped = 0
     for value in values:
-        if 0 < len(value) <= MAX_COOKIE_VALUE:
+        if _usable(value):
             kept.append(value)
             shaped += plausible(value)
             if shaped == MAX_CANDIDATES:

@@ -252,9 +252,7 @@ class SessionConfig:
         """
         session = cls(max_payload_bytes=self.max_payload_bytes)
         session._keyring = self.encryption
-        values = (
-            cookie_values(cookie_headers, self.cookie.name, joined=joined) if cookie_headers else ()
-        )
+        values = cookie_values(cookie_headers, self.cookie.name, joined=joined)
         session._cookie_sent = bool(values)
         for value in values:
             verified = self.signer.verify(value)

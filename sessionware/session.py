@@ -423,9 +423,6 @@ class Session(dict[str, Any]):
     def __reduce__(self) -> tuple[type[dict[str, Any]], tuple[dict[str, Any]]]:
         return dict, (self.copy(),)
 
-    def __reduce_ex__(self, protocol: object) -> tuple[type[dict[str, Any]], tuple[dict[str, Any]]]:
-        return self.__reduce__()
-
     def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
         if not isinstance(other, Mapping):
             return NotImplemented
@@ -528,7 +525,9 @@ class Session(dict[str, Any]):
             return
         plain = stored.data
         if self._keyring is not None:
-            if self._too_big(sum(len(key.encode()) + len(raw) for key, raw in plain.items())):
+            sealed = sum(len(key.encode()) + len(raw) for key, raw in plain.items())
+            if sealed > codec.MAX_RECORD_BYTES:
+                self._refuse_oversized(sealed)
                 return
             try:
                 plain = self._opened(plain)
@@ -545,7 +544,8 @@ class Session(dict[str, Any]):
             for key, raw in plain.items():
                 sizes[key] = length = len(key.encode()) + len(raw)
                 size += length
-                if size > codec.MAX_RECORD_BYTES and self._too_big(size):
+                if size > codec.MAX_RECORD_BYTES:
+                    self._refuse_oversized(size)
                     return
                 data[key] = decode(raw)
         except CorruptRecord:  # never show its content; the session starts afresh
@@ -572,11 +572,9 @@ class Session(dict[str, Any]):
                 "; ".join(problems),
             )
 
-    def _too_big(self, size: int) -> bool:
-        """Refuse (with a warning) a record over the bytes any record may have; a lowered
+    def _refuse_oversized(self, size: int) -> None:
+        """Ignore (with a warning) a record over the bytes any record may have; a lowered
         ``max_payload_bytes`` is no reason to drop one."""
-        if size <= codec.MAX_RECORD_BYTES:
-            return False
         logger.warning(
             "sessionware: session %s is %d bytes, over the %d bytes any record may have; "
             "ignoring it",
@@ -585,18 +583,15 @@ class Session(dict[str, Any]):
             codec.MAX_RECORD_BYTES,
         )
         self._id = None
-        return True
 
     def _opened(self, stored: dict[str, bytes]) -> dict[str, bytes]:
         """The stored values' plaintext encodings; notes which to seal again.
 
         Raises CorruptRecord (its message says why, never the content) for a value
-        that does not open. Without a keyring the values are returned as stored: a
-        sealed one then fails to decode, and ``_take`` says it is encrypted.
+        that does not open. Only with a keyring: without one, a sealed value fails to
+        decode, and ``_take`` says it is encrypted.
         """
-        if self._keyring is None:
-            return stored
-        assert self._id is not None
+        assert self._keyring is not None and self._id is not None
         plain: dict[str, bytes] = {}
         for key, raw in stored.items():
             try:

@@ -180,6 +180,26 @@ def test_a_failing_store_call_is_an_error_span(spans: InMemorySpanExporter) -> N
     assert span.status.status_code == trace.StatusCode.ERROR
 
 
+def python_prints(code: str) -> str:
+    """What ``code`` prints when run by a fresh interpreter (its stderr if it fails)."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return result.stdout or result.stderr
+
+
+def test_a_provider_named_in_the_environment_later_is_honoured() -> None:
+    """OpenTelemetry loads the provider ``OTEL_PYTHON_TRACER_PROVIDER`` names on first use;
+    sessionware reads the variable on each store call, as set now, not at import."""
+    code = (
+        "import os\n"
+        "os.environ.pop('OTEL_PYTHON_TRACER_PROVIDER', None)\n"
+        "from sessionware import instrumented\n"
+        "before = instrumented._tracing()\n"
+        "os.environ['OTEL_PYTHON_TRACER_PROVIDER'] = 'sdk_tracer_provider'\n"
+        "print(before, instrumented._tracing())\n"
+    )
+    assert python_prints(code) == "False True\n"
+
+
 def test_disabled_means_no_prometheus_import_and_no_wrapper() -> None:
     code = (
         "import sys\n"
@@ -191,8 +211,7 @@ def test_disabled_means_no_prometheus_import_and_no_wrapper() -> None:
         "assert 'prometheus_client' not in sys.modules\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.stdout == "ok\n", result.stderr
+    assert python_prints(code) == "ok\n"
 
 
 def test_metrics_options_are_checked(registry: CollectorRegistry) -> None:

@@ -169,8 +169,7 @@ class RedisFlows:
         loaded, *_, data = yield from roundtrip([*calls, fetch])
         if _state(session_id, loaded) != 1:
             return None
-        if len(loaded) > 2:
-            self._observe_clock(float(loaded[2]))
+        self._observe_clock(float(loaded[2]))
         if isinstance(data, Exception):
             if not str(data).startswith("WRONGTYPE"):
                 raise data  # BUSY, LOADING, ...: the store is unavailable, not the record bad
@@ -523,9 +522,7 @@ def _time(raw: bytes) -> float:
 def _data(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:
     """Parse a data hash (flat pairs, or the dict redis-py makes of an HGETALL); keys
     must be UTF-8 (UnicodeDecodeError, a ValueError, if not)."""
-    if isinstance(flat, Mapping):
-        return {key.decode(): value for key, value in flat.items() if key != _MARK}
-    pairs = zip(flat[::2], flat[1::2], strict=True)
+    pairs = flat.items() if isinstance(flat, Mapping) else zip(flat[::2], flat[1::2], strict=True)
     return {key.decode(): value for key, value in pairs if key != _MARK}
 
 

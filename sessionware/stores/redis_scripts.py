@@ -373,10 +373,10 @@ local function quick_load(raw)
   index_wanted = false
   local flags, la, ex, dl, ix = read_header(raw)
   if not flags or not la then return -1 end
-  local fields = redis.pcall('HLEN', D)
-  if type(fields) ~= 'number' then return -1 end
+  local count = redis.pcall('HLEN', D)
+  if type(count) ~= 'number' then return -1 end
   local clock = tonumber(now)
-  if flags % 2 == 0 or fields == 0 or (ex and ex <= clock) then return 0 end
+  if flags % 2 == 0 or count == 0 or (ex and ex <= clock) then return 0 end
   local candidate, retention, grain, quiet = take(4)
   if quiet ~= '' and clock - la < tonumber(quiet) then return {1, raw, server_time()} end
   local sliding, expires = flags % 4 >= 2, ex
