@@ -162,8 +162,10 @@ class RedisFlows:
         candidate, grain = self._slide(now, idle_seconds)
         calm = "" if quiet is None else _num(quiet)
         calls = self._both(
-            self._record("load", session_id, now, candidate, self._retention, grain, calm),
-            self._index("touch", now, _member(session_id), candidate, grain),
+            session_id,
+            now,
+            ("load", candidate, self._retention, grain, calm),
+            ("touch", _member(session_id), candidate, grain),
         )
         fetch = Call(None, ("HGETALL", self._keys(session_id)[0]), judged=True)
         loaded, *_, data = yield from roundtrip([*calls, fetch])
@@ -204,8 +206,10 @@ class RedisFlows:
         args += [*_counted(meta), *_counted(cleared)]
         saved, *_ = yield from roundtrip(
             self._both(
-                self._record("save", session_id, now, *args),
-                self._index("user", now, _member(session_id), _user_token(changes.user)),
+                session_id,
+                now,
+                ("save", *args),
+                ("user", _member(session_id), _user_token(changes.user)),
             )
         )
         return _written(session_id, saved) == 1
@@ -218,8 +222,10 @@ class RedisFlows:
         args = [self._deadline(), candidate, self._retention, grain, str(write.max_size_bytes)]
         written, *_ = yield from roundtrip(
             self._both(
-                self._record("write", session_id, now, *args, *_counted(pairs)),
-                self._index("touch", now, _member(session_id), candidate, grain),
+                session_id,
+                now,
+                ("write", *args, *_counted(pairs)),
+                ("touch", _member(session_id), candidate, grain),
             )
         )
         state = _written(session_id, written)
@@ -274,10 +280,7 @@ class RedisFlows:
     def delete(self, session_id: str) -> Flow[None]:
         now = time.time()
         yield from roundtrip(
-            self._both(
-                self._record("delete", session_id, now),
-                self._index("delete", now, _member(session_id)),
-            )
+            self._both(session_id, now, ("delete",), ("delete", _member(session_id)))
         )
 
     # -- the management contract ---------------------------------------------------------
@@ -325,8 +328,10 @@ class RedisFlows:
     def revoke(self, session_id: str, actor: str, now: float) -> Flow[bool]:
         revoked, *_ = yield from roundtrip(
             self._both(
-                self._record("revoke", session_id, now, actor, self._retention),
-                self._index("revoke", now, _member(session_id)),
+                session_id,
+                now,
+                ("revoke", actor, self._retention),
+                ("revoke", _member(session_id)),
             )
         )
         return _state(session_id, revoked) == 1
@@ -335,8 +340,10 @@ class RedisFlows:
         expires = _optional(expires_at)
         fixed, *_ = yield from roundtrip(
             self._both(
-                self._record("fix", session_id, now, expires, self._retention),
-                self._index("fix", now, _member(session_id), expires),
+                session_id,
+                now,
+                ("fix", expires, self._retention),
+                ("fix", _member(session_id), expires),
             )
         )
         return _state(session_id, fixed) == 1
@@ -370,23 +377,38 @@ class RedisFlows:
         base = f"{self.prefix}{{{session_id}}}"
         return base + ":d", base + ":m"
 
-    def _record(self, op: str, session_id: str, now: float, *args: str | bytes) -> Call:
+    def _record(self, op: str | bytes, session_id: str, now: float, *args: str | bytes) -> Call:
         keys = self._keys(session_id)
         return Call(RECORD, ("EVALSHA", RECORD.sha, 2, *keys, op, _num(now), *args))
 
-    def _index(self, op: str, now: float, *args: str | bytes) -> Call:
+    def _index(
+        self, op: str | bytes, now: float, *args: str | bytes, optional: bool = False
+    ) -> Call:
         common = (op, _num(now), self._retention, self.users_prefix)
-        return Call(INDEX, ("EVALSHA", INDEX.sha, 3, *self.index_keys, *common, *args))
+        return Call(INDEX, ("EVALSHA", INDEX.sha, 3, *self.index_keys, *common, *args), optional)
 
-    def _both(self, record: Call, index: Call) -> list[Call]:
-        """A RECORD call and its INDEX call: as one SESSION call on a single server."""
+    def _both(
+        self,
+        session_id: str,
+        now: float,
+        record: tuple[str | bytes, ...],
+        index: tuple[str | bytes, ...],
+    ) -> list[Call]:
+        """A RECORD call on ``session_id`` and its INDEX call at ``now``, each given as
+        its operation and arguments: as one SESSION call on a single server, else two
+        calls, the INDEX one optional."""
         if not self.single_node:
-            return [record, dataclasses.replace(index, optional=True)]
-        record_argv, index_argv = record.args[5:], index.args[6:]
-        keys = (*record.args[3:5], *index.args[3:6])
-        start = str(2 + len(record_argv))  # where the INDEX arguments begin in ARGV
-        args = ("EVALSHA", SESSION.sha, len(keys), *keys, start, *record_argv, *index_argv)
-        return [Call(SESSION, args)]
+            return [
+                self._record(record[0], session_id, now, *record[1:]),
+                self._index(index[0], now, *index[1:], optional=True),
+            ]
+        clock = _num(now)
+        start = str(3 + len(record))  # where the INDEX arguments begin in ARGV
+        keys = (*self._keys(session_id), *self.index_keys)
+        argv = (start, record[0], clock, *record[1:], index[0], clock, self._retention)
+        return [
+            Call(SESSION, ("EVALSHA", SESSION.sha, 5, *keys, *argv, self.users_prefix, *index[1:]))
+        ]
 
     def _create(
         self, session_id: str, data: Mapping[str, bytes], meta: Meta, replacing: str
@@ -399,8 +421,10 @@ class RedisFlows:
         index.append(_member(replacing) if replacing else "")
         now = meta.updated_at
         return self._both(
-            self._record("create", session_id, now, *record),
-            self._index("create", now, *index),
+            session_id,
+            now,
+            ("create", *record),
+            ("create", *index),
         )
 
     def _metas(self, ids: Sequence[bytes], now: float) -> Flow[list[tuple[str, Meta]]]:
@@ -522,8 +546,10 @@ def _time(raw: bytes) -> float:
 def _data(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:
     """Parse a data hash (flat pairs, or the dict redis-py makes of an HGETALL); keys
     must be UTF-8 (UnicodeDecodeError, a ValueError, if not)."""
-    pairs = flat.items() if isinstance(flat, Mapping) else zip(flat[::2], flat[1::2], strict=True)
-    return {key.decode(): value for key, value in pairs if key != _MARK}
+    if isinstance(flat, Mapping):
+        return {key.decode(): value for key, value in flat.items() if key != _MARK}
+    items = iter(flat)  # zip of one iterator twice: pairs, with no slices copied
+    return {key.decode(): value for key, value in zip(items, items, strict=True) if key != _MARK}
 
 
 def _state(session_id: str, reply: Any) -> int:
