@@ -34,8 +34,11 @@ import collections
 import dataclasses
 import logging
 import os
+import ssl
 import threading
 from typing import Any
+
+import hiredis
 
 from .base import StoredSession
 
@@ -90,7 +93,7 @@ class ClientCache:
         self._seq = 0  # bumped on every invalidation of a session, and on flushes
         self._recent: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._floor = 0  # invalidations before this seq are forgotten: refuse older loads
-        self._subscriber: Any = None  # the listener's pub/sub connection, when live
+        self._inbox: _Inbox | None = None  # the listener's pub/sub socket, when live
         self._closed = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,7 +109,7 @@ class ClientCache:
         cache serves nothing until it is connected."""
         if self._pid != os.getpid():  # forked after start: the thread stayed behind
             self._lock = threading.Lock()
-            self._subscriber, self._thread, self._pid = None, None, os.getpid()
+            self._inbox, self._thread, self._pid = None, None, os.getpid()
             self._ready.clear()
             self._flush()
         with self._lock:
@@ -161,8 +164,7 @@ class ClientCache:
 
     def drop(self, *session_ids: str) -> None:
         """Forget these sessions now: this process is about to change them."""
-        with self._lock:
-            self._drain()
+        with self._lock:  # (no drain: what arrived meanwhile can only drop more)
             self._seq += 1
             for session_id in session_ids:
                 self._entries.pop(session_id, None)
@@ -197,9 +199,11 @@ class ClientCache:
                     raise ConnectionError("CLIENT TRACKING was refused")
                 with self._lock:
                     self._flush()  # anything cached before is of unknown freshness
-                    self._subscriber = subscriber
+                    # nothing else is sent on it before tracking starts, so redis-py's
+                    # parser holds no unread bytes: its socket is ours to read from now on
+                    self._inbox = _Inbox(subscriber._sock)
                 self._ready.set()
-                self._serve(subscriber, tracker)
+                self._serve(tracker)
             except Exception as error:  # any failure: stop serving, reconnect
                 if not self._closed.is_set():
                     logger.warning(
@@ -211,14 +215,14 @@ class ClientCache:
             finally:
                 self._ready.clear()
                 with self._lock:
-                    self._subscriber = None
+                    self._inbox = None
                     self._flush()
                 for connection in (subscriber, tracker):
                     if connection is not None:
                         connection.disconnect()
             self._closed.wait(_RETRY_SECONDS)
 
-    def _serve(self, subscriber: Any, tracker: Any) -> None:
+    def _serve(self, tracker: Any) -> None:
         """Once a second: apply what arrived meanwhile (so that the socket never fills
         while nobody reads), and check the tracker. Requests drain the socket
         themselves (``get``, ``put``, ``drop``), so this thread does not wake per
@@ -255,14 +259,14 @@ class ClientCache:
     def _drain(self) -> bool:
         """Apply every invalidation already received (under the lock); ``False`` when
         the listener is not live, or failed here (it will notice and reconnect)."""
-        subscriber = self._subscriber
-        if subscriber is None:
+        inbox = self._inbox
+        if inbox is None:
             return False
         try:
-            while subscriber.can_read(timeout=0):
-                self._apply(subscriber.read_response())
+            for message in inbox.received():
+                self._apply(message)
         except Exception:
-            self._subscriber = None  # the listener reconnects at its next tick
+            self._inbox = None  # the listener reconnects at its next tick
             self._ready.clear()
             self._flush()
             return False
@@ -280,6 +284,34 @@ class ClientCache:
         self._seq += 1
         self._recent.clear()
         self._floor = self._seq
+
+
+class _Inbox:
+    """The listener's subscribed socket, read without blocking, parsed by hiredis: what
+    a request drains costs a ``recv`` per chunk and one more that finds nothing, not
+    redis-py's poll, read and parse per message (15 us against 3, measured)."""
+
+    def __init__(self, sock: Any) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+        self._reader = hiredis.Reader()
+
+    def received(self) -> list[Any]:
+        """Every message already received, in order; ConnectionError if the server
+        closed the connection (any other socket error is raised as it is)."""
+        sock, reader = self._sock, self._reader
+        while True:
+            try:
+                data = sock.recv(65536)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break  # nothing more yet (a TLS socket may also hold half a record)
+            if not data:
+                raise ConnectionError("the invalidation connection was closed by the server")
+            reader.feed(data)
+        messages = []
+        while (message := reader.gets()) is not False:
+            messages.append(message)
+        return messages
 
 
 def _copy(stored: StoredSession) -> StoredSession:
