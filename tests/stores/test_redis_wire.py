@@ -26,6 +26,7 @@ import redis
 from sessionware import RedisStore, StoreUnavailable
 from sessionware.stores.base import Changes, Meta
 from sessionware.stores.redis_scripts import LIBRARY
+from sessionware.stores.redis_wire import WireClient, wire_options
 
 from ..conftest import REDIS_URL
 from .cluster import HOST, _start, _wait, free_ports, skip_without_tools
@@ -154,6 +155,35 @@ async def test_a_dropped_connection_is_made_again(redis_prefix: str) -> None:
         assert loaded is not None and loaded.data == {"a": b"1", "b": b"2"}
         await store.aclose()
         store.close()
+
+
+async def test_each_call_times_out_at_its_own_deadline(redis_prefix: str) -> None:
+    """Calls sent 0.2 s apart to a paused server each give up 0.5 s after they were sent
+    (one timer serves them all), and once the server is back a new call reads its own
+    reply, not a late one of theirs."""
+    with server() as port:
+        wire = WireClient(wire_options(f"redis://{HOST}:{port}", {"socket_timeout": 0.5}))
+        assert await wire.execute([("SET", f"{redis_prefix}k", "v")]) == [b"OK"]
+        redis.Redis(host=HOST, port=port).execute_command("CLIENT", "PAUSE", "1500", "ALL")
+        loop = asyncio.get_running_loop()
+
+        async def waited(delay: float) -> float:
+            await asyncio.sleep(delay)
+            sent = loop.time()
+            with pytest.raises(redis.TimeoutError):
+                await wire.execute([("GET", f"{redis_prefix}k")])
+            return loop.time() - sent
+
+        waits = await asyncio.gather(*(waited(delay) for delay in (0.0, 0.2, 0.4)))
+        assert all(0.45 < wait < 0.8 for wait in waits), waits
+        await asyncio.sleep(1.2)  # the pause is over: the late replies come, and are dropped
+        assert await wire.execute(
+            [("SET", f"{redis_prefix}k", "w"), ("GET", f"{redis_prefix}k")]
+        ) == [
+            b"OK",
+            b"w",
+        ]
+        await wire.aclose()
 
 
 async def test_a_server_that_is_gone_is_a_store_failure(redis_prefix: str) -> None:
