@@ -384,8 +384,17 @@ class RedisFlows:
     def _index(
         self, op: str | bytes, now: float, *args: str | bytes, optional: bool = False
     ) -> Call:
-        common = (op, _num(now), self._retention, self.users_prefix)
-        return Call(INDEX, ("EVALSHA", INDEX.sha, 3, *self.index_keys, *common, *args), optional)
+        argv = self._index_argv(op, _num(now), args)
+        return Call(
+            INDEX, ("EVALSHA", INDEX.sha, len(self.index_keys), *self.index_keys, *argv), optional
+        )
+
+    def _index_argv(
+        self, op: str | bytes, clock: str, args: tuple[str | bytes, ...]
+    ) -> tuple[str | bytes, ...]:
+        """An INDEX operation's arguments (``redis_scripts`` ``index``): its name, the
+        clock, the retention and the users' key prefix, then its own."""
+        return (op, clock, self._retention, self.users_prefix, *args)
 
     def _both(
         self,
@@ -403,12 +412,12 @@ class RedisFlows:
                 self._index(index[0], now, *index[1:], optional=True),
             ]
         clock = _num(now)
-        start = str(3 + len(record))  # where the INDEX arguments begin in ARGV
         keys = (*self._keys(session_id), *self.index_keys)
-        argv = (start, record[0], clock, *record[1:], index[0], clock, self._retention)
-        return [
-            Call(SESSION, ("EVALSHA", SESSION.sha, 5, *keys, *argv, self.users_prefix, *index[1:]))
-        ]
+        record_argv = (record[0], clock, *record[1:])
+        index_argv = self._index_argv(index[0], clock, index[1:])
+        start = str(2 + len(record_argv))  # ARGV[1]: where the INDEX arguments begin
+        args = ("EVALSHA", SESSION.sha, len(keys), *keys, start, *record_argv, *index_argv)
+        return [Call(SESSION, args)]
 
     def _create(
         self, session_id: str, data: Mapping[str, bytes], meta: Meta, replacing: str

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
 from typing import Any
 
@@ -128,15 +129,21 @@ class WireClient:
             return await self._send(await self._connected(), commands)
 
     async def aclose(self) -> None:
-        """Close the connection (calls in flight fail with ConnectionError)."""
+        """Close the connection: calls in flight fail with ConnectionError at once (not
+        when the transport gets round to closing: a TLS shutdown may wait 30 s)."""
         protocol, self._protocol = self._protocol, None
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        if protocol is not None and protocol.transport is not None:
-            protocol.transport.close()
+        self._deadlines.clear()
+        if protocol is not None:
+            protocol.fail(redis.ConnectionError("connection to Redis closed by this client"))
+            if protocol.transport is not None:
+                protocol.transport.close()
 
     async def _send(self, protocol: _Protocol, commands: list[tuple[Any, ...]]) -> list[Any]:
+        if not commands:
+            return []
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in commands]
         protocol.waiting.extend(futures)
@@ -150,6 +157,8 @@ class WireClient:
                 if not future.cancel() and not future.cancelled():
                     future.exception()  # retrieved, so asyncio does not report it
             raise
+        finally:
+            self._forget_answered()
         # our scripts answer an error at the top level only, never inside an array
         return [error_of(r) if isinstance(r, hiredis.ReplyError) else r for r in replies]
 
@@ -157,12 +166,16 @@ class WireClient:
         self, loop: asyncio.AbstractEventLoop, deadline: float, futures: list[asyncio.Future[Any]]
     ) -> None:
         """Time ``futures`` out at ``deadline`` (loop time) unless answered by then."""
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][1][-1].done():  # answered: forget them now, so
-            deadlines.popleft()  # that a busy connection keeps no replies alive here
-        deadlines.append((deadline, futures))
+        self._deadlines.append((deadline, futures))
         if self._watchdog is None:
-            self._watchdog = loop.call_at(deadline, self._watch, loop)
+            self._watchdog = loop.call_at(self._deadlines[0][0], self._watch, loop)
+
+    def _forget_answered(self) -> None:
+        """Drop the answered round trips at the front (as each call ends), so that no
+        reply is kept alive here until the watchdog's next round."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][1][-1].done():  # the last of a round trip goes last
+            deadlines.popleft()
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         """Time out every round trip past its deadline, and wake again at the oldest
@@ -174,7 +187,7 @@ class WireClient:
             deadline, futures = deadlines[0]
             if futures[-1].done():  # answered, failed or cancelled (the last goes last)
                 deadlines.popleft()
-            elif deadline <= now:
+            elif deadline <= now + _CLOCK_RESOLUTION:  # (asyncio runs timers that early)
                 deadlines.popleft()
                 _expire(futures)
             else:
@@ -243,6 +256,9 @@ def check_greeting(hello: list[tuple[Any, ...]], replies: list[Any]) -> None:
             if command[0] == "AUTH":
                 raise redis.AuthenticationError(str(reply))
             raise redis.ConnectionError(f"Redis refused {command[0]}: {reply}")
+
+
+_CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
 
 
 def _expire(futures: list[asyncio.Future[Any]]) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ import redis
 from sessionware import RedisStore, SessionManager
 from sessionware.errors import ConfigurationError
 from sessionware.stores.base import Changes, Meta
+from sessionware.stores.redis_cache import _Inbox
 
 from ..conftest import REDIS_URL
 from .served import served
@@ -220,3 +223,24 @@ def test_no_stale_read_across_processes(redis_prefix: str) -> None:
         b.cookies = a.cookies
         b.get("/logout")
         assert a.get("/count").json()["count"] is None
+
+
+def test_half_a_message_is_no_message_yet() -> None:
+    """The listener's socket read without blocking: a message in two pieces is applied
+    once whole, and until then the inbox says part of one is waiting (a request then
+    reads from Redis, see ``ClientCache._drain``)."""
+    ours, server = socket.socketpair()
+    try:
+        inbox = _Inbox(SimpleNamespace(_sock=ours))
+        message = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$6\r\nP{s1}:\r\n"
+        assert inbox.received() == [] and not inbox.partial()
+        server.sendall(message[:40])
+        assert inbox.received() == [] and inbox.partial()
+        server.sendall(message[40:])
+        assert inbox.received() == [[b"message", b"__redis__:invalidate", [b"P{s1}:"]]]
+        assert not inbox.partial()
+        server.close()
+        with pytest.raises(ConnectionError):
+            inbox.received()
+    finally:
+        ours.close()

@@ -160,30 +160,32 @@ async def test_a_dropped_connection_is_made_again(redis_prefix: str) -> None:
 async def test_each_call_times_out_at_its_own_deadline(redis_prefix: str) -> None:
     """Calls sent 0.2 s apart to a paused server each give up 0.5 s after they were sent
     (one timer serves them all), and once the server is back a new call reads its own
-    reply, not a late one of theirs."""
+    reply, not a late one of theirs; no finished call is kept."""
     with server() as port:
         wire = WireClient(wire_options(f"redis://{HOST}:{port}", {"socket_timeout": 0.5}))
-        assert await wire.execute([("SET", f"{redis_prefix}k", "v")]) == [b"OK"]
-        redis.Redis(host=HOST, port=port).execute_command("CLIENT", "PAUSE", "1500", "ALL")
-        loop = asyncio.get_running_loop()
+        admin = redis.Redis(host=HOST, port=port)
+        try:
+            assert await wire.execute([]) == []  # nothing to send: no round trip
+            assert await wire.execute([("SET", f"{redis_prefix}k", "v")]) == [b"OK"]
+            admin.execute_command("CLIENT", "PAUSE", "1500", "ALL")
+            loop = asyncio.get_running_loop()
 
-        async def waited(delay: float) -> float:
-            await asyncio.sleep(delay)
-            sent = loop.time()
-            with pytest.raises(redis.TimeoutError):
-                await wire.execute([("GET", f"{redis_prefix}k")])
-            return loop.time() - sent
+            async def waited(delay: float) -> float:
+                await asyncio.sleep(delay)
+                sent = loop.time()
+                with pytest.raises(redis.TimeoutError):
+                    await wire.execute([("GET", f"{redis_prefix}k")])
+                return loop.time() - sent
 
-        waits = await asyncio.gather(*(waited(delay) for delay in (0.0, 0.2, 0.4)))
-        assert all(0.45 < wait < 0.8 for wait in waits), waits
-        await asyncio.sleep(1.2)  # the pause is over: the late replies come, and are dropped
-        assert await wire.execute(
-            [("SET", f"{redis_prefix}k", "w"), ("GET", f"{redis_prefix}k")]
-        ) == [
-            b"OK",
-            b"w",
-        ]
-        await wire.aclose()
+            waits = await asyncio.gather(*(waited(delay) for delay in (0.0, 0.2, 0.4)))
+            assert all(0.45 < wait < 0.8 for wait in waits), waits
+            await asyncio.sleep(1.2)  # the pause is over: the late replies come, and are dropped
+            both = [("SET", f"{redis_prefix}k", "w"), ("GET", f"{redis_prefix}k")]
+            assert await wire.execute(both) == [b"OK", b"w"]
+            assert not wire._deadlines  # every call ended: none of their replies kept
+        finally:
+            await wire.aclose()
+            admin.close()
 
 
 async def test_a_server_that_is_gone_is_a_store_failure(redis_prefix: str) -> None:
