@@ -5,7 +5,10 @@ uvicorn (one worker) serves the ASGI variants and gunicorn (one gthread worker,
 (``server_apps``). ``wrk`` (Debian's ``wrk`` package) drives each with 50
 connections over loopback for ``--seconds``; every request carries one of 200
 session cookies obtained beforehand (``/login``, untimed), so the sessions
-exist and are read or written for real. All servers are started first and stay
+exist and are read or written for real. One row is no session layer of its own:
+``server_apps.FLOOR``, the memory-store app plus one plain ``GET`` over the lean
+Redis connection per request, the best any one-round-trip store could do here.
+All servers are started first and stay
 up; rounds take the targets in turn, each round from a different one, and the
 tables show the median requests/s and latencies over ``--rounds``.
 
@@ -38,14 +41,15 @@ from pathlib import Path
 import httpx
 
 from .redis_keys import delete_prefix
+from .server_apps import FLOOR
 from .settings import DEFAULT_REDIS_URL, KEY_ROOT, REDIS_URL_ENV
 
 HOST = "127.0.0.1"
 SESSIONS = 200  # cookies per target, cycled through by the load generator
 CONNECTIONS = 50
-ASGI = ("bare", "starlette-cookie", "starsessions-redis", "sessionware-memory")
+ASGI = ("bare", "starlette-cookie", "starsessions-redis", "sessionware-memory", FLOOR)
 ASGI += ("sessionware-redis", "sessionware-redis-cached")
-WSGI = ("bare", "flask-cookie", "flask-session-redis", "sessionware-memory")
+WSGI = ("bare", "flask-cookie", "flask-session-redis", "sessionware-memory", FLOOR)
 WSGI += ("sessionware-redis", "sessionware-redis-cached")
 BASELINE = {"asgi": "starsessions-redis", "wsgi": "flask-session-redis"}
 # the session lives in the cookie: a load generator replaying one cookie restarts it
