@@ -142,8 +142,11 @@ class SessionwareInterface(SessionInterface):
             _become_error(response, outcome)
             return
         for name, value in outcome:
-            if name == "vary":
-                response.vary.add(value)  # Cookie; Authorization for a bearer session
+            if name == "vary":  # Cookie; Authorization for a bearer session
+                if "Vary" in response.headers:
+                    response.vary.add(value)  # merged into the app's own Vary values
+                else:  # (the common case; response.vary.add parses and rebuilds the header)
+                    response.headers["Vary"] = value
             elif name == "cache-control":
                 response.headers["Cache-Control"] = no_store(
                     response.headers.get("Cache-Control", "")
