@@ -328,4 +328,4 @@ class _Inbox:
 
 
 def _copy(stored: StoredSession) -> StoredSession:
-    return StoredSession(dict(stored.data), dataclasses.replace(stored.meta))
+    return StoredSession(dict(stored.data), stored.meta.copy())
