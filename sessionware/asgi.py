@@ -264,8 +264,8 @@ class _Response:
         session: Session,
         send: Send,
         scope: Scope,
-        secure: bool = True,
-        device_headers: tuple[bytes | None, bytes | None] = (None, None),
+        secure: bool,
+        device_headers: tuple[bytes | None, bytes | None],
     ) -> None:
         self.middleware = middleware
         self.session = session

@@ -379,7 +379,7 @@ class RedisFlows:
 
     def _record(self, op: str | bytes, session_id: str, now: float, *args: str | bytes) -> Call:
         keys = self._keys(session_id)
-        return Call(RECORD, ("EVALSHA", RECORD.sha, 2, *keys, op, _num(now), *args))
+        return Call(RECORD, ("EVALSHA", RECORD.sha, len(keys), *keys, op, _num(now), *args))
 
     def _index(
         self, op: str | bytes, now: float, *args: str | bytes, optional: bool = False

@@ -174,25 +174,26 @@ class WireClient:
         """Drop the answered round trips at the front (as each call ends), so that no
         reply is kept alive here until the watchdog's next round."""
         deadlines = self._deadlines
-        while deadlines and deadlines[0][1][-1].done():  # the last of a round trip goes last
-            deadlines.popleft()
+        while deadlines and deadlines[0][1][-1].done():  # answered, failed or cancelled
+            deadlines.popleft()  # (a round trip's last future is the last to settle)
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         """Time out every round trip past its deadline, and wake again at the oldest
         deadline still waiting. Deadlines come in the order calls were sent, and a
         round trip's replies in order, so the front is always the oldest unanswered."""
         self._watchdog = None
-        deadlines, now = self._deadlines, loop.time()
-        while deadlines:
+        deadlines = self._deadlines
+        due = loop.time() + _CLOCK_RESOLUTION  # (asyncio runs a timer up to that early)
+        while True:
+            self._forget_answered()
+            if not deadlines:
+                return
             deadline, futures = deadlines[0]
-            if futures[-1].done():  # answered, failed or cancelled (the last goes last)
-                deadlines.popleft()
-            elif deadline <= now + _CLOCK_RESOLUTION:  # (asyncio runs timers that early)
-                deadlines.popleft()
-                _expire(futures)
-            else:
+            if deadline > due:
                 self._watchdog = loop.call_at(deadline, self._watch, loop)
                 return
+            deadlines.popleft()
+            _expire(futures)
 
     def transmit(self, protocol: _Protocol, packed: bytes) -> None:
         """Write one packed command: every byte this client sends goes through here
