@@ -57,7 +57,7 @@ from .base import (
     StoredSession,
 )
 from .listing import matches, sort_key
-from .redis_record import assembled, converted, meta_of, real_time
+from .redis_record import assembled, converted, meta_of, real_time, whole
 from .redis_scripts import INDEX, RECORD, SESSION, Script
 
 logger = logging.getLogger("sessionware")
@@ -538,12 +538,16 @@ def _meta(row: Sequence[bytes | None]) -> Meta:
     """Parse a meta record's fields, in Meta's order (``redis_scripts`` FIELDS,
     ``None`` where absent, one internal field after them); ValueError or
     TypeError if malformed."""
-    last, expires, deadline = row[2:5]
+    updated, last, expires, deadline = row[1:5]
+    if updated is None:
+        raise ValueError("meta record without its update time")
     return assembled(
         converted(dict(enumerate(row, start=1))),
+        _time(updated),
         _time(last),  # type: ignore[arg-type]
         None if expires is None else _time(expires),
         None if deadline is None else _time(deadline),
+        (whole(row[9]), whole(row[10]), whole(row[11])),
     )
 
 

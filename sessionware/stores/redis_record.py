@@ -1,10 +1,11 @@
 """The packed meta record, read in Python: what a Redis load replies with.
 
-``redis_scripts`` describes the form: a 34-byte header (version, flags, and the
-four times a load changes, as doubles) and a body packing the other fields. A
-load rewrites only the header, so the body of a session that was not saved in
-between is the very same bytes: its parse is cached (bounded, keyed by those
-bytes), and a load pays for the header alone.
+``redis_scripts`` describes the form: a 54-byte header (version, flags, the four
+times a load changes and the update time as doubles, then the size, largest
+size and key count) and a body packing the other fields. Loads, and saves that
+keep the user, email and device, rewrite only the header, so a session's body
+stays the very same bytes from one request to the next: its parse is cached
+(bounded, keyed by those bytes), and a load pays for the header alone.
 
 Every check the Lua code makes of a record it unpacks, and those it leaves to
 Python (whole numbers, real times, UTF-8), is made here, and one more: that the
@@ -20,37 +21,40 @@ from functools import lru_cache
 
 from .base import ACTIVE, Meta
 
-VERSION = 2
-HEADER = struct.Struct(">BBdddd")  # VERSION, flags, then HOT: see redis_scripts
+VERSION = 3
+# VERSION, flags, HOT's four times and updated_at, COUNTS: see redis_scripts
+HEADER = struct.Struct(">BBdddddIII")
 _ACTIVE, _SLIDING, _LAST, _EXPIRES, _DEADLINE = 1, 2, 4, 8, 16  # flags; then the times present
-_FLAGS_END = 64  # every flag is below it
+_UPDATED = 64
+_FLAGS_END = 128  # every flag is below it
 _TIME, _SAME, _ABSENT, _LONG = 251, 252, 253, 254
 # The body's fields, by their position in redis_scripts' FIELDS (1-based).
-_COLD = (1, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17)
+_COLD = (1, 6, 7, 8, 9, 13, 14, 15, 17)
 _DOUBLE = struct.Struct(">d")
 _YEAR_10000 = 253402300800.0
 _MAX_LENGTH_DIGITS = 9
 
 
-# created, updated, sliding, app, user, email, size, max size, count, status, ended, by, device
-_Body = tuple[
-    float, float, bool, str, str | None, str | None, int, int, int, str, float | None,
-    str | None, str | None,
-]  # fmt: skip
+# created, sliding, app, user, email, status, ended, by, device
+_Body = tuple[float, bool, str, str | None, str | None, str, float | None, str | None, str | None]
 
 
 def meta_of(raw: bytes) -> Meta:
     """The :class:`Meta` of a packed record; ValueError if it is malformed."""
     if len(raw) < HEADER.size:
         raise ValueError("meta record shorter than its header")
-    version, flags, last, expires, deadline, _indexed = HEADER.unpack_from(raw)
-    if version != VERSION or flags >= _FLAGS_END or not flags & _LAST:
+    version, flags, last, expires, deadline, _indexed, updated, size, most, count = (
+        HEADER.unpack_from(raw)
+    )
+    if version != VERSION or flags >= _FLAGS_END or not flags & _LAST or not flags & _UPDATED:
         raise ValueError("meta record header malformed")
     meta = assembled(
         _body(raw[HEADER.size :]),
+        real_time(updated),
         real_time(last),
         real_time(expires) if flags & _EXPIRES else None,
         real_time(deadline) if flags & _DEADLINE else None,
+        (size, most, count),
     )
     # the header's flags are what a load went by: they must say what the body says
     if bool(flags & _ACTIVE) != (meta.status == ACTIVE) or bool(flags & _SLIDING) != meta.sliding:
@@ -58,9 +62,18 @@ def meta_of(raw: bytes) -> Meta:
     return meta
 
 
-def assembled(body: _Body, last: float, expires: float | None, deadline: float | None) -> Meta:
-    """The :class:`Meta` of a body's fields (``converted``) and the header's times."""
-    created, updated, sliding, app, user, email, size, most, count, status, ended, by, device = body
+def assembled(
+    body: _Body,
+    updated: float,
+    last: float,
+    expires: float | None,
+    deadline: float | None,
+    counts: tuple[int, int, int],
+) -> Meta:
+    """The :class:`Meta` of a body's fields (``converted``) and the header's times and
+    counts (size, largest size, key count)."""
+    created, sliding, app, user, email, status, ended, by, device = body
+    size, most, count = counts
     return Meta(
         created,
         updated,
@@ -98,21 +111,15 @@ def _body(raw: bytes) -> _Body:
 def converted(values: Mapping[int, bytes | None]) -> _Body:
     """The body's fields of ``values`` (raw values by FIELDS position, 1-based),
     converted; ValueError or TypeError if one is malformed."""
-    created, updated, sliding, app, user, email, size, most, count, status, ended, by, device = (
-        values.get(i) for i in _COLD
-    )
-    if created is None or updated is None or status is None:
-        raise ValueError("meta record without its creation or update time, or its status")
+    created, sliding, app, user, email, status, ended, by, device = (values.get(i) for i in _COLD)
+    if created is None or status is None:
+        raise ValueError("meta record without its creation time or its status")
     return (
         _time(created),
-        _time(updated),
         sliding != b"0",
         "default" if app is None else app.decode(),
         None if user is None else user.decode(),
         None if email is None else email.decode(),
-        _whole(size),
-        _whole(most),
-        _whole(count),
         status.decode(),
         None if ended is None else _time(ended),
         None if by is None else by.decode(),
@@ -124,7 +131,7 @@ def _time(raw: bytes) -> float:
     return real_time(float(raw))
 
 
-def _whole(raw: bytes | None) -> int:
+def whole(raw: bytes | None) -> int:
     """A size or count field (0 when absent); ValueError unless it is decimal digits
     (``int`` would also take signs, spaces and underscores)."""
     if raw is None:

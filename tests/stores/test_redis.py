@@ -488,25 +488,35 @@ META_FIELDS = (  # redis_scripts FIELDS: the meta record's positions
 
 
 TIMES = {0, 1, 2, 3, 4, 13, 15}  # META_FIELDS' times, kept as doubles
-HOT = (2, 3, 4, 15)  # the times a load changes, in the header (version 2)
-HEADER = struct.Struct(">BBdddd")  # version, flags, HOT's four times
+HOT = (2, 3, 4, 15)  # the times a load changes, in the header (versions 2 and 3)
+COUNTS = (9, 10, 11)  # size, largest size, key count: in the header (version 3)
+HEADER = struct.Struct(">BBdddddIII")  # version, flags, HOT, updated_at, COUNTS
+V2_HEADER = struct.Struct(">BBdddd")  # version, flags, HOT
 
 
-def packed(version: int = 2, **fields: Any) -> bytes:
+def packed(version: int = 3, **fields: Any) -> bytes:
     """A meta record as ``redis_scripts.RECORD`` writes it (see ``packed`` there), in
-    its current form (version 2: a header, then the body) or its first (version 1)."""
+    its current form (version 3: a header, then the body) or an earlier one (version 2:
+    a shorter header; version 1: none)."""
     values = [fields.get(name) for name in META_FIELDS]
     if values[6] == "default":  # the app: Meta's default is left out
         values[6] = None
     texts = [None if v is None else v if isinstance(v, bytes) else str(v).encode() for v in values]
-    order = [i for i in range(len(META_FIELDS)) if version == 1 or i not in HOT]
+    in_header = {1: (), 2: HOT, 3: (*HOT, 1, *COUNTS)}[version]
+    order = [i for i in range(len(META_FIELDS)) if i not in in_header]
     if version == 1:
         out = b"\x01"
     else:
         flags = (texts[12] == b"active") | (texts[5] != b"0") << 1
         for bit, i in enumerate(HOT):
             flags |= (texts[i] is not None) << (bit + 2)
-        out = HEADER.pack(2, flags, *(float(texts[i] or 0) for i in HOT))
+        times = [float(texts[i] or 0) for i in HOT]
+        if version == 2:
+            out = V2_HEADER.pack(2, flags, *times)
+        else:
+            flags |= (texts[1] is not None) << 6
+            counts = (int(texts[i] or 0) for i in COUNTS)
+            out = HEADER.pack(3, flags, *times, float(texts[1] or 0), *counts)
     while order and texts[order[-1]] is None:
         order.pop()
     # (kind, value) -> the first position written with it: a text never refers to a time
@@ -528,7 +538,7 @@ def packed(version: int = 2, **fields: Any) -> bytes:
     return out
 
 
-LAYOUTS = {"": 2, " (version 1)": 1, " (old layout)": 0}  # 0: a hash, one field per name
+LAYOUTS = {"": 3, " (version 2)": 2, " (version 1)": 1, " (old layout)": 0}  # 0: a hash
 
 CORRUPTIONS: dict[str, Callable[[redis.Redis, str, str], Any]] = {
     "data key is a string": lambda r, d, m: (
@@ -558,7 +568,7 @@ def well_formed(raw: redis.Redis, d: str, m: str, *, version: int, **meta_fields
 
 
 def mangled(
-    change: Callable[[bytes], bytes], version: int = 2
+    change: Callable[[bytes], bytes], version: int = 3
 ) -> Callable[[redis.Redis, str, str], Any]:
     """A corruption: a sound packed record whose meta bytes ``change`` rewrites."""
 
@@ -589,21 +599,29 @@ for layout, version in LAYOUTS.items():
             "non-numeric size": {"size_bytes": "SECRET"},
             "non-integer size": {"size_bytes": "1.5"},
             "size with an underscore": {"size_bytes": "1_000"},
+            "size past 4 GiB": {"size_bytes": str(2**32)},
             "NaN created_at": {"created_at": "nan"},
             "created_at past year 9999": {"created_at": "1e300"},
             "infinite ended_at": {"ended_at": "inf"},
         }.items()
-        if version != 2 or name != "non-numeric expiry"  # (the header holds a double)
+        # (headers hold the times as doubles, and version 3's its counts as integers)
+        if not (version >= 2 and name == "non-numeric expiry")
+        and not (version == 3 and "size" in name)
     }
     CORRUPTIONS["key not UTF-8" + layout] = key_not_utf8(version)
-# The body starts after the header (34 bytes; version 1: 1 byte, no header); its first
-# field, created_at, is a TIME (9 bytes), the second SAME as it (2 bytes).
-for layout, version, at in (("", 2, HEADER.size), (" (version 1)", 1, 1)):
+# The body starts after the header (54 bytes; version 2: 34; version 1: 1 byte, no
+# header); its first field, created_at, is a TIME (9 bytes), the second 2 bytes (version
+# 3: sliding, '1'; earlier: updated_at, SAME as created_at).
+for layout, version, at in (
+    ("", 3, HEADER.size),
+    (" (version 2)", 2, V2_HEADER.size),
+    (" (version 1)", 1, 1),
+):
     CORRUPTIONS |= {
         name + layout: mangled(change, version)
         for name, change in {
             "meta record truncated": lambda meta: meta[:-1],
-            "meta record of another version": lambda meta: b"\x03" + meta[1:],
+            "meta record of another version": lambda meta: b"\x04" + meta[1:],
             "meta record with a length past its end": lambda meta, at=at: (
                 meta[:at] + bytes([200]) + meta[at + 9 :]
             ),
@@ -618,7 +636,7 @@ for layout, version, at in (("", 2, HEADER.size), (" (version 1)", 1, 1)):
             ),
             "meta record ending in a TIME": lambda meta, at=at: meta[: at + 4],
             "meta record ending in SAME": lambda meta, at=at: meta[: at + 9] + b"\xfc",
-            # (created_at and updated_at only: no status)
+            # (created_at and a second field only: no status)
             "meta record cut before its status": lambda meta, at=at: meta[: at + 11],
             "meta record with a long length not a number": lambda meta, at=at: (
                 meta[:at] + b"\xfe-1:" + meta[at:]
@@ -630,9 +648,18 @@ for layout, version, at in (("", 2, HEADER.size), (" (version 1)", 1, 1)):
     }
 CORRUPTIONS |= {  # the header of the current form
     "meta header truncated": mangled(lambda meta: meta[:20]),
-    "meta header with a reserved flag": mangled(lambda meta: meta[:1] + b"\x7f" + meta[2:]),
+    "meta header with a reserved flag": mangled(lambda meta: meta[:1] + b"\xff" + meta[2:]),
     "meta header without a last activity": mangled(
         lambda meta: meta[:1] + bytes([meta[1] & ~4]) + meta[2:]
+    ),
+    "meta header without an update time": mangled(
+        lambda meta: meta[:1] + bytes([meta[1] & ~64]) + meta[2:]
+    ),
+    "meta header with an infinite update time": mangled(
+        lambda meta: meta[:34] + _double(float("inf")) + meta[42:]
+    ),
+    "version 2 header with a reserved flag": mangled(
+        lambda meta: meta[:1] + b"\x7f" + meta[2:], version=2
     ),
     "meta header with a NaN expiry": mangled(
         lambda meta: meta[:10] + _double(float("nan")) + meta[18:]
@@ -646,11 +673,13 @@ CORRUPTIONS |= {  # the header of the current form
     "meta record with SAME as a header field": mangled(  # its device, SAME as its expiry
         lambda meta: meta[:-7] + b"\xfc\x04"
     ),
+    "meta record with SAME as its update time": mangled(  # (a header field in version 3)
+        lambda meta: meta[:-7] + b"\xfc\x02"
+    ),
 }
 SEEN_ONLY_BY_PYTHON = {  # the scripts let these through
     name + layout
     for name in (
-        "non-integer size",
         "key not UTF-8",
         "NaN created_at",
         "created_at past year 9999",
@@ -694,7 +723,9 @@ def test_a_corrupt_record_is_no_session_and_one_warning(
     assert store.query(Query(), now=now) == ([], 0)
 
 
-@pytest.mark.parametrize("version", LAYOUTS.values(), ids=["packed", "version 1", "old layout"])
+@pytest.mark.parametrize(
+    "version", LAYOUTS.values(), ids=[name.strip(" ()") or "packed" for name in LAYOUTS]
+)
 def test_a_planted_sound_record_loads(
     store: RedisStore, raw: redis.Redis, redis_prefix: str, version: int
 ) -> None:
@@ -710,7 +741,7 @@ def test_a_planted_sound_record_loads(
         "\u00e9" * 300,
         12,
     )
-    assert raw.get(m)[:1] == b"\x02"
+    assert raw.get(m)[:1] == b"\x03"
     again = store.load("good", now=now + 1, idle_seconds=60)
     assert again is not None and again.data == loaded.data
     assert dataclasses.replace(again.meta, last_activity_at=now, expires_at=now + 60) == (
@@ -745,6 +776,57 @@ def test_the_meta_record_is_one_packed_string(
     got = store.get_meta("s1", now=now + 1)
     assert got is not None and (got.user, got.max_size_bytes, got.updated_at) == (None, 3, now + 1)
     assert got.device == "d" * 300
+
+
+def writes_to(raw: redis.Redis, key: str, action: Callable[[], Any]) -> list[str]:
+    """The names of the commands that ``action``'s Lua code ran on ``key`` (seen with
+    MONITOR; other clients' commands name other keys)."""
+    seen: list[str] = []
+    with raw.monitor() as monitor:
+        action()
+        raw.echo(f"{key} done")
+        while (command := monitor.next_command())["command"] != f"ECHO {key} done":
+            words = command["command"].split(" ")
+            if command["client_type"] == "lua" and len(words) > 1 and words[1] == key:
+                seen.append(words[0])
+    return seen
+
+
+def test_writes_that_keep_every_body_field_rewrite_the_header_alone(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    """A save that keeps the user, email and device, a blind write and a load change
+    only header fields: the body's bytes stay as they were (SETRANGE), the header
+    says what changed. A save that changes the user rewrites the body."""
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now, user="ann", email="a@b.c", device="d" * 200))
+    m = f"{redis_prefix}{{s1}}:m"
+    body = raw.get(m)[HEADER.size :]
+    kept = Changes(set={"b": b"22"}, updated_at=now + 1, size_bytes=5, attribute_count=2)
+    kept.user, kept.email = "ann", "a@b.c"
+    assert writes_to(raw, m, lambda: store.save("s1", kept)) == ["GET", "SETRANGE"]
+    assert raw.get(m)[HEADER.size :] == body
+    write = BlindWrite(set={"c": b"333"}, now=now + 2, idle_seconds=60, max_size_bytes=1000)
+    assert writes_to(raw, m, lambda: store.write("s1", write)) == ["GET", "SETRANGE", "PEXPIREAT"]
+    assert raw.get(m)[HEADER.size :] == body
+    loaded = store.load("s1", now=now + 3, idle_seconds=60)
+    assert loaded is not None and raw.get(m)[HEADER.size :] == body
+    assert loaded.data == {"a": b"1", "b": b"22", "c": b"333"}
+    got = loaded.meta
+    assert (got.updated_at, got.size_bytes, got.max_size_bytes, got.attribute_count) == (
+        now + 2,
+        9,
+        9,
+        3,
+    )
+    assert (got.user, got.email, got.device, got.created_at) == ("ann", "a@b.c", "d" * 200, now)
+    assert store.get_meta("s1", now=now + 3) == got
+    moved = dataclasses.replace(kept, set={}, updated_at=now + 4, user="bob")
+    assert writes_to(raw, m, lambda: store.save("s1", moved)) == ["GET", "SET"]
+    assert raw.get(m)[HEADER.size :] != body
+    again = store.load("s1", now=now + 5, idle_seconds=60)
+    assert again is not None and (again.meta.user, again.meta.device) == ("bob", "d" * 200)
+    assert again.meta.updated_at == now + 4
 
 
 @pytest.mark.parametrize("length", [0, 1, 249, 250, 251, 252, 253, 254, 255, 300, 70_000])
@@ -807,7 +889,7 @@ def test_a_header_that_disagrees_with_its_body_is_no_session(
     sliding) makes the record corrupt, not live."""
     d, m = f"{redis_prefix}{{bad}}:d", f"{redis_prefix}{{bad}}:m"
     for fields in ({"status": "revoked", "ended_at": time.time()}, {"sliding": "0"}):
-        sound = well_formed(raw, d, m, version=2, **fields)
+        sound = well_formed(raw, d, m, version=3, **fields)
         raw.set(m, sound[:1] + bytes([sound[1] | 3]) + sound[2:])  # flags: active, sliding
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="sessionware"):
@@ -830,7 +912,9 @@ def test_a_text_field_equal_to_a_time_keeps_its_text(store: RedisStore) -> None:
     assert (peeked.user, peeked.email, loaded.meta.user) == (user, repr(now + 60), user)
 
 
-OLD_FORMS = pytest.mark.parametrize("version", [0, 1], ids=["old layout", "version 1"])
+OLD_FORMS = pytest.mark.parametrize(
+    "version", [0, 1, 2], ids=["old layout", "version 1", "version 2"]
+)
 
 
 @OLD_FORMS
@@ -847,7 +931,7 @@ def test_a_record_in_an_old_form_is_rewritten_packed_on_its_next_write(
     assert raw.type(m) == b"hash" if version == 0 else raw.get(m) == planted
     changes = Changes(set={"b": b"2"}, updated_at=now + 1, user="ann", email="a@b.c")
     assert store.save("old", changes) is True
-    assert raw.type(m) == b"string" and raw.get(m)[:1] == b"\x02"
+    assert raw.type(m) == b"string" and raw.get(m)[:1] == b"\x03"
     assert raw.pexpiretime(m) == int((now + 600) * 1000)  # its expiry kept
     after = store.get_meta("old", now=now + 1)
     assert after is not None and after.updated_at == now + 1
@@ -872,7 +956,7 @@ def test_each_write_of_an_old_form_record_packs_it(
         assert store.revoke("old", actor="ops", now=now + 1) is True
     else:
         assert store.set_expiry("old", now + 99, now=now + 1) is True
-    assert raw.type(m) == b"string" and raw.get(m)[:1] == b"\x02" and raw.pttl(m) > 0
+    assert raw.type(m) == b"string" and raw.get(m)[:1] == b"\x03" and raw.pttl(m) > 0
     after = store.get_meta("old", now=now + 1)
     assert after is not None
     assert (after.user, after.email, after.device, after.created_at) == (
