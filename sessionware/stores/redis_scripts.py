@@ -166,7 +166,22 @@ local function countable(v)
   return not v or (#v <= 10 and string.match(v, '^%d+$') ~= nil and tonumber(v) < FOUR_GIB)
 end
 
--- the whole header of FIELDS' `values`
+-- an error reply if the name, value `pairs` (a flat list) set a count the header cannot
+-- hold; checked before an operation writes anything, so that it fails whole
+local function uncountable(pairs)
+  for i = 1, #pairs, 2 do
+    local at_ = POSITION[pairs[i]]
+    if (at_ == 10 or at_ == 11 or at_ == 12) and not countable(pairs[i + 1]) then
+      index_wanted = false
+      return redis.error_reply('sessionware: ' .. pairs[i] .. ' must be a whole number below '
+        .. '4 GiB, not ' .. tostring(pairs[i + 1]))
+    end
+  end
+  return nil
+end
+
+-- the whole header of FIELDS' `values` (an error if a count is out of range: callers
+-- check theirs first with uncountable())
 local function header_of(values)
   local counts = {}
   for k = 1, 3 do
@@ -517,6 +532,8 @@ local function record(base)
     if tonumber(old[11] or 0) < tonumber(size) then
       meta[#meta + 1], meta[#meta + 2] = 'max_size_bytes', size
     end
+    local bad = uncountable(meta) or uncountable({'size_bytes', size})
+    if bad then return bad end
     local user = false  -- the index keeps the user: only a new one is news
     for i = 1, #meta, 2 do
       if meta[i] == 'user' then user = meta[i + 1] end
@@ -555,12 +572,15 @@ local function record(base)
       index_wanted = false
       return -3
     end
-    chunked('HSET', D, set)
+    if size < 0 then size = 0 end  -- a meta that undercounted its data (sizes are advisory)
     size, count = string.format('%d', size), string.format('%d', count)
     local changed = {'updated_at', now, 'size_bytes', size, 'attribute_count', count}
     if tonumber(meta[11] or 0) < tonumber(size) then
       changed[#changed + 1], changed[#changed + 2] = 'max_size_bytes', size
     end
+    local bad = uncountable(changed)
+    if bad then return bad end
+    chunked('HSET', D, set)
     touch(meta, candidate, retention, grain, changed)
     return 1
 
@@ -568,6 +588,8 @@ local function record(base)
     local expires, retention = take(2)
     local data = list()
     local meta = list()
+    local bad = uncountable(meta)
+    if bad then return bad end
     redis.call('DEL', D)
     redis.call('HSET', D, MARK, '')
     chunked('HSET', D, data)

@@ -39,6 +39,7 @@ from sessionware import (
     MissingExtra,
     RedisStore,
     SessionMiddleware,
+    SessionwareError,
     StoreUnavailable,
 )
 from sessionware.cookies import new_token, public_id
@@ -821,12 +822,64 @@ def test_writes_that_keep_every_body_field_rewrite_the_header_alone(
     )
     assert (got.user, got.email, got.device, got.created_at) == ("ann", "a@b.c", "d" * 200, now)
     assert store.get_meta("s1", now=now + 3) == got
+    indexed = struct.unpack_from(">d", raw.get(m), 26)[0]  # (the header's fourth time)
+    whole = packed(  # the header-only writes left what one full rewrite would have
+        created_at=repr(now),
+        updated_at=repr(got.updated_at),
+        last_activity_at=repr(got.last_activity_at),
+        expires_at=repr(got.expires_at),
+        indexed_at=repr(indexed),
+        sliding="1",
+        user="ann",
+        email="a@b.c",
+        size_bytes=9,
+        max_size_bytes=9,
+        attribute_count=3,
+        status="active",
+        device="d" * 200,
+    )
+    assert raw.get(m) == whole
     moved = dataclasses.replace(kept, set={}, updated_at=now + 4, user="bob")
     assert writes_to(raw, m, lambda: store.save("s1", moved)) == ["GET", "SET"]
     assert raw.get(m)[HEADER.size :] != body
     again = store.load("s1", now=now + 5, idle_seconds=60)
     assert again is not None and (again.meta.user, again.meta.device) == ("bob", "d" * 200)
     assert again.meta.updated_at == now + 4
+
+
+def test_a_count_the_header_cannot_hold_fails_the_write_whole(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    """Sizes and the key count are 4-byte integers in the header: a save or a create
+    that would set one past them is refused before it writes anything."""
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now))
+    d, m = f"{redis_prefix}{{s1}}:d", f"{redis_prefix}{{s1}}:m"
+    data, record = raw.hgetall(d), raw.get(m)
+    for changes in (
+        Changes(set={"b": b"2"}, updated_at=now + 1, size_bytes=2**32),
+        Changes(set={"b": b"2"}, removed=["a"], updated_at=now + 1, attribute_count=2**32),
+    ):
+        with pytest.raises(SessionwareError, match="4 GiB"):
+            store.save("s1", changes)
+        assert (raw.hgetall(d), raw.get(m)) == (data, record)
+    with pytest.raises(SessionwareError, match="4 GiB"):
+        store.create("s2", {"a": b"1"}, meta(now, max_size_bytes=2**32))
+    assert not raw.exists(f"{redis_prefix}{{s2}}:d", f"{redis_prefix}{{s2}}:m")
+
+
+def test_a_blind_write_over_an_undercounting_record_keeps_its_size_whole(
+    store: RedisStore, redis_prefix: str
+) -> None:
+    """A record whose meta says 0 bytes (written so by another program) loses 4 bytes
+    to a blind write: its size stops at 0 rather than going negative."""
+    now = time.time()
+    store.create("s1", {"a": b"12345"}, meta(now))
+    write = BlindWrite(set={"a": b"1"}, now=now + 1, idle_seconds=60, max_size_bytes=1000)
+    assert store.write("s1", write) == "written"
+    loaded = store.load("s1", now=now + 2, idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"1"}
+    assert (loaded.meta.size_bytes, loaded.meta.attribute_count) == (0, 0)
 
 
 @pytest.mark.parametrize("length", [0, 1, 249, 250, 251, 252, 253, 254, 255, 300, 70_000])
