@@ -282,7 +282,10 @@ class _Response:
             return
         if message["type"] == "http.response.start":
             self.started = True
-            if message["status"] < 500:
+            session = self.session
+            if not (session._accessed or session._cookie_sent):  # untouched(): nothing to save
+                session._sealed = True
+            elif message["status"] < 500:
                 extra = await self._save()
                 if extra is None:
                     return

@@ -117,7 +117,7 @@ class Session(dict[str, Any]):
     )
 
     def __init__(self, *, max_payload_bytes: int = 65536) -> None:
-        super().__init__()
+        # (no dict.__init__: with no arguments it does nothing, and this runs per request)
         self._token: str | None = None  # the verified cookie token, if any
         self._signed_at: float | None = None  # when that cookie was signed
         self._resign = False  # that cookie was signed with an older key
