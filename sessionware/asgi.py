@@ -282,10 +282,8 @@ class _Response:
             return
         if message["type"] == "http.response.start":
             self.started = True
-            session = self.session
-            if not (session._accessed or session._cookie_sent):  # untouched(): nothing to save
-                session._sealed = True
-            elif message["status"] < 500:
+            self.session._sealed = True  # from here on, changes can no longer be saved
+            if message["status"] < 500 and not untouched(self.session):
                 extra = await self._save()
                 if extra is None:
                     return
@@ -296,12 +294,10 @@ class _Response:
         await self.send(message)
 
     async def _save(self) -> list[tuple[str, str]] | None:
-        """The headers to add, or ``None`` when an error response went out instead."""
+        """The headers to add, or ``None`` when an error response went out instead (the
+        caller skips a session :func:`~sessionware.core.untouched`: nothing to save)."""
         session = self.session
-        session._sealed = True
         config = self.middleware.config
-        if untouched(session):
-            return []
         agent, forwarded = self.device_headers
         session._device = _device(config, self.scope, agent, forwarded, self.middleware._devices)
         try:

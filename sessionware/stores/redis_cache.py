@@ -274,7 +274,6 @@ class ClientCache:
             self._ready.clear()
             self._flush()
             return False
-        return True
 
     def _remember(self, session_id: str) -> None:
         self._recent[session_id] = self._seq

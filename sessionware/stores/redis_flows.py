@@ -57,7 +57,7 @@ from .base import (
     StoredSession,
 )
 from .listing import matches, sort_key
-from .redis_record import assembled, converted, meta_of, real_time, whole
+from .redis_record import assembled, converted, meta_of, time_of, whole
 from .redis_scripts import INDEX, RECORD, SESSION, Script
 
 logger = logging.getLogger("sessionware")
@@ -543,17 +543,12 @@ def _meta(row: Sequence[bytes | None]) -> Meta:
         raise ValueError("meta record without its update time")
     return assembled(
         converted(dict(enumerate(row, start=1))),
-        _time(updated),
-        _time(last),  # type: ignore[arg-type]
-        None if expires is None else _time(expires),
-        None if deadline is None else _time(deadline),
+        time_of(updated),
+        time_of(last),  # type: ignore[arg-type]
+        None if expires is None else time_of(expires),
+        None if deadline is None else time_of(deadline),
         (whole(row[9]), whole(row[10]), whole(row[11])),
     )
-
-
-def _time(raw: bytes) -> float:
-    """A timestamp field; ValueError unless it is a real time (``real_time``)."""
-    return real_time(float(raw))
 
 
 def _data(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:

@@ -115,19 +115,20 @@ def converted(values: Mapping[int, bytes | None]) -> _Body:
     if created is None or status is None:
         raise ValueError("meta record without its creation time or its status")
     return (
-        _time(created),
+        time_of(created),
         sliding != b"0",
         "default" if app is None else app.decode(),
         None if user is None else user.decode(),
         None if email is None else email.decode(),
         status.decode(),
-        None if ended is None else _time(ended),
+        None if ended is None else time_of(ended),
         None if by is None else by.decode(),
         None if device is None else device.decode(),
     )
 
 
-def _time(raw: bytes) -> float:
+def time_of(raw: bytes) -> float:
+    """A time field's text; ValueError unless it is a real time (``real_time``)."""
     return real_time(float(raw))
 
 

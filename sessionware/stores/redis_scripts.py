@@ -100,7 +100,7 @@ local FIELDS = {'created_at', 'updated_at', 'last_activity_at', 'expires_at', 'd
   'status', 'ended_at', 'revoked_by', 'indexed_at', 'device'}
 local POSITION = {}
 for i = 1, #FIELDS do POSITION[FIELDS[i]] = i end  -- (no ipairs while a library loads)
-local NUMERIC = {1, 2, 3, 4, 5, 10, 11, 12, 14, 16}
+local NUMERIC = {1, 2, 3, 4, 5, 14, 16}  -- (the counts: countable, below)
 local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
 
 -- The meta record is one string, in two parts. The header, HEADER bytes: VERSION, a
@@ -130,8 +130,9 @@ local HOT = {3, 4, 5, 16}  -- last_activity_at, expires_at, deadline, indexed_at
 local COUNTS = {10, 11, 12}  -- size_bytes, max_size_bytes, attribute_count
 local COLD = {1, 6, 7, 8, 9, 13, 14, 15, 17}
 local V2_COLD = {1, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17}
-local IN_HEADER = {[2] = true, [3] = true, [4] = true, [5] = true, [10] = true, [11] = true,
-  [12] = true, [16] = true}  -- HOT, updated_at and COUNTS
+local IS_COUNT, IN_HEADER = {}, {[2] = true}  -- COUNTS; the header's: HOT, updated_at, COUNTS
+for k = 1, #HOT do IN_HEADER[HOT[k]] = true end
+for k = 1, #COUNTS do IS_COUNT[COUNTS[k]], IN_HEADER[COUNTS[k]] = true, true end
 local ALL = {}
 for i = 1, #FIELDS do ALL[i] = i end
 local TIMES = {[1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [14] = true,
@@ -171,7 +172,7 @@ end
 local function uncountable(pairs)
   for i = 1, #pairs, 2 do
     local at_ = POSITION[pairs[i]]
-    if (at_ == 10 or at_ == 11 or at_ == 12) and not countable(pairs[i + 1]) then
+    if IS_COUNT[at_] and not countable(pairs[i + 1]) then
       index_wanted = false
       return redis.error_reply('sessionware: ' .. pairs[i] .. ' must be a whole number below '
         .. '4 GiB, not ' .. tostring(pairs[i + 1]))
@@ -532,7 +533,7 @@ local function record(base)
     if tonumber(old[11] or 0) < tonumber(size) then
       meta[#meta + 1], meta[#meta + 2] = 'max_size_bytes', size
     end
-    local bad = uncountable(meta) or uncountable({'size_bytes', size})
+    local bad = uncountable(meta)  -- (`size` is also there: size_bytes, max_size_bytes)
     if bad then return bad end
     local user = false  -- the index keeps the user: only a new one is news
     for i = 1, #meta, 2 do

@@ -225,6 +225,38 @@ def test_no_stale_read_across_processes(redis_prefix: str) -> None:
         assert a.get("/count").json()["count"] is None
 
 
+def test_a_cache_with_half_a_message_waiting_serves_nothing(
+    stores: tuple[RedisStore, RedisStore], redis_prefix: str
+) -> None:
+    """While part of an invalidation has arrived, the rest may name the session: every
+    load reads from Redis until the message is whole; then the cache serves again."""
+    cached, other = stores
+    other.create("s1", {"k": b"v"}, _meta(time.time()))
+    cache = cached.cache
+    assert cache is not None
+    _load(cached, "s1")
+    ours, server = socket.socketpair()
+    live, cache._inbox = cache._inbox, _Inbox(SimpleNamespace(_sock=ours))
+    try:
+        counted = Counted(cached)
+        key = f"{redis_prefix}{{s2}}:d".encode()  # another session's: nothing to drop
+        message = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n"
+        message += b"$%d\r\n%s\r\n" % (len(key), key)
+        server.sendall(message[:40])
+        for expected in (1, 2):
+            assert _load(cached, "s1").data == {"k": b"v"}
+            assert counted.calls == expected
+        server.sendall(message[40:])
+        hits = cache.hits
+        for _ in range(3):
+            _load(cached, "s1")
+        assert counted.calls <= 3 and cache.hits > hits
+    finally:
+        cache._inbox = live
+        ours.close()
+        server.close()
+
+
 def test_half_a_message_is_no_message_yet() -> None:
     """The listener's socket read without blocking: a message in two pieces is applied
     once whole, and until then the inbox says part of one is waiting (a request then
