@@ -89,11 +89,13 @@ def _seconds(value: Any, text: bool) -> float | None:
         raise _Refused('a positive number of seconds, or "none" for no limit') from None
 
 
-def _minutes(value: Any, text: bool) -> dt.timedelta:
+def _minutes(value: Any, text: bool) -> dt.timedelta | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
+        return None  # no idle limit, as idle_timeout's "none"
     try:
         return dt.timedelta(minutes=_number(value, text))
     except _Refused:
-        raise _Refused("a positive number of minutes") from None
+        raise _Refused('a positive number of minutes, or "none" for no limit') from None
     except OverflowError:
         raise _Refused("a positive number of minutes, up to 100 years") from None
 

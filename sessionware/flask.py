@@ -5,10 +5,10 @@
 
 or, with an app factory, ``Sessionware(**options).init_app(app)``. Each option
 comes from the keyword argument, else ``app.config["SESSIONWARE_<OPTION>"]``
-(``SESSIONWARE_IDLE_TIMEOUT``, ``SESSIONWARE_STORE``, ...), else the config file
-named by ``SESSIONWARE_CONFIG`` and the environment (:func:`sessionware.config.load`),
-else the default; the secret key falls back to ``app.secret_key`` (and
-``SECRET_KEY_FALLBACKS``).
+(``SESSIONWARE_IDLE_TIMEOUT``, ``SESSIONWARE_STORE``: a store or a store URL, ...),
+else the config file named by ``SESSIONWARE_CONFIG`` and the environment
+(:func:`sessionware.config.load`), else the default; the secret key falls back to
+``app.secret_key`` (and ``SECRET_KEY_FALLBACKS``).
 
 It is a Flask ``SessionInterface`` over the WSGI shell's :class:`SyncSessions`,
 so it behaves as every other shell: a view that never touches ``flask.session``
@@ -214,6 +214,10 @@ class Sessionware:
         store = self._store
         if store is None:
             store = app.config.get(CONFIG_PREFIX + "STORE")
+            if isinstance(store, str):  # a URL, as the sessionware command's --store takes
+                from .stores.urls import open_store
+
+                store = open_store(store)
         config = SessionConfig.build(secret_key=secret_key, **options)
         interface = SessionwareInterface(
             SyncSessions(config, store, *self._observe), follow_flask_keys=follow

@@ -173,7 +173,8 @@ def checked_store(store: Any) -> Any:
         logger.warning(
             "sessionware: sessions are kept in %s, inside this one process: a second worker "
             "(uvicorn --workers, gunicorn -w) will not see them and a restart loses them all. "
-            "For more than one worker or to survive a restart use RedisStore.from_url(...)",
+            "For more than one worker or to survive a restart use SQLiteStore(path) (one "
+            "machine), PostgresStore.from_url(...) or RedisStore.from_url(...)",
             type(store).__qualname__,
         )
     return store

@@ -13,10 +13,13 @@ as what it is::
 
 from __future__ import annotations
 
-from starlette.requests import HTTPConnection
-
-from .errors import ConfigurationError
+from .errors import ConfigurationError, missing_extra
 from .session import Session
+
+try:
+    from starlette.requests import HTTPConnection
+except ImportError as error:  # pragma: no cover - exercised without the extra installed
+    raise missing_extra("sessionware.starlette", "starlette") from error
 
 __all__ = ["session"]
 

@@ -283,8 +283,11 @@ def test_an_unknown_key_is_refused_with_the_file_and_the_allowed_keys(tmp_path: 
 @pytest.mark.parametrize(
     ("line", "allowed"),
     [
-        ('timeout_minutes = "thirty"', "must be a positive number of minutes, not 'thirty' (str)"),
-        ("timeout_minutes = -5", "must be a positive number of minutes, not -5 (int)"),
+        (
+            'timeout_minutes = "thirty"',
+            "must be a positive number of minutes, or \"none\" for no limit, not 'thirty' (str)",
+        ),
+        ("timeout_minutes = -5", 'must be a positive number of minutes, or "none" for no limit'),
         ('secure_cookies = "yes"', "must be true or false, not 'yes' (str)"),
         ('same_site = "Sometimes"', "must be 'Lax', 'Strict' or 'None', not 'Sometimes' (str)"),
         ("max_payload_bytes = 1.5", "must be a positive whole number, not 1.5 (float)"),
@@ -352,3 +355,9 @@ def test_yaml_without_pyyaml_names_the_extra(
     monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml now raises ImportError
     with pytest.raises(MissingExtra, match=r"pip install 'sessionware\[yaml\]'"):
         load(write(tmp_path, PLATFORMOS_YAML, "s.yaml"), environ={})
+
+
+def test_timeout_minutes_none_means_no_idle_limit(tmp_path: Path) -> None:
+    assert load(environ={"SESSIONWARE_TIMEOUT_MINUTES": "none"}) == {"idle_timeout": None}
+    path = write(tmp_path, "sessions:\n  timeout_minutes: null\n", "app.yaml")
+    assert load(path, environ={}) == {"idle_timeout": None}

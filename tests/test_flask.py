@@ -203,6 +203,24 @@ def test_init_app_serves_an_app_factory_with_its_own_store() -> None:
     assert len(one.config["SESSIONWARE_STORE"]) == 1
 
 
+def test_a_store_url_in_app_config_opens_that_store(tmp_path: Any) -> None:
+    from sessionware import SQLiteStore
+
+    path = tmp_path / "sessions.db"
+    app = make_app(SESSIONWARE_STORE=f"sqlite:///{path}")  # what --store takes
+    interface = Sessionware(secret_key="k").init_app(app)
+    assert isinstance(interface.store, SQLiteStore)
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
+        c.get("/incr")
+        assert c.get("/incr").json() == {"n": 2}
+    from sessionware import SessionManager
+
+    listing = SessionManager(SQLiteStore(path)).list()  # the session is in that file
+    assert listing.total_items == 1
+    with pytest.raises(ConfigurationError, match=r"unknown store URL 'mongodb://h/db'"):
+        Sessionware(secret_key="k").init_app(make_app(SESSIONWARE_STORE="mongodb://h/db"))
+
+
 def test_the_secret_key_falls_back_to_flasks_own() -> None:
     app = make_app(SECRET_KEY="flask-key", SECRET_KEY_FALLBACKS=["older-key"])
     interface = Sessionware().init_app(app)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import flask
 import pytest
 from starlette.applications import Starlette
@@ -10,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from sessionware import ConfigurationError, MemoryStore, Session, SessionMiddleware
+from sessionware import ConfigurationError, MemoryStore, MissingExtra, Session, SessionMiddleware
 from sessionware.flask import Sessionware
 from sessionware.starlette import session
 
@@ -55,3 +58,12 @@ def test_a_second_session_interface_on_a_flask_app_is_refused() -> None:
     other.session_interface = OtherInterface()
     with pytest.raises(ConfigurationError, match="OtherInterface"):
         Sessionware(other, secret_key=SECRET)
+
+
+def test_without_starlette_installed_the_error_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "starlette.requests", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "sessionware.starlette", raising=False)
+    with pytest.raises(MissingExtra, match=r"pip install 'sessionware\[starlette\]'"):
+        importlib.import_module("sessionware.starlette")

@@ -1,6 +1,6 @@
 """The ``sessionware`` command (``pip install 'sessionware[cli]'``).
 
-``app`` holds the commands, ``stores`` turns ``--store`` URLs into stores,
+``app`` holds the commands (``--store`` URLs go through ``sessionware.stores.urls``),
 ``durations`` parses ``7d``-style durations, ``output`` prints tables and JSON.
 """
 

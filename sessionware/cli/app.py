@@ -20,12 +20,12 @@ from ..errors import ConfigurationError, MissingExtra, StoreUnavailable
 from ..export import stream_document, to_json
 from ..management import STATUSES, SessionManager
 from ..stores.base import SORT_FIELDS
+from ..stores.urls import masked, open_store
 from . import output
 from .durations import parse_duration
-from .stores import masked, open_store
 
 NOT_FOUND, USAGE, UNREACHABLE = 1, 2, 3
-AUDIT_ACTIONS = ("reveal", "export", "revoke")
+AUDIT_ACTIONS = ("reveal", "export", "revoke", "ttl", "refresh-reuse")
 AUDIT_SCAN = 10_000  # audit entries read before filtering (stores keep a bounded log)
 
 
@@ -59,7 +59,7 @@ class Operator:
         if self._manager is None:
             if not self.url:
                 raise click.UsageError("name the store: --store URL or SESSIONWARE_STORE")
-            self._manager = SessionManager(open_store(self.url, self.prefix))
+            self._manager = SessionManager(open_store(self.url, self.prefix, existing=True))
         return self._manager
 
     def close(self) -> None:
@@ -211,13 +211,16 @@ def revoke_user(
 @sessions.command()
 @click.argument("session_id")
 @click.argument("duration", metavar="DURATION|unlimited")
+@actor_option
 @pass_operator
-def ttl(operator: Operator, /, session_id: str, duration: str) -> None:
-    """Expire a live session DURATION from now (90s, 15m, 2h, 7d, 2w, 6mo, 1y), or never."""
+def ttl(operator: Operator, /, session_id: str, duration: str, actor: str | None) -> None:
+    """Expire a live session DURATION from now (90s, 15m, 2h, 7d, 2w, 6mo, 1y), or never.
+    Audit-logged (action ``ttl``)."""
     ttl_value = parse_duration(duration)
-    if not operator.manager.set_ttl(session_id, ttl_value):
+    if not operator.manager.set_ttl(session_id, ttl_value, actor=actor or login_name()):
         raise Failure(f"session {session_id} is not live (unknown, expired or revoked)")
-    output.message(f"session {session_id} now expires {duration} from now")
+    when = "never expires" if ttl_value is None else f"now expires {duration} from now"
+    output.message(f"session {session_id} {when}")
 
 
 @sessions.command()

@@ -56,7 +56,8 @@ def page(listing: SessionPage, as_json: bool) -> None:
         )
     pages = max(listing.total_pages, 1)
     table.caption = (
-        f"page {listing.page} of {pages} (0-based), {listing.total_items} sessions in all"
+        f"page {listing.page} of {pages} (0-based), {listing.total_items} "
+        f"session{'' if listing.total_items == 1 else 's'} in all"
     )
     stdout().print(table)
 

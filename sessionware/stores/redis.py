@@ -20,6 +20,19 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError, StoreUnavailable, missing_extra
+
+try:  # ahead of the modules below, which need them too: one message names the extra
+    import hiredis  # noqa: F401  (the lean connections' parser; redis[hiredis] brings it)
+    import redis
+    import redis.asyncio
+    import redis.asyncio.retry
+    import redis.retry
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.backoff import NoBackoff
+    from redis.cluster import RedisCluster
+except ImportError as error:
+    raise missing_extra("RedisStore", "redis") from error
+
 from .base import AuditRecord, BlindWrite, Changes, Meta, Query, StoredSession
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .redis_cache import DEFAULT_MAX_ENTRIES, ClientCache
@@ -29,17 +42,6 @@ from .redis_scripts import Script
 from .redis_wire import WireClient, wire_options
 from .redis_wire_sync import SyncWireClient
 from .registry_flows import RedisRegistry
-
-try:
-    import redis
-    import redis.asyncio
-    import redis.asyncio.retry
-    import redis.retry
-    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-    from redis.backoff import NoBackoff
-    from redis.cluster import RedisCluster
-except ImportError as error:  # pragma: no cover - exercised without the extra
-    raise missing_extra("RedisStore", "redis") from error
 
 T = TypeVar("T")
 SyncClient = redis.Redis | RedisCluster

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from sessionware import SessionManager
 from sessionware.stores.redis import RedisStore
 
 from ..conftest import REDIS_URL
-from .helpers import run, run_on_terminal, seed
+from .helpers import SCRIPT, run, run_on_terminal, seed
 
 pytestmark = pytest.mark.redis
 
@@ -50,6 +51,9 @@ def test_list_prints_a_table_of_the_page(redis_prefix: str, ids: list[str]) -> N
         assert session_id in out
     assert "user1@example.test" in out
     assert "6 sessions in all" in out
+    ok(run("sessions", "revoke", ids[0], "--yes", prefix=redis_prefix))  # user0 keeps ids[3]
+    one = ok(run("sessions", "list", "--user", "user0", "--status", "active", prefix=redis_prefix))
+    assert "1 session in all" in one
 
 
 def test_list_json_is_the_export_with_metadata_shape(redis_prefix: str, ids: list[str]) -> None:
@@ -162,8 +166,14 @@ def test_ttl_takes_durations_and_unlimited(
     assert expires is not None
     two_weeks = dt.timedelta(weeks=2).total_seconds()
     assert before + two_weeks <= expires.timestamp() <= time.time() + two_weeks
-    ok(run("sessions", "ttl", ids[0], "unlimited", prefix=redis_prefix))
+    ok(run("sessions", "ttl", ids[0], "unlimited", "--actor", "ops", prefix=redis_prefix))
     assert manager.get(ids[0]).expires_at is None  # type: ignore[union-attr]
+    # each change is audit-logged: by --actor, else the login name
+    newest, older = manager.audit_log(limit=2)
+    assert (newest.actor, newest.action, newest.session_id) == ("ops", "ttl", ids[0])
+    assert (older.actor, older.action) == (getpass.getuser(), "ttl")
+    ttls = json.loads(ok(run("audit", "--action", "ttl", "--json", prefix=redis_prefix)))
+    assert [e["actor"] for e in ttls] == ["ops", getpass.getuser()]
     assert "invalid duration" in failed(
         run("sessions", "ttl", ids[0], "3x", prefix=redis_prefix), 2
     )
@@ -245,3 +255,19 @@ def test_python_dash_m_runs_the_same_command(redis_prefix: str, ids: list[str]) 
     command = [sys.executable, "-m", "sessionware", "--store", REDIS_URL, "--prefix", redis_prefix]
     result = subprocess.run([*command, "sessions", "show", ids[0], "--json"], **env_args)
     assert json.loads(ok(result))["id"] == ids[0]
+
+
+def test_without_the_cli_extra_the_command_names_it_in_one_line(tmp_path: Path) -> None:
+    blocked = tmp_path / "click"  # found before the real click: as if it were not installed
+    blocked.mkdir()
+    (blocked / "__init__.py").write_text("raise ImportError(\"No module named 'click'\")\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    assert SCRIPT is not None
+    for command in ([SCRIPT], [sys.executable, "-m", "sessionware"]):
+        done = subprocess.run(
+            [*command, "sessions", "list"], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.strip() == (
+            "Error: the sessionware command needs the 'cli' extra: pip install 'sessionware[cli]'"
+        )

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from sessionware.cli import stores
 from sessionware.cli.durations import parse_duration
-from sessionware.cli.stores import Scheme, masked, open_store
 from sessionware.errors import ConfigurationError, MissingExtra
+from sessionware.stores import urls as stores
 from sessionware.stores.redis import RedisStore
+from sessionware.stores.urls import Scheme, masked, open_store
 
 from ..conftest import REDIS_URL
 from ..stores.cluster import HOST, cluster_store, shared_cluster
@@ -143,3 +143,12 @@ def test_the_command_works_on_a_postgresql_url(postgres_schema: str) -> None:
     info = store.get_meta(ids[0], now=time.time())
     assert info is not None and info.status == "revoked"
     store.close()
+
+
+def test_a_sqlite_file_that_is_not_there_is_refused_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "typo.db"
+    result = run("sessions", "list", store=f"sqlite:///{path}")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert f"no SQLite store at {path}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line, no traceback
+    assert not path.exists()

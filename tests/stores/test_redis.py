@@ -1346,9 +1346,14 @@ def test_from_sessionware_import_redisstore() -> None:
     assert sessionware.RedisStore is RedisStore
 
 
-def test_without_the_redis_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed
-    monkeypatch.delitem(sys.modules, "sessionware.stores.redis")
+@pytest.mark.parametrize("absent", ["redis", "hiredis"])
+def test_without_the_redis_extra_the_error_names_it(
+    monkeypatch: pytest.MonkeyPatch, absent: str
+) -> None:
+    # plain redis-py without hiredis is the extra missing too: redis[hiredis] brings both
+    monkeypatch.setitem(sys.modules, absent, None)  # as if not installed
+    for module in ("redis", "redis_cache", "redis_wire", "redis_wire_sync", "redis_lean"):
+        monkeypatch.delitem(sys.modules, f"sessionware.stores.{module}")  # imported afresh
     with pytest.raises(MissingExtra, match=r"sessionware\[redis\]") as caught:
         importlib.import_module("sessionware.stores.redis")
     assert isinstance(caught.value, ImportError)

@@ -1,4 +1,6 @@
-"""Store URLs: ``--store URL`` → a store, through one table of schemes.
+"""Store URLs (``redis://``, ``sqlite:///path``, ``postgresql://``, ...) → a store,
+through one table of schemes: the ``sessionware`` command's ``--store`` and
+Flask's ``app.config["SESSIONWARE_STORE"]`` both read them here.
 
 Each scheme names the module and class that serve it and how to build one.
 Modules are imported only when their scheme is used, so a missing store or
@@ -7,6 +9,7 @@ extra is an error that names it, not an ImportError at start-up.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -60,11 +63,13 @@ def masked(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
 
 
-def open_store(url: str, prefix: str | None = None) -> Any:
+def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -> Any:
     """The store ``url`` names, with key ``prefix`` where the store has one.
 
     ConfigurationError for an unknown scheme or a prefix the store cannot
-    take; MissingExtra when the store or its dependency is not installed.
+    take, and, with ``existing`` (a tool reading a store an app wrote), for a
+    SQLite file that is not there; MissingExtra when the store or its dependency
+    is not installed.
     """
     scheme = SCHEMES.get(url.split("://", 1)[0].lower() if "://" in url else "")
     if scheme is None:
@@ -75,6 +80,8 @@ def open_store(url: str, prefix: str | None = None) -> Any:
         if not scheme.has_prefix:
             raise ConfigurationError(f"{scheme.class_name} keys have no prefix: drop --prefix")
         options["prefix"] = prefix
+    if existing and scheme.class_name == "SQLiteStore":
+        _sqlite_file(url)
     cls = _store_class(scheme, url)
     build = getattr(cls, scheme.method, None)
     if build is None:
@@ -85,6 +92,18 @@ def open_store(url: str, prefix: str | None = None) -> Any:
     if scheme.scheme_as is not None:
         url = scheme.scheme_as + "://" + url.split("://", 1)[1]
     return build(url, **dict(scheme.fixed), **options)
+
+
+def _sqlite_file(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist: opening it would create an empty
+    store, and a mistyped path (or one relative to another directory) would then
+    look like a store with no sessions."""
+    path = url.partition(":///")[2]
+    if path and not os.path.isfile(path):
+        raise ConfigurationError(
+            f"no SQLite store at {os.path.abspath(path)} (a sqlite:/// path is relative to "
+            "the current directory; sqlite:////abs/path is absolute): check --store"
+        )
 
 
 def _store_class(scheme: Scheme, url: str) -> Any:
