@@ -17,14 +17,17 @@ between two rungs is that part's cost:
 5. ``RedisStore.aload``: rung 4 plus building the call and parsing the reply;
 6. ``aload`` against replies kept from a real call (no I/O at all): the
    store's Python alone;
-7. ``GET`` through redis-py's asyncio client: the round trip starsessions
-   makes, twice per read.
+7. ``GET`` through redis-py's asyncio client: the kind of round trip
+   starsessions makes twice per read (a ``GET``, then a ``SET`` of the whole
+   session, which it saves on every request that loaded it).
 
 Rungs 3 and 4 send commands built before the timed loop, one per call with the
 clock advancing, so that every call of rung 4 slides the record as a real
-request would. Repetitions alternate between rungs; each cell is the median
-over rounds of wall time and of this process's CPU (``time.process_time``) per
-call. The server is shared: wall times carry its noise.
+request would. Each round runs every rung once, in an order shuffled afresh
+(seeded, so that runs repeat it); each cell is the median over rounds of wall
+time and of this process's CPU (``time.process_time``) per call, and what a
+rung adds to the one above is the median of that difference within each round
+(drift shared by a round cancels). The server is shared: wall times carry its noise.
 
 Keys: only under ``bench-ladder:<random>:``, unlinked at the end.
 """
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import secrets
 import statistics
 import sys
@@ -201,8 +205,9 @@ async def measure(
         for op in ops.values():  # warm-up
             for _ in range(20):
                 await op()
-        for r in range(rounds):
-            order = list(RUNGS[r % len(RUNGS) :] + RUNGS[: r % len(RUNGS)])
+        order, shuffle = list(RUNGS), random.Random(11).shuffle
+        for _ in range(rounds):
+            shuffle(order)  # no rung always follows the same one
             prepare(calls)
             for name in order:
                 op = ops[name]
@@ -227,13 +232,15 @@ def _spread(values: list[float]) -> str:
 def report(results: dict[str, list[tuple[float, float]]]) -> str:
     """The ladder as a table: each rung's wall time, what it adds to the rung above
     (rungs 2-5, one part each), the spread of its wall times, and the client's CPU."""
-    rows, above = [], 0.0
+    rows = []
     for index, name in enumerate(RUNGS):
         walls = [w for w, _ in results[name]]
         wall, cpu = statistics.median(walls), statistics.median(c for _, c in results[name])
-        added = f"{wall - above:+.1f}" if 1 <= index <= 4 else ""
+        added = ""
+        if 1 <= index <= 4:  # the median of the per-round differences to the rung above
+            above = [w for w, _ in results[RUNGS[index - 1]]]
+            added = f"{statistics.median(a - b for a, b in zip(walls, above, strict=True)):+.1f}"
         rows.append([name, f"{wall:.1f}", added, _spread(walls), f"{cpu:.1f}"])
-        above = wall
     headers = ["rung", "wall (µs)", "wall added", "spread (IQR)", "client CPU (µs)"]
     return table(headers, rows)
 

@@ -211,14 +211,14 @@ class Sessionware:
             if not secret_key:
                 secret_key, follow = _flask_secret(app), True
         options.pop("secret_key", None)
+        config = SessionConfig.build(secret_key=secret_key, **options)
         store = self._store
         if store is None:
             store = app.config.get(CONFIG_PREFIX + "STORE")
             if isinstance(store, str):  # a URL, as the sessionware command's --store takes
                 from .stores.urls import open_store
 
-                store = open_store(store)
-        config = SessionConfig.build(secret_key=secret_key, **options)
+                store = open_store(store)  # (with the store's default key prefix)
         interface = SessionwareInterface(
             SyncSessions(config, store, *self._observe), follow_flask_keys=follow
         )

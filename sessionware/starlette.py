@@ -18,7 +18,7 @@ from .session import Session
 
 try:
     from starlette.requests import HTTPConnection
-except ImportError as error:  # pragma: no cover - exercised without the extra installed
+except ImportError as error:
     raise missing_extra("sessionware.starlette", "starlette") from error
 
 __all__ = ["session"]

@@ -62,5 +62,6 @@ def test_the_read_ladder_prints_every_rung_and_cleans_up() -> None:
         assert wall > 0 and cpu > 0, row
         # rungs 2-5 say what they add to the one above; the others stand alone
         assert bool(re.fullmatch(r"[+-]\d+\.\d", added)) == (1 <= index <= 4), row
-    # the session and the GET value were made and deleted: 2 data keys, the indexes
-    assert re.search(r"[1-9]\d* keys of bench-ladder:[0-9a-f]{8}: deleted", stdout)
+    # exactly the keys it made: the value, the session's data and meta, and its
+    # index entries (activity, end, info, its user's)
+    assert re.search(r"\(\d+ s; 7 keys of bench-ladder:[0-9a-f]{8}: deleted\)", stdout)

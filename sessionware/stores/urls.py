@@ -97,12 +97,15 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
 def _sqlite_file(url: str) -> None:
     """Refuse a SQLite URL whose file does not exist: opening it would create an empty
     store, and a mistyped path (or one relative to another directory) would then
-    look like a store with no sessions."""
+    look like a store with no sessions. A ``file:`` URI is checked by its path; what
+    SQLiteStore itself refuses (``:memory:``) is left to it."""
     path = url.partition(":///")[2]
-    if path and not os.path.isfile(path):
+    if path.startswith("file:"):
+        path = path[len("file:") :].partition("?")[0]
+    if path and path != ":memory:" and not os.path.isfile(path):
         raise ConfigurationError(
             f"no SQLite store at {os.path.abspath(path)} (a sqlite:/// path is relative to "
-            "the current directory; sqlite:////abs/path is absolute): check --store"
+            "the current directory; sqlite:////abs/path is absolute)"
         )
 
 

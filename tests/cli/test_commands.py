@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from sessionware import SessionManager
 from sessionware.stores.redis import RedisStore
 
 from ..conftest import REDIS_URL
-from .helpers import SCRIPT, run, run_on_terminal, seed
+from .helpers import run, run_on_terminal, seed
 
 pytestmark = pytest.mark.redis
 
@@ -255,19 +254,3 @@ def test_python_dash_m_runs_the_same_command(redis_prefix: str, ids: list[str]) 
     command = [sys.executable, "-m", "sessionware", "--store", REDIS_URL, "--prefix", redis_prefix]
     result = subprocess.run([*command, "sessions", "show", ids[0], "--json"], **env_args)
     assert json.loads(ok(result))["id"] == ids[0]
-
-
-def test_without_the_cli_extra_the_command_names_it_in_one_line(tmp_path: Path) -> None:
-    blocked = tmp_path / "click"  # found before the real click: as if it were not installed
-    blocked.mkdir()
-    (blocked / "__init__.py").write_text("raise ImportError(\"No module named 'click'\")\n")
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    assert SCRIPT is not None
-    for command in ([SCRIPT], [sys.executable, "-m", "sessionware"]):
-        done = subprocess.run(
-            [*command, "sessions", "list"], capture_output=True, text=True, env=env, timeout=60
-        )
-        assert done.returncode == 2, (command, done.stderr)
-        assert done.stderr.strip() == (
-            "Error: the sessionware command needs the 'cli' extra: pip install 'sessionware[cli]'"
-        )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,7 +20,7 @@ from sessionware.stores.urls import Scheme, masked, open_store
 
 from ..conftest import REDIS_URL
 from ..stores.cluster import HOST, cluster_store, shared_cluster
-from .helpers import run, seed
+from .helpers import SCRIPT, run, seed
 
 
 @pytest.mark.parametrize(
@@ -152,3 +154,37 @@ def test_a_sqlite_file_that_is_not_there_is_refused_not_created(tmp_path: Path) 
     assert f"no SQLite store at {path}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1  # one line, no traceback
     assert not path.exists()
+
+
+def test_without_the_cli_extra_the_command_names_it_in_one_line(tmp_path: Path) -> None:
+    blocked = tmp_path / "click"  # found before the real click: as if it were not installed
+    blocked.mkdir()
+    (blocked / "__init__.py").write_text("raise ImportError(\"No module named 'click'\")\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    assert SCRIPT is not None
+    for command in ([SCRIPT], [sys.executable, "-m", "sessionware"]):
+        done = subprocess.run(
+            [*command, "sessions", "list"], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.strip() == (
+            "Error: the sessionware command needs the 'cli' extra: pip install 'sessionware[cli]'"
+        )
+
+
+def test_the_existing_file_check_reads_file_uris_and_leaves_memory_to_the_store(
+    tmp_path: Path,
+) -> None:
+    from sessionware import SQLiteStore
+
+    path = tmp_path / "app.db"
+    made = SQLiteStore(path)
+    made.create_schema()  # the file exists from here on
+    made.close()
+    store = open_store(f"sqlite:///file:{path}?mode=ro", existing=True)  # read-only: allowed
+    assert isinstance(store, SQLiteStore)
+    store.close()
+    with pytest.raises(ConfigurationError, match=f"no SQLite store at {tmp_path / 'gone.db'}"):
+        open_store(f"sqlite:///file:{tmp_path / 'gone.db'}?mode=ro", existing=True)
+    with pytest.raises(ConfigurationError, match="MemoryStore"):  # the store's own message
+        open_store("sqlite:///:memory:", existing=True)
