@@ -34,15 +34,12 @@ from sessionware.stores.base import Meta
 
 from . import redis_server_cpu
 from .redis_keys import delete_prefix
+from .redis_server_cpu import CHROME
 from .report import table
 
 REDIS_URL = os.environ.get("SESSIONWARE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SESSIONS = 2000
 IDLE = 14 * 24 * 3600.0  # a two-week sliding session
-CHROME = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
 KINDS = ("data", "meta", "index act", "index end", "index info", "user zset", "other")
 
 

@@ -46,19 +46,15 @@ from typing import Any
 
 import redis.asyncio
 
-from sessionware.stores.base import Meta
 from sessionware.stores.redis import RedisStore
 from sessionware.stores.redis_wire import WireClient, wire_options
 
 from .redis_keys import delete_prefix, server_version, unavailable_reason
+from .redis_server_cpu import a_session
 from .report import table
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 IDLE_SECONDS = 1800.0
-CHROME = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
 RUNGS = (
     "1 GET, lean connection",
     "2 GET + HGETALL (no Lua)",
@@ -70,21 +66,6 @@ RUNGS = (
 )
 
 Op = Callable[[], Awaitable[Any]]
-
-
-def _session(store: RedisStore) -> str:
-    """A live 3-key session with a device record, written through the store."""
-    from sessionware import devices
-
-    now = time.time()
-    session_id = secrets.token_hex(16)
-    data = {"user_id": b"\xce\x00\x01\x86\xa0", "cart": b"\x92\xa5sku-1\xa5sku-2"}
-    data["email"] = b"\xafu1@example.com"
-    meta = Meta(now, now, now, now + IDLE_SECONDS, user="100000", email="u1@example.com")
-    meta.size_bytes, meta.attribute_count = 60, 3
-    meta.device = devices.created(devices.current(CHROME, "203.0.113.7"))
-    store.create(session_id, data, meta)
-    return session_id
 
 
 class _Loads:
@@ -114,7 +95,7 @@ async def _ladder(url: str, prefix: str) -> tuple[dict[str, Op], Callable[[int],
     store = RedisStore.from_url(url, prefix=prefix)  # lean: the store's default
     offline = RedisStore.from_url(url, prefix=prefix)
     peer = redis.asyncio.Redis.from_url(url)
-    session_id = _session(store)
+    session_id = a_session(store)  # (its own expiry; the loads slide it by IDLE_SECONDS)
     value_key = f"{prefix}get"
     await wire.execute([("SET", value_key, secrets.token_bytes(100).hex(), "EX", 600)])
     data_key, meta_key = store._flows._keys(session_id)[:2]

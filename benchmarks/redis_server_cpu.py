@@ -36,7 +36,8 @@ CHROME = (
 )
 
 
-def _session(store: RedisStore) -> str:
+def a_session(store: RedisStore) -> str:
+    """A live 3-key session with a Chrome device record, written through ``store``."""
     now = time.time()
     session_id = public_id(new_token())
     device = devices.created(devices.current(CHROME, "203.0.113.7"))
@@ -80,7 +81,7 @@ def run(redis_url: str, prefix: str, report: Callable[[str], None]) -> None:
     try:
         operations = {}
         for name, (store, _) in stores.items():
-            operations[name] = _operations(store, _session(store))
+            operations[name] = _operations(store, a_session(store))
             for run_once in operations[name].values():  # load the code, warm up
                 run_once()
         samples: dict[tuple[str, str], list[float]] = {}

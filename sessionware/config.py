@@ -80,8 +80,13 @@ def _number(value: Any, text: bool) -> float:
     raise _Refused("a positive number")
 
 
+def _no_limit(value: Any) -> bool:
+    """``None``, or text saying none (``"none"``, ``"null"``, ``"never"``)."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in _NONE)
+
+
 def _seconds(value: Any, text: bool) -> float | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
+    if _no_limit(value):
         return None
     try:
         return _number(value, text)
@@ -90,8 +95,8 @@ def _seconds(value: Any, text: bool) -> float | None:
 
 
 def _minutes(value: Any, text: bool) -> dt.timedelta | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
-        return None  # no idle limit, as idle_timeout's "none"
+    if _no_limit(value):
+        return None
     try:
         return dt.timedelta(minutes=_number(value, text))
     except _Refused:

@@ -10,6 +10,7 @@ extra is an error that names it, not an ImportError at start-up.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -24,7 +25,8 @@ class Scheme:
 
     ``scheme_as`` rewrites the URL's scheme for the store (``redis+cluster://``
     is a ``redis://`` node URL with ``cluster=True``); ``fixed`` are options
-    always passed.
+    always passed; ``check_exists`` refuses a URL naming a store that is not
+    there (for ``open_store(existing=True)``), where opening would create one.
     """
 
     module: str  # relative to the sessionware package
@@ -34,6 +36,22 @@ class Scheme:
     scheme_as: str | None = None
     fixed: tuple[tuple[str, Any], ...] = ()
     has_prefix: bool = True
+    check_exists: Callable[[str], None] | None = None
+
+
+def _sqlite_file(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist: opening it would create an empty
+    store, and a mistyped path (or one relative to another directory) would then
+    look like a store with no sessions. A ``file:`` URI is checked by its path; what
+    SQLiteStore itself refuses (``:memory:``) is left to it."""
+    path = url.partition(":///")[2]
+    if path.startswith("file:"):
+        path = path[len("file:") :].partition("?")[0]
+    if path and path != ":memory:" and not os.path.isfile(path):
+        raise ConfigurationError(
+            f"no SQLite store at {os.path.abspath(path)} (a sqlite:/// path is relative to "
+            "the current directory; sqlite:////abs/path is absolute)"
+        )
 
 
 SCHEMES: dict[str, Scheme] = {
@@ -43,7 +61,7 @@ SCHEMES: dict[str, Scheme] = {
         ".stores.redis", "RedisStore", "redis", scheme_as="redis", fixed=(("cluster", True),)
     ),
     "redis+sentinel": Scheme(".stores.redis", "RedisStore", "redis", method="from_sentinel_url"),
-    "sqlite": Scheme(".stores.sqlite", "SQLiteStore", "sqlite"),
+    "sqlite": Scheme(".stores.sqlite", "SQLiteStore", "sqlite", check_exists=_sqlite_file),
     "postgresql": Scheme(".stores.postgres", "PostgresStore", "postgres"),
     "postgres": Scheme(".stores.postgres", "PostgresStore", "postgres"),
 }
@@ -80,8 +98,8 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
         if not scheme.has_prefix:
             raise ConfigurationError(f"{scheme.class_name} keys have no prefix: drop --prefix")
         options["prefix"] = prefix
-    if existing and scheme.class_name == "SQLiteStore":
-        _sqlite_file(url)
+    if existing and scheme.check_exists is not None:
+        scheme.check_exists(url)
     cls = _store_class(scheme, url)
     build = getattr(cls, scheme.method, None)
     if build is None:
@@ -92,21 +110,6 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
     if scheme.scheme_as is not None:
         url = scheme.scheme_as + "://" + url.split("://", 1)[1]
     return build(url, **dict(scheme.fixed), **options)
-
-
-def _sqlite_file(url: str) -> None:
-    """Refuse a SQLite URL whose file does not exist: opening it would create an empty
-    store, and a mistyped path (or one relative to another directory) would then
-    look like a store with no sessions. A ``file:`` URI is checked by its path; what
-    SQLiteStore itself refuses (``:memory:``) is left to it."""
-    path = url.partition(":///")[2]
-    if path.startswith("file:"):
-        path = path[len("file:") :].partition("?")[0]
-    if path and path != ":memory:" and not os.path.isfile(path):
-        raise ConfigurationError(
-            f"no SQLite store at {os.path.abspath(path)} (a sqlite:/// path is relative to "
-            "the current directory; sqlite:////abs/path is absolute)"
-        )
 
 
 def _store_class(scheme: Scheme, url: str) -> Any:

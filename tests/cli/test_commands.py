@@ -160,12 +160,15 @@ def test_ttl_takes_durations_and_unlimited(
 ) -> None:
     manager = SessionManager(store)
     before = time.time()
-    ok(run("sessions", "ttl", ids[0], "2w", prefix=redis_prefix))
+    assert "now expires 2w from now" in ok(
+        run("sessions", "ttl", ids[0], "2w", prefix=redis_prefix)
+    )
     expires = manager.get(ids[0]).expires_at  # type: ignore[union-attr]
     assert expires is not None
     two_weeks = dt.timedelta(weeks=2).total_seconds()
     assert before + two_weeks <= expires.timestamp() <= time.time() + two_weeks
-    ok(run("sessions", "ttl", ids[0], "unlimited", "--actor", "ops", prefix=redis_prefix))
+    never = ok(run("sessions", "ttl", ids[0], "unlimited", "--actor", "ops", prefix=redis_prefix))
+    assert never.strip() == f"session {ids[0]} never expires"
     assert manager.get(ids[0]).expires_at is None  # type: ignore[union-attr]
     # each change is audit-logged: by --actor, else the login name
     newest, older = manager.audit_log(limit=2)
