@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .bearer import bearer_plan, bearer_session
+from .bounded import Bounded
 from .core import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_PERMANENT_LIFETIME,
@@ -24,7 +25,7 @@ from .core import (
     plan,
     untouched,
 )
-from .devices import remembered
+from .devices import KNOWN_DEVICES, remembered
 from .disabled import DisabledSession
 from .encryption import Keyring
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired
@@ -135,7 +136,7 @@ class SessionMiddleware:
         calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
         self._calls: AsyncStore = calls
         self.bound = None if session_type is None else _bound(session_type, self.store, True)
-        self._devices: dict[tuple[Any, ...], Any] = {}  # see _device
+        self._devices: Bounded[tuple[Any, ...], Any] = Bounded(KNOWN_DEVICES)  # see _device
 
     @classmethod
     def from_config(
@@ -334,7 +335,7 @@ def _device(
     scope: Scope,
     agent: bytes | None,
     forwarded: bytes | None,
-    known: dict[tuple[Any, ...], Any],
+    known: Bounded[tuple[Any, ...], Any],
 ) -> Any:
     """The request's device for ``config.device_for``, from its peer and the two
     headers it reads; ``known``: the devices this middleware worked out lately (see

@@ -13,7 +13,6 @@ ever pickled.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 
 import msgpack
 
+from .bounded import Bounded
 from .errors import CorruptRecord, UnstorableValue
 
 STORABLE = (
@@ -308,10 +308,7 @@ def decode(data: bytes) -> Any:
     if seen and (type(value) in _STORABLE_SCALARS or _flat(value)):
         # a scalar is immutable: one object may go to every session that loads these
         # bytes; a flat list or dict is kept aside and each caller gets a shallow copy
-        if len(_SEEN) >= _SEEN_SIZE:
-            with contextlib.suppress(RuntimeError, StopIteration, KeyError):
-                del _SEEN[next(iter(_SEEN))]  # the oldest; racing threads may both try
-        _SEEN[data] = value.copy() if type(value) in _FLAT else value
+        _SEEN.remember(data, value.copy() if type(value) in _FLAT else value)
     return value
 
 
@@ -331,8 +328,8 @@ _FLAT = (list, dict)
 # Values decoded lately, by their bytes (each up to _SEEN_BYTES, the newest _SEEN_SIZE
 # of them): a scalar (a user id, a flag) or a flat list or dict (a dict of preferences),
 # so that a repeat load costs a lookup (and a shallow copy), not a decode.
-_SEEN: dict[bytes, Any] = {}
 _SEEN_SIZE = 4096
+_SEEN: Bounded[bytes, Any] = Bounded(_SEEN_SIZE)
 _SEEN_BYTES = 256
 
 

@@ -13,7 +13,6 @@ Everything here is pure: no I/O, no framework.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import secrets
@@ -25,6 +24,7 @@ from typing import NamedTuple
 from itsdangerous import BadData, TimestampSigner
 from itsdangerous.encoding import base64_decode, base64_encode, bytes_to_int
 
+from .bounded import Bounded
 from .errors import ConfigurationError
 
 TOKEN_BYTES = 32  # 256 bits
@@ -88,7 +88,7 @@ class CookieSigner:
         # Cookie values that verified, with what they said: a repeat visit costs a dict
         # lookup, not an HMAC. Per signer, so it never outlives a key change; it holds
         # only what verification returned (signed_at included), so it extends nothing.
-        self._verified: dict[str, Verified] = {}
+        self._verified: Bounded[str, Verified] = Bounded(VERIFIED_CACHE)
 
     def __repr__(self) -> str:
         return "CookieSigner(secret_keys=<hidden>)"
@@ -113,11 +113,7 @@ class CookieSigner:
             return known
         verified = self._verify(value)
         if verified is not None:
-            cache = self._verified
-            if len(cache) >= VERIFIED_CACHE:
-                with contextlib.suppress(RuntimeError, StopIteration, KeyError):
-                    del cache[next(iter(cache))]  # the oldest; racing threads may both try
-            cache[value] = verified
+            self._verified.remember(value, verified)
         return verified
 
     def _verify(self, value: str) -> Verified | None:

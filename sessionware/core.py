@@ -13,7 +13,6 @@ Nothing here awaits or imports a framework, so the decision is written once.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from . import devices
+from .bounded import Bounded
 from .codec import MAX_RECORD_BYTES
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
 from .encryption import Keyring
@@ -135,7 +135,9 @@ class SessionConfig:
     blind_writes: bool = False
     blind_skip: frozenset[str] = frozenset()  # keys that always load first: see with_store
     # ids whose record a load found missing or unusable: never written blind (see plan)
-    unreadable: dict[str, None] = field(default_factory=dict, compare=False, repr=False)
+    unreadable: Bounded[str, None] = field(
+        default_factory=lambda: Bounded(UNREADABLE_REMEMBERED), compare=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -478,14 +480,15 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
         if cookie:
             result.headers.append(cookie)
         return result
-    user, email = _identity(config, session)
+    values = session._data  # one copy for the user, the email and the count
+    user, email = _identity(config, session, values)
     assert session._id is not None
     changes = Changes(
         set=_sealed(config, session._id, changed, session._token),
         removed=removed,
         updated_at=now,
         size_bytes=session._size,
-        attribute_count=_attribute_count(session._data),
+        attribute_count=_attribute_count(values),
         user=user,
         email=email,
         device=device,
@@ -497,15 +500,12 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
 UNREADABLE_REMEMBERED = 4096  # ids per process; the oldest is forgotten first
 
 
-def _remember_unreadable(ids: dict[str, None], session_id: str) -> None:
+def _remember_unreadable(ids: Bounded[str, None], session_id: str) -> None:
     """A load found ``session_id``'s record missing, corrupt or undecodable: keys set
     under it are never written blind again here, but load first (and, finding nothing,
     start a new session), so that nobody keeps writing into a record nobody can read.
     Another process learns it on its own first load of the record."""
-    ids[session_id] = None
-    if len(ids) > UNREADABLE_REMEMBERED:
-        with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread's
-            del ids[next(iter(ids))]
+    ids.remember(session_id, None)
 
 
 def _blind_write(config: SessionConfig, session: Session, result: Plan, now: float | None) -> Plan:
@@ -608,7 +608,7 @@ def _with(
 
 
 def _meta(config: SessionConfig, session: Session, data: Mapping[str, bytes], now: float) -> Meta:
-    user, email = _identity(config, session)
+    user, email = _identity(config, session, session._data)
     size = session._size
     meta = Meta(
         created_at=now,
@@ -649,12 +649,15 @@ def _flag(value: object, name: str) -> bool:
     return value
 
 
-def _identity(config: SessionConfig, session: Session) -> tuple[str | None, str | None]:
+def _identity(
+    config: SessionConfig, session: Session, values: dict[str, Any]
+) -> tuple[str | None, str | None]:
+    """The user and email the indexes keep for ``values`` (a copy of the session's)."""
     if session._type is not None:
-        user = session._type.user_of(session._data)
+        user = session._type.user_of(values)
     else:
-        user = config.user_key.find(session._data) if config.user_key else None
-    email = config.email_key.find(session._data) if config.email_key else None
+        user = config.user_key.find(values) if config.user_key else None
+    email = config.email_key.find(values) if config.email_key else None
     keyring = config.encryption
     if user is not None and keyring is not None and keyring.hash_user_ids:
         user = keyring.user_tag(user)  # the index holds a keyed hash, not the id
@@ -678,4 +681,4 @@ def _check_binding(session_type: object, app_id: str, user_key: str | None) -> N
 
 
 def _attribute_count(data: Mapping[str, object]) -> int:
-    return sum(key not in INTERNAL_KEYS for key in data)
+    return len(data) - sum(key in data for key in INTERNAL_KEYS)

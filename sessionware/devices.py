@@ -23,7 +23,6 @@ anything (a malformed record reads as no record).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import ipaddress
 import json
@@ -32,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .bounded import Bounded
 from .transport import Network
 
 MAX_AGENT = 300  # characters of User-Agent kept: enough to read, bounded in size
@@ -104,7 +104,7 @@ KNOWN_DEVICES = 1024  # devices a middleware remembers, by peer and headers
 
 
 def remembered(
-    known: dict[tuple[Any, ...], Device | None],
+    known: Bounded[tuple[Any, ...], Device | None],
     key: tuple[Any, ...],
     make: Callable[[], Device | None],
 ) -> Device | None:
@@ -114,10 +114,7 @@ def remembered(
     device = known.get(key)
     if device is None:
         device = make()
-        if len(known) >= KNOWN_DEVICES:
-            with contextlib.suppress(RuntimeError, StopIteration, KeyError):
-                del known[next(iter(known))]  # racing threads may both try
-        known[key] = device
+        known.remember(key, device)
     return device
 
 

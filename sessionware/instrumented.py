@@ -91,7 +91,13 @@ class InstrumentedStore:
         if self._errors:
             self._errors[operation].inc()
 
+    def _quiet(self) -> bool:
+        """Nothing would record this call: no metrics, and no OpenTelemetry SDK set up."""
+        return not self._timers and (self._tracer is None or not _tracing())
+
     def _call(self, operation: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._quiet():
+            return method(*args, **kwargs)
         start = time.perf_counter()
         with self._span(operation) as span:
             try:
@@ -104,6 +110,8 @@ class InstrumentedStore:
                     self._timers[operation].observe(time.perf_counter() - start)
 
     async def _acall(self, operation: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._quiet():
+            return await method(*args, **kwargs)
         start = time.perf_counter()
         with self._span(operation) as span:
             try:
@@ -135,7 +143,7 @@ class InstrumentedStore:
     # -- sync ------------------------------------------------------------------------
 
     def load(self, session_id: str, **kwargs: Any) -> StoredSession | None:
-        if not self._timers and (self._tracer is None or not _tracing()):
+        if self._quiet():
             found: StoredSession | None = self.wrapped.load(session_id, **kwargs)
             return found  # no metrics, no tracing: as is
         return self._found(self._call("load", self.wrapped.load, session_id, **kwargs))
@@ -164,7 +172,7 @@ class InstrumentedStore:
     # -- async -----------------------------------------------------------------------
 
     async def aload(self, session_id: str, **kwargs: Any) -> StoredSession | None:
-        if not self._timers and (self._tracer is None or not _tracing()):
+        if self._quiet():
             found: StoredSession | None = await self.wrapped.aload(session_id, **kwargs)
             return found  # no metrics, no tracing: as is
         return self._found(await self._acall("load", self.wrapped.aload, session_id, **kwargs))

@@ -92,6 +92,7 @@ class Session(dict[str, Any]):
         "_cleared",
         "_cookie_sent",
         "_device",
+        "_fresh",
         "_id",
         "_keyring",
         "_loaded_size",
@@ -130,6 +131,9 @@ class Session(dict[str, Any]):
         self._size = 0
         self._loaded_size = 0  # a record loaded over the cap may shrink, never grow
         self._touched: set[str] = set()
+        # immutable values as assigned, with their encoding: a save need not encode them
+        # again while the key still holds that very object (see _encode_touched)
+        self._fresh: dict[str, tuple[Any, bytes]] = {}
         self._max_bytes = max_payload_bytes
         self._pending_load = False  # a record may exist but is not loaded yet
         self._sync_loader: Callable[[], StoredSession | None] | None = None
@@ -205,6 +209,7 @@ class Session(dict[str, Any]):
         self._sizes.clear()
         self._size = self._loaded_size = 0
         self._touched.clear()
+        self._fresh.clear()
 
     # -- session types ---------------------------------------------------------------
 
@@ -327,6 +332,8 @@ class Session(dict[str, Any]):
         self._sizes[key] = size
         self._size = total
         self._touched.add(key)
+        if type(value) in _IMMUTABLE:
+            self._fresh[key] = (value, encoded)
 
     def __delitem__(self, key: str) -> None:
         self._ensure_loaded()
@@ -619,10 +626,20 @@ class Session(dict[str, Any]):
         the cap (a record loaded over the cap may stay as large, not grow), and
         :class:`UnstorableValue` when it put an unstorable value in.
         """
-        encoded = {key: codec.encode(key, dict.__getitem__(self, key)) for key in self._touched}
+        encoded = {}
+        fresh = self._fresh
+        for key in self._touched:
+            value = dict.__getitem__(self, key)
+            kept = fresh.get(key)
+            # an immutable value that is still the object assigned keeps its encoding
+            encoded[key] = (
+                kept[1] if kept is not None and kept[0] is value else codec.encode(key, value)
+            )
+        sizes = self._sizes
         for key, raw in encoded.items():
-            self._size += len(key.encode()) + len(raw) - self._sizes.get(key, 0)
-            self._sizes[key] = len(key.encode()) + len(raw)
+            size = len(key.encode()) + len(raw)
+            self._size += size - sizes.get(key, 0)
+            sizes[key] = size
         if self._size > max(self._max_bytes, self._loaded_size):
             raise SessionTooLarge(
                 f"the session grew to {self._size} bytes through in-place changes, over "

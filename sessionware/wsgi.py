@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session
+from .bounded import Bounded
 from .core import SessionConfig, SessionOptions, plan, run_plan, untouched
-from .devices import remembered
+from .devices import KNOWN_DEVICES, remembered
 from .disabled import disabled
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, dead_meta, observed
@@ -77,7 +78,7 @@ class SyncSessions:
         self._calls: SyncStore = calls
         tag = config.session_type
         self.bound = None if tag is None else _bound(tag, self.store, False)
-        self._devices: dict[tuple[Any, ...], Any] = {}  # see devices.remembered
+        self._devices: Bounded[tuple[Any, ...], Any] = Bounded(KNOWN_DEVICES)  # see remembered
 
     def open(
         self,

@@ -142,3 +142,35 @@ def test_over_http_each_request_changes_only_its_own_copy(client: TestClient) ->
     client.get("/count")
     whole = {"user": "alice", "cart": {"items": ["a-1", "b-2"]}, "n": 4}
     assert client.get("/whole").json() == whole
+
+
+def test_a_save_reuses_an_immutable_values_encoding_from_its_assignment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session = loaded(stored(user="alice", n=1))
+    calls: list[str] = []
+    real = codec.encode
+
+    def counting(key: str, value: Any) -> bytes:
+        calls.append(key)
+        return real(key, value)
+
+    monkeypatch.setattr(codec, "encode", counting)
+    session["n"] = 2
+    session["when"] = Decimal("2.50")
+    decision = plan(CONFIG, session)
+    assert calls == ["n", "when"]  # once each, at the assignment, none at the save
+    saved = decision.args[1].set
+    assert decode(saved["n"]) == 2 and decode(saved["when"]) == Decimal("2.50")
+
+
+def test_a_mutable_value_changed_after_its_assignment_is_saved_as_it_is_now() -> None:
+    session = loaded(stored(user="alice"))
+    tags = ["a"]
+    session["tags"] = tags
+    tags.append("b")  # after the assignment: its encoding then is stale
+    session["n"] = 1
+    session["n"] = 2  # a later assignment of another object replaces the earlier one
+    decision = plan(CONFIG, session)
+    saved = decision.args[1].set
+    assert decode(saved["tags"]) == ["a", "b"] and decode(saved["n"]) == 2
