@@ -161,6 +161,7 @@ def _device(raw: dict[str, object], user_agent: str | None) -> Device:
     return Device(str(agent), None if ip is None else str(ip))
 
 
+@functools.lru_cache(maxsize=KNOWN_DEVICES)  # a device is immutable: its record is too
 def created(device: Device) -> str:
     """The record of a session created on ``device``."""
     return encode(DeviceRecord(device, device))

@@ -341,6 +341,7 @@ class Session(dict[str, Any]):
         dict.__delitem__(self, key)
         self._size -= self._sizes.pop(key, 0)
         self._touched.discard(key)
+        self._fresh.pop(key, None)
         if not dict.__len__(self) and self._id is not None:
             self.clear()  # the last key is gone: the session ends, as with every peer
 

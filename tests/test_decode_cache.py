@@ -171,6 +171,11 @@ def test_a_mutable_value_changed_after_its_assignment_is_saved_as_it_is_now() ->
     tags.append("b")  # after the assignment: its encoding then is stale
     session["n"] = 1
     session["n"] = 2  # a later assignment of another object replaces the earlier one
+    session["pick"] = "a"
+    later = ["b"]
+    session["pick"] = later  # an immutable value, then a mutable one changed in place
+    later.append("c")
     decision = plan(CONFIG, session)
     saved = decision.args[1].set
     assert decode(saved["tags"]) == ["a", "b"] and decode(saved["n"]) == 2
+    assert decode(saved["pick"]) == ["b", "c"]
