@@ -388,7 +388,17 @@ class Session(dict[str, Any]):
     def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
         return ItemsView(self)
 
-    get = MutableMapping.get  # type: ignore[assignment]
+    def get(self, key: str, default: Any = None) -> Any:
+        """``self[key]`` when the session holds ``key``, else ``default``, as ``dict.get``
+        (with no KeyError raised and caught on a miss: a read of an absent key is common)."""
+        self._ensure_loaded()
+        value = dict.get(self, key, _NO_DEFAULT)
+        if value is _NO_DEFAULT:
+            return default
+        if type(value) not in _IMMUTABLE:
+            self._touched.add(key)
+        return value
+
     setdefault = MutableMapping.setdefault
     update = MutableMapping.update
 

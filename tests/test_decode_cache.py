@@ -179,3 +179,13 @@ def test_a_mutable_value_changed_after_its_assignment_is_saved_as_it_is_now() ->
     saved = decision.args[1].set
     assert decode(saved["tags"]) == ["a", "b"] and decode(saved["n"]) == 2
     assert decode(saved["pick"]) == ["b", "c"]
+
+
+def test_get_reads_as_indexing_does_and_a_value_it_returns_changed_in_place_is_saved() -> None:
+    session = loaded(stored(prefs=PREFS, n=1))
+    assert session.get("missing") is None and session.get("missing", 7) == 7
+    assert session.get("n") == 1 and session.get("n", 9) == 1
+    session.get("prefs")["lang"] = "fr"  # no assignment: only get() saw the value
+    decision = plan(CONFIG, session)
+    assert decision.method == "save" and set(decision.args[1].set) == {"prefs"}
+    assert decode(decision.args[1].set["prefs"])["lang"] == "fr"
