@@ -31,6 +31,7 @@ from .errors import (
     TokenExpired,
     TokenRequired,
     TokenRevoked,
+    UnknownOption,
     UnknownSessionType,
     UnstorableValue,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "TokenExpired",
     "TokenRequired",
     "TokenRevoked",
+    "UnknownOption",
     "UnknownSessionType",
     "UnstorableValue",
     "UserPage",

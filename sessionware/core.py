@@ -25,7 +25,7 @@ from .bounded import Bounded
 from .codec import MAX_RECORD_BYTES
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
 from .encryption import Keyring
-from .errors import ConfigurationError, SessionTooLarge
+from .errors import ConfigurationError, SessionTooLarge, UnknownOption
 from .identity import UserPath
 from .session import FLASH_KEY, Session
 from .stores.base import (
@@ -107,6 +107,41 @@ class SessionOptions(TypedDict, total=False):
     trusted_proxies: Sequence[str]
     bearer: bool
     session_type: str | None
+
+
+# What other session libraries call an option (starsessions, Starlette, Flask-Session),
+# and what takes its place here: the hint an unknown option's error gives.
+PEER_OPTIONS = {
+    "lifetime": "idle_timeout (how long the stored session lives without a request) "
+    "and max_age (the cookie's lifetime)",
+    "rolling": "refresh_each_request=True to renew the cookie on every response; "
+    "the stored session's idle_timeout slides with every request already",
+    "https_only": "secure",
+    "cookie_https_only": "secure",
+    "session_cookie": "cookie_name",
+    "cookie_same_site": "same_site",
+    "cookie_samesite": "same_site",
+    "cookie_domain": "domain",
+    "cookie_path": "path",
+    "serializer": "nothing: values are stored as msgpack, with their exact types",
+    "permanent": "session.permanent = True in a view, or permanent_lifetime",
+    "key_prefix": "the store's own prefix (RedisStore.from_url(url, prefix=...))",
+}
+
+
+def check_option_names(options: Mapping[str, Any]) -> None:
+    """:class:`UnknownOption` naming each option that is not one of :class:`SessionOptions`
+    (with what replaces it, for another library's name), in place of Python's TypeError."""
+    unknown = sorted(set(options) - set(SessionOptions.__annotations__))
+    if not unknown:
+        return
+    hints = [
+        f"{name} (use {PEER_OPTIONS[name]})" if name in PEER_OPTIONS else name for name in unknown
+    ]
+    raise UnknownOption(
+        f"unknown session option(s): {'; '.join(hints)}. The options are: "
+        f"{', '.join(sorted(SessionOptions.__annotations__))}"
+    )
 
 
 @dataclass(frozen=True, slots=True)

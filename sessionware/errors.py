@@ -36,6 +36,11 @@ class ConfigurationError(SessionwareError, ValueError):
     """An option given to a middleware, a store or a manager is invalid."""
 
 
+class UnknownOption(ConfigurationError, TypeError):
+    """A keyword a middleware does not take (a TypeError too, as Python raises for one);
+    the message names the option to use instead where another library's name is known."""
+
+
 class InvalidSessionType(ConfigurationError):
     """A session type definition is refused; ``field`` names the part at fault
     (a schema field's dotted path, or ``"selector"``, ``"period"``, ...)."""

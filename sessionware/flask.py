@@ -25,11 +25,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from .bearer import BearerMixin
 from .cookies import CookieSigner
-from .core import SessionConfig, SessionOptions
+from .core import DEFAULT_IDLE_TIMEOUT, SessionConfig, SessionOptions, check_option_names
 from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired, missing_extra
 from .lifecycle import SessionHooks
@@ -198,11 +199,26 @@ class Sessionware:
                 f"({type(current).__qualname__}); keep one: remove the other extension "
                 "(Flask-Session's Session(app), say), or call Sessionware(...) once per app"
             )
+        check_option_names(self._options)
         explicit: dict[str, Any] = {**_config_options(app.config), **self._options}
         flask_own = _flask_options(app)
         _warn_overridden(explicit, flask_own)
+        file_options = _file_options(app.config)
+        given = {**file_options, **explicit}
+        lifetime = flask_own.get("permanent_lifetime")
+        if lifetime is not None and not {"idle_timeout", "permanent_lifetime"} & set(given):
+            # a stored session lives no longer than PERMANENT_SESSION_LIFETIME past its last
+            # request, as in Flask-Session's store; a longer one never lengthens the default
+            seconds = lifetime.total_seconds() if isinstance(lifetime, timedelta) else lifetime
+            if (
+                isinstance(seconds, (int, float))
+                and 0 < seconds < DEFAULT_IDLE_TIMEOUT.total_seconds()
+            ):
+                flask_own["idle_timeout"] = seconds
+        if given.get("enabled") is not False:
+            _check_other_extension(app, has_store=self._store is not None)
         options = {**flask_own, **explicit}
-        options = {**_file_options(app.config), **options}  # SESSIONWARE_CONFIG: the lowest layer
+        options = {**file_options, **options}  # SESSIONWARE_CONFIG: the lowest layer
         secret_key = self._secret_key
         follow = False
         if secret_key is None:
@@ -218,7 +234,7 @@ class Sessionware:
             if isinstance(store, str):  # a URL, as the sessionware command's --store takes
                 from .stores.urls import open_store
 
-                store = open_store(store)  # (with the store's default key prefix)
+                store = open_store(store)  # (the URL's ?prefix=, else the store's default)
         interface = SessionwareInterface(
             SyncSessions(config, store, *self._observe), follow_flask_keys=follow
         )
@@ -263,12 +279,26 @@ def _flask_options(app: flask.Flask) -> dict[str, Any]:
     return options
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Two spellings of one option value: "Strict" and "strict", timedelta(hours=2)
+    and 7200."""
+    if isinstance(a, timedelta):
+        a = a.total_seconds()
+    if isinstance(b, timedelta):
+        b = b.total_seconds()
+    if isinstance(a, str) and isinstance(b, str):
+        return a.lower() == b.lower()
+    return bool(a == b)
+
+
 def _warn_overridden(explicit: Mapping[str, Any], flask_own: Mapping[str, Any]) -> None:
     """One start-up warning listing Flask settings that sessionware options override."""
     clashes = [
         f"{key} (Flask) vs {option}={explicit[option]!r} (sessionware)"
         for key, option in _FLASK_SETTINGS.items()
-        if option in explicit and option in flask_own and explicit[option] != flask_own[option]
+        if option in explicit
+        and option in flask_own
+        and not _same(explicit[option], flask_own[option])
     ]
     if clashes:
         logger.warning(
@@ -276,6 +306,57 @@ def _warn_overridden(explicit: Mapping[str, Any], flask_own: Mapping[str, Any]) 
             "options: %s; drop one of each pair to silence this",
             "; ".join(clashes),
         )
+
+
+# Flask-Session's settings (none of which sessionware reads), with what replaces each
+_FLASK_SESSION_HINTS = {
+    "SESSION_TYPE": "SESSIONWARE_STORE = a store URL (redis://..., sqlite:///path, "
+    "postgresql://...) or store=",
+    "SESSION_REDIS": "SESSIONWARE_STORE = 'redis://...' or store=RedisStore(client)",
+    "SESSION_KEY_PREFIX": "a prefix in the store URL (redis://...?prefix=myapp:) or "
+    "RedisStore.from_url(url, prefix=...)",
+    "SESSION_PERMANENT": "session.permanent = True where a session starts (at login), or "
+    "SESSIONWARE_MAX_AGE for every cookie",
+    "SESSION_USE_SIGNER": "nothing: the cookie is always signed",
+    "SESSION_ID_LENGTH": "nothing: ids are always 256 bits",
+    "SESSION_SERIALIZATION_FORMAT": "nothing: values are stored as msgpack, exact types",
+}
+_FLASK_SESSION_FAMILIES = (  # each backend's settings: SESSION_SQLALCHEMY_TABLE, ...
+    "SESSION_MEMCACHED",
+    "SESSION_FILE_",
+    "SESSION_MONGODB",
+    "SESSION_SQLALCHEMY",
+    "SESSION_CLEANUP_N_REQUESTS",
+    "SESSION_CACHELIB",
+    "SESSION_DYNAMODB",
+)
+
+
+def _check_other_extension(app: flask.Flask, *, has_store: bool) -> None:
+    """Flask-Session's settings are not read here. With ``SESSION_TYPE`` and no store of
+    our own, sessions would silently stay in this process: ConfigurationError.
+    Otherwise one warning names each one set and what replaces it."""
+    foreign = sorted(
+        key
+        for key in app.config
+        if key in _FLASK_SESSION_HINTS or key.startswith(_FLASK_SESSION_FAMILIES)
+    )
+    if not foreign:
+        return
+    store_given = has_store or app.config.get(CONFIG_PREFIX + "STORE") is not None
+    if "SESSION_TYPE" in foreign and not store_given:
+        raise ConfigurationError(
+            f"SESSION_TYPE = {app.config['SESSION_TYPE']!r} is Flask-Session's setting, which "
+            "sessionware does not read: without a store of its own, sessions would stay in "
+            f"this process. Set {_FLASK_SESSION_HINTS['SESSION_TYPE']}"
+        )
+    logger.warning(
+        "sessionware: these Flask-Session settings are not read by sessionware: %s",
+        "; ".join(
+            f"{key} (use {_FLASK_SESSION_HINTS[key]})" if key in _FLASK_SESSION_HINTS else key
+            for key in foreign
+        ),
+    )
 
 
 def _file_options(config: Mapping[str, Any]) -> dict[str, Any]:

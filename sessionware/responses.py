@@ -109,7 +109,8 @@ def warn_if_cookie_will_be_dropped(secure: bool, scheme: str, host: str | None) 
         "sessionware: a Secure session cookie was set on a plain-http request to %r; every "
         "browser drops it, so sessions will not stick. Serve https; behind a proxy, pass the "
         "forwarded scheme (uvicorn --proxy-headers, gunicorn --forwarded-allow-ips); or set "
-        "secure=False for local development",
+        "secure=False for local development (SESSIONWARE_SECURE = False in a Flask app's "
+        "config)",
         name,
     )
 

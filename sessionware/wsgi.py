@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session
 from .bounded import Bounded
-from .core import SessionConfig, SessionOptions, plan, run_plan, untouched
+from .core import SessionConfig, SessionOptions, check_option_names, plan, run_plan, untouched
 from .devices import KNOWN_DEVICES, remembered
 from .disabled import disabled
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired
@@ -185,6 +185,7 @@ class WSGISessionMiddleware:
         **options: Unpack[SessionOptions],
     ) -> None:
         self.app = app
+        check_option_names(options)
         config = SessionConfig.build(secret_key=secret_key, **options)
         self.sessions = SyncSessions(config, store, hooks, metrics, registry)
         self.config = self.sessions.config

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 import flask
 import pytest
 
+from sessionware import ConfigurationError, MemoryStore, UnknownOption, WSGISessionMiddleware
 from sessionware.flask import Sessionware, session
+from sessionware.stores.base import Query
 
 from .helpers import set_cookies
 
@@ -97,3 +100,72 @@ def test_rotating_secret_key_in_flask_config_takes_effect_per_request() -> None:
     assert set_cookies(response)[0]["value"]  # and the cookie is re-signed with the new one
     app.config.update(SECRET_KEY_FALLBACKS=[])
     assert client.get("/put", base_url="https://localhost").text == "3"  # re-signed in time
+
+
+def test_permanent_session_lifetime_is_also_how_long_the_stored_session_lives() -> None:
+    """As Flask-Session's store TTL: not sessionware's default 30 days."""
+    app = make_app({"PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=2)})
+    assert app.extensions["sessionware"].config.idle_seconds == 7200
+    client = app.test_client()
+    client.get("/put")
+    store = app.extensions["sessionware"].store
+    ((_, meta),), _ = store.query(Query(), now=time.time())
+    assert meta.expires_at is not None
+    assert 7199 < meta.expires_at - meta.last_activity_at <= 7200
+    kept = make_app({"PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=2)}, idle_timeout=600)
+    assert kept.extensions["sessionware"].config.idle_seconds == 600  # an option still wins
+
+
+def test_a_lifetime_never_lengthens_the_stored_sessions_and_an_option_keeps_its_own() -> None:
+    long = make_app({"PERMANENT_SESSION_LIFETIME": dt.timedelta(days=365)})
+    assert long.extensions["sessionware"].config.idle_seconds == 30 * 86400  # the default
+    chosen = make_app({"PERMANENT_SESSION_LIFETIME": 7200}, permanent_lifetime=7 * 86400)
+    assert chosen.extensions["sessionware"].config.idle_seconds == 30 * 86400
+
+
+def test_session_permanent_is_named_not_taken(caplog: pytest.LogCaptureFixture) -> None:
+    """Flask-Session's SESSION_PERMANENT: the warning says what replaces it; the cookie
+    stays a browser-session one until a view sets session.permanent."""
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        app = make_app({"SESSION_PERMANENT": True, "SESSION_PROTECTION": "strong"})
+    response = app.test_client().get("/put")
+    assert "max-age" not in set_cookies(response)[0]
+    (warned,) = [r.getMessage() for r in caplog.records if "Flask-Session" in r.message]
+    assert "SESSION_PERMANENT (use session.permanent = True" in warned
+    assert "SESSION_PROTECTION" not in warned  # Flask-Login's, not Flask-Session's
+
+
+def test_flask_sessions_type_without_a_store_of_ours_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"SESSION_TYPE = 'redis'.*SESSIONWARE_STORE"):
+        make_app({"SESSION_TYPE": "redis", "SESSION_KEY_PREFIX": "app:"})
+    make_app({"SESSION_TYPE": "redis"}, enabled=False)  # sessions off: nothing to keep
+
+
+def test_flask_sessions_settings_beside_a_store_are_named_in_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = {"SESSION_TYPE": "redis", "SESSION_KEY_PREFIX": "app:", "SESSION_USE_SIGNER": True}
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        make_app({**settings, "SESSIONWARE_STORE": MemoryStore()})
+    (warned,) = [r.getMessage() for r in caplog.records if "Flask-Session" in r.message]
+    assert "SESSION_KEY_PREFIX (use a prefix in the store URL" in warned
+    assert "SESSION_TYPE" in warned and "SESSION_USE_SIGNER" in warned
+
+
+def test_another_librarys_option_name_is_refused_with_ours() -> None:
+    with pytest.raises(ConfigurationError, match=r"lifetime \(use idle_timeout.*max_age"):
+        make_app({}, lifetime=3600)
+    with pytest.raises(ConfigurationError, match=r"cookie_https_only \(use secure\)"):
+        WSGISessionMiddleware(lambda e, s: [], secret_key="k" * 32, cookie_https_only=False)
+    with pytest.raises(UnknownOption, match=r"lifetime \(use idle_timeout.*rolling \(use"):
+        make_app({}, lifetime=3600, rolling=True)
+
+
+def test_the_same_value_spelled_twice_is_no_clash(caplog: pytest.LogCaptureFixture) -> None:
+    flask_settings = {
+        "SESSION_COOKIE_SAMESITE": "Strict",
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=2),
+    }
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        make_app(flask_settings, same_site="strict", permanent_lifetime=7200)
+    assert not [r for r in caplog.records if "overridden" in r.message]

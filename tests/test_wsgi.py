@@ -93,8 +93,10 @@ def test_a_store_without_the_sync_contract_is_refused() -> None:
 def test_options_are_validated_at_construction() -> None:
     with pytest.raises(ConfigurationError, match="same_site"):
         middleware(same_site="sometimes")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="no_such_option"):  # as Python's own error would
         middleware(no_such_option=1)
+    with pytest.raises(ConfigurationError, match=r"rolling \(use refresh_each_request=True"):
+        middleware(rolling=True)
 
 
 def test_session_options_list_every_build_option() -> None:

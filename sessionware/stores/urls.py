@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, MissingExtra
 
@@ -82,7 +82,8 @@ def masked(url: str) -> str:
 
 
 def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -> Any:
-    """The store ``url`` names, with key ``prefix`` where the store has one.
+    """The store ``url`` names, with key ``prefix`` where the store has one (or the URL's
+    own ``?prefix=...``, which is not passed on to the client).
 
     ConfigurationError for an unknown scheme or a prefix the store cannot
     take, and, with ``existing`` (a tool reading a store an app wrote), for a
@@ -94,6 +95,12 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
         known = ", ".join(name + "://" for name in SCHEMES)
         raise ConfigurationError(f"unknown store URL {masked(url)!r}: use one of {known}")
     options: dict[str, Any] = {}
+    url, in_url = _without_prefix(url)
+    if in_url is not None and prefix is not None and in_url != prefix:
+        raise ConfigurationError(
+            f"two key prefixes: {in_url!r} in the store URL and {prefix!r}; keep one"
+        )
+    prefix = in_url if prefix is None else prefix
     if prefix is not None:
         if not scheme.has_prefix:
             raise ConfigurationError(f"{scheme.class_name} keys have no prefix: drop --prefix")
@@ -110,6 +117,23 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
     if scheme.scheme_as is not None:
         url = scheme.scheme_as + "://" + url.split("://", 1)[1]
     return build(url, **dict(scheme.fixed), **options)
+
+
+def _without_prefix(url: str) -> tuple[str, str | None]:
+    """``url`` without a ``prefix`` query parameter, and that parameter's value."""
+    # the raw parts, never decoded and encoded again: libpq reads no "+" as a space, and
+    # sqlite:/// must keep its slashes (urlsplit/urlunsplit would change both)
+    base, _, query = url.partition("?")
+    parts = query.split("&") if query else []
+    found = [unquote(part[len("prefix=") :]) for part in parts if part.startswith("prefix=")]
+    if not found:
+        return url, None
+    if len(found) > 1:
+        raise ConfigurationError("the store URL gives prefix= more than once; keep one")
+    if not found[0]:
+        raise ConfigurationError("the store URL's prefix= is empty; name a prefix or drop it")
+    rest = "&".join(part for part in parts if not part.startswith("prefix="))
+    return base + ("?" + rest if rest else ""), found[0]
 
 
 def _store_class(scheme: Scheme, url: str) -> Any:

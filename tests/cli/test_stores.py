@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -68,6 +69,38 @@ def test_redis_urls_open_a_redis_store_with_the_prefix(redis_prefix: str) -> Non
     store = open_store(REDIS_URL, redis_prefix)
     assert isinstance(store, RedisStore) and store.prefix == redis_prefix
     store.close()
+
+
+@pytest.mark.redis
+def test_a_prefix_in_the_url_is_the_stores_key_prefix(redis_prefix: str) -> None:
+    joiner = "&" if "?" in REDIS_URL else "?"
+    store = open_store(f"{REDIS_URL}{joiner}prefix={quote(redis_prefix)}")
+    assert isinstance(store, RedisStore) and store.prefix == redis_prefix
+    store.close()
+    with pytest.raises(ConfigurationError, match="two key prefixes"):
+        open_store(f"{REDIS_URL}{joiner}prefix=a:", "b:")
+
+
+def test_a_prefix_in_a_sqlite_url_leaves_the_path_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "prefixed.db"
+    store = open_store(f"sqlite:///{path}?prefix=app_")
+    try:
+        store.create_schema()
+        assert path.is_file()  # the path kept its slashes
+        assert store.prefix == "app_"
+    finally:
+        store.close()
+
+
+def test_the_urls_other_parameters_pass_on_as_written() -> None:
+    url = "postgresql://u@h/db?options=-c%20search_path%3Dfoo&prefix=app%2Es_&ssl"
+    assert stores._without_prefix(url) == (
+        "postgresql://u@h/db?options=-c%20search_path%3Dfoo&ssl",
+        "app.s_",
+    )
+    assert stores._without_prefix("redis://h/0?db=1") == ("redis://h/0?db=1", None)
+    with pytest.raises(ConfigurationError, match="prefix= is empty"):
+        open_store("redis://127.0.0.1:6379/0?prefix=")
 
 
 def test_unknown_scheme_lists_the_known_ones() -> None:
