@@ -124,7 +124,7 @@ PEER_OPTIONS = {
     "cookie_domain": "domain",
     "cookie_path": "path",
     "serializer": "nothing: values are stored as msgpack, with their exact types",
-    "permanent": "session.permanent = True in a view, or permanent_lifetime",
+    "permanent": "session.permanent = True in a view, or max_age for every cookie",
     "key_prefix": "the store's own prefix (RedisStore.from_url(url, prefix=...))",
 }
 

@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .bearer import BearerMixin
 from .cookies import CookieSigner
-from .core import DEFAULT_IDLE_TIMEOUT, SessionConfig, SessionOptions, check_option_names
+from .core import (
+    DEFAULT_IDLE_TIMEOUT,
+    PEER_OPTIONS,
+    SessionConfig,
+    SessionOptions,
+    check_option_names,
+)
 from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired, missing_extra
 from .lifecycle import SessionHooks
@@ -279,14 +285,17 @@ def _flask_options(app: flask.Flask) -> dict[str, Any]:
     return options
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Two spellings of one option value: "Strict" and "strict", timedelta(hours=2)
-    and 7200."""
+_ANY_CASE = {"same_site", "domain"}  # options whose values ignore case ("Strict", "strict")
+
+
+def _same(option: str, a: Any, b: Any) -> bool:
+    """Two spellings of one value of ``option``: "Strict" and "strict" (where case does
+    not matter: not in a cookie's name or path), timedelta(hours=2) and 7200."""
     if isinstance(a, timedelta):
         a = a.total_seconds()
     if isinstance(b, timedelta):
         b = b.total_seconds()
-    if isinstance(a, str) and isinstance(b, str):
+    if option in _ANY_CASE and isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()
     return bool(a == b)
 
@@ -298,7 +307,7 @@ def _warn_overridden(explicit: Mapping[str, Any], flask_own: Mapping[str, Any]) 
         for key, option in _FLASK_SETTINGS.items()
         if option in explicit
         and option in flask_own
-        and not _same(explicit[option], flask_own[option])
+        and not _same(option, explicit[option], flask_own[option])
     ]
     if clashes:
         logger.warning(
@@ -339,7 +348,8 @@ def _check_other_extension(app: flask.Flask, *, has_store: bool) -> None:
     foreign = sorted(
         key
         for key in app.config
-        if key in _FLASK_SESSION_HINTS or key.startswith(_FLASK_SESSION_FAMILIES)
+        if (key in _FLASK_SESSION_HINTS or key.startswith(_FLASK_SESSION_FAMILIES))
+        and not (key == "SESSION_PERMANENT" and app.config[key] is False)  # ours already
     )
     if not foreign:
         return
@@ -379,8 +389,9 @@ def _config_options(config: Mapping[str, Any]) -> dict[str, Any]:
         name = key[len(CONFIG_PREFIX) :].lower()
         if name not in names:
             known = sorted(CONFIG_PREFIX + n.upper() for n in names | {"secret_key", "store"})
+            hint = f" (use {PEER_OPTIONS[name]})" if name in PEER_OPTIONS else ""
             raise ConfigurationError(
-                f"unknown Flask config key {key!r}; sessionware reads: {', '.join(known)}"
+                f"unknown Flask config key {key!r}{hint}; sessionware reads: {', '.join(known)}"
             )
         options[name] = value
     return options

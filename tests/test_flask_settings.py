@@ -127,6 +127,9 @@ def test_session_permanent_is_named_not_taken(caplog: pytest.LogCaptureFixture) 
     """Flask-Session's SESSION_PERMANENT: the warning says what replaces it; the cookie
     stays a browser-session one until a view sets session.permanent."""
     with caplog.at_level(logging.WARNING, logger="sessionware"):
+        make_app({"SESSION_PERMANENT": False})  # what sessionware does already: no warning
+    assert not [r for r in caplog.records if "Flask-Session" in r.message]
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
         app = make_app({"SESSION_PERMANENT": True, "SESSION_PROTECTION": "strong"})
     response = app.test_client().get("/put")
     assert "max-age" not in set_cookies(response)[0]
@@ -159,6 +162,8 @@ def test_another_librarys_option_name_is_refused_with_ours() -> None:
         WSGISessionMiddleware(lambda e, s: [], secret_key="k" * 32, cookie_https_only=False)
     with pytest.raises(UnknownOption, match=r"lifetime \(use idle_timeout.*rolling \(use"):
         make_app({}, lifetime=3600, rolling=True)
+    with pytest.raises(ConfigurationError, match=r"SESSIONWARE_LIFETIME' \(use idle_timeout"):
+        make_app({"SESSIONWARE_LIFETIME": 3600})
 
 
 def test_the_same_value_spelled_twice_is_no_clash(caplog: pytest.LogCaptureFixture) -> None:
@@ -169,3 +174,7 @@ def test_the_same_value_spelled_twice_is_no_clash(caplog: pytest.LogCaptureFixtu
     with caplog.at_level(logging.WARNING, logger="sessionware"):
         make_app(flask_settings, same_site="strict", permanent_lifetime=7200)
     assert not [r for r in caplog.records if "overridden" in r.message]
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        make_app({"SESSION_COOKIE_NAME": "Session"}, cookie_name="session")  # case counts
+    (warned,) = [r.getMessage() for r in caplog.records if "overridden" in r.message]
+    assert "SESSION_COOKIE_NAME" in warned

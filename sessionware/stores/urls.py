@@ -123,17 +123,18 @@ def _without_prefix(url: str) -> tuple[str, str | None]:
     """``url`` without a ``prefix`` query parameter, and that parameter's value."""
     # the raw parts, never decoded and encoded again: libpq reads no "+" as a space, and
     # sqlite:/// must keep its slashes (urlsplit/urlunsplit would change both)
+    url, hash_mark, fragment = url.partition("#")  # a fragment is no part of the query
     base, _, query = url.partition("?")
     parts = query.split("&") if query else []
     found = [unquote(part[len("prefix=") :]) for part in parts if part.startswith("prefix=")]
     if not found:
-        return url, None
+        return url + hash_mark + fragment, None
     if len(found) > 1:
         raise ConfigurationError("the store URL gives prefix= more than once; keep one")
     if not found[0]:
         raise ConfigurationError("the store URL's prefix= is empty; name a prefix or drop it")
     rest = "&".join(part for part in parts if not part.startswith("prefix="))
-    return base + ("?" + rest if rest else ""), found[0]
+    return base + ("?" + rest if rest else "") + hash_mark + fragment, found[0]
 
 
 def _store_class(scheme: Scheme, url: str) -> Any:

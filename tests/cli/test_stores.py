@@ -99,6 +99,8 @@ def test_the_urls_other_parameters_pass_on_as_written() -> None:
         "app.s_",
     )
     assert stores._without_prefix("redis://h/0?db=1") == ("redis://h/0?db=1", None)
+    assert stores._without_prefix("redis://h/0?prefix=x&db=1#f") == ("redis://h/0?db=1#f", "x")
+    assert stores._without_prefix("redis://h/0#f?prefix=x") == ("redis://h/0#f?prefix=x", None)
     with pytest.raises(ConfigurationError, match="prefix= is empty"):
         open_store("redis://127.0.0.1:6379/0?prefix=")
 
