@@ -36,6 +36,7 @@ from .core import (
     SessionConfig,
     SessionOptions,
     check_option_names,
+    seconds,
 )
 from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired, missing_extra
@@ -215,12 +216,9 @@ class Sessionware:
         if lifetime is not None and not {"idle_timeout", "permanent_lifetime"} & set(given):
             # a stored session lives no longer than PERMANENT_SESSION_LIFETIME past its last
             # request, as in Flask-Session's store; a longer one never lengthens the default
-            seconds = lifetime.total_seconds() if isinstance(lifetime, timedelta) else lifetime
-            if (
-                isinstance(seconds, (int, float))
-                and 0 < seconds < DEFAULT_IDLE_TIMEOUT.total_seconds()
-            ):
-                flask_own["idle_timeout"] = seconds
+            lifetime = seconds(lifetime, "PERMANENT_SESSION_LIFETIME")
+            if lifetime is not None and lifetime < DEFAULT_IDLE_TIMEOUT.total_seconds():
+                flask_own["idle_timeout"] = lifetime
         if given.get("enabled") is not False:
             _check_other_extension(app, has_store=self._store is not None)
         options = {**flask_own, **explicit}

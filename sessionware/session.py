@@ -296,10 +296,9 @@ class Session(dict[str, Any]):
     # -- the mapping (every dict method, through loading and change tracking) ----
 
     def __getitem__(self, key: str) -> Any:
-        self._ensure_loaded()
-        value = dict.__getitem__(self, key)
-        if type(value) not in _IMMUTABLE:
-            self._touched.add(key)
+        value = self.get(key, _NO_DEFAULT)
+        if value is _NO_DEFAULT:
+            raise KeyError(key)
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -389,8 +388,10 @@ class Session(dict[str, Any]):
         return ItemsView(self)
 
     def get(self, key: str, default: Any = None) -> Any:
-        """``self[key]`` when the session holds ``key``, else ``default``, as ``dict.get``
-        (with no KeyError raised and caught on a miss: a read of an absent key is common)."""
+        """The value of ``key``, else ``default``, as ``dict.get`` (no KeyError raised and
+        caught on a miss: a read of an absent key is common). Every read goes through
+        here (``session[key]`` too): it loads the session, and a mutable value read is
+        re-encoded at the save, since it may be changed in place."""
         self._ensure_loaded()
         value = dict.get(self, key, _NO_DEFAULT)
         if value is _NO_DEFAULT:
