@@ -12,6 +12,7 @@ wait use sub-second timeouts. To check your own store, add it to ``make_store``.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -40,6 +41,7 @@ from sessionware.stores.base import (
 )
 
 from ..conftest import REDIS_URL
+from ..pacing import apaced, excuse
 from .cluster import cluster_store
 from .sql import SQL_STORES
 
@@ -484,30 +486,56 @@ async def test_delete_spares_a_revoked_tombstone(store: Ops) -> None:
 # -- expiry ------------------------------------------------------------------------------------
 
 
+# A store that keeps time itself (Redis' expiry) ends the record on the wall clock,
+# whatever ``now`` the call passes: where a check needs the record alive, a stall of
+# the machine past its expiry makes the attempt prove nothing (see tests/pacing.py).
+
+
 async def test_expiry_is_exact(store: Ops) -> None:
-    now = time.time()
-    await store.create("s1", {"a": b"1"}, meta(now, idle=1.0, sliding=False))
-    assert await store.load("s1", now=now + 0.999, idle_seconds=1.0) is not None
-    await wait_until(now + 1.0)
-    assert await store.load("s1", now=now + 1.0, idle_seconds=1.0) is None
+    async def scenario() -> None:
+        now, session_id = time.time(), secrets.token_hex(8)
+        await store.create(session_id, {"a": b"1"}, meta(now, idle=1.0, sliding=False))
+        loaded = await store.load(session_id, now=now + 0.999, idle_seconds=1.0)
+        if loaded is None:
+            excuse(now, 1.0, "from the creation to the load")
+        assert loaded is not None
+        await wait_until(now + 1.0)
+        assert await store.load(session_id, now=now + 1.0, idle_seconds=1.0) is None
+
+    await apaced(scenario)
 
 
 async def test_idle_timeout_slides_with_use(store: Ops) -> None:
-    now = time.time()
-    await store.create("s1", {"a": b"1"}, meta(now, idle=1.0))
-    await wait_until(now + 0.5)
-    assert await store.load("s1", now=time.time(), idle_seconds=1.0) is not None
-    await wait_until(now + 1.2)  # past the first expiry, within the slid one
-    assert await store.load("s1", now=time.time(), idle_seconds=1.0) is not None
+    async def scenario() -> None:
+        now, session_id = time.time(), secrets.token_hex(8)
+        await store.create(session_id, {"a": b"1"}, meta(now, idle=1.0))
+        await wait_until(now + 0.5)
+        slid = time.time()
+        loaded = await store.load(session_id, now=slid, idle_seconds=1.0)
+        if loaded is None:
+            excuse(now, 1.0, "from the creation to the first load")
+        assert loaded is not None
+        await wait_until(now + 1.2)  # past the first expiry, within the slid one
+        loaded = await store.load(session_id, now=time.time(), idle_seconds=1.0)
+        if loaded is None:
+            excuse(slid, 1.0, "from the first load to the second")
+        assert loaded is not None
+
+    await apaced(scenario)
 
 
 async def test_deadline_ends_a_sliding_session(store: Ops) -> None:
-    now = time.time()
-    await store.create("s1", {"a": b"1"}, meta(now, idle=60, deadline=now + 1.0))
-    loaded = await store.load("s1", now=now + 0.1, idle_seconds=60)
-    assert loaded is not None and loaded.meta.expires_at == now + 1.0
-    await wait_until(now + 1.0)
-    assert await store.load("s1", now=time.time(), idle_seconds=60) is None
+    async def scenario() -> None:
+        now, session_id = time.time(), secrets.token_hex(8)
+        await store.create(session_id, {"a": b"1"}, meta(now, idle=60, deadline=now + 1.0))
+        loaded = await store.load(session_id, now=now + 0.1, idle_seconds=60)
+        if loaded is None:
+            excuse(now, 1.0, "from the creation to the load")
+        assert loaded is not None and loaded.meta.expires_at == now + 1.0
+        await wait_until(now + 1.0)
+        assert await store.load(session_id, now=time.time(), idle_seconds=60) is None
+
+    await apaced(scenario)
 
 
 # -- tombstones --------------------------------------------------------------------------------
