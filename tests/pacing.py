@@ -16,7 +16,8 @@ after ``attempts`` slow tries the test fails, saying how slow each one was.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import pytest
@@ -35,6 +36,18 @@ def excuse(since: float, limit: float, what: str) -> None:
     elapsed = time.time() - since
     if elapsed >= limit:
         raise TooSlow(f"{what}: {elapsed:.2f} s passed, the scenario needs under {limit} s")
+
+
+@contextmanager
+def window(since: float, limit: float, what: str) -> Iterator[None]:
+    """Checks that hold only until ``limit`` seconds after ``since``: an
+    AssertionError inside becomes TooSlow when that time had passed (see
+    :func:`excuse`), and stays a failure when it had not."""
+    try:
+        yield
+    except AssertionError as error:
+        excuse(since, limit, what)
+        raise error
 
 
 def paced(scenario: Callable[[], T], attempts: int = 3) -> T:

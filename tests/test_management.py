@@ -39,6 +39,7 @@ from sessionware.stores.base import SORT_FIELDS
 
 from .conftest import REDIS_URL
 from .helpers import only_cookie, set_cookies
+from .pacing import paced, window
 from .stores.sql import SQL_STORES
 
 SECRET = "management-test-secret"
@@ -576,25 +577,32 @@ def test_set_ttl_fixes_an_expiry_that_activity_does_not_move(store: Any) -> None
 def test_expiry_leaves_a_tombstone_that_disappears_after_retention(
     new_store: Callable[..., Any],
 ) -> None:
-    store = new_store(retention_seconds=1)
-    manager = SessionManager(store)
-    with client_for(store, idle_timeout=1) as client:
-        idle = login(client, "alice")
-        idle_cookie = cookie(client)
-        kept = login(client, "bob")
-        manager.set_ttl(kept, None)
-        time.sleep(1.3)
-        expired = manager.get(idle)
-        assert manager.revoke(kept, actor="ops")
-        revoked = manager.get(kept)
-        assert ids(manager.list(status="expired").items) == [idle]
-        assert manager.reveal(idle, actor="ops") == {}
-        assert manager.user_sessions("alice") == []
-        only_cookie(client, idle_cookie)
-        assert client.get("/whoami").json() == {"id": None, "keys": []}
-        time.sleep(1.3)
-        assert manager.get(idle) is None and manager.get(kept) is None
-        assert manager.list().total_items == 0
+    def scenario() -> tuple[Any, Any]:
+        store = new_store(retention_seconds=1)
+        manager = SessionManager(store)
+        with client_for(store, idle_timeout=1) as client:
+            started = time.time()  # alice's session ends by + 1 s, its tombstone by + 2 s
+            idle = login(client, "alice")
+            idle_cookie = cookie(client)
+            kept = login(client, "bob")
+            manager.set_ttl(kept, None)
+            time.sleep(1.3)
+            with window(started, 2.0, "from alice's login to the checks of her tombstone"):
+                expired = manager.get(idle)
+                assert manager.revoke(kept, actor="ops")
+                revoked = manager.get(kept)
+                assert ids(manager.list(status="expired").items) == [idle]
+                assert manager.reveal(idle, actor="ops") == {}
+                assert manager.user_sessions("alice") == []
+                only_cookie(client, idle_cookie)
+                assert client.get("/whoami").json() == {"id": None, "keys": []}
+                assert expired is not None
+            time.sleep(1.3)
+            assert manager.get(idle) is None and manager.get(kept) is None
+            assert manager.list().total_items == 0
+        return expired, revoked
+
+    expired, revoked = paced(scenario)
     assert expired is not None and expired.status == "expired"
     assert expired.expires_at is not None
     assert close_to(expired.ended_at, expired.expires_at.timestamp(), within=0.5)
