@@ -23,19 +23,24 @@ from typing import TypeVar
 import pytest
 
 T = TypeVar("T")
+_UNSAID = object()  # excuse() was not told what the check found
 
 
 class TooSlow(Exception):
     """The machine ran the scenario too slowly for its timing to prove anything."""
 
 
-def excuse(since: float, limit: float, what: str) -> None:
-    """Raise TooSlow when ``limit`` seconds or more passed since ``since``
-    (a ``time.time()`` taken before the request that started the clock): the
-    check that follows would fail for the machine's pace, not for the code's."""
-    elapsed = time.time() - since
+def excuse(
+    since: float, limit: float, what: str, seen: object = _UNSAID, until: float | None = None
+) -> None:
+    """Raise TooSlow when ``limit`` seconds or more passed from ``since`` (a
+    ``time.time()`` taken before the request that started the clock) to ``until``
+    (now, by default): the check that follows would fail for the machine's pace,
+    not for the code's. ``seen``, what the check found, goes into the message."""
+    elapsed = (time.time() if until is None else until) - since
     if elapsed >= limit:
-        raise TooSlow(f"{what}: {elapsed:.2f} s passed, the scenario needs under {limit} s")
+        found = "" if seen is _UNSAID else f" (found {seen!r})"
+        raise TooSlow(f"{what}: {elapsed:.2f} s passed, the scenario needs under {limit} s{found}")
 
 
 @contextmanager
@@ -46,7 +51,7 @@ def window(since: float, limit: float, what: str) -> Iterator[None]:
     try:
         yield
     except AssertionError as error:
-        excuse(since, limit, what)
+        excuse(since, limit, what, seen=error)
         raise error
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import math
 import threading
@@ -97,8 +98,12 @@ def new_store(request: pytest.FixtureRequest) -> Callable[..., Any]:
         return lambda **options: SQL_STORES[request.param](request, **options)
     from sessionware.stores.redis import RedisStore
 
-    prefix = request.getfixturevalue("redis_prefix")
-    return lambda **options: RedisStore.from_url(REDIS_URL, prefix=prefix, **options)
+    prefix, made = request.getfixturevalue("redis_prefix"), itertools.count()
+
+    def fresh(**options: Any) -> Any:  # a prefix of its own: nothing left by a store before
+        return RedisStore.from_url(REDIS_URL, prefix=f"{prefix}{next(made)}:", **options)
+
+    return fresh
 
 
 @pytest.fixture
@@ -578,29 +583,32 @@ def test_expiry_leaves_a_tombstone_that_disappears_after_retention(
     new_store: Callable[..., Any],
 ) -> None:
     def scenario() -> tuple[Any, Any]:
-        store = new_store(retention_seconds=1)
+        store = new_store(retention_seconds=1)  # a fresh one per attempt
         manager = SessionManager(store)
-        with client_for(store, idle_timeout=1) as client:
-            started = time.time()  # alice's session ends by + 1 s, its tombstone by + 2 s
-            idle = login(client, "alice")
-            idle_cookie = cookie(client)
-            kept = login(client, "bob")
-            manager.set_ttl(kept, None)
-            time.sleep(1.3)
-            with window(started, 2.0, "from alice's login to the checks of her tombstone"):
-                expired = manager.get(idle)
+        try:
+            with client_for(store, idle_timeout=1) as client:
+                started = time.time()  # alice's session ends by + 1 s, its tombstone by + 2 s
+                idle = login(client, "alice")
+                idle_cookie = cookie(client)
+                kept = login(client, "bob")
+                manager.set_ttl(kept, None)
+                time.sleep(1.3)
+                with window(started, 2.0, "from alice's login to the checks of her tombstone"):
+                    expired = manager.get(idle)
+                    assert expired is not None
+                    assert ids(manager.list(status="expired").items) == [idle]
                 assert manager.revoke(kept, actor="ops")
                 revoked = manager.get(kept)
-                assert ids(manager.list(status="expired").items) == [idle]
                 assert manager.reveal(idle, actor="ops") == {}
                 assert manager.user_sessions("alice") == []
                 only_cookie(client, idle_cookie)
                 assert client.get("/whoami").json() == {"id": None, "keys": []}
-                assert expired is not None
-            time.sleep(1.3)
-            assert manager.get(idle) is None and manager.get(kept) is None
-            assert manager.list().total_items == 0
-        return expired, revoked
+                time.sleep(1.3)
+                assert manager.get(idle) is None and manager.get(kept) is None
+                assert manager.list().total_items == 0
+            return expired, revoked
+        finally:
+            getattr(store, "close", lambda: None)()
 
     expired, revoked = paced(scenario)
     assert expired is not None and expired.status == "expired"
