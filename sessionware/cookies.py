@@ -8,13 +8,15 @@ The cookie carries ``token.timestamp.signature`` (itsdangerous, HMAC-SHA256):
 * the timestamp says when the cookie was last sent, so that a persistent
   cookie (``max_age``) is re-sent only when its expiry has to slide.
 
-Everything here is pure: no I/O, no framework.
+Everything here is pure (no I/O, no framework) but one warning, logged once per
+process for a signing key short or plain enough to guess (:func:`warn_if_weak`).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,36 @@ _SALT = b"sessionware.cookie"
 # knows before loading which idle timeout the store should slide the record by.
 _PERMANENT_SALT = b"sessionware.cookie.permanent"
 _EPOCH = formatdate(0, usegmt=True)  # Expires for a cookie being removed
+STRONG_KEY_BYTES = 32  # a signing key shorter than this is warned about (see warn_if_weak)
+_FEWEST_DISTINCT = 5  # ... and so is one made of fewer distinct bytes ("aaaa...", "0101...")
+_warned_weak: set[bytes] = set()  # digests of the keys warned about, never the keys
+
+logger = logging.getLogger("sessionware")
+
+
+def warn_if_weak(keys: Sequence[bytes]) -> None:
+    """Log a warning, once per process and key, for each signing key shorter than
+    :data:`STRONG_KEY_BYTES` or made of fewer than five distinct bytes: whoever
+    guesses it signs cookies the middleware accepts. Starlette, Flask and the peers
+    take any key in silence; the quick starts' ``"change me"`` is such a key. The
+    key itself never reaches the log."""
+    for position, key in enumerate(keys):
+        if len(key) >= STRONG_KEY_BYTES and len(set(key)) >= _FEWEST_DISTINCT:
+            continue
+        digest = hashlib.sha256(key).digest()
+        if digest in _warned_weak:
+            continue
+        _warned_weak.add(digest)
+        which = "secret_key" if len(keys) == 1 else f"secret_key (key {position + 1} of the list)"
+        logger.warning(
+            "sessionware: %s is %d bytes of %d distinct values: short or plain enough to "
+            "guess, and whoever guesses it can sign session cookies. Use 32 random bytes "
+            "or more, kept out of the code (an environment variable): python -c 'import "
+            "secrets; print(secrets.token_urlsafe(32))'",
+            which,
+            len(key),
+            len(set(key)),
+        )
 
 
 def new_token() -> str:
@@ -75,6 +107,7 @@ class CookieSigner:
                 "secret_key must be a non-empty str or bytes, or a list of them (newest first); "
                 "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
+        warn_if_weak(keys)
         oldest_first = list(reversed(keys))
         self._signer, self._permanent_signer = (
             _Signer(oldest_first, salt=salt, digest_method=hashlib.sha256, key_derivation="hmac")

@@ -125,3 +125,36 @@ def test_a_store_outage_logs_one_line_per_request_and_one_traceback(
     assert len(failures) == 3
     assert [r.exc_info is not None for r in failures] == [True, False, False]
     assert all("saving" in r.getMessage() or "loading" in r.getMessage() for r in failures)
+
+
+@pytest.mark.parametrize("shell", ["asgi", "wsgi", "flask"])
+def test_a_guessable_secret_key_is_warned_about_once(
+    shell: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    weak = f"change me {shell}"  # a key of its own: the warning is once per process and key
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        for _ in range(2):
+            if shell == "asgi":
+                SessionMiddleware(starlette_app(), secret_key=weak, store=MemoryStore())
+            elif shell == "wsgi":
+                WSGISessionMiddleware(lambda e, s: [], secret_key=weak, store=MemoryStore())
+            else:
+                app = flask.Flask(__name__)
+                app.secret_key = weak
+                Sessionware(app, store=MemoryStore())
+    warned = [r.getMessage() for r in caplog.records if "guess" in r.message]
+    assert len(warned) == 1, warned
+    assert f"is {len(weak)} bytes" in warned[0] and "token_urlsafe(32)" in warned[0]
+    assert weak not in caplog.text  # the key itself never reaches the log
+
+
+def test_a_strong_secret_key_and_a_plain_long_one(caplog: pytest.LogCaptureFixture) -> None:
+    import secrets
+
+    strong, plain = secrets.token_urlsafe(32), "ab" * 20  # 43 random bytes; 40 of 2 values
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        SessionMiddleware(starlette_app(), secret_key=strong, store=MemoryStore())
+        assert "guess" not in caplog.text
+        SessionMiddleware(starlette_app(), secret_key=[strong, plain], store=MemoryStore())
+    (warned,) = [r.getMessage() for r in caplog.records if "guess" in r.message]
+    assert "key 2 of the list" in warned and "40 bytes of 2 distinct values" in warned

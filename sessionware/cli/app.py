@@ -62,6 +62,20 @@ class Operator:
             self._manager = SessionManager(open_store(self.url, self.prefix, existing=True))
         return self._manager
 
+    def where(self) -> str:
+        """The store and its key prefix, as a person would check them (no password):
+        an app whose store uses another prefix keeps its sessions out of this one's
+        sight, and an empty listing says nothing else."""
+        prefix = getattr(self.manager.store, "prefix", None)
+        where = masked(self.url or "?")
+        if not isinstance(prefix, str):
+            return where
+        return (
+            f"{where} under the key prefix {prefix!r}; if your app's store has another, "
+            "pass it: sessionware --prefix PREFIX sessions list (or SESSIONWARE_PREFIX, or "
+            "?prefix= in the store URL)"
+        )
+
     def close(self) -> None:
         close = getattr(self._manager and self._manager.store, "close", None)
         if close is not None:
@@ -151,7 +165,19 @@ def sessions() -> None:
 @pass_operator
 def list_sessions(operator: Operator, /, ascending: bool, as_json: bool, **query: Any) -> None:
     """One page of sessions, as SessionManager.list gives it."""
-    output.page(operator.manager.list(descending=not ascending, **query), as_json)
+    listing = operator.manager.list(descending=not ascending, **query)
+    output.page(listing, as_json)
+    if listing.total_items == 0 and not as_json:
+        output.note(f"no sessions {'match' if query_given(query) else 'are'} in {operator.where()}")
+
+
+FILTERS = ("search", "status", "app", "user")  # filter_options' names
+
+
+def query_given(query: dict[str, Any]) -> bool:
+    """Whether a listing's options filter it (an empty store and a narrow filter read
+    alike otherwise)."""
+    return any(query.get(name) is not None for name in FILTERS)
 
 
 @sessions.command()

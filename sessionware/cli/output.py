@@ -114,6 +114,11 @@ def message(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
+def note(text: str) -> None:
+    """A hint beside a result, on stderr: what stdout carries stays the result alone."""
+    sys.stderr.write(text + "\n")
+
+
 def progress_bar() -> Progress | None:
     """A progress bar on stderr when it is a terminal; ``None`` in a pipe or a file."""
     console = Console(stderr=True)

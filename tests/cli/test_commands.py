@@ -257,3 +257,19 @@ def test_python_dash_m_runs_the_same_command(redis_prefix: str, ids: list[str]) 
     command = [sys.executable, "-m", "sessionware", "--store", REDIS_URL, "--prefix", redis_prefix]
     result = subprocess.run([*command, "sessions", "show", ids[0], "--json"], **env_args)
     assert json.loads(ok(result))["id"] == ids[0]
+
+
+def test_an_empty_listing_names_the_store_and_prefix_it_read(
+    redis_prefix: str, ids: list[str]
+) -> None:
+    result = run("sessions", "list", prefix=redis_prefix + "elsewhere:")
+    assert "0 sessions in all" in ok(result)  # the table alone on stdout
+    assert f"no sessions are in {REDIS_URL}" in result.stderr
+    assert f"under the key prefix '{redis_prefix}elsewhere:'" in result.stderr
+    assert "--prefix" in result.stderr
+    filtered = run("sessions", "list", "--user", "nobody", prefix=redis_prefix)
+    assert "no sessions match" in filtered.stderr
+    as_json = run("sessions", "list", "--json", prefix=redis_prefix + "elsewhere:")
+    assert json.loads(ok(as_json))["totalItems"] == 0 and as_json.stderr == ""  # JSON alone
+    assert "6 sessions in all" in ok(listed := run("sessions", "list", prefix=redis_prefix))
+    assert listed.stderr == ""  # a listing that found sessions needs no hint
