@@ -350,7 +350,8 @@ def _merge(options: dict[str, Any], origins: dict[str, str], layer: Layer) -> No
 
 def _check_together(options: Mapping[str, Any], origins: Mapping[str, str]) -> None:
     """Build the options once (with a stand-in key if none is set) to refuse what cannot work."""
-    trial = {**options, "secret_key": options.get("secret_key") or secrets.token_urlsafe(16)}
+    stand_in = secrets.token_urlsafe(32)  # as strong as a key should be: no weak-key warning
+    trial = {**options, "secret_key": options.get("secret_key") or stand_in}
     try:
         SessionConfig.build(**trial)
     except ConfigurationError as error:

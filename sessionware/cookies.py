@@ -49,25 +49,31 @@ logger = logging.getLogger("sessionware")
 def warn_if_weak(keys: Sequence[bytes]) -> None:
     """Log a warning, once per process and key, for each signing key shorter than
     :data:`STRONG_KEY_BYTES` or made of fewer than five distinct bytes: whoever
-    guesses it signs cookies the middleware accepts. Starlette, Flask and the peers
-    take any key in silence; the quick starts' ``"change me"`` is such a key. The
-    key itself never reaches the log."""
+    guesses it signs cookies and tokens the middleware accepts. Starlette, Flask and
+    the peers take any key in silence; the quick starts' ``"change me"`` is such a
+    key. The log says which rule the key breaks, never the key, its length or its
+    bytes."""
     for position, key in enumerate(keys):
-        if len(key) >= STRONG_KEY_BYTES and len(set(key)) >= _FEWEST_DISTINCT:
+        short = len(key) < STRONG_KEY_BYTES
+        if not short and len(set(key)) >= _FEWEST_DISTINCT:
             continue
         digest = hashlib.sha256(key).digest()
         if digest in _warned_weak:
             continue
         _warned_weak.add(digest)
-        which = "secret_key" if len(keys) == 1 else f"secret_key (key {position + 1} of the list)"
+        which = (
+            "secret_key"
+            if position == 0
+            else f"the older signing key number {position} (after the newest: a key list, "
+            "or Flask's SECRET_KEY_FALLBACKS)"
+        )
+        rule = "is shorter than 32 bytes" if short else "repeats fewer than 5 distinct bytes"
         logger.warning(
-            "sessionware: %s is %d bytes of %d distinct values: short or plain enough to "
-            "guess, and whoever guesses it can sign session cookies. Use 32 random bytes "
-            "or more, kept out of the code (an environment variable): python -c 'import "
-            "secrets; print(secrets.token_urlsafe(32))'",
+            "sessionware: %s %s: it can be guessed, and whoever guesses it can sign session "
+            "cookies and tokens. Use 32 random bytes or more, kept out of the code (an "
+            "environment variable): python -c 'import secrets; print(secrets.token_urlsafe(32))'",
             which,
-            len(key),
-            len(set(key)),
+            rule,
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from pathlib import Path
 
 import flask
 import pytest
@@ -19,6 +20,7 @@ from sessionware import (
     SessionMiddleware,
     SessionNotLoaded,
     WSGISessionMiddleware,
+    cookies,
     responses,
 )
 from sessionware.flask import Sessionware
@@ -127,11 +129,17 @@ def test_a_store_outage_logs_one_line_per_request_and_one_traceback(
     assert all("saving" in r.getMessage() or "loading" in r.getMessage() for r in failures)
 
 
+@pytest.fixture
+def unwarned() -> None:
+    """A process that has warned about no key yet (the warning is once per key)."""
+    cookies._warned_weak.clear()
+
+
 @pytest.mark.parametrize("shell", ["asgi", "wsgi", "flask"])
 def test_a_guessable_secret_key_is_warned_about_once(
-    shell: str, caplog: pytest.LogCaptureFixture
+    shell: str, caplog: pytest.LogCaptureFixture, unwarned: None
 ) -> None:
-    weak = f"change me {shell}"  # a key of its own: the warning is once per process and key
+    weak = "change me"
     with caplog.at_level(logging.WARNING, logger="sessionware"):
         for _ in range(2):
             if shell == "asgi":
@@ -144,11 +152,14 @@ def test_a_guessable_secret_key_is_warned_about_once(
                 Sessionware(app, store=MemoryStore())
     warned = [r.getMessage() for r in caplog.records if "guess" in r.message]
     assert len(warned) == 1, warned
-    assert f"is {len(weak)} bytes" in warned[0] and "token_urlsafe(32)" in warned[0]
-    assert weak not in caplog.text  # the key itself never reaches the log
+    assert "secret_key is shorter than 32 bytes" in warned[0]
+    assert "token_urlsafe(32)" in warned[0]
+    assert weak not in caplog.text and "9" not in warned[0]  # nor the key, nor its length
 
 
-def test_a_strong_secret_key_and_a_plain_long_one(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_strong_secret_key_and_a_plain_long_one(
+    caplog: pytest.LogCaptureFixture, unwarned: None
+) -> None:
     import secrets
 
     strong, plain = secrets.token_urlsafe(32), "ab" * 20  # 43 random bytes; 40 of 2 values
@@ -157,4 +168,26 @@ def test_a_strong_secret_key_and_a_plain_long_one(caplog: pytest.LogCaptureFixtu
         assert "guess" not in caplog.text
         SessionMiddleware(starlette_app(), secret_key=[strong, plain], store=MemoryStore())
     (warned,) = [r.getMessage() for r in caplog.records if "guess" in r.message]
-    assert "key 2 of the list" in warned and "40 bytes of 2 distinct values" in warned
+    assert "older signing key number 1" in warned and "fewer than 5 distinct bytes" in warned
+
+
+def test_flask_fallback_keys_and_a_config_file_without_a_key(
+    caplog: pytest.LogCaptureFixture, unwarned: None, tmp_path: Path
+) -> None:
+    import secrets
+
+    app = flask.Flask(__name__)
+    app.secret_key = secrets.token_urlsafe(32)
+    app.config["SECRET_KEY_FALLBACKS"] = ["old-key"]
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        Sessionware(app, store=MemoryStore())
+    (warned,) = [r.getMessage() for r in caplog.records if "guess" in r.message]
+    assert "SECRET_KEY_FALLBACKS" in warned
+    caplog.clear()
+    config = tmp_path / "sessionware.toml"
+    config.write_text("[sessions]\nidle_timeout = 600\n")
+    with caplog.at_level(logging.WARNING, logger="sessionware"):  # the file names no key
+        SessionMiddleware.from_config(
+            starlette_app(), config, secret_key=secrets.token_urlsafe(32), store=MemoryStore()
+        )
+    assert "guess" not in caplog.text  # the check of the file's options used no weak key

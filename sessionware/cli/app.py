@@ -63,18 +63,21 @@ class Operator:
         return self._manager
 
     def where(self) -> str:
-        """The store and its key prefix, as a person would check them (no password):
+        """The store and its prefix, as a person would check them (credentials masked):
         an app whose store uses another prefix keeps its sessions out of this one's
         sight, and an empty listing says nothing else."""
-        prefix = getattr(self.manager.store, "prefix", None)
+        store = self.manager.store
+        prefix = getattr(store, "prefix", None)
         where = masked(self.url or "?")
         if not isinstance(prefix, str):
             return where
-        return (
-            f"{where} under the key prefix {prefix!r}; if your app's store has another, "
-            "pass it: sessionware --prefix PREFIX sessions list (or SESSIONWARE_PREFIX, or "
-            "?prefix= in the store URL)"
+        kind = "key prefix" if type(store).__name__ == "RedisStore" else "table prefix"
+        how = (
+            "change ?prefix= in the store URL"
+            if "prefix=" in (self.url or "")
+            else "pass it: sessionware --prefix PREFIX sessions list (or SESSIONWARE_PREFIX)"
         )
+        return f"{where} under the {kind} {prefix!r}; if your app's store has another, {how}"
 
     def close(self) -> None:
         close = getattr(self._manager and self._manager.store, "close", None)

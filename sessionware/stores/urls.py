@@ -10,11 +10,12 @@ extra is an error that names it, not an ImportError at start-up.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from ..errors import ConfigurationError, MissingExtra
 
@@ -67,18 +68,24 @@ SCHEMES: dict[str, Scheme] = {
 }
 
 
+# a query parameter whose name holds one of these carries a credential
+_CREDENTIAL_PARAM = re.compile(r"([?&;][^=&#;]*(?:pass|secret|token|key)[^=&#;]*=)[^&#;]*", re.I)
+
+
 def masked(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``, fit for messages."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unparsable store URL>"
-    if not password:
-        return url
-    userinfo, _, hostinfo = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+    """``url`` with every credential replaced by ``***``, fit for messages: the
+    password of its user part, read as libpq and redis-py read it (up to the last
+    ``@`` before the path, so that a ``?`` or ``#`` inside the password hides
+    nothing), and the value of any query parameter named for a password, secret,
+    token or key (``?password=``, libpq's ``sslpassword=``, ``sentinel_password=``)."""
+    scheme, separator, rest = url.partition("://")
+    if separator:
+        authority, slash, tail = rest.partition("/")
+        userinfo, at, hosts = authority.rpartition("@")
+        if at and ":" in userinfo:
+            authority = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
+        url = f"{scheme}://{authority}{slash}{tail}"
+    return _CREDENTIAL_PARAM.sub(r"\1***", url)
 
 
 def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -> Any:

@@ -267,6 +267,8 @@ def test_an_empty_listing_names_the_store_and_prefix_it_read(
     assert f"no sessions are in {REDIS_URL}" in result.stderr
     assert f"under the key prefix '{redis_prefix}elsewhere:'" in result.stderr
     assert "--prefix" in result.stderr
+    in_url = run("sessions", "list", store=f"{REDIS_URL}?prefix={redis_prefix}elsewhere:")
+    assert "change ?prefix= in the store URL" in in_url.stderr  # not a second --prefix
     filtered = run("sessions", "list", "--user", "nobody", prefix=redis_prefix)
     assert "no sessions match" in filtered.stderr
     as_json = run("sessions", "list", "--json", prefix=redis_prefix + "elsewhere:")

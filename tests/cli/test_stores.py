@@ -58,6 +58,20 @@ def test_unlimited_is_no_expiry() -> None:
         ("postgresql://ann:s3cret@db/app", "postgresql://ann:***@db/app"),
         ("redis://h:1/0", "redis://h:1/0"),
         ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
+        # a password in the query, as redis-py and libpq take it
+        ("redis://h:1/0?password=pw&db=2", "redis://h:1/0?password=***&db=2"),
+        (
+            "postgresql://u@h/db?sslmode=require&password=pw",
+            "postgresql://u@h/db?sslmode=require&password=***",
+        ),
+        (
+            "redis+sentinel://:pw@a:1,b:2/m?sentinel_password=sp",
+            "redis+sentinel://:***@a:1,b:2/m?sentinel_password=***",
+        ),
+        # libpq reads the password up to the last @: a ? or # in it hides nothing
+        ("postgresql://u:p?w@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:p#w@h/db", "postgresql://u:***@h/db"),
+        ("redis://h:1/0?prefix=app:", "redis://h:1/0?prefix=app:"),
     ],
 )
 def test_masked_hides_only_the_password(url: str, shown: str) -> None:
