@@ -164,7 +164,9 @@ class SessionMiddleware:
             return
         name = config.cookie.name
         cookie_names = scope.get("sessionware.cookie_names")
-        if cookie_names is None:
+        if config.bearer:  # reads no cookie: no clash with a cookie middleware around it
+            cookie_names = [name]
+        elif cookie_names is None:
             scope["sessionware.cookie_names"] = cookie_names = [name]
         elif name in cookie_names:  # nested apps need distinct cookies
             raise ConfigurationError(
@@ -198,7 +200,10 @@ class SessionMiddleware:
                     await _send_error(send, load_failure(error))
                 return
             register(scope, ASGI_KEY, self.bound.tag, session)
-            scope.setdefault("session", session)  # request.session stays the outermost's
+            if config.bearer:  # the API's clients are its tokens' sessions, not a cookie's
+                scope["session"] = session
+            else:
+                scope.setdefault("session", session)  # request.session stays the outermost's
         else:
             scope["session"] = session
         if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):

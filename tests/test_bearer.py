@@ -193,6 +193,40 @@ def test_fastapi_dependency_with_bearer(any_store: Any, manager: SessionManager)
     assert manager.decrypt(issued.token)["role"] == "owner"
 
 
+@pytest.mark.parametrize("bound", [False, True])
+def test_a_bearer_api_mounted_under_a_cookie_middleware(
+    any_store: Any, manager: SessionManager, bound: bool
+) -> None:
+    """FastAPI's usual layout: the cookie middleware on the main app, the token API
+    mounted inside it. The API's handlers see the token's session, never the cookie's."""
+    api = FastAPI()
+    typed = {"session_type": "user-session"} if bound else {}
+    api.add_middleware(SessionMiddleware, secret_key=SECRET, store=any_store, bearer=True, **typed)
+
+    @api.get("/me")
+    async def me(session: SessionDep) -> dict[str, Any]:
+        return dict(session)
+
+    @api.post("/role/{role}")
+    async def set_role(role: str, session: SessionDep) -> dict[str, Any]:
+        session["role"] = role
+        return dict(session)
+
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=any_store)  # browsers
+    app.mount("/api", api)
+    issued = manager.generate("user-session", ALICE)
+    with TestClient(app, base_url="https://testserver") as client:
+        assert client.get("/api/me", headers=bearer(issued.token)).json() == ALICE
+        changed = client.post("/api/role/owner", headers=bearer(issued.token))
+        assert changed.json()["role"] == "owner" and "set-cookie" not in changed.headers
+        assert client.post("/api/role/owner").status_code == 401  # no token: no cookie session
+        assert manager.revoke(issued.session_id, actor="ops")
+        assert client.get("/api/me", headers=bearer(issued.token)).json() == {}  # ended
+        assert client.post("/api/role/x", headers=bearer(issued.token)).status_code == 401
+    assert manager.get(issued.session_id).status == "revoked"  # type: ignore[union-attr]
+
+
 def test_a_bearer_middleware_bound_to_a_type(
     shell: str, any_store: Any, manager: SessionManager
 ) -> None:
