@@ -171,9 +171,10 @@ def test_the_token_never_rotates(client: Any, manager: SessionManager, path: str
     assert manager.decrypt(issued.token) == ALICE  # same token, same session
 
 
-def test_fastapi_dependency_with_bearer(any_store: Any, manager: SessionManager) -> None:
+def token_api(store: Any, **options: Any) -> FastAPI:
+    """A FastAPI app behind a bearer middleware: GET /me, POST /role/{role}."""
     app = FastAPI()
-    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=any_store, bearer=True)
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store, bearer=True, **options)
 
     @app.get("/me")
     async def me(session: SessionDep) -> dict[str, Any]:
@@ -184,6 +185,11 @@ def test_fastapi_dependency_with_bearer(any_store: Any, manager: SessionManager)
         session["role"] = role
         return dict(session)
 
+    return app
+
+
+def test_fastapi_dependency_with_bearer(any_store: Any, manager: SessionManager) -> None:
+    app = token_api(any_store)
     issued = manager.generate("user-session", ALICE)
     with TestClient(app, base_url="https://testserver") as client:
         assert client.get("/me", headers=bearer(issued.token)).json() == ALICE
@@ -199,19 +205,7 @@ def test_a_bearer_api_mounted_under_a_cookie_middleware(
 ) -> None:
     """FastAPI's usual layout: the cookie middleware on the main app, the token API
     mounted inside it. The API's handlers see the token's session, never the cookie's."""
-    api = FastAPI()
-    typed = {"session_type": "user-session"} if bound else {}
-    api.add_middleware(SessionMiddleware, secret_key=SECRET, store=any_store, bearer=True, **typed)
-
-    @api.get("/me")
-    async def me(session: SessionDep) -> dict[str, Any]:
-        return dict(session)
-
-    @api.post("/role/{role}")
-    async def set_role(role: str, session: SessionDep) -> dict[str, Any]:
-        session["role"] = role
-        return dict(session)
-
+    api = token_api(any_store, **({"session_type": "user-session"} if bound else {}))
     app = FastAPI()
     app.add_middleware(SessionMiddleware, secret_key=SECRET, store=any_store)  # browsers
     app.mount("/api", api)
