@@ -609,9 +609,12 @@ def _remembered(session: Session) -> int | bool:
 def _lifetime(config: SessionConfig, session: Session) -> int | None:
     """The cookie's Max-Age: a typed session's lifetime, the session's own "remember me"
     choice, else ``max_age`` (the absolute deadline caps each, see :func:`_set_cookie`)."""
-    if session._type is not None:
-        now = time.time()
-        return max(1, int(session._type.expires_at(now) - now))
+    if session._type is not None:  # what remains of the lifetime its type gave it at creation
+        now, meta = time.time(), session._meta
+        end = None if meta is None else meta.deadline or meta.expires_at
+        if end is None:  # a new session: the type's lifetime as it stands
+            end = session._type.expires_at(now)
+        return max(1, int(end - now))
     flag = _remembered(session)
     if flag is True:
         return config.permanent_seconds

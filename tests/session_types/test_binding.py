@@ -165,6 +165,23 @@ def test_a_type_change_reaches_the_middleware_after_its_cache(
         assert response.status_code == 200
 
 
+def test_a_shorter_type_lifetime_leaves_older_cookies_to_their_own_end(
+    shell: str, any_store: Any, types: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A session keeps the lifetime its type gave it at creation (README); its cookie's
+    # Max-Age must say the same, not the type's new lifetime from now on.
+    monkeypatch.setattr(registry, "CACHE_SECONDS", 0.0)
+    with client_for(shell, any_store) as client:
+        (first,) = set_cookies(client.get("/set", params={"key": "cartId", "value": "cartId"}))
+        session_id = client.get("/").json()["id"]
+        types.update("checkout-session", expiry=2, period="minutes")
+        time.sleep(2.3)  # past the re-send threshold of a 2-minute cookie (1% + 1 s)
+        later = set_cookies(client.get("/set", params={"key": "userId", "value": "userId"}))
+    end = any_store.get_meta(session_id, now=time.time()).expires_at
+    assert 3590 <= int(first["max-age"]) <= 3600 and end > time.time() + 3500  # the hour stays
+    assert all(int(cookie["max-age"]) > 3500 for cookie in later), later
+
+
 def test_within_the_cache_a_middleware_keeps_the_type_it_read(
     shell: str, any_store: Any, types: Any
 ) -> None:
