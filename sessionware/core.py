@@ -227,7 +227,7 @@ class SessionConfig:
                 max_age=None if cookie_max_age is None else max(1, round(cookie_max_age)),
                 partitioned=_flag(partitioned, "partitioned"),
             ),
-            idle_seconds=seconds(idle_timeout, "idle_timeout"),
+            idle_seconds=_idle_default(idle_timeout, cookie_max_age),
             absolute_seconds=seconds(absolute_timeout, "absolute_timeout"),
             max_payload_bytes=max_payload_bytes,
             autoload=autoload,
@@ -604,6 +604,18 @@ def _remembered(session: Session) -> int | bool:
     if flag is True or (type(flag) is int and flag > 0):
         return flag
     return False
+
+
+def _idle_default(idle_timeout: Duration | None, cookie_max_age: float | None) -> float | None:
+    """The idle timeout in seconds. Left at its default, it is no longer than a
+    persistent cookie's ``max_age``: the server keeps no session past the cookie
+    that carries it (a cookie is re-sent, so its Max-Age restarts, no later than
+    the request that keeps the session alive), as Starlette's cookie sessions end
+    with theirs. Given, it is kept as given."""
+    idle = seconds(idle_timeout, "idle_timeout")
+    if idle_timeout is DEFAULT_IDLE_TIMEOUT and idle is not None and cookie_max_age is not None:
+        return min(idle, max(1.0, cookie_max_age))
+    return idle
 
 
 def _lifetime(config: SessionConfig, session: Session) -> int | None:

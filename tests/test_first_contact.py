@@ -191,3 +191,29 @@ def test_flask_fallback_keys_and_a_config_file_without_a_key(
             starlette_app(), config, secret_key=secrets.token_urlsafe(32), store=MemoryStore()
         )
     assert "guess" not in caplog.text  # the check of the file's options used no weak key
+
+
+def test_a_shorter_max_age_is_the_idle_timeout_unless_one_is_given() -> None:
+    from sessionware.core import SessionConfig
+
+    def idle(**options: object) -> float | None:
+        return SessionConfig.build(secret_key=SECRET, **options).idle_seconds  # type: ignore[arg-type]
+
+    assert idle() == 30 * 86400
+    assert idle(max_age=3600) == 3600  # Starlette's max_age also ended the session
+    assert idle(max_age=90 * 86400) == 30 * 86400  # never lengthened
+    assert idle(max_age=3600, idle_timeout=7200) == 7200  # given: kept as given
+    assert idle(max_age=3600, idle_timeout=None) is None
+
+
+def test_a_replayed_cookie_past_max_age_finds_no_session() -> None:
+    import time
+
+    store = MemoryStore()
+    with TestClient(starlette_app(store=store, max_age=1), base_url="https://testserver") as c:
+        assert c.get("/put").json() == {"n": 1}
+        cookie = c.cookies["session"]
+        time.sleep(1.5)  # the browser would have dropped it; a replay must not work either
+        c.cookies.clear()
+        c.cookies.set("session", cookie)
+        assert c.get("/put").json() == {"n": 1}  # a fresh session, not n == 2
