@@ -37,6 +37,7 @@ from .responses import (
     error_headers,
     load_failure,
     merge_headers,
+    note_missing,
     save_failure,
     warn_if_cookie_will_be_dropped,
 )
@@ -240,6 +241,8 @@ class SessionMiddleware:
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
         record = await self._calls.aload(session_id, **kwargs)
+        if record is None:
+            note_missing(self.store)
         if self.lifecycle is not None and record is None:
             dead = await adead_meta(self.store, session_id, kwargs["now"])
             await self.lifecycle.afire(self.lifecycle.loaded(session_id, record, dead))

@@ -161,6 +161,22 @@ def vary_with_cookie(vary: str) -> str:
 _FOLDS = {"vary": vary_with_cookie, "cache-control": no_store}
 
 
+def note_missing(store: Any) -> None:
+    """A validly signed cookie named a session ``store`` does not hold. Said once per
+    in-process store: there it is how a second worker, or a restart, shows (sessions
+    made elsewhere are simply not here); elsewhere it is an ordinary ended session."""
+    if getattr(store, "per_process", False) and not getattr(store, "_warned_missing", False):
+        store._warned_missing = True
+        logger.warning(
+            "sessionware: a correctly signed session cookie named a session %s does not "
+            "hold: it ended, or another worker or an earlier run of this server made it "
+            "(an in-process store shares nothing). The visitor gets a fresh session. With "
+            "more than one worker, or to survive a restart, use SQLiteStore(path), "
+            "PostgresStore.from_url(...) or RedisStore.from_url(...)",
+            type(store).__qualname__,
+        )
+
+
 def checked_store(store: Any) -> Any:
     """``store``, refusing a class where an instance belongs; warns once for an in-process
     store, which a second worker or a restart does not share."""

@@ -31,6 +31,7 @@ from .responses import (
     error_headers,
     load_failure,
     merge_headers,
+    note_missing,
     save_failure,
     status_line,
     warn_if_cookie_will_be_dropped,
@@ -128,6 +129,8 @@ class SyncSessions:
     def _load(self, session: Session) -> StoredSession | None:
         session_id, kwargs = self.config.load_args(session, time.time())
         record = self._calls.load(session_id, **kwargs)
+        if record is None:
+            note_missing(self.store)
         if self.lifecycle is not None and record is None:
             dead = dead_meta(self.store, session_id, kwargs["now"])
             self.lifecycle.fire(self.lifecycle.loaded(session_id, record, dead))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 import flask
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -217,3 +219,41 @@ def test_a_replayed_cookie_past_max_age_finds_no_session() -> None:
         c.cookies.clear()
         c.cookies.set("session", cookie)
         assert c.get("/put").json() == {"n": 1}  # a fresh session, not n == 2
+
+
+@pytest.mark.parametrize("shell", ["asgi", "wsgi"])
+def test_a_signed_cookie_the_in_process_store_lacks_is_explained_once(
+    shell: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a second worker on MemoryStore looks like: another process's valid cookie."""
+    elsewhere, here = MemoryStore(), MemoryStore()
+    if shell == "asgi":
+        made, served = (starlette_app(store=s) for s in (elsewhere, here))
+    else:
+
+        def counter(environ: dict[str, object], start_response: object) -> list[bytes]:
+            session = environ["sessionware.session"]
+            session["n"] = session.get("n", 0) + 1  # type: ignore[attr-defined]
+            start_response("200 OK", [("Content-Type", "text/plain")])  # type: ignore[operator]
+            return [str(session["n"]).encode()]  # type: ignore[index]
+
+        made, served = (
+            WSGISessionMiddleware(counter, secret_key=SECRET, store=s) for s in (elsewhere, here)
+        )
+
+    def client(app: object) -> Any:
+        if shell == "asgi":
+            return TestClient(app, base_url="https://testserver")  # type: ignore[arg-type]
+        transport = httpx.WSGITransport(app=app)  # type: ignore[arg-type]
+        return httpx.Client(transport=transport, base_url="https://testserver")
+
+    with client(made) as first:
+        first.get("/put")
+        cookie = first.cookies["session"]
+    with caplog.at_level(logging.WARNING, logger="sessionware"), client(served) as second:
+        for _ in range(2):
+            second.cookies.clear()
+            second.cookies.set("session", cookie)
+            assert second.get("/put").status_code == 200  # a fresh session, no error
+    (warned,) = [r.getMessage() for r in caplog.records if "does not hold" in r.message]
+    assert "another worker" in warned and "RedisStore" in warned
