@@ -161,20 +161,30 @@ def vary_with_cookie(vary: str) -> str:
 _FOLDS = {"vary": vary_with_cookie, "cache-control": no_store}
 
 
+_SHARED_STORES = (
+    "SQLiteStore(path) (one machine), PostgresStore.from_url(...) or RedisStore.from_url(...)"
+)
+
+
+def _once_per_process_store(store: Any, flag: str, message: str) -> None:
+    """Log ``message`` (``%s``: the store's class) once per in-process store."""
+    if getattr(store, "per_process", False) and not getattr(store, flag, False):
+        setattr(store, flag, True)
+        logger.warning(message, type(store).__qualname__)
+
+
 def note_missing(store: Any) -> None:
     """A validly signed cookie named a session ``store`` does not hold. Said once per
     in-process store: there it is how a second worker, or a restart, shows (sessions
     made elsewhere are simply not here); elsewhere it is an ordinary ended session."""
-    if getattr(store, "per_process", False) and not getattr(store, "_warned_missing", False):
-        store._warned_missing = True
-        logger.warning(
-            "sessionware: a correctly signed session cookie named a session %s does not "
-            "hold: it ended, or another worker or an earlier run of this server made it "
-            "(an in-process store shares nothing). The visitor gets a fresh session. With "
-            "more than one worker, or to survive a restart, use SQLiteStore(path), "
-            "PostgresStore.from_url(...) or RedisStore.from_url(...)",
-            type(store).__qualname__,
-        )
+    _once_per_process_store(
+        store,
+        "_warned_missing",
+        "sessionware: a correctly signed session cookie named a session %s does not "
+        "hold: it ended, or another worker or an earlier run of this server made it (an "
+        "in-process store shares nothing). The visitor gets a fresh session. With more "
+        "than one worker, or to survive a restart, use " + _SHARED_STORES,
+    )
 
 
 def checked_store(store: Any) -> Any:
@@ -185,13 +195,11 @@ def checked_store(store: Any) -> Any:
             f"store={store.__qualname__} is the class; pass an instance: "
             f"store={store.__qualname__}(...)"
         )
-    if getattr(store, "per_process", False) and not getattr(store, "_warned", False):
-        store._warned = True
-        logger.warning(
-            "sessionware: sessions are kept in %s, inside this one process: a second worker "
-            "(uvicorn --workers, gunicorn -w) will not see them and a restart loses them all. "
-            "For more than one worker or to survive a restart use SQLiteStore(path) (one "
-            "machine), PostgresStore.from_url(...) or RedisStore.from_url(...)",
-            type(store).__qualname__,
-        )
+    _once_per_process_store(
+        store,
+        "_warned",
+        "sessionware: sessions are kept in %s, inside this one process: a second worker "
+        "(uvicorn --workers, gunicorn -w) will not see them and a restart loses them all. "
+        "For more than one worker or to survive a restart use " + _SHARED_STORES,
+    )
     return store
