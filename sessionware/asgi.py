@@ -9,6 +9,7 @@ loaded for reading; changes made there are not saved.
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -22,6 +23,7 @@ from .core import (
     Duration,
     SessionConfig,
     arun_plan,
+    check_option_names,
     plan,
     untouched,
 )
@@ -64,6 +66,13 @@ class SessionMiddleware:
     :class:`~sessionware.MemoryStore`. Raises ConfigurationError (a ValueError)
     for invalid options.
     """
+
+    def __new__(cls, app: ASGIApp, *args: Any, **options: Any) -> SessionMiddleware:
+        """Refuses another library's option names (``session_cookie``, ``https_only``,
+        ``lifetime``...) with :class:`~sessionware.errors.UnknownOption`, which names
+        ours, before Python's bare TypeError would; type checkers read ``__init__``."""
+        check_option_names(options, _INIT_OPTIONS)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -251,6 +260,13 @@ class SessionMiddleware:
     async def _load(self, session: Session) -> None:
         session._fill(await self._load_record(session))
         session._accessed = False  # loading for the handler is not the handler reading
+
+
+# SessionMiddleware's keyword options, read once from its signature (see __new__)
+_INIT_OPTIONS = frozenset(inspect.signature(SessionMiddleware.__init__).parameters) - {
+    "self",
+    "app",
+}
 
 
 class _Response:

@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from itsdangerous import BadData, TimestampSigner
 from itsdangerous.encoding import base64_decode, base64_encode, bytes_to_int
@@ -98,6 +98,19 @@ class _Signer(TimestampSigner):
         return derived[secret_key]
 
 
+def _revealed(key: Any) -> Any:
+    """The value of a secret held the way settings libraries hold one: pydantic's
+    ``SecretStr``/``SecretBytes`` (``get_secret_value()``) and Starlette's ``Secret``
+    (``str()``), which Starlette's own SessionMiddleware takes. Anything else as is."""
+    reveal = getattr(key, "get_secret_value", None)
+    if callable(reveal):
+        return reveal()
+    kind = type(key)
+    if kind.__name__ == "Secret" and kind.__module__.startswith("starlette."):
+        return str(key)
+    return key
+
+
 class CookieSigner:
     """Signs tokens with the newest secret and verifies with any of them.
 
@@ -106,8 +119,9 @@ class CookieSigner:
     """
 
     def __init__(self, secret_keys: str | bytes | Sequence[str | bytes]) -> None:
+        secret_keys = _revealed(secret_keys)
         given = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys or ())
-        keys = [k.encode() if isinstance(k, str) else k for k in given]
+        keys = [k.encode() if isinstance(k, str) else k for k in map(_revealed, given)]
         if not keys or any(not isinstance(k, bytes) or not k for k in keys):
             raise ConfigurationError(
                 "secret_key must be a non-empty str or bytes, or a list of them (newest first); "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -129,10 +129,13 @@ PEER_OPTIONS = {
 }
 
 
-def check_option_names(options: Mapping[str, Any]) -> None:
-    """:class:`UnknownOption` naming each option that is not one of :class:`SessionOptions`
-    (with what replaces it, for another library's name), in place of Python's TypeError."""
-    unknown = sorted(set(options) - set(SessionOptions.__annotations__))
+def check_option_names(
+    options: Mapping[str, Any], known: Collection[str] = SessionOptions.__annotations__
+) -> None:
+    """:class:`UnknownOption` naming each option that is not one of ``known`` (by default
+    :class:`SessionOptions`), with what replaces it for another library's name, in place
+    of Python's TypeError."""
+    unknown = sorted(set(options) - set(known))
     if not unknown:
         return
     hints = [
@@ -140,7 +143,7 @@ def check_option_names(options: Mapping[str, Any]) -> None:
     ]
     raise UnknownOption(
         f"unknown session option(s): {'; '.join(hints)}. The options are: "
-        f"{', '.join(sorted(SessionOptions.__annotations__))}"
+        f"{', '.join(sorted(known))}"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 import pytest
 
@@ -221,3 +222,16 @@ def test_a_verified_cookie_is_remembered_but_not_beyond_its_signer(
     for _ in range(VERIFIED_CACHE + 10):
         signer.verify(signer.sign(new_token()))
     assert len(signer._verified) <= VERIFIED_CACHE  # bounded
+
+
+def test_settings_secrets_are_taken_as_their_value() -> None:
+    """Starlette's Secret (which its own SessionMiddleware takes) and pydantic's SecretStr
+    and SecretBytes sign exactly as the key they hold."""
+    from pydantic import SecretBytes, SecretStr
+    from starlette.datastructures import Secret
+
+    key = secrets.token_urlsafe(32)
+    value = CookieSigner(key).sign(new_token())
+    for held in (Secret(key), SecretStr(key), SecretBytes(key.encode()), [Secret(key)]):
+        assert CookieSigner(held).verify(value) is not None, held  # type: ignore[arg-type]
+    assert CookieSigner(SecretStr(secrets.token_urlsafe(32))).verify(value) is None

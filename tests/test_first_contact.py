@@ -21,6 +21,7 @@ from sessionware import (
     MemoryStore,
     SessionMiddleware,
     SessionNotLoaded,
+    UnknownOption,
     WSGISessionMiddleware,
     cookies,
     responses,
@@ -257,3 +258,17 @@ def test_a_signed_cookie_the_in_process_store_lacks_is_explained_once(
             assert second.get("/put").status_code == 200  # a fresh session, no error
     (warned,) = [r.getMessage() for r in caplog.records if "does not hold" in r.message]
     assert "another worker" in warned and "RedisStore" in warned
+
+
+def test_starlettes_option_names_are_refused_with_ours() -> None:
+    """Only the import changed, in a Starlette app moving to sessionware."""
+    with pytest.raises(
+        UnknownOption, match=r"https_only \(use secure\); session_cookie \(use cook"
+    ):
+        SessionMiddleware(starlette_app(), secret_key=SECRET, session_cookie="s", https_only=False)
+    with pytest.raises(TypeError, match=r"lifetime \(use idle_timeout"):  # still a TypeError
+        SessionMiddleware(starlette_app(), secret_key=SECRET, lifetime=3600)
+    app = Starlette(routes=[])
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, session_cookie="s")  # type: ignore[call-arg]
+    with pytest.raises(UnknownOption, match="cookie_name"), TestClient(app):
+        pass  # Starlette builds its middleware at start-up: the error comes then
