@@ -46,6 +46,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import codec
+from .bounded import Bounded
 from .devices import Device
 from .encryption import Keyring, is_sealed
 from .errors import CorruptRecord, SessionNotLoaded, SessionTooLarge, UnstorableValue
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
     from .session_types.model import SessionType
 
 logger = logging.getLogger("sessionware")
+# (session id, type, its problems) already logged: a record under an older schema is
+# reported once per process, not on every request that loads it
+_REPORTED: Bounded[tuple[str | None, str, str], None] = Bounded(4096)
 
 _S = TypeVar("_S", bound="Session")
 _PENDING = object()  # sits in the dict's own storage while a record waits to be loaded
@@ -584,12 +588,14 @@ class Session(dict[str, Any]):
         self._sizes, self._size, self._loaded_size = sizes, size, size
         if self._type is not None and (problems := self._type.problems(data)):
             self._problems = problems  # reported, never raised: the handler decides
-            logger.warning(
-                "sessionware: session %s was written under an older schema of type %r: %s",
-                self._id,
-                self._type.tag,
-                "; ".join(problems),
-            )
+            said = (self._id, self._type.tag, "; ".join(problems))
+            if said not in _REPORTED:
+                _REPORTED.remember(said, None)
+                logger.warning(
+                    "sessionware: session %s was written under an older schema of type %r: %s "
+                    "(said once per process; session.schema_problems has it on every load)",
+                    *said,
+                )
 
     def _refuse_oversized(self, size: int) -> None:
         """Ignore (with a warning) a record over the bytes any record may have; a lowered

@@ -3,6 +3,7 @@ assignment, lifetime and user from the type, reports on load, type changes seen.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -148,6 +149,24 @@ def test_a_record_under_an_older_schema_is_reported_not_crashed_on(
         # the new schema now governs assignments
         refused = client.get("/set", params={"key": "cartId", "value": "cartId"})
         assert refused.json()["error"]["expected"] == "uuid"
+
+
+def test_an_older_schema_is_logged_once_and_reported_on_every_load(
+    shell: str,
+    any_store: Any,
+    types: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(registry, "CACHE_SECONDS", 0.0)
+    with client_for(shell, any_store) as client:
+        client.get("/set", params={"key": "cartId", "value": "cartId"})
+        types.update("checkout-session", schema={**CHECKOUT["schema"], "cartId": "uuid"})
+        with caplog.at_level(logging.WARNING, logger="sessionware"):
+            bodies = [client.get("/").json() for _ in range(3)]
+    assert all(len(body["problems"]) == 1 for body in bodies)  # the handler sees it each time
+    logged = [r for r in caplog.records if "older schema" in r.getMessage()]
+    assert len(logged) == 1, [r.getMessage() for r in logged]
 
 
 def test_a_type_change_reaches_the_middleware_after_its_cache(
