@@ -67,11 +67,13 @@ class SessionMiddleware:
     for invalid options.
     """
 
-    def __new__(cls, app: ASGIApp, *args: Any, **options: Any) -> SessionMiddleware:
+    def __new__(cls, *args: Any, **options: Any) -> SessionMiddleware:
         """Refuses another library's option names (``session_cookie``, ``https_only``,
         ``lifetime``...) with :class:`~sessionware.errors.UnknownOption`, which names
-        ours, before Python's bare TypeError would; type checkers read ``__init__``."""
-        check_option_names(options, _INIT_OPTIONS)
+        ours, before Python's bare TypeError would; type checkers read ``__init__``.
+        A subclass with an ``__init__`` of its own (more options) is left to it."""
+        if options and cls.__init__ is SessionMiddleware.__init__:
+            check_option_names(options, _INIT_OPTIONS)
         return super().__new__(cls)
 
     def __init__(
@@ -175,6 +177,12 @@ class SessionMiddleware:
         name = config.cookie.name
         cookie_names = scope.get("sessionware.cookie_names")
         if config.bearer:  # reads no cookie: no clash with a cookie middleware around it
+            if scope.get("sessionware.bearer"):
+                raise ConfigurationError(
+                    "two sessionware bearer SessionMiddleware on this request: keep one "
+                    "(a session_type= on it picks which tokens it opens)"
+                )
+            scope["sessionware.bearer"] = True
             cookie_names = [name]
         elif cookie_names is None:
             scope["sessionware.cookie_names"] = cookie_names = [name]
@@ -250,7 +258,7 @@ class SessionMiddleware:
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
         record = await self._calls.aload(session_id, **kwargs)
-        if record is None:
+        if record is None and not self.config.bearer:  # a token's end is ordinary
             note_missing(self.store)
         if self.lifecycle is not None and record is None:
             dead = await adead_meta(self.store, session_id, kwargs["now"])

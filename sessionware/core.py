@@ -504,7 +504,9 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     refresh_after = max(1.0, max_age * COOKIE_REFRESH_FRACTION) + 1 if max_age else 0.0
     remember_changed = PERMANENT_KEY in changed or PERMANENT_KEY in removed
     if config.refresh_each_request is None:
-        slide = max_age is not None and now - signed_at >= refresh_after
+        # a typed session's end is fixed: re-sending its cookie would move nothing
+        fixed = session._type is not None and _kept_record(session) is not None
+        slide = max_age is not None and not fixed and now - signed_at >= refresh_after
     else:  # True: every response re-sends a persistent cookie (Flask); False: never
         slide = max_age is not None and config.refresh_each_request
     remembered = bool(_remembered(session))
@@ -609,6 +611,12 @@ def _remembered(session: Session) -> int | bool:
     return False
 
 
+def _kept_record(session: Session) -> Meta | None:
+    """The stored record's metadata when the response keeps that record (not after
+    ``clear()``, which starts a new one)."""
+    return None if session._cleared else session._meta
+
+
 def _idle_default(idle_timeout: Duration | None, cookie_max_age: float | None) -> float | None:
     """The idle timeout in seconds. Left at its default, it is no longer than a
     persistent cookie's ``max_age``: the server keeps no session past the cookie
@@ -625,7 +633,7 @@ def _lifetime(config: SessionConfig, session: Session) -> int | None:
     """The cookie's Max-Age: a typed session's lifetime, the session's own "remember me"
     choice, else ``max_age`` (the absolute deadline caps each, see :func:`_set_cookie`)."""
     if session._type is not None:  # what remains of the lifetime its type gave it at creation
-        now, meta = time.time(), session._meta
+        now, meta = time.time(), _kept_record(session)
         end = None if meta is None else meta.deadline or meta.expires_at
         if end is None:  # a new session: the type's lifetime as it stands
             end = session._type.expires_at(now)

@@ -218,7 +218,8 @@ class Sessionware:
             # request, as in Flask-Session's store; a longer one never lengthens the default
             lifetime = seconds(lifetime, "PERMANENT_SESSION_LIFETIME")
             if lifetime is not None and lifetime < DEFAULT_IDLE_TIMEOUT.total_seconds():
-                flask_own["idle_timeout"] = lifetime
+                max_age = seconds(given.get("max_age"), "max_age")  # a shorter one still caps
+                flask_own["idle_timeout"] = lifetime if max_age is None else min(lifetime, max_age)
         if given.get("enabled") is not False:
             _check_other_extension(app, has_store=self._store is not None)
         options = {**flask_own, **explicit}

@@ -129,7 +129,7 @@ class SyncSessions:
     def _load(self, session: Session) -> StoredSession | None:
         session_id, kwargs = self.config.load_args(session, time.time())
         record = self._calls.load(session_id, **kwargs)
-        if record is None:
+        if record is None and not self.config.bearer:  # a token's end is ordinary
             note_missing(self.store)
         if self.lifecycle is not None and record is None:
             dead = dead_meta(self.store, session_id, kwargs["now"])
@@ -210,8 +210,8 @@ class WSGISessionMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         session = self.sessions.open(environ.get("HTTP_COOKIE"), environ=environ)
-        if self.sessions.bound is None:
-            environ[ENVIRON_KEY] = session
+        if self.sessions.bound is None or self.sessions.config.bearer:
+            environ[ENVIRON_KEY] = session  # a bearer app's clients are its tokens' sessions
         else:
             environ.setdefault(ENVIRON_KEY, session)  # the outermost middleware's stays
         exchange = _Exchange(self.sessions, session, start_response)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sessionware import (
+    ConfigurationError,
     InvalidToken,
     SchemaViolation,
     SessionManager,
@@ -255,3 +256,49 @@ def test_bearer_is_a_config_option(tmp_path: Any) -> None:
     path = tmp_path / "sessionware.toml"
     path.write_text("[sessions]\nbearer = true\n")
     assert load(path, environ={}) == {"bearer": True}
+
+
+def test_a_wsgi_bearer_api_mounted_under_a_cookie_middleware(
+    any_store: Any, manager: SessionManager
+) -> None:
+    """WSGI's twin of the FastAPI layout: Werkzeug's dispatcher inside a cookie middleware."""
+    import json
+
+    import httpx
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    from sessionware import WSGISessionMiddleware
+
+    def api(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        session = environ["sessionware.session"]
+        if environ["REQUEST_METHOD"] == "POST":
+            session["role"] = "owner"
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(dict(session)).encode()]
+
+    def site(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"site"]
+
+    options = {"secret_key": SECRET, "store": any_store}
+    tokens = WSGISessionMiddleware(api, bearer=True, session_type="user-session", **options)
+    app = WSGISessionMiddleware(DispatcherMiddleware(site, {"/api": tokens}), **options)
+    issued = manager.generate("user-session", ALICE)
+    transport = httpx.WSGITransport(app=app)  # type: ignore[arg-type]
+    with httpx.Client(transport=transport, base_url="https://testserver") as client:
+        assert client.get("/api/me", headers=bearer(issued.token)).json() == ALICE
+        changed = client.post("/api/me", headers=bearer(issued.token))
+        assert changed.json()["role"] == "owner" and "set-cookie" not in changed.headers
+        assert client.post("/api/me").status_code == 401  # no token: no cookie session
+
+
+def test_two_bearer_middlewares_on_one_request_are_refused(any_store: Any) -> None:
+    inner = token_api(any_store)
+    outer = FastAPI()
+    outer.add_middleware(SessionMiddleware, secret_key=SECRET, store=any_store, bearer=True)
+    outer.mount("/api", inner)
+    with (
+        TestClient(outer, base_url="https://testserver") as client,
+        pytest.raises(ConfigurationError, match="two sessionware bearer"),
+    ):
+        client.get("/api/me")

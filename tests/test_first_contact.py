@@ -272,3 +272,28 @@ def test_starlettes_option_names_are_refused_with_ours() -> None:
     app.add_middleware(SessionMiddleware, secret_key=SECRET, session_cookie="s")  # type: ignore[call-arg]
     with pytest.raises(UnknownOption, match="cookie_name"), TestClient(app):
         pass  # Starlette builds its middleware at start-up: the error comes then
+
+
+def test_the_option_check_leaves_subclasses_and_copies_alone() -> None:
+    import copy
+
+    class Extended(SessionMiddleware):
+        def __init__(self, app: object, *, extra: int = 0, **options: object) -> None:
+            super().__init__(app, **options)  # type: ignore[arg-type]
+            self.extra = extra
+
+    made = Extended(starlette_app(), secret_key=SECRET, store=MemoryStore(), extra=2)
+    assert made.extra == 2  # its own option is its own business
+    plain = SessionMiddleware(starlette_app(), secret_key=SECRET, store=MemoryStore())
+    assert copy.copy(plain).config is plain.config
+
+
+def test_flask_lifetime_and_a_shorter_max_age() -> None:
+    import datetime as dt
+
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+    app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(days=7)
+    app.config["SESSIONWARE_MAX_AGE"] = 3600
+    Sessionware(app, store=MemoryStore())
+    assert app.session_interface.config.idle_seconds == 3600  # type: ignore[attr-defined]

@@ -3,7 +3,8 @@
 Each middleware bound to a type puts its session where every shell can find it:
 ``scope["sessions"][tag]`` (ASGI: Starlette, FastAPI) and
 ``environ["sessionware.sessions"][tag]`` (WSGI, Flask). ``request.session``
-(``scope["session"]``, ``flask.session``) stays the outermost middleware's.
+(``scope["session"]``, ``flask.session``) stays the outermost cookie middleware's;
+under a bearer middleware it is the token's.
 """
 
 from __future__ import annotations
