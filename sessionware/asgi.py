@@ -177,12 +177,14 @@ class SessionMiddleware:
         name = config.cookie.name
         cookie_names = scope.get("sessionware.cookie_names")
         if config.bearer:  # reads no cookie: no clash with a cookie middleware around it
-            if scope.get("sessionware.bearer"):
+            tag = None if self.bound is None else self.bound.tag
+            seen: set[str | None] = scope.setdefault("sessionware.bearer", set())
+            if tag in seen or None in seen or (tag is None and seen):
                 raise ConfigurationError(
-                    "two sessionware bearer SessionMiddleware on this request: keep one "
-                    "(a session_type= on it picks which tokens it opens)"
+                    "two sessionware bearer SessionMiddleware open the same tokens on this "
+                    "request: keep one per session_type (an untyped one opens every type)"
                 )
-            scope["sessionware.bearer"] = True
+            seen.add(tag)
             cookie_names = [name]
         elif cookie_names is None:
             scope["sessionware.cookie_names"] = cookie_names = [name]

@@ -501,12 +501,11 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     max_age = _lifetime(config, session)
     signed_at = session._signed_at or 0.0
     # cookie timestamps are whole seconds: +1 so that a fresh cookie never looks stale
-    refresh_after = max(1.0, max_age * COOKIE_REFRESH_FRACTION) + 1 if max_age else 0.0
+    span = _cookie_span(session, max_age) if max_age else 0.0
+    refresh_after = max(1.0, span * COOKIE_REFRESH_FRACTION) + 1 if max_age else 0.0
     remember_changed = PERMANENT_KEY in changed or PERMANENT_KEY in removed
     if config.refresh_each_request is None:
-        # a typed session's end is fixed: re-sending its cookie would move nothing
-        fixed = session._type is not None and _kept_record(session) is not None
-        slide = max_age is not None and not fixed and now - signed_at >= refresh_after
+        slide = max_age is not None and now - signed_at >= refresh_after
     else:  # True: every response re-sends a persistent cookie (Flask); False: never
         slide = max_age is not None and config.refresh_each_request
     remembered = bool(_remembered(session))
@@ -609,6 +608,16 @@ def _remembered(session: Session) -> int | bool:
     if flag is True or (type(flag) is int and flag > 0):
         return flag
     return False
+
+
+def _cookie_span(session: Session, max_age: int) -> float:
+    """The lifetime the 1% re-send rule counts in: a stored typed session's whole
+    lifetime (its cookie says what remains, which would make re-sends ever more
+    frequent near the end; a set_ttl that moves the end reaches the cookie at the next
+    re-send), else the cookie's Max-Age."""
+    kept = _kept_record(session) if session._type is not None else None
+    end = None if kept is None else kept.deadline or kept.expires_at
+    return float(max_age) if kept is None or end is None else end - kept.created_at
 
 
 def _kept_record(session: Session) -> Meta | None:

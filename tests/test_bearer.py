@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.requests import Request
 
 from sessionware import (
     ConfigurationError,
@@ -20,6 +21,7 @@ from sessionware import (
     SessionManager,
     SessionMiddleware,
     TokenRevoked,
+    session_of,
 )
 from sessionware.config import load
 from sessionware.cookies import CookieSigner
@@ -302,3 +304,27 @@ def test_two_bearer_middlewares_on_one_request_are_refused(any_store: Any) -> No
         pytest.raises(ConfigurationError, match="two sessionware bearer"),
     ):
         client.get("/api/me")
+
+
+def test_two_bearer_middlewares_of_different_types_share_a_request(
+    any_store: Any, manager: SessionManager
+) -> None:
+    """An API that takes two kinds of token: one typed bearer middleware for each."""
+    app = FastAPI()
+
+    @app.get("/both")
+    async def both(request: Request) -> dict[str, Any]:
+        kinds = ("user-session", "checkout-session")
+        return {kind: dict(session_of(request, kind)) for kind in kinds}
+
+    for kind in ("user-session", "checkout-session"):
+        app.add_middleware(
+            SessionMiddleware, secret_key=SECRET, store=any_store, bearer=True, session_type=kind
+        )
+    user = manager.generate("user-session", ALICE)
+    cart = manager.generate("checkout-session", {"userId": "alice", "cart": ["sku-1"]})
+    with TestClient(app, base_url="https://testserver") as client:
+        mine = client.get("/both", headers=bearer(user.token)).json()
+        assert mine == {"user-session": ALICE, "checkout-session": {}}
+        theirs = client.get("/both", headers=bearer(cart.token)).json()
+        assert theirs["user-session"] == {} and theirs["checkout-session"]["cart"] == ["sku-1"]

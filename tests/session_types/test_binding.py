@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from sessionware import SchemaViolation, SessionManager, SessionTypeInUse, UnknownSessionType
+from sessionware import (
+    MemoryStore,
+    SchemaViolation,
+    SessionManager,
+    SessionTypeInUse,
+    UnknownSessionType,
+)
 from sessionware.session_types import registry
 
 from ..helpers import CountingStore, set_cookies
@@ -216,6 +222,21 @@ def test_a_typed_session_started_afresh_gets_its_whole_lifetime(
     assert new_id != old_id
     assert 3590 <= int(cookie["max-age"]) <= 3600  # the new record's hour, not the old 600 s
     assert any_store.get_meta(new_id, now=time.time()).expires_at > time.time() + 3500
+
+
+def test_a_moved_end_reaches_a_typed_sessions_cookie() -> None:
+    # set_ttl moves a typed session's end; the 1% re-send rule, counted in the record's
+    # whole lifetime, carries the new end to the cookie. One shell and store: it sleeps.
+    store = MemoryStore()
+    manager = SessionManager(store)
+    manager.types.create(**{**CHECKOUT, "expiry": 100, "period": "seconds"})
+    with client_for("starlette", store) as client:
+        client.get("/set", params={"key": "cartId", "value": "cartId"})
+        session_id = client.get("/").json()["id"]
+        assert manager.set_ttl(session_id, 150)  # 100 s became 150 from now
+        time.sleep(2.6)  # past 1% of the record's ~150 s, + 1 s of timestamp rounding
+        (cookie,) = set_cookies(client.get("/"))
+    assert 140 <= int(cookie["max-age"]) <= 148, cookie
 
 
 def test_within_the_cache_a_middleware_keeps_the_type_it_read(
