@@ -179,7 +179,8 @@ class SessionMiddleware:
         if config.bearer:  # reads no cookie: no clash with a cookie middleware around it
             tag = None if self.bound is None else self.bound.tag
             seen: set[str | None] = scope.setdefault("sessionware.bearer", set())
-            if tag in seen or None in seen or (tag is None and seen):
+            # an untyped bearer middleware opens every type's tokens: it overlaps any other
+            if seen and (tag is None or None in seen or tag in seen):
                 raise ConfigurationError(
                     "two sessionware bearer SessionMiddleware open the same tokens on this "
                     "request: keep one per session_type (an untyped one opens every type)"

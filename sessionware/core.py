@@ -501,8 +501,9 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     max_age = _lifetime(config, session)
     signed_at = session._signed_at or 0.0
     # cookie timestamps are whole seconds: +1 so that a fresh cookie never looks stale
-    span = _cookie_span(session, max_age) if max_age else 0.0
-    refresh_after = max(1.0, span * COOKIE_REFRESH_FRACTION) + 1 if max_age else 0.0
+    refresh_after = (
+        max(1.0, _cookie_span(session, max_age) * COOKIE_REFRESH_FRACTION) + 1 if max_age else 0.0
+    )
     remember_changed = PERMANENT_KEY in changed or PERMANENT_KEY in removed
     if config.refresh_each_request is None:
         slide = max_age is not None and now - signed_at >= refresh_after
@@ -615,15 +616,17 @@ def _cookie_span(session: Session, max_age: int) -> float:
     lifetime (its cookie says what remains, which would make re-sends ever more
     frequent near the end; a set_ttl that moves the end reaches the cookie at the next
     re-send), else the cookie's Max-Age."""
-    kept = _kept_record(session) if session._type is not None else None
-    end = None if kept is None else kept.deadline or kept.expires_at
-    return float(max_age) if kept is None or end is None else end - kept.created_at
+    kept = _kept_span(session) if session._type is not None else None
+    return float(max_age) if kept is None else kept[1] - kept[0]
 
 
-def _kept_record(session: Session) -> Meta | None:
-    """The stored record's metadata when the response keeps that record (not after
-    ``clear()``, which starts a new one)."""
-    return None if session._cleared else session._meta
+def _kept_span(session: Session) -> tuple[float, float] | None:
+    """``(created_at, end)`` of the stored record the response keeps, when it has an
+    end; ``None`` for a new record (after ``clear()`` too, which starts one) or a
+    durable one."""
+    meta = None if session._cleared else session._meta
+    end = None if meta is None else meta.deadline or meta.expires_at
+    return None if meta is None or end is None else (meta.created_at, end)
 
 
 def _idle_default(idle_timeout: Duration | None, cookie_max_age: float | None) -> float | None:
@@ -642,10 +645,9 @@ def _lifetime(config: SessionConfig, session: Session) -> int | None:
     """The cookie's Max-Age: a typed session's lifetime, the session's own "remember me"
     choice, else ``max_age`` (the absolute deadline caps each, see :func:`_set_cookie`)."""
     if session._type is not None:  # what remains of the lifetime its type gave it at creation
-        now, meta = time.time(), _kept_record(session)
-        end = None if meta is None else meta.deadline or meta.expires_at
-        if end is None:  # a new session: the type's lifetime as it stands
-            end = session._type.expires_at(now)
+        now, kept = time.time(), _kept_span(session)
+        # a new (or durable) record: the type's lifetime as it stands
+        end = session._type.expires_at(now) if kept is None else kept[1]
         return max(1, int(end - now))
     flag = _remembered(session)
     if flag is True:

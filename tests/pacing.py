@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -63,7 +63,7 @@ def paced(scenario: Callable[[], T], attempts: int = 3) -> T:
             return scenario()
         except TooSlow as error:
             slow.append(str(error))
-    pytest.fail("the machine was too slow on every attempt: " + "; ".join(slow))
+    _give_up(slow)
 
 
 async def apaced(scenario: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
@@ -74,4 +74,8 @@ async def apaced(scenario: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
             return await scenario()
         except TooSlow as error:
             slow.append(str(error))
+    _give_up(slow)
+
+
+def _give_up(slow: list[str]) -> NoReturn:
     pytest.fail("the machine was too slow on every attempt: " + "; ".join(slow))

@@ -20,7 +20,7 @@ from ..errors import ConfigurationError, MissingExtra, StoreUnavailable
 from ..export import stream_document, to_json
 from ..management import STATUSES, SessionManager
 from ..stores.base import SORT_FIELDS
-from ..stores.urls import masked, open_store
+from ..stores.urls import masked, open_store, without_prefix
 from . import output
 from .durations import parse_duration
 
@@ -74,7 +74,7 @@ class Operator:
         kind = "key prefix" if type(store).__name__ == "RedisStore" else "table prefix"
         how = (
             "change ?prefix= in the store URL"
-            if "prefix=" in (self.url or "")
+            if self.url and without_prefix(self.url)[1] is not None
             else "pass it: sessionware --prefix PREFIX sessions list (or SESSIONWARE_PREFIX)"
         )
         return f"{where} under the {kind} {prefix!r}; if your app's store has another, {how}"

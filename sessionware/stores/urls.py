@@ -102,7 +102,7 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
         known = ", ".join(name + "://" for name in SCHEMES)
         raise ConfigurationError(f"unknown store URL {masked(url)!r}: use one of {known}")
     options: dict[str, Any] = {}
-    url, in_url = _without_prefix(url)
+    url, in_url = without_prefix(url)
     if in_url is not None and prefix is not None and in_url != prefix:
         raise ConfigurationError(
             f"two key prefixes: {in_url!r} in the store URL and {prefix!r}; keep one"
@@ -126,7 +126,7 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
     return build(url, **dict(scheme.fixed), **options)
 
 
-def _without_prefix(url: str) -> tuple[str, str | None]:
+def without_prefix(url: str) -> tuple[str, str | None]:
     """``url`` without a ``prefix`` query parameter, and that parameter's value."""
     # the raw parts, never decoded and encoded again: libpq reads no "+" as a space, and
     # sqlite:/// must keep its slashes (urlsplit/urlunsplit would change both)

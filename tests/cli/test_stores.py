@@ -108,13 +108,13 @@ def test_a_prefix_in_a_sqlite_url_leaves_the_path_as_it_was(tmp_path: Path) -> N
 
 def test_the_urls_other_parameters_pass_on_as_written() -> None:
     url = "postgresql://u@h/db?options=-c%20search_path%3Dfoo&prefix=app%2Es_&ssl"
-    assert stores._without_prefix(url) == (
+    assert stores.without_prefix(url) == (
         "postgresql://u@h/db?options=-c%20search_path%3Dfoo&ssl",
         "app.s_",
     )
-    assert stores._without_prefix("redis://h/0?db=1") == ("redis://h/0?db=1", None)
-    assert stores._without_prefix("redis://h/0?prefix=x&db=1#f") == ("redis://h/0?db=1#f", "x")
-    assert stores._without_prefix("redis://h/0#f?prefix=x") == ("redis://h/0#f?prefix=x", None)
+    assert stores.without_prefix("redis://h/0?db=1") == ("redis://h/0?db=1", None)
+    assert stores.without_prefix("redis://h/0?prefix=x&db=1#f") == ("redis://h/0?db=1#f", "x")
+    assert stores.without_prefix("redis://h/0#f?prefix=x") == ("redis://h/0#f?prefix=x", None)
     with pytest.raises(ConfigurationError, match="prefix= is empty"):
         open_store("redis://127.0.0.1:6379/0?prefix=")
 

@@ -55,6 +55,7 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
         elif path == "/nest":
             session["details"]["email"] = 7
         elif path == "/restart":  # log out, then in: a new record in the same response
+            session.get("cartId")  # loaded first, on every shell (WSGI and Flask load lazily)
             session.clear()
             session[params["key"]] = VALUES[params["value"]]
     except SchemaViolation as error:
