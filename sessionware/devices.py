@@ -15,8 +15,11 @@ when it is the first one's (a new address, the same browser):
     {"first": {"ua": "...", "ip": "..."}, "last": {"ua": "...", "ip": "..."}}
     {"first": {"ua": "...", "ip": "..."}, "last": {"ip": "..."}}
 
-(Records written before the compact forms always had both in full; they read
-the same.) First and last seen are the session's ``created_at`` and ``last_activity_at``.
+A user agent that packs shorter (``user_agents.pack``: a browser's always does)
+is kept packed, as ``"uz"`` in place of ``"ua"``. (Records written before the
+compact forms always had both user agents in full, and before packing every one
+as text; they read the same.) First and last seen are the session's
+``created_at`` and ``last_activity_at``.
 A store only keeps the string; :func:`parse` reads it back and tolerates
 anything (a malformed record reads as no record).
 """
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import user_agents
 from .bounded import Bounded
 from .transport import Network
 
@@ -119,16 +123,25 @@ def remembered(
 
 
 def encode(record: DeviceRecord) -> str:
-    """``record`` as the JSON text stores keep: each user agent once (see above)."""
-    first: dict[str, str | None] = {"ua": record.first.user_agent, "ip": record.first.ip}
+    """``record`` as the JSON text stores keep: each user agent once, packed where
+    that is shorter (see above)."""
+    first = _fields(record.first, agent=True)
     if record.last == record.first:
         raw: object = first
     else:
-        last: dict[str, str | None] = {"ip": record.last.ip}
-        if record.last.user_agent != record.first.user_agent:
-            last = {"ua": record.last.user_agent, **last}
+        last = _fields(record.last, agent=record.last.user_agent != record.first.user_agent)
         raw = {"first": first, "last": last}
     return json.dumps(raw, separators=(",", ":"))
+
+
+def _fields(device: Device, *, agent: bool) -> dict[str, str | None]:
+    """One device's JSON fields; its user agent only if ``agent``."""
+    if not agent:
+        return {"ip": device.ip}
+    packed = user_agents.pack(device.user_agent)
+    if packed is None:
+        return {"ua": device.user_agent, "ip": device.ip}
+    return {"uz": packed, "ip": device.ip}
 
 
 def parse(text: str | None) -> DeviceRecord | None:
@@ -153,10 +166,16 @@ def _parse(text: str) -> DeviceRecord | None:
 
 def _device(raw: dict[str, object], user_agent: str | None) -> Device:
     """One device of a record; ``user_agent``: the one to assume when it has none.
-    KeyError or TypeError when malformed."""
+    KeyError, TypeError or ValueError when malformed."""
     if not isinstance(raw, dict):
         raise TypeError("a device is a JSON object")
-    agent = raw["ua"] if user_agent is None or "ua" in raw else user_agent
+    agent: object
+    if "uz" in raw:
+        if "ua" in raw:
+            raise ValueError("a device with two user agents")
+        agent = user_agents.unpack(raw["uz"], MAX_AGENT)
+    else:
+        agent = raw["ua"] if user_agent is None or "ua" in raw else user_agent
     ip = raw["ip"]
     return Device(str(agent), None if ip is None else str(ip))
 

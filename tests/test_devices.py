@@ -162,20 +162,27 @@ def test_a_malformed_device_record_reads_as_none() -> None:
         assert parse(text) is None
 
 
+def _agents(record: str) -> int:
+    """How many user agents a stored record holds, packed or not."""
+    raw = json.loads(record)
+    devices = [raw["first"], raw["last"]] if "first" in raw else [raw]
+    return sum(("ua" in device) + ("uz" in device) for device in devices)
+
+
 def test_a_record_keeps_each_user_agent_once() -> None:
     laptop = Device(FIREFOX, "198.51.100.4")
     record = created(laptop)
-    assert record.count(FIREFOX) == 1 and len(record) < len(FIREFOX) + 30
+    assert _agents(record) == 1 and len(record) < len(FIREFOX)
     read = parse(record)
     assert read is not None and read.first == read.last == laptop
     assert used(record, laptop) is None  # the same device again: nothing to write
     moved = used(record, Device(FIREFOX, "203.0.113.9"))  # same browser, new address
-    assert moved is not None and moved.count(FIREFOX) == 1
+    assert moved is not None and _agents(moved) == 1
     read = parse(moved)
     assert read is not None and read.first == laptop
     assert read.last == Device(FIREFOX, "203.0.113.9")
     phone = used(moved, Device(IPHONE, None))
-    assert phone is not None and phone.count(FIREFOX) == phone.count(IPHONE) == 1
+    assert phone is not None and _agents(phone) == 2
     read = parse(phone)
     assert read is not None and (read.first, read.last) == (laptop, Device(IPHONE, None))
     back = used(phone, laptop)  # back where it began: one device again
