@@ -218,6 +218,19 @@ def load(
     return options
 
 
+def environment_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The keyword options the ``SESSIONWARE_*`` variables of ``environ`` (default
+    ``os.environ``) set on their own, without the file: Flask's layering puts them above
+    Flask's own session settings. ``environment`` and the secret key are left out
+    (:func:`load` applies the one and passes on the other)."""
+    layer = _from_environment(os.environ if environ is None else environ)
+    return {
+        option: value
+        for option, (value, _) in layer.items()
+        if option not in ("environment", "secret_key")
+    }
+
+
 def shell_options(
     path: str | os.PathLike[str] | None, overrides: Mapping[str, Any]
 ) -> dict[str, Any]:

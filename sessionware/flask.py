@@ -74,6 +74,23 @@ class FlaskSession(Session, SessionMixin):
     """
 
     _failed = False  # an unhandled exception ended the request: save nothing
+    _load_failed = False  # the store failed to load it: no second try this request
+
+    def _ensure_loaded(self) -> None:
+        """Load on first use; after a failed load, read as empty without asking the
+        store again. The failure itself raised StoreUnavailable (the 503); Flask then
+        still runs the ``after_request`` hooks, and one that reads the session
+        (Flask-Login's does) must not turn that 503 into a 500. A write after the
+        failure is still saved or refused at the end (a blind write), never dropped.
+        """
+        if self._load_failed:
+            self._accessed = True
+            return
+        try:
+            super()._ensure_loaded()
+        except StoreUnavailable:
+            self._load_failed = True
+            raise
 
     @property
     def accessed(self) -> bool:
@@ -101,6 +118,12 @@ class FlaskSession(Session, SessionMixin):
     def new(self) -> bool:  # type: ignore[override]
         """True when no stored session backs this one (yet); loads the session."""
         return self.is_new
+
+    @property
+    def sid(self) -> str | None:
+        """Flask-Session's name for :attr:`id`: the public id (a hash of the cookie's
+        token, never the token), safe to log."""
+        return self.id
 
 
 class FlaskBearerSession(BearerMixin, FlaskSession):
@@ -131,6 +154,13 @@ class SessionwareInterface(SessionInterface):
             self.sessions.config = replace(self.sessions.config, signer=CookieSigner(keys))
             self.config = self.sessions.config
             self._flask_keys = keys
+
+    def regenerate(self, session: SessionMixin) -> None:
+        """Flask-Session's ``app.session_interface.regenerate(session)``: the same as
+        ``session.regenerate()`` (a new id at the end of the request, data kept)."""
+        if not isinstance(session, FlaskSession):
+            raise TypeError(f"not a sessionware session: {type(session).__qualname__}")
+        session.regenerate()
 
     def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession:
         if self._flask_keys is not None:
@@ -209,8 +239,11 @@ class Sessionware:
         check_option_names(self._options)
         explicit: dict[str, Any] = {**_config_options(app.config), **self._options}
         flask_own = _flask_options(app)
-        _warn_overridden(explicit, flask_own)
-        file_options = _file_options(app.config)
+        file_options = _file_options(app.config)  # the file and the environment
+        from .config import environment_options
+
+        environment = environment_options()  # above Flask's settings, below SESSIONWARE_*
+        _warn_overridden({**environment, **explicit}, flask_own)
         given = {**file_options, **explicit}
         lifetime = flask_own.get("permanent_lifetime")
         if lifetime is not None and not {"idle_timeout", "permanent_lifetime"} & set(given):
@@ -222,8 +255,8 @@ class Sessionware:
                 flask_own["idle_timeout"] = lifetime if max_age is None else min(lifetime, max_age)
         if given.get("enabled") is not False:
             _check_other_extension(app, has_store=self._store is not None)
-        options = {**flask_own, **explicit}
-        options = {**file_options, **options}  # SESSIONWARE_CONFIG: the lowest layer
+        # lowest first: the file, Flask's own settings, the environment, SESSIONWARE_* keys
+        options = {**file_options, **flask_own, **environment, **explicit}
         secret_key = self._secret_key
         follow = False
         if secret_key is None:
@@ -324,7 +357,8 @@ _FLASK_SESSION_HINTS = {
     "SESSION_KEY_PREFIX": "a prefix in the store URL (redis://...?prefix=myapp:) or "
     "RedisStore.from_url(url, prefix=...)",
     "SESSION_PERMANENT": "session.permanent = True where a session starts (at login), or "
-    "SESSIONWARE_MAX_AGE for every cookie",
+    "SESSIONWARE_MAX_AGE for every cookie: Flask-Session's default True made every cookie "
+    "persistent, and sessionware's end with the browser unless told",
     "SESSION_USE_SIGNER": "nothing: the cookie is always signed",
     "SESSION_ID_LENGTH": "nothing: ids are always 256 bits",
     "SESSION_SERIALIZATION_FORMAT": "nothing: values are stored as msgpack, exact types",
@@ -352,6 +386,8 @@ def _check_other_extension(app: flask.Flask, *, has_store: bool) -> None:
     )
     if not foreign:
         return
+    if "SESSION_TYPE" in foreign and "SESSION_PERMANENT" not in app.config:
+        foreign = sorted([*foreign, "SESSION_PERMANENT"])  # its default True: not ours
     store_given = has_store or app.config.get(CONFIG_PREFIX + "STORE") is not None
     if "SESSION_TYPE" in foreign and not store_given:
         raise ConfigurationError(
@@ -369,13 +405,12 @@ def _check_other_extension(app: flask.Flask, *, has_store: bool) -> None:
 
 
 def _file_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """What ``SESSIONWARE_CONFIG`` (a file path) and the environment set, when it is given."""
-    path = config.get(CONFIG_PREFIX + "CONFIG")
-    if not path:
-        return {}
+    """What the config file and the ``SESSIONWARE_*`` environment variables set: the file
+    is ``app.config["SESSIONWARE_CONFIG"]``, else the one the environment's
+    ``SESSIONWARE_CONFIG`` names, else none."""
     from .config import load
 
-    return load(path)
+    return load(config.get(CONFIG_PREFIX + "CONFIG") or None)
 
 
 def _config_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -400,7 +435,8 @@ def _flask_secret(app: flask.Flask) -> list[str | bytes]:
     if not app.secret_key:
         raise ConfigurationError(
             "Sessionware needs a secret key: pass secret_key=..., or set "
-            "app.config['SESSIONWARE_SECRET_KEY'] or app.secret_key"
+            "app.config['SESSIONWARE_SECRET_KEY'], app.secret_key or the environment "
+            "variable SESSIONWARE_SECRET_KEY"
         )
     return [app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or [])]
 

@@ -227,6 +227,30 @@ def test_every_shell_takes_a_file_and_keyword_arguments_override_both(
         assert c.get("/").text == "2"
 
 
+def test_flask_reads_the_environment_without_a_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No SESSIONWARE_CONFIG in app.config: the variables still count, above Flask's own
+    session settings (with a warning where they differ) and below SESSIONWARE_* keys."""
+    monkeypatch.setenv("SESSIONWARE_SECRET_KEY", "k" * 32)  # no app.secret_key needed
+    monkeypatch.setenv("SESSIONWARE_COOKIE_NAME", "env_name")
+    monkeypatch.setenv("SESSIONWARE_TIMEOUT_MINUTES", "1")
+    app = flask_app(SESSION_COOKIE_NAME="flask_name")
+    assert app.extensions["sessionware"].config.idle_seconds == 60
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
+        check_cookie(c.get("/"), "env_name", "Lax")
+        assert c.get("/").text == "2"
+    assert "SESSION_COOKIE_NAME (Flask) vs cookie_name='env_name'" in caplog.text
+    app = flask_app(SESSIONWARE_COOKIE_NAME="config_name")
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
+        check_cookie(c.get("/"), "config_name", "Lax")
+    # the file the environment names counts too: here it turns sessions off
+    monkeypatch.setenv("SESSIONWARE_CONFIG", str(write(tmp_path, "[sessions]\nenabled = false\n")))
+    app = flask_app()
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
+        assert c.get("/").status_code == 500  # a write with sessions off: SessionsDisabled
+
+
 def test_the_secret_key_from_the_environment_signs_the_cookie(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,13 @@ import flask
 import httpx
 import pytest
 
-from sessionware import ConfigurationError, MemoryStore, MissingExtra
+from sessionware import (
+    ConfigurationError,
+    MemoryStore,
+    MissingExtra,
+    RedisStore,
+    StoreUnavailable,
+)
 from sessionware.cookies import CookieSigner
 from sessionware.flask import FlaskSession, Sessionware, SessionwareInterface, session
 
@@ -288,6 +295,51 @@ def test_a_save_failure_turns_the_finished_response_into_a_503(
     assert "session store" in response.text
     assert "x-app" not in response.headers
     assert set_cookies(response) == []
+
+
+def _down_redis_app(hook: bool) -> tuple[flask.Flask, RedisStore]:
+    """An app whose Redis does not answer (127.0.0.1:1), with an ``after_request`` hook
+    that reads the session, as Flask-Login's remember-me hook does."""
+    app = make_app()
+    store = RedisStore.from_url("redis://127.0.0.1:1/0", prefix="swdown:", socket_timeout=0.2)
+    Sessionware(app, secret_key="k" * 32, store=store)
+
+    @app.route("/careful")
+    def careful() -> str:  # a view that copes with the outage itself, then writes
+        with contextlib.suppress(StoreUnavailable):
+            session.get("n")
+        session["n"] = 1
+        return "written"
+
+    if hook:
+        app.after_request(lambda response: (session.get("theme"), response)[1])
+    return app
+
+
+def _cookie_for(app: flask.Flask) -> str:
+    """A session cookie the down app accepts: signed with its key by a working app."""
+    working = make_app()
+    Sessionware(working, secret_key="k" * 32, store=MemoryStore())
+    with httpx.Client(transport=httpx.WSGITransport(app=working), base_url="https://t") as c:
+        (value,) = cookie_name_of(c.get("/incr"), "session")
+    return value
+
+
+@pytest.mark.parametrize("hook", [False, True], ids=["no hook", "after_request reads"])
+def test_a_store_outage_is_a_503_even_when_an_after_request_hook_reads_the_session(
+    hook: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = _down_redis_app(hook)
+    cookie = _cookie_for(app)
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
+        c.cookies.set("session", cookie)
+        response = c.get("/read")
+        assert (response.status_code, response.headers["retry-after"]) == (503, "1")
+        assert set_cookies(response) == []
+        # a view that catches the failure and writes anyway is no silent 200 either
+        assert c.get("/careful").status_code == 503
+    assert "Request finalizing failed" not in caplog.text
+    app.extensions["sessionware"].store.close()
 
 
 def test_a_session_too_large_at_save_is_a_500_with_a_log_line(

@@ -153,6 +153,10 @@ def test_flask_sessions_settings_beside_a_store_are_named_in_one_warning(
     (warned,) = [r.getMessage() for r in caplog.records if "Flask-Session" in r.message]
     assert "SESSION_KEY_PREFIX (use a prefix in the store URL" in warned
     assert "SESSION_TYPE" in warned and "SESSION_USE_SIGNER" in warned
+    # SESSION_PERMANENT left at Flask-Session's default (True): its cookies lasted, ours
+    # end with the browser, and the warning says so though the app never set it
+    assert "SESSION_PERMANENT (use session.permanent = True" in warned
+    assert "Flask-Session's default True" in warned
 
 
 def test_another_librarys_option_name_is_refused_with_ours() -> None:

@@ -25,6 +25,7 @@ from ..errors import ConfigurationError, MissingExtra, StoreUnavailable
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .sql import DEFAULT_SWEEP_INTERVAL_SECONDS, SQLStore, adrive, check_positive, drive
 from .sql_flows import POSTGRES, Flow, Row, SQLFlows, Statement, check_prefix, schema_statements
+from .urls import url_prefix
 
 try:
     import psycopg
@@ -117,11 +118,15 @@ class PostgresStore(SQLStore):
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresStore:
         """``postgresql://user:password@host:5432/dbname?sslmode=require``, as libpq
-        reads it; ``options`` as the constructor's."""
+        reads it, with an optional ``?prefix=schema.table_`` (not passed to libpq);
+        ``options`` as the constructor's."""
         if not isinstance(url, str) or not url.lower().startswith(_SCHEMES):
             raise ConfigurationError(
                 f"a PostgreSQL store URL looks like postgresql://user@host:5432/dbname, not {url!r}"
             )
+        url, prefix = url_prefix(url, options.pop("prefix", None))
+        if prefix is not None:
+            options["prefix"] = prefix
         return cls(url, **options)
 
     def schema_sql(self) -> list[str]:

@@ -42,6 +42,7 @@ from .redis_scripts import Script
 from .redis_wire import WireClient, wire_options
 from .redis_wire_sync import SyncWireClient
 from .registry_flows import RedisRegistry
+from .urls import url_prefix
 
 T = TypeVar("T")
 SyncClient = redis.Redis | RedisCluster
@@ -134,7 +135,7 @@ class RedisStore:
         cls,
         url: str,
         *,
-        prefix: str = DEFAULT_PREFIX,
+        prefix: str | None = None,
         retention_seconds: float = DEFAULT_RETENTION.total_seconds(),
         audit_limit: int = AUDIT_LIMIT,
         socket_timeout: float = 1.0,
@@ -147,6 +148,9 @@ class RedisStore:
     ) -> RedisStore:
         """A store with a sync and an asyncio client for ``url`` (``redis://``,
         ``rediss://``, ``unix://``; ``cluster=True`` for a Redis Cluster node's URL).
+        The key prefix is ``prefix``, else the URL's ``?prefix=...`` (as
+        ``SESSIONWARE_STORE`` and the command's ``--store`` take it), else
+        ``"sessionware:"``; two different ones are a ConfigurationError.
 
         ``lean`` (single server): every operation goes over lean connections
         (``redis_wire.py`` for asyncio, ``redis_wire_sync.py`` for sync callers)
@@ -176,6 +180,9 @@ class RedisStore:
         makes one per event loop that uses it (a client passed to the constructor
         serves only its own).
         """
+        url, prefix = url_prefix(url, prefix)
+        if prefix is None:
+            prefix = DEFAULT_PREFIX
         if cluster and client_cache is not False:
             raise ConfigurationError(_CACHE_NEEDS_ONE_SERVER)
         options: dict[str, Any] = {
@@ -294,6 +301,9 @@ class RedisStore:
         ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``."""
         from .redis_sentinel import parse_sentinel_url
 
+        url, prefix = url_prefix(url, options.pop("prefix", None))
+        if prefix is not None:
+            options["prefix"] = prefix
         sentinels, service_name, client_options = parse_sentinel_url(url)
         return cls.from_sentinel(
             sentinels, service_name=service_name, **{**client_options, **options}

@@ -23,6 +23,7 @@ from ..errors import ConfigurationError, StoreUnavailable
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .sql import DEFAULT_SWEEP_INTERVAL_SECONDS, SQLStore, check_positive, drive
 from .sql_flows import SQLITE, Flow, Row, SQLFlows, Statement, check_prefix, schema_statements
+from .urls import url_prefix
 
 T = TypeVar("T")
 
@@ -97,7 +98,11 @@ class SQLiteStore(SQLStore):
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SQLiteStore:
         """``sqlite:///sessions.db`` (relative) or ``sqlite:////var/lib/app/sessions.db``
-        (absolute), as SQLAlchemy spells them; ``options`` as the constructor's."""
+        (absolute), as SQLAlchemy spells them, with an optional ``?prefix=...``;
+        ``options`` as the constructor's."""
+        url, prefix = url_prefix(url, options.pop("prefix", None))
+        if prefix is not None:
+            options["prefix"] = prefix
         scheme, _, path = url.partition(":///")
         if scheme.lower() != "sqlite" or not path:
             raise ConfigurationError(

@@ -102,12 +102,7 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
         known = ", ".join(name + "://" for name in SCHEMES)
         raise ConfigurationError(f"unknown store URL {masked(url)!r}: use one of {known}")
     options: dict[str, Any] = {}
-    url, in_url = without_prefix(url)
-    if in_url is not None and prefix is not None and in_url != prefix:
-        raise ConfigurationError(
-            f"two key prefixes: {in_url!r} in the store URL and {prefix!r}; keep one"
-        )
-    prefix = in_url if prefix is None else prefix
+    url, prefix = url_prefix(url, prefix)
     if prefix is not None:
         if not scheme.has_prefix:
             raise ConfigurationError(f"{scheme.class_name} keys have no prefix: drop --prefix")
@@ -124,6 +119,19 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
     if scheme.scheme_as is not None:
         url = scheme.scheme_as + "://" + url.split("://", 1)[1]
     return build(url, **dict(scheme.fixed), **options)
+
+
+def url_prefix(url: str, given: str | None) -> tuple[str, str | None]:
+    """``url`` without its ``?prefix=``, and the key prefix to use: ``given``, else the
+    URL's, else ``None`` (the store's default). ConfigurationError when both name one
+    and they differ: a prefix is where every key goes, so a silent choice could put an
+    app's sessions beside another's."""
+    url, in_url = without_prefix(url)
+    if in_url is not None and given is not None and in_url != given:
+        raise ConfigurationError(
+            f"two key prefixes: {in_url!r} in the store URL and {given!r}; keep one"
+        )
+    return url, in_url if given is None else given
 
 
 def without_prefix(url: str) -> tuple[str, str | None]:

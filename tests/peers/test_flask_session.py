@@ -55,6 +55,15 @@ def create_app(store: Any, **config: Any) -> flask.Flask:
         session.regenerate()
         return "regenerated"
 
+    @app.post("/regenerate-by-interface")
+    def regenerate_by_interface() -> str:
+        app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+        return "regenerated"
+
+    @app.get("/sid")
+    def sid() -> str:
+        return f"{session.sid} {session.id}"
+
     Sessionware(app, store=store)
     return app
 
@@ -99,12 +108,22 @@ def test_deleting_the_last_value_removes_record_and_cookie(store: Any) -> None:
     assert stored(store, cookie["value"]) == {}
 
 
-def test_regenerate_moves_the_data_to_a_new_id(store: Any) -> None:
+@pytest.mark.parametrize("path", ["/regenerate", "/regenerate-by-interface"])
+def test_regenerate_moves_the_data_to_a_new_id(store: Any, path: str) -> None:
+    """Flask-Session's ``app.session_interface.regenerate(session)`` works as well."""
     client = create_app(store).test_client()
     (old,) = set_cookies(client.post("/set", data={"value": "1"}, **HTTPS))
-    (new,) = set_cookies(client.post("/regenerate", **HTTPS))
+    (new,) = set_cookies(client.post(path, **HTTPS))
     assert token_of(new["value"]) != token_of(old["value"])
     assert stored(store, new["value"]) == {"value": "1"} and stored(store, old["value"]) == {}
+
+
+def test_sid_is_the_public_id_never_the_token(store: Any) -> None:
+    client = create_app(store).test_client()
+    (cookie,) = set_cookies(client.post("/set", data={"value": "1"}, **HTTPS))
+    sid, same = client.get("/sid", **HTTPS).text.split()
+    assert sid == same == public_id(token_of(cookie["value"]))
+    assert token_of(cookie["value"]) not in sid
 
 
 @pytest.mark.parametrize("value", ["unknown-id", "x" * 43 + ".AAAA.tampered"])

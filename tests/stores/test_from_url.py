@@ -1,0 +1,72 @@
+"""Each store's own ``from_url`` takes the URL's ``?prefix=`` as the command and Flask do."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import redis
+
+from sessionware import ConfigurationError, PostgresStore, RedisStore, SQLiteStore
+from sessionware.stores.base import Meta
+
+from ..conftest import POSTGRES_URL, REDIS_URL
+
+
+def _joined(url: str, query: str) -> str:
+    return url + ("&" if "?" in url else "?") + query
+
+
+def _meta() -> Meta:
+    now = time.time()
+    return Meta(now, now, now, now + 60)
+
+
+@pytest.mark.redis
+def test_a_redis_url_with_a_prefix_puts_every_key_under_it(redis_prefix: str) -> None:
+    store = RedisStore.from_url(_joined(REDIS_URL, "prefix=" + quote(redis_prefix)))
+    try:
+        assert store.prefix == redis_prefix
+        store.create("s1", {"a": b"1"}, _meta())
+        raw = redis.Redis.from_url(REDIS_URL)
+        assert raw.exists(f"{redis_prefix}{{s1}}:d") == 1  # not under "sessionware:"
+        assert raw.exists("sessionware:{s1}:d") == 0
+        raw.close()
+    finally:
+        store.close()
+    same = RedisStore.from_url(
+        _joined(REDIS_URL, "prefix=" + quote(redis_prefix)), prefix=redis_prefix
+    )
+    assert same.prefix == redis_prefix
+    same.close()
+    with pytest.raises(ConfigurationError, match="two key prefixes"):
+        RedisStore.from_url(_joined(REDIS_URL, "prefix=a:"), prefix="b:")
+    default = RedisStore.from_url(REDIS_URL)
+    assert default.prefix == "sessionware:"
+    default.close()
+
+
+def test_a_sqlite_url_with_a_prefix_names_the_tables(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    store = SQLiteStore.from_url(f"sqlite:///{path}?prefix=app_")
+    try:
+        assert (store.prefix, Path(store.path)) == ("app_", path)
+        store.create("s1", {"a": b"1"}, _meta())
+        assert store.load("s1", now=time.time(), idle_seconds=60) is not None
+    finally:
+        store.close()
+    with pytest.raises(ConfigurationError, match="two key prefixes"):
+        SQLiteStore.from_url(f"sqlite:///{path}?prefix=a_", prefix="b_")
+
+
+def test_a_postgresql_url_with_a_prefix_is_not_handed_to_libpq(postgres_schema: str) -> None:
+    prefix = f"{postgres_schema}.app_"
+    store = PostgresStore.from_url(_joined(POSTGRES_URL, "prefix=" + prefix))
+    try:
+        assert store.prefix == prefix
+        store.create("s1", {"a": b"1"}, _meta())  # libpq would refuse "prefix"
+        assert store.load("s1", now=time.time(), idle_seconds=60) is not None
+    finally:
+        store.close()
