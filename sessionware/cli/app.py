@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import itertools
 import json
 import os
 import sys
@@ -201,7 +202,7 @@ def reveal(operator: Operator, /, session_id: str, reason: str, actor: str | Non
     """A live session's payload as JSON; the read is audit-logged."""
     info = _existing(operator, session_id)
     if info.status != "active":
-        raise Failure(f"session {session_id} is {info.status}: its payload is gone")
+        raise Failure(f"session {output.clipped(session_id)} is {info.status}: its payload is gone")
     payload = operator.manager.reveal(session_id, actor=actor or login_name(), reason=reason)
     output.print_json(to_json(payload))
 
@@ -214,10 +215,11 @@ def reveal(operator: Operator, /, session_id: str, reason: str, actor: str | Non
 def revoke(operator: Operator, /, session_id: str, actor: str | None, yes: bool) -> None:
     """End a live session now."""
     info = _existing(operator, session_id)
-    confirm(f"Revoke session {session_id} (user {info.user or '-'})?", yes)
+    shown = output.clipped(session_id)
+    confirm(f"Revoke session {shown} (user {output.visible(info.user or '-')})?", yes)
     if not operator.manager.revoke(session_id, actor=actor or login_name()):
-        raise Failure(f"session {session_id} is {info.status}, not active: nothing to revoke")
-    output.message(f"revoked {session_id}")
+        raise Failure(f"session {shown} is {info.status}, not active: nothing to revoke")
+    output.message(f"revoked {shown}")
 
 
 @sessions.command("revoke-user")
@@ -230,11 +232,12 @@ def revoke_user(
     operator: Operator, /, user: str, keep: str | None, actor: str | None, yes: bool
 ) -> None:
     """End every live session of USER (but --keep)."""
-    confirm(f"Revoke every live session of user {user!r}{' but ' + keep if keep else ''}?", yes)
+    but = f" but {output.clipped(keep)}" if keep else ""
+    confirm(f"Revoke every live session of user '{output.clipped(user)}'{but}?", yes)
     count = operator.manager.revoke_user(user, actor=actor or login_name(), keep=keep)
     if not count:
-        raise Failure(f"user {user!r} has no live session to revoke")
-    output.message(f"revoked {count} session{'s' if count != 1 else ''} of {user}")
+        raise Failure(f"user '{output.clipped(user)}' has no live session to revoke")
+    output.message(f"revoked {count} session{'s' if count != 1 else ''} of {output.visible(user)}")
 
 
 @sessions.command()
@@ -247,9 +250,11 @@ def ttl(operator: Operator, /, session_id: str, duration: str, actor: str | None
     Audit-logged (action ``ttl``)."""
     ttl_value = parse_duration(duration)
     if not operator.manager.set_ttl(session_id, ttl_value, actor=actor or login_name()):
-        raise Failure(f"session {session_id} is not live (unknown, expired or revoked)")
+        raise Failure(
+            f"session {output.clipped(session_id)} is not live (unknown, expired or revoked)"
+        )
     when = "never expires" if ttl_value is None else f"now expires {duration} from now"
-    output.message(f"session {session_id} {when}")
+    output.message(f"session {output.clipped(session_id)} {when}")
 
 
 @sessions.command()
@@ -295,14 +300,23 @@ def export(
             **filters,
         )
     )
-    chunks = (json.dumps(i, ensure_ascii=False) + "\n" for i in items) if jsonl else None
-    with bar or contextlib.nullcontext(), _destination(path) as out:
-        for chunk in chunks or stream_document(items):
-            out.write(chunk)
+    with bar or contextlib.nullcontext():
+        items = _started(items)
+        chunks = (json.dumps(i, ensure_ascii=False) + "\n" for i in items) if jsonl else None
+        with _destination(path) as out:
+            for chunk in chunks or stream_document(items):
+                out.write(output.json_text(chunk))
     if bar is not None:
         bar.console.print(
             f"exported {count} sessions" + (f" to {path}" if path else ""), highlight=False
         )
+
+
+def _started(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``items``, the first of them already read: a store that cannot be read fails
+    here, before a document's opening is written to stdout (which cannot be taken back)."""
+    first = next(items, None)
+    return items if first is None else itertools.chain((first,), items)
 
 
 @contextlib.contextmanager
@@ -354,5 +368,5 @@ def audit(
 def _existing(operator: Operator, /, session_id: str) -> Any:
     info = operator.manager.get(session_id)
     if info is None:
-        raise Failure(f"no session {session_id} in the store")
+        raise Failure(f"no session {output.clipped(session_id)} in the store")
     return info

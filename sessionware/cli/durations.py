@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from ..core import MAX_DURATION_SECONDS
 from ..errors import ConfigurationError
 
 UNLIMITED = "unlimited"
@@ -21,7 +22,8 @@ _PATTERN = re.compile(r"(\d+)(mo|[smhdwy])")
 
 
 def parse_duration(text: str) -> dt.timedelta | None:
-    """``text`` as a timedelta; ``None`` for ``unlimited``. ConfigurationError otherwise."""
+    """``text`` as a timedelta of up to 100 years; ``None`` for ``unlimited``.
+    ConfigurationError otherwise."""
     text = text.strip().lower()
     if text == UNLIMITED:
         return None
@@ -31,4 +33,10 @@ def parse_duration(text: str) -> dt.timedelta | None:
             f"invalid duration {text!r}: a positive whole number and a unit, one of "
             f"{', '.join(_UNITS)} (90s, 15m, 2h, 7d, 2w, 6mo, 1y), or {UNLIMITED!r}"
         )
-    return dt.timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+    seconds = int(match[1]) * _UNITS[match[2]]
+    if seconds > MAX_DURATION_SECONDS:  # checked here so the message speaks in durations
+        raise ConfigurationError(
+            f"{text} is more than 100 years: give at most 100y (36500d), "
+            f"or {UNLIMITED!r} for a session that never expires"
+        )
+    return dt.timedelta(seconds=seconds)

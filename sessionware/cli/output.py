@@ -3,12 +3,19 @@
 ``--json`` output is the management API's JSON shapes (``sessionware.export``),
 written with :mod:`json`; tables are rich tables on stdout. Nothing else
 decides how a session, a page or an audit entry looks.
+
+Users, emails, user agents, audit actors and reasons come from requests and
+operators, not from us: a table cell holds them as :class:`rich.text.Text` (never
+read as markup) with control characters written out (:func:`visible`), so a
+stored value cannot crash a table, restyle it, or send escape sequences to the
+operator's terminal.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,10 +23,35 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..export import JSON, AuditEntry, SessionInfo, SessionPage, info_json, page_json
 
 PIPE_WIDTH = 400  # a table written to a pipe or file is never wrapped narrower
+ECHOED = 48  # characters of an argument repeated in a message: a whole id (43), not more
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: ESC, CSI, BEL, CR...
+# json.dumps(ensure_ascii=False) escapes C0 but leaves DEL and C1 raw; inside JSON
+# text they can only be in strings, where \u00XX means the same character.
+_JSON_CONTROLS = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+
+
+def visible(text: str) -> str:
+    """``text`` with each control character written out as ``\\xNN``: what a person
+    reads is what is stored, and the terminal receives no escape sequence."""
+    return _CONTROLS.sub(lambda match: f"\\x{ord(match[0]):02x}", text)
+
+
+def clipped(text: str) -> str:
+    """An argument to repeat in a message: :func:`visible`, and cut to :data:`ECHOED`
+    characters and ``…`` (whatever was passed for an id may be of any length)."""
+    return visible(text if len(text) <= ECHOED else text[:ECHOED] + "…")
+
+
+def cell(value: object) -> Text:
+    """A table cell showing ``value`` literally: never rich markup, no control characters;
+    ``None`` is ``-``."""
+    return Text("-" if value is None else visible(str(value)))
 
 
 def stdout() -> Console:
@@ -30,7 +62,14 @@ def stdout() -> Console:
 
 def print_json(data: JSON) -> None:
     """``data`` as indented JSON on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
+
+
+def json_text(text: str) -> str:
+    """JSON text from ``json.dumps(..., ensure_ascii=False)`` with DEL and C1 characters
+    escaped too (``\\u009b``), so no control character reaches a terminal raw; the
+    JSON still means exactly the same values."""
+    return text.translate(_JSON_CONTROLS)
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -46,11 +85,11 @@ def page(listing: SessionPage, as_json: bool) -> None:
     table.columns[0].no_wrap = True
     for info in listing.items:
         table.add_row(
-            info.id,
-            info.user or "-",
-            info.email or "-",
-            info.app,
-            info.status,
+            cell(info.id),
+            cell(info.user or None),
+            cell(info.email or None),
+            cell(info.app),
+            cell(info.status),
             _when(info.last_activity_at),
             _when(info.expires_at),
         )
@@ -81,7 +120,7 @@ def mapping(values: Mapping[str, Any], as_json: bool) -> None:
 def _pairs(rows: Iterable[tuple[str, Any]]) -> None:
     table = Table(show_header=False)
     for name, value in rows:
-        table.add_row(name, "-" if value is None else str(value))
+        table.add_row(cell(name), cell(value))
     stdout().print(table)
 
 
@@ -104,7 +143,11 @@ def audit(entries: list[AuditEntry], as_json: bool) -> None:
     table = Table("at (UTC)", "actor", "action", "session", "reason")
     for entry in entries:
         table.add_row(
-            _when(entry.at), entry.actor, entry.action, entry.session_id or "-", entry.reason or "-"
+            _when(entry.at),
+            cell(entry.actor),
+            cell(entry.action),
+            cell(entry.session_id or None),
+            cell(entry.reason or None),
         )
     stdout().print(table)
 

@@ -102,3 +102,17 @@ def test_an_export_of_100000_sessions_streams_in_bounded_memory(
     print(f"export peak RSS: 1,000 sessions {small} KiB, 100,000 sessions {large} KiB")
     # Holding the 100,000 items (~700 bytes of JSON each) would take hundreds of MiB more.
     assert large - small < 30 * 1024, (small, large)
+
+
+@pytest.mark.parametrize("jsonl", [False, True])
+def test_an_unreachable_store_writes_nothing_to_stdout(jsonl: bool) -> None:
+    result = run(
+        "sessions",
+        "export",
+        *(["--jsonl"] if jsonl else []),
+        store="redis://:hunter2-secret@127.0.0.1:1/0",
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""  # no opening of a document that never ends
+    assert "redis://:***@127.0.0.1:1/0" in result.stderr and "hunter2" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,143 @@
+"""What the command prints of values it does not control: stored users, emails, user
+agents, audit actors and reasons, and the ids and durations an operator types.
+
+A table shows each value as it is stored (never read as rich markup) with its
+control characters written out (``\\x1b``), so a stored value can neither crash
+the command, restyle its output nor send escape sequences to the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from sessionware import codec, devices
+from sessionware.cli.durations import parse_duration
+from sessionware.errors import ConfigurationError
+from sessionware.stores.base import Meta
+from sessionware.stores.redis import RedisStore
+
+from ..conftest import REDIS_URL
+from .helpers import HOUR, run, run_on_terminal
+
+pytestmark = pytest.mark.redis
+
+SESSION_ID = "e" * 32
+USER = "[bold red]mallory[/bold red]\x1b[8m"  # markup, then "conceal what follows"
+EMAIL = "eve[/]@example.test"  # a closing tag with nothing to close
+LINK = "\x1b]8;;http://evil.example\x1b\\"  # an OSC 8 hyperlink
+AGENT = f"Mozilla/5.0 [/x] bot {LINK}click\x9b6n"  # C1 CSI: "report the cursor position"
+ACTOR = "eve[/]\x1b[2J"  # clears the screen
+REASON = f"[link=http://evil.example]ticket[/link] {LINK}\x07\x7f\x9b31m"
+
+
+@pytest.fixture
+def hostile(store: RedisStore) -> str:
+    """One live session whose user, email and user agent are hostile."""
+    now = time.time()
+    device = devices.Device(AGENT, "203.0.113.9")
+    meta = Meta(
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+        expires_at=now + HOUR,
+        app="shop",
+        user=USER,
+        email=EMAIL,
+        device=devices.encode(devices.DeviceRecord(device, device)),
+    )
+    store.create(SESSION_ID, {"cart": codec.encode("cart", ["sku", 1])}, meta)
+    return SESSION_ID
+
+
+def reveal(session_id: str, prefix: str) -> subprocess.CompletedProcess[str]:
+    """A reveal whose audit entry has the hostile actor and reason."""
+    return run(
+        "sessions", "reveal", session_id, "--reason", REASON, "--actor", ACTOR, prefix=prefix
+    )
+
+
+def shown(result: subprocess.CompletedProcess[str]) -> str:
+    """stdout of a command that succeeded, checked free of terminal controls."""
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert not any(ch in result.stdout for ch in "\x1b\x07\x7f\x9b"), result.stdout
+    return result.stdout
+
+
+def test_tables_print_stored_values_literally(redis_prefix: str, hostile: str) -> None:
+    listing = shown(run("sessions", "list", prefix=redis_prefix))
+    assert "[bold red]mallory[/bold red]\\x1b[8m" in listing
+    assert EMAIL in listing
+
+    one = shown(run("sessions", "show", hostile, prefix=redis_prefix))
+    assert "[bold red]mallory[/bold red]\\x1b[8m" in one
+    assert EMAIL in one
+    assert "Mozilla/5.0 [/x] bot" in one and "http://evil.example" in one
+
+    shown(reveal(hostile, redis_prefix))
+    log = shown(run("audit", prefix=redis_prefix))
+    assert "eve[/]\\x1b[2J" in log
+    assert "[link=http://evil.example]ticket[/link] \\x1b]8;;http://evil.example\\x1b\\" in log
+    assert "\\x07\\x7f\\x9b31m" in log
+
+
+def test_json_keeps_the_exact_values(redis_prefix: str, hostile: str) -> None:
+    info = json.loads(shown(run("sessions", "show", hostile, "--json", prefix=redis_prefix)))
+    assert (info["userIdentifier"], info["userEmail"]) == (USER, EMAIL)
+    assert info["device"]["first"]["userAgent"] == AGENT
+    page = json.loads(shown(run("sessions", "list", "--json", prefix=redis_prefix)))
+    assert page["items"][0]["userIdentifier"] == USER
+    for form in ([], ["--jsonl"]):
+        export = shown(run("sessions", "export", "--include-metadata", *form, prefix=redis_prefix))
+        (item,) = json.loads(export)["items"] if not form else [json.loads(export)]
+        assert (item["userIdentifier"], item["device"]["last"]["userAgent"]) == (USER, AGENT)
+    shown(reveal(hostile, redis_prefix))
+    (entry,) = json.loads(shown(run("audit", "--action", "reveal", "--json", prefix=redis_prefix)))
+    assert (entry["actor"], entry["reason"]) == (ACTOR, REASON)
+
+
+def test_a_confirmation_shows_the_user_without_its_controls(
+    redis_prefix: str, hostile: str
+) -> None:
+    args = ["--store", REDIS_URL, "--prefix", redis_prefix, "sessions", "revoke", hostile]
+    code, terminal = run_on_terminal(args, b"n\n")  # click drops some escapes in a pipe only
+    assert code == 1
+    assert "(user [bold red]mallory[/bold red]\\x1b[8m)?" in terminal
+    assert "\x1b" not in terminal
+
+
+def test_an_unknown_id_is_echoed_bounded(redis_prefix: str) -> None:
+    long_id = "0123456789" * 10_000
+    for args in (
+        ("sessions", "show", long_id),
+        ("sessions", "reveal", long_id, "--reason", "r"),
+        ("sessions", "revoke", long_id, "--yes"),
+        ("sessions", "ttl", long_id, "1h"),
+    ):
+        result = run(*args, prefix=redis_prefix)
+        assert result.returncode == 1, (args[1], result.stderr[:300])
+        echoed = result.stderr.split("session ", 1)[1].split("…", 1)[0]
+        assert long_id.startswith(echoed) and 40 <= len(echoed) <= 64  # a whole id is 43
+        assert len(result.stderr) < 200, (args[1], len(result.stderr))
+
+
+def test_a_ttl_over_100_years_is_refused_in_the_commands_terms(redis_prefix: str) -> None:
+    result = run("sessions", "ttl", SESSION_ID, "999y", prefix=redis_prefix)
+    assert result.returncode == 2
+    assert "999y is more than 100 years" in result.stderr
+    assert "timedelta" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("text", ["101y", "1300mo", "5300w", "36600d", "99999999999999999999999y"])
+def test_durations_over_100_years_are_refused_before_the_manager(text: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"^{text} is more than 100 years"):
+        parse_duration(text)
+
+
+def test_100_years_is_accepted() -> None:
+    assert parse_duration("100y") is not None
+    assert parse_duration("1200mo") is not None
