@@ -70,7 +70,10 @@ def console(new_page: Any, site: Site, operator: str = "admin:ada", **kw: Any) -
 
 
 def rows(page: Any) -> list[dict[str, str]]:
-    """The table's rows as {column label: text}."""
+    """The table's rows as {column label: text}, once the page has loaded: a click that
+    navigates returns when the new page starts loading, and a busy machine may not have
+    parsed its table yet."""
+    page.wait_for_load_state()
     found = []
     for row in page.locator("table.sessions tbody tr[data-id]").all():
         cells = row.locator("td[data-label]").all()
