@@ -232,6 +232,14 @@ def stream_document(items: Iterable[dict[str, JSON]]) -> Iterator[str]:
     yield f'"totalPages": {1 if count else 0}}}\n'
 
 
+def exported_rows(
+    rows: list[tuple[str, Meta]], *, include_metadata: bool
+) -> list[tuple[str, Meta]]:
+    """The rows an export writes: every one with metadata; in a data-only export, the
+    active ones (the others have no payload). What its audit entry counts."""
+    return rows if include_metadata else [row for row in rows if row[1].status == ACTIVE]
+
+
 def export_document(
     query: Query,
     rows: list[tuple[str, Meta]],
@@ -242,7 +250,7 @@ def export_document(
 ) -> dict[str, JSON]:
     """The export of one listing page, given the payload read for each of its rows.
 
-    Data-only exports keep the active rows: the others have no payload."""
+    Data-only exports keep the active rows (see :func:`exported_rows`)."""
     items = [
         export_item(session_id, meta, data, include_metadata=include_metadata)
         for (session_id, meta), data in zip(rows, payloads, strict=True)

@@ -40,6 +40,7 @@ from .export import (
     decode_payload,
     export_document,
     export_item,
+    exported_rows,
     session_info,
     session_page,
 )
@@ -65,6 +66,9 @@ __all__ = ["AsyncSessionManager", "AuditEntry", "SessionInfo", "SessionManager",
 
 STATUSES = (ACTIVE, EXPIRED, REVOKED)
 MAX_PAGE_SIZE = 1000
+# The highest 0-based page: its offset (at most 10**12) stays an exact integer in every
+# store (a Lua double in Redis, a 64-bit int in SQL); a larger page would make them fail.
+MAX_PAGE = 10**9
 REVEAL, EXPORT, REVOKE, TTL = "reveal", "export", "revoke", "ttl"  # audit actions
 AUDIT_SCAN = 10_000  # entries read when the audit log is filtered (stores keep fewer)
 UNSPECIFIED_ACTOR = "unspecified"
@@ -118,8 +122,11 @@ def build_query(
         raise ConfigurationError(f"status must be one of {STATUSES} or None, not {status!r}")
     if sort not in SORT_FIELDS:
         raise ConfigurationError(f"sort must be one of {SORT_FIELDS}, not {sort!r}")
-    if not _is_int(page) or page < 0:
-        raise ConfigurationError(f"page is 0-based: an int >= 0, not {page!r}")
+    if not _is_int(page) or not 0 <= page <= MAX_PAGE:
+        raise ConfigurationError(
+            f"page is 0-based: an int from 0 to {MAX_PAGE}, not {page!r}; "
+            "list page 0 to see how many pages there are"
+        )
     if not _is_int(page_size) or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ConfigurationError(
             f"page_size must be an int from 1 to {MAX_PAGE_SIZE}, not {page_size!r}; "
@@ -202,10 +209,13 @@ def stream_record(actor: str, reason: str | None) -> AuditRecord:
 
 
 def ttl_record(actor: str, session_id: str, ttl: Duration | None, now: float) -> AuditRecord:
-    """The audit record of a TTL change (``actor`` already checked)."""
+    """The audit record of a TTL change (``actor`` already checked), in plain seconds:
+    ``expires in 15552000 s``, ``expires in 1.25 s`` (to the millisecond), ``unlimited``."""
     ttl_seconds = seconds(ttl, "ttl")
-    what = "unlimited" if ttl_seconds is None else f"expires in {ttl_seconds:g} s"
-    return AuditRecord(now, actor, TTL, session_id, what)
+    if ttl_seconds is None:
+        return AuditRecord(now, actor, TTL, session_id, "unlimited")
+    text = f"{ttl_seconds:.3f}".rstrip("0").rstrip(".")  # never an exponent
+    return AuditRecord(now, actor, TTL, session_id, f"expires in {text} s")
 
 
 def audit_filter(
@@ -307,7 +317,8 @@ class SessionManager(TokenManager):
         last_activity; ties are broken by id in the same direction, so pages are
         stable. A missing value (no user, no expiry) ranks above every other, so
         it comes last ascending and first descending. ``page`` is 0-based;
-        ``page_size`` 1 to 1000.
+        ``page_size`` 1 to 1000; ``page`` at most :data:`MAX_PAGE` (a page past
+        the last one is empty).
         """
         user = hashed_user(self.encryption, user)
         query = build_query(search, status, app, user, sort, descending, page, page_size)
@@ -382,6 +393,7 @@ class SessionManager(TokenManager):
         """
         query = export_query(include_metadata, list_filters, as_listed=as_listed)
         rows, total = self.store.query(query, now=time.time())
+        rows = exported_rows(rows, include_metadata=include_metadata)
         self.store.add_audit(export_record(actor, query, len(rows), reason))
         payloads = [
             opened(self.encryption, i, self.store.read_data(i, now=time.time())) for i, _ in rows
@@ -554,6 +566,7 @@ class AsyncSessionManager(AsyncTokenManager):
         """See :meth:`SessionManager.export`."""
         query = export_query(include_metadata, list_filters, as_listed=as_listed)
         rows, total = await self.store.aquery(query, now=time.time())
+        rows = exported_rows(rows, include_metadata=include_metadata)
         await self.store.aadd_audit(export_record(actor, query, len(rows), reason))
         payloads = [
             opened(self.encryption, i, await self.store.aread_data(i, now=time.time()))

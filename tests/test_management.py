@@ -813,7 +813,10 @@ def test_an_export_as_listed_covers_exactly_the_listed_page(store: Any) -> None:
     full = manager.export(include_metadata=True, actor="ops", as_listed=True, **filters)
     assert [item["id"] for item in full["items"]] == ids(listed)
     exports = manager.audit_log(action="export")
-    assert [e.reason for e in exports] == ["3 sessions (page 1, 3 per page)"] * 2
+    assert [e.reason for e in exports] == [  # newest first; data-only counts what it wrote
+        "3 sessions (page 1, 3 per page)",
+        f"{len(active)} session{'' if len(active) == 1 else 's'} (page 1, 3 per page)",
+    ]
 
 
 def test_set_ttl_with_an_actor_is_audited_and_the_log_filters(store: Any) -> None:
@@ -879,3 +882,71 @@ def test_analytics_series_follow_created_and_ended_times() -> None:
     assert stats.active == [2, 2, 3]
     assert (stats.concurrent_now, stats.concurrent_peak) == (3, 3)
     assert stats.size_bins == [2, 0, 0, 0, 0, 0, 0, 0, 0, 1]  # c and d small, b near the cap
+
+
+# -- regressions: page bounds, export counts, TTL wording ----------------------------
+
+
+def test_a_page_past_any_store_is_refused_before_the_store_sees_it(store: Any) -> None:
+    from sessionware.management import MAX_PAGE
+
+    manager = SessionManager(store)
+    with client_for(store) as client:
+        login(client, "alice")
+    far = manager.list(page=MAX_PAGE, page_size=1000)  # the last page allowed: empty
+    assert (far.items, far.page, far.total_items) == ([], MAX_PAGE, 1)
+    for page in (MAX_PAGE + 1, 2**53, 2**63 - 1, 10**20):
+        with pytest.raises(
+            ConfigurationError, match=f"page is 0-based: an int from 0 to {MAX_PAGE}"
+        ):
+            manager.list(page=page)
+        with pytest.raises(ConfigurationError, match="page"):
+            manager.export(include_metadata=True, page=page)
+    assert manager.audit_log() == []  # a refused export is not logged
+
+
+@pytest.mark.anyio
+async def test_the_async_manager_refuses_a_page_past_any_store(store: Any) -> None:
+    manager = AsyncSessionManager(store)
+    for page in (2**53, 2**63 - 1):
+        with pytest.raises(ConfigurationError, match="page"):
+            await manager.list(page=page)
+        with pytest.raises(ConfigurationError, match="page"):
+            await manager.export(as_listed=True, page=page)
+
+
+def test_a_data_only_export_counts_only_the_sessions_it_wrote(store: Any) -> None:
+    manager = SessionManager(store)
+    with client_for(store) as client:
+        made = make_population(client, manager)  # 6 sessions, bob's revoked
+    document = manager.export(actor="ops", as_listed=True, reason="audit")
+    assert len(document["items"]) == len(made) - 1
+    (entry,) = manager.audit_log(action="export")
+    assert entry.reason == f"{len(made) - 1} sessions (page 1, 100 per page): audit"
+
+
+@pytest.mark.anyio
+async def test_the_async_data_only_export_counts_only_the_sessions_it_wrote(store: Any) -> None:
+    manager = AsyncSessionManager(store)
+    transport = httpx.ASGITransport(app=make_app(store))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        made: list[str] = []
+        for user in ("alice", "bob", "carol"):
+            only_cookie(client, None)
+            await client.post("/login", params={"user": user, "email": f"{user}@example.com"})
+            made.append((await client.get("/whoami")).json()["id"])
+    assert await manager.revoke(made[1], actor="ops")
+    document = await manager.export(actor="ops", as_listed=True)
+    assert len(document["items"]) == 2
+    (entry,) = await manager.audit_log(action="export")
+    assert entry.reason == "2 sessions (page 1, 100 per page)"
+
+
+def test_a_ttl_change_is_logged_in_whole_seconds(store: Any) -> None:
+    manager = SessionManager(store)
+    with client_for(store) as client:
+        session_id = login(client, "alice")
+    assert manager.set_ttl(session_id, dt.timedelta(days=180), actor="dana")
+    assert manager.set_ttl(session_id, 1.25, actor="dana")
+    reasons = [e.reason for e in manager.audit_log(action="ttl")]
+    assert reasons == ["expires in 1.25 s", "expires in 15552000 s"]
