@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..analytics import DEFAULT_MAX_PAYLOAD_BYTES
@@ -26,7 +26,7 @@ from .http import Request, Response, json_download, plain
 from .listing import COLUMNS, PAGE_SIZES, Listing
 from .manager import Manager
 from .pages import Pages, checked_callable, maybe_await
-from .render import payload_json, type_name
+from .render import payload_json, shown, type_name
 
 VIEWER, ADMIN = "viewer", "admin"
 ROLES = (VIEWER, ADMIN)
@@ -136,6 +136,9 @@ class AdminConsole(Pages):
     async def sessions(self, call: _Call) -> Response:
         listing = Listing.from_query(call.request.query)
         page = await call.manager.list(**listing.filters())
+        if (within := listing.within(page.total_pages)) != listing:  # past the end: the last
+            listing, page = within, await call.manager.list(**within.filters())
+        page = replace(page, items=[shown(info) for info in page.items])
         apps = sorted({item.app for item in page.items} | ({listing.app} - {""}))
         return self._page(
             call,
@@ -159,7 +162,7 @@ class AdminConsole(Pages):
                 heading="No such session",
                 message="This session is gone (logged out, or past retention).",
             )
-        return self._page(call, "detail.html", info=info, notice=notice, **extra)
+        return self._page(call, "detail.html", info=shown(info), notice=notice, **extra)
 
     async def reveal(self, call: _Call) -> Response:
         session_id = call.request.form.get("id", "")
@@ -176,7 +179,7 @@ class AdminConsole(Pages):
                 minutes = float(form.get("ttl_minutes", ""))
             except ValueError:
                 minutes = 0
-            if not 0 < minutes <= 60 * 24 * 366:
+            if not 1 <= minutes <= 60 * 24 * 366:  # also refuses NaN
                 return await self.detail(call, "Give a TTL from 1 minute to a year, or unlimited.")
         ttl = None if minutes is None else minutes * 60
         changed = await call.manager.set_ttl(form.get("id", ""), ttl, actor=call.operator.name)

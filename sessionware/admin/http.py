@@ -7,14 +7,15 @@ wrapper never suspends — httpx's trick of one flow, two drivers.
 
 Every response carries the console's security headers: a strict Content
 Security Policy (own scripts and styles only, no inline code), ``Cache-Control:
-no-store``, no framing, no sniffing, no referrer across origins.
+no-store``, no framing, no sniffing, no referrer across origins. A ``HEAD``
+request is answered as the ``GET`` would be, headers and all, without the body.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from typing import Any, TypeVar
@@ -76,12 +77,14 @@ class Request:
 
 @dataclass
 class Response:
-    """What a view answers; the shells add :data:`SECURITY_HEADERS`."""
+    """What a view answers; the shells add :data:`SECURITY_HEADERS`. Without
+    ``send_body`` (a HEAD), the headers still describe ``body``, which is not sent."""
 
     body: bytes
     status: int = 200
     content_type: str = "text/html; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    send_body: bool = True
 
     def all_headers(self) -> list[tuple[str, str]]:
         """Content type, length, the view's headers, then the security headers."""
@@ -91,6 +94,11 @@ class Response:
             *self.headers,
             *SECURITY_HEADERS,
         ]
+
+
+def without_body(response: Response) -> Response:
+    """``response`` as the answer to a HEAD: the same headers, no body sent."""
+    return replace(response, send_body=False)
 
 
 def redirect(location: str) -> Response:
@@ -159,7 +167,8 @@ async def asgi_send(send: Callable[[Any], Awaitable[None]], response: Response) 
     """Send ``response`` through ASGI."""
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.all_headers()]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+    body = response.body if response.send_body else b""
+    await send({"type": "http.response.body", "body": body})
 
 
 # -- WSGI ----------------------------------------------------------------------------
@@ -197,7 +206,7 @@ def wsgi_answer(response: Response, start_response: Callable[..., Any]) -> Itera
     """Start ``response`` through WSGI and return its body."""
     status = f"{response.status} {HTTPStatus(response.status).phrase}"
     start_response(status, response.all_headers())
-    return [response.body]
+    return [response.body] if response.send_body else []
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

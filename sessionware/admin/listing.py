@@ -1,8 +1,10 @@
 """The sessions table's state as it lives in the URL: search, filters, sort, page.
 
 Whatever the query string holds, :meth:`Listing.from_query` gives a valid
-listing (unknown values fall back to the defaults), so a hand-edited or stale
-bookmark never breaks the page.
+listing (unknown values fall back to the defaults, a page number is kept
+within what the manager accepts), so a hand-edited or stale bookmark never
+breaks the page. A page past the last one is the console's to settle: it shows
+the last page (see :meth:`Listing.within`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from ..management import STATUSES
+from ..management import MAX_PAGE, STATUSES
 from ..stores.base import SORT_FIELDS
 
 PAGE_SIZES = (10, 25, 50, 100)
@@ -50,11 +52,15 @@ class Listing:
             app=query.get("app", "").strip()[:200],
             sort=sort if sort in SORT_FIELDS else "last_activity",
             order="asc" if query.get("order") == "asc" else "desc",
-            page=max(1, _int(query.get("page"), 1)),
+            page=min(max(1, _int(query.get("page"), 1)), MAX_PAGE + 1),
             size=_int(query.get("size"), DEFAULT_SIZE)
             if _int(query.get("size"), 0) in PAGE_SIZES
             else DEFAULT_SIZE,
         )
+
+    def within(self, total_pages: int) -> Listing:
+        """This listing, moved to the last of ``total_pages`` pages if it is past it."""
+        return self if self.page <= max(total_pages, 1) else replace(self, page=total_pages or 1)
 
     def filters(self) -> dict[str, Any]:
         """Keyword arguments for the manager's ``list`` and ``export``."""

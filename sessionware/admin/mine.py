@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 from ..encryption import Keyring
 from ..export import SessionInfo
@@ -25,6 +24,7 @@ from .http import Request, Response, plain, redirect
 from .manager import Manager
 from .pages import Pages, checked_callable, maybe_await
 
+MAX_ENDED_DIGITS = 5  # "?ended=" carries how many sessions were ended: a small count
 UserOf = Callable[[Request], "str | int | Awaitable[str | int | None] | None"]
 
 
@@ -75,7 +75,7 @@ class MySessions(Pages):
                 sessions=sessions,
                 current=current,
                 csrf=self.tokens.issue(*identity),
-                ended=request.query.get("ended", ""),
+                notice=ended_notice(request.query.get("ended", "")),
             )
         if route == ("POST", "/end"):
             session_id = request.form.get("id", "")
@@ -86,7 +86,7 @@ class MySessions(Pages):
             return redirect(f"{request.root}/?ended={ended}")
         if route == ("POST", "/end-others"):
             ended = await manager.revoke_user(user, actor=actor, keep=current or None)
-            return redirect(f"{request.root}/?ended={quote(str(ended))}")
+            return redirect(f"{request.root}/?ended={ended}")
         return plain(405 if request.path in ("/", "/end", "/end-others") else 404)
 
     def _page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
@@ -104,6 +104,18 @@ class MySessions(Pages):
             device_place=device_place,
             **{"csrf": "", **context},
         )
+
+
+def ended_notice(ended: str) -> str | None:
+    """The notice after ending sessions, built from the count the redirect carried.
+
+    Only the count comes from the URL, so a link cannot put its own words on the
+    page; anything but a small count shows no notice.
+    """
+    if not (ended.isascii() and ended.isdigit()) or len(ended) > MAX_ENDED_DIGITS:
+        return None
+    count = int(ended)
+    return f"Ended {count} session{'' if count == 1 else 's'}."
 
 
 def device_name(info: SessionInfo) -> str:

@@ -3,13 +3,15 @@
 A :class:`Pages` app answers ASGI directly (``await app(scope, receive,
 send)``, so it mounts under Starlette's ``Mount``) and gives a WSGI twin with
 :meth:`Pages.wsgi`. Both read the request, serve the packaged static files, and
-hand everything else to :meth:`Pages.respond` with the right manager.
+hand everything else to :meth:`Pages.respond` with the right manager. A HEAD
+is answered as a GET, without the body.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from ..encryption import Keyring
@@ -23,6 +25,7 @@ from .http import (
     asgi_send,
     plain,
     run_sync,
+    without_body,
     wsgi_answer,
     wsgi_request,
 )
@@ -101,6 +104,8 @@ class Pages:
         return app
 
     async def _answer(self, request: Request, manager: Manager) -> Response:
+        if request.method == "HEAD":  # the GET's answer, without its body
+            return without_body(await self._answer(replace(request, method="GET"), manager))
         if request.path.startswith("/static/"):
             return _static(request.path.removeprefix("/static/"))
         if request.form.get("") == "too large":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from sessionware.admin import AdminConsole, Operator
 from sessionware.flask import Sessionware
 
 from ..conftest import REDIS_URL
-from .site import CONSOLE, build
+from .site import CONSOLE, MINE, build
 
 
 def token_of(html: str) -> str:
@@ -205,3 +206,127 @@ def test_a_store_that_does_not_answer_is_a_clear_503() -> None:
         response = client.get(f"{CONSOLE}/")
     assert response.status_code == 503
     assert "did not answer" in response.text and response.headers["cache-control"] == "no-store"
+
+
+# -- regressions: hostile query values, TTL bounds, revoked rows, HEAD --------------
+
+
+def signed_in(client: Any, user: str) -> str:
+    """Sign ``user`` in on the shop; the public id of the session."""
+    assert client.post("/login", data={"user": user}).status_code == 200
+    session_id: str = client.get("/whoami").json()["id"]
+    return session_id
+
+
+def console_store(kind: str, request: pytest.FixtureRequest) -> Any:
+    if kind == "memory":
+        return MemoryStore()
+    from sessionware.stores.redis import RedisStore
+
+    return RedisStore.from_url(REDIS_URL, prefix=request.getfixturevalue("redis_prefix"))
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_page_number_past_the_end_shows_the_last_page(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    app, _ = build(console_store(kind, request))
+    with TestClient(app, base_url="http://testserver") as client:
+        for user in ("rita", "sam", "tom"):
+            client.cookies.clear()  # a session each: /login regenerates the current one
+            signed_in(client, user)
+        client.cookies.set("operator", "admin:ada")
+        for page in ("9223372036854775807", "99999999999999999999", "3"):
+            listed = client.get(f"{CONSOLE}/?page={page}&size=10")
+            assert listed.status_code == 200
+            assert "3 sessions · page 1 of 1" in listed.text
+            assert listed.text.count("<tr data-id=") == 3
+        form = {"csrf_token": token_of(listed.text), "page": "99999999999999999999"}
+        export = client.post(f"{CONSOLE}/export", data={**form, "include_metadata": "1"})
+        assert export.status_code == 200 and export.json()["totalItems"] == 3
+
+
+def test_the_console_refuses_a_ttl_under_a_minute() -> None:
+    store = MemoryStore()
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        session_id = signed_in(client, "rita")
+        client.cookies.set("operator", "admin:ada")
+        token = token_of(client.get(f"{CONSOLE}/").text)
+        for minutes in ("0.001", "0.99", "0", "-5", "nan", "inf", "527041"):
+            form = {"id": session_id, "csrf_token": token, "ttl_minutes": minutes}
+            answer = client.post(f"{CONSOLE}/ttl", data=form).text
+            assert "Give a TTL from 1 minute to a year, or unlimited." in answer, minutes
+        info = SessionManager(store).get(session_id)
+        assert info is not None and info.expires_at is not None
+        assert info.expires_at.timestamp() > time.time() + 86400  # the idle timeout: unchanged
+        assert SessionManager(store).audit_log(action="ttl") == []
+        form = {"id": session_id, "csrf_token": token, "ttl_minutes": "1"}
+        assert "expires in 1 min." in client.post(f"{CONSOLE}/ttl", data=form).text
+    assert SessionManager(store).audit_log(action="ttl")[0].reason == "expires in 60 s"
+
+
+def test_my_sessions_show_only_a_count_of_ended_sessions() -> None:
+    app, _ = build(MemoryStore())
+    with TestClient(app, base_url="http://testserver") as client:
+        client.post("/login", data={"user": "rita"})
+        for ended, notice in (("1", "Ended 1 session."), ("3", "Ended 3 sessions.")):
+            page = client.get(f"{MINE}/", params={"ended": ended}).text
+            assert f'<p class="notice" role="status">{notice}</p>' in page
+        for hostile in ("all your sessions - call 555-0100", "-1", "1e3", "12345678", " 2"):
+            page = client.get(f"{MINE}/", params={"ended": hostile}).text
+            assert 'class="notice"' not in page and "555-0100" not in page, hostile
+
+
+def test_a_revoked_row_shows_no_expiry_and_no_payload() -> None:
+    store = MemoryStore()
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        session_id = signed_in(client, "rita")
+        client.cookies.set("operator", "admin:ada")
+        listed = client.get(f"{CONSOLE}/").text
+        assert "View (6)" in listed
+        SessionManager(store).revoke(session_id, actor="ada")
+        row = client.get(f"{CONSOLE}/").text.split(f'<tr data-id="{session_id}">')[1]
+        row = row.split("</tr>")[0]
+        assert "View (0)" in row and '<td data-label="Expires">-</td>' in row
+        detail = client.get(f"{CONSOLE}/session", params={"id": session_id}).text
+    assert "<dt>Expires</dt><dd>-</dd>" in detail
+    assert "<dt>Attributes</dt><dd>0</dd>" in detail
+    assert "<dd>0 now," in detail
+    assert "<dt>Revoked by</dt><dd>ada</dd>" in detail
+    info = SessionManager(store).get(session_id)  # the API keeps the record as it is
+    assert info is not None and info.attribute_count == 6 and info.expires_at is not None
+
+
+def test_head_is_answered_like_get_without_a_body() -> None:
+    app, _ = build(MemoryStore())
+    with TestClient(app, base_url="http://testserver") as client:
+        session_id = signed_in(client, "rita")
+        client.cookies.set("operator", "viewer:vic")
+        for path in (
+            f"{CONSOLE}/",
+            f"{CONSOLE}/session?id={session_id}",
+            f"{CONSOLE}/audit",
+            f"{MINE}/",
+        ):
+            got, head = client.get(path), client.head(path)
+            assert (head.status_code, got.status_code) == (200, 200), path
+            assert (
+                head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+            )
+            assert int(head.headers["content-length"]) > 0
+            assert head.headers["cache-control"] == "no-store"
+        assert client.head(f"{CONSOLE}/revoke").status_code == 405
+        assert client.head(f"{MINE}/end").status_code == 405
+
+
+def test_head_over_wsgi_sends_no_body() -> None:
+    from werkzeug.test import Client
+
+    console = AdminConsole(MemoryStore(), authorize=lambda request: Operator("vic"))
+    client = Client(console.wsgi())
+    got, head = client.get("/"), client.head("/")
+    assert (head.status_code, got.status_code) == (200, 200)
+    assert head.get_data() == b"" and got.get_data()
+    assert head.headers["content-length"] == got.headers["content-length"]
