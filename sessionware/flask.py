@@ -74,22 +74,26 @@ class FlaskSession(Session, SessionMixin):
     """
 
     _failed = False  # an unhandled exception ended the request: save nothing
-    _load_failed = False  # the store failed to load it: no second try this request
+    _load_error: StoreUnavailable | None = None  # what a load of this request raised
+    _degraded = False  # used after that: it read as empty, and the response is a 503
 
     def _ensure_loaded(self) -> None:
-        """Load on first use; after a failed load, read as empty without asking the
-        store again. The failure itself raised StoreUnavailable (the 503); Flask then
-        still runs the ``after_request`` hooks, and one that reads the session
-        (Flask-Login's does) must not turn that 503 into a 500. A write after the
-        failure is still saved or refused at the end (a blind write), never dropped.
-        """
-        if self._load_failed:
-            self._accessed = True
-            return
+        """Load on first use, at most once per request. After a load that failed (the
+        view let StoreUnavailable through, answered 503, or caught it), the next use
+        does not ask the store again: the session reads as empty, and the response
+        becomes a 503 with nothing saved. Flask runs the ``after_request`` hooks
+        after the view's 503, and one that reads the session (Flask-Login's does)
+        must not meet the failure again outside any error handler (a 500); a view
+        that catches the failure and goes on must not get a 200 whose change was
+        never saved."""
+        if self._load_error is not None and (self._pending or self._unloaded):
+            self._blind = {}
+            self._take(None)  # empty, the dict's storage without its marker
+            self._degraded = True
         try:
             super()._ensure_loaded()
-        except StoreUnavailable:
-            self._load_failed = True
+        except StoreUnavailable as error:
+            self._load_error = error
             raise
 
     @property
@@ -175,6 +179,10 @@ class SessionwareInterface(SessionInterface):
     ) -> None:
         if not isinstance(session, FlaskSession) or session._failed or response.status_code >= 500:
             return  # a failed request saves nothing
+        if session._degraded and session._load_error is not None:
+            # used after its load failed, and the view answered anyway: save nothing
+            _become_error(response, load_failure(session._load_error))
+            return
         outcome = self.sessions.save(session, flask.request.environ)
         if isinstance(outcome, int):
             _become_error(response, outcome)
@@ -260,7 +268,9 @@ class Sessionware:
         secret_key = self._secret_key
         follow = False
         if secret_key is None:
-            secret_key = app.config.get(CONFIG_PREFIX + "SECRET_KEY") or options.get("secret_key")
+            secret_key = app.config.get(CONFIG_PREFIX + "SECRET_KEY")
+            if not secret_key and options.get("secret_key"):  # SESSIONWARE_SECRET_KEY
+                secret_key = _beside_flask_keys(options["secret_key"], app)
             secret_key = secret_key or unused_secret(options)
             if not secret_key:
                 secret_key, follow = _flask_secret(app), True
@@ -439,6 +449,23 @@ def _flask_secret(app: flask.Flask) -> list[str | bytes]:
             "variable SESSIONWARE_SECRET_KEY"
         )
     return [app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or [])]
+
+
+def _beside_flask_keys(
+    environment: str | bytes | Sequence[str | bytes], app: flask.Flask
+) -> list[str | bytes]:
+    """The keys of the environment's ``SESSIONWARE_SECRET_KEY``, which sign, then the
+    app's ``SECRET_KEY`` and fallbacks, which still verify: cookies signed with Flask's
+    key before the variable was set (or read) stay valid. Logged once, at start-up."""
+    keys = [environment] if isinstance(environment, (str, bytes)) else list(environment)
+    flask_keys = [key for key in (_flask_secret(app) if app.secret_key else []) if key not in keys]
+    if flask_keys:
+        logger.warning(
+            "sessionware: cookies are signed with the environment's SESSIONWARE_SECRET_KEY; "
+            "the app's SECRET_KEY (and fallbacks) only verify existing cookies. Unset one of "
+            "them to silence this"
+        )
+    return [*keys, *flask_keys]
 
 
 def _store_unavailable(error: StoreUnavailable) -> flask.Response:

@@ -18,11 +18,13 @@ from starlette.testclient import TestClient
 
 from sessionware import (
     ConfigurationError,
+    MemoryStore,
     MissingExtra,
     SessionMiddleware,
     WSGISessionMiddleware,
 )
 from sessionware.config import load
+from sessionware.cookies import CookieSigner
 from sessionware.flask import Sessionware
 
 from .helpers import set_cookies
@@ -249,6 +251,42 @@ def test_flask_reads_the_environment_without_a_config_file(
     app = flask_app()
     with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
         assert c.get("/").status_code == 500  # a write with sessions off: SessionsDisabled
+
+
+def test_flask_keeps_its_own_key_for_cookies_it_signed_before_the_environment_key(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("SESSIONWARE_SECRET_KEY", raising=False)
+    store = MemoryStore()
+
+    def app_with_store() -> flask.Flask:
+        app = flask.Flask("config")
+        app.secret_key = "flask-key-" * 4
+
+        @app.get("/")
+        def write() -> str:
+            flask.session["n"] = flask.session.get("n", 0) + 1
+            return str(flask.session["n"])
+
+        Sessionware(app, store=store)
+        return app
+
+    with httpx.Client(
+        transport=httpx.WSGITransport(app=app_with_store()), base_url="https://t"
+    ) as c:
+        assert c.get("/").text == "1"
+        before = c.cookies["session"]
+    monkeypatch.setenv("SESSIONWARE_SECRET_KEY", "env-key-" * 5)
+    app = app_with_store()
+    assert "only verify existing cookies" in caplog.text
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
+        c.cookies.set("session", before)
+        assert c.get("/").text == "2"  # the cookie Flask's key signed still works
+        c.cookies.clear()
+        c.get("/")
+        fresh = c.cookies["session"]
+    assert CookieSigner("env-key-" * 5).verify(fresh) is not None  # new ones: the env key
+    assert CookieSigner("flask-key-" * 4).verify(fresh) is None
 
 
 def test_the_secret_key_from_the_environment_signs_the_cookie(

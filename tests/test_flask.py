@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -297,23 +298,37 @@ def test_a_save_failure_turns_the_finished_response_into_a_503(
     assert set_cookies(response) == []
 
 
-def _down_redis_app(hook: bool) -> tuple[flask.Flask, RedisStore]:
+def _down_redis_app(hook: bool, bearer: bool = False) -> tuple[flask.Flask, RedisStore]:
     """An app whose Redis does not answer (127.0.0.1:1), with an ``after_request`` hook
     that reads the session, as Flask-Login's remember-me hook does."""
     app = make_app()
     store = RedisStore.from_url("redis://127.0.0.1:1/0", prefix="swdown:", socket_timeout=0.2)
     Sessionware(app, secret_key="k" * 32, store=store)
+    # views that cope with the outage themselves, then go on using the session
+    then = {
+        "write": lambda: session.__setitem__("n", 1),
+        "flash": lambda: flask.flash("saved"),
+        "regenerate": lambda: session.regenerate(),
+        "permanent": lambda: setattr(session, "permanent", True),
+        "read": lambda: session.get("n"),
+    }
 
-    @app.route("/careful")
-    def careful() -> str:  # a view that copes with the outage itself, then writes
+    @app.route("/careful/<action>")
+    def careful(action: str) -> str:
         with contextlib.suppress(StoreUnavailable):
             session.get("n")
-        session["n"] = 1
-        return "written"
+        then[action]()
+        return "done"
 
     if hook:
-        app.after_request(lambda response: (session.get("theme"), response)[1])
-    return app
+
+        @app.after_request
+        def remember(response: flask.Response) -> flask.Response:
+            session.get("theme")  # Flask-Login's hook reads "_remember"
+            response.headers["x-keys"] = json.dumps(dict(session))  # as an empty session
+            return response
+
+    return app, store
 
 
 def _cookie_for(app: flask.Flask) -> str:
@@ -329,17 +344,23 @@ def _cookie_for(app: flask.Flask) -> str:
 def test_a_store_outage_is_a_503_even_when_an_after_request_hook_reads_the_session(
     hook: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = _down_redis_app(hook)
+    app, store = _down_redis_app(hook)
     cookie = _cookie_for(app)
     with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
         c.cookies.set("session", cookie)
         response = c.get("/read")
         assert (response.status_code, response.headers["retry-after"]) == (503, "1")
         assert set_cookies(response) == []
-        # a view that catches the failure and writes anyway is no silent 200 either
-        assert c.get("/careful").status_code == 503
+        if hook:
+            assert response.headers["x-keys"] == "{}"
+        # a view that catches the failure and goes on is never a silent 200: its next
+        # use of the session fails as the first did, or its write cannot be saved
+        for action in ("write", "flash", "regenerate", "permanent", "read"):
+            answered = c.get(f"/careful/{action}")
+            assert answered.status_code == 503, action
+            assert set_cookies(answered) == [], action
     assert "Request finalizing failed" not in caplog.text
-    app.extensions["sessionware"].store.close()
+    store.close()
 
 
 def test_a_session_too_large_at_save_is_a_500_with_a_log_line(
