@@ -43,7 +43,7 @@ from .responses import (
     save_failure,
     warn_if_cookie_will_be_dropped,
 )
-from .session import Session
+from .session import WEBSOCKET, Session
 from .session_types.access import ASGI_KEY, register
 from .stores.base import AsyncStore
 from .stores.memory import MemoryStore
@@ -217,8 +217,7 @@ class SessionMiddleware:
             try:
                 session._type = await self.bound.acurrent()
             except StoreUnavailable as error:
-                if scope["type"] == "http":
-                    await _send_error(send, load_failure(error))
+                await _refuse(scope, send, load_failure(error))
                 return
             register(scope, ASGI_KEY, self.bound.tag, session)
             if config.bearer:  # the API's clients are its tokens' sessions, not a cookie's
@@ -234,15 +233,16 @@ class SessionMiddleware:
                 try:
                     await self._load(session)
                 except StoreUnavailable as error:
-                    status = load_failure(error)
-                    if scope["type"] == "http":
-                        await _send_error(send, status)
+                    await _refuse(scope, send, load_failure(error))
                     return
             else:
                 session._async_loader = lambda: self._load_record(session)
         if not self.config.autoload:
             session._unloaded = True  # with or without a cookie: load() comes first
         if kind == "websocket":
+            # no response carries a cookie, and nothing is saved: a change warns (see
+            # Session._warn_if_sealed), as one after an HTTP response started does
+            session._sealed = WEBSOCKET
             await self.app(scope, receive, send)
             return
         secure = not config.require_https or asgi_is_secure(scope, config.trusted_proxies)
@@ -387,6 +387,21 @@ def _device(
         )
 
     return remembered(known, (peer, agent, forwarded), make)
+
+
+async def _refuse(scope: Scope, send: Send, status: int) -> None:
+    """Answer ``status`` instead of the app: an error response over HTTP; for a websocket,
+    the same response where the server offers the ASGI ``websocket.http.response``
+    extension (uvicorn does), else a close before the handshake (servers answer 403).
+    Returning without a word would leave the server to answer 500."""
+    if scope["type"] == "http":
+        await _send_error(send, status)
+    elif "websocket.http.response" in scope.get("extensions", {}):
+        headers = [(name.encode(), value.encode()) for name, value in error_headers(status)]
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": ERROR_BODIES[status]})
+    else:
+        await send({"type": "websocket.close", "code": 1013})  # try again later
 
 
 async def _send_error(send: Send, status: int) -> None:

@@ -62,6 +62,7 @@ _REPORTED: Bounded[tuple[str | None, str, str], None] = Bounded(4096)
 
 _S = TypeVar("_S", bound="Session")
 _PENDING = object()  # sits in the dict's own storage while a record waits to be loaded
+WEBSOCKET = "websocket"  # Session._sealed for a websocket's session: never saved
 _NO_DEFAULT = object()  # pop() without a default
 
 FLASH_KEY = "_flashes"  # Flask's key and format: a list of (category, message) tuples
@@ -145,7 +146,7 @@ class Session(dict[str, Any]):
         self._accessed = False
         self._cleared = False
         self._regenerate = False
-        self._sealed = False  # the response started: changes can no longer be saved
+        self._sealed: bool | str = False  # True: the response started; WEBSOCKET: never saved
         self._device: Device | None = None  # the request's device, when recorded
         self._unloaded = False  # autoload=False: load() must come before any use
         self._keyring: Keyring | None = None  # encryption at rest, when configured
@@ -483,7 +484,14 @@ class Session(dict[str, Any]):
         return {} if self._pending else dict(dict.items(self))
 
     def _warn_if_sealed(self, key: str) -> None:
-        if self._sealed:
+        if self._sealed == WEBSOCKET:
+            logger.warning(
+                "sessionware: session key %r changed in a websocket handler, which has no "
+                "response to carry a cookie and is never saved, so this is lost; change the "
+                "session in an HTTP request (the websocket reads it)",
+                key,
+            )
+        elif self._sealed:
             logger.warning(
                 "sessionware: session key %r changed after the response started (a streaming "
                 "body or background task); the session was saved already, so this is lost",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -83,6 +84,88 @@ def test_websockets_see_the_session() -> None:
         # the test client's jar does not send Secure cookies on websockets: send it by hand
         with c.websocket_connect("/ws", headers={"cookie": f"session={value}"}) as ws:
             assert ws.receive_json() == {"n": 1}
+
+
+def _down_app() -> tuple[Starlette, Any, str]:
+    """An app on a Redis that does not answer (127.0.0.1:1), and a cookie it accepts
+    (signed with its key by the same app on a working store)."""
+    from sessionware import RedisStore
+
+    with client(make_app(MemoryStore())) as c:
+        cookie = set_cookies(c.get("/lazy"))[0]["value"]
+    down = RedisStore.from_url("redis://127.0.0.1:1/0", prefix="swdown:", socket_timeout=0.2)
+    return make_app(down), down, cookie
+
+
+@pytest.mark.parametrize("extension", [True, False], ids=["http response", "close"])
+def test_a_websocket_is_refused_with_a_503_when_the_store_is_down(extension: bool) -> None:
+    """Through the ASGI websocket.http.response extension, as over HTTP; a server
+    without it gets a close before the handshake, never the app without a session."""
+    app, down, cookie = _down_app()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/ws",
+        "scheme": "wss",
+        "headers": [(b"cookie", f"session={cookie}".encode())],
+        "client": ("127.0.0.1", 5000),
+        "extensions": {"websocket.http.response": {}} if extension else {},
+    }
+    anyio.run(app, scope, receive, send)
+    down.close()
+    if not extension:
+        assert sent == [{"type": "websocket.close", "code": 1013}]
+        return
+    start, body = sent
+    assert (start["type"], start["status"]) == ("websocket.http.response.start", 503)
+    assert (b"retry-after", b"1") in start["headers"]
+    assert body["type"] == "websocket.http.response.body" and b"session store" in body["body"]
+
+
+def test_a_websocket_over_a_real_server_gets_the_503() -> None:
+    import websockets.exceptions
+    from websockets.sync.client import connect
+
+    from .admin.conftest import Server
+
+    app, down, cookie = _down_app()
+    server = Server(app)
+    try:
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            url = server.url.replace("http://", "ws://") + "/ws"
+            with connect(url, additional_headers={"cookie": f"session={cookie}"}):
+                pass
+        assert refused.value.response.status_code == 503
+    finally:
+        server.stop()
+        down.close()
+
+
+def test_a_change_in_a_websocket_is_logged_never_silently_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def writes(websocket: WebSocket) -> None:
+        await websocket.accept()
+        websocket.session["from_ws"] = True
+        await websocket.send_json(sorted(websocket.session))
+        await websocket.close()
+
+    store = MemoryStore()
+    app = make_app(store)
+    app.router.routes.append(WebSocketRoute("/ws-write", writes))
+    with client(app) as c:
+        value = set_cookies(c.get("/lazy"))[0]["value"]
+        with c.websocket_connect("/ws-write", headers={"cookie": f"session={value}"}) as ws:
+            assert ws.receive_json() == ["from_ws", "n"]  # the handler sees its change
+        assert c.get("/use").json() == {"n": 1}
+    assert "changed in a websocket handler" in caplog.text and "'from_ws'" in caplog.text
 
 
 def test_a_store_without_the_async_contract_is_refused() -> None:

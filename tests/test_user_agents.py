@@ -34,13 +34,19 @@ AGENTS = (
 def test_every_agent_comes_back_exactly_and_a_browsers_is_short() -> None:
     rng = random.Random(7)
     noise = ["".join(rng.choices(string.printable[:95], k=n)) for n in (20, 150, MAX_AGENT)]
-    for agent in (*AGENTS, *noise):
+    # text that packs though it is no browser's: every kind of character, repeated
+    odd = ["Mozilla/5.0 (Ünïcödé; 日本語) 🙂 " * 6, "a\x00b\ud800c\U0001f600d " * 20]
+    packed_some = 0
+    for agent in (*AGENTS, *noise, *odd):
         packed = pack(agent)
         if packed is None:  # kept as text: packing would not have made it shorter
+            assert agent not in (*odd, *AGENTS[:6])
             continue
+        packed_some += agent in odd
         assert len(packed) < len(agent)
         assert unpack(packed, MAX_AGENT) == agent
         assert json.dumps(packed) == f'"{packed}"'  # no escapes in a JSON record
+    assert packed_some == len(odd)
     for agent in AGENTS[:6]:  # browsers: 70-135 characters as text
         packed = pack(agent)
         assert packed is not None and len(packed) <= 30, agent

@@ -199,6 +199,8 @@ def test_detail_reveal_is_audited_and_payloads_stay_out_of_the_html(
     page.get_by_role("link", name="Audit log").click()
     page.get_by_label("Action").select_option("reveal")
     page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"action=reveal"))  # the filtered page, loaded
+    page.wait_for_load_state()
     audit_rows = page.locator("table.audit tbody tr").all_inner_texts()
     assert len(audit_rows) == 1 and "ada" in audit_rows[0] and "ticket 42" in audit_rows[0]
     page.get_by_label("Operator").fill("somebody-else")
