@@ -351,7 +351,9 @@ class _Response:
                 await lifecycle.afire(events)
             if decision.new_token is not None:
                 scheme, host = self.scope.get("scheme", "http"), _host(self.scope)
-                warn_if_cookie_will_be_dropped(self.middleware.config.cookie.secure, scheme, host)
+                secure_cookie = self.middleware.config.cookie.secure
+                agent = self.device_headers[0]
+                warn_if_cookie_will_be_dropped(secure_cookie, scheme, host, agent)
             return headers
         self.replaced = True
         await _send_error(self.send, status)

@@ -97,12 +97,19 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _warned_hosts: set[str] = set()
 
 
-def warn_if_cookie_will_be_dropped(secure: bool, scheme: str, host: str | None) -> None:
-    """Warn, once per host, that a Secure cookie set over plain http is dropped by browsers."""
+def warn_if_cookie_will_be_dropped(
+    secure: bool, scheme: str, host: str | None, agent: bytes | str | None = None
+) -> None:
+    """Warn, once per host, that a Secure cookie set over plain http is dropped by browsers;
+    and once per process when a client that is no browser (``agent`` is its User-Agent)
+    gets one from a local host, which browsers allow and such clients do not."""
     if not secure or scheme != "http" or host is None:
         return
     name = (host[: host.find("]") + 1] if host.startswith("[") else host.split(":")[0]).lower()
-    if name in LOCAL_HOSTS or name in _warned_hosts or len(_warned_hosts) >= 1000:
+    if name in LOCAL_HOSTS:
+        _warn_if_no_browser(agent)
+        return
+    if name in _warned_hosts or len(_warned_hosts) >= 1000:
         return
     _warned_hosts.add(name)
     logger.warning(
@@ -112,6 +119,29 @@ def warn_if_cookie_will_be_dropped(secure: bool, scheme: str, host: str | None) 
         "secure=False for local development (SESSIONWARE_SECURE = False in a Flask app's "
         "config)",
         name,
+    )
+
+
+_warned_client = [False]
+
+
+def _warn_if_no_browser(agent: bytes | str | None) -> None:
+    """A Secure cookie over http to localhost: browsers keep it, Python's HTTP clients
+    (httpx, requests, urllib's cookie jar), curl and most others never send it back,
+    so each of their requests starts a new session. Every browser says Mozilla/."""
+    if isinstance(agent, bytes):
+        agent = agent.decode("latin-1")
+    if _warned_client[0] or (agent or "").startswith("Mozilla/"):
+        return
+    _warned_client[0] = True
+    shown = (agent or "no User-Agent")[:60]
+    logger.warning(
+        "sessionware: a Secure session cookie was set over plain http to a local address for "
+        "%r. Browsers send it back from localhost; this client most likely will not (Python's "
+        "httpx and requests never send a Secure cookie over http), so each of its requests "
+        "would start a new session. For scripts and tests against a local http server, set "
+        "secure=False (SESSIONWARE_SECURE = False in a Flask app's config), or use https",
+        shown,
     )
 
 

@@ -162,7 +162,8 @@ class SyncSessions:
             self.lifecycle.fire(self.lifecycle.saved(decision, session))
         if decision.new_token is not None and environ is not None:
             scheme, host = environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST")
-            warn_if_cookie_will_be_dropped(self.config.cookie.secure, scheme, host)
+            agent = environ.get("HTTP_USER_AGENT")
+            warn_if_cookie_will_be_dropped(self.config.cookie.secure, scheme, host, agent)
         return headers
 
 

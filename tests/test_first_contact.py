@@ -109,6 +109,40 @@ def test_the_insecure_warning_also_comes_from_flask(caplog: pytest.LogCaptureFix
     assert any("'flask.example'" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("shell", ["asgi", "flask"])
+def test_a_script_getting_a_secure_cookie_over_local_http_is_told_once(
+    shell: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Browsers keep a Secure cookie from http://localhost; httpx and requests never send
+    one back over http, so a script against a local server starts a new session each
+    time, in silence (three first-contact trials met this)."""
+    if shell == "asgi":
+        app = starlette_app(store=MemoryStore())
+
+        def put(host: str, agent: str) -> None:
+            TestClient(app, base_url=f"http://{host}").get("/put", headers={"user-agent": agent})
+    else:
+        flask_app = flask.Flask(__name__)
+        Sessionware(flask_app, secret_key=SECRET)
+        flask_app.add_url_rule("/put", "put", lambda: flask.session.update(n=1) or "ok")
+
+        def put(host: str, agent: str) -> None:
+            flask_app.test_client().get(
+                "/put", base_url=f"http://{host}", headers={"user-agent": agent}
+            )
+
+    responses._warned_client[0] = False
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        put("localhost:8000", firefox)  # a browser: it keeps the cookie, nothing to say
+        assert "most likely will not" not in caplog.text
+        put("127.0.0.1:8000", "python-httpx/0.28.1")
+        put("127.0.0.1:8000", "python-requests/2.32.3")
+    warned = [r.getMessage() for r in caplog.records if "most likely will not" in r.message]
+    assert len(warned) == 1 and "'python-httpx/0.28.1'" in warned[0]
+    assert "secure=False" in warned[0]
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
