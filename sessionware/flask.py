@@ -75,26 +75,41 @@ class FlaskSession(Session, SessionMixin):
 
     _failed = False  # an unhandled exception ended the request: save nothing
     _load_error: StoreUnavailable | None = None  # what a load of this request raised
-    _degraded = False  # used after that: it read as empty, and the response is a 503
+    _degraded = False  # used after that: it reads as empty, and nothing is saved
+    _view_done = False  # the view has answered: the after_request hooks run now
+    _changed_blind = False  # keys set before the failed load, which cannot be saved
+
+    def _after_view(self, response: flask.Response) -> flask.Response:
+        """Registered with ``after_this_request``: those run before the app's hooks."""
+        self._view_done = True
+        return response
 
     def _ensure_loaded(self) -> None:
-        """Load on first use, at most once per request. After a load that failed (the
-        view let StoreUnavailable through, answered 503, or caught it), the next use
-        does not ask the store again: the session reads as empty, and the response
-        becomes a 503 with nothing saved. Flask runs the ``after_request`` hooks
-        after the view's 503, and one that reads the session (Flask-Login's does)
-        must not meet the failure again outside any error handler (a 500); a view
-        that catches the failure and goes on must not get a 200 whose change was
-        never saved."""
+        """Load on first use, at most once per request.
+
+        A load that fails inside the view raises StoreUnavailable (answered 503 by
+        the error handler, or caught by the view). One that fails in an
+        ``after_request`` hook, where Flask runs no error handler, does not raise
+        (Flask-Login's hook reads the session on every request: a view that never
+        used the session would get a 500). After a failed load the session reads
+        as empty and never asks the store again; a change made to it then makes
+        the response a 503 (see ``save_session``), and nothing is saved.
+        """
         if self._load_error is not None and (self._pending or self._unloaded):
-            self._blind = {}
-            self._take(None)  # empty, the dict's storage without its marker
-            self._degraded = True
+            self._degrade()
         try:
             super()._ensure_loaded()
         except StoreUnavailable as error:
             self._load_error = error
-            raise
+            if not self._view_done:
+                raise
+            self._degrade()
+
+    def _degrade(self) -> None:
+        self._changed_blind = bool(self._blind)  # written before the load: lost too
+        self._blind = {}
+        self._take(None)  # empty, the dict's storage without its marker
+        self._degraded = True
 
     @property
     def accessed(self) -> bool:
@@ -172,6 +187,8 @@ class SessionwareInterface(SessionInterface):
         cls = FlaskBearerSession if self.config.bearer else FlaskSession
         opened = self.sessions.open(request.environ.get("HTTP_COOKIE"), cls, request.environ)
         request.environ[ENVIRON_KEY] = opened
+        if opened._pending:  # a load may come, and fail, in an after_request hook
+            flask.after_this_request(cast(FlaskSession, opened)._after_view)
         return cast(FlaskSession, opened)
 
     def save_session(
@@ -180,8 +197,16 @@ class SessionwareInterface(SessionInterface):
         if not isinstance(session, FlaskSession) or session._failed or response.status_code >= 500:
             return  # a failed request saves nothing
         if session._degraded and session._load_error is not None:
-            # used after its load failed, and the view answered anyway: save nothing
-            _become_error(response, load_failure(session._load_error))
+            # used after its load failed: nothing can be saved. A change would be lost,
+            # so the answer is a 503; reads of the empty session keep the view's answer
+            if session.modified or session._blind or session._changed_blind:
+                _become_error(response, load_failure(session._load_error))
+            else:
+                logger.warning(
+                    "sessionware: the session store failed while loading the session (%s); "
+                    "the request went on with an empty session and changed nothing",
+                    session._load_error,
+                )
             return
         outcome = self.sessions.save(session, flask.request.environ)
         if isinstance(outcome, int):

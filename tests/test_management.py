@@ -942,7 +942,7 @@ async def test_the_async_data_only_export_counts_only_the_sessions_it_wrote(stor
     assert entry.reason == "2 sessions (page 1, 100 per page)"
 
 
-def test_a_ttl_change_is_logged_in_whole_seconds(store: Any) -> None:
+def test_a_ttl_change_is_logged_in_plain_seconds_never_an_exponent(store: Any) -> None:
     manager = SessionManager(store)
     with client_for(store) as client:
         session_id = login(client, "alice")

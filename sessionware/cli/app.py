@@ -307,8 +307,10 @@ def export(
             for chunk in chunks or stream_document(items):
                 out.write(output.json_text(chunk))
     if bar is not None:
-        bar.console.print(
-            f"exported {count} sessions" + (f" to {path}" if path else ""), highlight=False
+        bar.console.print(  # the path is the operator's own text: never markup
+            f"exported {count} sessions" + (f" to {output.visible(str(path))}" if path else ""),
+            highlight=False,
+            markup=False,
         )
 
 
