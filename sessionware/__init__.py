@@ -99,7 +99,12 @@ _LAZY = {
 }
 
 
+_SUBMODULES = {"config"}  # reached as sessionware.config after a plain import sessionware
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module("." + name, __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'sessionware' has no attribute {name!r}")

@@ -18,7 +18,7 @@ import functools
 import hashlib
 import logging
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, NamedTuple
@@ -46,7 +46,20 @@ _warned_weak: set[bytes] = set()  # digests of the keys warned about, never the 
 logger = logging.getLogger("sessionware")
 
 
-def warn_if_weak(keys: Sequence[bytes]) -> None:
+def _signing_key(position: int) -> str:
+    if position == 0:
+        return "secret_key"
+    return (
+        f"the older signing key number {position} (after the newest: a key list, "
+        "or Flask's SECRET_KEY_FALLBACKS)"
+    )
+
+
+def warn_if_weak(
+    keys: Sequence[bytes],
+    which: Callable[[int], str] = _signing_key,
+    harm: str = "whoever guesses it can sign session cookies and tokens",
+) -> None:
     """Log a warning, once per process and key, for each signing key shorter than
     :data:`STRONG_KEY_BYTES` or made of fewer than five distinct bytes: whoever
     guesses it signs cookies and tokens the middleware accepts. Starlette, Flask and
@@ -61,19 +74,14 @@ def warn_if_weak(keys: Sequence[bytes]) -> None:
         if digest in _warned_weak:
             continue
         _warned_weak.add(digest)
-        which = (
-            "secret_key"
-            if position == 0
-            else f"the older signing key number {position} (after the newest: a key list, "
-            "or Flask's SECRET_KEY_FALLBACKS)"
-        )
         rule = "is shorter than 32 bytes" if short else "repeats fewer than 5 distinct bytes"
         logger.warning(
-            "sessionware: %s %s: it can be guessed, and whoever guesses it can sign session "
-            "cookies and tokens. Use 32 random bytes or more, kept out of the code (an "
-            "environment variable): python -c 'import secrets; print(secrets.token_urlsafe(32))'",
-            which,
+            "sessionware: %s %s: it can be guessed, and %s. Use 32 random bytes or more, "
+            "kept out of the code (an environment variable): "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            which(position),
             rule,
+            harm,
         )
 
 

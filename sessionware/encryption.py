@@ -39,6 +39,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from .cookies import warn_if_weak
 from .errors import ConfigurationError, CorruptRecord, missing_extra
 
 MARKER = 0xC1  # never a msgpack first byte
@@ -58,18 +59,42 @@ class Keyring:
     bytes, an empty passphrase, or two entries that are the same key.
     """
 
-    __slots__ = ("_aead", "_bound", "_keys", "_names", "hash_user_ids", "newest", "sealed")
+    __slots__ = (
+        "_aead",
+        "_bound",
+        "_keys",
+        "_names",
+        "allow_plaintext",
+        "hash_user_ids",
+        "newest",
+        "sealed",
+    )
 
     def __init__(
-        self, keys: Iterable[bytes | str], *, sealed: bool = False, hash_user_ids: bool = False
+        self,
+        keys: Iterable[bytes | str],
+        *,
+        sealed: bool = False,
+        hash_user_ids: bool = False,
+        allow_plaintext: bool = True,
     ) -> None:
         try:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         except ImportError as error:  # pragma: no cover - exercised without the extra
             raise missing_extra("sessionware.Keyring", "encryption") from error
-        raw = [_key_bytes(key) for key in (keys if not isinstance(keys, (str, bytes)) else [keys])]
+        given = list(keys) if not isinstance(keys, (str, bytes)) else [keys]
+        raw = [_key_bytes(key) for key in given]
         if not raw:
             raise ConfigurationError("Keyring needs at least one key, newest first")
+        warn_if_weak(
+            [key.encode() if isinstance(key, str) else key for key in given],
+            lambda position: (
+                "the Keyring's newest key"
+                if position == 0
+                else f"the Keyring's key number {position + 1}"
+            ),
+            "whoever guesses it reads every stored session value",
+        )
         self._names = [hashlib.sha256(key).digest()[:4] for key in raw]
         if len(set(self._names)) != len(self._names):
             raise ConfigurationError("Keyring was given the same key twice")
@@ -81,10 +106,14 @@ class Keyring:
         self.newest = self._names[0]
         self.sealed = _flag(sealed, "sealed")
         self.hash_user_ids = _flag(hash_user_ids, "hash_user_ids")
+        self.allow_plaintext = _flag(allow_plaintext, "allow_plaintext")
 
     def __repr__(self) -> str:  # never the keys
         names = [name.hex() for name in self._names]
-        return f"Keyring(names={names}, sealed={self.sealed}, hash_user_ids={self.hash_user_ids})"
+        return (
+            f"Keyring(names={names}, sealed={self.sealed}, hash_user_ids={self.hash_user_ids}, "
+            f"allow_plaintext={self.allow_plaintext})"
+        )
 
     def seal(self, session_id: str, key: str, plaintext: bytes, token: str | None = None) -> bytes:
         """``plaintext`` (a value's encoding) sealed with the newest key for this place;
@@ -111,10 +140,14 @@ class Keyring:
         token that is not given (:class:`SealedToToken`, for the management API).
         """
         if not is_sealed(stored):
+            if not self.allow_plaintext:
+                raise CorruptRecord("a plain value where every value is sealed")
             return stored, False  # written before encryption was turned on
+        if len(stored) < _HEADER + 16:  # (before reading the header: 0xC1 alone is too)
+            raise CorruptRecord("a sealed session value shorter than its header and tag")
         version, name, nonce = stored[1], stored[2:6], stored[6:_HEADER]
         aead = self._aead.get(name)
-        if version not in (VERSION, BOUND) or aead is None or len(stored) < _HEADER + 16:
+        if version not in (VERSION, BOUND) or aead is None:
             raise CorruptRecord("a sealed session value names an unknown key or format")
         if version == BOUND:
             if token is None:
@@ -183,6 +216,39 @@ def opened(
             )
         return data
     return {key: keyring.open(session_id, key, raw)[0] for key, raw in data.items()}
+
+
+UNREADABLE = "[unreadable: the value does not open with this ring's keys, or is damaged]"
+"""What an export shows for a value that cannot be read (the rest of it still shows)."""
+ENCRYPTED = "[encrypted: make the manager with encryption=Keyring([...]) to read it]"
+"""What an export made without a Keyring shows for an encrypted value."""
+
+
+def opened_each(
+    keyring: Keyring | None, session_id: str, data: dict[str, bytes] | None
+) -> dict[str, bytes] | None:
+    """:func:`opened` for an export: a value that does not open (a key the ring no
+    longer holds, damage, encryption and no ring) or does not decode reads as
+    :data:`UNREADABLE` (or :data:`ENCRYPTED`), so one bad value never hides the rest
+    of a session, nor one session the rest of an export."""
+    if data is None:
+        return None
+    from .codec import decode, encode
+
+    if any(is_sealed(raw) and raw[1:2] == bytes((BOUND,)) for raw in data.values()):
+        return {key: encode(key, SEALED) for key in data}  # only the cookie opens these
+    readable: dict[str, bytes] = {}
+    for key, raw in data.items():
+        if keyring is None and is_sealed(raw):
+            readable[key] = encode(key, ENCRYPTED)
+            continue
+        try:
+            plain = raw if keyring is None else keyring.open(session_id, key, raw)[0]
+            decode(plain)
+        except CorruptRecord:
+            plain = encode(key, UNREADABLE)
+        readable[key] = plain
+    return readable
 
 
 def is_sealed(stored: bytes) -> bool:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
-from .encryption import Keyring, opened
+from .encryption import Keyring, opened, opened_each
 from .errors import ConfigurationError
 from .export import (
     JSON,
@@ -93,11 +93,17 @@ def user_id(user: str | int) -> str:
 
 
 def user_keys(keyring: Keyring | None, user: str | int) -> builtins.list[str]:
-    """What the user index holds for ``user``: the id, or (``hash_user_ids``) its
-    keyed hash under every key of the ring, newest first."""
-    if keyring is not None and keyring.hash_user_ids:
-        return keyring.user_tags(user_id(user))
-    return [user_id(user)]
+    """What the user index may hold for ``user``: the id, or (``hash_user_ids``) its
+    keyed hash under every key of the ring, newest first. With a ring, the other form
+    is looked up too (last, or first): sessions recorded before ``hash_user_ids`` was
+    turned on (or off) are indexed under it until their next save, and a "log out
+    everywhere" must find them."""
+    plain = user_id(user)
+    if keyring is None:
+        return [plain]
+    if keyring.hash_user_ids:
+        return [*keyring.user_tags(plain), plain]
+    return [plain, *keyring.user_tags(plain)]
 
 
 def hashed_user(keyring: Keyring | None, user: str | int | None) -> str | int | None:
@@ -396,7 +402,8 @@ class SessionManager(TokenManager):
         rows = exported_rows(rows, include_metadata=include_metadata)
         self.store.add_audit(export_record(actor, query, len(rows), reason))
         payloads = [
-            opened(self.encryption, i, self.store.read_data(i, now=time.time())) for i, _ in rows
+            opened_each(self.encryption, i, self.store.read_data(i, now=time.time()))
+            for i, _ in rows
         ]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
 
@@ -426,7 +433,7 @@ class SessionManager(TokenManager):
             rows, total = self.store.query(scan, now=time.time())
             for session_id, meta in rows:
                 if matches(query, session_id, meta):
-                    data = opened(
+                    data = opened_each(
                         self.encryption,
                         session_id,
                         self.store.read_data(session_id, now=time.time()),
@@ -569,7 +576,7 @@ class AsyncSessionManager(AsyncTokenManager):
         rows = exported_rows(rows, include_metadata=include_metadata)
         await self.store.aadd_audit(export_record(actor, query, len(rows), reason))
         payloads = [
-            opened(self.encryption, i, await self.store.aread_data(i, now=time.time()))
+            opened_each(self.encryption, i, await self.store.aread_data(i, now=time.time()))
             for i, _ in rows
         ]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
@@ -592,7 +599,7 @@ class AsyncSessionManager(AsyncTokenManager):
             for session_id, meta in rows:
                 if matches(query, session_id, meta):
                     raw = await self.store.aread_data(session_id, now=time.time())
-                    data = opened(self.encryption, session_id, raw)
+                    data = opened_each(self.encryption, session_id, raw)
                     yield export_item(session_id, meta, data, include_metadata=include_metadata)
             scanned = scan_step(scan, len(rows), total, scanned, progress)
             if len(rows) < scan.limit:

@@ -423,3 +423,12 @@ def test_timeout_minutes_none_means_no_idle_limit(tmp_path: Path) -> None:
     assert load(environ={"SESSIONWARE_TIMEOUT_MINUTES": "none"}) == {"idle_timeout": None}
     path = write(tmp_path, "sessions:\n  timeout_minutes: null\n", "app.yaml")
     assert load(path, environ={}) == {"idle_timeout": None}
+
+
+def test_the_readme_spelling_sessionware_config_load_works_after_a_plain_import() -> None:
+    import subprocess
+    import sys
+
+    code = "import sessionware; print(sessionware.config.load.__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "load"), done.stderr

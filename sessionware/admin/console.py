@@ -18,7 +18,7 @@ from typing import Any
 
 from ..analytics import DEFAULT_MAX_PAYLOAD_BYTES
 from ..encryption import Keyring
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, CorruptRecord
 from ..management import EXPORT, REVEAL, REVOKE, STATUSES, TTL
 from . import charts
 from .csrf import FIELD, CsrfTokens, refused
@@ -167,7 +167,10 @@ class AdminConsole(Pages):
     async def reveal(self, call: _Call) -> Response:
         session_id = call.request.form.get("id", "")
         reason = call.request.form.get("reason", "").strip()[:MAX_REASON] or None
-        payload = await call.manager.reveal(session_id, actor=call.operator.name, reason=reason)
+        try:
+            payload = await call.manager.reveal(session_id, actor=call.operator.name, reason=reason)
+        except CorruptRecord as error:  # a key the ring no longer holds, damage
+            return await self.detail(call, f"The content cannot be read: {error}.")
         types = {key: type_name(value) for key, value in sorted(payload.items())}
         return await self.detail(call, payload=payload_json(payload), types=types)
 

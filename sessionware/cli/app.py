@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import click
 
-from ..errors import ConfigurationError, MissingExtra, StoreUnavailable
+from ..errors import ConfigurationError, CorruptRecord, MissingExtra, StoreUnavailable
 from ..export import stream_document, to_json
 from ..management import STATUSES, SessionManager
 from ..stores.base import SORT_FIELDS
@@ -98,6 +98,8 @@ class _Root(click.Group):
             raise Unreachable(message) from error
         except (ConfigurationError, MissingExtra) as error:
             raise BadUsage(str(error)) from error
+        except CorruptRecord as error:  # an encrypted or damaged session's content
+            raise Failure(output.visible(str(error))) from error
 
 
 def confirm(question: str, yes: bool) -> None:
