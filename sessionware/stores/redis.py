@@ -42,7 +42,7 @@ from .redis_scripts import Script
 from .redis_wire import WireClient, wire_options
 from .redis_wire_sync import SyncWireClient
 from .registry_flows import RedisRegistry
-from .urls import url_prefix
+from .urls import masked, url_prefix
 
 T = TypeVar("T")
 SyncClient = redis.Redis | RedisCluster
@@ -213,7 +213,20 @@ class RedisStore:
             return redis.asyncio.Redis.from_pool(pool)
 
         if cluster:
-            sync_client: SyncClient = RedisCluster.from_url(url, **{"retry": sync_retry, **options})
+            if "," in url.partition("://")[2].partition("/")[0]:
+                raise ConfigurationError(
+                    f"a cluster URL names one node, any of them: redis+cluster://host:port, not "
+                    f"{masked(url)!r}; the client learns the others from it"
+                )
+            try:
+                sync_client: SyncClient = RedisCluster.from_url(
+                    url, **{"retry": sync_retry, **options}
+                )
+            except _FAILURES as error:  # it asks a node for the slot map at once
+                raise StoreUnavailable(
+                    f"the Redis Cluster at {masked(url)} cannot be reached: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
         else:
             pool = redis.BlockingConnectionPool.from_url(
                 url, **{"retry": sync_retry, **options, **pooled}
@@ -575,7 +588,7 @@ class RedisStore:
                 step = flow.send(reply)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        except redis.RedisError as error:
+        except _FAILURES as error:
             raise self._unavailable(error) from error
 
     async def _arun(self, flow: Flow[T]) -> T:
@@ -604,7 +617,7 @@ class RedisStore:
                 step = flow.send(reply)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        except redis.RedisError as error:
+        except _FAILURES as error:
             raise self._unavailable(error) from error
 
     def _async_client(self) -> AsyncClient:
@@ -642,6 +655,11 @@ class RedisStore:
             f"{error}. Check that the server is running and reachable from here, and that "
             "its socket timeout suits it"
         )
+
+
+# what a store call can raise when Redis fails: redis-py's errors, and its cluster
+# client's (no node reachable, a slot without a node), which are not RedisErrors
+_FAILURES = (redis.RedisError, redis.exceptions.RedisClusterException)
 
 
 def _route(client: SyncClient, call: Call) -> dict[str, Any]:
