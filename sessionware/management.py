@@ -94,16 +94,20 @@ def user_id(user: str | int) -> str:
 
 def user_keys(keyring: Keyring | None, user: str | int) -> builtins.list[str]:
     """What the user index may hold for ``user``: the id, or (``hash_user_ids``) its
-    keyed hash under every key of the ring, newest first. With a ring, the other form
-    is looked up too (last, or first): sessions recorded before ``hash_user_ids`` was
-    turned on (or off) are indexed under it until their next save, and a "log out
-    everywhere" must find them."""
+    keyed hash under every key of the ring, newest first, and then the id itself:
+    sessions recorded before ``hash_user_ids`` was turned on are indexed under it
+    until their next save, and a "log out everywhere" must find them."""
     plain = user_id(user)
-    if keyring is None:
+    if keyring is None or not keyring.hash_user_ids:
         return [plain]
-    if keyring.hash_user_ids:
-        return [*keyring.user_tags(plain), plain]
-    return [plain, *keyring.user_tags(plain)]
+    return [*keyring.user_tags(plain), plain]
+
+
+def _hashed_filters(keyring: Keyring | None, filters: dict[str, Any]) -> dict[str, Any]:
+    """An export's filters with ``user`` as the index holds it, as :meth:`list` does."""
+    if filters.get("user") is None:
+        return filters
+    return {**filters, "user": hashed_user(keyring, filters["user"])}
 
 
 def hashed_user(keyring: Keyring | None, user: str | int | None) -> str | int | None:
@@ -397,6 +401,7 @@ class SessionManager(TokenManager):
         is audit-logged once (action ``"export"``, no session id, the count in
         the reason) under ``actor``, before any payload is read.
         """
+        list_filters = _hashed_filters(self.encryption, list_filters)
         query = export_query(include_metadata, list_filters, as_listed=as_listed)
         rows, total = self.store.query(query, now=time.time())
         rows = exported_rows(rows, include_metadata=include_metadata)
@@ -426,6 +431,7 @@ class SessionManager(TokenManager):
         while the export runs moves to the front of the order, so it may be seen
         twice; none is skipped for it.
         """
+        filters = _hashed_filters(self.encryption, filters)
         query = stream_query(include_metadata, filters)
         self.store.add_audit(stream_record(checked_actor(actor), reason))
         scan, scanned = Query(limit=EXPORT_BATCH), 0
@@ -571,6 +577,7 @@ class AsyncSessionManager(AsyncTokenManager):
         **list_filters: Any,
     ) -> dict[str, JSON]:
         """See :meth:`SessionManager.export`."""
+        list_filters = _hashed_filters(self.encryption, list_filters)
         query = export_query(include_metadata, list_filters, as_listed=as_listed)
         rows, total = await self.store.aquery(query, now=time.time())
         rows = exported_rows(rows, include_metadata=include_metadata)
@@ -591,6 +598,7 @@ class AsyncSessionManager(AsyncTokenManager):
         **filters: Any,
     ) -> AsyncIterator[dict[str, JSON]]:
         """See :meth:`SessionManager.iter_export`."""
+        filters = _hashed_filters(self.encryption, filters)
         query = stream_query(include_metadata, filters)
         await self.store.aadd_audit(stream_record(checked_actor(actor), reason))
         scan, scanned = Query(limit=EXPORT_BATCH), 0

@@ -16,6 +16,7 @@ import pytest
 
 from sessionware import CorruptRecord, Keyring, SessionManager, codec
 from sessionware.encryption import ENCRYPTED, UNREADABLE, is_sealed
+from sessionware.management import user_keys
 
 from .shells import store
 from .test_encryption import EMAIL, K1, K2, client, overwrite, put, stored
@@ -75,10 +76,9 @@ def test_an_export_shows_what_it_cannot_read_and_goes_on(store: Any) -> None:
     }
 
 
-@pytest.mark.parametrize("turned", ["on", "off"])
-def test_log_out_everywhere_finds_sessions_indexed_before_hash_user_ids_changed(
-    store: Any, turned: str
-) -> None:
+def _user_seven(store: Any, ring: Keyring) -> Any:
+    """A client of an app on ``store`` and ``ring`` (user_key="user_id"), signed in as
+    user 7; ``GET /me`` answers who it is."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
@@ -86,9 +86,6 @@ def test_log_out_everywhere_finds_sessions_indexed_before_hash_user_ids_changed(
     from starlette.testclient import TestClient
 
     from sessionware import SessionMiddleware
-
-    before = Keyring([K1], hash_user_ids=turned == "off")
-    after = Keyring([K1], hash_user_ids=turned == "on")
 
     async def login(request: Request) -> Response:
         request.session["user_id"] = "7"
@@ -103,15 +100,38 @@ def test_log_out_everywhere_finds_sessions_indexed_before_hash_user_ids_changed(
         secret_key="k" * 32,
         store=store,
         secure=False,
-        encryption=before,
+        encryption=ring,
         user_key="user_id",
     )
     c = TestClient(app)
     c.get("/login")
+    return c
+
+
+def test_log_out_everywhere_finds_sessions_indexed_before_hash_user_ids_was_on(
+    store: Any,
+) -> None:
+    before, after = Keyring([K1]), Keyring([K1], hash_user_ids=True)
+    c = _user_seven(store, before)
     manager = SessionManager(store, encryption=after)
     assert len(manager.user_sessions("7")) == 1
     assert manager.revoke_user("7", actor="ops") == 1
+    # (the other way, hashing turned off, is not looked for: a plain id could be
+    # chosen to equal another user's hash)
+    assert user_keys(before, "7") == ["7"]
     assert c.get("/me").json() == {"user": None}  # really signed out
+
+
+def test_an_export_by_user_finds_the_user_under_hash_user_ids(store: Any) -> None:
+    """list(user=...) hashed the user it was given; export and iter_export did not, so
+    a per-user export under hash_user_ids came back empty (review of 7881e80)."""
+    ring = Keyring([K1], hash_user_ids=True)
+    _user_seven(store, ring)
+    manager = SessionManager(store, encryption=ring)
+    assert len(manager.list(user="7").items) == 1
+    items = manager.export(user="7", include_metadata=True, actor="ops")["items"]
+    assert isinstance(items, list) and len(items) == 1
+    assert len(list(manager.iter_export(user="7", include_metadata=True))) == 1
 
 
 def test_a_guessable_keyring_key_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:

@@ -213,7 +213,8 @@ class RedisStore:
             return redis.asyncio.Redis.from_pool(pool)
 
         if cluster:
-            if "," in url.partition("://")[2].partition("/")[0]:
+            authority = url.partition("://")[2].partition("/")[0].partition("?")[0]
+            if "," in authority.partition("#")[0].rpartition("@")[2]:  # (not a password's)
                 raise ConfigurationError(
                     f"a cluster URL names one node, any of them: redis+cluster://host:port, not "
                     f"{masked(url)!r}; the client learns the others from it"
@@ -227,6 +228,8 @@ class RedisStore:
                     f"the Redis Cluster at {masked(url)} cannot be reached: "
                     f"{type(error).__name__}: {error}"
                 ) from error
+            except redis.exceptions.RedisClusterException as error:  # db other than 0, ...
+                raise ConfigurationError(f"a Redis Cluster URL: {error}") from error
         else:
             pool = redis.BlockingConnectionPool.from_url(
                 url, **{"retry": sync_retry, **options, **pooled}
@@ -658,8 +661,13 @@ class RedisStore:
 
 
 # what a store call can raise when Redis fails: redis-py's errors, and its cluster
-# client's (no node reachable, a slot without a node), which are not RedisErrors
-_FAILURES = (redis.RedisError, redis.exceptions.RedisClusterException)
+# client's for no node reachable and a slot without a node, which are not RedisErrors
+# (its other RedisClusterExceptions mean bad arguments: a bug, not an outage)
+_FAILURES = (
+    redis.RedisError,
+    redis.exceptions.RedisClusterUnreachableError,
+    redis.exceptions.SlotNotCoveredError,
+)
 
 
 def _route(client: SyncClient, call: Call) -> dict[str, Any]:

@@ -69,3 +69,10 @@ def test_a_cluster_url_with_no_node_reachable_is_store_unavailable() -> None:
         RedisStore.from_url(f"redis://{HOST}:{port}", cluster=True, socket_timeout=0.3)
     with pytest.raises(ConfigurationError, match="names one node"):
         RedisStore.from_url(f"redis://{HOST}:{port},{HOST}:{port + 1}", cluster=True)
+    # a comma in a password or the query is no node list; a bad URL is no outage
+    with pytest.raises(StoreUnavailable):
+        RedisStore.from_url(f"redis://:pa,ss@{HOST}:{port}", cluster=True, socket_timeout=0.3)
+    with pytest.raises(StoreUnavailable):
+        RedisStore.from_url(f"redis://{HOST}:{port}?client_name=a,b", cluster=True)
+    with pytest.raises(ConfigurationError, match="db"):
+        RedisStore.from_url(f"redis://{HOST}:{port}/1", cluster=True)
