@@ -15,9 +15,10 @@ The operations are written once, as flows (``redis_flows``) over Lua scripts
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ..errors import ConfigurationError, StoreUnavailable, missing_extra
 
@@ -39,6 +40,7 @@ from .redis_cache import DEFAULT_MAX_ENTRIES, ClientCache
 from .redis_flows import ACTIVITY_GRANULARITY, Call, Flow, RedisFlows
 from .redis_lean import Lean
 from .redis_scripts import Script
+from .redis_sentinel import forget_primary
 from .redis_wire import WireClient, wire_options
 from .redis_wire_sync import SyncWireClient
 from .registry_flows import RedisRegistry
@@ -129,6 +131,9 @@ class RedisStore:
         self._wires: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WireClient]
         self._wires = weakref.WeakKeyDictionary()
         self._cache = self._client_cache(client_cache)
+        self._watch: Any = None  # from_sentinel's FailoverWatch (see redis_sentinel)
+        self._seen_switches: dict[int, int] = {}  # id(client) -> the switches it followed
+        self._switch_lock = threading.Lock()
 
     @classmethod
     def from_url(
@@ -270,7 +275,11 @@ class RedisStore:
         usual port); any one that answers will do. The primary is looked up
         anew for each new connection, so after a failover the store follows the
         promoted replica by itself: requests caught in the failover get a 503
-        (``StoreUnavailable``), the next ones succeed. ``socket_timeout`` bounds
+        (``StoreUnavailable``), the next ones succeed. A thread per Sentinel
+        listens for failovers (``redis_sentinel.FailoverWatch``): from a replica's
+        promotion until the Sentinels agree on it every request is a 503, and
+        after it the pools drop their connections, so none goes on writing to
+        the old primary. :meth:`close` stops the threads. ``socket_timeout`` bounds
         connecting and every command, to the Sentinels and the primary alike.
         ``sentinel_options`` go to the Sentinel connections only (e.g. their
         ``password``); ``client_options`` to the primary's (``password``,
@@ -282,7 +291,7 @@ class RedisStore:
         yet sent to a replica is lost if that primary dies and the replica is
         promoted (see the README). The client-side cache is not offered here.
         """
-        from .redis_sentinel import sentinel_clients
+        from .redis_sentinel import FailoverWatch, sentinel_clients
 
         if isinstance(max_connections, bool) or not (
             isinstance(max_connections, int) and max_connections > 0
@@ -305,6 +314,17 @@ class RedisStore:
             audit_limit=audit_limit,
         )
         store._new_async_client = new_async_client
+        watch = FailoverWatch(
+            sentinels,
+            service_name,
+            {
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": socket_timeout,
+                **(sentinel_options or {}),
+            },
+        )
+        store._watch = watch
+        weakref.finalize(store, watch.close)  # a store never closed stops it too
         store._flows.give_up_after = socket_timeout
         store._where = f"Sentinel service {service_name!r} via " + ", ".join(
             f"{host}:{port}" for host, port in sentinels
@@ -327,6 +347,8 @@ class RedisStore:
 
     def close(self) -> None:
         """Close the sync client's connections (and the client-side cache's)."""
+        if self._watch is not None:
+            self._watch.close()
         if self._cache is not None:
             self._cache.close()
         if self._sync_wire is not None:
@@ -570,6 +592,14 @@ class RedisStore:
         if client is None:
             raise self._missing("sync", "WSGI, Flask", "redis.Redis")
         try:
+            if self._watch is not None and self._switched(client):
+                with self._switch_lock:  # others wait: none takes a stale connection meanwhile
+                    generation = self._watch.generation
+                    if self._seen_switches.get(id(client), 0) != generation:
+                        pool = cast(redis.Redis, client).connection_pool
+                        pool.disconnect(inuse_connections=False)
+                        forget_primary(pool)
+                        self._seen_switches[id(client)] = generation
             step = next(flow)
             while True:
                 if wire is not None:  # the lean connection: see redis_wire_sync
@@ -598,6 +628,12 @@ class RedisStore:
         """Carry ``flow`` out on the asyncio client, as :meth:`_run` does."""
         client, wire = self._async_client(), self._wire()
         try:
+            if self._watch is not None and self._switched(client):
+                generation = self._watch.generation
+                pool = cast(redis.asyncio.Redis, client).connection_pool
+                await pool.disconnect(inuse_connections=False)
+                forget_primary(pool)
+                self._seen_switches[id(client)] = generation  # (after: none takes a stale one)
             step = next(flow)
             while True:
                 if wire is not None:  # the lean connection: see redis_wire
@@ -622,6 +658,18 @@ class RedisStore:
             return done.value  # type: ignore[no-any-return]
         except _FAILURES as error:
             raise self._unavailable(error) from error
+
+    def _switched(self, client: Any) -> bool:
+        """Under Sentinel: StoreUnavailable while a failover is under way; whether
+        ``client`` has yet to follow a switch of primary (see redis_sentinel)."""
+        watch = self._watch
+        watch.ensure_started()
+        if watch.failing_over:
+            raise StoreUnavailable(
+                f"the Redis session store at {self._where} is failing over to a new "
+                "primary; no write may land on either side of it until the switch"
+            )
+        return bool(self._seen_switches.get(id(client), 0) != watch.generation)
 
     def _async_client(self) -> AsyncClient:
         """The running event loop's asyncio client (made on first use, by from_url's)."""

@@ -162,3 +162,134 @@ def test_a_primary_that_refuses_unreplicated_writes_gives_a_503() -> None:
         with shell_client("starlette", _counter, store, base_url="http://testserver") as c:
             assert c.get("/incr").status_code == 503
         store.close()
+
+
+def _order_failover(deployment: Deployment) -> None:
+    """SENTINEL FAILOVER, asked again while a Sentinel is busy or the link drops."""
+    import redis
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            assert client(deployment.sentinels[0]).execute_command("SENTINEL", "FAILOVER", SERVICE)
+            return
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_planned_failover_loses_no_acknowledged_write(deployment: Deployment, shell: str) -> None:
+    """SENTINEL FAILOVER promotes the replica while the old primary still takes writes
+    until Sentinel demotes it (about 10 s): pooled connections must not keep writing
+    there, or what they acknowledge meanwhile is lost in its resync (an operations
+    trial lost logouts and 21-29 cart adds per client that way). Every acknowledged
+    increment must hold: each 200 counts one more than the last."""
+    prefix = f"swtest:{uuid.uuid4().hex[:8]}:"
+    store = RedisStore.from_sentinel(
+        deployment.addresses, service_name=SERVICE, prefix=prefix, socket_timeout=0.5
+    )
+    options = {"secure": False, "idle_timeout": 600}
+    try:
+        with shell_client(shell, _counter, store, base_url="http://testserver", **options) as c:
+            for _ in range(3):
+                assert c.get("/incr").status_code == 200
+            confirmed, old = 3, deployment.primary_port()
+            assert store._watch.wait_ready(10), "the Sentinels are not heard"
+            _order_failover(deployment)
+            statuses: list[int] = []
+            unsure = 0  # 503s since the last 200: a write may land though it timed out
+            old_primary = client(old)
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:  # until Sentinel has demoted the old primary
+                response = c.get("/incr")
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    count = response.json()["count"]
+                    assert confirmed < count <= confirmed + 1 + unsure, (
+                        "a write undone",
+                        confirmed,
+                        count,
+                    )
+                    confirmed, unsure = count, 0
+                else:
+                    unsure += 1
+                if old_primary.execute_command("ROLE")[0] == b"slave":
+                    break
+                time.sleep(0.05)
+            assert old_primary.execute_command("ROLE")[0] == b"slave", "no demotion seen"
+            old_primary.close()
+            assert set(statuses) <= {200, 503}, statuses  # (a 503 while the switch is held)
+            time.sleep(1.5)  # the old primary's resync: what only it held is gone now
+            for _ in range(50):  # service comes back by itself, every write kept
+                final = c.get("/get")
+                if final.status_code == 200:
+                    break
+                time.sleep(0.2)
+            assert final.status_code == 200
+            assert confirmed <= final.json()["count"] <= confirmed + unsure
+    finally:
+        store.close()
+
+
+def test_the_watch_hears_only_its_own_service() -> None:
+    from sessionware.stores.redis_sentinel import FailoverWatch
+
+    watch = FailoverWatch([], SERVICE, {})  # no Sentinel: a switch needs no agreement
+    try:
+        promote = "slave 127.0.0.1:7 127.0.0.1 7 @ {} 127.0.0.1 6"
+        watch.heard(b"+failover-state-send-slaveof-noone", promote.format("other").encode())
+        assert not watch.failing_over
+        watch.heard("+failover-state-send-slaveof-noone", promote.format(SERVICE), 1)
+        assert watch.failing_over and watch.generation == 0
+        watch.heard("+switch-master", "other 127.0.0.1 6 127.0.0.1 7")
+        assert watch.failing_over and watch.generation == 0
+        watch.heard("-failover-abort-not-elected", f"master {SERVICE} 127.0.0.1 6", 2)
+        assert watch.failing_over  # another Sentinel lost the election: not our abort
+        watch.heard("+switch-master", f"{SERVICE} 127.0.0.1 6 127.0.0.1 7", 0)
+        assert not watch.failing_over and watch.generation == 1
+        watch.heard("+switch-master", f"{SERVICE} 127.0.0.1 6 127.0.0.1 7", 2)
+        assert watch.generation == 1  # every Sentinel announces it: counted once
+        watch.heard("+failover-state-send-slaveof-noone", promote.format(SERVICE), 1)
+        watch.heard("-failover-abort-no-good-slave", f"master {SERVICE} 127.0.0.1 7", 1)
+        assert not watch.failing_over and watch.generation == 1
+    finally:
+        watch.close()
+
+
+def _in_forked_worker(store: RedisStore, answers: Any) -> None:
+    import os
+
+    store.create("forked", {"a": b"\x01"}, _meta_now())  # first use in this process
+    watch = store._watch
+    answers.put((watch._pid == os.getpid(), watch.wait_ready(10)))
+
+
+def _meta_now() -> Any:
+    from sessionware.stores.base import Meta
+
+    now = time.time()
+    return Meta(now, now, now, now + 60)
+
+
+def test_a_worker_forked_after_the_store_was_made_watches_for_itself(
+    deployment: Deployment,
+) -> None:
+    """gunicorn --preload builds the app, and so the store, before it forks: a worker
+    inherits the watch without its threads, and must start its own."""
+    import multiprocessing
+
+    prefix = f"swtest:{uuid.uuid4().hex[:8]}:"
+    store = RedisStore.from_sentinel(
+        deployment.addresses, service_name=SERVICE, prefix=prefix, socket_timeout=0.5
+    )
+    try:
+        fork = multiprocessing.get_context("fork")
+        answers = fork.Queue()
+        worker = fork.Process(target=_in_forked_worker, args=(store, answers))
+        worker.start()
+        worker.join(30)
+        assert answers.get(timeout=5) == (True, True)
+    finally:
+        store.close()
