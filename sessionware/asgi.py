@@ -399,16 +399,19 @@ async def _refuse(scope: Scope, send: Send, status: int) -> None:
     if scope["type"] == "http":
         await _send_error(send, status)
     elif "websocket.http.response" in scope.get("extensions", {}):
-        headers = [(name.encode(), value.encode()) for name, value in error_headers(status)]
+        headers = _error_headers(status)
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": ERROR_BODIES[status]})
     else:
         await send({"type": "websocket.close", "code": 1013})  # try again later
 
 
+def _error_headers(status: int) -> list[tuple[bytes, bytes]]:
+    return [(name.encode(), value.encode()) for name, value in error_headers(status)]
+
+
 async def _send_error(send: Send, status: int) -> None:
-    headers = [(name.encode(), value.encode()) for name, value in error_headers(status)]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": _error_headers(status)})
     await send({"type": "http.response.body", "body": ERROR_BODIES[status]})
 
 

@@ -74,10 +74,9 @@ class FlaskSession(Session, SessionMixin):
     """
 
     _failed = False  # an unhandled exception ended the request: save nothing
-    _load_error: StoreUnavailable | None = None  # what a load of this request raised
-    _degraded = False  # used after that: it reads as empty, and nothing is saved
+    _load_error: StoreUnavailable | None = None  # what a load of this request raised:
+    # from then on it reads as empty, and nothing of it is saved
     _view_done = False  # the view has answered: the after_request hooks run now
-    _changed_blind = False  # keys set before the failed load, which cannot be saved
 
     def _after_view(self, response: flask.Response) -> flask.Response:
         """Registered with ``after_this_request``: those run before the app's hooks."""
@@ -106,10 +105,10 @@ class FlaskSession(Session, SessionMixin):
             self._degrade()
 
     def _degrade(self) -> None:
-        self._changed_blind = bool(self._blind)  # written before the load: lost too
-        self._blind = {}
+        """Read as empty from now on (keys set blind before stay, to be refused)."""
+        blind = self._blind
         self._take(None)  # empty, the dict's storage without its marker
-        self._degraded = True
+        self._blind = blind
 
     @property
     def accessed(self) -> bool:
@@ -196,10 +195,10 @@ class SessionwareInterface(SessionInterface):
     ) -> None:
         if not isinstance(session, FlaskSession) or session._failed or response.status_code >= 500:
             return  # a failed request saves nothing
-        if session._degraded and session._load_error is not None:
+        if session._load_error is not None:
             # used after its load failed: nothing can be saved. A change would be lost,
             # so the answer is a 503; reads of the empty session keep the view's answer
-            if session.modified or session._blind or session._changed_blind:
+            if session.modified or session._blind:
                 _become_error(response, load_failure(session._load_error))
             else:
                 logger.warning(

@@ -725,18 +725,23 @@ def test_export_arguments_are_validated() -> None:
 # -- the async manager --------------------------------------------------------------
 
 
+async def alogins(client: httpx.AsyncClient, users: tuple[str, ...]) -> list[str]:
+    """Each user signed in afresh through ``client`` (one new session each); their ids."""
+    made: list[str] = []
+    for user in users:
+        only_cookie(client, None)
+        await client.post("/login", params={"user": user, "email": f"{user}@example.com"})
+        made.append((await client.get("/whoami")).json()["id"])
+    return made
+
+
 @pytest.mark.anyio
 async def test_the_async_manager_does_the_same(store: Any) -> None:
     """Requests and manager calls share this test's event loop (no TestClient thread)."""
     manager = AsyncSessionManager(store)
     transport = httpx.ASGITransport(app=make_app(store))
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-        made: list[str] = []
-        for user in ("alice", "alice", "bob"):
-            only_cookie(client, None)
-            await client.post("/login", params={"user": user, "email": f"{user}@example.com"})
-            made.append((await client.get("/whoami")).json()["id"])
-        phone, laptop, bob = made
+        phone, laptop, bob = await alogins(client, ("alice", "alice", "bob"))
         await client.get("/whoami")  # bob's session, most recent activity
 
         page = await manager.list(sort="last_activity", descending=True, page_size=2)
@@ -930,11 +935,7 @@ async def test_the_async_data_only_export_counts_only_the_sessions_it_wrote(stor
     manager = AsyncSessionManager(store)
     transport = httpx.ASGITransport(app=make_app(store))
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-        made: list[str] = []
-        for user in ("alice", "bob", "carol"):
-            only_cookie(client, None)
-            await client.post("/login", params={"user": user, "email": f"{user}@example.com"})
-            made.append((await client.get("/whoami")).json()["id"])
+        made = await alogins(client, ("alice", "bob", "carol"))
     assert await manager.revoke(made[1], actor="ops")
     document = await manager.export(actor="ops", as_listed=True)
     assert len(document["items"]) == 2

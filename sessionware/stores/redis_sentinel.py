@@ -107,7 +107,6 @@ class FailoverWatch:
             "health_check_interval": 5,  # a link whose peer vanished is noticed
         }
         self._pid = -1
-        self._ready = threading.Event()
         self.ensure_started()
 
     def ensure_started(self) -> None:

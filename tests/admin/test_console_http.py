@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -246,12 +248,20 @@ def test_a_page_number_past_the_end_shows_the_last_page(
         assert export.status_code == 200 and export.json()["totalItems"] == 3
 
 
-def test_the_console_refuses_a_ttl_under_a_minute() -> None:
-    store = MemoryStore()
+@contextlib.contextmanager
+def rita_and_operator(store: Any, operator: str = "admin:ada") -> Iterator[tuple[Any, str]]:
+    """A client of the console site on ``store``: rita signed in (her session id), and
+    the console's ``operator`` cookie set."""
     app, _ = build(store)
     with TestClient(app, base_url="http://testserver") as client:
         session_id = signed_in(client, "rita")
-        client.cookies.set("operator", "admin:ada")
+        client.cookies.set("operator", operator)
+        yield client, session_id
+
+
+def test_the_console_refuses_a_ttl_under_a_minute() -> None:
+    store = MemoryStore()
+    with rita_and_operator(store) as (client, session_id):
         token = token_of(client.get(f"{CONSOLE}/").text)
         for minutes in ("0.001", "0.99", "0", "-5", "nan", "inf", "527041"):
             form = {"id": session_id, "csrf_token": token, "ttl_minutes": minutes}
@@ -280,10 +290,7 @@ def test_my_sessions_show_only_a_count_of_ended_sessions() -> None:
 
 def test_a_revoked_row_shows_no_expiry_and_no_payload() -> None:
     store = MemoryStore()
-    app, _ = build(store)
-    with TestClient(app, base_url="http://testserver") as client:
-        session_id = signed_in(client, "rita")
-        client.cookies.set("operator", "admin:ada")
+    with rita_and_operator(store) as (client, session_id):
         listed = client.get(f"{CONSOLE}/").text
         assert "View (6)" in listed
         SessionManager(store).revoke(session_id, actor="ada")
@@ -300,10 +307,7 @@ def test_a_revoked_row_shows_no_expiry_and_no_payload() -> None:
 
 
 def test_head_is_answered_like_get_without_a_body() -> None:
-    app, _ = build(MemoryStore())
-    with TestClient(app, base_url="http://testserver") as client:
-        session_id = signed_in(client, "rita")
-        client.cookies.set("operator", "viewer:vic")
+    with rita_and_operator(MemoryStore(), "viewer:vic") as (client, session_id):
         for path in (
             f"{CONSOLE}/",
             f"{CONSOLE}/session?id={session_id}",
