@@ -108,7 +108,7 @@ class FlaskSession(Session, SessionMixin):
         """Read as empty from now on (keys set blind before stay, to be refused)."""
         blind = self._blind
         self._take(None)  # empty, the dict's storage without its marker
-        self._blind = blind
+        self._blind, self._unloaded = blind, False
 
     @property
     def accessed(self) -> bool:
@@ -186,7 +186,8 @@ class SessionwareInterface(SessionInterface):
         cls = FlaskBearerSession if self.config.bearer else FlaskSession
         opened = self.sessions.open(request.environ.get("HTTP_COOKIE"), cls, request.environ)
         request.environ[ENVIRON_KEY] = opened
-        if opened._pending:  # a load may come, and fail, in an after_request hook
+        if opened._pending or opened._unloaded:  # a load may come, and fail, in an
+            # after_request hook (_unloaded: a bound type that could not be read)
             flask.after_this_request(cast(FlaskSession, opened)._after_view)
         return cast(FlaskSession, opened)
 

@@ -298,12 +298,12 @@ def test_a_save_failure_turns_the_finished_response_into_a_503(
     assert set_cookies(response) == []
 
 
-def _down_redis_app(hook: bool) -> tuple[flask.Flask, RedisStore]:
+def _down_redis_app(hook: bool, session_type: str | None = None) -> tuple[flask.Flask, RedisStore]:
     """An app whose Redis does not answer (127.0.0.1:1), with an ``after_request`` hook
     that reads the session, as Flask-Login's remember-me hook does."""
     app = make_app()
     store = RedisStore.from_url("redis://127.0.0.1:1/0", prefix="swdown:", socket_timeout=0.2)
-    Sessionware(app, secret_key="k" * 32, store=store)
+    Sessionware(app, secret_key="k" * 32, store=store, session_type=session_type)
     # views that cope with the outage themselves, then go on using the session
     then = {
         "write": lambda: session.__setitem__("n", 1),
@@ -373,6 +373,23 @@ def test_a_store_outage_is_a_503_even_when_an_after_request_hook_reads_the_sessi
     assert "Exception on" not in caplog.text  # no 500 from Flask on the way
     if hook:  # the hook met the outage on /plain: logged, not raised
         assert "went on with an empty session" in caplog.text
+    store.close()
+
+
+def test_a_bound_type_the_down_store_cannot_give_is_no_500_in_an_after_request_hook(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # no cookie: the only store call is the type's read, which fails at the first use
+    app, store = _down_redis_app(hook=True, session_type="checkout")
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
+        for path, status in (("/plain", 200), ("/careful/read", 200), ("/read", 503)):
+            answered = c.get(path)
+            assert answered.status_code == status, path
+            assert set_cookies(answered) == [], path
+        for action in ("write", "flash", "regenerate"):
+            assert c.get(f"/careful/{action}").status_code == 503, action
+    assert "Exception on" not in caplog.text  # no 500 from Flask on the way
+    assert "went on with an empty session" in caplog.text
     store.close()
 
 
