@@ -224,30 +224,32 @@ ENCRYPTED = "[encrypted: make the manager with encryption=Keyring([...]) to read
 """What an export made without a Keyring shows for an encrypted value."""
 
 
-def opened_each(
+def readable_values(
     keyring: Keyring | None, session_id: str, data: dict[str, bytes] | None
-) -> dict[str, bytes] | None:
-    """:func:`opened` for an export: a value that does not open (a key the ring no
-    longer holds, damage, encryption and no ring) or does not decode reads as
-    :data:`UNREADABLE` (or :data:`ENCRYPTED`), so one bad value never hides the rest
-    of a session, nor one session the rest of an export."""
+) -> dict[str, Any] | None:
+    """A record's values opened and decoded, for an export (``None``: not live).
+
+    A value that does not open (a key the ring no longer holds, damage,
+    encryption and no ring) or does not decode reads as :data:`UNREADABLE` (or
+    :data:`ENCRYPTED`), so one bad value never hides the rest of a session, nor one
+    session the rest of an export. Each value is decoded once."""
     if data is None:
         return None
-    from .codec import decode, encode
+    from .codec import decode
 
     if any(is_sealed(raw) and raw[1:2] == bytes((BOUND,)) for raw in data.values()):
-        return {key: encode(key, SEALED) for key in data}  # only the cookie opens these
-    readable: dict[str, bytes] = {}
+        return dict.fromkeys(data, SEALED)  # only the cookie opens these
+    readable: dict[str, Any] = {}
     for key, raw in data.items():
         if keyring is None and is_sealed(raw):
-            readable[key] = encode(key, ENCRYPTED)
+            readable[key] = ENCRYPTED
             continue
         try:
-            plain = raw if keyring is None else keyring.open(session_id, key, raw)[0]
-            decode(plain)
+            readable[key] = decode(
+                raw if keyring is None else keyring.open(session_id, key, raw)[0]
+            )
         except CorruptRecord:
-            plain = encode(key, UNREADABLE)
-        readable[key] = plain
+            readable[key] = UNREADABLE
     return readable
 
 

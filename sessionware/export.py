@@ -163,10 +163,11 @@ def _sorted(items: list[JSON]) -> list[JSON]:
 
 
 def export_item(
-    session_id: str, meta: Meta, data: Mapping[str, bytes] | None, *, include_metadata: bool
+    session_id: str, meta: Meta, values: Mapping[str, Any] | None, *, include_metadata: bool
 ) -> dict[str, JSON]:
-    """One exported session, in the data-only or the with-metadata shape."""
-    payload = to_json(decode_payload(data))
+    """One exported session, in the data-only or the with-metadata shape, given its
+    decoded ``values`` (``None``: no longer live, an empty payload)."""
+    payload = to_json(dict(values or {}))
     if not include_metadata:
         return {"appId": meta.app, "userEmail": meta.email, "payload": payload}
     return {**info_json(session_info(session_id, meta)), "payload": payload}
@@ -244,11 +245,11 @@ def export_document(
     query: Query,
     rows: list[tuple[str, Meta]],
     total: int,
-    payloads: list[dict[str, bytes] | None],
+    payloads: list[dict[str, Any] | None],
     *,
     include_metadata: bool,
 ) -> dict[str, JSON]:
-    """The export of one listing page, given the payload read for each of its rows.
+    """The export of one listing page, given the decoded values read for each of its rows.
 
     Data-only exports keep the active rows (see :func:`exported_rows`)."""
     items = [

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
-from .encryption import Keyring, opened, opened_each
+from .encryption import Keyring, opened, readable_values
 from .errors import ConfigurationError
 from .export import (
     JSON,
@@ -407,7 +407,7 @@ class SessionManager(TokenManager):
         rows = exported_rows(rows, include_metadata=include_metadata)
         self.store.add_audit(export_record(actor, query, len(rows), reason))
         payloads = [
-            opened_each(self.encryption, i, self.store.read_data(i, now=time.time()))
+            readable_values(self.encryption, i, self.store.read_data(i, now=time.time()))
             for i, _ in rows
         ]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
@@ -439,7 +439,7 @@ class SessionManager(TokenManager):
             rows, total = self.store.query(scan, now=time.time())
             for session_id, meta in rows:
                 if matches(query, session_id, meta):
-                    data = opened_each(
+                    data = readable_values(
                         self.encryption,
                         session_id,
                         self.store.read_data(session_id, now=time.time()),
@@ -583,7 +583,7 @@ class AsyncSessionManager(AsyncTokenManager):
         rows = exported_rows(rows, include_metadata=include_metadata)
         await self.store.aadd_audit(export_record(actor, query, len(rows), reason))
         payloads = [
-            opened_each(self.encryption, i, await self.store.aread_data(i, now=time.time()))
+            readable_values(self.encryption, i, await self.store.aread_data(i, now=time.time()))
             for i, _ in rows
         ]
         return export_document(query, rows, total, payloads, include_metadata=include_metadata)
@@ -607,7 +607,7 @@ class AsyncSessionManager(AsyncTokenManager):
             for session_id, meta in rows:
                 if matches(query, session_id, meta):
                     raw = await self.store.aread_data(session_id, now=time.time())
-                    data = opened_each(self.encryption, session_id, raw)
+                    data = readable_values(self.encryption, session_id, raw)
                     yield export_item(session_id, meta, data, include_metadata=include_metadata)
             scanned = scan_step(scan, len(rows), total, scanned, progress)
             if len(rows) < scan.limit:

@@ -116,6 +116,19 @@ def test_permanent_session_lifetime_is_also_how_long_the_stored_session_lives() 
     assert kept.extensions["sessionware"].config.idle_seconds == 600  # an option still wins
 
 
+def test_the_environment_counts_beside_permanent_session_lifetime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shorter max_age from the environment caps the stored session, as the same
+    option given in code does; an idle timeout from the environment is kept as given."""
+    two_hours = {"PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=2)}
+    monkeypatch.setenv("SESSIONWARE_MAX_AGE", "600")
+    assert make_app(two_hours).extensions["sessionware"].config.idle_seconds == 600
+    monkeypatch.delenv("SESSIONWARE_MAX_AGE")
+    monkeypatch.setenv("SESSIONWARE_IDLE_TIMEOUT", "900")
+    assert make_app(two_hours).extensions["sessionware"].config.idle_seconds == 900
+
+
 def test_a_lifetime_never_lengthens_the_stored_sessions_and_an_option_keeps_its_own() -> None:
     long = make_app({"PERMANENT_SESSION_LIFETIME": dt.timedelta(days=365)})
     assert long.extensions["sessionware"].config.idle_seconds == 30 * 86400  # the default

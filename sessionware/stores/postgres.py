@@ -25,7 +25,7 @@ from ..errors import ConfigurationError, MissingExtra, StoreUnavailable
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .sql import DEFAULT_SWEEP_INTERVAL_SECONDS, SQLStore, adrive, check_positive, drive
 from .sql_flows import POSTGRES, Flow, Row, SQLFlows, Statement, check_prefix, schema_statements
-from .urls import url_prefix
+from .urls import take_url_prefix
 
 try:
     import psycopg
@@ -124,9 +124,7 @@ class PostgresStore(SQLStore):
             raise ConfigurationError(
                 f"a PostgreSQL store URL looks like postgresql://user@host:5432/dbname, not {url!r}"
             )
-        url, prefix = url_prefix(url, options.pop("prefix", None))
-        if prefix is not None:
-            options["prefix"] = prefix
+        url = take_url_prefix(url, options)
         return cls(url, **options)
 
     def schema_sql(self) -> list[str]:

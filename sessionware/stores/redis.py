@@ -44,7 +44,7 @@ from .redis_sentinel import forget_primary
 from .redis_wire import WireClient, wire_options
 from .redis_wire_sync import SyncWireClient
 from .registry_flows import RedisRegistry
-from .urls import masked, url_prefix
+from .urls import masked, take_url_prefix, url_prefix
 
 T = TypeVar("T")
 SyncClient = redis.Redis | RedisCluster
@@ -337,9 +337,7 @@ class RedisStore:
         ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``."""
         from .redis_sentinel import parse_sentinel_url
 
-        url, prefix = url_prefix(url, options.pop("prefix", None))
-        if prefix is not None:
-            options["prefix"] = prefix
+        url = take_url_prefix(url, options)
         sentinels, service_name, client_options = parse_sentinel_url(url)
         return cls.from_sentinel(
             sentinels, service_name=service_name, **{**client_options, **options}

@@ -23,7 +23,7 @@ from ..errors import ConfigurationError, StoreUnavailable
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .sql import DEFAULT_SWEEP_INTERVAL_SECONDS, SQLStore, check_positive, drive
 from .sql_flows import SQLITE, Flow, Row, SQLFlows, Statement, check_prefix, schema_statements
-from .urls import url_prefix
+from .urls import take_url_prefix
 
 T = TypeVar("T")
 
@@ -100,9 +100,7 @@ class SQLiteStore(SQLStore):
         """``sqlite:///sessions.db`` (relative) or ``sqlite:////var/lib/app/sessions.db``
         (absolute), as SQLAlchemy spells them, with an optional ``?prefix=...``;
         ``options`` as the constructor's."""
-        url, prefix = url_prefix(url, options.pop("prefix", None))
-        if prefix is not None:
-            options["prefix"] = prefix
+        url = take_url_prefix(url, options)
         scheme, _, path = url.partition(":///")
         if scheme.lower() != "sqlite" or not path:
             raise ConfigurationError(

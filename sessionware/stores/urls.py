@@ -134,6 +134,15 @@ def url_prefix(url: str, given: str | None) -> tuple[str, str | None]:
     return url, in_url if given is None else given
 
 
+def take_url_prefix(url: str, options: dict[str, Any]) -> str:
+    """``url`` without its ``?prefix=``, moved into ``options["prefix"]`` (see
+    :func:`url_prefix`; ``options`` keeps no ``prefix`` when neither names one)."""
+    url, prefix = url_prefix(url, options.pop("prefix", None))
+    if prefix is not None:
+        options["prefix"] = prefix
+    return url
+
+
 def without_prefix(url: str) -> tuple[str, str | None]:
     """``url`` without a ``prefix`` query parameter, and that parameter's value."""
     # the raw parts, never decoded and encoded again: libpq reads no "+" as a space, and
