@@ -14,7 +14,6 @@ The operations are written once, as flows (``redis_flows``) over Lua scripts
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +35,7 @@ except ImportError as error:
 
 from .base import AuditRecord, BlindWrite, Changes, Meta, Query, StoredSession
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
+from .per_loop import PerLoop
 from .redis_cache import DEFAULT_MAX_ENTRIES, ClientCache
 from .redis_flows import ACTIVITY_GRANULARITY, Call, Flow, RedisFlows
 from .redis_lean import Lean
@@ -122,17 +122,18 @@ class RedisStore:
         self._where = _describe(self._sync if self._sync is not None else self._async)
         self._flows.give_up_after = _timeout(self._sync, self._async)
         self._new_async_client: Callable[[], AsyncClient] | None = None
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]
-        self._by_loop = weakref.WeakKeyDictionary()
+        # from_url's asyncio clients, one per event loop, closed as their loop ends
+        self._by_loop: PerLoop[AsyncClient] = PerLoop(self._made_async_client, _aclose)
         # the lean hot-path connection (redis_wire), per event loop, when from_url made one
         self._wire_settings: dict[str, Any] | None = None
         self._sync_wire: SyncWireClient | None = None
         self._lean = Lean()  # how the lean connections call our scripts (FCALL or EVALSHA)
-        self._wires: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WireClient]
-        self._wires = weakref.WeakKeyDictionary()
+        self._wires: PerLoop[WireClient] = PerLoop(self._made_wire, _aclose)
         self._cache = self._client_cache(client_cache)
         self._watch: Any = None  # from_sentinel's FailoverWatch (see redis_sentinel)
-        self._seen_switches: dict[int, int] = {}  # id(client) -> the switches it followed
+        # client -> the switches of primary it followed (one client per event loop: the
+        # entry goes with its client)
+        self._seen_switches: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._switch_lock = threading.Lock()
 
     @classmethod
@@ -398,13 +399,11 @@ class RedisStore:
 
     async def aclose(self) -> None:
         """Close the connections of the asyncio client of the running event loop."""
-        loop = asyncio.get_running_loop()
-        wire = self._wires.pop(loop, None)
-        if wire is not None:
-            await wire.aclose()
-        client = self._by_loop.pop(loop, None) or self._async
-        if client is not None:
-            await client.aclose()
+        await self._wires.aclose()
+        if self._new_async_client is not None:
+            await self._by_loop.aclose()
+        elif self._async is not None:
+            await self._async.aclose()
 
     # -- the session contract (stores/base.py) ---------------------------------------------
 
@@ -593,11 +592,11 @@ class RedisStore:
             if self._watch is not None and self._switched(client):
                 with self._switch_lock:  # others wait: none takes a stale connection meanwhile
                     generation = self._watch.generation
-                    if self._seen_switches.get(id(client), 0) != generation:
+                    if self._seen_switches.get(client, 0) != generation:
                         pool = cast(redis.Redis, client).connection_pool
                         pool.disconnect(inuse_connections=False)
                         forget_primary(pool)
-                        self._seen_switches[id(client)] = generation
+                        self._seen_switches[client] = generation
             step = next(flow)
             while True:
                 if wire is not None:  # the lean connection: see redis_wire_sync
@@ -631,7 +630,7 @@ class RedisStore:
                 pool = cast(redis.asyncio.Redis, client).connection_pool
                 await pool.disconnect(inuse_connections=False)
                 forget_primary(pool)
-                self._seen_switches[id(client)] = generation  # (after: none takes a stale one)
+                self._seen_switches[client] = generation  # (after: none takes a stale one)
             step = next(flow)
             while True:
                 if wire is not None:  # the lean connection: see redis_wire
@@ -667,7 +666,7 @@ class RedisStore:
                 f"the Redis session store at {self._where} is failing over to a new "
                 "primary; no write may land on either side of it until the switch"
             )
-        return bool(self._seen_switches.get(id(client), 0) != watch.generation)
+        return bool(self._seen_switches.get(client, 0) != watch.generation)
 
     def _async_client(self) -> AsyncClient:
         """The running event loop's asyncio client (made on first use, by from_url's)."""
@@ -675,21 +674,21 @@ class RedisStore:
             if self._async is None:
                 raise self._missing("asyncio", "ASGI", "redis.asyncio.Redis")
             return self._async
-        loop = asyncio.get_running_loop()
-        client = self._by_loop.get(loop)
-        if client is None:
-            client = self._by_loop[loop] = self._new_async_client()
-        return client
+        return self._by_loop.get()
+
+    def _made_async_client(self) -> AsyncClient:
+        assert self._new_async_client is not None
+        return self._new_async_client()
 
     def _wire(self) -> WireClient | None:
         """The running event loop's lean connection, when this store has one."""
         if self._wire_settings is None:
             return None
-        loop = asyncio.get_running_loop()
-        wire = self._wires.get(loop)
-        if wire is None:
-            wire = self._wires[loop] = WireClient(self._wire_settings)
-        return wire
+        return self._wires.get()
+
+    def _made_wire(self) -> WireClient:
+        assert self._wire_settings is not None
+        return WireClient(self._wire_settings)
 
     def _missing(self, kind: str, callers: str, client: str) -> ConfigurationError:
         return ConfigurationError(
@@ -714,6 +713,10 @@ _FAILURES = (
     redis.exceptions.RedisClusterUnreachableError,
     redis.exceptions.SlotNotCoveredError,
 )
+
+
+async def _aclose(connection: AsyncClient | WireClient) -> None:
+    await connection.aclose()
 
 
 def _route(client: SyncClient, call: Call) -> dict[str, Any]:

@@ -293,3 +293,25 @@ def test_a_worker_forked_after_the_store_was_made_watches_for_itself(
         assert answers.get(timeout=5) == (True, True)
     finally:
         store.close()
+
+
+def test_what_each_event_loop_followed_goes_with_its_client() -> None:
+    """One asyncio client per event loop: the record of the switches it followed is
+    dropped with it, not kept for every loop the process ever ran."""
+    import asyncio
+    import gc
+
+    from sessionware.stores.redis_sentinel import FailoverWatch
+
+    store = RedisStore.from_url("redis://127.0.0.1:6379/0", prefix=f"swsw{uuid.uuid4().hex[:8]}:")
+    store._watch = FailoverWatch([], SERVICE, {})  # as from_sentinel's, with no Sentinel
+    try:
+        store._watch.heard("+switch-master", f"{SERVICE} 127.0.0.1 6 127.0.0.1 7", 0)
+        for _ in range(5):  # a loop each (a worker's asyncio.run per job, say)
+            assert asyncio.run(store.aload("0" * 32, now=time.time(), idle_seconds=60)) is None
+            gc.collect()
+        assert len(store._seen_switches) <= 1
+        assert store.load("0" * 32, now=time.time(), idle_seconds=60) is None
+    finally:
+        store._watch.close()
+        store.close()
