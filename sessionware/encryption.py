@@ -197,14 +197,22 @@ class SealedToToken(CorruptRecord):
 
 
 def opened(
-    keyring: Keyring | None, session_id: str, data: dict[str, bytes] | None
+    keyring: Keyring | None,
+    session_id: str,
+    data: dict[str, bytes] | None,
+    token: str | None = None,
 ) -> dict[str, bytes] | None:
     """A record's data with every value opened (for the management API's reveal and
-    export). Raises CorruptRecord for a value that does not open, or a sealed value
-    and no keyring (say so: pass ``encryption=`` to the manager)."""
+    its token calls). Raises CorruptRecord for a value that does not open, or a sealed
+    value and no keyring (say so: pass ``encryption=`` to the manager).
+
+    Values sealed to the session's token open with ``token`` (the token calls hold
+    it); without it each reads as :data:`SEALED`, which is for showing only."""
     if data is None:
         return None
-    if any(is_sealed(raw) and raw[1:2] == bytes((BOUND,)) for raw in data.values()):
+    if token is None and any(
+        is_sealed(raw) and raw[1:2] == bytes((BOUND,)) for raw in data.values()
+    ):
         from .codec import encode
 
         return {key: encode(key, SEALED) for key in data}  # only the cookie opens these
@@ -215,7 +223,7 @@ def opened(
                 "encryption=Keyring([...]) to read it"
             )
         return data
-    return {key: keyring.open(session_id, key, raw)[0] for key, raw in data.items()}
+    return {key: keyring.open(session_id, key, raw, token)[0] for key, raw in data.items()}
 
 
 UNREADABLE = "[unreadable: the value does not open with this ring's keys, or is damaged]"

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from .cookies import public_id
 from .encryption import Keyring, opened
 from .errors import ConfigurationError, RefreshTokenReused
 from .export import decode_payload
@@ -70,11 +71,12 @@ class TokenManager:
         Raises InvalidToken (forged, malformed, refreshed, unknown), TokenExpired
         or TokenRevoked: never another session's payload, never an empty one.
         """
-        session_id, now = self._keys().session_id(token), time.time()
+        secret, now = self._keys().secret(token), time.time()
+        session_id = public_id(secret)
         raw = self.store.read_data(session_id, now=now)
         if raw is None:
             raise ended(session_id, self.store.get_meta(session_id, now=now))
-        return decode_payload(opened(self.encryption, session_id, raw))
+        return decode_payload(opened(self.encryption, session_id, raw, secret))
 
     def refresh(self, refresh_token: str) -> SessionToken:
         """A new token and refresh token for the session, with a new lifetime from its
@@ -89,7 +91,7 @@ class TokenManager:
         raw = self.store.read_data(old_id, now=now)
         if meta is None or raw is None or meta.status != ACTIVE:
             raise self._ended(claims, meta, now)
-        plain = opened(self.encryption, old_id, raw) or {}
+        plain = opened(self.encryption, old_id, raw, claims.token) or {}
         made = renewed(self._keys(), self._type(meta.app), plain, meta, self.encryption, now)
         store = self._sessions()
         if not store.rotate(old_id, made.session_id, made.data, made.meta, require_live=True):
@@ -150,11 +152,12 @@ class AsyncTokenManager:
 
     async def decrypt(self, token: str) -> dict[str, Any]:
         """See :meth:`TokenManager.decrypt`."""
-        session_id, now = self._keys().session_id(token), time.time()
+        secret, now = self._keys().secret(token), time.time()
+        session_id = public_id(secret)
         raw = await self.store.aread_data(session_id, now=now)
         if raw is None:
             raise ended(session_id, await self.store.aget_meta(session_id, now=now))
-        return decode_payload(opened(self.encryption, session_id, raw))
+        return decode_payload(opened(self.encryption, session_id, raw, secret))
 
     async def refresh(self, refresh_token: str) -> SessionToken:
         """See :meth:`TokenManager.refresh`."""
@@ -164,7 +167,7 @@ class AsyncTokenManager:
         raw = await self.store.aread_data(old_id, now=now)
         if meta is None or raw is None or meta.status != ACTIVE:
             raise await self._ended(claims, meta, now)
-        plain = opened(self.encryption, old_id, raw) or {}
+        plain = opened(self.encryption, old_id, raw, claims.token) or {}
         kind = await self._type(meta.app)
         made = renewed(self._keys(), kind, plain, meta, self.encryption, now)
         if not await self._rotate(old_id, made):

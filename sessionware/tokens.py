@@ -151,12 +151,13 @@ class TokenKeys:
     def __repr__(self) -> str:
         return "TokenKeys(secret_key=<hidden>)"
 
-    def session_id(self, token: object) -> str:
-        """The public id of the session ``token`` names; InvalidToken unless we signed it."""
+    def secret(self, token: object) -> str:
+        """The secret ``token`` carries (its session's id is its public id, and values
+        sealed to it open with it); InvalidToken unless we signed it."""
         verified = self.signer.verify(token) if isinstance(token, str) else None
         if verified is None:
             raise InvalidToken("not a session token signed with this manager's secret_key")
-        return public_id(verified.token)
+        return verified.token
 
     def claims(self, refresh_token: object) -> RefreshClaims:
         """What ``refresh_token`` carries; InvalidToken unless we signed it."""
@@ -258,8 +259,10 @@ def _issued(
 ) -> Issued:
     secret = new_token()
     session_id = public_id(secret)
-    data = (
-        plain if keyring is None else {k: keyring.seal(session_id, k, v) for k, v in plain.items()}
+    data = (  # (a sealed ring seals to the new secret, as a login seals to its cookie's)
+        plain
+        if keyring is None
+        else {k: keyring.seal(session_id, k, v, secret) for k, v in plain.items()}
     )
     return Issued(session_id, data, meta, keys.credentials(secret, meta))
 

@@ -6,6 +6,7 @@ store (memory, Redis, SQLite), plus FastAPI's dependency.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -153,6 +154,41 @@ def test_refreshed_and_reused_tokens_open_nothing(client: Any, manager: SessionM
         manager.refresh(first.refresh_token)  # reuse: the session is revoked
     assert client.get("/read", headers=bearer(second.token)).json() == {}
     assert client.post("/write?key=k&value=v", headers=bearer(second.token)).status_code == 401
+
+
+@pytest.mark.parametrize("manager_sealed", [True, False], ids=["sealed manager", "plain manager"])
+def test_sealed_token_sessions_keep_their_values_through_refresh(
+    shell: str, any_store: Any, manager_sealed: bool
+) -> None:
+    """A sealed ring binds the values to the token: the manager holds the token at
+    generate, decrypt and refresh, so it seals to it and opens with it; a refresh
+    re-seals the same values to the new token, never stores what it could not open."""
+    from sessionware import Keyring
+    from sessionware.encryption import BOUND, SEALED
+
+    key = b"k" * 16 + b"K" * 16
+    sealed = Keyring([key], sealed=True)
+    define_types(any_store)
+    ring = sealed if manager_sealed else Keyring([key])
+    manager = SessionManager(any_store, secret_key=SECRET, encryption=ring)
+    with shell_client(
+        shell, handler, any_store, secret_key=SECRET, bearer=True, encryption=sealed
+    ) as client:
+        first = manager.generate("user-session", ALICE)
+        changed = client.post("/write?key=role&value=owner", headers=bearer(first.token))
+        assert changed.status_code == 200  # the middleware seals every value to the token
+        assert manager.decrypt(first.token) == {**ALICE, "role": "owner"}
+        second = manager.refresh(first.refresh_token)
+        raw = any_store.read_data(second.session_id, now=time.time())
+        assert {value[1] == BOUND for value in raw.values()} == {manager_sealed}  # its mode
+        # reveal holds no token: a value sealed to one shows as SEALED, never as data
+        revealed = manager.reveal(second.session_id, actor="ops")
+        assert revealed == (dict.fromkeys(ALICE, SEALED) if manager_sealed else changed.json())
+        assert manager.decrypt(second.token) == {**ALICE, "role": "owner"}
+        assert client.get("/read", headers=bearer(second.token)).json() == {
+            **ALICE,
+            "role": "owner",
+        }
 
 
 def test_clear_ends_the_token_session(client: Any, manager: SessionManager) -> None:
