@@ -41,6 +41,7 @@ from .responses import (
     merge_headers,
     note_missing,
     save_failure,
+    token_required_body,
     warn_if_cookie_will_be_dropped,
 )
 from .session import WEBSOCKET, Session
@@ -253,10 +254,10 @@ class SessionMiddleware:
             if response.started:
                 raise
             await _send_error(send, load_failure(error))
-        except TokenRequired:
+        except TokenRequired as error:
             if response.started:
                 raise
-            await _send_error(send, 401)
+            await _send_error(send, 401, token_required_body(error))
 
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
@@ -406,13 +407,16 @@ async def _refuse(scope: Scope, send: Send, status: int) -> None:
         await send({"type": "websocket.close", "code": 1013})  # try again later
 
 
-def _error_headers(status: int) -> list[tuple[bytes, bytes]]:
-    return [(name.encode(), value.encode()) for name, value in error_headers(status)]
+def _error_headers(status: int, body: bytes | None = None) -> list[tuple[bytes, bytes]]:
+    return [(name.encode(), value.encode()) for name, value in error_headers(status, body)]
 
 
-async def _send_error(send: Send, status: int) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": _error_headers(status)})
-    await send({"type": "http.response.body", "body": ERROR_BODIES[status]})
+async def _send_error(send: Send, status: int, body: bytes | None = None) -> None:
+    headers = _error_headers(status, body)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send(
+        {"type": "http.response.body", "body": ERROR_BODIES[status] if body is None else body}
+    )
 
 
 def _bound(tag: str, store: object, asynchronous: bool) -> BoundType | None:

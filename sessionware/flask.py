@@ -41,7 +41,13 @@ from .core import (
 from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired, missing_extra
 from .lifecycle import SessionHooks
-from .responses import ERROR_BODIES, error_headers, load_failure, no_store
+from .responses import (
+    ERROR_BODIES,
+    error_headers,
+    load_failure,
+    no_store,
+    token_required_body,
+)
 from .session import Session
 from .stores.base import SyncStore
 from .wsgi import ENVIRON_KEY, SyncSessions
@@ -501,7 +507,8 @@ def _store_unavailable(error: StoreUnavailable) -> flask.Response:
 
 def _token_required(error: TokenRequired) -> flask.Response:
     """The error handler for a write to a bearer session no token backs: 401."""
-    return flask.current_app.response_class(ERROR_BODIES[401], 401, error_headers(401))
+    body = token_required_body(error)
+    return flask.current_app.response_class(body, 401, error_headers(401, body))
 
 
 def _mark_failed(sender: flask.Flask, exception: BaseException, **extra: object) -> None:

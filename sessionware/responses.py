@@ -17,6 +17,7 @@ from .errors import (
     InsecureTransport,
     SessionTooLarge,
     StoreUnavailable,
+    TokenRequired,
     UnstorableValue,
 )
 
@@ -33,17 +34,32 @@ ERROR_BODIES = {
 SAVE_ERRORS = (SessionTooLarge, UnstorableValue, StoreUnavailable, InsecureTransport)
 
 
-def error_headers(status: int) -> list[tuple[str, str]]:
-    """The headers of the plain-text answer for ``status`` (401, 403, 500 or 503)."""
+# the 401 for a handler's regenerate() or "remember me" on a bearer session: the
+# token sent is fine, and the client should not drop it (sessionware.bearer)
+KEEPS_ITS_TOKEN = (
+    b"Unauthorized: the session token sent is valid and still works, but this request "
+    b"tried to give the session a new one, which only a refresh does"
+)
+
+
+def token_required_body(error: TokenRequired) -> bytes:
+    """The 401's body for ``error``: a write no token backs, or a refused rotation."""
+    return ERROR_BODIES[401] if error.key is not None else KEEPS_ITS_TOKEN
+
+
+def error_headers(status: int, body: bytes | None = None) -> list[tuple[str, str]]:
+    """The headers of the plain-text answer for ``status`` (401, 403, 500 or 503),
+    whose body is ``body`` (default: ``ERROR_BODIES[status]``)."""
     headers = [
         ("content-type", "text/plain; charset=utf-8"),
-        ("content-length", str(len(ERROR_BODIES[status]))),
+        ("content-length", str(len(ERROR_BODIES[status] if body is None else body))),
         ("cache-control", "no-store"),
     ]
     if status == 503:
         headers.append(("retry-after", "1"))
-    if status == 401:  # a write to a bearer session no token backs (sessionware.bearer)
-        headers.append(("www-authenticate", "Bearer"))
+    if status == 401:  # about a bearer session (sessionware.bearer): its answers vary
+        headers.append(("www-authenticate", "Bearer"))  # with the Authorization header
+        headers.append(("vary", "Authorization"))
     return headers
 
 

@@ -34,6 +34,7 @@ from .responses import (
     note_missing,
     save_failure,
     status_line,
+    token_required_body,
     warn_if_cookie_will_be_dropped,
 )
 from .session import Session
@@ -223,10 +224,10 @@ class WSGISessionMiddleware:
             if exchange.committed:
                 raise
             return exchange.answer(load_failure(error))
-        except TokenRequired:
+        except TokenRequired as error:
             if exchange.committed:
                 raise
-            return exchange.answer(401)
+            return exchange.answer(401, token_required_body(error))
         if isinstance(body, (list, tuple)) and exchange.pending:  # the app is done: commit now
             exchange.commit()
             if exchange.replaced:
@@ -279,12 +280,13 @@ class _Exchange:
         self.commit()
         return None if self.replaced else self._write(data)
 
-    def answer(self, status: int) -> list[bytes]:
-        """Start the error response for ``status`` instead of the app's; its body."""
+    def answer(self, status: int, body: bytes | None = None) -> list[bytes]:
+        """Start the error response for ``status`` instead of the app's; its body
+        (``body``, default ``ERROR_BODIES[status]``)."""
         self.committed = True
         self.replaced = status
-        self.start(status_line(status), error_headers(status))
-        return [ERROR_BODIES[status]]
+        self.start(status_line(status), error_headers(status, body))
+        return [ERROR_BODIES[status] if body is None else body]
 
     def body(self, body: Iterable[bytes]) -> Iterator[bytes]:
         """The app's body, committing the response before its first non-empty chunk."""

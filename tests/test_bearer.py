@@ -119,6 +119,8 @@ def test_without_a_valid_token_the_session_is_empty_and_unwritable(
     write = client.post("/write?key=userId&value=mallory", headers=headers)
     assert write.status_code == 401
     assert write.headers["www-authenticate"] == "Bearer"
+    assert "Authorization" in write.headers["vary"]  # (a shared cache keeps it apart)
+    assert "send a valid session token" in write.text
     assert_no_cookie(write)
     assert manager.list().total_items == 1  # nothing new was stored
 
@@ -206,6 +208,8 @@ def test_the_token_never_rotates(client: Any, manager: SessionManager, path: str
     issued = manager.generate("user-session", ALICE)
     response = client.post(path, headers=bearer(issued.token))
     assert response.status_code == 401
+    assert "valid and still works" in response.text  # the client should keep its token
+    assert "Authorization" in response.headers["vary"]
     assert_no_cookie(response)
     assert manager.decrypt(issued.token) == ALICE  # same token, same session
 
