@@ -14,10 +14,13 @@ that a write starts in a background thread at most once per interval.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import threading
-from collections.abc import Sequence
+import time
+import weakref
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -182,7 +185,7 @@ class PostgresStore(SQLStore):
     def _run(self, flow: Flow[T], *, write: bool = True, ready: bool = False) -> T:
         """Carry ``flow`` out in one transaction on a pooled connection."""
         try:
-            with self._sync_pool().connection() as connection:
+            with self._connection() as connection:
                 if not (ready or self._tables_ready):
                     with connection.transaction():
                         drive(self._schema_if_missing(), lambda s: _execute(connection, s))
@@ -195,8 +198,7 @@ class PostgresStore(SQLStore):
     async def _arun(self, flow: Flow[T], *, write: bool = True, ready: bool = False) -> T:
         """:meth:`_run` on the running event loop's async pool."""
         try:
-            pool = await self._async_pool()
-            async with pool.connection() as connection:
+            async with self._aconnection() as connection:
                 if not (ready or self._tables_ready):
                     async with connection.transaction():
                         await adrive(self._schema_if_missing(), lambda s: _aexecute(connection, s))
@@ -205,6 +207,39 @@ class PostgresStore(SQLStore):
                     return await adrive(flow, lambda s: _aexecute(connection, s))
         except psycopg.Error as error:
             raise self._unavailable(error) from error
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection that works: one idle for a while is checked first, and
+        one the server closed meanwhile is dropped for the next (or a new) one."""
+        pool = self._sync_pool()
+        for _ in range(self.pool_max_size):
+            with pool.connection() as connection:
+                if _idle_too_long(connection) and not _alive(connection):
+                    continue  # broken: the pool drops it as it comes back
+                try:
+                    yield connection
+                finally:
+                    _last_used[connection] = time.monotonic()
+                return
+        with pool.connection() as connection:  # every idle one was gone: this one is new
+            yield connection
+
+    @contextlib.asynccontextmanager
+    async def _aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """:meth:`_connection` from the running event loop's pool."""
+        pool = await self._async_pool()
+        for _ in range(self.pool_max_size):
+            async with pool.connection() as connection:
+                if _idle_too_long(connection) and not await _aalive(connection):
+                    continue
+                try:
+                    yield connection
+                finally:
+                    _last_used[connection] = time.monotonic()
+                return
+        async with pool.connection() as connection:
+            yield connection
 
     def _unavailable(self, error: psycopg.Error) -> StoreUnavailable:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -238,7 +273,11 @@ class PostgresStore(SQLStore):
             return pool
         with self._lock:
             if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = ConnectionPool(self._conninfo, open=False, **self._pool_options())
+                self._pool = ConnectionPool(
+                    self._conninfo,
+                    open=False,
+                    **self._pool_options(),
+                )
                 self._pool.open()
                 self._pool_pid = os.getpid()
             return self._pool
@@ -249,7 +288,11 @@ class PostgresStore(SQLStore):
         pool = self._apools.get(loop)
         if pool is not None:
             return pool
-        pool = AsyncConnectionPool(self._conninfo, open=False, **self._pool_options())
+        pool = AsyncConnectionPool(
+            self._conninfo,
+            open=False,
+            **self._pool_options(),
+        )
         await pool.open()
         with self._lock:
             for ended in [other for other in self._apools if other.is_closed()]:
@@ -269,6 +312,40 @@ class PostgresStore(SQLStore):
         ((found,),) = yield Statement("SELECT to_regclass(?) IS NOT NULL", (self._flows.sessions,))
         if not found:
             yield from self._schema()
+
+
+# A pooled connection idle this long is checked (one empty query) before it is used: the
+# server may have closed it meanwhile (a restart, idle_session_timeout, a proxy, a NAT),
+# and a request must not meet that as a 503 while the database is up. One that fails the
+# check is dropped for the next (or a new) one. Under load, reuse comes sooner and costs
+# no check. (psycopg_pool's own check= callback was tried: after a failed check its
+# waiting client could time out while a new connection sat in the pool.)
+CHECK_AFTER_IDLE_SECONDS = 1.0
+_last_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def _idle_too_long(connection: Any) -> bool:
+    """Whether ``connection`` went unused long enough to be checked (one this store
+    never used, a spare the pool made in advance, is checked too: once)."""
+    used = _last_used.get(connection)
+    return used is None or time.monotonic() - used > CHECK_AFTER_IDLE_SECONDS
+
+
+def _alive(connection: psycopg.Connection[Any]) -> bool:
+    """One empty query: ``False`` when the server closed the connection."""
+    try:
+        connection.execute("")
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+async def _aalive(connection: psycopg.AsyncConnection[Any]) -> bool:
+    try:
+        await connection.execute("")
+    except psycopg.OperationalError:
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=512)

@@ -30,6 +30,7 @@ import psycopg
 import pytest
 
 from sessionware import ConfigurationError, PostgresStore, StoreUnavailable
+from sessionware.stores import postgres
 from sessionware.stores.base import Changes, Meta
 
 from ..conftest import IN_CI, POSTGRES_URL
@@ -241,6 +242,33 @@ def test_a_server_that_is_down_is_a_503_and_service_resumes_with_nothing_lost(
         finally:
             cluster.start()
         assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+        assert client.get("/put", params={"key": "a", "value": "3"}).status_code == 200
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "3"
+    store.close()
+
+
+@pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
+@pytest.mark.parametrize("how", ["restart", "idle connections killed"])
+def test_pooled_connections_the_server_closed_cost_no_request_a_503(
+    cluster: Cluster, framework: str, how: str
+) -> None:
+    """A restart, idle_session_timeout, a proxy or a NAT closes pooled connections
+    while they sit idle: the next requests must not meet them while the database is up."""
+    store = own_store(cluster)
+    with FRAMEWORKS[framework](store) as client:
+        for value in "12":  # two connections in the pool (the sweep may hold another)
+            assert client.get("/put", params={"key": "a", "value": value}).status_code == 200
+        if how == "restart":
+            cluster.stop()
+            cluster.start()
+        else:
+            cluster.sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+        time.sleep(postgres.CHECK_AFTER_IDLE_SECONDS + 0.2)
+        for _ in range(3):
+            assert client.get("/get", params={"key": "a"}).json()["value"] == "2"
         assert client.get("/put", params={"key": "a", "value": "3"}).status_code == 200
         assert client.get("/get", params={"key": "a"}).json()["value"] == "3"
     store.close()
