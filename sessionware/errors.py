@@ -92,12 +92,20 @@ class UnknownSessionType(SessionwareError, LookupError):
 
 
 class SessionTypeInUse(SessionwareError, RuntimeError):
-    """The type still has live sessions (``live`` is how many); pass ``force=True``."""
+    """The type still has live sessions (``live`` is how many). ``delete`` takes
+    ``force=True``; a rename has no such override, as each session carries the tag."""
 
     def __init__(self, tag: str, live: int, action: str = "delete") -> None:
+        if action == "rename":
+            advice = (
+                "they carry its tag, so revoke them or let them expire, then rename; "
+                f"or create the type under the new tag and, once nothing uses {tag!r}, "
+                "delete it with force=True"
+            )
+        else:
+            advice = "revoke them first, or pass force=True"
         super().__init__(
-            f"cannot {action} session type {tag!r}: {live} live session(s) of it remain; "
-            f"revoke them first, or pass force=True"
+            f"cannot {action} session type {tag!r}: {live} live session(s) of it remain; {advice}"
         )
         self.tag = tag
         self.live = live

@@ -86,6 +86,20 @@ def test_a_tag_can_be_renamed(any_store: Any) -> None:
     assert [t.tag for t in types.fetch_all()] == ["member"]
 
 
+def test_a_rename_refused_for_live_sessions_says_what_works(any_store: Any) -> None:
+    # update() has no force=: the refusal must not send the caller there
+    types = SessionManager(any_store).types
+    types.create(**USER)
+    live_session_of(any_store, "user-session")
+    with pytest.raises(SessionTypeInUse) as caught:
+        types.update("user-session", new_tag="member")
+    message = str(caught.value)
+    assert caught.value.live == 1 and "pass force=True" not in message
+    assert "revoke them or let them expire, then rename" in message
+    assert "create the type under the new tag" in message
+    assert [t.tag for t in types.fetch_all()] == ["user-session"]
+
+
 def test_unknown_tags_raise_a_clear_lookup_error(any_store: Any) -> None:
     types = SessionManager(any_store).types
     types.create(**USER)
