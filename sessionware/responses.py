@@ -20,6 +20,7 @@ from .errors import (
     TokenRequired,
     UnstorableValue,
 )
+from .transport import local_host
 
 logger = logging.getLogger("sessionware")
 
@@ -109,7 +110,6 @@ def _store_failed(error: StoreUnavailable, operation: str) -> int:
     return 503
 
 
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _warned_hosts: set[str] = set()
 
 
@@ -121,10 +121,10 @@ def warn_if_cookie_will_be_dropped(
     gets one from a local host, which browsers allow and such clients do not."""
     if not secure or scheme != "http" or host is None:
         return
-    name = (host[: host.find("]") + 1] if host.startswith("[") else host.split(":")[0]).lower()
-    if name in LOCAL_HOSTS:
+    if local_host(host):  # as require_https counts it: localhost, *.localhost, loopback
         _warn_if_no_browser(agent)
         return
+    name = (host[: host.find("]") + 1] if host.startswith("[") else host.split(":")[0]).lower()
     if name in _warned_hosts or len(_warned_hosts) >= 1000:
         return
     _warned_hosts.add(name)

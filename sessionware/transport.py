@@ -70,7 +70,7 @@ def is_secure(
             client = hops[-1]
     if scheme.lower() in ("https", "wss"):
         return True
-    return _loopback_address(client) and _loopback_host(host)
+    return _loopback_address(client) and local_host(host)
 
 
 def asgi_is_secure(scope: Mapping[str, Any], proxies: Sequence[Network]) -> bool:
@@ -123,7 +123,10 @@ def _loopback_address(address: str | None) -> bool:
     return ip is not None and ip.is_loopback
 
 
-def _loopback_host(host: str | None) -> bool:
+def local_host(host: str | None) -> bool:
+    """Whether ``host`` (a ``Host`` header, port allowed) names this machine as browsers
+    see it: ``localhost``, ``*.localhost`` or a loopback address, whose pages keep
+    Secure cookies over plain http."""
     if not host:
         return False
     name = host.strip().lower()

@@ -94,6 +94,20 @@ def test_a_secure_cookie_over_plain_http_warns_once_per_host(
     assert "'shop.example'" in warned[0] and "--proxy-headers" in warned[0]
 
 
+def test_no_dropped_cookie_warning_for_hosts_that_require_https_counts_as_local(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Browsers keep Secure cookies for *.localhost and loopback pages: require_https lets
+    such a write through, and the warning must not then say every browser drops it."""
+    app = starlette_app(store=MemoryStore(), require_https=True)
+    responses._warned_hosts.clear()
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        for host in ("app.localhost", "app.localhost:8000", "127.0.0.2:8000", "[::1]:8000"):
+            with TestClient(app, base_url=f"http://{host}", client=("127.0.0.1", 40000)) as c:
+                assert c.get("/put").status_code == 200, host
+    assert not [r.getMessage() for r in caplog.records if "plain-http" in r.message]
+
+
 def test_the_insecure_warning_also_comes_from_flask(caplog: pytest.LogCaptureFixture) -> None:
     app = flask.Flask(__name__)
     Sessionware(app, secret_key=SECRET)
