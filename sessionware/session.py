@@ -630,6 +630,12 @@ class Session(dict[str, Any]):
             try:
                 plain[key], fresh = self._keyring.open(self._id, key, raw, self._token)
             except CorruptRecord:
+                if not is_sealed(raw):  # open() refuses a plain value only for this reason
+                    raise CorruptRecord(
+                        f"holds a plain (unencrypted) value for {key!r}, refused because the "
+                        "Keyring has allow_plaintext=False (if it predates encryption, pass "
+                        "allow_plaintext=True until every session has been saved again)"
+                    ) from None
                 raise CorruptRecord(f"holds a value for {key!r} that does not decrypt") from None
             if not fresh:
                 self._stale.add(key)

@@ -38,14 +38,22 @@ def test_a_value_too_short_for_its_header_is_damage_never_a_500(
         Keyring([K1]).open(session_id, "email", planted)
 
 
-def test_a_ring_that_allows_no_plaintext_refuses_a_planted_plain_value(store: Any) -> None:
+def test_a_ring_that_allows_no_plaintext_refuses_a_planted_plain_value(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     """By default a plain value is read (values written before encryption was on), so
-    that a store can be migrated; once it is, allow_plaintext=False refuses them."""
+    that a store can be migrated; once it is, allow_plaintext=False refuses them, and
+    the log says it was a plain value refused, not one that failed to decrypt."""
     strict = Keyring([K1], allow_plaintext=False)
     c = client(store, strict)
     session_id = put(c, {"user_id": "42", "email": EMAIL})
     overwrite(store, session_id, "user_id", codec.encode("user_id", "1"))  # plain, planted
-    assert c.get("/get").json() == {"data": {}, "id": None}  # damage: an empty session
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        assert c.get("/get").json() == {"data": {}, "id": None}  # damage: an empty session
+    said = [r.getMessage() for r in caplog.records if session_id in r.getMessage()]
+    assert len(said) == 1 and "does not decrypt" not in said[0]
+    assert "plain (unencrypted) value for 'user_id'" in said[0]
+    assert "allow_plaintext=False" in said[0] and said[0].endswith("; ignoring it")
     lenient = client(store, Keyring([K1]))
     other = put(lenient, {"user_id": "42"})
     overwrite(store, other, "user_id", codec.encode("user_id", "1"))
