@@ -46,7 +46,15 @@ MAX_FIELDS = 256
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
 _OPTIONAL = re.compile(r"^\s*([A-Za-z]+)\s*(\?|\|\s*null)?\s*$", re.IGNORECASE)
-_MAYBE_TYPE = re.compile(r"^\s*[A-Za-z]+\s*(\?|\|\s*\w+)\s*$")  # shaped like an optional type
+_MAYBE_TYPE = re.compile(r"^\s*([A-Za-z]+)\s*(\?|\|\s*\w+)\s*$")  # shaped like an optional type
+_ALIASES = {  # other languages' names, suggested for one written as an optional type
+    "int": "integer",
+    "str": "string",
+    "bool": "boolean",
+    "float": "number",
+    "dict": "object",
+    "list": "array",
+}
 
 _CHECKS: dict[str, Any] = {
     "string": lambda v: isinstance(v, str),
@@ -202,15 +210,23 @@ def _parse_string(value: str, path: str) -> Field:
     if match and match.group(1).lower() in _CHECKS:
         return Field(match.group(1).lower(), optional=match.group(2) is not None)
     word = value.strip().lower()
-    near = difflib.get_close_matches(word.rstrip("?").strip(), TYPE_NAMES, n=1, cutoff=0.8)
-    if _MAYBE_TYPE.match(value) or (near and word.isalpha()):
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise InvalidSessionType(
-            f"schema field {path!r} has the unknown type {value!r}{hint} Type names: "
-            f"{', '.join(TYPE_NAMES)}, with '?' or '| null' for optional",
-            field=path,
-        )
-    return Field("string")  # an example string
+    if shaped := _MAYBE_TYPE.match(value):  # refused; an optional type of a near name?
+        near = _ALIASES.get(shaped.group(1).lower()) or _closest(shaped.group(1).lower())
+        meant = near and near + "?"
+    elif not (word.isalpha() and (meant := _closest(word))):
+        return Field("string")  # an example string
+    hint = f"; did you mean {meant!r}?" if meant else "."
+    raise InvalidSessionType(
+        f"schema field {path!r} has the unknown type {value!r}{hint} Type names: "
+        f"{', '.join(TYPE_NAMES)}, with '?' or '| null' for optional",
+        field=path,
+    )
+
+
+def _closest(word: str) -> str | None:
+    """The type name ``word`` (lowercase) almost spells, if any."""
+    near = difflib.get_close_matches(word, TYPE_NAMES, n=1, cutoff=0.8)
+    return near[0] if near else None
 
 
 def _check(field: Field, path: str, value: Any) -> None:

@@ -154,6 +154,32 @@ def test_invalid_schemas_are_refused_naming_the_field(schema: Any, field: str) -
 
 
 @pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("int?", "; did you mean 'integer?'? Type names: "),
+        ("Int | null", "; did you mean 'integer?'? Type names: "),
+        ("bool?", "; did you mean 'boolean?'? Type names: "),
+        ("float?", "; did you mean 'number?'? Type names: "),
+        ("str?", "; did you mean 'string?'? Type names: "),
+        ("dict | null", "; did you mean 'object?'? Type names: "),
+        ("list?", "; did you mean 'array?'? Type names: "),
+        ("uuid | none", "; did you mean 'uuid?'? Type names: "),
+        ("strng", "; did you mean 'string'? Type names: "),
+        ("strng?", "; did you mean 'string?'? Type names: "),
+        ("zork?", ". Type names: "),  # nothing near: the sentence still ends
+    ],
+)
+def test_a_mistyped_type_name_gets_a_suggestion_in_a_readable_message(
+    written: str, hint: str
+) -> None:
+    with pytest.raises(InvalidSessionType) as caught:
+        SessionType(name="Typo", schema={"age": written})
+    assert str(caught.value).startswith(
+        f"schema field 'age' has the unknown type {written!r}{hint}string, number, integer"
+    )
+
+
+@pytest.mark.parametrize(
     ("selector", "ok"),
     [
         ("$Session{details}{username}", True),
