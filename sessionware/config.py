@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .core import SessionConfig
+from .core import SessionConfig, use_instead
 from .disabled import unused_secret
 from .errors import ConfigurationError, missing_extra
 
@@ -283,8 +283,8 @@ def _from_file(path: Path) -> Layer:
         spec = KEYS.get(key) if isinstance(key, str) else None
         if spec is None:
             raise ConfigurationError(
-                f"{where} is not a sessionware option; the '{BLOCK}' block takes: "
-                + ", ".join(sorted(KEYS))
+                f"{where} is not a sessionware option{use_instead(str(key))}; the '{BLOCK}' "
+                "block takes: " + ", ".join(sorted(KEYS))
             )
         _set(layer, spec, _parsed(spec, value, False, where), where)
     return layer

@@ -138,13 +138,17 @@ def check_option_names(
     unknown = sorted(set(options) - set(known))
     if not unknown:
         return
-    hints = [
-        f"{name} (use {PEER_OPTIONS[name]})" if name in PEER_OPTIONS else name for name in unknown
-    ]
     raise UnknownOption(
-        f"unknown session option(s): {'; '.join(hints)}. The options are: "
-        f"{', '.join(sorted(known))}"
+        f"unknown session option(s): {'; '.join(name + use_instead(name) for name in unknown)}. "
+        f"The options are: {', '.join(sorted(known))}"
     )
+
+
+def use_instead(name: str) -> str:
+    """What to write after an unknown option's ``name``: ``" (use secure)"`` when it is
+    another library's name (:data:`PEER_OPTIONS`), else nothing. The keyword options and
+    the config file's ``sessions`` block both say it."""
+    return f" (use {PEER_OPTIONS[name]})" if name in PEER_OPTIONS else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from sessionware import (
     MemoryStore,
     MissingExtra,
     SessionMiddleware,
+    UnknownOption,
     WSGISessionMiddleware,
 )
 from sessionware.config import load
@@ -340,6 +342,24 @@ def test_an_unknown_key_is_refused_with_the_file_and_the_allowed_keys(tmp_path: 
     where = f"{tmp_path / 'app.yaml'}: sessions.timeout_minute"
     assert f"{where} is not a sessionware option" in message
     assert "timeout_minutes" in message and "same_site" in message
+
+
+@pytest.mark.parametrize("key", ["lifetime", "https_only", "session_cookie"])
+def test_another_librarys_name_in_the_file_is_refused_with_the_name_to_use(
+    tmp_path: Path, key: str
+) -> None:
+    """As a keyword option is (the README: "refused with the name to use")."""
+    with pytest.raises(UnknownOption) as keyword:
+        SessionMiddleware(asgi_app(), secret_key="k" * 32, **{key: 5})  # type: ignore[arg-type]
+    hint = re.search(rf"{key} (\(use .+\))\. The options", str(keyword.value))
+    assert hint is not None
+    for text, name in (
+        (f"[sessions]\n{key} = 5\n", "a.toml"),
+        (f"sessions:\n  {key}: 5\n", "a.yaml"),
+    ):
+        message = refused(tmp_path, text, name)
+        assert f"sessions.{key} is not a sessionware option {hint.group(1)}; " in message
+        assert "the 'sessions' block takes: absolute_timeout" in message
 
 
 @pytest.mark.parametrize(
