@@ -351,4 +351,11 @@ def check_key(key: object) -> str:
             key=None,
             type_name="str",
         ) from None
+    if "\x00" in key:  # PostgreSQL text cannot hold it: refused in every store alike
+        raise UnstorableValue(
+            f"session key {key!r} holds a NUL character ('\\x00'), which session stores "
+            f"cannot keep in a key; use a key without it",
+            key=None,
+            type_name="str",
+        )
     return key

@@ -1,0 +1,69 @@
+"""A NUL character ("\\x00") in what a store indexes as text: refused alike on every store.
+
+PostgreSQL's text cannot hold NUL; SQLite, Redis and memory can. So that an app made on
+one store does not break only in production on another, a session key with NUL is
+refused at the assignment, a user id or email with NUL when the session is saved (a 500
+with a log line, as for any unstorable value, never the 503 of an outage), and a
+management call given NUL finds nothing rather than failing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from sessionware import UnstorableValue
+from sessionware.codec import check_key
+
+from .shells import SHELLS, shell_client
+from .stores.sql import SQL_STORES
+
+
+@pytest.fixture(params=sorted(SQL_STORES))
+def sql_store(request: pytest.FixtureRequest) -> Any:
+    return SQL_STORES[request.param](request)
+
+
+def test_a_session_key_with_nul_is_refused() -> None:
+    with pytest.raises(UnstorableValue, match="NUL character"):
+        check_key("a\x00b")
+
+
+def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    if path == "/key":
+        try:
+            session["a\x00b"] = 1
+        except UnstorableValue as error:
+            return 400, str(error), {}
+    elif path == "/set":
+        session[params["key"]] = params["value"]
+    return 200, dict(session), {}
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_a_key_with_nul_is_refused_at_the_assignment(kind: str, sql_store: Any) -> None:
+    with shell_client(kind, handler, sql_store) as client:
+        response = client.post("/key")
+    assert response.status_code == 400
+    assert "NUL character" in response.json()
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+@pytest.mark.parametrize("key", ["user_id", "email"])
+def test_a_user_id_or_email_with_nul_is_a_500_at_save_not_a_503(
+    kind: str, key: str, sql_store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = {"user_key": "user_id", "email_key": "email"}
+    with shell_client(kind, handler, sql_store, **options) as client:
+        assert client.post("/set", params={"key": "name", "value": "ada"}).status_code == 200
+        with caplog.at_level(logging.ERROR, logger="sessionware"):
+            response = client.post("/set", params={"key": key, "value": "ada\x00"})
+        assert response.status_code == 500
+        assert "NUL character" in caplog.text
+        assert client.get("/").json() == {"name": "ada"}  # the refused change was not saved
+    with shell_client(kind, handler, sql_store, **options) as client:  # a new session
+        with caplog.at_level(logging.ERROR, logger="sessionware"):
+            assert client.post("/set", params={"key": key, "value": "a\x00"}).status_code == 500
+        assert client.get("/").json() == {}
