@@ -14,9 +14,16 @@ from typing import Any
 
 import pytest
 
-from sessionware import UnstorableValue
+from sessionware import (
+    AsyncSessionManager,
+    MemoryStore,
+    RedisStore,
+    SessionManager,
+    UnstorableValue,
+)
 from sessionware.codec import check_key
 
+from .conftest import REDIS_URL
 from .shells import SHELLS, shell_client
 from .stores.sql import SQL_STORES
 
@@ -67,3 +74,61 @@ def test_a_user_id_or_email_with_nul_is_a_500_at_save_not_a_503(
         with caplog.at_level(logging.ERROR, logger="sessionware"):
             assert client.post("/set", params={"key": key, "value": "a\x00"}).status_code == 500
         assert client.get("/").json() == {}
+
+
+@pytest.fixture(params=["memory", "redis", *sorted(SQL_STORES)])
+def any_store(request: pytest.FixtureRequest) -> Any:
+    if request.param == "memory":
+        return MemoryStore()
+    if request.param == "redis":
+        store = RedisStore.from_url(REDIS_URL, prefix=request.getfixturevalue("redis_prefix"))
+        request.addfinalizer(store.close)
+        return store
+    return SQL_STORES[request.param](request)
+
+
+def live_session(store: Any) -> str:
+    """A live session of user "ada" (ada@example.com), made through a shell; its id."""
+
+    def remember_id(session: Any, path: str, params: dict[str, str]) -> Any:
+        session.update(user_id="ada", email="ada@example.com")
+        return 200, session.id, {}
+
+    options = {"user_key": "user_id", "email_key": "email"}
+    with shell_client("wsgi", remember_id, store, **options) as client:
+        client.post("/")
+        session_id: str = client.post("/").json()
+    return session_id
+
+
+def test_management_arguments_with_nul_find_nothing(any_store: Any) -> None:
+    manager = SessionManager(any_store)
+    kept = live_session(any_store)
+    assert manager.get("a\x00b") is None
+    assert manager.revoke("a\x00b", actor="ops") is False
+    assert manager.set_ttl("a\x00b", 60, actor="ops") is False
+    assert manager.reveal("a\x00b", actor="ops\x00", reason="why\x00") == {}
+    for filters in ({"search": "ada\x00"}, {"user": "ada\x00"}, {"app": "default\x00"}):
+        assert manager.list(**filters).total_items == 0, filters
+    assert manager.user_sessions("ada\x00") == []
+    assert manager.revoke_user("ada\x00", actor="ops") == 0
+    assert [info.id for info in manager.user_sessions("ada")] == [kept]  # untouched
+    assert manager.audit_log(limit=1)[0].action == "reveal"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_async_management_arguments_with_nul_find_nothing(any_store: Any) -> None:
+    manager = AsyncSessionManager(any_store)
+    live_session(any_store)
+    assert await manager.get("a\x00b") is None
+    assert await manager.revoke("a\x00b", actor="ops") is False
+    assert (await manager.list(search="ada\x00")).total_items == 0
+    assert (await manager.list(user="ada\x00")).total_items == 0
+    assert await manager.user_sessions("ada\x00") == []
+    assert await manager.revoke_user("ada\x00", actor="ops") == 0
+    assert await manager.reveal("a\x00b", actor="ops") == {}

@@ -271,6 +271,8 @@ class SQLFlows:
     # -- the management contract -------------------------------------------------------
 
     def get_meta(self, session_id: str, now: float) -> Flow[Meta | None]:
+        if _nul(session_id):
+            return None
         rows = yield Statement(f"SELECT {COLUMNS} FROM {self.sessions} WHERE id = ?", (session_id,))
         meta = self._parse(session_id, rows)
         return meta if meta is not None and self._visible(meta, now) else None
@@ -282,6 +284,8 @@ class SQLFlows:
         return (yield from self._data(session_id))
 
     def query(self, query: Query, now: float) -> Flow[tuple[list[tuple[str, Meta]], int]]:
+        if _nul(query.search, query.app, query.user):
+            return [], 0
         where, params = self._where(query, now)
         ((total,),) = yield Statement(f"SELECT count(*) FROM {self.sessions} {where}", params)
         order = "DESC NULLS FIRST" if query.descending else "ASC NULLS LAST"
@@ -299,6 +303,8 @@ class SQLFlows:
         return page, int(total)
 
     def user_session_ids(self, user: str, now: float) -> Flow[list[str]]:
+        if _nul(user):
+            return []
         rows = yield Statement(
             f"SELECT id FROM {self.sessions} WHERE user_name = ? AND status = ? "
             "AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
@@ -326,7 +332,13 @@ class SQLFlows:
         ((seq,),) = yield Statement(
             f"INSERT INTO {self.audit_table} (at, actor, action, session_id, reason) "
             "VALUES (?, ?, ?, ?, ?) RETURNING seq",
-            (record.at, record.actor, record.action, record.session_id, record.reason),
+            (
+                record.at,
+                _no_nul(record.actor),
+                record.action,
+                _no_nul(record.session_id),
+                _no_nul(record.reason),
+            ),
         )
         yield Statement(
             f"DELETE FROM {self.audit_table} WHERE seq <= ?", (int(seq) - self.audit_limit,)
@@ -373,6 +385,8 @@ class SQLFlows:
     def _lock_live(self, session_id: str, now: float) -> Flow[Meta | None]:
         """Lock the session's row; its meta if it is live at ``now``, else ``None``.
         An active row found expired is ended here (its data dropped)."""
+        if _nul(session_id):
+            return None
         rows = yield Statement(
             f"SELECT {COLUMNS} FROM {self.sessions} WHERE id = ?" + self.dialect.lock,
             (session_id,),
@@ -460,6 +474,18 @@ class SQLFlows:
 
     def _ended_due(self, meta: Meta) -> float:
         return (meta.ended_at or 0.0) + self.retention_seconds
+
+
+def _nul(*texts: str | None) -> bool:
+    """Whether any of ``texts`` holds NUL: no id, user, email or app does (PostgreSQL's
+    text cannot, and the session refuses one), so such an argument matches nothing,
+    and on PostgreSQL it must never reach the database (a DataError there)."""
+    return any(text is not None and "\x00" in text for text in texts)
+
+
+def _no_nul(text: str | None) -> str | None:
+    """``text`` for the audit log, a NUL (which PostgreSQL's text cannot hold) shown as U+FFFD."""
+    return text if text is None or "\x00" not in text else text.replace("\x00", "\ufffd")
 
 
 def _marks(count: int) -> str:
