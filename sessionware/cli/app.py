@@ -60,7 +60,14 @@ class Operator:
         if self._manager is None:
             if not self.url:
                 raise click.UsageError("name the store: --store URL or SESSIONWARE_STORE")
-            self._manager = SessionManager(open_store(self.url, self.prefix, existing=True))
+            store = open_store(self.url, self.prefix, existing=True)  # it creates no tables
+            self._manager = SessionManager(store)
+            has_tables = getattr(store, "has_tables", None)
+            if has_tables is not None and not has_tables():
+                raise Failure(
+                    f"no sessionware tables are in {self.where()} (nothing was created: "
+                    "this command reads the tables an app's store made)"
+                )
         return self._manager
 
     def where(self) -> str:

@@ -146,6 +146,11 @@ class PostgresStore(SQLStore):
         await self._arun(self._schema(), ready=True)
         self._tables_ready = True
 
+    def has_tables(self) -> bool:
+        """Whether this store's sessions table exists under its prefix (a read:
+        nothing is created, whatever ``create_tables`` says)."""
+        return self._run(self._tables_found(), write=False, ready=True)
+
     def close(self) -> None:
         """Close this process's pool, and the async pools whose event loops have ended.
 
@@ -307,6 +312,10 @@ class PostgresStore(SQLStore):
         yield Statement("SELECT pg_advisory_xact_lock(hashtext(?))", (self.prefix,))
         for statement in self.schema_sql():
             yield Statement(statement)
+
+    def _tables_found(self) -> Flow[bool]:
+        ((found,),) = yield Statement("SELECT to_regclass(?) IS NOT NULL", (self._flows.sessions,))
+        return bool(found)
 
     def _schema_if_missing(self) -> Flow[None]:
         ((found,),) = yield Statement("SELECT to_regclass(?) IS NOT NULL", (self._flows.sessions,))

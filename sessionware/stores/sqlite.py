@@ -112,6 +112,11 @@ class SQLiteStore(SQLStore):
         """Create the tables and indexes now, if missing (see ``sql_flows``)."""
         self._run(self._schema())
 
+    def has_tables(self) -> bool:
+        """Whether this store's sessions table exists under its prefix (with
+        ``create_tables=False`` a read only: nothing is created)."""
+        return self._run(self._tables_found(), write=False)
+
     def close(self) -> None:
         """Close every connection this store opened (in any thread of this process)."""
         with self._lock:
@@ -181,12 +186,20 @@ class SQLiteStore(SQLStore):
         return connection
 
     def _has_tables(self, connection: sqlite3.Connection) -> bool:
-        """Whether the sessions table exists (a read: a read-only database can still serve)."""
+        """Whether the tables exist (a read: a read-only database can still serve)."""
+        # the newest table: a file made by an older version gets it on first use
+        return bool(_execute(connection, self._table_lookup("registry"))[0][0])
+
+    def _table_lookup(self, table: str) -> Statement:
+        """How many tables named ``prefix + table`` there are (0 or 1)."""
         schema, _, name = self.prefix.rpartition(".")
         master = f"{schema}.sqlite_master" if schema else "sqlite_master"
         query = f"SELECT count(*) FROM {master} WHERE type = 'table' AND name = ?"
-        # the newest table: a file made by an older version gets it on first use
-        return bool(connection.execute(query, (name + "registry",)).fetchone()[0])
+        return Statement(query, (name + table,))
+
+    def _tables_found(self) -> Flow[bool]:
+        ((count,),) = yield self._table_lookup("sessions")
+        return bool(count)
 
     def _ddl(self) -> list[str]:
         return schema_statements(self.prefix, SQLITE)

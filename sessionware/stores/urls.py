@@ -27,7 +27,9 @@ class Scheme:
     ``scheme_as`` rewrites the URL's scheme for the store (``redis+cluster://``
     is a ``redis://`` node URL with ``cluster=True``); ``fixed`` are options
     always passed; ``check_exists`` refuses a URL naming a store that is not
-    there (for ``open_store(existing=True)``), where opening would create one.
+    there (for ``open_store(existing=True)``), where opening would create one;
+    ``existing`` are the options that open an existing store without creating
+    anything in it (``create_tables=False``).
     """
 
     module: str  # relative to the sessionware package
@@ -38,6 +40,7 @@ class Scheme:
     fixed: tuple[tuple[str, Any], ...] = ()
     has_prefix: bool = True
     check_exists: Callable[[str], None] | None = None
+    existing: tuple[tuple[str, Any], ...] = ()
 
 
 def _sqlite_file(url: str) -> None:
@@ -55,6 +58,8 @@ def _sqlite_file(url: str) -> None:
         )
 
 
+_NO_DDL = (("create_tables", False),)  # a tool reading a store never changes its schema
+
 SCHEMES: dict[str, Scheme] = {
     "redis": Scheme(".stores.redis", "RedisStore", "redis"),
     "rediss": Scheme(".stores.redis", "RedisStore", "redis"),
@@ -62,9 +67,11 @@ SCHEMES: dict[str, Scheme] = {
         ".stores.redis", "RedisStore", "redis", scheme_as="redis", fixed=(("cluster", True),)
     ),
     "redis+sentinel": Scheme(".stores.redis", "RedisStore", "redis", method="from_sentinel_url"),
-    "sqlite": Scheme(".stores.sqlite", "SQLiteStore", "sqlite", check_exists=_sqlite_file),
-    "postgresql": Scheme(".stores.postgres", "PostgresStore", "postgres"),
-    "postgres": Scheme(".stores.postgres", "PostgresStore", "postgres"),
+    "sqlite": Scheme(
+        ".stores.sqlite", "SQLiteStore", "sqlite", check_exists=_sqlite_file, existing=_NO_DDL
+    ),
+    "postgresql": Scheme(".stores.postgres", "PostgresStore", "postgres", existing=_NO_DDL),
+    "postgres": Scheme(".stores.postgres", "PostgresStore", "postgres", existing=_NO_DDL),
 }
 
 
@@ -95,7 +102,8 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
     ConfigurationError for an unknown scheme or a prefix the store cannot
     take, and, with ``existing`` (a tool reading a store an app wrote), for a
     SQLite file that is not there; MissingExtra when the store or its dependency
-    is not installed.
+    is not installed. With ``existing``, a SQL store creates no tables: its
+    ``has_tables()`` tells whether the prefix names any.
     """
     scheme = SCHEMES.get(url.split("://", 1)[0].lower() if "://" in url else "")
     if scheme is None:
@@ -109,6 +117,8 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
         options["prefix"] = prefix
     if existing and scheme.check_exists is not None:
         scheme.check_exists(url)
+    if existing:
+        options.update(scheme.existing)
     cls = _store_class(scheme, url)
     build = getattr(cls, scheme.method, None)
     if build is None:

@@ -237,3 +237,36 @@ def test_the_existing_file_check_reads_file_uris_and_leaves_memory_to_the_store(
         open_store(f"sqlite:///file:{tmp_path / 'gone.db'}?mode=ro", existing=True)
     with pytest.raises(ConfigurationError, match="MemoryStore"):  # the store's own message
         open_store("sqlite:///:memory:", existing=True)
+
+
+def test_a_postgresql_prefix_naming_no_tables_is_refused_not_created(postgres_schema: str) -> None:
+    import psycopg
+
+    from ..conftest import POSTGRES_URL
+
+    prefix = f"{postgres_schema}.typo_"  # a schema that is not there (the fixture drops it)
+    result = run("sessions", "list", store=f"{POSTGRES_URL}?prefix={prefix}")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert f"no sessionware tables are in {POSTGRES_URL}" in result.stderr
+    assert f"under the table prefix {prefix!r}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line, no traceback
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        made = connection.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (postgres_schema,)
+        ).fetchone()
+    assert made == (0,)
+
+
+def test_a_sqlite_prefix_naming_no_tables_is_refused_not_created(tmp_path: Path) -> None:
+    import sqlite3
+
+    from sessionware import SQLiteStore
+
+    path = tmp_path / "app.db"
+    SQLiteStore(path).create_schema()
+    result = run("sessions", "list", prefix="typo_", store=f"sqlite:///{path}")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "under the table prefix 'typo_'" in result.stderr
+    with sqlite3.connect(path) as connection:
+        names = connection.execute("SELECT name FROM sqlite_master WHERE name LIKE 'typo%'")
+        assert names.fetchall() == []
