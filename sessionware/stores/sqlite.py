@@ -43,7 +43,8 @@ class SQLiteStore(SQLStore):
     SQLite's durability setting; ``"NORMAL"`` (the default, safe in WAL mode
     against an application crash, may lose the last commits on power loss) or
     ``"FULL"`` (an fsync per commit). ``create_tables``: create the tables on
-    first use when missing. ``prefix``: the table-name prefix.
+    first use when missing. ``prefix``: the table-name prefix (no schema: the
+    tables live in the file itself).
     ``retention_seconds``, ``audit_limit``: as for MemoryStore.
     ``sweep_interval_seconds``: how often (at most) a write also reclaims a
     bounded batch of expired rows; :meth:`sweep` does it on demand.
@@ -76,7 +77,7 @@ class SQLiteStore(SQLStore):
             )
         super().__init__(
             SQLFlows(
-                check_prefix(prefix),
+                _sqlite_prefix(prefix),
                 SQLITE,
                 check_positive("retention_seconds", retention_seconds),
                 audit_limit,
@@ -192,10 +193,8 @@ class SQLiteStore(SQLStore):
 
     def _table_lookup(self, table: str) -> Statement:
         """How many tables named ``prefix + table`` there are (0 or 1)."""
-        schema, _, name = self.prefix.rpartition(".")
-        master = f"{schema}.sqlite_master" if schema else "sqlite_master"
-        query = f"SELECT count(*) FROM {master} WHERE type = 'table' AND name = ?"
-        return Statement(query, (name + table,))
+        query = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return Statement(query, (self.prefix + table,))
 
     def _tables_found(self) -> Flow[bool]:
         ((count,),) = yield self._table_lookup("sessions")
@@ -207,6 +206,20 @@ class SQLiteStore(SQLStore):
     def _schema(self) -> Flow[None]:
         for statement in self._ddl():
             yield Statement(statement)
+
+
+def _sqlite_prefix(prefix: object) -> str:
+    """``prefix`` if SQLite can keep tables under it: a name without a schema (the
+    store's connections attach no other database, and its DDL names none)."""
+    checked = check_prefix(prefix)
+    _, dot, name = checked.rpartition(".")
+    if dot:
+        raise ConfigurationError(
+            f"SQLiteStore keeps its tables in its own file, so its prefix is a plain "
+            f"table-name prefix without a schema, got {checked!r}; use e.g. {name!r} "
+            f"(or another file for another app)"
+        )
+    return checked
 
 
 def _execute(connection: sqlite3.Connection, statement: Statement) -> list[Row]:

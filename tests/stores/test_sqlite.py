@@ -356,3 +356,15 @@ def test_from_sessionware_import_sqlitestore() -> None:
     import sessionware
 
     assert sessionware.SQLiteStore is SQLiteStore and "SQLiteStore" in sessionware.__all__
+
+
+@pytest.mark.parametrize("prefix", ["other.app_", "main.app_"])
+def test_a_prefix_naming_a_schema_is_refused_when_the_store_is_built(
+    tmp_path: Path, prefix: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'rel.db'}?prefix={prefix}"
+    with pytest.raises(ConfigurationError, match=r"without a schema.*use e\.g\. 'app_'"):
+        SQLiteStore.from_url(url)
+    with pytest.raises(ConfigurationError, match="without a schema"):
+        SQLiteStore(tmp_path / "rel.db", prefix=prefix)
+    assert not (tmp_path / "rel.db").exists()
