@@ -250,9 +250,7 @@ class PostgresStore(SQLStore):
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return StoreUnavailable(
             f"the PostgreSQL session store at {self._where} failed: {type(error).__name__}: "
-            f"{detail}. Check that the server is up and accepts writes, that the disk has "
-            f"room, and that no long transaction holds the session tables (timeout: "
-            f"{self.timeout_seconds:g} s)"
+            f"{detail}. {_advice(error, self.prefix, self.timeout_seconds)}"
         )
 
     def _pool_options(self) -> dict[str, Any]:
@@ -355,6 +353,28 @@ async def _aalive(connection: psycopg.AsyncConnection[Any]) -> bool:
     except psycopg.OperationalError:
         return False
     return True
+
+
+def _advice(error: psycopg.Error, prefix: str, timeout_seconds: float) -> str:
+    """What to do about ``error``: a deployment's missing grant or tables are said to be
+    that; anything else is told as an outage (down, read-only, full, locked)."""
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return (
+            f"The database role lacks a privilege: grant it USAGE on the schema of the "
+            f"{prefix}* tables and SELECT, INSERT, UPDATE, DELETE on them (and CREATE on "
+            f"that schema, or on the database for a new schema, while create_tables=True), "
+            f"or name in prefix= a schema it may use; or have another role create the "
+            f"tables (create_schema() or postgres_schema.sql) and pass create_tables=False"
+        )
+    if isinstance(error, (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName)):
+        return (
+            f"The {prefix}* tables are not there: check prefix= (it must be the one that "
+            f"made them), or create them with create_schema() or postgres_schema.sql"
+        )
+    return (
+        f"Check that the server is up and accepts writes, that the disk has room, and that "
+        f"no long transaction holds the session tables (timeout: {timeout_seconds:g} s)"
+    )
 
 
 @functools.lru_cache(maxsize=512)

@@ -36,6 +36,7 @@ from sessionware.stores.base import Changes, Meta
 from ..conftest import IN_CI, POSTGRES_URL
 from ..pacing import paced, window
 from ..scenarios.apps import FRAMEWORKS
+from .cluster import free_ports
 from .pg_server import Cluster, throwaway_postgres
 from .served import served
 
@@ -295,6 +296,30 @@ def test_a_read_only_server_is_a_503_and_loses_nothing(cluster: Cluster, framewo
     store.close()
 
 
+def test_a_role_without_rights_is_told_to_get_a_grant_not_that_the_server_is_down(
+    cluster: Cluster,
+) -> None:
+    cluster.sql(
+        "DO $$ BEGIN CREATE ROLE support LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    url = cluster.url().replace("postgres@", "support@")
+    # a schema it may not create (no CREATE on the database); PUBLIC's, where since
+    # PostgreSQL 15 it may not create a table
+    for prefix in ("typo.sw_", "sw_"):
+        store = PostgresStore.from_url(url, prefix=prefix, timeout_seconds=1)
+        with pytest.raises(StoreUnavailable) as caught:
+            store.load("x", now=time.time(), idle_seconds=60)
+        store.close()
+        message = str(caught.value)
+        assert "InsufficientPrivilege" in message, message
+        assert "grant it USAGE on the schema" in message and "prefix=" in message
+        assert "server is up" not in message
+    down = PostgresStore(f"host=127.0.0.1 port={free_ports(1)[0]} dbname=x", timeout_seconds=1)
+    with pytest.raises(StoreUnavailable, match="Check that the server is up"):
+        down.load("x", now=time.time(), idle_seconds=60)
+    down.close()
+
+
 @contextlib.contextmanager
 def small_tablespace(cluster: Cluster) -> Iterator[Path]:
     """A database ``fulldb`` whose tables live on a 24 MB tmpfs (its WAL stays on the
@@ -454,8 +479,10 @@ async def test_an_async_call_waiting_on_a_lock_leaves_the_event_loop_free(
 
 def test_tables_are_left_alone_when_told_not_to_create_them(prefix: str) -> None:
     store = PostgresStore.from_url(POSTGRES_URL, prefix=prefix, create_tables=False)
-    with pytest.raises(StoreUnavailable, match="does not exist"):
+    with pytest.raises(StoreUnavailable, match="does not exist") as caught:
         store.load("x", now=time.time(), idle_seconds=60)
+    assert "tables are not there: check prefix=" in str(caught.value)
+    assert "server is up" not in str(caught.value)
     store.create_schema()
     assert store.load("x", now=time.time(), idle_seconds=60) is None
     store.close()
