@@ -403,6 +403,12 @@ _FLASK_SESSION_HINTS = {
     "SESSION_USE_SIGNER": "nothing: the cookie is always signed",
     "SESSION_ID_LENGTH": "nothing: ids are always 256 bits",
     "SESSION_SERIALIZATION_FORMAT": "nothing: values are stored as msgpack, exact types",
+    "SESSION_SQLALCHEMY": "SESSIONWARE_STORE = the database's URL (postgresql://... or "
+    "sqlite:///path): PostgresStore and SQLiteStore keep tables of their own",
+    "SESSION_SQLALCHEMY_TABLE": "a table prefix in the store URL "
+    "(postgresql://...?prefix=sessionware_, or app.sessionware_ for a schema)",
+    "SESSION_SQLALCHEMY_SCHEMA": "the schema in the store URL's prefix "
+    "(postgresql://...?prefix=app.sessionware_)",
 }
 _FLASK_SESSION_FAMILIES = (  # each backend's settings: SESSION_SQLALCHEMY_TABLE, ...
     "SESSION_MEMCACHED",

@@ -172,6 +172,23 @@ def test_flask_sessions_settings_beside_a_store_are_named_in_one_warning(
     assert "Flask-Session's default True" in warned
 
 
+def test_flask_sessions_sqlalchemy_settings_are_named_with_what_replaces_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = {
+        "SESSION_TYPE": "sqlalchemy",
+        "SESSION_SQLALCHEMY": object(),  # Flask-SQLAlchemy's db
+        "SESSION_SQLALCHEMY_TABLE": "sessions",
+        "SESSION_SQLALCHEMY_SEQUENCE": None,
+    }
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        make_app({**settings, "SESSIONWARE_STORE": MemoryStore()})
+    (warned,) = [r.getMessage() for r in caplog.records if "Flask-Session" in r.message]
+    assert "SESSION_SQLALCHEMY (use SESSIONWARE_STORE = the database's URL" in warned
+    assert "SESSION_SQLALCHEMY_TABLE (use a table prefix in the store URL" in warned
+    assert "SESSION_SQLALCHEMY_SEQUENCE" in warned  # named, nothing replaces it
+
+
 def test_another_librarys_option_name_is_refused_with_ours() -> None:
     with pytest.raises(ConfigurationError, match=r"lifetime \(use idle_timeout.*max_age"):
         make_app({}, lifetime=3600)
