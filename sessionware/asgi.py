@@ -227,6 +227,7 @@ class SessionMiddleware:
                 scope.setdefault("session", session)  # request.session stays the outermost's
         else:
             scope["session"] = session
+        scope.setdefault("session_handler", _NO_STARSESSIONS)  # (starsessions' own, if outer)
         if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):
             await self.lifecycle.afire(events)
         if session._pending:
@@ -405,6 +406,24 @@ async def _refuse(scope: Scope, send: Send, status: int) -> None:
         await send({"type": "websocket.http.response.body", "body": ERROR_BODIES[status]})
     else:
         await send({"type": "websocket.close", "code": 1013})  # try again later
+
+
+class _StarsessionsHelpers:
+    """What ``scope["session_handler"]`` holds: starsessions' helpers (``load_session``,
+    ``get_session_id``, ``regenerate_session_id``, its autoload middleware) find it and
+    learn what replaces them, rather than failing with a bare KeyError."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise ConfigurationError(
+            "a starsessions helper (load_session, get_session_id, regenerate_session_id, "
+            "is_loaded, get_session_metadata, SessionAutoloadMiddleware) met sessionware's "
+            "SessionMiddleware: use `await request.session.load()` (or autoload, the "
+            "default), `request.session.id`, `request.session.regenerate()` and "
+            "`await AsyncSessionManager(store).get(request.session.id)` instead"
+        )
+
+
+_NO_STARSESSIONS = _StarsessionsHelpers()
 
 
 def _error_headers(status: int, body: bytes | None = None) -> list[tuple[bytes, bytes]]:

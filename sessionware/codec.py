@@ -14,6 +14,7 @@ ever pickled.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -248,7 +249,12 @@ def _check(value: Any, key: str) -> None:
 
 
 def _unstorable(key: str, kind: type) -> UnstorableValue:
-    hint = "bytes(value)" if kind is bytearray else "its id, str() or a dict"
+    if kind is bytearray:
+        hint = "bytes(value)"
+    elif issubclass(kind, enum.Enum):  # Starlette's and Flask's JSON keep a str/int one's value
+        hint = "its .value, and the member back with its Enum class on reading"
+    else:
+        hint = "its id, str() or a dict"
     return UnstorableValue(
         f"session value for {key!r} is (or contains) a value of type "
         f"{kind.__qualname__}, which sessions cannot store; store a plain form "

@@ -62,6 +62,17 @@ class Point(NamedTuple):
     x: int
 
 
+class Role(str, enum.Enum):  # what Starlette's and Flask's JSON sessions store as "admin"
+    ADMIN = "admin"
+
+
+def test_an_enum_member_is_refused_with_the_way_to_store_it() -> None:
+    for member in (Role.ADMIN, Colour.RED, [enum.IntFlag("Perm", "R W").R]):
+        with pytest.raises(UnstorableValue, match=r"its \.value"):
+            encode("role", member)
+    assert decode(encode("role", Role.ADMIN.value)) == "admin"
+
+
 @pytest.mark.parametrize(
     "value",
     [object(), Colour.RED, Point(1), defaultdict(list), OrderedDict(), [object()], {"x": {1: 2}}],

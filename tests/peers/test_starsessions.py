@@ -211,3 +211,22 @@ def _id(cookie: str) -> str:
     from sessionware.cookies import public_id
 
     return public_id(token_of(cookie))
+
+
+@pytest.mark.parametrize("helper", ["load_session", "get_session_id", "regenerate_session_id"])
+def test_starsessions_helpers_left_in_place_say_what_replaces_them(store: Any, helper: str) -> None:
+    """Swapping the middleware but not the helpers: a clear error naming sessionware's
+    ways, not a bare KeyError."""
+    import inspect
+
+    import starsessions
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        result = getattr(starsessions, helper)(HTTPConnection(scope, receive))
+        if inspect.isawaitable(result):
+            await result
+        await JSONResponse({})(scope, receive, send)
+
+    wrapped = SessionMiddleware(app, secret_key="k", store=store)
+    with pytest.raises(ConfigurationError, match=r"request\.session\.load\(\)"):
+        TestClient(wrapped, base_url="https://testserver").get("/")
