@@ -23,7 +23,7 @@ response into the 503, since ``save_session`` cannot return another one).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -319,6 +319,7 @@ class Sessionware:
         )
         app.session_interface = interface
         app.extensions["sessionware"] = interface
+        app.before_request(_still_ours(app, interface))
         app.register_error_handler(StoreUnavailable, _store_unavailable)
         app.register_error_handler(TokenRequired, _token_required)
         got_request_exception.connect(_mark_failed, app, weak=False)
@@ -503,6 +504,23 @@ def _beside_flask_keys(
             "them to silence this"
         )
     return [*keys, *flask_keys]
+
+
+def _still_ours(app: flask.Flask, interface: SessionwareInterface) -> Callable[[], None]:
+    """A ``before_request`` check: an extension set up after ``Sessionware(app)``
+    (Flask-Session's ``Session(app)``, say) that replaced its session interface would
+    otherwise run every session in its place, in silence."""
+
+    def check() -> None:
+        if app.session_interface is not interface:
+            raise ConfigurationError(
+                f"app {app.name!r}'s session interface was replaced after Sessionware(app) "
+                f"by {type(app.session_interface).__qualname__}: its sessions are not "
+                "sessionware's. Keep one: remove the other extension (Flask-Session's "
+                "Session(app), say)"
+            )
+
+    return check
 
 
 def _store_unavailable(error: StoreUnavailable) -> flask.Response:

@@ -18,7 +18,7 @@ from typing import Any
 
 import flask
 import pytest
-from flask.sessions import SessionInterface
+from flask.sessions import SecureCookieSession, SessionInterface
 
 from sessionware import ConfigurationError, SessionManager
 from sessionware.cookies import plausible, public_id
@@ -159,3 +159,28 @@ def test_a_second_session_layer_is_refused(store: Any) -> None:
     app.session_interface = FlaskSessionLike()
     with pytest.raises(ConfigurationError, match="already has a session interface"):
         Sessionware(app, store=store)
+
+
+def test_a_session_layer_set_up_after_sessionware_is_refused_not_followed(store: Any) -> None:
+    """Flask-Session's Session(app) after Sessionware(app) replaces the interface: the
+    first request says so, rather than every session quietly being Flask-Session's."""
+    app = flask.Flask(__name__)
+    app.config.update(SECRET_KEY="k", TESTING=True)
+    Sessionware(app, store=store)
+
+    @app.get("/")
+    def index() -> str:
+        return "ok"
+
+    assert app.test_client().get("/", **HTTPS).text == "ok"
+
+    class Working(FlaskSessionLike):  # opens and saves sessions of its own
+        def open_session(self, app: flask.Flask, request: flask.Request) -> SecureCookieSession:
+            return SecureCookieSession()
+
+        def save_session(self, *args: Any) -> None:
+            pass
+
+    app.session_interface = Working()  # what Session(app) does
+    with pytest.raises(ConfigurationError, match="replaced after Sessionware"):
+        app.test_client().get("/", **HTTPS)
