@@ -33,7 +33,7 @@ from .urls import take_url_prefix
 try:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
-    from psycopg_pool import AsyncConnectionPool, ConnectionPool
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise MissingExtra(
         "PostgresStore needs psycopg 3 and psycopg-pool: pip install 'sessionware[postgres]'"
@@ -111,6 +111,9 @@ class PostgresStore(SQLStore):
         self._tables_ready = not create_tables  # else checked once, on first use
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Any] | None = None
+        # the pool could make no connection: until one is made, each operation tries one
+        # itself and fails at once if it cannot, rather than waiting out timeout_seconds
+        self._unreachable = False
         self._pool_pid = 0
         self._apools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool[Any]] = {}
         self._sweeper: threading.Thread | None = None
@@ -218,33 +221,53 @@ class PostgresStore(SQLStore):
         """A pooled connection that works: one idle for a while is checked first, and
         one the server closed meanwhile is dropped for the next (or a new) one."""
         pool = self._sync_pool()
-        for _ in range(self.pool_max_size):
-            with pool.connection() as connection:
-                if _idle_too_long(connection) and not _alive(connection):
-                    continue  # broken: the pool drops it as it comes back
-                try:
-                    yield connection
-                finally:
-                    _last_used[connection] = time.monotonic()
-                return
-        with pool.connection() as connection:  # every idle one was gone: this one is new
-            yield connection
+        if self._unreachable:  # one attempt of our own: refused, that is an answer at once
+            psycopg.connect(self._conninfo, **self._pool_options()["kwargs"]).close()
+            self._unreachable = False
+        try:
+            for _ in range(self.pool_max_size):
+                with pool.connection() as connection:
+                    if _idle_too_long(connection) and not _alive(connection):
+                        continue  # broken: the pool drops it as it comes back
+                    try:
+                        yield connection
+                    finally:
+                        _last_used[connection] = time.monotonic()
+                    return
+            with pool.connection() as connection:  # every idle one was gone: this one is new
+                yield connection
+        except PoolTimeout:
+            self._unreachable = True  # unless a connection of our own can be made now:
+            psycopg.connect(self._conninfo, **self._pool_options()["kwargs"]).close()
+            self._unreachable = False  # (then the pool was only busy: a load peak)
+            raise
 
     @contextlib.asynccontextmanager
     async def _aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """:meth:`_connection` from the running event loop's pool."""
         pool = await self._async_pool()
-        for _ in range(self.pool_max_size):
+        if self._unreachable:
+            kwargs = self._pool_options()["kwargs"]
+            await (await psycopg.AsyncConnection.connect(self._conninfo, **kwargs)).close()
+            self._unreachable = False
+        try:
+            for _ in range(self.pool_max_size):
+                async with pool.connection() as connection:
+                    if _idle_too_long(connection) and not await _aalive(connection):
+                        continue
+                    try:
+                        yield connection
+                    finally:
+                        _last_used[connection] = time.monotonic()
+                    return
             async with pool.connection() as connection:
-                if _idle_too_long(connection) and not await _aalive(connection):
-                    continue
-                try:
-                    yield connection
-                finally:
-                    _last_used[connection] = time.monotonic()
-                return
-        async with pool.connection() as connection:
-            yield connection
+                yield connection
+        except PoolTimeout:
+            self._unreachable = True
+            kwargs = self._pool_options()["kwargs"]
+            await (await psycopg.AsyncConnection.connect(self._conninfo, **kwargs)).close()
+            self._unreachable = False
+            raise
 
     def _unavailable(self, error: psycopg.Error) -> StoreUnavailable:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""

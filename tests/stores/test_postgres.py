@@ -249,6 +249,35 @@ def test_a_server_that_is_down_is_a_503_and_service_resumes_with_nothing_lost(
 
 
 @pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
+def test_while_the_server_refuses_connections_a_503_does_not_wait_out_the_timeout(
+    cluster: Cluster, framework: str
+) -> None:
+    """Once the pool could make no connection, each request tries one itself: refused,
+    that is its 503 at once (with the cause), not after timeout_seconds; a worker
+    tied up for the whole timeout per request would serve almost nothing."""
+    timeout = 3.0
+    store = PostgresStore.from_url(
+        cluster.url(), prefix=f"t{uuid.uuid4().hex[:8]}_", timeout_seconds=timeout
+    )
+    with FRAMEWORKS[framework](store) as client:
+        assert client.get("/put", params={"key": "a", "value": "1"}).status_code == 200
+        cluster.stop()
+        try:
+            took = []
+            for _ in range(4):
+                start = time.monotonic()
+                assert client.get("/put", params={"key": "a", "value": "2"}).status_code == 503
+                took.append(time.monotonic() - start)
+            # one of them waits out the timeout and learns the server is gone, no other
+            assert sorted(took)[-2] < timeout / 2, took
+        finally:
+            cluster.start()
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+        assert client.get("/put", params={"key": "a", "value": "3"}).status_code == 200
+    store.close()
+
+
+@pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
 @pytest.mark.parametrize("how", ["restart", "idle connections killed"])
 def test_pooled_connections_the_server_closed_cost_no_request_a_503(
     cluster: Cluster, framework: str, how: str
