@@ -10,6 +10,7 @@ import contextlib
 import getpass
 import itertools
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -159,6 +160,9 @@ def cli(ctx: click.Context, store: str | None, prefix: str | None) -> None:
     sqlite:///path, postgresql://. Exit codes: 0 done, 1 not found or
     refused, 2 usage, 3 store unreachable.
     """
+    # a store's client libraries may log each failed attempt (psycopg_pool's "error
+    # connecting"): the command says once, in its one-line error, what failed
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     ctx.obj = Operator(store, prefix)
     ctx.call_on_close(ctx.obj.close)
 

@@ -275,3 +275,12 @@ def test_an_empty_listing_names_the_store_and_prefix_it_read(
     assert json.loads(ok(as_json))["totalItems"] == 0 and as_json.stderr == ""  # JSON alone
     assert "6 sessions in all" in ok(listed := run("sessions", "list", prefix=redis_prefix))
     assert listed.stderr == ""  # a listing that found sessions needs no hint
+
+
+def test_a_postgresql_server_that_refuses_connections_is_one_line_and_exit_3() -> None:
+    """Nothing listens on 127.0.0.1:1: the command says so once, without the driver's
+    own log lines for each attempt, and without waiting out a long timeout twice."""
+    result = run("sessions", "list", store="postgresql://postgres:pw-secret@127.0.0.1:1/test")
+    err = failed(result, 3)
+    assert len(err.strip().splitlines()) == 1, err
+    assert "refused" in err.lower() and "pw-secret" not in err
