@@ -414,6 +414,8 @@ class _StarsessionsHelpers:
     learn what replaces them, rather than failing with a bare KeyError."""
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy, pickle, hasattr probes of the scope: no such thing
+            raise AttributeError(name)
         raise ConfigurationError(
             "a starsessions helper (load_session, get_session_id, regenerate_session_id, "
             "is_loaded, get_session_metadata, SessionAutoloadMiddleware) met sessionware's "

@@ -20,12 +20,13 @@ Pure: no I/O, no framework.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from .cookies import public_id
 from .core import Plan, SessionConfig, plan
-from .errors import TokenRequired
+from .errors import SessionNotLoaded, TokenRequired
 from .session import Session
 from .stores.base import Changes, StoredSession
 
@@ -61,10 +62,14 @@ class BearerMixin(Session):
     def regenerate(self) -> None:
         """Refused: a new id would need a new token, which only the client's refresh
         gives (``SessionManager.refresh``). Raises TokenRequired."""
+        with contextlib.suppress(SessionNotLoaded):  # (autoload=False, not loaded: unknown)
+            self._ensure_loaded()  # whether the token opens a live session, for the 401
+        loaded = not (self._pending or self._unloaded)
         raise TokenRequired(
             "a bearer session keeps its token for its whole life: the client gets a new "
             "one from SessionManager.refresh(refresh_token)",
             key=None,
+            token_valid=loaded and self._id is not None and not self._cleared,
         )
 
     def _remember_as(self, choice: bool | int) -> None:

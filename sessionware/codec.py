@@ -365,3 +365,16 @@ def check_key(key: object) -> str:
             type_name="str",
         )
     return key
+
+
+def check_indexable(name: str, text: str | None, key: str | None) -> None:
+    """Refuse a user id or email the stores cannot index: one holding NUL, which
+    PostgreSQL's text cannot (the same on every store, so that an app tried on
+    SQLite does not fail only in production). UnstorableValue names ``key``."""
+    if text is not None and "\x00" in text:
+        raise UnstorableValue(
+            f"the session's {name} {text!r} holds a NUL character ('\\x00'), which "
+            f"session stores cannot index; remove it from the value before storing it",
+            key=key,
+            type_name="str",
+        )

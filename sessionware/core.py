@@ -22,10 +22,10 @@ from typing import Any, TypedDict
 
 from . import devices
 from .bounded import Bounded
-from .codec import MAX_RECORD_BYTES
+from .codec import MAX_RECORD_BYTES, check_indexable
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
 from .encryption import Keyring
-from .errors import ConfigurationError, SessionTooLarge, UnknownOption, UnstorableValue
+from .errors import ConfigurationError, SessionTooLarge, UnknownOption
 from .identity import UserPath
 from .session import FLASH_KEY, Session
 from .stores.base import (
@@ -734,18 +734,9 @@ def _identity(
     else:
         user = config.user_key.find(values) if config.user_key else None
     email = config.email_key.find(values) if config.email_key else None
-    for name, text, path in (
-        ("user id", user, config.user_key),
-        ("email", email, config.email_key),
-    ):
-        if text is not None and "\x00" in text:  # PostgreSQL text cannot hold it
-            key = path.keys[0] if path is not None else None
-            raise UnstorableValue(
-                f"the session's {name} {text!r} holds a NUL character ('\\x00'), which "
-                f"session stores cannot index; remove it from the value before storing it",
-                key=key,
-                type_name="str",
-            )
+    user_path = None if session._type is not None else config.user_key  # (a type's selector)
+    check_indexable("user id", user, user_path.keys[0] if user_path else None)
+    check_indexable("email", email, config.email_key.keys[0] if config.email_key else None)
     keyring = config.encryption
     if user is not None and keyring is not None and keyring.hash_user_ids:
         user = keyring.user_tag(user)  # the index holds a keyed hash, not the id

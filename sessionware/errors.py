@@ -163,12 +163,14 @@ class TokenRequired(SessionwareError, PermissionError):
     Such a session is empty and stays unstored: token sessions are started by
     ``SessionManager.generate``. The middleware answers 401 with
     ``WWW-Authenticate: Bearer`` when the handler lets this escape.
-    ``key`` is the key being written (``None`` for ``regenerate()``).
+    ``key`` is the key being written (``None`` for ``regenerate()``);
+    ``token_valid``: the request's token opens a live session (a refused rotation).
     """
 
-    def __init__(self, message: str, *, key: str | None) -> None:
+    def __init__(self, message: str, *, key: str | None, token_valid: bool = False) -> None:
         super().__init__(message)
         self.key = key
+        self.token_valid = token_valid
 
 
 class TokenError(SessionwareError, PermissionError):

@@ -45,7 +45,7 @@ KEEPS_ITS_TOKEN = (
 
 def token_required_body(error: TokenRequired) -> bytes:
     """The 401's body for ``error``: a write no token backs, or a refused rotation."""
-    return ERROR_BODIES[401] if error.key is not None else KEEPS_ITS_TOKEN
+    return KEEPS_ITS_TOKEN if error.token_valid else ERROR_BODIES[401]
 
 
 def error_headers(status: int, body: bytes | None = None) -> list[tuple[str, str]]:

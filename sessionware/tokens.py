@@ -221,6 +221,8 @@ def issue(
             limit=codec.MAX_RECORD_BYTES,
         )
     expires_at = kind.expires_at(now)
+    user = kind.user_of(payload)
+    codec.check_indexable("user id", user, None)  # (the type's selector names it)
     meta = Meta(
         created_at=now,
         updated_at=now,
@@ -229,7 +231,7 @@ def issue(
         deadline=expires_at,
         sliding=False,
         app=kind.tag,
-        user=kind.user_of(payload),
+        user=user,
         size_bytes=size,
         max_size_bytes=size,
         attribute_count=len(plain),

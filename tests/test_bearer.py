@@ -212,6 +212,11 @@ def test_the_token_never_rotates(client: Any, manager: SessionManager, path: str
     assert "Authorization" in response.headers["vary"]
     assert_no_cookie(response)
     assert manager.decrypt(issued.token) == ALICE  # same token, same session
+    forged = issued.token[:-2] + ("BB" if issued.token.endswith("AA") else "AA")
+    for headers in ({}, bearer(forged)):  # none, or forged: no such claim
+        refused = client.post(path, headers=headers)
+        assert refused.status_code == 401 and "still works" not in refused.text
+        assert "send a valid session token" in refused.text
 
 
 def token_api(store: Any, **options: Any) -> FastAPI:

@@ -116,6 +116,30 @@ def test_management_arguments_with_nul_find_nothing(any_store: Any) -> None:
     assert manager.audit_log(limit=1)[0].action == "reveal"
 
 
+def test_an_actor_with_nul_revokes_and_is_audited(any_store: Any) -> None:
+    manager = SessionManager(any_store)
+    kept = live_session(any_store)
+    assert manager.revoke(kept, actor="op\x00x") is True  # revoked_by holds the actor
+    info = manager.get(kept)
+    assert info is not None and info.status == "revoked"
+    assert info.revoked_by is not None and info.revoked_by.startswith("op")
+
+
+def test_a_token_session_whose_selector_names_a_user_with_nul_is_refused(any_store: Any) -> None:
+    manager = SessionManager(any_store, secret_key="nul-test-secret-key-0123456789abcdef")
+    manager.types.create(
+        name="U",
+        tag="u",
+        schema={"username": "string"},
+        selector="$Session{username}",
+        expiry=1,
+        period="hour",
+    )
+    with pytest.raises(UnstorableValue, match="NUL"):
+        manager.generate("u", {"username": "a\x00b"})
+    assert manager.list().total_items == 0
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -111,8 +111,7 @@ class PostgresStore(SQLStore):
         self._tables_ready = not create_tables  # else checked once, on first use
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Any] | None = None
-        # the pool could make no connection: until one is made, each operation tries one
-        # itself and fails at once if it cannot, rather than waiting out timeout_seconds
+        # nothing answered a connection of our own (see _probe)
         self._unreachable = False
         self._pool_pid = 0
         self._apools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool[Any]] = {}
@@ -221,14 +220,14 @@ class PostgresStore(SQLStore):
         """A pooled connection that works: one idle for a while is checked first, and
         one the server closed meanwhile is dropped for the next (or a new) one."""
         pool = self._sync_pool()
-        if self._unreachable:  # one attempt of our own: refused, that is an answer at once
-            psycopg.connect(self._conninfo, **self._pool_options()["kwargs"]).close()
-            self._unreachable = False
+        if self._unreachable and not pool.get_stats().get("pool_available"):
+            self._probe()  # refused: that is an answer at once
         try:
             for _ in range(self.pool_max_size):
                 with pool.connection() as connection:
                     if _idle_too_long(connection) and not _alive(connection):
                         continue  # broken: the pool drops it as it comes back
+                    self._unreachable = False  # (one that works: the server answers)
                     try:
                         yield connection
                     finally:
@@ -237,24 +236,21 @@ class PostgresStore(SQLStore):
             with pool.connection() as connection:  # every idle one was gone: this one is new
                 yield connection
         except PoolTimeout:
-            self._unreachable = True  # unless a connection of our own can be made now:
-            psycopg.connect(self._conninfo, **self._pool_options()["kwargs"]).close()
-            self._unreachable = False  # (then the pool was only busy: a load peak)
+            self._probe()  # the server answers (the pool was only busy): the timeout stands
             raise
 
     @contextlib.asynccontextmanager
     async def _aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """:meth:`_connection` from the running event loop's pool."""
         pool = await self._async_pool()
-        if self._unreachable:
-            kwargs = self._pool_options()["kwargs"]
-            await (await psycopg.AsyncConnection.connect(self._conninfo, **kwargs)).close()
-            self._unreachable = False
+        if self._unreachable and not pool.get_stats().get("pool_available"):
+            await self._aprobe()
         try:
             for _ in range(self.pool_max_size):
                 async with pool.connection() as connection:
                     if _idle_too_long(connection) and not await _aalive(connection):
                         continue
+                    self._unreachable = False
                     try:
                         yield connection
                     finally:
@@ -263,11 +259,33 @@ class PostgresStore(SQLStore):
             async with pool.connection() as connection:
                 yield connection
         except PoolTimeout:
+            await self._aprobe()
+            raise
+
+    def _probe(self) -> None:
+        """One connection of our own, outside the pool; raises its error when it fails,
+        and then marks the server unreachable: until a connection serves again (this
+        one, or one of the pool's), an operation that finds no idle connection in the
+        pool tries this first and fails at once, rather than waiting out
+        ``timeout_seconds``. Idle pooled connections are still used meanwhile: new
+        ones may be refused (too many connections, a login no longer valid) while
+        they work."""
+        try:
+            psycopg.connect(self._conninfo, **self._pool_options()["kwargs"]).close()
+        except psycopg.OperationalError:
             self._unreachable = True
+            raise
+        self._unreachable = False
+
+    async def _aprobe(self) -> None:
+        """:meth:`_probe` for the async methods."""
+        try:
             kwargs = self._pool_options()["kwargs"]
             await (await psycopg.AsyncConnection.connect(self._conninfo, **kwargs)).close()
-            self._unreachable = False
+        except psycopg.OperationalError:
+            self._unreachable = True
             raise
+        self._unreachable = False
 
     def _unavailable(self, error: psycopg.Error) -> StoreUnavailable:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""

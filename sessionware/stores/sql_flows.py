@@ -404,7 +404,7 @@ class SQLFlows:
         yield Statement(
             f"UPDATE {self.sessions} SET status = ?, ended_at = ?, revoked_by = ?, due = ? "
             "WHERE id = ?",
-            (status, at, actor, at + self.retention_seconds, session_id),
+            (status, at, _no_nul(actor), at + self.retention_seconds, session_id),
         )
 
     def _remove(self, session_id: str) -> Flow[None]:

@@ -227,3 +227,20 @@ def test_starsessions_helpers_left_in_place_say_what_replaces_them(store: Any, u
     wrapped = SessionMiddleware(app, secret_key="k", store=store)
     with pytest.raises(ConfigurationError, match=r"request\.session\.load\(\)"):
         TestClient(wrapped, base_url="https://testserver").get("/")
+
+
+def test_the_helpers_placeholder_leaves_copies_and_probes_of_the_scope_alone(store: Any) -> None:
+    """Tracing and debugging code deep-copies or probes the scope: that must not raise."""
+    import copy
+
+    seen: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        handler = scope["session_handler"]
+        seen.append((hasattr(handler, "__deepcopy__"), getattr(handler, "__wrapped__", None)))
+        copy.deepcopy({k: v for k, v in scope.items() if k == "session_handler"})
+        await JSONResponse({})(scope, receive, send)
+
+    wrapped = SessionMiddleware(app, secret_key="k", store=store)
+    assert TestClient(wrapped, base_url="https://testserver").get("/").status_code == 200
+    assert seen == [(False, None)]

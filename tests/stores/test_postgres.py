@@ -277,6 +277,38 @@ def test_while_the_server_refuses_connections_a_503_does_not_wait_out_the_timeou
     store.close()
 
 
+def test_new_connections_refused_while_pooled_ones_work_is_no_outage(cluster: Cluster) -> None:
+    """At the role's connection limit the pool times out and a connection of our own is
+    refused too; the server is up, and the pooled connections serve the next requests."""
+    role = f"r{uuid.uuid4().hex[:8]}"
+    cluster.sql(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 2")
+    cluster.sql(f"GRANT ALL ON SCHEMA public TO {role}")
+    url = cluster.url().replace("postgres@", f"{role}@")
+    store = PostgresStore.from_url(url, prefix=f"{role}_", timeout_seconds=1, pool_max_size=3)
+    try:
+        assert store.load("x" * 32, now=time.time(), idle_seconds=60) is None
+        release, held = threading.Event(), threading.Barrier(3)
+
+        def hold() -> None:
+            with store._connection():
+                held.wait()
+                release.wait()
+
+        holders = [threading.Thread(target=hold) for _ in range(2)]
+        for holder in holders:
+            holder.start()
+        held.wait()
+        with pytest.raises(StoreUnavailable):  # all the role may have are busy
+            store.load("x" * 32, now=time.time(), idle_seconds=60)
+        release.set()
+        for holder in holders:
+            holder.join()
+        for _ in range(3):
+            assert store.load("x" * 32, now=time.time(), idle_seconds=60) is None
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
 @pytest.mark.parametrize("how", ["restart", "idle connections killed"])
 def test_pooled_connections_the_server_closed_cost_no_request_a_503(
