@@ -144,7 +144,8 @@ class FailoverWatch:
     def close(self) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=2)
+            if thread is not threading.current_thread():  # (a finalizer run by the garbage
+                thread.join(timeout=2)  # collector on a watch thread: that one ends anyway)
         for sentinel in self._clients:
             sentinel.close()
 

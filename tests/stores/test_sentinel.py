@@ -315,3 +315,25 @@ def test_what_each_event_loop_followed_goes_with_its_client() -> None:
     finally:
         store._watch.close()
         store.close()
+
+
+def test_the_watch_closed_from_one_of_its_own_threads_does_not_raise() -> None:
+    """The store's finalizer may run on a watch thread (the garbage collector runs
+    wherever memory is allocated): close() must not try to join that thread."""
+    import threading
+
+    from sessionware.stores.redis_sentinel import FailoverWatch
+
+    watch = FailoverWatch([("127.0.0.1", 1)], SERVICE, {})  # nothing listens: it retries
+    errors: list[BaseException] = []
+
+    def close_here() -> None:
+        try:
+            watch.close()
+        except BaseException as error:  # what the finalizer would have reported
+            errors.append(error)
+
+    watch._threads.append(threading.Thread(target=close_here))  # as one of its own
+    watch._threads[-1].start()
+    watch._threads[-1].join(timeout=10)
+    assert errors == []
