@@ -6,7 +6,7 @@
     ├── UnstorableValue      (also TypeError)       a value or key sessions cannot store
     │   └── SchemaViolation                         a value or key its session type does not allow
     ├── UnknownSessionType   (also LookupError)     no session type has that tag
-    ├── SessionTypeInUse     (also RuntimeError)    deleting a type while its sessions live
+    ├── SessionTypeInUse     (also RuntimeError)    deleting or renaming a type with live sessions
     ├── SessionTooLarge      (also ValueError)      the payload would exceed max_payload_bytes
     ├── SessionNotLoaded     (also RuntimeError)    autoload=False and load() not awaited yet
     ├── StoreUnavailable     (also ConnectionError) the store could not be reached or failed

@@ -149,10 +149,16 @@ class SessionType:
         """A copy with ``changes`` (the same keywords as the constructor), validated."""
         unknown = set(changes) - set(PUBLIC_FIELDS)
         if unknown:
+            first = sorted(unknown)[0]
+            hint = (  # update() is not delete(): a rename cannot be forced past live sessions
+                "; force= belongs to delete(): a type with live sessions is not renamed"
+                if first == "force"
+                else ""
+            )
             raise InvalidSessionType(
-                f"a session type has no field {sorted(unknown)[0]!r}; its fields: "
-                f"{', '.join(PUBLIC_FIELDS)}",
-                field=sorted(unknown)[0],
+                f"a session type has no field {first!r}; its fields: "
+                f"{', '.join(PUBLIC_FIELDS)}{hint}",
+                field=first,
             )
         return replace(self, **changes)
 

@@ -98,6 +98,8 @@ def test_a_rename_refused_for_live_sessions_says_what_works(any_store: Any) -> N
     assert "revoke them or let them expire, then rename" in message
     assert "create the type under the new tag" in message
     assert [t.tag for t in types.fetch_all()] == ["user-session"]
+    with pytest.raises(InvalidSessionType, match="force= belongs to delete"):
+        types.update("user-session", new_tag="member", force=True)  # what one tries next
 
 
 def test_unknown_tags_raise_a_clear_lookup_error(any_store: Any) -> None:
