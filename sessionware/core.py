@@ -729,13 +729,13 @@ def _identity(
     config: SessionConfig, session: Session, values: dict[str, Any]
 ) -> tuple[str | None, str | None]:
     """The user and email the indexes keep for ``values`` (a copy of the session's)."""
-    if session._type is not None:
-        user = session._type.user_of(values)
+    if session._type is not None:  # named by the type's selector, not by a key
+        user, user_key = session._type.user_of(values), None
     else:
-        user = config.user_key.find(values) if config.user_key else None
+        path = config.user_key
+        user, user_key = (path.find(values), path.keys[0]) if path else (None, None)
     email = config.email_key.find(values) if config.email_key else None
-    user_path = None if session._type is not None else config.user_key  # (a type's selector)
-    check_indexable("user id", user, user_path.keys[0] if user_path else None)
+    check_indexable("user id", user, user_key)
     check_indexable("email", email, config.email_key.keys[0] if config.email_key else None)
     keyring = config.encryption
     if user is not None and keyring is not None and keyring.hash_user_ids:

@@ -317,11 +317,7 @@ class PostgresStore(SQLStore):
             return pool
         with self._lock:
             if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = ConnectionPool(
-                    self._conninfo,
-                    open=False,
-                    **self._pool_options(),
-                )
+                self._pool = ConnectionPool(self._conninfo, open=False, **self._pool_options())
                 self._pool.open()
                 self._pool_pid = os.getpid()
             return self._pool
@@ -332,11 +328,7 @@ class PostgresStore(SQLStore):
         pool = self._apools.get(loop)
         if pool is not None:
             return pool
-        pool = AsyncConnectionPool(
-            self._conninfo,
-            open=False,
-            **self._pool_options(),
-        )
+        pool = AsyncConnectionPool(self._conninfo, open=False, **self._pool_options())
         await pool.open()
         with self._lock:
             for ended in [other for other in self._apools if other.is_closed()]:
@@ -357,8 +349,7 @@ class PostgresStore(SQLStore):
         return bool(found)
 
     def _schema_if_missing(self) -> Flow[None]:
-        ((found,),) = yield Statement("SELECT to_regclass(?) IS NOT NULL", (self._flows.sessions,))
-        if not found:
+        if not (yield from self._tables_found()):
             yield from self._schema()
 
 
