@@ -36,6 +36,7 @@ from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,
     checked_store,
+    error_body,
     error_headers,
     load_failure,
     merge_headers,
@@ -435,9 +436,7 @@ def _error_headers(status: int, body: bytes | None = None) -> list[tuple[bytes, 
 async def _send_error(send: Send, status: int, body: bytes | None = None) -> None:
     headers = _error_headers(status, body)
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send(
-        {"type": "http.response.body", "body": ERROR_BODIES[status] if body is None else body}
-    )
+    await send({"type": "http.response.body", "body": error_body(status, body)})
 
 
 def _bound(tag: str, store: object, asynchronous: bool) -> BoundType | None:

@@ -210,9 +210,7 @@ def opened(
     it); without it each reads as :data:`SEALED`, which is for showing only."""
     if data is None:
         return None
-    if token is None and any(
-        is_sealed(raw) and raw[1:2] == bytes((BOUND,)) for raw in data.values()
-    ):
+    if token is None and _any_sealed_to_token(data):
         from .codec import encode
 
         return {key: encode(key, SEALED) for key in data}  # only the cookie opens these
@@ -245,7 +243,7 @@ def readable_values(
         return None
     from .codec import decode
 
-    if any(is_sealed(raw) and raw[1:2] == bytes((BOUND,)) for raw in data.values()):
+    if _any_sealed_to_token(data):
         return dict.fromkeys(data, SEALED)  # only the cookie opens these
     readable: dict[str, Any] = {}
     for key, raw in data.items():
@@ -264,6 +262,11 @@ def readable_values(
 def is_sealed(stored: bytes) -> bool:
     """Whether a stored value is sealed (rather than a plaintext encoding)."""
     return bool(stored) and stored[0] == MARKER
+
+
+def _any_sealed_to_token(data: dict[str, bytes]) -> bool:
+    """Whether a value of ``data`` is sealed to its session's token (sealed mode)."""
+    return any(is_sealed(raw) and raw[1:2] == bytes((BOUND,)) for raw in data.values())
 
 
 def _aad(session_id: str, key: str) -> bytes:

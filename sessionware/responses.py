@@ -48,12 +48,17 @@ def token_required_body(error: TokenRequired) -> bytes:
     return KEEPS_ITS_TOKEN if error.token_valid else ERROR_BODIES[401]
 
 
+def error_body(status: int, body: bytes | None = None) -> bytes:
+    """``body``, or the plain-text body for ``status`` (401, 403, 500 or 503) if None."""
+    return ERROR_BODIES[status] if body is None else body
+
+
 def error_headers(status: int, body: bytes | None = None) -> list[tuple[str, str]]:
     """The headers of the plain-text answer for ``status`` (401, 403, 500 or 503),
     whose body is ``body`` (default: ``ERROR_BODIES[status]``)."""
     headers = [
         ("content-type", "text/plain; charset=utf-8"),
-        ("content-length", str(len(ERROR_BODIES[status] if body is None else body))),
+        ("content-length", str(len(error_body(status, body)))),
         ("cache-control", "no-store"),
     ]
     if status == 503:

@@ -28,6 +28,7 @@ from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,
     checked_store,
+    error_body,
     error_headers,
     load_failure,
     merge_headers,
@@ -286,7 +287,7 @@ class _Exchange:
         self.committed = True
         self.replaced = status
         self.start(status_line(status), error_headers(status, body))
-        return [ERROR_BODIES[status] if body is None else body]
+        return [error_body(status, body)]
 
     def body(self, body: Iterable[bytes]) -> Iterator[bytes]:
         """The app's body, committing the response before its first non-empty chunk."""

@@ -111,8 +111,7 @@ class PostgresStore(SQLStore):
         self._tables_ready = not create_tables  # else checked once, on first use
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Any] | None = None
-        # nothing answered a connection of our own (see _probe)
-        self._unreachable = False
+        self._reach = _Reachability()  # what a connection of our own last met (see _probe)
         self._pool_pid = 0
         self._apools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool[Any]] = {}
         self._sweeper: threading.Thread | None = None
@@ -220,14 +219,14 @@ class PostgresStore(SQLStore):
         """A pooled connection that works: one idle for a while is checked first, and
         one the server closed meanwhile is dropped for the next (or a new) one."""
         pool = self._sync_pool()
-        if self._unreachable and not pool.get_stats().get("pool_available"):
+        if self._reach.unreachable and not pool.get_stats().get("pool_available"):
             self._probe()  # refused: that is an answer at once
         try:
             for _ in range(self.pool_max_size):
                 with pool.connection() as connection:
                     if _idle_too_long(connection) and not _alive(connection):
                         continue  # broken: the pool drops it as it comes back
-                    self._unreachable = False  # (one that works: the server answers)
+                    self._reach.unreachable = False  # (one that works: the server answers)
                     try:
                         yield connection
                     finally:
@@ -243,14 +242,14 @@ class PostgresStore(SQLStore):
     async def _aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """:meth:`_connection` from the running event loop's pool."""
         pool = await self._async_pool()
-        if self._unreachable and not pool.get_stats().get("pool_available"):
+        if self._reach.unreachable and not pool.get_stats().get("pool_available"):
             await self._aprobe()
         try:
             for _ in range(self.pool_max_size):
                 async with pool.connection() as connection:
                     if _idle_too_long(connection) and not await _aalive(connection):
                         continue
-                    self._unreachable = False
+                    self._reach.unreachable = False
                     try:
                         yield connection
                     finally:
@@ -269,23 +268,28 @@ class PostgresStore(SQLStore):
         pool tries this first and fails at once, rather than waiting out
         ``timeout_seconds``. Idle pooled connections are still used meanwhile: new
         ones may be refused (too many connections, a login no longer valid) while
-        they work."""
+        they work. A server that does not answer at all (a firewall that drops
+        packets, a host gone) makes the attempt wait out ``connect_timeout``: then
+        no other attempt is made for as long, nor while one is under way, and the
+        operations meanwhile fail at once with its cause (see :class:`_Reachability`)."""
+        started = self._reach.begin()
         try:
             psycopg.connect(self._conninfo, **self._pool_options()["kwargs"]).close()
-        except psycopg.OperationalError:
-            self._unreachable = True
+        except BaseException as error:
+            self._reach.end(started, error)
             raise
-        self._unreachable = False
+        self._reach.end(started, None)
 
     async def _aprobe(self) -> None:
         """:meth:`_probe` for the async methods."""
+        started = self._reach.begin()
         try:
             kwargs = self._pool_options()["kwargs"]
             await (await psycopg.AsyncConnection.connect(self._conninfo, **kwargs)).close()
-        except psycopg.OperationalError:
-            self._unreachable = True
+        except BaseException as error:
+            self._reach.end(started, error)
             raise
-        self._unreachable = False
+        self._reach.end(started, None)
 
     def _unavailable(self, error: psycopg.Error) -> StoreUnavailable:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -423,6 +427,47 @@ def _execute(connection: psycopg.Connection[Any], statement: Statement) -> list[
 async def _aexecute(connection: psycopg.AsyncConnection[Any], statement: Statement) -> list[Row]:
     cursor = await connection.execute(_psycopg_sql(statement.sql), statement.params)
     return await cursor.fetchall() if cursor.description is not None else []
+
+
+class _Reachability:
+    """Whether the server answered the last connection of our own, and when to try
+    the next. A failed attempt holds off the next one for as long as it took
+    itself: a refusal (milliseconds) lets every operation try again, while one that
+    waited out ``connect_timeout`` would otherwise cost every operation as much,
+    and a worker tied up a second or more per request serves almost nothing."""
+
+    def __init__(self) -> None:
+        self.unreachable = False
+        self._next_attempt = 0.0  # monotonic; infinite while an attempt is under way
+        self._cause = ""
+
+    def begin(self) -> float:
+        """Start an attempt (its start time), or raise OperationalError at once with
+        the last attempt's cause while attempts are held off."""
+        now = time.monotonic()
+        if self.unreachable and now < self._next_attempt:
+            wait = (
+                ""
+                if self._next_attempt == float("inf")
+                else (f"; the next attempt in {self._next_attempt - now:.1f} s")
+            )
+            raise psycopg.OperationalError(
+                f"{self._cause} (the last connection attempt failed that way{wait})"
+            )
+        self._next_attempt = float("inf")  # under way: the others answer at once meanwhile
+        return now
+
+    def end(self, started: float, error: BaseException | None) -> None:
+        """End the attempt begun at ``started``: ``error`` is what it raised, if anything."""
+        now = time.monotonic()
+        if isinstance(error, psycopg.OperationalError):
+            self.unreachable = True
+            self._cause = str(error).strip().splitlines()[0] if str(error).strip() else "failed"
+            self._next_attempt = now + (now - started)
+            return
+        self._next_attempt = 0.0
+        if error is None:
+            self.unreachable = False
 
 
 def _drop_connections(pool: AsyncConnectionPool[Any]) -> None:

@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -275,6 +276,67 @@ def test_while_the_server_refuses_connections_a_503_does_not_wait_out_the_timeou
         assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
         assert client.get("/put", params={"key": "a", "value": "3"}).status_code == 200
     store.close()
+
+
+@contextlib.contextmanager
+def _silent_server() -> Iterator[int]:
+    """A port that takes TCP connections and never says a word: a PostgreSQL behind a
+    firewall that drops packets, or a hung host. Its connections close at the end."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def take() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(listener.accept()[0])
+
+    taker = threading.Thread(target=take, daemon=True)
+    taker.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        taker.join()
+        for connection in [*held, listener]:
+            connection.close()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_server_that_never_answers_costs_one_request_in_a_while_its_wait(
+    asynchronous: bool,
+) -> None:
+    """A connection attempt to a server that does not answer waits out connect_timeout
+    (1 s here). After one has, the operations that follow answer 503 at once, with
+    its cause, for as long as it waited; then one tries again."""
+    with _silent_server() as port:
+        store = PostgresStore.from_url(
+            f"postgresql://postgres@127.0.0.1:{port}/test?sslmode=disable",
+            prefix=f"t{uuid.uuid4().hex[:8]}_",
+            timeout_seconds=1,
+        )
+
+        def load() -> tuple[float, str]:
+            start = time.monotonic()
+            with pytest.raises(StoreUnavailable) as raised:
+                if asynchronous:
+                    asyncio.run(store.aload("x" * 43, now=time.time(), idle_seconds=60))
+                else:
+                    store.load("x" * 43, now=time.time(), idle_seconds=60)
+            return time.monotonic() - start, str(raised.value)
+
+        try:
+            first, _ = load()  # the pool's timeout, then an attempt of our own
+            assert first >= 1.5, first
+            took, message = load()
+            assert took < 0.5, took  # no new attempt: a second would have waited 1 s again
+            assert "timeout" in message and "the last connection attempt" in message, message
+            time.sleep(first)  # longer than the last attempt waited: the next one tries
+            took, _ = load()
+            assert took >= 0.9, took
+        finally:
+            store.close()
 
 
 def test_new_connections_refused_while_pooled_ones_work_is_no_outage(cluster: Cluster) -> None:
