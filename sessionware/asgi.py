@@ -22,6 +22,7 @@ from .core import (
     DEFAULT_PERMANENT_LIFETIME,
     Duration,
     SessionConfig,
+    adead_meta,
     arun_plan,
     check_option_names,
     plan,
@@ -31,7 +32,7 @@ from .devices import KNOWN_DEVICES, remembered
 from .disabled import DisabledSession
 from .encryption import Keyring
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired
-from .lifecycle import SessionHooks, adead_meta, observed
+from .lifecycle import SessionHooks, observed
 from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,

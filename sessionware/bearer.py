@@ -140,6 +140,7 @@ def bearer_plan(config: SessionConfig, session: Session, now: float | None = Non
             changes.email = session._meta.email
     decision.headers = _bearer_headers(decision.headers)
     decision.headers_if_gone = _bearer_headers(decision.headers_if_gone)
+    decision.expire_if_ended = None  # no cookie to expire
     return decision
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from .errors import ConfigurationError, SessionTooLarge, UnknownOption
 from .identity import UserPath
 from .session import FLASH_KEY, Session
 from .stores.base import (
+    EXPIRED,
+    REVOKED,
     TOO_LARGE,
     WRITTEN,
     AsyncStore,
@@ -39,6 +42,8 @@ from .stores.base import (
     slid_expiry,
 )
 from .transport import Network, parse_proxies
+
+logger = logging.getLogger("sessionware")
 
 DEFAULT_IDLE_TIMEOUT = dt.timedelta(days=30)
 DEFAULT_PERMANENT_LIFETIME = dt.timedelta(days=31)  # Flask's PERMANENT_SESSION_LIFETIME
@@ -339,7 +344,8 @@ class Plan:
     ``method`` is the store method (``"save"``; an async store's is ``"asave"``)
     or ``""`` for none. ``headers`` go out when the call succeeds;
     ``headers_if_gone`` when it reports the record is no longer live (it was
-    revoked, expired or logged out elsewhere meanwhile).
+    revoked, expired, logged out or given a new id elsewhere meanwhile): never a
+    cookie (see :func:`_with`).
     """
 
     method: str = ""
@@ -347,6 +353,8 @@ class Plan:
     kwargs: dict[str, Any] = field(default_factory=dict)
     headers: list[tuple[str, str]] = field(default_factory=list)
     headers_if_gone: list[tuple[str, str]] = field(default_factory=list)
+    # sent too if the record is gone because it ended (revoked, expired), not replaced
+    expire_if_ended: tuple[str, str] | None = None
     session: Session | None = None  # whose id and token change when the call succeeds
     new_token: str | None = None  # the token it then has (None: none, after a logout)
     # a blind write's plan when its record is gone: a new session with the keys set
@@ -406,6 +414,9 @@ def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
     outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs) if plan.method else None
     if plan.fall_back(outcome):
         outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs)
+    ended = plan.expire_if_ended if outcome is False else None
+    if ended is not None and _ended(dead_meta(store, plan.args[0], time.time())):
+        plan.headers_if_gone.append(ended)
     return plan.result_headers(outcome)
 
 
@@ -415,7 +426,37 @@ async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
     outcome = await method(*plan.args, **plan.kwargs) if method else None
     if plan.fall_back(outcome):
         outcome = await getattr(store, "a" + plan.method)(*plan.args, **plan.kwargs)
+    ended = plan.expire_if_ended if outcome is False else None
+    if ended is not None and _ended(await adead_meta(store, plan.args[0], time.time())):
+        plan.headers_if_gone.append(ended)
     return plan.result_headers(outcome)
+
+
+def _ended(meta: Meta | None) -> bool:
+    """Whether a record a save found gone ended (revoked, expired): its tombstone says
+    so. One that was given a new id, or logged out, left none: another request's
+    response has set the cookie that follows it, which this one must not touch."""
+    return meta is not None and meta.status in (REVOKED, EXPIRED)
+
+
+def dead_meta(store: object, session_id: str, now: float) -> Meta | None:
+    """What a record the load did not find had become, where the store can tell."""
+    get_meta = getattr(store, "get_meta", None)
+    try:
+        return None if get_meta is None else get_meta(session_id, now=now)
+    except Exception:  # only for the event or the cookie: never fail the request over it
+        logger.warning("sessionware: could not read what session %s became", session_id)
+        return None
+
+
+async def adead_meta(store: object, session_id: str, now: float) -> Meta | None:
+    """:func:`dead_meta` for an async store."""
+    get_meta = getattr(store, "aget_meta", None)
+    try:
+        return None if get_meta is None else await get_meta(session_id, now=now)
+    except Exception:
+        logger.warning("sessionware: could not read what session %s became", session_id)
+        return None
 
 
 def untouched(session: Session) -> bool:
@@ -493,7 +534,8 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
         _lifetime(config, session),
         remembered=bool(_remembered(session)),
     )
-    step = _with(result, "rotate", args, cookie=cookie, gone=expire)
+    step = _with(result, "rotate", args, cookie=cookie)
+    step.expire_if_ended = ("set-cookie", config.cookie.expire_cookie())
     step.kwargs["require_live"] = carry
     return step
 
@@ -537,8 +579,9 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
         email=email,
         device=device,
     )
-    expire = ("set-cookie", config.cookie.expire_cookie())
-    return _with(result, "save", (session._id, changes), cookie=cookie, gone=expire)
+    result = _with(result, "save", (session._id, changes), cookie=cookie)
+    result.expire_if_ended = ("set-cookie", config.cookie.expire_cookie())
+    return result
 
 
 UNREADABLE_REMEMBERED = 4096  # ids per process; the oldest is forgotten first
@@ -674,10 +717,17 @@ def _with(
     args: tuple[Any, ...],
     *,
     cookie: tuple[str, str] | None,
-    gone: tuple[str, str] | None = None,
 ) -> Plan:
+    """``result`` making the store call ``method(*args)``, then sending ``cookie``.
+
+    If the call finds the record gone, this cookie does not go out: the browser's
+    cookie may no longer be the one this request came with (a login that gave the
+    session a new id, in another request that ran meanwhile, has set the new
+    one), and re-sending or expiring it would sign that user out. Only a record
+    that ended (revoked, expired: see :attr:`Plan.expire_if_ended`) has its cookie
+    expired."""
     result.method, result.args = method, args
-    result.headers_if_gone = [*result.headers, *([gone] if gone else [])]
+    result.headers_if_gone = list(result.headers)
     if cookie:
         result.headers.append(cookie)
     return result

@@ -235,23 +235,3 @@ def observed(
     if hooks is None and not observers:
         return calls, None
     return calls, Lifecycle(app, hooks, observers)
-
-
-def dead_meta(store: object, session_id: str, now: float) -> Meta | None:
-    """What a record the load did not find had become, where the store can tell."""
-    get_meta = getattr(store, "get_meta", None)
-    try:
-        return None if get_meta is None else get_meta(session_id, now=now)
-    except Exception:  # only for the event: never fail the request over it
-        logger.warning("sessionware: could not read what session %s became", session_id)
-        return None
-
-
-async def adead_meta(store: object, session_id: str, now: float) -> Meta | None:
-    """:func:`dead_meta` for an async store."""
-    get_meta = getattr(store, "aget_meta", None)
-    try:
-        return None if get_meta is None else await get_meta(session_id, now=now)
-    except Exception:
-        logger.warning("sessionware: could not read what session %s became", session_id)
-        return None

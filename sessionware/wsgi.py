@@ -19,11 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session
 from .bounded import Bounded
-from .core import SessionConfig, SessionOptions, check_option_names, plan, run_plan, untouched
+from .core import (
+    SessionConfig,
+    SessionOptions,
+    check_option_names,
+    dead_meta,
+    plan,
+    run_plan,
+    untouched,
+)
 from .devices import KNOWN_DEVICES, remembered
 from .disabled import disabled
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired
-from .lifecycle import SessionHooks, dead_meta, observed
+from .lifecycle import SessionHooks, observed
 from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,

@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,6 +125,50 @@ def test_a_view_that_never_uses_the_session_costs_nothing(
     assert store.calls == []
     assert set_cookies(response) == []
     assert "vary" not in response.headers
+
+
+@pytest.mark.parametrize("action", ["write", "login"])
+def test_a_login_racing_an_in_flight_request_leaves_the_cookie_alone(action: str) -> None:
+    """A view that loaded the session before a login gave it a new id (another request
+    of the page, or the login form sent twice) saves to an id that is gone: its
+    response sends no cookie, so the login's stays and the user stays signed in."""
+    loaded, release = threading.Event(), threading.Event()
+    app = make_app()
+
+    @app.route("/slow")
+    def slow() -> str:
+        count = session.get("n", 0)
+        loaded.set()
+        release.wait(10)
+        if action == "login":  # the same login, sent twice
+            session.regenerate()
+            session["user"] = "alice"
+        else:
+            session["n"] = count + 1
+        return "ok"
+
+    Sessionware(app, secret_key="k", store=MemoryStore(), secure=False)
+    url, stop = serve_threaded(app)
+    try:
+        with httpx.Client(base_url=url) as browser:
+            assert browser.get("/incr").status_code == 200  # a session before signing in
+            before = browser.cookies["session"]
+            answers: list[httpx.Response] = []
+            other = threading.Thread(
+                target=lambda: answers.append(httpx.get(url + "/slow", cookies={"session": before}))
+            )
+            other.start()
+            assert loaded.wait(10)
+            assert browser.get("/login/alice").status_code == 200
+            release.set()
+            other.join(10)
+            (answer,) = answers
+            assert answer.status_code == 200
+            assert set_cookies(answer) == []  # neither expired nor renewed nor replaced
+            assert browser.cookies["session"] != before
+            assert browser.get("/read").json()["n"] == 1  # the signed-in session, carried over
+    finally:
+        stop()
 
 
 def test_flask_session_is_a_sessionware_session(app: flask.Flask) -> None:

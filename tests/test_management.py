@@ -134,6 +134,12 @@ def routes(gate: Gate) -> list[Route]:
     async def whoami(request: Request) -> JSONResponse:
         return JSONResponse({"id": request.session.id, "keys": sorted(request.session)})
 
+    async def sign_in(request: Request) -> JSONResponse:
+        """A login in an existing session: a new id first (no session fixation)."""
+        request.session.regenerate()
+        request.session["user_id"] = request.query_params["user"]
+        return JSONResponse({})
+
     async def put(request: Request) -> JSONResponse:
         request.session[request.query_params["key"]] = request.query_params["value"]
         return JSONResponse({})
@@ -168,6 +174,7 @@ def routes(gate: Gate) -> list[Route]:
     return [
         Route("/login", login, methods=["POST"]),
         Route("/whoami", whoami),
+        Route("/sign-in", sign_in, methods=["POST"]),
         Route("/put", put, methods=["POST"]),
         Route("/drop", drop, methods=["POST"]),
         Route("/typed", typed, methods=["POST"]),
@@ -208,6 +215,23 @@ def login(client: Any, user: str, email: str | None = None, prefix: str = "") ->
     session_id: str = client.get(f"{prefix}/whoami").json()["id"]
     assert session_id
     return session_id
+
+
+def while_slow_waits(client: Any, action: str, meanwhile: Callable[[], Any]) -> Any:
+    """``POST /slow?action=...`` from another thread; once it has loaded the session,
+    ``meanwhile()`` (asserted truthy) runs; then /slow finishes. Its response."""
+    gate: Gate = client.app.state.gate
+    responses: list[httpx.Response] = []
+    request = threading.Thread(
+        target=lambda: responses.append(client.post("/slow", params={"action": action}))
+    )
+    request.start()
+    assert gate.loaded.wait(10)
+    assert meanwhile()
+    gate.release.set()
+    request.join(10)
+    (response,) = responses
+    return response
 
 
 def cookie(client: Any, name: str = "session") -> str:
@@ -492,17 +516,7 @@ def test_a_revoke_racing_an_in_flight_request_is_not_undone(store: Any, action: 
     with client_for(store) as client:
         session_id = login(client, "alice")
         old_cookie = cookie(client)
-        gate: Gate = client.app.state.gate  # type: ignore[attr-defined]
-        responses: list[httpx.Response] = []
-        request = threading.Thread(
-            target=lambda: responses.append(client.post("/slow", params={"action": action}))
-        )
-        request.start()
-        assert gate.loaded.wait(10)
-        assert manager.revoke(session_id, actor="ops")
-        gate.release.set()
-        request.join(10)
-        (response,) = responses
+        response = while_slow_waits(client, action, lambda: manager.revoke(session_id, actor="ops"))
         assert response.status_code == 200
         assert [c["max-age"] for c in set_cookies(response)] == ["0"]  # removed, not renewed
         only_cookie(client, old_cookie)
@@ -511,6 +525,35 @@ def test_a_revoke_racing_an_in_flight_request_is_not_undone(store: Any, action: 
     assert info is not None and (info.status, info.revoked_by) == ("revoked", "ops")
     assert manager.reveal(session_id, actor="ops") == {}
     assert manager.list(status="active").total_items == 0
+
+
+@pytest.mark.parametrize("action", ["write", "regenerate"])
+def test_a_login_racing_an_in_flight_request_keeps_the_user_signed_in(
+    store: Any, action: str
+) -> None:
+    """A request that loaded the session before a login gave it a new id finds it gone
+    when it saves (a page's other requests, or the login form sent twice). Its
+    response must leave the cookie alone: the login's response has set the new one,
+    and expiring it (or starting a session of its own) would sign the user out."""
+    manager = SessionManager(store)
+    with client_for(store) as client:
+        guest = login(client, "guest")  # a session before signing in (a CSRF token, a cart)
+        new_cookie: list[str] = []
+
+        def sign_in() -> bool:
+            ok = client.post("/sign-in", params={"user": "alice"}).status_code == 200
+            new_cookie.append(cookie(client))  # as the login's response set it
+            return ok
+
+        response = while_slow_waits(client, action, sign_in)
+        assert response.status_code == 200
+        assert set_cookies(response) == []  # neither expired nor renewed nor replaced
+        assert [cookie(client)] == new_cookie
+        signed_in = client.get("/whoami").json()
+        assert signed_in["id"] != guest and signed_in["keys"] == ["profile", "user_id"]
+    info = manager.get(signed_in["id"])
+    assert info is not None and (info.status, info.user) == ("active", "alice")
+    assert manager.get(guest) is None  # the old id was not brought back
 
 
 def test_revoke_user_logs_out_everywhere_but_the_kept_session(store: Any) -> None:
