@@ -23,6 +23,7 @@ from .http import Request
 
 TOKEN_SECONDS = 12 * 3600
 FIELD = "csrf_token"
+MAX_ISSUED_DIGITS = 12  # a Unix time in seconds has 10 digits until the year 2286
 
 
 class CsrfTokens:
@@ -53,14 +54,17 @@ class CsrfTokens:
 
     def valid(self, token: str | None, *identity: str, now: float | None = None) -> bool:
         """True when ``token`` was issued for ``identity`` less than TOKEN_SECONDS ago."""
-        if not token or token.count(".") != 1:
+        # A form field is any text: only ASCII digits are a time, and the signatures are
+        # compared as bytes (compare_digest refuses a str that is not ASCII).
+        if not token or not token.isascii() or token.count(".") != 1:
             return False
         issued, signature = token.split(".")
-        if not issued.isdigit():
+        if not issued.isdigit() or len(issued) > MAX_ISSUED_DIGITS:
             return False
         age = (time.time() if now is None else now) - int(issued)
         expected = self._sign(issued, identity)
-        return hmac.compare_digest(signature, expected) and -60 <= age <= TOKEN_SECONDS
+        fresh = -60 <= age <= TOKEN_SECONDS
+        return hmac.compare_digest(signature.encode(), expected.encode()) and fresh
 
     def _sign(self, issued: str, identity: tuple[str, ...]) -> str:
         message = "\x1f".join((issued, *identity)).encode()
@@ -75,7 +79,11 @@ def same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # "http://[": not a URL, so not our origin
+        return False
+    return netloc == request.headers.get("host", "")
 
 
 def refused(tokens: CsrfTokens, request: Request, *identity: str) -> bool:

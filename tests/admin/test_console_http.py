@@ -142,6 +142,30 @@ def test_the_method_and_body_are_checked() -> None:
         assert json_body.status_code == 403  # no form, no token
 
 
+@pytest.mark.parametrize(
+    ("token", "origin"),
+    [
+        ("123.\u00e9", None),  # not ASCII: compare_digest refuses such a str
+        ("\u00b2.abc", None),  # "²".isdigit() is True, int("²") fails
+        ("\u0661\u0662\u0663.abc", None),  # Arabic-Indic digits
+        ("9" * 5000 + ".abc", None),  # past int()'s digit limit
+        ("", "http://["),  # urlsplit: Invalid IPv6 URL
+    ],
+)
+@pytest.mark.parametrize("route", [f"{CONSOLE}/revoke", f"{MINE}/end", f"{MINE}/end-others"])
+def test_a_hostile_csrf_token_or_origin_is_refused_not_a_500(
+    route: str, token: str, origin: str | None
+) -> None:
+    app, _ = build(MemoryStore())
+    with TestClient(app, base_url="http://testserver") as client:
+        session_id = signed_in(client, "rita")
+        client.cookies.set("operator", "admin:ada")
+        headers = {} if origin is None else {"origin": origin}
+        form = {"id": session_id, "confirm": "yes", "csrf_token": token}
+        answer = client.post(route, data=form, headers=headers)
+    assert answer.status_code == 403 and "CSRF check failed" in answer.text
+
+
 def test_configuration_is_checked() -> None:
     with pytest.raises(ConfigurationError, match="authorize"):
         AdminConsole(MemoryStore(), authorize=None)  # type: ignore[arg-type]
