@@ -18,6 +18,7 @@ from typing import Any
 
 from ..encryption import Keyring
 from ..export import SessionInfo
+from ..management import user_keys
 from ..stores.base import ACTIVE
 from .csrf import FIELD, CsrfTokens, refused
 from .http import Request, Response, plain, redirect
@@ -80,7 +81,15 @@ class MySessions(Pages):
         if route == ("POST", "/end"):
             session_id = request.form.get("id", "")
             info = await manager.get(session_id) if session_id else None
-            if info is None or info.user != user or info.status != ACTIVE or session_id == current:
+            # A record names its user as the middleware recorded them: with
+            # hash_user_ids, a keyed hash under one of the ring's keys, not the id.
+            yours = user_keys(self.encryption, user)
+            if (
+                info is None
+                or info.user not in yours
+                or info.status != ACTIVE
+                or session_id == current
+            ):
                 return plain(404, "No such session among yours.")
             ended = int(await manager.revoke(session_id, actor=actor))
             return redirect(f"{request.root}/?ended={ended}")

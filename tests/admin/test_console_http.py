@@ -358,3 +358,55 @@ def test_head_over_wsgi_sends_no_body() -> None:
     assert (head.status_code, got.status_code) == (200, 200)
     assert head.get_data() == b"" and got.get_data()
     assert head.headers["content-length"] == got.headers["content-length"]
+
+
+def test_my_sessions_ends_an_own_session_when_user_ids_are_hashed() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    from sessionware import Keyring, SessionMiddleware
+    from sessionware.admin import MySessions
+
+    store = MemoryStore()
+    ring = Keyring(["hashed-user-ids-key-0123456789abcdef"], hash_user_ids=True)
+
+    async def login(request: Request) -> PlainTextResponse:
+        request.session.regenerate()
+        request.session["user_id"] = request.query_params["user"]
+        return PlainTextResponse("signed in")
+
+    async def whoami(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.session.id)
+
+    mine = MySessions(store, user=lambda request: request.session.get("user_id"), encryption=ring)
+    app = Starlette(
+        routes=[Route("/login", login), Route("/whoami", whoami), Mount("/me", app=mine)]
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key="hashed-user-ids-secret-0123456789abcdef",
+        store=store,
+        user_key="user_id",
+        encryption=ring,
+        secure=False,
+    )
+    clients = [TestClient(app, base_url="http://testserver") for _ in range(3)]
+    laptop, phone, other = clients
+    for client, user in ((phone, "mia"), (other, "max"), (laptop, "mia")):
+        client.get("/login", params={"user": user})
+    phone_id, other_id = phone.get("/whoami").text, other.get("/whoami").text
+    assert all(i.user.startswith("uh:") for i in SessionManager(store).list().items)
+    page = laptop.get("/me/").text
+    assert phone_id in page and other_id not in page
+    form = {"csrf_token": token_of(page)}
+    for session_id in (other_id, "0" * 32):  # not hers: the same 404 as no session
+        refused = laptop.post("/me/end", data={**form, "id": session_id})
+        assert refused.status_code == 404 and "No such session among yours." in refused.text
+    ended = laptop.post("/me/end", data={**form, "id": phone_id}, follow_redirects=False)
+    assert ended.status_code == 303 and ended.headers["location"] == "/me/?ended=1"
+    assert [i.id for i in SessionManager(store, encryption=ring).user_sessions("max")] == [other_id]
+    assert len(SessionManager(store, encryption=ring).user_sessions("mia")) == 1
+    for client in clients:
+        client.close()
