@@ -119,6 +119,21 @@ def _revealed(key: Any) -> Any:
     return key
 
 
+def signing_keys(secret_keys: Any) -> list[bytes]:
+    """``secret_key`` as the middleware takes it (a key or a list of keys, newest first;
+    str, bytes, or a secret that :func:`_revealed` opens) as bytes, newest first.
+    Raises ConfigurationError for no key, an empty one or one of another type."""
+    secret_keys = _revealed(secret_keys)
+    given = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys or ())
+    keys = [k.encode() if isinstance(k, str) else k for k in map(_revealed, given)]
+    if not keys or any(not isinstance(k, bytes) or not k for k in keys):
+        raise ConfigurationError(
+            "secret_key must be a non-empty str or bytes, or a list of them (newest first); "
+            "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return keys
+
+
 class CookieSigner:
     """Signs tokens with the newest secret and verifies with any of them.
 
@@ -127,14 +142,7 @@ class CookieSigner:
     """
 
     def __init__(self, secret_keys: str | bytes | Sequence[str | bytes]) -> None:
-        secret_keys = _revealed(secret_keys)
-        given = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys or ())
-        keys = [k.encode() if isinstance(k, str) else k for k in map(_revealed, given)]
-        if not keys or any(not isinstance(k, bytes) or not k for k in keys):
-            raise ConfigurationError(
-                "secret_key must be a non-empty str or bytes, or a list of them (newest first); "
-                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-            )
+        keys = signing_keys(secret_keys)
         warn_if_weak(keys)
         oldest_first = list(reversed(keys))
         self._signer, self._permanent_signer = (

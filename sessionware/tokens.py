@@ -35,7 +35,7 @@ from typing import Any, NamedTuple, Protocol
 from itsdangerous import BadData, URLSafeSerializer
 
 from . import codec
-from .cookies import TOKEN_LENGTH, CookieSigner, new_token, public_id
+from .cookies import TOKEN_LENGTH, CookieSigner, new_token, public_id, signing_keys
 from .encryption import Keyring
 from .errors import (
     ConfigurationError,
@@ -140,10 +140,10 @@ class TokenKeys:
     """Signs and verifies tokens (as cookies) and refresh tokens, newest key first."""
 
     def __init__(self, secret_key: SecretKey) -> None:
-        self.signer = CookieSigner(secret_key)  # ConfigurationError for a bad key
-        given = [secret_key] if isinstance(secret_key, (str, bytes)) else list(secret_key)
+        keys = signing_keys(secret_key)  # ConfigurationError for a bad key
+        self.signer = CookieSigner(keys)
         self._refresh = URLSafeSerializer(
-            [k.encode() if isinstance(k, str) else k for k in reversed(given)],  # newest last
+            list(reversed(keys)),  # newest last
             salt=REFRESH_SALT,
             signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"},
         )

@@ -192,6 +192,34 @@ def test_old_keys_still_verify_tokens(any_store: Any) -> None:
     assert SessionManager(any_store, secret_key="new-key").decrypt(renewed.token) == ALICE
 
 
+def test_the_manager_takes_the_secrets_the_middleware_takes() -> None:
+    """Starlette's Secret and pydantic's SecretStr/SecretBytes, alone or in a key list:
+    the middleware took them, the manager raised TypeError (or failed at generate)."""
+    from pydantic import SecretBytes, SecretStr
+    from starlette.datastructures import Secret
+
+    from sessionware import MemoryStore
+
+    new, old = "the-newest-token-key-0123456789abcdef", "an-older-token-key-0123456789abcdef"
+    for held, plain in (
+        (SecretStr(new), new),
+        (Secret(new), new),
+        (SecretBytes(new.encode()), new),
+        ([SecretStr(new), old], [new, old]),
+        ([Secret(new), SecretBytes(old.encode())], [new, old]),
+    ):
+        store = MemoryStore()
+        define_types(store)
+        manager = SessionManager(store, secret_key=held)  # type: ignore[arg-type]
+        issued = manager.generate("user-session", ALICE)
+        same = SessionManager(store, secret_key=plain)
+        assert same.decrypt(issued.token) == ALICE, held
+        renewed = same.refresh(issued.refresh_token)
+        assert manager.decrypt(renewed.token) == ALICE, held
+    with pytest.raises(ConfigurationError, match="secret_key"):
+        SessionManager(MemoryStore(), secret_key=[SecretStr("")])  # type: ignore[list-item]
+
+
 def test_encrypted_payloads(any_store: Any) -> None:
     keyring = Keyring(["a passphrase for the token tests"])
     manager = SessionManager(any_store, secret_key=SECRET, encryption=keyring)
