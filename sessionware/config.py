@@ -33,6 +33,7 @@ import contextlib
 import datetime as dt
 import os
 import re
+import reprlib
 import secrets
 import sys
 from collections.abc import Callable, Mapping
@@ -54,6 +55,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _NONE = {"none", "null", "never"}
 ENVIRONMENTS = ("production", "staging", "development")
+MAX_COUNT_DIGITS = 18  # a whole number in text: far above any limit, far below int()'s
 
 
 class _Refused(ValueError):
@@ -72,7 +74,7 @@ def _bool(value: Any, text: bool) -> bool:
 
 
 def _number(value: Any, text: bool) -> float:
-    if text and isinstance(value, str):
+    if text and isinstance(value, str) and value.isascii():  # float() reads "١٢٣" too
         with contextlib.suppress(ValueError):
             value = float(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
@@ -106,11 +108,15 @@ def _minutes(value: Any, text: bool) -> dt.timedelta | None:
 
 
 def _count(value: Any, text: bool) -> int:
-    if text and isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    # str.isdigit() is True for "²" (which int() refuses) and "١٢٣" (which it reads):
+    # only ASCII digits, and few enough that int() takes them (it refuses 4301).
+    digits = value.strip() if text and isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit() and len(digits) <= MAX_COUNT_DIGITS:
+        value = int(digits)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    raise _Refused("a positive whole number")
+    in_text = f", in ASCII digits (at most {MAX_COUNT_DIGITS})" if text else ""
+    raise _Refused("a positive whole number" + in_text)
 
 
 def _text(value: Any, text: bool) -> str:
@@ -342,8 +348,9 @@ def _parsed(spec: Key, value: Any, text: bool, where: str) -> Any:
     try:
         return spec.parse(value, text)
     except _Refused as allowed:
+        shown = reprlib.repr(value)  # a 5000-digit value is not worth 5000 characters
         raise ConfigurationError(
-            f"{where} must be {allowed}, not {value!r} ({type(value).__name__})"
+            f"{where} must be {allowed}, not {shown} ({type(value).__name__})"
         ) from None
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from itsdangerous import BadData, TimestampSigner
 from itsdangerous.encoding import base64_decode, base64_encode, bytes_to_int
@@ -322,6 +323,29 @@ def _budget(values: list[str]) -> list[str]:
     return kept
 
 
+_PRINTABLE = frozenset(map(chr, range(0x20, 0x7F)))
+_TOKEN = _PRINTABLE - set(' ()<>@,;:\\"/[]?={}')
+_PATH = _PRINTABLE - set(";,")
+_DOMAIN = _PATH - {" "}
+
+
+def _quoted(path: object) -> str:
+    """What to write instead of ``path``: its percent-encoded form, as a hint."""
+    if not isinstance(path, str):
+        return "like '/'"
+    return "like " + repr(quote(path, safe="/-._~!$&'()*+=:@%"))
+
+
+def _punycoded(domain: object) -> str:
+    """`` (like 'xn--...')`` for an international ``domain``, else ``""``."""
+    if not isinstance(domain, str) or domain.isascii():
+        return ""
+    try:
+        return f" (like {domain.encode('idna').decode()!r})"
+    except UnicodeError:  # not a name IDNA can write (a space, an empty label, ...)
+        return ""
+
+
 @dataclass(frozen=True, slots=True)
 class CookieSettings:
     """The session cookie's attributes, validated at construction.
@@ -348,13 +372,28 @@ class CookieSettings:
         object.__setattr__(self, "_expire", f"{self.name}=; Max-Age=0; Expires={_EPOCH}")
 
     def _validate(self) -> None:
-        if not self.name or any(c in self.name for c in ' ;,="\t\r\n'):
-            raise ConfigurationError(f"cookie_name {self.name!r} is not a valid cookie name")
-        for option, value in (("path", self.path), ("domain", self.domain)):
-            if value is not None and (
-                not isinstance(value, str) or any(c in value for c in ";,\r\n\x00")
-            ):
-                raise ConfigurationError(f"{option} {value!r} cannot go in a Set-Cookie header")
+        # Checked here, not when the first response is sent: a header is latin-1 (so
+        # "会话" failed every response with a 500) and a control byte in it is an
+        # injection. RFC 6265 allows a token as the name, and in attributes no CTL
+        # or ';' (',' too is refused: old parsers split Set-Cookie on it).
+        if not isinstance(self.name, str) or not self.name or set(self.name) - _TOKEN:
+            raise ConfigurationError(
+                f"cookie_name {self.name!r} is not a valid cookie name: use ASCII letters, "
+                "digits and !#$%&'*+-.^_`|~ only (an RFC 6265 token), like 'session'"
+            )
+        if not isinstance(self.path, str) or set(self.path) - _PATH:
+            raise ConfigurationError(
+                f"path {self.path!r} cannot go in a Set-Cookie header: use printable ASCII "
+                f"without ';' or ',', percent-encoding the rest ({_quoted(self.path)})"
+            )
+        if self.domain is not None and (
+            not isinstance(self.domain, str) or set(self.domain) - _DOMAIN
+        ):
+            raise ConfigurationError(
+                f"domain {self.domain!r} cannot go in a Set-Cookie header: use printable ASCII "
+                f"without spaces, ';' or ','; give an international domain punycoded"
+                f"{_punycoded(self.domain)}"
+            )
         if self.same_site is not None and (
             not isinstance(self.same_site, str)
             or self.same_site.lower() not in ("lax", "strict", "none")

@@ -396,6 +396,36 @@ def test_a_wrong_value_in_the_environment_names_the_variable() -> None:
         load(environ={"SESSIONWARE_SECRET_KEY": " , "})
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["\u00b2", "9" * 5000, "\u0661\u0662\u0663", "1_000", "\uff11\uff12"],
+    ids=["superscript", "5000-digits", "arabic-indic", "underscore", "fullwidth"],
+)
+def test_a_count_in_the_environment_is_ascii_digits_only(value: str) -> None:
+    """str.isdigit() let "²" through to a bare ValueError from int(), and 5000 digits
+    past int()'s limit; "١٢٣" was read as 123."""
+    with pytest.raises(ConfigurationError) as caught:
+        load(environ={"SESSIONWARE_MAX_PAYLOAD_BYTES": value})
+    message = str(caught.value)
+    assert message.startswith(
+        "environment variable SESSIONWARE_MAX_PAYLOAD_BYTES must be a positive whole number, "
+        "in ASCII digits (at most 18), not "
+    )
+    assert len(message) < 300
+    assert load(environ={"SESSIONWARE_MAX_PAYLOAD_BYTES": " 4096 "}) == {"max_payload_bytes": 4096}
+
+
+def test_a_duration_in_the_environment_is_ascii_only() -> None:
+    with pytest.raises(ConfigurationError, match="SESSIONWARE_TIMEOUT_MINUTES"):
+        load(environ={"SESSIONWARE_TIMEOUT_MINUTES": "\u0663\u0660"})  # "٣٠": thirty
+    assert load(environ={"SESSIONWARE_TIMEOUT_MINUTES": "30"})["idle_timeout"].seconds == 1800
+
+
+def test_a_cookie_name_from_the_environment_must_be_a_token() -> None:
+    with pytest.raises(ConfigurationError, match=r"RFC 6265 token.*SESSIONWARE_COOKIE_NAME"):
+        load(environ={"SESSIONWARE_COOKIE_NAME": "\u4f1a\u8bdd"})
+
+
 def test_impossible_combinations_are_refused_naming_where_each_came_from(tmp_path: Path) -> None:
     message = refused(
         tmp_path,

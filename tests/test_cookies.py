@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from typing import Any
 
 import pytest
 
+from sessionware import ConfigurationError, MemoryStore
 from sessionware.cookies import (
     MAX_CANDIDATES,
     CookieSettings,
@@ -18,6 +21,12 @@ from sessionware.cookies import (
 from sessionware.core import SessionConfig
 
 from .helpers import parse_set_cookie
+from .shells import SHELLS, shell_client
+
+
+def visit(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    session["visits"] = session.get("visits", 0) + 1
+    return 200, {"visits": session["visits"]}, {}
 
 
 def test_tokens_are_256_bit_and_unique() -> None:
@@ -182,6 +191,47 @@ def test_attributes_that_would_break_the_header_are_configuration_errors(
 ) -> None:
     with pytest.raises(ValueError):
         CookieSettings(**options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"cookie_name": "\u4f1a\u8bdd"}, "RFC 6265 token"),
+        ({"cookie_name": "se\x01ss"}, "RFC 6265 token"),
+        ({"cookie_name": "a(b)"}, "RFC 6265 token"),
+        ({"domain": "\u4f8b\u5b50.com"}, "punycoded (like 'xn--fsqu00a.com')"),
+        ({"domain": "a b.example"}, "without spaces"),
+        ({"path": "/\u8def\u5f84"}, "percent-encoding the rest (like '/%E8%B7%AF%E5%BE%84')"),
+        ({"path": "/a\x7fb"}, "printable ASCII"),
+    ],
+    ids=[
+        "cjk-name",
+        "control-name",
+        "separator-name",
+        "idn-domain",
+        "space-domain",
+        "cjk-path",
+        "del-path",
+    ],
+)
+@pytest.mark.parametrize("kind", SHELLS)
+def test_a_cookie_name_domain_or_path_no_header_can_carry_is_refused_at_build(
+    kind: str, options: dict[str, str], says: str
+) -> None:
+    """These passed validation, then every response that set the cookie was a 500
+    (latin-1 cannot encode them) or carried a control byte into Set-Cookie."""
+    with (
+        pytest.raises(ConfigurationError, match=re.escape(says)),
+        shell_client(kind, visit, MemoryStore(), **options) as client,
+    ):
+        client.get("/")
+
+
+def test_what_rfc_6265_allows_still_sets_the_cookie() -> None:
+    options = {"cookie_name": "sess.id-1", "path": "/a b", "domain": "testserver"}
+    with shell_client("starlette", visit, MemoryStore(), **options) as client:
+        header = client.get("/a b/x").headers["set-cookie"]
+    assert header.startswith("sess.id-1=") and "; Path=/a b; Domain=testserver;" in header
 
 
 @pytest.mark.parametrize(
