@@ -50,7 +50,7 @@ from .responses import (
 )
 from .session import Session
 from .stores.base import SyncStore
-from .wsgi import ENVIRON_KEY, SyncSessions
+from .wsgi import ENVIRON_KEY, SyncSessions, WSGISessionMiddleware
 
 try:
     import flask
@@ -60,6 +60,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra i
     raise missing_extra("sessionware.flask", "flask") from error
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
     from typing_extensions import Unpack
 
 __all__ = ["FlaskBearerSession", "FlaskSession", "Sessionware", "SessionwareInterface", "session"]
@@ -179,6 +180,10 @@ class SessionwareInterface(SessionInterface):
             self.config = self.sessions.config
             self._flask_keys = keys
 
+    def wrap(self, wsgi_app: WSGIApplication) -> WSGISessionMiddleware:
+        """``wsgi_app`` with this app's sessions: see :meth:`Sessionware.wrap`."""
+        return WSGISessionMiddleware.sharing(wsgi_app, self.sessions)
+
     def regenerate(self, session: SessionMixin) -> None:
         """Flask-Session's ``app.session_interface.regenerate(session)``: the same as
         ``session.regenerate()`` (a new id at the end of the request, data kept)."""
@@ -255,11 +260,30 @@ class Sessionware:
         self._store = store
         self._observe = (hooks, metrics, registry)
         self._options = options
+        self._interfaces: list[SessionwareInterface] = []
         if app is not None:
             self.init_app(app)
 
     def __repr__(self) -> str:
         return f"Sessionware(store={self._store!r}, options={self._options!r})"
+
+    def wrap(self, wsgi_app: WSGIApplication) -> WSGISessionMiddleware:
+        """``wsgi_app`` (``AdminConsole(...).wsgi()``, say) with the Flask app's sessions,
+        to mount beside it: ``DispatcherMiddleware(app.wsgi_app, {"/admin/sessions":
+        sessions.wrap(console.wsgi())})``. A dispatched app runs outside Flask, so
+        ``flask.session`` never reaches it; wrapped, it reads the same cookie with the
+        same keys from the same store (``environ["sessionware.session"]``).
+
+        Raises ConfigurationError before :meth:`init_app`, or after it ran for more
+        than one app (then use ``app.extensions["sessionware"].wrap(...)``).
+        """
+        if len(self._interfaces) != 1:
+            raise ConfigurationError(
+                f"Sessionware.wrap needs the one Flask app it serves; it was set up on "
+                f"{len(self._interfaces)}: call it after Sessionware(app) or init_app(app), "
+                'or use app.extensions["sessionware"].wrap(...) for the app to share'
+            )
+        return self._interfaces[0].wrap(wsgi_app)
 
     def init_app(self, app: flask.Flask) -> SessionwareInterface:
         """Make ``flask.session`` a sessionware session on ``app``; returns its interface.
@@ -319,6 +343,7 @@ class Sessionware:
         )
         app.session_interface = interface
         app.extensions["sessionware"] = interface
+        self._interfaces.append(interface)
         app.before_request(_still_ours(app, interface))
         app.register_error_handler(StoreUnavailable, _store_unavailable)
         app.register_error_handler(TokenRequired, _token_required)

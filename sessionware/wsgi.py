@@ -206,6 +206,19 @@ class WSGISessionMiddleware:
         self.store = self.sessions.store
 
     @classmethod
+    def sharing(cls, app: WSGIApplication, sessions: SyncSessions) -> WSGISessionMiddleware:
+        """The middleware around ``app`` over another shell's ``sessions`` (its options,
+        keys, store and hooks, as they are now and as they change): Flask's
+        :meth:`~sessionware.flask.Sessionware.wrap` gives a WSGI app mounted beside a
+        Flask app (Werkzeug's ``DispatcherMiddleware``) the Flask app's sessions."""
+        middleware = cls.__new__(cls)
+        middleware.app = app
+        middleware.sessions = sessions
+        middleware.config = sessions.config
+        middleware.store = sessions.store
+        return middleware
+
+    @classmethod
     def from_config(
         cls, app: WSGIApplication, path: str | os.PathLike[str] | None = None, **overrides: Any
     ) -> WSGISessionMiddleware:

@@ -37,6 +37,16 @@ SECURITY_HEADERS = (
     ("x-frame-options", "DENY"),
     ("referrer-policy", "same-origin"),
 )
+NO_SESSION_WSGI = (
+    "this request reached the sessionware pages without a session: under WSGI they must "
+    "sit inside the session middleware. Beside a Flask app (DispatcherMiddleware), mount "
+    "sessions.wrap(console.wsgi()), where sessions = Sessionware(app, ...); elsewhere "
+    "WSGISessionMiddleware(console.wsgi(), **the options of your session middleware)"
+)
+NO_SESSION = (
+    "this request reached the sessionware pages without a session: mount them inside "
+    "the app that SessionMiddleware wraps (Starlette's Mount, FastAPI's app.mount)"
+)
 
 
 @dataclass
@@ -69,10 +79,17 @@ class Request:
 
     @property
     def session(self) -> Any:
-        """The sessionware session of this request (``None`` outside ``SessionMiddleware``)."""
+        """The session the middleware around the pages gave this request.
+
+        Raises ConfigurationError when there is none: the pages are mounted outside
+        the session middleware, so no callable could tell who is signed in (and
+        ``request.session.get(...)`` would fail as an AttributeError on ``None``).
+        """
         if "session" in self.native:  # an empty session is falsy: test the key
             return self.native["session"]
-        return self.native.get("sessionware.session")
+        if "sessionware.session" in self.native:
+            return self.native["sessionware.session"]
+        raise ConfigurationError(NO_SESSION_WSGI if "wsgi.version" in self.native else NO_SESSION)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import contextlib
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -410,3 +411,70 @@ def test_my_sessions_ends_an_own_session_when_user_ids_are_hashed() -> None:
     assert len(SessionManager(store, encryption=ring).user_sessions("mia")) == 1
     for client in clients:
         client.close()
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_block(marker: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    return next(block for block in blocks if marker in block)
+
+
+def test_the_readme_flask_recipe_gives_the_mounted_pages_the_flask_session() -> None:
+    """As written, the README's DispatcherMiddleware recipe gave the console and My
+    Sessions no session: a 500 (AttributeError: 'NoneType' has no 'get')."""
+    store = MemoryStore()
+    names: dict[str, Any] = {
+        "__name__": "readme_flask_recipe",
+        "store": store,
+        "ADMINS": {"ada"},
+        "SUPPORT": set(),
+        "CSRF_KEY": "readme-flask-csrf-key-0123456789abcdef",
+        "SECRET_KEY": "readme-flask-secret-key-0123456789abcdef",
+    }
+    exec(readme_block("def staff(request)"), names)  # staff(), as the README defines it
+    exec(readme_block("sessions.wrap(console.wsgi())"), names)
+    app: Flask = names["app"]
+    app.config["SESSION_COOKIE_SECURE"] = False  # the test client speaks http
+
+    @app.post("/login/<name>")
+    def login(name: str) -> str:
+        session["user_id"] = name
+        return "ok"
+
+    laptop, phone = app.test_client(), app.test_client()
+    phone.post("/login/ada")
+    laptop.post("/login/ada")
+    listed = laptop.get("/admin/sessions/")
+    assert listed.status_code == 200 and listed.get_data(as_text=True).count("<tr data-id=") == 2
+    mine = laptop.get("/account/sessions/").get_data(as_text=True)
+    assert mine.count('<li class="device') == 2 and "This device" in mine
+    ended = laptop.post("/account/sessions/end-others", data={"csrf_token": token_of(mine)})
+    assert ended.status_code == 303 and ended.headers["location"] == "/account/sessions/?ended=1"
+    assert len(SessionManager(store).user_sessions("ada")) == 1
+    assert laptop.get("/account/sessions/").status_code == 200  # still signed in
+
+
+def test_pages_mounted_outside_the_session_middleware_say_how_to_mount_them() -> None:
+    from sessionware.admin import MySessions
+
+    store = MemoryStore()
+    app = Flask(__name__)
+    sessions = Sessionware(app, secret_key="outside-secret-0123456789abcdef", store=store)
+    console = AdminConsole(
+        store, authorize=lambda r: Operator("ada") if r.session.get("x") else None
+    )
+    mine = MySessions(store, user=lambda r: r.session.get("user_id"))
+    app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, {"/admin": console.wsgi(), "/me": mine.wsgi()}
+    )
+    client = app.test_client()
+    for path in ("/admin/", "/me/"):
+        with pytest.raises(ConfigurationError, match=r"sessions\.wrap\(console\.wsgi\(\)\)"):
+            client.get(path)
+    with TestClient(console) as asgi, pytest.raises(ConfigurationError, match="SessionMiddleware"):
+        asgi.get("/")
+    with pytest.raises(ConfigurationError, match="init_app"):
+        Sessionware(store=store).wrap(console.wsgi())
+    assert sessions.wrap(console.wsgi())  # set up on one app: fine
