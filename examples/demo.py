@@ -148,6 +148,8 @@ def signed_in_user(request: Any) -> str | None:
 
 
 store = MemoryStore()  # one store: the middleware writes it, the console reads it
+# signs the console's form tokens; several workers would all need the same one
+CSRF_KEY = os.environ.get("CSRF_SECRET", secrets.token_urlsafe(32))
 app = Starlette(
     routes=[
         Route("/", products),
@@ -157,8 +159,10 @@ app = Starlette(
         Route("/checkout", checkout, methods=["GET", "POST"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
-        Mount("/admin/sessions", app=AdminConsole(store, authorize=demo_operator)),
-        Mount("/account/sessions", app=MySessions(store, user=signed_in_user)),
+        Mount(
+            "/admin/sessions", app=AdminConsole(store, authorize=demo_operator, secret_key=CSRF_KEY)
+        ),
+        Mount("/account/sessions", app=MySessions(store, user=signed_in_user, secret_key=CSRF_KEY)),
     ]
 )
 app.add_middleware(

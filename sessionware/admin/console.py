@@ -74,7 +74,8 @@ class AdminConsole(Pages):
     An ASGI app (``Mount("/admin/sessions", app=console)``); :meth:`wsgi` gives
     the same pages for WSGI. ``authorize`` is required (there is no open
     default). ``secret_key`` signs CSRF tokens: give every worker the same one
-    (default: a random key per process). ``max_payload_bytes`` is the
+    (without it, a random key per process, and a warning logged: with several
+    workers, forms then fail the check). ``max_payload_bytes`` is the
     middleware's limit, drawn in the payload-size chart.
     """
 
@@ -90,7 +91,7 @@ class AdminConsole(Pages):
     ) -> None:
         super().__init__(store, encryption=encryption)
         self.authorize = checked_callable(authorize, "authorize", "an Operator or None")
-        self.tokens = CsrfTokens(secret_key)
+        self.tokens = CsrfTokens(secret_key, "AdminConsole")
         self.max_payload_bytes = max_payload_bytes
         self.title = title
         self.routes: dict[tuple[str, str], Callable[[_Call], Awaitable[Response]]] = {

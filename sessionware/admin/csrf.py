@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from urllib.parse import urlsplit
@@ -23,18 +24,23 @@ from .http import Request
 
 TOKEN_SECONDS = 12 * 3600
 FIELD = "csrf_token"
+logger = logging.getLogger("sessionware")
+_warned_random: set[str] = set()  # the classes warned about a random key, once per process
 MAX_ISSUED_DIGITS = 12  # a Unix time in seconds has 10 digits until the year 2286
 
 
 class CsrfTokens:
     """Issues and checks tokens under ``secret_key`` (bytes or str, >= 16 bytes).
 
-    ``None`` draws a random key: tokens then hold for this process only, so pass
-    the same key to every worker of a multi-process server.
+    ``None`` draws a random key: tokens then hold for this process only, so with
+    several workers a form posted to another worker than the one that drew it
+    fails the check. That is logged, once per process and ``owner`` (the class
+    that takes the key), as a warning saying to pass the same key to every worker.
     """
 
-    def __init__(self, secret_key: str | bytes | None) -> None:
+    def __init__(self, secret_key: str | bytes | None, owner: str) -> None:
         if secret_key is None:
+            _warn_random_key(owner)
             secret_key = secrets.token_bytes(32)
         key = secret_key.encode() if isinstance(secret_key, str) else secret_key
         if not isinstance(key, bytes) or len(key) < 16:
@@ -70,6 +76,20 @@ class CsrfTokens:
         message = "\x1f".join((issued, *identity)).encode()
         digest = hmac.new(self._key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _warn_random_key(owner: str) -> None:
+    if owner in _warned_random:
+        return
+    _warned_random.add(owner)
+    logger.warning(
+        "sessionware: %s got no secret_key, so its CSRF tokens hold in this process only: "
+        "with several workers (gunicorn -w, uvicorn --workers) a form posted to another "
+        'worker fails with "CSRF check failed". Pass secret_key=... with the same value '
+        "in every worker (an environment variable; at least 16 bytes): "
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+        owner,
+    )
 
 
 def same_origin(request: Request) -> bool:

@@ -47,7 +47,7 @@ class MySessions(Pages):
     ) -> None:
         super().__init__(store, encryption=encryption)
         self.user = checked_callable(user, "user", "the signed-in user's id or None")
-        self.tokens = CsrfTokens(secret_key)
+        self.tokens = CsrfTokens(secret_key, "MySessions")
         self.title = title
 
     async def respond(self, request: Request, manager: Manager) -> Response:

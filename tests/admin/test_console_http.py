@@ -478,3 +478,76 @@ def test_pages_mounted_outside_the_session_middleware_say_how_to_mount_them() ->
     with pytest.raises(ConfigurationError, match="init_app"):
         Sessionware(store=store).wrap(console.wsgi())
     assert sessions.wrap(console.wsgi())  # set up on one app: fine
+
+
+def test_the_readme_pages_accept_a_form_served_by_another_worker() -> None:
+    """Two workers, each building the README's pages: the README's MySessions had no
+    secret_key, so each worker drew its own and half the posts failed the CSRF check."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from sessionware import SessionMiddleware
+
+    store = MemoryStore()
+
+    async def login(request: Request) -> PlainTextResponse:
+        request.session["user_id"] = request.query_params["user"]
+        return PlainTextResponse("signed in")
+
+    def worker() -> Starlette:
+        names: dict[str, Any] = {
+            "store": store,
+            "ADMINS": {"ada"},
+            "SUPPORT": set(),
+            "CSRF_KEY": "readme-workers-csrf-key-0123456789abcdef",
+        }
+        exec(readme_block("def staff(request)"), names)
+        app = Starlette(routes=[Route("/login", login), *names["routes"]])
+        app.add_middleware(
+            SessionMiddleware,
+            secret_key="readme-workers-secret-0123456789abcdef",
+            store=store,
+            user_key="user_id",
+            secure=False,
+        )
+        return app
+
+    first, second = worker(), worker()
+    with (
+        TestClient(first, base_url="http://testserver") as phone,
+        TestClient(first, base_url="http://testserver") as laptop,
+        TestClient(second, base_url="http://testserver") as laptop_on_second,
+    ):
+        phone.get("/login", params={"user": "ada"})
+        laptop.get("/login", params={"user": "ada"})
+        laptop_on_second.cookies = laptop.cookies
+        for path, form in (
+            ("/account/sessions/", {}),
+            ("/admin/sessions/", {"id": SessionManager(store).list().items[0].id}),
+        ):
+            page = laptop.get(path).text
+            action = "end-others" if "account" in path else "revoke"
+            form = {**form, "csrf_token": token_of(page), "confirm": "yes"}
+            answer = laptop_on_second.post(f"{path}{action}", data=form, follow_redirects=False)
+            assert answer.status_code in (200, 303), (path, answer.text)
+            assert "CSRF" not in answer.text
+
+
+def test_pages_without_a_secret_key_warn_once_that_workers_will_disagree(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sessionware.admin import MySessions, csrf
+
+    monkeypatch.setattr(csrf, "_warned_random", set())
+    with caplog.at_level("WARNING", logger="sessionware"):
+        for _ in range(2):
+            MySessions(MemoryStore(), user=lambda request: None)
+            AdminConsole(MemoryStore(), authorize=lambda request: None)
+        AdminConsole(MemoryStore(), authorize=lambda r: None, secret_key="k" * 16 + "0123")
+    warned = [r.getMessage() for r in caplog.records if "CSRF" in r.getMessage()]
+    assert len(warned) == 2
+    assert warned[0].startswith("sessionware: MySessions got no secret_key")
+    assert warned[1].startswith("sessionware: AdminConsole got no secret_key")
+    assert all("the same value in every worker" in message for message in warned)
