@@ -19,7 +19,7 @@ import pytest
 
 from sessionware import MemoryStore, SessionManager
 
-from .conftest import PHONE, screenshot
+from .conftest import LAPTOP, PHONE, screenshot
 from .site import CONSOLE, build
 
 pytestmark = pytest.mark.browser
@@ -378,6 +378,32 @@ def test_pages_are_strict_and_nobody_gets_in_without_authorize(new_page: Any, si
     open_detail(page, site, "user12")
     assert errors == []  # no CSP violation, no script error
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(246, 247, 249)"
+
+
+def test_a_very_long_email_wraps_and_keeps_view_on_screen(new_page: Any, serve: Any) -> None:
+    """A ~300-character email with no break point made the table ~2,500 px wide on a
+    1280 px laptop, pushing View (and Status, Last activity) off-screen."""
+    store = MemoryStore()
+    app, _ = build(store)
+    server = serve(app)
+    email = "operations." + "x" * 280 + "@example.com"
+    for form in ({"user": "longmail", "email": email}, {"user": "short"}):
+        with httpx.Client(base_url=server.url) as client:
+            assert client.post("/login", data=form).status_code == 200
+    page = console(new_page, Site(server.url, store, SessionManager(store), {}, {}))
+    page.goto(f"{CONSOLE}/?q=longmail")
+    page.wait_for_load_state()
+    row = page.locator("table.sessions tbody tr[data-id]")
+    assert row.count() == 1 and email in row.inner_text()
+    screenshot(page, "console-long-email")
+    width = LAPTOP["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    table_wrap = page.locator(".table-wrap").evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert table_wrap[0] <= table_wrap[1], "the table scrolls sideways"
+    view = row.get_by_role("link", name=re.compile(r"^View")).bounding_box()
+    assert view is not None and view["x"] >= 0 and view["x"] + view["width"] <= width
+    status = row.locator('td[data-label="Status"]').bounding_box()
+    assert status is not None and status["x"] + status["width"] <= width
 
 
 def test_screenshots_on_a_laptop_and_a_phone(new_page: Any, site: Site) -> None:
