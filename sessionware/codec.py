@@ -46,6 +46,9 @@ _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 MAX_DEPTH = 100  # containers (list, tuple, set, frozenset, dict) nested in each other
 MAX_CONTAINERS = 100_000  # containers in one session value, nested ones included
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # a stored record (so any value) over this is corrupt
+# A session key, user id or email is indexed by the stores; PostgreSQL's btree
+# refuses an index row over 2,704 bytes, so every store refuses these past this cap:
+MAX_KEY_BYTES = 1024  # UTF-8 bytes
 
 _ARRAY_HEADER = msgpack.Packer().pack_array_header
 
@@ -349,7 +352,7 @@ def check_key(key: object) -> str:
             type_name=type(key).__qualname__,
         )
     try:
-        key.encode()
+        size = len(key.encode())
     except UnicodeEncodeError:
         raise UnstorableValue(
             f"session key {key!r} is not valid UTF-8 (it holds a lone surrogate); "
@@ -364,17 +367,37 @@ def check_key(key: object) -> str:
             key=None,
             type_name="str",
         )
+    if size > MAX_KEY_BYTES:  # PostgreSQL cannot index it: refused in every store alike
+        raise UnstorableValue(
+            f"session key {key[:40]!r}... is {size} bytes of UTF-8, over the "
+            f"{MAX_KEY_BYTES} a session key may have; use a shorter key (keep long "
+            f"text in the value)",
+            key=None,
+            type_name="str",
+        )
     return key
 
 
 def check_indexable(name: str, text: str | None, key: str | None) -> None:
     """Refuse a user id or email the stores cannot index: one holding NUL, which
-    PostgreSQL's text cannot (the same on every store, so that an app tried on
-    SQLite does not fail only in production). UnstorableValue names ``key``."""
-    if text is not None and "\x00" in text:
+    PostgreSQL's text cannot, or over :data:`MAX_KEY_BYTES` of UTF-8, which its
+    index cannot (the same on every store, so that an app tried on SQLite does not
+    fail only in production). UnstorableValue names ``key``."""
+    if text is None:
+        return
+    if "\x00" in text:
         raise UnstorableValue(
             f"the session's {name} {text!r} holds a NUL character ('\\x00'), which "
             f"session stores cannot index; remove it from the value before storing it",
+            key=key,
+            type_name="str",
+        )
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_KEY_BYTES:
+        raise UnstorableValue(
+            f"the session's {name} {text[:40]!r}... is {size} bytes of UTF-8, over the "
+            f"{MAX_KEY_BYTES} session stores index; store a shorter id (e.g. a database "
+            f"id or a hash of it)",
             key=key,
             type_name="str",
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -84,3 +85,21 @@ def postgres_schema() -> Iterator[str]:
     schema = f"swtest_{uuid.uuid4().hex[:12]}"
     yield schema
     drop_schema(schema)
+
+
+@pytest.fixture(params=["memory", "redis", "sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest) -> Any:
+    """A fresh store of every kind, PostgreSQL included (its own schema, dropped after)."""
+    from .stores.sql import SQL_STORES
+
+    if request.param == "memory":
+        from sessionware import MemoryStore
+
+        return MemoryStore()
+    if request.param == "redis":
+        from sessionware import RedisStore
+
+        store = RedisStore.from_url(REDIS_URL, prefix=request.getfixturevalue("redis_prefix"))
+        request.addfinalizer(store.close)
+        return store
+    return SQL_STORES[request.param](request)
