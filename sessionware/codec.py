@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
+import sys
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -78,6 +80,8 @@ def _pack_default(value: Any) -> msgpack.ExtType:
     if MARKUP is not None and kind is MARKUP:
         return msgpack.ExtType(_MARKUP, str(value).encode())
     if kind is int:  # only ints outside msgpack's 64-bit range reach here; any size (no str())
+        if not decimal_fits(value):
+            raise _NoDecimalText(value.bit_length())
         return msgpack.ExtType(
             _BIGINT, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
         )
@@ -88,6 +92,39 @@ class _Unstorable(TypeError):
     def __init__(self, kind: type) -> None:
         super().__init__(kind.__qualname__)
         self.kind = kind
+
+
+class _NoDecimalText(ValueError):
+    def __init__(self, bits: int) -> None:
+        super().__init__(bits)
+        self.bits = bits
+
+
+_LOG10_2 = math.log10(2)
+
+
+def _max_str_digits() -> int:
+    get = getattr(sys, "get_int_max_str_digits", None)  # Python 3.10.7 and later
+    return int(get()) if get is not None else 0
+
+
+def decimal_fits(value: int) -> bool:
+    """Whether Python can write ``value`` as decimal text (``str``, ``json.dumps``):
+    not when it has more digits than ``sys.get_int_max_str_digits()``. Cheap: bounds
+    from the bit length, ``str`` only within a digit or two of the limit."""
+    limit = _max_str_digits()
+    bits = value.bit_length()
+    if not limit or bits <= 64:
+        return True
+    if int((bits - 1) * _LOG10_2) > limit:  # it has at least this many digits and one more
+        return False
+    if int(bits * _LOG10_2) + 2 <= limit:  # it has at most this many digits
+        return True
+    try:
+        str(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _pack(value: Any) -> bytes:
@@ -278,6 +315,15 @@ def encode(key: str, value: Any) -> bytes:
         packed = _pack(value)
     except _Unstorable as exc:
         raise _unstorable(key, exc.kind) from None
+    except _NoDecimalText as exc:
+        raise UnstorableValue(
+            f"session value for {key!r} holds an int of {exc.bits} bits, over the "
+            f"{_max_str_digits()} decimal digits Python writes as text "
+            f"(sys.get_int_max_str_digits()), so no export, console or user index could "
+            f"show it; store it as a str (hex(value)) or bytes",
+            key=key,
+            type_name="int",
+        ) from None
     except (ValueError, OverflowError) as exc:
         raise UnstorableValue(
             f"session value for {key!r} cannot be stored: {exc}",

@@ -15,6 +15,7 @@ Decimal, UUID          string (``str(value)``)
 tuple, list            array
 set, frozenset         array, sorted when its items can be compared
 float NaN / infinity   string (``"nan"``, ``"inf"``, ``"-inf"``): JSON has no such number
+int too long for str   string, its ``hex()``: over ``sys.get_int_max_str_digits()`` digits
 =====================  ============================================================
 """
 
@@ -133,8 +134,10 @@ def decode_payload(data: Mapping[str, bytes] | None) -> dict[str, Any]:
 def to_json(value: Any) -> JSON:
     """``value`` (anything the codec stores) as plain JSON data; TypeError for other types."""
     kind = type(value)
-    if value is None or kind in (bool, int, str):
+    if value is None or kind in (bool, str):
         return value
+    if kind is int:  # one stored under a higher limit than this process's has no decimal text
+        return value if codec.decimal_fits(value) else hex(value)
     if kind is float:
         return value if math.isfinite(value) else str(value)
     if kind is dict:

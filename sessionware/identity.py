@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .codec import decimal_fits
 from .errors import ConfigurationError
 
 _SELECTOR = re.compile(r"\$Session((?:\{[^{}]+\})+)")
@@ -45,4 +46,6 @@ class UserPath:
             value = value[key]
         if value is None or value == "" or isinstance(value, (dict, list, set, tuple, bytes)):
             return None
+        if type(value) is int and not decimal_fits(value):
+            return hex(value)  # (stored under a higher limit) far over what an index keeps
         return str(value)
