@@ -30,16 +30,26 @@ from ..export import JSON, AuditEntry, SessionInfo, SessionPage, info_json, page
 PIPE_WIDTH = 400  # a table written to a pipe or file is never wrapped narrower
 ECHOED = 48  # characters of an argument repeated in a message: a whole id (43), not more
 
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: ESC, CSI, BEL, CR...
+# C0, DEL and C1 (ESC, CSI, BEL, CR...), and lone surrogates: an argument's undecodable
+# bytes (surrogateescape), which no terminal can be sent
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # json.dumps(ensure_ascii=False) escapes C0 but leaves DEL and C1 raw; inside JSON
 # text they can only be in strings, where \u00XX means the same character.
 _JSON_CONTROLS = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
 
 
 def visible(text: str) -> str:
-    """``text`` with each control character written out as ``\\xNN``: what a person
+    """``text`` with each control character written out as ``\\xNN`` (a byte of an
+    argument that was not UTF-8 too, a lone surrogate as ``\\uNNNN``): what a person
     reads is what is stored, and the terminal receives no escape sequence."""
-    return _CONTROLS.sub(lambda match: f"\\x{ord(match[0]):02x}", text)
+    return _CONTROLS.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    if 0xDC80 <= code <= 0xDCFF:  # the byte an argument held that was not UTF-8
+        code -= 0xDC00
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def clipped(text: str) -> str:

@@ -34,6 +34,7 @@ it needs. Run ``tests/stores/test_contract.py`` against your own store.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -309,11 +310,29 @@ class AuditRecord:
     reason: str | None = None
 
 
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL, and lone surrogates (not UTF-8)
+
+
+def unmatchable(*texts: str | None) -> bool:
+    """Whether any of ``texts`` holds NUL or a lone surrogate: no stored id, user,
+    email or app does (the session refuses them), so a management argument holding
+    one matches nothing, and must never reach a backend that cannot encode it
+    (PostgreSQL's text holds no NUL; SQLite, PostgreSQL and Redis take only UTF-8)."""
+    return any(text is not None and _NOT_TEXT.search(text) is not None for text in texts)
+
+
+def as_logged(text: str | None) -> str | None:
+    """``text`` (an actor, id or reason) for the audit log: NUL and lone surrogates,
+    which not every backend can hold, shown as U+FFFD."""
+    return text if text is None else _NOT_TEXT.sub("\ufffd", text)
+
+
 @runtime_checkable
 class ManagedStore(Protocol):
     """Operator operations, sync. Records that ended (expired or revoked) stay
     visible as tombstones, meta only, for the store's ``retention_seconds``;
-    a deleted (logged out) record is gone at once.
+    a deleted (logged out) record is gone at once. An id, user, search or app
+    argument that is :func:`unmatchable` finds nothing (never an error).
     """
 
     def get_meta(self, session_id: str, *, now: float) -> Meta | None:

@@ -55,6 +55,8 @@ from .base import (
     Meta,
     Query,
     StoredSession,
+    as_logged,
+    unmatchable,
 )
 from .listing import matches, sort_key
 from .redis_record import assembled, converted, meta_of, time_of, whole
@@ -286,11 +288,15 @@ class RedisFlows:
     # -- the management contract ---------------------------------------------------------
 
     def get_meta(self, session_id: str, now: float) -> Flow[Meta | None]:
+        if unmatchable(session_id):
+            return None
         (peeked,) = yield from roundtrip([self._record("peek", session_id, now, "0")])
         found = self._peeked(session_id, peeked, now)
         return None if found is None else found[0]
 
     def read_data(self, session_id: str, now: float) -> Flow[dict[str, bytes] | None]:
+        if unmatchable(session_id):
+            return None
         (peeked,) = yield from roundtrip([self._record("peek", session_id, now, "1")])
         found = self._peeked(session_id, peeked, now)
         return None if found is None or peeked[0] != 1 else found[1]
@@ -298,6 +304,8 @@ class RedisFlows:
     def query(self, query: Query, now: float) -> Flow[tuple[list[tuple[str, Meta]], int]]:
         """The default listing (by last activity, unfiltered) is one page of the
         activity index; any other reads every candidate's meta and sorts here."""
+        if unmatchable(query.search, query.app, query.user):
+            return [], 0
         plain = not query.search and query.status is query.app is query.user is None
         if plain and query.sort == "last_activity":
             descending, offset, limit = int(query.descending), query.offset, query.limit
@@ -322,21 +330,27 @@ class RedisFlows:
         return rows[query.offset : query.offset + query.limit], len(rows)
 
     def user_session_ids(self, user: str, now: float) -> Flow[list[str]]:
+        if unmatchable(user):
+            return []
         (ids,) = yield from roundtrip([self._index("ids", now, _user_token(user), "1")])
         return [_id(member) for member in ids]
 
     def revoke(self, session_id: str, actor: str, now: float) -> Flow[bool]:
+        if unmatchable(session_id):
+            return False
         revoked, *_ = yield from roundtrip(
             self._both(
                 session_id,
                 now,
-                ("revoke", actor, self._retention),
+                ("revoke", as_logged(actor) or "", self._retention),
                 ("revoke", _member(session_id)),
             )
         )
         return _state(session_id, revoked) == 1
 
     def set_expiry(self, session_id: str, expires_at: float | None, now: float) -> Flow[bool]:
+        if unmatchable(session_id):
+            return False
         expires = _optional(expires_at)
         fixed, *_ = yield from roundtrip(
             self._both(

@@ -50,9 +50,11 @@ from .base import (
     Meta,
     Query,
     StoredSession,
+    as_logged,
     blind_refused,
     blind_size,
     slid_expiry,
+    unmatchable,
 )
 
 logger = logging.getLogger("sessionware")
@@ -271,7 +273,7 @@ class SQLFlows:
     # -- the management contract -------------------------------------------------------
 
     def get_meta(self, session_id: str, now: float) -> Flow[Meta | None]:
-        if _nul(session_id):
+        if unmatchable(session_id):
             return None
         rows = yield Statement(f"SELECT {COLUMNS} FROM {self.sessions} WHERE id = ?", (session_id,))
         meta = self._parse(session_id, rows)
@@ -284,7 +286,7 @@ class SQLFlows:
         return (yield from self._data(session_id))
 
     def query(self, query: Query, now: float) -> Flow[tuple[list[tuple[str, Meta]], int]]:
-        if _nul(query.search, query.app, query.user):
+        if unmatchable(query.search, query.app, query.user):
             return [], 0
         where, params = self._where(query, now)
         ((total,),) = yield Statement(f"SELECT count(*) FROM {self.sessions} {where}", params)
@@ -303,7 +305,7 @@ class SQLFlows:
         return page, int(total)
 
     def user_session_ids(self, user: str, now: float) -> Flow[list[str]]:
-        if _nul(user):
+        if unmatchable(user):
             return []
         rows = yield Statement(
             f"SELECT id FROM {self.sessions} WHERE user_name = ? AND status = ? "
@@ -334,10 +336,10 @@ class SQLFlows:
             "VALUES (?, ?, ?, ?, ?) RETURNING seq",
             (
                 record.at,
-                _no_nul(record.actor),
+                as_logged(record.actor),
                 record.action,
-                _no_nul(record.session_id),
-                _no_nul(record.reason),
+                as_logged(record.session_id),
+                as_logged(record.reason),
             ),
         )
         yield Statement(
@@ -385,7 +387,7 @@ class SQLFlows:
     def _lock_live(self, session_id: str, now: float) -> Flow[Meta | None]:
         """Lock the session's row; its meta if it is live at ``now``, else ``None``.
         An active row found expired is ended here (its data dropped)."""
-        if _nul(session_id):
+        if unmatchable(session_id):
             return None
         rows = yield Statement(
             f"SELECT {COLUMNS} FROM {self.sessions} WHERE id = ?" + self.dialect.lock,
@@ -404,7 +406,7 @@ class SQLFlows:
         yield Statement(
             f"UPDATE {self.sessions} SET status = ?, ended_at = ?, revoked_by = ?, due = ? "
             "WHERE id = ?",
-            (status, at, _no_nul(actor), at + self.retention_seconds, session_id),
+            (status, at, as_logged(actor), at + self.retention_seconds, session_id),
         )
 
     def _remove(self, session_id: str) -> Flow[None]:
@@ -474,18 +476,6 @@ class SQLFlows:
 
     def _ended_due(self, meta: Meta) -> float:
         return (meta.ended_at or 0.0) + self.retention_seconds
-
-
-def _nul(*texts: str | None) -> bool:
-    """Whether any of ``texts`` holds NUL: no id, user, email or app does (PostgreSQL's
-    text cannot, and the session refuses one), so such an argument matches nothing,
-    and on PostgreSQL it must never reach the database (a DataError there)."""
-    return any(text is not None and "\x00" in text for text in texts)
-
-
-def _no_nul(text: str | None) -> str | None:
-    """``text`` for the audit log, a NUL (which PostgreSQL's text cannot hold) shown as U+FFFD."""
-    return text if text is None or "\x00" not in text else text.replace("\x00", "\ufffd")
 
 
 def _marks(count: int) -> str:

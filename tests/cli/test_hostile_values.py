@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from sessionware import codec, devices
+from sessionware import SQLiteStore, codec, devices
 from sessionware.cli.durations import parse_duration
 from sessionware.errors import ConfigurationError
 from sessionware.stores.base import Meta
 from sessionware.stores.redis import RedisStore
 
 from ..conftest import REDIS_URL
-from .helpers import HOUR, run, run_on_terminal
+from .helpers import HOUR, run, run_on_terminal, seed
 
 pytestmark = pytest.mark.redis
 
@@ -123,6 +124,26 @@ def test_an_unknown_id_is_echoed_bounded(redis_prefix: str) -> None:
         echoed = result.stderr.split("session ", 1)[1].split("…", 1)[0]
         assert long_id.startswith(echoed) and 40 <= len(echoed) <= 64  # a whole id is 43
         assert len(result.stderr) < 200, (args[1], len(result.stderr))
+
+
+@pytest.mark.parametrize("where", ["redis", "sqlite"])
+def test_an_argument_that_is_not_utf8_is_not_found(
+    where: str, tmp_path: Path, redis_prefix: str
+) -> None:
+    """A byte that is not UTF-8 reaches Python as a lone surrogate ("\\udcff"), which
+    the stores raised UnicodeEncodeError for: a traceback. Now: not found, one line."""
+    url = f"sqlite:///{tmp_path / 's.db'}" if where == "sqlite" else REDIS_URL
+    if where == "sqlite":
+        seed(SQLiteStore(tmp_path / "s.db"), 1)
+    for args, said in (
+        (("sessions", "show", "\udcff"), "Error: no session \\xff in the store\n"),
+        (("sessions", "reveal", "a\udcff", "--reason", "r"), "no session a\\xff in the store"),
+        (("sessions", "revoke-user", "\udcff", "--yes"), "user '\\xff' has no live session"),
+        (("sessions", "ttl", "\udcff", "1h"), "session \\xff is not live"),
+    ):
+        result = run(*args, store=url, prefix=None if where == "sqlite" else redis_prefix)
+        assert result.returncode == 1, (args, result.stderr[-300:])
+        assert said in result.stderr and result.stderr.count("\n") == 1, result.stderr[-300:]
 
 
 def test_a_ttl_over_100_years_is_refused_in_the_commands_terms(redis_prefix: str) -> None:
