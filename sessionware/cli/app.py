@@ -22,7 +22,7 @@ from ..errors import ConfigurationError, CorruptRecord, MissingExtra, StoreUnava
 from ..export import stream_document, to_json
 from ..management import STATUSES, SessionManager
 from ..stores.base import SORT_FIELDS
-from ..stores.urls import masked, open_store, without_prefix
+from ..stores.urls import masked, open_store, scrubbed, without_prefix
 from . import output
 from .durations import parse_duration
 
@@ -61,7 +61,16 @@ class Operator:
         if self._manager is None:
             if not self.url:
                 raise click.UsageError("name the store: --store URL or SESSIONWARE_STORE")
-            store = open_store(self.url, self.prefix, existing=True)  # it creates no tables
+            try:
+                store = open_store(self.url, self.prefix, existing=True)  # creates no tables
+            except (ConfigurationError, MissingExtra):
+                raise
+            except (ValueError, KeyError) as error:  # a client library's reading of the URL
+                reason = scrubbed(f"{type(error).__name__}: {error}", self.url)
+                raise BadUsage(
+                    f"the store URL {masked(self.url)!r} cannot be used ({reason}); "
+                    "check its host, port and options"
+                ) from None
             self._manager = SessionManager(store)
             has_tables = getattr(store, "has_tables", None)
             if has_tables is not None and not has_tables():
@@ -342,7 +351,14 @@ def _destination(path: str | None) -> Iterator[IO[str]]:
         return
     partial = path + ".part"
     try:
-        with open(partial, "w", encoding="utf-8") as out:
+        out = open(partial, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as error:
+        raise BadUsage(
+            f"cannot write {output.clipped(path)}: {error.strerror or error}; "
+            "name a file in a folder that exists and you may write to"
+        ) from None
+    try:
+        with out:
             yield out
         os.replace(partial, path)
     finally:

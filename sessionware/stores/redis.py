@@ -44,7 +44,7 @@ from .redis_sentinel import forget_primary
 from .redis_wire import WireClient, wire_options
 from .redis_wire_sync import SyncWireClient
 from .registry_flows import RedisRegistry
-from .urls import masked, take_url_prefix, url_prefix
+from .urls import masked, scrubbed, take_url_prefix, url_prefix
 
 T = TypeVar("T")
 SyncClient = redis.Redis | RedisCluster
@@ -187,6 +187,7 @@ class RedisStore:
         serves only its own).
         """
         url, prefix = url_prefix(url, prefix)
+        _check_url(url)
         if prefix is None:
             prefix = DEFAULT_PREFIX
         if cluster and client_cache is not False:
@@ -737,6 +738,23 @@ def _check_client(client: object) -> None:
         raise ConfigurationError(
             "RedisStore needs a client without decode_responses=True: sessions store bytes"
         )
+
+
+def _check_url(url: str) -> None:
+    """ConfigurationError for a Redis URL that cannot be used: one redis-py cannot parse
+    (a port out of range, a broken IPv6 address), or one with an option its connections
+    refuse only when they connect (``ssl_cert_reqs=bogus``)."""
+    shown = masked(url)
+    try:
+        settings = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+        connection_class = settings.pop("connection_class", redis.Connection)
+        connection_class(**settings)  # checks its options; connects only when used
+    except (ValueError, KeyError, TypeError, redis.RedisError) as error:
+        reason = scrubbed(f"{type(error).__name__}: {error}", url)
+        raise ConfigurationError(
+            f"the Redis URL {shown!r} cannot be used ({reason}); write it as "
+            "redis://[:password@]host:port/db (rediss:// for TLS, unix:///path?db=0)"
+        ) from None
 
 
 def _timeout(*clients: SyncClient | AsyncClient | None) -> float | None:

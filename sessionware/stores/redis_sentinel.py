@@ -255,14 +255,17 @@ def _addresses(sentinels: object) -> list[tuple[str, int]]:
 def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, dict[str, Any]]:
     """``redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]`` →
     ``(sentinels, service_name, client options)``; the password is the primary's."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # an IPv6 address without its "]"
+        raise ConfigurationError(f"a redis+sentinel:// URL that cannot be read: {error}") from None
     if parts.scheme != "redis+sentinel":
         raise ConfigurationError(f"not a redis+sentinel:// URL: {parts.scheme}://...")
     credentials, _, hosts = parts.netloc.rpartition("@")
     sentinels: list[tuple[str, int]] = []
     for address in hosts.split(","):
         host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not port.isdigit() or int(port) > 65535:
             raise ConfigurationError(
                 "a redis+sentinel:// URL lists the Sentinels as host:port[,host:port...], "
                 f"e.g. redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster; got {address!r}"

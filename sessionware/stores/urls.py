@@ -95,6 +95,20 @@ def masked(url: str) -> str:
     return _CREDENTIAL_PARAM.sub(r"\1***", url)
 
 
+def scrubbed(text: str, url: str) -> str:
+    """``text`` (an error's message about ``url``) with the credentials :func:`masked`
+    hides in ``url`` replaced by ``***``, wherever the message repeats them."""
+    userinfo = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+    secrets = [userinfo.partition(":")[2], *_credential_values(url)]
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _credential_values(url: str) -> list[str]:
+    return [match[0][len(match[1]) :] for match in _CREDENTIAL_PARAM.finditer(url)]
+
+
 def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -> Any:
     """The store ``url`` names, with key ``prefix`` where the store has one (or the URL's
     own ``?prefix=...``, which is not passed on to the client).

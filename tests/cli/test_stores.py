@@ -205,6 +205,32 @@ def test_a_sqlite_file_that_is_not_there_is_refused_not_created(tmp_path: Path) 
     assert not path.exists()
 
 
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("redis://localhost:99999/0", "Port out of range"),
+        ("redis://[::1", "Invalid IPv6 URL"),
+        ("rediss://:pw@127.0.0.1:6379/0?ssl_cert_reqs=bogus", "Certificate Requirements"),
+        ("redis+sentinel://[::1/mymaster", "Invalid IPv6 URL"),
+        ("redis+sentinel://:pw@h:99999/mymaster", "host:port"),
+    ],
+)
+def test_a_malformed_store_url_is_one_line_and_exit_2(url: str, said: str) -> None:
+    result = run("sessions", "list", store=url)
+    assert result.returncode == 2, result.stderr[-500:]
+    assert said in result.stderr and "pw" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-500:]
+
+
+def test_an_export_to_a_folder_that_is_not_there_is_one_line_and_exit_2(
+    redis_prefix: str,
+) -> None:
+    result = run("sessions", "export", "-o", "/nonexistent/dir/x.json", prefix=redis_prefix)
+    assert result.returncode == 2, result.stderr[-500:]
+    assert "cannot write /nonexistent/dir/x.json: No such file or directory" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-500:]
+
+
 def test_without_the_cli_extra_the_command_names_it_in_one_line(tmp_path: Path) -> None:
     blocked = tmp_path / "click"  # found before the real click: as if it were not installed
     blocked.mkdir()

@@ -70,3 +70,20 @@ def test_a_postgresql_url_with_a_prefix_is_not_handed_to_libpq(postgres_schema: 
         assert store.load("s1", now=time.time(), idle_seconds=60) is not None
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("redis://localhost:99999/0", "Port out of range"),
+        ("redis://[::1", "Invalid IPv6 URL"),
+        ("rediss://:pw@127.0.0.1:6379/0?ssl_cert_reqs=bogus", "Certificate Requirements"),
+        ("redis://127.0.0.1:6379/0?db=abc", "Invalid value for 'db'"),
+    ],
+)
+def test_a_malformed_redis_url_is_a_configuration_error(url: str, said: str) -> None:
+    """redis-py's ValueError and KeyError (the last only at the first command) were
+    not sessionware's: the middleware and the command showed a traceback."""
+    with pytest.raises(ConfigurationError, match="cannot be used") as raised:
+        RedisStore.from_url(url)
+    assert said in str(raised.value) and ":pw@" not in str(raised.value)
