@@ -18,6 +18,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable, missing_extra
 
@@ -742,11 +743,13 @@ def _check_client(client: object) -> None:
 
 def _check_url(url: str) -> None:
     """ConfigurationError for a Redis URL that cannot be used: one redis-py cannot parse
-    (a port out of range, a broken IPv6 address), or one with an option its connections
-    refuse only when they connect (``ssl_cert_reqs=bogus``)."""
+    (a port out of range, a broken IPv6 address), one with an option its connections
+    refuse only when they connect (``ssl_cert_reqs=bogus``), and one whose database is
+    not a number, which redis-py reads as database 0 (another app's data)."""
     shown = masked(url)
     try:
         settings = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+        path = urlsplit(url).path.lstrip("/")
         connection_class = settings.pop("connection_class", redis.Connection)
         connection_class(**settings)  # checks its options; connects only when used
     except (ValueError, KeyError, TypeError, redis.RedisError) as error:
@@ -755,6 +758,12 @@ def _check_url(url: str) -> None:
             f"the Redis URL {shown!r} cannot be used ({reason}); write it as "
             "redis://[:password@]host:port/db (rediss:// for TLS, unix:///path?db=0)"
         ) from None
+    plain = url.partition("://")[0].lower() in ("redis", "rediss")
+    if plain and path and not (path.isascii() and path.isdigit()):
+        raise ConfigurationError(
+            f"the Redis URL {shown!r} names database {path!r}: a database is a "
+            "number (redis://host:6379/0); without one, redis-py would use database 0"
+        )
 
 
 def _timeout(*clients: SyncClient | AsyncClient | None) -> float | None:

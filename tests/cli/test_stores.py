@@ -222,6 +222,16 @@ def test_a_malformed_store_url_is_one_line_and_exit_2(url: str, said: str) -> No
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-500:]
 
 
+def test_a_redis_database_that_is_not_a_number_is_refused(redis_prefix: str) -> None:
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    seed(store, 1)  # in database 0
+    store.close()
+    result = run("sessions", "list", store="redis://127.0.0.1:6379/abc", prefix=redis_prefix)
+    assert result.returncode == 2, result.stdout[-500:]
+    assert "names database 'abc': a database is a number" in result.stderr
+    assert result.stdout == ""
+
+
 def test_an_export_to_a_folder_that_is_not_there_is_one_line_and_exit_2(
     redis_prefix: str,
 ) -> None:

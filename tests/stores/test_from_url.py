@@ -87,3 +87,12 @@ def test_a_malformed_redis_url_is_a_configuration_error(url: str, said: str) -> 
     with pytest.raises(ConfigurationError, match="cannot be used") as raised:
         RedisStore.from_url(url)
     assert said in str(raised.value) and ":pw@" not in str(raised.value)
+
+
+@pytest.mark.parametrize("database", ["abc", "1x", "-1", "0/1"])
+def test_a_redis_database_that_is_not_a_number_is_refused(database: str) -> None:
+    """redis-py reads redis://host/abc as database 0: another app's sessions, listed."""
+    with pytest.raises(ConfigurationError, match=f"names database '{database}'"):
+        RedisStore.from_url(f"redis://127.0.0.1:6379/{database}?prefix=app:")
+    RedisStore.from_url("redis://127.0.0.1:6379/15").close()  # a number, or none, is kept
+    RedisStore.from_url("redis://127.0.0.1:6379/").close()
