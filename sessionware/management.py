@@ -23,6 +23,7 @@ Contract shared by both:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
 from .encryption import Keyring, opened, readable_values
-from .errors import ConfigurationError
+from .errors import ConfigurationError, StoreUnavailable
 from .export import (
     JSON,
     AuditEntry,
@@ -215,6 +216,17 @@ def export_record(actor: str, query: Query, count: int, reason: str | None) -> A
 def stream_record(actor: str, reason: str | None) -> AuditRecord:
     """The one audit record of a streamed export (``iter_export``), written before it reads."""
     what = "every matching session (streamed)"
+    return audit_record(actor, EXPORT, None, what if not reason else f"{what}: {reason}")
+
+
+def streamed_record(
+    actor: str, filters: Mapping[str, Any], count: int, reason: str | None, *, finished: bool
+) -> AuditRecord:
+    """The one audit record of :meth:`SessionManager.export_to`, written after it: the
+    filters, how many sessions it wrote, whether it stopped early, the operator's reason."""
+    shown = [f"{name}={value}" for name, value in filters.items() if value is not None]
+    what = f"{count} session{'' if count == 1 else 's'} (streamed"
+    what += "".join(f", {item}" for item in shown) + ("" if finished else "; interrupted") + ")"
     return audit_record(actor, EXPORT, None, what if not reason else f"{what}: {reason}")
 
 
@@ -434,6 +446,48 @@ class SessionManager(TokenManager):
         filters = _hashed_filters(self.encryption, filters)
         query = stream_query(include_metadata, filters)
         self.store.add_audit(stream_record(checked_actor(actor), reason))
+        yield from self._stream(query, include_metadata, progress)
+
+    def export_to(
+        self,
+        sink: Callable[[Iterator[dict[str, JSON]]], None],
+        *,
+        include_metadata: bool = False,
+        actor: str = UNSPECIFIED_ACTOR,
+        reason: str | None = None,
+        progress: Progress | None = None,
+        **filters: Any,
+    ) -> int:
+        """:meth:`iter_export`'s items handed to ``sink``, which writes them (a file, a
+        download); returns how many it took. Audit-logged once, *after* ``sink`` returns,
+        with the filters and that count. When ``sink`` raises having taken none (a file
+        it cannot open), nothing is logged, as nothing was written; having taken some,
+        the entry says how many and that the export was interrupted.
+        """
+        actor = checked_actor(actor)
+        filters = _hashed_filters(self.encryption, filters)
+        query, count = stream_query(include_metadata, filters), 0
+
+        def counted() -> Iterator[dict[str, JSON]]:
+            nonlocal count
+            for item in self._stream(query, include_metadata, progress):
+                count += 1
+                yield item
+
+        try:
+            sink(counted())
+        except BaseException:
+            if count:
+                with contextlib.suppress(StoreUnavailable):  # the failure may be the store's
+                    record = streamed_record(actor, filters, count, reason, finished=False)
+                    self.store.add_audit(record)
+            raise
+        self.store.add_audit(streamed_record(actor, filters, count, reason, finished=True))
+        return count
+
+    def _stream(
+        self, query: Query, include_metadata: bool, progress: Progress | None
+    ) -> Iterator[dict[str, JSON]]:
         scan, scanned = Query(limit=EXPORT_BATCH), 0
         while True:
             rows, total = self.store.query(scan, now=time.time())

@@ -71,6 +71,31 @@ def test_every_matching_session_across_batches(store: Any) -> None:
     assert everything[7]["status"] == "revoked" and everything[7]["payload"] == {}
 
 
+def test_export_to_audits_after_the_sink_with_what_it_took(store: Any) -> None:
+    seed(store, 6, users=2)
+    manager = SessionManager(store)
+    written: list[Any] = []
+    assert manager.export_to(written.extend, user="user1", actor="ann", reason="why") == 3
+    assert [item["payload"]["cart"][1] for item in written] == [5, 3, 1]
+
+    def refuses(items: Any) -> None:
+        raise OSError("cannot open the file")
+
+    def stops_after_two(items: Any) -> None:
+        next(items), next(items)
+        raise BrokenPipeError
+
+    with pytest.raises(OSError, match="cannot open"):
+        manager.export_to(refuses, actor="bob")
+    with pytest.raises(BrokenPipeError):
+        manager.export_to(stops_after_two, actor="cy", app="shop")
+    reasons = [(entry.actor, entry.reason) for entry in manager.audit_log()]
+    assert reasons == [
+        ("cy", "2 sessions (streamed, app=shop; interrupted)"),  # bob's took none: no entry
+        ("ann", "3 sessions (streamed, user=user1): why"),
+    ]
+
+
 def test_the_stream_is_one_export_document(store: Any) -> None:
     seed(store, 6)
     text = "".join(stream_document(SessionManager(store).iter_export(app="shop")))

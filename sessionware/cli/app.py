@@ -297,37 +297,32 @@ def export(
     reason: str | None,
     **filters: Any,
 ) -> None:
-    """Every matching session (not one page) as JSON, streamed; each read is audit-logged."""
+    """Every matching session (not one page) as JSON, streamed; audit-logged once written,
+    with the filters and how many sessions it wrote."""
     filters = {name: value for name, value in filters.items() if value is not None}
     bar = output.progress_bar()
     task = bar.add_task("export", total=None) if bar else None
-    count = 0
 
     def progress(scanned: int, total: int) -> None:
         if bar is not None and task is not None:
             bar.update(task, completed=scanned, total=total)
 
-    def counted(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        nonlocal count
-        for item in items:
-            count += 1
-            yield item
+    def write(items: Iterator[dict[str, Any]]) -> None:
+        with _destination(path) as out:  # opened first: a path it cannot write reads nothing
+            items = _started(items)
+            chunks = (json.dumps(i, ensure_ascii=False) + "\n" for i in items) if jsonl else None
+            for chunk in chunks or stream_document(items):
+                out.write(output.json_text(chunk))
 
-    items = counted(
-        operator.manager.iter_export(
+    with bar or contextlib.nullcontext():  # audit-logged once written, with the count
+        count = operator.manager.export_to(
+            write,
             include_metadata=include_metadata,
             actor=actor or login_name(),
             reason=reason,
             progress=progress,
             **filters,
         )
-    )
-    with bar or contextlib.nullcontext():
-        items = _started(items)
-        chunks = (json.dumps(i, ensure_ascii=False) + "\n" for i in items) if jsonl else None
-        with _destination(path) as out:
-            for chunk in chunks or stream_document(items):
-                out.write(output.json_text(chunk))
     if bar is not None:
         bar.console.print(  # the path is the operator's own text: never markup
             f"exported {count} sessions" + (f" to {output.visible(str(path))}" if path else ""),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sessionware import SessionManager
 from sessionware.stores.redis import RedisStore
 
 from ..conftest import REDIS_URL, delete_prefix, redis_or_skip
@@ -48,6 +49,25 @@ def test_a_reader_that_leaves_early_gets_no_traceback(redis_prefix: str, store: 
     assert json.loads(result.stdout)["payload"] == {"cart": ["sku", 1199]}
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     assert result.returncode == 1
+
+
+def test_the_audit_entry_comes_after_the_write_with_the_filter_and_the_count(
+    redis_prefix: str, store: RedisStore, tmp_path: Path
+) -> None:
+    seed(store, 5, users=1)  # all of user0
+    seed(store, 2, users=1, start=5, app="blog")
+    manager = SessionManager(store)
+    failed = run("sessions", "export", "-o", "/nonexistent/dir/x.json", prefix=redis_prefix)
+    assert failed.returncode == 2
+    assert manager.audit_log() == []  # nothing was read, nothing was written
+    target = str(tmp_path / "shop.json")
+    args = ("--app", "shop", "--user", "user0", "--reason", "ticket 5", "--actor", "kim")
+    done = run("sessions", "export", *args, "-o", target, prefix=redis_prefix)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(Path(target).read_text())["totalItems"] == 5
+    (entry,) = manager.audit_log()
+    assert (entry.actor, entry.action) == ("kim", "export")
+    assert entry.reason == "5 sessions (streamed, app=shop, user=user0): ticket 5"
 
 
 def peak_rss_kib(prefix: str, target: Path) -> int:
