@@ -191,10 +191,15 @@ def sessions() -> None:
 @pass_operator
 def list_sessions(operator: Operator, /, ascending: bool, as_json: bool, **query: Any) -> None:
     """One page of sessions, as SessionManager.list gives it."""
-    listing = operator.manager.list(descending=not ascending, **query)
+    manager = operator.manager
+    listing = manager.list(descending=not ascending, **query)
     output.page(listing, as_json)
-    if listing.total_items == 0 and not as_json:
-        output.note(f"no sessions {'match' if query_given(query) else 'are'} in {operator.where()}")
+    if listing.total_items or as_json:
+        return
+    if query_given(query) and manager.list(page_size=1).total_items:
+        output.note("no sessions match these filters")  # the store and prefix are right
+    else:  # an empty store: perhaps the wrong one, or the wrong prefix
+        output.note(f"no sessions are in {operator.where()}")
 
 
 FILTERS = ("search", "status", "app", "user")  # filter_options' names
@@ -271,7 +276,7 @@ def ttl(operator: Operator, /, session_id: str, duration: str, actor: str | None
     """Expire a live session DURATION from now (90s, 15m, 2h, 7d, 2w, 6mo, 1y), or never.
     Audit-logged (action ``ttl``)."""
     ttl_value = parse_duration(duration)
-    if not operator.manager.set_ttl(session_id, ttl_value, actor=actor or login_name()):
+    if not operator.manager.set_ttl(_given(session_id), ttl_value, actor=actor or login_name()):
         raise Failure(
             f"session {output.clipped(session_id)} is not live (unknown, expired or revoked)"
         )
@@ -329,6 +334,13 @@ def export(
             highlight=False,
             markup=False,
         )
+
+
+def _given(session_id: str) -> str:
+    """``session_id``, unless it is empty (a shell variable that was not set)."""
+    if not session_id:
+        raise BadUsage("the session id is empty: pass an id as `sessions list` shows it")
+    return session_id
 
 
 def _started(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -392,7 +404,7 @@ def audit(
 
 
 def _existing(operator: Operator, /, session_id: str) -> Any:
-    info = operator.manager.get(session_id)
+    info = operator.manager.get(_given(session_id))
     if info is None:
         raise Failure(f"no session {output.clipped(session_id)} in the store")
     return info

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import re
 import sys
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,9 +31,11 @@ from ..export import JSON, AuditEntry, SessionInfo, SessionPage, info_json, page
 PIPE_WIDTH = 400  # a table written to a pipe or file is never wrapped narrower
 ECHOED = 48  # characters of an argument repeated in a message: a whole id (43), not more
 
-# C0, DEL and C1 (ESC, CSI, BEL, CR...), and lone surrogates: an argument's undecodable
-# bytes (surrogateescape), which no terminal can be sent
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0, DEL and C1 (ESC, CSI, BEL, CR...); past ASCII, a character is checked by category:
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]|[^\x00-\x7f]")
+# lone surrogates (an argument's undecodable bytes), format characters such as the bidi
+# overrides (U+202E turns what follows around), and line and paragraph separators
+_HIDDEN = frozenset({"Cs", "Cf", "Zl", "Zp"})
 # json.dumps(ensure_ascii=False) escapes C0 but leaves DEL and C1 raw; inside JSON
 # text they can only be in strings, where \u00XX means the same character.
 _JSON_CONTROLS = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
@@ -40,13 +43,16 @@ _JSON_CONTROLS = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
 
 def visible(text: str) -> str:
     """``text`` with each control character written out as ``\\xNN`` (a byte of an
-    argument that was not UTF-8 too, a lone surrogate as ``\\uNNNN``): what a person
-    reads is what is stored, and the terminal receives no escape sequence."""
+    argument that was not UTF-8 too; a lone surrogate, a format character such as a
+    bidi override, or a line separator as ``\\uNNNN``): what a person reads is what
+    is stored, and the terminal receives no escape sequence nor reordering."""
     return _CONTROLS.sub(_escaped, text)
 
 
 def _escaped(match: re.Match[str]) -> str:
     code = ord(match[0])
+    if code > 0x9F and unicodedata.category(match[0]) not in _HIDDEN:
+        return match[0]
     if 0xDC80 <= code <= 0xDCFF:  # the byte an argument held that was not UTF-8
         code -= 0xDC00
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
@@ -60,7 +66,9 @@ def clipped(text: str) -> str:
 
 def cell(value: object) -> Text:
     """A table cell showing ``value`` literally: never rich markup, no control characters;
-    ``None`` is ``-``."""
+    ``None`` is ``-``; a Text (made of visible parts) as it is."""
+    if isinstance(value, Text):
+        return value
     return Text("-" if value is None else visible(str(value)))
 
 
@@ -104,10 +112,11 @@ def page(listing: SessionPage, as_json: bool) -> None:
             _when(info.expires_at),
         )
     pages = max(listing.total_pages, 1)
-    table.caption = (
-        f"page {listing.page} of {pages} (0-based), {listing.total_items} "
-        f"session{'' if listing.total_items == 1 else 's'} in all"
-    )
+    total = f"{listing.total_items} session{'' if listing.total_items == 1 else 's'} in all"
+    if listing.page >= pages:
+        table.caption = f"there is no page {listing.page}: pages 0 to {pages - 1}, {total}"
+    else:
+        table.caption = f"page {listing.page} of {pages} (0-based), {total}"
     stdout().print(table)
 
 
@@ -116,7 +125,22 @@ def session(info: SessionInfo, as_json: bool) -> None:
     if as_json:
         print_json(info_json(info))
         return
-    _pairs(info_json(info).items())
+    rows: dict[str, Any] = {**info_json(info), "device": _device(info)}
+    _pairs(rows.items())
+
+
+def _device(info: SessionInfo) -> Text | None:
+    """Where the session was created and last used, a line each: label, address, agent
+    (each written out by :func:`visible`; only the line break between them is ours)."""
+    record = info.device
+    if record is None:
+        return None
+    lines = []
+    for name, device in (("first", record.first), ("last", record.last)):
+        ip = f" from {device.ip}" if device.ip else ""
+        line = f"{name}: {device.label}{ip} ({device.user_agent or 'no user agent'})"
+        lines.append(visible(line))
+    return Text("\n".join(lines))
 
 
 def mapping(values: Mapping[str, Any], as_json: bool) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from sessionware import SessionManager
+from sessionware import SessionManager, codec, devices
+from sessionware.stores.base import Meta
 from sessionware.stores.redis import RedisStore
 
 from ..conftest import REDIS_URL
@@ -275,6 +276,44 @@ def test_an_empty_listing_names_the_store_and_prefix_it_read(
     assert json.loads(ok(as_json))["totalItems"] == 0 and as_json.stderr == ""  # JSON alone
     assert "6 sessions in all" in ok(listed := run("sessions", "list", prefix=redis_prefix))
     assert listed.stderr == ""  # a listing that found sessions needs no hint
+
+
+def test_a_filter_that_matches_nothing_does_not_blame_the_prefix(
+    redis_prefix: str, ids: list[str]
+) -> None:
+    filtered = run("sessions", "list", "--user", "nobody", prefix=redis_prefix)
+    assert "0 sessions in all" in ok(filtered)
+    assert filtered.stderr == "no sessions match these filters\n"  # the store holds 6
+
+
+def test_a_page_past_the_last_says_there_is_none(redis_prefix: str, ids: list[str]) -> None:
+    out = ok(run("sessions", "list", "--page", "99", prefix=redis_prefix))
+    assert "there is no page 99: pages 0 to 0, 6 sessions in all" in out
+    assert "page 99 of" not in out
+
+
+def test_show_an_empty_id_says_so(redis_prefix: str, ids: list[str]) -> None:
+    for args in (("show", ""), ("revoke", "", "--yes"), ("ttl", "", "1h")):
+        said = failed(run("sessions", *args, prefix=redis_prefix), 2)
+        assert said == "Error: the session id is empty: pass an id as `sessions list` shows it\n"
+
+
+def test_show_writes_the_device_as_lines(redis_prefix: str, store: RedisStore) -> None:
+    now = time.time()
+    agent = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+    first, last = devices.Device(agent, "203.0.113.9"), devices.Device(agent, None)
+    meta = Meta(
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+        expires_at=now + 60,
+        device=devices.encode(devices.DeviceRecord(first, last)),
+    )
+    store.create("d" * 32, {"a": codec.encode("a", 1)}, meta)
+    out = ok(run("sessions", "show", "d" * 32, prefix=redis_prefix))
+    assert f"first: Firefox on Linux from 203.0.113.9 ({agent})" in out
+    assert f"last: Firefox on Linux ({agent})" in out
+    assert "{" not in out and "userAgent" not in out
 
 
 def test_a_postgresql_server_that_refuses_connections_is_one_line_and_exit_3() -> None:

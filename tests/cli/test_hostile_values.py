@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sessionware import SQLiteStore, codec, devices
+from sessionware.cli import output
 from sessionware.cli.durations import parse_duration
 from sessionware.errors import ConfigurationError
 from sessionware.stores.base import Meta
@@ -84,6 +85,22 @@ def test_tables_print_stored_values_literally(redis_prefix: str, hostile: str) -
     assert "eve[/]\\x1b[2J" in log
     assert "[link=http://evil.example]ticket[/link] \\x1b]8;;http://evil.example\\x1b\\" in log
     assert "\\x07\\x7f\\x9b31m" in log
+
+
+def test_bidi_overrides_are_written_out(redis_prefix: str, store: RedisStore) -> None:
+    """U+202E (RIGHT-TO-LEFT OVERRIDE) and the other format characters reorder or hide
+    what the terminal shows after them: a table writes them out, as control characters."""
+    now = time.time()
+    user = "admin\u202egnp.exe\u2066x\u200by\u2028z"
+    meta = Meta(
+        created_at=now, updated_at=now, last_activity_at=now, expires_at=now + 60, user=user
+    )
+    store.create("c" * 32, {"cart": codec.encode("cart", 1)}, meta)
+    for args in (("sessions", "list"), ("sessions", "show", "c" * 32)):
+        out = shown(run(*args, prefix=redis_prefix))
+        assert "admin\\u202egnp.exe\\u2066x\\u200by\\u2028z" in out
+        assert not any(ch in out for ch in "\u202e\u2066\u200b\u2028")
+    assert "é" in output.visible("é") and output.visible("é") == "é"  # letters stay
 
 
 def test_json_keeps_the_exact_values(redis_prefix: str, hostile: str) -> None:
