@@ -188,7 +188,6 @@ class RedisStore:
         serves only its own).
         """
         url, prefix = url_prefix(url, prefix)
-        _check_url(url)
         if prefix is None:
             prefix = DEFAULT_PREFIX
         if cluster and client_cache is not False:
@@ -220,13 +219,8 @@ class RedisStore:
             )
             return redis.asyncio.Redis.from_pool(pool)
 
+        _check_url(url, cluster)
         if cluster:
-            authority = url.partition("://")[2].partition("/")[0].partition("?")[0]
-            if "," in authority.partition("#")[0].rpartition("@")[2]:  # (not a password's)
-                raise ConfigurationError(
-                    f"a cluster URL names one node, any of them: redis+cluster://host:port, not "
-                    f"{masked(url)!r}; the client learns the others from it"
-                )
             try:
                 sync_client: SyncClient = RedisCluster.from_url(
                     url, **{"retry": sync_retry, **options}
@@ -741,12 +735,19 @@ def _check_client(client: object) -> None:
         )
 
 
-def _check_url(url: str) -> None:
-    """ConfigurationError for a Redis URL that cannot be used: one redis-py cannot parse
+def _check_url(url: str, cluster: bool) -> None:
+    """ConfigurationError for a Redis URL that cannot be used: a cluster URL naming more
+    than one node (the client learns the others), one redis-py cannot parse
     (a port out of range, a broken IPv6 address), one with an option its connections
     refuse only when they connect (``ssl_cert_reqs=bogus``), and one whose database is
     not a number, which redis-py reads as database 0 (another app's data)."""
     shown = masked(url)
+    authority = url.partition("://")[2].partition("/")[0].partition("?")[0]
+    if cluster and "," in authority.partition("#")[0].rpartition("@")[2]:  # (not a password's)
+        raise ConfigurationError(
+            f"a cluster URL names one node, any of them: redis+cluster://host:port, not "
+            f"{shown!r}; the client learns the others from it"
+        )
     try:
         settings = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
         path = urlsplit(url).path.lstrip("/")
