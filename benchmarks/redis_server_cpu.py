@@ -55,7 +55,7 @@ def _operations(store: RedisStore, session_id: str) -> dict[str, Callable[[], An
 
     def save() -> Any:
         change = Changes(set={"cart": b"\x91\xa5sku-3"}, updated_at=time.time(), size_bytes=60)
-        change.attribute_count, change.user, change.email = 3, "100000", "u1@example.com"
+        change.max_size_bytes, change.user, change.email = 65536, "100000", "u1@example.com"
         return store.save(session_id, change)
 
     def write() -> Any:

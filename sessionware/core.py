@@ -25,8 +25,8 @@ from . import devices
 from .bounded import Bounded
 from .codec import MAX_RECORD_BYTES, check_indexable
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
-from .encryption import Keyring
-from .errors import ConfigurationError, SessionTooLarge, UnknownOption
+from .encryption import SEAL_OVERHEAD, Keyring
+from .errors import ConfigurationError, UnknownOption
 from .identity import UserPath
 from .session import FLASH_KEY, Session
 from .stores.base import (
@@ -39,7 +39,9 @@ from .stores.base import (
     Changes,
     Meta,
     SyncStore,
+    entry_size,
     slid_expiry,
+    too_large,
 )
 from .transport import Network, parse_proxies
 
@@ -368,14 +370,7 @@ class Plan:
         if self.method != "write" or outcome == WRITTEN:
             return False
         if outcome == TOO_LARGE:
-            raise SessionTooLarge(
-                "the keys set in this request would make the stored session larger than "
-                "max_payload_bytes; it was not saved. Keep large data elsewhere (a database "
-                "row, a cache) and store its id, or raise max_payload_bytes",
-                key=None,
-                size=None,
-                limit=self.args[1].max_size_bytes,
-            )
+            raise too_large(self.args[1].max_size_bytes)
         assert self.fallback is not None
         gone_id, fresh = self.args[0], self.fallback()
         for name in _PLAN_FIELDS:
@@ -410,7 +405,9 @@ _PLAN_FIELDS = tuple(f.name for f in dataclasses.fields(Plan))
 
 
 def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
-    """Carry out ``plan`` against a sync store; returns the headers to add."""
+    """Carry out ``plan`` against a sync store; returns the headers to add. Raises
+    SessionTooLarge when the store refused a save or blind write as over the cap
+    (nothing written: concurrent requests passed it together)."""
     outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs) if plan.method else None
     if plan.fall_back(outcome):
         outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs)
@@ -503,6 +500,8 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     result.session, result.new_token = session, token
     new_id = public_id(token)
     data = _sealed(config, new_id, data, token)
+    if config.encryption is not None:  # the store counts what it holds: the sealed values
+        meta.size_bytes = meta.max_size_bytes = sum(entry_size(*item) for item in data.items())
     if old_id is None:
         cookie = _set_cookie(
             config,
@@ -574,7 +573,8 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
         removed=removed,
         updated_at=now,
         size_bytes=session._size,
-        attribute_count=_attribute_count(values),
+        max_size_bytes=_stored_cap(config, values),
+        uncounted_keys=INTERNAL_KEYS,
         user=user,
         email=email,
         device=device,
@@ -811,3 +811,12 @@ def _check_binding(session_type: object, app_id: str, user_key: str | None) -> N
 
 def _attribute_count(data: Mapping[str, object]) -> int:
     return len(data) - sum(key in data for key in INTERNAL_KEYS)
+
+
+def _stored_cap(config: SessionConfig, values: Mapping[str, object]) -> int:
+    """The cap a save gives the store, which counts the bytes it holds: with encryption,
+    ``max_payload_bytes`` and each value's seal (so that a session the cap lets through
+    in plaintext is not refused for its seals; keys added concurrently get none)."""
+    if config.encryption is None:
+        return config.max_payload_bytes
+    return config.max_payload_bytes + SEAL_OVERHEAD * len(values)

@@ -49,6 +49,7 @@ SEALED = "[sealed: only the session's own cookie can open it]"
 """What the management API shows for a value sealed to its session's token."""
 USER_TAG = "uh:"  # starts a hashed user id (hash_user_ids=True)
 _HEADER = 2 + 4 + 12  # marker, version, key name, nonce
+SEAL_OVERHEAD = _HEADER + 16  # the bytes sealing adds to a value: the header and GCM's tag
 _SALT = b"sessionware keyring v1"
 
 

@@ -22,9 +22,15 @@ live, atomically, so a save racing a logout, a rotation or a revocation never
 brings the record back.
 
 Errors. A store raises :class:`~sessionware.errors.StoreUnavailable` (with the
-cause chained) when its backend cannot be reached or fails, and
-:class:`~sessionware.errors.CorruptRecord` is for the core, not stores: stores
-return bytes as they were given.
+cause chained) when its backend cannot be reached or fails; ``save`` raises
+:class:`~sessionware.errors.SessionTooLarge` (:func:`too_large`) for a change it
+refuses as over the size cap. :class:`~sessionware.errors.CorruptRecord` is for
+the core, not stores: stores return bytes as they were given.
+
+Sizes. A record's ``size_bytes`` and ``attribute_count`` describe what it holds
+(an entry counts its key's UTF-8 length plus its value's bytes), and a store
+keeps them so itself, atomically with every write: concurrent requests on one
+session each change their own keys, and each sees only its own view of the rest.
 
 A store serves sync callers (WSGI, Flask) through :class:`SyncStore` and async
 callers (ASGI) through :class:`AsyncStore`: the same operations, the async ones
@@ -39,6 +45,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Protocol, runtime_checkable
+
+from ..errors import SessionTooLarge
 
 ACTIVE = "active"
 EXPIRED = "expired"
@@ -95,15 +103,25 @@ class Changes:
     """One request's changes to a live record.
 
     ``set`` holds the keys whose encoded value changed (or are new), ``removed``
-    the keys deleted. The other fields replace the record's metadata;
-    ``max_size_bytes`` becomes ``max(old, size_bytes)``.
+    the keys deleted. The store works out the record's ``size_bytes`` and
+    ``attribute_count`` itself, in the same atomic step as the write, from the
+    entries it holds (:func:`resized`): concurrent requests each change their own
+    keys of one record, and each sees only its own view of the rest.
+    ``max_size_bytes`` is the cap (``None``: none) that the save refuses to take
+    the record past (:func:`refused`): it raises :func:`too_large`'s error,
+    writing nothing. ``uncounted_keys`` are the framework's own keys, which
+    ``attribute_count`` leaves out. ``updated_at``, ``user``, ``email`` and
+    ``device`` replace the record's metadata; ``max_size_bytes`` of the record
+    becomes the largest size it has had. ``size_bytes`` is the size the request
+    saw, for metrics only: a store never records it.
     """
 
     set: dict[str, bytes] = field(default_factory=dict)
     removed: Sequence[str] = ()
     updated_at: float = 0.0
     size_bytes: int = 0
-    attribute_count: int = 0
+    max_size_bytes: int | None = None
+    uncounted_keys: frozenset[str] = frozenset()
     user: str | None = None
     email: str | None = None
     device: str | None = None  # a new Meta.device; None leaves it as it is
@@ -133,24 +151,63 @@ class BlindWrite:
     max_size_bytes: int
 
 
-def blind_size(meta: Meta, old: Mapping[str, int], write: BlindWrite) -> tuple[int, int]:
-    """The record's size and attribute count after ``write``, given the stored
-    lengths (``old``) of the values it replaces (absent: a new key). The one rule
-    every store follows; Redis's script follows it in Lua."""
-    size, count = meta.size_bytes, meta.attribute_count
-    for key, value in write.set.items():
+def entry_size(key: str, value: bytes) -> int:
+    """The bytes one entry counts for: its key's UTF-8 length plus its value's."""
+    return len(key.encode()) + len(value)
+
+
+def resized(
+    size: int,
+    count: int,
+    old: Mapping[str, int],
+    changes: Changes,
+) -> tuple[int, int]:
+    """A record's size and attribute count after ``changes``, from its size and count
+    before and the stored lengths (``old``) of the values it replaces or removes
+    (absent: a key the record does not hold). O(changed keys): the one rule every
+    store follows for a save; Redis's script follows it in Lua."""
+    uncounted, removed = changes.uncounted_keys, set(changes.removed)
+    for key, value in changes.set.items():
+        if key in removed:
+            continue  # stores set, then remove: the key ends up gone
         length = len(key.encode())
         if key in old:
             size -= length + old[key]
-        else:
+        elif key not in uncounted:
             count += 1
         size += length + len(value)
-    return size, count
+    for key in removed:
+        if key in old:
+            size -= len(key.encode()) + old[key]
+            count -= key not in uncounted
+    return max(size, 0), max(count, 0)
+
+
+def refused(before: int, after: int, cap: int | None) -> bool:
+    """Over the cap: a record may stay as large as it was, never grow past it."""
+    return cap is not None and after > cap and after > before
+
+
+def too_large(limit: int, size: int | None = None) -> SessionTooLarge:
+    """The error of a save or blind write that the store refused as over ``limit``."""
+    return SessionTooLarge(
+        "the keys set in this request would make the stored session larger than "
+        "max_payload_bytes; it was not saved. Keep large data elsewhere (a database "
+        "row, a cache) and store its id, or raise max_payload_bytes",
+        key=None,
+        size=size,
+        limit=limit,
+    )
+
+
+def blind_size(meta: Meta, old: Mapping[str, int], write: BlindWrite) -> tuple[int, int]:
+    """The record's size and attribute count after ``write`` (:func:`resized`'s rule)."""
+    return resized(meta.size_bytes, meta.attribute_count, old, Changes(set=write.set))
 
 
 def blind_refused(meta: Meta, size: int, write: BlindWrite) -> bool:
     """Over the cap: a record may stay as large as it was, never grow past it."""
-    return size > write.max_size_bytes and size > meta.size_bytes
+    return refused(meta.size_bytes, size, write.max_size_bytes)
 
 
 def slid_expiry(meta: Meta, now: float, idle_seconds: float | None) -> float | None:
@@ -188,7 +245,14 @@ class SyncStore(Protocol):
         ...
 
     def save(self, session_id: str, changes: Changes) -> bool:
-        """Apply ``changes`` to a live record; ``False``, writing nothing, if not live."""
+        """Apply ``changes`` to a live record; ``False``, writing nothing, if not live.
+
+        In the same atomic step, work out the record's ``size_bytes`` and
+        ``attribute_count`` from what it holds (:func:`resized`), never from the
+        request's view, and raise :func:`too_large`'s SessionTooLarge, writing
+        nothing, when they would take it past ``changes.max_size_bytes``
+        (:func:`refused`).
+        """
         ...
 
     def rotate(

@@ -35,7 +35,10 @@ from .base import (
     StoredSession,
     blind_refused,
     blind_size,
+    refused,
+    resized,
     slid_expiry,
+    too_large,
 )
 from .listing import matches, sort_key
 
@@ -102,18 +105,22 @@ class MemoryStore:
             self._reap(time.time())
 
     def save(self, session_id: str, changes: Changes) -> bool:
+        """See ``SyncStore.save``: the size and count move by the changed entries'."""
         with self._lock:
             record = self._live(session_id, changes.updated_at)
             if record is None or record.data is None:
                 return False
-            record.data.update(changes.set)
+            data, meta = record.data, record.meta
+            old = {key: len(data[key]) for key in (*changes.set, *changes.removed) if key in data}
+            size, count = resized(meta.size_bytes, meta.attribute_count, old, changes)
+            if refused(meta.size_bytes, size, changes.max_size_bytes):
+                raise too_large(changes.max_size_bytes or 0, size)
+            data.update(changes.set)
             for key in changes.removed:
-                record.data.pop(key, None)
-            meta = record.meta
+                data.pop(key, None)
             meta.updated_at = changes.updated_at
-            meta.size_bytes = changes.size_bytes
-            meta.max_size_bytes = max(meta.max_size_bytes, changes.size_bytes)
-            meta.attribute_count = changes.attribute_count
+            meta.size_bytes, meta.attribute_count = size, count
+            meta.max_size_bytes = max(meta.max_size_bytes, size)
             if meta.user != changes.user:
                 self._unindex(session_id, meta.user)
                 self._index(session_id, changes.user)

@@ -56,6 +56,7 @@ from .base import (
     Query,
     StoredSession,
     as_logged,
+    too_large,
     unmatchable,
 )
 from .listing import matches, sort_key
@@ -191,10 +192,11 @@ class RedisFlows:
         yield from roundtrip(self._create(session_id, data, meta, replacing=""))
 
     def save(self, session_id: str, changes: Changes) -> Flow[bool]:
+        """One round trip: the script measures the changed keys' stored values and moves
+        the record's size and count by the difference (O(changed keys)), refusing a save
+        that would take it past the cap (SessionTooLarge, nothing written)."""
         now = changes.updated_at
-        size = str(changes.size_bytes)
-        meta = ["updated_at", _num(now), "size_bytes", size]
-        meta += ["attribute_count", str(changes.attribute_count)]
+        meta = ["updated_at", _num(now)]
         cleared = []
         for name, value in (("user", changes.user), ("email", changes.email)):
             if value is None:
@@ -203,9 +205,11 @@ class RedisFlows:
                 meta += [name, value]
         if changes.device is not None:
             meta += ["device", changes.device]
+        cap = "" if changes.max_size_bytes is None else str(changes.max_size_bytes)
+        uncounted = sorted(changes.uncounted_keys)
         pairs = [item for key, value in changes.set.items() for item in (key, value)]
-        args = [self._deadline(), size, *_counted(pairs), *_counted(changes.removed)]
-        args += [*_counted(meta), *_counted(cleared)]
+        args = [self._deadline(), cap, *_counted(uncounted), *_counted(pairs)]
+        args += [*_counted(changes.removed), *_counted(meta), *_counted(cleared)]
         saved, *_ = yield from roundtrip(
             self._both(
                 session_id,
@@ -214,7 +218,10 @@ class RedisFlows:
                 ("user", _member(session_id), _user_token(changes.user)),
             )
         )
-        return _written(session_id, saved) == 1
+        state = _written(session_id, saved)
+        if state == _TOO_LARGE:
+            raise too_large(changes.max_size_bytes or 0)
+        return state == 1
 
     def write(self, session_id: str, write: BlindWrite) -> Flow[str]:
         """A blind write (no load first): one round trip, as a load's."""
@@ -482,7 +489,7 @@ class RedisFlows:
 
 _MARK = b"\xff"  # the data hash's marker field (see redis_scripts.RECORD)
 _TOO_LATE = -2  # a save's state when it reached the server after its deadline
-_TOO_LARGE = -3  # a blind write's state when it would pass the size cap
+_TOO_LARGE = -3  # a save's or blind write's state when it would pass the size cap
 
 _TIMES = frozenset(
     ("created_at", "updated_at", "last_activity_at", "expires_at", "deadline", "ended_at")

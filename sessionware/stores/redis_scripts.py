@@ -92,6 +92,10 @@ _RECORD = r"""
 -- without data, a tombstone that Redis removes on time.
 local D, M  -- K[1], K[2] (see record_begin)
 local MARK = '\255'  -- no UTF-8 encoded key is this byte
+-- MARK's value once the meta's size and count are the data's own, kept so by every
+-- save since (a record of a previous version, whose saves wrote each request's own
+-- view, has ''; see kept_size)
+local KEPT = '1'
 -- the meta fields in Meta's order (redis_flows.META_FIELDS), then the internal
 -- `indexed_at`: when a load last refreshed the activity index; then `device` (Meta's
 -- last field, read here last so that the positions above hold). New fields go last.
@@ -487,6 +491,24 @@ local function quick_load(raw)
   return {1, top .. string.sub(raw, TIMES_END + 1), server_time()}
 end
 
+-- The record's size and attribute count before a save (`meta`: fields()), and whether
+-- they were measured here: trusted from the meta when MARK says a save of this version
+-- kept them; else (a previous version's record) measured from the data hash, once:
+-- O(keys) that one time, O(changed keys) after
+local function kept_size(meta, uncounted)
+  if redis.call('HGET', D, MARK) == KEPT then
+    return tonumber(meta[10] or 0), tonumber(meta[12] or 0), false
+  end
+  local size, count = 0, 0
+  for _, key in ipairs(redis.call('HKEYS', D)) do
+    if key ~= MARK then
+      size = size + #key + redis.call('HSTRLEN', D, key)
+      if not uncounted[key] then count = count + 1 end
+    end
+  end
+  return size, count, true
+end
+
 -- a RECORD call's fresh state (after begin)
 local function record_begin()
   D, M, index_wanted, meta_now, meta_hash, meta_current = K[1], K[2], true, nil, false, false
@@ -516,24 +538,55 @@ local function record(base)
     return {1, packed(meta), server_time()}
 
   elseif op == 'save' then
-    -- deadline, size, data pairs, removed keys, meta pairs, meta fields to clear.
-    -- deadline: the server time ('': none) after which the client has given up on
-    -- this save (it answered 503): a save that arrives later must not apply
+    -- deadline, size cap ('': none), uncounted keys, data pairs, removed keys, meta pairs,
+    -- meta fields to clear. 1 saved; a state; -3: the record would grow past the cap
+    -- (nothing written). deadline: the server time ('': none) after which the client has
+    -- given up on this save (it answered 503): a save that arrives later must not apply
     if too_late() then return -2 end
     local s, old = state()
     if s ~= 1 then
       index_wanted = false
       return s
     end
-    local size = take(1)
+    local cap = take(1)
+    local uncounted, gone = {}, {}
+    for _, name in ipairs(list()) do uncounted[name] = true end
     local set = list()
     local removed = list()
     local meta = list()
     local cleared, present = list(), {}
+    for _, name in ipairs(removed) do gone[name] = true end
+    -- the size and count from what the record holds, moved by the changed keys' stored
+    -- lengths (stores/base.py resized): concurrent saves each see only their own keys
+    local size, count, measured = kept_size(old, uncounted)
+    local before = size
+    for i = 1, #set, 2 do
+      local key = set[i]
+      if not gone[key] then
+        local length = redis.call('HSTRLEN', D, key)
+        if length > 0 or redis.call('HEXISTS', D, key) == 1 then size = size - #key - length
+        elseif not uncounted[key] then count = count + 1 end
+        size = size + #key + #set[i + 1]
+      end
+    end
+    for key in pairs(gone) do
+      local length = redis.call('HSTRLEN', D, key)
+      if length > 0 or redis.call('HEXISTS', D, key) == 1 then
+        size = size - #key - length
+        if not uncounted[key] then count = count - 1 end
+      end
+    end
+    if cap ~= '' and size > tonumber(cap) and size > before then
+      index_wanted = false
+      return -3
+    end
+    size = string.format('%d', math.max(size, 0))  -- (a meta that undercounted its data)
+    meta[#meta + 1], meta[#meta + 2] = 'size_bytes', size
+    meta[#meta + 1], meta[#meta + 2] = 'attribute_count', string.format('%d', math.max(count, 0))
     if tonumber(old[11] or 0) < tonumber(size) then
       meta[#meta + 1], meta[#meta + 2] = 'max_size_bytes', size
     end
-    local bad = uncountable(meta)  -- (`size` is also there: size_bytes, max_size_bytes)
+    local bad = uncountable(meta)
     if bad then return bad end
     local user = false  -- the index keeps the user: only a new one is news
     for i = 1, #meta, 2 do
@@ -547,6 +600,7 @@ local function record(base)
     index_wanted = user ~= old[8]
     chunked('HSET', D, set)
     chunked('HDEL', D, removed)
+    if measured then redis.call('HSET', D, MARK, KEPT) end
     meta_set(meta, present)
     return 1
 
@@ -592,7 +646,7 @@ local function record(base)
     local bad = uncountable(meta)
     if bad then return bad end
     redis.call('DEL', D)
-    redis.call('HSET', D, MARK, '')
+    redis.call('HSET', D, MARK, KEPT)  -- the caller's meta measured its data
     chunked('HSET', D, data)
     meta_create(meta)
     expire(expires, retention)

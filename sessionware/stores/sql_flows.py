@@ -53,7 +53,10 @@ from .base import (
     as_logged,
     blind_refused,
     blind_size,
+    refused,
+    resized,
     slid_expiry,
+    too_large,
     unmatchable,
 )
 
@@ -198,9 +201,25 @@ class SQLFlows:
         yield from self._put(session_id, data)
 
     def save(self, session_id: str, changes: Changes) -> Flow[bool]:
+        """Lock, measure what the record holds, check the cap, write. The size and count
+        come from the stored rows (so a record that a request's stale view left wrong,
+        before this was so, is put right), not from the request."""
         meta = yield from self._lock_live(session_id, changes.updated_at)
         if meta is None:
             return False
+        rows = yield Statement(
+            f"SELECT name, LENGTH(value) FROM {self.data} WHERE session_id = ?", (session_id,)
+        )
+        try:
+            old = {_text(name): _count(length) for name, length in rows}
+        except (TypeError, ValueError) as error:
+            _corrupt(session_id, error)
+            return False
+        before = sum(len(name.encode()) + length for name, length in old.items())
+        counted = sum(name not in changes.uncounted_keys for name in old)
+        size, count = resized(before, counted, old, changes)
+        if refused(before, size, changes.max_size_bytes):
+            raise too_large(changes.max_size_bytes or 0, size)
         yield from self._put(session_id, changes.set)
         if changes.removed:
             yield Statement(
@@ -214,9 +233,9 @@ class SQLFlows:
             "WHERE id = ?",
             (
                 changes.updated_at,
-                changes.size_bytes,
-                max(meta.max_size_bytes, changes.size_bytes),
-                changes.attribute_count,
+                size,
+                max(meta.max_size_bytes, size),
+                count,
                 changes.user,
                 changes.email,
                 changes.device,

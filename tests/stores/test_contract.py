@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from sessionware import MemoryStore
+from sessionware import MemoryStore, SessionTooLarge
 from sessionware.stores.base import (
     ACTIVE,
     EXPIRED,
@@ -49,6 +49,7 @@ from .sql import SQL_STORES
 pytestmark = pytest.mark.anyio
 
 RETENTION = 7 * 24 * 3600.0
+RACERS = 50
 
 
 @pytest.fixture
@@ -160,7 +161,6 @@ def meta(
 
 
 def changes(now: float, **fields: Any) -> Changes:
-    fields.setdefault("size_bytes", 10)
     return Changes(updated_at=now, **fields)
 
 
@@ -249,25 +249,110 @@ async def test_non_sliding_record_keeps_its_expiry(store: Ops) -> None:
 
 async def test_save_writes_only_the_changed_keys(store: Ops) -> None:
     now = time.time()
-    await store.create("s1", {"a": b"1", "b": b"2", "c": b"3"}, meta(now, size_bytes=30))
-    change = changes(now + 1, set={"b": b"two", "d": b"4"}, removed=["c"], size_bytes=20)
-    change.attribute_count, change.user, change.email = 3, "bob", "b@example.com"
+    made = meta(now, size_bytes=6, max_size_bytes=6, attribute_count=3)
+    await store.create("s1", {"a": b"1", "b": b"2", "c": b"3"}, made)
+    change = changes(now + 1, set={"b": b"two", "d": b"4"}, removed=["c"], size_bytes=99)
+    change.user, change.email = "bob", "b@example.com"
     assert await store.save("s1", change) is True
     loaded = await store.load("s1", now=now + 2, idle_seconds=60)
     assert loaded is not None
     assert loaded.data == {"a": b"1", "b": b"two", "d": b"4"}
     got = loaded.meta
-    assert (got.updated_at, got.size_bytes, got.attribute_count) == (now + 1, 20, 3)
+    # the store's own measure (2 + 4 + 2 bytes, 3 keys), not the request's size_bytes
+    assert (got.updated_at, got.size_bytes, got.attribute_count) == (now + 1, 8, 3)
     assert (got.user, got.email, got.created_at) == ("bob", "b@example.com", now)
 
 
 async def test_save_keeps_the_largest_size(store: Ops) -> None:
     now = time.time()
-    await store.create("s1", {"a": b"1"}, meta(now, size_bytes=10, max_size_bytes=10))
-    await store.save("s1", changes(now, set={"a": b"x" * 50}, size_bytes=51))
-    await store.save("s1", changes(now, set={"a": b"y"}, size_bytes=2))
+    made = meta(now, size_bytes=2, max_size_bytes=2, attribute_count=1)
+    await store.create("s1", {"a": b"1"}, made)
+    await store.save("s1", changes(now, set={"a": b"x" * 50}))
+    await store.save("s1", changes(now, set={"a": b"y"}))
     got = await store.get_meta("s1", now=now)
     assert got is not None and (got.size_bytes, got.max_size_bytes) == (2, 51)
+    assert got.attribute_count == 1
+
+
+async def test_save_leaves_the_framework_keys_out_of_the_count(store: Ops) -> None:
+    now = time.time()
+    made = meta(now, size_bytes=2, max_size_bytes=2, attribute_count=1)
+    await store.create("s1", {"a": b"1"}, made)
+    internal = frozenset({"_flashes", "_permanent"})
+    change = changes(now, set={"_flashes": b"f", "b": b"2"}, uncounted_keys=internal)
+    assert await store.save("s1", change) is True
+    got = await store.get_meta("s1", now=now)
+    assert got is not None and (got.size_bytes, got.attribute_count) == (2 + 9 + 2, 2)
+    gone = changes(now, removed=["_flashes", "a", "never"], uncounted_keys=internal)
+    assert await store.save("s1", gone) is True
+    got = await store.get_meta("s1", now=now)
+    assert got is not None and (got.size_bytes, got.attribute_count) == (2, 1)
+
+
+async def test_save_refuses_to_grow_past_the_cap(store: Ops) -> None:
+    now = time.time()
+    made = meta(now, size_bytes=11, max_size_bytes=11, attribute_count=1)
+    await store.create("s1", {"a": b"x" * 10}, made)
+    refused = changes(now + 1, set={"b": b"y" * 10}, max_size_bytes=20)  # 11 + 11 = 22 > 20
+    with pytest.raises(SessionTooLarge) as caught:
+        await store.save("s1", refused)
+    assert caught.value.limit == 20 and "max_payload_bytes" in str(caught.value)
+    loaded = await store.load("s1", now=now + 2, idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"x" * 10}
+    assert (loaded.meta.size_bytes, loaded.meta.updated_at) == (11, now)
+    shrinking = changes(now + 3, set={"a": b"z" * 8}, max_size_bytes=5)  # over, but smaller
+    assert await store.save("s1", shrinking) is True
+    got = await store.get_meta("s1", now=now + 3)
+    assert got is not None and (got.size_bytes, got.max_size_bytes) == (9, 11)
+    exact = changes(now + 4, set={"b": b"y" * 9}, max_size_bytes=20)  # 9 + 10 = 19
+    assert await store.save("s1", exact) is True
+
+
+async def test_concurrent_saves_keep_the_recorded_size_and_count_true(
+    make_store: Callable[..., Any], mode: str
+) -> None:
+    """50 requests that each loaded the same one-key record add one key apiece: each
+    saw a size of 2 keys, but the record holds 51, and says so."""
+    store = Ops(make_store(), mode)
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, size_bytes=2, attribute_count=1))
+    saves = [
+        store.save("s1", changes(now, set={f"k{i:02d}": b"v"}, size_bytes=6, max_size_bytes=10**6))
+        for i in range(RACERS)
+    ]
+    assert await asyncio.gather(*saves) == [True] * RACERS
+    loaded = await store.load("s1", now=now, idle_seconds=60)
+    assert loaded is not None and len(loaded.data) == RACERS + 1
+    stored = sum(len(key.encode()) + len(value) for key, value in loaded.data.items())
+    assert (loaded.meta.size_bytes, loaded.meta.attribute_count) == (stored, RACERS + 1)
+    assert loaded.meta.max_size_bytes == stored
+
+
+async def test_concurrent_saves_never_take_the_record_past_the_cap(
+    make_store: Callable[..., Any], mode: str
+) -> None:
+    """20 requests each add a 100-byte value to a record capped at 1,000 bytes: each
+    alone fits, together they would not. Those that fit are written; the others are
+    refused (SessionTooLarge), and what is stored stays within the cap."""
+    store = Ops(make_store(), mode)
+    now = time.time()
+    await store.create("s1", {"a": b"1"}, meta(now, size_bytes=2, attribute_count=1))
+
+    async def add(i: int) -> object:
+        change = changes(now, set={f"k{i:02d}": b"x" * 100}, size_bytes=105, max_size_bytes=1000)
+        try:
+            return await store.save("s1", change)
+        except SessionTooLarge as refused:
+            return refused
+
+    outcomes = await asyncio.gather(*(add(i) for i in range(20)))
+    written = [outcome for outcome in outcomes if outcome is True]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, SessionTooLarge)]
+    assert (len(written), len(refused)) == (9, 11)  # 2 + 9 * 103 = 929; a tenth: 1,032
+    loaded = await store.load("s1", now=now, idle_seconds=60)
+    assert loaded is not None and len(loaded.data) == 10
+    stored = sum(len(key.encode()) + len(value) for key, value in loaded.data.items())
+    assert stored == loaded.meta.size_bytes == 929 and loaded.meta.attribute_count == 10
 
 
 async def test_save_can_clear_user_and_email(store: Ops) -> None:

@@ -777,7 +777,7 @@ def test_the_meta_record_is_one_packed_string(
         device="d" * 300,
     )
     assert raw.get(m) == expected
-    store.save("s1", Changes(set={}, updated_at=now + 1, size_bytes=3, user=None))
+    store.save("s1", Changes(set={"b": b"22"}, updated_at=now + 1, user=None))  # 0 + 3 bytes
     got = store.get_meta("s1", now=now + 1)
     assert got is not None and (got.user, got.max_size_bytes, got.updated_at) == (None, 3, now + 1)
     assert got.device == "d" * 300
@@ -804,10 +804,12 @@ def test_writes_that_keep_every_body_field_rewrite_the_header_alone(
     only header fields: the body's bytes stay as they were (SETRANGE), the header
     says what changed. A save that changes the user rewrites the body."""
     now = time.time()
-    store.create("s1", {"a": b"1"}, meta(now, user="ann", email="a@b.c", device="d" * 200))
+    made = meta(now, user="ann", email="a@b.c", device="d" * 200, size_bytes=2)
+    made.max_size_bytes, made.attribute_count = 2, 1
+    store.create("s1", {"a": b"1"}, made)
     m = f"{redis_prefix}{{s1}}:m"
     body = raw.get(m)[HEADER.size :]
-    kept = Changes(set={"b": b"22"}, updated_at=now + 1, size_bytes=5, attribute_count=2)
+    kept = Changes(set={"b": b"22"}, updated_at=now + 1)
     kept.user, kept.email = "ann", "a@b.c"
     assert writes_to(raw, m, lambda: store.save("s1", kept)) == ["GET", "SETRANGE"]
     assert raw.get(m)[HEADER.size :] == body
@@ -857,19 +859,40 @@ def test_a_count_the_header_cannot_hold_fails_the_write_whole(
     """Sizes and the key count are 4-byte integers in the header: a save or a create
     that would set one past them is refused before it writes anything."""
     now = time.time()
-    store.create("s1", {"a": b"1"}, meta(now))
     d, m = f"{redis_prefix}{{s1}}:d", f"{redis_prefix}{{s1}}:m"
-    data, record = raw.hgetall(d), raw.get(m)
-    for changes in (
-        Changes(set={"b": b"2"}, updated_at=now + 1, size_bytes=2**32),
-        Changes(set={"b": b"2"}, removed=["a"], updated_at=now + 1, attribute_count=2**32),
-    ):
+    for full in ("size_bytes", "attribute_count"):  # a record at the limit, and one key more
+        store.create("s1", {"a": b"1"}, meta(now, **{full: 2**32 - 1}))
+        data, record = raw.hgetall(d), raw.get(m)
         with pytest.raises(SessionwareError, match="4 GiB"):
-            store.save("s1", changes)
+            store.save("s1", Changes(set={"b": b"2"}, updated_at=now + 1))
         assert (raw.hgetall(d), raw.get(m)) == (data, record)
     with pytest.raises(SessionwareError, match="4 GiB"):
         store.create("s2", {"a": b"1"}, meta(now, max_size_bytes=2**32))
     assert not raw.exists(f"{redis_prefix}{{s2}}:d", f"{redis_prefix}{{s2}}:m")
+
+
+def test_a_previous_versions_record_is_measured_once_then_kept_by_deltas(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    """A record whose saves recorded each request's own view (the previous version:
+    its data hash's marker is empty) says 2 keys and 12,014 bytes while it holds 4:
+    the next save measures its data hash once and marks it; later saves move the
+    size and count by the changed keys alone."""
+    now = time.time()
+    data = {"a": b"1", "b": b"22", "_flashes": b"f", "c": b"x" * 100}
+    store.create("s1", data, meta(now, size_bytes=12_014, max_size_bytes=12_014))
+    d = f"{redis_prefix}{{s1}}:d"
+    raw.hset(d, b"\xff", b"")  # as a previous version left it
+    internal = frozenset({"_flashes", "_permanent"})
+    store.save("s1", Changes(set={"d": b"4"}, updated_at=now + 1, uncounted_keys=internal))
+    got = store.get_meta("s1", now=now + 1)
+    assert got is not None
+    assert (got.size_bytes, got.attribute_count) == (2 + 3 + 9 + 101 + 2, 4)
+    assert got.max_size_bytes == 12_014 and raw.hget(d, b"\xff") == b"1"
+    raw.hset(d, "a", b"planted behind the store's back")  # deltas no longer look at it
+    store.save("s1", Changes(removed=["d"], updated_at=now + 2, uncounted_keys=internal))
+    got = store.get_meta("s1", now=now + 2)
+    assert got is not None and (got.size_bytes, got.attribute_count) == (115, 3)
 
 
 def test_a_blind_write_over_an_undercounting_record_keeps_its_size_whole(
@@ -992,7 +1015,11 @@ def test_a_record_in_an_old_form_is_rewritten_packed_on_its_next_write(
     assert raw.pexpiretime(m) == int((now + 600) * 1000)  # its expiry kept
     after = store.get_meta("old", now=now + 1)
     assert after is not None and after.updated_at == now + 1
-    assert dataclasses.replace(after, updated_at=before.updated_at) == before
+    # and its size and count measured from its data, once (its meta had none)
+    measured = {"size_bytes": 7 + 2, "max_size_bytes": 7 + 2, "attribute_count": 2}
+    assert dataclasses.replace(after, updated_at=before.updated_at) == dataclasses.replace(
+        before, **measured
+    )
     loaded = store.load("old", now=now + 2, idle_seconds=60)
     assert loaded is not None and loaded.data == {"a": b"SECRET", "b": b"2"}
 

@@ -95,7 +95,7 @@ def test_a_write_elsewhere_is_seen_by_the_next_read(stores: tuple[RedisStore, Re
     other.create("s1", {"k": b"v"}, _meta(time.time()))
     _load(cached, "s1")
     assert _load(cached, "s1").data == {"k": b"v"}  # a hit
-    changes = Changes(set={"k": b"w"}, updated_at=time.time(), size_bytes=1, attribute_count=1)
+    changes = Changes(set={"k": b"w"}, updated_at=time.time(), size_bytes=1)
     assert other.save("s1", changes)
     assert _load(cached, "s1").data == {"k": b"w"}
     SessionManager(other).revoke("s1", actor="test")
@@ -118,7 +118,7 @@ def test_own_writes_are_read_back_at_once(stores: tuple[RedisStore, RedisStore])
     cached, _ = stores
     cached.create("s1", {"k": b"v"}, _meta(time.time()))
     _load(cached, "s1")
-    changes = Changes(set={"k": b"w"}, updated_at=time.time(), size_bytes=1, attribute_count=1)
+    changes = Changes(set={"k": b"w"}, updated_at=time.time(), size_bytes=1)
     assert cached.save("s1", changes)
     assert _load(cached, "s1").data == {"k": b"w"}  # no wait for the invalidation
 
@@ -131,7 +131,7 @@ def test_a_load_overtaken_by_a_change_is_not_kept(stores: tuple[RedisStore, Redi
     mark = cache.mark()
     old = other.load("s1", now=time.time(), idle_seconds=100)  # the slow load's reply
     assert old is not None
-    changes = Changes(set={"k": b"w"}, updated_at=time.time(), size_bytes=1, attribute_count=1)
+    changes = Changes(set={"k": b"w"}, updated_at=time.time(), size_bytes=1)
     other.save("s1", changes)
     deadline = time.monotonic() + 2
     while cache.get("unrelated", time.time()) is None and time.monotonic() < deadline:

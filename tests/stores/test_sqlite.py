@@ -98,6 +98,21 @@ def test_concurrent_saves_of_different_keys_from_threads_all_persist(store: SQLi
     assert loaded is not None and loaded.data == {f"k{i}": b"%d" % i for i in range(8)}
 
 
+def test_a_save_measures_the_rows_so_a_wrong_recorded_size_is_put_right(
+    store: SQLiteStore,
+) -> None:
+    """A row that a previous version left saying 2 keys and 12,014 bytes (each request
+    recorded its own view) while the session holds 4 is right again after one save."""
+    now = time.time()
+    data = {"a": b"1", "b": b"22", "_flashes": b"f", "c\u00e9": b"x" * 100}
+    store.create("s", data, new_meta(now, size_bytes=12_014, attribute_count=2))
+    internal = frozenset({"_flashes", "_permanent"})
+    assert store.save("s", Changes(set={"d": b"4"}, updated_at=now, uncounted_keys=internal))
+    got = store.get_meta("s", now=now)
+    assert got is not None
+    assert (got.size_bytes, got.attribute_count) == (2 + 3 + 9 + 103 + 2, 4)
+
+
 # -- faults: corrupt rows, locks, read-only, full ------------------------------------------------
 
 
