@@ -116,7 +116,10 @@ def test_regenerate_plans_a_rotation_that_requires_the_old_record_live() -> None
     assert decision.method == "rotate" and decision.kwargs == {"require_live": True}
     old_id, new_id, data, _meta = decision.args
     assert old_id == "id1" and new_id != "id1" and set(data) == {"user"}
-    assert any("max-age=0" in v.lower() for _, v in decision.headers_if_gone)
+    # gone: no cookie at all (a concurrent login may have set the new one), unless it ended
+    assert all(name != "set-cookie" for name, _ in decision.headers_if_gone)
+    assert decision.expire_if_ended is not None
+    assert "max-age=0" in decision.expire_if_ended[1].lower()
 
 
 def test_flash_is_stored_in_flasks_format() -> None:
