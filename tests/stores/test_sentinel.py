@@ -148,7 +148,14 @@ def test_sentinel_urls_are_parsed_and_checked() -> None:
         "main",
         {"db": 2, "password": "pw"},
     )
-    for bad in ("redis+sentinel://h1/main", "redis+sentinel://h1:26379/", "redis://h:1/x"):
+    for bad in (
+        "redis+sentinel://h1/main",
+        "redis+sentinel://h1:26379/",
+        "redis://h:1/x",
+        "redis+sentinel://h1:\u00b2/main",  # isdigit() but no int(): not a bare ValueError
+        "redis+sentinel://h1:26379/main/\u00b2",
+        "redis+sentinel://h1:\u0663\u0663/main",  # digits of another script: not a port
+    ):
         with pytest.raises(ConfigurationError):
             parse_sentinel_url(bad)
 
