@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import SessionConfig, use_instead
+from .digits import whole_number
 from .disabled import unused_secret
 from .errors import ConfigurationError, missing_extra
 
@@ -108,11 +109,8 @@ def _minutes(value: Any, text: bool) -> dt.timedelta | None:
 
 
 def _count(value: Any, text: bool) -> int:
-    # str.isdigit() is True for "²" (which int() refuses) and "١٢٣" (which it reads):
-    # only ASCII digits, and few enough that int() takes them (it refuses 4301).
-    digits = value.strip() if text and isinstance(value, str) else ""
-    if digits.isascii() and digits.isdigit() and len(digits) <= MAX_COUNT_DIGITS:
-        value = int(digits)
+    if text and isinstance(value, str):  # only ASCII digits (see sessionware.digits)
+        value = whole_number(value.strip(), MAX_COUNT_DIGITS)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     in_text = f", in ASCII digits (at most {MAX_COUNT_DIGITS})" if text else ""

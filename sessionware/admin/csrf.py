@@ -19,6 +19,7 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
+from ..digits import whole_number
 from ..errors import ConfigurationError
 from .http import Request
 
@@ -65,9 +66,10 @@ class CsrfTokens:
         if not token or not token.isascii() or token.count(".") != 1:
             return False
         issued, signature = token.split(".")
-        if not issued.isdigit() or len(issued) > MAX_ISSUED_DIGITS:
+        at = whole_number(issued, MAX_ISSUED_DIGITS)
+        if at is None:
             return False
-        age = (time.time() if now is None else now) - int(issued)
+        age = (time.time() if now is None else now) - at
         expected = self._sign(issued, identity)
         fresh = -60 <= age <= TOKEN_SECONDS
         return hmac.compare_digest(signature.encode(), expected.encode()) and fresh

@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..digits import whole_number
 from ..encryption import Keyring
 from ..export import SessionInfo
 from ..management import user_keys
@@ -121,9 +122,9 @@ def ended_notice(ended: str) -> str | None:
     Only the count comes from the URL, so a link cannot put its own words on the
     page; anything but a small count shows no notice.
     """
-    if not (ended.isascii() and ended.isdigit()) or len(ended) > MAX_ENDED_DIGITS:
+    count = whole_number(ended, MAX_ENDED_DIGITS)
+    if count is None:
         return None
-    count = int(ended)
     return f"Ended {count} session{'' if count == 1 else 's'}."
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+from ..digits import whole_number
 from ..errors import ConfigurationError, StoreUnavailable, missing_extra
 
 try:  # ahead of the modules below, which need them too: one message names the extra
@@ -760,7 +761,7 @@ def _check_url(url: str, cluster: bool) -> None:
             "redis://[:password@]host:port/db (rediss:// for TLS, unix:///path?db=0)"
         ) from None
     plain = url.partition("://")[0].lower() in ("redis", "rediss")
-    if plain and path and not (path.isascii() and path.isdigit()):
+    if plain and path and whole_number(path) is None:
         raise ConfigurationError(
             f"the Redis URL {shown!r} names database {path!r}: a database is a "
             "number (redis://host:6379/0); without one, redis-py would use database 0"

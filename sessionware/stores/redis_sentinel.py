@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ..digits import whole_number
 from ..errors import ConfigurationError
 
 try:
@@ -252,12 +253,6 @@ def _addresses(sentinels: object) -> list[tuple[str, int]]:
     return addresses
 
 
-def _ascii_digits(text: str) -> bool:
-    """Decimal digits 0-9 only (``str.isdigit`` also takes "²", which ``int`` refuses,
-    and other scripts' digits, which it reads)."""
-    return text.isascii() and text.isdigit()
-
-
 def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, dict[str, Any]]:
     """``redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]`` →
     ``(sentinels, service_name, client options)``; the password is the primary's."""
@@ -271,14 +266,15 @@ def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, dict[str, 
     sentinels: list[tuple[str, int]] = []
     for address in hosts.split(","):
         host, _, port = address.rpartition(":")
-        if not host or not _ascii_digits(port) or int(port) > 65535:
+        number = whole_number(port, 5)
+        if not host or number is None or number > 65535:
             raise ConfigurationError(
                 "a redis+sentinel:// URL lists the Sentinels as host:port[,host:port...], "
                 f"e.g. redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster; got {address!r}"
             )
-        sentinels.append((host.strip("[]"), int(port)))
+        sentinels.append((host.strip("[]"), number))
     path = [part for part in parts.path.split("/") if part]
-    if not path or len(path) > 2 or (len(path) == 2 and not _ascii_digits(path[1])):
+    if not path or len(path) > 2 or (len(path) == 2 and whole_number(path[1]) is None):
         raise ConfigurationError(
             "a redis+sentinel:// URL ends with /<service name>[/<db>], e.g. /mymaster/0"
         )
