@@ -198,25 +198,23 @@ class WSGISessionMiddleware:
         registry: Any = None,
         **options: Unpack[SessionOptions],
     ) -> None:
-        self.app = app
         check_option_names(options)
         config = SessionConfig.build(secret_key=secret_key, **options)
-        self.sessions = SyncSessions(config, store, hooks, metrics, registry)
-        self.config = self.sessions.config
-        self.store = self.sessions.store
+        self._attach(app, SyncSessions(config, store, hooks, metrics, registry))
 
     @classmethod
     def sharing(cls, app: WSGIApplication, sessions: SyncSessions) -> WSGISessionMiddleware:
         """The middleware around ``app`` over another shell's ``sessions`` (its options,
-        keys, store and hooks, as they are now and as they change): Flask's
+        keys, store and hooks; requests follow its keys as they rotate): Flask's
         :meth:`~sessionware.flask.Sessionware.wrap` gives a WSGI app mounted beside a
         Flask app (Werkzeug's ``DispatcherMiddleware``) the Flask app's sessions."""
         middleware = cls.__new__(cls)
-        middleware.app = app
-        middleware.sessions = sessions
-        middleware.config = sessions.config
-        middleware.store = sessions.store
+        middleware._attach(app, sessions)
         return middleware
+
+    def _attach(self, app: WSGIApplication, sessions: SyncSessions) -> None:
+        self.app, self.sessions = app, sessions
+        self.config, self.store = sessions.config, sessions.store
 
     @classmethod
     def from_config(
