@@ -423,8 +423,15 @@ class RedisStore:
         self._run(self._flows.create(session_id, data, meta))
 
     def save(self, session_id: str, changes: Changes) -> bool:
-        self._forget(session_id)
-        return self._run(self._flows.save(session_id, changes))
+        cache = self._cache
+        if cache is None:
+            return self._run(self._flows.save(session_id, changes))
+        save, saved = cache.begin_save(session_id, changes.updated_at), False
+        try:
+            saved = self._run(self._flows.save(session_id, changes, save.token))
+        finally:
+            cache.end_save(save, changes if saved else None)
+        return saved
 
     def write(self, session_id: str, write: BlindWrite) -> str:
         self._forget(session_id)
@@ -465,8 +472,15 @@ class RedisStore:
         await self._arun(self._flows.create(session_id, data, meta))
 
     async def asave(self, session_id: str, changes: Changes) -> bool:
-        self._forget(session_id)
-        return await self._arun(self._flows.save(session_id, changes))
+        cache = self._cache
+        if cache is None:
+            return await self._arun(self._flows.save(session_id, changes))
+        save, saved = cache.begin_save(session_id, changes.updated_at), False
+        try:
+            saved = await self._arun(self._flows.save(session_id, changes, save.token))
+        finally:
+            cache.end_save(save, changes if saved else None)
+        return saved
 
     async def awrite(self, session_id: str, write: BlindWrite) -> str:
         self._forget(session_id)

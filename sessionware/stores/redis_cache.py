@@ -23,9 +23,36 @@ The rules that keep a hit from ever being stale:
   a hit does not send to Redis, lag by no more than that; and never past the
   record's own expiry or deadline.
 * This process's own writes drop the entry at once (read-your-writes), before
-  their invalidation arrives.
+  their invalidation arrives; all but a save, which keeps what it wrote (below).
 
 A miss loads as usual, in the same round trip as without the cache.
+
+**A save keeps its result.** Without this, every save would drop the entry it
+would serve next (Redis reports a process's own writes too, and on Redis 7.0 a
+script's writes are outside ``NOLOOP``), so that a handler that reads and writes
+would make two round trips per request like an uncached store. Instead, a save
+of a session served from a current entry carries a token (``begin_save``), and
+every change of a live record that sessionware's scripts make is announced on the
+channel ``<prefix>sessionware:changes`` before its writes, with the token or with
+none. The subscriber receives the announcements and the invalidations on one
+connection, in the order the server ran them (Redis sends BCAST invalidations at
+the end of its event-loop pass, and an announcement at once). So:
+
+* the entry after the save (``end_save``) is the entry before it with the save's
+  changes, kept only if nothing about the session arrived between the save's start
+  and its reply but its own announcement;
+* an invalidation of the session is the save's own, and keeps that entry, only if
+  it is the first to follow the save's announcement with no other announcement of
+  the session in between; any other announcement or invalidation drops the entry.
+
+Every change sessionware makes (another worker's save or blind write, a logout, a
+login's rotation, a revocation, a new expiry) is announced, so none can hide in the
+save's invalidation. What the guarantee leaves out: a write to a session's keys by
+something other than sessionware (a hand-run command, an eviction under
+``maxmemory``) that Redis runs in the same event-loop pass just after this
+process's save of that very session is taken for the save's own, and is seen when
+the entry's window ends (an expiry is checked by time: an entry never outlives
+the record's expiry).
 """
 
 from __future__ import annotations
@@ -34,13 +61,15 @@ import collections
 import dataclasses
 import logging
 import os
+import secrets
 import ssl
 import threading
 from typing import Any
 
 import hiredis
+import redis
 
-from .base import StoredSession
+from .base import Changes, StoredSession, resized
 
 logger = logging.getLogger("sessionware")
 
@@ -87,6 +116,7 @@ class ClientCache:
         }
         self._kwargs["protocol"] = 2  # pub/sub replies as plain replies, not RESP3 pushes
         self._prefix = prefix.encode() + b"{"
+        self._channel = prefix.encode() + b"sessionware:changes"  # (redis_scripts announce)
         self._max_entries = max_entries
         self._entries: collections.OrderedDict[str, _Entry] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -98,6 +128,14 @@ class ClientCache:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        self._token = secrets.token_hex(6) + "."  # + a count: this cache's saves
+        self._saves = 0
+        self._saving: dict[str, int] = {}  # sessions with a save in flight, and how many
+        # the tokens of this process's saves whose announcement has not arrived: their ids
+        self._own: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._own_next: set[str] = set()  # the next invalidation of these is a save's own
+        self._announced = False  # subscribed to the announcements: saves may keep results
+        self._warned = False
         self.listener_id: int | None = None  # the subscriber's CLIENT ID, for operators
         self.hits = 0
         self.misses = 0
@@ -110,6 +148,7 @@ class ClientCache:
         if self._pid != os.getpid():  # forked after start: the thread stayed behind
             self._lock = threading.Lock()
             self._inbox, self._thread, self._pid = None, None, os.getpid()
+            self._token = secrets.token_hex(6) + "."  # (the parent's tokens are its own)
             self._ready.clear()
             self._flush()
         with self._lock:
@@ -153,14 +192,65 @@ class ClientCache:
     def put(self, session_id: str, stored: StoredSession, mark: int, until: float) -> None:
         """Keep ``stored`` until ``until`` unless the session changed since ``mark``."""
         with self._lock:
-            if not self._drain() or mark < self._floor:
+            if not self._drain() or mark < self._floor or session_id in self._saving:
                 return
             if self._recent.get(session_id, -1) > mark:
                 return  # news arrived while the load was in flight
-            self._entries[session_id] = _Entry(_copy(stored), until)
-            self._entries.move_to_end(session_id)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+            self._keep(session_id, _Entry(_copy(stored), until))
+
+    def begin_save(self, session_id: str, now: float) -> Save:
+        """Call before sending a save of ``session_id``; pass the result's ``token`` to
+        the save's script and the result to :meth:`end_save`, whatever happens.
+
+        The entry stops being served until then. The token is ``''`` (the save's
+        announcement counts as anyone's) unless a current entry is there to build
+        the entry after the save from."""
+        self.start()
+        with self._lock:
+            live = self._drain()
+            entry = self._entries.pop(session_id, None)
+            self._seq += 1
+            self._remember(session_id)  # a load sent before now is not kept
+            saving = self._saving[session_id] = self._saving.get(session_id, 0) + 1
+            if not (live and self._announced) or entry is None or saving > 1 or now >= entry.until:
+                return Save(session_id, "", self._seq, None)
+            self._saves += 1
+            token = f"{self._token}{self._saves}"
+            self._own[token] = session_id
+            while len(self._own) > _RECENT:  # (its announcement will drop the entry)
+                self._own.popitem(last=False)
+            return Save(session_id, token, self._seq, entry)
+
+    def end_save(self, save: Save, changes: Changes | None) -> None:
+        """The save ``save`` is over: ``changes`` were written (``None``: they were
+        not, or it is not known). Keeps the entry after the save if nothing but the
+        save's own announcement arrived about the session since ``begin_save``."""
+        session_id = save.session_id
+        with self._lock:
+            left = self._saving.get(session_id, 1) - 1
+            if left:
+                self._saving[session_id] = left
+            else:
+                self._saving.pop(session_id, None)
+            live = self._drain()
+            if changes is None and save.token:
+                self._own.pop(save.token, None)  # an announcement with it now is news
+            if (
+                live
+                and changes is not None
+                and save.entry is not None
+                and save.mark >= self._floor
+                and self._recent.get(session_id, -1) <= save.mark
+            ):
+                self._keep(session_id, _Entry(_saved(save.entry.stored, changes), save.entry.until))
+            self._seq += 1
+            self._remember(session_id)  # a load sent before now is not kept
+
+    def _keep(self, session_id: str, entry: _Entry) -> None:
+        self._entries[session_id] = entry
+        self._entries.move_to_end(session_id)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
 
     def drop(self, *session_ids: str) -> None:
         """Forget these sessions now: this process is about to change them."""
@@ -190,6 +280,7 @@ class ClientCache:
                 client_id = self.listener_id = subscriber.read_response()
                 subscriber.send_command("SUBSCRIBE", "__redis__:invalidate")
                 subscriber.read_response()
+                announced = self._subscribe_announcements(subscriber)
                 while subscriber.can_read(timeout=0):  # anyone may PUBLISH on the channel:
                     subscriber.read_response()  # leave redis-py's parser nothing unread
                 tracker = self._connect()
@@ -202,6 +293,7 @@ class ClientCache:
                 with self._lock:
                     self._flush()  # anything cached before is of unknown freshness
                     self._inbox = _Inbox(subscriber)
+                    self._announced = announced
                 self._ready.set()
                 self._serve(tracker)
             except Exception as error:  # any failure: stop serving, reconnect
@@ -221,6 +313,26 @@ class ClientCache:
                     if connection is not None:
                         connection.disconnect()
             self._closed.wait(_RETRY_SECONDS)
+
+    def _subscribe_announcements(self, subscriber: Any) -> bool:
+        """Subscribe to the scripts' announcements; ``False`` if the ACL refuses the
+        channel (saves then drop their entry, as every other write does)."""
+        subscriber.send_command("SUBSCRIBE", self._channel)
+        try:
+            subscriber.read_response()
+        except redis.ResponseError as error:
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "sessionware: the client-side cache may not subscribe to %s (%s); a "
+                    "save will drop its cached entry. Let the Redis user use that channel "
+                    "(ACL: &%s) so that a handler that reads and writes makes one round trip",
+                    self._channel.decode(errors="replace"),
+                    error,
+                    self._channel.decode(errors="replace"),
+                )
+            return False
+        return True
 
     def _serve(self, tracker: Any) -> None:
         """Once a second: apply what arrived meanwhile (so that the socket never fills
@@ -247,15 +359,39 @@ class ClientCache:
             return
         keys = message[2]
         self._seq += 1
+        if message[1] == self._channel:  # an announcement: "<token> <data key>"
+            if not isinstance(keys, bytes):
+                return
+            token, _, key = keys.partition(b" ")
+            name = self._session_of(key)
+            if name is None:
+                return
+            if token and self._own.pop(token.decode("ascii", "replace"), None) == name:
+                self._own_next.add(name)  # its invalidation follows: that one is ours
+                return
+            self._own_next.discard(name)  # someone else's change: what follows is news
+            self._entries.pop(name, None)
+            self._remember(name)
+            return
         if keys is None:  # FLUSHDB/FLUSHALL, or too many keys: forget everything
             self._flush()
             return
-        for key in keys if isinstance(keys, list) else [keys]:
-            if isinstance(key, bytes) and key.startswith(self._prefix):
-                session_id, _, _ = key[len(self._prefix) :].partition(b"}")
-                name = session_id.decode("ascii", "replace")
-                self._entries.pop(name, None)
-                self._remember(name)
+        names = {self._session_of(key) for key in (keys if isinstance(keys, list) else [keys])}
+        for name in names:
+            if name is None:
+                continue
+            if name in self._own_next:
+                self._own_next.discard(name)  # the save's own writes: its entry stands
+                continue
+            self._entries.pop(name, None)
+            self._remember(name)
+
+    def _session_of(self, key: object) -> str | None:
+        """The session id in one of the store's keys (``None``: not one)."""
+        if not isinstance(key, bytes) or not key.startswith(self._prefix):
+            return None
+        session_id, _, _ = key[len(self._prefix) :].partition(b"}")
+        return session_id.decode("ascii", "replace")
 
     def _drain(self) -> bool:
         """Apply every invalidation already received (under the lock); ``False`` when
@@ -284,6 +420,8 @@ class ClientCache:
 
     def _flush(self) -> None:
         self._entries.clear()
+        self._own.clear()
+        self._own_next.clear()
         self._seq += 1
         self._recent.clear()
         self._floor = self._seq
@@ -326,5 +464,37 @@ class _Inbox:
         return bool(self._reader.has_data())
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Save:
+    """A save in flight (``ClientCache.begin_save``): its ``token`` for the script,
+    the invalidation count it started at, and the entry it started from (``None``:
+    none, and no entry is kept after it)."""
+
+    session_id: str
+    token: str
+    mark: int
+    entry: _Entry | None
+
+
 def _copy(stored: StoredSession) -> StoredSession:
     return StoredSession(dict(stored.data), stored.meta.copy())
+
+
+def _saved(stored: StoredSession, changes: Changes) -> StoredSession:
+    """``stored`` as a save of ``changes`` leaves it (the script's rule: the changed
+    keys, the size and count by ``resized``, ``updated_at``, user, email, device)."""
+    data = dict(stored.data)
+    old = {key: len(data[key]) for key in (*changes.set, *changes.removed) if key in data}
+    meta = stored.meta.copy()
+    meta.size_bytes, meta.attribute_count = resized(
+        meta.size_bytes, meta.attribute_count, old, changes
+    )
+    meta.max_size_bytes = max(meta.max_size_bytes, meta.size_bytes)
+    data.update(changes.set)
+    for key in changes.removed:
+        data.pop(key, None)
+    meta.updated_at = changes.updated_at
+    meta.user, meta.email = changes.user, changes.email
+    if changes.device is not None:
+        meta.device = changes.device
+    return StoredSession(data, meta)

@@ -191,10 +191,11 @@ class RedisFlows:
     def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> Flow[None]:
         yield from roundtrip(self._create(session_id, data, meta, replacing=""))
 
-    def save(self, session_id: str, changes: Changes) -> Flow[bool]:
+    def save(self, session_id: str, changes: Changes, token: str = "") -> Flow[bool]:
         """One round trip: the script measures the changed keys' stored values and moves
         the record's size and count by the difference (O(changed keys)), refusing a save
-        that would take it past the cap (SessionTooLarge, nothing written)."""
+        that would take it past the cap (SessionTooLarge, nothing written). ``token``
+        names the save to the client-side cache (``ClientCache.begin_save``)."""
         now = changes.updated_at
         meta = ["updated_at", _num(now)]
         cleared = []
@@ -209,7 +210,7 @@ class RedisFlows:
         uncounted = sorted(changes.uncounted_keys)
         pairs = [item for key, value in changes.set.items() for item in (key, value)]
         args = [self._deadline(), cap, *_counted(uncounted), *_counted(pairs)]
-        args += [*_counted(changes.removed), *_counted(meta), *_counted(cleared)]
+        args += [*_counted(changes.removed), *_counted(meta), *_counted(cleared), token]
         saved, *_ = yield from roundtrip(
             self._both(
                 session_id,
@@ -277,7 +278,7 @@ class RedisFlows:
         if the old one was not live and had to be, remove the new one in a second."""
         now = meta.updated_at
         taken, *_ = yield from roundtrip(
-            [self._record("take", old_id, now), *self._create(new_id, data, meta, old_id)]
+            [*self._both(old_id, now, ("take",), None), *self._create(new_id, data, meta, old_id)]
         )
         if _state(old_id, taken) == 1 or not require_live:
             return True
@@ -422,21 +423,25 @@ class RedisFlows:
         session_id: str,
         now: float,
         record: tuple[str | bytes, ...],
-        index: tuple[str | bytes, ...],
+        index: tuple[str | bytes, ...] | None,
     ) -> list[Call]:
-        """A RECORD call on ``session_id`` and its INDEX call at ``now``, each given as
-        its operation and arguments: as one SESSION call on a single server, else two
+        """A RECORD call on ``session_id`` and its INDEX call at ``now`` (``None``:
+        none), each given as its operation and arguments: as one SESSION call on a
+        single server (which announces a change to the client-side caches), else two
         calls, the INDEX one optional."""
         if not self.single_node:
-            return [
-                self._record(record[0], session_id, now, *record[1:]),
-                self._index(index[0], now, *index[1:], optional=True),
-            ]
+            calls = [self._record(record[0], session_id, now, *record[1:])]
+            if index is not None:
+                calls.append(self._index(index[0], now, *index[1:], optional=True))
+            return calls
         clock = _num(now)
         keys = (*self._keys(session_id), *self.index_keys)
         record_argv = (record[0], clock, *record[1:])
-        index_argv = self._index_argv(index[0], clock, index[1:])
-        start = str(2 + len(record_argv))  # ARGV[1]: where the INDEX arguments begin
+        index_argv: tuple[str | bytes, ...] = ()
+        start = "0"  # ARGV[1]: where the INDEX arguments begin ('0': none)
+        if index is not None:
+            index_argv = self._index_argv(index[0], clock, index[1:])
+            start = str(2 + len(record_argv))
         args = ("EVALSHA", SESSION.sha, len(keys), *keys, start, *record_argv, *index_argv)
         return [Call(SESSION, args)]
 

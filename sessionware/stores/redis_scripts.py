@@ -106,6 +106,21 @@ local POSITION = {}
 for i = 1, #FIELDS do POSITION[FIELDS[i]] = i end  -- (no ipairs while a library loads)
 local NUMERIC = {1, 2, 3, 4, 5, 14, 16}  -- (the counts: countable, below)
 local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
+-- true in SESSION (a single server): a change to a live record is announced first
+-- (announce); a cluster has no client-side cache, and would send it to every node
+local announcing = false
+
+-- Tell the store's client-side caches (redis_cache.py) that this record changes now,
+-- and whose change it is: `token` names a save by a process that cached the record
+-- (so that it keeps its own result), '' any other change. Published before the
+-- writes: on a cache's connection it then comes before their invalidations, whether
+-- Redis sends those at once or at the end of its event-loop pass. A user whose ACL
+-- refuses the channel still saves (pcall): caches then keep none of its saves' results.
+local function announce(token)
+  if announcing then
+    redis.pcall('PUBLISH', string.match(D, '^(.*){') .. 'sessionware:changes', token .. ' ' .. D)
+  end
+end
 
 -- The meta record is one string, in two parts. The header, HEADER bytes: VERSION, a
 -- flags byte (1: status is 'active'; 2: sliding; then one bit per HOT field that is
@@ -555,6 +570,7 @@ local function record(base)
     local removed = list()
     local meta = list()
     local cleared, present = list(), {}
+    local own = take(1)  -- the cache's token of this save ('' or absent: none)
     for _, name in ipairs(removed) do gone[name] = true end
     -- the size and count from what the record holds, moved by the changed keys' stored
     -- lengths (stores/base.py resized): concurrent saves each see only their own keys
@@ -598,6 +614,7 @@ local function record(base)
       end
     end
     index_wanted = user ~= old[8]
+    announce(own or '')
     chunked('HSET', D, set)
     chunked('HDEL', D, removed)
     if measured then redis.call('HSET', D, MARK, KEPT) end
@@ -635,6 +652,7 @@ local function record(base)
     end
     local bad = uncountable(changed)
     if bad then return bad end
+    announce('')
     chunked('HSET', D, set)
     touch(meta, candidate, retention, grain, changed)
     return 1
@@ -645,6 +663,7 @@ local function record(base)
     local meta = list()
     local bad = uncountable(meta)
     if bad then return bad end
+    announce('')
     redis.call('DEL', D)
     redis.call('HSET', D, MARK, KEPT)  -- the caller's meta measured its data
     chunked('HSET', D, data)
@@ -654,7 +673,9 @@ local function record(base)
 
   elseif op == 'take' or op == 'delete' then  -- a live record goes; a tombstone stays
     local s = state()
-    if s == 1 then redis.call('DEL', D, M)
+    if s == 1 then
+      announce('')
+      redis.call('DEL', D, M)
     elseif op == 'delete' then index_wanted = false end  -- a tombstone stays listed too
     return s
 
@@ -670,6 +691,7 @@ local function record(base)
     local s = state()
     if s ~= 1 then return s end
     local actor, retention = take(2)
+    announce('')
     redis.call('DEL', D)
     meta_set({'status', 'revoked', 'ended_at', now, 'revoked_by', actor})
     redis.call('PEXPIREAT', M, ms(tonumber(now) + tonumber(retention)))
@@ -682,6 +704,7 @@ local function record(base)
       return s
     end
     local expires, retention = take(2)
+    announce('')
     if expires == '' then meta_set({'sliding', '0'}, {'deadline', 'expires_at'})
     else meta_set({'sliding', '0', 'deadline', expires, 'expires_at', expires}) end
     expire(expires, retention)
@@ -949,6 +972,7 @@ _RECORD_MAIN = r"""
 local function record_main(keys, args)
   begin(keys, args)
   record_begin()
+  announcing = false
   return record(1)
 end
 """
@@ -962,13 +986,14 @@ local function index_main(keys, args)
 end
 """
 _SESSION_MAIN = r"""
--- A[1] is where the INDEX arguments start
+-- A[1] is where the INDEX arguments start ('0': there are none)
 local function session_main(keys, args)
   begin(keys, args)
   record_begin()
   index_begin()
+  announcing = true
   local reply = record(2)
-  if index_wanted then
+  if index_wanted and A[1] ~= '0' then  -- '0': a record operation alone
     local ok, failure = safe_index(tonumber(A[1]))
     if not ok then  -- the record's change stands: an index must never fail a session
       redis.log(redis.LOG_WARNING, 'sessionware: index update failed: '

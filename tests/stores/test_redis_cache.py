@@ -123,6 +123,105 @@ def test_own_writes_are_read_back_at_once(stores: tuple[RedisStore, RedisStore])
     assert _load(cached, "s1").data == {"k": b"w"}  # no wait for the invalidation
 
 
+def test_a_save_keeps_its_result(stores: tuple[RedisStore, RedisStore]) -> None:
+    """A read-and-write handler costs one round trip per request, not two: a save of a
+    cached session keeps what it wrote, and its own invalidation does not drop it."""
+    cached, other = stores
+    other.create("s1", {"n": b"0", "k": b"v"}, _meta(time.time(), idle=3600))
+    time.sleep(0.05)  # (the creation's own invalidation, which could drop the first entry)
+    counted = Counted(cached)
+    for n in range(1, 6):  # (within the entry's window: 36 s, 1% of the idle timeout)
+        loaded = cached.load("s1", now=time.time(), idle_seconds=3600)
+        assert loaded.data["n"] == str(n - 1).encode()
+        changes = Changes(
+            set={"n": str(n).encode()}, removed=("k",) if n == 2 else (), user="ada",
+            updated_at=time.time(), size_bytes=1,
+        )  # fmt: skip
+        assert cached.save("s1", changes)
+        time.sleep(0.02)  # time for the save's own invalidation to arrive
+    assert counted.calls == 1 + 5  # the first load; then hits and one save each
+    hit = cached.load("s1", now=time.time(), idle_seconds=3600)
+    stored = other.load("s1", now=time.time(), idle_seconds=100)
+    assert stored is not None and hit.data == stored.data == {"n": b"5"}
+    for name in ("user", "updated_at", "size_bytes", "attribute_count", "max_size_bytes"):
+        assert getattr(hit.meta, name) == getattr(stored.meta, name), name
+
+
+def _save_call(store: RedisStore, session_id: str, changes: Changes, token: str) -> tuple:
+    """The one command a save sends (EVALSHA of the SESSION script)."""
+    step = next(store._flows.save(session_id, changes, token))
+    (call,) = step
+    return tuple(call.args)
+
+
+@pytest.mark.parametrize("foreign", ["save", "revoke"])
+def test_a_change_in_the_same_pass_as_a_save_is_seen(
+    stores: tuple[RedisStore, RedisStore], foreign: str
+) -> None:
+    """Another worker's change that Redis runs in the same event-loop pass right after
+    this process's save (so that one invalidation covers both) drops the entry: its
+    announcement comes between the save's and the invalidation."""
+    cached, other = stores
+    cache = cached.cache
+    assert cache is not None
+    other.create("s1", {"n": b"0"}, _meta(time.time()))
+    _load(cached, "s1")
+    _load(cached, "s1")  # a hit: the entry is current
+    ours = Changes(set={"n": b"1"}, updated_at=time.time(), size_bytes=1)
+    theirs = Changes(set={"m": b"x"}, updated_at=time.time(), size_bytes=1)
+    client = redis.Redis.from_url(REDIS_URL)
+    from sessionware.stores.redis_scripts import SESSION
+
+    client.script_load(SESSION.source)
+    save = cache.begin_save("s1", ours.updated_at)
+    assert save.token  # built from a current entry
+    pipe = client.pipeline(transaction=False)  # one write: Redis runs both in one pass
+    pipe.execute_command(*_save_call(cached, "s1", ours, save.token))
+    if foreign == "save":
+        pipe.execute_command(*_save_call(other, "s1", theirs, ""))
+    else:
+        revoke = next(other._flows.revoke("s1", "test", time.time()))
+        pipe.execute_command(*revoke[0].args)
+    assert pipe.execute()[0] == 1
+    cache.end_save(save, ours)
+    time.sleep(0.05)  # the announcements and the invalidation arrive
+    loaded = _load(cached, "s1")
+    if foreign == "save":
+        assert loaded is not None and loaded.data == {"n": b"1", "m": b"x"}
+    else:
+        assert loaded is None
+
+
+def test_a_user_refused_the_channel_still_saves(
+    redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis user whose ACL allows the invalidation channel but not the scripts'
+    announcements: saves work, reads are still cached, a save drops its entry (and
+    the log says which ACL rule would let it keep it)."""
+    from .test_redis_wire import server
+
+    with server() as port:
+        redis.Redis(host="127.0.0.1", port=port).acl_setuser(
+            "app", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all"],
+            channels=["__redis__:invalidate"],
+        )  # fmt: skip
+        url = f"redis://app:pw@127.0.0.1:{port}"
+        cached = RedisStore.from_url(url, prefix=redis_prefix, client_cache=True)
+        try:
+            assert cached.cache is not None and cached.cache.wait_ready(5)
+            cached.create("s1", {"n": b"0"}, _meta(time.time()))
+            counted = Counted(cached)
+            for n in range(1, 4):
+                assert _load(cached, "s1").data == {"n": str(n - 1).encode()}
+                assert _load(cached, "s1").data == {"n": str(n - 1).encode()}  # a hit
+                changes = Changes(set={"n": str(n).encode()}, updated_at=time.time())
+                assert cached.save("s1", changes)
+            assert counted.calls == 3 * 2  # a load and a save each time: no kept result
+            assert f"&{redis_prefix}sessionware:changes" in caplog.text
+        finally:
+            cached.close()
+
+
 def test_a_load_overtaken_by_a_change_is_not_kept(stores: tuple[RedisStore, RedisStore]) -> None:
     cached, other = stores
     other.create("s1", {"k": b"v"}, _meta(time.time()))
@@ -205,6 +304,13 @@ def test_no_stale_read_across_processes(redis_prefix: str) -> None:
         assert b.get("/incr").json()["count"] == 2  # another worker writes
         assert a.get("/count").json()["count"] == 2
         assert a.get("/count").json()["hits"] > second["hits"]  # cached again
+        hits = a.get("/count").json()["hits"]
+        for count in (3, 4, 5):  # A's saves keep their result: each next request hits
+            assert a.get("/incr").json()["count"] == count
+        assert a.get("/count").json()["hits"] >= hits + 3
+        for count in (6, 8, 10):  # the workers take turns: each sees the other's save
+            assert b.get("/incr").json()["count"] == count
+            assert a.get("/incr").json()["count"] == count + 1
 
         _cli(redis_prefix, "sessions", "revoke", "--yes", first["id"])
         assert a.get("/count").json()["count"] is None
