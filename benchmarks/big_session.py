@@ -4,7 +4,9 @@ starsessions, in-process Starlette (the ASGI driver of the main benchmark).
 Each client first stores a session of 60,000 bytes of text (``blob``) plus a user
 and a counter, then: ``read`` reads the user (the whole session is loaded by
 both layers), ``write`` increments the counter (sessionware writes only that key;
-starsessions writes the whole session back). Variants alternate within each
+starsessions writes the whole session back). ``sessionware-redis-cached`` has the
+client-side cache (``client_cache=True``): a read is a hit, a write one round trip
+that sends only the changed key. Variants alternate within each
 repetition; the median of the repetitions is reported, with the ratio to
 starsessions-redis. Each variant's keys are under this run's own prefix and are
 deleted after.
@@ -65,11 +67,20 @@ def _variants(prefix: str) -> dict[str, tuple[ASGIApp, Callable[[], Any]]]:
     client = Redis.from_url(REDIS_URL)
     theirs = StarsessionsStore(connection=client, prefix=prefix + "starsessions:")
     ours = RedisStore.from_url(REDIS_URL, prefix=prefix + "sessionware:")
+    cached = RedisStore.from_url(REDIS_URL, prefix=prefix + "cached:", client_cache=True)
+    assert cached.cache is not None and cached.cache.wait_ready(5)
     star = [Middleware(StarsessionsMiddleware, store=theirs), Middleware(SessionAutoloadMiddleware)]
     sw = [Middleware(SessionMiddleware, secret_key=SECRET_KEY, store=ours)]
+    swc = [Middleware(SessionMiddleware, secret_key=SECRET_KEY, store=cached)]
+
+    async def close_cached() -> None:
+        await cached.aclose()
+        cached.close()
+
     return {
         "starsessions-redis": (_app(star), client.aclose),
         "sessionware-redis": (_app(sw), ours.aclose),
+        "sessionware-redis-cached": (_app(swc), close_cached),
     }
 
 

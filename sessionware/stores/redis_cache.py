@@ -204,10 +204,12 @@ class ClientCache:
 
         The entry stops being served until then. The token is ``''`` (the save's
         announcement counts as anyone's) unless a current entry is there to build
-        the entry after the save from."""
+        the entry after the save from. Neither call reads the listener's socket:
+        what has arrived is applied by the next :meth:`get`, before it serves
+        anything, and drops what it must, the entry after the save included."""
         self.start()
         with self._lock:
-            live = self._drain()
+            live = self._inbox is not None
             entry = self._entries.pop(session_id, None)
             self._seq += 1
             self._remember(session_id)  # a load sent before now is not kept
@@ -232,7 +234,7 @@ class ClientCache:
                 self._saving[session_id] = left
             else:
                 self._saving.pop(session_id, None)
-            live = self._drain()
+            live = self._inbox is not None
             if changes is None and save.token:
                 self._own.pop(save.token, None)  # an announcement with it now is news
             if (
@@ -242,7 +244,8 @@ class ClientCache:
                 and save.mark >= self._floor
                 and self._recent.get(session_id, -1) <= save.mark
             ):
-                self._keep(session_id, _Entry(_saved(save.entry.stored, changes), save.entry.until))
+                _save_into(save.entry.stored, changes)  # (the entry is this save's alone)
+                self._keep(session_id, save.entry)
             self._seq += 1
             self._remember(session_id)  # a load sent before now is not kept
 
@@ -480,12 +483,11 @@ def _copy(stored: StoredSession) -> StoredSession:
     return StoredSession(dict(stored.data), stored.meta.copy())
 
 
-def _saved(stored: StoredSession, changes: Changes) -> StoredSession:
-    """``stored`` as a save of ``changes`` leaves it (the script's rule: the changed
+def _save_into(stored: StoredSession, changes: Changes) -> None:
+    """Make ``stored`` what a save of ``changes`` leaves (the script's rule: the changed
     keys, the size and count by ``resized``, ``updated_at``, user, email, device)."""
-    data = dict(stored.data)
+    data, meta = stored.data, stored.meta
     old = {key: len(data[key]) for key in (*changes.set, *changes.removed) if key in data}
-    meta = stored.meta.copy()
     meta.size_bytes, meta.attribute_count = resized(
         meta.size_bytes, meta.attribute_count, old, changes
     )
@@ -497,4 +499,3 @@ def _saved(stored: StoredSession, changes: Changes) -> StoredSession:
     meta.user, meta.email = changes.user, changes.email
     if changes.device is not None:
         meta.device = changes.device
-    return StoredSession(data, meta)

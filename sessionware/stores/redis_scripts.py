@@ -10,7 +10,11 @@ session needs ever waits on the indexes, and no script touches both.
 ``SESSION`` is the two in one script, for a single server, where one EVALSHA
 may touch every key: a RECORD operation, then an INDEX one unless the record
 found nothing for the index to learn (a load within the activity granularity, a
-save that kept the user). ``ARGV[1]`` is where the INDEX arguments start.
+save that kept the user). ``ARGV[1]`` is where the INDEX arguments start
+(``'0'``: there are none, as for a rotation's take of the old record). On a
+single server every change to a live record is announced first on
+``<prefix>sessionware:changes`` (``announce``), for the client-side caches
+(``redis_cache.py``).
 
 Sessions never depend on the indexes being well formed: an INDEX operation
 that fails deletes any index key holding the wrong type (logged in the Redis
