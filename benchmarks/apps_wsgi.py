@@ -157,11 +157,14 @@ def sessionware_redis(settings: Settings) -> WsgiVariant:
 
 
 def sessionware_redis_cached(settings: Settings) -> WsgiVariant:
-    """RedisStore with its client-side cache: repeated reads need no round trip."""
+    """RedisStore with its client-side cache (``cache_own_saves=True``): repeated reads
+    need no round trip, a read-and-write one."""
     from sessionware import RedisStore
 
     prefix = settings.prefix("sessionware-redis-cached")
-    store = RedisStore.from_url(settings.redis_url, prefix=prefix, client_cache=True)
+    store = RedisStore.from_url(
+        settings.redis_url, prefix=prefix, client_cache=True, cache_own_saves=True
+    )
     assert store.cache is not None and store.cache.wait_ready(5)
     return _sessionware("sessionware-redis-cached", store)
 

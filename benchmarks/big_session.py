@@ -5,8 +5,8 @@ Each client first stores a session of 60,000 bytes of text (``blob``) plus a use
 and a counter, then: ``read`` reads the user (the whole session is loaded by
 both layers), ``write`` increments the counter (sessionware writes only that key;
 starsessions writes the whole session back). ``sessionware-redis-cached`` has the
-client-side cache (``client_cache=True``): a read is a hit, a write one round trip
-that sends only the changed key. Variants alternate within each
+client-side cache (``client_cache=True, cache_own_saves=True``): a read is a hit, a
+write one round trip that sends only the changed key. Variants alternate within each
 repetition; the median of the repetitions is reported, with the ratio to
 starsessions-redis. Each variant's keys are under this run's own prefix and are
 deleted after.
@@ -67,7 +67,9 @@ def _variants(prefix: str) -> dict[str, tuple[ASGIApp, Callable[[], Any]]]:
     client = Redis.from_url(REDIS_URL)
     theirs = StarsessionsStore(connection=client, prefix=prefix + "starsessions:")
     ours = RedisStore.from_url(REDIS_URL, prefix=prefix + "sessionware:")
-    cached = RedisStore.from_url(REDIS_URL, prefix=prefix + "cached:", client_cache=True)
+    cached = RedisStore.from_url(
+        REDIS_URL, prefix=prefix + "cached:", client_cache=True, cache_own_saves=True
+    )
     assert cached.cache is not None and cached.cache.wait_ready(5)
     star = [Middleware(StarsessionsMiddleware, store=theirs), Middleware(SessionAutoloadMiddleware)]
     sw = [Middleware(SessionMiddleware, secret_key=SECRET_KEY, store=ours)]

@@ -83,6 +83,7 @@ class RedisStore:
         retention_seconds: float = DEFAULT_RETENTION.total_seconds(),
         audit_limit: int = AUDIT_LIMIT,
         client_cache: bool | int = False,
+        cache_own_saves: bool = False,
     ) -> None:
         self._sync: SyncClient | None = None
         self._async: AsyncClient | None = async_client
@@ -131,7 +132,9 @@ class RedisStore:
         self._sync_wire: SyncWireClient | None = None
         self._lean = Lean()  # how the lean connections call our scripts (FCALL or EVALSHA)
         self._wires: PerLoop[WireClient] = PerLoop(self._made_wire, _aclose)
-        self._cache = self._client_cache(client_cache)
+        if cache_own_saves and client_cache is False:
+            raise ConfigurationError("cache_own_saves=True needs client_cache=True")
+        self._cache = self._client_cache(client_cache, cache_own_saves is True)
         self._watch: Any = None  # from_sentinel's FailoverWatch (see redis_sentinel)
         # client -> the switches of primary it followed (one client per event loop: the
         # entry goes with its client)
@@ -151,6 +154,7 @@ class RedisStore:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         pool_timeout: float | None = None,
         client_cache: bool | int = False,
+        cache_own_saves: bool = False,
         lean: bool = True,
         **client_options: Any,
     ) -> RedisStore:
@@ -183,6 +187,11 @@ class RedisStore:
         keeps loaded sessions in this process and serves repeated reads with no
         round trip, kept correct by Redis's invalidation messages: see
         ``sessionware/stores/redis_cache.py`` and the README. Single server only.
+        ``cache_own_saves=True`` also keeps what this process saves, so that a
+        handler that reads and writes makes one round trip; it is correct only
+        while every process that changes the prefix's sessions runs a release that
+        announces its changes and may publish on ``<prefix>sessionware:changes``
+        (see the README before turning it on).
 
         An asyncio client belongs to the event loop it first runs in: this store
         makes one per event loop that uses it (a client passed to the constructor
@@ -244,6 +253,7 @@ class RedisStore:
             retention_seconds=retention_seconds,
             audit_limit=audit_limit,
             client_cache=client_cache,
+            cache_own_saves=cache_own_saves,
         )
         store._new_async_client = new_async_client
         store._flows.give_up_after = socket_timeout
@@ -357,7 +367,7 @@ class RedisStore:
         """The client-side cache (``client_cache=``), with its ``hits`` and ``misses``."""
         return self._cache
 
-    def _client_cache(self, option: bool | int) -> ClientCache | None:
+    def _client_cache(self, option: bool | int, own_saves: bool) -> ClientCache | None:
         if option is False:
             return None
         if isinstance(option, bool):
@@ -384,7 +394,9 @@ class RedisStore:
             kind = redis.SSLConnection
         elif "Unix" in name:
             kind = redis.UnixDomainSocketConnection
-        cache = ClientCache(kind, dict(pool.connection_kwargs), self.prefix, max_entries=size)
+        cache = ClientCache(
+            kind, dict(pool.connection_kwargs), self.prefix, max_entries=size, own_saves=own_saves
+        )
         cache.start()
         return cache
 

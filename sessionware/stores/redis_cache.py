@@ -23,36 +23,40 @@ The rules that keep a hit from ever being stale:
   a hit does not send to Redis, lag by no more than that; and never past the
   record's own expiry or deadline.
 * This process's own writes drop the entry at once (read-your-writes), before
-  their invalidation arrives; all but a save, which keeps what it wrote (below).
+  their invalidation arrives; with ``own_saves``, all but a save, which keeps what
+  it wrote (below).
 
 A miss loads as usual, in the same round trip as without the cache.
 
-**A save keeps its result.** Without this, every save would drop the entry it
-would serve next (Redis reports a process's own writes too, and on Redis 7.0 a
-script's writes are outside ``NOLOOP``), so that a handler that reads and writes
-would make two round trips per request like an uncached store. Instead, a save
-of a session served from a current entry carries a token (``begin_save``), and
-every change of a live record that sessionware's scripts make is announced on the
-channel ``<prefix>sessionware:changes`` before its writes, with the token or with
-none. The subscriber receives the announcements and the invalidations on one
+**A save keeps its result** (``own_saves``, the store's ``cache_own_saves=True``).
+Without it, every save drops the entry it would serve next (Redis reports a
+process's own writes too, and on Redis 7.0 a script's writes are outside
+``NOLOOP``), so that a handler that reads and writes makes two round trips per
+request like an uncached store. With it, a save of a session served from a
+current entry carries a token (``begin_save``), and every change of a live
+record that sessionware's scripts make is announced on the channel
+``<prefix>sessionware:changes`` before its writes, with the token or with none.
+The subscriber receives the announcements and the invalidations on one
 connection, in the order the server ran them (Redis sends BCAST invalidations at
 the end of its event-loop pass, and an announcement at once). So:
 
 * the entry after the save (``end_save``) is the entry before it with the save's
-  changes, kept only if nothing about the session arrived between the save's start
-  and its reply but its own announcement;
+  changes, kept unless something other than the save's own announcement about
+  the session is applied before the next hit;
 * an invalidation of the session is the save's own, and keeps that entry, only if
   it is the first to follow the save's announcement with no other announcement of
-  the session in between; any other announcement or invalidation drops the entry.
+  the session in between.
 
-Every change sessionware makes (another worker's save or blind write, a logout, a
-login's rotation, a revocation, a new expiry) is announced, so none can hide in the
-save's invalidation. What the guarantee leaves out: a write to a session's keys by
-something other than sessionware (a hand-run command, an eviction under
-``maxmemory``) that Redis runs in the same event-loop pass just after this
-process's save of that very session is taken for the save's own, and is seen when
-the entry's window ends (an expiry is checked by time: an entry never outlives
-the record's expiry).
+What this rests on, and why it is opt-in: one BCAST invalidation covers every
+write of a pass, so a change that is *not announced* and that Redis runs in the
+same event-loop pass as this process's save of that very session (just before
+it or just after) is taken for the save's own and is seen only when the entry's
+window ends (an expiry is checked by time: an entry never outlives the record's
+expiry). Changes that are not announced: those of a process on an earlier
+release (a rolling deploy), of a Redis user whose ACL refuses the channel (its
+``PUBLISH`` is skipped so that it still saves), and of anything but sessionware
+(a hand-run command, an eviction under ``maxmemory``). Without ``own_saves``,
+none of this applies: the cache does not subscribe to the announcements.
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ class ClientCache:
         prefix: str,
         *,
         max_entries: int = DEFAULT_MAX_ENTRIES,
+        own_saves: bool = False,
     ) -> None:
         self._connection_class = connection_class
         self._kwargs = {
@@ -134,6 +139,7 @@ class ClientCache:
         # the tokens of this process's saves whose announcement has not arrived: their ids
         self._own: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._own_next: set[str] = set()  # the next invalidation of these is a save's own
+        self._own_saves = own_saves  # a save keeps its result (below); else it drops it
         self._announced = False  # subscribed to the announcements: saves may keep results
         self._warned = False
         self.listener_id: int | None = None  # the subscriber's CLIENT ID, for operators
@@ -149,6 +155,7 @@ class ClientCache:
             self._lock = threading.Lock()
             self._inbox, self._thread, self._pid = None, None, os.getpid()
             self._token = secrets.token_hex(6) + "."  # (the parent's tokens are its own)
+            self._saving.clear()  # (the parent's saves in flight are not this process's)
             self._ready.clear()
             self._flush()
         with self._lock:
@@ -283,7 +290,7 @@ class ClientCache:
                 client_id = self.listener_id = subscriber.read_response()
                 subscriber.send_command("SUBSCRIBE", "__redis__:invalidate")
                 subscriber.read_response()
-                announced = self._subscribe_announcements(subscriber)
+                announced = self._own_saves and self._subscribe_announcements(subscriber)
                 while subscriber.can_read(timeout=0):  # anyone may PUBLISH on the channel:
                     subscriber.read_response()  # leave redis-py's parser nothing unread
                 tracker = self._connect()

@@ -31,17 +31,24 @@ def redis_store(request: pytest.FixtureRequest) -> Any:
     return store
 
 
-def cached_redis_store(request: pytest.FixtureRequest) -> Any:
-    """RedisStore with its client-side cache on (reads served in-process)."""
+def cached_redis_store(request: pytest.FixtureRequest, *, own_saves: bool = False) -> Any:
+    """RedisStore with its client-side cache on (reads served in-process; with
+    ``own_saves``, what a save wrote too)."""
     from sessionware import RedisStore
 
     from ..conftest import REDIS_URL
 
     prefix = request.getfixturevalue("redis_prefix")
-    store = RedisStore.from_url(REDIS_URL, prefix=prefix, client_cache=True)
+    store = RedisStore.from_url(
+        REDIS_URL, prefix=prefix, client_cache=True, cache_own_saves=own_saves
+    )
     request.addfinalizer(store.close)
     assert store.cache is not None and store.cache.wait_ready(5)
     return store
+
+
+def keeping_redis_store(request: pytest.FixtureRequest) -> Any:
+    return cached_redis_store(request, own_saves=True)
 
 
 def sentinel_store(request: pytest.FixtureRequest) -> Any:
@@ -60,6 +67,7 @@ STORES: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
     "memory": memory_store,
     "redis": redis_store,
     "redis-cached": cached_redis_store,
+    "redis-cached-saves": keeping_redis_store,
     "cluster": cluster_store,
     "sentinel": sentinel_store,
     **SQL_STORES,

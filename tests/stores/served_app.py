@@ -2,7 +2,8 @@
 
 ``make_app()`` reads the store from the environment: ``SESSIONWARE_TEST_SQLITE``
 (a database path), or ``SESSIONWARE_TEST_POSTGRES`` or ``SESSIONWARE_TEST_REDIS`` (a
-URL; ``SESSIONWARE_TEST_CACHE=1`` turns on the client-side cache) and
+URL; ``SESSIONWARE_TEST_CACHE=1`` turns on the client-side cache, ``keep`` with
+``cache_own_saves=True``) and
 ``SESSIONWARE_TEST_PREFIX``. ``GET /incr`` adds one to the session's counter and
 answers ``{"count": n, "pid": worker pid}``; ``GET /count`` only reads it (and
 says the session's id and the cache's hits); ``GET /logout`` ends the session.
@@ -32,7 +33,8 @@ def _store() -> Any:
         return RedisStore.from_url(
             os.environ["SESSIONWARE_TEST_REDIS"],
             prefix=os.environ["SESSIONWARE_TEST_PREFIX"],
-            client_cache=os.environ.get("SESSIONWARE_TEST_CACHE") == "1",
+            client_cache=os.environ.get("SESSIONWARE_TEST_CACHE") in ("1", "keep"),
+            cache_own_saves=os.environ.get("SESSIONWARE_TEST_CACHE") == "keep",
         )
     from sessionware import PostgresStore
 

@@ -85,6 +85,7 @@ class Ops:
         "memory",
         "redis",
         "redis-cached",
+        "redis-cached-saves",
         pytest.param("cluster", marks=pytest.mark.cluster),
         pytest.param("sentinel", marks=pytest.mark.sentinel),
         "sqlite",
@@ -113,8 +114,11 @@ async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Callable[.
             return store
         if request.param.startswith("redis"):
             prefix = f"{request.getfixturevalue('redis_prefix')}{len(made)}:"
-            cached = request.param == "redis-cached"  # the client-side cache on
-            store = RedisStore.from_url(REDIS_URL, prefix=prefix, client_cache=cached, **options)
+            cached = request.param.startswith("redis-cached")  # the client-side cache on
+            own_saves = request.param == "redis-cached-saves"  # keeping what saves wrote
+            store = RedisStore.from_url(
+                REDIS_URL, prefix=prefix, client_cache=cached, cache_own_saves=own_saves, **options
+            )
             assert not cached or store.cache.wait_ready(5)
         else:
             store = cluster_store(request, **options)
