@@ -68,6 +68,7 @@ import os
 import secrets
 import ssl
 import threading
+import weakref
 from typing import Any
 
 import hiredis
@@ -132,7 +133,6 @@ class ClientCache:
         self._closed = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
         self._token = secrets.token_hex(6) + "."  # + a count: this cache's saves
         self._saves = 0
         self._saving: dict[str, int] = {}  # sessions with a save in flight, and how many
@@ -145,25 +145,33 @@ class ClientCache:
         self.listener_id: int | None = None  # the subscriber's CLIENT ID, for operators
         self.hits = 0
         self.misses = 0
+        cache = weakref.ref(self)  # (the hook must not keep a closed store's cache alive)
+        os.register_at_fork(after_in_child=lambda: _forked(cache))
 
     # -- what the store calls --------------------------------------------------------
 
     def start(self) -> None:
         """Start the listener (once per process: a forked worker starts its own); the
         cache serves nothing until it is connected."""
-        if self._pid != os.getpid():  # forked after start: the thread stayed behind
-            self._lock = threading.Lock()
-            self._inbox, self._thread, self._pid = None, None, os.getpid()
-            self._token = secrets.token_hex(6) + "."  # (the parent's tokens are its own)
-            self._saving.clear()  # (the parent's saves in flight are not this process's)
-            self._ready.clear()
-            self._flush()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._listen, name="sessionware-cache", daemon=True
                 )
                 self._thread.start()
+
+    def _after_fork(self) -> None:
+        """In a forked child, before any other thread runs: the listener thread and
+        its sockets stayed with the parent, and so may any lock that was held."""
+        closed = self._closed.is_set()
+        self._lock = threading.Lock()
+        self._closed, self._ready = threading.Event(), threading.Event()
+        if closed:
+            self._closed.set()
+        self._inbox, self._thread = None, None
+        self._token = secrets.token_hex(6) + "."  # (the parent's tokens are its own)
+        self._saving.clear()  # (the parent's saves in flight are not this process's)
+        self._flush()
 
     def wait_ready(self, timeout: float) -> bool:
         """Whether the listener is connected and tracking, waiting up to ``timeout`` s."""
@@ -484,6 +492,12 @@ class Save:
     token: str
     mark: int
     entry: _Entry | None
+
+
+def _forked(cache: weakref.ref[ClientCache]) -> None:
+    live = cache()
+    if live is not None:
+        live._after_fork()
 
 
 def _copy(stored: StoredSession) -> StoredSession:

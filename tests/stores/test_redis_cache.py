@@ -299,6 +299,48 @@ def test_an_unannounced_revoke_in_the_same_pass_as_a_save_is_seen(redis_prefix: 
             ops.close()
 
 
+def test_a_forked_child_starts_its_own_listener(stores: tuple[RedisStore, RedisStore]) -> None:
+    """A worker forked while the parent's listener runs keeps none of the parent's
+    entries, starts its own listener, serves hits again, and sees a change made
+    after the fork."""
+    cached, other = stores
+    other.create("s1", {"k": b"v"}, _meta(time.time()))
+    time.sleep(0.05)
+    _load(cached, "s1")
+    assert _load(cached, "s1").data == {"k": b"v"}  # a hit in the parent
+    to_parent, to_child = os.pipe(), os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report each step on to_parent, wait on to_child
+        try:
+            cache = cached.cache
+            assert cache is not None
+            counted = Counted(cached)
+            assert _load(cached, "s1").data == {"k": b"v"}  # no parent entry: a load
+            assert counted.calls == 1 and cache.wait_ready(5)
+            _load(cached, "s1")  # kept now that this child's listener is live
+            assert _load(cached, "s1").data == {"k": b"v"}
+            assert counted.calls == 2, counted.calls  # a hit
+            os.write(to_parent[1], b"ready\n")
+            assert os.read(to_child[0], 1) == b"2"  # the parent changed the session
+            time.sleep(0.1)
+            assert _load(cached, "s1").data == {"k": b"w"}
+            os.write(to_parent[1], b"ok\n")
+        except BaseException as error:  # report it, then leave without pytest's teardown
+            os.write(to_parent[1], f"child: {error!r}\n".encode())
+        finally:
+            os._exit(0)
+    os.close(to_parent[1])
+    os.close(to_child[0])
+    with os.fdopen(to_parent[0], "rb") as replies:
+        assert replies.readline() == b"ready\n"
+        other.save("s1", Changes(set={"k": b"w"}, updated_at=time.time(), size_bytes=1))
+        os.write(to_child[1], b"2")
+        assert replies.readline() == b"ok\n"
+    os.close(to_child[1])
+    os.waitpid(pid, 0)
+    assert _load(cached, "s1").data == {"k": b"w"}  # and the parent's cache still works
+
+
 def test_a_load_overtaken_by_a_change_is_not_kept(stores: tuple[RedisStore, RedisStore]) -> None:
     cached, other = stores
     other.create("s1", {"k": b"v"}, _meta(time.time()))
