@@ -228,8 +228,10 @@ class ClientCache:
             entry = self._entries.pop(session_id, None)
             self._seq += 1
             self._remember(session_id)  # a load sent before now is not kept
-            saving = self._saving[session_id] = self._saving.get(session_id, 0) + 1
-            if not (live and self._announced) or entry is None or saving > 1 or now >= entry.until:
+            self._saving[session_id] = self._saving.get(session_id, 0) + 1  # (puts refused)
+            # (a second save in flight finds no entry: the first took it, and no put
+            # brings one back meanwhile)
+            if not (live and self._announced) or entry is None or now >= entry.until:
                 return Save(session_id, "", self._seq, None)
             self._saves += 1
             token = f"{self._token}{self._saves}"
@@ -249,12 +251,10 @@ class ClientCache:
                 self._saving[session_id] = left
             else:
                 self._saving.pop(session_id, None)
-            live = self._inbox is not None
             if changes is None and save.token:
                 self._own.pop(save.token, None)  # an announcement with it now is news
-            if (
-                live
-                and changes is not None
+            if (  # (a lost listener flushed, raising the floor past the save's mark)
+                changes is not None
                 and save.entry is not None
                 and save.mark >= self._floor
                 and self._recent.get(session_id, -1) <= save.mark

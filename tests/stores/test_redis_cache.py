@@ -341,6 +341,37 @@ def test_a_forked_child_starts_its_own_listener(stores: tuple[RedisStore, RedisS
     assert _load(cached, "s1").data == {"k": b"w"}  # and the parent's cache still works
 
 
+def test_nothing_is_kept_from_a_save_in_flight(keeping: tuple[RedisStore, RedisStore]) -> None:
+    """While a save of a session is in flight, a load of it is not kept (it may have
+    run before the save), and a second save of it keeps nothing (the two results
+    cannot both be the entry): the next read loads what Redis holds."""
+    cached, other = keeping
+    cache = cached.cache
+    assert cache is not None
+    other.create("s1", {"n": b"0"}, _meta(time.time()))
+    time.sleep(0.05)
+    _load(cached, "s1")
+    assert _load(cached, "s1").data == {"n": b"0"}  # a hit: the entry is current
+    first = cache.begin_save("s1", time.time())
+    assert first.token  # from the current entry
+    mark = cache.mark()
+    now = time.time()  # a load meanwhile, of the kind that writes nothing (a cache's)
+    loaded = cached._run(cached._flows.load("s1", now, 100, cached._window(100)))
+    assert loaded is not None
+    cache.put("s1", loaded, mark, time.time() + 60)
+    second = cache.begin_save("s1", time.time())
+    assert second.token == "" and second.entry is None
+    ours = Changes(set={"n": b"1"}, updated_at=time.time(), size_bytes=1)
+    assert cached._run(cached._flows.save("s1", ours, first.token))
+    theirs = Changes(set={"n": b"2"}, updated_at=time.time(), size_bytes=1)
+    assert cached._run(cached._flows.save("s1", theirs, second.token))
+    cache.end_save(first, ours)
+    cache.end_save(second, theirs)
+    counted = Counted(cached)
+    assert _load(cached, "s1").data == {"n": b"2"}
+    assert counted.calls == 1  # loaded, not served from anything kept above
+
+
 def test_a_load_overtaken_by_a_change_is_not_kept(stores: tuple[RedisStore, RedisStore]) -> None:
     cached, other = stores
     other.create("s1", {"k": b"v"}, _meta(time.time()))
