@@ -25,6 +25,7 @@ from .core import (
     adead_meta,
     arun_plan,
     check_option_names,
+    nothing_to_store,
     plan,
     untouched,
 )
@@ -322,15 +323,20 @@ class _Response:
             return
         if message["type"] == "http.response.start":
             self.started = True
-            self.session._sealed = True  # from here on, changes can no longer be saved
-            if message["status"] < 500 and not untouched(self.session):
-                extra = await self._save()
-                if extra is None:
-                    return
-                if extra:
-                    message = dict(message)
-                    headers = list(message.get("headers", []))
-                    message["headers"] = merge_headers(headers, extra, raw=True)
+            session = self.session
+            session._sealed = True  # from here on, changes can no longer be saved
+            if message["status"] < 500 and not untouched(session):
+                if nothing_to_store(session) and not self.middleware.config.bearer:
+                    if session._accessed:  # all that plan() would answer
+                        message = _with_vary(message)
+                else:
+                    extra = await self._save()
+                    if extra is None:
+                        return
+                    if extra:
+                        message = dict(message)
+                        headers = list(message.get("headers", []))
+                        message["headers"] = merge_headers(headers, extra, raw=True)
         await self.send(message)
 
     async def _save(self) -> list[tuple[str, str]] | None:
@@ -362,6 +368,12 @@ class _Response:
         self.replaced = True
         await _send_error(self.send, status)
         return None
+
+
+def _with_vary(message: Message) -> Message:
+    """The response start ``message`` with ``Vary: Cookie`` (folded into the app's own)."""
+    headers = merge_headers(list(message.get("headers", [])), [("vary", "Cookie")], raw=True)
+    return {**message, "headers": headers}
 
 
 def _host(scope: Scope) -> str | None:

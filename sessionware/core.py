@@ -462,6 +462,15 @@ def untouched(session: Session) -> bool:
     return not (session._accessed or session._cookie_sent)
 
 
+def nothing_to_store(session: Session) -> bool:
+    """The request names no live record and leaves none: no cookie verified (or none
+    came), no load found one gone, and the handler left the session empty. A cookie
+    session's :func:`plan` is then at most ``Vary: Cookie`` (when the handler looked),
+    and the shells answer that without planning: an anonymous visitor's page that
+    checks the session pays for no device, plan or store call."""
+    return session._id is None and session._unusable is None and not dict.__len__(session)
+
+
 def plan(config: SessionConfig, session: Session, now: float | None = None) -> Plan:
     """Decide what the request's session needs: nothing, save, create, rotate or delete.
 
@@ -475,6 +484,8 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
         _remember_unreadable(config.unreadable, session._unusable)
     if session._accessed:
         result.headers.append(("vary", "Cookie"))
+    if nothing_to_store(session):
+        return result
     if session._pending:  # never read: nothing changed but the keys set blind, if any
         return _blind_write(config, session, result, now) if session._blind else result
     if session._type is not None:  # values changed in place since they were assigned

@@ -24,6 +24,7 @@ from .core import (
     SessionOptions,
     check_option_names,
     dead_meta,
+    nothing_to_store,
     plan,
     run_plan,
     untouched,
@@ -157,6 +158,8 @@ class SyncSessions:
             return []
         if untouched(session):
             return []
+        if nothing_to_store(session) and not self.config.bearer:
+            return [("vary", "Cookie")] if session._accessed else []  # all plan() would say
         try:
             decision = (bearer_plan if self.config.bearer else plan)(self.config, session)
             if self.config.require_https:
