@@ -114,6 +114,7 @@ class PostgresStore(SQLStore):
         self._reach = _Reachability()  # what a connection of our own last met (see _probe)
         self._pool_pid = 0
         self._apools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool[Any]] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # pools being closed (see _retire)
         self._sweeper: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -258,8 +259,28 @@ class PostgresStore(SQLStore):
             async with pool.connection() as connection:
                 yield connection
         except PoolTimeout:
-            await self._aprobe()
+            try:
+                await self._aprobe()
+            except BaseException:
+                await self._retire(pool)
+                raise
             raise
+
+    async def _retire(self, pool: AsyncConnectionPool[Any]) -> None:
+        """Stop ``pool``'s workers: its server does not answer. A psycopg_pool worker
+        survives a cancellation that comes during a connection attempt (it takes it
+        for the attempt's failure), so a pool left trying would keep its event loop
+        from ever finishing: ``asyncio.run`` cancels every task and waits for them.
+        Told to stop, a worker stops once its attempt is over. The next operation on
+        this loop opens a new pool."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._apools.get(loop) is pool:
+                del self._apools[loop]
+        closing = loop.create_task(pool.close(timeout=self.timeout_seconds))
+        self._closing.add(closing)  # (held until done: a task is only weakly referenced)
+        closing.add_done_callback(self._closing.discard)
+        await asyncio.sleep(0)  # its first step, which tells the workers, runs now
 
     def _probe(self) -> None:
         """One connection of our own, outside the pool; raises its error when it fails,

@@ -327,9 +327,7 @@ def test_a_server_that_never_answers_costs_one_request_in_a_while_its_wait(
             return time.monotonic() - start, str(raised.value)
 
         try:
-            # the pool's timeout, then an attempt of our own; sync either way: an event
-            # loop closed while its pool still tries to connect can hang in psycopg_pool
-            first, _ = load(asynchronous=False)
+            first, _ = load()  # the pool's timeout, then an attempt of our own
             assert first >= 1.5, first
             took, message = load()
             assert took < 0.5, took  # no new attempt: a second would have waited 1 s again
@@ -339,6 +337,35 @@ def test_a_server_that_never_answers_costs_one_request_in_a_while_its_wait(
             assert took >= 0.9, took
         finally:
             store.close()
+
+
+_ONE_ASYNC_LOAD = """
+import asyncio, sys, time
+from sessionware import PostgresStore, StoreUnavailable
+store = PostgresStore.from_url(sys.argv[1], prefix=sys.argv[2], timeout_seconds=1)
+async def main():
+    try:
+        await store.aload("x" * 43, now=time.time(), idle_seconds=60)
+    except StoreUnavailable:
+        print("503")
+asyncio.run(main())
+print("asyncio.run returned")
+"""
+
+
+def test_an_event_loop_ends_after_a_server_that_never_answers() -> None:
+    """The pool's worker, mid-attempt when asyncio.run cancels it, takes the
+    cancellation for a failed attempt and lives on: without the pool being closed,
+    asyncio.run would wait for it for ever (a test client's exit, a job's end)."""
+    with _silent_server() as port:
+        url = f"postgresql://postgres@127.0.0.1:{port}/test?sslmode=disable"
+        done = subprocess.run(
+            [sys.executable, "-c", _ONE_ASYNC_LOAD, url, f"t{uuid.uuid4().hex[:8]}_"],
+            capture_output=True,
+            text=True,
+            timeout=30,  # the load takes about 3 s: the pool's 1 s, then a 2 s attempt
+        )
+    assert done.stdout.split() == ["503", "asyncio.run", "returned"], done.stderr
 
 
 def test_new_connections_refused_while_pooled_ones_work_is_no_outage(cluster: Cluster) -> None:
