@@ -16,6 +16,7 @@ from .encryption import Keyring
 from .errors import (
     ConfigurationError,
     CorruptRecord,
+    InsecureTransport,
     InvalidSessionType,
     InvalidToken,
     MissingExtra,
@@ -53,6 +54,7 @@ __all__ = [
     "AsyncSessionManager",
     "ConfigurationError",
     "CorruptRecord",
+    "InsecureTransport",
     "InvalidSessionType",
     "InvalidToken",
     "Keyring",

@@ -142,7 +142,9 @@ class SessionMiddleware:
             bearer=bearer,
             session_type=session_type,
         )
-        self.store: AsyncStore = checked_store(MemoryStore() if store is None else store)
+        self.store: AsyncStore = checked_store(
+            MemoryStore() if store is None else store, self.config.enabled
+        )
         if not isinstance(self.store, AsyncStore):
             raise ConfigurationError(
                 f"store {type(self.store).__qualname__} does not implement the async store "

@@ -386,6 +386,16 @@ class CookieSettings:
                 f"path {self.path!r} cannot go in a Set-Cookie header: use printable ASCII "
                 f"without ';' or ',', percent-encoding the rest ({_quoted(self.path)})"
             )
+        if not self.path.startswith("/"):
+            raise ConfigurationError(
+                f"path {self.path!r} must start with '/' (like '/' or '/app'): a browser "
+                "ignores any other Path and keeps the cookie to the requested page's folder"
+            )
+        if isinstance(self.domain, str) and set(self.domain) & set(":/"):
+            raise ConfigurationError(
+                f"domain {self.domain!r} must be a host name alone (like 'example.com'), "
+                "without a scheme, port or path: browsers drop a cookie whose Domain has them"
+            )
         if self.domain is not None and (
             not isinstance(self.domain, str) or set(self.domain) - _DOMAIN
         ):
@@ -407,14 +417,15 @@ class CookieSettings:
                 "same_site='none' needs secure=True: browsers reject SameSite=None cookies "
                 "without Secure"
             )
-        if self.name.startswith("__Host-") and (
+        prefix = self.name[:9].lower()  # browsers match the prefixes in any case
+        if prefix.startswith("__host-") and (
             self.domain is not None or self.path != "/" or not self.secure
         ):
             raise ConfigurationError(
                 f"a cookie named {self.name!r} (__Host- prefix) needs secure=True, path='/' "
                 "and no domain; drop the prefix or those options"
             )
-        if self.name.startswith("__Secure-") and not self.secure:
+        if prefix == "__secure-" and not self.secure:
             raise ConfigurationError(f"a cookie named {self.name!r} needs secure=True")
         if self.max_age is not None and self.max_age <= 0:
             raise ConfigurationError(f"max_age must be positive seconds, not {self.max_age!r}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import inspect
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -149,6 +150,18 @@ def check_option_names(
         f"unknown session option(s): {'; '.join(name + use_instead(name) for name in unknown)}. "
         f"The options are: {', '.join(sorted(known))}"
     )
+
+
+def init_option_names(init: Callable[..., Any]) -> frozenset[str]:
+    """The keyword options a shell's ``init`` takes: its own keyword parameters and,
+    for its ``**options``, :class:`SessionOptions` (for :func:`check_option_names`)."""
+    names: set[str] = set()
+    for parameter in inspect.signature(init).parameters.values():
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+            names.add(parameter.name)
+        elif parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            names.update(SessionOptions.__annotations__)
+    return frozenset(names)
 
 
 def use_instead(name: str) -> str:

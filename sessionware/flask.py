@@ -36,6 +36,7 @@ from .core import (
     SessionConfig,
     SessionOptions,
     check_option_names,
+    init_option_names,
     seconds,
 )
 from .disabled import unused_secret
@@ -299,7 +300,7 @@ class Sessionware:
                 f"({type(current).__qualname__}); keep one: remove the other extension "
                 "(Flask-Session's Session(app), say), or call Sessionware(...) once per app"
             )
-        check_option_names(self._options)
+        check_option_names(self._options, init_option_names(Sessionware.__init__))
         explicit: dict[str, Any] = {**_config_options(app.config), **self._options}
         flask_own = _flask_options(app)
         file_options = _file_options(app.config)  # the file and the environment
@@ -377,6 +378,11 @@ def _flask_options(app: flask.Flask) -> dict[str, Any]:
             continue
         if key == "SESSION_COOKIE_DOMAIN" and value is False:
             continue
+        if key == "SESSION_COOKIE_PATH" and not value:
+            continue  # Flask falls back to APPLICATION_ROOT, below
+        if key == "SESSION_COOKIE_DOMAIN" and isinstance(value, str):
+            host, colon, port = value.rpartition(":")
+            value = host if colon and port.isdigit() else value  # a port: Werkzeug drops it
         options[option] = value
     root = app.config.get("APPLICATION_ROOT")
     if "path" not in options and root and root != defaults.get("APPLICATION_ROOT"):

@@ -238,14 +238,17 @@ def note_missing(store: Any) -> None:
     )
 
 
-def checked_store(store: Any) -> Any:
+def checked_store(store: Any, enabled: bool = True) -> Any:
     """``store``, refusing a class where an instance belongs; warns once for an in-process
-    store, which a second worker or a restart does not share."""
+    store, which a second worker or a restart does not share (unless sessions are off:
+    not ``enabled``, nothing is kept anywhere)."""
     if isinstance(store, type):
         raise ConfigurationError(
             f"store={store.__qualname__} is the class; pass an instance: "
             f"store={store.__qualname__}(...)"
         )
+    if not enabled:
+        return store
     _once_per_process_store(
         store,
         "_warned",

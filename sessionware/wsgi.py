@@ -24,6 +24,7 @@ from .core import (
     SessionOptions,
     check_option_names,
     dead_meta,
+    init_option_names,
     nothing_to_store,
     plan,
     run_plan,
@@ -79,7 +80,9 @@ class SyncSessions:
         metrics: bool = False,
         registry: Any = None,
     ) -> None:
-        self.store: SyncStore = checked_store(MemoryStore() if store is None else store)
+        self.store: SyncStore = checked_store(
+            MemoryStore() if store is None else store, config.enabled
+        )
         if not isinstance(self.store, SyncStore):
             raise ConfigurationError(
                 f"store {type(self.store).__qualname__} does not implement the sync store "
@@ -201,7 +204,7 @@ class WSGISessionMiddleware:
         registry: Any = None,
         **options: Unpack[SessionOptions],
     ) -> None:
-        check_option_names(options)
+        check_option_names(options, init_option_names(WSGISessionMiddleware.__init__))
         config = SessionConfig.build(secret_key=secret_key, **options)
         self._attach(app, SyncSessions(config, store, hooks, metrics, registry))
 

@@ -203,6 +203,12 @@ def test_attributes_that_would_break_the_header_are_configuration_errors(
         ({"domain": "a b.example"}, "without spaces"),
         ({"path": "/\u8def\u5f84"}, "percent-encoding the rest (like '/%E8%B7%AF%E5%BE%84')"),
         ({"path": "/a\x7fb"}, "printable ASCII"),
+        ({"path": ""}, "must start with '/'"),
+        ({"path": "shop"}, "must start with '/'"),
+        ({"domain": "example.com:8000"}, "without a scheme, port or path"),
+        ({"domain": "https://example.com"}, "without a scheme, port or path"),
+        ({"cookie_name": "__host-s", "domain": "example.com"}, "(__Host- prefix)"),
+        ({"cookie_name": "__SECURE-s", "secure": False}, "needs secure=True"),
     ],
     ids=[
         "cjk-name",
@@ -212,14 +218,22 @@ def test_attributes_that_would_break_the_header_are_configuration_errors(
         "space-domain",
         "cjk-path",
         "del-path",
+        "empty-path",
+        "relative-path",
+        "port-domain",
+        "url-domain",
+        "lowercase-host-prefix",
+        "uppercase-secure-prefix",
     ],
 )
 @pytest.mark.parametrize("kind", SHELLS)
 def test_a_cookie_name_domain_or_path_no_header_can_carry_is_refused_at_build(
-    kind: str, options: dict[str, str], says: str
+    kind: str, options: dict[str, Any], says: str
 ) -> None:
     """These passed validation, then every response that set the cookie was a 500
-    (latin-1 cannot encode them) or carried a control byte into Set-Cookie."""
+    (latin-1 cannot encode them), carried a control byte into Set-Cookie, or set a
+    cookie browsers drop or keep to the wrong pages (a port in Domain, a Path that
+    does not start with '/', a prefix in another case, which browsers still match)."""
     with (
         pytest.raises(ConfigurationError, match=re.escape(says)),
         shell_client(kind, visit, MemoryStore(), **options) as client,

@@ -59,6 +59,18 @@ def test_memory_store_warns_once_at_start_up(caplog: pytest.LogCaptureFixture) -
     assert "RedisStore" in warnings[0] and "--workers" in warnings[0]
 
 
+def test_sessions_turned_off_keep_the_memory_store_warning_quiet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = flask.Flask("off")
+    app.config.update(SECRET_KEY=SECRET, SESSIONWARE_ENABLED=False)
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        SessionMiddleware(starlette_app(), secret_key=SECRET, enabled=False)
+        WSGISessionMiddleware(lambda e, s: [], secret_key=SECRET, enabled=False)
+        Sessionware(app)
+    assert [r.getMessage() for r in caplog.records if "inside this one process" in r.message] == []
+
+
 @pytest.mark.parametrize("shell", ["asgi", "wsgi"])
 def test_the_store_class_instead_of_an_instance_is_a_clear_error(shell: str) -> None:
     with pytest.raises(ConfigurationError, match=r"store=MemoryStore is the class.*MemoryStore\("):

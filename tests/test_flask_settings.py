@@ -62,6 +62,23 @@ def test_application_root_is_the_cookie_path_when_none_is_set() -> None:
     assert set_cookies(response)[0]["path"] == "/shop"
 
 
+@pytest.mark.parametrize(
+    ("settings", "path"),
+    [
+        ({"SESSION_COOKIE_PATH": ""}, "/"),
+        ({"SESSION_COOKIE_PATH": "", "APPLICATION_ROOT": "/shop"}, "/shop"),
+    ],
+)
+def test_an_empty_cookie_path_falls_back_as_in_flask(settings: dict[str, Any], path: str) -> None:
+    response = make_app(settings).test_client().get("/put")
+    assert set_cookies(response)[0]["path"] == path  # not "Path=;": the request's folder
+
+
+def test_a_port_in_the_cookie_domain_is_dropped_as_flask_does() -> None:
+    cookie, header = cookie_of(make_app({"SESSION_COOKIE_DOMAIN": "example.test:5000"}))
+    assert cookie["domain"] == "example.test" and "5000" not in header
+
+
 def test_an_explicit_sessionware_option_wins_with_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

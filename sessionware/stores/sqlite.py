@@ -71,6 +71,13 @@ class SQLiteStore(SQLStore):
                 f"SQLiteStore needs the path of a database file, got {path!r}; for sessions "
                 "in one process's memory use MemoryStore()"
             )
+        folder = Path(path).parent
+        if not str(path).startswith("file:") and not folder.is_dir():
+            raise ConfigurationError(
+                f"SQLiteStore's folder {str(folder)!r} does not exist (the path is {str(path)!r}): "
+                "create it, or give a path in a folder that exists; the database file itself "
+                "is created on first use"
+            )
         if synchronous not in _SYNCHRONOUS:
             raise ConfigurationError(
                 f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, got {synchronous!r}"

@@ -341,6 +341,10 @@ async def test_an_async_call_waiting_on_a_lock_leaves_the_event_loop_free(
     [
         ({"path": ":memory:"}, "MemoryStore"),
         ({"path": ""}, "path"),
+        (
+            {"path": "no-such-folder-here/sessions.db"},
+            "folder 'no-such-folder-here' does not exist",
+        ),
         ({"prefix": "bad-prefix"}, "prefix"),
         ({"prefix": "x; DROP TABLE y"}, "prefix"),
         ({"synchronous": "SOMETIMES"}, "synchronous"),
