@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -336,6 +337,15 @@ def _quoted(path: object) -> str:
     return "like " + repr(quote(path, safe="/-._~!$&'()*+=:@%"))
 
 
+def _is_ip_address(domain: str) -> bool:
+    """Whether ``domain`` is an IP address (an IPv6 one bracketed or not)."""
+    try:
+        ipaddress.ip_address(domain.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _punycoded(domain: object) -> str:
     """`` (like 'xn--...')`` for an international ``domain``, else ``""``."""
     if not isinstance(domain, str) or domain.isascii():
@@ -390,6 +400,11 @@ class CookieSettings:
             raise ConfigurationError(
                 f"path {self.path!r} must start with '/' (like '/' or '/app'): a browser "
                 "ignores any other Path and keeps the cookie to the requested page's folder"
+            )
+        if isinstance(self.domain, str) and ":" in self.domain and _is_ip_address(self.domain):
+            raise ConfigurationError(
+                f"domain {self.domain!r} is an IPv6 address, which a cookie's Domain cannot "
+                "name: leave domain unset (the cookie then goes to that host alone)"
             )
         if isinstance(self.domain, str) and set(self.domain) & set(":/"):
             raise ConfigurationError(

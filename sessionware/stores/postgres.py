@@ -170,10 +170,15 @@ class PostgresStore(SQLStore):
             _drop_connections(apool)
 
     async def aclose(self) -> None:
-        """Close the running event loop's async pool (and what :meth:`close` closes)."""
-        apool = self._apools.pop(asyncio.get_running_loop(), None)
+        """Close the running event loop's async pool (and what :meth:`close` closes),
+        and wait for the pools it retired (see :meth:`_retire`) to finish closing."""
+        loop = asyncio.get_running_loop()
+        apool = self._apools.pop(loop, None)
         if apool is not None:
             await apool.close()
+        retiring = [task for task in self._closing if task.get_loop() is loop]
+        if retiring:
+            await asyncio.gather(*retiring, return_exceptions=True)
         self.close()
 
     # -- reclaiming ------------------------------------------------------------------------
@@ -262,7 +267,9 @@ class PostgresStore(SQLStore):
             try:
                 await self._aprobe()
             except BaseException:
-                await self._retire(pool)
+                # (a cancellation during the probe too: asyncio.run's, at its end)
+                if self._reach.silent:  # a refusal ends the pool's attempts at once
+                    await self._retire(pool)
                 raise
             raise
 
@@ -280,7 +287,13 @@ class PostgresStore(SQLStore):
         closing = loop.create_task(pool.close(timeout=self.timeout_seconds))
         self._closing.add(closing)  # (held until done: a task is only weakly referenced)
         closing.add_done_callback(self._closing.discard)
-        await asyncio.sleep(0)  # its first step, which tells the workers, runs now
+        # Its first steps tell the workers, unless the pool's lock is held meanwhile (a
+        # connection being handed back): then a few more turns of the loop. psycopg_pool
+        # empties its (private) list of workers as it tells them.
+        for _ in range(_RETIRE_TURNS):
+            await asyncio.sleep(0)
+            if closing.done() or getattr(pool, "_workers", None) == []:
+                break
 
     def _probe(self) -> None:
         """One connection of our own, outside the pool; raises its error when it fails,
@@ -459,6 +472,7 @@ class _Reachability:
 
     def __init__(self) -> None:
         self.unreachable = False
+        self.silent = False  # the last attempt that failed waited out connect_timeout
         self._next_attempt = 0.0  # monotonic; infinite while an attempt is under way
         self._cause = ""
 
@@ -483,12 +497,21 @@ class _Reachability:
         now = time.monotonic()
         if isinstance(error, psycopg.OperationalError):
             self.unreachable = True
+            self.silent = isinstance(error, _CONNECTION_TIMEOUT)
             self._cause = str(error).strip().splitlines()[0] if str(error).strip() else "failed"
             self._next_attempt = now + (now - started)
             return
         self._next_attempt = 0.0
         if error is None:
             self.unreachable = False
+
+
+# psycopg's error for a connection attempt that waited out connect_timeout (3.1 and
+# later; before, no attempt counts as silent, and pools are never retired)
+_CONNECTION_TIMEOUT: tuple[type[BaseException], ...] = tuple(
+    kind for kind in [getattr(psycopg.errors, "ConnectionTimeout", None)] if kind is not None
+)
+_RETIRE_TURNS = 8  # turns of the event loop _retire gives a closing pool to tell its workers
 
 
 def _drop_connections(pool: AsyncConnectionPool[Any]) -> None:

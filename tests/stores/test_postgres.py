@@ -400,6 +400,51 @@ def test_new_connections_refused_while_pooled_ones_work_is_no_outage(cluster: Cl
         store.close()
 
 
+def test_a_refusal_keeps_the_event_loops_pool_for_the_requests_waiting_on_it(
+    cluster: Cluster,
+) -> None:
+    """The async pool is closed only when the server does not answer (see
+    test_an_event_loop_ends_after_a_server_that_never_answers): at the role's
+    connection limit the attempt is refused at once, and a request still waiting
+    on the pool is served as a pooled connection comes back, not failed with it."""
+    role = f"r{uuid.uuid4().hex[:8]}"
+    cluster.sql(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 2")
+    cluster.sql(f"GRANT ALL ON SCHEMA public TO {role}")
+    url = cluster.url().replace("postgres@", f"{role}@")
+    store = PostgresStore.from_url(url, prefix=f"{role}_", timeout_seconds=1, pool_max_size=3)
+
+    async def load() -> None:
+        await store.aload("x" * 32, now=time.time(), idle_seconds=60)
+
+    async def scenario() -> tuple[BaseException | None, BaseException | None]:
+        await load()  # the tables, and a first connection
+        release, held = asyncio.Event(), [asyncio.Event(), asyncio.Event()]
+
+        async def hold(ready: asyncio.Event) -> None:
+            async with store._aconnection():
+                ready.set()
+                await release.wait()
+
+        holders = [asyncio.create_task(hold(ready)) for ready in held]
+        for ready in held:
+            await ready.wait()
+        first = asyncio.create_task(load())  # times out at 1 s: the role has no more
+        await asyncio.sleep(0.6)
+        second = asyncio.create_task(load())  # waits on the pool meanwhile
+        await asyncio.sleep(0.7)  # past the first's timeout and refused attempt
+        release.set()
+        await asyncio.gather(*holders)
+        outcomes = await asyncio.gather(first, second, return_exceptions=True)
+        return outcomes[0], outcomes[1]  # type: ignore[return-value]
+
+    try:
+        first, second = asyncio.run(scenario())
+        assert isinstance(first, StoreUnavailable), first
+        assert second is None, second  # served once a holder gave its connection back
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
 @pytest.mark.parametrize("how", ["restart", "idle connections killed"])
 def test_pooled_connections_the_server_closed_cost_no_request_a_503(
