@@ -151,7 +151,8 @@ class SessionMiddleware:
                 "contract (aload, acreate, asave, arotate, adelete): see sessionware/stores/base.py"
             )
         self.config = self.config.with_store(self.store, asynchronous=True)
-        calls, self.lifecycle = observed(self.store, app_id, hooks, metrics, registry)
+        label = session_type or app_id  # what the records say: a bound type's tag
+        calls, self.lifecycle = observed(self.store, label, hooks, metrics, registry)
         self._calls: AsyncStore = calls
         self.bound = None if session_type is None else _bound(session_type, self.store, True)
         self._devices: Bounded[tuple[Any, ...], Any] = Bounded(KNOWN_DEVICES)  # see _device

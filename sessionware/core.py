@@ -134,6 +134,11 @@ PEER_OPTIONS = {
     "serializer": "nothing: values are stored as msgpack, with their exact types",
     "permanent": "session.permanent = True in a view, or max_age for every cookie",
     "key_prefix": "the store's own prefix (RedisStore.from_url(url, prefix=...))",
+    # ours, but keyword arguments in code only: what a config file or the environment
+    # cannot name (an object, or a registry of objects)
+    "metrics": "metrics=True in code, where the middleware or Sessionware(app) is made",
+    "hooks": "hooks=SessionHooks(...) in code",
+    "registry": "registry= in code, with metrics=True",
 }
 
 

@@ -218,8 +218,9 @@ def opened(
     if keyring is None:
         if any(is_sealed(raw) for raw in data.values()):
             raise CorruptRecord(
-                f"session {session_id} is encrypted: make the manager with "
-                "encryption=Keyring([...]) to read it"
+                f"session {session_id} is encrypted, and this reader holds no keys: read it "
+                "through a manager made with encryption=Keyring([...]) (or a console given "
+                "them); the sessionware command holds none"
             )
         return data
     return {key: keyring.open(session_id, key, raw, token)[0] for key, raw in data.items()}
@@ -227,7 +228,7 @@ def opened(
 
 UNREADABLE = "[unreadable: the value does not open with this ring's keys, or is damaged]"
 """What an export shows for a value that cannot be read (the rest of it still shows)."""
-ENCRYPTED = "[encrypted: make the manager with encryption=Keyring([...]) to read it]"
+ENCRYPTED = "[encrypted: exported without the encryption keys]"
 """What an export made without a Keyring shows for an encrypted value."""
 
 

@@ -199,6 +199,21 @@ def checked_actor(actor: str) -> str:
     return actor
 
 
+MAX_ID_LENGTH = 128  # a public id is 32 hex digits; no store makes a longer one
+
+
+def could_be_id(session_id: object) -> bool:
+    """Whether ``session_id`` could name a record. Reading under one that cannot (empty,
+    overlong, not printable ASCII: a form's junk) reads nothing, so it is not audited:
+    the audit log keeps accesses, not whatever text a request sent."""
+    return (
+        isinstance(session_id, str)
+        and 0 < len(session_id) <= MAX_ID_LENGTH
+        and session_id.isascii()
+        and session_id.isprintable()
+    )
+
+
 def audit_record(
     actor: str, action: str, session_id: str | None, reason: str | None
 ) -> AuditRecord:
@@ -529,6 +544,9 @@ class SessionManager(TokenManager):
     def _read(
         self, session_id: str, actor: str, action: str, reason: str | None
     ) -> dict[str, bytes] | None:
+        if not could_be_id(session_id):
+            checked_actor(actor)
+            return None
         record = audit_record(actor, action, session_id, reason)
         self.store.add_audit(record)
         return opened(self.encryption, session_id, self.store.read_data(session_id, now=record.at))
@@ -688,6 +706,9 @@ class AsyncSessionManager(AsyncTokenManager):
     async def _read(
         self, session_id: str, actor: str, action: str, reason: str | None
     ) -> dict[str, bytes] | None:
+        if not could_be_id(session_id):
+            checked_actor(actor)
+            return None
         record = audit_record(actor, action, session_id, reason)
         await self.store.aadd_audit(record)
         raw = await self.store.aread_data(session_id, now=record.at)

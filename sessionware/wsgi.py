@@ -89,7 +89,8 @@ class SyncSessions:
                 "contract (load, create, save, rotate, delete): see sessionware/stores/base.py"
             )
         self.config = config.with_store(self.store, asynchronous=False)
-        calls, self.lifecycle = observed(self.store, config.app_id, hooks, metrics, registry)
+        label = config.session_type or config.app_id  # what the records say
+        calls, self.lifecycle = observed(self.store, label, hooks, metrics, registry)
         self._calls: SyncStore = calls
         tag = config.session_type
         self.bound = None if tag is None else _bound(tag, self.store, False)

@@ -112,6 +112,7 @@ class AdminConsole(Pages):
                 None,
                 "message.html",
                 403,
+                root=request.root,  # the page's stylesheet and script are under the mount
                 heading="Not allowed",
                 message="You are not allowed to use the session console.",
             )
@@ -152,7 +153,9 @@ class AdminConsole(Pages):
             apps=apps,
         )
 
-    async def detail(self, call: _Call, notice: str | None = None, **extra: Any) -> Response:
+    async def detail(
+        self, call: _Call, notice: str | None = None, status: int = 200, **extra: Any
+    ) -> Response:
         session_id = call.request.query.get("id") or call.request.form.get("id", "")
         info = await call.manager.get(session_id) if session_id else None
         if info is None:
@@ -163,7 +166,7 @@ class AdminConsole(Pages):
                 heading="No such session",
                 message="This session is gone (logged out, or past retention).",
             )
-        return self._page(call, "detail.html", info=shown(info), notice=notice, **extra)
+        return self._page(call, "detail.html", status, info=shown(info), notice=notice, **extra)
 
     async def reveal(self, call: _Call) -> Response:
         session_id = call.request.form.get("id", "")
@@ -184,7 +187,8 @@ class AdminConsole(Pages):
             except ValueError:
                 minutes = 0
             if not 1 <= minutes <= 60 * 24 * 366:  # also refuses NaN
-                return await self.detail(call, "Give a TTL from 1 minute to a year, or unlimited.")
+                notice = "Give a TTL from 1 minute to a year, or unlimited."
+                return await self.detail(call, notice, 422)  # nothing changed
         ttl = None if minutes is None else minutes * 60
         changed = await call.manager.set_ttl(form.get("id", ""), ttl, actor=call.operator.name)
         done = "unlimited" if minutes is None else f"expires in {minutes:g} min"
@@ -235,14 +239,24 @@ class AdminConsole(Pages):
 
     # -- helpers -------------------------------------------------------------------
 
-    def _page(self, call: _Call | None, name: str, status: int = 200, **context: Any) -> Response:
+    def _page(
+        self,
+        call: _Call | None,
+        name: str,
+        status: int = 200,
+        *,
+        root: str | None = None,
+        **context: Any,
+    ) -> Response:
+        """Render ``name``; ``call`` is ``None`` before an operator is known (then
+        ``root``, the console's mount path, places its links)."""
         partial = call is not None and call.request.headers.get("x-console-partial") == "1"
         return self.templates.page(
             name,
             status,
             layout="bare.html" if partial else "base.html",
             title=self.title,
-            root="" if call is None else call.request.root,
+            root=(root or "") if call is None else call.request.root,
             operator=None if call is None else call.operator,
             csrf="" if call is None else call.csrf,
             csrf_field=FIELD,

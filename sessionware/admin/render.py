@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,31 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 
 
+# What turns text around or hides it, written out as \uNNNN wherever a template shows a
+# value (a user id, a user agent, a payload): the bidi controls (U+202E reverses what
+# follows), zero-width and other format characters, line and paragraph separators, lone
+# surrogates, and C0 and C1 controls but tab and newline (a payload's JSON has lines).
+_HIDDEN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+    "\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
+)
+
+
+def _visible(value: Any) -> Any:
+    """A shown value with :data:`_HIDDEN` written out (Jinja's ``finalize``): what an
+    operator reads is what is stored. Markup (the charts' SVG) stays Markup."""
+    if not isinstance(value, str) or not _HIDDEN.search(value):
+        return value
+    shown = _HIDDEN.sub(lambda match: f"\\u{ord(match[0]):04x}", value)
+    return type(value)(shown) if isinstance(value, _markup_type()) else shown
+
+
+def _markup_type() -> type:
+    from markupsafe import Markup
+
+    return Markup
+
+
 def _environment() -> Any:
     try:
         import jinja2
@@ -32,6 +58,7 @@ def _environment() -> Any:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_visible,
     )
     env.filters.update(when=when, ago=ago, size=size, short=short)
     return env

@@ -46,7 +46,10 @@ def test_the_wsgi_console_serves_flask_apps_over_the_sync_manager() -> None:
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/admin": console.wsgi()})  # type: ignore[method-assign]
     client = app.test_client()
     client.post("/login/wendy")
-    assert client.get("/admin/").status_code == 403
+    refused = client.get("/admin/")
+    assert refused.status_code == 403
+    refused_html = refused.get_data(as_text=True)  # styled: its links are under the mount
+    assert 'href="/admin/static/' in refused_html and '"/static/' not in refused_html
     page = client.get("/admin/", headers={"x-operator": "flo"})
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "wendy" not in html  # no email key: user not shown
@@ -284,14 +287,27 @@ def rita_and_operator(store: Any, operator: str = "admin:ada") -> Iterator[tuple
         yield client, session_id
 
 
+def test_the_console_writes_out_characters_that_would_turn_text_around() -> None:
+    """A user id holding U+202E (which reverses what follows) is shown as \\u202e, as
+    the command line shows it: what the operator reads is what is stored."""
+    store = MemoryStore()
+    with rita_and_operator(store) as (client, _):
+        spoof_id = signed_in(client, "mallory\u202egnp.exe")
+        client.cookies.set("operator", "admin:ada")
+        page = client.get(f"{CONSOLE}/session", params={"id": spoof_id}).text
+    assert "\u202e" not in page
+    assert "mallory\\u202egnp.exe" in page
+
+
 def test_the_console_refuses_a_ttl_under_a_minute() -> None:
     store = MemoryStore()
     with rita_and_operator(store) as (client, session_id):
         token = token_of(client.get(f"{CONSOLE}/").text)
         for minutes in ("0.001", "0.99", "0", "-5", "nan", "inf", "527041"):
             form = {"id": session_id, "csrf_token": token, "ttl_minutes": minutes}
-            answer = client.post(f"{CONSOLE}/ttl", data=form).text
-            assert "Give a TTL from 1 minute to a year, or unlimited." in answer, minutes
+            answer = client.post(f"{CONSOLE}/ttl", data=form)
+            assert answer.status_code == 422, minutes  # refused: not a 200 that did nothing
+            assert "Give a TTL from 1 minute to a year, or unlimited." in answer.text, minutes
         info = SessionManager(store).get(session_id)
         assert info is not None and info.expires_at is not None
         assert info.expires_at.timestamp() > time.time() + 86400  # the idle timeout: unchanged

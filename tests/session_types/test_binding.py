@@ -8,10 +8,13 @@ import time
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from sessionware import (
     MemoryStore,
     SchemaViolation,
+    SessionEvent,
+    SessionHooks,
     SessionManager,
     SessionTypeInUse,
     UnknownSessionType,
@@ -92,6 +95,22 @@ def test_assignments_of_the_right_type_are_stored(shell: str, any_store: Any, ty
         body = client.get("/").json()
     assert body["session"] == {"userId": "u1", "cartId": 42, "coupon": None}
     assert body["problems"] == []
+
+
+def test_events_and_metrics_name_the_type_as_the_records_do(
+    shell: str, any_store: Any, types: Any
+) -> None:
+    events: list[SessionEvent] = []
+    registry = CollectorRegistry()
+    hooks = SessionHooks(on_created=events.append)
+    with client_for(shell, any_store, hooks=hooks, metrics=True, registry=registry) as client:
+        client.get("/set", params={"key": "userId", "value": "userId"})
+        session_id = client.get("/").json()["id"]
+    assert SessionManager(any_store).get(session_id).app == "checkout-session"
+    assert [event.app for event in events] == ["checkout-session"]
+    created = "sessionware_sessions_created_total"
+    assert registry.get_sample_value(created, {"app": "checkout-session"}) == 1
+    assert registry.get_sample_value(created, {"app": "default"}) is None
 
 
 def test_a_wrong_type_is_refused_at_once_and_changes_nothing(
