@@ -51,3 +51,12 @@ def test_an_unknown_option_lists_every_option_the_shell_takes(shell: Any) -> Non
     for name in ("store", "secret_key", "hooks", "metrics", "registry", "cookie_name", "secure"):
         assert name in listed, (name, listed)
     assert "options" not in listed and "app" not in listed
+
+
+@pytest.mark.parametrize("name", ["metrics", "hooks", "registry"])
+def test_a_code_only_option_in_flask_config_says_to_pass_it_in_code(name: str) -> None:
+    app = flask.Flask("code-only")
+    app.secret_key = SECRET
+    app.config[f"SESSIONWARE_{name.upper()}"] = True
+    with pytest.raises(errors.ConfigurationError, match=rf"\(use {name}=.* in code"):
+        Sessionware(app)
