@@ -343,10 +343,10 @@ def test_reveal_of_a_session_that_is_not_live_is_empty_and_still_audited(store: 
 def test_reading_under_what_cannot_be_an_id_reads_nothing_and_is_not_audited(
     store: Any,
 ) -> None:
-    """A form's junk (empty, 3,000 characters, control or bidi characters) names no
-    record: the audit log keeps accesses, not arbitrary request text."""
+    """A form's junk (empty, or 3,000 characters) names no record: the audit log keeps
+    accesses, not arbitrary request text."""
     manager = SessionManager(store)
-    for junk in ("", "x" * 3000, "abc\u202edef", "a\nb"):
+    for junk in ("", "x" * 129, "x" * 3000):
         assert manager.reveal(junk, actor="ops", reason="junk") == {}
     assert manager.audit_log() == []
     with pytest.raises(ConfigurationError):  # the actor is still checked
