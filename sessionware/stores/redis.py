@@ -159,7 +159,9 @@ class RedisStore:
         **client_options: Any,
     ) -> RedisStore:
         """A store with a sync and an asyncio client for ``url`` (``redis://``,
-        ``rediss://``, ``unix://``; ``cluster=True`` for a Redis Cluster node's URL).
+        ``rediss://``, ``unix://``; ``cluster=True`` for a Redis Cluster node's URL,
+        or that URL as ``redis+cluster://``; a ``redis+sentinel://`` URL is
+        :meth:`from_sentinel_url`'s, and refused here saying so).
         The key prefix is ``prefix``, else the URL's ``?prefix=...`` (as
         ``SESSIONWARE_STORE`` and the command's ``--store`` take it), else
         ``"sessionware:"``; two different ones are a ConfigurationError.
@@ -197,6 +199,13 @@ class RedisStore:
         makes one per event loop that uses it (a client passed to the constructor
         serves only its own).
         """
+        if isinstance(url, str) and url[: len(CLUSTER_SCHEME)].lower() == CLUSTER_SCHEME:
+            url, cluster = "redis://" + url[len(CLUSTER_SCHEME) :], True  # as the command reads it
+        elif isinstance(url, str) and url[: len(SENTINEL_SCHEME)].lower() == SENTINEL_SCHEME:
+            raise ConfigurationError(
+                "a redis+sentinel:// URL names Sentinels, not a server: build the store "
+                "with RedisStore.from_sentinel_url(url) (or from_sentinel(...))"
+            )
         url, prefix = url_prefix(url, prefix)
         if prefix is None:
             prefix = DEFAULT_PREFIX
@@ -726,6 +735,10 @@ class RedisStore:
             f"{error}. Check that the server is running and reachable from here, and that "
             "its socket timeout suits it"
         )
+
+
+CLUSTER_SCHEME = "redis+cluster://"  # a cluster node's URL, as the command and Flask take it
+SENTINEL_SCHEME = "redis+sentinel://"  # Sentinels' addresses: see from_sentinel_url
 
 
 # what a store call can raise when Redis fails: redis-py's errors, and its cluster

@@ -162,6 +162,24 @@ def test_the_command_works_on_a_redis_cluster(request: pytest.FixtureRequest) ->
     assert len(exported.stdout.splitlines()) == 4
 
 
+@pytest.mark.cluster
+def test_from_url_takes_the_cluster_url_the_command_takes(request: pytest.FixtureRequest) -> None:
+    """An ASGI app can build its store from the URL its Flask twin or the command uses."""
+    store = cluster_store(request)
+    ids = seed(store, 2)
+    url = f"redis+cluster://{HOST}:{shared_cluster(request.config)[0]}"
+    same = RedisStore.from_url(url, prefix=store.prefix)
+    try:
+        assert sorted(i for i in ids if same.get_meta(i, now=time.time()) is not None) == ids
+    finally:
+        same.close()
+
+
+def test_from_url_sends_a_sentinel_url_to_from_sentinel_url() -> None:
+    with pytest.raises(ConfigurationError, match=r"RedisStore\.from_sentinel_url\(url\)"):
+        RedisStore.from_url("redis+sentinel://127.0.0.1:26379/mymaster")
+
+
 def test_the_command_works_on_a_sqlite_file(tmp_path: Path) -> None:
     from sessionware import SQLiteStore
 
