@@ -133,6 +133,7 @@ class ClientCache:
         self._closed = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self._down = False  # the listener lost its connection, and said so once
         self._token = secrets.token_hex(6) + "."  # + a count: this cache's saves
         self._saves = 0
         self._saving: dict[str, int] = {}  # sessions with a save in flight, and how many
@@ -313,15 +314,22 @@ class ClientCache:
                     self._inbox = _Inbox(subscriber)
                     self._announced = announced
                 self._ready.set()
+                if self._down:
+                    self._down = False
+                    logger.warning("sessionware: the client-side cache is connected again")
                 self._serve(tracker)
             except Exception as error:  # any failure: stop serving, reconnect
                 if not self._closed.is_set():
-                    logger.warning(
+                    # said once per outage: the attempts to reconnect (every
+                    # _RETRY_SECONDS) fail the same way until it is over
+                    logger.log(
+                        logging.DEBUG if self._down else logging.WARNING,
                         "sessionware: the client-side cache lost its Redis invalidation "
                         "connection (%s: %s); serving every read from Redis until it is back",
                         type(error).__name__,
                         error,
                     )
+                    self._down = True
             finally:
                 self._ready.clear()
                 with self._lock:

@@ -4,6 +4,7 @@ and never a stale one, on the real Redis server and real servers in subprocesses
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -410,6 +411,35 @@ def test_no_hit_while_the_invalidation_connection_is_down(
         before = counted.calls
         assert _load(cached, "s1").data == {"k": b"v"}
     assert counted.calls == before  # hits again
+
+
+def test_an_outage_is_logged_once_and_its_end_once(
+    redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The listener retries every half second; each failure used to log the same
+    warning (20 lines for a 3 s outage per worker), and nothing said it was over."""
+    from .test_redis_wire import server
+
+    with server() as port, caplog.at_level(logging.WARNING, logger="sessionware"):
+        admin = redis.Redis(host="127.0.0.1", port=port)
+        cached = RedisStore.from_url(
+            f"redis://127.0.0.1:{port}", prefix=redis_prefix, client_cache=True
+        )
+        try:
+            cache = cached.cache
+            assert cache is not None and cache.wait_ready(5)
+            admin.config_set("requirepass", "now-needed")  # reconnections fail from here
+            admin = redis.Redis(host="127.0.0.1", port=port, password="now-needed")
+            admin.client_kill_filter(_id=cache.listener_id)
+            time.sleep(2.2)  # four attempts or so, each refused
+            assert not cache.wait_ready(0)
+            admin.config_set("requirepass", "")
+            assert cache.wait_ready(5)
+        finally:
+            cached.close()
+    lost = [r for r in caplog.records if "lost its Redis invalidation" in r.getMessage()]
+    back = [r for r in caplog.records if "connected again" in r.getMessage()]
+    assert (len(lost), len(back)) == (1, 1), caplog.text
 
 
 def test_client_cache_is_checked(redis_prefix: str) -> None:
