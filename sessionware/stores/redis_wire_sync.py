@@ -109,8 +109,9 @@ class SyncWireClient:
             self._pid = os.getpid()
         try:
             return self._idle.pop()
-        except IndexError:
-            return self._connect()
+        except IndexError:  # none idle: connect after the handler, so that a failure
+            pass  # to connect does not show it as the error it occurred "during"
+        return self._connect()
 
     def _give_back(self, conn: _Socket) -> None:
         if len(self._idle) < IDLE_SOCKETS:

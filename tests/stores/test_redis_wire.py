@@ -308,3 +308,20 @@ async def test_a_flushed_function_library_is_loaded_again(redis_prefix: str) -> 
         assert store._lean.functions and fcalls(port) >= 6
         await store.aclose()
         store.close()
+
+
+def test_a_refused_connection_is_not_reported_as_arising_from_an_empty_pool() -> None:
+    """The sync connection connected inside its `except IndexError` (no idle socket),
+    so every outage's traceback showed an internal 'pop from an empty deque' first."""
+    store = RedisStore.from_url(f"redis://{HOST}:{free_ports(1)[0]}", prefix="wire-refused:")
+    try:
+        with pytest.raises(StoreUnavailable) as raised:
+            store.load("a" * 32, now=time.time(), idle_seconds=60)
+    finally:
+        store.close()
+    chain: list[BaseException] = []
+    error: BaseException | None = raised.value
+    while error is not None and len(chain) < 10:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert not any(isinstance(link, IndexError) for link in chain), chain
