@@ -134,8 +134,8 @@ PEER_OPTIONS = {
     "serializer": "nothing: values are stored as msgpack, with their exact types",
     "permanent": "session.permanent = True in a view, or max_age for every cookie",
     "key_prefix": "the store's own prefix (RedisStore.from_url(url, prefix=...))",
-    # ours, but keyword arguments in code only: what a config file or the environment
-    # cannot name (an object, or a registry of objects)
+    # ours, but keyword arguments in code only: what a config file or app.config
+    # cannot name (an object, or a registry of objects; the environment never reads them)
     "metrics": "metrics=True in code, where the middleware or Sessionware(app) is made",
     "hooks": "hooks=SessionHooks(...) in code",
     "registry": "registry= in code, with metrics=True",

@@ -207,7 +207,9 @@ def could_be_id(session_id: object) -> bool:
     or longer than any id: a form's junk) reads nothing, so it is not audited: the
     audit log keeps accesses, not whatever text a request sent. (Other odd characters
     are audited as asked; every reader of the log writes them out visibly.)"""
-    return isinstance(session_id, str) and 0 < len(session_id) <= MAX_ID_LENGTH
+    if not isinstance(session_id, str):
+        raise TypeError(f"a session id is a str, not {type(session_id).__name__}")
+    return 0 < len(session_id) <= MAX_ID_LENGTH
 
 
 def audit_record(
@@ -362,7 +364,9 @@ class SessionManager(TokenManager):
         return maybe_info(session_id, self.store.get_meta(session_id, now=time.time()))
 
     def reveal(self, session_id: str, *, actor: str, reason: str | None = None) -> dict[str, Any]:
-        """The session's decoded payload, ``{}`` if it is not live; always audit-logged.
+        """The session's decoded payload, ``{}`` if it is not live; audit-logged before
+        it reads, whether or not the session is live (only an id no record can have,
+        empty or over :data:`MAX_ID_LENGTH` characters, reads nothing and is not).
 
         Raises CorruptRecord when a stored value cannot be decoded.
         """

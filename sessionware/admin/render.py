@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,23 +23,43 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 
 
-# What turns text around or hides it, written out as \uNNNN wherever a template shows a
-# value (a user id, a user agent, a payload): the bidi controls (U+202E reverses what
-# follows), zero-width and other format characters, line and paragraph separators, lone
-# surrogates, and C0 and C1 controls but tab and newline (a payload's JSON has lines).
-_HIDDEN = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
-)
+# What turns text around or hides it, written out as \uNNNN where a template shows a
+# value (a user id, a user agent, a payload), by the rule of the command line's output
+# (cli/output.py): C0 and C1 controls (but tab and newline: a payload's JSON has lines),
+# and past ASCII the format characters (the bidi controls: U+202E reverses what follows;
+# zero-width and tag characters), line and paragraph separators and lone surrogates.
+# The two joiners stay: they belong to ordinary Persian and Indic text, and emoji.
+_CANDIDATES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]|[^\x00-\x7f]")
+_HIDDEN_CATEGORIES = frozenset({"Cf", "Cs", "Zl", "Zp"})
+_JOINERS = frozenset({"\u200c", "\u200d"})
+
+
+class Verbatim(str):
+    """A value a form sends back (a search box, a filter, a hidden field): the
+    ``verbatim`` filter marks it, and :func:`_visible` leaves it as it is, so that
+    what the form sends is what was typed or stored. (Still HTML-escaped.)"""
+
+
+def _written_out(match: re.Match[str]) -> str:
+    char = match[0]
+    code = ord(char)
+    if code > 0x9F and (char in _JOINERS or unicodedata.category(char) not in _HIDDEN_CATEGORIES):
+        return char
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _visible(value: Any) -> Any:
-    """A shown value with :data:`_HIDDEN` written out (Jinja's ``finalize``): what an
-    operator reads is what is stored. Markup (the charts' SVG) stays Markup."""
-    if not isinstance(value, str) or not _HIDDEN.search(value):
+    """A shown value with what hides or reorders text written out (Jinja's
+    ``finalize``): what an operator reads is what is stored. Markup (the charts'
+    SVG) stays Markup; a :class:`Verbatim` value stays as it is."""
+    if not isinstance(value, str) or isinstance(value, Verbatim) or value.isprintable():
         return value
-    shown = _HIDDEN.sub(lambda match: f"\\u{ord(match[0]):04x}", value)
+    shown = _CANDIDATES.sub(_written_out, value)
     return type(value)(shown) if isinstance(value, _markup_type()) else shown
+
+
+def _verbatim(value: Any) -> Any:
+    return Verbatim(value) if isinstance(value, str) else value
 
 
 def _markup_type() -> type:
@@ -60,7 +81,7 @@ def _environment() -> Any:
         lstrip_blocks=True,
         finalize=_visible,
     )
-    env.filters.update(when=when, ago=ago, size=size, short=short)
+    env.filters.update(when=when, ago=ago, size=size, short=short, verbatim=_verbatim)
     return env
 
 

@@ -133,7 +133,7 @@ class ClientCache:
         self._closed = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
-        self._down = False  # the listener lost its connection, and said so once
+        self._down: str | None = None  # why the listener is disconnected, said once
         self._token = secrets.token_hex(6) + "."  # + a count: this cache's saves
         self._saves = 0
         self._saving: dict[str, int] = {}  # sessions with a save in flight, and how many
@@ -167,6 +167,7 @@ class ClientCache:
         closed = self._closed.is_set()
         self._lock = threading.Lock()
         self._closed, self._ready = threading.Event(), threading.Event()
+        self._down = None  # the child's listener starts afresh: its own news
         if closed:
             self._closed.set()
         self._inbox, self._thread = None, None
@@ -314,22 +315,23 @@ class ClientCache:
                     self._inbox = _Inbox(subscriber)
                     self._announced = announced
                 self._ready.set()
-                if self._down:
-                    self._down = False
+                if self._down is not None:
+                    self._down = None
                     logger.warning("sessionware: the client-side cache is connected again")
                 self._serve(tracker)
             except Exception as error:  # any failure: stop serving, reconnect
                 if not self._closed.is_set():
-                    # said once per outage: the attempts to reconnect (every
-                    # _RETRY_SECONDS) fail the same way until it is over
+                    # said once per cause: the attempts to reconnect (every
+                    # _RETRY_SECONDS) fail the same way until the outage is over, and a
+                    # new cause (the server back, refusing the password) is news
+                    cause = f"{type(error).__name__}: {error}"
                     logger.log(
-                        logging.DEBUG if self._down else logging.WARNING,
+                        logging.DEBUG if cause == self._down else logging.WARNING,
                         "sessionware: the client-side cache lost its Redis invalidation "
-                        "connection (%s: %s); serving every read from Redis until it is back",
-                        type(error).__name__,
-                        error,
+                        "connection (%s); serving every read from Redis until it is back",
+                        cause,
                     )
-                    self._down = True
+                    self._down = cause
             finally:
                 self._ready.clear()
                 with self._lock:

@@ -297,6 +297,20 @@ def test_the_console_writes_out_characters_that_would_turn_text_around() -> None
         page = client.get(f"{CONSOLE}/session", params={"id": spoof_id}).text
     assert "\u202e" not in page
     assert "mallory\\u202egnp.exe" in page
+    with rita_and_operator(store) as (client, _):
+        tagged = signed_in(client, "eve\U000e0041")  # a tag character: invisible too
+        client.cookies.set("operator", "admin:ada")
+        assert "eve\\U000e0041" in client.get(f"{CONSOLE}/session", params={"id": tagged}).text
+        # what a form sends back stays as typed: the search box keeps the real character
+        listing = client.get(f"{CONSOLE}/", params={"q": "mallory\u202egnp"}).text
+    assert 'value="mallory\u202egnp"' in listing
+
+
+def test_joiners_of_ordinary_text_are_shown_as_they_are() -> None:
+    from sessionware.admin.render import _visible
+
+    assert _visible("\U0001f468\u200d\U0001f469") == "\U0001f468\u200d\U0001f469"  # emoji
+    assert _visible("a\u200cb") == "a\u200cb"  # ZWNJ, as Persian writes it
 
 
 def test_the_console_refuses_a_ttl_under_a_minute() -> None:

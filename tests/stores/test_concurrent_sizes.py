@@ -185,7 +185,7 @@ async def test_concurrent_additions_cannot_take_the_session_past_the_cap(
     at its assignment: 413 from the handler). The stored session stays within the cap
     and its record says what it holds."""
     statuses = await add_concurrently(store, shell, cap=4000, count=20, size=600)
-    assert set(statuses) <= {200, 413, 500} and 200 in statuses and 500 in statuses
+    assert set(statuses) <= {200, 413, 500} and 200 in statuses and len(set(statuses)) > 1
     data, meta = the_record(store)
     assert len(data) == 1 + statuses.count(200)  # no 200 whose write was dropped
     assert measured(data) <= 4000 and len(data) == 7  # 7 + 6 * 606 = 3,643; a 7th: 4,249
