@@ -85,9 +85,24 @@ def print_json(data: JSON) -> None:
 
 def json_text(text: str) -> str:
     """JSON text from ``json.dumps(..., ensure_ascii=False)`` with DEL and C1 characters
-    escaped too (``\\u009b``), so no control character reaches a terminal raw; the
-    JSON still means exactly the same values."""
-    return text.translate(_JSON_CONTROLS)
+    escaped too (``\\u009b``), and the characters that reorder or hide text (the bidi
+    overrides, format characters, separators: see :func:`visible`), so none reaches a
+    terminal raw; the JSON still means exactly the same values."""
+    return _NOT_ASCII.sub(_json_escaped, text.translate(_JSON_CONTROLS))
+
+
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]")  # outside JSON's structure: only inside strings
+
+
+def _json_escaped(match: re.Match[str]) -> str:
+    char = match[0]
+    if unicodedata.category(char) not in _HIDDEN:
+        return char
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # JSON writes a character past U+FFFF as its UTF-16 surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def _when(value: dt.datetime | None) -> str:

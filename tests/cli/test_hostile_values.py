@@ -101,6 +101,12 @@ def test_bidi_overrides_are_written_out(redis_prefix: str, store: RedisStore) ->
         assert "admin\\u202egnp.exe\\u2066x\\u200by\\u2028z" in out
         assert not any(ch in out for ch in "\u202e\u2066\u200b\u2028")
     assert "é" in output.visible("é") and output.visible("é") == "é"  # letters stay
+    listed = shown(run("sessions", "list", "--json", prefix=redis_prefix))
+    one = shown(run("sessions", "show", "c" * 32, "--json", prefix=redis_prefix))
+    for out in (listed, one):  # JSON too: written out, and still the very same values
+        assert not any(ch in out for ch in "\u202e\u2066\u200b\u2028"), out
+    assert json.loads(listed)["items"][0]["userIdentifier"] == user
+    assert json.loads(one)["userIdentifier"] == user
 
 
 def test_json_keeps_the_exact_values(redis_prefix: str, hostile: str) -> None:
