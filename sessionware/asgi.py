@@ -329,17 +329,16 @@ class _Response:
             session = self.session
             session._sealed = True  # from here on, changes can no longer be saved
             if message["status"] < 500 and not untouched(session):
+                extra: list[tuple[str, str]] | None
                 if nothing_to_store(session) and not self.middleware.config.bearer:
-                    if session._accessed:  # all that plan() would answer
-                        message = _with_vary(message)
+                    extra = [("vary", "Cookie")] if session._accessed else []  # plan()'s answer
                 else:
                     extra = await self._save()
                     if extra is None:
                         return
-                    if extra:
-                        message = dict(message)
-                        headers = list(message.get("headers", []))
-                        message["headers"] = merge_headers(headers, extra, raw=True)
+                if extra:
+                    headers = merge_headers(list(message.get("headers", [])), extra, raw=True)
+                    message = {**message, "headers": headers}
         await self.send(message)
 
     async def _save(self) -> list[tuple[str, str]] | None:
@@ -371,12 +370,6 @@ class _Response:
         self.replaced = True
         await _send_error(self.send, status)
         return None
-
-
-def _with_vary(message: Message) -> Message:
-    """The response start ``message`` with ``Vary: Cookie`` (folded into the app's own)."""
-    headers = merge_headers(list(message.get("headers", [])), [("vary", "Cookie")], raw=True)
-    return {**message, "headers": headers}
 
 
 def _host(scope: Scope) -> str | None:

@@ -25,7 +25,6 @@ from .core import (
     check_option_names,
     dead_meta,
     init_option_names,
-    nothing_to_store,
     plan,
     run_plan,
     untouched,
@@ -162,8 +161,6 @@ class SyncSessions:
             return []
         if untouched(session):
             return []
-        if nothing_to_store(session) and not self.config.bearer:
-            return [("vary", "Cookie")] if session._accessed else []  # all plan() would say
         try:
             decision = (bearer_plan if self.config.bearer else plan)(self.config, session)
             if self.config.require_https:

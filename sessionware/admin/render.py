@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-import unicodedata
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,21 +15,16 @@ from typing import Any
 from ..errors import missing_extra
 from ..export import SessionInfo, to_json
 from ..stores.base import ACTIVE, REVOKED
+from ..visible import visible
 from .http import Response
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 
 
-# What turns text around or hides it, written out as \uNNNN where a template shows a
-# value (a user id, a user agent, a payload), by the rule of the command line's output
-# (cli/output.py): C0 and C1 controls (but tab and newline: a payload's JSON has lines),
-# and past ASCII the format characters (the bidi controls: U+202E reverses what follows;
-# zero-width and tag characters), line and paragraph separators and lone surrogates.
-# The two joiners stay: they belong to ordinary Persian and Indic text, and emoji.
-_CANDIDATES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]|[^\x00-\x7f]")
-_HIDDEN_CATEGORIES = frozenset({"Cf", "Cs", "Zl", "Zp"})
-_JOINERS = frozenset({"\u200c", "\u200d"})
+# A shown value keeps a payload's lines and the two joiners (ordinary Persian and Indic
+# text, emoji use them); the rest of what hides or reorders text is written out
+_KEPT = frozenset({"\t", "\n", "\u200c", "\u200d"})
 
 
 class Verbatim(str):
@@ -40,21 +33,13 @@ class Verbatim(str):
     what the form sends is what was typed or stored. (Still HTML-escaped.)"""
 
 
-def _written_out(match: re.Match[str]) -> str:
-    char = match[0]
-    code = ord(char)
-    if code > 0x9F and (char in _JOINERS or unicodedata.category(char) not in _HIDDEN_CATEGORIES):
-        return char
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
-
-
 def _visible(value: Any) -> Any:
-    """A shown value with what hides or reorders text written out (Jinja's
-    ``finalize``): what an operator reads is what is stored. Markup (the charts'
+    """A shown value with what hides or reorders text written out, by the command
+    line's rule (:mod:`sessionware.visible`; Jinja's ``finalize``). Markup (the charts'
     SVG) stays Markup; a :class:`Verbatim` value stays as it is."""
     if not isinstance(value, str) or isinstance(value, Verbatim) or value.isprintable():
         return value
-    shown = _CANDIDATES.sub(_written_out, value)
+    shown = visible(value, _KEPT)
     return type(value)(shown) if isinstance(value, _markup_type()) else shown
 
 

@@ -23,6 +23,7 @@ from ..export import stream_document, to_json
 from ..management import STATUSES, SessionManager
 from ..stores.base import SORT_FIELDS
 from ..stores.urls import masked, open_store, scrubbed, without_prefix
+from ..visible import visible
 from . import output
 from .durations import parse_duration
 
@@ -116,7 +117,7 @@ class _Root(click.Group):
         except (ConfigurationError, MissingExtra) as error:
             raise BadUsage(str(error)) from error
         except CorruptRecord as error:  # an encrypted or damaged session's content
-            raise Failure(output.visible(str(error))) from error
+            raise Failure(visible(str(error))) from error
 
 
 def confirm(question: str, yes: bool) -> None:
@@ -243,7 +244,7 @@ def revoke(operator: Operator, /, session_id: str, actor: str | None, yes: bool)
     """End a live session now."""
     info = _existing(operator, session_id)
     shown = output.clipped(session_id)
-    confirm(f"Revoke session {shown} (user {output.visible(info.user or '-')})?", yes)
+    confirm(f"Revoke session {shown} (user {visible(info.user or '-')})?", yes)
     if not operator.manager.revoke(session_id, actor=actor or login_name()):
         raise Failure(f"session {shown} is {info.status}, not active: nothing to revoke")
     output.message(f"revoked {shown}")
@@ -264,7 +265,7 @@ def revoke_user(
     count = operator.manager.revoke_user(user, actor=actor or login_name(), keep=keep)
     if not count:
         raise Failure(f"user '{output.clipped(user)}' has no live session to revoke")
-    output.message(f"revoked {count} session{'s' if count != 1 else ''} of {output.visible(user)}")
+    output.message(f"revoked {count} session{'s' if count != 1 else ''} of {visible(user)}")
 
 
 @sessions.command()
@@ -330,7 +331,7 @@ def export(
         )
     if bar is not None:
         bar.console.print(  # the path is the operator's own text: never markup
-            f"exported {count} sessions" + (f" to {output.visible(str(path))}" if path else ""),
+            f"exported {count} sessions" + (f" to {visible(str(path))}" if path else ""),
             highlight=False,
             markup=False,
         )

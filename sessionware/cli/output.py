@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import re
 import sys
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -27,35 +26,14 @@ from rich.table import Table
 from rich.text import Text
 
 from ..export import JSON, AuditEntry, SessionInfo, SessionPage, info_json, page_json
+from ..visible import hides, visible
 
 PIPE_WIDTH = 400  # a table written to a pipe or file is never wrapped narrower
 ECHOED = 48  # characters of an argument repeated in a message: a whole id (43), not more
 
-# C0, DEL and C1 (ESC, CSI, BEL, CR...); past ASCII, a character is checked by category:
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]|[^\x00-\x7f]")
-# lone surrogates (an argument's undecodable bytes), format characters such as the bidi
-# overrides (U+202E turns what follows around), and line and paragraph separators
-_HIDDEN = frozenset({"Cs", "Cf", "Zl", "Zp"})
 # json.dumps(ensure_ascii=False) escapes C0 but leaves DEL and C1 raw; inside JSON
 # text they can only be in strings, where \u00XX means the same character.
 _JSON_CONTROLS = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
-
-
-def visible(text: str) -> str:
-    """``text`` with each control character written out as ``\\xNN`` (a byte of an
-    argument that was not UTF-8 too; a lone surrogate, a format character such as a
-    bidi override, or a line separator as ``\\uNNNN``): what a person reads is what
-    is stored, and the terminal receives no escape sequence nor reordering."""
-    return _CONTROLS.sub(_escaped, text)
-
-
-def _escaped(match: re.Match[str]) -> str:
-    code = ord(match[0])
-    if code > 0x9F and unicodedata.category(match[0]) not in _HIDDEN:
-        return match[0]
-    if 0xDC80 <= code <= 0xDCFF:  # the byte an argument held that was not UTF-8
-        code -= 0xDC00
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def clipped(text: str) -> str:
@@ -86,7 +64,7 @@ def print_json(data: JSON) -> None:
 def json_text(text: str) -> str:
     """JSON text from ``json.dumps(..., ensure_ascii=False)`` with DEL and C1 characters
     escaped too (``\\u009b``), and the characters that reorder or hide text (the bidi
-    overrides, format characters, separators: see :func:`visible`), so none reaches a
+    overrides, format characters, separators: :func:`~sessionware.visible.hides`), so none reaches a
     terminal raw; the JSON still means exactly the same values."""
     return _NOT_ASCII.sub(_json_escaped, text.translate(_JSON_CONTROLS))
 
@@ -96,7 +74,7 @@ _NOT_ASCII = re.compile(r"[^\x00-\x7f]")  # outside JSON's structure: only insid
 
 def _json_escaped(match: re.Match[str]) -> str:
     char = match[0]
-    if unicodedata.category(char) not in _HIDDEN:
+    if not hides(char):
         return char
     code = ord(char)
     if code <= 0xFFFF:

@@ -132,9 +132,7 @@ class RedisStore:
         self._sync_wire: SyncWireClient | None = None
         self._lean = Lean()  # how the lean connections call our scripts (FCALL or EVALSHA)
         self._wires: PerLoop[WireClient] = PerLoop(self._made_wire, _aclose)
-        if cache_own_saves and client_cache is False:
-            raise ConfigurationError("cache_own_saves=True needs client_cache=True")
-        self._cache = self._client_cache(client_cache, cache_own_saves is True)
+        self._cache = self._client_cache(client_cache, cache_own_saves)
         self._watch: Any = None  # from_sentinel's FailoverWatch (see redis_sentinel)
         # client -> the switches of primary it followed (one client per event loop: the
         # entry goes with its client)
@@ -377,7 +375,11 @@ class RedisStore:
         return self._cache
 
     def _client_cache(self, option: bool | int, own_saves: bool) -> ClientCache | None:
+        if not isinstance(own_saves, bool):
+            raise ConfigurationError(f"cache_own_saves takes True or False, not {own_saves!r}")
         if option is False:
+            if own_saves:
+                raise ConfigurationError("cache_own_saves=True needs client_cache=True")
             return None
         if isinstance(option, bool):
             size = DEFAULT_MAX_ENTRIES

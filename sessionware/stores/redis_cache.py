@@ -146,8 +146,7 @@ class ClientCache:
         self.listener_id: int | None = None  # the subscriber's CLIENT ID, for operators
         self.hits = 0
         self.misses = 0
-        cache = weakref.ref(self)  # (the hook must not keep a closed store's cache alive)
-        os.register_at_fork(after_in_child=lambda: _forked(cache))
+        _CACHES.add(self)  # reset in a forked child (see _after_fork)
 
     # -- what the store calls --------------------------------------------------------
 
@@ -168,6 +167,7 @@ class ClientCache:
         self._lock = threading.Lock()
         self._closed, self._ready = threading.Event(), threading.Event()
         self._down = None  # the child's listener starts afresh: its own news
+        self.listener_id, self.hits, self.misses = None, 0, 0  # (the parent's counts)
         if closed:
             self._closed.set()
         self._inbox, self._thread = None, None
@@ -226,14 +226,14 @@ class ClientCache:
         anything, and drops what it must, the entry after the save included."""
         self.start()
         with self._lock:
-            live = self._inbox is not None
+            # (no entry while the listener is down: every loss of it flushes them all)
             entry = self._entries.pop(session_id, None)
             self._seq += 1
             self._remember(session_id)  # a load sent before now is not kept
             self._saving[session_id] = self._saving.get(session_id, 0) + 1  # (puts refused)
             # (a second save in flight finds no entry: the first took it, and no put
             # brings one back meanwhile)
-            if not (live and self._announced) or entry is None or now >= entry.until:
+            if not self._announced or entry is None or now >= entry.until:
                 return Save(session_id, "", self._seq, None)
             self._saves += 1
             token = f"{self._token}{self._saves}"
@@ -244,8 +244,9 @@ class ClientCache:
 
     def end_save(self, save: Save, changes: Changes | None) -> None:
         """The save ``save`` is over: ``changes`` were written (``None``: they were
-        not, or it is not known). Keeps the entry after the save if nothing but the
-        save's own announcement arrived about the session since ``begin_save``."""
+        not, or it is not known). Keeps the entry after the save unless news of the
+        session was applied since ``begin_save`` (then nothing is kept); what has
+        arrived meanwhile and is not the save's own drops it at the next :meth:`get`."""
         session_id = save.session_id
         with self._lock:
             left = self._saving.get(session_id, 1) - 1
@@ -504,10 +505,18 @@ class Save:
     entry: _Entry | None
 
 
-def _forked(cache: weakref.ref[ClientCache]) -> None:
-    live = cache()
-    if live is not None:
-        live._after_fork()
+# Every cache alive in this process (weakly: a closed store's goes), reset in a forked
+# child by one at-fork hook, before any of the child's threads runs.
+_CACHES: weakref.WeakSet[ClientCache] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    for cache in list(_CACHES):
+        cache._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # (POSIX)
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _copy(stored: StoredSession) -> StoredSession:

@@ -24,9 +24,7 @@ from ..errors import ConfigurationError, MissingExtra
 class Scheme:
     """A URL scheme's store: ``module.class_name.method(url, **options)``.
 
-    ``scheme_as`` rewrites the URL's scheme for the store (``redis+cluster://``
-    is a ``redis://`` node URL with ``cluster=True``); ``fixed`` are options
-    always passed; ``check_exists`` refuses a URL naming a store that is not
+    ``check_exists`` refuses a URL naming a store that is not
     there (for ``open_store(existing=True)``), where opening would create one;
     ``existing`` are the options that open an existing store without creating
     anything in it (``create_tables=False``).
@@ -36,8 +34,6 @@ class Scheme:
     class_name: str
     extra: str
     method: str = "from_url"
-    scheme_as: str | None = None
-    fixed: tuple[tuple[str, Any], ...] = ()
     has_prefix: bool = True
     check_exists: Callable[[str], None] | None = None
     existing: tuple[tuple[str, Any], ...] = ()
@@ -63,9 +59,7 @@ _NO_DDL = (("create_tables", False),)  # a tool reading a store never changes it
 SCHEMES: dict[str, Scheme] = {
     "redis": Scheme(".stores.redis", "RedisStore", "redis"),
     "rediss": Scheme(".stores.redis", "RedisStore", "redis"),
-    "redis+cluster": Scheme(
-        ".stores.redis", "RedisStore", "redis", scheme_as="redis", fixed=(("cluster", True),)
-    ),
+    "redis+cluster": Scheme(".stores.redis", "RedisStore", "redis"),  # from_url reads it
     "redis+sentinel": Scheme(".stores.redis", "RedisStore", "redis", method="from_sentinel_url"),
     "sqlite": Scheme(
         ".stores.sqlite", "SQLiteStore", "sqlite", check_exists=_sqlite_file, existing=_NO_DDL
@@ -140,9 +134,7 @@ def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -
             f"{scheme.class_name}.{scheme.method} is not part of this sessionware, so "
             f"{url.split('://')[0]}:// URLs cannot be used yet"
         )
-    if scheme.scheme_as is not None:
-        url = scheme.scheme_as + "://" + url.split("://", 1)[1]
-    return build(url, **dict(scheme.fixed), **options)
+    return build(url, **options)
 
 
 def url_prefix(url: str, given: str | None) -> tuple[str, str | None]:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from sessionware import SQLiteStore, codec, devices
-from sessionware.cli import output
 from sessionware.cli.durations import parse_duration
 from sessionware.errors import ConfigurationError
 from sessionware.stores.base import Meta
 from sessionware.stores.redis import RedisStore
+from sessionware.visible import visible
 
 from ..conftest import REDIS_URL
 from .helpers import HOUR, run, run_on_terminal, seed
@@ -100,7 +100,7 @@ def test_bidi_overrides_are_written_out(redis_prefix: str, store: RedisStore) ->
         out = shown(run(*args, prefix=redis_prefix))
         assert "admin\\u202egnp.exe\\u2066x\\u200by\\u2028z" in out
         assert not any(ch in out for ch in "\u202e\u2066\u200b\u2028")
-    assert "é" in output.visible("é") and output.visible("é") == "é"  # letters stay
+    assert "é" in visible("é") and visible("é") == "é"  # letters stay
     listed = shown(run("sessions", "list", "--json", prefix=redis_prefix))
     one = shown(run("sessions", "show", "c" * 32, "--json", prefix=redis_prefix))
     for out in (listed, one):  # JSON too: written out, and still the very same values

@@ -279,7 +279,8 @@ def test_an_unannounced_revoke_in_the_same_pass_as_a_save_is_seen(redis_prefix: 
             ops.create("s1", {"n": b"0"}, _meta(time.time()))
             time.sleep(0.05)
             _load(cached, "s1")
-            assert _load(cached, "s1") is not None  # a hit
+            counted = Counted(cached)
+            assert _load(cached, "s1") is not None and counted.calls == 0  # a hit
             client = redis.Redis(host="127.0.0.1", port=port, username="app", password="pw")
             client.script_load(SESSION.source)
             ours = Changes(set={"n": b"1"}, updated_at=time.time(), size_bytes=1)
@@ -367,6 +368,7 @@ def test_nothing_is_kept_from_a_save_in_flight(keeping: tuple[RedisStore, RedisS
     theirs = Changes(set={"n": b"2"}, updated_at=time.time(), size_bytes=1)
     assert cached._run(cached._flows.save("s1", theirs, second.token))
     cache.end_save(first, ours)
+    assert "s1" not in cache._entries  # overtaken by the second save: nothing kept
     cache.end_save(second, theirs)
     counted = Counted(cached)
     assert _load(cached, "s1").data == {"n": b"2"}
@@ -449,6 +451,10 @@ def test_client_cache_is_checked(redis_prefix: str) -> None:
         RedisStore.from_url(REDIS_URL, prefix=redis_prefix, client_cache=-1)
     with pytest.raises(ConfigurationError, match="single Redis server"):
         RedisStore.from_url("redis://127.0.0.1:1", cluster=True, client_cache=True)
+    with pytest.raises(ConfigurationError, match="needs client_cache=True"):
+        RedisStore.from_url(REDIS_URL, prefix=redis_prefix, cache_own_saves=True)
+    with pytest.raises(ConfigurationError, match="True or False, not 1"):  # never taken as off
+        RedisStore.from_url(REDIS_URL, prefix=redis_prefix, client_cache=True, cache_own_saves=1)
 
 
 # -- the guarantee across processes ------------------------------------------------------
