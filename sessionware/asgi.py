@@ -43,7 +43,7 @@ from .responses import (
     load_failure,
     merge_headers,
     note_missing,
-    save_failure,
+    refusal,
     token_required_body,
     warn_if_cookie_will_be_dropped,
 )
@@ -353,7 +353,7 @@ class _Response:
             refuse_plain_http(decision.method, self.secure)
             headers = await arun_plan(self.middleware._calls, decision)
         except SAVE_ERRORS as error:
-            status = save_failure(error)
+            failed = refusal(error)
         else:
             lifecycle = self.middleware.lifecycle
             if lifecycle and decision.gone_id:  # a blind write found what a load would have
@@ -368,7 +368,7 @@ class _Response:
                 warn_if_cookie_will_be_dropped(secure_cookie, scheme, host, agent)
             return headers
         self.replaced = True
-        await _send_error(self.send, status)
+        await _send_error(self.send, failed.status, session=failed.headers)
         return None
 
 
@@ -438,12 +438,17 @@ class _StarsessionsHelpers:
 _NO_STARSESSIONS = _StarsessionsHelpers()
 
 
-def _error_headers(status: int, body: bytes | None = None) -> list[tuple[bytes, bytes]]:
-    return [(name.encode(), value.encode()) for name, value in error_headers(status, body)]
+def _error_headers(
+    status: int, body: bytes | None = None, session: list[tuple[str, str]] | None = None
+) -> list[tuple[bytes, bytes]]:
+    pairs = error_headers(status, body, session)
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
 
 
-async def _send_error(send: Send, status: int, body: bytes | None = None) -> None:
-    headers = _error_headers(status, body)
+async def _send_error(
+    send: Send, status: int, body: bytes | None = None, session: list[tuple[str, str]] | None = None
+) -> None:
+    headers = _error_headers(status, body, session)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": error_body(status, body)})
 

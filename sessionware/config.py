@@ -13,7 +13,9 @@ platformOS's names and every sessionware option under its own name::
 Other top-level keys are the app's own and are left alone. The environment
 overrides the file: ``SESSIONWARE_`` + the key in upper case
 (``SESSIONWARE_TIMEOUT_MINUTES``, ``SESSIONWARE_COOKIE_NAME``, ...); other
-``SESSIONWARE_*`` variables are ignored, as they may belong to other tools.
+``SESSIONWARE_*`` variables are ignored, as they may belong to other tools (one
+whose name is a letter or two from one sessionware reads is logged once, as a
+likely typo).
 ``environment = "production"`` (platformOS's production setting) turns
 ``require_https`` on unless the file or the environment sets it.
 The secret key comes from ``SESSIONWARE_SECRET_KEY`` only (several keys, newest
@@ -31,6 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import difflib
+import logging
 import os
 import re
 import reprlib
@@ -45,6 +49,8 @@ from .core import SessionConfig, use_instead
 from .digits import whole_number
 from .disabled import unused_secret
 from .errors import ConfigurationError, missing_extra
+
+logger = logging.getLogger("sessionware")
 
 ENV_PREFIX = "SESSIONWARE_"
 BLOCK = "sessions"
@@ -320,7 +326,37 @@ def _parse(path: Path, raw: bytes) -> Any:
     )
 
 
+# every SESSIONWARE_* variable sessionware reads (the command reads STORE and PREFIX)
+ENV_NAMES = frozenset(
+    {ENV_PREFIX + key.upper() for key in KEYS}
+    | {PATH_VARIABLE, SECRET_VARIABLE, ENV_PREFIX + "STORE", ENV_PREFIX + "PREFIX"}
+)
+_warned_names: set[str] = set()
+
+
+def _warn_near_misses(environ: Mapping[str, str]) -> None:
+    """Log once per process each ``SESSIONWARE_*`` variable that sessionware does not
+    read but whose name is one letter or two from one it does: a typo would
+    otherwise leave the option at its default without a word. Other names are
+    left alone, as they may belong to other tools."""
+    for name in environ:
+        if not name.startswith(ENV_PREFIX) or name in ENV_NAMES or name in _warned_names:
+            continue
+        near = difflib.get_close_matches(name, ENV_NAMES, n=3, cutoff=0.85)
+        # a name cut short or run on (SECRET for SECRET_KEY) before a near spelling
+        near.sort(key=lambda known: not (known.startswith(name) or name.startswith(known)))
+        if near:
+            _warned_names.add(name)
+            logger.warning(
+                "sessionware: environment variable %s is not one sessionware reads, and is "
+                "ignored; did you mean %s?",
+                name,
+                near[0],
+            )
+
+
 def _from_environment(environ: Mapping[str, str]) -> Layer:
+    _warn_near_misses(environ)
     layer: Layer = {}
     for key, spec in KEYS.items():
         name = ENV_PREFIX + key.upper()

@@ -27,7 +27,7 @@ from .bounded import Bounded
 from .codec import MAX_RECORD_BYTES, check_indexable
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
 from .encryption import SEAL_OVERHEAD, Keyring
-from .errors import ConfigurationError, UnknownOption
+from .errors import ConfigurationError, SessionConflict, UnknownOption
 from .identity import UserPath
 from .session import FLASH_KEY, Session
 from .stores.base import (
@@ -396,6 +396,25 @@ class Plan:
         self.gone_id = gone_id  # for the lifecycle: what a load would have reported
         return True
 
+    def gone(self, ended: bool) -> list[tuple[str, str]]:
+        """The headers for a save or rotation that found its record gone; ``ended``:
+        its tombstone says it was revoked or expired (its cookie is then expired).
+
+        Raises :class:`SessionConflict` when that lost what the handler did: a save
+        of changed keys, or a rotation (a login) of a session that ended. A rotation
+        whose session another request gave a new id or logged out keeps the
+        handler's answer and sends no cookie: it is most often the login form sent
+        twice, whose first login stands, and its cookie with it.
+        """
+        if ended and self.expire_if_ended is not None:
+            self.headers_if_gone.append(self.expire_if_ended)
+        headers = self.result_headers(False)
+        # a save that changed no key (only the device it records) loses nothing
+        lost = ended if self.method == "rotate" else bool(self.args[1].set or self.args[1].removed)
+        if lost:
+            raise SessionConflict(self.args[0], ended=ended, headers=headers)
+        return headers
+
     def result_headers(self, outcome: object) -> list[tuple[str, str]]:
         """The headers to send given what the store call returned.
 
@@ -425,13 +444,15 @@ _PLAN_FIELDS = tuple(f.name for f in dataclasses.fields(Plan))
 def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
     """Carry out ``plan`` against a sync store; returns the headers to add. Raises
     SessionTooLarge when the store refused a save or blind write as over the cap
-    (nothing written: concurrent requests passed it together)."""
+    (nothing written: concurrent requests passed it together), and SessionConflict
+    when the record was gone and the request's changes with it (:meth:`Plan.gone`)."""
     outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs) if plan.method else None
     if plan.fall_back(outcome):
         outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs)
-    ended = plan.expire_if_ended if outcome is False else None
-    if ended is not None and _ended(dead_meta(store, plan.args[0], time.time())):
-        plan.headers_if_gone.append(ended)
+    if outcome is False and plan.expire_if_ended is not None:
+        return plan.gone(_ended(dead_meta(store, plan.args[0], time.time())))
+    if outcome is False and plan.method == "save":  # a bearer session's: no cookie
+        return plan.gone(False)
     return plan.result_headers(outcome)
 
 
@@ -441,9 +462,10 @@ async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
     outcome = await method(*plan.args, **plan.kwargs) if method else None
     if plan.fall_back(outcome):
         outcome = await getattr(store, "a" + plan.method)(*plan.args, **plan.kwargs)
-    ended = plan.expire_if_ended if outcome is False else None
-    if ended is not None and _ended(await adead_meta(store, plan.args[0], time.time())):
-        plan.headers_if_gone.append(ended)
+    if outcome is False and plan.expire_if_ended is not None:
+        return plan.gone(_ended(await adead_meta(store, plan.args[0], time.time())))
+    if outcome is False and plan.method == "save":  # a bearer session's: no cookie
+        return plan.gone(False)
     return plan.result_headers(outcome)
 
 

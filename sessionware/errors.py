@@ -137,6 +137,27 @@ class StoreUnavailable(SessionwareError, ConnectionError):
     """
 
 
+class SessionConflict(SessionwareError, RuntimeError):
+    """The request changed its session, and another request ended it or gave it a new
+    id before the changes were saved: a logout, a revocation, a login (the session was
+    loaded under its old id). Nothing was written (an ended session is never brought
+    back). The middleware answers 409 and sets no new cookie: sending the request
+    again carries the browser's cookie as it is now. ``session_id`` is the id the
+    request loaded; ``headers`` what the 409 carries for the cookie (its expiry,
+    when the session ended rather than moved).
+    """
+
+    def __init__(self, session_id: str, *, ended: bool, headers: list[tuple[str, str]]) -> None:
+        why = "ended (revoked or expired)" if ended else "was logged out or given a new id"
+        super().__init__(
+            f"session {session_id} {why} by another request while this one ran: its changes "
+            "were not saved; send the request again"
+        )
+        self.session_id = session_id
+        self.ended = ended
+        self.headers = headers
+
+
 class CorruptRecord(SessionwareError, ValueError):
     """A stored session record could not be decoded; it is treated as no session."""
 

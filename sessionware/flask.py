@@ -44,6 +44,7 @@ from .errors import ConfigurationError, StoreUnavailable, TokenRequired, missing
 from .lifecycle import SessionHooks
 from .responses import (
     ERROR_BODIES,
+    Refusal,
     error_headers,
     load_failure,
     no_store,
@@ -221,8 +222,8 @@ class SessionwareInterface(SessionInterface):
                 )
             return
         outcome = self.sessions.save(session, flask.request.environ)
-        if isinstance(outcome, int):
-            _become_error(response, outcome)
+        if isinstance(outcome, Refusal):
+            _become_error(response, outcome.status, outcome.headers)
             return
         for name, value in outcome:
             if name == "vary":  # Cookie; Authorization for a bearer session
@@ -573,13 +574,16 @@ def _mark_failed(sender: flask.Flask, exception: BaseException, **extra: object)
         opened._failed = True
 
 
-def _become_error(response: flask.Response, status: int) -> None:
-    """Turn the finished ``response`` into the plain error answer for ``status``."""
+def _become_error(
+    response: flask.Response, status: int, session: list[tuple[str, str]] | None = None
+) -> None:
+    """Turn the finished ``response`` into the plain error answer for ``status``, with
+    the ``session``'s headers (a 409's cookie expiry)."""
     close = getattr(response.response, "close", None)
     if close is not None:
         close()
     response.status_code = status
     response.direct_passthrough = False
     response.headers.clear()
-    response.headers.extend(error_headers(status))
+    response.headers.extend(error_headers(status, session=session))
     response.set_data(ERROR_BODIES[status])

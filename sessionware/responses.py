@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 from .errors import (
     ConfigurationError,
     InsecureTransport,
+    SessionConflict,
     SessionTooLarge,
     StoreUnavailable,
     TokenRequired,
@@ -27,12 +29,22 @@ logger = logging.getLogger("sessionware")
 ERROR_BODIES = {
     401: b"Unauthorized: send a valid session token as Authorization: Bearer <token>",
     403: b"Forbidden: this site keeps sessions over https only; open it with https://",
+    409: (
+        b"Conflict: another request signed in, signed out or ended this session while "
+        b"this one ran, so its changes were not saved; send the request again"
+    ),
     500: b"Internal Server Error",
     503: b"Service Unavailable: the session store cannot be reached, try again shortly",
 }
 
 # What saving the session at the end of a request may raise; see save_failure().
-SAVE_ERRORS = (SessionTooLarge, UnstorableValue, StoreUnavailable, InsecureTransport)
+SAVE_ERRORS = (
+    SessionTooLarge,
+    UnstorableValue,
+    StoreUnavailable,
+    InsecureTransport,
+    SessionConflict,
+)
 
 
 # the 401 for a handler's regenerate() or "remember me" on a bearer session: the
@@ -49,13 +61,16 @@ def token_required_body(error: TokenRequired) -> bytes:
 
 
 def error_body(status: int, body: bytes | None = None) -> bytes:
-    """``body``, or the plain-text body for ``status`` (401, 403, 500 or 503) if None."""
+    """``body``, or the plain-text body for ``status`` (401, 403, 409, 500 or 503) if None."""
     return ERROR_BODIES[status] if body is None else body
 
 
-def error_headers(status: int, body: bytes | None = None) -> list[tuple[str, str]]:
-    """The headers of the plain-text answer for ``status`` (401, 403, 500 or 503),
-    whose body is ``body`` (default: ``ERROR_BODIES[status]``)."""
+def error_headers(
+    status: int, body: bytes | None = None, session: list[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """The headers of the plain-text answer for ``status`` (401, 403, 409, 500 or 503),
+    whose body is ``body`` (default: ``ERROR_BODIES[status]``), with the ``session``'s
+    own merged in (a 409's cookie expiry: see :class:`Refusal`)."""
     headers = [
         ("content-type", "text/plain; charset=utf-8"),
         ("content-length", str(len(error_body(status, body)))),
@@ -66,7 +81,7 @@ def error_headers(status: int, body: bytes | None = None) -> list[tuple[str, str
     if status == 401:  # about a bearer session (sessionware.bearer): its answers vary
         headers.append(("www-authenticate", "Bearer"))  # with the Authorization header
         headers.append(("vary", "Authorization"))
-    return headers
+    return merge_headers(headers, session) if session else headers
 
 
 def status_line(status: int) -> str:
@@ -74,16 +89,36 @@ def status_line(status: int) -> str:
     return f"{status} {HTTPStatus(status).phrase}"
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The error answer a shell sends instead of the app's response when the session
+    could not be saved: its ``status``, and the session's ``headers`` that go with
+    it (a 409's cookie expiry, when the session ended meanwhile)."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def refusal(error: Exception) -> Refusal:
+    """:func:`save_failure`'s status for ``error`` (logged), with its headers."""
+    headers = error.headers if isinstance(error, SessionConflict) else []
+    return Refusal(save_failure(error), headers)
+
+
 def save_failure(error: Exception) -> int:
     """Log why the session could not be saved; the status to answer instead.
 
     503 when the store failed (retrying may work), 500 when the session itself
     cannot be stored (in-place changes made it too large or unstorable), 403
-    when it would be written over plain http with ``require_https``.
+    when it would be written over plain http with ``require_https``, 409 when
+    another request ended it or gave it a new id meanwhile (:class:`SessionConflict`).
     """
     if isinstance(error, InsecureTransport):
         logger.warning("sessionware: %s; answering 403", error)
         return 403
+    if isinstance(error, SessionConflict):
+        logger.warning("sessionware: %s; answering 409", error)
+        return 409
     if isinstance(error, StoreUnavailable):
         return _store_failed(error, "saving")
     logger.error("sessionware: the session could not be saved; answering 500", exc_info=error)

@@ -36,13 +36,14 @@ from .lifecycle import SessionHooks, observed
 from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,
+    Refusal,
     checked_store,
     error_body,
     error_headers,
     load_failure,
     merge_headers,
     note_missing,
-    save_failure,
+    refusal,
     status_line,
     token_required_body,
     warn_if_cookie_will_be_dropped,
@@ -150,9 +151,9 @@ class SyncSessions:
             self.lifecycle.fire(self.lifecycle.loaded(session_id, record, dead))
         return record
 
-    def save(self, session: Session, environ: Mapping[str, Any] | None = None) -> Headers | int:
+    def save(self, session: Session, environ: Mapping[str, Any] | None = None) -> Headers | Refusal:
         """Carry out the end-of-request plan: the headers to add, or, when the
-        session could not be saved (logged), the error status to answer instead.
+        session could not be saved (logged), the error answer to send instead.
 
         ``environ`` is the request's, for ``require_https``.
         """
@@ -168,7 +169,7 @@ class SyncSessions:
                 refuse_plain_http(decision.method, secure)
             headers = run_plan(self._calls, decision)
         except SAVE_ERRORS as error:
-            return save_failure(error)
+            return refusal(error)
         if self.lifecycle is not None:
             if decision.gone_id:  # a blind write found what a load would have
                 dead = dead_meta(self.store, decision.gone_id, time.time())
@@ -293,8 +294,8 @@ class _Exchange:
         status, headers, exc_info = self.pending
         if int(status[:3]) < 500:
             outcome = self.sessions.save(self.session, self.environ)
-            if isinstance(outcome, int):
-                self.answer(outcome)
+            if isinstance(outcome, Refusal):
+                self.answer(outcome.status, session=outcome.headers)
                 return
             headers = _merge(headers, outcome)
         self.committed = True
@@ -304,12 +305,14 @@ class _Exchange:
         self.commit()
         return None if self.replaced else self._write(data)
 
-    def answer(self, status: int, body: bytes | None = None) -> list[bytes]:
+    def answer(
+        self, status: int, body: bytes | None = None, session: Headers | None = None
+    ) -> list[bytes]:
         """Start the error response for ``status`` instead of the app's; its body
-        (``body``, default ``ERROR_BODIES[status]``)."""
+        (``body``, default ``ERROR_BODIES[status]``), with the ``session`` headers."""
         self.committed = True
         self.replaced = status
-        self.start(status_line(status), error_headers(status, body))
+        self.start(status_line(status), error_headers(status, body, session))
         return [error_body(status, body)]
 
     def body(self, body: Iterable[bytes]) -> Iterator[bytes]:

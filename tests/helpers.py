@@ -78,3 +78,43 @@ class CountingStore:
 
 
 _STORE_METHODS = {"load", "create", "save", "write", "rotate", "delete"}
+
+
+class EndsBeforeSaving:
+    """Wraps a store; once ``armed``, every save and rotation first ends its record
+    the way ``how`` says: ``"revoke"`` (an operator), ``"logout"`` (a delete, as
+    another request's logout does). That is another request ending the session
+    between this request's load and its save, without threads or timing."""
+
+    def __init__(self, store: Any, how: str) -> None:
+        self.store = store
+        self.how = how
+        self.armed = False
+
+    def _end(self, session_id: str) -> None:
+        import time
+
+        if self.how == "revoke":
+            assert self.store.revoke(session_id, actor="ops", now=time.time())
+        else:
+            self.store.delete(session_id)
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.store, name)
+        if name in ("save", "rotate"):
+
+            def call(session_id: str, *args: Any, **kwargs: Any) -> Any:
+                if self.armed:
+                    self._end(session_id)
+                return target(session_id, *args, **kwargs)
+
+            return call
+        if name in ("asave", "arotate"):
+
+            async def acall(session_id: str, *args: Any, **kwargs: Any) -> Any:
+                if self.armed:
+                    self._end(session_id)
+                return await target(session_id, *args, **kwargs)
+
+            return acall
+        return target

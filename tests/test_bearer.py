@@ -28,6 +28,7 @@ from sessionware.config import load
 from sessionware.cookies import CookieSigner
 from sessionware.fastapi import SessionDep
 
+from .helpers import EndsBeforeSaving
 from .shells import SHELLS, shell_client
 from .token_support import SECRET, any_store, define_types
 
@@ -191,6 +192,22 @@ def test_sealed_token_sessions_keep_their_values_through_refresh(
             **ALICE,
             "role": "owner",
         }
+
+
+def test_a_write_whose_token_was_revoked_meanwhile_answers_409(
+    shell: str, any_store: Any, manager: SessionManager
+) -> None:
+    """The token's session was revoked between this request's load and its save:
+    nothing is written, and the client learns it rather than getting a 200."""
+    issued = manager.generate("user-session", ALICE)
+    ending = EndsBeforeSaving(any_store, "revoke")
+    with shell_client(shell, handler, ending, secret_key=SECRET, bearer=True) as client:
+        ending.armed = True
+        response = client.post("/write?key=role&value=owner", headers=bearer(issued.token))
+        assert response.status_code == 409, response.text
+        assert_no_cookie(response)
+        assert client.get("/read", headers=bearer(issued.token)).json() == {}
+    assert manager.get(issued.session_id).status == "revoked"  # type: ignore[union-attr]
 
 
 def test_clear_ends_the_token_session(client: Any, manager: SessionManager) -> None:

@@ -385,6 +385,27 @@ def test_a_wrong_type_is_refused_naming_the_key_and_what_is_allowed(
     assert message.startswith(f"{tmp_path / 'sessionware.toml'}: sessions.{key} {allowed}")
 
 
+def test_a_likely_typo_of_a_variable_is_named_once_and_other_tools_are_left_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    environ = {
+        "SESSIONWARE_COOKIE_NAM": "shop",  # a letter short
+        "SESSIONWARE_SECRET": "k",  # cut short: SECRET_KEY, not SECURE
+        "SESSIONWARE_PREFIX": "app:",  # the command's: read, so no warning
+        "SESSIONWARE_BENCH_REDIS_URL": "redis://",  # another tool's
+    }
+    with caplog.at_level("WARNING", logger="sessionware"):
+        assert load(environ=environ) == {}
+        assert load(environ=environ) == {}
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == [
+        "sessionware: environment variable SESSIONWARE_COOKIE_NAM is not one sessionware "
+        "reads, and is ignored; did you mean SESSIONWARE_COOKIE_NAME?",
+        "sessionware: environment variable SESSIONWARE_SECRET is not one sessionware "
+        "reads, and is ignored; did you mean SESSIONWARE_SECRET_KEY?",
+    ]
+
+
 def test_a_wrong_value_in_the_environment_names_the_variable() -> None:
     with pytest.raises(ConfigurationError) as caught:
         load(environ={"SESSIONWARE_SECURE_COOKIES": "maybe"})

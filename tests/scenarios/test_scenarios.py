@@ -13,7 +13,7 @@ import pytest
 
 from sessionware.cookies import CookieSigner, new_token, public_id
 
-from ..helpers import CountingStore, only_cookie, set_cookies, token_of
+from ..helpers import CountingStore, EndsBeforeSaving, only_cookie, set_cookies, token_of
 from ..pacing import excuse, paced
 from .apps import SECRET
 
@@ -284,6 +284,33 @@ def test_absolute_timeout_ends_even_an_active_session(make_client: Any) -> None:
 
 
 # -- logout, login, flash -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["revoke", "logout"])
+def test_a_change_whose_session_ended_meanwhile_answers_409(
+    make_client: Any, store: Any, how: str
+) -> None:
+    """Another request ends the session between this one's load and its save: the
+    change is not written (nor the session brought back), and the answer says so
+    rather than a 200 that dropped it. A revoked session's cookie is expired; after
+    a logout the logout's response has expired it already."""
+    ending = EndsBeforeSaving(store, how)
+    with make_client(store=ending) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        ending.armed = True
+        read = client.get("/get", params={"key": "a"})  # nothing to save: no conflict
+        assert (read.status_code, read.json()["value"]) == (200, "1")
+        lost = client.get("/incr")
+        assert lost.status_code == 409, lost.text
+        assert "send the request again" in lost.text
+        assert "no-store" in lost.headers["cache-control"]
+        expired = [c["max-age"] for c in set_cookies(lost)]
+        assert expired == (["0"] if how == "revoke" else [])
+        ending.armed = False
+        assert client.get("/keys").json() == {"keys": [], "id": None}  # not brought back
+        again = client.get("/incr")
+        assert (again.status_code, again.json()) == (200, {"value": 1})
+        assert len(set_cookies(again)) == 1  # a new session
 
 
 def test_logout_deletes_the_record_and_expires_the_cookie_alike(make_client: Any) -> None:
