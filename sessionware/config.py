@@ -287,6 +287,7 @@ def _from_file(path: Path) -> Layer:
             f"{path}: {BLOCK}.secret_key must not be in a config file, which ships with the app; "
             f"remove it and set the environment variable {SECRET_VARIABLE} instead"
         )
+    _warn_if_production_outside(path, document, block)
     layer: Layer = {}
     for key, value in block.items():
         where = f"{path}: {BLOCK}.{key}"
@@ -298,6 +299,25 @@ def _from_file(path: Path) -> Layer:
             )
         _set(layer, spec, _parsed(spec, value, False, where), where)
     return layer
+
+
+def _warn_if_production_outside(path: Path, document: Mapping[Any, Any], block: Any) -> None:
+    """A top-level ``environment = "production"`` is the app's own key, which
+    sessionware leaves alone; written there for the whole site (as platformOS users
+    may), it would leave ``require_https`` off without a word: say so."""
+    top = document.get("environment")
+    if not (isinstance(top, str) and top.strip().lower() == "production"):
+        return
+    if "environment" in block or "require_https" in block:
+        return
+    logger.warning(
+        "sessionware: %s: environment = %r is outside the '%s' block, so sessions do not "
+        'see it and require_https stays off; write environment = "production" (or '
+        "require_https = true) in the block",
+        path,
+        top,
+        BLOCK,
+    )
 
 
 def _parse(path: Path, raw: bytes) -> Any:

@@ -406,6 +406,21 @@ def test_a_likely_typo_of_a_variable_is_named_once_and_other_tools_are_left_alon
     ]
 
 
+def test_production_outside_the_sessions_block_is_named_not_silently_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outside = tmp_path / "site.toml"
+    outside.write_text('environment = "production"\n[sessions]\nenabled = true\n')
+    inside = tmp_path / "inside.toml"
+    inside.write_text('environment = "production"\n[sessions]\nenvironment = "production"\n')
+    with caplog.at_level("WARNING", logger="sessionware"):
+        assert load(outside, environ={}) == {"enabled": True}  # still the app's own key
+        assert load(inside, environ={}) == {"require_https": True}
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "site.toml: environment = 'production' is outside the 'sessions' block" in warning
+    assert "require_https stays off" in warning
+
+
 def test_a_wrong_value_in_the_environment_names_the_variable() -> None:
     with pytest.raises(ConfigurationError) as caught:
         load(environ={"SESSIONWARE_SECURE_COOKIES": "maybe"})

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..digits import whole_number
 from ..encryption import Keyring
+from ..errors import ConfigurationError
 from ..export import SessionInfo
 from ..management import user_keys
 from ..stores.base import ACTIVE
@@ -35,6 +36,10 @@ class MySessions(Pages):
 
     ``secret_key`` signs CSRF tokens (see :class:`~sessionware.admin.AdminConsole`).
     Revocations are logged in the operators' audit log under ``user:<id>``.
+    ``app_id`` limits the page to the sessions of that app (the middleware's
+    ``app_id``); ``None``, the default, shows and ends the user's sessions of every
+    app on the store, which suits apps that share one user directory (one
+    sign-in), and only those: apps whose user ids name different people pass it.
     """
 
     def __init__(
@@ -45,9 +50,15 @@ class MySessions(Pages):
         secret_key: str | bytes | None = None,
         title: str = "Your sessions",
         encryption: Keyring | None = None,
+        app_id: str | None = None,
     ) -> None:
         super().__init__(store, encryption=encryption)
         self.user = checked_callable(user, "user", "the signed-in user's id or None")
+        if app_id is not None and (not isinstance(app_id, str) or not app_id):
+            raise ConfigurationError(
+                f"app_id must be an app's id (a non-empty str), not {app_id!r}"
+            )
+        self.app_id = app_id
         self.tokens = CsrfTokens(secret_key, "MySessions")
         self.title = title
 
@@ -69,7 +80,7 @@ class MySessions(Pages):
         actor = f"user:{user}"
         route = (request.method, request.path)
         if route == ("GET", "/"):
-            sessions = await manager.user_sessions(user)
+            sessions = await self._sessions(manager, user)
             sessions.sort(key=lambda info: info.id != current)  # this device first
             return self._page(
                 request,
@@ -90,14 +101,26 @@ class MySessions(Pages):
                 or info.user not in yours
                 or info.status != ACTIVE
                 or session_id == current
+                or (self.app_id is not None and info.app != self.app_id)
             ):
                 return plain(404, "No such session among yours.")
             ended = int(await manager.revoke(session_id, actor=actor))
             return redirect(f"{request.root}/?ended={ended}")
         if route == ("POST", "/end-others"):
-            ended = await manager.revoke_user(user, actor=actor, keep=current or None)
+            if self.app_id is None:
+                ended = await manager.revoke_user(user, actor=actor, keep=current or None)
+            else:  # this app's only: one by one
+                others = [i.id for i in await self._sessions(manager, user) if i.id != current]
+                ended = sum([await manager.revoke(i, actor=actor) for i in others])
             return redirect(f"{request.root}/?ended={ended}")
         return plain(405 if request.path in ("/", "/end", "/end-others") else 404)
+
+    async def _sessions(self, manager: Manager, user: str) -> list[SessionInfo]:
+        """The user's active sessions this page covers (``app_id``'s, or every app's)."""
+        sessions = await manager.user_sessions(user)
+        if self.app_id is None:
+            return sessions
+        return [info for info in sessions if info.app == self.app_id]
 
     def _page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         return self.templates.page(

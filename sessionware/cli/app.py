@@ -228,6 +228,10 @@ def show(operator: Operator, /, session_id: str, as_json: bool) -> None:
 @pass_operator
 def reveal(operator: Operator, /, session_id: str, reason: str, actor: str | None) -> None:
     """A live session's payload as JSON; the read is audit-logged."""
+    if not reason.strip():
+        raise click.BadParameter(
+            "say why, for the audit log (a ticket, a request)", param_hint="'--reason'"
+        )
     info = _existing(operator, session_id)
     if info.status != "active":
         raise Failure(f"session {output.clipped(session_id)} is {info.status}: its payload is gone")

@@ -221,6 +221,60 @@ def test_my_sessions_over_wsgi_behind_the_wsgi_middleware() -> None:
     assert "signed in" in laptop.get("/login").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("app_id", ["shop", None])
+def test_my_sessions_limited_to_one_app_shows_and_ends_only_that_apps(
+    app_id: str | None,
+) -> None:
+    """Two apps on one store, each with its user "wes" (a shop and a forum whose user
+    ids may name different people): with ``app_id``, the shop's page neither shows
+    nor ends the forum's session; without, it covers every app, as documented."""
+    from werkzeug.test import Client
+
+    from sessionware import WSGISessionMiddleware
+    from sessionware.admin import MySessions
+
+    store = MemoryStore()
+
+    def sign_in(environ: Any, start_response: Any) -> list[bytes]:
+        environ["sessionware.session"]["user_id"] = "wes"
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [
+            environ["sessionware.session"].id.encode() if environ["PATH_INFO"] == "/id" else b"in"
+        ]
+
+    def options(app: str) -> dict[str, Any]:
+        return {
+            "secret_key": "two-apps-secret",
+            "store": store,
+            "user_key": "user_id",
+            "secure": False,
+            "app_id": app,
+            "cookie_name": app,
+        }
+
+    mine = MySessions(store, user=lambda request: request.session.get("user_id"), app_id=app_id)
+    shop = DispatcherMiddleware(
+        WSGISessionMiddleware(sign_in, **options("shop")),
+        {"/me": WSGISessionMiddleware(mine.wsgi(), **options("shop"))},
+    )
+    forum = WSGISessionMiddleware(sign_in, **options("forum"))
+    laptop, forum_user = Client(shop), Client(forum)
+    laptop.get("/login")
+    forum_user.get("/login")
+    forum_id = forum_user.get("/id").get_data(as_text=True)
+    page = laptop.get("/me/").get_data(as_text=True)
+    assert page.count('<li class="device') == (1 if app_id else 2)
+    ended = laptop.post("/me/end", data={"csrf_token": token_of(page), "id": forum_id})
+    assert ended.status_code == (404 if app_id else 303)
+    page = laptop.get("/me/").get_data(as_text=True)
+    ended = laptop.post("/me/end-others", data={"csrf_token": token_of(page)})
+    assert ended.headers["location"] == "/me/?ended=0"  # the forum's: kept, or ended above
+    alive = [info.app for info in SessionManager(store).user_sessions("wes")]
+    assert sorted(alive) == (["forum", "shop"] if app_id else ["shop"])
+    with pytest.raises(ConfigurationError, match="app_id"):
+        MySessions(store, user=lambda request: None, app_id="")
+
+
 def test_a_store_that_does_not_answer_is_a_clear_503() -> None:
     import socket
 

@@ -116,6 +116,12 @@ def test_reveal_prints_the_payload_and_audits_the_operator(
     assert (newest.actor, newest.action, newest.reason) == ("dana", "reveal", "t8")
     assert (older.actor, older.session_id, older.reason) == (getpass.getuser(), ids[3], "ticket 7")
     assert "--reason" in failed(run("sessions", "reveal", ids[3], prefix=redis_prefix), 2)
+    for blank in ("", "   "):  # required means a reason, not an empty one
+        refused = failed(
+            run("sessions", "reveal", ids[3], "--reason", blank, prefix=redis_prefix), 2
+        )
+        assert "--reason" in refused and "audit log" in refused and "cart" not in refused
+    assert len(SessionManager(store).audit_log()) == 2  # the refusals read nothing
     failed(run("sessions", "reveal", "f" * 32, "--reason", "x", prefix=redis_prefix), 1)
 
 
