@@ -365,7 +365,8 @@ class Plan:
     or ``""`` for none. ``headers`` go out when the call succeeds;
     ``headers_if_gone`` when it reports the record is no longer live (it was
     revoked, expired, logged out or given a new id elsewhere meanwhile): never a
-    cookie (see :func:`_with`).
+    cookie (see :func:`_with`), and only when that cost the request nothing
+    (:meth:`gone`; otherwise the run raises :class:`SessionConflict`).
     """
 
     method: str = ""
@@ -380,6 +381,10 @@ class Plan:
     # a blind write's plan when its record is gone: a new session with the keys set
     fallback: Callable[[], Plan] | None = None
     gone_id: str | None = None  # once it fell back: the id whose record was gone
+    # a save's own work, lost if the record is gone: keys the handler set, and keys it
+    # removed (not values sealed anew under a newer key, nor a flash read)
+    sets_keys: bool = False
+    removes_keys: bool = False
 
     def fall_back(self, outcome: object) -> bool:
         """After a blind write: ``False`` when it was written. Otherwise this plan
@@ -401,16 +406,22 @@ class Plan:
         its tombstone says it was revoked or expired (its cookie is then expired).
 
         Raises :class:`SessionConflict` when that lost what the handler did: a save
-        of changed keys, or a rotation (a login) of a session that ended. A rotation
-        whose session another request gave a new id or logged out keeps the
-        handler's answer and sends no cookie: it is most often the login form sent
-        twice, whose first login stands, and its cookie with it.
+        of keys it set (or removed, unless the session ended: the keys went with
+        it), or a rotation (a login) of a session that ended. A save that wrote only
+        the device, values sealed anew under a newer key or a flash read loses
+        nothing. The stores keep no mark of a record given a new id or logged
+        out, so a rotation that finds its record gone that way keeps the handler's
+        answer and sends no cookie: most often it is the login form sent twice,
+        whose first login stands, and its cookie with it; a login racing a logout
+        is lost the same way, without a word.
         """
         if ended and self.expire_if_ended is not None:
             self.headers_if_gone.append(self.expire_if_ended)
         headers = self.result_headers(False)
-        # a save that changed no key (only the device it records) loses nothing
-        lost = ended if self.method == "rotate" else bool(self.args[1].set or self.args[1].removed)
+        if self.method == "rotate":
+            lost = ended
+        else:
+            lost = self.sets_keys or (self.removes_keys and not ended)
         if lost:
             raise SessionConflict(self.args[0], ended=ended, headers=headers)
         return headers
@@ -441,6 +452,10 @@ class Plan:
 _PLAN_FIELDS = tuple(f.name for f in dataclasses.fields(Plan))
 
 
+# the store calls whose record found gone may have cost the request its work (Plan.gone)
+GONE_MATTERS = ("save", "rotate")
+
+
 def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
     """Carry out ``plan`` against a sync store; returns the headers to add. Raises
     SessionTooLarge when the store refused a save or blind write as over the cap
@@ -449,23 +464,19 @@ def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
     outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs) if plan.method else None
     if plan.fall_back(outcome):
         outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs)
-    if outcome is False and plan.expire_if_ended is not None:
+    if outcome is False and plan.method in GONE_MATTERS:
         return plan.gone(_ended(dead_meta(store, plan.args[0], time.time())))
-    if outcome is False and plan.method == "save":  # a bearer session's: no cookie
-        return plan.gone(False)
     return plan.result_headers(outcome)
 
 
 async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
-    """Carry out ``plan`` against an async store; returns the headers to add."""
+    """:func:`run_plan` against an async store: the headers to add; raises as it does."""
     method = getattr(store, "a" + plan.method) if plan.method else None
     outcome = await method(*plan.args, **plan.kwargs) if method else None
     if plan.fall_back(outcome):
         outcome = await getattr(store, "a" + plan.method)(*plan.args, **plan.kwargs)
-    if outcome is False and plan.expire_if_ended is not None:
+    if outcome is False and plan.method in GONE_MATTERS:
         return plan.gone(_ended(await adead_meta(store, plan.args[0], time.time())))
-    if outcome is False and plan.method == "save":  # a bearer session's: no cookie
-        return plan.gone(False)
     return plan.result_headers(outcome)
 
 
@@ -593,6 +604,9 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
 def _update(config: SessionConfig, session: Session, result: Plan, now: float) -> Plan:
     """A loaded session kept its id: write the changed keys, slide a persistent cookie."""
     changed, removed = session._changes()
+    raw = session._raw  # a value only sealed anew is stored as it was loaded
+    sets_keys = any(value != raw.get(key) for key, value in changed.items())
+    removes_keys = any(key != FLASH_KEY for key in removed)
     cookie: tuple[str, str] | None = None
     max_age = _lifetime(config, session)
     signed_at = session._signed_at or 0.0
@@ -632,6 +646,7 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     )
     result = _with(result, "save", (session._id, changes), cookie=cookie)
     result.expire_if_ended = ("set-cookie", config.cookie.expire_cookie())
+    result.sets_keys, result.removes_keys = sets_keys, removes_keys
     return result
 
 

@@ -138,13 +138,16 @@ class StoreUnavailable(SessionwareError, ConnectionError):
 
 
 class SessionConflict(SessionwareError, RuntimeError):
-    """The request changed its session, and another request ended it or gave it a new
-    id before the changes were saved: a logout, a revocation, a login (the session was
-    loaded under its old id). Nothing was written (an ended session is never brought
-    back). The middleware answers 409 and sets no new cookie: sending the request
-    again carries the browser's cookie as it is now. ``session_id`` is the id the
-    request loaded; ``headers`` what the 409 carries for the cookie (its expiry,
-    when the session ended rather than moved).
+    """The handler set or removed keys of its session (or logged in on it), and
+    another request ended it or gave it a new id before the changes were saved: a
+    logout, a revocation, a login (the session was loaded under its old id).
+    Nothing was written (an ended session is never brought back). The middleware
+    answers 409 and sets no new cookie: sending the request again carries the
+    browser's cookie as it is now. What loses nothing is not a conflict: a read, a
+    flash read, values sealed anew, a key removed from a session that ended, a
+    blind write (it starts a new session). ``session_id`` is the id the request loaded; ``ended``
+    whether it was revoked or expired; ``headers`` what the 409 carries for the
+    cookie (its expiry, when the session ended rather than moved).
     """
 
     def __init__(self, session_id: str, *, ended: bool, headers: list[tuple[str, str]]) -> None:

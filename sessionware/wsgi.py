@@ -34,7 +34,6 @@ from .disabled import disabled
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, observed
 from .responses import (
-    ERROR_BODIES,
     SAVE_ERRORS,
     Refusal,
     checked_store,
@@ -256,7 +255,7 @@ class WSGISessionMiddleware:
         if isinstance(body, (list, tuple)) and exchange.pending:  # the app is done: commit now
             exchange.commit()
             if exchange.replaced:
-                return [ERROR_BODIES[exchange.replaced]]
+                return [exchange.answered]
             return body
         return exchange.body(body)
 
@@ -277,6 +276,7 @@ class _Exchange:
         self.pending: tuple[str, Headers, OptExcInfo | None] | None = None
         self.committed = False
         self.replaced = 0  # the error status we answered instead of the app's response
+        self.answered = b""  # and its body
         self._write: Callable[[bytes], object] = _discard
         self.environ: Mapping[str, Any] | None = None  # the request's, for require_https
 
@@ -312,12 +312,16 @@ class _Exchange:
         (``body``, default ``ERROR_BODIES[status]``), with the ``session`` headers."""
         self.committed = True
         self.replaced = status
+        self.answered = error_body(status, body)
         self.start(status_line(status), error_headers(status, body, session))
-        return [error_body(status, body)]
+        return [self.answered]
 
     def body(self, body: Iterable[bytes]) -> Iterator[bytes]:
         """The app's body, committing the response before its first non-empty chunk."""
         try:
+            if self.replaced:  # refused at a write() the app made before returning
+                yield self.answered
+                return
             chunks = iter(body)
             while not self.committed:
                 try:
@@ -325,7 +329,7 @@ class _Exchange:
                 except StopIteration:
                     self.commit()
                     if self.replaced:
-                        yield ERROR_BODIES[self.replaced]
+                        yield self.answered
                     return
                 except StoreUnavailable as error:
                     if self.committed:
@@ -338,7 +342,7 @@ class _Exchange:
                     # chunk carries nothing to buffer.
                     continue
                 self.commit()
-                yield ERROR_BODIES[self.replaced] if self.replaced else chunk
+                yield self.answered if self.replaced else chunk
                 if self.replaced:
                     return
             yield from chunks

@@ -1,0 +1,130 @@
+"""What a request loses when another one ends its session between its load and its
+save (a logout, a revocation): its answer is a 409 exactly when it lost work.
+
+``EndsBeforeSaving`` ends the record at the save, with no threads or timing. Every
+test runs on each shell (Starlette, WSGI, Flask) and store (memory, Redis, SQLite).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from sessionware import Keyring, WSGISessionMiddleware
+
+from .helpers import EndsBeforeSaving, set_cookies
+from .shells import SHELLS, shell_client, store
+
+__all__ = ["store"]
+
+K1, K2 = secrets.token_bytes(32), secrets.token_bytes(32)
+
+
+def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    if path == "/put":
+        session[params["key"]] = params["value"]
+    elif path == "/flash":
+        session.flash(params["message"])
+    elif path == "/flashes":
+        return 200, {"flashes": [m for _, m in session.pop_flashes()]}, {}
+    return 200, {"keys": sorted(session)}, {}
+
+
+@pytest.fixture(params=SHELLS)
+def shell(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.mark.parametrize("how", ["logout", "revoke"])
+def test_a_read_that_only_seals_values_anew_loses_nothing(shell: str, store: Any, how: str) -> None:
+    """Values sealed under an older key are sealed anew by the next save, even a
+    read's; that save finding its record gone lost nothing the user did: 200."""
+    with shell_client(shell, handler, store, encryption=Keyring([K1])) as old:
+        old.get("/put", params={"key": "a", "value": "1"})
+        cookie = old.cookies["session"]
+    ending = EndsBeforeSaving(store, how)
+    with shell_client(shell, handler, ending, encryption=Keyring([K2, K1])) as new:
+        new.cookies.set("session", cookie)
+        ending.armed = True
+        read = new.get("/read")
+        assert (read.status_code, read.json()) == (200, {"keys": ["a"]})
+        ending.armed = False
+        assert new.get("/read").json() == {"keys": []}  # the save did meet a gone record
+
+
+@pytest.mark.parametrize("how", ["logout", "revoke"])
+def test_reading_a_flash_of_a_session_that_ended_keeps_the_page(
+    shell: str, store: Any, how: str
+) -> None:
+    """A flash read removes it: from a record that ended meanwhile, that loses nothing,
+    and the page that showed it stands. A key the handler set is lost: 409."""
+    ending = EndsBeforeSaving(store, how)
+    with shell_client(shell, handler, ending) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        client.get("/flash", params={"message": "Saved."})
+        ending.armed = True
+        shown = client.get("/flashes")
+        assert (shown.status_code, shown.json()) == (200, {"flashes": ["Saved."]})
+        ending.armed = False
+        client.get("/put", params={"key": "a", "value": "1"})
+        ending.armed = True
+        assert client.get("/put", params={"key": "b", "value": "2"}).status_code == 409
+
+
+def test_a_wsgi_app_that_writes_then_returns_an_iterator_gets_the_409_whole(
+    store: Any,
+) -> None:
+    """The save runs at the app's first ``write()``; refused there, the 409's own body
+    goes out under its own Content-Length, not the app's remaining chunks."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        session = environ["sessionware.session"]
+        session["n"] = session.get("n", 0) + 1  # read first: a save, not a blind write
+        write = start_response("200 OK", [("content-type", "text/plain")])
+        write(b"first")
+
+        def rest() -> Iterator[bytes]:
+            yield b"second"
+
+        return rest()
+
+    ending = EndsBeforeSaving(store, "logout")
+    wrapped = WSGISessionMiddleware(app, secret_key="test-secret-key", store=ending)
+    with httpx.Client(transport=httpx.WSGITransport(app=wrapped), base_url="https://t") as client:
+        client.get("/")  # a session
+        ending.armed = True
+        response = client.get("/")
+    assert response.status_code == 409
+    assert response.text.startswith("Conflict:")
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert set_cookies(response) == []
+
+
+def test_a_revoked_token_sessions_conflict_says_it_ended(
+    shell: str, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sessionware import SessionManager
+
+    from .token_support import SECRET, define_types
+
+    manager = SessionManager(store, secret_key=SECRET)
+    define_types(store)
+    alice = {"userId": "alice", "email": "a@example.com", "role": "admin"}
+    issued = manager.generate("user-session", alice)
+    ending = EndsBeforeSaving(store, "revoke")
+    with shell_client(shell, handler, ending, secret_key=SECRET, bearer=True) as client:
+        ending.armed = True
+        with caplog.at_level("WARNING", logger="sessionware"):
+            response = client.get(
+                "/put",
+                params={"key": "role", "value": "x"},
+                headers={"Authorization": f"Bearer {issued.token}"},
+            )
+    assert response.status_code == 409
+    (warning,) = [r.getMessage() for r in caplog.records if "409" in r.getMessage()]
+    assert "ended (revoked or expired)" in warning, warning
+    assert issued.token not in response.text and issued.token not in warning
