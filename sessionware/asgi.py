@@ -42,6 +42,7 @@ from .responses import (
     error_headers,
     load_failure,
     merge_headers,
+    not_a_store,
     note_missing,
     refusal,
     token_required_body,
@@ -146,10 +147,7 @@ class SessionMiddleware:
             MemoryStore() if store is None else store, self.config.enabled
         )
         if not isinstance(self.store, AsyncStore):
-            raise ConfigurationError(
-                f"store {type(self.store).__qualname__} does not implement the async store "
-                "contract (aload, acreate, asave, arotate, adelete): see sessionware/stores/base.py"
-            )
+            raise not_a_store(self.store, asynchronous=True)
         self.config = self.config.with_store(self.store, asynchronous=True)
         label = session_type or app_id  # what the records say: a bound type's tag
         calls, self.lifecycle = observed(self.store, label, hooks, metrics, registry)

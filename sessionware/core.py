@@ -120,8 +120,10 @@ class SessionOptions(TypedDict, total=False):
 # What other session libraries call an option (starsessions, Starlette, Flask-Session),
 # and what takes its place here: the hint an unknown option's error gives.
 PEER_OPTIONS = {
-    "lifetime": "idle_timeout (how long the stored session lives without a request) "
-    "and max_age (the cookie's lifetime)",
+    "lifetime": "absolute_timeout (starsessions' lifetime as it is by default, "
+    "rolling=False: the session ends that long after it began, however active) and max_age "
+    "(the cookie's lifetime); with rolling=True, idle_timeout (it ends that long after "
+    "its last request) and max_age",
     "rolling": "refresh_each_request=True to renew the cookie on every response; "
     "the stored session's idle_timeout slides with every request already",
     "https_only": "secure",
@@ -550,6 +552,7 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     expire = ("set-cookie", config.cookie.expire_cookie())
     data = session._encoded()
     if not data:  # an empty session is never stored, regenerated or not
+        session._next_token = None
         if old_id is not None:  # logout
             result.session = session
             return _with(result, "delete", (old_id,), cookie=expire)
@@ -557,7 +560,7 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
         # handler writes: deleting it helps nobody, and a bad key deploy that is rolled
         # back would otherwise have logged everyone out.
         return result
-    token = new_token()
+    token, session._next_token = session._next_token or new_token(), None
     meta = _meta(config, session, data, now)
     result.session, result.new_token = session, token
     new_id = public_id(token)

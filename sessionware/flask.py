@@ -76,8 +76,8 @@ _OWN_KEYS = {"SECRET_KEY", "STORE", "CONFIG"}
 class FlaskSession(Session, SessionMixin):
     """``flask.session``: a sessionware :class:`Session` that is also Flask's ``SessionMixin``.
 
-    ``modified`` never needs setting (in-place changes are detected), and
-    setting it does nothing. ``permanent`` is stored as Flask stores it and makes
+    ``modified`` never needs setting (in-place changes are detected); set, it
+    reads back as set and changes nothing else. ``permanent`` is stored as Flask stores it and makes
     the cookie last ``PERMANENT_SESSION_LIFETIME``, as does the stored record
     when that is longer than the idle timeout.
     """
@@ -86,6 +86,7 @@ class FlaskSession(Session, SessionMixin):
     _load_error: StoreUnavailable | None = None  # what a load of this request raised:
     # from then on it reads as empty, and nothing of it is saved
     _view_done = False  # the view has answered: the after_request hooks run now
+    _said_modified = False  # what code set session.modified to (it changes nothing)
 
     def _after_view(self, response: flask.Response) -> flask.Response:
         """Registered with ``after_this_request``: those run before the app's hooks."""
@@ -132,14 +133,20 @@ class FlaskSession(Session, SessionMixin):
 
     @property
     def modified(self) -> bool:
-        """True when the session may have changed (written, cleared, regenerated, or a
-        mutable value read); what changed is only known when it is saved."""
-        return bool(self._touched) or self._cleared or self._regenerate
+        """True when the session may have changed (written, a key removed, cleared,
+        regenerated, or a mutable value read), or code set it; what changed is only
+        known when it is saved."""
+        if self._touched or self._cleared or self._regenerate or self._blind:
+            return True
+        if self._said_modified:
+            return True
+        return any(not dict.__contains__(self, key) for key in self._raw)  # one removed
 
     @modified.setter
     def modified(self, value: bool) -> None:
-        # Flask code sets it after changing a nested value; such changes are detected anyway.
-        pass
+        # Flask code sets it after changing a nested value; such changes are detected
+        # anyway, and saving needs no flag: it only reads back as set
+        self._said_modified = bool(value)
 
     @property
     def new(self) -> bool:  # type: ignore[override]

@@ -273,6 +273,38 @@ def note_missing(store: Any) -> None:
     )
 
 
+def not_a_store(store: Any, asynchronous: bool) -> ConfigurationError:
+    """The error for a ``store`` that lacks the store contract of its shell, saying
+    what to pass instead: a URL is not a store, and another library's store (the
+    one an app migrates from, often of the same class name) is not ours."""
+    if isinstance(store, str):
+        return ConfigurationError(
+            f"store={store!r} is a string: pass a store object, "
+            "RedisStore.from_url(url), SQLiteStore.from_url(url) or PostgresStore.from_url(url) "
+            '(Flask also takes a URL in app.config["SESSIONWARE_STORE"])'
+        )
+    cls = type(store)
+    kind, methods = (
+        ("async", "aload, acreate, asave, arotate, adelete")
+        if asynchronous
+        else ("sync", "load, create, save, rotate, delete")
+    )
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    foreign = (
+        ""
+        if cls.__module__.startswith("sessionware")
+        else (
+            "; another library's store does not work here: use sessionware's own, "
+            "sessionware.RedisStore.from_url(url, prefix=...), SQLiteStore, PostgresStore or "
+            "MemoryStore"
+        )
+    )
+    return ConfigurationError(
+        f"store {where} does not implement the {kind} store contract ({methods}){foreign}; "
+        "to write a store, see sessionware/stores/base.py"
+    )
+
+
 def checked_store(store: Any, enabled: bool = True) -> Any:
     """``store``, refusing a class where an instance belongs; warns once for an in-process
     store, which a second worker or a restart does not share (unless sessions are off:

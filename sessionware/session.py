@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import codec
 from .bounded import Bounded
+from .cookies import new_token, public_id
 from .devices import Device
 from .encryption import Keyring, is_sealed
 from .errors import CorruptRecord, SessionNotLoaded, SessionTooLarge, UnstorableValue
@@ -103,6 +104,7 @@ class Session(dict[str, Any]):
         "_loaded_size",
         "_max_bytes",
         "_meta",
+        "_next_token",
         "_pending_load",
         "_problems",
         "_raw",
@@ -146,6 +148,7 @@ class Session(dict[str, Any]):
         self._accessed = False
         self._cleared = False
         self._regenerate = False
+        self._next_token: str | None = None  # the token regenerate() drew for the save
         self._sealed: bool | str = False  # True: the response started; WEBSOCKET: never saved
         self._device: Device | None = None  # the request's device, when recorded
         self._unloaded = False  # autoload=False: load() must come before any use
@@ -162,8 +165,15 @@ class Session(dict[str, Any]):
 
     @property
     def id(self) -> str | None:
-        """The public id of the stored session, ``None`` while it is new (loads it first)."""
+        """The public id of the stored session, ``None`` while it is new (loads it first).
+
+        After :meth:`regenerate`, the id the session gets when the response saves it
+        (as Flask-Session's ``sid`` and starsessions' ``regenerate_session_id``
+        give it at once); that id names no record until then, nor ever if the save
+        does not happen (an error response, an empty session)."""
         self._ensure_loaded()
+        if self._next_token is not None:
+            return public_id(self._next_token)
         return self._id
 
     @property
@@ -192,10 +202,17 @@ class Session(dict[str, Any]):
         """Give the session a new id at the end of the request, keeping its data.
 
         Call it when privileges change, at login above all: an id planted
-        before login (session fixation) is then worthless.
+        before login (session fixation) is then worthless. :attr:`id` names the
+        new id from now on.
         """
         self._ensure_loaded()
+        self._renew_id()
+
+    def _renew_id(self) -> None:
+        """Give the session a new id when it is saved, drawn now: see :attr:`id`."""
         self._regenerate = True
+        if self._next_token is None:
+            self._next_token = new_token()
 
     def clear(self) -> None:
         """Empty the session and end it: the stored record is deleted (logout).
@@ -207,6 +224,7 @@ class Session(dict[str, Any]):
         self._pending = False  # the old record is deleted whatever it held
         self._cleared = True
         self._regenerate = False  # nothing is left to carry: this is a logout
+        self._next_token = None
         self._stale.clear()
         self._problems = []
         self._blind.clear()
@@ -247,7 +265,7 @@ class Session(dict[str, Any]):
         if value:
             self._remember_as(True)
         elif "_permanent" in self:
-            self._regenerate = True  # see _remember_as
+            self._renew_id()  # see _remember_as
             del self["_permanent"]
 
     def remember(self, duration: dt.timedelta | int | None = None) -> None:
@@ -273,7 +291,7 @@ class Session(dict[str, Any]):
         """Record a "remember me" choice. A changed choice (either way) rotates the id at
         save, so that the store gives the record the idle expiry that goes with it."""
         if self.get("_permanent") != choice or type(self.get("_permanent")) is not type(choice):
-            self._regenerate = True
+            self._renew_id()
         self["_permanent"] = choice
 
     # -- flash messages --------------------------------------------------------

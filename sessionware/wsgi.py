@@ -31,7 +31,7 @@ from .core import (
 )
 from .devices import KNOWN_DEVICES, remembered
 from .disabled import disabled
-from .errors import ConfigurationError, StoreUnavailable, TokenRequired
+from .errors import StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, observed
 from .responses import (
     SAVE_ERRORS,
@@ -41,6 +41,7 @@ from .responses import (
     error_headers,
     load_failure,
     merge_headers,
+    not_a_store,
     note_missing,
     refusal,
     status_line,
@@ -83,10 +84,7 @@ class SyncSessions:
             MemoryStore() if store is None else store, config.enabled
         )
         if not isinstance(self.store, SyncStore):
-            raise ConfigurationError(
-                f"store {type(self.store).__qualname__} does not implement the sync store "
-                "contract (load, create, save, rotate, delete): see sessionware/stores/base.py"
-            )
+            raise not_a_store(self.store, asynchronous=False)
         self.config = config.with_store(self.store, asynchronous=False)
         label = config.session_type or config.app_id  # what the records say
         calls, self.lifecycle = observed(self.store, label, hooks, metrics, registry)

@@ -326,7 +326,8 @@ def test_starlettes_option_names_are_refused_with_ours() -> None:
         UnknownOption, match=r"https_only \(use secure\); session_cookie \(use cook"
     ):
         SessionMiddleware(starlette_app(), secret_key=SECRET, session_cookie="s", https_only=False)
-    with pytest.raises(TypeError, match=r"lifetime \(use idle_timeout"):  # still a TypeError
+    # starsessions' lifetime (rolling=False) is a fixed end: absolute_timeout, not idle_timeout
+    with pytest.raises(TypeError, match=r"lifetime \(use absolute_timeout"):  # still a TypeError
         SessionMiddleware(starlette_app(), secret_key=SECRET, lifetime=3600)
     app = Starlette(routes=[])
     app.add_middleware(SessionMiddleware, secret_key=SECRET, session_cookie="s")  # type: ignore[call-arg]

@@ -207,13 +207,16 @@ def test_flask_sessions_sqlalchemy_settings_are_named_with_what_replaces_them(
 
 
 def test_another_librarys_option_name_is_refused_with_ours() -> None:
-    with pytest.raises(ConfigurationError, match=r"lifetime \(use idle_timeout.*max_age"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"lifetime \(use absolute_timeout.*max_age.*rolling=True, idle_timeout",
+    ):
         make_app({}, lifetime=3600)
     with pytest.raises(ConfigurationError, match=r"cookie_https_only \(use secure\)"):
         WSGISessionMiddleware(lambda e, s: [], secret_key="k" * 32, cookie_https_only=False)
-    with pytest.raises(UnknownOption, match=r"lifetime \(use idle_timeout.*rolling \(use"):
+    with pytest.raises(UnknownOption, match=r"lifetime \(use absolute_timeout.*rolling \(use"):
         make_app({}, lifetime=3600, rolling=True)
-    with pytest.raises(ConfigurationError, match=r"SESSIONWARE_LIFETIME' \(use idle_timeout"):
+    with pytest.raises(ConfigurationError, match=r"SESSIONWARE_LIFETIME' \(use absolute_timeout"):
         make_app({"SESSIONWARE_LIFETIME": 3600})
 
 

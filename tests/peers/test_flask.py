@@ -82,6 +82,48 @@ def test_accessed_and_modified_and_vary(make_app: App) -> None:
     assert seen == [(False, False), (True, True), (True, False), (False, False)]
 
 
+def test_a_removed_key_or_a_flag_set_by_code_reads_as_modified(make_app: App) -> None:
+    """As in Flask: ``pop`` and ``del`` mark the session modified, and code (or an
+    extension) that sets ``session.modified = True`` reads it back."""
+    app = make_app()
+    seen: list[bool] = []
+
+    @app.get("/set")
+    def do_set() -> str:
+        flask.session.update(a=1, b=2, c=3)
+        return ""
+
+    @app.get("/pop")
+    def do_pop() -> str:
+        return str(flask.session.pop("a"))
+
+    @app.get("/del")
+    def do_del() -> str:
+        del flask.session["b"]
+        return ""
+
+    @app.get("/flag")
+    def do_flag() -> str:
+        flask.session.get("c")
+        flask.session.modified = True
+        return ""
+
+    @app.get("/read")
+    def do_read() -> str:
+        return str(flask.session.get("c"))
+
+    @app.after_request
+    def record(response: flask.Response) -> flask.Response:
+        seen.append(flask.session.modified)
+        return response
+
+    client = install(app)
+    for path in ("/set", "/pop", "/del", "/flag", "/read"):
+        assert client.get(path, **HTTPS).status_code == 200
+    assert seen == [True, True, True, True, False]
+    assert client.get("/read", **HTTPS).text == "3"
+
+
 def test_the_cookie_path_follows_application_root(make_app: App) -> None:
     app = make_app(APPLICATION_ROOT="/foo")
 

@@ -60,6 +60,12 @@ def create_app(store: Any, **config: Any) -> flask.Flask:
         app.session_interface.regenerate(session)  # type: ignore[attr-defined]
         return "regenerated"
 
+    @app.post("/login")
+    def login() -> str:  # code that records the session's id at login, as it changes
+        before = session.sid
+        app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+        return f"{before} {session.sid}"
+
     @app.get("/sid")
     def sid() -> str:
         return f"{session.sid} {session.id}"
@@ -116,6 +122,19 @@ def test_regenerate_moves_the_data_to_a_new_id(store: Any, path: str) -> None:
     (new,) = set_cookies(client.post(path, **HTTPS))
     assert token_of(new["value"]) != token_of(old["value"])
     assert stored(store, new["value"]) == {"value": "1"} and stored(store, old["value"]) == {}
+
+
+def test_regenerate_gives_the_new_sid_at_once(store: Any) -> None:
+    """As Flask-Session does: the id read right after regenerate() is the one the
+    session has from then on, so code that records it at login records a live id."""
+    client = create_app(store).test_client()
+    client.post("/set", data={"value": "1"}, **HTTPS)
+    before_sid = client.get("/sid", **HTTPS).text.split()[0]
+    before, after = client.post("/login", **HTTPS).text.split()
+    assert before == before_sid and after != before
+    assert client.get("/sid", **HTTPS).text.split() == [after, after]
+    assert SessionManager(store).get(after).status == "active"  # type: ignore[union-attr]
+    assert SessionManager(store).get(before) is None
 
 
 def test_sid_is_the_public_id_never_the_token(store: Any) -> None:

@@ -339,10 +339,12 @@ def test_regenerate_keeps_data_under_a_new_token_and_kills_the_old(make_client: 
     with make_client() as client:
         old = _cookie(client.get("/put", params={"key": "cart", "value": "3 items"}))["value"]
         old_id = client.get("/keys").json()["id"]
-        new = _cookie(client.get("/login", params={"user": "alice"}))["value"]
+        login = client.get("/login", params={"user": "alice"})
+        new = _cookie(login)["value"]
         assert token_of(new) != token_of(old)
         after = client.get("/keys").json()
         assert after["keys"] == ["cart", "user_id"] and after["id"] != old_id
+        assert login.json()["id"] == after["id"]  # session.id named the new id at once
         only_cookie(client, old)
         assert client.get("/keys").json() == {"keys": [], "id": None}
 
