@@ -38,6 +38,7 @@ from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,
     checked_store,
+    cors_headers,
     error_body,
     error_headers,
     load_failure,
@@ -331,7 +332,7 @@ class _Response:
                 if nothing_to_store(session) and not self.middleware.config.bearer:
                     extra = [("vary", "Cookie")] if session._accessed else []  # plan()'s answer
                 else:
-                    extra = await self._save()
+                    extra = await self._save(message)
                     if extra is None:
                         return
                 if extra:
@@ -339,9 +340,10 @@ class _Response:
                     message = {**message, "headers": headers}
         await self.send(message)
 
-    async def _save(self) -> list[tuple[str, str]] | None:
-        """The headers to add, or ``None`` when an error response went out instead (the
-        caller skips a session :func:`~sessionware.core.untouched`: nothing to save)."""
+    async def _save(self, start: Message) -> list[tuple[str, str]] | None:
+        """The headers to add to the app's ``start`` message, or ``None`` when an error
+        response went out instead (keeping the app's CORS headers). The caller skips
+        a session :func:`~sessionware.core.untouched`: nothing to save."""
         session = self.session
         config = self.middleware.config
         agent, forwarded = self.device_headers
@@ -366,7 +368,8 @@ class _Response:
                 warn_if_cookie_will_be_dropped(secure_cookie, scheme, host, agent)
             return headers
         self.replaced = True
-        await _send_error(self.send, failed.status, session=failed.headers)
+        kept = cors_headers(start.get("headers", ()))
+        await _send_error(self.send, failed.status, session=[*failed.headers, *kept])
         return None
 
 

@@ -45,6 +45,7 @@ from .lifecycle import SessionHooks
 from .responses import (
     ERROR_BODIES,
     Refusal,
+    cors_headers,
     error_headers,
     load_failure,
     no_store,
@@ -585,12 +586,14 @@ def _become_error(
     response: flask.Response, status: int, session: list[tuple[str, str]] | None = None
 ) -> None:
     """Turn the finished ``response`` into the plain error answer for ``status``, with
-    the ``session``'s headers (a 409's cookie expiry)."""
+    the ``session``'s headers (a 409's cookie expiry) and the app's CORS headers
+    (flask-cors adds them in an ``after_request`` hook, which has run by now)."""
     close = getattr(response.response, "close", None)
     if close is not None:
         close()
+    kept = cors_headers(response.headers.items())
     response.status_code = status
     response.direct_passthrough = False
     response.headers.clear()
-    response.headers.extend(error_headers(status, session=session))
+    response.headers.extend(error_headers(status, session=[*(session or []), *kept]))
     response.set_data(ERROR_BODIES[status])

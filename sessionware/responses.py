@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -87,6 +88,19 @@ def error_headers(
 def status_line(status: int) -> str:
     """``"503 Service Unavailable"``: the WSGI form of ``status``."""
     return f"{status} {HTTPStatus(status).phrase}"
+
+
+def cors_headers(headers: Iterable[tuple[Any, Any]]) -> list[tuple[str, str]]:
+    """The app's ``Access-Control-*`` headers among ``headers`` (str or latin-1 bytes
+    pairs), as str pairs: an error answered in place of the app's response keeps
+    them, or a cross-origin client could not read it (the browser would report a
+    network error instead of the 409 or 503)."""
+    kept = []
+    for name, value in headers:
+        text = name.decode("latin-1") if isinstance(name, bytes) else name
+        if text.lower().startswith("access-control-"):
+            kept.append((text, value.decode("latin-1") if isinstance(value, bytes) else value))
+    return kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from .responses import (
     SAVE_ERRORS,
     Refusal,
     checked_store,
+    cors_headers,
     error_body,
     error_headers,
     load_failure,
@@ -293,7 +294,7 @@ class _Exchange:
         if int(status[:3]) < 500:
             outcome = self.sessions.save(self.session, self.environ)
             if isinstance(outcome, Refusal):
-                self.answer(outcome.status, session=outcome.headers)
+                self.answer(outcome.status, session=[*outcome.headers, *cors_headers(headers)])
                 return
             headers = _merge(headers, outcome)
         self.committed = True

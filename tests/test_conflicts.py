@@ -31,7 +31,16 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
         session.flash(params["message"])
     elif path == "/flashes":
         return 200, {"flashes": [m for _, m in session.pop_flashes()]}, {}
+    elif path == "/cors":  # what a CORS middleware or flask-cors adds for an SPA
+        session["n"] = session.get("n", 0) + 1
+        return 200, {}, {**CORS, "x-app": "kept?"}
     return 200, {"keys": sorted(session)}, {}
+
+
+CORS = {
+    "access-control-allow-origin": "https://spa.example",
+    "access-control-allow-credentials": "true",
+}
 
 
 @pytest.fixture(params=SHELLS)
@@ -128,3 +137,18 @@ def test_a_revoked_token_sessions_conflict_says_it_ended(
     (warning,) = [r.getMessage() for r in caplog.records if "409" in r.getMessage()]
     assert "ended (revoked or expired)" in warning, warning
     assert issued.token not in response.text and issued.token not in warning
+
+
+def test_a_409_keeps_the_apps_cors_headers_for_a_cross_origin_client(
+    shell: str, store: Any
+) -> None:
+    """Without them a browser hides the answer from the page's script, which sees a
+    network error rather than a 409 it can act on (send the request again)."""
+    ending = EndsBeforeSaving(store, "logout")
+    with shell_client(shell, handler, ending) as client:
+        client.get("/cors")
+        ending.armed = True
+        response = client.get("/cors")
+    assert response.status_code == 409
+    assert {name: response.headers.get(name) for name in CORS} == CORS
+    assert "x-app" not in response.headers  # the app's own headers go with its answer
