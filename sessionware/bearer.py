@@ -77,6 +77,10 @@ class BearerMixin(Session):
         a token session's lifetime is its type's."""
         self.regenerate()
 
+    def _renew_id(self) -> None:
+        """Refused (``permanent = False``), as :meth:`regenerate` is."""
+        self.regenerate()
+
 
 class BearerSession(BearerMixin, Session):
     """The session of a bearer request on the ASGI and WSGI shells."""

@@ -218,12 +218,16 @@ def load(
         path = environ[PATH_VARIABLE]
     options: dict[str, Any] = {}
     origins: dict[str, str] = {}
+    stray = None
     if path is not None:
-        _merge(options, origins, _from_file(Path(path)))
+        layer, stray = _from_file(Path(path))
+        _merge(options, origins, layer)
     _merge(options, origins, _from_environment(environ))
     if options.pop("environment", None) == "production":
         options.setdefault("require_https", True)
         origins.setdefault("require_https", origins["environment"])
+    if stray is not None and "require_https" not in options:
+        _warn_production_outside(stray)
     _check_together(options, origins)
     return options
 
@@ -266,7 +270,9 @@ def shell_options(
 Layer = dict[str, tuple[Any, str]]  # option -> (value, where it was set)
 
 
-def _from_file(path: Path) -> Layer:
+def _from_file(path: Path) -> tuple[Layer, Path | None]:
+    """The file's options, and its path when it says ``environment = "production"``
+    outside the block (see :func:`_warn_production_outside`)."""
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -287,7 +293,8 @@ def _from_file(path: Path) -> Layer:
             f"{path}: {BLOCK}.secret_key must not be in a config file, which ships with the app; "
             f"remove it and set the environment variable {SECRET_VARIABLE} instead"
         )
-    _warn_if_production_outside(path, document, block)
+    top = document.get("environment")
+    stray = isinstance(top, str) and top.strip().lower() == "production"
     layer: Layer = {}
     for key, value in block.items():
         where = f"{path}: {BLOCK}.{key}"
@@ -298,24 +305,19 @@ def _from_file(path: Path) -> Layer:
                 "block takes: " + ", ".join(sorted(KEYS))
             )
         _set(layer, spec, _parsed(spec, value, False, where), where)
-    return layer
+    return layer, path if stray else None
 
 
-def _warn_if_production_outside(path: Path, document: Mapping[Any, Any], block: Any) -> None:
+def _warn_production_outside(path: Path) -> None:
     """A top-level ``environment = "production"`` is the app's own key, which
     sessionware leaves alone; written there for the whole site (as platformOS users
-    may), it would leave ``require_https`` off without a word: say so."""
-    top = document.get("environment")
-    if not (isinstance(top, str) and top.strip().lower() == "production"):
-        return
-    if "environment" in block or "require_https" in block:
-        return
+    may), it would leave ``require_https`` off without a word when nothing else
+    sets it: say so."""
     logger.warning(
-        "sessionware: %s: environment = %r is outside the '%s' block, so sessions do not "
-        'see it and require_https stays off; write environment = "production" (or '
-        "require_https = true) in the block",
+        "sessionware: %s: environment = 'production' at the top level is the app's own "
+        "key, which sessions do not read (nothing else turned require_https on); write "
+        "environment = \"production\" (or require_https = true) in the '%s' block",
         path,
-        top,
         BLOCK,
     )
 

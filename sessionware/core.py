@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from . import devices
+from . import codec, devices
 from .bounded import Bounded
 from .codec import MAX_RECORD_BYTES, check_indexable
 from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
@@ -608,7 +608,10 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     """A loaded session kept its id: write the changed keys, slide a persistent cookie."""
     changed, removed = session._changes()
     raw = session._raw  # a value only sealed anew is stored as it was loaded
-    sets_keys = any(value != raw.get(key) for key, value in changed.items())
+    sets_keys = any(
+        value != raw.get(key) and not (key == FLASH_KEY and _flashes_read(session))
+        for key, value in changed.items()
+    )
     removes_keys = any(key != FLASH_KEY for key in removed)
     cookie: tuple[str, str] | None = None
     max_age = _lifetime(config, session)
@@ -651,6 +654,18 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     result.expire_if_ended = ("set-cookie", config.cookie.expire_cookie())
     result.sets_keys, result.removes_keys = sets_keys, removes_keys
     return result
+
+
+def _flashes_read(session: Session) -> bool:
+    """The flash messages only lost some (``pop_flashes(category)``): a read, which a
+    session that ended meanwhile does not need saved."""
+    loaded = session._raw.get(FLASH_KEY)
+    try:
+        before = [tuple(f) for f in codec.decode(loaded)] if loaded is not None else []
+        now = [tuple(f) for f in dict.get(session, FLASH_KEY, ())]
+    except Exception:  # not the list of pairs flash() keeps: count it as a change
+        return False
+    return len(now) < len(before) and all(f in before for f in now)
 
 
 UNREADABLE_REMEMBERED = 4096  # ids per process; the oldest is forgotten first

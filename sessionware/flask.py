@@ -156,9 +156,11 @@ class FlaskSession(Session, SessionMixin):
 
     @property
     def sid(self) -> str | None:
-        """Flask-Session's name for :attr:`id`: the public id (a hash of the cookie's
-        token, never the token), safe to log."""
-        return self.id
+        """Flask-Session's ``sid``: the public id (a hash of the cookie's token, never
+        the token), safe to log. As there, it is the new id right after
+        ``regenerate()``, which names no record until the response has saved it;
+        :attr:`id` names the stored one until then (what SessionManager calls take)."""
+        return self._pending_id()
 
 
 class FlaskBearerSession(BearerMixin, FlaskSession):

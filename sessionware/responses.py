@@ -8,6 +8,7 @@ words, statuses and log lines are written once, here. Headers are
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -291,9 +292,9 @@ def not_a_store(store: Any, asynchronous: bool) -> ConfigurationError:
     """The error for a ``store`` that lacks the store contract of its shell, saying
     what to pass instead: a URL is not a store, and another library's store (the
     one an app migrates from, often of the same class name) is not ours."""
-    if isinstance(store, str):
+    if isinstance(store, (str, bytes, os.PathLike)):
         return ConfigurationError(
-            f"store={store!r} is a string: pass a store object, "
+            f"store={store!r} is a URL or path, not a store: pass a store object, "
             "RedisStore.from_url(url), SQLiteStore.from_url(url) or PostgresStore.from_url(url) "
             '(Flask also takes a URL in app.config["SESSIONWARE_STORE"])'
         )
@@ -308,9 +309,9 @@ def not_a_store(store: Any, asynchronous: bool) -> ConfigurationError:
         ""
         if cls.__module__.startswith("sessionware")
         else (
-            "; another library's store does not work here: use sessionware's own, "
-            "sessionware.RedisStore.from_url(url, prefix=...), SQLiteStore, PostgresStore or "
-            "MemoryStore"
+            "; if it is another library's store, it does not work here: use sessionware's "
+            "own, sessionware.RedisStore.from_url(url, prefix=...), SQLiteStore, "
+            "PostgresStore or MemoryStore"
         )
     )
     return ConfigurationError(

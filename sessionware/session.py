@@ -167,12 +167,18 @@ class Session(dict[str, Any]):
     def id(self) -> str | None:
         """The public id of the stored session, ``None`` while it is new (loads it first).
 
-        After :meth:`regenerate`, the id the session gets when the response saves it
-        (as Flask-Session's ``sid`` and starsessions' ``regenerate_session_id``
-        give it at once); that id names no record until then, nor ever if the save
-        does not happen (an error response, an empty session)."""
+        It names the record that exists: after :meth:`regenerate` too, until the
+        response has saved the new one, so that it is what SessionManager calls take
+        (``revoke_user(user, keep=session.id)`` after a password change)."""
         self._ensure_loaded()
-        if self._next_token is not None:
+        return self._id
+
+    def _pending_id(self) -> str | None:
+        """The id the session gets when the response saves it: after :meth:`regenerate`
+        (or a "remember me" change) the new one, drawn then; else :attr:`id`. It
+        names no record until that save, nor ever if the save does not happen."""
+        self._ensure_loaded()
+        if self._next_token is not None and not self._sealed:
             return public_id(self._next_token)
         return self._id
 
@@ -202,14 +208,22 @@ class Session(dict[str, Any]):
         """Give the session a new id at the end of the request, keeping its data.
 
         Call it when privileges change, at login above all: an id planted
-        before login (session fixation) is then worthless. :attr:`id` names the
-        new id from now on.
+        before login (session fixation) is then worthless. :attr:`id` keeps naming
+        the stored record until the response saves the new one.
         """
         self._ensure_loaded()
+        if self._sealed:
+            logger.warning(
+                "sessionware: regenerate() after the response started (or in a websocket "
+                "handler): nothing is saved any more, so the session keeps its id"
+            )
         self._renew_id()
 
     def _renew_id(self) -> None:
-        """Give the session a new id when it is saved, drawn now: see :attr:`id`."""
+        """Give the session a new id when it is saved, drawn now (see
+        :meth:`_pending_id`); nothing once the response started (never saved)."""
+        if self._sealed:
+            return
         self._regenerate = True
         if self._next_token is None:
             self._next_token = new_token()
@@ -265,8 +279,8 @@ class Session(dict[str, Any]):
         if value:
             self._remember_as(True)
         elif "_permanent" in self:
-            self._renew_id()  # see _remember_as
             del self["_permanent"]
+            self._renew_id()  # see _remember_as
 
     def remember(self, duration: dt.timedelta | int | None = None) -> None:
         """Keep this session's cookie after the browser closes: for ``duration``
@@ -290,9 +304,10 @@ class Session(dict[str, Any]):
     def _remember_as(self, choice: bool | int) -> None:
         """Record a "remember me" choice. A changed choice (either way) rotates the id at
         save, so that the store gives the record the idle expiry that goes with it."""
-        if self.get("_permanent") != choice or type(self.get("_permanent")) is not type(choice):
+        previous = self.get("_permanent")
+        self["_permanent"] = choice  # first: a refused value changes nothing else
+        if previous != choice or type(previous) is not type(choice):
             self._renew_id()
-        self["_permanent"] = choice
 
     # -- flash messages --------------------------------------------------------
 

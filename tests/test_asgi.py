@@ -184,7 +184,9 @@ def test_a_store_from_another_library_or_a_url_is_refused_saying_what_to_pass() 
         SessionMiddleware(make_app(), secret_key="k", store=theirs)  # type: ignore[arg-type]
     assert "starsessions.stores.redis.RedisStore does not implement" in str(caught.value)
     assert "sessionware.RedisStore.from_url(url, prefix=...)" in str(caught.value)
-    with pytest.raises(ConfigurationError, match=r"is a string: pass a store object, RedisStore"):
+    with pytest.raises(
+        ConfigurationError, match=r"is a URL or path, not a store: pass a store object, RedisStore"
+    ):
         SessionMiddleware(make_app(), secret_key="k", store="redis://127.0.0.1")  # type: ignore[arg-type]
 
 

@@ -413,12 +413,14 @@ def test_production_outside_the_sessions_block_is_named_not_silently_lost(
     outside.write_text('environment = "production"\n[sessions]\nenabled = true\n')
     inside = tmp_path / "inside.toml"
     inside.write_text('environment = "production"\n[sessions]\nenvironment = "production"\n')
+    in_force = {"SESSIONWARE_ENVIRONMENT": "production"}
     with caplog.at_level("WARNING", logger="sessionware"):
         assert load(outside, environ={}) == {"enabled": True}  # still the app's own key
         assert load(inside, environ={}) == {"require_https": True}
-    (warning,) = [r.getMessage() for r in caplog.records]
-    assert "site.toml: environment = 'production' is outside the 'sessions' block" in warning
-    assert "require_https stays off" in warning
+        assert load(outside, environ=in_force) == {"enabled": True, "require_https": True}
+    (warning,) = [r.getMessage() for r in caplog.records]  # only the first: nothing set it
+    assert "site.toml: environment = 'production' at the top level is the app's own" in warning
+    assert "in the 'sessions' block" in warning
 
 
 def test_a_wrong_value_in_the_environment_names_the_variable() -> None:

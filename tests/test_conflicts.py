@@ -28,9 +28,10 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
     if path == "/put":
         session[params["key"]] = params["value"]
     elif path == "/flash":
-        session.flash(params["message"])
+        session.flash(params["message"], params.get("category", "message"))
     elif path == "/flashes":
-        return 200, {"flashes": [m for _, m in session.pop_flashes()]}, {}
+        popped = session.pop_flashes(params.get("category"))
+        return 200, {"flashes": [m for _, m in popped]}, {}
     elif path == "/cors":  # what a CORS middleware or flask-cors adds for an SPA
         session["n"] = session.get("n", 0) + 1
         return 200, {}, {**CORS, "x-app": "kept?"}
@@ -78,6 +79,13 @@ def test_reading_a_flash_of_a_session_that_ended_keeps_the_page(
         ending.armed = True
         shown = client.get("/flashes")
         assert (shown.status_code, shown.json()) == (200, {"flashes": ["Saved."]})
+        ending.armed = False
+        client.get("/put", params={"key": "a", "value": "1"})
+        client.get("/flash", params={"message": "Saved."})  # category "message"
+        client.get("/flash", params={"message": "Also.", "category": "info"})
+        ending.armed = True
+        shown = client.get("/flashes", params={"category": "info"})  # one category of two
+        assert (shown.status_code, shown.json()) == (200, {"flashes": ["Also."]})
         ending.armed = False
         client.get("/put", params={"key": "a", "value": "1"})
         ending.armed = True

@@ -584,6 +584,33 @@ def test_a_login_racing_an_in_flight_request_keeps_the_user_signed_in(
     assert manager.get(guest) is None  # the old id was not brought back
 
 
+def test_a_password_change_keeps_the_session_it_regenerates(store: Any) -> None:
+    """The README's pattern: regenerate() at the change, then revoke every other
+    session of the user, keeping ``session.id``. It must name the record that
+    exists then (the new one exists only once the response saves it)."""
+    manager = AsyncSessionManager(store)
+
+    async def change_password(request: Request) -> JSONResponse:
+        session = request.session
+        session.regenerate()
+        user = session["user_id"]
+        kept = await manager.revoke_user(user, actor=f"user:{user}", keep=session.id)
+        return JSONResponse({"revoked": kept})
+
+    app = Starlette(routes=[Route("/password", change_password, methods=["POST"]), *routes(Gate())])
+    app.add_middleware(SessionMiddleware, secret_key="k" * 32, store=store, user_key="user_id")
+    with TestClient(app, base_url=BASE_URL) as phone, TestClient(app, base_url=BASE_URL) as laptop:
+        phone.post("/login", params={"user": "alice", "email": "a@example.com"})
+        laptop.post("/login", params={"user": "alice", "email": "a@example.com"})
+        before = laptop.get("/whoami").json()["id"]
+        changed = laptop.post("/password")
+        assert (changed.status_code, changed.json()) == (200, {"revoked": 1})
+        after = laptop.get("/whoami").json()
+        assert after["id"] not in (None, before) and "user_id" in after["keys"]
+        assert phone.get("/whoami").json()["id"] is None  # the other device: signed out
+    assert [info.id for info in SessionManager(store).user_sessions("alice")] == [after["id"]]
+
+
 def test_revoke_user_logs_out_everywhere_but_the_kept_session(store: Any) -> None:
     manager = SessionManager(store)
     with client_for(store) as client:

@@ -153,6 +153,35 @@ def test_writes_after_the_response_started_are_logged_not_silently_lost(
     assert "'after_start' changed after the response started" in caplog.text
 
 
+def test_a_regenerate_after_the_response_started_is_logged_and_changes_no_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Too late to save, it must neither pass silently nor leave a new id behind that
+    no record will ever have."""
+    store = MemoryStore()
+    seen: list[Any] = []
+
+    async def stream(request: Request) -> StreamingResponse:
+        async def body():  # type: ignore[no-untyped-def]
+            yield b"a"
+            before = request.session.id
+            request.session.regenerate()
+            seen.append((before, request.session.id))
+            yield b"b"
+
+        request.session["before"] = 1
+        return StreamingResponse(body())
+
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse({"id": request.session.id})
+
+    c = starlette_app(store, {"/s": stream, "/id": whoami})
+    c.get("/s")
+    ((before, after),) = seen
+    assert before == after == c.get("/id").json()["id"] is not None
+    assert "regenerate() after the response started" in caplog.text
+
+
 # --- 4. WSGI: start_response(200) then start_response(500, exc_info) still saves -----------
 def test_wsgi_exc_info_500_after_200_saves() -> None:
     store = MemoryStore()

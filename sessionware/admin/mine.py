@@ -37,9 +37,10 @@ class MySessions(Pages):
     ``secret_key`` signs CSRF tokens (see :class:`~sessionware.admin.AdminConsole`).
     Revocations are logged in the operators' audit log under ``user:<id>``.
     ``app_id`` limits the page to the sessions of that app (the middleware's
-    ``app_id``); ``None``, the default, shows and ends the user's sessions of every
-    app on the store, which suits apps that share one user directory (one
-    sign-in), and only those: apps whose user ids name different people pass it.
+    ``app_id``, or the tag of the session type it is bound to); ``None``, the
+    default, shows and ends the user's sessions of every app on the store, which
+    suits apps that share one user directory (one sign-in), and only those: apps
+    whose user ids name different people pass it.
     """
 
     def __init__(

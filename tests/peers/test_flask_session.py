@@ -64,7 +64,7 @@ def create_app(store: Any, **config: Any) -> flask.Flask:
     def login() -> str:  # code that records the session's id at login, as it changes
         before = session.sid
         app.session_interface.regenerate(session)  # type: ignore[attr-defined]
-        return f"{before} {session.sid}"
+        return f"{before} {session.sid} {session.id}"
 
     @app.get("/sid")
     def sid() -> str:
@@ -130,8 +130,9 @@ def test_regenerate_gives_the_new_sid_at_once(store: Any) -> None:
     client = create_app(store).test_client()
     client.post("/set", data={"value": "1"}, **HTTPS)
     before_sid = client.get("/sid", **HTTPS).text.split()[0]
-    before, after = client.post("/login", **HTTPS).text.split()
+    before, after, stored_id = client.post("/login", **HTTPS).text.split()
     assert before == before_sid and after != before
+    assert stored_id == before  # session.id names the record that exists until the save
     assert client.get("/sid", **HTTPS).text.split() == [after, after]
     assert SessionManager(store).get(after).status == "active"  # type: ignore[union-attr]
     assert SessionManager(store).get(before) is None
