@@ -607,12 +607,6 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
 def _update(config: SessionConfig, session: Session, result: Plan, now: float) -> Plan:
     """A loaded session kept its id: write the changed keys, slide a persistent cookie."""
     changed, removed = session._changes()
-    raw = session._raw  # a value only sealed anew is stored as it was loaded
-    sets_keys = any(
-        value != raw.get(key) and not (key == FLASH_KEY and _flashes_read(session))
-        for key, value in changed.items()
-    )
-    removes_keys = any(key != FLASH_KEY for key in removed)
     cookie: tuple[str, str] | None = None
     max_age = _lifetime(config, session)
     signed_at = session._signed_at or 0.0
@@ -652,7 +646,12 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
     )
     result = _with(result, "save", (session._id, changes), cookie=cookie)
     result.expire_if_ended = ("set-cookie", config.cookie.expire_cookie())
-    result.sets_keys, result.removes_keys = sets_keys, removes_keys
+    raw = session._raw  # a value only sealed anew is stored as it was loaded
+    for key, value in changed.items():
+        if value != raw.get(key) and not (key == FLASH_KEY and _flashes_read(session)):
+            result.sets_keys = True
+            break
+    result.removes_keys = any(key != FLASH_KEY for key in removed) if removed else False
     return result
 
 
