@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .bearer import bearer_plan, bearer_session
@@ -38,7 +38,6 @@ from .responses import (
     ERROR_BODIES,
     SAVE_ERRORS,
     checked_store,
-    cors_headers,
     error_body,
     error_headers,
     load_failure,
@@ -368,8 +367,8 @@ class _Response:
                 warn_if_cookie_will_be_dropped(secure_cookie, scheme, host, agent)
             return headers
         self.replaced = True
-        kept = cors_headers(start.get("headers", ()))
-        await _send_error(self.send, failed.status, session=[*failed.headers, *kept])
+        app = start.get("headers", ())
+        await _send_error(self.send, failed.status, session=failed.headers, app=app)
         return None
 
 
@@ -440,16 +439,23 @@ _NO_STARSESSIONS = _StarsessionsHelpers()
 
 
 def _error_headers(
-    status: int, body: bytes | None = None, session: list[tuple[str, str]] | None = None
+    status: int,
+    body: bytes | None = None,
+    session: list[tuple[str, str]] | None = None,
+    app: Iterable[tuple[bytes, bytes]] = (),
 ) -> list[tuple[bytes, bytes]]:
-    pairs = error_headers(status, body, session)
+    pairs = error_headers(status, body, session, app)
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
 
 
 async def _send_error(
-    send: Send, status: int, body: bytes | None = None, session: list[tuple[str, str]] | None = None
+    send: Send,
+    status: int,
+    body: bytes | None = None,
+    session: list[tuple[str, str]] | None = None,
+    app: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
-    headers = _error_headers(status, body, session)
+    headers = _error_headers(status, body, session, app)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": error_body(status, body)})
 

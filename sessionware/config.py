@@ -14,7 +14,7 @@ Other top-level keys are the app's own and are left alone. The environment
 overrides the file: ``SESSIONWARE_`` + the key in upper case
 (``SESSIONWARE_TIMEOUT_MINUTES``, ``SESSIONWARE_COOKIE_NAME``, ...); other
 ``SESSIONWARE_*`` variables are ignored, as they may belong to other tools (one
-whose name is a letter or two from one sessionware reads is logged once, as a
+whose name is one or two letters from one sessionware reads is logged once, as a
 likely typo).
 ``environment = "production"`` (platformOS's production setting) turns
 ``require_https`` on unless the file or the environment sets it.
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import difflib
 import logging
 import os
 import re
@@ -223,11 +222,11 @@ def load(
         layer, stray = _from_file(Path(path))
         _merge(options, origins, layer)
     _merge(options, origins, _from_environment(environ))
+    if stray is not None and "environment" not in options and "require_https" not in options:
+        _warn_production_outside(stray)  # nothing sessions read says what the site meant
     if options.pop("environment", None) == "production":
         options.setdefault("require_https", True)
         origins.setdefault("require_https", origins["environment"])
-    if stray is not None and "require_https" not in options:
-        _warn_production_outside(stray)
     _check_together(options, origins)
     return options
 
@@ -356,25 +355,40 @@ ENV_NAMES = frozenset(
 _warned_names: set[str] = set()
 
 
+TYPO_EDITS = 2  # a variable this many letters (added, dropped, changed) from one read
+
+
 def _warn_near_misses(environ: Mapping[str, str]) -> None:
     """Log once per process each ``SESSIONWARE_*`` variable that sessionware does not
-    read but whose name is one letter or two from one it does: a typo would
-    otherwise leave the option at its default without a word. Other names are
-    left alone, as they may belong to other tools."""
+    read but whose name is at most :data:`TYPO_EDITS` letters from one it does: a
+    typo would otherwise leave the option at its default without a word. Other
+    names (``SESSIONWARE_TEST_PREFIX``, ``SESSIONWARE_SECRET_KEY_OLD``) are left
+    alone, as they may belong to other tools."""
     for name in environ:
         if not name.startswith(ENV_PREFIX) or name in ENV_NAMES or name in _warned_names:
             continue
-        near = difflib.get_close_matches(name, ENV_NAMES, n=3, cutoff=0.85)
-        # a name cut short or run on (SECRET for SECRET_KEY) before a near spelling
-        near.sort(key=lambda known: not (known.startswith(name) or name.startswith(known)))
-        if near:
+        near = sorted((_edits(name, known), known) for known in ENV_NAMES)[0]
+        if near[0] <= TYPO_EDITS:
             _warned_names.add(name)
             logger.warning(
                 "sessionware: environment variable %s is not one sessionware reads, and is "
                 "ignored; did you mean %s?",
                 name,
-                near[0],
+                near[1],
             )
+
+
+def _edits(a: str, b: str) -> int:
+    """How many letters to add, drop or change to turn ``a`` into ``b`` (Levenshtein),
+    counted only as far as :data:`TYPO_EDITS` + 1."""
+    if abs(len(a) - len(b)) > TYPO_EDITS:
+        return TYPO_EDITS + 1
+    row = list(range(len(b) + 1))
+    for i, letter in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, other in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (letter != other))
+    return min(row[-1], TYPO_EDITS + 1)
 
 
 def _from_environment(environ: Mapping[str, str]) -> Layer:

@@ -151,10 +151,15 @@ class SessionConflict(SessionwareError, RuntimeError):
     """
 
     def __init__(self, session_id: str, *, ended: bool, headers: list[tuple[str, str]]) -> None:
-        why = "ended (revoked or expired)" if ended else "was logged out or given a new id"
+        why = (
+            "was revoked or expired"
+            if ended
+            else "was logged out or given a new id (a login) by another request"
+        )
         super().__init__(
-            f"session {session_id} {why} by another request while this one ran: its changes "
-            "were not saved; send the request again"
+            f"session {session_id} {why} while this request ran, so its changes were not "
+            "saved; the client should send it again, and a page that sends writes beside "
+            "a login or logout should send them after that response"
         )
         self.session_id = session_id
         self.ended = ended

@@ -45,7 +45,7 @@ from .lifecycle import SessionHooks
 from .responses import (
     ERROR_BODIES,
     Refusal,
-    cors_headers,
+    error_body,
     error_headers,
     load_failure,
     no_store,
@@ -593,9 +593,9 @@ def _become_error(
     close = getattr(response.response, "close", None)
     if close is not None:
         close()
-    kept = cors_headers(response.headers.items())
+    app = list(response.headers.items())
     response.status_code = status
     response.direct_passthrough = False
     response.headers.clear()
-    response.headers.extend(error_headers(status, session=[*(session or []), *kept]))
-    response.set_data(ERROR_BODIES[status])
+    response.headers.extend(error_headers(status, session=session, app=app))
+    response.set_data(error_body(status))

@@ -68,11 +68,15 @@ def error_body(status: int, body: bytes | None = None) -> bytes:
 
 
 def error_headers(
-    status: int, body: bytes | None = None, session: list[tuple[str, str]] | None = None
+    status: int,
+    body: bytes | None = None,
+    session: list[tuple[str, str]] | None = None,
+    app: Iterable[tuple[Any, Any]] = (),
 ) -> list[tuple[str, str]]:
     """The headers of the plain-text answer for ``status`` (401, 403, 409, 500 or 503),
-    whose body is ``body`` (default: ``ERROR_BODIES[status]``), with the ``session``'s
-    own merged in (a 409's cookie expiry: see :class:`Refusal`)."""
+    whose body is ``body`` (default: ``ERROR_BODIES[status]``), sent in place of the
+    app's response: with the ``session``'s own merged in (a 409's cookie expiry: see
+    :class:`Refusal`), and the :func:`cors_headers` of the ``app``'s headers."""
     headers = [
         ("content-type", "text/plain; charset=utf-8"),
         ("content-length", str(len(error_body(status, body)))),
@@ -83,7 +87,8 @@ def error_headers(
     if status == 401:  # about a bearer session (sessionware.bearer): its answers vary
         headers.append(("www-authenticate", "Bearer"))  # with the Authorization header
         headers.append(("vary", "Authorization"))
-    return merge_headers(headers, session) if session else headers
+    extra = [*(session or ()), *cors_headers(app)]
+    return merge_headers(headers, extra) if extra else headers
 
 
 def status_line(status: int) -> str:
@@ -300,10 +305,11 @@ def not_a_store(store: Any, asynchronous: bool) -> ConfigurationError:
         )
     cls = type(store)
     kind, methods = (
-        ("async", "aload, acreate, asave, arotate, adelete")
+        ("async", ("aload", "acreate", "asave", "arotate", "adelete"))
         if asynchronous
-        else ("sync", "load, create, save, rotate, delete")
+        else ("sync", ("load", "create", "save", "rotate", "delete"))
     )
+    missing = ", ".join(m for m in methods if not callable(getattr(store, m, None)))
     where = f"{cls.__module__}.{cls.__qualname__}"
     foreign = (
         ""
@@ -315,8 +321,9 @@ def not_a_store(store: Any, asynchronous: bool) -> ConfigurationError:
         )
     )
     return ConfigurationError(
-        f"store {where} does not implement the {kind} store contract ({methods}){foreign}; "
-        "to write a store, see sessionware/stores/base.py"
+        f"store {where} does not implement the {kind} store contract (it lacks "
+        f"{missing or 'their exact signatures'}){foreign}; to write a store, see "
+        "sessionware/stores/base.py"
     )
 
 

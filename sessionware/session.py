@@ -279,8 +279,8 @@ class Session(dict[str, Any]):
         if value:
             self._remember_as(True)
         elif "_permanent" in self:
+            self._renew_id()  # see _remember_as (first: a bearer session refuses it)
             del self["_permanent"]
-            self._renew_id()  # see _remember_as
 
     def remember(self, duration: dt.timedelta | int | None = None) -> None:
         """Keep this session's cookie after the browser closes: for ``duration``

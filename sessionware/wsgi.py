@@ -37,7 +37,6 @@ from .responses import (
     SAVE_ERRORS,
     Refusal,
     checked_store,
-    cors_headers,
     error_body,
     error_headers,
     load_failure,
@@ -294,7 +293,7 @@ class _Exchange:
         if int(status[:3]) < 500:
             outcome = self.sessions.save(self.session, self.environ)
             if isinstance(outcome, Refusal):
-                self.answer(outcome.status, session=[*outcome.headers, *cors_headers(headers)])
+                self.answer(outcome.status, session=outcome.headers, app=headers)
                 return
             headers = _merge(headers, outcome)
         self.committed = True
@@ -305,14 +304,19 @@ class _Exchange:
         return None if self.replaced else self._write(data)
 
     def answer(
-        self, status: int, body: bytes | None = None, session: Headers | None = None
+        self,
+        status: int,
+        body: bytes | None = None,
+        session: Headers | None = None,
+        app: Headers | None = None,
     ) -> list[bytes]:
         """Start the error response for ``status`` instead of the app's; its body
-        (``body``, default ``ERROR_BODIES[status]``), with the ``session`` headers."""
+        (``body``, default ``ERROR_BODIES[status]``), with the ``session`` headers and
+        the CORS ones among the ``app``'s."""
         self.committed = True
         self.replaced = status
         self.answered = error_body(status, body)
-        self.start(status_line(status), error_headers(status, body, session))
+        self.start(status_line(status), error_headers(status, body, session, app or ()))
         return [self.answered]
 
     def body(self, body: Iterable[bytes]) -> Iterator[bytes]:

@@ -169,8 +169,15 @@ def test_a_change_in_a_websocket_is_logged_never_silently_lost(
 
 
 def test_a_store_without_the_async_contract_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="async store contract"):
+    with pytest.raises(ConfigurationError, match="async store contract") as caught:
         SessionMiddleware(make_app(), secret_key="k", store=object())  # type: ignore[arg-type]
+    assert "it lacks aload, acreate, asave, arotate, adelete" in str(caught.value)
+
+    class Half:  # a store being written: only loads so far
+        async def aload(self) -> None: ...
+
+    with pytest.raises(ConfigurationError, match=r"it lacks acreate, asave, arotate, adelete\)"):
+        SessionMiddleware(make_app(), secret_key="k", store=Half())  # type: ignore[arg-type]
 
 
 def test_a_store_from_another_library_or_a_url_is_refused_saying_what_to_pass() -> None:

@@ -210,6 +210,24 @@ def test_a_write_whose_token_was_revoked_meanwhile_answers_409(
     assert manager.get(issued.session_id).status == "revoked"  # type: ignore[union-attr]
 
 
+def test_forgetting_remember_me_is_refused_as_a_new_id_is(
+    shell: str, any_store: Any, manager: SessionManager
+) -> None:
+    """``permanent = False`` would give the session a new id, which only a refresh
+    gives a token session: refused (401), the stored payload kept, never a 200
+    that dropped it."""
+    issued = manager.generate("user-session", {**ALICE, "_permanent": True})
+
+    def forget(session: Any, path: str, params: dict[str, str]) -> Any:
+        session.permanent = False
+        return 200, dict(session), {}
+
+    with shell_client(shell, forget, any_store, secret_key=SECRET, bearer=True) as client:
+        response = client.post("/forget", headers=bearer(issued.token))
+    assert response.status_code == 401, response.text
+    assert manager.decrypt(issued.token) == {**ALICE, "_permanent": True}
+
+
 def test_clear_ends_the_token_session(client: Any, manager: SessionManager) -> None:
     issued = manager.generate("user-session", ALICE)
     response = client.post("/clear", headers=bearer(issued.token))

@@ -386,13 +386,19 @@ def test_a_wrong_type_is_refused_naming_the_key_and_what_is_allowed(
 
 
 def test_a_likely_typo_of_a_variable_is_named_once_and_other_tools_are_left_alone(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import sessionware.config
+
+    monkeypatch.setattr(sessionware.config, "_warned_names", set())  # this test's own "once"
     environ = {
         "SESSIONWARE_COOKIE_NAM": "shop",  # a letter short
-        "SESSIONWARE_SECRET": "k",  # cut short: SECRET_KEY, not SECURE
+        "SESSIONWARE_SAMESITE": "Strict",  # a letter short: SAME_SITE
         "SESSIONWARE_PREFIX": "app:",  # the command's: read, so no warning
-        "SESSIONWARE_BENCH_REDIS_URL": "redis://",  # another tool's
+        "SESSIONWARE_BENCH_REDIS_URL": "redis://",  # other tools' (and this project's tests')
+        "SESSIONWARE_TEST_PREFIX": "t:",
+        "SESSIONWARE_SECRET_KEY_OLD": "k",
+        "SESSIONWARE_CONFIG_PATH": "/etc/app",
     }
     with caplog.at_level("WARNING", logger="sessionware"):
         assert load(environ=environ) == {}
@@ -401,8 +407,8 @@ def test_a_likely_typo_of_a_variable_is_named_once_and_other_tools_are_left_alon
     assert warned == [
         "sessionware: environment variable SESSIONWARE_COOKIE_NAM is not one sessionware "
         "reads, and is ignored; did you mean SESSIONWARE_COOKIE_NAME?",
-        "sessionware: environment variable SESSIONWARE_SECRET is not one sessionware "
-        "reads, and is ignored; did you mean SESSIONWARE_SECRET_KEY?",
+        "sessionware: environment variable SESSIONWARE_SAMESITE is not one sessionware "
+        "reads, and is ignored; did you mean SESSIONWARE_SAME_SITE?",
     ]
 
 
@@ -414,10 +420,16 @@ def test_production_outside_the_sessions_block_is_named_not_silently_lost(
     inside = tmp_path / "inside.toml"
     inside.write_text('environment = "production"\n[sessions]\nenvironment = "production"\n')
     in_force = {"SESSIONWARE_ENVIRONMENT": "production"}
+    chosen = tmp_path / "chosen.toml"  # a deliberate choice for sessions: nothing to say
+    chosen.write_text('environment = "production"\n[sessions]\nenvironment = "staging"\n')
     with caplog.at_level("WARNING", logger="sessionware"):
         assert load(outside, environ={}) == {"enabled": True}  # still the app's own key
         assert load(inside, environ={}) == {"require_https": True}
         assert load(outside, environ=in_force) == {"enabled": True, "require_https": True}
+        assert load(chosen, environ={}) == {}
+        assert load(outside, environ={"SESSIONWARE_ENVIRONMENT": "development"}) == {
+            "enabled": True
+        }
     (warning,) = [r.getMessage() for r in caplog.records]  # only the first: nothing set it
     assert "site.toml: environment = 'production' at the top level is the app's own" in warning
     assert "in the 'sessions' block" in warning

@@ -57,7 +57,9 @@ class MySessions(Pages):
         self.user = checked_callable(user, "user", "the signed-in user's id or None")
         if app_id is not None and (not isinstance(app_id, str) or not app_id):
             raise ConfigurationError(
-                f"app_id must be an app's id (a non-empty str), not {app_id!r}"
+                f"app_id must be an app's id (a non-empty str: the middleware's app_id, or "
+                f"the tag of the session type it is bound to), not {app_id!r}; leave it "
+                "out to cover the user's sessions in every app"
             )
         self.app_id = app_id
         self.tokens = CsrfTokens(secret_key, "MySessions")

@@ -70,6 +70,12 @@ def create_app(store: Any, **config: Any) -> flask.Flask:
     def sid() -> str:
         return f"{session.sid} {session.id}"
 
+    @app.post("/regenerate-then-clear")
+    def regenerate_then_clear() -> str:  # a logout after all: no new id to name
+        session.regenerate()
+        session.clear()
+        return f"{session.sid} {session.id}"
+
     Sessionware(app, store=store)
     return app
 
@@ -136,6 +142,30 @@ def test_regenerate_gives_the_new_sid_at_once(store: Any) -> None:
     assert client.get("/sid", **HTTPS).text.split() == [after, after]
     assert SessionManager(store).get(after).status == "active"  # type: ignore[union-attr]
     assert SessionManager(store).get(before) is None
+
+
+def test_a_regenerate_undone_by_clear_leaves_sid_as_id(store: Any) -> None:
+    client = create_app(store).test_client()
+    client.post("/set", data={"value": "1"}, **HTTPS)
+    sid, stored_id = client.post("/regenerate-then-clear", **HTTPS).text.split()
+    assert sid == stored_id != "None"
+
+
+def test_a_refused_remember_me_leaves_no_new_sid() -> None:
+    """Sessions off: ``permanent = True`` is refused, and nothing else changes."""
+    from sessionware import SessionsDisabled
+
+    app = flask.Flask(__name__)
+    app.config["SECRET_KEY"] = "test key"
+
+    @app.get("/remember")
+    def remember() -> str:
+        with pytest.raises(SessionsDisabled):
+            session.permanent = True
+        return f"{session.sid} {session.id}"
+
+    Sessionware(app, enabled=False)
+    assert app.test_client().get("/remember", **HTTPS).text == "None None"
 
 
 def test_sid_is_the_public_id_never_the_token(store: Any) -> None:
