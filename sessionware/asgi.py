@@ -268,7 +268,7 @@ class SessionMiddleware:
         session_id, kwargs = self.config.load_args(session, time.time())
         record = await self._calls.aload(session_id, **kwargs)
         if record is None and not self.config.bearer:  # a token's end is ordinary
-            note_missing(self.store)
+            note_missing(self.store, session_id, kwargs["now"])
         if self.lifecycle is not None and record is None:
             dead = await adead_meta(self.store, session_id, kwargs["now"])
             await self.lifecycle.afire(self.lifecycle.loaded(session_id, record, dead))

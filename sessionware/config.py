@@ -401,11 +401,16 @@ def _from_environment(environ: Mapping[str, str]) -> Layer:
             _set(layer, spec, _parsed(spec, environ[name], True, where), where)
     secret = environ.get(SECRET_VARIABLE)
     if secret is not None:
-        keys = [k.strip() for k in secret.split(",") if k.strip()]
-        if not keys:
+        keys = [k.strip() for k in secret.split(",")]
+        if not any(keys):
             raise ConfigurationError(
                 f"environment variable {SECRET_VARIABLE} is empty; set it to a secret key "
                 "(several, newest first, separated by commas), or unset it"
+            )
+        if not all(keys):  # a key lost in the paste (a,,b) would go without a word
+            raise ConfigurationError(
+                f"environment variable {SECRET_VARIABLE} has an empty key (two commas in a "
+                "row, or one at an end); list the keys newest first, one comma between each"
             )
         layer["secret_key"] = (
             keys[0] if len(keys) == 1 else keys,

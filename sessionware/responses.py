@@ -279,10 +279,16 @@ def _once_per_process_store(store: Any, flag: str, message: str) -> None:
         logger.warning(message, type(store).__qualname__)
 
 
-def note_missing(store: Any) -> None:
+def note_missing(store: Any, session_id: str, now: float) -> None:
     """A validly signed cookie named a session ``store`` does not hold. Said once per
     in-process store: there it is how a second worker, or a restart, shows (sessions
-    made elsewhere are simply not here); elsewhere it is an ordinary ended session."""
+    made elsewhere are simply not here); elsewhere it is an ordinary ended session,
+    and so it is where the store keeps a tombstone of it (revoked, expired here)."""
+    if not getattr(store, "per_process", False) or getattr(store, "_warned_missing", False):
+        return
+    get_meta = getattr(store, "get_meta", None)  # in-process: a dict lookup, no I/O
+    if get_meta is not None and get_meta(session_id, now=now) is not None:
+        return
     _once_per_process_store(
         store,
         "_warned_missing",

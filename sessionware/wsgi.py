@@ -142,7 +142,7 @@ class SyncSessions:
         session_id, kwargs = self.config.load_args(session, time.time())
         record = self._calls.load(session_id, **kwargs)
         if record is None and not self.config.bearer:  # a token's end is ordinary
-            note_missing(self.store)
+            note_missing(self.store, session_id, kwargs["now"])
         if self.lifecycle is not None and record is None:
             dead = dead_meta(self.store, session_id, kwargs["now"])
             self.lifecycle.fire(self.lifecycle.loaded(session_id, record, dead))

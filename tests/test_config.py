@@ -444,6 +444,10 @@ def test_a_wrong_value_in_the_environment_names_the_variable() -> None:
     )
     with pytest.raises(ConfigurationError, match="SESSIONWARE_SECRET_KEY is empty"):
         load(environ={"SESSIONWARE_SECRET_KEY": " , "})
+    for lost in ("new,,old", "new,", ",new"):  # a key lost in the paste is not dropped quietly
+        with pytest.raises(ConfigurationError, match="SESSIONWARE_SECRET_KEY has an empty key"):
+            load(environ={"SESSIONWARE_SECRET_KEY": lost})
+    assert load(environ={"SESSIONWARE_SECRET_KEY": "new, old"})["secret_key"] == ["new", "old"]
 
 
 @pytest.mark.parametrize(

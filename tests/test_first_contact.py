@@ -282,6 +282,26 @@ def test_a_replayed_cookie_past_max_age_finds_no_session() -> None:
         assert c.get("/put").json() == {"n": 1}  # a fresh session, not n == 2
 
 
+def test_a_revoked_sessions_cookie_is_no_sign_of_a_second_worker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The store keeps the revoked session's tombstone: the cookie that names it is an
+    ordinary ended session here, not one another worker made. The warning about
+    workers stays for the case it explains."""
+    from sessionware import SessionManager
+
+    store = MemoryStore()
+    with (
+        caplog.at_level(logging.WARNING, logger="sessionware"),
+        TestClient(starlette_app(store=store), base_url="https://testserver") as c,
+    ):
+        c.get("/put")
+        (info,) = SessionManager(store).list().items
+        assert SessionManager(store).revoke(info.id, actor="ops")
+        assert c.get("/put").json() == {"n": 1}  # a fresh session
+    assert not [r for r in caplog.records if "does not hold" in r.getMessage()]
+
+
 @pytest.mark.parametrize("shell", ["asgi", "wsgi"])
 def test_a_signed_cookie_the_in_process_store_lacks_is_explained_once(
     shell: str, caplog: pytest.LogCaptureFixture

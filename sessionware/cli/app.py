@@ -272,7 +272,7 @@ def revoke_user(
     output.message(f"revoked {count} session{'s' if count != 1 else ''} of {visible(user)}")
 
 
-@sessions.command()
+@sessions.command(context_settings={"ignore_unknown_options": True})  # "-5m": a duration
 @click.argument("session_id")
 @click.argument("duration", metavar="DURATION|unlimited")
 @actor_option
