@@ -77,6 +77,7 @@ def error_headers(
     whose body is ``body`` (default: ``ERROR_BODIES[status]``), sent in place of the
     app's response: with the ``session``'s own merged in (a 409's cookie expiry: see
     :class:`Refusal`), and the :func:`cors_headers` of the ``app``'s headers."""
+    app = list(app)
     headers = [
         ("content-type", "text/plain; charset=utf-8"),
         ("content-length", str(len(error_body(status, body)))),
@@ -88,7 +89,29 @@ def error_headers(
         headers.append(("www-authenticate", "Bearer"))  # with the Authorization header
         headers.append(("vary", "Authorization"))
     extra = [*(session or ()), *cors_headers(app)]
-    return merge_headers(headers, extra) if extra else headers
+    merged = merge_headers(headers, extra) if extra else headers
+    return _vary_also(merged, [_text(v) for n, v in app if _text(n).lower() == "vary"])
+
+
+def _text(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _vary_also(headers: list[tuple[str, str]], values: list[str]) -> list[tuple[str, str]]:
+    """``headers`` whose ``Vary`` also names what the app's ``values`` name (its CORS
+    layer's ``Origin``): a response that keeps the app's CORS headers varies as the
+    app's did."""
+    names = [t.strip() for value in values for t in value.split(",") if t.strip()]
+    if not names:
+        return headers
+    for i, (name, value) in enumerate(headers):
+        if name.lower() == "vary":
+            have = {t.strip().lower() for t in value.split(",")}
+            more = [t for t in dict.fromkeys(names) if t.lower() not in have]
+            headers[i] = (name, ", ".join([value, *more])) if more else headers[i]
+            return headers
+    headers.append(("vary", ", ".join(dict.fromkeys(names))))
+    return headers
 
 
 def status_line(status: int) -> str:
@@ -101,12 +124,11 @@ def cors_headers(headers: Iterable[tuple[Any, Any]]) -> list[tuple[str, str]]:
     pairs), as str pairs: an error answered in place of the app's response keeps
     them, or a cross-origin client could not read it (the browser would report a
     network error instead of the 409 or 503)."""
-    kept = []
-    for name, value in headers:
-        text = name.decode("latin-1") if isinstance(name, bytes) else name
-        if text.lower().startswith("access-control-"):
-            kept.append((text, value.decode("latin-1") if isinstance(value, bytes) else value))
-    return kept
+    return [
+        (_text(name), _text(value))
+        for name, value in headers
+        if _text(name).lower().startswith("access-control-")
+    ]
 
 
 @dataclass(frozen=True, slots=True)
