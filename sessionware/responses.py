@@ -97,11 +97,16 @@ def _text(value: Any) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
+_CORS_VARY = {"origin", "access-control-request-method", "access-control-request-headers"}
+
+
 def _vary_also(headers: list[tuple[str, str]], values: list[str]) -> list[tuple[str, str]]:
-    """``headers`` whose ``Vary`` also names what the app's ``values`` name (its CORS
-    layer's ``Origin``): a response that keeps the app's CORS headers varies as the
-    app's did."""
-    names = [t.strip() for value in values for t in value.split(",") if t.strip()]
+    """``headers`` whose ``Vary`` also names what the app's CORS headers, kept by the
+    answer, vary with: the ``Origin`` (and preflight) names among the app's ``Vary``
+    ``values``. Its other names go with its body."""
+    names = [
+        t.strip() for value in values for t in value.split(",") if t.strip().lower() in _CORS_VARY
+    ]
     if not names:
         return headers
     for i, (name, value) in enumerate(headers):
