@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .bearer import bearer_plan, bearer_session
@@ -411,7 +411,7 @@ async def _refuse(scope: Scope, send: Send, status: int) -> None:
     if scope["type"] == "http":
         await _send_error(send, status)
     elif "websocket.http.response" in scope.get("extensions", {}):
-        headers = _error_headers(status)
+        headers = _raw(error_headers(status))
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": ERROR_BODIES[status]})
     else:
@@ -438,24 +438,14 @@ class _StarsessionsHelpers:
 _NO_STARSESSIONS = _StarsessionsHelpers()
 
 
-def _error_headers(
-    status: int,
-    body: bytes | None = None,
-    session: list[tuple[str, str]] | None = None,
-    app: Iterable[tuple[bytes, bytes]] = (),
-) -> list[tuple[bytes, bytes]]:
-    pairs = error_headers(status, body, session, app)
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
+def _raw(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
-async def _send_error(
-    send: Send,
-    status: int,
-    body: bytes | None = None,
-    session: list[tuple[str, str]] | None = None,
-    app: Iterable[tuple[bytes, bytes]] = (),
-) -> None:
-    headers = _error_headers(status, body, session, app)
+async def _send_error(send: Send, status: int, body: bytes | None = None, **extra: Any) -> None:
+    """The plain error answer for ``status``; ``extra``: :func:`error_headers`' ``session``
+    and ``app`` headers."""
+    headers = _raw(error_headers(status, body, **extra))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": error_body(status, body)})
 

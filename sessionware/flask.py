@@ -78,9 +78,9 @@ class FlaskSession(Session, SessionMixin):
     """``flask.session``: a sessionware :class:`Session` that is also Flask's ``SessionMixin``.
 
     ``modified`` never needs setting (in-place changes are detected); set, it
-    reads back as set and changes nothing else. ``permanent`` is stored as Flask stores it and makes
-    the cookie last ``PERMANENT_SESSION_LIFETIME``, as does the stored record
-    when that is longer than the idle timeout.
+    reads back as set and changes nothing else. ``permanent`` is stored as Flask
+    stores it and makes the cookie last ``PERMANENT_SESSION_LIFETIME``, as does the
+    stored record when that is longer than the idle timeout.
     """
 
     _failed = False  # an unhandled exception ended the request: save nothing
@@ -137,9 +137,7 @@ class FlaskSession(Session, SessionMixin):
         """True when the session may have changed (written, a key removed, cleared,
         regenerated, or a mutable value read), or code set it; what changed is only
         known when it is saved."""
-        if self._touched or self._cleared or self._regenerate or self._blind:
-            return True
-        if self._said_modified:
+        if self._touched or self._cleared or self._regenerate or self._blind or self._said_modified:
             return True
         return any(not dict.__contains__(self, key) for key in self._raw)  # one removed
 

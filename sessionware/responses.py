@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -39,7 +39,7 @@ ERROR_BODIES = {
     503: b"Service Unavailable: the session store cannot be reached, try again shortly",
 }
 
-# What saving the session at the end of a request may raise; see save_failure().
+# What saving the session at the end of a request may raise; see refusal().
 SAVE_ERRORS = (
     SessionTooLarge,
     UnstorableValue,
@@ -77,7 +77,6 @@ def error_headers(
     whose body is ``body`` (default: ``ERROR_BODIES[status]``), sent in place of the
     app's response: with the ``session``'s own merged in (a 409's cookie expiry: see
     :class:`Refusal`), and the :func:`cors_headers` of the ``app``'s headers."""
-    app = list(app)
     headers = [
         ("content-type", "text/plain; charset=utf-8"),
         ("content-length", str(len(error_body(status, body)))),
@@ -89,8 +88,7 @@ def error_headers(
         headers.append(("www-authenticate", "Bearer"))  # with the Authorization header
         headers.append(("vary", "Authorization"))
     extra = [*(session or ()), *cors_headers(app)]
-    merged = merge_headers(headers, extra) if extra else headers
-    return _vary_also(merged, [_text(v) for n, v in app if _text(n).lower() == "vary"])
+    return merge_headers(headers, extra) if extra else headers
 
 
 def _text(value: Any) -> str:
@@ -100,25 +98,6 @@ def _text(value: Any) -> str:
 _CORS_VARY = {"origin", "access-control-request-method", "access-control-request-headers"}
 
 
-def _vary_also(headers: list[tuple[str, str]], values: list[str]) -> list[tuple[str, str]]:
-    """``headers`` whose ``Vary`` also names what the app's CORS headers, kept by the
-    answer, vary with: the ``Origin`` (and preflight) names among the app's ``Vary``
-    ``values``. Its other names go with its body."""
-    names = [
-        t.strip() for value in values for t in value.split(",") if t.strip().lower() in _CORS_VARY
-    ]
-    if not names:
-        return headers
-    for i, (name, value) in enumerate(headers):
-        if name.lower() == "vary":
-            have = {t.strip().lower() for t in value.split(",")}
-            more = [t for t in dict.fromkeys(names) if t.lower() not in have]
-            headers[i] = (name, ", ".join([value, *more])) if more else headers[i]
-            return headers
-    headers.append(("vary", ", ".join(dict.fromkeys(names))))
-    return headers
-
-
 def status_line(status: int) -> str:
     """``"503 Service Unavailable"``: the WSGI form of ``status``."""
     return f"{status} {HTTPStatus(status).phrase}"
@@ -126,14 +105,19 @@ def status_line(status: int) -> str:
 
 def cors_headers(headers: Iterable[tuple[Any, Any]]) -> list[tuple[str, str]]:
     """The app's ``Access-Control-*`` headers among ``headers`` (str or latin-1 bytes
-    pairs), as str pairs: an error answered in place of the app's response keeps
-    them, or a cross-origin client could not read it (the browser would report a
-    network error instead of the 409 or 503)."""
-    return [
-        (_text(name), _text(value))
-        for name, value in headers
-        if _text(name).lower().startswith("access-control-")
-    ]
+    pairs), as str pairs, and a ``Vary`` of the names among its ``Vary`` that they
+    vary with (``Origin``, the preflight's): an error answered in place of the app's
+    response keeps them, or a cross-origin client could not read it (the browser
+    would report a network error instead of the 409 or 503). The app's other
+    headers go with its body."""
+    kept, varies = [], []
+    for name, value in headers:
+        name, value = _text(name), _text(value)
+        if name.lower().startswith("access-control-"):
+            kept.append((name, value))
+        elif name.lower() == "vary":
+            varies += [t.strip() for t in value.split(",") if t.strip().lower() in _CORS_VARY]
+    return [*kept, ("vary", ", ".join(varies))] if varies else kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +131,7 @@ class Refusal:
 
 
 def refusal(error: Exception) -> Refusal:
-    """:func:`save_failure`'s status for ``error`` (logged), with its headers."""
-    headers = error.headers if isinstance(error, SessionConflict) else []
-    return Refusal(save_failure(error), headers)
-
-
-def save_failure(error: Exception) -> int:
-    """Log why the session could not be saved; the status to answer instead.
+    """Log why the session could not be saved; the answer to send instead.
 
     503 when the store failed (retrying may work), 500 when the session itself
     cannot be stored (in-place changes made it too large or unstorable), 403
@@ -162,14 +140,14 @@ def save_failure(error: Exception) -> int:
     """
     if isinstance(error, InsecureTransport):
         logger.warning("sessionware: %s; answering 403", error)
-        return 403
-    if isinstance(error, SessionConflict):
+        return Refusal(403)
+    if isinstance(error, SessionConflict):  # with its cookie's expiry, when it ended
         logger.warning("sessionware: %s; answering 409", error)
-        return 409
+        return Refusal(409, error.headers)
     if isinstance(error, StoreUnavailable):
-        return _store_failed(error, "saving")
+        return Refusal(_store_failed(error, "saving"))
     logger.error("sessionware: the session could not be saved; answering 500", exc_info=error)
-    return 500
+    return Refusal(500)
 
 
 def load_failure(error: StoreUnavailable) -> int:
@@ -268,14 +246,14 @@ def merge_headers(
     ``headers`` are ``(name, value)`` pairs of str (WSGI), or with ``raw`` of latin-1
     bytes (ASGI; they stay bytes: only a header that a fold rewrites is decoded). ``Vary`` and
     ``Cache-Control`` fold into the app's own header when it has one
-    (:func:`vary_with_cookie`, :func:`no_store`); every other header is appended.
+    (:func:`vary_with`, :func:`no_store`); every other header is appended.
     """
     for name, value in extra:
         key: Any = name.encode("latin-1") if raw else name
         fold = _FOLDS.get(name)
         for i, (existing, current) in enumerate(headers if fold is not None else ()):
             if existing.lower() == key:
-                folded = fold(current.decode("latin-1") if raw else current)  # type: ignore[misc]
+                folded = fold(current.decode("latin-1") if raw else current, value)  # type: ignore[misc]
                 headers[i] = (existing, folded.encode("latin-1") if raw else folded)
                 break
         else:
@@ -283,15 +261,21 @@ def merge_headers(
     return headers
 
 
-def vary_with_cookie(vary: str) -> str:
-    """An existing ``Vary`` value with ``Cookie`` added, unless already covered."""
-    names = {part.strip().lower() for part in vary.split(",")}
-    if "cookie" in names or "*" in names:
+def vary_with(vary: str, names: str) -> str:
+    """An existing ``Vary`` value with the comma-separated ``names`` added, each unless
+    already covered (by itself, in any case, or by ``*``)."""
+    have = {part.strip().lower() for part in vary.split(",")}
+    if "*" in have:
         return vary
-    return f"{vary}, Cookie" if vary.strip() else "Cookie"
+    more = [n.strip() for n in names.split(",") if n.strip() and n.strip().lower() not in have]
+    more = list(dict.fromkeys(more))
+    return ", ".join([vary, *more] if vary.strip() else more) if more else vary
 
 
-_FOLDS = {"vary": vary_with_cookie, "cache-control": no_store}
+_FOLDS: dict[str, Callable[[str, str], str]] = {
+    "vary": vary_with,
+    "cache-control": lambda current, _: no_store(current),
+}
 
 
 _SHARED_STORES = (
@@ -299,9 +283,14 @@ _SHARED_STORES = (
 )
 
 
-def _once_per_process_store(store: Any, flag: str, message: str) -> None:
-    """Log ``message`` (``%s``: the store's class) once per in-process store."""
-    if getattr(store, "per_process", False) and not getattr(store, flag, False):
+def _once_per_process_store(
+    store: Any, flag: str, message: str, unless: Callable[[], bool] | None = None
+) -> None:
+    """Log ``message`` (``%s``: the store's class) once per in-process store, but not
+    while ``unless()`` says the case is not the one it explains."""
+    if not getattr(store, "per_process", False) or getattr(store, flag, False):
+        return
+    if unless is None or not unless():
         setattr(store, flag, True)
         logger.warning(message, type(store).__qualname__)
 
@@ -311,11 +300,11 @@ def note_missing(store: Any, session_id: str, now: float) -> None:
     in-process store: there it is how a second worker, or a restart, shows (sessions
     made elsewhere are simply not here); elsewhere it is an ordinary ended session,
     and so it is where the store keeps a tombstone of it (revoked, expired here)."""
-    if not getattr(store, "per_process", False) or getattr(store, "_warned_missing", False):
-        return
     get_meta = getattr(store, "get_meta", None)  # in-process: a dict lookup, no I/O
-    if get_meta is not None and get_meta(session_id, now=now) is not None:
-        return
+
+    def known() -> bool:
+        return get_meta is not None and get_meta(session_id, now=now) is not None
+
     _once_per_process_store(
         store,
         "_warned_missing",
@@ -323,6 +312,7 @@ def note_missing(store: Any, session_id: str, now: float) -> None:
         "hold: it ended, or another worker or an earlier run of this server made it (an "
         "in-process store shares nothing). The visitor gets a fresh session. With more "
         "than one worker, or to survive a restart, use " + _SHARED_STORES,
+        unless=known,
     )
 
 

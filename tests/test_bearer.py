@@ -46,6 +46,8 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
         session.regenerate()
     elif path == "/remember":
         session.permanent = True
+    elif path == "/compressed":  # an app (a compression layer) with a Vary of its own
+        return 200, dict(session), {"vary": "Accept-Encoding"}
     return 200, dict(session), {}
 
 
@@ -82,6 +84,9 @@ def test_a_bearer_token_opens_its_session(client: Any, manager: SessionManager) 
     assert_no_cookie(response)
     assert "Authorization" in response.headers.get("vary", "")
     assert "Cookie" not in response.headers.get("vary", "")
+    # the app's own Vary gains Authorization, not a Cookie no bearer response reads
+    varied = client.get("/compressed", headers=bearer(issued.token)).headers["vary"]
+    assert [t.strip() for t in varied.split(",")] == ["Accept-Encoding", "Authorization"]
     # the scheme is case-insensitive
     lower = client.get("/read", headers={"Authorization": f"bearer {issued.token}"})
     assert lower.json() == ALICE

@@ -33,6 +33,13 @@ def test_merge_folds_vary_and_cache_control_and_appends_the_rest() -> None:
         ("set-cookie", "s=1"),
     ]
     assert merge_headers([], extra) == extra
+    # the name folded in is the one merged (a bearer session's Authorization), once
+    vary = [("Vary", "Accept-Encoding")]
+    assert merge_headers(vary, [("vary", "Authorization")]) == [
+        ("Vary", "Accept-Encoding, Authorization")
+    ]
+    assert merge_headers([("Vary", "cookie")], [("vary", "Cookie")]) == [("Vary", "cookie")]
+    assert merge_headers([("Vary", "*")], [("vary", "Origin")]) == [("Vary", "*")]
 
 
 def test_max_age_is_capped_by_what_remains_and_partitioned_needs_secure() -> None:
