@@ -67,16 +67,36 @@ def wire_options(url: str, options: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class _Protocol(asyncio.Protocol):
-    """One connection: commands go out in order, each reply settles the oldest waiter."""
+    """One connection: commands go out in order, each reply settles the oldest waiter.
 
-    def __init__(self) -> None:
+    What the event loop's callbacks send in one pass goes out in one write, at the
+    start of the next pass (:meth:`send`): under concurrent requests, one system call
+    (and one read for Redis) carries many round trips' commands, in the order sent.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.reader = hiredis.Reader()
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.transport: asyncio.Transport | None = None
         self.lost = False
+        self._loop = loop
+        self._outgoing: list[bytes] = []  # packed commands for the next write
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+
+    def send(self, packed: bytes) -> None:
+        """Queue ``packed`` for this pass's write (see the class doc)."""
+        outgoing = self._outgoing
+        if not outgoing:
+            self._loop.call_soon(self._flush)
+        outgoing.append(packed)
+
+    def _flush(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        if self.lost or self.transport is None:
+            return  # (its waiters have failed with the connection: fail())
+        self.transport.write(outgoing[0] if len(outgoing) == 1 else b"".join(outgoing))
 
     def data_received(self, data: bytes) -> None:
         reader, waiting = self.reader, self.waiting
@@ -198,8 +218,7 @@ class WireClient:
     def transmit(self, protocol: _Protocol, packed: bytes) -> None:
         """Write one packed command: every byte this client sends goes through here
         (``benchmarks/redis_count.py`` counts round trips by wrapping it)."""
-        assert protocol.transport is not None
-        protocol.transport.write(packed)
+        protocol.send(packed)
 
     async def _connected(self) -> _Protocol:
         protocol = self._protocol
@@ -213,7 +232,7 @@ class WireClient:
 
     async def _connect(self) -> _Protocol:
         settings, loop = self._settings, asyncio.get_running_loop()
-        protocol = _Protocol()
+        protocol = _Protocol(loop)
         try:
             if "path" in settings:
                 opening = loop.create_unix_connection(lambda: protocol, settings["path"])

@@ -121,6 +121,32 @@ async def test_concurrent_calls_each_get_their_own_reply(redis_prefix: str) -> N
     store.close()
 
 
+async def test_calls_made_in_one_pass_of_the_loop_go_out_in_one_write(
+    redis_prefix: str,
+) -> None:
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    now = time.time()
+    ids = [f"s{i}" for i in range(50)]
+    await asyncio.gather(*(store.acreate(i, {"me": i.encode()}, record(now)) for i in ids))
+    protocol = store._wires.get()._protocol
+    assert protocol is not None and protocol.transport is not None
+    transport, writes = protocol.transport, []
+    write = transport.write
+
+    def counted(data: bytes) -> None:
+        writes.append(data.count(b"FCALL"))
+        write(data)
+
+    transport.write = counted  # type: ignore[method-assign]
+    loads = await asyncio.gather(*(store.aload(i, now=now, idle_seconds=60) for i in ids))
+    assert [loaded.data["me"] if loaded else None for loaded in loads] == [i.encode() for i in ids]
+    assert writes == [50]  # the 50 loads' commands, each reply still its caller's
+    loaded = await store.aload("s7", now=now, idle_seconds=60)  # alone: a write of its own
+    assert loaded is not None and loaded.data == {"me": b"s7"} and writes == [50, 1]
+    await store.aclose()
+    store.close()
+
+
 async def test_auth_and_select(redis_prefix: str) -> None:
     with server("--requirepass", "s3cret", ping={"password": "s3cret"}) as port:
         store = RedisStore.from_url(f"redis://:s3cret@{HOST}:{port}/3", prefix=redis_prefix)
