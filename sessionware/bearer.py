@@ -1,7 +1,8 @@
 """Bearer sessions: a middleware with ``bearer=True`` reads ``Authorization: Bearer``.
 
-The token is a session cookie's value by another route (see
-``sessionware.tokens``): verified with the middleware's keys, looked up by its
+The token is made as a session cookie's value is, under a salt of its own
+(``cookies.TokenSigner``; see ``sessionware.tokens``), so neither opens a session as
+the other: verified with the middleware's keys, looked up by its
 public id, loaded, slid and saved exactly as a cookie's session is. What differs:
 
 * no cookie is read, and none is ever set: the plan's ``Set-Cookie`` headers are

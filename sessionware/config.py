@@ -244,14 +244,29 @@ def environment_options(environ: Mapping[str, str] | None = None) -> dict[str, A
     }
 
 
+def environment_store(environ: Mapping[str, str] | None = None) -> Any:
+    """The store ``SESSIONWARE_STORE`` names (a URL, as the command's ``--store``
+    takes), opened; ``None`` when the variable is unset or empty. Raises
+    ConfigurationError for a URL that cannot be used."""
+    url = (os.environ if environ is None else environ).get(ENV_PREFIX + "STORE", "").strip()
+    if not url:
+        return None
+    from .stores.urls import open_store
+
+    return open_store(url)
+
+
 def shell_options(
     path: str | os.PathLike[str] | None, overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """What a shell's ``from_config`` builds with: :func:`load`, then ``overrides``.
+    """What a shell's ``from_config`` builds with: :func:`load`, then ``overrides``;
+    the store, unless given, is ``SESSIONWARE_STORE``'s.
 
     Raises ConfigurationError when no secret key is set anywhere.
     """
     options = {**load(path), **overrides}
+    if options.get("store") is None and (store := environment_store()) is not None:
+        options["store"] = store
     secret = unused_secret(options)
     if secret is not None and "secret_key" not in options:
         options["secret_key"] = secret

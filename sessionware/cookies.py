@@ -40,6 +40,9 @@ _SALT = b"sessionware.cookie"
 # A "remember me" session's cookie is signed under its own salt, so that the middleware
 # knows before loading which idle timeout the store should slide the record by.
 _PERMANENT_SALT = b"sessionware.cookie.permanent"
+# A session token (SessionManager.generate, bearer=True) is signed under a salt of its
+# own: a token sent as a cookie, or a cookie sent as a token, is not ours to verify.
+_TOKEN_SALT = b"sessionware.token"
 _EPOCH = formatdate(0, usegmt=True)  # Expires for a cookie being removed
 STRONG_KEY_BYTES = 32  # a signing key shorter than this is warned about (see warn_if_weak)
 _FEWEST_DISTINCT = 5  # ... and so is one made of fewer distinct bytes ("aaaa...", "0101...")
@@ -126,7 +129,10 @@ def signing_keys(secret_keys: Any) -> list[bytes]:
     str, bytes, or a secret that :func:`_revealed` opens) as bytes, newest first.
     Raises ConfigurationError for no key, an empty one or one of another type."""
     secret_keys = _revealed(secret_keys)
-    given = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys or ())
+    try:  # (a number, or the `...` of an example copied as it is, is no list of keys)
+        given = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys or ())
+    except TypeError:
+        given = []
     keys = [k.encode() if isinstance(k, str) else k for k in map(_revealed, given)]
     if not keys or any(not isinstance(k, bytes) or not k for k in keys):
         raise ConfigurationError(
@@ -143,19 +149,23 @@ class CookieSigner:
     the newest *last*; this class hides that). Verification is constant-time.
     """
 
+    _salts: tuple[bytes, ...] = (_SALT, _PERMANENT_SALT)  # plain, then "remember me"
+
     def __init__(self, secret_keys: str | bytes | Sequence[str | bytes]) -> None:
         keys = signing_keys(secret_keys)
         warn_if_weak(keys)
         oldest_first = list(reversed(keys))
-        self._signer, self._permanent_signer = (
+        signers = [
             _Signer(oldest_first, salt=salt, digest_method=hashlib.sha256, key_derivation="hmac")
-            for salt in (_SALT, _PERMANENT_SALT)
-        )
-        self._keys = [
-            (self._signer.derive_key(key), False)
-            for key in keys  # newest first
-        ] + [(self._permanent_signer.derive_key(key), True) for key in keys]
-        self._newest = {self._keys[0][0], self._keys[len(keys)][0]}
+            for salt in self._salts
+        ]
+        self._signer, self._permanent_signer = signers[0], signers[-1]
+        self._keys = [  # (derived key, permanent), each salt's keys newest first
+            (signer.derive_key(key), index == 1)
+            for index, signer in enumerate(signers)
+            for key in keys
+        ]
+        self._newest = {self._keys[index * len(keys)][0] for index in range(len(signers))}
         # Cookie values that verified, with what they said: a repeat visit costs a dict
         # lookup, not an HMAC. Per signer, so it never outlives a key change; it holds
         # only what verification returned (signed_at included), so it extends nothing.
@@ -208,6 +218,19 @@ class CookieSigner:
         except (BadData, ValueError, TypeError):  # BadData: bad base64 in the signature
             return None
         return None
+
+
+class TokenSigner(CookieSigner):
+    """Signs and verifies session tokens (``Authorization: Bearer``) as
+    :class:`CookieSigner` does cookies, under a salt of their own: neither verifies
+    what the other signed, so a token never opens a session as a cookie (past the
+    checks of the type it was issued for), nor a browser's cookie as a token.
+    Tokens have no "remember me" form."""
+
+    _salts = (_TOKEN_SALT,)
+
+    def __repr__(self) -> str:
+        return "TokenSigner(secret_keys=<hidden>)"
 
 
 class Verified(NamedTuple):

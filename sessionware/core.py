@@ -25,9 +25,16 @@ from typing import Any, TypedDict
 from . import codec, devices
 from .bounded import Bounded
 from .codec import MAX_RECORD_BYTES, check_indexable
-from .cookies import CookieSettings, CookieSigner, cookie_values, new_token, public_id
+from .cookies import (
+    CookieSettings,
+    CookieSigner,
+    TokenSigner,
+    cookie_values,
+    new_token,
+    public_id,
+)
 from .encryption import SEAL_OVERHEAD, Keyring
-from .errors import ConfigurationError, SessionConflict, UnknownOption
+from .errors import ConfigurationError, SchemaViolation, SessionConflict, UnknownOption
 from .identity import UserPath
 from .session import FLASH_KEY, Session
 from .stores.base import (
@@ -250,7 +257,7 @@ class SessionConfig:
             if not isinstance(value, bool):
                 raise ConfigurationError(f"{flag} must be True or False, not {value!r}")
         return cls(
-            signer=CookieSigner(secret_key),
+            signer=(TokenSigner if bearer else CookieSigner)(secret_key),
             cookie=CookieSettings(
                 name=cookie_name,
                 path=path,
@@ -544,7 +551,12 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     if session._type is not None:  # values changed in place since they were assigned
         for key in session._touched:
             if dict.__contains__(session, key):
-                session._type.validate_item(key, dict.__getitem__(session, key))
+                try:
+                    session._type.validate_item(key, dict.__getitem__(session, key))
+                except SchemaViolation:
+                    if not session._as_loaded(key):
+                        raise
+                    # read, not changed: a record of an older schema (schema_problems)
     now = time.time() if now is None else now
     old_id = session._id
     if not session._cleared and not session._regenerate and old_id is not None:

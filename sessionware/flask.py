@@ -23,13 +23,13 @@ response into the 503, since ``save_session`` cannot return another one).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from .bearer import BearerMixin
-from .cookies import CookieSigner
 from .core import (
     DEFAULT_IDLE_TIMEOUT,
     PEER_OPTIONS,
@@ -186,7 +186,8 @@ class SessionwareInterface(SessionInterface):
     def _follow_flask_keys(self, app: flask.Flask) -> None:
         keys = _flask_secret(app)
         if keys != self._flask_keys:
-            self.sessions.config = replace(self.sessions.config, signer=CookieSigner(keys))
+            signer = type(self.sessions.config.signer)(keys)  # a cookie's, or a token's
+            self.sessions.config = replace(self.sessions.config, signer=signer)
             self.config = self.sessions.config
             self._flask_keys = keys
 
@@ -348,6 +349,10 @@ class Sessionware:
                 from .stores.urls import open_store
 
                 store = open_store(store)  # (the URL's ?prefix=, else the store's default)
+        if store is None:  # the environment's, as for every other option
+            from .config import environment_store
+
+            store = environment_store()
         interface = SessionwareInterface(
             SyncSessions(config, store, *self._observe), follow_flask_keys=follow
         )
@@ -476,7 +481,11 @@ def _check_other_extension(app: flask.Flask, *, has_store: bool) -> None:
         return
     if "SESSION_TYPE" in foreign and "SESSION_PERMANENT" not in app.config:
         foreign = sorted([*foreign, "SESSION_PERMANENT"])  # its default True: not ours
-    store_given = has_store or app.config.get(CONFIG_PREFIX + "STORE") is not None
+    store_given = (
+        has_store
+        or app.config.get(CONFIG_PREFIX + "STORE") is not None
+        or bool(os.environ.get(CONFIG_PREFIX + "STORE", "").strip())
+    )
     if "SESSION_TYPE" in foreign and not store_given:
         raise ConfigurationError(
             f"SESSION_TYPE = {app.config['SESSION_TYPE']!r} is Flask-Session's setting, which "

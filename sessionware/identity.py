@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from .codec import decimal_fits
@@ -46,6 +48,21 @@ class UserPath:
             value = value[key]
         if value is None or value == "" or isinstance(value, (dict, list, set, tuple, bytes)):
             return None
-        if type(value) is int and not decimal_fits(value):
-            return hex(value)  # (stored under a higher limit) far over what an index keeps
-        return str(value)
+        return user_text(value)
+
+
+def user_text(value: Any) -> str:
+    """A user id as the indexes keep it: ``str(value)``, with each number in one form
+    (``2``, ``2.0`` and ``Decimal("2.00")`` are the user ``"2"``; ``Decimal("1.10")``
+    is ``"1.1"``), so that one user is never split in two by how a value was written."""
+    kind = type(value)
+    if kind is int:
+        return str(value) if decimal_fits(value) else hex(value)  # (stored under a higher
+        # limit) far over what an index keeps
+    if kind is float or isinstance(value, Decimal):
+        if not (math.isfinite(value) if kind is float else value.is_finite()):
+            return str(value)  # (a NaN or an infinity, as it was: no user is one)
+        if value == int(value):
+            return user_text(int(value))
+        return str(value) if kind is float else format(value.normalize(), "f")
+    return str(value)

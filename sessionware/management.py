@@ -26,7 +26,9 @@ import builtins
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
@@ -45,6 +47,7 @@ from .export import (
     session_info,
     session_page,
 )
+from .identity import user_text
 from .stores.base import (
     ACTIVE,
     EXPIRED,
@@ -58,7 +61,7 @@ from .stores.base import (
 )
 from .stores.listing import matches
 from .token_manager import AsyncTokenManager, TokenManager
-from .tokens import SecretKey, token_keys
+from .tokens import SecretKey, indexed_users, token_keys
 
 if TYPE_CHECKING:
     from .session_types.registry import AsyncTypeRegistry, TypeRegistry
@@ -82,26 +85,35 @@ Progress = Callable[[int, int], None]  # (sessions scanned so far, sessions in t
 # -- argument checks and pure steps, shared by both managers --------------------------
 
 
-def user_id(user: str | int) -> str:
-    """A user as the stores keep it: a str (the middleware records ``str(value)``).
+UserId = str | int | float | Decimal | UUID
+"""A user as the calls take it: what a session's user key or a type's selector holds."""
 
-    Ints are accepted and converted, so ``revoke_user(42)`` finds what
-    ``session["user_id"] = 42`` recorded; anything else raises ConfigurationError.
+
+def user_id(user: UserId) -> str:
+    """A user as the stores keep it: a str, as the middleware records it
+    (``identity.user_text``).
+
+    Numbers and UUIDs are accepted and converted, so ``revoke_user(42)`` finds what
+    ``session["user_id"] = 42`` recorded, and ``revoke_user(uuid)`` what a type's uuid
+    selector named; anything else raises ConfigurationError.
     """
-    if isinstance(user, bool) or not isinstance(user, (str, int)):
-        raise ConfigurationError(f"user must be a str or an int, not {type(user).__qualname__}")
-    return str(user)
+    if isinstance(user, bool) or not isinstance(user, (str, int, float, Decimal, UUID)):
+        raise ConfigurationError(
+            f"user must be a str, a number or a UUID, not {type(user).__qualname__}"
+        )
+    return user_text(user)
 
 
-def user_keys(keyring: Keyring | None, user: str | int) -> builtins.list[str]:
+def user_keys(keyring: Keyring | None, user: UserId) -> builtins.list[str]:
     """What the user index may hold for ``user``: the id, or (``hash_user_ids``) its
     keyed hash under every key of the ring, newest first, and then the id itself:
     sessions recorded before ``hash_user_ids`` was turned on are indexed under it
-    until their next save, and a "log out everywhere" must find them."""
-    plain = user_id(user)
-    if keyring is None or not keyring.hash_user_ids:
-        return [plain]
-    return [*keyring.user_tags(plain), plain]
+    until their next save, and a "log out everywhere" must find them. A number is
+    also looked for as ``str()`` wrote it before numbers had one form (``"2.0"``)."""
+    texts = [user_id(user)]
+    if not isinstance(user, str) and str(user) != texts[0]:
+        texts.append(str(user))
+    return [key for text in texts for key in indexed_users(keyring, text)]
 
 
 def _hashed_filters(keyring: Keyring | None, filters: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +123,7 @@ def _hashed_filters(keyring: Keyring | None, filters: dict[str, Any]) -> dict[st
     return {**filters, "user": hashed_user(keyring, filters["user"])}
 
 
-def hashed_user(keyring: Keyring | None, user: str | int | None) -> str | int | None:
+def hashed_user(keyring: Keyring | None, user: UserId | None) -> str | None:
     """``list``'s user filter as the index holds it (the newest key's hash, if any)."""
     return None if user is None else user_keys(keyring, user)[0]
 
@@ -120,7 +132,7 @@ def build_query(
     search: str | None = None,
     status: str | None = None,
     app: str | None = None,
-    user: str | int | None = None,
+    user: UserId | None = None,
     sort: str = "last_activity",
     descending: bool = True,
     page: int = 0,
@@ -160,7 +172,8 @@ def export_query(
         if filters.get("status", ACTIVE) != ACTIVE:
             raise ConfigurationError(
                 f"a data-only export covers active sessions, not {filters['status']!r} ones "
-                "(their payload is gone); pass include_metadata=True to export those"
+                "(their payload is gone); pass include_metadata=True (the command's "
+                "--include-metadata) to export those"
             )
         filters = {**filters, "status": ACTIVE}
     return build_query(**filters)
@@ -338,7 +351,7 @@ class SessionManager(TokenManager):
         search: str | None = None,
         status: str | None = None,
         app: str | None = None,
-        user: str | int | None = None,
+        user: UserId | None = None,
         sort: str = "last_activity",
         descending: bool = True,
         page: int = 0,
@@ -380,7 +393,7 @@ class SessionManager(TokenManager):
             self.store.add_audit(record)
         return revoked
 
-    def revoke_user(self, user: str | int, *, actor: str, keep: str | None = None) -> int:
+    def revoke_user(self, user: UserId, *, actor: str, keep: str | None = None) -> int:
         """Revoke every live session of ``user`` except ``keep``; how many were revoked."""
         checked_actor(actor)
         now = time.time()
@@ -401,7 +414,7 @@ class SessionManager(TokenManager):
             self.store.add_audit(ttl_record(actor, session_id, ttl, now))
         return changed
 
-    def user_sessions(self, user: str | int) -> builtins.list[SessionInfo]:
+    def user_sessions(self, user: UserId) -> builtins.list[SessionInfo]:
         """``user``'s active sessions, most recently used first ("my devices")."""
         now = time.time()
         ids = [
@@ -580,7 +593,7 @@ class AsyncSessionManager(AsyncTokenManager):
         search: str | None = None,
         status: str | None = None,
         app: str | None = None,
-        user: str | int | None = None,
+        user: UserId | None = None,
         sort: str = "last_activity",
         descending: bool = True,
         page: int = 0,
@@ -608,7 +621,7 @@ class AsyncSessionManager(AsyncTokenManager):
             await self.store.aadd_audit(record)
         return revoked
 
-    async def revoke_user(self, user: str | int, *, actor: str, keep: str | None = None) -> int:
+    async def revoke_user(self, user: UserId, *, actor: str, keep: str | None = None) -> int:
         """See :meth:`SessionManager.revoke_user`."""
         checked_actor(actor)
         now = time.time()
@@ -629,7 +642,7 @@ class AsyncSessionManager(AsyncTokenManager):
             await self.store.aadd_audit(ttl_record(actor, session_id, ttl, now))
         return changed
 
-    async def user_sessions(self, user: str | int) -> builtins.list[SessionInfo]:
+    async def user_sessions(self, user: UserId) -> builtins.list[SessionInfo]:
         """See :meth:`SessionManager.user_sessions`."""
         now = time.time()
         ids = [

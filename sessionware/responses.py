@@ -53,7 +53,8 @@ SAVE_ERRORS = (
 # token sent is fine, and the client should not drop it (sessionware.bearer)
 KEEPS_ITS_TOKEN = (
     b"Unauthorized: the session token sent is valid and still works, but this request "
-    b"tried to give the session a new one, which only a refresh does"
+    b'tried to give the session a new token or lifetime (regenerate() or "remember me"), '
+    b"which only a refresh does"
 )
 
 

@@ -715,6 +715,14 @@ class Session(dict[str, Any]):
             )
         return encoded
 
+    def _as_loaded(self, key: str) -> bool:
+        """Whether ``key`` holds what the record held when loaded (read, not changed)."""
+        raw = self._raw.get(key)
+        try:
+            return raw is not None and codec.encode(key, dict.__getitem__(self, key)) == raw
+        except UnstorableValue:
+            return False
+
     def _changes(self) -> tuple[dict[str, bytes], list[str]]:
         """``(changed, removed)`` against the loaded record."""
         if not self._touched and not self._stale and dict.__len__(self) == len(self._raw):

@@ -16,7 +16,7 @@ from typing import Any
 
 from .cookies import public_id
 from .encryption import Keyring, opened
-from .errors import ConfigurationError, RefreshTokenReused
+from .errors import ConfigurationError, CorruptRecord, RefreshTokenReused, UnknownSessionType
 from .export import decode_payload
 from .stores.base import (
     ACTIVE,
@@ -34,11 +34,13 @@ from .tokens import (
     TokenType,
     UserPage,
     ended,
+    indexed_users,
     issue,
     renewed,
     require_keys,
     reuse_record,
     successor,
+    unreadable,
     user_page,
     users_query,
 )
@@ -76,7 +78,7 @@ class TokenManager:
         raw = self.store.read_data(session_id, now=now)
         if raw is None:
             raise ended(session_id, self.store.get_meta(session_id, now=now))
-        return decode_payload(opened(self.encryption, session_id, raw, secret))
+        return _payload(self.encryption, session_id, raw, secret)
 
     def refresh(self, refresh_token: str) -> SessionToken:
         """A new token and refresh token for the session, with a new lifetime from its
@@ -91,8 +93,15 @@ class TokenManager:
         raw = self.store.read_data(old_id, now=now)
         if meta is None or raw is None or meta.status != ACTIVE:
             raise self._ended(claims, meta, now)
-        plain = opened(self.encryption, old_id, raw, claims.token) or {}
-        made = renewed(self._keys(), self._type(meta.app), plain, meta, self.encryption, now)
+        try:
+            plain = opened(self.encryption, old_id, raw, claims.token) or {}
+        except CorruptRecord as error:  # sealed under a key the ring no longer holds
+            raise unreadable(old_id, error) from error
+        try:
+            kind = self._type(meta.app)
+        except UnknownSessionType as error:  # deleted while its sessions live
+            raise unreadable(old_id, error) from error
+        made = renewed(self._keys(), kind, plain, meta, self.encryption, now, claims.user)
         store = self._sessions()
         if not store.rotate(old_id, made.session_id, made.data, made.meta, require_live=True):
             raise self._ended(claims, self.store.get_meta(old_id, now=now), now)  # a refresh raced
@@ -114,7 +123,11 @@ class TokenManager:
         """The error for a refresh token whose session is not live; revokes its
         successor first when there is one (the token was used already)."""
         if claims.user is not None:
-            ids = self.store.user_session_ids(claims.user, now=now)
+            ids = [
+                session_id
+                for user in indexed_users(self.encryption, claims.user)
+                for session_id in self.store.user_session_ids(user, now=now)
+            ]
             found = successor(claims, [(i, self.store.get_meta(i, now=now)) for i in ids])
             if found is not None:
                 record = reuse_record(found, now)
@@ -157,7 +170,7 @@ class AsyncTokenManager:
         raw = await self.store.aread_data(session_id, now=now)
         if raw is None:
             raise ended(session_id, await self.store.aget_meta(session_id, now=now))
-        return decode_payload(opened(self.encryption, session_id, raw, secret))
+        return _payload(self.encryption, session_id, raw, secret)
 
     async def refresh(self, refresh_token: str) -> SessionToken:
         """See :meth:`TokenManager.refresh`."""
@@ -167,9 +180,15 @@ class AsyncTokenManager:
         raw = await self.store.aread_data(old_id, now=now)
         if meta is None or raw is None or meta.status != ACTIVE:
             raise await self._ended(claims, meta, now)
-        plain = opened(self.encryption, old_id, raw, claims.token) or {}
-        kind = await self._type(meta.app)
-        made = renewed(self._keys(), kind, plain, meta, self.encryption, now)
+        try:
+            plain = opened(self.encryption, old_id, raw, claims.token) or {}
+        except CorruptRecord as error:  # sealed under a key the ring no longer holds
+            raise unreadable(old_id, error) from error
+        try:
+            kind = await self._type(meta.app)
+        except UnknownSessionType as error:  # deleted while its sessions live
+            raise unreadable(old_id, error) from error
+        made = renewed(self._keys(), kind, plain, meta, self.encryption, now, claims.user)
         if not await self._rotate(old_id, made):
             raise await self._ended(claims, await self.store.aget_meta(old_id, now=now), now)
         return made.credentials
@@ -188,7 +207,11 @@ class AsyncTokenManager:
     async def _ended(self, claims: RefreshClaims, meta: Meta | None, now: float) -> Exception:
         """See :meth:`TokenManager._ended`."""
         if claims.user is not None:
-            ids = await self.store.auser_session_ids(claims.user, now=now)
+            ids = [
+                session_id
+                for user in indexed_users(self.encryption, claims.user)
+                for session_id in await self.store.auser_session_ids(user, now=now)
+            ]
             metas = [(i, await self.store.aget_meta(i, now=now)) for i in ids]
             found = successor(claims, metas)
             if found is not None:
@@ -231,3 +254,13 @@ def _checked_sessions(store: object, protocol: type, methods: str) -> Any:
             f"({methods}), as every store sessionware ships does"
         )
     return store
+
+
+def _payload(
+    keyring: Keyring | None, session_id: str, raw: dict[str, bytes], secret: str
+) -> dict[str, Any]:
+    """A token session's values, opened and decoded; InvalidToken when they cannot be."""
+    try:
+        return decode_payload(opened(keyring, session_id, raw, secret))
+    except CorruptRecord as error:
+        raise unreadable(session_id, error) from error

@@ -35,15 +35,17 @@ from typing import Any, NamedTuple, Protocol
 from itsdangerous import BadData, URLSafeSerializer
 
 from . import codec
-from .cookies import TOKEN_LENGTH, CookieSigner, new_token, public_id, signing_keys
+from .cookies import TOKEN_LENGTH, TokenSigner, new_token, public_id, signing_keys
 from .encryption import Keyring
 from .errors import (
     ConfigurationError,
+    CorruptRecord,
     InvalidToken,
     SessionTooLarge,
     TokenError,
     TokenExpired,
     TokenRevoked,
+    UnknownSessionType,
 )
 from .stores.base import ACTIVE, EXPIRED, REVOKED, AuditRecord, Meta, Query
 
@@ -141,7 +143,7 @@ class TokenKeys:
 
     def __init__(self, secret_key: SecretKey) -> None:
         keys = signing_keys(secret_key)  # ConfigurationError for a bad key
-        self.signer = CookieSigner(keys)
+        self.signer = TokenSigner(keys)
         self._refresh = URLSafeSerializer(
             list(reversed(keys)),  # newest last
             salt=REFRESH_SALT,
@@ -173,9 +175,11 @@ class TokenKeys:
                 "not a refresh token signed with this manager's secret_key"
             ) from error
 
-    def credentials(self, token: str, meta: Meta) -> SessionToken:
-        """The client's pair for a session with secret ``token`` and record ``meta``."""
-        refresh = self._refresh.dumps([token, meta.created_at, meta.user])
+    def credentials(self, token: str, meta: Meta, user: str | None) -> SessionToken:
+        """The client's pair for a session with secret ``token`` and record ``meta``;
+        ``user`` is the selector's value (the record may hold its keyed hash instead:
+        ``hash_user_ids``), which the refresh token carries to find the session again."""
+        refresh = self._refresh.dumps([token, meta.created_at, user])
         assert meta.expires_at is not None
         return SessionToken(
             token=self.signer.sign(token),
@@ -210,8 +214,10 @@ def issue(
     """
     if not isinstance(payload, Mapping):
         raise ConfigurationError(f"payload must be a mapping, not {type(payload).__qualname__}")
+    for key in payload:  # (before the schema, whose errors name fields by str keys)
+        codec.check_key(key)
     kind.validate(payload)
-    plain = {codec.check_key(key): codec.encode(key, value) for key, value in payload.items()}
+    plain = {key: codec.encode(key, value) for key, value in payload.items()}
     size = sum(len(key.encode()) + len(raw) for key, raw in plain.items())
     if size > codec.MAX_RECORD_BYTES:
         raise SessionTooLarge(
@@ -223,6 +229,9 @@ def issue(
     expires_at = kind.expires_at(now)
     user = kind.user_of(payload)
     codec.check_indexable("user id", user, None)  # (the type's selector names it)
+    indexed = user  # what the user index holds: a keyed hash under hash_user_ids
+    if user is not None and keyring is not None and keyring.hash_user_ids:
+        indexed = keyring.user_tag(user)
     meta = Meta(
         created_at=now,
         updated_at=now,
@@ -231,12 +240,12 @@ def issue(
         deadline=expires_at,
         sliding=False,
         app=kind.tag,
-        user=user,
+        user=indexed,
         size_bytes=size,
         max_size_bytes=size,
         attribute_count=len(plain),
     )
-    return _issued(keys, plain, meta, keyring)
+    return _issued(keys, plain, meta, keyring, user)
 
 
 def renewed(
@@ -246,18 +255,24 @@ def renewed(
     old: Meta,
     keyring: Keyring | None,
     now: float,
+    user: str | None,
 ) -> Issued:
     """The record that replaces ``old`` at a refresh: same data, creation time and
-    user; a new lifetime from ``kind`` starting ``now``; a new token."""
+    user; a new lifetime from ``kind`` starting ``now``; a new token. ``user``: what
+    the refresh token named (the selector's value)."""
     meta = old.copy()
     meta.updated_at = meta.last_activity_at = now
     meta.expires_at = meta.deadline = kind.expires_at(now)
     meta.sliding = False
-    return _issued(keys, plain, meta, keyring)
+    return _issued(keys, plain, meta, keyring, user)
 
 
 def _issued(
-    keys: TokenKeys, plain: dict[str, bytes], meta: Meta, keyring: Keyring | None
+    keys: TokenKeys,
+    plain: dict[str, bytes],
+    meta: Meta,
+    keyring: Keyring | None,
+    user: str | None,
 ) -> Issued:
     secret = new_token()
     session_id = public_id(secret)
@@ -266,7 +281,29 @@ def _issued(
         if keyring is None
         else {k: keyring.seal(session_id, k, v, secret) for k, v in plain.items()}
     )
-    return Issued(session_id, data, meta, keys.credentials(secret, meta))
+    return Issued(session_id, data, meta, keys.credentials(secret, meta, user))
+
+
+def indexed_users(keyring: Keyring | None, user: str) -> list[str]:
+    """Where the user index may hold ``user``'s sessions: under its keyed hash by
+    every key of the ring, newest first (``hash_user_ids``), then the id itself."""
+    if keyring is None or not keyring.hash_user_ids:
+        return [user]
+    return [*keyring.user_tags(user), user]
+
+
+def unreadable(session_id: str, error: CorruptRecord | UnknownSessionType) -> InvalidToken:
+    """The error for a live token session that can no longer be used: its values do not
+    open with the ring's keys (the key that sealed them was dropped), or its type was
+    deleted (a refresh takes its new lifetime from the type)."""
+    if isinstance(error, UnknownSessionType):
+        why = f"its session type {error.tag!r} no longer exists"
+    else:
+        why = "its values do not open with this manager's encryption keys (was a key dropped?)"
+    return InvalidToken(
+        f"the token's session cannot be used: {why}; sign the client in again",
+        session_id=session_id,
+    )
 
 
 def ended(session_id: str, meta: Meta | None) -> TokenError:

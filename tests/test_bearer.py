@@ -25,7 +25,7 @@ from sessionware import (
     session_of,
 )
 from sessionware.config import load
-from sessionware.cookies import CookieSigner
+from sessionware.cookies import CookieSigner, TokenSigner
 from sessionware.fastapi import SessionDep
 
 from .helpers import EndsBeforeSaving
@@ -133,15 +133,34 @@ def test_without_a_valid_token_the_session_is_empty_and_unwritable(
 
 def test_forged_and_foreign_tokens_open_nothing(client: Any, manager: SessionManager) -> None:
     issued = manager.generate("user-session", ALICE)
-    secret = CookieSigner(SECRET).verify(issued.token)
+    secret = TokenSigner(SECRET).verify(issued.token)
     assert secret is not None
     forged = issued.token[:-2] + ("AA" if not issued.token.endswith("AA") else "BB")
-    foreign = CookieSigner("another-key").sign(secret.token)
-    for token in (forged, foreign, issued.refresh_token, secret.token):
+    foreign = TokenSigner("another-key").sign(secret.token)
+    as_cookie = CookieSigner(SECRET).sign(secret.token)  # the session's cookie, not a token
+    for token in (forged, foreign, issued.refresh_token, secret.token, as_cookie):
         response = client.get("/read", headers=bearer(token))
         assert response.status_code == 200 and response.json() == {}
         assert client.post("/write?key=k&value=v", headers=bearer(token)).status_code == 401
     assert manager.decrypt(issued.token) == ALICE
+
+
+def test_a_token_sent_as_a_cookie_opens_nothing(shell: str, any_store: Any) -> None:
+    """A token is no cookie: a cookie middleware (the web app beside the token API)
+    never opens a token's session, where the type's schema and user would not hold."""
+    manager = SessionManager(any_store, secret_key=SECRET)
+    define_types(any_store)
+    issued = manager.generate("user-session", ALICE)
+    with shell_client(shell, handler, any_store, secret_key=SECRET) as web:
+        web.cookies.set("session", issued.token)
+        read = web.get("/read")
+        assert read.status_code == 200 and read.json() == {}
+        web.cookies.set("session", issued.token)
+        write = web.post("/write?key=cart&value=x")
+        assert write.status_code == 200 and write.json() == {"cart": "x"}
+    assert manager.decrypt(issued.token) == ALICE  # untouched: no key outside its schema
+    assert [info.id for info in manager.user_sessions("alice")] == [issued.session_id]
+    assert manager.revoke_user("alice", actor="test") == 1
 
 
 def test_the_cookie_is_never_read_or_set(client: Any, manager: SessionManager) -> None:

@@ -85,7 +85,7 @@ def test_a_remembered_sessions_cookie_says_so_under_every_key() -> None:
     assert CookieSigner("other").verify(new.sign(token, permanent=True)) is None
 
 
-@pytest.mark.parametrize("bad", ["", [], [""], [1], None])
+@pytest.mark.parametrize("bad", ["", [], [""], [1], None, 5, ...])
 def test_bad_secret_keys_are_configuration_errors(bad: object) -> None:
     with pytest.raises(ValueError, match="secret_key"):
         CookieSigner(bad)  # type: ignore[arg-type]

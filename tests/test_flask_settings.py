@@ -146,6 +146,28 @@ def test_the_environment_counts_beside_permanent_session_lifetime(
     assert make_app(two_hours).extensions["sessionware"].config.idle_seconds == 900
 
 
+def test_the_environment_names_the_store_as_it_names_every_other_option(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """SESSIONWARE_STORE in the environment, as in app.config: workers share it."""
+    from sessionware import SessionMiddleware, SQLiteStore
+
+    monkeypatch.setenv("SESSIONWARE_STORE", f"sqlite:///{tmp_path}/sessions.db")
+    apps = [make_app({}), make_app({})]  # two workers
+    stores = [app.extensions["sessionware"].store for app in apps]
+    assert all(isinstance(store, SQLiteStore) for store in stores)
+    assert apps[0].test_client().get("/put").status_code == 200
+    shared = SQLiteStore(f"{tmp_path}/sessions.db")  # what the other worker reads
+    assert shared.query(Query(limit=5), now=time.time())[1] == 1
+    shared.close()
+    given = make_app({"SESSIONWARE_STORE": MemoryStore()})  # app.config still comes first
+    assert isinstance(given.extensions["sessionware"].store, MemoryStore)
+    shell = SessionMiddleware.from_config(lambda *a: None, secret_key="x" * 32)
+    assert isinstance(shell.store, SQLiteStore)  # and from_config reads it too
+    for store in [*stores, shell.store]:
+        store.close()
+
+
 def test_a_lifetime_never_lengthens_the_stored_sessions_and_an_option_keeps_its_own() -> None:
     long = make_app({"PERMANENT_SESSION_LIFETIME": dt.timedelta(days=365)})
     assert long.extensions["sessionware"].config.idle_seconds == 30 * 86400  # the default

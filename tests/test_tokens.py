@@ -11,7 +11,9 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -28,8 +30,10 @@ from sessionware import (
     TokenExpired,
     TokenRevoked,
     UnknownSessionType,
+    UnstorableValue,
 )
-from sessionware.cookies import CookieSigner, public_id
+from sessionware.cookies import CookieSigner, TokenSigner, public_id
+from sessionware.stores.base import Meta
 from sessionware.tokens import REUSE
 
 from .token_support import SECRET, any_store, define_types
@@ -54,7 +58,7 @@ def anyio_backend() -> str:
 
 def secret_of(token: str) -> str:
     """The 256-bit secret inside a signed token (what must never reach the store)."""
-    verified = CookieSigner(SECRET).verify(token)
+    verified = TokenSigner(SECRET).verify(token)
     assert verified is not None
     return verified.token
 
@@ -108,6 +112,13 @@ def test_generate_validates_the_payload_against_the_type(
     assert manager.list().total_items == 0  # nothing was stored
 
 
+@pytest.mark.parametrize("key", [5, b"n", None], ids=["int", "bytes", "none"])
+def test_generate_refuses_a_key_that_is_no_str(manager: SessionManager, key: Any) -> None:
+    with pytest.raises(UnstorableValue, match="session keys must be str"):
+        manager.generate("user-session", {**ALICE, key: 1})
+    assert manager.list().total_items == 0
+
+
 def test_generate_refuses_an_unknown_type(manager: SessionManager) -> None:
     with pytest.raises(UnknownSessionType):
         manager.generate("no-such-type", ALICE)
@@ -140,8 +151,18 @@ def test_the_store_sees_only_hashes(manager: SessionManager, any_store: Any) -> 
 def test_decrypt_refuses_bad_tokens(manager: SessionManager) -> None:
     issued = manager.generate("user-session", ALICE)
     forged = issued.token[:-2] + ("AA" if not issued.token.endswith("AA") else "BB")
-    other_key = CookieSigner("another-key").sign(secret_of(issued.token))
-    for bad in (forged, other_key, "", "garbage", "a.b.c", "x" * 5000, issued.refresh_token):
+    other_key = TokenSigner("another-key").sign(secret_of(issued.token))
+    as_cookie = CookieSigner(SECRET).sign(secret_of(issued.token))  # a cookie is no token
+    for bad in (
+        forged,
+        other_key,
+        as_cookie,
+        "",
+        "garbage",
+        "a.b.c",
+        "x" * 5000,
+        issued.refresh_token,
+    ):
         with pytest.raises(InvalidToken):
             manager.decrypt(bad)
     with pytest.raises(InvalidToken):
@@ -229,6 +250,100 @@ def test_encrypted_payloads(any_store: Any) -> None:
     assert b"alice@example.com" not in b"".join(stored.values())
     renewed = manager.refresh(issued.refresh_token)
     assert manager.decrypt(renewed.token) == ALICE
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+async def test_hash_user_ids_holds_for_token_sessions(any_store: Any, sync: bool) -> None:
+    """The user index holds the keyed hash from generate on, as a middleware's write
+    records it; a reused refresh token is still caught, after a key rotation too."""
+    ring = Keyring(["token tests, first key"], hash_user_ids=True)
+    manager = SessionManager(any_store, secret_key=SECRET, encryption=ring)
+    define_types(any_store)
+    issued = manager.generate("user-session", ALICE)
+    info = manager.get(issued.session_id)
+    assert info is not None and info.user == ring.user_tag("alice")
+    assert [i.id for i in manager.user_sessions("alice")] == [issued.session_id]
+    assert manager.list(user="alice").total_items == 1
+    rotated = Keyring(["token tests, second key", "token tests, first key"], hash_user_ids=True)
+    later: Any = (SessionManager if sync else AsyncSessionManager)(
+        any_store, secret_key=SECRET, encryption=rotated
+    )
+
+    async def call(method: str, *args: Any) -> Any:
+        result = getattr(later, method)(*args)
+        return result if sync else await result
+
+    second = await call("refresh", issued.refresh_token)
+    with pytest.raises(RefreshTokenReused):
+        await call("refresh", issued.refresh_token)
+    with pytest.raises(TokenRevoked):
+        await call("decrypt", second.token)
+
+
+def test_a_session_that_can_no_longer_be_used_is_an_invalid_token(any_store: Any) -> None:
+    """Values sealed under a key since dropped, or a type deleted while its sessions
+    live: decrypt and refresh answer InvalidToken (a TokenError, which a /refresh
+    endpoint turns into a 401), never another error."""
+    old, new = Keyring(["token tests, old key"]), Keyring(["token tests, new key"])
+    manager = SessionManager(any_store, secret_key=SECRET, encryption=old)
+    define_types(any_store)
+    sealed = manager.generate("user-session", ALICE)
+    dropped = SessionManager(any_store, secret_key=SECRET, encryption=new)
+    with pytest.raises(InvalidToken, match="do not open") as caught:
+        dropped.decrypt(sealed.token)
+    assert caught.value.session_id == sealed.session_id
+    with pytest.raises(InvalidToken, match="do not open"):
+        dropped.refresh(sealed.refresh_token)
+    assert manager.decrypt(sealed.token) == ALICE  # nothing was changed
+    manager.types.create(name="Short", schema={"userId": "string"}, expiry=1, period="hour")
+    short = manager.generate("short", {"userId": "alice"})
+    manager.types.delete("short", force=True)
+    with pytest.raises(InvalidToken, match="'short' no longer exists"):
+        manager.refresh(short.refresh_token)
+    assert manager.decrypt(short.token) == {"userId": "alice"}  # it lives on until it ends
+
+
+@pytest.mark.parametrize(
+    ("field", "same", "other"),
+    [
+        ("number", [2, 2.0], 2.5),
+        ("decimal", [Decimal("1.1"), Decimal("1.10"), Decimal("1.100")], Decimal("1.01")),
+        ("uuid", [UUID(int=7), UUID(int=7)], UUID(int=8)),
+    ],
+)
+def test_one_user_however_the_selector_value_was_written(
+    any_store: Any, field: str, same: list[Any], other: Any
+) -> None:
+    """2 and 2.0, or Decimal("1.1") and Decimal("1.10"), name one user: the listing
+    counts one, and revoking by any of its spellings ends all of its sessions."""
+    manager = SessionManager(any_store, secret_key=SECRET)
+    tag = f"by-{field}"
+    manager.types.create(
+        name=tag, schema={"who": field}, selector="$Session{who}", expiry=1, period="hour"
+    )
+    for value in same:
+        manager.generate(tag, {"who": value})
+    manager.generate(tag, {"who": other})
+    counted = sorted(u.sessions for u in manager.users(tag).items)
+    assert counted == [1, len(same)]
+    assert len(manager.user_sessions(same[-1])) == len(same)
+    assert manager.revoke_user(same[0], actor="test") == len(same)
+    assert manager.list(status="active").total_items == 1  # the other user's
+
+
+def test_a_number_recorded_before_numbers_had_one_form_is_still_found(any_store: Any) -> None:
+    """A session indexed as str() wrote a float user ("2.0", before "2") is found by
+    that number, so a "log out everywhere" misses none of its sessions."""
+    now = time.time()
+    for session_id, user in (("a" * 32, "2.0"), ("b" * 32, "2")):
+        meta = Meta(created_at=now, updated_at=now, last_activity_at=now, expires_at=now + 60)
+        meta.user = user
+        any_store.create(session_id, {"n": b"\x01"}, meta)
+    manager = SessionManager(any_store)
+    assert sorted(i.id for i in manager.user_sessions(2.0)) == ["a" * 32, "b" * 32]
+    assert [i.id for i in manager.user_sessions(2)] == ["b" * 32]  # as it always was
+    assert manager.revoke_user(2.0, actor="test") == 2
 
 
 # -- refresh ----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def all_charts(stats: Analytics) -> list[Chart]:
         Chart(
             "apps",
             "Sessions per app",
-            f"{len(stats.by_app)} apps.",
+            f"{len(stats.by_app)} app{'' if len(stats.by_app) == 1 else 's'}.",
             hbar_chart("Sessions per app", stats.by_app),
         ),
         Chart(

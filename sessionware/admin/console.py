@@ -12,17 +12,19 @@ the manager audit-logs before reading.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote
 
 from ..analytics import DEFAULT_MAX_PAYLOAD_BYTES
 from ..encryption import Keyring
 from ..errors import ConfigurationError, CorruptRecord
 from ..management import EXPORT, REVEAL, REVOKE, STATUSES, TTL
 from . import charts
-from .csrf import FIELD, CsrfTokens, refused
-from .http import Request, Response, json_download, plain
+from .csrf import FIELD, CsrfTokens, refusal
+from .csrf import trusted_origins as trusted_origins_of
+from .http import Request, Response, json_download, plain, redirect
 from .listing import COLUMNS, PAGE_SIZES, Listing
 from .manager import Manager
 from .pages import Pages, checked_callable, maybe_await
@@ -88,10 +90,12 @@ class AdminConsole(Pages):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         title: str = "Sessions",
         encryption: Keyring | None = None,
+        trusted_origins: Sequence[str] = (),
     ) -> None:
         super().__init__(store, encryption=encryption)
         self.authorize = checked_callable(authorize, "authorize", "an Operator or None")
         self.tokens = CsrfTokens(secret_key, "AdminConsole")
+        self.trusted_origins = trusted_origins_of(trusted_origins)
         self.max_payload_bytes = max_payload_bytes
         self.title = title
         self.routes: dict[tuple[str, str], Callable[[_Call], Awaitable[Response]]] = {
@@ -125,8 +129,9 @@ class AdminConsole(Pages):
             known = any(path == request.path for _, path in self.routes)
             return plain(405 if known else 404)
         if request.method == "POST":
-            if refused(self.tokens, request, "console", operator.name):
-                return plain(403, "CSRF check failed: reload the page and try again.")
+            why = refusal(self.tokens, request, self.trusted_origins, "console", operator.name)
+            if why is not None:
+                return plain(403, why)
             if not operator.is_admin:
                 return plain(403, f"The {operator.role} role cannot do this; ask an admin.")
         csrf = self.tokens.issue("console", operator.name)
@@ -157,6 +162,8 @@ class AdminConsole(Pages):
         self, call: _Call, notice: str | None = None, status: int = 200, **extra: Any
     ) -> Response:
         session_id = call.request.query.get("id") or call.request.form.get("id", "")
+        if notice is None:  # after an action on the full page: what it did (see _done)
+            notice = _DONE.get(call.request.query.get("done", ""))
         info = await call.manager.get(session_id) if session_id else None
         if info is None:
             return self._page(
@@ -191,9 +198,10 @@ class AdminConsole(Pages):
                 return await self.detail(call, notice, 422)  # nothing changed
         ttl = None if minutes is None else minutes * 60
         changed = await call.manager.set_ttl(form.get("id", ""), ttl, actor=call.operator.name)
-        done = "unlimited" if minutes is None else f"expires in {minutes:g} min"
-        notice = f"Payload TTL updated: {done}." if changed else "Not changed: not active."
-        return _changed(await self.detail(call, notice))
+        if not changed:
+            return await self._done(call, "ttl-unchanged")
+        what = "unlimited" if minutes is None else f"expires in {minutes:g} min"
+        return await self._done(call, "ttl", f"Payload TTL updated: {what}.")
 
     async def revoke(self, call: _Call) -> Response:
         if call.request.form.get("confirm") != "yes":
@@ -201,8 +209,16 @@ class AdminConsole(Pages):
         revoked = await call.manager.revoke(
             call.request.form.get("id", ""), actor=call.operator.name
         )
-        notice = "Session revoked." if revoked else "Nothing revoked: the session was not active."
-        return _changed(await self.detail(call, notice))
+        return await self._done(call, "revoked" if revoked else "not-revoked")
+
+    async def _done(self, call: _Call, done: str, notice: str | None = None) -> Response:
+        """The answer to an action that may have changed a session: in the dialog, the
+        session's details saying what it did; on the full page, a redirect to them
+        (so that a reload or Back does not send the action again)."""
+        if call.request.headers.get("x-console-partial") == "1":
+            return _changed(await self.detail(call, notice or _DONE[done]))
+        session_id = quote(call.request.form.get("id", ""), safe="")
+        return redirect(f"{call.request.root}/session?id={session_id}&done={done}")
 
     async def export(self, call: _Call) -> Response:
         listing = Listing.from_query(call.request.form)
@@ -223,7 +239,7 @@ class AdminConsole(Pages):
         query = call.request.query
         actor = query.get("actor", "").strip() or None
         action = query.get("action") if query.get("action") in AUDIT_ACTIONS else None
-        entries = await call.manager.audit_log(limit=200, actor=actor, action=action)
+        entries = await call.manager.audit_log(limit=AUDIT_SHOWN, actor=actor, action=action)
         return self._page(
             call,
             "audit.html",
@@ -231,6 +247,7 @@ class AdminConsole(Pages):
             actor=actor or "",
             action=action or "",
             actions=AUDIT_ACTIONS,
+            shown=AUDIT_SHOWN,
         )
 
     async def analytics(self, call: _Call) -> Response:
@@ -263,6 +280,17 @@ class AdminConsole(Pages):
             now=dt.datetime.now(dt.timezone.utc),
             **{"confirm_revoke": False, "section": "", **context},
         )
+
+
+AUDIT_SHOWN = 200  # the newest audit entries the page shows (the command lists any number)
+
+# what an action did, by the word its redirect carries (?done=): fixed sentences only
+_DONE = {
+    "ttl": "Payload TTL updated.",
+    "ttl-unchanged": "Not changed: the session is not active.",
+    "revoked": "Session revoked.",
+    "not-revoked": "Nothing revoked: the session was not active.",
+}
 
 
 def _changed(response: Response) -> Response:

@@ -94,21 +94,64 @@ def _warn_random_key(owner: str) -> None:
     )
 
 
-def same_origin(request: Request) -> bool:
-    """False when the browser says the request came from another site."""
+def trusted_origins(origins: object) -> frozenset[str]:
+    """``trusted_origins=`` checked: origins (``scheme://host[:port]``) whose forms are
+    accepted besides this server's own, as the browser names them in ``Origin``.
+    Raises ConfigurationError for anything else (a bare host, a path, a pattern)."""
+    if isinstance(origins, str) or not isinstance(origins, (list, tuple, set, frozenset)):
+        raise ConfigurationError(
+            f"trusted_origins must be a list of origins such as ['https://example.com'], "
+            f"not {origins!r}"
+        )
+    checked = set()
+    for origin in origins:
+        parts = urlsplit(origin) if isinstance(origin, str) else None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            raise ConfigurationError(
+                f"trusted_origins holds {origin!r}, which is no origin: write the scheme and "
+                "host (and port) the browser shows, such as 'https://sessions.example.com'"
+            )
+        checked.add(f"{parts.scheme}://{parts.netloc}".lower())
+    return frozenset(checked)
+
+
+def refusal(
+    tokens: CsrfTokens, request: Request, trusted: frozenset[str], *identity: str
+) -> str | None:
+    """Why a state-changing request must be refused (the 403's sentence), or ``None``:
+    the browser says it came from another site (``Sec-Fetch-Site``, or an ``Origin``
+    that is neither this server's ``Host`` nor one of ``trusted``), or its form's token
+    was not issued to ``identity`` (or has expired)."""
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
+        return "CSRF check failed: the browser says this form was sent from another site."
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
+    if origin is not None and not _ours(origin, request.headers.get("host", ""), trusted):
+        return (
+            f"CSRF check failed: this form was sent from the page at {origin[:200]!r}, and "
+            f"this server is {request.headers.get('host', '')[:200]!r}. Behind a proxy that "
+            "rewrites the Host header, have it pass the browser's Host on (nginx: "
+            "proxy_set_header Host $host), or name that origin in trusted_origins=[...]."
+        )
+    if not tokens.valid(request.form.get(FIELD), *identity):
+        return (
+            "CSRF check failed: this form has expired (after 12 hours) or was not issued "
+            "to you. Open the page again, then send the form."
+        )
+    return None
+
+
+def _ours(origin: str, host: str, trusted: frozenset[str]) -> bool:
+    if origin == "null":  # an opaque origin (a sandboxed frame, a file): nobody's
+        return False
     try:
         netloc = urlsplit(origin).netloc
     except ValueError:  # "http://[": not a URL, so not our origin
         return False
-    return netloc == request.headers.get("host", "")
-
-
-def refused(tokens: CsrfTokens, request: Request, *identity: str) -> bool:
-    """True when a state-changing request must be refused: cross-site, or its form's
-    token was not issued to ``identity``."""
-    return not same_origin(request) or not tokens.valid(request.form.get(FIELD), *identity)
+    return netloc == host or origin.lower().rstrip("/") in trusted

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from ..analytics import Analytics
 from ..export import JSON, AuditEntry, SessionInfo, SessionPage
-from ..management import SessionManager
+from ..management import SessionManager, UserId
 
 
 class Manager(Protocol):
@@ -29,11 +29,11 @@ class Manager(Protocol):
 
     async def revoke(self, session_id: str, *, actor: str) -> bool: ...
 
-    async def revoke_user(self, user: str | int, *, actor: str, keep: str | None = None) -> int: ...
+    async def revoke_user(self, user: UserId, *, actor: str, keep: str | None = None) -> int: ...
 
     async def set_ttl(self, session_id: str, ttl: Any, *, actor: str | None = None) -> bool: ...
 
-    async def user_sessions(self, user: str | int) -> builtins.list[SessionInfo]: ...
+    async def user_sessions(self, user: UserId) -> builtins.list[SessionInfo]: ...
 
     async def export(self, **options: Any) -> dict[str, JSON]: ...
 
@@ -62,13 +62,13 @@ class AwaitableManager:
     async def revoke(self, session_id: str, *, actor: str) -> bool:
         return self.manager.revoke(session_id, actor=actor)
 
-    async def revoke_user(self, user: str | int, *, actor: str, keep: str | None = None) -> int:
+    async def revoke_user(self, user: UserId, *, actor: str, keep: str | None = None) -> int:
         return self.manager.revoke_user(user, actor=actor, keep=keep)
 
     async def set_ttl(self, session_id: str, ttl: Any, *, actor: str | None = None) -> bool:
         return self.manager.set_ttl(session_id, ttl, actor=actor)
 
-    async def user_sessions(self, user: str | int) -> builtins.list[SessionInfo]:
+    async def user_sessions(self, user: UserId) -> builtins.list[SessionInfo]:
         return self.manager.user_sessions(user)
 
     async def export(self, **options: Any) -> dict[str, JSON]:

@@ -13,16 +13,20 @@ so the page tells nobody whether another user's session exists.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from ..digits import whole_number
 from ..encryption import Keyring
 from ..errors import ConfigurationError
 from ..export import SessionInfo
-from ..management import user_keys
+from ..identity import user_text
+from ..management import UserId, user_keys
 from ..stores.base import ACTIVE
-from .csrf import FIELD, CsrfTokens, refused
+from .csrf import FIELD, CsrfTokens, refusal
+from .csrf import trusted_origins as trusted_origins_of
 from .http import Request, Response, plain, redirect
 from .manager import Manager
 from .pages import Pages, checked_callable, maybe_await
@@ -52,6 +56,7 @@ class MySessions(Pages):
         title: str = "Your sessions",
         encryption: Keyring | None = None,
         app_id: str | None = None,
+        trusted_origins: Sequence[str] = (),
     ) -> None:
         super().__init__(store, encryption=encryption)
         self.user = checked_callable(user, "user", "the signed-in user's id or None")
@@ -63,6 +68,7 @@ class MySessions(Pages):
             )
         self.app_id = app_id
         self.tokens = CsrfTokens(secret_key, "MySessions")
+        self.trusted_origins = trusted_origins_of(trusted_origins)
         self.title = title
 
     async def respond(self, request: Request, manager: Manager) -> Response:
@@ -75,15 +81,21 @@ class MySessions(Pages):
                 heading="Sign in first",
                 message="Sign in to see the devices you are signed in on.",
             )
-        user = str(user)
+        # looked up as given (a number is also found as str() wrote it before numbers had
+        # one form), named in tokens and the audit log in the one form the indexes keep
+        given: UserId = user if isinstance(user, (str, int, float, Decimal, UUID)) else str(user)
+        user = user_text(given)
         current = getattr(request.session, "id", None) or ""
         identity = ("mine", user, current)
-        if request.method == "POST" and refused(self.tokens, request, *identity):
-            return plain(403, "CSRF check failed: reload the page and try again.")
+        why = None
+        if request.method == "POST":
+            why = refusal(self.tokens, request, self.trusted_origins, *identity)
+        if why is not None:
+            return self._back(request, 403, "This form was not accepted", why)
         actor = f"user:{user}"
         route = (request.method, request.path)
         if route == ("GET", "/"):
-            sessions = await self._sessions(manager, user)
+            sessions = await self._sessions(manager, given)
             sessions.sort(key=lambda info: info.id != current)  # this device first
             return self._page(
                 request,
@@ -98,7 +110,7 @@ class MySessions(Pages):
             info = await manager.get(session_id) if session_id else None
             # A record names its user as the middleware recorded them: with
             # hash_user_ids, a keyed hash under one of the ring's keys, not the id.
-            yours = user_keys(self.encryption, user)
+            yours = user_keys(self.encryption, given)
             if (
                 info is None
                 or info.user not in yours
@@ -106,19 +118,32 @@ class MySessions(Pages):
                 or session_id == current
                 or (self.app_id is not None and info.app != self.app_id)
             ):
-                return plain(404, "No such session among yours.")
+                return self._back(
+                    request,
+                    404,
+                    "No such device",
+                    "That device is not among the ones you are signed in on: it may have "
+                    "been signed out already, from another tab or device.",
+                )
             ended = int(await manager.revoke(session_id, actor=actor))
             return redirect(f"{request.root}/?ended={ended}")
         if route == ("POST", "/end-others"):
             if self.app_id is None:
-                ended = await manager.revoke_user(user, actor=actor, keep=current or None)
+                ended = await manager.revoke_user(given, actor=actor, keep=current or None)
             else:  # this app's only: one by one
-                others = [i.id for i in await self._sessions(manager, user) if i.id != current]
+                others = [i.id for i in await self._sessions(manager, given) if i.id != current]
                 ended = sum([await manager.revoke(i, actor=actor) for i in others])
             return redirect(f"{request.root}/?ended={ended}")
         return plain(405 if request.path in ("/", "/end", "/end-others") else 404)
 
-    async def _sessions(self, manager: Manager, user: str) -> list[SessionInfo]:
+    def _back(self, request: Request, status: int, heading: str, message: str) -> Response:
+        """An error page that says what happened and leads back to the list."""
+        back = f"{request.root}/"
+        return self._page(
+            request, "message.html", status, heading=heading, message=message, back=back
+        )
+
+    async def _sessions(self, manager: Manager, user: UserId) -> list[SessionInfo]:
         """The user's active sessions this page covers (``app_id``'s, or every app's)."""
         sessions = await manager.user_sessions(user)
         if self.app_id is None:

@@ -264,6 +264,8 @@ def revoke_user(
     operator: Operator, /, user: str, keep: str | None, actor: str | None, yes: bool
 ) -> None:
     """End every live session of USER (but --keep)."""
+    if not user.strip():  # (no session has a blank user: that is a slip, not "none found")
+        raise click.BadParameter("name a user: it is blank", param_hint="'USER'")
     but = f" but {output.clipped(keep)}" if keep else ""
     confirm(f"Revoke every live session of user '{output.clipped(user)}'{but}?", yes)
     count = operator.manager.revoke_user(user, actor=actor or login_name(), keep=keep)

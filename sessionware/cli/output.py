@@ -29,6 +29,7 @@ from ..export import JSON, AuditEntry, SessionInfo, SessionPage, info_json, page
 from ..visible import hides, visible
 
 PIPE_WIDTH = 400  # a table written to a pipe or file is never wrapped narrower
+LISTED = 64  # characters of a user, email or app in a listing's table
 ECHOED = 48  # characters of an argument repeated in a message: a whole id (43), not more
 
 # json.dumps(ensure_ascii=False) escapes C0 but leaves DEL and C1 raw; inside JSON
@@ -48,6 +49,13 @@ def cell(value: object) -> Text:
     if isinstance(value, Text):
         return value
     return Text("-" if value is None else visible(str(value)))
+
+
+def _cut(text: str | None) -> str | None:
+    """A listing's user, email or app, cut to :data:`LISTED` characters and ``…``: one
+    long value must not push the other columns out of a table (``--json`` has it whole,
+    ``sessions show`` too)."""
+    return text if text is None or len(text) <= LISTED else text[: LISTED - 1] + "…"
 
 
 def stdout() -> Console:
@@ -97,9 +105,9 @@ def page(listing: SessionPage, as_json: bool) -> None:
     for info in listing.items:
         table.add_row(
             cell(info.id),
-            cell(info.user or None),
-            cell(info.email or None),
-            cell(info.app),
+            cell(_cut(info.user) or None),
+            cell(_cut(info.email) or None),
+            cell(_cut(info.app)),
             cell(info.status),
             _when(info.last_activity_at),
             _when(info.expires_at),

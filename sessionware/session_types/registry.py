@@ -38,6 +38,7 @@ from ..stores.base import (
     RegistryStore,
 )
 from .model import SessionType, coerce
+from .schema import refuse_foreign_names
 
 logger = logging.getLogger("sessionware")
 
@@ -107,8 +108,9 @@ class TypeRegistry:
         InvalidSessionType (naming the field) for a bad definition or a taken tag.
         """
         new = coerce(session_type, fields)
+        refuse_foreign_names(new.schema)
         if not self.store.registry_put(KIND, new.tag, new.to_document(), if_absent=True):
-            raise InvalidSessionType(f"a session type with tag {new.tag!r} exists", field="tag")
+            raise _taken(new.tag, "create")
         return new
 
     def update(self, tag: str, **changes: Any) -> SessionType:
@@ -118,10 +120,12 @@ class TypeRegistry:
         UnknownSessionType for an unknown tag; InvalidSessionType for a bad change.
         """
         new = merged(self.fetch(tag), changes)
+        if "schema" in changes:
+            refuse_foreign_names(new.schema)
         if new.tag != tag:
             self._refuse_if_live(tag, "rename")
             if not self.store.registry_put(KIND, new.tag, new.to_document(), if_absent=True):
-                raise InvalidSessionType(f"a session type with tag {new.tag!r} exists", field="tag")
+                raise _taken(new.tag, "rename")
             self.store.registry_delete(KIND, tag)
         else:
             self.store.registry_put(KIND, tag, new.to_document())
@@ -167,17 +171,20 @@ class AsyncTypeRegistry:
     ) -> SessionType:
         """See :meth:`TypeRegistry.create`."""
         new = coerce(session_type, fields)
+        refuse_foreign_names(new.schema)
         if not await self.store.aregistry_put(KIND, new.tag, new.to_document(), if_absent=True):
-            raise InvalidSessionType(f"a session type with tag {new.tag!r} exists", field="tag")
+            raise _taken(new.tag, "create")
         return new
 
     async def update(self, tag: str, **changes: Any) -> SessionType:
         """See :meth:`TypeRegistry.update`."""
         new = merged(await self.fetch(tag), changes)
+        if "schema" in changes:
+            refuse_foreign_names(new.schema)
         if new.tag != tag:
             await self._refuse_if_live(tag, "rename")
             if not await self.store.aregistry_put(KIND, new.tag, new.to_document(), if_absent=True):
-                raise InvalidSessionType(f"a session type with tag {new.tag!r} exists", field="tag")
+                raise _taken(new.tag, "rename")
             await self.store.aregistry_delete(KIND, tag)
         else:
             await self.store.aregistry_put(KIND, tag, new.to_document())
@@ -268,3 +275,15 @@ def _given(found: SessionType | Exception) -> SessionType:
     if isinstance(found, Exception):
         raise found
     return found
+
+
+def _taken(tag: str, action: str) -> InvalidSessionType:
+    """The error for a tag that another type holds, saying what to do instead."""
+    if action == "create":
+        hint = (
+            f"change it with update({tag!r}, ...); when every worker creates its types at "
+            "start-up, one wins and the others get this error, which they may ignore"
+        )
+    else:
+        hint = "give the type another new_tag, or delete that type first"
+    return InvalidSessionType(f"a session type with tag {tag!r} exists: {hint}", field="tag")

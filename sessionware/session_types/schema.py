@@ -9,7 +9,8 @@ A string leaf that is a type name (any case; ``?`` or ``| null`` marks it option
 is a type; any other string is an example of a string. A nested mapping is an
 object with those fields. To catch typos, a string that *almost* spells a type
 name (``"strng"``, ``"integer ?"``, ``"uuid | none"``) is refused rather than
-taken for an example.
+taken for an example; so is another language's name for one (``"int"``, ``"str"``)
+in a type being defined (:func:`refuse_foreign_names`).
 
 A schema is compiled once into :class:`Field` objects; checking a value is a
 walk over them, never a re-parse.
@@ -47,7 +48,7 @@ MAX_FIELDS = 256
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
 _OPTIONAL = re.compile(r"^\s*([A-Za-z]+)\s*(\?|\|\s*null)?\s*$", re.IGNORECASE)
 _MAYBE_TYPE = re.compile(r"^\s*([A-Za-z]+)\s*(\?|\|\s*\w+)\s*$")  # shaped like an optional type
-_ALIASES = {  # other languages' names, suggested for one written as an optional type
+_ALIASES = {  # other languages' names (Python's): refused, with ours suggested
     "int": "integer",
     "str": "string",
     "bool": "boolean",
@@ -153,6 +154,24 @@ def parse_schema(spec: object) -> Schema:
         )
     counter = [0]
     return Schema(_parse_fields(spec, "", 0, counter))
+
+
+def refuse_foreign_names(spec: Mapping[str, Any], prefix: str = "") -> None:
+    """Refuse, in a schema being defined (``create``, ``update``), a string leaf that is
+    another language's name for a type (``"int"``, ``"str"``, ``"bool"``): a likely
+    slip for ours, which :func:`parse_schema` would take for an example string. Only
+    for new definitions: a type stored before this rule still reads as it did."""
+    for key, value in spec.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            refuse_foreign_names(value, path)
+        elif isinstance(value, str) and (meant := _ALIASES.get(value.strip().lower())):
+            raise InvalidSessionType(
+                f"schema field {path!r} has the unknown type {value!r}; did you mean "
+                f"{meant!r}? Type names: {', '.join(TYPE_NAMES)}, with '?' or '| null' "
+                "for optional",
+                field=path,
+            )
 
 
 def type_name(value: Any) -> str:

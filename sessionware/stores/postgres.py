@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigurationError, MissingExtra, StoreUnavailable
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
+from .postgres_watchdog import WATCHDOG, Watch
 from .sql import DEFAULT_SWEEP_INTERVAL_SECONDS, SQLStore, adrive, check_positive, drive
 from .sql_flows import POSTGRES, Flow, Row, SQLFlows, Statement, check_prefix, schema_statements
 from .urls import take_url_prefix
@@ -195,30 +196,71 @@ class PostgresStore(SQLStore):
     # -- the drivers -------------------------------------------------------------------------
 
     def _run(self, flow: Flow[T], *, write: bool = True, ready: bool = False) -> T:
-        """Carry ``flow`` out in one transaction on a pooled connection."""
+        """Carry ``flow`` out in one transaction on a pooled connection, within
+        :attr:`_deadline` (see ``postgres_watchdog``)."""
+        watch = None
         try:
-            with self._connection() as connection:
+            with (
+                self._connection() as connection,
+                WATCHDOG.watching(connection, self._deadline) as watch,
+            ):
+
+                def step(statement: Statement) -> list[Row]:
+                    watch.renew()  # each statement has the whole deadline
+                    return _execute(connection, statement)
+
                 if not (ready or self._tables_ready):
                     with connection.transaction():
-                        drive(self._schema_if_missing(), lambda s: _execute(connection, s))
+                        drive(self._schema_if_missing(), step)
                     self._tables_ready = True
                 with connection.transaction():
-                    return drive(flow, lambda s: _execute(connection, s))
+                    return drive(flow, step)
         except psycopg.Error as error:
-            raise self._unavailable(error) from error
+            raise self._unavailable(error, watch) from error
 
     async def _arun(self, flow: Flow[T], *, write: bool = True, ready: bool = False) -> T:
         """:meth:`_run` on the running event loop's async pool."""
+        watch = None
         try:
             async with self._aconnection() as connection:
-                if not (ready or self._tables_ready):
+                with WATCHDOG.watching(connection, self._deadline) as watch:
+
+                    async def step(statement: Statement) -> list[Row]:
+                        watch.renew()  # each statement has the whole deadline
+                        return await _aexecute(connection, statement)
+
+                    if not (ready or self._tables_ready):
+                        async with connection.transaction():
+                            await adrive(self._schema_if_missing(), step)
+                        self._tables_ready = True
                     async with connection.transaction():
-                        await adrive(self._schema_if_missing(), lambda s: _aexecute(connection, s))
-                    self._tables_ready = True
-                async with connection.transaction():
-                    return await adrive(flow, lambda s: _aexecute(connection, s))
+                        return await adrive(flow, step)
         except psycopg.Error as error:
-            raise self._unavailable(error) from error
+            raise self._unavailable(error, watch) from error
+
+    @property
+    def _deadline(self) -> float:
+        """How long one statement may go unanswered on its connection: twice
+        ``timeout_seconds`` (the server's statement timeout), and a second for the
+        server to say so itself."""
+        return 2 * self.timeout_seconds + 1.0
+
+    def _alive(self, connection: psycopg.Connection[Any]) -> bool:
+        """:func:`_alive` within the deadline: Unanswered when the server, there, does not
+        answer at all (the next pooled connection would wait as long)."""
+        with WATCHDOG.watching(connection, self._deadline) as check:
+            alive = _alive(connection)
+        if check.severed:
+            raise Unanswered(self._deadline)
+        return alive
+
+    async def _aalive(self, connection: psycopg.AsyncConnection[Any]) -> bool:
+        """:meth:`_alive` on an async connection."""
+        with WATCHDOG.watching(connection, self._deadline) as check:
+            alive = await _aalive(connection)
+        if check.severed:
+            raise Unanswered(self._deadline)
+        return alive
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -230,7 +272,7 @@ class PostgresStore(SQLStore):
         try:
             for _ in range(self.pool_max_size):
                 with pool.connection() as connection:
-                    if _idle_too_long(connection) and not _alive(connection):
+                    if _idle_too_long(connection) and not self._alive(connection):
                         continue  # broken: the pool drops it as it comes back
                     self._reach.unreachable = False  # (one that works: the server answers)
                     try:
@@ -253,7 +295,7 @@ class PostgresStore(SQLStore):
         try:
             for _ in range(self.pool_max_size):
                 async with pool.connection() as connection:
-                    if _idle_too_long(connection) and not await _aalive(connection):
+                    if _idle_too_long(connection) and not await self._aalive(connection):
                         continue
                     self._reach.unreachable = False
                     try:
@@ -325,7 +367,14 @@ class PostgresStore(SQLStore):
             raise
         self._reach.end(started, None)
 
-    def _unavailable(self, error: psycopg.Error) -> StoreUnavailable:
+    def _unavailable(self, error: psycopg.Error, watch: Watch | None = None) -> StoreUnavailable:
+        if isinstance(error, Unanswered) or (watch is not None and watch.severed):
+            return StoreUnavailable(
+                f"the PostgreSQL session store at {self._where} did not answer within "
+                f"{self._deadline:g} s (twice timeout_seconds, and one), so the connection "
+                "was dropped and nothing was applied; check that the server is up and not "
+                "paused or swapping"
+            )
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return StoreUnavailable(
             f"the PostgreSQL session store at {self._where} failed: {type(error).__name__}: "
@@ -401,6 +450,13 @@ CHECK_AFTER_IDLE_SECONDS = 1.0
 _last_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
 
+class Unanswered(psycopg.OperationalError):
+    """A pooled connection's check got no answer within the deadline: the server hangs."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no answer within {seconds:g} s")
+
+
 def _idle_too_long(connection: Any) -> bool:
     """Whether ``connection`` went unused long enough to be checked (one this store
     never used, a spare the pool made in advance, is checked too: once)."""
@@ -440,6 +496,17 @@ def _advice(error: psycopg.Error, prefix: str, timeout_seconds: float) -> str:
         return (
             f"The {prefix}* tables are not there: check prefix= (it must be the one that "
             f"made them), or create them with create_schema() or postgres_schema.sql"
+        )
+    text = str(error)
+    if "does not exist" in text and ('database "' in text or 'role "' in text):
+        return (
+            "This is the configuration, not an outage: the server has no such database or "
+            "role; check the database name and the user in the store's URL"
+        )
+    if "password authentication failed" in text or "no pg_hba.conf entry" in text:
+        return (
+            "This is the configuration, not an outage: the server refused the login; check "
+            "the user and password in the store's URL, and the server's pg_hba.conf"
         )
     return (
         f"Check that the server is up and accepts writes, that the disk has room, and that "

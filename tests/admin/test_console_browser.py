@@ -246,6 +246,44 @@ def test_ttl_and_revoke_act_at_once(new_page: Any, site: Site) -> None:
     assert row.locator(".badge").inner_text() == "revoked"
 
 
+def test_the_dialog_sends_a_form_once_and_says_why_one_was_refused(
+    new_page: Any, site: Site
+) -> None:
+    page = console(new_page, site)
+    dialog = open_detail(page, site, "user10")
+    dialog.get_by_label("Reason (logged, optional)").fill("ticket 7")
+    dialog.get_by_role("button", name="View session content").dblclick()
+    dialog.locator("#payload").wait_for()
+    page.wait_for_timeout(300)  # (time for a second request, were one sent)
+    reveals = [e.reason for e in site.manager.audit_log(action="reveal")]
+    assert reveals == ["ticket 7"]  # one reveal, one audit entry
+
+    # a form the server refuses as filled in (422): the form again, with why
+    dialog.get_by_role("button", name="Update payload TTL").click()  # no TTL given
+    dialog.get_by_text("Give a TTL from 1 minute to a year, or unlimited.").wait_for()
+    assert dialog.get_by_label("New TTL (minutes)").is_visible()
+
+    # a form gone stale (a page left open for a day): the server's own sentence
+    stale = dialog.locator("form[action$='/ttl'] input[name=csrf_token]")
+    stale.evaluate("input => { input.value = '123.stale'; }")
+    dialog.get_by_label("New TTL (minutes)").fill("30")
+    dialog.get_by_role("button", name="Update payload TTL").click()
+    dialog.get_by_text(re.compile(r"CSRF check failed: this form has expired")).wait_for()
+    dialog.get_by_role("button", name="Close").click()
+    dialog.wait_for(state="hidden")
+    assert site.manager.audit_log(action="ttl") == []
+
+    # a session that went while its row was on screen: the page's words, not the page
+    row = page.locator(f"tr[data-id='{site.ids['user11']}']")
+    page.goto(f"{CONSOLE}/?q=user11@")
+    site.store.delete(site.ids["user11"])  # (what a logout does to the record)
+    row.get_by_role("link", name=re.compile(r"View \(\d+\)")).click()
+    dialog.get_by_text("This session is gone (logged out, or past retention).").wait_for()
+    assert dialog.locator("header, nav").count() == 0  # no page inside the dialog
+    dialog.get_by_role("button", name="Close").click()
+    dialog.wait_for(state="hidden")
+
+
 def test_both_exports_download_exactly_the_current_page(new_page: Any, site: Site) -> None:
     page = console(new_page, site)
     page.goto(f"{CONSOLE}/?sort=email&order=asc&size=10&page=1")

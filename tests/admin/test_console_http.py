@@ -170,6 +170,84 @@ def test_a_hostile_csrf_token_or_origin_is_refused_not_a_500(
     assert answer.status_code == 403 and "CSRF check failed" in answer.text
 
 
+PUBLIC = "https://sessions.example.com"  # what the browser shows; the proxy sends another Host
+
+
+def proxied_site(trusted: list[str]) -> Any:
+    """The shop, console and "my sessions" as behind a proxy that rewrites ``Host``."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from sessionware.admin import MySessions
+
+    from .site import operator_from_cookie, routes, signed_in_user, with_sessions
+
+    store = MemoryStore()
+    console = AdminConsole(store, authorize=operator_from_cookie, trusted_origins=trusted)
+    mine = MySessions(store, user=signed_in_user, trusted_origins=trusted)
+    app = Starlette(routes=[*routes(), Mount(CONSOLE, app=console), Mount(MINE, app=mine)])
+    return with_sessions(app, store, "shop", "session")
+
+
+@pytest.mark.parametrize("trusted", [[], [PUBLIC + "/"]], ids=["untrusted", "trusted"])
+def test_behind_a_proxy_that_rewrites_host_trusted_origins_lets_forms_through(
+    trusted: list[str],
+) -> None:
+    with TestClient(proxied_site(trusted), base_url="http://app.internal:8000") as client:
+        session_id = signed_in(client, "rita")
+        client.cookies.set("operator", "admin:ada")
+        console_token = token_of(client.get(f"{CONSOLE}/").text)
+        own = {"csrf_token": token_of(client.get(f"{MINE}/").text)}
+        origin = {"origin": PUBLIC.upper()}  # (an origin's case does not matter)
+        stale = client.post(
+            f"{MINE}/end-others", data={"csrf_token": console_token}, headers=origin
+        )
+        mine = client.post(f"{MINE}/end-others", data=own, headers=origin, follow_redirects=False)
+        form = {"csrf_token": console_token, "id": session_id, "confirm": "yes"}
+        revoke = client.post(f"{CONSOLE}/revoke", data=form, headers={"origin": PUBLIC})
+    assert stale.status_code == 403 and "text/html" in stale.headers["content-type"]
+    assert f'href="{MINE}/"' in stale.text  # a way back, whatever the reason
+    if trusted:
+        assert "has expired" in stale.text  # the console's token is not rita's own
+        assert mine.status_code == 303, mine.text
+        assert revoke.status_code == 200, revoke.text
+        return
+    assert "trusted_origins" in stale.text
+    assert mine.status_code == 403 and revoke.status_code == 403
+    assert f"sent from the page at '{PUBLIC}'" in revoke.text  # says what to do
+    assert "'app.internal:8000'" in revoke.text and "trusted_origins" in revoke.text
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["sessions.example.com"], ["https://x.test/admin"], ["*"], [1], "https://a.test"],
+    ids=["bare-host", "path", "pattern", "not-str", "not-a-list"],
+)
+def test_trusted_origins_are_checked(bad: Any) -> None:
+    with pytest.raises(ConfigurationError, match="trusted_origins"):
+        AdminConsole(MemoryStore(), authorize=lambda request: None, trusted_origins=bad)
+
+
+def test_the_audit_page_says_when_it_shows_only_the_newest_entries() -> None:
+    from sessionware.stores.base import AuditRecord
+
+    store = MemoryStore()
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        session_id = signed_in(client, "rita")
+        client.cookies.set("operator", "admin:ada")
+        for total in (199, 200):  # entries in the log: all shown, then the page's fill
+            while len(store.audit(limit=1000)) < total:
+                store.add_audit(AuditRecord(time.time(), "ada", "ttl", session_id, "again"))
+            page = client.get(f"{CONSOLE}/audit").text
+            assert page.count("<tr>") == total + 1  # and the header's
+            assert ("The newest 200 entries" in page) == (total == 200)
+        SessionManager(store).revoke(session_id, actor="ada")
+        ended = client.get(f"{CONSOLE}/session", params={"id": session_id}).text
+        assert "View session content" not in ended  # nothing left to reveal
+        assert "the session is not active" in ended
+
+
 def test_configuration_is_checked() -> None:
     with pytest.raises(ConfigurationError, match="authorize"):
         AdminConsole(MemoryStore(), authorize=None)  # type: ignore[arg-type]
@@ -381,8 +459,16 @@ def test_the_console_refuses_a_ttl_under_a_minute() -> None:
         assert info.expires_at.timestamp() > time.time() + 86400  # the idle timeout: unchanged
         assert SessionManager(store).audit_log(action="ttl") == []
         form = {"id": session_id, "csrf_token": token, "ttl_minutes": "1"}
-        assert "expires in 1 min." in client.post(f"{CONSOLE}/ttl", data=form).text
-    assert SessionManager(store).audit_log(action="ttl")[0].reason == "expires in 60 s"
+        done = client.post(f"{CONSOLE}/ttl", data=form, follow_redirects=False)
+        assert done.status_code == 303  # so that a reload or Back sends nothing again
+        assert done.headers["location"] == f"{CONSOLE}/session?id={session_id}&done=ttl"
+        for _ in range(2):  # the page it leads to, reloaded: no second change
+            assert "Payload TTL updated." in client.get(done.headers["location"]).text
+        partial = {"x-console-partial": "1"}  # in the dialog: the details, at once
+        answer = client.post(f"{CONSOLE}/ttl", data=form, headers=partial)
+        assert answer.status_code == 200 and "expires in 1 min." in answer.text
+    entries = SessionManager(store).audit_log(action="ttl")
+    assert [entry.reason for entry in entries] == ["expires in 60 s"] * 2
 
 
 def test_my_sessions_show_only_a_count_of_ended_sessions() -> None:
@@ -445,6 +531,47 @@ def test_head_over_wsgi_sends_no_body() -> None:
     assert head.headers["content-length"] == got.headers["content-length"]
 
 
+@pytest.mark.parametrize("number", [7.0, "decimal"])
+def test_my_sessions_finds_a_user_whose_id_is_a_number(number: Any) -> None:
+    """The middleware records 7.0 as the user "7" (and Decimal("7.00") too): the page,
+    given the same number, lists and ends that user's devices."""
+    from decimal import Decimal
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    from sessionware import SessionMiddleware
+    from sessionware.admin import MySessions
+
+    value = Decimal("7.00") if number == "decimal" else number
+    store = MemoryStore()
+
+    async def login(request: Request) -> PlainTextResponse:
+        request.session.regenerate()
+        request.session["user_id"] = value
+        return PlainTextResponse("signed in")
+
+    mine = MySessions(store, user=lambda request: request.session.get("user_id"))
+    app = Starlette(routes=[Route("/login", login), Mount("/me", app=mine)])
+    app.add_middleware(
+        SessionMiddleware, secret_key="numeric-user-ids-0123456789abcdef", store=store,
+        user_key="user_id", secure=False,
+    )  # fmt: skip
+    laptop, phone = (TestClient(app, base_url="http://testserver") for _ in range(2))
+    for client in (laptop, phone):
+        client.get("/login")
+    assert [i.user for i in SessionManager(store).list().items] == ["7", "7"]
+    page = laptop.get("/me/").text
+    assert page.count("End session") == 1  # the phone; this device has none
+    ended = laptop.post("/me/end-others", data={"csrf_token": token_of(page)})
+    assert ended.status_code == 200 and "Ended 1 session." in ended.text
+    assert len(SessionManager(store).user_sessions(7)) == 1
+    for client in (laptop, phone):
+        client.close()
+
+
 def test_my_sessions_ends_an_own_session_when_user_ids_are_hashed() -> None:
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -488,7 +615,7 @@ def test_my_sessions_ends_an_own_session_when_user_ids_are_hashed() -> None:
     form = {"csrf_token": token_of(page)}
     for session_id in (other_id, "0" * 32):  # not hers: the same 404 as no session
         refused = laptop.post("/me/end", data={**form, "id": session_id})
-        assert refused.status_code == 404 and "No such session among yours." in refused.text
+        assert refused.status_code == 404 and "not among the ones you are signed in" in refused.text
     ended = laptop.post("/me/end", data={**form, "id": phone_id}, follow_redirects=False)
     assert ended.status_code == 303 and ended.headers["location"] == "/me/?ended=1"
     assert [i.id for i in SessionManager(store, encryption=ring).user_sessions("max")] == [other_id]

@@ -56,6 +56,20 @@ def test_list_prints_a_table_of_the_page(redis_prefix: str, ids: list[str]) -> N
     assert "1 session in all" in one
 
 
+def test_a_long_user_id_is_cut_in_the_table_and_whole_in_json(
+    redis_prefix: str, store: RedisStore
+) -> None:
+    now, user = time.time(), "7" * 1001
+    meta = Meta(created_at=now, updated_at=now, last_activity_at=now, expires_at=now + 60)
+    meta.user = user
+    store.create("f" * 32, {"n": codec.encode("n", 1)}, meta)
+    table = ok(run("sessions", "list", prefix=redis_prefix))
+    assert "7" * 63 + "…" in table and "7" * 64 not in table
+    assert "f" * 32 in table  # the id stays whole beside it
+    listed = json.loads(ok(run("sessions", "list", "--json", prefix=redis_prefix)))
+    assert [item["userIdentifier"] for item in listed["items"]] == [user]
+
+
 def test_list_json_is_the_export_with_metadata_shape(redis_prefix: str, ids: list[str]) -> None:
     out = ok(
         run(
@@ -160,6 +174,10 @@ def test_revoke_user_keeps_one(redis_prefix: str, ids: list[str], store: RedisSt
     assert manager.get(ids[3]).status == "active"  # type: ignore[union-attr]
     assert manager.get(ids[1]).status == "active"  # type: ignore[union-attr]
     failed(run("sessions", "revoke-user", "nobody", "--yes", prefix=redis_prefix), 1)
+    for blank in ("", "  "):  # a slip, told as one (exit 2), not "no live session"
+        assert "name a user" in failed(
+            run("sessions", "revoke-user", blank, "--yes", prefix=redis_prefix), 2
+        )
 
 
 def test_ttl_takes_durations_and_unlimited(

@@ -198,6 +198,26 @@ def test_an_older_schema_is_logged_once_and_reported_on_every_load(
     assert len(logged) == 1, [r.getMessage() for r in logged]
 
 
+def test_reading_a_value_an_older_schema_allowed_answers_200(
+    shell: str, any_store: Any, types: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutable value read (so maybe changed in place) but not changed is not checked
+    again at the save: the record was written under an older schema, which the
+    handler sees in ``schema_problems``; only a change of it is refused."""
+    monkeypatch.setattr(registry, "CACHE_SECONDS", 0.0)
+    with client_for(shell, any_store) as client:
+        assert client.get("/set", params={"key": "details", "value": "details"}).status_code == 200
+        schema = {**CHECKOUT["schema"], "details": "string"}
+        types.update("checkout-session", schema=schema, selector=None)
+        answers = [client.get("/") for _ in range(2)]
+        assert [answer.status_code for answer in answers] == [200, 200]
+        body = answers[-1].json()
+        assert body["session"] == {"details": VALUES["details"]}
+        assert len(body["problems"]) == 1
+        assert client.get("/nest").status_code == 500  # changed in place: refused, unsaved
+        assert client.get("/").json()["session"] == {"details": VALUES["details"]}
+
+
 def test_a_type_change_reaches_the_middleware_after_its_cache(
     shell: str, any_store: Any, types: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -47,12 +48,36 @@ def test_create_takes_a_type_a_dict_or_keywords(any_store: Any) -> None:
     assert types.fetch("from-a-dict").expires_at(0.0) == 7 * 86400
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("int", "integer"), ("Str", "string"), ("bool", "boolean"), ("float", "number"),
+     ("list", "array"), ("dict", "object")],
+)  # fmt: skip
+def test_python_type_names_are_refused_in_new_definitions_only(
+    any_store: Any, written: str, meant: str
+) -> None:
+    """A new definition with Python's name for a type is a slip; a type stored before
+    that rule (where it was an example string) still reads, and still works."""
+    types = SessionManager(any_store).types
+    with pytest.raises(InvalidSessionType, match=f"did you mean '{meant}'") as caught:
+        types.create(name="Orders", schema={"view": {"mode": written}})
+    assert caught.value.field == "view.mode"
+    old = {"name": "Orders", "tag": "orders", "schema": {"mode": written}, "expiry": 1,
+           "period": "hours", "description": "", "selector": None}  # fmt: skip
+    any_store.registry_put("session-type", "orders", json.dumps(old).encode())
+    assert types.fetch("orders").schema == {"mode": written}  # as it was: an example
+    with pytest.raises(InvalidSessionType, match=f"did you mean '{meant}'"):
+        types.update("orders", schema={"mode": written})
+    assert types.update("orders", expiry=2).expiry == 2  # other changes still go through
+
+
 def test_a_taken_tag_and_a_bad_type_are_refused(any_store: Any) -> None:
     types = SessionManager(any_store).types
     types.create(**USER)
     with pytest.raises(InvalidSessionType) as caught:
         types.create(**USER)
     assert caught.value.field == "tag"
+    assert "exists: change it with update('user-session', ...)" in str(caught.value)
     with pytest.raises(InvalidSessionType) as caught:
         types.create(name="Bad", schema={"age": "integr"})
     assert caught.value.field == "age"

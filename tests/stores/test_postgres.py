@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -243,6 +245,56 @@ def test_a_server_that_is_down_is_a_503_and_service_resumes_with_nothing_lost(
                 assert "set-cookie" not in response.headers
         finally:
             cluster.start()
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
+        assert client.get("/put", params={"key": "a", "value": "3"}).status_code == 200
+        assert client.get("/get", params={"key": "a"}).json()["value"] == "3"
+    store.close()
+
+
+@contextlib.contextmanager
+def frozen(cluster: Cluster, at_most: float = 15.0) -> Iterator[None]:
+    """The server's processes stopped (SIGSTOP: a hung host, a paused VM), its kernel
+    still taking TCP data; continued after the block, even after a failure, and after
+    ``at_most`` seconds whatever the block does (a request that waits for ever)."""
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True)
+    pids = [postmaster, *map(int, children.stdout.split())]
+
+    def resume() -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    backstop = threading.Timer(at_most, resume)
+    backstop.start()
+    try:
+        yield
+    finally:
+        backstop.cancel()
+        resume()
+
+
+@pytest.mark.parametrize("framework", FRAMEWORK_NAMES)
+def test_a_server_that_hangs_mid_request_is_a_503_in_bounded_time_and_applies_nothing(
+    cluster: Cluster, framework: str
+) -> None:
+    """A server that stops answering on a connection the pool holds (its statement
+    timeout cannot fire while it is stopped) costs a request about twice the store's
+    timeout, then a 503: the connection is dropped, so the write it carried is rolled
+    back when the server wakes, never applied behind the 503."""
+    store = own_store(cluster)
+    with FRAMEWORKS[framework](store) as client:
+        assert client.get("/put", params={"key": "a", "value": "1"}).status_code == 200
+        for _ in range(2):  # the second: a pooled connection's check before use waits too
+            with frozen(cluster):
+                start = time.monotonic()
+                response = client.get("/put", params={"key": "a", "value": "2"})
+                took = time.monotonic() - start
+            assert response.status_code == 503 and "set-cookie" not in response.headers
+            assert 2.0 <= took < 6.0, took  # 2 x timeout_seconds, and a second for it
+            time.sleep(postgres.CHECK_AFTER_IDLE_SECONDS + 0.2)  # (its pool: idle again)
         assert client.get("/get", params={"key": "a"}).json()["value"] == "1"
         assert client.get("/put", params={"key": "a", "value": "3"}).status_code == 200
         assert client.get("/get", params={"key": "a"}).json()["value"] == "3"
@@ -515,6 +567,25 @@ def test_a_role_without_rights_is_told_to_get_a_grant_not_that_the_server_is_dow
     with pytest.raises(StoreUnavailable, match="Check that the server is up"):
         down.load("x", now=time.time(), idle_seconds=60)
     down.close()
+
+
+@pytest.mark.parametrize("where", ["dbname", "user"])
+def test_a_wrong_database_or_role_is_told_as_configuration_not_an_outage(
+    cluster: Cluster, where: str
+) -> None:
+    url = (
+        cluster.url("no_such_db")
+        if where == "dbname"
+        else cluster.url().replace("postgres@", "no_such_role@")
+    )
+    store = PostgresStore.from_url(url, prefix="sw_", timeout_seconds=1)
+    with pytest.raises(StoreUnavailable) as caught:
+        store.load("x", now=time.time(), idle_seconds=60)
+    store.close()
+    message = str(caught.value)
+    assert "no such database or role" in message, message
+    assert "check the database name and the user" in message
+    assert "server is up" not in message
 
 
 @contextlib.contextmanager

@@ -11,13 +11,20 @@
     return fetch(url, options).then(function (response) {
       if (response.headers.get("X-Console-Changed") === "1") dialog.dataset.changed = "1";
       return response.text().then(function (text) {
-        if (!response.ok && response.headers.get("Content-Type").indexOf("text/html") !== 0) {
-          text = '<section class="detail"><p class="notice" role="alert"></p>' +
+        if (response.ok || response.status === 422) {  // (422: the form again, with why)
+          dialog.innerHTML = text;
+        } else {  // the server's own sentence, whatever page it came in, and a way out
+          var kind = response.headers.get("Content-Type") || "";
+          if (kind.indexOf("text/html") === 0) {
+            var page = new DOMParser().parseFromString(text, "text/html");
+            var main = page.querySelector("main") || page.body;
+            text = main ? main.textContent : "";
+          }
+          text = text.replace(/\s+/g, " ").trim().slice(0, 600);
+          dialog.innerHTML = '<section class="detail"><p class="notice" role="alert"></p>' +
             '<button type="button" data-close>Close</button></section>';
-          dialog.innerHTML = text;
-          dialog.querySelector(".notice").textContent = "Refused (" + response.status + ").";
-        } else {
-          dialog.innerHTML = text;
+          dialog.querySelector(".notice").textContent =
+            text || "Refused (" + response.status + ").";
         }
         enhance(dialog);
         if (!dialog.open) dialog.showModal();
@@ -61,8 +68,12 @@
       var form = event.target.closest("form[data-in-dialog]");
       if (!form) return;
       event.preventDefault();
+      if (form.dataset.sent === "1") return;  // a double click sends it once
+      form.dataset.sent = "1";
       var body = new URLSearchParams(new FormData(form));
-      load(form.action, { method: "POST", body: body });
+      load(form.action, { method: "POST", body: body }).catch(function () {
+        delete form.dataset.sent;  // the network failed: it may be sent again
+      });
     });
     dialog.addEventListener("close", function () {
       if (dialog.dataset.changed === "1") window.location.reload();
