@@ -114,7 +114,9 @@ def page(listing: SessionPage, as_json: bool) -> None:
         )
     pages = max(listing.total_pages, 1)
     total = f"{listing.total_items} session{'' if listing.total_items == 1 else 's'} in all"
-    if listing.page >= pages:
+    if not listing.total_items:
+        table.caption = total  # (no "page 0 of 1": there are no pages)
+    elif listing.page >= pages:
         table.caption = f"there is no page {listing.page}: pages 0 to {pages - 1}, {total}"
     else:
         table.caption = f"page {listing.page} of {pages} (0-based), {total}"

@@ -248,6 +248,20 @@ def test_the_audit_page_says_when_it_shows_only_the_newest_entries() -> None:
         assert "the session is not active" in ended
 
 
+def test_analytics_of_an_empty_store_names_no_peak_time_and_counts_in_the_singular() -> None:
+    store = MemoryStore()
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        client.cookies.set("operator", "admin:ada")
+        empty = client.get(f"{CONSOLE}/analytics").text
+        assert "peak, last 24 h</span>" in empty  # no time for a peak of 0
+        assert "0 apps." in empty
+        signed_in(client, "rita")
+        client.cookies.set("operator", "admin:ada")
+        one = client.get(f"{CONSOLE}/analytics").text
+        assert "1 app." in one and "peak, last 24 h (at " in one
+
+
 def test_configuration_is_checked() -> None:
     with pytest.raises(ConfigurationError, match="authorize"):
         AdminConsole(MemoryStore(), authorize=None)  # type: ignore[arg-type]
