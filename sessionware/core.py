@@ -38,6 +38,7 @@ from .errors import ConfigurationError, SchemaViolation, SessionConflict, Unknow
 from .identity import UserPath
 from .session import FLASH_KEY, Session
 from .stores.base import (
+    ACTIVE,
     EXPIRED,
     REVOKED,
     TOO_LARGE,
@@ -410,7 +411,7 @@ class Plan:
         self.gone_id = gone_id  # for the lifecycle: what a load would have reported
         return True
 
-    def gone(self, ended: bool) -> list[tuple[str, str]]:
+    def gone(self, ended: bool, written: bool = False) -> list[tuple[str, str]]:
         """The headers for a save or rotation that found its record gone; ``ended``:
         its tombstone says it was revoked or expired (its cookie is then expired).
 
@@ -428,11 +429,11 @@ class Plan:
             self.headers_if_gone.append(self.expire_if_ended)
         headers = self.result_headers(False)
         if self.method == "rotate":
-            lost = ended
+            lost = ended or written
         else:
             lost = self.sets_keys or (self.removes_keys and not ended)
         if lost:
-            raise SessionConflict(self.args[0], ended=ended, headers=headers)
+            raise SessionConflict(self.args[0], ended=ended, headers=headers, written=written)
         return headers
 
     def result_headers(self, outcome: object) -> list[tuple[str, str]]:
@@ -470,23 +471,43 @@ def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
     SessionTooLarge when the store refused a save or blind write as over the cap
     (nothing written: concurrent requests passed it together), and SessionConflict
     when the record was gone and the request's changes with it (:meth:`Plan.gone`)."""
-    outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs) if plan.method else None
+    kwargs = _kwargs_for(store, plan)
+    outcome = getattr(store, plan.method)(*plan.args, **kwargs) if plan.method else None
     if plan.fall_back(outcome):
-        outcome = getattr(store, plan.method)(*plan.args, **plan.kwargs)
+        outcome = getattr(store, plan.method)(*plan.args, **kwargs)
     if outcome is False and plan.method in GONE_MATTERS:
-        return plan.gone(_ended(dead_meta(store, plan.args[0], time.time())))
+        dead = dead_meta(store, plan.args[0], time.time())
+        return plan.gone(_ended(dead), _written(dead, kwargs))
     return plan.result_headers(outcome)
 
 
 async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
     """:func:`run_plan` against an async store: the headers to add; raises as it does."""
     method = getattr(store, "a" + plan.method) if plan.method else None
-    outcome = await method(*plan.args, **plan.kwargs) if method else None
+    kwargs = _kwargs_for(store, plan)
+    outcome = await method(*plan.args, **kwargs) if method else None
     if plan.fall_back(outcome):
-        outcome = await getattr(store, "a" + plan.method)(*plan.args, **plan.kwargs)
+        outcome = await getattr(store, "a" + plan.method)(*plan.args, **kwargs)
     if outcome is False and plan.method in GONE_MATTERS:
-        return plan.gone(_ended(await adead_meta(store, plan.args[0], time.time())))
+        dead = await adead_meta(store, plan.args[0], time.time())
+        return plan.gone(_ended(dead), _written(dead, kwargs))
     return plan.result_headers(outcome)
+
+
+def _kwargs_for(store: object, plan: Plan) -> dict[str, Any]:
+    """The plan's keyword arguments that ``store`` takes: a rotation's
+    ``unchanged_since`` only where its class says it checks it (a store written
+    before that argument keeps working, without the check)."""
+    kwargs = plan.kwargs
+    if "unchanged_since" in kwargs and not getattr(store, "ROTATE_CHECKS_CHANGES", False):
+        return {key: value for key, value in kwargs.items() if key != "unchanged_since"}
+    return kwargs
+
+
+def _written(meta: Meta | None, kwargs: dict[str, Any]) -> bool:
+    """Whether a rotation that checked ``unchanged_since`` was refused because its
+    record is still live (so another request wrote it), not because it went."""
+    return "unchanged_since" in kwargs and meta is not None and meta.status == ACTIVE
 
 
 def _ended(meta: Meta | None) -> bool:
@@ -613,6 +634,8 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     step = _with(result, "rotate", args, cookie=cookie)
     step.expire_if_ended = ("set-cookie", config.cookie.expire_cookie())
     step.kwargs["require_live"] = carry
+    if carry and session._meta is not None:  # not over a write another request made since
+        step.kwargs["unchanged_since"] = session._meta.updated_at
     return step
 
 

@@ -145,15 +145,27 @@ class SessionConflict(SessionwareError, RuntimeError):
     answers 409 and sets no new cookie: sending the request again carries the
     browser's cookie as it is now. What loses nothing is not a conflict: a read, a
     flash read, values sealed anew, a key removed from a session that ended, a
-    blind write (it starts a new session). ``session_id`` is the id the request loaded; ``ended``
-    whether it was revoked or expired; ``headers`` what the 409 carries for the
-    cookie (its expiry, when the session ended rather than moved).
+    blind write (it starts a new session). A login (``regenerate()``) whose session
+    another request wrote meanwhile is one too (``written``): moving the data it
+    loaded to the new id would drop that write. ``session_id`` is the id the request
+    loaded; ``ended`` whether it was revoked or expired; ``headers`` what the 409
+    carries for the cookie (its expiry, when the session ended rather than moved).
     """
 
-    def __init__(self, session_id: str, *, ended: bool, headers: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        ended: bool,
+        headers: list[tuple[str, str]],
+        written: bool = False,
+    ) -> None:
         why = (
             "was revoked or expired"
             if ended
+            else "was written by another request (a login here would have carried an "
+            "older view of it to the new id)"
+            if written
             else "was logged out or given a new id (a login) by another request"
         )
         super().__init__(

@@ -83,8 +83,9 @@ _STORE_METHODS = {"load", "create", "save", "write", "rotate", "delete"}
 class EndsBeforeSaving:
     """Wraps a store; once ``armed``, every save and rotation first ends its record
     the way ``how`` says: ``"revoke"`` (an operator), ``"logout"`` (a delete, as
-    another request's logout does). That is another request ending the session
-    between this request's load and its save, without threads or timing."""
+    another request's logout does), or writes to it: ``"write"`` (another request
+    saves the key ``beside`` meanwhile). That is another request acting between this
+    request's load and its save, without threads or timing."""
 
     def __init__(self, store: Any, how: str) -> None:
         self.store = store
@@ -96,6 +97,12 @@ class EndsBeforeSaving:
 
         if self.how == "revoke":
             assert self.store.revoke(session_id, actor="ops", now=time.time())
+        elif self.how == "write":
+            from sessionware import codec
+            from sessionware.stores.base import Changes
+
+            beside = Changes(set={"beside": codec.encode("beside", "kept")}, updated_at=time.time())
+            assert self.store.save(session_id, beside)
         else:
             self.store.delete(session_id)
 

@@ -35,6 +35,10 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
     elif path == "/drop":
         session.get("a")  # loaded: a save, not a blind write
         del session[params["key"]]
+    elif path == "/login":
+        session.get("a")  # loaded, then the password is checked (meanwhile: "beside")
+        session.regenerate()
+        session["user"] = params["user"]
     elif path == "/cors":  # what a CORS middleware or flask-cors adds for an SPA
         session["n"] = session.get("n", 0) + 1
         return 200, {}, {**CORS, "x-app": "kept?", "vary": "Accept-Encoding, Origin"}
@@ -50,6 +54,28 @@ CORS = {
 @pytest.fixture(params=SHELLS)
 def shell(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def test_a_login_over_a_write_made_meanwhile_answers_409_and_loses_neither(
+    shell: str, store: Any
+) -> None:
+    """A request saves a key while a login is between its load and its regenerate():
+    moving the data the login loaded to the new id would drop that key behind the
+    other request's 200. The login answers 409 with no cookie; sent again, it moves
+    the session with the key."""
+    writing = EndsBeforeSaving(store, "write")
+    with shell_client(shell, handler, writing) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        before = client.cookies["session"]
+        writing.armed = True
+        login = client.get("/login", params={"user": "ann"})
+        writing.armed = False
+        assert login.status_code == 409, login.text
+        assert "set-cookie" not in login.headers and client.cookies["session"] == before
+        assert client.get("/read").json() == {"keys": ["a", "beside"]}  # nothing lost
+        again = client.get("/login", params={"user": "ann"})
+        assert again.status_code == 200 and client.cookies["session"] != before
+        assert client.get("/read").json() == {"keys": ["a", "beside", "user"]}
 
 
 @pytest.mark.parametrize("how", ["logout", "revoke"])

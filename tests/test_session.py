@@ -113,7 +113,10 @@ def test_regenerate_plans_a_rotation_that_requires_the_old_record_live() -> None
     session = loaded(user="u")
     session.regenerate()
     decision = plan(CONFIG, session)
-    assert decision.method == "rotate" and decision.kwargs == {"require_live": True}
+    assert decision.method == "rotate"
+    loaded_at = session._meta.updated_at  # type: ignore[union-attr]
+    # and not over a write another request made since this one loaded it
+    assert decision.kwargs == {"require_live": True, "unchanged_since": loaded_at}
     old_id, new_id, data, _meta = decision.args
     assert old_id == "id1" and new_id != "id1" and set(data) == {"user"}
     # gone: no cookie at all (a concurrent login may have set the new one), unless it ended

@@ -127,6 +127,12 @@ class Changes:
     device: str | None = None  # a new Meta.device; None leaves it as it is
 
 
+def changed_since(meta: Meta, unchanged_since: float | None) -> bool:
+    """Whether a live record ``meta`` was written after the request that is rotating it
+    loaded it (``unchanged_since``: the ``updated_at`` it loaded; ``None``: no check)."""
+    return unchanged_since is not None and meta.updated_at != unchanged_since
+
+
 WRITTEN = "written"
 GONE = "gone"
 TOO_LARGE = "too-large"
@@ -263,6 +269,7 @@ class SyncStore(Protocol):
         meta: Meta,
         *,
         require_live: bool,
+        unchanged_since: float | None = None,
     ) -> bool:
         """Delete ``old_id`` and create ``new_id`` with ``data`` and ``meta``.
 
@@ -271,6 +278,12 @@ class SyncStore(Protocol):
         live, so a revoked session cannot live on under a new id. Without it
         (data written after a logout), the new record is created regardless.
         Either way an ended ``old_id``'s tombstone stays for its retention.
+
+        ``unchanged_since`` (the ``updated_at`` the request loaded; passed only to
+        a store whose class sets ``ROTATE_CHECKS_CHANGES = True``): a live
+        ``old_id`` written since (another request saved a key meanwhile) is left
+        as it is and ``False`` is returned, as for one not live, so that the
+        rotation does not carry an older view of the data over that write.
         """
         ...
 
@@ -329,6 +342,7 @@ class AsyncStore(Protocol):
         meta: Meta,
         *,
         require_live: bool,
+        unchanged_since: float | None = None,
     ) -> bool:
         """See :meth:`SyncStore.rotate`."""
         ...

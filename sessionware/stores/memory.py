@@ -35,6 +35,7 @@ from .base import (
     StoredSession,
     blind_refused,
     blind_size,
+    changed_since,
     refused,
     resized,
     slid_expiry,
@@ -66,6 +67,8 @@ class MemoryStore:
     """
 
     per_process: ClassVar[bool] = True  # see sessionware.responses.checked_store
+
+    ROTATE_CHECKS_CHANGES = True  # rotate() takes unchanged_since (see base)
 
     def __init__(
         self,
@@ -138,12 +141,15 @@ class MemoryStore:
         meta: Meta,
         *,
         require_live: bool,
+        unchanged_since: float | None = None,
     ) -> bool:
         with self._lock:
             old = self._live(old_id, meta.updated_at)
             old_live = old is not None and old.data is not None
             if require_live and not old_live:
                 return False
+            if old is not None and old_live and changed_since(old.meta, unchanged_since):
+                return False  # written since the request loaded it: see base.changed_since
             if old_live:  # a tombstone stays for its retention
                 self._remove(old_id)
             self._insert(new_id, data, meta)
@@ -198,8 +204,11 @@ class MemoryStore:
         meta: Meta,
         *,
         require_live: bool,
+        unchanged_since: float | None = None,
     ) -> bool:
-        return self.rotate(old_id, new_id, data, meta, require_live=require_live)
+        return self.rotate(
+            old_id, new_id, data, meta, require_live=require_live, unchanged_since=unchanged_since
+        )
 
     async def adelete(self, session_id: str) -> None:
         self.delete(session_id)

@@ -74,6 +74,8 @@ class RedisStore:
     corrupt record is logged once, without its content, and read as no session.
     """
 
+    ROTATE_CHECKS_CHANGES = True  # rotate() takes unchanged_since (see base)
+
     def __init__(
         self,
         client: SyncClient | AsyncClient,
@@ -468,9 +470,11 @@ class RedisStore:
         meta: Meta,
         *,
         require_live: bool,
+        unchanged_since: float | None = None,
     ) -> bool:
         self._forget(old_id)
-        return self._run(self._flows.rotate(old_id, new_id, data, meta, require_live))
+        flow = self._flows.rotate(old_id, new_id, data, meta, require_live, unchanged_since)
+        return self._run(flow)
 
     def delete(self, session_id: str) -> None:
         self._forget(session_id)
@@ -517,9 +521,11 @@ class RedisStore:
         meta: Meta,
         *,
         require_live: bool,
+        unchanged_since: float | None = None,
     ) -> bool:
         self._forget(old_id)
-        return await self._arun(self._flows.rotate(old_id, new_id, data, meta, require_live))
+        flow = self._flows.rotate(old_id, new_id, data, meta, require_live, unchanged_since)
+        return await self._arun(flow)
 
     async def adelete(self, session_id: str) -> None:
         self._forget(session_id)

@@ -273,18 +273,29 @@ class RedisFlows:
         data: Mapping[str, bytes],
         meta: Meta,
         require_live: bool,
+        unchanged_since: float | None = None,
     ) -> Flow[bool]:
         """Optimistic: take the old record and create the new one in one round trip;
-        if the old one was not live and had to be, remove the new one in a second."""
+        if the old one was not live and had to be, or was written since
+        ``unchanged_since`` (then it stays), remove the new one in a second."""
         now = meta.updated_at
+        take = ("take",) if unchanged_since is None else ("take", _num(unchanged_since))
         taken, *_ = yield from roundtrip(
-            [*self._both(old_id, now, ("take",), None), *self._create(new_id, data, meta, old_id)]
+            [*self._both(old_id, now, take, None), *self._create(new_id, data, meta, old_id)]
         )
-        if _state(old_id, taken) == 1 or not require_live:
+        state = _state(old_id, taken)
+        if state == 1 or (not require_live and state != _CHANGED):
             return True
-        yield from roundtrip(
-            [Call(None, ("DEL", *self._keys(new_id))), self._index("forget", now, _member(new_id))]
-        )
+        undo = [
+            Call(None, ("DEL", *self._keys(new_id))),
+            self._index("forget", now, _member(new_id)),
+        ]
+        if state == _CHANGED:  # the old record stays: list it again where the new one took it
+            (peeked,) = yield from roundtrip([self._record("peek", old_id, now, "0")])
+            found = self._peeked(old_id, peeked, now)
+            if found is not None:
+                undo.append(self._index("create", now, *_index_entry(old_id, found[0]), ""))
+        yield from roundtrip(undo)
         return False
 
     def delete(self, session_id: str) -> Flow[None]:
@@ -451,9 +462,7 @@ class RedisFlows:
         pairs = [item for key, value in data.items() for item in (key, value)]
         record = [_optional(meta.expires_at), self._retention, *_counted(pairs)]
         record += _counted(_meta_pairs(meta))
-        index = [_member(session_id), _num(meta.last_activity_at), _end(meta)]
-        index += ["01"[meta.sliding], _optional(meta.deadline), _user_token(meta.user)]
-        index.append(_member(replacing) if replacing else "")
+        index = [*_index_entry(session_id, meta), _member(replacing) if replacing else ""]
         now = meta.updated_at
         return self._both(
             session_id,
@@ -495,6 +504,7 @@ class RedisFlows:
 _MARK = b"\xff"  # the data hash's marker field (see redis_scripts.RECORD)
 _TOO_LATE = -2  # a save's state when it reached the server after its deadline
 _TOO_LARGE = -3  # a save's or blind write's state when it would pass the size cap
+_CHANGED = 2  # a take's state when the record was written since its caller loaded it
 
 _TIMES = frozenset(
     ("created_at", "updated_at", "last_activity_at", "expires_at", "deadline", "ended_at")
@@ -584,6 +594,18 @@ def _data(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:
         return {key.decode(): value for key, value in flat.items() if key != _MARK}
     items = iter(flat)  # zip of one iterator twice: pairs, with no slices copied
     return {key.decode(): value for key, value in zip(items, items, strict=True) if key != _MARK}
+
+
+def _index_entry(session_id: str, meta: Meta) -> list[str | bytes]:
+    """An INDEX create's arguments for ``meta``'s record, but the id it replaces."""
+    return [
+        _member(session_id),
+        _num(meta.last_activity_at),
+        _end(meta),
+        "01"[meta.sliding],
+        _optional(meta.deadline),
+        _user_token(meta.user),
+    ]
 
 
 def _state(session_id: str, reply: Any) -> int:

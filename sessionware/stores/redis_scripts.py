@@ -676,7 +676,12 @@ local function record(base)
     return 1
 
   elseif op == 'take' or op == 'delete' then  -- a live record goes; a tombstone stays
-    local s = state()
+    local s, meta = state()
+    local since = op == 'take' and A[at]  -- take: the updated_at its caller loaded, or none
+    if s == 1 and since and since ~= '' and tonumber(meta[2]) ~= tonumber(since) then
+      index_wanted = false
+      return 2  -- written since the caller loaded it: left as it is
+    end
     if s == 1 then
       announce('')
       redis.call('DEL', D, M)

@@ -62,6 +62,8 @@ class SQLStore:
     the cause chained) for any database error.
     """
 
+    ROTATE_CHECKS_CHANGES = True  # rotate() takes unchanged_since (see base)
+
     def __init__(self, flows: SQLFlows, *, sweep_interval_seconds: float) -> None:
         limit = flows.audit_limit
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -152,8 +154,10 @@ class SQLStore:
         meta: Meta,
         *,
         require_live: bool,
+        unchanged_since: float | None = None,
     ) -> bool:
-        return self._write(self._flows.rotate(old_id, new_id, data, meta, require_live))
+        flow = self._flows.rotate(old_id, new_id, data, meta, require_live, unchanged_since)
+        return self._write(flow)
 
     def delete(self, session_id: str) -> None:
         self._write(self._flows.delete(session_id, time.time()))
@@ -180,8 +184,10 @@ class SQLStore:
         meta: Meta,
         *,
         require_live: bool,
+        unchanged_since: float | None = None,
     ) -> bool:
-        return await self._awrite(self._flows.rotate(old_id, new_id, data, meta, require_live))
+        flow = self._flows.rotate(old_id, new_id, data, meta, require_live, unchanged_since)
+        return await self._awrite(flow)
 
     async def adelete(self, session_id: str) -> None:
         await self._awrite(self._flows.delete(session_id, time.time()))

@@ -53,6 +53,7 @@ from .base import (
     as_logged,
     blind_refused,
     blind_size,
+    changed_since,
     refused,
     resized,
     slid_expiry,
@@ -276,10 +277,13 @@ class SQLFlows:
         data: Mapping[str, bytes],
         meta: Meta,
         require_live: bool,
+        unchanged_since: float | None = None,
     ) -> Flow[bool]:
         old = yield from self._lock_live(old_id, meta.updated_at)
         if require_live and old is None:
             return False
+        if old is not None and changed_since(old, unchanged_since):
+            return False  # written since the rotating request loaded it (see base)
         if old is not None:  # an ended old_id's tombstone stays for its retention
             yield from self._remove(old_id)
         yield from self.create(new_id, data, meta)

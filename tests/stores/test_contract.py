@@ -538,6 +538,32 @@ async def test_rotate_requiring_live_refuses_a_revoked_record(store: Ops) -> Non
     assert [row[0] for row in rows] == ["old"] and total == 1
 
 
+async def test_rotate_refuses_a_record_written_since_it_was_loaded(store: Ops) -> None:
+    """``unchanged_since``: the updated_at the rotating request loaded. A save by
+    another request meanwhile leaves the record as it is (with that save's key) and
+    the rotation refused; unchanged, it moves."""
+    now = time.time()
+    await store.create("old", {"a": b"1"}, meta(now, user="alice"))
+    loaded = await store.load("old", now=now, idle_seconds=60)  # (a load writes no data)
+    assert loaded is not None and loaded.meta.updated_at == now
+    assert await store.save("old", changes(now + 0.5, set={"cart": b"2"}, user="alice"))
+    moved = meta(now + 1, user="alice")
+    refused = await store.rotate(
+        "old", "new", {"a": b"1"}, moved, require_live=True, unchanged_since=now
+    )
+    assert refused is False
+    assert await store.get_meta("new", now=now + 1) is None
+    kept = await store.load("old", now=now + 1, idle_seconds=60)
+    assert kept is not None and kept.data == {"a": b"1", "cart": b"2"}
+    assert await store.user_session_ids("alice", now=now + 1) == ["old"]
+    since = kept.meta.updated_at  # what a request loading it now would pass
+    assert await store.rotate(
+        "old", "new", {"a": b"1", "cart": b"2"}, moved, require_live=True, unchanged_since=since
+    )
+    assert await store.get_meta("old", now=now + 1) is None
+    assert await store.user_session_ids("alice", now=now + 1) == ["new"]
+
+
 async def test_rotate_requiring_live_refuses_a_missing_record(store: Ops) -> None:
     now = time.time()
     assert await store.rotate("gone", "new", {"a": b"1"}, meta(now), require_live=True) is False
