@@ -244,11 +244,16 @@ def environment_options(environ: Mapping[str, str] | None = None) -> dict[str, A
     }
 
 
+def environment_store_url(environ: Mapping[str, str] | None = None) -> str:
+    """``SESSIONWARE_STORE``'s URL, ``""`` when it is unset or blank."""
+    return (os.environ if environ is None else environ).get(ENV_PREFIX + "STORE", "").strip()
+
+
 def environment_store(environ: Mapping[str, str] | None = None) -> Any:
     """The store ``SESSIONWARE_STORE`` names (a URL, as the command's ``--store``
     takes), opened; ``None`` when the variable is unset or empty. Raises
     ConfigurationError for a URL that cannot be used."""
-    url = (os.environ if environ is None else environ).get(ENV_PREFIX + "STORE", "").strip()
+    url = environment_store_url(environ)
     if not url:
         return None
     from .stores.urls import open_store

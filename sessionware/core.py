@@ -33,7 +33,7 @@ from .cookies import (
     new_token,
     public_id,
 )
-from .encryption import SEAL_OVERHEAD, Keyring
+from .encryption import SEAL_OVERHEAD, Keyring, indexed_user
 from .errors import ConfigurationError, SchemaViolation, SessionConflict, UnknownOption
 from .identity import UserPath
 from .session import FLASH_KEY, Session
@@ -417,9 +417,10 @@ class Plan:
 
         Raises :class:`SessionConflict` when that lost what the handler did: a save
         of keys it set (or removed, unless the session ended: the keys went with
-        it), or a rotation (a login) of a session that ended. A save that wrote only
-        the device, values sealed anew under a newer key or a flash read loses
-        nothing. The stores keep no mark of a record given a new id or logged
+        it), or a rotation (a login) of a session that ended or that another request
+        wrote meanwhile (``written``: the store refused to carry an older view over
+        it). A save that wrote only the device, values sealed anew under a newer key
+        or a flash read loses nothing. The stores keep no mark of a record given a new id or logged
         out, so a rotation that finds its record gone that way keeps the handler's
         answer and sends no cookie: most often it is the login form sent twice,
         whose first login stands, and its cookie with it; a login racing a logout
@@ -905,9 +906,7 @@ def _identity(
     email = config.email_key.find(values) if config.email_key else None
     check_indexable("user id", user, user_key)
     check_indexable("email", email, config.email_key.keys[0] if config.email_key else None)
-    keyring = config.encryption
-    if user is not None and keyring is not None and keyring.hash_user_ids:
-        user = keyring.user_tag(user)  # the index holds a keyed hash, not the id
+    user = indexed_user(config.encryption, user)  # (a keyed hash, under hash_user_ids)
     return user, email
 
 

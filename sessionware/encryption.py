@@ -197,6 +197,14 @@ class SealedToToken(CorruptRecord):
     """A value sealed to its session's cookie token was opened without the token."""
 
 
+def indexed_user(keyring: Keyring | None, user: str | None) -> str | None:
+    """What the user index holds for ``user``: its keyed hash under the newest key when
+    the ring has ``hash_user_ids`` (:meth:`Keyring.user_tag`), else the id itself."""
+    if user is None or keyring is None or not keyring.hash_user_ids:
+        return user
+    return keyring.user_tag(user)
+
+
 def opened(
     keyring: Keyring | None,
     session_id: str,

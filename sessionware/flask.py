@@ -23,7 +23,6 @@ response into the 503, since ``save_session`` cannot return another one).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -481,10 +480,12 @@ def _check_other_extension(app: flask.Flask, *, has_store: bool) -> None:
         return
     if "SESSION_TYPE" in foreign and "SESSION_PERMANENT" not in app.config:
         foreign = sorted([*foreign, "SESSION_PERMANENT"])  # its default True: not ours
+    from .config import environment_store_url
+
     store_given = (
         has_store
         or app.config.get(CONFIG_PREFIX + "STORE") is not None
-        or bool(os.environ.get(CONFIG_PREFIX + "STORE", "").strip())
+        or bool(environment_store_url())
     )
     if "SESSION_TYPE" in foreign and not store_given:
         raise ConfigurationError(

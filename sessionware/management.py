@@ -87,6 +87,7 @@ Progress = Callable[[int, int], None]  # (sessions scanned so far, sessions in t
 
 UserId = str | int | float | Decimal | UUID
 """A user as the calls take it: what a session's user key or a type's selector holds."""
+USER_TYPES = (str, int, float, Decimal, UUID)  # UserId's, for isinstance
 
 
 def user_id(user: UserId) -> str:
@@ -97,7 +98,7 @@ def user_id(user: UserId) -> str:
     ``session["user_id"] = 42`` recorded, and ``revoke_user(uuid)`` what a type's uuid
     selector named; anything else raises ConfigurationError.
     """
-    if isinstance(user, bool) or not isinstance(user, (str, int, float, Decimal, UUID)):
+    if isinstance(user, bool) or not isinstance(user, USER_TYPES):
         raise ConfigurationError(
             f"user must be a str, a number or a UUID, not {type(user).__qualname__}"
         )

@@ -78,7 +78,7 @@ class TokenManager:
         raw = self.store.read_data(session_id, now=now)
         if raw is None:
             raise ended(session_id, self.store.get_meta(session_id, now=now))
-        return _payload(self.encryption, session_id, raw, secret)
+        return decode_payload(_opened(self.encryption, session_id, raw, secret))
 
     def refresh(self, refresh_token: str) -> SessionToken:
         """A new token and refresh token for the session, with a new lifetime from its
@@ -93,10 +93,7 @@ class TokenManager:
         raw = self.store.read_data(old_id, now=now)
         if meta is None or raw is None or meta.status != ACTIVE:
             raise self._ended(claims, meta, now)
-        try:
-            plain = opened(self.encryption, old_id, raw, claims.token) or {}
-        except CorruptRecord as error:  # sealed under a key the ring no longer holds
-            raise unreadable(old_id, error) from error
+        plain = _opened(self.encryption, old_id, raw, claims.token)
         try:
             kind = self._type(meta.app)
         except UnknownSessionType as error:  # deleted while its sessions live
@@ -170,7 +167,7 @@ class AsyncTokenManager:
         raw = await self.store.aread_data(session_id, now=now)
         if raw is None:
             raise ended(session_id, await self.store.aget_meta(session_id, now=now))
-        return _payload(self.encryption, session_id, raw, secret)
+        return decode_payload(_opened(self.encryption, session_id, raw, secret))
 
     async def refresh(self, refresh_token: str) -> SessionToken:
         """See :meth:`TokenManager.refresh`."""
@@ -180,10 +177,7 @@ class AsyncTokenManager:
         raw = await self.store.aread_data(old_id, now=now)
         if meta is None or raw is None or meta.status != ACTIVE:
             raise await self._ended(claims, meta, now)
-        try:
-            plain = opened(self.encryption, old_id, raw, claims.token) or {}
-        except CorruptRecord as error:  # sealed under a key the ring no longer holds
-            raise unreadable(old_id, error) from error
+        plain = _opened(self.encryption, old_id, raw, claims.token)
         try:
             kind = await self._type(meta.app)
         except UnknownSessionType as error:  # deleted while its sessions live
@@ -256,11 +250,12 @@ def _checked_sessions(store: object, protocol: type, methods: str) -> Any:
     return store
 
 
-def _payload(
+def _opened(
     keyring: Keyring | None, session_id: str, raw: dict[str, bytes], secret: str
-) -> dict[str, Any]:
-    """A token session's values, opened and decoded; InvalidToken when they cannot be."""
+) -> dict[str, bytes]:
+    """A token session's values, opened; InvalidToken when the ring cannot open them
+    (sealed under a key it no longer holds)."""
     try:
-        return decode_payload(opened(keyring, session_id, raw, secret))
+        return opened(keyring, session_id, raw, secret) or {}
     except CorruptRecord as error:
         raise unreadable(session_id, error) from error

@@ -36,7 +36,7 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from . import codec
 from .cookies import TOKEN_LENGTH, TokenSigner, new_token, public_id, signing_keys
-from .encryption import Keyring
+from .encryption import Keyring, indexed_user
 from .errors import (
     ConfigurationError,
     CorruptRecord,
@@ -229,9 +229,6 @@ def issue(
     expires_at = kind.expires_at(now)
     user = kind.user_of(payload)
     codec.check_indexable("user id", user, None)  # (the type's selector names it)
-    indexed = user  # what the user index holds: a keyed hash under hash_user_ids
-    if user is not None and keyring is not None and keyring.hash_user_ids:
-        indexed = keyring.user_tag(user)
     meta = Meta(
         created_at=now,
         updated_at=now,
@@ -240,7 +237,7 @@ def issue(
         deadline=expires_at,
         sliding=False,
         app=kind.tag,
-        user=indexed,
+        user=indexed_user(keyring, user),
         size_bytes=size,
         max_size_bytes=size,
         attribute_count=len(plain),

@@ -78,6 +78,36 @@ def test_a_login_over_a_write_made_meanwhile_answers_409_and_loses_neither(
         assert client.get("/read").json() == {"keys": ["a", "beside", "user"]}
 
 
+class StoreOfBefore:
+    """A store written before ``rotate(..., unchanged_since=)``: its rotate takes only
+    the arguments it always took, and its class says nothing of the check."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def rotate(self, old_id: str, new_id: str, data: Any, meta: Any, *, require_live: bool) -> Any:
+        return self.store.rotate(old_id, new_id, data, meta, require_live=require_live)
+
+    async def arotate(
+        self, old_id: str, new_id: str, data: Any, meta: Any, *, require_live: bool
+    ) -> Any:
+        return await self.store.arotate(old_id, new_id, data, meta, require_live=require_live)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "ROTATE_CHECKS_CHANGES":
+            raise AttributeError(name)
+        return getattr(self.store, name)
+
+
+def test_a_store_written_before_the_check_still_logs_in(shell: str, store: Any) -> None:
+    with shell_client(shell, handler, StoreOfBefore(store)) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        before = client.cookies["session"]
+        login = client.get("/login", params={"user": "ann"})
+        assert login.status_code == 200 and client.cookies["session"] != before
+        assert client.get("/read").json() == {"keys": ["a", "user"]}
+
+
 @pytest.mark.parametrize("how", ["logout", "revoke"])
 def test_a_read_that_only_seals_values_anew_loses_nothing(shell: str, store: Any, how: str) -> None:
     """Values sealed under an older key are sealed anew by the next save, even a

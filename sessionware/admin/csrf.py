@@ -141,8 +141,8 @@ def refusal(
         )
     if not tokens.valid(request.form.get(FIELD), *identity):
         return (
-            "CSRF check failed: this form has expired (after 12 hours) or was not issued "
-            "to you. Open the page again, then send the form."
+            f"CSRF check failed: this form has expired (after {TOKEN_SECONDS // 3600} hours) "
+            "or was not issued to you. Open the page again, then send the form."
         )
     return None
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from ..digits import whole_number
 from ..encryption import Keyring
 from ..errors import ConfigurationError
 from ..export import SessionInfo
 from ..identity import user_text
-from ..management import UserId, user_keys
+from ..management import USER_TYPES, UserId, user_keys
 from ..stores.base import ACTIVE
 from .csrf import FIELD, CsrfTokens, refusal
 from .csrf import trusted_origins as trusted_origins_of
@@ -83,7 +81,7 @@ class MySessions(Pages):
             )
         # looked up as given (a number is also found as str() wrote it before numbers had
         # one form), named in tokens and the audit log in the one form the indexes keep
-        given: UserId = user if isinstance(user, (str, int, float, Decimal, UUID)) else str(user)
+        given: UserId = user if isinstance(user, USER_TYPES) else str(user)
         user = user_text(given)
         current = getattr(request.session, "id", None) or ""
         identity = ("mine", user, current)
