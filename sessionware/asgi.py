@@ -28,6 +28,7 @@ from .core import (
     nothing_to_store,
     plan,
     untouched,
+    warn_if_failure_dropped,
 )
 from .devices import KNOWN_DEVICES, remembered
 from .disabled import DisabledSession
@@ -180,6 +181,8 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         name = config.cookie.name
+        if "session" in scope:
+            refuse_foreign_session(scope, "outside")
         cookie_names = scope.get("sessionware.cookie_names")
         if config.bearer:  # reads no cookie: no clash with a cookie middleware around it
             tag = None if self.bound is None else self.bound.tag
@@ -324,6 +327,7 @@ class _Response:
             return
         if message["type"] == "http.response.start":
             self.started = True
+            refuse_foreign_session(self.scope, "inside")
             session = self.session
             session._sealed = True  # from here on, changes can no longer be saved
             if message["status"] < 500 and not untouched(session):
@@ -337,6 +341,10 @@ class _Response:
                 if extra:
                     headers = merge_headers(list(message.get("headers", [])), extra, raw=True)
                     message = {**message, "headers": headers}
+            elif message["status"] >= 500:
+                config = self.middleware.config
+                planner = bearer_plan if config.bearer else plan
+                warn_if_failure_dropped(message["status"], config, session, planner)
         await self.send(message)
 
     async def _save(self, start: Message) -> list[tuple[str, str]] | None:
@@ -370,6 +378,27 @@ class _Response:
         app = start.get("headers", ())
         await _send_error(self.send, failed.status, session=failed.headers, app=app)
         return None
+
+
+def refuse_foreign_session(scope: Scope, where: str) -> None:
+    """Raise ConfigurationError when ``scope["session"]`` is another library's: a
+    session middleware ``where`` ("outside", "inside") sessionware's, such as
+    Starlette's own or one a library adds (SQLAdmin's AuthenticationBackend). Left
+    alone, the inner one writes the session into a cookie the client can read, and
+    its cookie may replace sessionware's (signing users out); the outer one fails
+    later with its own, misleading, error. A 500 on the requests both serve, at once."""
+    found = scope.get("session")
+    if found is None or isinstance(found, (Session, DisabledSession)):
+        return
+    kind = type(found)
+    raise ConfigurationError(
+        f"another session middleware {where} sessionware's SessionMiddleware put a "
+        f"{kind.__module__}.{kind.__qualname__} in scope['session'] (Starlette's "
+        "SessionMiddleware, say, or one a library adds, such as SQLAdmin's "
+        "AuthenticationBackend): keep one session layer. Remove the other middleware "
+        "(with SQLAdmin: authentication_backend.middlewares = [], and its login then "
+        "shares the site's sessionware session)"
+    )
 
 
 def _host(scope: Scope) -> str | None:

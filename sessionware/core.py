@@ -29,6 +29,7 @@ from .cookies import (
     CookieSettings,
     CookieSigner,
     TokenSigner,
+    cookie_scope,
     cookie_values,
     new_token,
     public_id,
@@ -40,6 +41,7 @@ from .session import FLASH_KEY, Session
 from .stores.base import (
     ACTIVE,
     EXPIRED,
+    LOGGED_OUT,
     REVOKED,
     TOO_LARGE,
     WRITTEN,
@@ -248,6 +250,13 @@ class SessionConfig:
     ) -> SessionConfig:
         """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
         _check_binding(session_type, app_id, user_key)
+        _check_type_lifetime(
+            session_type,
+            idle_timeout=idle_timeout is not DEFAULT_IDLE_TIMEOUT,
+            absolute_timeout=absolute_timeout is not None,
+            max_age=max_age is not None,
+            permanent_lifetime=permanent_lifetime is not DEFAULT_PERMANENT_LIFETIME,
+        )
         cookie_max_age = seconds(max_age, "max_age")
         if not isinstance(max_payload_bytes, int) or not 0 < max_payload_bytes <= MAX_RECORD_BYTES:
             raise ConfigurationError(
@@ -258,7 +267,11 @@ class SessionConfig:
             if not isinstance(value, bool):
                 raise ConfigurationError(f"{flag} must be True or False, not {value!r}")
         return cls(
-            signer=(TokenSigner if bearer else CookieSigner)(secret_key),
+            signer=(
+                TokenSigner(secret_key)  # a type's tokens: the record's app is checked
+                if bearer
+                else CookieSigner(secret_key, scope=cookie_scope(app_id, session_type))
+            ),
             cookie=CookieSettings(
                 name=cookie_name,
                 path=path,
@@ -411,26 +424,47 @@ class Plan:
         self.gone_id = gone_id  # for the lifecycle: what a load would have reported
         return True
 
-    def gone(self, ended: bool, written: bool = False) -> list[tuple[str, str]]:
+    def gone_before(self) -> str | None:
+        """A new session's plan: the id its request named (a cookie, or a blind write's
+        record) whose record was not live, if any; else ``None``. A store's mark on it
+        (``base.MarkingStore``) says whether a concurrent login or logout took it. Not
+        for a login's new session (``regenerate()``): the login form sent twice, the
+        second after the first's response, signs in again rather than answer 409."""
+        session = self.session
+        if self.method != "create" or session is None or session._regenerate:
+            return None
+        return session._unusable
+
+    def refuse_if_taken(self, gone_id: str, mark: str | None) -> None:
+        """Raise :class:`SessionConflict` (a 409 with no cookie) when ``mark`` says a
+        login or logout took ``gone_id`` moments ago: the browser now holds (or soon
+        will) the cookie that response set, which this new session's would replace,
+        signing the user out. Sent again, the request carries that cookie."""
+        if mark is not None:
+            raise SessionConflict(gone_id, ended=False, headers=self.result_headers(False))
+
+    def gone(
+        self, ended: bool, written: bool = False, mark: str | None = None
+    ) -> list[tuple[str, str]]:
         """The headers for a save or rotation that found its record gone; ``ended``:
         its tombstone says it was revoked or expired (its cookie is then expired).
 
         Raises :class:`SessionConflict` when that lost what the handler did: a save
         of keys it set (or removed, unless the session ended: the keys went with
-        it), or a rotation (a login) of a session that ended or that another request
+        it), or a rotation (a login) of a session that ended, that another request
         wrote meanwhile (``written``: the store refused to carry an older view over
-        it). A save that wrote only the device, values sealed anew under a newer key
-        or a flash read loses nothing. The stores keep no mark of a record given a new id or logged
-        out, so a rotation that finds its record gone that way keeps the handler's
+        it) or that a logout deleted (``mark``, from a store that leaves marks: see
+        ``base.MarkingStore``). A save that wrote only the device, values sealed anew
+        under a newer key or a flash read loses nothing. A rotation whose record
+        another login moved (or whose store leaves no marks) keeps the handler's
         answer and sends no cookie: most often it is the login form sent twice,
-        whose first login stands, and its cookie with it; a login racing a logout
-        is lost the same way, without a word.
+        whose first login stands, and its cookie with it.
         """
         if ended and self.expire_if_ended is not None:
             self.headers_if_gone.append(self.expire_if_ended)
         headers = self.result_headers(False)
         if self.method == "rotate":
-            lost = ended or written
+            lost = ended or written or mark == LOGGED_OUT
         else:
             lost = self.sets_keys or (self.removes_keys and not ended)
         if lost:
@@ -473,12 +507,20 @@ def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
     (nothing written: concurrent requests passed it together), and SessionConflict
     when the record was gone and the request's changes with it (:meth:`Plan.gone`)."""
     kwargs = _kwargs_for(store, plan)
+    if gone_id := plan.gone_before():
+        plan.refuse_if_taken(gone_id, moved_mark(store, gone_id))
     outcome = getattr(store, plan.method)(*plan.args, **kwargs) if plan.method else None
     if plan.fall_back(outcome):
+        if gone_id := plan.gone_before():
+            plan.refuse_if_taken(gone_id, moved_mark(store, gone_id))
         outcome = getattr(store, plan.method)(*plan.args, **kwargs)
     if outcome is False and plan.method in GONE_MATTERS:
         dead = dead_meta(store, plan.args[0], time.time())
-        return plan.gone(_ended(dead), _written(dead, kwargs))
+        ended, written = _ended(dead), _written(dead, kwargs)
+        mark = None
+        if plan.method == "rotate" and not (ended or written):
+            mark = moved_mark(store, plan.args[0])
+        return plan.gone(ended, written, mark)
     return plan.result_headers(outcome)
 
 
@@ -486,12 +528,20 @@ async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
     """:func:`run_plan` against an async store: the headers to add; raises as it does."""
     method = getattr(store, "a" + plan.method) if plan.method else None
     kwargs = _kwargs_for(store, plan)
+    if gone_id := plan.gone_before():
+        plan.refuse_if_taken(gone_id, await amoved_mark(store, gone_id))
     outcome = await method(*plan.args, **kwargs) if method else None
     if plan.fall_back(outcome):
+        if gone_id := plan.gone_before():
+            plan.refuse_if_taken(gone_id, await amoved_mark(store, gone_id))
         outcome = await getattr(store, "a" + plan.method)(*plan.args, **kwargs)
     if outcome is False and plan.method in GONE_MATTERS:
         dead = await adead_meta(store, plan.args[0], time.time())
-        return plan.gone(_ended(dead), _written(dead, kwargs))
+        ended, written = _ended(dead), _written(dead, kwargs)
+        mark = None
+        if plan.method == "rotate" and not (ended or written):
+            mark = await amoved_mark(store, plan.args[0])
+        return plan.gone(ended, written, mark)
     return plan.result_headers(outcome)
 
 
@@ -536,6 +586,46 @@ async def adead_meta(store: object, session_id: str, now: float) -> Meta | None:
     except Exception:
         logger.warning("sessionware: could not read what session %s became", session_id)
         return None
+
+
+def moved_mark(store: object, session_id: str) -> str | None:
+    """Why ``session_id``'s live record left moments ago, where ``store`` keeps marks
+    (``base.MarkingStore``): MOVED, LOGGED_OUT or ``None``. A store that keeps none
+    answers ``None``, and its requests behave as before marks."""
+    ask = getattr(store, "moved_mark", None)
+    return None if ask is None else ask(session_id, now=time.time())
+
+
+async def amoved_mark(store: object, session_id: str) -> str | None:
+    """:func:`moved_mark` for an async store."""
+    ask = getattr(store, "amoved_mark", None)
+    return None if ask is None else await ask(session_id, now=time.time())
+
+
+def warn_if_failure_dropped(
+    status: int,
+    config: SessionConfig,
+    session: Session,
+    planner: Callable[[SessionConfig, Session], Plan],
+) -> None:
+    """A response of 500 or above saves nothing, as Django decides (the request
+    failed: its half-made changes stay out); log a warning when that dropped a
+    change, a logout's included, so that it never goes unseen. ``planner``: the
+    shell's plan function (a bearer session's is its own)."""
+    if untouched(session) or nothing_to_store(session):
+        return
+    try:
+        method = planner(config, session).method
+    except Exception:  # an unsavable change: the 5xx stands, and says enough
+        return
+    if method:
+        logger.warning(
+            "sessionware: the response is %d, so session %s's changes were not saved (a "
+            "response of 500 or above saves nothing, as in Django: the request failed); "
+            "answer below 500 where a change must stand, a logout's included",
+            status,
+            session._id,
+        )
 
 
 def untouched(session: Session) -> bool:
@@ -923,6 +1013,20 @@ def _check_binding(session_type: object, app_id: str, user_key: str | None) -> N
     if app_id != "default":
         raise ConfigurationError(
             f"sessions of type {session_type!r} are labelled with its tag: drop app_id"
+        )
+
+
+def _check_type_lifetime(session_type: str | None, **given: bool) -> None:
+    """A bound middleware's sessions last their type's lifetime (its ``expiry`` and
+    ``period``, in the store): a timeout given beside it would be ignored, so it is
+    refused, naming where the lifetime is set."""
+    ignored = [name for name, passed in given.items() if passed]
+    if session_type is not None and ignored:
+        raise ConfigurationError(
+            f"session_type={session_type!r} sets its sessions' lifetime (the type's expiry "
+            f"and period): drop {', '.join(ignored)} (in code, the config file or SESSIONWARE_* "
+            "variables), and change the lifetime with SessionManager(store).types.update("
+            f"{session_type!r}, expiry=..., period=...)"
         )
 
 

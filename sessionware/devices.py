@@ -160,7 +160,7 @@ def _parse(text: str) -> DeviceRecord | None:
             return DeviceRecord(device, device)
         first = _device(raw["first"], None)
         return DeviceRecord(first, _device(raw["last"], first.user_agent))
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):  # (nesting planted deep)
         return None
 
 

@@ -28,7 +28,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from .bearer import BearerMixin
+from .bearer import BearerMixin, bearer_plan
 from .core import (
     DEFAULT_IDLE_TIMEOUT,
     PEER_OPTIONS,
@@ -36,7 +36,9 @@ from .core import (
     SessionOptions,
     check_option_names,
     init_option_names,
+    plan,
     seconds,
+    warn_if_failure_dropped,
 )
 from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired, missing_extra
@@ -185,7 +187,7 @@ class SessionwareInterface(SessionInterface):
     def _follow_flask_keys(self, app: flask.Flask) -> None:
         keys = _flask_secret(app)
         if keys != self._flask_keys:
-            signer = type(self.sessions.config.signer)(keys)  # a cookie's, or a token's
+            signer = self.sessions.config.signer.with_keys(keys)  # a cookie's, or a token's
             self.sessions.config = replace(self.sessions.config, signer=signer)
             self.config = self.sessions.config
             self._flask_keys = keys
@@ -215,8 +217,12 @@ class SessionwareInterface(SessionInterface):
     def save_session(
         self, app: flask.Flask, session: SessionMixin, response: flask.Response
     ) -> None:
-        if not isinstance(session, FlaskSession) or session._failed or response.status_code >= 500:
+        if not isinstance(session, FlaskSession) or session._failed:
             return  # a failed request saves nothing
+        if response.status_code >= 500:
+            planner = bearer_plan if self.config.bearer else plan
+            warn_if_failure_dropped(response.status_code, self.config, session, planner)
+            return
         if session._load_error is not None:
             # used after its load failed: nothing can be saved. A change would be lost,
             # so the answer is a 503; reads of the empty session keep the view's answer
@@ -318,6 +324,9 @@ class Sessionware:
         environment = environment_options()  # above Flask's settings, below SESSIONWARE_*
         _warn_overridden({**environment, **explicit}, flask_own)
         given = {**file_options, **explicit}
+        if {**given, **environment}.get("session_type") is not None:
+            # a bound type's sessions last its lifetime: Flask's is not an option given
+            flask_own.pop("permanent_lifetime", None)
         lifetime = flask_own.get("permanent_lifetime")
         if lifetime is not None and not {"idle_timeout", "permanent_lifetime"} & set(given):
             # a stored session lives no longer than PERMANENT_SESSION_LIFETIME past its last

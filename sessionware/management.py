@@ -58,6 +58,7 @@ from .stores.base import (
     ManagedStore,
     Meta,
     Query,
+    as_logged,
 )
 from .stores.listing import matches
 from .token_manager import AsyncTokenManager, TokenManager
@@ -233,6 +234,18 @@ def audit_record(
     return AuditRecord(time.time(), checked_actor(actor), action, session_id, reason)
 
 
+def revoked_by(meta: Meta | None, record: AuditRecord) -> bool:
+    """Whether ``meta`` is the tombstone of the revocation ``record`` describes: a
+    store call whose reply was lost (a dropped connection) and that was sent again
+    reports the session not live; its tombstone says the first one did revoke it."""
+    return (
+        meta is not None
+        and meta.status == REVOKED
+        and meta.ended_at == record.at
+        and meta.revoked_by == as_logged(record.actor)
+    )
+
+
 def export_record(actor: str, query: Query, count: int, reason: str | None) -> AuditRecord:
     """The one audit record of an export: what it covered, then the operator's reason."""
     page = query.offset // query.limit + 1
@@ -390,9 +403,11 @@ class SessionManager(TokenManager):
         """End a live session now: its payload is destroyed, a ``revoked`` tombstone
         stays for the store's retention. ``False`` (nothing logged) if it was not live."""
         record = audit_record(actor, REVOKE, session_id, None)
-        if revoked := self.store.revoke(session_id, actor=actor, now=record.at):
+        revoked = self.store.revoke(session_id, actor=actor, now=record.at)
+        if revoked or revoked_by(self.store.get_meta(session_id, now=record.at), record):
             self.store.add_audit(record)
-        return revoked
+            return True
+        return False
 
     def revoke_user(self, user: UserId, *, actor: str, keep: str | None = None) -> int:
         """Revoke every live session of ``user`` except ``keep``; how many were revoked."""
@@ -618,9 +633,11 @@ class AsyncSessionManager(AsyncTokenManager):
     async def revoke(self, session_id: str, *, actor: str) -> bool:
         """See :meth:`SessionManager.revoke`."""
         record = audit_record(actor, REVOKE, session_id, None)
-        if revoked := await self.store.arevoke(session_id, actor=actor, now=record.at):
+        revoked = await self.store.arevoke(session_id, actor=actor, now=record.at)
+        if revoked or revoked_by(await self.store.aget_meta(session_id, now=record.at), record):
             await self.store.aadd_audit(record)
-        return revoked
+            return True
+        return False
 
     async def revoke_user(self, user: UserId, *, actor: str, keep: str | None = None) -> int:
         """See :meth:`SessionManager.revoke_user`."""

@@ -28,6 +28,7 @@ from .core import (
     plan,
     run_plan,
     untouched,
+    warn_if_failure_dropped,
 )
 from .devices import KNOWN_DEVICES, remembered
 from .disabled import disabled
@@ -296,6 +297,10 @@ class _Exchange:
                 self.answer(outcome.status, session=outcome.headers, app=headers)
                 return
             headers = _merge(headers, outcome)
+        else:
+            config = self.sessions.config
+            planner = bearer_plan if config.bearer else plan
+            warn_if_failure_dropped(int(status[:3]), config, self.session, planner)
         self.committed = True
         self._write = self.start(status, headers, exc_info)
 

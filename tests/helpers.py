@@ -85,7 +85,8 @@ class EndsBeforeSaving:
     the way ``how`` says: ``"revoke"`` (an operator), ``"logout"`` (a delete, as
     another request's logout does), or writes to it: ``"write"`` (another request
     saves the key ``beside`` meanwhile). That is another request acting between this
-    request's load and its save, without threads or timing."""
+    request's load and its save, without threads or timing. ``"login"`` moves the
+    record to a new id, as another request's login does."""
 
     def __init__(self, store: Any, how: str) -> None:
         self.store = store
@@ -103,6 +104,18 @@ class EndsBeforeSaving:
 
             beside = Changes(set={"beside": codec.encode("beside", "kept")}, updated_at=time.time())
             assert self.store.save(session_id, beside)
+        elif self.how == "login":  # moved to a new id, as another request's login does
+            from sessionware.cookies import new_token, public_id
+
+            now = time.time()
+            meta, data = (
+                self.store.get_meta(session_id, now=now),
+                self.store.read_data(session_id, now=now),
+            )
+            moved = self.store.rotate(
+                session_id, public_id(new_token()), data, meta, require_live=True
+            )
+            assert moved
         else:
             self.store.delete(session_id)
 

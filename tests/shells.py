@@ -55,6 +55,19 @@ def store(request: pytest.FixtureRequest) -> Iterator[Any]:
     redis_store.close()
 
 
+@pytest.fixture(params=["memory", "redis"])
+def memory_or_redis(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh MemoryStore, then a RedisStore (the test's own key prefix)."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    from sessionware import RedisStore
+
+    redis_store = RedisStore.from_url(REDIS_URL, prefix=request.getfixturevalue("redis_prefix"))
+    yield redis_store
+    redis_store.close()
+
+
 @contextlib.contextmanager
 def shell_client(
     kind: str, handler: Handler, store: Any, base_url: str = BASE_URL, **options: Any

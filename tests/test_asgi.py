@@ -226,6 +226,34 @@ def test_no_set_cookie_for_untouched_sessions_with_a_cookie() -> None:
     assert set_cookies(response) == []
 
 
+def test_starlettes_own_session_middleware_beside_ours_is_a_clear_error() -> None:
+    """Starlette's SessionMiddleware (or a library's, as SQLAdmin's login adds) left in
+    the app: inside ours it wrote the session into a cookie the client can read, and
+    its cookie of the same name replaced ours (signing users out); outside it failed
+    with its own AttributeError. Both are refused on the requests they serve."""
+    from starlette.middleware.sessions import SessionMiddleware as StarletteSessions
+    from starlette.routing import Mount
+
+    async def put(request: Request) -> JSONResponse:
+        request.session["user"] = "alice"
+        return JSONResponse({"user": request.session.get("user")})
+
+    admin = Starlette(routes=[Route("/", put)])
+    admin.add_middleware(StarletteSessions, secret_key="admin")  # what SQLAdmin's login adds
+    site = Starlette(routes=[Route("/me", put), Mount("/admin", admin)])
+    site.add_middleware(SessionMiddleware, secret_key="k" * 40, store=MemoryStore())
+    with TestClient(site, base_url="https://testserver") as c:
+        assert c.get("/me").json() == {"user": "alice"}  # the site's own pages work
+        with pytest.raises(ConfigurationError, match=r"inside .*SQLAdmin.*middlewares = \[\]"):
+            c.get("/admin/")
+    outer = Starlette(routes=[Route("/me", put)])
+    outer.add_middleware(SessionMiddleware, secret_key="k" * 40, store=MemoryStore())
+    outer.add_middleware(StarletteSessions, secret_key="other")
+    strict = TestClient(outer, base_url="https://testserver")
+    with strict, pytest.raises(ConfigurationError, match="outside sessionware's"):
+        strict.get("/me")
+
+
 def test_installing_the_middleware_twice_is_a_clear_error() -> None:
     app = make_app()
     app.add_middleware(SessionMiddleware, secret_key="k")

@@ -59,7 +59,7 @@ def decoded(tag: str, document: bytes | None, known: tuple[str, ...] = ()) -> Se
         raise UnknownSessionType(tag, known)
     try:
         return SessionType.from_document(document)
-    except (ValueError, TypeError) as error:  # includes InvalidSessionType
+    except (ValueError, TypeError, RecursionError) as error:  # includes InvalidSessionType
         raise CorruptRecord(f"the stored session type {tag!r} cannot be read: {error}") from error
 
 

@@ -24,6 +24,9 @@ from .base import (
     ACTIVE,
     EXPIRED,
     GONE,
+    LOGGED_OUT,
+    MARK_SECONDS,
+    MOVED,
     REVOKED,
     TOO_LARGE,
     WRITTEN,
@@ -78,6 +81,7 @@ class MemoryStore:
     ) -> None:
         self.retention_seconds = retention_seconds
         self._records: dict[str, _Record] = {}
+        self._marks: dict[str, tuple[float, str]] = {}  # id -> (until, MOVED or LOGGED_OUT)
         self._by_user: dict[str, set[str]] = {}  # user -> ids of records naming them
         self._heap: list[tuple[float, str]] = []
         self._stale = 0  # heap entries of records removed before they came due
@@ -152,6 +156,7 @@ class MemoryStore:
                 return False  # written since the request loaded it: see base.changed_since
             if old_live:  # a tombstone stays for its retention
                 self._remove(old_id)
+                self._mark(old_id, MOVED, meta.updated_at)
             self._insert(new_id, data, meta)
             self._reap(meta.updated_at)
             return True
@@ -180,7 +185,28 @@ class MemoryStore:
             record = self._live(session_id, now)
             if record is not None and record.data is not None:  # a tombstone stays
                 self._remove(session_id)
+                self._mark(session_id, LOGGED_OUT, now)
             self._reap(now)
+
+    def moved_mark(self, session_id: str, *, now: float) -> str | None:
+        with self._lock:
+            mark = self._marks.get(session_id)
+            return mark[1] if mark is not None and mark[0] > now else None
+
+    async def amoved_mark(self, session_id: str, *, now: float) -> str | None:
+        return self.moved_mark(session_id, now=now)
+
+    def _mark(self, session_id: str, why: str, now: float) -> None:
+        """Remember why ``session_id``'s live record left (see base.MarkingStore). Every
+        mark lasts MARK_SECONDS, so the dict's order is their expiry's: the ones due
+        go from its front."""
+        marks = self._marks
+        marks.pop(session_id, None)
+        marks[session_id] = (now + MARK_SECONDS, why)
+        for key, (until, _) in list(itertools.islice(marks.items(), _REAP_BATCH)):
+            if until > now:
+                break
+            del marks[key]
 
     async def aload(
         self, session_id: str, *, now: float, idle_seconds: float | None

@@ -538,6 +538,12 @@ class RedisStore:
 
     # -- the management contract -------------------------------------------------------------
 
+    def moved_mark(self, session_id: str, *, now: float) -> str | None:
+        return self._run(self._flows.moved_mark(session_id))
+
+    async def amoved_mark(self, session_id: str, *, now: float) -> str | None:
+        return await self._arun(self._flows.moved_mark(session_id))
+
     def get_meta(self, session_id: str, *, now: float) -> Meta | None:
         return self._run(self._flows.get_meta(session_id, now))
 

@@ -47,6 +47,8 @@ from .base import (
     ACTIVE,
     EXPIRED,
     GONE,
+    LOGGED_OUT,
+    MOVED,
     TOO_LARGE,
     WRITTEN,
     AuditRecord,
@@ -279,9 +281,13 @@ class RedisFlows:
         if the old one was not live and had to be, or was written since
         ``unchanged_since`` (then it stays), remove the new one in a second."""
         now = meta.updated_at
-        take = ("take",) if unchanged_since is None else ("take", _num(unchanged_since))
+        since = "" if unchanged_since is None else _num(unchanged_since)
+        take = ("take", since, _member(new_id))  # (the new id: a retry knows its own move)
         taken, *_ = yield from roundtrip(
-            [*self._both(old_id, now, take, None), *self._create(new_id, data, meta, old_id)]
+            [
+                *self._both(old_id, now, take, None, marked=True),
+                *self._create(new_id, data, meta, old_id),
+            ]
         )
         state = _state(old_id, taken)
         if state == 1 or (not require_live and state != _CHANGED):
@@ -301,8 +307,17 @@ class RedisFlows:
     def delete(self, session_id: str) -> Flow[None]:
         now = time.time()
         yield from roundtrip(
-            self._both(session_id, now, ("delete",), ("delete", _member(session_id)))
+            self._both(session_id, now, ("delete",), ("delete", _member(session_id)), marked=True)
         )
+
+    def moved_mark(self, session_id: str) -> Flow[str | None]:
+        """The mark a take or delete left on ``session_id`` (see base.MarkingStore)."""
+        if unmatchable(session_id):
+            return None
+        (mark,) = yield from roundtrip([Call(None, ("GET", self._mark_key(session_id)))])
+        if mark is None:
+            return None
+        return MOVED if bytes(mark).startswith(b"moved") else LOGGED_OUT  # (b"moved <new id>")
 
     # -- the management contract ---------------------------------------------------------
 
@@ -400,7 +415,7 @@ class RedisFlows:
         for entry in entries:
             try:
                 records.append(AuditRecord(**json.loads(entry)))
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, RecursionError):  # (RecursionError: planted nesting)
                 logger.warning("sessionware: skipped a corrupt audit record in Redis")
         return records
 
@@ -410,8 +425,16 @@ class RedisFlows:
         base = f"{self.prefix}{{{session_id}}}"
         return base + ":d", base + ":m"
 
-    def _record(self, op: str | bytes, session_id: str, now: float, *args: str | bytes) -> Call:
-        keys = self._keys(session_id)
+    def _mark_key(self, session_id: str) -> str:
+        """Where a take or delete marks why the live record left (base.MarkingStore)."""
+        return f"{self.prefix}{{{session_id}}}:x"
+
+    def _record(
+        self, op: str | bytes, session_id: str, now: float, *args: str | bytes, marked: bool = False
+    ) -> Call:
+        keys: tuple[str, ...] = self._keys(session_id)
+        if marked:
+            keys = (*keys, self._mark_key(session_id))
         return Call(RECORD, ("EVALSHA", RECORD.sha, len(keys), *keys, op, _num(now), *args))
 
     def _index(
@@ -435,18 +458,23 @@ class RedisFlows:
         now: float,
         record: tuple[str | bytes, ...],
         index: tuple[str | bytes, ...] | None,
+        *,
+        marked: bool = False,
     ) -> list[Call]:
         """A RECORD call on ``session_id`` and its INDEX call at ``now`` (``None``:
         none), each given as its operation and arguments: as one SESSION call on a
         single server (which announces a change to the client-side caches), else two
-        calls, the INDEX one optional."""
+        calls, the INDEX one optional. ``marked``: a take or delete is given the key
+        of its mark (base.MarkingStore), third after the record's two."""
         if not self.single_node:
-            calls = [self._record(record[0], session_id, now, *record[1:])]
+            calls = [self._record(record[0], session_id, now, *record[1:], marked=marked)]
             if index is not None:
                 calls.append(self._index(index[0], now, *index[1:], optional=True))
             return calls
         clock = _num(now)
-        keys = (*self._keys(session_id), *self.index_keys)
+        keys: tuple[str, ...] = (*self._keys(session_id), *self.index_keys)
+        if marked:
+            keys = (*self._keys(session_id), self._mark_key(session_id), *self.index_keys)
         record_argv = (record[0], clock, *record[1:])
         index_argv: tuple[str | bytes, ...] = ()
         start = "0"  # ARGV[1]: where the INDEX arguments begin ('0': none)

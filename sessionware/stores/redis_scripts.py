@@ -34,6 +34,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from .base import MARK_SECONDS
+
 
 @dataclass(frozen=True, slots=True)
 class Script:
@@ -89,12 +91,18 @@ local function capped(candidate, deadline)
 end
 """
 
-_RECORD = r"""
+_RECORD = (
+    f"local MARK_MS = '{MARK_SECONDS * 1000}'\n"
+    + r"""
 -- K[1]: the data hash (one field per session key, plus MARK so that an empty
 -- session still exists); K[2]: the meta record. The data hash expires with the
 -- session, the meta `retention` seconds later: an expired session is a meta
 -- without data, a tombstone that Redis removes on time.
 local D, M  -- K[1], K[2] (see record_begin)
+-- X: K[3] when a take or delete is given it (3 keys, or 6 with the indexes'), the key
+-- where it marks why a live record left, for MARK_MS: 'moved' (a take, a login) or
+-- 'logged out' (a delete); see stores/base.py MarkingStore
+local X
 local MARK = '\255'  -- no UTF-8 encoded key is this byte
 -- MARK's value once the meta's size and count are the data's own, kept so by every
 -- save since (a record of a previous version, whose saves wrote each request's own
@@ -531,6 +539,7 @@ end
 -- a RECORD call's fresh state (after begin)
 local function record_begin()
   D, M, index_wanted, meta_now, meta_hash, meta_current = K[1], K[2], true, nil, false, false
+  X = (#K == 3 or #K == 6) and K[3] or nil
 end
 
 local function record(base)
@@ -676,15 +685,21 @@ local function record(base)
     return 1
 
   elseif op == 'take' or op == 'delete' then  -- a live record goes; a tombstone stays
+    -- take: the updated_at its caller loaded ('': none), then the id it moves to
     local s, meta = state()
-    local since = op == 'take' and A[at]  -- take: the updated_at its caller loaded, or none
+    local since, into = op == 'take' and A[at], op == 'take' and A[at + 1]
     if s == 1 and since and since ~= '' and tonumber(meta[2]) ~= tonumber(since) then
       index_wanted = false
       return 2  -- written since the caller loaded it: left as it is
     end
+    local mark = op == 'take' and 'moved ' .. (into or '') or 'logged out'
     if s == 1 then
       announce('')
       redis.call('DEL', D, M)
+      if X then redis.call('SET', X, mark, 'PX', MARK_MS) end
+    elseif op == 'take' and X and into and into ~= '' and redis.call('GET', X) == mark then
+      index_wanted = false
+      return 1  -- this very move, sent again after its reply was lost: done already
     elseif op == 'delete' then index_wanted = false end  -- a tombstone stays listed too
     return s
 
@@ -722,6 +737,7 @@ local function record(base)
   return redis.error_reply('sessionware: unknown record operation ' .. tostring(op))
 end
 """
+)
 
 _INDEX = r"""
 -- The last three keys (K): ACT, END and INFO.

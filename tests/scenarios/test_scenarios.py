@@ -308,6 +308,8 @@ def test_a_change_whose_session_ended_meanwhile_answers_409(
         assert expired == (["0"] if how == "revoke" else [])
         ending.armed = False
         assert client.get("/keys").json() == {"keys": [], "id": None}  # not brought back
+        if how == "logout":  # what the logout's response did to the browser's cookie
+            client.cookies.clear()
         again = client.get("/incr")
         assert (again.status_code, again.json()) == (200, {"value": 1})
         assert len(set_cookies(again)) == 1  # a new session

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from sessionware import (
+    ConfigurationError,
     MemoryStore,
     SchemaViolation,
     SessionEvent,
@@ -148,13 +149,13 @@ def test_a_value_changed_in_place_is_checked_before_it_is_saved(
 
 
 def test_lifetime_and_user_come_from_the_type(shell: str, any_store: Any, types: Any) -> None:
-    with client_for(shell, any_store, idle_timeout=60) as client:
+    with client_for(shell, any_store) as client:  # (a timeout beside it: refused, below)
         before = time.time()
         response = client.get("/set", params={"key": "details", "value": "details"})
         after = time.time()
         session_id = client.get("/").json()["id"]
     (cookie,) = set_cookies(response)
-    assert 3590 <= int(cookie["max-age"]) <= 3600  # the type's hour, not the idle minute
+    assert 3590 <= int(cookie["max-age"]) <= 3600  # the type's hour
     meta = any_store.get_meta(session_id, now=time.time())
     assert meta.app == "checkout-session" and meta.user == "bob" and not meta.sliding
     assert before + 3600 - 1 <= meta.expires_at <= after + 3600 + 1
@@ -312,3 +313,48 @@ def test_while_the_store_is_down_the_last_type_read_stays_in_use(
         assert any("keeping session type" in r.getMessage() for r in caplog.records)
     with client_for(shell, failing) as fresh:  # never read a type: cannot serve
         assert fresh.get("/").status_code == 503
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{"idle_timeout": 60}, {"absolute_timeout": 3600}, {"max_age": 60}, {"permanent_lifetime": 60}],
+)
+def test_a_lifetime_beside_a_type_is_refused_not_ignored(
+    given: dict[str, int], tmp_path: Any
+) -> None:
+    """A bound middleware's sessions last the type's lifetime: a timeout given beside
+    it would be ignored (a 30-minute idle logout silently becoming 7 days), so every
+    shell refuses it at start-up, naming where the lifetime is changed."""
+    import flask
+
+    from sessionware import SessionMiddleware, WSGISessionMiddleware
+    from sessionware.flask import Sessionware
+
+    options = {"secret_key": "k" * 40, "store": MemoryStore(), "session_type": "user-session"}
+    builds = [
+        lambda: SessionMiddleware(lambda *a: None, **options, **given),
+        lambda: WSGISessionMiddleware(lambda *a: [], **options, **given),
+        lambda: Sessionware(flask.Flask("typed"), **options, **given),
+    ]
+    for build in builds:
+        with pytest.raises(ConfigurationError, match=r"drop \w+.*types\.update\('user-session'"):
+            build()
+    ((name, value),) = given.items()
+    path = tmp_path / "sessionware.toml"
+    path.write_text(f'[sessions]\nsession_type = "user-session"\n{name} = {value}\n')
+    with pytest.raises(ConfigurationError, match=f"drop {name}"):
+        SessionMiddleware.from_config(
+            lambda *a: None, path, store=MemoryStore(), secret_key="k" * 40
+        )
+
+
+def test_flasks_own_lifetime_setting_does_not_stop_a_typed_app() -> None:
+    """PERMANENT_SESSION_LIFETIME is Flask's, for every app: beside a type it is left
+    to the type, not refused."""
+    import flask
+
+    from sessionware.flask import Sessionware
+
+    app = flask.Flask("typed")
+    app.config["PERMANENT_SESSION_LIFETIME"] = 600
+    Sessionware(app, secret_key="k" * 40, store=MemoryStore(), session_type="user-session")

@@ -24,6 +24,9 @@ from sessionware import MemoryStore, SessionTooLarge
 from sessionware.stores.base import (
     ACTIVE,
     EXPIRED,
+    LOGGED_OUT,
+    MARK_SECONDS,
+    MOVED,
     REVOKED,
     SORT_FIELDS,
     AsyncBlindWriteStore,
@@ -35,6 +38,7 @@ from sessionware.stores.base import (
     BlindWriteStore,
     Changes,
     ManagedStore,
+    MarkingStore,
     Meta,
     Query,
     RegistryStore,
@@ -597,6 +601,48 @@ async def test_delete_spares_a_revoked_tombstone(store: Ops) -> None:
     await store.delete("s1")
     got = await store.get_meta("s1", now=now)
     assert got is not None and got.status == REVOKED
+
+
+async def test_a_store_that_marks_says_why_a_live_record_left(store: Ops) -> None:
+    """``MarkingStore``: a rotation of a live record leaves MOVED on the old id, a
+    logout LOGGED_OUT, each for MARK_SECONDS; a refused rotation, an ended record and
+    an id that never lived have none. (The SQL stores keep no marks yet.)"""
+    if not isinstance(store.store, MarkingStore):
+        assert type(store.store).__name__ in ("SQLiteStore", "PostgresStore")
+        return
+    now = time.time()
+    await store.create("old", {"a": b"1"}, meta(now))
+    await store.create("out", {"a": b"1"}, meta(now))
+    await store.create("ended", {"a": b"1"}, meta(now))
+    await store.create("kept", {"a": b"1"}, meta(now))
+    assert await store.moved_mark("old", now=now) is None  # live: no mark
+    assert await store.save("kept", changes(now + 0.5, set={"b": b"2"}))
+    assert not await store.rotate(
+        "kept", "k2", {"a": b"1"}, meta(now + 1), require_live=True, unchanged_since=now
+    )
+    assert await store.rotate("old", "new", {"a": b"1"}, meta(now + 1), require_live=True)
+    assert await store.rotate("never", "n2", {}, meta(now + 1), require_live=True) is False
+    await store.delete("out")
+    await store.revoke("ended", actor="ops", now=now + 1)
+    await store.delete("ended")  # its tombstone stays: not a logout of a live record
+    marks = {k: await store.moved_mark(k, now=now + 2) for k in ("old", "out", "ended", "kept")}
+    assert marks == {"old": MOVED, "out": LOGGED_OUT, "ended": None, "kept": None}
+    assert await store.moved_mark("never", now=now + 2) is None
+    assert await store.moved_mark("new", now=now + 2) is None
+    if keeps_time(store):  # Redis: the mark is a key of its own that the server expires
+        left = [await store.store._arun(_pttl(store.store, i)) for i in ("old", "out")]
+        assert all(MARK_SECONDS * 1000 - 5_000 < ms <= MARK_SECONDS * 1000 for ms in left), left
+    else:
+        assert await store.moved_mark("old", now=now + 1 + MARK_SECONDS + 1) is None
+
+
+def _pttl(redis_store: Any, session_id: str) -> Any:
+    """A flow reading how many ms the Redis key of ``session_id``'s mark has left."""
+    from sessionware.stores.redis_flows import Call, roundtrip
+
+    key = redis_store._flows._mark_key(session_id)
+    (left,) = yield from roundtrip([Call(None, ("PTTL", key))])
+    return left
 
 
 # -- expiry ------------------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""An operation whose reply is lost after Redis ran it, and that the client then sends
+again (its rule for a dropped connection), must come out as if it ran once.
+
+A login's rotation sent again found its old record gone (the first run moved it),
+took that for "not live" and deleted the new record the first run made: the user
+got a 200 and lost the session. An operator's revocation sent again reported "not
+live" and was never audited. Every client path: the lean connection (sync and
+asyncio) and redis-py (``lean=False``), through a proxy that cuts the connection
+just before the reply (``lost_reply.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from sessionware import AsyncSessionManager, RedisStore, SessionManager
+from sessionware.stores.base import MOVED, Meta
+
+from .lost_reply import lost_reply_proxy
+
+
+def meta(now: float) -> Meta:
+    return Meta(created_at=now, updated_at=now, last_activity_at=now, expires_at=now + 600)
+
+
+@pytest.fixture(params=["lean", "redis-py"])
+def lean(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param == "lean")
+
+
+def test_a_rotation_sent_again_after_its_reply_was_lost_keeps_the_session(
+    lean: bool, redis_prefix: str
+) -> None:
+    with lost_reply_proxy() as proxy:
+        store = RedisStore.from_url(
+            f"redis://127.0.0.1:{proxy.port}/0", prefix=redis_prefix, lean=lean
+        )
+        try:
+            now = time.time()
+            store.create("old", {"cart": b"3"}, meta(now))
+            proxy.arm(b"take")
+            moved = store.rotate(
+                "old", "new", {"cart": b"3", "user": b"ann"}, meta(now), require_live=True
+            )
+            assert proxy.cuts == 1 and moved is True
+            loaded = store.load("new", now=time.time(), idle_seconds=600)
+            assert loaded is not None and loaded.data == {"cart": b"3", "user": b"ann"}
+            assert store.load("old", now=time.time(), idle_seconds=600) is None
+            assert store.moved_mark("old", now=time.time()) == MOVED
+            # another request's login of the same old id is still told apart: refused
+            assert not store.rotate("old", "other", {}, meta(now), require_live=True)
+            assert store.load("other", now=time.time(), idle_seconds=600) is None
+        finally:
+            store.close()
+
+
+def test_an_async_rotation_sent_again_keeps_the_session(lean: bool, redis_prefix: str) -> None:
+    async def scenario(port: int, proxy: Any) -> None:
+        store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", prefix=redis_prefix, lean=lean)
+        try:
+            now = time.time()
+            await store.acreate("old", {"cart": b"3"}, meta(now))
+            proxy.arm(b"take")
+            assert await store.arotate("old", "new", {"cart": b"3"}, meta(now), require_live=True)
+            assert proxy.cuts == 1
+            loaded = await store.aload("new", now=time.time(), idle_seconds=600)
+            assert loaded is not None and loaded.data == {"cart": b"3"}
+        finally:
+            await store.aclose()
+
+    with lost_reply_proxy() as proxy:
+        asyncio.run(scenario(proxy.port, proxy))
+
+
+def test_a_revocation_sent_again_is_reported_and_audited(lean: bool, redis_prefix: str) -> None:
+    with lost_reply_proxy() as proxy:
+        store = RedisStore.from_url(
+            f"redis://127.0.0.1:{proxy.port}/0", prefix=redis_prefix, lean=lean
+        )
+        try:
+            store.create("s1", {"a": b"1"}, meta(time.time()))
+            manager = SessionManager(store)
+            proxy.arm(b"revoke")
+            assert manager.revoke("s1", actor="ops@example.com") is True
+            assert proxy.cuts == 1
+            assert [(e.action, e.session_id) for e in manager.audit_log()] == [("revoke", "s1")]
+            assert manager.revoke("s1", actor="ops@example.com") is False  # a second one
+        finally:
+            store.close()
+
+
+def test_an_async_revocation_sent_again_is_reported_and_audited(redis_prefix: str) -> None:
+    async def scenario(port: int, proxy: Any) -> None:
+        store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", prefix=redis_prefix)
+        try:
+            await store.acreate("s1", {"a": b"1"}, meta(time.time()))
+            manager = AsyncSessionManager(store)
+            proxy.arm(b"revoke")
+            assert await manager.revoke("s1", actor="ops@example.com") is True
+            assert proxy.cuts == 1
+            assert [e.session_id for e in await manager.audit_log()] == ["s1"]
+        finally:
+            await store.aclose()
+
+    with lost_reply_proxy() as proxy:
+        asyncio.run(scenario(proxy.port, proxy))
