@@ -132,6 +132,10 @@ class WireClient:
         self._connect_timeout: float | None = connect
         self._protocol: _Protocol | None = None
         self._lock = asyncio.Lock()  # one connect for every caller that finds none
+        # The connect attempts that failed, and the last one's error: a caller queued
+        # behind an attempt that failed fails with it (see _connected).
+        self._failures = 0
+        self._failure: Exception | None = None
         # Timeouts: each round trip's deadline and its replies' futures, in the order
         # sent, and one timer at the oldest deadline still waiting (see _watch). A timer
         # per round trip (call_later, then cancel) cost 4.2 us of CPU per call, measured:
@@ -221,14 +225,30 @@ class WireClient:
         protocol.send(packed)
 
     async def _connected(self) -> _Protocol:
+        """The live connection, made if there is none.
+
+        One caller connects at a time; the others wait for it. When that attempt fails,
+        the callers that waited for it fail at once with its error instead of each
+        trying again in turn: against a stalled server each attempt costs a whole
+        timeout, and the k-th caller would fail only after k timeouts. A caller that
+        comes after the failure tries afresh.
+        """
         protocol = self._protocol
         if protocol is not None and not protocol.lost:
             return protocol
+        failures = self._failures
         async with self._lock:
             protocol = self._protocol
-            if protocol is None or protocol.lost:
-                protocol = await self._connect()
-            return protocol
+            if protocol is not None and not protocol.lost:
+                return protocol
+            if self._failures != failures and self._failure is not None:
+                raise _again(self._failure) from self._failure
+            try:
+                return await self._connect()
+            except Exception as error:  # (not a cancellation: that is no verdict on Redis)
+                self._failures += 1
+                self._failure = error
+                raise
 
     async def _connect(self) -> _Protocol:
         settings, loop = self._settings, asyncio.get_running_loop()
@@ -247,14 +267,15 @@ class WireClient:
         except (OSError, asyncio.TimeoutError) as error:
             raise redis.ConnectionError(f"cannot connect to Redis: {error}") from error
         hello = greeting(settings)
-        replies = await self._send(protocol, hello) if hello else []
         try:
-            check_greeting(hello, replies)
-        except redis.ConnectionError:
+            check_greeting(hello, await self._send(protocol, hello) if hello else [])
+        except BaseException:  # refused, timed out, cancelled: this socket is no use now
+            protocol.fail(redis.ConnectionError("connection to Redis abandoned while greeting"))
             if protocol.transport is not None:
-                protocol.transport.close()
+                protocol.transport.abort()  # (close() would wait to flush to a stalled server)
             raise
         self._protocol = protocol
+        self._failure = None  # (kept no longer than needed: it holds its traceback)
         return protocol
 
 
@@ -276,6 +297,15 @@ def check_greeting(hello: list[tuple[Any, ...]], replies: list[Any]) -> None:
             if command[0] == "AUTH":
                 raise redis.AuthenticationError(str(reply))
             raise redis.ConnectionError(f"Redis refused {command[0]}: {reply}")
+
+
+def _again(error: Exception) -> Exception:
+    """A new exception like ``error``, for another caller to raise: raising one object
+    from several tasks would splice their tracebacks together."""
+    try:
+        return type(error)(*error.args)
+    except Exception:  # pragma: no cover - an exception class with another signature
+        return redis.ConnectionError(str(error))
 
 
 _CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution

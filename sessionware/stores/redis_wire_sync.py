@@ -142,9 +142,11 @@ class SyncWireClient:
             try:
                 self.transmit(conn, b"".join(hiredis.pack_command(c) for c in hello))
                 check_greeting(hello, conn.replies(len(hello)))
-            except (OSError, redis.ConnectionError) as error:
+            except BaseException as error:  # any failure: this socket is no use now
                 conn.close()
-                if isinstance(error, redis.ConnectionError):
+                if isinstance(error, redis.ConnectionError) or not isinstance(
+                    error, (OSError, hiredis.ProtocolError)
+                ):
                     raise
                 raise redis.ConnectionError(f"cannot connect to Redis: {error}") from error
         return conn

@@ -351,3 +351,111 @@ def test_a_refused_connection_is_not_reported_as_arising_from_an_empty_pool() ->
         chain.append(error)
         error = error.__cause__ or error.__context__
     assert not any(isinstance(link, IndexError) for link in chain), chain
+
+
+@contextlib.contextmanager
+def stalled(admin: redis.Redis) -> Iterator[None]:
+    """The server behind ``admin`` stopped (SIGSTOP: it accepts connections, answers
+    nothing) with every other client's connection dropped first; resumed after."""
+    pid = int(admin.info("server")["process_id"])
+    admin.client_kill_filter(_type="normal", skipme=True)  # ours drop: the next call connects
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def other_clients(admin: redis.Redis) -> int:
+    """How many connections the server holds besides ``admin``'s, once it has caught up
+    with the ones closed meanwhile (it learns of a close when it reads it)."""
+    deadline = time.monotonic() + 3
+    while (count := len(admin.client_list()) - 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
+async def test_calls_queued_behind_a_failed_connect_fail_with_it(redis_prefix: str) -> None:
+    """Ten calls that find no connection to a stalled server all fail within about
+    two timeouts (the module's promise); each used to try again once the one before
+    had failed, so the k-th failed after k timeouts."""
+    with server("--requirepass", "pw", ping={"password": "pw"}) as port:
+        options = {"socket_timeout": 0.4}
+        wire = WireClient(wire_options(f"redis://:pw@{HOST}:{port}", options))  # type: ignore[arg-type]
+        admin = redis.Redis(host=HOST, port=port, password="pw")
+        loop = asyncio.get_running_loop()
+
+        async def timed() -> tuple[float, type[BaseException] | None]:
+            started = loop.time()
+            try:
+                await wire.execute([("GET", f"{redis_prefix}k")])
+            except redis.RedisError as error:
+                return loop.time() - started, type(error)
+            return loop.time() - started, None
+
+        try:
+            assert await wire.execute([("SET", f"{redis_prefix}k", "v")]) == [b"OK"]
+            with stalled(admin):
+                results = await asyncio.gather(*(timed() for _ in range(10)))
+            assert all(failed is not None for _, failed in results), results
+            assert max(took for took, _ in results) < 2 * 0.4 + 0.3, results
+        finally:
+            await wire.aclose()
+            admin.close()
+
+
+async def test_a_connect_that_fails_while_greeting_leaves_no_connection_open(
+    redis_prefix: str,
+) -> None:
+    """AUTH timing out (a stalled server) raised TimeoutError, and only a
+    ConnectionError closed the new socket: each failed connect kept one open for good,
+    even after aclose()."""
+    with server("--requirepass", "pw", ping={"password": "pw"}) as port:
+        options = {"socket_timeout": 0.3}
+        wire = WireClient(wire_options(f"redis://:pw@{HOST}:{port}", options))  # type: ignore[arg-type]
+        admin = redis.Redis(host=HOST, port=port, password="pw")
+        try:
+            assert await wire.execute([("SET", f"{redis_prefix}k", "v")]) == [b"OK"]
+            with stalled(admin):
+                for _ in range(3):  # one after the other: each makes its own attempt
+                    with pytest.raises(redis.TimeoutError):
+                        await wire.execute([("GET", f"{redis_prefix}k")])
+            await wire.aclose()
+            await asyncio.sleep(0.05)  # (a transport closes its socket on the loop's next pass)
+            assert other_clients(admin) == 0
+            assert await wire.execute([("GET", f"{redis_prefix}k")]) == [b"v"]  # and it recovers
+        finally:
+            await wire.aclose()
+            admin.close()
+
+
+def test_a_sync_greeting_answered_by_something_else_is_closed_and_a_store_failure() -> None:
+    """A listener that is not Redis answering AUTH: the sync connection raised hiredis'
+    ProtocolError (no store failure: a 500) and left the socket open."""
+    import socket
+    import threading
+
+    listener = socket.create_server((HOST, 0))
+    port = listener.getsockname()[1]
+    ends: list[bytes] = []
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(3)
+            conn.recv(1024)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            with contextlib.suppress(OSError):
+                ends.append(conn.recv(1024))  # b"": the client closed its end
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    store = RedisStore.from_url(f"redis://:pw@{HOST}:{port}", prefix="wire-not-redis:")
+    try:
+        with pytest.raises(StoreUnavailable, match="ConnectionError"):
+            store.load("a" * 32, now=time.time(), idle_seconds=60)
+        thread.join(5)
+        assert ends == [b""]
+    finally:
+        store.close()
+        listener.close()
