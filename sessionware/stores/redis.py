@@ -43,7 +43,7 @@ from .redis_flows import ACTIVITY_GRANULARITY, Call, Flow, RedisFlows
 from .redis_lean import Lean
 from .redis_scripts import Script
 from .redis_sentinel import forget_primary
-from .redis_wire import WireClient, wire_options
+from .redis_wire import WireClient, unauthenticated, wire_options
 from .redis_wire_sync import SyncWireClient
 from .registry_flows import RedisRegistry
 from .urls import masked, scrubbed, take_url_prefix, url_prefix
@@ -746,8 +746,7 @@ class RedisStore:
     def _unavailable(self, error: Exception) -> StoreUnavailable:
         return StoreUnavailable(
             f"the Redis session store at {self._where} failed: {type(error).__name__}: "
-            f"{error}. Check that the server is running and reachable from here, and that "
-            "its socket timeout suits it"
+            f"{error}. {_next_step(error)}"
         )
 
 
@@ -763,6 +762,21 @@ _FAILURES = (
     redis.exceptions.RedisClusterUnreachableError,
     redis.exceptions.SlotNotCoveredError,
 )
+
+
+def _next_step(error: Exception) -> str:
+    """What to check after ``error``: the URL's credentials when Redis refused them or
+    wanted some (redis-py says so as a ResponseError when the first command was long),
+    else the server and the timeout. (The URL is never shown: it may hold a password.)"""
+    if isinstance(error, redis.AuthenticationError) or unauthenticated(str(error)):
+        return (
+            "Put the server's password in the store's URL: redis://:PASSWORD@host:port/db "
+            "(redis://USER:PASSWORD@host:port/db for an ACL user)"
+        )
+    return (
+        "Check that the server is running and reachable from here, and that its socket "
+        "timeout suits it"
+    )
 
 
 async def _aclose(connection: AsyncClient | WireClient) -> None:

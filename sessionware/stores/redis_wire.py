@@ -103,13 +103,22 @@ class _Protocol(asyncio.Protocol):
         reader.feed(data)
         try:
             while (reply := reader.gets()) is not False:
+                if isinstance(reply, hiredis.ReplyError) and unauthenticated(str(reply)):
+                    # not this command's failure: no command can run on this connection
+                    raise redis.AuthenticationError(NO_PASSWORD)
                 future = waiting.popleft()
                 if not future.done():  # a timed-out caller has gone: drop its reply
                     future.set_result(reply)
         except (hiredis.ProtocolError, IndexError) as error:  # not Redis, or out of step
-            self.fail(redis.ConnectionError(f"Redis protocol error: {error}"))
-            if self.transport is not None:
-                self.transport.abort()
+            self._drop(redis.ConnectionError(f"Redis protocol error: {error}"))
+        except redis.AuthenticationError as error:
+            self._drop(error)
+
+    def _drop(self, error: Exception) -> None:
+        """Fail every waiter with ``error`` and hang up."""
+        self.fail(error)
+        if self.transport is not None:
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(redis.ConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
@@ -319,14 +328,30 @@ def _expire(futures: list[asyncio.Future[Any]]) -> None:
 
 def error_of(reply: hiredis.ReplyError) -> redis.ResponseError:
     """An error reply as redis-py makes it (NoScriptError, NoPermissionError, ...,
-    with the code word dropped), by redis-py's own parser when it has one."""
+    with the code word dropped), by redis-py's own parser when it has one.
+
+    Raises AuthenticationError instead for a reply saying this connection has not
+    authenticated: no command can run on it, so it is no reply to hand a caller.
+    """
     message = str(reply)
+    if unauthenticated(message):
+        raise redis.AuthenticationError(NO_PASSWORD)
     if _parse_error is not None:
         error: redis.ResponseError = _parse_error(message)
         return error
     if message.startswith("NOSCRIPT "):
         return redis.exceptions.NoScriptError(message[len("NOSCRIPT ") :])
     return redis.ResponseError(message)
+
+
+NO_PASSWORD = "the server requires authentication, and this client sent no password"
+
+
+def unauthenticated(message: str) -> bool:
+    """Whether an error reply (or redis-py's message for one) says the connection has
+    not authenticated: NOAUTH, or, when the command was long (a FUNCTION LOAD, say),
+    "Protocol error: unauthenticated multibulk length" (the server then hangs up)."""
+    return message.startswith("NOAUTH") or "Protocol error: unauthenticated" in message
 
 
 try:  # redis-py's error mapping (a private module: kept optional)

@@ -459,3 +459,30 @@ def test_a_sync_greeting_answered_by_something_else_is_closed_and_a_store_failur
     finally:
         store.close()
         listener.close()
+
+
+@pytest.mark.parametrize("lean", [True, False])
+async def test_a_url_without_the_password_it_needs_says_to_put_it_in(
+    redis_prefix: str, lean: bool
+) -> None:
+    """A first command too long for an unauthenticated client (a create's FCALL or
+    FUNCTION LOAD) was answered "Protocol error: unauthenticated multibulk length",
+    and the store passed that on, with advice to check that the server runs."""
+    with server("--requirepass", "s3cret", ping={"password": "s3cret"}) as port:
+        for url in (f"redis://{HOST}:{port}", f"redis://:wrong-pw@{HOST}:{port}"):
+            store = RedisStore.from_url(url, prefix=redis_prefix, lean=lean)
+            try:
+                with pytest.raises(StoreUnavailable) as first:
+                    await store.acreate("s1", {"a": b"1"}, record(time.time()))
+                with pytest.raises(StoreUnavailable) as then:
+                    store.create("s2", {"a": b"1"}, record(time.time()))
+            finally:
+                await store.aclose()
+                store.close()
+            for raised in (first, then):
+                said = str(raised.value)
+                assert "AuthenticationError" in said, said
+                if lean and "wrong-pw" not in url:
+                    assert "requires authentication, and this client sent no password" in said
+                assert "password in the store's URL: redis://:PASSWORD@host:port/db" in said
+                assert "wrong-pw" not in said and "s3cret" not in said
