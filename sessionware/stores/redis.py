@@ -14,9 +14,12 @@ The operations are written once, as flows (``redis_flows``) over Lua scripts
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -29,6 +32,7 @@ try:  # ahead of the modules below, which need them too: one message names the e
     import redis.asyncio
     import redis.asyncio.retry
     import redis.retry
+    from redis.asyncio.cluster import ClusterPipeline as AsyncClusterPipeline
     from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
     from redis.backoff import NoBackoff
     from redis.cluster import RedisCluster
@@ -178,12 +182,16 @@ class RedisStore:
         within about two timeouts. ``client_options`` go to both clients.
 
         Each client keeps at most ``max_connections`` connections (per process,
-        and per event loop for asyncio ones); a request that finds them all busy
-        waits for one up to ``pool_timeout`` seconds (default: ``socket_timeout``)
-        before failing as the store being unavailable, so a burst of requests
-        queues instead of failing. A connection is held only for one round trip,
-        so a few dozen serve hundreds of requests in flight. (A cluster client
-        keeps its own pool per node, unbounded.)
+        and per event loop for asyncio ones; on a cluster, per node); a request
+        that finds them all busy waits for one up to ``pool_timeout`` seconds
+        (default: ``socket_timeout``) before failing as the store being
+        unavailable, so a burst of requests queues instead of failing. A
+        connection is held only for one round trip, so a few dozen serve hundreds
+        of requests in flight. (redis-py's asyncio cluster client cannot wait for a
+        connection: it fails at once past its limit. So this store lets at most
+        ``max_connections`` of its commands run on it at once, the others waiting
+        as above, and lets each node a few connections more for the client's own
+        topology refreshes: see :class:`_QueuedCluster`.)
 
         ``client_cache=True`` (or a maximum number of sessions, default 10,000)
         keeps loaded sessions in this process and serves repeated reads with no
@@ -232,7 +240,13 @@ class RedisStore:
         def new_async_client() -> AsyncClient:
             retry = redis.asyncio.retry.Retry(NoBackoff(), 1, supported_errors=errors)
             if cluster:
-                return AsyncRedisCluster.from_url(url, **{"retry": retry, **options})
+                return _QueuedCluster.from_url(
+                    url,
+                    **{"retry": retry, **options},
+                    turns=max_connections,
+                    turn_timeout=wait,
+                    max_connections=max_connections + _REFRESH_CONNECTIONS,
+                )
             pool = redis.asyncio.BlockingConnectionPool.from_url(
                 url, **{"retry": retry, **options, **pooled}
             )
@@ -242,7 +256,9 @@ class RedisStore:
         if cluster:
             try:
                 sync_client: SyncClient = RedisCluster.from_url(
-                    url, **{"retry": sync_retry, **options}
+                    url,
+                    **{"retry": sync_retry, **options, **pooled},
+                    connection_pool_class=redis.BlockingConnectionPool,  # one per node
                 )
             except _FAILURES as error:  # it asks a node for the slot map at once
                 raise StoreUnavailable(
@@ -777,6 +793,72 @@ def _next_step(error: Exception) -> str:
         "Check that the server is running and reachable from here, and that its socket "
         "timeout suits it"
     )
+
+
+_REFRESH_CONNECTIONS = 4  # a node's connections beyond max_connections: see _QueuedCluster
+_HOLDING_A_TURN = contextvars.ContextVar("sessionware_cluster_turn", default=False)
+
+
+class _QueuedCluster(AsyncRedisCluster):
+    """redis-py's asyncio cluster client, whose callers wait for a connection.
+
+    redis-py's own raises MaxConnectionsError at once when a node has
+    ``max_connections`` connections in use: a burst of requests failed instead of
+    queueing as on a single server. Here at most ``turns`` commands and pipelines
+    run at once (each holds at most one connection per node); the others wait for
+    a turn, up to ``turn_timeout`` seconds, then fail with ConnectionError, as a
+    single server's BlockingConnectionPool does. A command a pipeline sends again
+    on its own (redis-py's retry after a redirection) runs in the pipeline's turn.
+    The nodes' own limit must leave room for the client's topology refreshes,
+    which take a connection outside any turn (from_url allows a few more).
+    """
+
+    def __init__(self, *args: Any, turns: int, turn_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turns = asyncio.Semaphore(turns)
+        self._turn_timeout = turn_timeout
+        self._turn_count = turns
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold one of the turns (at once if this task holds one already)."""
+        if _HOLDING_A_TURN.get():
+            yield
+            return
+        try:
+            await asyncio.wait_for(self._turns.acquire(), self._turn_timeout)
+        except asyncio.TimeoutError:
+            raise redis.ConnectionError(
+                f"no connection to the Redis Cluster came free within {self._turn_timeout} s "
+                f"({self._turn_count} in use): raise max_connections or pool_timeout"
+            ) from None
+        holding = _HOLDING_A_TURN.set(True)
+        try:
+            yield
+        finally:
+            _HOLDING_A_TURN.reset(holding)
+            self._turns.release()
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.turn():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> AsyncClusterPipeline:
+        if shard_hint:  # (refused as redis-py's does)
+            return super().pipeline(transaction, shard_hint)
+        return _QueuedPipeline(self, transaction)  # type: ignore[abstract]  # (as redis-py makes its own)
+
+
+class _QueuedPipeline(AsyncClusterPipeline):
+    """A pipeline of :class:`_QueuedCluster`'s: it runs in one turn."""
+
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        client = self.cluster_client
+        assert isinstance(client, _QueuedCluster)
+        async with client.turn():
+            return await super().execute(raise_on_error, allow_redirections)
 
 
 async def _aclose(connection: AsyncClient | WireClient) -> None:
