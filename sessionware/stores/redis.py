@@ -826,7 +826,10 @@ class _QueuedCluster(AsyncRedisCluster):
             yield
             return
         try:
-            await asyncio.wait_for(self._turns.acquire(), self._turn_timeout)
+            if self._turns.locked():  # (wait_for costs a task: only when a wait is due)
+                await asyncio.wait_for(self._turns.acquire(), self._turn_timeout)
+            else:
+                await self._turns.acquire()
         except asyncio.TimeoutError:
             raise redis.ConnectionError(
                 f"no connection to the Redis Cluster came free within {self._turn_timeout} s "
