@@ -293,6 +293,8 @@ def _unstorable(key: str, kind: type) -> UnstorableValue:
         hint = "bytes(value)"
     elif issubclass(kind, enum.Enum):  # Starlette's and Flask's JSON keep a str/int one's value
         hint = "its .value, and the member back with its Enum class on reading"
+    elif issubclass(kind, tuple) and hasattr(kind, "_asdict"):  # a namedtuple
+        hint = "value._asdict(), or tuple(value)"
     else:
         hint = "its id, str() or a dict"
     return UnstorableValue(

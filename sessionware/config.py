@@ -319,8 +319,9 @@ def _from_file(path: Path) -> tuple[Layer, Path | None]:
         where = f"{path}: {BLOCK}.{key}"
         spec = KEYS.get(key) if isinstance(key, str) else None
         if spec is None:
+            hint = use_instead(str(key)) or _near_key(str(key))
             raise ConfigurationError(
-                f"{where} is not a sessionware option{use_instead(str(key))}; the '{BLOCK}' "
+                f"{where} is not a sessionware option{hint}; the '{BLOCK}' "
                 "block takes: " + ", ".join(sorted(KEYS))
             )
         _set(layer, spec, _parsed(spec, value, False, where), where)
@@ -378,14 +379,32 @@ _warned_names: set[str] = set()
 TYPO_EDITS = 2  # a variable this many letters (added, dropped, changed) from one read
 
 
+def _near_key(key: str) -> str:
+    """``" (did you mean timeout_minutes?)"`` for a file key at most :data:`TYPO_EDITS`
+    letters from one the block takes, else nothing: as an environment variable's typo
+    is told."""
+    edits, known = min((_edits(key, name), name) for name in KEYS)
+    return f" (did you mean {known}?)" if edits <= TYPO_EDITS else ""
+
+
 def _warn_near_misses(environ: Mapping[str, str]) -> None:
     """Log once per process each ``SESSIONWARE_*`` variable that sessionware does not
-    read but whose name is at most :data:`TYPO_EDITS` letters from one it does: a
-    typo would otherwise leave the option at its default without a word. Other
+    read but whose name is at most :data:`TYPO_EDITS` letters from one it does (a
+    typo would otherwise leave the option at its default without a word), or names
+    an option given in code only, or another library's (``SESSIONWARE_METRICS``). Other
     names (``SESSIONWARE_TEST_PREFIX``, ``SESSIONWARE_SECRET_KEY_OLD``) are left
     alone, as they may belong to other tools."""
     for name in environ:
         if not name.startswith(ENV_PREFIX) or name in ENV_NAMES or name in _warned_names:
+            continue
+        if instead := use_instead(name[len(ENV_PREFIX) :].lower()):  # metrics, hooks, ...
+            _warned_names.add(name)
+            logger.warning(
+                "sessionware: environment variable %s is not one sessionware reads, and is "
+                "ignored%s",
+                name,
+                instead,
+            )
             continue
         near = sorted((_edits(name, known), known) for known in ENV_NAMES)[0]
         if near[0] <= TYPO_EDITS:

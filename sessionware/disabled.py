@@ -39,7 +39,8 @@ class DisabledSession(Session):
 
 def _refusal(key: str) -> SessionsDisabled:
     return SessionsDisabled(
-        f"sessions are turned off (enabled = false in the sessionware config), so the "
+        "sessions are turned off (enabled=False: in code, the sessions block of a config "
+        "file or SESSIONWARE_ENABLED), so the "
         f"session cannot store {key!r}; turn sessions on, or keep this value elsewhere",
         key=key,
     )

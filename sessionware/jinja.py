@@ -127,7 +127,10 @@ class SessionExtension(Extension):
         if session is None:
             raise SessionTagError(
                 f"{tag} found no session: install sessionware's middleware (or Sessionware for "
-                "Flask) and render with the request in the context (request=request)",
+                "Flask) and render with the request in the context (request=request); in a "
+                "macro of another template, import it with the context: "
+                "{% import 'macros.html' as m with context %} (or {% from ... import ... with "
+                "context %}), since Jinja's import passes no variables by default",
                 key=key,
             )
         if isinstance(value, Undefined):

@@ -210,10 +210,11 @@ _warned_client = [False]
 def _warn_if_no_browser(agent: bytes | str | None) -> None:
     """A Secure cookie over http to localhost: browsers keep it, Python's HTTP clients
     (httpx, requests, urllib's cookie jar), curl and most others never send it back,
-    so each of their requests starts a new session. Every browser says Mozilla/."""
+    so each of their requests starts a new session. Every browser says Mozilla/;
+    Flask's test client (Werkzeug/) keeps such cookies too."""
     if isinstance(agent, bytes):
         agent = agent.decode("latin-1")
-    if _warned_client[0] or (agent or "").startswith("Mozilla/"):
+    if _warned_client[0] or (agent or "").startswith(("Mozilla/", "Werkzeug/")):
         return
     _warned_client[0] = True
     shown = (agent or "no User-Agent")[:60]

@@ -313,7 +313,7 @@ class Session(dict[str, Any]):
 
     def flash(self, message: Any, category: str = "info") -> None:
         """Queue ``message`` for a later request (stored like Flask's ``flash``)."""
-        flashes = list(self.get(FLASH_KEY, ()))
+        flashes = self._queued_flashes()
         flashes.append((category, message))
         self[FLASH_KEY] = flashes
 
@@ -322,7 +322,7 @@ class Session(dict[str, Any]):
 
         With ``category``, only that category's messages are returned and removed.
         """
-        flashes = [tuple(f) for f in self.get(FLASH_KEY, ())]
+        flashes = self._queued_flashes()
         wanted = [f for f in flashes if category is None or f[0] == category]
         kept = [f for f in flashes if f not in wanted] if category is not None else []
         if kept:
@@ -330,6 +330,15 @@ class Session(dict[str, Any]):
         elif FLASH_KEY in self:
             del self[FLASH_KEY]
         return wanted
+
+    def _queued_flashes(self) -> list[tuple[str, Any]]:
+        """The queued ``(category, message)`` pairs. Anything else under the flash key
+        (a value set there by hand: ``session["_flashes"] = 1``) is no message: it is
+        left out, and goes at the next flash or pop, rather than fail every page."""
+        raw = self.get(FLASH_KEY, ())
+        if not isinstance(raw, (list, tuple)):
+            return []
+        return [(f[0], f[1]) for f in raw if isinstance(f, (list, tuple)) and len(f) == 2]
 
     # -- the mapping (every dict method, through loading and change tracking) ----
 

@@ -68,6 +68,12 @@ def test_an_enum_member_is_refused_with_the_way_to_store_it() -> None:
     assert decode(encode("role", Role.ADMIN.value)) == "admin"
 
 
+def test_a_namedtuple_is_refused_with_its_plain_forms() -> None:
+    with pytest.raises(UnstorableValue, match=r"value\._asdict\(\), or tuple\(value\)"):
+        encode("point", Point(1))
+    assert decode(encode("point", Point(1)._asdict())) == {"x": 1}
+
+
 @pytest.mark.parametrize(
     "value",
     [object(), Colour.RED, Point(1), defaultdict(list), OrderedDict(), [object()], {"x": {1: 2}}],

@@ -340,8 +340,10 @@ def test_a_secret_key_in_the_file_is_refused(tmp_path: Path) -> None:
 def test_an_unknown_key_is_refused_with_the_file_and_the_allowed_keys(tmp_path: Path) -> None:
     message = refused(tmp_path, "sessions:\n  timeout_minute: 30\n", "app.yaml")
     where = f"{tmp_path / 'app.yaml'}: sessions.timeout_minute"
-    assert f"{where} is not a sessionware option" in message
-    assert "timeout_minutes" in message and "same_site" in message
+    assert f"{where} is not a sessionware option (did you mean timeout_minutes?); " in message
+    assert "same_site" in message
+    far = refused(tmp_path, "sessions:\n  colour: 30\n", "app.yaml")
+    assert "is not a sessionware option; " in far  # nothing near it: no guess
 
 
 @pytest.mark.parametrize("key", ["lifetime", "https_only", "session_cookie"])
@@ -399,6 +401,7 @@ def test_a_likely_typo_of_a_variable_is_named_once_and_other_tools_are_left_alon
         "SESSIONWARE_TEST_PREFIX": "t:",
         "SESSIONWARE_SECRET_KEY_OLD": "k",
         "SESSIONWARE_CONFIG_PATH": "/etc/app",
+        "SESSIONWARE_METRICS": "true",  # an option given in code only: said, not ignored
     }
     with caplog.at_level("WARNING", logger="sessionware"):
         assert load(environ=environ) == {}
@@ -409,6 +412,9 @@ def test_a_likely_typo_of_a_variable_is_named_once_and_other_tools_are_left_alon
         "reads, and is ignored; did you mean SESSIONWARE_COOKIE_NAME?",
         "sessionware: environment variable SESSIONWARE_SAMESITE is not one sessionware "
         "reads, and is ignored; did you mean SESSIONWARE_SAME_SITE?",
+        "sessionware: environment variable SESSIONWARE_METRICS is not one sessionware "
+        "reads, and is ignored (use metrics=True in code, where the middleware or "
+        "Sessionware(app) is made)",
     ]
 
 

@@ -203,3 +203,29 @@ def test_a_template_without_a_session_says_what_to_install() -> None:
     with pytest.raises(SessionTagError, match="found no session: install sessionware"):
         environment.from_string("{% session a = 1 %}").render()
     assert environment.from_string("[{{ session }}]").render() == "[]"
+
+
+def test_a_macro_imported_without_the_context_is_told_how_to_import_it() -> None:
+    """Jinja's import passes a macro no variables: its tag finds no request, and the
+    error says to import the macro ``with context`` (which then works)."""
+    loader = jinja2.DictLoader(
+        {
+            "lib.html": "{% macro put(v) %}{% session lib = v %}{% endmacro %}",
+            "bare.html": '{% import "lib.html" as lib %}{{ lib.put(3) }}',
+            "ctx.html": '{% import "lib.html" as lib with context %}{{ lib.put(3) }}'
+            "{{ session.lib }}",
+        }
+    )
+    templates = Jinja2Templates(
+        env=jinja2.Environment(loader=loader, extensions=[SessionExtension])
+    )
+
+    async def page(request: Request) -> Response:
+        return templates.TemplateResponse(request, request.query_params["t"], {})
+
+    app = Starlette(routes=[Route("/", page)])
+    app.add_middleware(SessionMiddleware, secret_key="k" * 40)
+    with TestClient(app, base_url="https://testserver") as client:
+        with pytest.raises(SessionTagError, match=r"import 'macros\.html' as m with context"):
+            client.get("/", params={"t": "bare.html"})
+        assert client.get("/", params={"t": "ctx.html"}).text == "3"

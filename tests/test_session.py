@@ -135,6 +135,19 @@ def test_flash_is_stored_in_flasks_format() -> None:
     assert "_flashes" not in session
 
 
+@pytest.mark.parametrize("planted", [1, "abc", [1, ("a", "b", "c"), ("warn", "kept")]])
+def test_a_flash_key_set_by_hand_fails_no_page(planted: object) -> None:
+    """``session["_flashes"] = 1`` (by hand, or a template tag) made every later
+    pop_flashes() a TypeError (a 500 on each page), and "abc" three messages."""
+    session = Session()
+    session["_flashes"] = planted
+    kept = [("warn", "kept")] if isinstance(planted, list) else []
+    assert session.pop_flashes() == kept and "_flashes" not in session
+    session["_flashes"] = planted
+    session.flash("hi")
+    assert session["_flashes"] == [*kept, ("info", "hi")]
+
+
 def test_unstorable_flash_message_raises_at_the_call() -> None:
     session = Session()
     with pytest.raises(TypeError):

@@ -161,7 +161,8 @@ class AdminConsole(Pages):
     async def detail(
         self, call: _Call, notice: str | None = None, status: int = 200, **extra: Any
     ) -> Response:
-        session_id = call.request.query.get("id") or call.request.form.get("id", "")
+        # a POST's form names the session it acted on: that one is shown, whatever the URL
+        session_id = call.request.form.get("id") or call.request.query.get("id", "")
         if notice is None:  # after an action on the full page: what it did (see _done)
             notice = _DONE.get(call.request.query.get("done", ""))
         info = await call.manager.get(session_id) if session_id else None

@@ -281,7 +281,7 @@ def revoke_user(
 @pass_operator
 def ttl(operator: Operator, /, session_id: str, duration: str, actor: str | None) -> None:
     """Expire a live session DURATION from now (90s, 15m, 2h, 7d, 2w, 6mo, 1y), or never.
-    Audit-logged (action ``ttl``)."""
+    Audit-logged (action "ttl")."""
     ttl_value = parse_duration(duration)
     if not operator.manager.set_ttl(_given(session_id), ttl_value, actor=actor or login_name()):
         raise Failure(

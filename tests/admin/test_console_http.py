@@ -109,6 +109,25 @@ def test_the_console_lists_reveals_and_revokes_on_redis(redis_prefix: str) -> No
         assert audit.count("<tr>") == 3  # header, reveal, revoke
 
 
+def test_a_reveal_shows_the_session_it_revealed_whatever_the_url_names() -> None:
+    """POST /reveal?id=A with the form's id=B revealed B (and audited B) under A's
+    details: the page now shows B, the session acted on."""
+    store = MemoryStore()
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        ids = []
+        for user in ("rita", "sam"):
+            client.cookies.clear()
+            client.post("/login", data={"user": user})
+            ids.append(client.get("/whoami").json()["id"])
+        client.cookies.clear()
+        client.cookies.set("operator", "admin:ada")
+        page = client.get(f"{CONSOLE}/?q=sam")
+        form = {"id": ids[1], "csrf_token": token_of(page.text)}
+        shown = client.post(f"{CONSOLE}/reveal?id={ids[0]}", data=form).text
+        assert "sam@example.com" in shown and "rita@example.com" not in shown
+
+
 @pytest.mark.parametrize(
     "path",
     [
