@@ -11,7 +11,9 @@ The rules that keep a hit from ever being stale:
 
 * An entry is served only while the listener is connected and tracking; when
   either connection fails, every entry is dropped and no hit is served until
-  both are back.
+  both are back. A hit checks both itself, without blocking: the server may close
+  the tracking connection alone (``CLIENT KILL``, a proxy), and from then on
+  sends no invalidation while the subscriber stays open.
 * A hit first applies, under the listener's lock, every invalidation already
   received on the listener's socket. Redis writes an invalidation in the same
   pass as the reply to the write that caused it, so a change acknowledged to
@@ -66,6 +68,7 @@ import dataclasses
 import logging
 import os
 import secrets
+import select
 import ssl
 import threading
 import weakref
@@ -134,6 +137,7 @@ class ClientCache:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._down: str | None = None  # why the listener is disconnected, said once
+        self._lost = "the invalidation connection failed"  # why a request found it dead
         self._token = secrets.token_hex(6) + "."  # + a count: this cache's saves
         self._saves = 0
         self._saving: dict[str, int] = {}  # sessions with a save in flight, and how many
@@ -170,6 +174,8 @@ class ClientCache:
         self.listener_id, self.hits, self.misses = None, 0, 0  # (the parent's counts)
         if closed:
             self._closed.set()
+        if self._inbox is not None:
+            self._inbox.close()  # (the child's copy of the tracker's duplicate only)
         self._inbox, self._thread = None, None
         self._token = secrets.token_hex(6) + "."  # (the parent's tokens are its own)
         self._saving.clear()  # (the parent's saves in flight are not this process's)
@@ -313,7 +319,7 @@ class ClientCache:
                     raise ConnectionError("CLIENT TRACKING was refused")
                 with self._lock:
                     self._flush()  # anything cached before is of unknown freshness
-                    self._inbox = _Inbox(subscriber)
+                    self._inbox = _Inbox(subscriber, tracker)
                     self._announced = announced
                 self._ready.set()
                 if self._down is not None:
@@ -336,6 +342,8 @@ class ClientCache:
             finally:
                 self._ready.clear()
                 with self._lock:
+                    if self._inbox is not None:
+                        self._inbox.close()
                     self._inbox = None
                     self._flush()
                 for connection in (subscriber, tracker):
@@ -372,7 +380,7 @@ class ClientCache:
             with self._lock:
                 self._drain()
                 if self._inbox is None:
-                    raise ConnectionError("the invalidation connection failed")
+                    raise ConnectionError(self._lost)
             tracker.send_command("PING")  # a dead tracker stops the messages silently
             if tracker.read_response() != b"PONG":
                 raise ConnectionError("the tracking connection stopped answering")
@@ -434,7 +442,9 @@ class ClientCache:
             for message in inbox.received():
                 self._apply(message)
             return not inbox.partial()
-        except Exception:
+        except Exception as error:
+            self._lost = str(error) or type(error).__name__  # (for the listener's warning)
+            inbox.close()
             self._inbox = None  # the listener reconnects at its next tick
             self._ready.clear()
             self._flush()
@@ -457,23 +467,55 @@ class ClientCache:
 
 
 class _Inbox:
-    """The listener's subscribed connection, its socket read without blocking and
-    parsed by hiredis: what a request drains costs a ``recv`` per chunk and one more
-    that finds nothing, not redis-py's poll, read and parse per message (applying
-    one invalidation: 10 us against 15, measured). ``connection`` is redis-py's,
-    subscribed, with nothing left unread in its parser."""
+    """The listener's two connections as a request sees them: the subscribed one's
+    socket read without blocking and parsed by hiredis, and the tracking one watched
+    for its end. What a request drains costs one ``poll`` that finds nothing, or a
+    ``recv`` per chunk and one more that finds nothing: not redis-py's poll, read and
+    parse per message (applying one invalidation: 10 us against 15, measured).
 
-    def __init__(self, connection: Any) -> None:
-        sock = getattr(connection, "_sock", None)  # redis-py has no public accessor
-        if sock is None:
-            raise ConnectionError("this redis-py connection does not expose its socket")
+    The tracker must be watched here, not only by the listener's PING once a second:
+    when the server closes it alone (``CLIENT KILL``, a proxy's idle timeout), Redis
+    stops tracking and no invalidation ever comes again, while the subscriber stays
+    open and quiet. The server closes the connection before it runs any later
+    command, so a change acknowledged after that finds the close already on this
+    side (``POLLRDHUP``: the peer's FIN, even behind an unread ``PONG``).
+
+    ``subscriber`` and ``tracker`` are redis-py connections, the first subscribed
+    with nothing left unread in its parser. The tracker's socket stays redis-py's
+    (the listener PINGs it); this watches a duplicate of its descriptor, so that
+    redis-py closing its own on an error cannot leave a reused descriptor watched.
+    """
+
+    def __init__(self, subscriber: Any, tracker: Any) -> None:
+        sock = _socket_of(subscriber)
         sock.setblocking(False)
         self._sock = sock
+        # TLS: decrypted bytes already read from the socket, which poll cannot see
+        self._pending = getattr(sock, "pending", None)
         self._reader = hiredis.Reader()
+        self._unsure = False  # the tracker has bytes to read, and may have ended after them
+        self._tracker = os.dup(_socket_of(tracker).fileno())  # closed by close() alone
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
+        # POLLHUP, POLLERR and POLLNVAL are reported whatever is asked for
+        self._poll.register(self._tracker, _TRACKER_EVENTS)
 
     def received(self) -> list[Any]:
         """Every message already received, in order; ConnectionError if the server
-        closed the connection (any other socket error is raised as it is)."""
+        closed either connection (any other socket error is raised as it is)."""
+        self._unsure = False
+        ready = self._poll.poll(0)
+        if not ready and not (self._pending is not None and self._pending()):
+            return []  # the common case: one system call
+        for fd, events in ready:
+            if fd != self._tracker:
+                continue
+            if events & _TRACKER_GONE:
+                raise ConnectionError("the tracking connection was closed by the server")
+            self._unsure = True  # (no POLLRDHUP: a PONG, or the end behind it)
+        return self._read()
+
+    def _read(self) -> list[Any]:
         sock, reader = self._sock, self._reader
         while True:
             try:
@@ -489,8 +531,30 @@ class _Inbox:
         return messages
 
     def partial(self) -> bool:
-        """Whether part of a message has arrived and waits for the rest."""
-        return bool(self._reader.has_data())
+        """Whether part of a message has arrived and waits for the rest, or whether
+        the tracker may have ended (where poll cannot tell: see ``_TRACKER_EVENTS``)."""
+        return self._unsure or bool(self._reader.has_data())
+
+    def close(self) -> None:
+        """Stop watching the tracker (the connections stay the listener's to close)."""
+        if self._tracker >= 0:
+            fd, self._tracker = self._tracker, -1
+            os.close(fd)
+
+
+# The tracker's end as poll reports it. Linux reports the peer's FIN as POLLRDHUP,
+# even behind unread bytes (a PONG on its way to the listener). Elsewhere the FIN
+# shows only as something to read, like a PONG: such a request is not served from
+# the cache (a PONG is read within microseconds; the end, until the listener's PING).
+_TRACKER_EVENTS = getattr(select, "POLLRDHUP", select.POLLIN)
+_TRACKER_GONE = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR | select.POLLNVAL
+
+
+def _socket_of(connection: Any) -> Any:
+    sock = getattr(connection, "_sock", None)  # redis-py has no public accessor
+    if sock is None:
+        raise ConnectionError("this redis-py connection does not expose its socket")
+    return sock
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import redis
 
 from sessionware import RedisStore, SessionManager
 from sessionware.errors import ConfigurationError
+from sessionware.stores import redis_cache
 from sessionware.stores.base import Changes, Meta
 from sessionware.stores.redis_cache import _Inbox
 
@@ -531,7 +533,9 @@ def test_a_cache_with_half_a_message_waiting_serves_nothing(
     assert cache is not None
     _load(cached, "s1")
     ours, server = socket.socketpair()
-    live, cache._inbox = cache._inbox, _Inbox(SimpleNamespace(_sock=ours))
+    tracker, tracker_peer = socket.socketpair()
+    fake = _Inbox(SimpleNamespace(_sock=ours), SimpleNamespace(_sock=tracker))
+    live, cache._inbox = cache._inbox, fake
     try:
         counted = Counted(cached)
         key = f"{redis_prefix}{{s2}}:d".encode()  # another session's: nothing to drop
@@ -548,8 +552,9 @@ def test_a_cache_with_half_a_message_waiting_serves_nothing(
         assert counted.calls <= 3 and cache.hits > hits
     finally:
         cache._inbox = live
-        ours.close()
-        server.close()
+        fake.close()
+        for end in (ours, server, tracker, tracker_peer):
+            end.close()
 
 
 def test_half_a_message_is_no_message_yet() -> None:
@@ -557,8 +562,9 @@ def test_half_a_message_is_no_message_yet() -> None:
     once whole, and until then the inbox says part of one is waiting (a request then
     reads from Redis, see ``ClientCache._drain``)."""
     ours, server = socket.socketpair()
+    tracker, tracker_peer = socket.socketpair()
     try:
-        inbox = _Inbox(SimpleNamespace(_sock=ours))
+        inbox = _Inbox(SimpleNamespace(_sock=ours), SimpleNamespace(_sock=tracker))
         message = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$6\r\nP{s1}:\r\n"
         assert inbox.received() == [] and not inbox.partial()
         server.sendall(message[:40])
@@ -569,5 +575,80 @@ def test_half_a_message_is_no_message_yet() -> None:
         server.close()
         with pytest.raises(ConnectionError):
             inbox.received()
+        inbox.close()
     finally:
-        ours.close()
+        for end in (ours, server, tracker, tracker_peer):
+            end.close()
+
+
+# -- the tracking connection closed alone ---------------------------------------------
+
+
+def _tracker_of(client: redis.Redis, listener_id: int | None) -> str | None:
+    """The id of the connection tracking for this listener (``redir`` is its id)."""
+    ids = [c["id"] for c in client.client_list() if c.get("redir") == str(listener_id)]
+    assert len(ids) <= 1, ids
+    return ids[0] if ids else None
+
+
+def _tracking_again(cache: Any, client: redis.Redis, killed: str) -> None:
+    """Wait until the listener is connected and tracking on a new connection."""
+    give_up = time.monotonic() + 10
+    while time.monotonic() < give_up:
+        if cache.wait_ready(1) and _tracker_of(client, cache.listener_id) not in (None, killed):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the listener did not reconnect")
+
+
+def test_no_stale_hit_once_the_tracking_connection_is_closed_alone(
+    stores: tuple[RedisStore, RedisStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the server closes only the tracking connection (CLIENT KILL, a proxy's
+    timeout), it stops sending invalidations while the subscriber stays open: a
+    revoke acknowledged after that must not be served from the cache, though the
+    listener's own check of the tracker (a PING a second) has not run yet. It used
+    to be served until that PING, in every trial."""
+    cached, other = stores
+    cache = cached.cache
+    assert cache is not None
+    monkeypatch.setattr(redis_cache, "_PING_SECONDS", 0.2)  # (reconnect fast between trials)
+    monkeypatch.setattr(redis_cache, "_RETRY_SECONDS", 0.05)
+    client = redis.Redis.from_url(REDIS_URL)
+    stale = 0
+    for trial in range(20):
+        session_id = f"s{trial}"
+        other.create(session_id, {"k": b"v"}, _meta(time.time()))
+        _load(cached, session_id)
+        hits = cache.hits
+        assert _load(cached, session_id) is not None and cache.hits == hits + 1  # cached
+        tracker = _tracker_of(client, cache.listener_id)
+        assert tracker is not None
+        assert client.client_kill_filter(_id=tracker) == 1  # ours: redir is our subscriber
+        SessionManager(other).revoke(session_id, actor="test")  # acknowledged
+        stale += _load(cached, session_id) is not None
+        _tracking_again(cache, client, tracker)
+    client.close()
+    assert stale == 0, f"{stale} of 20 loads after the revoke were served stale"
+
+
+def test_the_inbox_sees_the_tracker_end_even_behind_a_reply() -> None:
+    """The tracker's end (the server's FIN) is seen without reading its socket, even
+    when a PONG the listener has not read yet comes before it; a PONG alone is no
+    end. (Where poll has no POLLRDHUP, a PONG only keeps that request off the cache.)"""
+    if not hasattr(select, "POLLRDHUP"):
+        pytest.skip("POLLRDHUP is Linux's")
+    ours, server = socket.socketpair()
+    tracker, tracker_peer = socket.socketpair()
+    inbox = _Inbox(SimpleNamespace(_sock=ours), SimpleNamespace(_sock=tracker))
+    try:
+        assert inbox.received() == [] and not inbox.partial()
+        tracker_peer.sendall(b"+PONG\r\n")
+        assert inbox.received() == [] and not inbox.partial()
+        tracker_peer.shutdown(socket.SHUT_WR)  # the FIN, behind the unread PONG
+        with pytest.raises(ConnectionError, match="tracking"):
+            inbox.received()
+    finally:
+        inbox.close()
+        for end in (ours, server, tracker, tracker_peer):
+            end.close()
