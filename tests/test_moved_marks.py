@@ -1,11 +1,11 @@
 """A request sent beside a login or logout, with the cookie from before it, on a store
-that marks why a live record left (``stores.base.MarkingStore``: memory, Redis).
+that marks why a live record left (``stores.base.MarkingStore``: every store here).
 
 Without a mark, such a request that writes finds no session and starts a new one,
 whose cookie replaces the one the login set: the user is signed out. With one, it
 answers 409 and sets no cookie; sent again, it carries the login's cookie. Every
 test runs on each shell (Starlette, WSGI, Flask: a load-first write and a blind one)
-and on both marking stores; requests are sent one after another in the order the
+and on memory, Redis and SQLite; requests are sent one after another in the order the
 race would deliver them, so nothing here depends on timing.
 """
 
@@ -23,9 +23,9 @@ from sessionware.cookies import public_id
 from sessionware.stores.base import MarkingStore
 
 from .helpers import EndsBeforeSaving, only_cookie, set_cookies, token_of
-from .shells import SHELLS, memory_or_redis, shell_client
+from .shells import SHELLS, shell_client, store
 
-__all__ = ["memory_or_redis"]  # (the fixture, imported for pytest)
+__all__ = ["store"]  # (the fixture, imported for pytest: memory, Redis, SQLite)
 
 
 def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
@@ -45,9 +45,6 @@ def shell(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def store(memory_or_redis: Any) -> Any:
-    return memory_or_redis
 
 
 @contextlib.contextmanager

@@ -436,7 +436,9 @@ class PostgresStore(SQLStore):
         return bool(found)
 
     def _schema_if_missing(self) -> Flow[None]:
-        if not (yield from self._tables_found()):
+        # the newest table: a database made by an earlier release gets it on first use
+        ((found,),) = yield Statement(POSTGRES.table_found, (self._flows.marks,))
+        if not found:
             yield from self._schema()
 
 

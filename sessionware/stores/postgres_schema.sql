@@ -14,6 +14,7 @@
 --   changing different keys never overwrite each other; value is what the
 --   codec wrote (msgpack, or AES-GCM sealed with a Keyring).
 -- sessionware_audit: the operators' audit log, newest by seq, bounded.
+-- sessionware_marks: why a live session left in the last minute (see the end).
 --
 -- Migrations: create_schema() and this file only create what is missing; they
 -- never alter or drop an existing table. A release that changes this layout
@@ -70,3 +71,16 @@ CREATE TABLE IF NOT EXISTS sessionware_registry (
     document BYTEA NOT NULL,
     PRIMARY KEY (kind, name)
 );
+
+-- Why a live session left moments ago (a login gave it a new id: 'moved'; a logout:
+-- 'logged out'), kept until `until` (60 seconds): a request sent beside that login
+-- with the old cookie then answers 409 instead of signing the user out. Added after
+-- the tables above: a database made from an earlier version of this file runs on
+-- without marks (one warning) until this part is run.
+CREATE TABLE IF NOT EXISTS sessionware_marks (
+    id TEXT PRIMARY KEY,
+    why TEXT NOT NULL,
+    until DOUBLE PRECISION NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS sessionware_marks_until ON sessionware_marks (until);

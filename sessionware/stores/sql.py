@@ -194,6 +194,12 @@ class SQLStore:
 
     # -- the management contract -------------------------------------------------------------
 
+    def moved_mark(self, session_id: str, *, now: float) -> str | None:
+        return self._run(self._flows.moved_mark(session_id, now), write=False)
+
+    async def amoved_mark(self, session_id: str, *, now: float) -> str | None:
+        return await self._arun(self._flows.moved_mark(session_id, now), write=False)
+
     def get_meta(self, session_id: str, *, now: float) -> Meta | None:
         return self._run(self._flows.get_meta(session_id, now), write=False)
 

@@ -41,6 +41,9 @@ from .base import (
     ACTIVE,
     EXPIRED,
     GONE,
+    LOGGED_OUT,
+    MARK_SECONDS,
+    MOVED,
     REVOKED,
     TOO_LARGE,
     WRITTEN,
@@ -86,9 +89,18 @@ class Dialect:
     table_options: str
     lock: str  # appended to a SELECT that locks the row it reads
     skip_locked: str  # appended to the sweep's SELECT
+    table_found: str  # a SELECT of 1 or 0: whether the table its parameter names exists
 
 
-SQLITE = Dialect("REAL", "BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT", " WITHOUT ROWID", "", "")
+SQLITE = Dialect(
+    "REAL",
+    "BLOB",
+    "INTEGER PRIMARY KEY AUTOINCREMENT",
+    " WITHOUT ROWID",
+    "",
+    "",
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+)
 POSTGRES = Dialect(
     "DOUBLE PRECISION",
     "BYTEA",
@@ -96,6 +108,7 @@ POSTGRES = Dialect(
     "",
     " FOR UPDATE",
     " FOR UPDATE SKIP LOCKED",
+    "SELECT CASE WHEN to_regclass(?) IS NULL THEN 0 ELSE 1 END",
 )
 
 # Meta's fields, in order, as columns.
@@ -156,6 +169,10 @@ def schema_statements(prefix: str, dialect: Dialect) -> list[str]:
         f"session_id TEXT, reason TEXT)",
         f"CREATE TABLE IF NOT EXISTS {prefix}registry (kind TEXT NOT NULL, name TEXT NOT NULL, "
         f"document {dialect.blob} NOT NULL, PRIMARY KEY (kind, name))" + dialect.table_options,
+        # why a live session left moments ago (base.MarkingStore); the newest table
+        f"CREATE TABLE IF NOT EXISTS {prefix}marks (id TEXT PRIMARY KEY, why TEXT NOT NULL, "
+        f"until {real} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {name}marks_until ON {prefix}marks (until)",
     ]
 
 
@@ -173,6 +190,10 @@ class SQLFlows:
             prefix + "data",
             prefix + "audit",
         )
+        self.marks = prefix + "marks"
+        # whether the marks table exists (None: not looked yet): a database whose tables
+        # an operator made before it (create_tables=False) serves on without marks
+        self.marking: bool | None = None
 
     # -- the session contract ----------------------------------------------------------
 
@@ -286,12 +307,47 @@ class SQLFlows:
             return False  # written since the rotating request loaded it (see base)
         if old is not None:  # an ended old_id's tombstone stays for its retention
             yield from self._remove(old_id)
+            yield from self._mark(old_id, MOVED, meta.updated_at)
         yield from self.create(new_id, data, meta)
         return True
 
     def delete(self, session_id: str, now: float) -> Flow[None]:
         if (yield from self._lock_live(session_id, now)) is not None:
             yield from self._remove(session_id)
+            yield from self._mark(session_id, LOGGED_OUT, now)
+
+    def moved_mark(self, session_id: str, now: float) -> Flow[str | None]:
+        """Why ``session_id``'s live record left in the last MARK_SECONDS, if it did."""
+        if unmatchable(session_id) or not (yield from self._can_mark()):
+            return None
+        rows = yield Statement(
+            f"SELECT why FROM {self.marks} WHERE id = ? AND until > ?", (session_id, now)
+        )
+        return str(rows[0][0]) if rows and rows[0][0] in (MOVED, LOGGED_OUT) else None
+
+    def _mark(self, session_id: str, why: str, now: float) -> Flow[None]:
+        """Mark why ``session_id``'s live record left, in the same transaction."""
+        if (yield from self._can_mark()):
+            yield Statement(
+                f"INSERT INTO {self.marks} (id, why, until) VALUES (?, ?, ?) ON CONFLICT (id) "
+                "DO UPDATE SET why = excluded.why, until = excluded.until",
+                (session_id, why, now + MARK_SECONDS),
+            )
+
+    def _can_mark(self) -> Flow[bool]:
+        """Whether the marks table exists: looked up once per store object."""
+        if self.marking is None:
+            ((found,),) = yield Statement(self.dialect.table_found, (self.marks,))
+            self.marking = bool(found)
+            if not found:
+                logger.warning(
+                    "sessionware: the table %s is missing (its tables were made by an earlier "
+                    "release, with create_tables=False): run create_schema() or the shipped "
+                    "schema file to add it. Until then, a write sent beside a login with the "
+                    "old cookie starts a new session whose cookie replaces the login's",
+                    self.marks,
+                )
+        return self.marking
 
     # -- the management contract -------------------------------------------------------
 
@@ -385,6 +441,8 @@ class SQLFlows:
         """Reclaim up to ``batch`` due rows: an expired session drops its data and
         becomes a tombstone; a tombstone past its retention is deleted. Returns how
         many rows it handled (``batch``: call again for more)."""
+        if (yield from self._can_mark()):
+            yield Statement(f"DELETE FROM {self.marks} WHERE until <= ?", (now,))
         rows = yield Statement(
             f"SELECT id FROM {self.sessions} WHERE due <= ? ORDER BY due LIMIT ?"
             + self.dialect.skip_locked,

@@ -196,7 +196,7 @@ class SQLiteStore(SQLStore):
     def _has_tables(self, connection: sqlite3.Connection) -> bool:
         """Whether the tables exist (a read: a read-only database can still serve)."""
         # the newest table: a file made by an older version gets it on first use
-        return bool(_execute(connection, self._table_lookup("registry"))[0][0])
+        return bool(_execute(connection, self._table_lookup("marks"))[0][0])
 
     def _table_lookup(self, table: str) -> Statement:
         """How many tables named ``prefix + table`` there are (0 or 1)."""

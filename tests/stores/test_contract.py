@@ -606,10 +606,8 @@ async def test_delete_spares_a_revoked_tombstone(store: Ops) -> None:
 async def test_a_store_that_marks_says_why_a_live_record_left(store: Ops) -> None:
     """``MarkingStore``: a rotation of a live record leaves MOVED on the old id, a
     logout LOGGED_OUT, each for MARK_SECONDS; a refused rotation, an ended record and
-    an id that never lived have none. (The SQL stores keep no marks yet.)"""
-    if not isinstance(store.store, MarkingStore):
-        assert type(store.store).__name__ in ("SQLiteStore", "PostgresStore")
-        return
+    an id that never lived have none."""
+    assert isinstance(store.store, MarkingStore)
     now = time.time()
     await store.create("old", {"a": b"1"}, meta(now))
     await store.create("out", {"a": b"1"}, meta(now))
