@@ -45,8 +45,6 @@ def shell(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-
-
 @contextlib.contextmanager
 def other_tab(shell: str, store: Any, cookie: str) -> Iterator[Any]:
     """A second client holding ``cookie``: a request the page sent before the
