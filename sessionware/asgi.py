@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .bearer import bearer_plan, bearer_session
+from .bearer import bearer_plan, bearer_session, planner
 from .bounded import Bounded
 from .core import (
     DEFAULT_IDLE_TIMEOUT,
@@ -327,8 +327,10 @@ class _Response:
             return
         if message["type"] == "http.response.start":
             self.started = True
-            refuse_foreign_session(self.scope, "inside")
             session = self.session
+            found = self.scope.get("session")
+            if found is not session and found is not None:  # (an outer sessionware's: fine)
+                refuse_foreign_session(self.scope, "inside")
             session._sealed = True  # from here on, changes can no longer be saved
             if message["status"] < 500 and not untouched(session):
                 extra: list[tuple[str, str]] | None
@@ -343,8 +345,7 @@ class _Response:
                     message = {**message, "headers": headers}
             elif message["status"] >= 500:
                 config = self.middleware.config
-                planner = bearer_plan if config.bearer else plan
-                warn_if_failure_dropped(message["status"], config, session, planner)
+                warn_if_failure_dropped(message["status"], config, session, planner(config))
         await self.send(message)
 
     async def _save(self, start: Message) -> list[tuple[str, str]] | None:

@@ -425,13 +425,16 @@ class Plan:
         return True
 
     def gone_before(self) -> str | None:
-        """A new session's plan: the id its request named (a cookie, or a blind write's
-        record) whose record was not live, if any; else ``None``. A store's mark on it
-        (``base.MarkingStore``) says whether a concurrent login or logout took it. Not
-        for a login's new session (``regenerate()``): the login form sent twice, the
-        second after the first's response, signs in again rather than answer 409."""
+        """For a new session's plan (``create``): the id its request named (a cookie,
+        or a blind write's record) whose record was not live, if any; else ``None``.
+        A store's mark on it (``base.MarkingStore``) says whether a concurrent login
+        or logout took it. Not for a login's new session (``regenerate()``) nor one
+        the handler cleared first (``clear()``, then a user or a flash): it wants
+        nothing of the old record, so the login or logout form sent twice, the
+        second after the first's response, does its work again rather than answer
+        409."""
         session = self.session
-        if self.method != "create" or session is None or session._regenerate:
+        if session is None or session._regenerate or session._cleared:
             return None
         return session._unusable
 
@@ -507,11 +510,11 @@ def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
     (nothing written: concurrent requests passed it together), and SessionConflict
     when the record was gone and the request's changes with it (:meth:`Plan.gone`)."""
     kwargs = _kwargs_for(store, plan)
-    if gone_id := plan.gone_before():
+    if plan.method == "create" and (gone_id := plan.gone_before()):
         plan.refuse_if_taken(gone_id, moved_mark(store, gone_id))
     outcome = getattr(store, plan.method)(*plan.args, **kwargs) if plan.method else None
     if plan.fall_back(outcome):
-        if gone_id := plan.gone_before():
+        if plan.method == "create" and (gone_id := plan.gone_before()):
             plan.refuse_if_taken(gone_id, moved_mark(store, gone_id))
         outcome = getattr(store, plan.method)(*plan.args, **kwargs)
     if outcome is False and plan.method in GONE_MATTERS:
@@ -528,11 +531,11 @@ async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
     """:func:`run_plan` against an async store: the headers to add; raises as it does."""
     method = getattr(store, "a" + plan.method) if plan.method else None
     kwargs = _kwargs_for(store, plan)
-    if gone_id := plan.gone_before():
+    if plan.method == "create" and (gone_id := plan.gone_before()):
         plan.refuse_if_taken(gone_id, await amoved_mark(store, gone_id))
     outcome = await method(*plan.args, **kwargs) if method else None
     if plan.fall_back(outcome):
-        if gone_id := plan.gone_before():
+        if plan.method == "create" and (gone_id := plan.gone_before()):
             plan.refuse_if_taken(gone_id, await amoved_mark(store, gone_id))
         outcome = await getattr(store, "a" + plan.method)(*plan.args, **kwargs)
     if outcome is False and plan.method in GONE_MATTERS:

@@ -28,7 +28,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from .bearer import BearerMixin, bearer_plan
+from .bearer import BearerMixin, planner
 from .core import (
     DEFAULT_IDLE_TIMEOUT,
     PEER_OPTIONS,
@@ -36,7 +36,6 @@ from .core import (
     SessionOptions,
     check_option_names,
     init_option_names,
-    plan,
     seconds,
     warn_if_failure_dropped,
 )
@@ -220,8 +219,9 @@ class SessionwareInterface(SessionInterface):
         if not isinstance(session, FlaskSession) or session._failed:
             return  # a failed request saves nothing
         if response.status_code >= 500:
-            planner = bearer_plan if self.config.bearer else plan
-            warn_if_failure_dropped(response.status_code, self.config, session, planner)
+            warn_if_failure_dropped(
+                response.status_code, self.config, session, planner(self.config)
+            )
             return
         if session._load_error is not None:
             # used after its load failed: nothing can be saved. A change would be lost,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session
+from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session, planner
 from .bounded import Bounded
 from .core import (
     SessionConfig,
@@ -299,8 +299,7 @@ class _Exchange:
             headers = _merge(headers, outcome)
         else:
             config = self.sessions.config
-            planner = bearer_plan if config.bearer else plan
-            warn_if_failure_dropped(int(status[:3]), config, self.session, planner)
+            warn_if_failure_dropped(int(status[:3]), config, self.session, planner(config))
         self.committed = True
         self._write = self.start(status, headers, exc_info)
 

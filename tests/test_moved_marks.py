@@ -37,6 +37,12 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
         session["user"] = params["user"]
     elif path == "/logout":
         session.clear()
+    elif path == "/login-afresh":  # a login that drops what the visitor had (Flask's way)
+        session.clear()
+        session["user"] = params["user"]
+    elif path == "/logout-flash":
+        session.clear()
+        session.flash("Signed out.")
     return 200, {"keys": sorted(session)}, {}
 
 
@@ -131,6 +137,26 @@ def test_the_login_form_sent_twice_signs_in_either_way(shell: str, store: Any) -
         moving.armed = True  # another login moves the record before this one's does
         second = browser.get("/login", params={"user": "ann"})
         assert (second.status_code, set_cookies(second)) == (200, [])
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [("/login-afresh", "/login-afresh"), ("/logout-flash", "/logout-flash")],
+)
+def test_a_form_that_clears_the_session_sent_twice_does_its_work_again(
+    shell: str, store: Any, first: str, again: str
+) -> None:
+    """A login written as clear() then set, or a logout that flashes, clicked twice: the
+    second, with the cookie from before the first's response, wants nothing of the old
+    record, so it does its work again (200, its cookie) rather than answer 409."""
+    with shell_client(shell, handler, store) as browser:
+        browser.get("/put", params={"key": "a", "value": "1"})
+        before = browser.cookies["session"]
+        assert browser.get(first, params={"user": "ann"}).status_code == 200
+        with other_tab(shell, store, before) as tab:
+            second = tab.get(again, params={"user": "ann"})
+            (cookie,) = set_cookies(second)
+            assert second.status_code == 200 and cookie["value"] != before
 
 
 def test_a_cookie_whose_session_simply_went_still_starts_a_new_one(shell: str, store: Any) -> None:

@@ -198,8 +198,9 @@ class MemoryStore:
 
     def _mark(self, session_id: str, why: str, now: float) -> None:
         """Remember why ``session_id``'s live record left (see base.MarkingStore). Every
-        mark lasts MARK_SECONDS, so the dict's order is their expiry's: the ones due
-        go from its front."""
+        mark lasts MARK_SECONDS, so the dict's order is about their expiry's (a rotation
+        stamps its meta's time, a logout the clock's): the ones due go from its front,
+        and a read checks the time itself."""
         marks = self._marks
         marks.pop(session_id, None)
         marks[session_id] = (now + MARK_SECONDS, why)

@@ -279,19 +279,28 @@ class RedisFlows:
     ) -> Flow[bool]:
         """Optimistic: take the old record and create the new one in one round trip;
         if the old one was not live and had to be, or was written since
-        ``unchanged_since`` (then it stays), remove the new one in a second."""
+        ``unchanged_since`` (then it stays), remove the new one in a second.
+
+        Sent again after its reply was lost (a dropped connection), it finds its own
+        move done (the old id's mark names the new id): it then writes nothing, and
+        says whether the new record is live, since another request may have revoked or
+        logged it out in between, and that must stand."""
         now = meta.updated_at
         since = "" if unchanged_since is None else _num(unchanged_since)
         take = ("take", since, _member(new_id))  # (the new id: a retry knows its own move)
-        taken, *_ = yield from roundtrip(
+        taken, made, *_ = yield from roundtrip(
             [
                 *self._both(old_id, now, take, None, marked=True),
-                *self._create(new_id, data, meta, old_id),
+                *self._create(new_id, data, meta, old_id, fresh=True),
             ]
         )
-        state = _state(old_id, taken)
+        state, created = _state(old_id, taken), _state(new_id, made)
+        if state == _TAKEN_BEFORE:
+            return created == 1 or created == _STILL_LIVE
         if state == 1 or (not require_live and state != _CHANGED):
             return True
+        if created != 1:  # the new id held a record already: not this call's to undo
+            return False
         undo = [
             Call(None, ("DEL", *self._keys(new_id))),
             self._index("forget", now, _member(new_id)),
@@ -485,8 +494,16 @@ class RedisFlows:
         return [Call(SESSION, args)]
 
     def _create(
-        self, session_id: str, data: Mapping[str, bytes], meta: Meta, replacing: str
+        self,
+        session_id: str,
+        data: Mapping[str, bytes],
+        meta: Meta,
+        replacing: str,
+        *,
+        fresh: bool = False,
     ) -> list[Call]:
+        """Create ``session_id``'s record (``fresh``: only where there is none, as for a
+        rotation's new id) and its index entry, replacing ``replacing``'s if given."""
         pairs = [item for key, value in data.items() for item in (key, value)]
         record = [_optional(meta.expires_at), self._retention, *_counted(pairs)]
         record += _counted(_meta_pairs(meta))
@@ -495,7 +512,7 @@ class RedisFlows:
         return self._both(
             session_id,
             now,
-            ("create", *record),
+            ("fresh" if fresh else "create", *record),
             ("create", *index),
         )
 
@@ -533,6 +550,8 @@ _MARK = b"\xff"  # the data hash's marker field (see redis_scripts.RECORD)
 _TOO_LATE = -2  # a save's state when it reached the server after its deadline
 _TOO_LARGE = -3  # a save's or blind write's state when it would pass the size cap
 _CHANGED = 2  # a take's state when the record was written since its caller loaded it
+_TAKEN_BEFORE = 3  # a take's state when its own move was done already (sent again)
+_STILL_LIVE = 2  # a fresh create's state when a live record was there already
 
 _TIMES = frozenset(
     ("created_at", "updated_at", "last_activity_at", "expires_at", "deadline", "ended_at")

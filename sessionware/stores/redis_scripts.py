@@ -670,7 +670,14 @@ local function record(base)
     touch(meta, candidate, retention, grain, changed)
     return 1
 
-  elseif op == 'create' then  -- expiry ('': none), retention, data pairs, meta pairs
+  elseif op == 'create' or op == 'fresh' then  -- expiry ('': none), retention, data pairs,
+    -- meta pairs. fresh (a rotation's new id, drawn at random): only where no record is,
+    -- else nothing written and 2 (a live one) or 0: a rotation sent again after its
+    -- reply was lost must not write over what became of the first run's record
+    if op == 'fresh' and redis.call('EXISTS', M) == 1 then
+      index_wanted = false
+      return state() == 1 and 2 or 0
+    end
     local expires, retention = take(2)
     local data = list()
     local meta = list()
@@ -699,7 +706,7 @@ local function record(base)
       if X then redis.call('SET', X, mark, 'PX', MARK_MS) end
     elseif op == 'take' and X and into and into ~= '' and redis.call('GET', X) == mark then
       index_wanted = false
-      return 1  -- this very move, sent again after its reply was lost: done already
+      return 3  -- this very move, sent again after its reply was lost: taken already
     elseif op == 'delete' then index_wanted = false end  -- a tombstone stays listed too
     return s
 

@@ -9,7 +9,7 @@ import contextlib
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 class LostReplyProxy:
@@ -21,6 +21,9 @@ class LostReplyProxy:
         self.target = target
         self.marker: bytes | None = None
         self.cuts = 0
+        # run once Redis has run the command and before the client sees the cut: what
+        # another request does in between
+        self.meanwhile: Callable[[], object] | None = None
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._closed = False
@@ -66,6 +69,8 @@ class LostReplyProxy:
             while data := server.recv(65536):
                 if watching.is_set():  # Redis ran it: its reply is lost with the connection
                     self.cuts += 1
+                    if self.meanwhile is not None:
+                        self.meanwhile()
                     for sock in (client, server):  # (shutdown wakes the other thread)
                         sock.setsockopt(
                             socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from sessionware import AsyncSessionManager, RedisStore, SessionManager
-from sessionware.stores.base import MOVED, Meta
+from sessionware.stores.base import MOVED, REVOKED, Meta
 
+from ..conftest import REDIS_URL
 from .lost_reply import lost_reply_proxy
 
 
@@ -56,6 +57,32 @@ def test_a_rotation_sent_again_after_its_reply_was_lost_keeps_the_session(
             assert store.load("other", now=time.time(), idle_seconds=600) is None
         finally:
             store.close()
+
+
+def test_a_rotation_sent_again_leaves_a_new_record_revoked_meanwhile_revoked(
+    lean: bool, redis_prefix: str
+) -> None:
+    """Between the first run and the retry another request revokes the new session
+    (a password change's revoke_user, refresh-token reuse): the retry must not write
+    the record back over its tombstone, nor report the move done."""
+    other = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)  # straight to Redis
+    with lost_reply_proxy() as proxy:
+        store = RedisStore.from_url(
+            f"redis://127.0.0.1:{proxy.port}/0", prefix=redis_prefix, lean=lean
+        )
+        try:
+            now = time.time()
+            store.create("old", {"cart": b"3"}, meta(now))
+            proxy.meanwhile = lambda: other.revoke("new", actor="ops", now=time.time())
+            proxy.arm(b"take")
+            assert store.rotate("old", "new", {"cart": b"3"}, meta(now), require_live=True) is False
+            assert proxy.cuts == 1
+            assert store.load("new", now=time.time(), idle_seconds=600) is None
+            ended = store.get_meta("new", now=time.time())
+            assert ended is not None and ended.status == REVOKED
+        finally:
+            store.close()
+            other.close()
 
 
 def test_an_async_rotation_sent_again_keeps_the_session(lean: bool, redis_prefix: str) -> None:
