@@ -421,7 +421,11 @@ class RedisFlows:
             return []
         (entries,) = yield from roundtrip([Call(None, ("LRANGE", self.audit_key, 0, limit - 1))])
         records = []
+        previous = None
         for entry in entries:
+            if entry == previous:  # an LPUSH sent again after its reply was lost: one entry
+                continue
+            previous = entry
             try:
                 records.append(AuditRecord(**json.loads(entry)))
             except (ValueError, TypeError, RecursionError):  # (RecursionError: planted nesting)

@@ -115,6 +115,10 @@ def test_a_revocation_sent_again_is_reported_and_audited(lean: bool, redis_prefi
             assert manager.revoke("s1", actor="ops@example.com") is True
             assert proxy.cuts == 1
             assert [(e.action, e.session_id) for e in manager.audit_log()] == [("revoke", "s1")]
+            proxy.arm(b"LPUSH")  # the audit entry's own reply lost: still one entry
+            manager.reveal("s1", actor="ops@example.com", reason="ticket 7")
+            assert proxy.cuts == 2
+            assert [e.action for e in manager.audit_log()] == ["reveal", "revoke"]
             assert manager.revoke("s1", actor="ops@example.com") is False  # a second one
         finally:
             store.close()
