@@ -191,7 +191,9 @@ class RedisFlows:
             return None
 
     def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> Flow[None]:
-        yield from roundtrip(self._create(session_id, data, meta, replacing=""))
+        # fresh: sent again after its reply was lost, it leaves what became of the first
+        # run's record (revoked meanwhile, say) as it is
+        yield from roundtrip(self._create(session_id, data, meta, replacing="", fresh=True))
 
     def save(self, session_id: str, changes: Changes, token: str = "") -> Flow[bool]:
         """One round trip: the script measures the changed keys' stored values and moves
