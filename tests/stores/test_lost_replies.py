@@ -85,6 +85,26 @@ def test_a_rotation_sent_again_leaves_a_new_record_revoked_meanwhile_revoked(
             other.close()
 
 
+def test_a_create_sent_again_leaves_a_record_revoked_meanwhile_revoked(
+    lean: bool, redis_prefix: str
+) -> None:
+    other = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)  # straight to Redis
+    with lost_reply_proxy() as proxy:
+        store = RedisStore.from_url(
+            f"redis://127.0.0.1:{proxy.port}/0", prefix=redis_prefix, lean=lean
+        )
+        try:
+            proxy.meanwhile = lambda: other.revoke("s1", actor="ops", now=time.time())
+            proxy.arm(b"fresh")
+            store.create("s1", {"a": b"1"}, meta(time.time()))
+            assert proxy.cuts == 1
+            ended = store.get_meta("s1", now=time.time())
+            assert ended is not None and ended.status == REVOKED
+        finally:
+            store.close()
+            other.close()
+
+
 def test_an_async_rotation_sent_again_keeps_the_session(lean: bool, redis_prefix: str) -> None:
     async def scenario(port: int, proxy: Any) -> None:
         store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", prefix=redis_prefix, lean=lean)
