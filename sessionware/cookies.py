@@ -151,23 +151,13 @@ class CookieSigner:
 
     _salts: tuple[bytes, ...] = (_SALT, _PERMANENT_SALT)  # plain, then "remember me"
 
-    def __init__(
-        self, secret_keys: str | bytes | Sequence[str | bytes], *, scope: str | None = None
-    ) -> None:
-        """``scope``: whose cookies these are, when not every app's on the key (an
-        ``app_id``, a session type's tag: :func:`cookie_scope`). It joins the salt, so
-        that another app's or type's cookie does not verify here: it neither opens
-        that app's record nor has keys written into it blind."""
+    def __init__(self, secret_keys: str | bytes | Sequence[str | bytes]) -> None:
         keys = signing_keys(secret_keys)
         warn_if_weak(keys)
-        self.scope = scope
         oldest_first = list(reversed(keys))
-        salts = (
-            self._salts if scope is None else tuple(s + b":" + scope.encode() for s in self._salts)
-        )
         signers = [
             _Signer(oldest_first, salt=salt, digest_method=hashlib.sha256, key_derivation="hmac")
-            for salt in salts
+            for salt in self._salts
         ]
         self._signer, self._permanent_signer = signers[0], signers[-1]
         self._keys = [  # (derived key, permanent), each salt's keys newest first
@@ -185,8 +175,9 @@ class CookieSigner:
         return "CookieSigner(secret_keys=<hidden>)"
 
     def with_keys(self, secret_keys: str | bytes | Sequence[str | bytes]) -> CookieSigner:
-        """This signer's kind and scope under other keys (Flask's rotated SECRET_KEY)."""
-        return type(self)(secret_keys, scope=self.scope)
+        """This signer's kind (a cookie's, a token's) under other keys (Flask's rotated
+        SECRET_KEY)."""
+        return type(self)(secret_keys)
 
     def sign(self, token: str, *, permanent: bool = False) -> str:
         """The cookie value for ``token``, stamped with the current time; ``permanent``
@@ -232,14 +223,6 @@ class CookieSigner:
         except (BadData, ValueError, TypeError):  # BadData: bad base64 in the signature
             return None
         return None
-
-
-def cookie_scope(app_id: str, session_type: str | None) -> str | None:
-    """The signing scope of a middleware's cookies: its session type's, its app's, or
-    ``None`` for the default app (whose cookies verified before scopes: unchanged)."""
-    if session_type is not None:
-        return "type:" + session_type
-    return None if app_id == "default" else "app:" + app_id
 
 
 class TokenSigner(CookieSigner):

@@ -29,7 +29,6 @@ from .cookies import (
     CookieSettings,
     CookieSigner,
     TokenSigner,
-    cookie_scope,
     cookie_values,
     new_token,
     public_id,
@@ -267,11 +266,7 @@ class SessionConfig:
             if not isinstance(value, bool):
                 raise ConfigurationError(f"{flag} must be True or False, not {value!r}")
         return cls(
-            signer=(
-                TokenSigner(secret_key)  # a type's tokens: the record's app is checked
-                if bearer
-                else CookieSigner(secret_key, scope=cookie_scope(app_id, session_type))
-            ),
+            signer=(TokenSigner if bearer else CookieSigner)(secret_key),
             cookie=CookieSettings(
                 name=cookie_name,
                 path=path,
@@ -344,6 +339,9 @@ class SessionConfig:
         """
         session = cls(max_payload_bytes=self.max_payload_bytes)
         session._keyring = self.encryption
+        # only this app's records open here: another app's cookie, on the same key and
+        # store, finds nothing (and a blind write checks the same: see _blind_write)
+        session._app = self.session_type or self.app_id
         values = cookie_values(cookie_headers, self.cookie.name, joined=joined)
         session._cookie_sent = bool(values)
         for value in values:
@@ -812,7 +810,13 @@ def _blind_write(config: SessionConfig, session: Session, result: Plan, now: flo
     (and slides it); if the record is gone, a new session holding them instead."""
     assert session._id is not None
     now = time.time() if now is None else now
-    write = BlindWrite(session._blind_encoded(), now, config.idle_seconds, config.max_payload_bytes)
+    write = BlindWrite(
+        session._blind_encoded(),
+        now,
+        config.idle_seconds,
+        config.max_payload_bytes,
+        config.session_type or config.app_id,  # never into another app's record
+    )
     result.method, result.args = "write", (session._id, write)
     result.fallback = lambda: _fresh(config, session, now)
     return result

@@ -91,6 +91,7 @@ class Session(dict[str, Any]):
 
     __slots__ = (
         "_accessed",
+        "_app",
         "_async_loader",
         "_blind",
         "_blind_ok",
@@ -160,6 +161,7 @@ class Session(dict[str, Any]):
         self._blind_ok = False  # may keys be set without loading? (the middleware decides)
         self._blind_skip: frozenset[str] = frozenset()  # keys that load first all the same
         self._unusable: str | None = None  # the id a load found no usable record under
+        self._app: str | None = None  # whose records open here (None: any: a token's)
 
     # -- identity and lifecycle ------------------------------------------------
 
@@ -593,6 +595,8 @@ class Session(dict[str, Any]):
         self._pending = False
         self._unusable = self._id  # until the record proves usable (see core.plan)
         dict.clear(self)
+        if stored is not None and self._app is not None and stored.meta.app != self._app:
+            stored = None  # another app's (or type's) record: its cookie opens nothing here
         if stored is None:
             self._id = None
             return

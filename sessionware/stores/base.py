@@ -155,6 +155,16 @@ class BlindWrite:
     now: float
     idle_seconds: float | None
     max_size_bytes: int
+    # the app (``Meta.app``: an app_id, or a session type's tag) whose record this may
+    # be: a live record of another app is not written (GONE), as one not live is not.
+    # None: any app's (a caller written before this field)
+    app: str | None = None
+
+
+def same_app(meta: Meta, write: BlindWrite) -> bool:
+    """Whether a blind write may go into the live record ``meta`` describes: it is of
+    the writing middleware's app (or the write names none)."""
+    return write.app is None or meta.app == write.app
 
 
 def entry_size(key: str, value: bytes) -> int:

@@ -41,6 +41,7 @@ from .base import (
     changed_since,
     refused,
     resized,
+    same_app,
     slid_expiry,
     too_large,
 )
@@ -164,7 +165,7 @@ class MemoryStore:
     def write(self, session_id: str, write: BlindWrite) -> str:
         with self._lock:
             record = self._live(session_id, write.now)
-            if record is None or record.data is None:
+            if record is None or record.data is None or not same_app(record.meta, write):
                 return GONE
             data, meta = record.data, record.meta
             old = {key: len(data[key]) for key in write.set if key in data}

@@ -234,6 +234,7 @@ class RedisFlows:
         candidate, grain = self._slide(now, write.idle_seconds)
         pairs = [item for key, value in write.set.items() for item in (key, value)]
         args = [self._deadline(), candidate, self._retention, grain, str(write.max_size_bytes)]
+        args.append("" if write.app is None else write.app)  # ('': any app's record)
         written, *_ = yield from roundtrip(
             self._both(
                 session_id,

@@ -636,15 +636,17 @@ local function record(base)
 
   elseif op == 'write' then
     -- a blind write (stores/base.py BlindWrite): deadline, candidate expiry ('': none),
-    -- retention, index granularity (s), size cap, data pairs. 1 written; a state; -3: the
-    -- record would grow past the cap (nothing written)
+    -- retention, index granularity (s), size cap, app ('': any), data pairs. 1 written; a
+    -- state (a live record of another app counts as not live: 0); -3: the record would
+    -- grow past the cap (nothing written)
     if too_late() then return -2 end
     local s, meta = state()
+    local candidate, retention, grain, cap, app = take(5)
+    if s == 1 and app ~= '' and (meta[APP] or DEFAULT_APP) ~= app then s = 0 end
     if s ~= 1 then
       index_wanted = false
       return s
     end
-    local candidate, retention, grain, cap = take(4)
     local set = list()
     local was = tonumber(meta[10] or 0)
     local size, count = was, tonumber(meta[12] or 0)

@@ -59,6 +59,7 @@ from .base import (
     changed_since,
     refused,
     resized,
+    same_app,
     slid_expiry,
     too_large,
     unmatchable,
@@ -270,7 +271,7 @@ class SQLFlows:
         """A blind write: lock, check, measure the replaced values, write, slide."""
         now = write.now
         meta = yield from self._lock_live(session_id, now)
-        if meta is None:
+        if meta is None or not same_app(meta, write):
             return GONE
         names = list(write.set)
         rows = yield Statement(

@@ -195,8 +195,11 @@ class SQLiteStore(SQLStore):
 
     def _has_tables(self, connection: sqlite3.Connection) -> bool:
         """Whether the tables exist (a read: a read-only database can still serve)."""
-        # the newest table: a file made by an older version gets it on first use
-        return bool(_execute(connection, self._table_lookup("marks"))[0][0])
+        # every table: a file made by an older version gets the ones it lacks on first use
+        return all(
+            _execute(connection, self._table_lookup(table))[0][0]
+            for table in ("sessions", "data", "audit", "registry", "marks")
+        )
 
     def _table_lookup(self, table: str) -> Statement:
         """How many tables named ``prefix + table`` there are (0 or 1)."""

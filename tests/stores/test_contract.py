@@ -433,6 +433,22 @@ def blind(now: float, cap: int = 1000, idle: float | None = 60.0, **values: byte
     return BlindWrite(set=dict(values), now=now, idle_seconds=idle, max_size_bytes=cap)
 
 
+async def test_write_goes_only_into_a_record_of_its_app(store: Ops) -> None:
+    """``BlindWrite.app``: another app's live record (its cookie, sent to this app) is
+    GONE and untouched; the default app's is named "default"; ``None`` is any app's."""
+    now = time.time()
+    await store.create("shop", {"a": b"1"}, meta(now, app="shop"))
+    await store.create("plain", {"a": b"1"}, meta(now))
+    for session_id, app in (("shop", "blog"), ("shop", "default"), ("plain", "shop")):
+        written = BlindWrite({"b": b"2"}, now, 60.0, 1000, app)
+        assert await store.write(session_id, written) == "gone", (session_id, app)
+    loaded = await store.load("shop", now=now, idle_seconds=60)
+    assert loaded is not None and loaded.data == {"a": b"1"}
+    for session_id, app in (("shop", "shop"), ("plain", "default"), ("plain", None)):
+        written = BlindWrite({"b": b"2"}, now, 60.0, 1000, app)
+        assert await store.write(session_id, written) == "written", (session_id, app)
+
+
 async def test_write_sets_keys_slides_and_counts(store: Ops) -> None:
     now = time.time()
     made = meta(now, idle=60, size_bytes=4, max_size_bytes=4, user="ann")

@@ -1,26 +1,28 @@
 """A cookie opens only its own app's and type's sessions.
 
 Two middlewares on one secret key and one store, with different ``app_id`` (or
-``session_type``), each sign their cookies in a scope of their own: one's cookie,
-sent to the other under that one's cookie name, is a stranger's. It must neither
-open the other app's record (user 42 of the shop is not user 42 of the blog) nor
-have keys written into it without a load (a blind write, WSGI's and Flask's
-default). Runs on each shell and on memory and Redis.
+``session_type``): one's cookie, sent to the other under that one's cookie name, is
+a stranger's. Its record is another app's (``Meta.app``): it is neither opened there
+(user 42 of the shop is not user 42 of the blog) nor written into without a load (a
+blind write, WSGI's and Flask's default: the store checks the app in the same step).
+Cookies themselves are signed alike, so that an upgrade or a rolling deploy keeps
+everyone signed in. Runs on each shell and on memory, Redis and SQLite.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from sessionware import SessionManager
-from sessionware.cookies import CookieSigner, cookie_scope
+from sessionware.stores.base import GONE, WRITTEN, BlindWrite, Meta
 
 from .helpers import only_cookie, set_cookies
-from .shells import SHELLS, memory_or_redis, shell_client
+from .shells import SHELLS, shell_client, store
 
-__all__ = ["memory_or_redis"]  # (the fixture, imported for pytest)
+__all__ = ["store"]  # (the fixture, imported for pytest: memory, Redis, SQLite)
 
 
 def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
@@ -32,11 +34,6 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
 @pytest.fixture(params=SHELLS)
 def shell(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture
-def store(memory_or_redis: Any) -> Any:
-    return memory_or_redis
 
 
 def cross(shell: str, store: Any, first: dict[str, Any], second: dict[str, Any]) -> None:
@@ -71,12 +68,29 @@ def test_a_types_cookie_opens_nothing_under_another_type_or_none(shell: str, sto
     cross(shell, store, {"session_type": "user-session"}, {})
 
 
-def test_the_default_apps_cookies_are_signed_as_before_scopes() -> None:
-    """Upgrading changes no cookie of an app that names no app_id or type."""
-    assert cookie_scope("default", None) is None
-    plain, scoped = CookieSigner("k" * 40), CookieSigner("k" * 40, scope="app:shop")
-    token = "t" * 43
-    assert CookieSigner("k" * 40).verify(plain.sign(token)) is not None
-    assert scoped.verify(plain.sign(token)) is None
-    assert plain.verify(scoped.sign(token)) is None
-    assert scoped.with_keys(["j" * 40, "k" * 40]).verify(scoped.sign(token)) is not None
+def test_a_blind_write_names_its_app_and_leaves_another_apps_record_alone(store: Any) -> None:
+    """The store's side of it (``BlindWrite.app``): another app's live record is GONE
+    and unchanged; the record's own app, or a write naming none, writes."""
+    now = time.time()
+    store.create(
+        "s1",
+        {"a": b"1"},
+        Meta(
+            created_at=now, updated_at=now, last_activity_at=now, expires_at=now + 600, app="shop"
+        ),
+    )
+    store.create(
+        "s2",
+        {"a": b"1"},
+        Meta(created_at=now, updated_at=now, last_activity_at=now, expires_at=now + 600),
+    )  # the default app
+
+    def write(session_id: str, app: str | None) -> str:
+        return str(store.write(session_id, BlindWrite({"b": b"2"}, time.time(), 600, 65536, app)))
+
+    assert write("s1", "blog") == GONE and write("s1", "default") == GONE
+    assert write("s2", "shop") == GONE
+    assert store.load("s1", now=time.time(), idle_seconds=600).data == {"a": b"1"}
+    assert write("s1", "shop") == WRITTEN and write("s2", "default") == WRITTEN
+    assert write("s2", None) == WRITTEN
+    assert store.load("s1", now=time.time(), idle_seconds=600).data == {"a": b"1", "b": b"2"}
