@@ -210,8 +210,14 @@ class PostgresStore(SQLStore):
                     return _execute(connection, statement)
 
                 if not (ready or self._tables_ready):
-                    with connection.transaction():
-                        drive(self._schema_if_missing(), step)
+                    try:
+                        with connection.transaction():
+                            drive(self._schema_if_missing(), step)
+                    except psycopg.errors.InsufficientPrivilege:
+                        with connection.transaction():  # an earlier release's tables serve
+                            if not drive(self._tables_found(), step):
+                                raise
+                        self._flows.cannot_mark()
                     self._tables_ready = True
                 with connection.transaction():
                     return drive(flow, step)
@@ -230,8 +236,14 @@ class PostgresStore(SQLStore):
                         return await _aexecute(connection, statement)
 
                     if not (ready or self._tables_ready):
-                        async with connection.transaction():
-                            await adrive(self._schema_if_missing(), step)
+                        try:
+                            async with connection.transaction():
+                                await adrive(self._schema_if_missing(), step)
+                        except psycopg.errors.InsufficientPrivilege:
+                            async with connection.transaction():  # (as in _run)
+                                if not await adrive(self._tables_found(), step):
+                                    raise
+                            self._flows.cannot_mark()
                         self._tables_ready = True
                     async with connection.transaction():
                         return await adrive(flow, step)
@@ -437,7 +449,7 @@ class PostgresStore(SQLStore):
 
     def _schema_if_missing(self) -> Flow[None]:
         # the newest table: a database made by an earlier release gets it on first use
-        ((found,),) = yield Statement(POSTGRES.table_found, (self._flows.marks,))
+        ((found,),) = yield Statement("SELECT to_regclass(?) IS NOT NULL", (self._flows.marks,))
         if not found:
             yield from self._schema()
 

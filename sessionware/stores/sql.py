@@ -88,12 +88,20 @@ class SQLStore:
     # -- reclaiming ------------------------------------------------------------------------
 
     def sweep(self, *, now: float | None = None) -> int:
-        """Reclaim one bounded batch of due rows (see ``SQLFlows.sweep``); how many."""
-        return self._run(self._flows.sweep(time.time() if now is None else now))
+        """Reclaim one bounded batch of due rows (see ``SQLFlows.sweep``); how many. The
+        marks that ran out go in a transaction of their own: one holding locks on both
+        tables could deadlock with a DROP (or a migration) taking them in the other order."""
+        now = time.time() if now is None else now
+        swept = self._run(self._flows.sweep(now))
+        self._run(self._flows.sweep_marks(now))
+        return swept
 
     async def asweep(self, *, now: float | None = None) -> int:
         """See :meth:`sweep`."""
-        return await self._arun(self._flows.sweep(time.time() if now is None else now))
+        now = time.time() if now is None else now
+        swept = await self._arun(self._flows.sweep(now))
+        await self._arun(self._flows.sweep_marks(now))
+        return swept
 
     def _sweep_now(self) -> bool:
         """True for at most one caller per interval (the one that runs the sweep)."""

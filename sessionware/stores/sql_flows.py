@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -90,7 +91,9 @@ class Dialect:
     table_options: str
     lock: str  # appended to a SELECT that locks the row it reads
     skip_locked: str  # appended to the sweep's SELECT
-    table_found: str  # a SELECT of 1 or 0: whether the table its parameter names exists
+    # a SELECT of 1 or 0: whether the table its parameter names exists (and, where the
+    # database has privileges, this role may read and write it)
+    table_usable: str
 
 
 SQLITE = Dialect(
@@ -109,7 +112,9 @@ POSTGRES = Dialect(
     "",
     " FOR UPDATE",
     " FOR UPDATE SKIP LOCKED",
-    "SELECT CASE WHEN to_regclass(?) IS NULL THEN 0 ELSE 1 END",
+    "SELECT CASE WHEN t IS NULL THEN 0 WHEN has_table_privilege(t, 'SELECT') AND "
+    "has_table_privilege(t, 'INSERT') AND has_table_privilege(t, 'UPDATE') AND "
+    "has_table_privilege(t, 'DELETE') THEN 1 ELSE 0 END FROM (SELECT to_regclass(?) AS t) AS q",
 )
 
 # Meta's fields, in order, as columns.
@@ -120,6 +125,7 @@ COLUMNS = (
 )
 _PREFIX = re.compile(r"([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]{0,39}")
 SWEEP_BATCH = 500  # rows reclaimed by one sweep transaction, at most
+MARKS_RECHECK_SECONDS = 60.0  # how often a store without a usable marks table looks again
 
 # A row's status now: an active row whose expiry passed is expired.
 _STATUS = f"(CASE WHEN status = '{ACTIVE}' AND expires_at <= ? THEN '{EXPIRED}' ELSE status END)"
@@ -192,9 +198,12 @@ class SQLFlows:
             prefix + "audit",
         )
         self.marks = prefix + "marks"
-        # whether the marks table exists (None: not looked yet): a database whose tables
-        # an operator made before it (create_tables=False) serves on without marks
+        # whether the marks table can be used (None: not looked yet), and when it was
+        # last looked at: a database whose tables an earlier release made, or whose role
+        # may not use the table, serves on without marks, looking again now and then
         self.marking: bool | None = None
+        self._marks_looked_at = 0.0
+        self._marks_warned = False
 
     # -- the session contract ----------------------------------------------------------
 
@@ -335,20 +344,47 @@ class SQLFlows:
                 (session_id, why, now + MARK_SECONDS),
             )
 
+    def sweep_marks(self, now: float) -> Flow[None]:
+        """Delete the marks that ran out (see :meth:`sweep`: in a transaction of its own)."""
+        if (yield from self._can_mark()):
+            yield Statement(f"DELETE FROM {self.marks} WHERE until <= ?", (now,))
+
     def _can_mark(self) -> Flow[bool]:
-        """Whether the marks table exists: looked up once per store object."""
-        if self.marking is None:
-            ((found,),) = yield Statement(self.dialect.table_found, (self.marks,))
-            self.marking = bool(found)
-            if not found:
+        """Whether the marks table can be used: looked up once per store object, and
+        again every MARKS_RECHECK_SECONDS while it cannot (an operator may add it, or
+        grant this role its use, while the workers run)."""
+        due = time.monotonic() - self._marks_looked_at >= MARKS_RECHECK_SECONDS
+        if self.marking is None or (not self.marking and due):
+            ((usable,),) = yield Statement(self.dialect.table_usable, (self.marks,))
+            self.marking, self._marks_looked_at = bool(usable), time.monotonic()
+            if not usable and not self._marks_warned:
+                self._marks_warned = True
                 logger.warning(
-                    "sessionware: the table %s is missing (its tables were made by an earlier "
-                    "release, with create_tables=False): run create_schema() or the shipped "
-                    "schema file to add it. Until then, a write sent beside a login with the "
-                    "old cookie starts a new session whose cookie replaces the login's",
+                    "sessionware: the table %s is missing, or this database role may not use "
+                    "it (the tables were made by an earlier release): run create_schema() or "
+                    "the shipped schema file as a role that may create tables, and grant this "
+                    "one SELECT, INSERT, UPDATE, DELETE on it. Until then (looked at again "
+                    "every minute), a write sent beside a login with the old cookie starts a "
+                    "new session whose cookie replaces the login's",
                     self.marks,
                 )
         return self.marking
+
+    def cannot_mark(self) -> None:
+        """The marks table could not be made here (this role may not create tables):
+        serve without marks, and say so once, until a later look finds it usable."""
+        self.marking, self._marks_looked_at = False, time.monotonic()
+        if not self._marks_warned:
+            self._marks_warned = True
+            logger.warning(
+                "sessionware: the table %s is missing and this database role may not create "
+                "it: run create_schema() or the shipped schema file as a role that may, and "
+                "grant this one SELECT, INSERT, UPDATE, DELETE on it (or pass "
+                "create_tables=False). Until then (looked at again every minute), a write "
+                "sent beside a login with the old cookie starts a new session whose cookie "
+                "replaces the login's",
+                self.marks,
+            )
 
     # -- the management contract -------------------------------------------------------
 
@@ -442,8 +478,6 @@ class SQLFlows:
         """Reclaim up to ``batch`` due rows: an expired session drops its data and
         becomes a tombstone; a tombstone past its retention is deleted. Returns how
         many rows it handled (``batch``: call again for more)."""
-        if (yield from self._can_mark()):
-            yield Statement(f"DELETE FROM {self.marks} WHERE until <= ?", (now,))
         rows = yield Statement(
             f"SELECT id FROM {self.sessions} WHERE due <= ? ORDER BY due LIMIT ?"
             + self.dialect.skip_locked,
