@@ -169,9 +169,11 @@ class SessionConflict(SessionwareError, RuntimeError):
             else "was logged out or given a new id (a login) by another request"
         )
         super().__init__(
-            f"session {session_id} {why} while this request ran, so its changes were not "
-            "saved; the client should send it again, and a page that sends writes beside "
-            "a login or logout should send them after that response"
+            f"session {session_id} {why} before this request could save, so its changes "
+            "were not saved; the client should send it again with the cookie that request "
+            "set (a page that sends writes beside a login or logout should send them after "
+            "its response; a client that never got that response has its writes refused "
+            "for a few seconds)"
         )
         self.session_id = session_id
         self.ended = ended

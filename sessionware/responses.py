@@ -32,8 +32,10 @@ ERROR_BODIES = {
     401: b"Unauthorized: send a valid session token as Authorization: Bearer <token>",
     403: b"Forbidden: this site keeps sessions over https only; open it with https://",
     409: (
-        b"Conflict: another request signed in, signed out or ended this session while "
-        b"this one ran, so its changes were not saved; send the request again"
+        b"Conflict: another request changed this session (a sign-in, a sign-out, or a "
+        b"change of its own) before this one could save, so this one's changes were not "
+        b"saved; send the request again (reloading the page does). If it is refused again, "
+        b"sign in again, or wait a few seconds"
     ),
     500: b"Internal Server Error",
     503: b"Service Unavailable: the session store cannot be reached, try again shortly",

@@ -86,12 +86,27 @@ class EndsBeforeSaving:
     another request's logout does), or writes to it: ``"write"`` (another request
     saves the key ``beside`` meanwhile). That is another request acting between this
     request's load and its save, without threads or timing. ``"login"`` moves the
-    record to a new id, as another request's login does."""
+    record to a new id, as another request's login does; ``"logout-flash"`` replaces
+    it, as a logout that then flashes a message does."""
 
     def __init__(self, store: Any, how: str) -> None:
         self.store = store
         self.how = how
-        self.armed = False
+        self._armed = False
+        self._ended: set[str] = set()  # each record is ended once per arming
+
+    @property
+    def armed(self) -> bool:
+        return self._armed
+
+    @armed.setter
+    def armed(self, value: bool) -> None:
+        self._armed, self._ended = value, set()
+
+    def _end_once(self, session_id: str) -> None:
+        if self._armed and session_id not in self._ended:
+            self._ended.add(session_id)
+            self._end(session_id)
 
     def _end(self, session_id: str) -> None:
         import time
@@ -104,6 +119,17 @@ class EndsBeforeSaving:
 
             beside = Changes(set={"beside": codec.encode("beside", "kept")}, updated_at=time.time())
             assert self.store.save(session_id, beside)
+        elif self.how == "logout-flash":  # replaced, not carried: clear(), then a flash
+            from sessionware import codec
+            from sessionware.cookies import new_token, public_id
+            from sessionware.stores.base import Meta
+
+            now = time.time()
+            flashes = {"_flashes": codec.encode("_flashes", [("info", "Signed out.")])}
+            fresh = Meta(created_at=now, updated_at=now, last_activity_at=now, expires_at=now + 60)
+            self.store.rotate(
+                session_id, public_id(new_token()), flashes, fresh, require_live=False
+            )
         elif self.how == "login":  # moved to a new id, as another request's login does
             from sessionware.cookies import new_token, public_id
 
@@ -124,16 +150,14 @@ class EndsBeforeSaving:
         if name in ("save", "rotate"):
 
             def call(session_id: str, *args: Any, **kwargs: Any) -> Any:
-                if self.armed:
-                    self._end(session_id)
+                self._end_once(session_id)
                 return target(session_id, *args, **kwargs)
 
             return call
         if name in ("asave", "arotate"):
 
             async def acall(session_id: str, *args: Any, **kwargs: Any) -> Any:
-                if self.armed:
-                    self._end(session_id)
+                self._end_once(session_id)
                 return await target(session_id, *args, **kwargs)
 
             return acall

@@ -204,7 +204,7 @@ def test_a_revoked_token_sessions_conflict_says_it_ended(
             )
     assert response.status_code == 409
     (warning,) = [r.getMessage() for r in caplog.records if "409" in r.getMessage()]
-    assert "was revoked or expired while this request ran" in warning, warning
+    assert "was revoked or expired before this request could save" in warning, warning
     assert issued.token not in response.text and issued.token not in warning
 
 

@@ -117,11 +117,25 @@ def test_a_login_racing_a_logout_answers_409_rather_than_vanish(shell: str, stor
         assert browser.get("/read").json() == {"keys": ["user"]}
 
 
+def test_a_login_racing_a_logout_that_flashes_answers_409(shell: str, store: Any) -> None:
+    """The README's logout, clear() then a flash, replaces the record rather than
+    deleting it: its mark still says logged out, so the racing login is refused (sent
+    again, with the logout's cookie, it signs in) rather than carry the data the user
+    signed out of into a new session."""
+    ending = EndsBeforeSaving(store, "logout-flash")
+    with shell_client(shell, handler, ending) as browser:
+        browser.get("/put", params={"key": "a", "value": "1"})
+        ending.armed = True
+        login = browser.get("/login", params={"user": "ann"})
+        ending.armed = False
+        assert (login.status_code, set_cookies(login)) == (409, [])
+
+
 def test_the_login_form_sent_twice_signs_in_either_way(shell: str, store: Any) -> None:
-    """The second submission came with the cookie from before the first's response.
-    If it loaded after the first login moved the session, it signs in afresh (a 409
-    would be the page a double click shows); if it loaded before, its move finds the
-    record moved, and it keeps its answer without a cookie: the first login's stands."""
+    """The second submission came with the cookie from before the first's response
+    (which the browser threw away with the second click). If it loaded after the first
+    login moved the session, it signs in afresh (a 409 would be the page a double
+    click shows); if it loaded before, it signs in with what it loaded."""
     with shell_client(shell, handler, store) as browser:
         browser.get("/put", params={"key": "a", "value": "1"})
         before = browser.cookies["session"]
@@ -134,9 +148,15 @@ def test_the_login_form_sent_twice_signs_in_either_way(shell: str, store: Any) -
     moving = EndsBeforeSaving(store, "login")
     with shell_client(shell, handler, moving) as browser:
         browser.get("/put", params={"key": "a", "value": "1"})
+        before = browser.cookies["session"]
         moving.armed = True  # another login moves the record before this one's does
         second = browser.get("/login", params={"user": "ann"})
-        assert (second.status_code, set_cookies(second)) == (200, [])
+        moving.armed = False
+        # the browser threw the first response away with the second click: this one
+        # signs in, with what it loaded, under a cookie of its own
+        (cookie,) = set_cookies(second)
+        assert second.status_code == 200 and cookie["value"] != before
+        assert browser.get("/read").json() == {"keys": ["a", "user"]}
 
 
 @pytest.mark.parametrize(

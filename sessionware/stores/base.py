@@ -334,7 +334,7 @@ LOGGED_OUT = "logged out"
 # How long a mark stays: as long as a request sent beside a login or logout (with the
 # old cookie) may take to save, and short, since a client that never received that
 # response (its cookie still the old one) has its writes refused until the mark goes.
-MARK_SECONDS = 60
+MARK_SECONDS = 15
 
 
 @runtime_checkable
@@ -342,13 +342,16 @@ class MarkingStore(Protocol):
     """A sync store that remembers, for :data:`MARK_SECONDS`, why a live record left.
 
     Such a store's ``rotate`` leaves :data:`MOVED` on ``old_id`` when it moved a live
-    record, and its ``delete`` leaves :data:`LOGGED_OUT` when it deleted one, in the
-    same atomic step. The middleware asks only on a rare path: a request whose cookie
-    named no live record (or whose blind write found none) is about to start a new
-    session, or a login found its record gone. A mark then says a concurrent login or
-    logout took it: the request answers 409 ("send it again") and sets no cookie, so
-    that the one the login set stays, where a store without marks would start a new
-    session whose cookie replaces the login's (signing the user out).
+    record's data (``require_live``: a login), :data:`LOGGED_OUT` when it replaced it
+    without (a logout that then set keys), and its ``delete`` leaves
+    :data:`LOGGED_OUT` when it deleted one, in the same atomic step. The middleware
+    asks only on a rare path: a request whose cookie named no live record (or whose
+    blind write found none) is about to start a new session, or a login found its
+    record gone. A mark then says a concurrent login or logout took it: the request
+    answers 409 ("send it again") and sets no cookie, so that the one the login set
+    stays, where a store without marks would start a new session whose cookie
+    replaces the login's (signing the user out); a login whose record another login
+    moved makes a record of its own from what it loaded.
     """
 
     def moved_mark(self, session_id: str, *, now: float) -> str | None:

@@ -157,7 +157,8 @@ class MemoryStore:
                 return False  # written since the request loaded it: see base.changed_since
             if old_live:  # a tombstone stays for its retention
                 self._remove(old_id)
-                self._mark(old_id, MOVED, meta.updated_at)
+                # carried (a login): moved; not (clear(), then data: a logout): logged out
+                self._mark(old_id, MOVED if require_live else LOGGED_OUT, meta.updated_at)
             self._insert(new_id, data, meta)
             self._reap(meta.updated_at)
             return True

@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS sessionware_registry (
 );
 
 -- Why a live session left moments ago (a login gave it a new id: 'moved'; a logout:
--- 'logged out'), kept until `until` (60 seconds): a request sent beside that login
+-- 'logged out'), kept until `until` (15 seconds): a request sent beside that login
 -- with the old cookie then answers 409 instead of signing the user out. Added after
 -- the tables above: a database made from an earlier version of this file runs on
 -- without marks (one warning) until this part is run.

@@ -290,7 +290,9 @@ class RedisFlows:
         logged it out in between, and that must stand."""
         now = meta.updated_at
         since = "" if unchanged_since is None else _num(unchanged_since)
-        take = ("take", since, _member(new_id))  # (the new id: a retry knows its own move)
+        # the new id, when the data moves with it (a login): the mark says so, and a retry
+        # knows its own move by it; '' for a rotation that does not carry (a logout's)
+        take = ("take", since, _member(new_id) if require_live else "")
         taken, made, *_ = yield from roundtrip(
             [
                 *self._both(old_id, now, take, None, marked=True),

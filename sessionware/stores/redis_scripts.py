@@ -701,7 +701,9 @@ local function record(base)
       index_wanted = false
       return 2  -- written since the caller loaded it: left as it is
     end
-    local mark = op == 'take' and 'moved ' .. (into or '') or 'logged out'
+    -- a take that carries the data (a login: into names the new id) moved it; one that
+    -- does not (into: '', a logout that then set keys) and a delete logged it out
+    local mark = (into and into ~= '') and 'moved ' .. into or 'logged out'
     if s == 1 then
       announce('')
       redis.call('DEL', D, M)

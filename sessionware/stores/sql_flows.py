@@ -317,7 +317,8 @@ class SQLFlows:
             return False  # written since the rotating request loaded it (see base)
         if old is not None:  # an ended old_id's tombstone stays for its retention
             yield from self._remove(old_id)
-            yield from self._mark(old_id, MOVED, meta.updated_at)
+            # carried (a login): moved; not (clear(), then data: a logout): logged out
+            yield from self._mark(old_id, MOVED if require_live else LOGGED_OUT, meta.updated_at)
         yield from self.create(new_id, data, meta)
         return True
 
