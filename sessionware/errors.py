@@ -145,11 +145,14 @@ class SessionConflict(SessionwareError, RuntimeError):
     answers 409 and sets no new cookie: sending the request again carries the
     browser's cookie as it is now. What loses nothing is not a conflict: a read, a
     flash read, values sealed anew, a key removed from a session that ended, a
-    blind write (it starts a new session). A login (``regenerate()``) whose session
-    another request wrote meanwhile is one too (``written``): moving the data it
-    loaded to the new id would drop that write. ``session_id`` is the id the request
-    loaded; ``ended`` whether it was revoked or expired; ``headers`` what the 409
-    carries for the cookie (its expiry, when the session ended rather than moved).
+    blind write whose session simply went (it starts a new session). A write whose
+    cookie names a session a login or logout took moments ago is one (the store's
+    mark says so: ``stores.base.MarkingStore``), and so is a login racing a logout. A
+    login (``regenerate()``) whose session another request wrote meanwhile is one
+    too (``written``): moving the data it loaded to the new id would drop that
+    write. ``session_id`` is the id the request loaded; ``ended`` whether it was
+    revoked or expired; ``headers`` what the 409 carries for the cookie (its expiry,
+    when the session ended rather than moved).
     """
 
     def __init__(
