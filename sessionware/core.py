@@ -40,8 +40,6 @@ from .session import FLASH_KEY, Session
 from .stores.base import (
     ACTIVE,
     EXPIRED,
-    LOGGED_OUT,
-    MOVED,
     REVOKED,
     TOO_LARGE,
     WRITTEN,
@@ -437,14 +435,6 @@ class Plan:
             return None
         return session._unusable
 
-    def follows(self, mark: str | None) -> bool:
-        """Whether a login (a rotation carrying the data it loaded) whose record another
-        login moved meanwhile (``mark``: MOVED) still makes its own new record: the
-        login form sent twice, whose first response the browser threw away with the
-        second click, so that only this one's cookie will reach it. Its record holds
-        what this request loaded (and set): never what the first login's holds now."""
-        return mark == MOVED and bool(self.kwargs.get("require_live"))
-
     def refuse_if_taken(self, gone_id: str, mark: str | None) -> None:
         """Raise :class:`SessionConflict` (a 409 with no cookie) when ``mark`` says a
         login or logout took ``gone_id`` moments ago: the browser now holds (or soon
@@ -463,18 +453,22 @@ class Plan:
         of keys it set (or removed, unless the session ended: the keys went with
         it), or a rotation (a login) of a session that ended, that another request
         wrote meanwhile (``written``: the store refused to carry an older view over
-        it) or that a logout deleted (``mark``, from a store that leaves marks: see
-        ``base.MarkingStore``). A save that wrote only the device, values sealed anew
-        under a newer key or a flash read loses nothing. A rotation whose record
-        another login moved makes its own (:meth:`follows`: the run does, before
-        this); one whose store leaves no marks keeps the handler's answer and sends
-        no cookie, as before marks.
+        it), or that another login moved or a logout ended (``mark``, from a store
+        that leaves marks: see ``base.MarkingStore``). A login whose record another
+        login moved is the login form sent twice, most often: the browser threw the
+        first response away, cookie and all, so a 200 with no cookie would leave the
+        user signed out without a word, and making a record of its own from what it
+        loaded could bring back a session revoked or logged out since, or drop a write
+        the first login carried; sent again (reloaded), it signs in afresh. A save
+        that wrote only the device, values sealed anew under a newer key or a flash
+        read loses nothing. A rotation on a store that leaves no marks keeps the
+        handler's answer and sends no cookie, as before marks.
         """
         if ended and self.expire_if_ended is not None:
             self.headers_if_gone.append(self.expire_if_ended)
         headers = self.result_headers(False)
         if self.method == "rotate":
-            lost = ended or written or mark == LOGGED_OUT
+            lost = ended or written or mark is not None
         else:
             lost = self.sets_keys or (self.removes_keys and not ended)
         if lost:
@@ -530,8 +524,6 @@ def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
         mark = None
         if plan.method == "rotate" and not (ended or written):
             mark = moved_mark(store, plan.args[0])
-            if plan.follows(mark):
-                return plan.result_headers(store.rotate(*plan.args, require_live=False))
         return plan.gone(ended, written, mark)
     return plan.result_headers(outcome)
 
@@ -553,9 +545,6 @@ async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
         mark = None
         if plan.method == "rotate" and not (ended or written):
             mark = await amoved_mark(store, plan.args[0])
-            if plan.follows(mark):
-                moved = await store.arotate(*plan.args, require_live=False)
-                return plan.result_headers(moved)
         return plan.gone(ended, written, mark)
     return plan.result_headers(outcome)
 

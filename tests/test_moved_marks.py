@@ -131,11 +131,13 @@ def test_a_login_racing_a_logout_that_flashes_answers_409(shell: str, store: Any
         assert (login.status_code, set_cookies(login)) == (409, [])
 
 
-def test_the_login_form_sent_twice_signs_in_either_way(shell: str, store: Any) -> None:
+def test_the_login_form_sent_twice_never_leaves_the_user_signed_out_in_silence(
+    shell: str, store: Any
+) -> None:
     """The second submission came with the cookie from before the first's response
     (which the browser threw away with the second click). If it loaded after the first
-    login moved the session, it signs in afresh (a 409 would be the page a double
-    click shows); if it loaded before, it signs in with what it loaded."""
+    login moved the session, it signs in afresh; if it loaded before, it answers 409
+    (sent again, it signs in afresh): never a 200 that leaves the user signed out."""
     with shell_client(shell, handler, store) as browser:
         browser.get("/put", params={"key": "a", "value": "1"})
         before = browser.cookies["session"]
@@ -152,11 +154,13 @@ def test_the_login_form_sent_twice_signs_in_either_way(shell: str, store: Any) -
         moving.armed = True  # another login moves the record before this one's does
         second = browser.get("/login", params={"user": "ann"})
         moving.armed = False
-        # the browser threw the first response away with the second click: this one
-        # signs in, with what it loaded, under a cookie of its own
-        (cookie,) = set_cookies(second)
-        assert second.status_code == 200 and cookie["value"] != before
-        assert browser.get("/read").json() == {"keys": ["a", "user"]}
+        # the browser threw the first response away with the second click: a 200 with
+        # no cookie would leave the user signed out in silence; a 409 says send again
+        assert (second.status_code, set_cookies(second)) == (409, [])
+        again = browser.get("/login", params={"user": "ann"})  # the page reloaded
+        (cookie,) = set_cookies(again)
+        assert again.status_code == 200 and cookie["value"] != before
+        assert browser.get("/read").json() == {"keys": ["user"]}  # signed in, afresh
 
 
 @pytest.mark.parametrize(

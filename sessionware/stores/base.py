@@ -351,7 +351,7 @@ class MarkingStore(Protocol):
     answers 409 ("send it again") and sets no cookie, so that the one the login set
     stays, where a store without marks would start a new session whose cookie
     replaces the login's (signing the user out); a login whose record another login
-    moved makes a record of its own from what it loaded.
+    moved, or a logout ended, answers 409 too.
     """
 
     def moved_mark(self, session_id: str, *, now: float) -> str | None:
