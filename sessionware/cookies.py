@@ -174,11 +174,6 @@ class CookieSigner:
     def __repr__(self) -> str:
         return "CookieSigner(secret_keys=<hidden>)"
 
-    def with_keys(self, secret_keys: str | bytes | Sequence[str | bytes]) -> CookieSigner:
-        """This signer's kind (a cookie's, a token's) under other keys (Flask's rotated
-        SECRET_KEY)."""
-        return type(self)(secret_keys)
-
     def sign(self, token: str, *, permanent: bool = False) -> str:
         """The cookie value for ``token``, stamped with the current time; ``permanent``
         marks a "remember me" session's cookie (see :attr:`Verified.permanent`)."""

@@ -186,7 +186,7 @@ class SessionwareInterface(SessionInterface):
     def _follow_flask_keys(self, app: flask.Flask) -> None:
         keys = _flask_secret(app)
         if keys != self._flask_keys:
-            signer = self.sessions.config.signer.with_keys(keys)  # a cookie's, or a token's
+            signer = type(self.sessions.config.signer)(keys)  # a cookie's, or a token's
             self.sessions.config = replace(self.sessions.config, signer=signer)
             self.config = self.sessions.config
             self._flask_keys = keys

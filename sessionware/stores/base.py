@@ -311,7 +311,8 @@ class BlindWriteStore(Protocol):
         """Apply ``write`` (see :class:`BlindWrite`) to a live record, atomically.
 
         Returns :data:`WRITTEN`; :data:`GONE`, writing nothing, when the record is
-        not live (missing, expired, revoked, logged out); :data:`TOO_LARGE`, writing
+        not live (missing, expired, revoked, logged out) or is another app's
+        (:func:`same_app`); :data:`TOO_LARGE`, writing
         nothing, when the result would pass ``max_size_bytes`` (:func:`blind_refused`).
         """
         ...

@@ -191,9 +191,7 @@ class RedisFlows:
             return None
 
     def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> Flow[None]:
-        # fresh: sent again after its reply was lost, it leaves what became of the first
-        # run's record (revoked meanwhile, say) as it is
-        yield from roundtrip(self._create(session_id, data, meta, replacing="", fresh=True))
+        yield from roundtrip(self._create(session_id, data, meta, replacing=""))
 
     def save(self, session_id: str, changes: Changes, token: str = "") -> Flow[bool]:
         """One round trip: the script measures the changed keys' stored values and moves
@@ -296,7 +294,7 @@ class RedisFlows:
         taken, made, *_ = yield from roundtrip(
             [
                 *self._both(old_id, now, take, None, marked=True),
-                *self._create(new_id, data, meta, old_id, fresh=True),
+                *self._create(new_id, data, meta, old_id),
             ]
         )
         state, created = _state(old_id, taken), _state(new_id, made)
@@ -508,11 +506,11 @@ class RedisFlows:
         data: Mapping[str, bytes],
         meta: Meta,
         replacing: str,
-        *,
-        fresh: bool = False,
     ) -> list[Call]:
-        """Create ``session_id``'s record (``fresh``: only where there is none, as for a
-        rotation's new id) and its index entry, replacing ``replacing``'s if given."""
+        """Create ``session_id``'s record, only where there is none (its id is new: sent
+        again after its reply was lost, it leaves what became of the first run's
+        record, revoked meanwhile say, as it is), and its index entry, replacing
+        ``replacing``'s if given."""
         pairs = [item for key, value in data.items() for item in (key, value)]
         record = [_optional(meta.expires_at), self._retention, *_counted(pairs)]
         record += _counted(_meta_pairs(meta))
@@ -521,7 +519,7 @@ class RedisFlows:
         return self._both(
             session_id,
             now,
-            ("fresh" if fresh else "create", *record),
+            ("create", *record),
             ("create", *index),
         )
 
@@ -560,7 +558,7 @@ _TOO_LATE = -2  # a save's state when it reached the server after its deadline
 _TOO_LARGE = -3  # a save's or blind write's state when it would pass the size cap
 _CHANGED = 2  # a take's state when the record was written since its caller loaded it
 _TAKEN_BEFORE = 3  # a take's state when its own move was done already (sent again)
-_STILL_LIVE = 2  # a fresh create's state when a live record was there already
+_STILL_LIVE = 2  # a create's state when a live record was there already
 
 _TIMES = frozenset(
     ("created_at", "updated_at", "last_activity_at", "expires_at", "deadline", "ended_at")

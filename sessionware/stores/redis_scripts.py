@@ -672,11 +672,11 @@ local function record(base)
     touch(meta, candidate, retention, grain, changed)
     return 1
 
-  elseif op == 'create' or op == 'fresh' then  -- expiry ('': none), retention, data pairs,
-    -- meta pairs. fresh (a rotation's new id, drawn at random): only where no record is,
-    -- else nothing written and 2 (a live one) or 0: a rotation sent again after its
-    -- reply was lost must not write over what became of the first run's record
-    if op == 'fresh' and redis.call('EXISTS', M) == 1 then
+  elseif op == 'create' then  -- expiry ('': none), retention, data pairs, meta pairs.
+    -- Its id is new (drawn at random): only where no record is, else nothing written and
+    -- 2 (a live one) or 0: a create or rotation sent again after its reply was lost must
+    -- not write over what became of the first run's record
+    if redis.call('EXISTS', M) == 1 then
       index_wanted = false
       return state() == 1 and 2 or 0
     end

@@ -357,33 +357,25 @@ class SQLFlows:
         due = time.monotonic() - self._marks_looked_at >= MARKS_RECHECK_SECONDS
         if self.marking is None or (not self.marking and due):
             ((usable,),) = yield Statement(self.dialect.table_usable, (self.marks,))
-            self.marking, self._marks_looked_at = bool(usable), time.monotonic()
-            if not usable and not self._marks_warned:
-                self._marks_warned = True
-                logger.warning(
-                    "sessionware: the table %s is missing, or this database role may not use "
-                    "it (the tables were made by an earlier release): run create_schema() or "
-                    "the shipped schema file as a role that may create tables, and grant this "
-                    "one SELECT, INSERT, UPDATE, DELETE on it. Until then (looked at again "
-                    "every minute), a write sent beside a login with the old cookie starts a "
-                    "new session whose cookie replaces the login's",
-                    self.marks,
-                )
-        return self.marking
+            if usable:
+                self.marking, self._marks_looked_at = True, time.monotonic()
+            else:
+                self.cannot_mark()
+        return bool(self.marking)
 
     def cannot_mark(self) -> None:
-        """The marks table could not be made here (this role may not create tables):
-        serve without marks, and say so once, until a later look finds it usable."""
+        """The marks table is missing, or this role may not use (or make) it: serve
+        without marks, say so once, and look again after MARKS_RECHECK_SECONDS."""
         self.marking, self._marks_looked_at = False, time.monotonic()
         if not self._marks_warned:
             self._marks_warned = True
             logger.warning(
-                "sessionware: the table %s is missing and this database role may not create "
-                "it: run create_schema() or the shipped schema file as a role that may, and "
-                "grant this one SELECT, INSERT, UPDATE, DELETE on it (or pass "
-                "create_tables=False). Until then (looked at again every minute), a write "
-                "sent beside a login with the old cookie starts a new session whose cookie "
-                "replaces the login's",
+                "sessionware: the table %s is missing, or this database role may not use "
+                "it (the tables were made by an earlier release): run create_schema() or "
+                "the shipped schema file as a role that may create tables, and grant this "
+                "one SELECT, INSERT, UPDATE, DELETE on it. Until then (looked at again every "
+                "minute), a write sent beside a login with the old cookie starts a new "
+                "session whose cookie replaces the login's",
                 self.marks,
             )
 

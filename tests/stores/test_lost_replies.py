@@ -12,7 +12,9 @@ just before the reply (``lost_reply.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,30 +35,35 @@ def lean(request: pytest.FixtureRequest) -> bool:
     return bool(request.param == "lean")
 
 
+@contextlib.contextmanager
+def through_proxy(prefix: str, lean: bool = True) -> Iterator[tuple[Any, RedisStore]]:
+    """A RedisStore whose connection passes through a proxy that can lose a reply."""
+    with lost_reply_proxy() as proxy:
+        store = RedisStore.from_url(f"redis://127.0.0.1:{proxy.port}/0", prefix=prefix, lean=lean)
+        try:
+            yield proxy, store
+        finally:
+            store.close()
+
+
 def test_a_rotation_sent_again_after_its_reply_was_lost_keeps_the_session(
     lean: bool, redis_prefix: str
 ) -> None:
-    with lost_reply_proxy() as proxy:
-        store = RedisStore.from_url(
-            f"redis://127.0.0.1:{proxy.port}/0", prefix=redis_prefix, lean=lean
+    with through_proxy(redis_prefix, lean) as (proxy, store):
+        now = time.time()
+        store.create("old", {"cart": b"3"}, meta(now))
+        proxy.arm(b"take")
+        moved = store.rotate(
+            "old", "new", {"cart": b"3", "user": b"ann"}, meta(now), require_live=True
         )
-        try:
-            now = time.time()
-            store.create("old", {"cart": b"3"}, meta(now))
-            proxy.arm(b"take")
-            moved = store.rotate(
-                "old", "new", {"cart": b"3", "user": b"ann"}, meta(now), require_live=True
-            )
-            assert proxy.cuts == 1 and moved is True
-            loaded = store.load("new", now=time.time(), idle_seconds=600)
-            assert loaded is not None and loaded.data == {"cart": b"3", "user": b"ann"}
-            assert store.load("old", now=time.time(), idle_seconds=600) is None
-            assert store.moved_mark("old", now=time.time()) == MOVED
-            # another request's login of the same old id is still told apart: refused
-            assert not store.rotate("old", "other", {}, meta(now), require_live=True)
-            assert store.load("other", now=time.time(), idle_seconds=600) is None
-        finally:
-            store.close()
+        assert proxy.cuts == 1 and moved is True
+        loaded = store.load("new", now=time.time(), idle_seconds=600)
+        assert loaded is not None and loaded.data == {"cart": b"3", "user": b"ann"}
+        assert store.load("old", now=time.time(), idle_seconds=600) is None
+        assert store.moved_mark("old", now=time.time()) == MOVED
+        # another request's login of the same old id is still told apart: refused
+        assert not store.rotate("old", "other", {}, meta(now), require_live=True)
+        assert store.load("other", now=time.time(), idle_seconds=600) is None
 
 
 def test_a_rotation_sent_again_leaves_a_new_record_revoked_meanwhile_revoked(
@@ -66,11 +73,8 @@ def test_a_rotation_sent_again_leaves_a_new_record_revoked_meanwhile_revoked(
     (a password change's revoke_user, refresh-token reuse): the retry must not write
     the record back over its tombstone, nor report the move done."""
     other = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)  # straight to Redis
-    with lost_reply_proxy() as proxy:
-        store = RedisStore.from_url(
-            f"redis://127.0.0.1:{proxy.port}/0", prefix=redis_prefix, lean=lean
-        )
-        try:
+    try:
+        with through_proxy(redis_prefix, lean) as (proxy, store):
             now = time.time()
             store.create("old", {"cart": b"3"}, meta(now))
             proxy.meanwhile = lambda: other.revoke("new", actor="ops", now=time.time())
@@ -80,29 +84,24 @@ def test_a_rotation_sent_again_leaves_a_new_record_revoked_meanwhile_revoked(
             assert store.load("new", now=time.time(), idle_seconds=600) is None
             ended = store.get_meta("new", now=time.time())
             assert ended is not None and ended.status == REVOKED
-        finally:
-            store.close()
-            other.close()
+    finally:
+        other.close()
 
 
 def test_a_create_sent_again_leaves_a_record_revoked_meanwhile_revoked(
     lean: bool, redis_prefix: str
 ) -> None:
     other = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)  # straight to Redis
-    with lost_reply_proxy() as proxy:
-        store = RedisStore.from_url(
-            f"redis://127.0.0.1:{proxy.port}/0", prefix=redis_prefix, lean=lean
-        )
-        try:
+    try:
+        with through_proxy(redis_prefix, lean) as (proxy, store):
             proxy.meanwhile = lambda: other.revoke("s1", actor="ops", now=time.time())
-            proxy.arm(b"fresh")
+            proxy.arm(b"create")
             store.create("s1", {"a": b"1"}, meta(time.time()))
             assert proxy.cuts == 1
             ended = store.get_meta("s1", now=time.time())
             assert ended is not None and ended.status == REVOKED
-        finally:
-            store.close()
-            other.close()
+    finally:
+        other.close()
 
 
 def test_an_async_rotation_sent_again_keeps_the_session(lean: bool, redis_prefix: str) -> None:
@@ -124,24 +123,18 @@ def test_an_async_rotation_sent_again_keeps_the_session(lean: bool, redis_prefix
 
 
 def test_a_revocation_sent_again_is_reported_and_audited(lean: bool, redis_prefix: str) -> None:
-    with lost_reply_proxy() as proxy:
-        store = RedisStore.from_url(
-            f"redis://127.0.0.1:{proxy.port}/0", prefix=redis_prefix, lean=lean
-        )
-        try:
-            store.create("s1", {"a": b"1"}, meta(time.time()))
-            manager = SessionManager(store)
-            proxy.arm(b"revoke")
-            assert manager.revoke("s1", actor="ops@example.com") is True
-            assert proxy.cuts == 1
-            assert [(e.action, e.session_id) for e in manager.audit_log()] == [("revoke", "s1")]
-            proxy.arm(b"LPUSH")  # the audit entry's own reply lost: still one entry
-            manager.reveal("s1", actor="ops@example.com", reason="ticket 7")
-            assert proxy.cuts == 2
-            assert [e.action for e in manager.audit_log()] == ["reveal", "revoke"]
-            assert manager.revoke("s1", actor="ops@example.com") is False  # a second one
-        finally:
-            store.close()
+    with through_proxy(redis_prefix, lean) as (proxy, store):
+        store.create("s1", {"a": b"1"}, meta(time.time()))
+        manager = SessionManager(store)
+        proxy.arm(b"revoke")
+        assert manager.revoke("s1", actor="ops@example.com") is True
+        assert proxy.cuts == 1
+        assert [(e.action, e.session_id) for e in manager.audit_log()] == [("revoke", "s1")]
+        proxy.arm(b"LPUSH")  # the audit entry's own reply lost: still one entry
+        manager.reveal("s1", actor="ops@example.com", reason="ticket 7")
+        assert proxy.cuts == 2
+        assert [e.action for e in manager.audit_log()] == ["reveal", "revoke"]
+        assert manager.revoke("s1", actor="ops@example.com") is False  # a second one
 
 
 def test_an_async_revocation_sent_again_is_reported_and_audited(redis_prefix: str) -> None:
