@@ -29,7 +29,7 @@ from .cookies import public_id
 from .core import Plan, SessionConfig, plan
 from .errors import SessionNotLoaded, TokenRequired
 from .session import Session
-from .stores.base import Changes, StoredSession
+from .stores.base import Changes
 
 SCHEME = "bearer"  # RFC 6750; the scheme name is case-insensitive (RFC 9110 11.1)
 CHALLENGE = ("www-authenticate", "Bearer")
@@ -52,13 +52,6 @@ class BearerMixin(Session):
         if self._id is None or self._cleared:
             raise TokenRequired(f"cannot set {key!r}: {_NO_TOKEN}", key=key)
         super().__setitem__(key, value)
-
-    def _fill(self, stored: StoredSession | None) -> None:
-        """Take the record, unless the middleware is bound to another session type
-        than the token's: a checkout token opens no user session."""
-        if stored is not None and self._type is not None and stored.meta.app != self._type.tag:
-            stored = None
-        super()._fill(stored)
 
     def regenerate(self) -> None:
         """Refused: a new id would need a new token, which only the client's refresh
@@ -116,6 +109,9 @@ def bearer_session(
     """
     session = cls(max_payload_bytes=config.max_payload_bytes)
     session._keyring = config.encryption
+    # a bound middleware opens only its type's tokens (a checkout token opens no user
+    # session: Session._take checks the record's app); an untyped one, every type's
+    session._app = config.session_type
     token = bearer_token(header_values)
     verified = None if token is None else config.signer.verify(token)
     if verified is not None:
