@@ -420,19 +420,25 @@ class RedisFlows:
         )
 
     def audit(self, limit: int) -> Flow[list[AuditRecord]]:
-        if limit <= 0:
-            return []
-        (entries,) = yield from roundtrip([Call(None, ("LRANGE", self.audit_key, 0, limit - 1))])
-        records = []
+        records: list[AuditRecord] = []
         previous = None
-        for entry in entries:
-            if entry == previous:  # an LPUSH sent again after its reply was lost: one entry
-                continue
-            previous = entry
-            try:
-                records.append(AuditRecord(**json.loads(entry)))
-            except (ValueError, TypeError, RecursionError):  # (RecursionError: planted nesting)
-                logger.warning("sessionware: skipped a corrupt audit record in Redis")
+        start = 0
+        while len(records) < limit:  # skipped entries leave room: read on to fill the page
+            want = limit - len(records)
+            (entries,) = yield from roundtrip(
+                [Call(None, ("LRANGE", self.audit_key, start, start + want - 1))]
+            )
+            for entry in entries:
+                if entry == previous:  # an LPUSH sent again after its reply was lost: one entry
+                    continue
+                previous = entry
+                try:
+                    records.append(AuditRecord(**json.loads(entry)))
+                except (ValueError, TypeError, RecursionError):  # (RecursionError: nesting)
+                    logger.warning("sessionware: skipped a corrupt audit record in Redis")
+            if len(entries) < want:
+                break
+            start += want
         return records
 
     # -- commands ------------------------------------------------------------------------

@@ -134,6 +134,8 @@ def test_a_revocation_sent_again_is_reported_and_audited(lean: bool, redis_prefi
         manager.reveal("s1", actor="ops@example.com", reason="ticket 7")
         assert proxy.cuts == 2
         assert [e.action for e in manager.audit_log()] == ["reveal", "revoke"]
+        assert [e.action for e in manager.audit_log(limit=2)] == ["reveal", "revoke"]
+        assert [e.action for e in manager.audit_log(limit=1)] == ["reveal"]
         assert manager.revoke("s1", actor="ops@example.com") is False  # a second one
 
 
