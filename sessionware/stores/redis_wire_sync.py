@@ -121,6 +121,7 @@ class SyncWireClient:
 
     def _connect(self) -> _Socket:
         settings = self._settings
+        sock: socket.socket | None = None
         try:
             if "path" in settings:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -135,6 +136,8 @@ class SyncWireClient:
                     sock = tls_context(settings).wrap_socket(sock, server_hostname=host)
             sock.settimeout(self._timeout)
         except OSError as error:
+            if sock is not None:  # connected but not usable (a refused path, a TLS failure)
+                sock.close()
             raise redis.ConnectionError(f"cannot connect to Redis: {error}") from error
         conn = _Socket(sock)
         hello = greeting(settings)

@@ -353,6 +353,25 @@ def test_a_refused_connection_is_not_reported_as_arising_from_an_empty_pool() ->
     assert not any(isinstance(link, IndexError) for link in chain), chain
 
 
+def test_a_refused_unix_socket_path_leaves_no_socket_open(tmp_path: Path) -> None:
+    """A Unix socket that could not connect (no server at the path) was left for the
+    garbage collector to close, with a ResourceWarning, on every failed attempt."""
+    import gc
+    import warnings
+
+    store = RedisStore.from_url(f"unix://{tmp_path}/absent.sock", prefix="wire-unix:")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            for _ in range(3):
+                with pytest.raises(StoreUnavailable):
+                    store.load("a" * 32, now=time.time(), idle_seconds=60)
+            gc.collect()
+    finally:
+        store.close()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 @contextlib.contextmanager
 def stalled(admin: redis.Redis) -> Iterator[None]:
     """The server behind ``admin`` stopped (SIGSTOP: it accepts connections, answers
