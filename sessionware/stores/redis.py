@@ -200,8 +200,8 @@ class RedisStore:
         ``cache_own_saves=True`` also keeps what this process saves, so that a
         handler that reads and writes makes one round trip; it is correct only
         while every process that changes the prefix's sessions runs a release that
-        announces its changes and may publish on ``<prefix>sessionware:changes``
-        (see the README before turning it on).
+        announces its changes and may write the announcement key beside each
+        session, ``<prefix>{<id>}:a...`` (see the README before turning it on).
 
         An asyncio client belongs to the event loop it first runs in: this store
         makes one per event loop that uses it (a client passed to the constructor

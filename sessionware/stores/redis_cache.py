@@ -36,29 +36,34 @@ process's own writes too, and on Redis 7.0 a script's writes are outside
 ``NOLOOP``), so that a handler that reads and writes makes two round trips per
 request like an uncached store. With it, a save of a session served from a
 current entry carries a token (``begin_save``), and every change of a live
-record that sessionware's scripts make is announced on the channel
-``<prefix>sessionware:changes`` before its writes, with the token or with none.
-The subscriber receives the announcements and the invalidations on one
-connection, in the order the server ran them (Redis sends BCAST invalidations at
-the end of its event-loop pass, and an announcement at once). So:
+record that sessionware's scripts make is announced by a key written and deleted
+beside the record, ``<prefix>{<id>}:a<token>`` (``:a`` alone for a change that
+is not a cached save). Redis names that key in the same invalidation message as
+the record's own keys: one message per event-loop pass, which lists every key
+the pass changed. So:
 
 * the entry after the save (``end_save``) is the entry before it with the save's
-  changes, kept unless something other than the save's own announcement about
-  the session is applied before the next hit;
-* an invalidation of the session is the save's own, and keeps that entry, only if
-  it is the first to follow the save's announcement with no other announcement of
-  the session in between.
+  changes, kept unless news of the session is applied before the next hit;
+* a message naming the session is the save's own, and keeps that entry, only if
+  every announcement of the session in it is one of this process's saves.
 
-What this rests on, and why it is opt-in: one BCAST invalidation covers every
-write of a pass, so a change that is *not announced* and that Redis runs in the
-same event-loop pass as this process's save of that very session (just before
-it or just after) is taken for the save's own and is seen only when the entry's
-window ends (an expiry is checked by time: an entry never outlives the record's
-expiry). Changes that are not announced: those of a process on an earlier
-release (a rolling deploy), of a Redis user whose ACL refuses the channel (its
-``PUBLISH`` is skipped so that it still saves), and of anything but sessionware
-(a hand-run command, an eviction under ``maxmemory``). Without ``own_saves``,
-none of this applies: the cache does not subscribe to the announcements.
+What this rests on, and why it is opt-in: a message covers every write of a
+pass, so a change that is *not announced* and that Redis runs in the same pass
+as this process's save of that very session (just before it or just after) is
+taken for the save's own and is seen only when the entry's window ends (an
+expiry is checked by time: an entry never outlives the record's expiry).
+Changes that are not announced: those of a process on an earlier release (a
+rolling deploy), of a Redis user whose ACL refuses the announcement key (its
+write is skipped so that it still saves), and of anything but sessionware (a
+hand-run command, an eviction under ``maxmemory``). Without ``own_saves``, none
+of this applies: every message naming a session drops it.
+
+An announcement travels in the invalidation message, not on a channel of its
+own: Redis queues the listener for that message after every reply of the pass
+and writes the clients it queued last first, so a change acknowledged to its
+writer is already on its way to the listener. A ``PUBLISH`` from a script
+queued the listener during the script, before the writer's reply, and was
+written after it: a trial read 9 to 55 of 3,000 loads stale that way.
 """
 
 from __future__ import annotations
@@ -75,7 +80,6 @@ import weakref
 from typing import Any
 
 import hiredis
-import redis
 
 from .base import Changes, StoredSession, resized
 
@@ -125,7 +129,6 @@ class ClientCache:
         }
         self._kwargs["protocol"] = 2  # pub/sub replies as plain replies, not RESP3 pushes
         self._prefix = prefix.encode() + b"{"
-        self._channel = prefix.encode() + b"sessionware:changes"  # (redis_scripts announce)
         self._max_entries = max_entries
         self._entries: collections.OrderedDict[str, _Entry] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -142,11 +145,8 @@ class ClientCache:
         self._saves = 0
         self._saving: dict[str, int] = {}  # sessions with a save in flight, and how many
         # the tokens of this process's saves whose announcement has not arrived: their ids
-        self._own: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._own_next: set[str] = set()  # the next invalidation of these is a save's own
+        self._own: collections.OrderedDict[str, bytes] = collections.OrderedDict()
         self._own_saves = own_saves  # a save keeps its result (below); else it drops it
-        self._announced = False  # subscribed to the announcements: saves may keep results
-        self._warned = False
         self.listener_id: int | None = None  # the subscriber's CLIENT ID, for operators
         self.hits = 0
         self.misses = 0
@@ -239,11 +239,11 @@ class ClientCache:
             self._saving[session_id] = self._saving.get(session_id, 0) + 1  # (puts refused)
             # (a second save in flight finds no entry: the first took it, and no put
             # brings one back meanwhile)
-            if not self._announced or entry is None or now >= entry.until:
+            if not self._own_saves or entry is None or now >= entry.until:
                 return Save(session_id, "", self._seq, None)
             self._saves += 1
             token = f"{self._token}{self._saves}"
-            self._own[token] = session_id
+            self._own[token] = session_id.encode()
             while len(self._own) > _RECENT:  # (its announcement will drop the entry)
                 self._own.popitem(last=False)
             return Save(session_id, token, self._seq, entry)
@@ -307,7 +307,6 @@ class ClientCache:
                 client_id = self.listener_id = subscriber.read_response()
                 subscriber.send_command("SUBSCRIBE", "__redis__:invalidate")
                 subscriber.read_response()
-                announced = self._own_saves and self._subscribe_announcements(subscriber)
                 while subscriber.can_read(timeout=0):  # anyone may PUBLISH on the channel:
                     subscriber.read_response()  # leave redis-py's parser nothing unread
                 tracker = self._connect()
@@ -320,7 +319,6 @@ class ClientCache:
                 with self._lock:
                     self._flush()  # anything cached before is of unknown freshness
                     self._inbox = _Inbox(subscriber, tracker)
-                    self._announced = announced
                 self._ready.set()
                 if self._down is not None:
                     self._down = None
@@ -351,26 +349,6 @@ class ClientCache:
                         connection.disconnect()
             self._closed.wait(_RETRY_SECONDS)
 
-    def _subscribe_announcements(self, subscriber: Any) -> bool:
-        """Subscribe to the scripts' announcements; ``False`` if the ACL refuses the
-        channel (saves then drop their entry, as every other write does)."""
-        subscriber.send_command("SUBSCRIBE", self._channel)
-        try:
-            subscriber.read_response()
-        except redis.ResponseError as error:
-            if not self._warned:
-                self._warned = True
-                logger.warning(
-                    "sessionware: the client-side cache may not subscribe to %s (%s); a "
-                    "save will drop its cached entry. Let the Redis user use that channel "
-                    "(ACL: &%s) so that a handler that reads and writes makes one round trip",
-                    self._channel.decode(errors="replace"),
-                    error,
-                    self._channel.decode(errors="replace"),
-                )
-            return False
-        return True
-
     def _serve(self, tracker: Any) -> None:
         """Once a second: apply what arrived meanwhile (so that the socket never fills
         while nobody reads), and check the tracker. Requests drain the socket
@@ -391,44 +369,32 @@ class ClientCache:
         return connection
 
     def _apply(self, message: Any) -> None:
-        """Apply one pub/sub message (under the lock)."""
+        """Apply one invalidation message (under the lock): the keys one event-loop
+        pass of the server changed, announcements (``<id>}:a<token>``) included."""
         if not isinstance(message, list) or len(message) < 3 or message[0] != b"message":
             return
         keys = message[2]
         self._seq += 1
-        if message[1] == self._channel:  # an announcement: "<token> <data key>"
-            if not isinstance(keys, bytes):
-                return
-            token, _, key = keys.partition(b" ")
-            name = self._session_of(key)
-            if name is None:
-                return
-            if token and self._own.pop(token.decode("ascii", "replace"), None) == name:
-                self._own_next.add(name)  # its invalidation follows: that one is ours
-                return
-            self._own_next.discard(name)  # someone else's change: what follows is news
-            self._entries.pop(name, None)
-            self._remember(name)
-            return
         if keys is None:  # FLUSHDB/FLUSHALL, or too many keys: forget everything
             self._flush()
             return
-        names = {self._session_of(key) for key in (keys if isinstance(keys, list) else [keys])}
-        for name in names:
-            if name is None:
-                continue
-            if name in self._own_next:
-                self._own_next.discard(name)  # the save's own writes: its entry stands
-                continue
-            self._entries.pop(name, None)
-            self._remember(name)
-
-    def _session_of(self, key: object) -> str | None:
-        """The session id in one of the store's keys (``None``: not one)."""
-        if not isinstance(key, bytes) or not key.startswith(self._prefix):
-            return None
-        session_id, _, _ = key[len(self._prefix) :].partition(b"}")
-        return session_id.decode("ascii", "replace")
+        prefix = self._prefix
+        announced: dict[bytes, list[bytes]] = {}  # session id -> its announcements' tokens
+        for key in keys if isinstance(keys, list) else [keys]:
+            if isinstance(key, bytes) and key.startswith(prefix):
+                name, _, rest = key[len(prefix) :].partition(b"}")
+                tokens = announced.setdefault(name, [])
+                if rest[:2] == b":a":
+                    tokens.append(rest[2:])
+        for name, tokens in announced.items():
+            ours = [
+                t for t in tokens if t and self._own.pop(t.decode(errors="replace"), b"") == name
+            ]
+            if ours and len(ours) == len(tokens):
+                continue  # this process's saves alone changed it: the entry after them stands
+            session_id = name.decode("ascii", "replace")
+            self._entries.pop(session_id, None)
+            self._remember(session_id)
 
     def _drain(self) -> bool:
         """Apply every invalidation already received (under the lock); ``False`` when
@@ -460,7 +426,6 @@ class ClientCache:
     def _flush(self) -> None:
         self._entries.clear()
         self._own.clear()
-        self._own_next.clear()
         self._seq += 1
         self._recent.clear()
         self._floor = self._seq

@@ -12,9 +12,9 @@ may touch every key: a RECORD operation, then an INDEX one unless the record
 found nothing for the index to learn (a load within the activity granularity, a
 save that kept the user). ``ARGV[1]`` is where the INDEX arguments start
 (``'0'``: there are none, as for a rotation's take of the old record). On a
-single server every change to a live record is announced first on
-``<prefix>sessionware:changes`` (``announce``), for the client-side caches
-(``redis_cache.py``).
+single server every change to a live record is announced by a key written and
+deleted beside it, ``<prefix>{<id>}:a<token>`` (``announce``), for the
+client-side caches (``redis_cache.py``).
 
 Sessions never depend on the indexes being well formed: an INDEX operation
 that fails deletes any index key holding the wrong type (logged in the Redis
@@ -118,19 +118,23 @@ local POSITION = {}
 for i = 1, #FIELDS do POSITION[FIELDS[i]] = i end  -- (no ipairs while a library loads)
 local NUMERIC = {1, 2, 3, 4, 5, 14, 16}  -- (the counts: countable, below)
 local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
--- true in SESSION (a single server): a change to a live record is announced first
--- (announce); a cluster has no client-side cache, and would send it to every node
+-- true in SESSION (a single server): a change to a live record is announced
+-- (announce); a cluster has no client-side cache
 local announcing = false
 
 -- Tell the store's client-side caches (redis_cache.py) that this record changes now,
 -- and whose change it is: `token` names a save by a process that cached the record
--- (so that it keeps its own result), '' any other change. Published before the
--- writes: on a cache's connection it then comes before their invalidations, whether
--- Redis sends those at once or at the end of its event-loop pass. A user whose ACL
--- refuses the channel still saves (pcall): caches then keep none of its saves' results.
+-- (so that it keeps its own result), '' any other change. The announcement is a key
+-- beside the record, `<prefix>{<id>}:a<token>`, written and deleted at once: Redis
+-- names it in the same invalidation message as the record's own keys (one message
+-- per event-loop pass, queued after every reply of the pass and so written before
+-- them), where a PUBLISH could reach a cache after the writer's reply. A user whose
+-- ACL refuses the key still saves (pcall): caches then take the change as unannounced.
 local function announce(token)
   if announcing then
-    redis.pcall('PUBLISH', string.match(D, '^(.*){') .. 'sessionware:changes', token .. ' ' .. D)
+    local marker = string.match(D, '^(.*})') .. ':a' .. token
+    redis.pcall('SET', marker, '')
+    redis.pcall('DEL', marker)
   end
 end
 
