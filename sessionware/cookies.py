@@ -312,20 +312,38 @@ def _pairs(header: str) -> Iterable[tuple[str, str]]:
 
 
 def _quoted_pairs(header: str) -> Iterator[tuple[str, str]]:
-    """:func:`_pairs` for a header with a quote in it, which may hide or hold pairs."""
-    in_quotes = False
-    for part in header.split(";"):
-        if in_quotes:  # inside another cookie's quoted value: it ends at the next quote
-            in_quotes = '"' not in part
-            continue
-        pair_name, _, value = part.partition("=")
+    """:func:`_pairs` for a header with a quote in it, which may hide or hold pairs.
+
+    A value that is one quoted string (``"..."``, with ``\\"`` escapes as Python's
+    ``http.cookies`` writes them) loses its quotes. A value that opens a quote and
+    does not close it hides the pairs after it up to the first one that closes it
+    (a quote in a pair that is not a quoted value of its own), so that another
+    cookie's value can never yield ours. A quote that nothing closes hides nothing:
+    a page's ``document.cookie = 'pref="dark'`` must not hide the session cookie
+    behind it."""
+    parts = header.split(";")
+    i, end = 0, len(parts)
+    while i < end:
+        pair_name, _, value = parts[i].partition("=")
         value = value.strip(_OWS)
-        if value.startswith('"'):
-            if len(value) < 2 or not value.endswith('"') or '"' in value[1:-1]:
-                in_quotes = value.count('"') % 2 == 1
-                continue  # not one quoted value: no cookie of ours
-            value = value[1:-1]
-        yield pair_name.strip(_OWS), value
+        i += 1
+        if not value.startswith('"'):
+            yield pair_name.strip(_OWS), value
+        elif _quoted_whole(value):
+            yield pair_name.strip(_OWS), value[1:-1]
+        else:  # not one quoted value: no cookie of ours, and maybe a quote that runs on
+            for j in range(i, end):
+                if '"' in parts[j] and not _quoted_whole(parts[j].partition("=")[2].strip(_OWS)):
+                    i = j + 1  # the pairs up to the one that closes it are inside it
+                    break
+
+
+def _quoted_whole(value: str) -> bool:
+    """Whether ``value`` is one quoted string, escaped quotes inside allowed."""
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return False
+    inner = value[1:-1]
+    return '"' not in inner or '"' not in inner.replace("\\\\", "").replace('\\"', "")
 
 
 def _usable(value: str) -> bool:

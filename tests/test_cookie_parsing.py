@@ -58,7 +58,37 @@ def test_a_quoted_value_of_another_cookie_never_yields_ours(header: str) -> None
 def test_a_value_quoted_whole_loses_its_quotes_and_nothing_else_does() -> None:
     assert cookie_values(['session="abc"'], "session") == ["abc"]
     assert cookie_values(['session=abc"'], "session") == ['abc"']
-    assert cookie_values(['session="a"b"; session=c'], "session") == []  # quote runs on
+    assert cookie_values(['session="a"b"; session=c'], "session") == ["c"]  # nothing closes it
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        'pref="dark',  # a page's document.cookie = 'pref="dark'
+        'pref="a"b"c',  # three quotes, not one quoted value
+        'pref=""',  # an empty quoted value
+        'pref="',  # a lone quote
+    ],
+)
+def test_a_stray_quote_in_another_cookie_hides_nothing_after_it(other: str) -> None:
+    """A quote in another cookie's value that no later pair closes used to hide every
+    pair after it: the session cookie was never seen, and each request started a new
+    session (found in Chromium with a page script's cookie)."""
+    for header in (f"{other}; session=V", f'{other}; session=V; theme="x"'):
+        assert cookie_values([header], "session") == ["V"], header
+        assert cookie_values([header], "session", joined=True) == ["V"], header
+
+
+def test_a_value_python_quoted_with_an_escaped_quote_hides_nothing() -> None:
+    """What Starlette's ``set_cookie("last_search", 'the "matrix')`` makes the browser
+    send back: one quoted value with an escaped quote in it."""
+    from http.cookies import SimpleCookie
+
+    jar: SimpleCookie = SimpleCookie()
+    jar["last_search"] = 'the "matrix'
+    sent = jar.output(header="").strip()  # last_search="the \"matrix"
+    assert sent.count('"') == 3
+    assert cookie_values([f"{sent}; session=V"], "session") == ["V"]
 
 
 @pytest.mark.parametrize("control", CONTROL_BYTES)
