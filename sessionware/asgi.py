@@ -253,6 +253,8 @@ class SessionMiddleware:
             # Session._warn_if_sealed), as one after an HTTP response started does
             session._sealed = WEBSOCKET
             await self.app(scope, receive, send)
+            if session._touched:
+                session._warn_if_changed_late()
             return
         secure = not config.require_https or asgi_is_secure(scope, config.trusted_proxies)
         response = _Response(self, session, send, scope, secure, (agent, forwarded))
@@ -266,6 +268,14 @@ class SessionMiddleware:
             if response.started:
                 raise
             await _send_error(send, 401, token_required_body(error))
+        except Exception as error:
+            if not response.started:  # whatever answers it (a 500, or an exception
+                # handler run outside this middleware), the answer carries no save
+                warn_if_failure_dropped(error, config, session, planner(config))
+            raise
+        else:
+            if session._at_seal:
+                session._warn_if_changed_late()
 
     async def _load_record(self, session: Session) -> Any:
         session_id, kwargs = self.config.load_args(session, time.time())
@@ -331,7 +341,7 @@ class _Response:
             found = self.scope.get("session")
             if found is not session and found is not None:  # (an outer sessionware's: fine)
                 refuse_foreign_session(self.scope, "inside")
-            session._sealed = True  # from here on, changes can no longer be saved
+            session._seal()  # from here on, changes can no longer be saved
             if message["status"] < 500 and not untouched(session):
                 extra: list[tuple[str, str]] | None
                 if nothing_to_store(session) and not self.middleware.config.bearer:

@@ -607,27 +607,41 @@ async def amoved_mark(store: object, session_id: str) -> str | None:
 
 
 def warn_if_failure_dropped(
-    status: int,
+    failure: int | Exception,
     config: SessionConfig,
     session: Session,
     planner: Callable[[SessionConfig, Session], Plan],
 ) -> None:
     """A response of 500 or above saves nothing, as Django decides (the request
-    failed: its half-made changes stay out); log a warning when that dropped a
-    change, a logout's included, so that it never goes unseen. ``planner``: the
-    shell's plan function (a bearer session's is its own)."""
+    failed: its half-made changes stay out), nor does an exception that leaves the
+    app before its response starts; log a warning when that dropped a change, a
+    logout's included, so that it never goes unseen. ``failure``: the status, or
+    the exception; ``planner``: the shell's plan function (a bearer session's is
+    its own)."""
     if untouched(session) or nothing_to_store(session):
         return
     try:
         method = planner(config, session).method
-    except Exception:  # an unsavable change: the 5xx stands, and says enough
+    except Exception:  # an unsavable change: the failure stands, and says enough
         return
-    if method:
+    if not method:
+        return
+    if isinstance(failure, int):
         logger.warning(
             "sessionware: the response is %d, so session %s's changes were not saved (a "
             "response of 500 or above saves nothing, as in Django: the request failed); "
             "answer below 500 where a change must stand, a logout's included",
-            status,
+            failure,
+            session._id,
+        )
+    else:
+        logger.warning(
+            "sessionware: the app raised %s before its response started, so session %s's "
+            "changes were not saved; an exception handler that runs outside the session "
+            "middleware (in Starlette and FastAPI, one for Exception or 500) answers "
+            "without a save: handle the error in the route, or with a handler for its own "
+            "exception class",
+            type(failure).__name__,
             session._id,
         )
 

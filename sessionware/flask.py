@@ -239,6 +239,8 @@ class SessionwareInterface(SessionInterface):
         if isinstance(outcome, Refusal):
             _become_error(response, outcome.status, outcome.headers)
             return
+        if session._at_seal:  # a streamed body may change a value read: say it is lost
+            response.call_on_close(session._warn_if_changed_late)
         for name, value in outcome:
             if name == "vary":  # Cookie; Authorization for a bearer session
                 if "Vary" in response.headers:

@@ -93,6 +93,7 @@ class Session(dict[str, Any]):
         "_accessed",
         "_app",
         "_async_loader",
+        "_at_seal",
         "_blind",
         "_blind_ok",
         "_blind_skip",
@@ -151,6 +152,7 @@ class Session(dict[str, Any]):
         self._regenerate = False
         self._next_token: str | None = None  # the token regenerate() drew for the save
         self._sealed: bool | str = False  # True: the response started; WEBSOCKET: never saved
+        self._at_seal: dict[str, bytes | None] | None = None  # see _seal
         self._device: Device | None = None  # the request's device, when recorded
         self._unloaded = False  # autoload=False: load() must come before any use
         self._keyring: Keyring | None = None  # encryption at rest, when configured
@@ -234,8 +236,19 @@ class Session(dict[str, Any]):
         """Empty the session and end it: the stored record is deleted (logout).
 
         Anything written afterwards in the same request starts a new session
-        with a new id.
+        with a new id. Once the response started (or in a websocket handler)
+        nothing is saved any more: the stored session stays, and a warning says so.
         """
+        if self._sealed:
+            logger.warning(
+                "sessionware: clear() %s, so the stored session %s is not deleted and the "
+                "user stays signed in; log out before the response starts, or end it with "
+                "SessionManager.revoke(session.id)",
+                "in a websocket handler, which is never saved"
+                if self._sealed == WEBSOCKET
+                else "after the response started (a streaming body or a background task)",
+                self._id,
+            )
         self._accessed = True
         self._pending = False  # the old record is deleted whatever it held
         self._cleared = True
@@ -541,6 +554,47 @@ class Session(dict[str, Any]):
                 "body or background task); the session was saved already, so this is lost",
                 key,
             )
+
+    def _seal(self) -> None:
+        """The response starts (its headers carry the save): nothing changed from here
+        on can be saved. Keeps what the values read so far encode to, so that
+        :meth:`_warn_if_changed_late` can tell one changed in place afterwards."""
+        self._sealed = True
+        if self._touched:
+            self._at_seal = {key: self._encoding(key) for key in self._touched}
+
+    def _warn_if_changed_late(self) -> None:
+        """Call when the app is done with the request: warn about values changed in
+        place after the response started (``session["cart"].append(x)`` in a streaming
+        body or a background task), or in a websocket handler, which nothing saves.
+        An assignment, a deletion or ``clear()`` warned as it was made."""
+        if self._sealed == WEBSOCKET:
+            late = [key for key in self._touched if key in self._raw and not self._as_loaded(key)]
+        elif self._at_seal:
+            late = [
+                key
+                for key, before in self._at_seal.items()
+                if dict.__contains__(self, key) and self._encoding(key) != before
+            ]
+        else:
+            return
+        if late:
+            logger.warning(
+                "sessionware: session keys %s were changed in place %s, so the change is "
+                "lost; change the session before the response starts",
+                sorted(late),
+                "in a websocket handler, which is never saved"
+                if self._sealed == WEBSOCKET
+                else "after the response started (a streaming body, a background task, code "
+                "after `yield` in a dependency): it was saved already",
+            )
+
+    def _encoding(self, key: str) -> bytes | None:
+        """What ``key``'s value encodes to now (``None``: absent, or not storable)."""
+        try:
+            return codec.encode(key, dict.__getitem__(self, key))
+        except (KeyError, UnstorableValue):
+            return None
 
     def _ensure_loaded(self) -> None:
         self._accessed = True

@@ -155,7 +155,7 @@ class SyncSessions:
 
         ``environ`` is the request's, for ``require_https``.
         """
-        session._sealed = True
+        session._seal()
         if not self.config.enabled:
             return []
         if untouched(session):
@@ -251,6 +251,9 @@ class WSGISessionMiddleware:
             if exchange.committed:
                 raise
             return exchange.answer(401, token_required_body(error))
+        except Exception as error:
+            exchange.failed(error)
+            raise
         if isinstance(body, (list, tuple)) and exchange.pending:  # the app is done: commit now
             exchange.commit()
             if exchange.replaced:
@@ -343,6 +346,9 @@ class _Exchange:
                         raise
                     yield from self.answer(load_failure(error))
                     return
+                except Exception as error:
+                    self.failed(error)
+                    raise
                 if not chunk:
                     # Held back: the server may not take a chunk, even an empty one, before
                     # start_response reaches it (wsgiref and Werkzeug assert), and an empty
@@ -355,6 +361,14 @@ class _Exchange:
             yield from chunks
         finally:
             _close(body)
+            if self.session._at_seal:  # the app is done: a late in-place change is lost
+                self.session._warn_if_changed_late()
+
+    def failed(self, error: Exception) -> None:
+        """The app raised ``error``: before the response was committed, nothing is saved."""
+        if not self.committed:
+            config = self.sessions.config
+            warn_if_failure_dropped(error, config, self.session, planner(config))
 
 
 def _fail_on_use(session: Session, error: StoreUnavailable) -> None:

@@ -1,0 +1,250 @@
+"""Changes no save can carry are never lost in silence: made after the response
+started (a streaming body, a background task, code after ``yield`` in a FastAPI
+dependency), in a websocket handler, or before an exception left the app.
+
+An assignment warned already; these are the cases a trial found silent: a value
+read before the response and changed in place after it, ``clear()`` (a logout that
+leaves the user signed in), and an exception answered by a handler that runs
+outside the middleware (Starlette's ``exception_handlers`` for ``Exception``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
+
+import fastapi
+import flask
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket
+
+from sessionware import MemoryStore, SessionMiddleware, WSGISessionMiddleware
+from sessionware.flask import Sessionware
+from sessionware.flask import session as flask_session
+
+LATE = "changed in place after the response started"
+
+
+def starlette_client(routes: list[Any], **options: Any) -> TestClient:
+    async def login(request: Request) -> JSONResponse:
+        request.session.update(user="ada", cart=["a"])
+        return JSONResponse({})
+
+    async def me(request: Request) -> JSONResponse:
+        return JSONResponse(dict(request.session))
+
+    app = Starlette(routes=[Route("/login", login), Route("/me", me), *routes], **options)
+    app.add_middleware(SessionMiddleware, secret_key="k", store=MemoryStore())
+    return TestClient(app, base_url="https://testserver", raise_server_exceptions=False)
+
+
+def streamed(late: Any) -> Any:
+    async def route(request: Request) -> StreamingResponse:
+        session = request.session
+        session.get("cart")  # read before the response: kept for the save
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"a"
+            late(session)
+            yield b"b"
+
+        return StreamingResponse(body())
+
+    return route
+
+
+def in_background(late: Any) -> Any:
+    async def route(request: Request) -> PlainTextResponse:
+        request.session.get("cart")
+        return PlainTextResponse("ok", background=BackgroundTask(late, request.session))
+
+    return route
+
+
+@pytest.mark.parametrize("where", [streamed, in_background])
+def test_an_in_place_change_after_the_response_started_is_logged(
+    where: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = starlette_client([Route("/late", where(lambda s: s["cart"].append("late")))])
+    c.get("/login")
+    assert c.get("/late").status_code == 200
+    assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}  # (it cannot be saved)
+    assert f"session keys ['cart'] were {LATE}" in caplog.text
+
+
+@pytest.mark.parametrize("where", [streamed, in_background])
+def test_a_logout_after_the_response_started_is_logged(
+    where: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = starlette_client([Route("/late", where(lambda s: s.clear()))])
+    c.get("/login")
+    c.get("/late")
+    assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
+    assert "clear() after the response started" in caplog.text
+    assert "the user stays signed in" in caplog.text
+
+
+def test_an_in_place_change_or_logout_in_a_websocket_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(websocket: WebSocket) -> None:
+        await websocket.accept()
+        if websocket.url.path == "/append":
+            websocket.session["cart"].append("ws")
+        else:
+            websocket.session.clear()
+        await websocket.send_text("done")
+        await websocket.close()
+
+    c = starlette_client([WebSocketRoute("/append", handler), WebSocketRoute("/out", handler)])
+    c.get("/login")
+    cookie = f"session={c.cookies['session']}"
+    for path in ("/append", "/out"):
+        with c.websocket_connect(path, headers={"cookie": cookie}) as ws:
+            assert ws.receive_text() == "done"
+    assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
+    assert "clear() in a websocket handler" in caplog.text
+    assert "session keys ['cart'] were changed in place in a websocket handler" in caplog.text
+
+
+def test_a_change_in_place_before_the_response_is_saved_and_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def early(request: Request) -> StreamingResponse:
+        request.session["cart"].append("early")
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"a"
+            request.session.get("cart")  # read, not changed
+
+        return StreamingResponse(body())
+
+    c = starlette_client([Route("/early", early)])
+    c.get("/login")
+    c.get("/early")
+    assert c.get("/me").json() == {"user": "ada", "cart": ["a", "early"]}
+    assert "changed in place" not in caplog.text
+
+
+def cart_dependency(request: fastapi.Request) -> Iterator[list[str]]:
+    items: list[str] = request.session["cart"]
+    yield items
+    items.append("after yield")  # runs once the response has gone
+
+
+def test_a_change_after_yield_in_a_fastapi_dependency_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = fastapi.FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key="k", store=MemoryStore())
+
+    @app.get("/login")
+    def login(request: fastapi.Request) -> dict[str, Any]:
+        request.session.update(user="ada", cart=["a"])
+        return {}
+
+    @app.get("/cart")
+    def read(items: Annotated[list[str], fastapi.Depends(cart_dependency)]) -> list[str]:
+        return items
+
+    @app.get("/me")
+    def me(request: fastapi.Request) -> dict[str, Any]:
+        return dict(request.session)
+
+    c = TestClient(app, base_url="https://testserver")
+    c.get("/login")
+    assert c.get("/cart").json() == ["a"]
+    assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
+    assert f"session keys ['cart'] were {LATE}" in caplog.text
+
+
+def test_an_exception_answered_outside_the_middleware_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Starlette runs a handler for ``Exception`` in ServerErrorMiddleware, outside
+    every user middleware: its 400 never passes through the session's."""
+
+    async def any_error(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    async def fails(request: Request) -> JSONResponse:
+        request.session["note"] = "kept?"
+        raise ValueError("bad input")
+
+    c = starlette_client([Route("/fails", fails)], exception_handlers={Exception: any_error})
+    c.get("/login")
+    assert c.get("/fails").status_code == 400
+    assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
+    assert "the app raised ValueError before its response started" in caplog.text
+
+
+def test_wsgi_an_exception_and_a_late_change_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        session = environ["sessionware.session"]
+        path = environ["PATH_INFO"]
+        if path == "/login":
+            session.update(user="ada", cart=["a"])
+        elif path == "/fails":
+            session["note"] = "kept?"
+            raise ValueError("bad input")
+        elif path == "/late":
+            cart = session["cart"]
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            yield b"a"
+            cart.append("late")
+            yield b"b"
+            return
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield repr(dict(session)).encode()
+
+    c = httpx.Client(
+        transport=httpx.WSGITransport(app=WSGISessionMiddleware(app, secret_key="k")),
+        base_url="https://testserver",
+    )
+    c.get("/login")
+    with pytest.raises(ValueError):
+        c.get("/fails")
+    assert "the app raised ValueError before its response started" in caplog.text
+    c.get("/late")
+    assert c.get("/me").text == "{'user': 'ada', 'cart': ['a']}"
+    assert f"session keys ['cart'] were {LATE}" in caplog.text
+
+
+def test_flask_a_change_in_a_streamed_body_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    app = flask.Flask(__name__)
+    app.secret_key = "k"
+    Sessionware(app)
+
+    @app.route("/login")
+    def login() -> str:
+        flask_session.update(user="ada", cart=["a"])
+        return "ok"
+
+    @app.route("/late")
+    def late() -> Any:
+        cart = flask_session["cart"]
+
+        def body() -> Iterator[str]:
+            yield "a"
+            cart.append("late")
+            yield "b"
+
+        return flask.Response(body())
+
+    @app.route("/me")
+    def me() -> Any:
+        return dict(flask_session)
+
+    c = app.test_client()
+    c.get("/login", base_url="https://localhost")
+    response = c.get("/late", base_url="https://localhost")
+    assert response.data == b"ab"
+    response.close()  # (as a WSGI server does once the body is sent)
+    assert c.get("/me", base_url="https://localhost").json == {"user": "ada", "cart": ["a"]}
+    assert f"session keys ['cart'] were {LATE}" in caplog.text
