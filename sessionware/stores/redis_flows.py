@@ -191,7 +191,10 @@ class RedisFlows:
             return None
 
     def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> Flow[None]:
-        yield from roundtrip(self._create(session_id, data, meta, replacing=""))
+        deadline = self._deadline()
+        made, *_ = yield from roundtrip(self._create(session_id, data, meta, "", deadline))
+        if _state(session_id, made) == _TOO_LATE:
+            raise _too_late("creation", session_id)
 
     def save(self, session_id: str, changes: Changes, token: str = "") -> Flow[bool]:
         """One round trip: the script measures the changed keys' stored values and moves
@@ -261,9 +264,10 @@ class RedisFlows:
             self.clock_offset = observed
 
     def _deadline(self) -> str:
-        """A save's deadline in the server's time: half the client's timeout from
-        now, so that a save Redis runs in time has its reply back before the client
-        gives up, and one it runs later (the client answered 503) does not apply.
+        """A write's deadline in the server's time: half the client's timeout from
+        now, so that a write Redis runs in time has its reply back before the client
+        gives up, and one it runs later (the client answered 503) does not apply: a
+        save, a blind write, a creation, a login's move and a logout.
         ``clock_offset`` errs early, which only moves the deadline earlier."""
         if self.give_up_after is None or self.clock_offset is None:
             return ""
@@ -290,16 +294,30 @@ class RedisFlows:
         since = "" if unchanged_since is None else _num(unchanged_since)
         # the new id, when the data moves with it (a login): the mark says so, and a retry
         # knows its own move by it; '' for a rotation that does not carry (a logout's)
-        take = ("take", since, _member(new_id) if require_live else "")
+        deadline = self._deadline()  # (both halves: run late, neither applies)
+        take = ("take", deadline, since, _member(new_id) if require_live else "")
         taken, made, *_ = yield from roundtrip(
             [
                 *self._both(old_id, now, take, None, marked=True),
-                *self._create(new_id, data, meta, old_id),
+                *self._create(new_id, data, meta, old_id, deadline),
             ]
         )
         state, created = _state(old_id, taken), _state(new_id, made)
         if state == _TAKEN_BEFORE:
             return created == 1 or created == _STILL_LIVE
+        if state == _TOO_LATE:  # nothing was taken: a new record made all the same goes
+            if created == 1:  # (a cluster: its slot's node got to it in time)
+                yield from roundtrip(
+                    [
+                        Call(None, ("DEL", *self._keys(new_id))),
+                        self._index("forget", now, _member(new_id)),
+                    ]
+                )
+            raise _too_late("login (a new id)", old_id)
+        if created == _TOO_LATE:  # taken just in time, the new record just too late: the
+            # reply came, so this client still waits for it: make the new record now
+            made, *_ = yield from roundtrip(self._create(new_id, data, meta, old_id, ""))
+            created = _state(new_id, made)
         if state == 1 or (not require_live and state != _CHANGED):
             return True
         if created != 1:  # the new id held a record already: not this call's to undo
@@ -312,15 +330,26 @@ class RedisFlows:
             (peeked,) = yield from roundtrip([self._record("peek", old_id, now, "0")])
             found = self._peeked(old_id, peeked, now)
             if found is not None:
-                undo.append(self._index("create", now, *_index_entry(old_id, found[0]), ""))
+                entry = _index_entry(old_id, found[0])
+                undo.append(self._index("create", now, "", *entry, ""))
         yield from roundtrip(undo)
         return False
 
     def delete(self, session_id: str) -> Flow[None]:
         now = time.time()
-        yield from roundtrip(
-            self._both(session_id, now, ("delete",), ("delete", _member(session_id)), marked=True)
+        deadline = self._deadline()
+        index_deadline = "" if self.single_node else deadline  # (SESSION: the record decides)
+        deleted, *_ = yield from roundtrip(
+            self._both(
+                session_id,
+                now,
+                ("delete", deadline),
+                ("delete", index_deadline, _member(session_id)),
+                marked=True,
+            )
         )
+        if _state(session_id, deleted) == _TOO_LATE:
+            raise _too_late("logout", session_id)
 
     def moved_mark(self, session_id: str) -> Flow[str | None]:
         """The mark a take or delete left on ``session_id`` (see base.MarkingStore)."""
@@ -512,21 +541,24 @@ class RedisFlows:
         data: Mapping[str, bytes],
         meta: Meta,
         replacing: str,
+        deadline: str,
     ) -> list[Call]:
         """Create ``session_id``'s record, only where there is none (its id is new: sent
         again after its reply was lost, it leaves what became of the first run's
         record, revoked meanwhile say, as it is), and its index entry, replacing
-        ``replacing``'s if given."""
+        ``replacing``'s if given; neither if Redis runs them after ``deadline``
+        (:meth:`_deadline`; ``''``: none), the record's call first."""
         pairs = [item for key, value in data.items() for item in (key, value)]
-        record = [_optional(meta.expires_at), self._retention, *_counted(pairs)]
+        record = [deadline, _optional(meta.expires_at), self._retention, *_counted(pairs)]
         record += _counted(_meta_pairs(meta))
         index = [*_index_entry(session_id, meta), _member(replacing) if replacing else ""]
+        index_deadline = "" if self.single_node else deadline  # (SESSION: the record decides)
         now = meta.updated_at
         return self._both(
             session_id,
             now,
             ("create", *record),
-            ("create", *index),
+            ("create", index_deadline, *index),
         )
 
     def _metas(self, ids: Sequence[bytes], now: float) -> Flow[list[tuple[str, Meta]]]:
@@ -560,7 +592,7 @@ class RedisFlows:
 # -- encoding -----------------------------------------------------------------------------
 
 _MARK = b"\xff"  # the data hash's marker field (see redis_scripts.RECORD)
-_TOO_LATE = -2  # a save's state when it reached the server after its deadline
+_TOO_LATE = -2  # a write's state when it reached the server after its deadline
 _TOO_LARGE = -3  # a save's or blind write's state when it would pass the size cap
 _CHANGED = 2  # a take's state when the record was written since its caller loaded it
 _TAKEN_BEFORE = 3  # a take's state when its own move was done already (sent again)
@@ -680,11 +712,15 @@ def _written(session_id: str, reply: Any) -> int:
     """A save's or blind write's state; raises StoreUnavailable when it came too late."""
     state = _state(session_id, reply)
     if state == _TOO_LATE:
-        raise StoreUnavailable(
-            f"the save of session {session_id} reached Redis after its client had given "
-            "up waiting (the server was paused or overloaded); it was not applied"
-        )
+        raise _too_late("save", session_id)
     return state
+
+
+def _too_late(what: str, session_id: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"the {what} of session {session_id} reached Redis after its client had given "
+        "up waiting (the server was paused or overloaded); it was not applied"
+    )
 
 
 def _corrupt(session_id: str, reason: object) -> None:

@@ -81,6 +81,19 @@ local function server_time()
   local t = redis.call('TIME')
   return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 end
+local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
+-- a write's deadline (its next argument): the server time ('': none) after which the
+-- client has given up on it (it answered 503); one that arrives later must not apply
+local function too_late()
+  local deadline = take(1)
+  if deadline == '' then return false end
+  local t = redis.call('TIME')  -- (as a number: server_time()'s text is for replies)
+  if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(deadline) then
+    index_wanted = false
+    return true
+  end
+  return false
+end
 -- seconds (a string or a number) to whole ms, rounded up: a key never vanishes early
 local function ms(seconds) return string.format('%.0f', math.ceil(tonumber(seconds) * 1000)) end
 -- the sliding rule (stores/base.py slid_expiry): candidate capped by deadline; '' = none
@@ -117,7 +130,6 @@ local FIELDS = {'created_at', 'updated_at', 'last_activity_at', 'expires_at', 'd
 local POSITION = {}
 for i = 1, #FIELDS do POSITION[FIELDS[i]] = i end  -- (no ipairs while a library loads)
 local NUMERIC = {1, 2, 3, 4, 5, 14, 16}  -- (the counts: countable, below)
-local index_wanted = true  -- false: the INDEX half of SESSION has nothing to learn
 -- true in SESSION (a single server): a change to a live record is announced
 -- (announce); a cluster has no client-side cache
 local announcing = false
@@ -458,19 +470,6 @@ local function expire(expires, retention)
   end
 end
 
--- a write's deadline (its first argument): the server time ('': none) after which the
--- client has given up on it (it answered 503); one that arrives later must not apply
-local function too_late()
-  local deadline = take(1)
-  if deadline == '' then return false end
-  local t = redis.call('TIME')  -- (as a number: server_time()'s text is for replies)
-  if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(deadline) then
-    index_wanted = false
-    return true
-  end
-  return false
-end
-
 -- activity at `now` on a live record whose FIELDS' values are `meta` (fields()' table):
 -- slide its expiry to `candidate` (the sliding rule), decide whether the activity index
 -- hears of it (once per `grain` seconds), and write that with the meta pairs in
@@ -676,14 +675,15 @@ local function record(base)
     touch(meta, candidate, retention, grain, changed)
     return 1
 
-  elseif op == 'create' then  -- expiry ('': none), retention, data pairs, meta pairs.
-    -- Its id is new (drawn at random): only where no record is, else nothing written and
-    -- 2 (a live one) or 0: a create or rotation sent again after its reply was lost must
-    -- not write over what became of the first run's record
+  elseif op == 'create' then  -- deadline (too_late), expiry ('': none), retention, data
+    -- pairs, meta pairs. Its id is new (drawn at random): only where no record is, else
+    -- nothing written and 2 (a live one) or 0: a create or rotation sent again after its
+    -- reply was lost must not write over what became of the first run's record; -2 late
     if redis.call('EXISTS', M) == 1 then
       index_wanted = false
       return state() == 1 and 2 or 0
     end
+    if too_late() then return -2 end
     local expires, retention = take(2)
     local data = list()
     local meta = list()
@@ -698,9 +698,12 @@ local function record(base)
     return 1
 
   elseif op == 'take' or op == 'delete' then  -- a live record goes; a tombstone stays
-    -- take: the updated_at its caller loaded ('': none), then the id it moves to
+    -- deadline (too_late: -2, nothing done); a take: the updated_at its caller loaded
+    -- ('': none), then the id it moves to
     local s, meta = state()
+    local late = too_late()
     local since, into = op == 'take' and A[at], op == 'take' and A[at + 1]
+    if s == 1 and late then return -2 end
     if s == 1 and since and since ~= '' and tonumber(meta[2]) ~= tonumber(since) then
       index_wanted = false
       return 2  -- written since the caller loaded it: left as it is
@@ -892,7 +895,9 @@ local function index(base)
   op, now, retention, USERS = A[base], A[base + 1], tonumber(A[base + 2]), A[base + 3]
   at = base + 4
 
-  if op == 'create' then  -- id, last activity, end, sliding, deadline, user token, old id
+  if op == 'create' then  -- write deadline (too_late; '' in SESSION: the record's
+    -- decides), id, last activity, end, sliding, deadline, user token, old id
+    if too_late() then return 0 end
     local id, last, e, sliding, deadline, token, old = take(7)
     if old ~= '' then old = resolve(old) end
     if old ~= '' and live_end(old) then
@@ -971,7 +976,9 @@ local function index(base)
     refresh_all(key)
     return 1
 
-  elseif op == 'delete' or op == 'forget' then  -- id; delete spares a tombstone
+  elseif op == 'delete' or op == 'forget' then  -- a delete's write deadline (as create's),
+    -- then the id; delete spares a tombstone
+    if op == 'delete' and too_late() then return 0 end
     local id = resolve(take(1))
     if op == 'forget' or live_end(id) then refresh_all(forget(id)) end
     return 1

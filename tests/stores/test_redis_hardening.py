@@ -166,3 +166,49 @@ def test_a_save_answered_503_never_applies_later(how: str) -> None:
             time.sleep(2)  # the server is back, and has run whatever it had queued
             assert http.get("/add").json() == ["item", "item"]  # the retry: added once
         store.close()
+
+
+@pytest.mark.parametrize("how", ["busy", "paused"])
+@pytest.mark.parametrize("change", ["login", "logout", "first save"])
+def test_a_login_logout_or_creation_answered_503_never_applies_later(how: str, change: str) -> None:
+    """Only saves carried the deadline: a login answered 503 moved the session to an
+    id its browser never got once Redis came back (the user signed out, the record an
+    orphan listed as theirs), and a logout answered 503 logged out all the same."""
+    with throwaway_server("--enable-debug-command", "yes") as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}", socket_timeout=0.5)
+
+        async def act(request: Request) -> JSONResponse:
+            session = request.session
+            if request.query_params.get("stall"):
+                session.get("user")  # loaded (the load's reply sets the clock) ...
+                _stall(port, how)  # ... then the store stalls before the save
+            if request.url.path == "/login":
+                session.regenerate()
+                session["user"] = "ada"
+            elif request.url.path == "/logout":
+                session.clear()
+            elif request.url.path == "/new":
+                session["cart"] = ["item"]
+            return JSONResponse(dict(session))
+
+        app = Starlette(routes=[Route(path, act) for path in ("/login", "/logout", "/new", "/me")])
+        app.add_middleware(SessionMiddleware, secret_key="k", store=store)
+        manager = SessionManager(store)
+        with TestClient(app, base_url=BASE_URL) as http:
+            if change == "first save":
+                http.get("/new")
+                assert http.get("/me").json() == {"cart": ["item"]}  # (a load sets the clock)
+                http.cookies.clear()  # a new visitor
+                assert http.get("/new?stall=1").status_code == 503
+            else:
+                assert http.get("/login").json() == {"user": "ada"}
+                path = "/login" if change == "login" else "/logout"
+                assert http.get(f"{path}?stall=1").status_code == 503
+            time.sleep(2)  # the server is back, and has run whatever it had queued
+            live = manager.list(status="active").items
+            if change == "first save":
+                assert len(live) == 1  # the one made before, not the one answered 503
+            else:
+                assert http.get("/me").json() == {"user": "ada"}  # still signed in, as was
+                assert len(live) == 1  # and no orphan listed as theirs
+        store.close()
