@@ -110,8 +110,10 @@ def user_keys(keyring: Keyring | None, user: UserId) -> builtins.list[str]:
     """What the user index may hold for ``user``: the id, or (``hash_user_ids``) its
     keyed hash under every key of the ring, newest first, and then the id itself:
     sessions recorded before ``hash_user_ids`` was turned on are indexed under it
-    until their next save, and a "log out everywhere" must find them. A number is
-    also looked for as ``str()`` wrote it before numbers had one form (``"2.0"``)."""
+    until their next save, and a "log out everywhere" must find them. An id with a
+    hash's form (``uh:...``) is not looked for as itself: it could be another user's
+    hash (``tokens.indexed_users``). A number is also looked for as ``str()`` wrote
+    it before numbers had one form (``"2.0"``)."""
     texts = [user_id(user)]
     if not isinstance(user, str) and str(user) != texts[0]:
         texts.append(str(user))

@@ -36,7 +36,7 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from . import codec
 from .cookies import TOKEN_LENGTH, TokenSigner, new_token, public_id, signing_keys
-from .encryption import Keyring, indexed_user
+from .encryption import USER_TAG, Keyring, indexed_user
 from .errors import (
     ConfigurationError,
     CorruptRecord,
@@ -283,10 +283,14 @@ def _issued(
 
 def indexed_users(keyring: Keyring | None, user: str) -> list[str]:
     """Where the user index may hold ``user``'s sessions: under its keyed hash by
-    every key of the ring, newest first (``hash_user_ids``), then the id itself."""
+    every key of the ring, newest first (``hash_user_ids``), then the id itself
+    (sessions recorded before ``hash_user_ids`` was turned on), unless the id has a
+    hash's form (starts with ``uh:``): hashes and plain ids share the index, and a
+    user whose id is another user's hash must never be handed that user's sessions."""
     if keyring is None or not keyring.hash_user_ids:
         return [user]
-    return [*keyring.user_tags(user), user]
+    tags = keyring.user_tags(user)
+    return tags if user.startswith(USER_TAG) else [*tags, user]
 
 
 def unreadable(session_id: str, error: CorruptRecord | UnknownSessionType) -> InvalidToken:

@@ -605,17 +605,16 @@ def test_my_sessions_finds_a_user_whose_id_is_a_number(number: Any) -> None:
         client.close()
 
 
-def test_my_sessions_ends_an_own_session_when_user_ids_are_hashed() -> None:
+def hashed_ids_app(store: Any, ring: Any) -> Any:
+    """A Starlette app whose users sign in at ``/login?user=...`` (a new session),
+    with "my sessions" at ``/me``, its user ids hashed by ``ring``."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse
     from starlette.routing import Mount, Route
 
-    from sessionware import Keyring, SessionMiddleware
+    from sessionware import SessionMiddleware
     from sessionware.admin import MySessions
-
-    store = MemoryStore()
-    ring = Keyring(["hashed-user-ids-key-0123456789abcdef"], hash_user_ids=True)
 
     async def login(request: Request) -> PlainTextResponse:
         request.session.regenerate()
@@ -637,6 +636,15 @@ def test_my_sessions_ends_an_own_session_when_user_ids_are_hashed() -> None:
         encryption=ring,
         secure=False,
     )
+    return app
+
+
+def test_my_sessions_ends_an_own_session_when_user_ids_are_hashed() -> None:
+    from sessionware import Keyring
+
+    store = MemoryStore()
+    ring = Keyring(["hashed-user-ids-key-0123456789abcdef"], hash_user_ids=True)
+    app = hashed_ids_app(store, ring)
     clients = [TestClient(app, base_url="http://testserver") for _ in range(3)]
     laptop, phone, other = clients
     for client, user in ((phone, "mia"), (other, "max"), (laptop, "mia")):
@@ -654,6 +662,42 @@ def test_my_sessions_ends_an_own_session_when_user_ids_are_hashed() -> None:
     assert [i.id for i in SessionManager(store, encryption=ring).user_sessions("max")] == [other_id]
     assert len(SessionManager(store, encryption=ring).user_sessions("mia")) == 1
     for client in clients:
+        client.close()
+
+
+@pytest.mark.redis
+def test_a_user_whose_id_is_another_users_hash_gets_only_their_own_sessions(
+    redis_prefix: str,
+) -> None:
+    """With hash_user_ids, the plain-id fallback (sessions recorded before hashing)
+    also looked up an id such as ``uh:<alice's hash>`` as itself: the index entry of
+    Alice's sessions. A user who signed up with that id saw and ended her sessions."""
+    from sessionware import Keyring
+    from sessionware.stores.redis import RedisStore
+
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    ring = Keyring(["hashed-user-ids-key-0123456789abcdef"], hash_user_ids=True)
+    app = hashed_ids_app(store, ring)
+    alice_tag = ring.user_tag("alice")  # what the console, exports and a dump show
+    laptop, phone, mallory = [TestClient(app, base_url="http://testserver") for _ in range(3)]
+    for client, user in ((laptop, "alice"), (phone, "alice"), (mallory, alice_tag)):
+        client.get("/login", params={"user": user})
+    laptop_id, phone_id = laptop.get("/whoami").text, phone.get("/whoami").text
+    mallory_id = mallory.get("/whoami").text
+    manager = SessionManager(store, encryption=ring)
+    page = mallory.get("/me/").text
+    assert laptop_id not in page and phone_id not in page and mallory_id in page
+    form = {"csrf_token": token_of(page)}
+    refused = mallory.post("/me/end", data={**form, "id": phone_id})
+    assert refused.status_code == 404 and "not among the ones you are signed in" in refused.text
+    ended = mallory.post("/me/end-others", data=form, follow_redirects=False)
+    assert ended.headers["location"] == "/me/?ended=0"
+    assert sorted(i.id for i in manager.user_sessions("alice")) == sorted([laptop_id, phone_id])
+    # the manager takes user ids: the tag is Mallory's id, hashed like any other
+    assert [i.id for i in manager.user_sessions(alice_tag)] == [mallory_id]
+    assert manager.revoke_user(alice_tag, actor="support:kim") == 1
+    assert len(manager.user_sessions("alice")) == 2
+    for client in (laptop, phone, mallory):
         client.close()
 
 
