@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..digits import whole_number
-from ..encryption import Keyring
+from ..encryption import Keyring, indexed_user
 from ..errors import ConfigurationError
 from ..export import SessionInfo
 from ..identity import user_text
@@ -37,7 +37,10 @@ class MySessions(Pages):
     """The end user's sessions page over ``store`` (the middleware's store).
 
     ``secret_key`` signs CSRF tokens (see :class:`~sessionware.admin.AdminConsole`).
-    Revocations are logged in the operators' audit log under ``user:<id>``.
+    Revocations are logged in the operators' audit log, and on the ended
+    sessions' records, under ``user:<id>``; with an ``encryption`` ring that has
+    ``hash_user_ids``, under ``user:`` and the id's hash (what the user index and
+    the console show), so that neither names the user in the clear.
     ``app_id`` limits the page to the sessions of that app (the middleware's
     ``app_id``, or the tag of the session type it is bound to); ``None``, the
     default, shows and ends the user's sessions of every app on the store, which
@@ -90,7 +93,7 @@ class MySessions(Pages):
             why = refusal(self.tokens, request, self.trusted_origins, *identity)
         if why is not None:
             return self._back(request, 403, "This form was not accepted", why)
-        actor = f"user:{user}"
+        actor = f"user:{indexed_user(self.encryption, user)}"
         route = (request.method, request.path)
         if route == ("GET", "/"):
             sessions = await self._sessions(manager, given)

@@ -701,6 +701,39 @@ def test_a_user_whose_id_is_another_users_hash_gets_only_their_own_sessions(
         client.close()
 
 
+@pytest.mark.redis
+def test_my_sessions_names_the_user_by_their_hash_when_user_ids_are_hashed(
+    redis_prefix: str,
+) -> None:
+    """Ending a session on "my sessions" recorded ``user:<plain id>`` in the audit log
+    and on the revoked record: a store dump mapped the hashes back to the ids."""
+    import redis
+
+    from sessionware import Keyring
+    from sessionware.stores.redis import RedisStore
+
+    store = RedisStore.from_url(REDIS_URL, prefix=redis_prefix)
+    ring = Keyring(["hashed-user-ids-key-0123456789abcdef"], hash_user_ids=True)
+    laptop, phone, tablet = [
+        TestClient(hashed_ids_app(store, ring), base_url="http://testserver") for _ in range(3)
+    ]
+    for client in (laptop, phone, tablet):
+        client.get("/login", params={"user": "alice-7f3c"})
+    phone_id = phone.get("/whoami").text
+    form = {"csrf_token": token_of(laptop.get("/me/").text)}
+    assert laptop.post("/me/end", data={**form, "id": phone_id}).status_code == 200
+    assert laptop.post("/me/end-others", data=form).status_code == 200
+    actor = f"user:{ring.user_tag('alice-7f3c')}"
+    manager = SessionManager(store, encryption=ring)
+    assert [e.actor for e in manager.audit_log()] == [actor, actor]
+    assert manager.get(phone_id).revoked_by == actor  # type: ignore[union-attr]
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=redis_prefix + "*"):
+        assert b"alice-7f3c" not in (client.dump(key) or b""), key
+    for each in (laptop, phone, tablet):
+        each.close()
+
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
