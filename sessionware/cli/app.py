@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -359,13 +360,16 @@ def _started(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 @contextlib.contextmanager
 def _destination(path: str | None) -> Iterator[IO[str]]:
-    """stdout, or ``path`` written whole or not at all (a ``.part`` file renamed at the end)."""
+    """stdout, or ``path`` written whole or not at all (a ``.part`` file renamed at the end).
+
+    The ``.part`` file is new (never one that was there, nor a link's target), in
+    ``path``'s folder, and readable by its owner only: an export holds payloads.
+    """
     if path is None:
         yield sys.stdout
         return
-    partial = path + ".part"
     try:
-        out = open(partial, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+        out, partial = _private_file(path)
     except OSError as error:
         raise BadUsage(
             f"cannot write {output.clipped(path)}: {error.strerror or error}; "
@@ -378,6 +382,15 @@ def _destination(path: str | None) -> Iterator[IO[str]]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
+
+
+def _private_file(path: str) -> tuple[IO[str], str]:
+    """A new file beside ``path`` (``<name>.<random>.part``), mode 0600, open for
+    writing, and its path. Created exclusively, so a file or link planted under
+    that name is never written through."""
+    folder, name = os.path.split(path)
+    handle, partial = tempfile.mkstemp(prefix=f"{name}.", suffix=".part", dir=folder or ".")
+    return os.fdopen(handle, "w", encoding="utf-8"), partial
 
 
 @sessions.command()

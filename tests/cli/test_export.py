@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -68,6 +69,31 @@ def test_the_audit_entry_comes_after_the_write_with_the_filter_and_the_count(
     (entry,) = manager.audit_log()
     assert (entry.actor, entry.action) == ("kim", "export")
     assert entry.reason == "5 sessions (streamed, app=shop, user=user0): ticket 5"
+
+
+def test_an_export_file_is_private_and_never_written_through_a_planted_link(
+    redis_prefix: str, store: RedisStore, tmp_path: Path
+) -> None:
+    """The ``.part`` file was opened by name with the umask's mode: the export (every
+    payload of an unencrypted store) came out world-readable, and a link planted at
+    ``FILE.part`` was followed."""
+    seed(store, 3)
+    target, victim = tmp_path / "sessions.json", tmp_path / "victim.txt"
+    target.write_text("older export")
+    target.chmod(0o600)
+    victim.write_text("not an export")
+    (tmp_path / "sessions.json.part").symlink_to(victim)
+    umask = os.umask(0o022)
+    try:
+        done = run("sessions", "export", "-o", str(target), prefix=redis_prefix)
+    finally:
+        os.umask(umask)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(target.read_text())["totalItems"] == 3
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert victim.read_text() == "not an export"
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == ["sessions.json", "sessions.json.part", "victim.txt"]
 
 
 def peak_rss_kib(prefix: str, target: Path) -> int:
