@@ -112,13 +112,20 @@ class _Root(click.Group):
         try:
             return super().invoke(ctx)
         except StoreUnavailable as error:
-            url = ctx.obj.url if isinstance(ctx.obj, Operator) else None
-            message = f"store unreachable ({masked(url or '?')}): {error}"
-            raise Unreachable(message) from error
+            url, told = _told(ctx, error)
+            raise Unreachable(f"store unreachable ({masked(url or '?')}): {told}") from error
         except (ConfigurationError, MissingExtra) as error:
-            raise BadUsage(str(error)) from error
+            raise BadUsage(_told(ctx, error)[1]) from error
         except CorruptRecord as error:  # an encrypted or damaged session's content
             raise Failure(visible(str(error))) from error
+
+
+def _told(ctx: click.Context, error: Exception) -> tuple[str | None, str]:
+    """The store URL, if one was given, and ``error``'s message without that URL's
+    credentials: a client library that misread the URL (a password holding a raw
+    ``/``) may repeat them, whole or in pieces, as a host, port or path."""
+    url = ctx.obj.url if isinstance(ctx.obj, Operator) else None
+    return url, str(error) if not url else scrubbed(str(error), url)
 
 
 def confirm(question: str, yes: bool) -> None:

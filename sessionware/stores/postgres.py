@@ -29,7 +29,7 @@ from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .postgres_watchdog import WATCHDOG, Watch
 from .sql import DEFAULT_SWEEP_INTERVAL_SECONDS, SQLStore, adrive, check_positive, drive
 from .sql_flows import POSTGRES, Flow, Row, SQLFlows, Statement, check_prefix, schema_statements
-from .urls import take_url_prefix
+from .urls import scrubbed, take_url_prefix
 
 try:
     import psycopg
@@ -106,9 +106,11 @@ class PostgresStore(SQLStore):
         self.pool_max_size = pool_max_size
         self._conninfo = conninfo
         self._options = str(params.get("options") or "")
-        self._where = "{}:{}/{}".format(
+        where = "{}:{}/{}".format(
             params.get("host") or "localhost", params.get("port") or 5432, params.get("dbname", "")
         )
+        # (libpq reads a password holding a raw "/" as host, port and database name)
+        self._where = scrubbed(where, conninfo)
         self._tables_ready = not create_tables  # else checked once, on first use
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Any] | None = None
@@ -388,6 +390,7 @@ class PostgresStore(SQLStore):
                 "paused or swapping"
             )
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        detail = scrubbed(detail, self._conninfo)  # (see _where)
         return StoreUnavailable(
             f"the PostgreSQL session store at {self._where} failed: {type(error).__name__}: "
             f"{detail}. {_advice(error, self.prefix, self.timeout_seconds)}"

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..digits import whole_number
 from ..errors import ConfigurationError
+from .urls import scrubbed
 
 try:
     import redis
@@ -270,7 +271,8 @@ def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, dict[str, 
         if not host or number is None or number > 65535:
             raise ConfigurationError(
                 "a redis+sentinel:// URL lists the Sentinels as host:port[,host:port...], "
-                f"e.g. redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster; got {address!r}"
+                "e.g. redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster; got "
+                + scrubbed(repr(address), url)  # (a piece of a password holding a raw "/")
             )
         sentinels.append((host.strip("[]"), number))
     path = [part for part in parts.path.split("/") if part]

@@ -75,28 +75,47 @@ _CREDENTIAL_PARAM = re.compile(r"([?&;][^=&#;]*(?:pass|secret|token|key)[^=&#;]*
 
 def masked(url: str) -> str:
     """``url`` with every credential replaced by ``***``, fit for messages: the
-    password of its user part, read as libpq and redis-py read it (up to the last
-    ``@`` before the path, so that a ``?`` or ``#`` inside the password hides
-    nothing), and the value of any query parameter named for a password, secret,
-    token or key (``?password=``, libpq's ``sslpassword=``, ``sentinel_password=``)."""
-    scheme, separator, rest = url.partition("://")
-    if separator:
-        authority, slash, tail = rest.partition("/")
-        userinfo, at, hosts = authority.rpartition("@")
-        if at and ":" in userinfo:
-            authority = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
-        url = f"{scheme}://{authority}{slash}{tail}"
-    return _CREDENTIAL_PARAM.sub(r"\1***", url)
+    password of its user part, and the value of any query parameter named for a
+    password, secret, token or key (``?password=``, libpq's ``sslpassword=``,
+    ``sentinel_password=``).
+
+    The user part ends at the URL's last ``@`` (:func:`_userinfo`), so that a
+    password holding a raw ``/``, ``?``, ``#`` or ``@`` (a base64 one holds
+    ``/``) hides nothing; an ``@`` in the path or the query makes it hide the
+    host too, never show a password."""
+    url = _CREDENTIAL_PARAM.sub(r"\1***", url)  # first: such a value may hold an "@"
+    scheme, userinfo, hosts = _userinfo(url)
+    if ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{hosts}"
 
 
 def scrubbed(text: str, url: str) -> str:
     """``text`` (an error's message about ``url``) with the credentials :func:`masked`
-    hides in ``url`` replaced by ``***``, wherever the message repeats them."""
-    userinfo = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
-    secrets = [userinfo.partition(":")[2], *_credential_values(url)]
+    hides in ``url`` replaced by ``***``, wherever the message repeats them: the
+    password, and the pieces of it between a ``/``, ``?``, ``#`` or ``@`` (where a
+    client library that misreads it as host, port or path cuts it, then shows a
+    piece) of :data:`MIN_PIECE` characters or more."""
+    password = _userinfo(_CREDENTIAL_PARAM.sub(r"\1***", url))[1].partition(":")[2]
+    pieces = [p for p in re.split(r"[/?#@]", password) if len(p) >= MIN_PIECE]
+    secrets = [password, *pieces, *_credential_values(url)]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+MIN_PIECE = 3  # shorter pieces of a password are not scrubbed: they would garble messages
+
+
+def _userinfo(url: str) -> tuple[str, str, str]:
+    """``url``'s scheme, user part (``user:password``, ``""`` for none) and what
+    follows it. The user part ends at the last ``@``: hosts hold none, and a raw
+    ``@``, ``/``, ``?`` or ``#`` in a password would otherwise end it early."""
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, hosts = rest.rpartition("@")
+    if not separator or not at:
+        return scheme, "", rest
+    return scheme, userinfo, hosts
 
 
 def _credential_values(url: str) -> list[str]:

@@ -272,6 +272,24 @@ def test_an_unreachable_store_exits_3_with_the_password_masked(redis_prefix: str
     assert "hunter2" not in err + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("url", "code", "shown"),
+    [  # a base64 password holds a raw "/": masked, and the client library's misreading too
+        ("postgresql://bob:hunt/er2Zq9@127.0.0.1:1/test", 3, "postgresql://bob:***@127.0.0.1:1/"),
+        ("redis://:hunt/er2Zq9@127.0.0.1:1/0", 2, "redis://:***@127.0.0.1:1/0"),
+        ("rediss://bob:hunt/er2Zq9@127.0.0.1:1/0", 2, "rediss://bob:***@127.0.0.1:1/0"),
+        ("redis+sentinel://:hunt/er2Zq9@127.0.0.1:1/mymaster", 2, "got ':***'"),
+    ],
+)
+def test_a_password_holding_a_slash_is_masked_in_every_message(
+    url: str, code: int, shown: str
+) -> None:
+    result = run("sessions", "list", store=url)
+    err = failed(result, code)
+    assert shown in err
+    assert "hunt" not in err + result.stdout and "er2Zq9" not in err + result.stdout
+
+
 def test_usage_errors_exit_2(redis_prefix: str) -> None:
     assert "SESSIONWARE_STORE" in failed(run("sessions", "list", store=None), 2)
     assert "unknown store URL" in failed(run("sessions", "list", store="mysql://h/db"), 2)

@@ -17,7 +17,7 @@ from sessionware.cli.durations import parse_duration
 from sessionware.errors import ConfigurationError, MissingExtra
 from sessionware.stores import urls as stores
 from sessionware.stores.redis import RedisStore
-from sessionware.stores.urls import Scheme, masked, open_store
+from sessionware.stores.urls import Scheme, masked, open_store, scrubbed
 
 from ..conftest import REDIS_URL
 from ..stores.cluster import HOST, cluster_store, shared_cluster
@@ -72,10 +72,34 @@ def test_unlimited_is_no_expiry() -> None:
         ("postgresql://u:p?w@h/db", "postgresql://u:***@h/db"),
         ("postgresql://u:p#w@h/db", "postgresql://u:***@h/db"),
         ("redis://h:1/0?prefix=app:", "redis://h:1/0?prefix=app:"),
+        # the user part ends at the last @: a raw / (base64) or @ in the password hides nothing
+        ("postgresql://bob:hunt/er2@127.0.0.1:1/test", "postgresql://bob:***@127.0.0.1:1/test"),
+        ("redis://:hunt/er2@127.0.0.1:1/0", "redis://:***@127.0.0.1:1/0"),
+        ("rediss://u:a/b@c?d#e@h:1/0", "rediss://u:***@h:1/0"),
+        ("redis+cluster://:a/b@h:1", "redis+cluster://:***@h:1"),
+        ("unix://:pa/ss@/tmp/redis.sock?db=1", "unix://:***@/tmp/redis.sock?db=1"),
+        (
+            "redis+sentinel://:a/b@h:1,i:2/m?sentinel_password=c/d@e",
+            "redis+sentinel://:***@h:1,i:2/m?sentinel_password=***",
+        ),
+        ("redis://h:1/0?password=p@ss", "redis://h:1/0?password=***"),
+        ("sqlite:///tmp/a@b.db", "sqlite:///tmp/a@b.db"),
+        # an @ in the query hides the host too (it could as well end a password)
+        ("postgresql://h:5/db?application_name=a@b", "postgresql://h:***@b"),
     ],
 )
 def test_masked_hides_only_the_password(url: str, shown: str) -> None:
     assert masked(url) == shown
+
+
+def test_scrubbed_hides_the_pieces_of_a_password_a_client_library_misread() -> None:
+    url = "redis://:hunt/er2Zq9@127.0.0.1:1/0"  # redis-py: port "hunt", path "er2Zq9@..."
+    told = "Port could not be cast to integer value as 'hunt'; db er2Zq9@127.0.0.1:1/0"
+    assert (
+        scrubbed(told, url)
+        == "Port could not be cast to integer value as '***'; db ***@127.0.0.1:1/0"
+    )
+    assert scrubbed("port 'ab', host 'h'", "redis://:ab/cdef@h/0") == "port 'ab', host 'h'"
 
 
 @pytest.mark.redis

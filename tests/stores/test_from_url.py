@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from sessionware import ConfigurationError, PostgresStore, RedisStore, SQLiteStore
+from sessionware import ConfigurationError, PostgresStore, RedisStore, SQLiteStore, StoreUnavailable
 from sessionware.stores.base import Meta
 
 from ..conftest import POSTGRES_URL, REDIS_URL
@@ -87,6 +87,26 @@ def test_a_malformed_redis_url_is_a_configuration_error(url: str, said: str) -> 
     with pytest.raises(ConfigurationError, match="cannot be used") as raised:
         RedisStore.from_url(url)
     assert said in str(raised.value) and ":pw@" not in str(raised.value)
+
+
+def test_a_store_never_repeats_a_password_holding_a_slash_that_its_client_misread() -> None:
+    """libpq and redis-py end a URL's user part at the first "/": a base64 password's
+    pieces became host, port and database, and messages and repr showed them."""
+    from sessionware.stores.base import Query
+
+    store = PostgresStore.from_url("postgresql://bob:hunt/er2Zq9@127.0.0.1:1/test")
+    try:
+        with pytest.raises(StoreUnavailable) as unreachable:
+            store.query(Query(limit=1), now=time.time())
+        told = f"{store!r} {unreachable.value}"
+    finally:
+        store.close()
+    for open_url in (RedisStore.from_url, RedisStore.from_sentinel_url):
+        scheme = "redis+sentinel" if open_url == RedisStore.from_sentinel_url else "redis"
+        with pytest.raises(ConfigurationError) as refused:
+            open_url(f"{scheme}://:hunt/er2Zq9@127.0.0.1:1/mymaster")
+        told += f" {refused.value}"
+    assert "***" in told and "hunt" not in told and "er2Zq9" not in told
 
 
 @pytest.mark.parametrize("database", ["abc", "1x", "-1", "0/1"])
