@@ -789,6 +789,11 @@ def _next_step(error: Exception) -> str:
             "Put the server's password in the store's URL: redis://:PASSWORD@host:port/db "
             "(redis://USER:PASSWORD@host:port/db for an ACL user)"
         )
+    if isinstance(error, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)):
+        return (  # (redis-py's "TTL exhausted": redirected until it gave up)
+            "A Redis Cluster slot was moving between nodes (resharding, or a failover): "
+            "the request may be sent again once the move is over"
+        )
     return (
         "Check that the server is running and reachable from here, and that its socket "
         "timeout suits it"

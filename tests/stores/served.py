@@ -13,9 +13,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -65,38 +67,43 @@ def server(
         ["--host", HOST, "--port", str(port)] if module == "uvicorn" else ["-b", f"{HOST}:{port}"]
     )
     command = [sys.executable, "-m", module, *arguments, *bind]
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env={**os.environ, **env},
-        start_new_session=True,  # its own process group: the workers stop with it
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        base_url = f"http://{HOST}:{port}"
-        # a new connection per request, so that any worker may take it
-        with httpx.Client(base_url=base_url, timeout=10, headers={"connection": "close"}) as client:
-            _wait_until_up(client, process, probe)
-            yield client
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+    # its log to a file, not a pipe nobody reads: a full pipe (200 logged 503s) blocks it
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env={**os.environ, **env},
+            start_new_session=True,  # its own process group: the workers stop with it
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
+            base_url = f"http://{HOST}:{port}"
+            # a new connection per request, so that any worker may take it
+            with httpx.Client(
+                base_url=base_url, timeout=10, headers={"connection": "close"}
+            ) as client:
+                _wait_until_up(client, process, probe, log)
+                yield client
+        finally:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
-def _wait_until_up(client: httpx.Client, process: subprocess.Popen[bytes], probe: str) -> None:
+def _wait_until_up(
+    client: httpx.Client, process: subprocess.Popen[bytes], probe: str, log: IO[bytes]
+) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            error = process.stderr.read().decode() if process.stderr else ""
+            log.seek(0)
+            error = log.read().decode(errors="replace")
             raise RuntimeError(f"the server exited with {process.returncode}: {error}")
         with contextlib.suppress(httpx.TransportError):
             client.get(probe)

@@ -11,10 +11,12 @@ import uuid
 from typing import Any
 
 import pytest
+import redis
 
 from sessionware import RedisStore, StoreUnavailable
 from sessionware.errors import ConfigurationError
 
+from ..conftest import REDIS_URL
 from ..shells import SHELLS, shell_client
 from .cluster import HOST, free_ports, local_cluster
 
@@ -76,3 +78,21 @@ def test_a_cluster_url_with_no_node_reachable_is_store_unavailable() -> None:
         RedisStore.from_url(f"redis://{HOST}:{port}?client_name=a,b", cluster=True)
     with pytest.raises(ConfigurationError, match="db"):
         RedisStore.from_url(f"redis://{HOST}:{port}/1", cluster=True)
+
+
+def test_a_slot_on_the_move_is_not_reported_as_a_server_down() -> None:
+    """redis-py gives up on a slot that kept answering TRYAGAIN or redirecting
+    (a resharding, a failover) with "TTL exhausted": the 503's message said to check
+    that the server runs."""
+    store = RedisStore.from_url(REDIS_URL)
+    try:
+        for error in (
+            redis.exceptions.ClusterError("TTL exhausted."),
+            redis.exceptions.TryAgainError("x"),
+        ):
+            message = str(store._unavailable(error))
+            assert "slot was moving between nodes" in message
+            assert "Check that the server is running" not in message
+        assert "Check that the server is running" in str(store._unavailable(redis.TimeoutError()))
+    finally:
+        store.close()
