@@ -110,8 +110,9 @@ def bearer_session(
     session = cls(max_payload_bytes=config.max_payload_bytes)
     session._keyring = config.encryption
     # a bound middleware opens only its type's tokens (a checkout token opens no user
-    # session: Session._take checks the record's app); an untyped one, every type's
-    session._app = config.session_type
+    # session: Session._take checks the record's app), one given an app_id only that
+    # app's (a type's tag); an untyped one with the default app, every type's
+    session._app = config.session_type or (None if config.app_id == "default" else config.app_id)
     token = bearer_token(header_values)
     verified = None if token is None else config.signer.verify(token)
     if verified is not None:

@@ -357,6 +357,21 @@ def test_a_bearer_middleware_bound_to_a_type(
     assert manager.get(user.session_id).user == "alice"  # type: ignore[union-attr]
 
 
+def test_a_bearer_middleware_given_an_app_id_opens_only_that_apps_tokens(
+    shell: str, any_store: Any, manager: SessionManager
+) -> None:
+    """``app_id`` was ignored with ``bearer=True``: an API told it serves one app
+    opened and wrote every type's tokens."""
+    user = manager.generate("user-session", ALICE)
+    checkout = manager.generate("checkout-session", {"userId": "alice", "cart": []})
+    options = {"secret_key": SECRET, "bearer": True, "app_id": "checkout-session"}
+    with shell_client(shell, handler, any_store, **options) as client:
+        assert client.get("/read", headers=bearer(checkout.token)).json()["userId"] == "alice"
+        assert client.get("/read", headers=bearer(user.token)).json() == {}
+        assert client.post("/write?key=role&value=x", headers=bearer(user.token)).status_code == 401
+    assert manager.decrypt(user.token) == ALICE
+
+
 def test_bearer_is_a_config_option(tmp_path: Any) -> None:
     assert load(environ={"SESSIONWARE_BEARER": "yes"}) == {"bearer": True}
     path = tmp_path / "sessionware.toml"
