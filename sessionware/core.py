@@ -38,7 +38,6 @@ from .errors import ConfigurationError, SchemaViolation, SessionConflict, Unknow
 from .identity import UserPath
 from .session import FLASH_KEY, Session
 from .stores.base import (
-    ACTIVE,
     EXPIRED,
     REVOKED,
     TOO_LARGE,
@@ -48,9 +47,11 @@ from .stores.base import (
     Changes,
     Meta,
     SyncStore,
+    checks_changes,
     entry_size,
     slid_expiry,
     too_large,
+    written_meanwhile,
 )
 from .transport import Network, parse_proxies
 
@@ -520,7 +521,7 @@ def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
         outcome = getattr(store, plan.method)(*plan.args, **kwargs)
     if outcome is False and plan.method in GONE_MATTERS:
         dead = dead_meta(store, plan.args[0], time.time())
-        ended, written = _ended(dead), _written(dead, kwargs)
+        ended, written = _ended(dead), written_meanwhile(kwargs, dead)
         mark = None
         if plan.method == "rotate" and not (ended or written):
             mark = moved_mark(store, plan.args[0])
@@ -541,7 +542,7 @@ async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
         outcome = await getattr(store, "a" + plan.method)(*plan.args, **kwargs)
     if outcome is False and plan.method in GONE_MATTERS:
         dead = await adead_meta(store, plan.args[0], time.time())
-        ended, written = _ended(dead), _written(dead, kwargs)
+        ended, written = _ended(dead), written_meanwhile(kwargs, dead)
         mark = None
         if plan.method == "rotate" and not (ended or written):
             mark = await amoved_mark(store, plan.args[0])
@@ -554,15 +555,9 @@ def _kwargs_for(store: object, plan: Plan) -> dict[str, Any]:
     ``unchanged_since`` only where its class says it checks it (a store written
     before that argument keeps working, without the check)."""
     kwargs = plan.kwargs
-    if "unchanged_since" in kwargs and not getattr(store, "ROTATE_CHECKS_CHANGES", False):
+    if "unchanged_since" in kwargs and not checks_changes(store):
         return {key: value for key, value in kwargs.items() if key != "unchanged_since"}
     return kwargs
-
-
-def _written(meta: Meta | None, kwargs: dict[str, Any]) -> bool:
-    """Whether a rotation that checked ``unchanged_since`` was refused because its
-    record is still live (so another request wrote it), not because it went."""
-    return "unchanged_since" in kwargs and meta is not None and meta.status == ACTIVE
 
 
 def _ended(meta: Meta | None) -> bool:

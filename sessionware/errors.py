@@ -15,6 +15,7 @@
     ├── SessionsDisabled     (also RuntimeError)    a write while sessions are turned off
     ├── InsecureTransport    (also PermissionError) a write over plain http with require_https
     ├── TokenRequired        (also PermissionError) a write to a bearer session no token backs
+    ├── RefreshConflict      (also RuntimeError)    a refresh kept racing writes: send it again
     └── TokenError           (also PermissionError) a session token that cannot be used
         ├── InvalidToken                            forged, malformed, or naming no session
         ├── TokenExpired                            its session's lifetime is over
@@ -217,6 +218,21 @@ class TokenRequired(SessionwareError, PermissionError):
         super().__init__(message)
         self.key = key
         self.token_valid = token_valid
+
+
+class RefreshConflict(SessionwareError, RuntimeError):
+    """A refresh found its session written by another request each time it tried
+    (``tokens.REFRESH_ATTEMPTS`` times), so it gave up rather than carry an older
+    view of the data to the new token over a write that was answered 200.
+
+    Nothing changed: the refresh token still works, and the client should send the
+    refresh again (not sign in again: this is no :class:`TokenError`).
+    ``session_id`` is the id the refresh token names.
+    """
+
+    def __init__(self, message: str, *, session_id: str) -> None:
+        super().__init__(message)
+        self.session_id = session_id
 
 
 class TokenError(SessionwareError, PermissionError):

@@ -25,8 +25,10 @@ from .stores.base import (
     ManagedStore,
     Meta,
     SyncStore,
+    written_meanwhile,
 )
 from .tokens import (
+    REFRESH_ATTEMPTS,
     Issued,
     RefreshClaims,
     SessionToken,
@@ -36,10 +38,12 @@ from .tokens import (
     ended,
     indexed_users,
     issue,
+    refresh_conflict,
     renewed,
     require_keys,
     reuse_record,
     successor,
+    unchanged_since,
     unreadable,
     user_page,
     users_query,
@@ -85,24 +89,32 @@ class TokenManager:
         type; the old pair stops working at once. Works once per refresh token: a used
         one presented again revokes the session (RefreshTokenReused, audit-logged).
 
+        The new record carries the data as it is when it replaces the old one: where
+        the store checks it (``ROTATE_CHECKS_CHANGES``), a write another request made
+        after the load refuses the rotation, and the refresh loads again, up to
+        ``REFRESH_ATTEMPTS`` times (then RefreshConflict: nothing changed, send it again).
+
         Raises InvalidToken, TokenExpired or TokenRevoked when the session is not live.
         """
-        claims, now = self._keys().claims(refresh_token), time.time()
+        claims = self._keys().claims(refresh_token)
         old_id = claims.session_id
-        meta = self.store.get_meta(old_id, now=now)
-        raw = self.store.read_data(old_id, now=now)
-        if meta is None or raw is None or meta.status != ACTIVE:
-            raise self._ended(claims, meta, now)
-        plain = _opened(self.encryption, old_id, raw, claims.token)
-        try:
-            kind = self._type(meta.app)
-        except UnknownSessionType as error:  # deleted while its sessions live
-            raise unreadable(old_id, error) from error
-        made = renewed(self._keys(), kind, plain, meta, self.encryption, now, claims.user)
-        store = self._sessions()
-        if not store.rotate(old_id, made.session_id, made.data, made.meta, require_live=True):
-            raise self._ended(claims, self.store.get_meta(old_id, now=now), now)  # a refresh raced
-        return made.credentials
+        for _ in range(REFRESH_ATTEMPTS):
+            now = time.time()
+            meta = self.store.get_meta(old_id, now=now)
+            raw = self.store.read_data(old_id, now=now)
+            if meta is None or raw is None or meta.status != ACTIVE:
+                raise self._ended(claims, meta, now)
+            made = self._renewed(claims, meta, raw, now)
+            store = self._sessions()
+            check = unchanged_since(store, meta)
+            if store.rotate(
+                old_id, made.session_id, made.data, made.meta, require_live=True, **check
+            ):
+                return made.credentials
+            after = self.store.get_meta(old_id, now=now)
+            if not written_meanwhile(check, after):  # a refresh raced, or the session ended
+                raise self._ended(claims, after, now)
+        raise refresh_conflict(old_id)
 
     def users(self, tag: str, *, page: int = 0, page_size: int = 100) -> UserPage:
         """The distinct users (selector values) with live sessions of type ``tag``, and
@@ -132,6 +144,18 @@ class TokenManager:
                     self.store.add_audit(record)
                 return _reused(found)
         return ended(claims.session_id, meta)
+
+    def _renewed(
+        self, claims: RefreshClaims, meta: Meta, raw: dict[str, bytes], now: float
+    ) -> Issued:
+        """The record to replace the loaded one (``meta``, ``raw``) with; InvalidToken
+        when its values no longer open or its type was deleted."""
+        plain = _opened(self.encryption, claims.session_id, raw, claims.token)
+        try:
+            kind = self._type(meta.app)
+        except UnknownSessionType as error:  # deleted while its sessions live
+            raise unreadable(claims.session_id, error) from error
+        return renewed(self._keys(), kind, plain, meta, self.encryption, now, claims.user)
 
     def _keys(self) -> TokenKeys:
         return require_keys(self._token_keys)
@@ -171,21 +195,25 @@ class AsyncTokenManager:
 
     async def refresh(self, refresh_token: str) -> SessionToken:
         """See :meth:`TokenManager.refresh`."""
-        claims, now = self._keys().claims(refresh_token), time.time()
+        claims = self._keys().claims(refresh_token)
         old_id = claims.session_id
-        meta = await self.store.aget_meta(old_id, now=now)
-        raw = await self.store.aread_data(old_id, now=now)
-        if meta is None or raw is None or meta.status != ACTIVE:
-            raise await self._ended(claims, meta, now)
-        plain = _opened(self.encryption, old_id, raw, claims.token)
-        try:
-            kind = await self._type(meta.app)
-        except UnknownSessionType as error:  # deleted while its sessions live
-            raise unreadable(old_id, error) from error
-        made = renewed(self._keys(), kind, plain, meta, self.encryption, now, claims.user)
-        if not await self._rotate(old_id, made):
-            raise await self._ended(claims, await self.store.aget_meta(old_id, now=now), now)
-        return made.credentials
+        for _ in range(REFRESH_ATTEMPTS):
+            now = time.time()
+            meta = await self.store.aget_meta(old_id, now=now)
+            raw = await self.store.aread_data(old_id, now=now)
+            if meta is None or raw is None or meta.status != ACTIVE:
+                raise await self._ended(claims, meta, now)
+            made = await self._renewed(claims, meta, raw, now)
+            store = self._sessions()
+            check = unchanged_since(store, meta)
+            if await store.arotate(
+                old_id, made.session_id, made.data, made.meta, require_live=True, **check
+            ):
+                return made.credentials
+            after = await self.store.aget_meta(old_id, now=now)
+            if not written_meanwhile(check, after):  # a refresh raced, or the session ended
+                raise await self._ended(claims, after, now)
+        raise refresh_conflict(old_id)
 
     async def users(self, tag: str, *, page: int = 0, page_size: int = 100) -> UserPage:
         """See :meth:`TokenManager.users`."""
@@ -215,11 +243,16 @@ class AsyncTokenManager:
                 return _reused(found)
         return ended(claims.session_id, meta)
 
-    async def _rotate(self, old_id: str, made: Issued) -> bool:
-        sessions = self._sessions()
-        return await sessions.arotate(
-            old_id, made.session_id, made.data, made.meta, require_live=True
-        )
+    async def _renewed(
+        self, claims: RefreshClaims, meta: Meta, raw: dict[str, bytes], now: float
+    ) -> Issued:
+        """See :meth:`TokenManager._renewed`."""
+        plain = _opened(self.encryption, claims.session_id, raw, claims.token)
+        try:
+            kind = await self._type(meta.app)
+        except UnknownSessionType as error:
+            raise unreadable(claims.session_id, error) from error
+        return renewed(self._keys(), kind, plain, meta, self.encryption, now, claims.user)
 
     def _keys(self) -> TokenKeys:
         return require_keys(self._token_keys)

@@ -41,18 +41,22 @@ from .errors import (
     ConfigurationError,
     CorruptRecord,
     InvalidToken,
+    RefreshConflict,
     SessionTooLarge,
     TokenError,
     TokenExpired,
     TokenRevoked,
     UnknownSessionType,
 )
-from .stores.base import ACTIVE, EXPIRED, REVOKED, AuditRecord, Meta, Query
+from .stores.base import ACTIVE, EXPIRED, REVOKED, AuditRecord, Meta, Query, checks_changes
 
 SecretKey = str | bytes | Sequence[str | bytes]  # the middleware's secret_key, newest first
 REFRESH_SALT = b"sessionware.refresh"
 REUSE_ACTOR = "sessionware:refresh-reuse"  # who revokes a session whose refresh token was reused
 REUSE = "refresh-reuse"  # its audit action
+# Loads a refresh makes of a session that other requests keep writing before it gives up
+# (RefreshConflict): each rotation is refused when the record changed since its load.
+REFRESH_ATTEMPTS = 5
 USERS_BATCH = 1000  # sessions read per store query while counting a type's users
 MAX_PAGE_SIZE = 1000
 _NO_KEY = (
@@ -303,6 +307,25 @@ def unreadable(session_id: str, error: CorruptRecord | UnknownSessionType) -> In
         why = "its values do not open with this manager's encryption keys (was a key dropped?)"
     return InvalidToken(
         f"the token's session cannot be used: {why}; sign the client in again",
+        session_id=session_id,
+    )
+
+
+def unchanged_since(store: object, loaded: Meta) -> dict[str, float]:
+    """A refresh's rotation check, as the middleware's login makes it: the record must
+    still be as ``loaded`` (its ``updated_at``), so that a write answered since is
+    not undone by carrying the older data to the new id (a refused rotation is then
+    ``stores.base.written_meanwhile``). Empty for a store whose ``rotate`` does not
+    take it (``stores.base.checks_changes``)."""
+    return {"unchanged_since": loaded.updated_at} if checks_changes(store) else {}
+
+
+def refresh_conflict(session_id: str) -> RefreshConflict:
+    """The error for a refresh whose session was written meanwhile at every attempt."""
+    return RefreshConflict(
+        f"the session was written by other requests during each of {REFRESH_ATTEMPTS} "
+        "attempts to refresh it, so it was not refreshed; the refresh token still works: "
+        "send the refresh again",
         session_id=session_id,
     )
 

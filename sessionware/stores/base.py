@@ -127,6 +127,20 @@ class Changes:
     device: str | None = None  # a new Meta.device; None leaves it as it is
 
 
+def checks_changes(store: object) -> bool:
+    """Whether ``store``'s ``rotate`` takes ``unchanged_since`` (its class sets
+    ``ROTATE_CHECKS_CHANGES = True``); one written before that argument is called
+    without it, and so carries its data over whatever was written meanwhile."""
+    return bool(getattr(store, "ROTATE_CHECKS_CHANGES", False))
+
+
+def written_meanwhile(checked: Mapping[str, object], meta: Meta | None) -> bool:
+    """Whether a rotation refused under ``checked`` (its keyword arguments) was refused
+    because another request wrote the record since its load (``meta``, read after the
+    refusal, is still live), not because the record went."""
+    return "unchanged_since" in checked and meta is not None and meta.status == ACTIVE
+
+
 def changed_since(meta: Meta, unchanged_since: float | None) -> bool:
     """Whether a live record ``meta`` was written after the request that is rotating it
     loaded it (``unchanged_since``: the ``updated_at`` it loaded; ``None``: no check)."""
