@@ -16,6 +16,7 @@
     ├── InsecureTransport    (also PermissionError) a write over plain http with require_https
     ├── TokenRequired        (also PermissionError) a write to a bearer session no token backs
     ├── RefreshConflict      (also RuntimeError)    a refresh kept racing writes: send it again
+    ├── RevocationIncomplete (also RuntimeError)    revoke_user kept finding sessions: call again
     └── TokenError           (also PermissionError) a session token that cannot be used
         ├── InvalidToken                            forged, malformed, or naming no session
         ├── TokenExpired                            its session's lifetime is over
@@ -233,6 +234,20 @@ class RefreshConflict(SessionwareError, RuntimeError):
     def __init__(self, message: str, *, session_id: str) -> None:
         super().__init__(message)
         self.session_id = session_id
+
+
+class RevocationIncomplete(SessionwareError, RuntimeError):
+    """``revoke_user`` revoked every session it listed, round after round
+    (``management.REVOKE_ROUNDS``), and each new listing still found live sessions
+    of the user: sessions moving to new ids (refreshes, logins) or new sign-ins
+    faster than it revokes. ``revoked`` is how many it revoked; ``remaining`` how
+    many the last listing found. Call it again (and stop what signs the user in).
+    """
+
+    def __init__(self, message: str, *, revoked: int, remaining: int) -> None:
+        super().__init__(message)
+        self.revoked = revoked
+        self.remaining = remaining
 
 
 class TokenError(SessionwareError, PermissionError):

@@ -33,7 +33,7 @@ from uuid import UUID
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
 from .encryption import Keyring, opened, readable_values
-from .errors import ConfigurationError, StoreUnavailable
+from .errors import ConfigurationError, RevocationIncomplete, StoreUnavailable
 from .export import (
     JSON,
     AuditEntry,
@@ -75,6 +75,10 @@ MAX_PAGE_SIZE = 1000
 # store (a Lua double in Redis, a 64-bit int in SQL); a larger page would make them fail.
 MAX_PAGE = 10**9
 REVEAL, EXPORT, REVOKE, TTL = "reveal", "export", "revoke", "ttl"  # audit actions
+# Listings of a user's sessions revoke_user revokes before it gives up on sessions that keep
+# moving to new ids under it (RevocationIncomplete); one more listing checks the last. A
+# client refreshing its token in a tight loop escapes a round about half the time.
+REVOKE_ROUNDS = 50
 AUDIT_SCAN = 10_000  # entries read when the audit log is filtered (stores keep fewer)
 UNSPECIFIED_ACTOR = "unspecified"
 _LIST_FILTERS = ("search", "status", "app", "user", "sort", "descending", "page", "page_size")
@@ -207,6 +211,23 @@ def scan_step(
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def not_of(meta: Meta | None, app: str | None) -> bool:
+    """Whether a session ``revoke_user(..., app=app)`` listed is another app's, to be
+    left alone (``meta``: its record, read just before; ``None``: gone meanwhile)."""
+    return app is not None and meta is not None and meta.app != app
+
+
+def revocation_incomplete(revoked: int, remaining: int) -> RevocationIncomplete:
+    """The error for a ``revoke_user`` whose every listing still found live sessions."""
+    return RevocationIncomplete(
+        f"revoked {revoked} sessions of the user, but after {REVOKE_ROUNDS} rounds "
+        f"{remaining} more were still listed (sessions given new ids, or new sign-ins, "
+        "as fast as they are revoked): call it again",
+        revoked=revoked,
+        remaining=remaining,
+    )
 
 
 def checked_actor(actor: str) -> str:
@@ -411,16 +432,44 @@ class SessionManager(TokenManager):
             return True
         return False
 
-    def revoke_user(self, user: UserId, *, actor: str, keep: str | None = None) -> int:
-        """Revoke every live session of ``user`` except ``keep``; how many were revoked."""
+    def revoke_user(
+        self, user: UserId, *, actor: str, keep: str | None = None, app: str | None = None
+    ) -> int:
+        """Revoke every live session of ``user`` except ``keep`` (``app``'s only, when
+        given); how many were revoked.
+
+        A session given a new id while this runs (a token refresh, a login) is not
+        missed: after revoking what it listed it lists the user's sessions again, until
+        a listing finds none live it has not tried (``keep`` aside). After
+        :data:`REVOKE_ROUNDS` rounds that still find some, RevocationIncomplete (what
+        it revoked stays revoked).
+        """
         checked_actor(actor)
+        revoked, tried, rounds = 0, {keep}, 0
+        while ids := self._untried(user, tried):
+            if rounds == REVOKE_ROUNDS:
+                raise revocation_incomplete(revoked, len(ids))
+            rounds += 1
+            tried.update(ids)
+            revoked += sum([self._revoke_of(i, app, actor) for i in ids])
+        return revoked
+
+    def _untried(self, user: UserId, tried: set[str | None]) -> builtins.list[str]:
+        """The user's live sessions not in ``tried``."""
         now = time.time()
-        ids = [
+        return [
             i
             for u in user_keys(self.encryption, user)
             for i in self.store.user_session_ids(u, now=now)
+            if i not in tried
         ]
-        return sum([self.revoke(i, actor=actor) for i in ids if i != keep])
+
+    def _revoke_of(self, session_id: str, app: str | None, actor: str) -> bool:
+        """:meth:`revoke` a session unless it is another app's than ``app``."""
+        meta = self.store.get_meta(session_id, now=time.time()) if app else None
+        if not_of(meta, app):
+            return False
+        return self.revoke(session_id, actor=actor)
 
     def set_ttl(self, session_id: str, ttl: Duration | None, *, actor: str | None = None) -> bool:
         """Expire the session at now + ``ttl`` (timedelta or seconds), whatever its use;
@@ -641,16 +690,36 @@ class AsyncSessionManager(AsyncTokenManager):
             return True
         return False
 
-    async def revoke_user(self, user: UserId, *, actor: str, keep: str | None = None) -> int:
+    async def revoke_user(
+        self, user: UserId, *, actor: str, keep: str | None = None, app: str | None = None
+    ) -> int:
         """See :meth:`SessionManager.revoke_user`."""
         checked_actor(actor)
+        revoked, tried, rounds = 0, {keep}, 0
+        while ids := await self._untried(user, tried):
+            if rounds == REVOKE_ROUNDS:
+                raise revocation_incomplete(revoked, len(ids))
+            rounds += 1
+            tried.update(ids)
+            revoked += sum([await self._revoke_of(i, app, actor) for i in ids])
+        return revoked
+
+    async def _untried(self, user: UserId, tried: set[str | None]) -> builtins.list[str]:
+        """See :meth:`SessionManager._untried`."""
         now = time.time()
-        ids = [
+        return [
             i
             for u in user_keys(self.encryption, user)
             for i in await self.store.auser_session_ids(u, now=now)
+            if i not in tried
         ]
-        return sum([await self.revoke(i, actor=actor) for i in ids if i != keep])
+
+    async def _revoke_of(self, session_id: str, app: str | None, actor: str) -> bool:
+        """See :meth:`SessionManager._revoke_of`."""
+        meta = await self.store.aget_meta(session_id, now=time.time()) if app else None
+        if not_of(meta, app):
+            return False
+        return await self.revoke(session_id, actor=actor)
 
     async def set_ttl(
         self, session_id: str, ttl: Duration | None, *, actor: str | None = None

@@ -7,6 +7,7 @@ PostgresStore (its own schema), through real apps (Starlette's TestClient, httpx
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,9 +23,13 @@ from sessionware import (
     AsyncSessionManager,
     MemoryStore,
     RefreshConflict,
+    RevocationIncomplete,
     SessionManager,
     SessionMiddleware,
+    SessionToken,
+    TokenError,
 )
+from sessionware.management import REVOKE_ROUNDS
 
 from .token_support import SECRET, any_store, define_types
 
@@ -150,3 +155,165 @@ def test_a_store_without_the_check_still_refreshes() -> None:
     issued = manager.generate("user-session", ALICE)
     renewed = manager.refresh(issued.refresh_token)
     assert manager.decrypt(renewed.token) == ALICE
+
+
+# -- revoke_user beside sessions that move to new ids -----------------------------------
+
+TRIALS = 15
+
+
+def racing(step: Callable[[], bool]) -> Callable[[], bool]:
+    """Call ``step`` in a thread again and again until it returns ``False`` (its
+    session ended). Returns what to call once the race is run: it waits a little for
+    the loop to end by itself, stops it otherwise (a session that survived), and says
+    whether it ended by itself."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set() and step():
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def finish() -> bool:
+        thread.join(timeout=5)
+        ended = not thread.is_alive()
+        stop.set()
+        thread.join(timeout=30)
+        return ended
+
+    return finish
+
+
+def keep_refreshing(manager: SessionManager, issued: SessionToken) -> Callable[[], bool]:
+    """A client that refreshes its session again and again, until the session ends."""
+    current = [issued]
+
+    def step() -> bool:
+        try:
+            current[0] = manager.refresh(current[0].refresh_token)
+        except TokenError:
+            return False
+        return True
+
+    return racing(step)
+
+
+def five_sessions_one_refreshing(
+    manager: SessionManager, user: str
+) -> tuple[str, Callable[[], bool]]:
+    """``user`` signed in five times, one of them refreshing in a loop (``racing``)."""
+    payload = {**ALICE, "userId": user}
+    for _ in range(4):
+        manager.generate("user-session", payload)
+    return user, keep_refreshing(manager, manager.generate("user-session", payload))
+
+
+def test_revoke_user_reaches_a_session_that_keeps_refreshing(any_store: Any) -> None:
+    manager = SessionManager(any_store, secret_key=SECRET)
+    define_types(any_store)
+    survived = []
+    for trial in range(TRIALS):
+        user, finish = five_sessions_one_refreshing(manager, f"alice-{trial}")
+        revoked = manager.revoke_user(user, actor="support:kim")
+        if not finish() or manager.user_sessions(user):
+            survived.append(trial)
+        assert revoked >= 5  # (Redis may also count a refresh's new record it then undid)
+    assert survived == []
+
+
+@pytest.mark.anyio
+async def test_async_revoke_user_reaches_a_session_that_keeps_refreshing(any_store: Any) -> None:
+    manager = SessionManager(any_store, secret_key=SECRET)
+    define_types(any_store)
+    awaited = AsyncSessionManager(any_store, secret_key=SECRET)
+    survived = []
+    for trial in range(TRIALS):
+        user, finish = five_sessions_one_refreshing(manager, f"alice-{trial}")
+        revoked = await awaited.revoke_user(user, actor="support:kim")
+        if not finish() or await awaited.user_sessions(user):
+            survived.append(trial)
+        assert revoked >= 5
+    assert survived == []
+
+
+def cookie_app(store: Any) -> Starlette:
+    """A cookie app: ``/login`` names the user, ``/relogin`` gives the signed-in
+    session a new id (``regenerate``), 401 once it has ended."""
+
+    async def login(request: Request) -> JSONResponse:
+        request.session["user"] = request.path_params["user"]
+        request.session.regenerate()
+        return JSONResponse({})
+
+    async def relogin(request: Request) -> JSONResponse:
+        if "user" not in request.session:
+            return JSONResponse({}, status_code=401)
+        request.session.regenerate()
+        return JSONResponse({})
+
+    app = Starlette(
+        routes=[
+            Route("/login/{user}", login, methods=["POST"]),
+            Route("/relogin", relogin, methods=["POST"]),
+        ]
+    )
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store, user_key="user")
+    return app
+
+
+def test_revoke_user_reaches_a_session_that_keeps_logging_in(any_store: Any) -> None:
+    manager = SessionManager(any_store)
+    app = cookie_app(any_store)
+    survived = []
+    for trial in range(TRIALS):
+        user, clients = f"bob-{trial}", []
+        for _ in range(5):
+            client = TestClient(app, base_url="https://testserver")
+            assert client.post(f"/login/{user}").status_code == 200
+            clients.append(client)
+
+        finish = racing(lambda client=clients[-1]: client.post("/relogin").status_code == 200)
+        revoked = manager.revoke_user(user, actor="support:kim")
+        if not finish() or manager.user_sessions(user):
+            survived.append(trial)
+        assert revoked >= 5
+    assert survived == []
+
+
+def test_sign_out_everywhere_else_keeps_only_the_current_session(any_store: Any) -> None:
+    manager = SessionManager(any_store, secret_key=SECRET)
+    define_types(any_store)
+    kept = manager.generate("user-session", ALICE)
+    other = manager.generate("user-session", ALICE)
+    finish = keep_refreshing(manager, other)
+    assert manager.revoke_user("alice", actor="alice", keep=kept.session_id) >= 1
+    assert finish()
+    assert [i.id for i in manager.user_sessions("alice")] == [kept.session_id]
+
+
+def test_revoke_user_says_when_sessions_keep_appearing(any_store: Any) -> None:
+    manager = SessionManager(any_store, secret_key=SECRET)
+    define_types(any_store)
+    manager.generate("user-session", ALICE)
+    real = any_store.revoke
+
+    def revoke_and_sign_in_again(*args: Any, **kwargs: Any) -> Any:
+        manager.generate("user-session", ALICE)  # a new sign-in at every revocation
+        return real(*args, **kwargs)
+
+    any_store.revoke = revoke_and_sign_in_again
+    with pytest.raises(RevocationIncomplete, match="call it again") as raised:
+        manager.revoke_user("alice", actor="support:kim")
+    assert (raised.value.revoked, raised.value.remaining) == (REVOKE_ROUNDS, 1)
+
+
+def test_revoke_user_of_one_app_leaves_the_others(any_store: Any) -> None:
+    manager = SessionManager(any_store, secret_key=SECRET)
+    define_types(any_store)
+    shop = manager.generate("checkout-session", {"userId": "alice", "cart": []})
+    finish = keep_refreshing(manager, manager.generate("user-session", ALICE))
+    assert manager.revoke_user("alice", actor="alice", app="user-session") >= 1
+    assert finish()
+    assert [i.id for i in manager.user_sessions("alice")] == [shop.session_id]

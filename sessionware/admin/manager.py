@@ -29,7 +29,9 @@ class Manager(Protocol):
 
     async def revoke(self, session_id: str, *, actor: str) -> bool: ...
 
-    async def revoke_user(self, user: UserId, *, actor: str, keep: str | None = None) -> int: ...
+    async def revoke_user(
+        self, user: UserId, *, actor: str, keep: str | None = None, app: str | None = None
+    ) -> int: ...
 
     async def set_ttl(self, session_id: str, ttl: Any, *, actor: str | None = None) -> bool: ...
 
@@ -62,8 +64,10 @@ class AwaitableManager:
     async def revoke(self, session_id: str, *, actor: str) -> bool:
         return self.manager.revoke(session_id, actor=actor)
 
-    async def revoke_user(self, user: UserId, *, actor: str, keep: str | None = None) -> int:
-        return self.manager.revoke_user(user, actor=actor, keep=keep)
+    async def revoke_user(
+        self, user: UserId, *, actor: str, keep: str | None = None, app: str | None = None
+    ) -> int:
+        return self.manager.revoke_user(user, actor=actor, keep=keep, app=app)
 
     async def set_ttl(self, session_id: str, ttl: Any, *, actor: str | None = None) -> bool:
         return self.manager.set_ttl(session_id, ttl, actor=actor)

@@ -129,11 +129,9 @@ class MySessions(Pages):
             ended = int(await manager.revoke(session_id, actor=actor))
             return redirect(f"{request.root}/?ended={ended}")
         if route == ("POST", "/end-others"):
-            if self.app_id is None:
-                ended = await manager.revoke_user(given, actor=actor, keep=current or None)
-            else:  # this app's only: one by one
-                others = [i.id for i in await self._sessions(manager, given) if i.id != current]
-                ended = sum([await manager.revoke(i, actor=actor) for i in others])
+            ended = await manager.revoke_user(
+                given, actor=actor, keep=current or None, app=self.app_id
+            )
             return redirect(f"{request.root}/?ended={ended}")
         return plain(405 if request.path in ("/", "/end", "/end-others") else 404)
 
