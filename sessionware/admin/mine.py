@@ -18,7 +18,7 @@ from typing import Any
 
 from ..digits import whole_number
 from ..encryption import Keyring, indexed_user
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, RevocationIncomplete
 from ..export import SessionInfo
 from ..identity import user_text
 from ..management import USER_TYPES, UserId, user_keys
@@ -129,9 +129,18 @@ class MySessions(Pages):
             ended = int(await manager.revoke(session_id, actor=actor))
             return redirect(f"{request.root}/?ended={ended}")
         if route == ("POST", "/end-others"):
-            ended = await manager.revoke_user(
-                given, actor=actor, keep=current or None, app=self.app_id
-            )
+            try:
+                ended = await manager.revoke_user(
+                    given, actor=actor, keep=current or None, app=self.app_id
+                )
+            except RevocationIncomplete:  # sign-ins as fast as it signs them out
+                return self._back(
+                    request,
+                    409,
+                    "Not every device was signed out",
+                    "New sign-ins kept appearing while the others were signed out. "
+                    "Change your password, then try again.",
+                )
             return redirect(f"{request.root}/?ended={ended}")
         return plain(405 if request.path in ("/", "/end", "/end-others") else 404)
 

@@ -297,13 +297,10 @@ def test_configuration_is_checked() -> None:
         client.get("/")
 
 
-def test_my_sessions_over_wsgi_behind_the_wsgi_middleware() -> None:
-    from werkzeug.test import Client
-
+def wsgi_shop(store: Any) -> Any:
+    """A WSGI shop: any path signs "wes" in; "my sessions" under ``/me``."""
     from sessionware import WSGISessionMiddleware
     from sessionware.admin import MySessions
-
-    store = MemoryStore()
 
     def shop(environ: Any, start_response: Any) -> list[bytes]:
         environ["sessionware.session"]["user_id"] = "wes"
@@ -317,10 +314,17 @@ def test_my_sessions_over_wsgi_behind_the_wsgi_middleware() -> None:
         "secure": False,
     }
     mine = MySessions(store, user=lambda request: request.session.get("user_id"))
-    app = DispatcherMiddleware(
+    return DispatcherMiddleware(
         WSGISessionMiddleware(shop, **options),
         {"/me": WSGISessionMiddleware(mine.wsgi(), **options)},
     )
+
+
+def test_my_sessions_over_wsgi_behind_the_wsgi_middleware() -> None:
+    from werkzeug.test import Client
+
+    store = MemoryStore()
+    app = wsgi_shop(store)
     laptop, phone = Client(app), Client(app)
     laptop.get("/login")
     phone.get("/login")
@@ -330,6 +334,29 @@ def test_my_sessions_over_wsgi_behind_the_wsgi_middleware() -> None:
     assert ended.status_code == 303 and ended.headers["location"] == "/me/?ended=1"
     assert len(SessionManager(store).user_sessions("wes")) == 1
     assert "signed in" in laptop.get("/login").get_data(as_text=True)
+
+
+def test_sign_out_everywhere_else_says_when_sign_ins_keep_coming() -> None:
+    """Sessions of the user appearing as fast as they are revoked (a thief signing in
+    again and again): the page says not every device was signed out, not a 500."""
+    from werkzeug.test import Client
+
+    store = MemoryStore()
+    app = wsgi_shop(store)
+    laptop = Client(app)
+    laptop.get("/login")
+    Client(app).get("/login")
+    revoke = store.revoke
+
+    def revoke_as_one_more_signs_in(*args: Any, **kwargs: Any) -> bool:
+        Client(app).get("/login")
+        return revoke(*args, **kwargs)
+
+    store.revoke = revoke_as_one_more_signs_in  # type: ignore[method-assign]
+    page = laptop.get("/me/").get_data(as_text=True)
+    ended = laptop.post("/me/end-others", data={"csrf_token": token_of(page)})
+    assert ended.status_code == 409
+    assert "Not every device was signed out" in ended.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("app_id", ["shop", None])
