@@ -19,7 +19,13 @@ from typing import IO, Any
 
 import click
 
-from ..errors import ConfigurationError, CorruptRecord, MissingExtra, StoreUnavailable
+from ..errors import (
+    ConfigurationError,
+    CorruptRecord,
+    MissingExtra,
+    RevocationIncomplete,
+    StoreUnavailable,
+)
 from ..export import stream_document, to_json
 from ..management import STATUSES, SessionManager
 from ..stores.base import SORT_FIELDS
@@ -118,6 +124,8 @@ class _Root(click.Group):
             raise BadUsage(_told(ctx, error)[1]) from error
         except CorruptRecord as error:  # an encrypted or damaged session's content
             raise Failure(visible(str(error))) from error
+        except RevocationIncomplete as error:  # sign-ins as fast as revoke-user ends them
+            raise Failure(str(error)) from error
 
 
 def _told(ctx: click.Context, error: Exception) -> tuple[str | None, str]:

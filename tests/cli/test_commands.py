@@ -180,6 +180,29 @@ def test_revoke_user_keeps_one(redis_prefix: str, ids: list[str], store: RedisSt
         )
 
 
+def test_revoke_user_says_when_sessions_keep_appearing(
+    redis_prefix: str, ids: list[str], store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user signing in again at every revocation: revoke-user gives up after its
+    rounds with a message (exit 1), not a traceback. (In-process, to sign in there.)"""
+    from click.testing import CliRunner
+
+    from sessionware.cli.app import cli
+    from sessionware.management import REVOKE_ROUNDS
+
+    revoke, made = RedisStore.revoke, iter(range(10**6))
+
+    def revoke_as_user0_signs_in(self: RedisStore, *args: Any, **kwargs: Any) -> bool:
+        seed(store, 1, users=1, start=1000 + next(made))  # a new session of user0
+        return revoke(self, *args, **kwargs)
+
+    monkeypatch.setattr(RedisStore, "revoke", revoke_as_user0_signs_in)
+    env = {"SESSIONWARE_STORE": REDIS_URL, "SESSIONWARE_PREFIX": redis_prefix}
+    result = CliRunner().invoke(cli, ["sessions", "revoke-user", "user0", "--yes"], env=env)
+    assert result.exit_code == 1, result.output
+    assert f"after {REVOKE_ROUNDS} rounds" in result.output and "call it again" in result.output
+
+
 def test_ttl_takes_durations_and_unlimited(
     redis_prefix: str, ids: list[str], store: RedisStore
 ) -> None:
