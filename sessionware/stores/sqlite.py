@@ -15,6 +15,7 @@ import asyncio
 import os
 import sqlite3
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -178,7 +179,7 @@ class SQLiteStore(SQLStore):
             uri=self.path.startswith("file:"),
         )
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            _to_wal(connection, self.busy_timeout_seconds)
             connection.execute(f"PRAGMA synchronous={self.synchronous}")
             if self._create_tables and not self._has_tables(connection):
                 connection.execute("BEGIN IMMEDIATE")
@@ -234,3 +235,19 @@ def _sqlite_prefix(prefix: object) -> str:
 
 def _execute(connection: sqlite3.Connection, statement: Statement) -> list[Row]:
     return connection.execute(statement.sql, statement.params).fetchall()
+
+
+def _to_wal(connection: sqlite3.Connection, give_up_after: float) -> None:
+    """Put the database in WAL mode. On a new file that other processes open at the
+    same moment, SQLite can refuse the switch at once ("database is locked": it does
+    not wait its busy timeout there, to avoid a deadlock): try again until the
+    busy timeout has passed."""
+    deadline = time.monotonic() + give_up_after
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)

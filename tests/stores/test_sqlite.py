@@ -228,6 +228,35 @@ def test_a_full_disk_is_a_503_and_loses_nothing(framework: str) -> None:
         store.close()
 
 
+def test_workers_opening_a_new_file_at_once_all_serve(tmp_path: Path) -> None:
+    """Workers started together on a new file switch it to WAL at the same moment, and
+    SQLite refuses the switch to some at once, without waiting its busy timeout: a
+    trial saw 2 of 64 processes answer 503 on the first requests after a deploy
+    (here 12 connections on each of 60 new files; the code before failed 5 runs of 6)."""
+    failures: list[str] = []
+    for trial in range(60):
+        path = tmp_path / f"fresh{trial}.db"
+        start = time.monotonic() + 0.05
+
+        def open_and_read(path: Path = path, start: float = start) -> None:
+            store = SQLiteStore(path)  # (opens nothing yet: the first use does)
+            while time.monotonic() < start:
+                pass
+            try:
+                store.get_meta("x", now=time.time())
+            except StoreUnavailable as error:
+                failures.append(str(error))
+            finally:
+                store.close()
+
+        workers = [threading.Thread(target=open_and_read) for _ in range(12)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert failures == []
+
+
 def test_a_file_that_is_not_a_database_is_store_unavailable(path: Path) -> None:
     path.write_bytes(b"SECRET, not SQLite" * 100)
     store = SQLiteStore(path)
