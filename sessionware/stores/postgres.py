@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import select
 import threading
 import time
 import weakref
@@ -281,12 +282,14 @@ class PostgresStore(SQLStore):
         """A pooled connection that works: one idle for a while is checked first, and
         one the server closed meanwhile is dropped for the next (or a new) one."""
         pool = self._sync_pool()
-        if self._reach.unreachable and not pool.get_stats().get("pool_available"):
+        if self._reach.unreachable and (
+            self._reach.hung or not pool.get_stats().get("pool_available")
+        ):
             self._probe()  # refused: that is an answer at once
         try:
             for _ in range(self.pool_max_size):
                 with pool.connection() as connection:
-                    if _idle_too_long(connection) and not self._alive(connection):
+                    if _to_check(connection) and not self._alive(connection):
                         continue  # broken: the pool drops it as it comes back
                     self._reach.unreachable = False  # (one that works: the server answers)
                     try:
@@ -304,12 +307,14 @@ class PostgresStore(SQLStore):
     async def _aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """:meth:`_connection` from the running event loop's pool."""
         pool = await self._async_pool()
-        if self._reach.unreachable and not pool.get_stats().get("pool_available"):
+        if self._reach.unreachable and (
+            self._reach.hung or not pool.get_stats().get("pool_available")
+        ):
             await self._aprobe()
         try:
             for _ in range(self.pool_max_size):
                 async with pool.connection() as connection:
-                    if _idle_too_long(connection) and not await self._aalive(connection):
+                    if _to_check(connection) and not await self._aalive(connection):
                         continue
                     self._reach.unreachable = False
                     try:
@@ -382,7 +387,8 @@ class PostgresStore(SQLStore):
         self._reach.end(started, None)
 
     def _unavailable(self, error: psycopg.Error, watch: Watch | None = None) -> StoreUnavailable:
-        if isinstance(error, Unanswered) or (watch is not None and watch.severed):
+        if _cut_off(error, watch):
+            self._reach.unanswered(self._deadline)
             return StoreUnavailable(
                 f"the PostgreSQL session store at {self._where} did not answer within "
                 f"{self._deadline:g} s (twice timeout_seconds, and one), so the connection "
@@ -467,6 +473,12 @@ CHECK_AFTER_IDLE_SECONDS = 1.0
 _last_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
 
+def _cut_off(error: psycopg.Error, watch: Watch | None) -> bool:
+    """Whether ``error`` ended an operation that the server left unanswered (the
+    watchdog cut its connection, or the check before use)."""
+    return isinstance(error, Unanswered) or (watch is not None and watch.severed)
+
+
 class Unanswered(psycopg.OperationalError):
     """A pooled connection's check got no answer within the deadline: the server hangs."""
 
@@ -474,11 +486,20 @@ class Unanswered(psycopg.OperationalError):
         super().__init__(f"no answer within {seconds:g} s")
 
 
-def _idle_too_long(connection: Any) -> bool:
-    """Whether ``connection`` went unused long enough to be checked (one this store
-    never used, a spare the pool made in advance, is checked too: once)."""
+def _to_check(connection: Any) -> bool:
+    """Whether ``connection`` is checked before it serves: it went unused long enough
+    (one this store never used, a spare the pool made in advance, is checked too:
+    once), or the server sent it something while it sat idle. An idle connection
+    is sent nothing but its end (``pg_terminate_backend``, a shutdown), which a
+    check at once replaces, where a request would answer 503: one ``select`` call."""
     used = _last_used.get(connection)
-    return used is None or time.monotonic() - used > CHECK_AFTER_IDLE_SECONDS
+    if used is None or time.monotonic() - used > CHECK_AFTER_IDLE_SECONDS:
+        return True
+    try:
+        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):  # (no socket left: closed)
+        return True
+    return bool(readable)
 
 
 def _alive(connection: psycopg.Connection[Any]) -> bool:
@@ -557,6 +578,9 @@ class _Reachability:
     def __init__(self) -> None:
         self.unreachable = False
         self.silent = False  # the last attempt that failed waited out connect_timeout
+        # an open connection went unanswered (its watchdog cut it): every idle one would
+        # wait as long, so none serves until a connection of our own gets through
+        self.hung = False
         self._next_attempt = 0.0  # monotonic; infinite while an attempt is under way
         self._cause = ""
 
@@ -576,6 +600,15 @@ class _Reachability:
         self._next_attempt = float("inf")  # under way: the others answer at once meanwhile
         return now
 
+    def unanswered(self, waited: float) -> None:
+        """An operation waited ``waited`` s on an open connection and was cut off: the
+        server hangs (a paused VM, a hung host). Until an attempt of our own connects,
+        no pooled connection serves, and for as long again no attempt is made: each
+        idle connection would cost a request the same wait."""
+        self.unreachable = self.hung = self.silent = True
+        self._cause = f"the server did not answer on an open connection within {waited:g} s"
+        self._next_attempt = time.monotonic() + waited
+
     def end(self, started: float, error: BaseException | None) -> None:
         """End the attempt begun at ``started``: ``error`` is what it raised, if anything."""
         now = time.monotonic()
@@ -587,7 +620,7 @@ class _Reachability:
             return
         self._next_attempt = 0.0
         if error is None:
-            self.unreachable = False
+            self.unreachable = self.hung = False
 
 
 # psycopg's error for a connection attempt that waited out connect_timeout (3.1 and
