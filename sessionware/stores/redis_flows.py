@@ -267,7 +267,8 @@ class RedisFlows:
         """A write's deadline in the server's time: half the client's timeout from
         now, so that a write Redis runs in time has its reply back before the client
         gives up, and one it runs later (the client answered 503) does not apply: a
-        save, a blind write, a creation, a login's move and a logout.
+        save, a blind write, a creation, and on a single server a login's move and a
+        logout (on a cluster their record's and index's halves run on two nodes).
         ``clock_offset`` errs early, which only moves the deadline earlier."""
         if self.give_up_after is None or self.clock_offset is None:
             return ""
@@ -294,7 +295,9 @@ class RedisFlows:
         since = "" if unchanged_since is None else _num(unchanged_since)
         # the new id, when the data moves with it (a login): the mark says so, and a retry
         # knows its own move by it; '' for a rotation that does not carry (a logout's)
-        deadline = self._deadline()  # (both halves: run late, neither applies)
+        # both halves, run late, apply nothing; on a cluster, where the record's halves and
+        # the index's run on different nodes and one may be late alone, none has one
+        deadline = self._deadline() if self.single_node else ""
         take = ("take", deadline, since, _member(new_id) if require_live else "")
         taken, made, *_ = yield from roundtrip(
             [
@@ -303,10 +306,8 @@ class RedisFlows:
             ]
         )
         state, created = _state(old_id, taken), _state(new_id, made)
-        if state == _TAKEN_BEFORE:
-            return created == 1 or created == _STILL_LIVE
-        if state == _TOO_LATE:  # nothing was taken: a new record made all the same goes
-            if created == 1:  # (a cluster: its slot's node got to it in time)
+        if state == _TOO_LATE:  # nothing taken, nor made: one server, one clock (but if
+            if created == 1:  # that clock went back between the two, the new one goes)
                 yield from roundtrip(
                     [
                         Call(None, ("DEL", *self._keys(new_id))),
@@ -314,10 +315,12 @@ class RedisFlows:
                     ]
                 )
             raise _too_late("login (a new id)", old_id)
-        if created == _TOO_LATE:  # taken just in time, the new record just too late: the
-            # reply came, so this client still waits for it: make the new record now
+        if created == _TOO_LATE and state in (1, _TAKEN_BEFORE):  # taken just in time, the
+            # new record just too late: the reply came, so this client still waits for it
             made, *_ = yield from roundtrip(self._create(new_id, data, meta, old_id, ""))
             created = _state(new_id, made)
+        if state == _TAKEN_BEFORE:
+            return created == 1 or created == _STILL_LIVE
         if state == 1 or (not require_live and state != _CHANGED):
             return True
         if created != 1:  # the new id held a record already: not this call's to undo
@@ -330,21 +333,20 @@ class RedisFlows:
             (peeked,) = yield from roundtrip([self._record("peek", old_id, now, "0")])
             found = self._peeked(old_id, peeked, now)
             if found is not None:
-                entry = _index_entry(old_id, found[0])
-                undo.append(self._index("create", now, "", *entry, ""))
+                undo.append(self._index("create", now, *_index_entry(old_id, found[0]), ""))
         yield from roundtrip(undo)
         return False
 
     def delete(self, session_id: str) -> Flow[None]:
         now = time.time()
-        deadline = self._deadline()
-        index_deadline = "" if self.single_node else deadline  # (SESSION: the record decides)
+        # (on a cluster the index's half runs on another node, and may apply alone: none)
+        deadline = self._deadline() if self.single_node else ""
         deleted, *_ = yield from roundtrip(
             self._both(
                 session_id,
                 now,
                 ("delete", deadline),
-                ("delete", index_deadline, _member(session_id)),
+                ("delete", _member(session_id)),
                 marked=True,
             )
         )
@@ -547,18 +549,19 @@ class RedisFlows:
         again after its reply was lost, it leaves what became of the first run's
         record, revoked meanwhile say, as it is), and its index entry, replacing
         ``replacing``'s if given; neither if Redis runs them after ``deadline``
-        (:meth:`_deadline`; ``''``: none), the record's call first."""
+        (:meth:`_deadline`; ``''``: none). On a cluster the index's call has none: a
+        late record leaves an index entry of no record (listings skip it, the sweep
+        drops it), where an index entry missed would hide a live session for good."""
         pairs = [item for key, value in data.items() for item in (key, value)]
         record = [deadline, _optional(meta.expires_at), self._retention, *_counted(pairs)]
         record += _counted(_meta_pairs(meta))
         index = [*_index_entry(session_id, meta), _member(replacing) if replacing else ""]
-        index_deadline = "" if self.single_node else deadline  # (SESSION: the record decides)
         now = meta.updated_at
         return self._both(
             session_id,
             now,
             ("create", *record),
-            ("create", index_deadline, *index),
+            ("create", *index),
         )
 
     def _metas(self, ids: Sequence[bytes], now: float) -> Flow[list[tuple[str, Meta]]]:

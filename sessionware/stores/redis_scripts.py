@@ -895,9 +895,7 @@ local function index(base)
   op, now, retention, USERS = A[base], A[base + 1], tonumber(A[base + 2]), A[base + 3]
   at = base + 4
 
-  if op == 'create' then  -- write deadline (too_late; '' in SESSION: the record's
-    -- decides), id, last activity, end, sliding, deadline, user token, old id
-    if too_late() then return 0 end
+  if op == 'create' then  -- id, last activity, end, sliding, deadline, user token, old id
     local id, last, e, sliding, deadline, token, old = take(7)
     if old ~= '' then old = resolve(old) end
     if old ~= '' and live_end(old) then
@@ -976,9 +974,7 @@ local function index(base)
     refresh_all(key)
     return 1
 
-  elseif op == 'delete' or op == 'forget' then  -- a delete's write deadline (as create's),
-    -- then the id; delete spares a tombstone
-    if op == 'delete' and too_late() then return 0 end
+  elseif op == 'delete' or op == 'forget' then  -- id; delete spares a tombstone
     local id = resolve(take(1))
     if op == 'forget' or live_end(id) then refresh_all(forget(id)) end
     return 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -154,3 +155,100 @@ def test_an_async_revocation_sent_again_is_reported_and_audited(redis_prefix: st
 
     with lost_reply_proxy() as proxy:
         asyncio.run(scenario(proxy.port, proxy))
+
+
+class _Driven:
+    """RedisFlows driven against the real Redis one call at a time, so that a test can
+    hold a call back past its deadline: what a slow node of a cluster, or a pause of
+    one server between two pipelined calls, does."""
+
+    def __init__(self, prefix: str, *, single_node: bool) -> None:
+        import redis
+
+        from sessionware.stores.redis_flows import RedisFlows
+        from sessionware.stores.redis_scripts import INDEX, RECORD, SESSION
+
+        self.client = redis.Redis.from_url(REDIS_URL)
+        for script in (RECORD, INDEX, SESSION):
+            self.client.script_load(script.source)
+        self.prefix = prefix
+        self.flows = RedisFlows(prefix, 3600, 100, single_node=single_node)
+        self.flows.give_up_after = 0.4  # a deadline 0.2 s after each call is built
+        seconds, micros = self.client.time()
+        self.flows.clock_offset = seconds + micros / 1e6 - time.monotonic() - 0.01
+
+    def run(self, step: Any, late: Any = lambda index, call: False) -> list[Any]:
+        replies = []
+        for index, call in enumerate(step):
+            if late(index, call):
+                time.sleep(0.3)
+            replies.append(self.client.execute_command(*call.args))
+        return replies
+
+    def drive(self, flow: Any, step: Any = None, late: Any = lambda index, call: False) -> Any:
+        step = next(flow) if step is None else step
+        try:
+            while True:
+                step = flow.send(self.run(step, late))
+        except StopIteration as done:
+            return done.value
+
+    def close(self) -> None:
+        for key in self.client.scan_iter(f"{self.prefix}*"):
+            self.client.delete(key)
+        self.client.close()
+
+
+def test_a_rotation_whose_new_record_came_too_late_and_reply_was_lost_keeps_the_session(
+    redis_prefix: str,
+) -> None:
+    """Its take ran in time, its create just after the deadline (-2), and the reply
+    was lost: sent again, the take answers "taken before" (3) and the create -2
+    again, and the rotation returned False with the old record gone and no new one:
+    the user signed out. The create is now sent once more with no deadline."""
+    driven = _Driven(redis_prefix, single_node=True)
+    try:
+        now = time.time()
+        driven.drive(driven.flows.create("old", {"k": b"v"}, meta(now)))
+        flow = driven.flows.rotate("old", "new", {"k": b"v"}, meta(now + 1), True)
+        step = next(flow)
+        assert driven.run(step, lambda index, call: index == 1)[1] == -2  # reply lost
+        assert driven.drive(flow, step) is True  # the retry redis-py sends, and on
+        later = time.time()
+        loaded = driven.drive(driven.flows.load("new", later, 600))
+        assert loaded is not None and loaded.data == {"k": b"v"}
+        assert driven.drive(driven.flows.get_meta("old", later)) is None
+    finally:
+        driven.close()
+
+
+@pytest.mark.parametrize("change", ["logout", "login"])
+def test_on_a_cluster_a_late_record_call_never_leaves_a_live_session_unlisted(
+    redis_prefix: str, change: str
+) -> None:
+    """On a cluster a record's call and its index's run on two nodes, and one may be
+    late alone: with a deadline on each, a logout answered 503 left its live session
+    out of the user index for good (revoke_user never found it again), and a login
+    likewise. There, these carry no deadline: the index follows the record."""
+    driven = _Driven(redis_prefix, single_node=False)
+
+    def record_late(index: int, call: Any) -> bool:
+        return call.script is not None and call.script.name == "record"
+
+    try:
+        now = time.time()
+        ada = dataclasses.replace(meta(now), user="ada")
+        driven.drive(driven.flows.create("old", {"k": b"v"}, ada))
+        if change == "logout":
+            driven.drive(driven.flows.delete("old"), late=record_late)
+        else:
+            moved = dataclasses.replace(ada, updated_at=now + 1)
+            flow = driven.flows.rotate("old", "new", {"k": b"v"}, moved, True)
+            driven.drive(flow, late=record_late)
+        later = time.time()
+        found = {i: driven.drive(driven.flows.get_meta(i, later)) for i in ("old", "new")}
+        live = {i for i, info in found.items() if info is not None and info.status == "active"}
+        listed = set(driven.drive(driven.flows.user_session_ids("ada", later)))
+        assert live == listed == ({"new"} if change == "login" else set()), (live, listed)
+    finally:
+        driven.close()
