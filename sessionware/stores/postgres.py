@@ -491,15 +491,16 @@ def _to_check(connection: Any) -> bool:
     (one this store never used, a spare the pool made in advance, is checked too:
     once), or the server sent it something while it sat idle. An idle connection
     is sent nothing but its end (``pg_terminate_backend``, a shutdown), which a
-    check at once replaces, where a request would answer 503: one ``select`` call."""
+    check at once replaces, where a request would answer 503: one ``poll`` call."""
     used = _last_used.get(connection)
     if used is None or time.monotonic() - used > CHECK_AFTER_IDLE_SECONDS:
         return True
     try:
-        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+        poller = select.poll()  # (not select.select: no limit on the descriptor's number)
+        poller.register(connection.pgconn.socket, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError, psycopg.Error):  # (no socket left: closed)
         return True
-    return bool(readable)
 
 
 def _alive(connection: psycopg.Connection[Any]) -> bool:
@@ -602,12 +603,15 @@ class _Reachability:
 
     def unanswered(self, waited: float) -> None:
         """An operation waited ``waited`` s on an open connection and was cut off: the
-        server hangs (a paused VM, a hung host). Until an attempt of our own connects,
-        no pooled connection serves, and for as long again no attempt is made: each
-        idle connection would cost a request the same wait."""
+        server may hang (a paused VM, a hung host), and then each idle pooled
+        connection would cost a request the same wait. No pooled connection serves
+        until an attempt of our own connects; the next operation makes one at once:
+        connected (only that connection was dead: a NAT that dropped it), the pool
+        serves again; not (the server hangs), it waited out the connect timeout, and
+        for as long again operations answer 503 at once (:meth:`end`)."""
         self.unreachable = self.hung = self.silent = True
         self._cause = f"the server did not answer on an open connection within {waited:g} s"
-        self._next_attempt = time.monotonic() + waited
+        self._next_attempt = 0.0
 
     def end(self, started: float, error: BaseException | None) -> None:
         """End the attempt begun at ``started``: ``error`` is what it raised, if anything."""
