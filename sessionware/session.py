@@ -557,11 +557,11 @@ class Session(dict[str, Any]):
 
     def _seal(self) -> None:
         """The response starts (its headers carry the save): nothing changed from here
-        on can be saved. Keeps what the values read so far encode to, so that
-        :meth:`_warn_if_changed_late` can tell one changed in place afterwards."""
+        on can be saved. The save's own encoding of the values read so far
+        (:meth:`_encode_touched`) is kept, so that :meth:`_warn_if_changed_late` can
+        tell one changed in place afterwards."""
         self._sealed = True
-        if self._touched:
-            self._at_seal = {key: self._encoding(key) for key in self._touched}
+        self._at_seal = None
 
     def _warn_if_changed_late(self) -> None:
         """Call when the app is done with the request: warn about values changed in
@@ -574,7 +574,9 @@ class Session(dict[str, Any]):
             late = [
                 key
                 for key, before in self._at_seal.items()
-                if dict.__contains__(self, key) and self._encoding(key) != before
+                if type(dict.get(self, key)) not in _IMMUTABLE  # (changed only by assignment)
+                and dict.__contains__(self, key)
+                and self._encoding(key) != before
             ]
         else:
             return
@@ -772,6 +774,8 @@ class Session(dict[str, Any]):
             size = len(key.encode()) + len(raw)
             self._size += size - sizes.get(key, 0)
             sizes[key] = size
+        if self._sealed is True and self._at_seal is None:  # what the save sees (_seal)
+            self._at_seal = dict(encoded)
         if self._size > max(self._max_bytes, self._loaded_size):
             raise SessionTooLarge(
                 f"the session grew to {self._size} bytes through in-place changes, over "
