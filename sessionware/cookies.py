@@ -339,11 +339,12 @@ def _quoted_pairs(header: str) -> Iterator[tuple[str, str]]:
 
 
 def _quoted_whole(value: str) -> bool:
-    """Whether ``value`` is one quoted string, escaped quotes inside allowed."""
+    """Whether ``value`` is one quoted string, escaped quotes inside allowed (and its
+    closing quote not escaped itself)."""
     if len(value) < 2 or value[0] != '"' or value[-1] != '"':
         return False
-    inner = value[1:-1]
-    return '"' not in inner or '"' not in inner.replace("\\\\", "").replace('\\"', "")
+    inner = value[1:-1].replace("\\\\", "")  # escaped backslashes first
+    return not inner.endswith("\\") and '"' not in inner.replace('\\"', "")
 
 
 def _usable(value: str) -> bool:

@@ -79,6 +79,12 @@ def test_a_stray_quote_in_another_cookie_hides_nothing_after_it(other: str) -> N
         assert cookie_values([header], "session", joined=True) == ["V"], header
 
 
+def test_a_quoted_value_whose_closing_quote_is_escaped_runs_on() -> None:
+    header = 'a="x\\"; session=FORGED; b=y"; session=V'  # a = "x\"; ...: not closed
+    assert cookie_values([header], "session") == ["V"]
+    assert cookie_values(['a="x\\\\"; session=V'], "session") == ["V"]  # "x\\": closed
+
+
 def test_a_value_python_quoted_with_an_escaped_quote_hides_nothing() -> None:
     """What Starlette's ``set_cookie("last_search", 'the "matrix')`` makes the browser
     send back: one quoted value with an escaped quote in it."""
