@@ -249,6 +249,10 @@ class Session(dict[str, Any]):
                 else "after the response started (a streaming body or a background task)",
                 self._id,
             )
+        self._end()
+
+    def _end(self) -> None:
+        """:meth:`clear` without its warning (a deletion of the last key warned already)."""
         self._accessed = True
         self._pending = False  # the old record is deleted whatever it held
         self._cleared = True
@@ -404,7 +408,7 @@ class Session(dict[str, Any]):
         self._touched.discard(key)
         self._fresh.pop(key, None)
         if not dict.__len__(self) and self._id is not None:
-            self.clear()  # the last key is gone: the session ends, as with every peer
+            self._end()  # the last key is gone: the session ends, as with every peer
 
     def __iter__(self) -> Iterator[str]:
         self._ensure_loaded()
@@ -554,6 +558,8 @@ class Session(dict[str, Any]):
                 "body or background task); the session was saved already, so this is lost",
                 key,
             )
+            if self._at_seal:
+                self._at_seal.pop(key, None)  # said here: not again when the app is done
 
     def _seal(self) -> None:
         """The response starts (its headers carry the save): nothing changed from here

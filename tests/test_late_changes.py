@@ -248,3 +248,34 @@ def test_flask_a_change_in_a_streamed_body_is_logged(caplog: pytest.LogCaptureFi
     response.close()  # (as a WSGI server does once the body is sent)
     assert c.get("/me", base_url="https://localhost").json == {"user": "ada", "cart": ["a"]}
     assert f"session keys ['cart'] were {LATE}" in caplog.text
+
+
+@pytest.mark.parametrize("change", ["assign", "delete all"])
+def test_a_late_assignment_or_deletion_is_said_once(
+    change: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value read before the response and assigned after it warned at the assignment
+    and again when the app was done; deleting the last key after it warned for the key
+    and again for the logout it makes."""
+
+    async def late(request: Request) -> StreamingResponse:
+        session = request.session
+        session.get("cart")
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"a"
+            if change == "assign":
+                session["cart"] = ["b"]
+            else:
+                del session["user"]
+                del session["cart"]  # the last key
+
+        return StreamingResponse(body())
+
+    c = starlette_client([Route("/late", late)])
+    c.get("/login")
+    c.get("/late")
+    assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
+    said = [r.getMessage() for r in caplog.records if "sessionware: session key" in r.getMessage()]
+    said += [r.getMessage() for r in caplog.records if "clear()" in r.getMessage()]
+    assert len(said) == (1 if change == "assign" else 2), said
