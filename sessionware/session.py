@@ -580,9 +580,7 @@ class Session(dict[str, Any]):
             late = [
                 key
                 for key, before in self._at_seal.items()
-                if type(dict.get(self, key)) not in _IMMUTABLE  # (changed only by assignment)
-                and dict.__contains__(self, key)
-                and self._encoding(key) != before
+                if dict.__contains__(self, key) and self._encoding(key) != before
             ]
         else:
             return
@@ -780,8 +778,12 @@ class Session(dict[str, Any]):
             size = len(key.encode()) + len(raw)
             self._size += size - sizes.get(key, 0)
             sizes[key] = size
-        if self._sealed is True and self._at_seal is None:  # what the save sees (_seal)
-            self._at_seal = dict(encoded)
+        if self._sealed is True and self._at_seal is None:  # what the save sees (_seal):
+            self._at_seal = {  # of the values only an assignment changes, nothing
+                key: raw
+                for key, raw in encoded.items()
+                if type(dict.__getitem__(self, key)) not in _IMMUTABLE
+            }
         if self._size > max(self._max_bytes, self._loaded_size):
             raise SessionTooLarge(
                 f"the session grew to {self._size} bytes through in-place changes, over "
@@ -795,10 +797,7 @@ class Session(dict[str, Any]):
     def _as_loaded(self, key: str) -> bool:
         """Whether ``key`` holds what the record held when loaded (read, not changed)."""
         raw = self._raw.get(key)
-        try:
-            return raw is not None and codec.encode(key, dict.__getitem__(self, key)) == raw
-        except UnstorableValue:
-            return False
+        return raw is not None and self._encoding(key) == raw
 
     def _changes(self) -> tuple[dict[str, bytes], list[str]]:
         """``(changed, removed)`` against the loaded record."""

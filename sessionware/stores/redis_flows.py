@@ -293,11 +293,11 @@ class RedisFlows:
         logged it out in between, and that must stand."""
         now = meta.updated_at
         since = "" if unchanged_since is None else _num(unchanged_since)
-        # the new id, when the data moves with it (a login): the mark says so, and a retry
-        # knows its own move by it; '' for a rotation that does not carry (a logout's)
         # both halves, run late, apply nothing; on a cluster, where the record's halves and
         # the index's run on different nodes and one may be late alone, none has one
         deadline = self._deadline() if self.single_node else ""
+        # the new id, when the data moves with it (a login): the mark says so, and a retry
+        # knows its own move by it; '' for a rotation that does not carry (a logout's)
         take = ("take", deadline, since, _member(new_id) if require_live else "")
         taken, made, *_ = yield from roundtrip(
             [
@@ -306,15 +306,8 @@ class RedisFlows:
             ]
         )
         state, created = _state(old_id, taken), _state(new_id, made)
-        if state == _TOO_LATE:  # nothing taken, nor made: one server, one clock (but if
-            if created == 1:  # that clock went back between the two, the new one goes)
-                yield from roundtrip(
-                    [
-                        Call(None, ("DEL", *self._keys(new_id))),
-                        self._index("forget", now, _member(new_id)),
-                    ]
-                )
-            raise _too_late("login (a new id)", old_id)
+        if state == _TOO_LATE:  # nothing taken, so nothing made: the create ran after it,
+            raise _too_late("login (a new id)", old_id)  # on the same server (deadlines: one)
         if created == _TOO_LATE and state in (1, _TAKEN_BEFORE):  # taken just in time, the
             # new record just too late: the reply came, so this client still waits for it
             made, *_ = yield from roundtrip(self._create(new_id, data, meta, old_id, ""))

@@ -924,3 +924,23 @@ def test_a_connection_past_descriptor_1024_is_not_checked_on_every_use(prefix: s
         for fd in spare:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_connection_cut_off_while_the_server_answers_again_costs_one_request(
+    cluster: Cluster,
+) -> None:
+    """One connection gone silent (a NAT that forgot an idle flow) looks like a hung
+    server to the request that meets it. The next request tries a connection of its
+    own at once and serves: holding every request off for the whole deadline made a
+    healthy server look down that long."""
+    store = own_store(cluster)
+    try:
+        assert store.get_meta("x", now=time.time()) is None
+        time.sleep(postgres.CHECK_AFTER_IDLE_SECONDS + 0.2)  # (its check before use waits)
+        with frozen(cluster), pytest.raises(StoreUnavailable):
+            store.get_meta("x", now=time.time())  # cut off after the deadline
+        start = time.monotonic()
+        assert store.get_meta("x", now=time.time()) is None  # the server answers again
+        assert time.monotonic() - start < 1.0
+    finally:
+        store.close()
