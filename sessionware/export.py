@@ -74,8 +74,9 @@ class SessionPage:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One logged operator action: ``action`` is ``"reveal"``, ``"export"``, ``"revoke"``
-    or ``"ttl"``; an export names no session (its reason says how many)."""
+    """One logged action: ``action`` is one of ``management.AUDIT_ACTIONS`` (``"reveal"``,
+    ``"export"``, ``"revoke"``, ``"ttl"``, ``"refresh-reuse"``, ``"type"``); an export and a
+    session type's change name no session (the reason says how many, or what changed)."""
 
     at: dt.datetime
     actor: str

@@ -62,7 +62,7 @@ from .stores.base import (
 )
 from .stores.listing import matches
 from .token_manager import AsyncTokenManager, TokenManager
-from .tokens import SecretKey, indexed_users, token_keys
+from .tokens import REUSE, SecretKey, indexed_users, token_keys
 
 if TYPE_CHECKING:
     from .session_types.registry import AsyncTypeRegistry, TypeRegistry
@@ -75,6 +75,9 @@ MAX_PAGE_SIZE = 1000
 # store (a Lua double in Redis, a 64-bit int in SQL); a larger page would make them fail.
 MAX_PAGE = 10**9
 REVEAL, EXPORT, REVOKE, TTL = "reveal", "export", "revoke", "ttl"  # audit actions
+TYPE = "type"  # a session type created, changed or deleted (session_types.registry)
+# every action the audit log holds (REUSE: a refresh token used twice, see tokens.py)
+AUDIT_ACTIONS = (REVEAL, EXPORT, REVOKE, TTL, REUSE, TYPE)
 # Listings of a user's sessions revoke_user revokes before it gives up on sessions that keep
 # moving to new ids under it (RevocationIncomplete); one more listing checks the last. A
 # client refreshing its token in a tight loop escapes a round about half the time.

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from ..analytics import DEFAULT_MAX_PAYLOAD_BYTES
 from ..encryption import Keyring
 from ..errors import ConfigurationError, CorruptRecord
-from ..management import EXPORT, REVEAL, REVOKE, STATUSES, TTL
+from ..management import AUDIT_ACTIONS, STATUSES
 from . import charts
 from .csrf import FIELD, CsrfTokens, refusal
 from .csrf import trusted_origins as trusted_origins_of
@@ -32,7 +32,6 @@ from .render import payload_json, shown, type_name
 
 VIEWER, ADMIN = "viewer", "admin"
 ROLES = (VIEWER, ADMIN)
-AUDIT_ACTIONS = (REVEAL, EXPORT, REVOKE, TTL)
 MAX_REASON = 500
 
 

@@ -1,7 +1,8 @@
 """The ``sessionware`` command (``pip install 'sessionware[cli]'``).
 
-``app`` holds the commands (``--store`` URLs go through ``sessionware.stores.urls``),
-``durations`` parses ``7d``-style durations, ``output`` prints tables and JSON.
+``app`` holds the command and its ``sessions`` and ``audit`` commands (``--store`` URLs
+go through ``sessionware.stores.urls``), ``types`` the ``types`` commands, ``durations``
+parses ``7d``-style durations, ``output`` prints tables and JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ except ImportError as error:  # pragma: no cover - exercised without the extra i
     raise missing_extra("the sessionware command", "cli") from error
 
 from .app import cli
+from .types import types
+
+cli.add_command(types)
 
 
 def main() -> None:

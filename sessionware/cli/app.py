@@ -24,10 +24,12 @@ from ..errors import (
     CorruptRecord,
     MissingExtra,
     RevocationIncomplete,
+    SessionTypeInUse,
     StoreUnavailable,
+    UnknownSessionType,
 )
 from ..export import stream_document, to_json
-from ..management import STATUSES, SessionManager
+from ..management import AUDIT_ACTIONS, STATUSES, SessionManager
 from ..stores.base import SORT_FIELDS
 from ..stores.urls import masked, open_store, scrubbed, without_prefix
 from ..visible import visible
@@ -35,7 +37,6 @@ from . import output
 from .durations import parse_duration
 
 NOT_FOUND, USAGE, UNREACHABLE = 1, 2, 3
-AUDIT_ACTIONS = ("reveal", "export", "revoke", "ttl", "refresh-reuse")
 AUDIT_SCAN = 10_000  # audit entries read before filtering (stores keep a bounded log)
 
 
@@ -126,6 +127,8 @@ class _Root(click.Group):
             raise Failure(visible(str(error))) from error
         except RevocationIncomplete as error:  # sign-ins as fast as revoke-user ends them
             raise Failure(str(error)) from error
+        except (UnknownSessionType, SessionTypeInUse) as error:
+            raise Failure(visible(str(error))) from error
 
 
 def _told(ctx: click.Context, error: Exception) -> tuple[str | None, str]:
@@ -180,7 +183,8 @@ def filter_options(fn: Any) -> Any:
 @click.version_option(package_name="sessionware")
 @click.pass_context
 def cli(ctx: click.Context, store: str | None, prefix: str | None) -> None:
-    """Operate a sessionware session store: list, inspect, revoke, export, audit.
+    """Operate a sessionware session store: list, inspect, revoke, export, audit;
+    and the session types kept in it.
 
     Store URLs: redis://, rediss://, redis+cluster://, redis+sentinel://,
     sqlite:///path, postgresql://. Exit codes: 0 done, 1 not found or

@@ -154,6 +154,14 @@ def mapping(values: Mapping[str, Any], as_json: bool) -> None:
     _pairs(values.items())
 
 
+def rows(header: Iterable[str], values: Iterable[Iterable[Any]]) -> None:
+    """A plain table: ``header``, then one row per item of ``values`` (cells as :func:`cell`)."""
+    table = Table(*header)
+    for row in values:
+        table.add_row(*(cell(value) for value in row))
+    stdout().print(table)
+
+
 def _pairs(rows: Iterable[tuple[str, Any]]) -> None:
     table = Table(show_header=False)
     for name, value in rows:

@@ -12,6 +12,10 @@ is counted (``ManagedStore.query(Query(app=tag, status="active"))``).
 Concurrency: ``create`` is atomic (a second create of the same tag is refused);
 ``update`` reads, merges and writes, so of two updates racing on one type the
 last wins whole.
+
+Audit: ``create``, ``update`` and ``delete`` given ``actor=`` write one audit record
+(action ``type``, no session id) once the change is made, saying what
+changed (:func:`change_note`); without ``actor`` they write none, as before.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from ..errors import (
     ConfigurationError,
@@ -33,6 +37,7 @@ from ..stores.base import (
     ACTIVE,
     AsyncManagedStore,
     AsyncRegistryStore,
+    AuditRecord,
     ManagedStore,
     Query,
     RegistryStore,
@@ -43,6 +48,7 @@ from .schema import refuse_foreign_names
 logger = logging.getLogger("sessionware")
 
 KIND = "session-type"
+NOTED = 60  # characters of a name, description or selector an audit note repeats
 CACHE_SECONDS = 5.0
 """How long a middleware uses a type before reading it from the store again: a
 change made anywhere reaches every worker within this many seconds."""
@@ -82,6 +88,52 @@ def merged(current: SessionType, changes: Mapping[str, Any]) -> SessionType:
     return current.with_changes(**changes)
 
 
+def change_note(before: SessionType | None, after: SessionType | None, live: int = 0) -> str:
+    """What an audit record says of a type created (``before`` is ``None``), changed,
+    or deleted (``after`` is ``None``; ``live``: the sessions a forced delete left)."""
+    if before is None:
+        assert after is not None
+        return f"created {after.tag} ({after.lifetime})"
+    if after is None:
+        left = f"; {live} live session{'' if live == 1 else 's'} left to expire" if live else ""
+        return f"deleted {before.tag}{left}"
+    changes = []
+    for name in ("tag", "name", "description", "selector", "lifetime"):
+        old, new = getattr(before, name), getattr(after, name)
+        if old != new:
+            changes.append(f"{name} {_noted(old)} -> {_noted(new)}")
+    if before.schema != after.schema:
+        changes.append("schema changed")
+    return f"updated {before.tag}: " + ("; ".join(changes) or "nothing changed")
+
+
+def _noted(value: object) -> str:
+    text = "-" if value is None or value == "" else str(value)
+    return repr(text if len(text) <= NOTED else text[: NOTED - 1] + "…")
+
+
+def _record(actor: str, note: str) -> AuditRecord:
+    from ..management import TYPE, checked_actor  # (management imports this module lazily)
+
+    return AuditRecord(time.time(), checked_actor(actor), TYPE, None, note)
+
+
+def _actor(actor: str | None) -> str | None:
+    """``actor``, checked before anything changes (ConfigurationError when blank)."""
+    if actor is None:
+        return None
+    from ..management import checked_actor
+
+    return checked_actor(actor)
+
+
+def _no_audit(store: object) -> ConfigurationError:
+    return ConfigurationError(
+        f"store {type(store).__qualname__} keeps no audit log (ManagedStore's add_audit), "
+        "so the change cannot be logged: leave actor= out, or use a store that keeps one"
+    )
+
+
 def _checked(store: object, protocol: type, what: str) -> Any:
     if not isinstance(store, protocol):
         raise ConfigurationError(
@@ -101,25 +153,36 @@ class TypeRegistry:
         )
 
     def create(
-        self, session_type: SessionType | Mapping[str, Any] | None = None, /, **fields: Any
+        self,
+        session_type: SessionType | Mapping[str, Any] | None = None,
+        /,
+        *,
+        actor: str | None = None,
+        **fields: Any,
     ) -> SessionType:
         """Register a type given as a SessionType, a dict, or keywords; returns it.
 
         InvalidSessionType (naming the field) for a bad definition or a taken tag.
+        ``actor``: who creates it, for the audit log (see the module docstring).
         """
+        actor = self._who(actor)
         new = coerce(session_type, fields)
         refuse_foreign_names(new.schema)
         if not self.store.registry_put(KIND, new.tag, new.to_document(), if_absent=True):
             raise _taken(new.tag, "create")
+        self._audit(actor, change_note(None, new))
         return new
 
-    def update(self, tag: str, **changes: Any) -> SessionType:
+    def update(self, tag: str, *, actor: str | None = None, **changes: Any) -> SessionType:
         """Change some fields of the type ``tag``, keeping the others; returns the new type.
 
         ``new_tag=`` renames it (refused while sessions of the type live).
         UnknownSessionType for an unknown tag; InvalidSessionType for a bad change.
+        ``actor``: who changes it, for the audit log (see the module docstring).
         """
-        new = merged(self.fetch(tag), changes)
+        actor = self._who(actor)
+        old = self.fetch(tag)
+        new = merged(old, changes)
         if "schema" in changes:
             refuse_foreign_names(new.schema)
         if new.tag != tag:
@@ -129,6 +192,7 @@ class TypeRegistry:
             self.store.registry_delete(KIND, tag)
         else:
             self.store.registry_put(KIND, tag, new.to_document())
+        self._audit(actor, change_note(old, new))
         return new
 
     def fetch(self, tag: str) -> SessionType:
@@ -141,13 +205,17 @@ class TypeRegistry:
         """Every registered type, by tag."""
         return decoded_all(self.store.registry_list(KIND))
 
-    def delete(self, tag: str, *, force: bool = False) -> None:
+    def delete(self, tag: str, *, force: bool = False, actor: str | None = None) -> None:
         """Remove the type ``tag``. Refused (SessionTypeInUse) while sessions of it
-        live, unless ``force``: they then live on until they expire."""
-        self.fetch(tag)
+        live, unless ``force``: they then live on until they expire. ``actor``: who
+        deletes it, for the audit log (see the module docstring)."""
+        actor = self._who(actor)
+        old = self.fetch(tag)
+        live = self.live_sessions(tag) if force and actor is not None else 0
         if not force:
             self._refuse_if_live(tag, "delete")
         self.store.registry_delete(KIND, tag)
+        self._audit(actor, change_note(old, None, live))
 
     def live_sessions(self, tag: str) -> int:
         """How many live sessions of type ``tag`` the store holds."""
@@ -158,6 +226,16 @@ class TypeRegistry:
         if live := self.live_sessions(tag):
             raise SessionTypeInUse(tag, live, action)
 
+    def _who(self, actor: str | None) -> str | None:
+        """``actor``, checked (and the store's audit log) before anything changes."""
+        if actor is not None and not isinstance(self.store, ManagedStore):
+            raise _no_audit(self.store)
+        return _actor(actor)
+
+    def _audit(self, actor: str | None, note: str) -> None:
+        if actor is not None:
+            cast(ManagedStore, self.store).add_audit(_record(actor, note))
+
 
 class AsyncTypeRegistry:
     """:class:`TypeRegistry`'s methods, awaitable, over an ``AsyncRegistryStore``."""
@@ -167,18 +245,27 @@ class AsyncTypeRegistry:
         self.store: AsyncRegistryStore = _checked(store, AsyncRegistryStore, what)
 
     async def create(
-        self, session_type: SessionType | Mapping[str, Any] | None = None, /, **fields: Any
+        self,
+        session_type: SessionType | Mapping[str, Any] | None = None,
+        /,
+        *,
+        actor: str | None = None,
+        **fields: Any,
     ) -> SessionType:
         """See :meth:`TypeRegistry.create`."""
+        actor = self._who(actor)
         new = coerce(session_type, fields)
         refuse_foreign_names(new.schema)
         if not await self.store.aregistry_put(KIND, new.tag, new.to_document(), if_absent=True):
             raise _taken(new.tag, "create")
+        await self._audit(actor, change_note(None, new))
         return new
 
-    async def update(self, tag: str, **changes: Any) -> SessionType:
+    async def update(self, tag: str, *, actor: str | None = None, **changes: Any) -> SessionType:
         """See :meth:`TypeRegistry.update`."""
-        new = merged(await self.fetch(tag), changes)
+        actor = self._who(actor)
+        old = await self.fetch(tag)
+        new = merged(old, changes)
         if "schema" in changes:
             refuse_foreign_names(new.schema)
         if new.tag != tag:
@@ -188,6 +275,7 @@ class AsyncTypeRegistry:
             await self.store.aregistry_delete(KIND, tag)
         else:
             await self.store.aregistry_put(KIND, tag, new.to_document())
+        await self._audit(actor, change_note(old, new))
         return new
 
     async def fetch(self, tag: str) -> SessionType:
@@ -200,12 +288,15 @@ class AsyncTypeRegistry:
         """See :meth:`TypeRegistry.fetch_all`."""
         return decoded_all(await self.store.aregistry_list(KIND))
 
-    async def delete(self, tag: str, *, force: bool = False) -> None:
+    async def delete(self, tag: str, *, force: bool = False, actor: str | None = None) -> None:
         """See :meth:`TypeRegistry.delete`."""
-        await self.fetch(tag)
+        actor = self._who(actor)
+        old = await self.fetch(tag)
+        live = await self.live_sessions(tag) if force and actor is not None else 0
         if not force:
             await self._refuse_if_live(tag, "delete")
         await self.store.aregistry_delete(KIND, tag)
+        await self._audit(actor, change_note(old, None, live))
 
     async def live_sessions(self, tag: str) -> int:
         """See :meth:`TypeRegistry.live_sessions`."""
@@ -215,6 +306,16 @@ class AsyncTypeRegistry:
     async def _refuse_if_live(self, tag: str, action: str) -> None:
         if live := await self.live_sessions(tag):
             raise SessionTypeInUse(tag, live, action)
+
+    def _who(self, actor: str | None) -> str | None:
+        """See :meth:`TypeRegistry._who`."""
+        if actor is not None and not isinstance(self.store, AsyncManagedStore):
+            raise _no_audit(self.store)
+        return _actor(actor)
+
+    async def _audit(self, actor: str | None, note: str) -> None:
+        if actor is not None:
+            await cast(AsyncManagedStore, self.store).aadd_audit(_record(actor, note))
 
 
 class BoundType:

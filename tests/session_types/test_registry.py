@@ -10,6 +10,7 @@ import pytest
 
 from sessionware import (
     AsyncSessionManager,
+    ConfigurationError,
     InvalidSessionType,
     SessionManager,
     SessionType,
@@ -167,6 +168,63 @@ async def test_the_async_registry_does_the_same(any_store: Any) -> None:
         await types.fetch("nope")
     await types.delete("user-session", force=True)
     assert await types.fetch_all() == []
+    if hasattr(any_store, "aclose"):
+        await any_store.aclose()
+
+
+def test_changes_made_with_an_actor_are_audited_and_without_one_are_not(any_store: Any) -> None:
+    manager = SessionManager(any_store)
+    types = manager.types
+    types.create(**USER)  # (no actor: no entry, as before actor= existed)
+    types.create(name="Checkout", expiry=1, period="hour", actor="owner:ann")
+    types.update("checkout", expiry=2, description="one purchase", actor="owner:ann")
+    types.update("user-session", new_tag="member", selector=None, actor="owner:bob")
+    live_session_of(any_store, "checkout")
+    types.delete("checkout", force=True, actor="owner:ann")
+    entries = manager.audit_log(limit=10, action="type")
+    assert [(e.actor, e.session_id, e.reason) for e in entries] == [
+        ("owner:ann", None, "deleted checkout; 1 live session left to expire"),
+        (
+            "owner:bob",
+            None,
+            "updated user-session: tag 'user-session' -> 'member'; "
+            "selector '$Session{userId}' -> '-'",
+        ),
+        (
+            "owner:ann",
+            None,
+            "updated checkout: description '-' -> 'one purchase'; lifetime '1 hour' -> '2 hours'",
+        ),
+        ("owner:ann", None, "created checkout (1 hour)"),
+    ]
+    assert len(manager.audit_log(limit=10)) == 4
+
+
+def test_a_blank_actor_is_refused_before_anything_changes(any_store: Any) -> None:
+    types = SessionManager(any_store).types
+    with pytest.raises(ConfigurationError, match="actor"):
+        types.create(**USER, actor=" ")
+    assert types.fetch_all() == []
+    types.create(**USER)
+    with pytest.raises(ConfigurationError, match="actor"):
+        types.update("user-session", expiry=1, actor="")
+    with pytest.raises(ConfigurationError, match="actor"):
+        types.delete("user-session", actor="")
+    assert types.fetch("user-session").expiry == 7
+
+
+@pytest.mark.anyio
+async def test_the_async_registry_audits_the_same(any_store: Any) -> None:
+    manager = AsyncSessionManager(any_store)
+    await manager.types.create(name="Cart", actor="owner:ann")
+    await manager.types.update("cart", period="weeks", actor="owner:ann")
+    await manager.types.delete("cart", actor="owner:ann")
+    reasons = [e.reason for e in await manager.audit_log(limit=10, action="type")]
+    assert reasons == [
+        "deleted cart",
+        "updated cart: lifetime '1 day' -> '1 week'",
+        "created cart (1 day)",
+    ]
     if hasattr(any_store, "aclose"):
         await any_store.aclose()
 
