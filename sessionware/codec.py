@@ -332,6 +332,16 @@ def encode(key: str, value: Any) -> bytes:
             key=key,
             type_name=type(value).__qualname__,
         ) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # code of the value's own: a tzinfo whose utcoffset() fails
+        raise UnstorableValue(
+            f"session value for {key!r} cannot be stored: writing it raised "
+            f"{type(exc).__name__}: {exc} (a datetime or time whose tzinfo fails, say: "
+            "use datetime.timezone or zoneinfo.ZoneInfo)",
+            key=key,
+            type_name=type(value).__qualname__,
+        ) from exc
     if len(packed) > MAX_RECORD_BYTES:
         raise UnstorableValue(
             f"session value for {key!r} encodes to {len(packed)} bytes, over the "

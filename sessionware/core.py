@@ -39,6 +39,7 @@ from .identity import UserPath
 from .session import FLASH_KEY, Session
 from .stores.base import (
     EXPIRED,
+    MAX_DURATION_SECONDS,
     REVOKED,
     TOO_LARGE,
     WRITTEN,
@@ -69,7 +70,6 @@ Duration = dt.timedelta | int | float
 # A persistent cookie is sent again once this share of its max_age has passed,
 # so its expiry slides with use without a Set-Cookie on every response.
 COOKIE_REFRESH_FRACTION = 0.01
-MAX_DURATION_SECONDS = 100 * 365.25 * 24 * 3600  # longer is a mistake (or means "never")
 
 
 def seconds(value: Duration | None, name: str) -> float | None:
@@ -879,11 +879,15 @@ def _keyring(value: object) -> Keyring | None:
 
 
 def _remembered(session: Session) -> int | bool:
-    """The session's own "remember me" choice: ``True``, whole seconds, or ``False``."""
+    """The session's own "remember me" choice: ``True``, whole seconds (at most
+    :data:`MAX_DURATION_SECONDS`, however many were stored), or ``False``."""
     flag = dict.get(session, PERMANENT_KEY)
-    if flag is True or (type(flag) is int and flag > 0):
-        return flag
-    return False
+    if type(flag) is int and flag > 0:
+        return min(flag, _MAX_REMEMBERED)
+    return flag is True
+
+
+_MAX_REMEMBERED = int(MAX_DURATION_SECONDS)
 
 
 def _cookie_span(session: Session, max_age: int) -> float:

@@ -50,8 +50,14 @@ from .bounded import Bounded
 from .cookies import new_token, public_id
 from .devices import Device
 from .encryption import Keyring, is_sealed
-from .errors import CorruptRecord, SessionNotLoaded, SessionTooLarge, UnstorableValue
-from .stores.base import Meta, StoredSession
+from .errors import (
+    ConfigurationError,
+    CorruptRecord,
+    SessionNotLoaded,
+    SessionTooLarge,
+    UnstorableValue,
+)
+from .stores.base import MAX_DURATION_SECONDS, Meta, StoredSession
 
 if TYPE_CHECKING:
     from .session_types.model import SessionType
@@ -311,13 +317,24 @@ class Session(dict[str, Any]):
         The stored record then stays while the session is used at least once per
         ``max(idle_timeout, permanent_lifetime)`` (or ``duration``, until the next
         request). Starting to remember gives the session a new id, as a login does.
+
+        Raises ConfigurationError (a ValueError) for anything but a duration from 1
+        second to 100 years; nothing changes then.
         """
         if duration is None:
             self._remember_as(True)
             return
         total = duration.total_seconds() if isinstance(duration, dt.timedelta) else duration
-        if isinstance(total, bool) or not isinstance(total, (int, float)) or not total >= 1:
-            raise ValueError(f"remember() takes a positive duration, not {duration!r}")
+        if (
+            isinstance(total, bool)
+            or not isinstance(total, (int, float))
+            or not 1 <= total <= MAX_DURATION_SECONDS  # (also NaN)
+        ):
+            raise ConfigurationError(
+                f"remember() takes a duration from 1 second to 100 years (a timedelta or "
+                f"whole seconds), not {duration!r}; remember() alone keeps the session for "
+                "the middleware's permanent_lifetime"
+            )
         self._remember_as(int(total))
 
     def _remember_as(self, choice: bool | int) -> None:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import msgpack
 import pytest
 
-from sessionware import CorruptRecord, SessionwareError, UnstorableValue, codec
+from sessionware import CorruptRecord, Session, SessionwareError, UnstorableValue, codec
 from sessionware.codec import (
     MAX_CONTAINERS,
     MAX_DEPTH,
@@ -218,3 +218,37 @@ def test_bytearray_and_other_buffers_are_refused_not_turned_into_bytes(value: An
 def test_what_encode_never_makes_is_corrupt(data: bytes) -> None:
     with pytest.raises(CorruptRecord):
         decode(data)
+
+
+class _FailingZone(dt.tzinfo):
+    """A tzinfo whose offset lookup fails (a zone database gone, a bug of its own)."""
+
+    def utcoffset(self, when: Any) -> dt.timedelta:
+        raise RuntimeError("zone database unavailable")
+
+    def dst(self, when: Any) -> None:
+        return None
+
+
+class _TextZone(dt.tzinfo):
+    def utcoffset(self, when: Any) -> Any:
+        return "+01:00"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.datetime(2024, 1, 1, tzinfo=_FailingZone()),
+        [dt.datetime(2024, 1, 1, tzinfo=_FailingZone())],
+        dt.datetime(2024, 1, 1, tzinfo=_TextZone()),
+        dt.time(1, tzinfo=_FailingZone()),
+    ],
+    ids=["datetime", "nested", "text-offset", "time"],
+)
+def test_a_value_whose_own_code_fails_is_unstorable_at_the_assignment(value: Any) -> None:
+    session = Session()
+    session["kept"] = 1
+    with pytest.raises(UnstorableValue, match="'when' cannot be stored") as caught:
+        session["when"] = value
+    assert caught.value.key == "when" and isinstance(caught.value, SessionwareError)
+    assert dict(session) == {"kept": 1}

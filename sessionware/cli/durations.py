@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from ..core import MAX_DURATION_SECONDS
+from ..stores.base import MAX_DURATION_SECONDS
 from ..errors import ConfigurationError
 
 UNLIMITED = "unlimited"

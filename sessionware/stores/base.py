@@ -48,6 +48,11 @@ from typing import Protocol, runtime_checkable
 
 from ..errors import SessionTooLarge
 
+# The longest any duration may be (a timeout, a TTL, a "remember me"), so that no record's
+# expiry passes what every store, cookie date and Redis PEXPIRE can hold: longer is a
+# mistake (or means "never", which is None).
+MAX_DURATION_SECONDS = 100 * 365.25 * 24 * 3600
+
 ACTIVE = "active"
 EXPIRED = "expired"
 REVOKED = "revoked"
