@@ -601,18 +601,30 @@ async def amoved_mark(store: object, session_id: str) -> str | None:
     return None if ask is None else await ask(session_id, now=time.time())
 
 
+ASGI_EXCEPTION_ADVICE = (
+    "an exception handler that runs outside the session middleware (in Starlette and "
+    "FastAPI, one for Exception or 500) answers without a save: handle the error in the "
+    "route, or with a handler for its own exception class"
+)
+RAISED_ADVICE = (
+    "where a change must stand (a logout's included), catch the error in the view that raised it"
+)
+
+
 def warn_if_failure_dropped(
     failure: int | Exception,
     config: SessionConfig,
     session: Session,
     planner: Callable[[SessionConfig, Session], Plan],
+    *,
+    advice: str = ASGI_EXCEPTION_ADVICE,
 ) -> None:
     """A response of 500 or above saves nothing, as Django decides (the request
     failed: its half-made changes stay out), nor does an exception that leaves the
     app before its response starts; log a warning when that dropped a change, a
     logout's included, so that it never goes unseen. ``failure``: the status, or
     the exception; ``planner``: the shell's plan function (a bearer session's is
-    its own)."""
+    its own); ``advice``: what to do about an exception, in the shell's terms."""
     if untouched(session) or nothing_to_store(session):
         return
     try:
@@ -621,23 +633,22 @@ def warn_if_failure_dropped(
         return
     if not method:
         return
+    which = "the new session" if session._id is None else f"session {session._id}"
     if isinstance(failure, int):
         logger.warning(
-            "sessionware: the response is %d, so session %s's changes were not saved (a "
+            "sessionware: the response is %d, so %s's changes were not saved (a "
             "response of 500 or above saves nothing, as in Django: the request failed); "
             "answer below 500 where a change must stand, a logout's included",
             failure,
-            session._id,
+            which,
         )
     else:
         logger.warning(
-            "sessionware: the app raised %s before its response started, so session %s's "
-            "changes were not saved; an exception handler that runs outside the session "
-            "middleware (in Starlette and FastAPI, one for Exception or 500) answers "
-            "without a save: handle the error in the route, or with a handler for its own "
-            "exception class",
+            "sessionware: the app raised %s before its response started, so %s's "
+            "changes were not saved (a request that fails saves nothing); %s",
             type(failure).__name__,
-            session._id,
+            which,
+            advice,
         )
 
 

@@ -32,6 +32,7 @@ from .bearer import BearerMixin, planner
 from .core import (
     DEFAULT_IDLE_TIMEOUT,
     PEER_OPTIONS,
+    RAISED_ADVICE,
     SessionConfig,
     SessionOptions,
     check_option_names,
@@ -83,7 +84,8 @@ class FlaskSession(Session, SessionMixin):
     stored record when that is longer than the idle timeout.
     """
 
-    _failed = False  # an unhandled exception ended the request: save nothing
+    # an unhandled exception ended the request: save nothing (said, if that dropped a change)
+    _failed: BaseException | None = None
     _load_error: StoreUnavailable | None = None  # what a load of this request raised:
     # from then on it reads as empty, and nothing of it is saved
     _view_done = False  # the view has answered: the after_request hooks run now
@@ -216,8 +218,16 @@ class SessionwareInterface(SessionInterface):
     def save_session(
         self, app: flask.Flask, session: SessionMixin, response: flask.Response
     ) -> None:
-        if not isinstance(session, FlaskSession) or session._failed:
-            return  # a failed request saves nothing
+        if not isinstance(session, FlaskSession):
+            return
+        if session._failed is not None:  # a failed request saves nothing
+            failure = session._failed
+            if isinstance(failure, Exception):
+                plan_for = planner(self.config)
+                warn_if_failure_dropped(
+                    failure, self.config, session, plan_for, advice=RAISED_ADVICE
+                )
+            return
         if response.status_code >= 500:
             warn_if_failure_dropped(
                 response.status_code, self.config, session, planner(self.config)
@@ -600,7 +610,7 @@ def _mark_failed(sender: flask.Flask, exception: BaseException, **extra: object)
     """An unhandled exception: whatever the 500 handler answers, save nothing."""
     opened = flask.request.environ.get(ENVIRON_KEY)
     if isinstance(opened, FlaskSession):
-        opened._failed = True
+        opened._failed = exception
 
 
 def _become_error(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session, planner
 from .bounded import Bounded
 from .core import (
+    RAISED_ADVICE,
     SessionConfig,
     SessionOptions,
     check_option_names,
@@ -368,7 +369,8 @@ class _Exchange:
         """The app raised ``error``: before the response was committed, nothing is saved."""
         if not self.committed:
             config = self.sessions.config
-            warn_if_failure_dropped(error, config, self.session, planner(config))
+            plan_for = planner(config)
+            warn_if_failure_dropped(error, config, self.session, plan_for, advice=RAISED_ADVICE)
 
 
 def _fail_on_use(session: Session, error: StoreUnavailable) -> None:

@@ -279,3 +279,37 @@ def test_a_late_assignment_or_deletion_is_said_once(
     said = [r.getMessage() for r in caplog.records if "sessionware: session key" in r.getMessage()]
     said += [r.getMessage() for r in caplog.records if "clear()" in r.getMessage()]
     assert len(said) == (1 if change == "assign" else 2), said
+
+
+@pytest.mark.parametrize("change", ["clear", "write"])
+def test_flask_an_unhandled_exception_that_drops_a_change_is_logged(
+    caplog: pytest.LogCaptureFixture, change: str
+) -> None:
+    """An exception Flask answers with its 500 saves nothing, a logout's clear()
+    included: said, as a 500 returned by the view is."""
+    app = flask.Flask("late")
+    Sessionware(app, secret_key="test-secret-key", store=MemoryStore())
+
+    @app.get("/login")
+    def login() -> str:
+        flask_session["user"] = "ada"
+        return "ok"
+
+    @app.get("/fails")
+    def fails() -> str:
+        if change == "clear":
+            flask_session.clear()  # a logout whose page then fails
+        else:
+            flask_session["note"] = "kept?"
+        raise RuntimeError("boom")
+
+    @app.get("/me")
+    def me() -> dict[str, Any]:
+        return dict(flask_session)
+
+    client = app.test_client()
+    client.get("/login", base_url="https://localhost")
+    assert client.get("/fails", base_url="https://localhost").status_code == 500
+    assert client.get("/me", base_url="https://localhost").get_json() == {"user": "ada"}
+    assert "the app raised RuntimeError before its response started" in caplog.text
+    assert "catch the error in the view that raised it" in caplog.text

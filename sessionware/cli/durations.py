@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from ..stores.base import MAX_DURATION_SECONDS
 from ..errors import ConfigurationError
+from ..stores.base import MAX_DURATION_SECONDS
 
 UNLIMITED = "unlimited"
 _UNITS = {  # seconds per unit; a month is 30 days and a year 365, as calendars vary
