@@ -27,13 +27,13 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from . import codec, devices
 from .devices import DeviceRecord
-from .stores.base import ACTIVE, AuditRecord, Meta, Query
+from .stores.base import ACTIVE, REVOKED, AuditRecord, Meta, Query
 
 JSON = Any  # None | bool | int | float | str | list[JSON] | dict[str, JSON]
 
@@ -177,8 +177,24 @@ def export_item(
     return {**info_json(session_info(session_id, meta)), "payload": payload}
 
 
+def as_now(info: SessionInfo) -> SessionInfo:
+    """A session as it is now, for people (the console, the command, exports).
+
+    The store keeps an ended session's last metadata; what is true now is no
+    payload (0 attributes, 0 bytes; the largest size stays, as history), and for a
+    revoked session no expiry ahead (its end is ``ended_at``). An expired session
+    keeps ``expires_at``: that is when it ended.
+    """
+    if info.status == ACTIVE:
+        return info
+    expires_at = None if info.status == REVOKED else info.expires_at
+    return replace(info, attribute_count=0, current_size_bytes=0, expires_at=expires_at)
+
+
 def info_json(info: SessionInfo) -> dict[str, JSON]:
-    """A session's metadata in the export's with-metadata shape (no payload)."""
+    """A session's metadata in the export's with-metadata shape (no payload), as it is
+    now (:func:`as_now`): ``endedAt`` is when an ended session ended."""
+    info = as_now(info)
     return {
         "id": info.id,
         "userIdentifier": info.user,
@@ -192,6 +208,7 @@ def info_json(info: SessionInfo) -> dict[str, JSON]:
         "maxDataSizeBytes": info.max_size_bytes,
         "lastActivityAt": info.last_activity_at.isoformat(),
         "updatedAt": info.updated_at.isoformat(),
+        "endedAt": None if info.ended_at is None else info.ended_at.isoformat(),
         "attributeCount": info.attribute_count,
         "device": _device_json(info.device),
     }

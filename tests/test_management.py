@@ -781,17 +781,23 @@ def test_export_with_metadata_covers_tombstones_and_pages(store: Any) -> None:
         "maxDataSizeBytes",
         "lastActivityAt",
         "updatedAt",
+        "endedAt",
         "attributeCount",
         "device",
         "payload",
     }
     assert (bob["status"], bob["revokedBy"], bob["payload"]) == ("revoked", "ops", {})
+    # as it is now: ended (when it was revoked), nothing held, no expiry ahead
+    ended = manager.get(made["bob"]).ended_at  # type: ignore[union-attr]
+    assert ended is not None and dt.datetime.fromisoformat(bob["endedAt"]) == ended
+    assert (bob["attributeCount"], bob["currentDataSizeBytes"], bob["expiresAt"]) == (0, 0, None)
+    assert bob["maxDataSizeBytes"] > 0  # (history)
     assert (bob["userIdentifier"], bob["userEmail"], bob["appId"]) == (
         "bob",
         "bob@example.org",
         "shop",
     )
-    assert carol["expiresAt"] is None  # durable
+    assert carol["expiresAt"] is None and carol["endedAt"] is None  # durable, live
     assert carol["payload"] == {"user_id": "carol", "profile": {"email": "carol@example.net"}}
     assert carol["attributeCount"] == 2
     assert 0 < carol["currentDataSizeBytes"] <= carol["maxDataSizeBytes"]

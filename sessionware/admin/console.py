@@ -20,6 +20,7 @@ from urllib.parse import quote
 from ..analytics import DEFAULT_MAX_PAYLOAD_BYTES
 from ..encryption import Keyring
 from ..errors import ConfigurationError, CorruptRecord
+from ..export import as_now
 from ..management import AUDIT_ACTIONS, STATUSES
 from . import charts
 from .csrf import FIELD, CsrfTokens, refusal
@@ -28,7 +29,7 @@ from .http import Request, Response, json_download, plain, redirect
 from .listing import COLUMNS, PAGE_SIZES, Listing
 from .manager import Manager
 from .pages import Pages, checked_callable, maybe_await
-from .render import payload_json, shown, type_name
+from .render import payload_json, type_name
 
 VIEWER, ADMIN = "viewer", "admin"
 ROLES = (VIEWER, ADMIN)
@@ -144,7 +145,7 @@ class AdminConsole(Pages):
         page = await call.manager.list(**listing.filters())
         if (within := listing.within(page.total_pages)) != listing:  # past the end: the last
             listing, page = within, await call.manager.list(**within.filters())
-        page = replace(page, items=[shown(info) for info in page.items])
+        page = replace(page, items=[as_now(info) for info in page.items])
         apps = sorted({item.app for item in page.items} | ({listing.app} - {""}))
         return self._page(
             call,
@@ -173,7 +174,7 @@ class AdminConsole(Pages):
                 heading="No such session",
                 message="This session is gone (logged out, or past retention).",
             )
-        return self._page(call, "detail.html", status, info=shown(info), notice=notice, **extra)
+        return self._page(call, "detail.html", status, info=as_now(info), notice=notice, **extra)
 
     async def reveal(self, call: _Call) -> Response:
         session_id = call.request.form.get("id", "")

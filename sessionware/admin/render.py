@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import missing_extra
-from ..export import SessionInfo, to_json
-from ..stores.base import ACTIVE, REVOKED
+from ..export import to_json
 from ..visible import visible
 from .http import Response
 
@@ -112,20 +110,6 @@ def size(count: int) -> str:
 def short(session_id: str) -> str:
     """The first 12 characters of an id, enough to tell sessions apart on screen."""
     return session_id if len(session_id) <= 13 else session_id[:12] + "…"
-
-
-def shown(info: SessionInfo) -> SessionInfo:
-    """A session as the console shows it, in the table and the detail alike.
-
-    The store keeps an ended session's last metadata; the console shows what is
-    true now: no payload (0 attributes, 0 bytes; the largest size stays, as
-    history), and for a revoked session no expiry ahead (its end is ``ended_at``).
-    An expired session keeps ``expires_at``: that is when it ended.
-    """
-    if info.status == ACTIVE:
-        return info
-    expires_at = None if info.status == REVOKED else info.expires_at
-    return replace(info, attribute_count=0, current_size_bytes=0, expires_at=expires_at)
 
 
 def type_name(value: Any) -> str:

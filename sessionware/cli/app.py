@@ -287,6 +287,13 @@ def revoke_user(
     if not user.strip():  # (no session has a blank user: that is a slip, not "none found")
         raise click.BadParameter("name a user: it is blank", param_hint="'USER'")
     but = f" but {output.clipped(keep)}" if keep else ""
+    # a mistyped --keep would end the very session meant to stay: refuse it first
+    if keep is not None and all(i.id != keep for i in operator.manager.user_sessions(user)):
+        raise Failure(
+            f"--keep {output.clipped(keep)} is not a live session of user "
+            f"'{output.clipped(user)}': nothing was revoked; pass an id that "
+            f"`sessions list --user {output.clipped(user)}` shows"
+        )
     confirm(f"Revoke every live session of user '{output.clipped(user)}'{but}?", yes)
     count = operator.manager.revoke_user(user, actor=actor or login_name(), keep=keep)
     if not count:

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from ..export import JSON, AuditEntry, SessionInfo, SessionPage, info_json, page_json
+from ..export import JSON, AuditEntry, SessionInfo, SessionPage, as_now, info_json, page_json
 from ..visible import hides, visible
 
 PIPE_WIDTH = 400  # a table written to a pipe or file is never wrapped narrower
@@ -102,7 +102,7 @@ def page(listing: SessionPage, as_json: bool) -> None:
         return
     table = Table("id", "user", "email", "app", "status", "last activity (UTC)", "expires (UTC)")
     table.columns[0].no_wrap = True
-    for info in listing.items:
+    for info in map(as_now, listing.items):
         table.add_row(
             cell(info.id),
             cell(_cut(info.user) or None),

@@ -150,6 +150,18 @@ def test_revoke_in_a_pipe_needs_yes(redis_prefix: str, ids: list[str], store: Re
         run("sessions", "revoke", ids[0], "--yes", prefix=redis_prefix), 1
     )
     failed(run("sessions", "revoke", "f" * 32, "--yes", prefix=redis_prefix), 1)
+    # shown as it is now, as the console shows it: ended, holding nothing, no expiry ahead
+    shown = json.loads(ok(run("sessions", "show", ids[0], "--json", prefix=redis_prefix)))
+    assert dt.datetime.fromisoformat(shown["endedAt"]) == info.ended_at
+    assert (shown["expiresAt"], shown["attributeCount"], shown["currentDataSizeBytes"]) == (
+        None,
+        0,
+        0,
+    )
+    table = ok(run("sessions", "show", ids[0], prefix=redis_prefix))
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in table.splitlines()
+            if line.count("│") == 3}  # fmt: skip
+    assert rows["attributeCount"] == "0" and rows["endedAt"] == shown["endedAt"]
 
 
 @pytest.mark.parametrize(("answer", "revoked"), [(b"n\n", False), (b"y\n", True)])
@@ -174,6 +186,13 @@ def test_revoke_user_keeps_one(redis_prefix: str, ids: list[str], store: RedisSt
     assert manager.get(ids[3]).status == "active"  # type: ignore[union-attr]
     assert manager.get(ids[1]).status == "active"  # type: ignore[union-attr]
     failed(run("sessions", "revoke-user", "nobody", "--yes", prefix=redis_prefix), 1)
+    for typo in ("0" * 32, ids[2], ids[0]):  # no such id; another user's; revoked
+        told = failed(
+            run("sessions", "revoke-user", "user1", "--keep", typo, "--yes", prefix=redis_prefix),
+            1,
+        )
+        assert "is not a live session of user 'user1': nothing was revoked" in told
+    assert manager.get(ids[1]).status == "active"  # type: ignore[union-attr]
     for blank in ("", "  "):  # a slip, told as one (exit 2), not "no live session"
         assert "name a user" in failed(
             run("sessions", "revoke-user", blank, "--yes", prefix=redis_prefix), 2
