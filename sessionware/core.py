@@ -40,6 +40,7 @@ from .session import FLASH_KEY, Session
 from .stores.base import (
     EXPIRED,
     MAX_DURATION_SECONDS,
+    MOVED,
     REVOKED,
     TOO_LARGE,
     WRITTEN,
@@ -444,6 +445,24 @@ class Plan:
         if mark is not None:
             raise SessionConflict(gone_id, ended=False, headers=self.result_headers(False))
 
+    def ends_session(self) -> bool:
+        """Whether this is a logout: a delete, or a rotation that carries nothing over
+        (``clear()``, then a new value such as a flash)."""
+        return self.method == "delete" or (
+            self.method == "rotate" and not self.kwargs.get("require_live", True)
+        )
+
+    def refuse_if_overtaken(self, mark: str | None) -> None:
+        """After a logout (:meth:`ends_session`): raise :class:`SessionConflict` (a 409
+        with no cookie) when ``mark`` says a login gave the session a new id before the
+        logout ran, so that it ended nothing and the signed-in session lives on under
+        the cookie the login's response set. Sent again, the logout carries that
+        cookie and ends it. (A mark is left only by a store that keeps them: see
+        ``base.MarkingStore``. The logout's own mark is ``LOGGED_OUT``; a login that
+        came after it finds nothing to move and leaves none.)"""
+        if mark == MOVED:
+            raise SessionConflict(self.args[0], ended=False, headers=self.result_headers(False))
+
     def gone(
         self, ended: bool, written: bool = False, mark: str | None = None
     ) -> list[tuple[str, str]]:
@@ -519,6 +538,11 @@ def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
         if plan.method == "create" and (gone_id := plan.gone_before()):
             plan.refuse_if_taken(gone_id, moved_mark(store, gone_id))
         outcome = getattr(store, plan.method)(*plan.args, **kwargs)
+    if plan.ends_session():  # a logout: was the session moved from under it?
+        mark = moved_mark(store, plan.args[0])
+        if mark == MOVED and plan.method == "rotate":
+            store.delete(plan.args[1])  # the new session it made: its cookie never went out
+        plan.refuse_if_overtaken(mark)
     if outcome is False and plan.method in GONE_MATTERS:
         dead = dead_meta(store, plan.args[0], time.time())
         ended, written = _ended(dead), written_meanwhile(kwargs, dead)
@@ -540,6 +564,11 @@ async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
         if plan.method == "create" and (gone_id := plan.gone_before()):
             plan.refuse_if_taken(gone_id, await amoved_mark(store, gone_id))
         outcome = await getattr(store, "a" + plan.method)(*plan.args, **kwargs)
+    if plan.ends_session():  # a logout: was the session moved from under it?
+        mark = await amoved_mark(store, plan.args[0])
+        if mark == MOVED and plan.method == "rotate":
+            await store.adelete(plan.args[1])  # the new session it made: never sent
+        plan.refuse_if_overtaken(mark)
     if outcome is False and plan.method in GONE_MATTERS:
         dead = await adead_meta(store, plan.args[0], time.time())
         ended, written = _ended(dead), written_meanwhile(kwargs, dead)

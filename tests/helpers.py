@@ -81,7 +81,7 @@ _STORE_METHODS = {"load", "create", "save", "write", "rotate", "delete"}
 
 
 class EndsBeforeSaving:
-    """Wraps a store; once ``armed``, every save and rotation first ends its record
+    """Wraps a store; once ``armed``, every save, rotation and delete first ends its record
     the way ``how`` says: ``"revoke"`` (an operator), ``"logout"`` (a delete, as
     another request's logout does), or writes to it: ``"write"`` (another request
     saves the key ``beside`` meanwhile). That is another request acting between this
@@ -89,9 +89,10 @@ class EndsBeforeSaving:
     record to a new id, as another request's login does; ``"logout-flash"`` replaces
     it, as a logout that then flashes a message does."""
 
-    def __init__(self, store: Any, how: str) -> None:
+    def __init__(self, store: Any, how: str, *, once: bool = False) -> None:
         self.store = store
         self.how = how
+        self.once = once  # disarm after ending one record (a logout's own calls come after)
         self._armed = False
         self._ended: set[str] = set()  # each record is ended once per arming
 
@@ -106,6 +107,7 @@ class EndsBeforeSaving:
     def _end_once(self, session_id: str) -> None:
         if self._armed and session_id not in self._ended:
             self._ended.add(session_id)
+            self._armed = not self.once
             self._end(session_id)
 
     def _end(self, session_id: str) -> None:
@@ -147,14 +149,14 @@ class EndsBeforeSaving:
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self.store, name)
-        if name in ("save", "rotate"):
+        if name in ("save", "rotate", "delete"):
 
             def call(session_id: str, *args: Any, **kwargs: Any) -> Any:
                 self._end_once(session_id)
                 return target(session_id, *args, **kwargs)
 
             return call
-        if name in ("asave", "arotate"):
+        if name in ("asave", "arotate", "adelete"):
 
             async def acall(session_id: str, *args: Any, **kwargs: Any) -> Any:
                 self._end_once(session_id)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sessionware import Keyring, WSGISessionMiddleware
+from sessionware import Keyring, SessionManager, WSGISessionMiddleware
 
 from .helpers import EndsBeforeSaving, set_cookies
 from .shells import SHELLS, shell_client, store
@@ -39,6 +39,11 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
         session.get("a")  # loaded, then the password is checked (meanwhile: "beside")
         session.regenerate()
         session["user"] = params["user"]
+    elif path == "/logout":
+        session.get("a")  # loaded, then the page does its work (meanwhile: a login)
+        session.clear()
+        if "flash" in params:
+            session.flash(params["flash"])
     elif path == "/cors":  # what a CORS middleware or flask-cors adds for an SPA
         session["n"] = session.get("n", 0) + 1
         return 200, {}, {**CORS, "x-app": "kept?", "vary": "Accept-Encoding, Origin"}
@@ -76,6 +81,34 @@ def test_a_login_over_a_write_made_meanwhile_answers_409_and_loses_neither(
         again = client.get("/login", params={"user": "ann"})
         assert again.status_code == 200 and client.cookies["session"] != before
         assert client.get("/read").json() == {"keys": ["a", "beside", "user"]}
+
+
+@pytest.mark.parametrize("flash", [None, "Signed out."])
+def test_a_logout_that_a_login_overtook_answers_409_and_ends_nothing_silently(
+    shell: str, store: Any, flash: str | None
+) -> None:
+    """A logout loaded the session; a login gave it a new id before the logout's
+    delete (or its new session, with a flash) ran: the delete found nothing, and the
+    signed-in session lives on under the cookie the login's response set. A 200 would
+    tell the user they signed out; the 409 has them send it again with that cookie."""
+    moving = EndsBeforeSaving(store, "login", once=True)
+    with shell_client(shell, handler, moving) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        before = client.cookies["session"]
+        moving.armed = True
+        logout = client.get("/logout", params={} if flash is None else {"flash": flash})
+        assert logout.status_code == 409, logout.text
+        assert "set-cookie" not in logout.headers and client.cookies["session"] == before
+    users = [s for s in SessionManager(store).list().items if s.status == "active"]
+    assert len(users) == 1  # the login's session: alive, for its cookie's logout to end
+
+
+def test_a_logout_alone_still_answers_200(shell: str, store: Any) -> None:
+    with shell_client(shell, handler, store) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        assert client.get("/logout").status_code == 200
+        assert client.get("/read").json() == {"keys": []}
+    assert [s.status for s in SessionManager(store).list().items] == []
 
 
 class StoreOfBefore:
