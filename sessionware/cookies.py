@@ -19,7 +19,8 @@ import hashlib
 import ipaddress
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, NamedTuple
@@ -129,6 +130,13 @@ def signing_keys(secret_keys: Any) -> list[bytes]:
     str, bytes, or a secret that :func:`_revealed` opens) as bytes, newest first.
     Raises ConfigurationError for no key, an empty one or one of another type."""
     secret_keys = _revealed(secret_keys)
+    if isinstance(secret_keys, (Mapping, AbstractSet)):  # no order, or keys that are names
+        kind = "a dict" if isinstance(secret_keys, Mapping) else "a set"
+        raise ConfigurationError(
+            f"secret_key is {kind}: give a str or bytes key, or a list of them newest first "
+            "(the first signs, every one verifies); a set has no order, and a dict's keys "
+            "would be taken for the secrets"
+        )
     try:  # (a number, or the `...` of an example copied as it is, is no list of keys)
         given = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys or ())
     except TypeError:
@@ -287,10 +295,13 @@ def cookie_values(headers: Iterable[str], name: str, *, joined: bool = False) ->
         for pair_name, value in _pairs(header):
             if pair_name == name:
                 found.append(value.partition(",")[0].rstrip(_OWS) if joined else value)
-            elif opening and "," in pair_name:  # "flag, session=...": a bare name ended one
-                if pair_name.rpartition(",")[2].lstrip(_OWS) == name:
-                    later.append(value.partition(",")[0].rstrip(_OWS))
-            elif opening and prefix in value:
+            elif (  # "flag, session=...": a bare name ended one
+                opening and "," in pair_name and pair_name.rpartition(",")[2].lstrip(_OWS) == name
+            ):
+                later.append(value.partition(",")[0].rstrip(_OWS))
+                continue
+            # ("session=old, session=new": ours, its header's last, then ours opening the next)
+            if opening and prefix in value:
                 for piece in value.split(",")[1:]:
                     piece = piece.lstrip(_OWS)
                     if piece.startswith(prefix):

@@ -263,9 +263,14 @@ class SessionConfig:
                 f"max_payload_bytes must be a positive int up to {MAX_RECORD_BYTES}, "
                 f"not {max_payload_bytes!r}"
             )
-        for flag, value in (("enabled", enabled), ("require_https", require_https)):
-            if not isinstance(value, bool):
-                raise ConfigurationError(f"{flag} must be True or False, not {value!r}")
+        for flag, value in (
+            ("enabled", enabled),
+            ("require_https", require_https),
+            ("secure", secure),
+            ("http_only", http_only),
+            ("autoload", autoload),
+        ):
+            _flag(value, flag)  # "false" from a file or the environment is no False
         return cls(
             signer=(TokenSigner if bearer else CookieSigner)(secret_key),
             cookie=CookieSettings(

@@ -112,6 +112,16 @@ def test_joined_headers_are_read_only_where_a_server_joins_them() -> None:
     assert cookie_values(["a=1, session=V"], "session") == []  # ASGI gets headers apart
 
 
+def test_a_joined_header_whose_first_part_holds_ours_too_keeps_both() -> None:
+    """gunicorn joins ``Cookie: session=stale`` and ``Cookie: session=valid`` into one:
+    the first is tried first, and the second after it (a stale one never hides it)."""
+    joined = "session=STALE, session=VALID"
+    assert cookie_values([joined], "session", joined=True) == ["STALE", "VALID"]
+    assert cookie_values(["session=A, b=1, session=B; c=2"], "session", joined=True) == ["A", "B"]
+    assert cookie_values([joined], "session") == ["STALE, session=VALID"]  # not joined: one value
+    assert cookie_values(["__Host-s=A, __Host-s=B"], "__Host-s", joined=True) == ["A"]
+
+
 def test_a_comma_inside_another_value_never_outranks_a_real_cookie() -> None:
     header = "other=x, session=ATTACKER; session=VICTIM"
     assert cookie_values([header], "session", joined=True) == ["VICTIM", "ATTACKER"]

@@ -91,6 +91,30 @@ def test_bad_secret_keys_are_configuration_errors(bad: object) -> None:
         CookieSigner(bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("keys", "kind"),
+    [
+        ({"k": "x" * 43}, "a dict"),
+        ({"x" * 43, "y" * 43}, "a set"),
+        (frozenset({"x" * 43}), "a set"),
+    ],
+)
+def test_a_dict_or_a_set_of_keys_is_refused_saying_why(keys: object, kind: str) -> None:
+    """A dict's keys would be taken for the secrets (b"k": one byte), and a set has
+    no order to say which key is the newest, the one that signs."""
+    with pytest.raises(ConfigurationError, match=f"secret_key is {kind}"):
+        SessionConfig.build(secret_key=keys)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("flag", ["secure", "http_only", "autoload", "enabled", "require_https"])
+@pytest.mark.parametrize("value", ["false", "0", 0, None])
+def test_a_flag_that_is_not_a_bool_is_refused(flag: str, value: object) -> None:
+    """"false" from a file or the environment is truthy: taken as True, it would
+    silently do the opposite of what was written."""
+    with pytest.raises(ConfigurationError, match=f"{flag} must be True or False"):
+        SessionConfig.build(secret_key="k" * 40, **{flag: value})  # type: ignore[arg-type]
+
+
 def test_secret_never_shows_in_repr() -> None:
     assert "hunter2" not in repr(CookieSigner("hunter2"))
     assert "hunter2" not in repr(SessionConfig.build(secret_key="hunter2"))
