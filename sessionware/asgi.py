@@ -173,6 +173,12 @@ class SessionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
+            if kind == "lifespan" and self.bound is not None:  # is the type there?
+                check = _StartupCheck(self.bound, receive, send)
+                await self.app(scope, check.receive, check.send)
+                if check.problem is not None:  # (a test client's startup raises it)
+                    raise ConfigurationError(check.problem)
+                return
             await self.app(scope, receive, send)
             return
         config = self.config
@@ -297,6 +303,35 @@ _INIT_OPTIONS = frozenset(inspect.signature(SessionMiddleware.__init__).paramete
     "self",
     "app",
 }
+
+
+class _StartupCheck:
+    """The lifespan protocol of a middleware bound to a type: the app's startup
+    complete is answered with startup failed when the type is not in the store, so
+    that the server stops at start-up (uvicorn: "Application startup failed.
+    Exiting."), where every request would otherwise answer 500. The app, which did
+    start, is then told to shut down (its shutdown complete stays here), and the
+    middleware raises the problem once it has ended."""
+
+    def __init__(self, bound: BoundType, receive: Receive, send: Send) -> None:
+        self.bound, self._receive, self._send = bound, receive, send
+        self.problem: str | None = None
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            from .session_types.binding import astartup_problem  # (a bound one's only)
+
+            self.problem = await astartup_problem(self.bound)
+            if self.problem is not None:
+                message = {"type": "lifespan.startup.failed", "message": self.problem}
+        elif self.problem is not None and message["type"].startswith("lifespan.shutdown"):
+            return  # (the server was told the startup failed: it expects no more)
+        await self._send(message)
+
+    async def receive(self) -> Message:
+        if self.problem is not None:
+            return {"type": "lifespan.shutdown"}
+        return await self._receive()
 
 
 class _Response:

@@ -33,7 +33,7 @@ from .core import (
 )
 from .devices import KNOWN_DEVICES, remembered
 from .disabled import disabled
-from .errors import StoreUnavailable, TokenRequired
+from .errors import ConfigurationError, StoreUnavailable, TokenRequired
 from .lifecycle import SessionHooks, observed
 from .responses import (
     SAVE_ERRORS,
@@ -398,6 +398,12 @@ def _discard(data: bytes) -> None:
 
 
 def _bound(tag: str, store: object, asynchronous: bool) -> BoundType | None:
-    from .session_types.binding import bound_type  # only a bound middleware needs it
+    """The binding, checked at start-up: ConfigurationError when the store answers that
+    no such type is registered (every request would fail). A store that cannot be read
+    now is no refusal: requests try again, answering 503 until it can."""
+    from .session_types.binding import bound_type, startup_problem  # a bound one's only
 
-    return bound_type(tag, store, asynchronous=asynchronous)
+    bound = bound_type(tag, store, asynchronous=asynchronous)
+    if bound is not None and (problem := startup_problem(bound)) is not None:
+        raise ConfigurationError(problem)
+    return bound

@@ -109,7 +109,7 @@ def test_a_dict_or_a_set_of_keys_is_refused_saying_why(keys: object, kind: str) 
 @pytest.mark.parametrize("flag", ["secure", "http_only", "autoload", "enabled", "require_https"])
 @pytest.mark.parametrize("value", ["false", "0", 0, None])
 def test_a_flag_that_is_not_a_bool_is_refused(flag: str, value: object) -> None:
-    """"false" from a file or the environment is truthy: taken as True, it would
+    """ "false" from a file or the environment is truthy: taken as True, it would
     silently do the opposite of what was written."""
     with pytest.raises(ConfigurationError, match=f"{flag} must be True or False"):
         SessionConfig.build(secret_key="k" * 40, **{flag: value})  # type: ignore[arg-type]

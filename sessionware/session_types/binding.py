@@ -10,12 +10,20 @@ with :func:`~sessionware.session_types.access.session_of`.
 
 from __future__ import annotations
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, StoreUnavailable, UnknownSessionType
 from ..stores.base import AsyncRegistryStore, RegistryStore
 from .access import ASGI_KEY, WSGI_KEY, register
 from .registry import BoundType
 
-__all__ = ["ASGI_KEY", "WSGI_KEY", "BoundType", "bound_type", "register"]
+__all__ = [
+    "ASGI_KEY",
+    "WSGI_KEY",
+    "BoundType",
+    "astartup_problem",
+    "bound_type",
+    "register",
+    "startup_problem",
+]
 
 
 def bound_type(tag: str | None, store: object, *, asynchronous: bool) -> BoundType | None:
@@ -31,3 +39,36 @@ def bound_type(tag: str | None, store: object, *, asynchronous: bool) -> BoundTy
             f"{type(store).__qualname__} has none"
         )
     return BoundType(tag, store)
+
+
+def startup_problem(bound: BoundType) -> str | None:
+    """Why a middleware bound to ``bound``'s tag cannot serve, read once at start-up:
+    no such type in the store (every request would fail). ``None`` when the type is
+    there, or when the store cannot be read now (requests try again, answering 503
+    until it can)."""
+    try:
+        bound.current()
+    except UnknownSessionType as error:
+        return _unknown(bound.tag, error)
+    except StoreUnavailable:
+        return None
+    return None
+
+
+async def astartup_problem(bound: BoundType) -> str | None:
+    """:func:`startup_problem` for an async store."""
+    try:
+        await bound.acurrent()
+    except UnknownSessionType as error:
+        return _unknown(bound.tag, error)
+    except StoreUnavailable:
+        return None
+    return None
+
+
+def _unknown(tag: str, error: UnknownSessionType) -> str:
+    return (
+        f"sessionware: session_type={tag!r} names no session type in the store ({error}); "
+        "every request would fail: create the type first (SessionManager(store).types."
+        "create, or `sessionware types create`), or fix the tag"
+    )
