@@ -303,7 +303,22 @@ def ttl_record(actor: str, session_id: str, ttl: Duration | None, now: float) ->
     if ttl_seconds is None:
         return AuditRecord(now, actor, TTL, session_id, "unlimited")
     text = f"{ttl_seconds:.3f}".rstrip("0").rstrip(".")  # never an exponent
-    return AuditRecord(now, actor, TTL, session_id, f"expires in {text} s")
+    return AuditRecord(now, actor, TTL, session_id, f"expires in {text} s{_readable(ttl_seconds)}")
+
+
+_SPANS = ((365 * 86400, "year"), (86400, "day"), (3600, "hour"), (60, "minute"))
+
+
+def _readable(ttl_seconds: float) -> str:
+    """`` (about 100 years)``, `` (15 minutes)``: a TTL of a minute or more in the
+    largest unit it fills, for people reading the log; ``""`` under a minute."""
+    for size, unit in _SPANS:
+        if ttl_seconds >= size:
+            count = ttl_seconds / size
+            about = "" if count == int(count) else "about "
+            count = round(count)
+            return f" ({about}{count} {unit}{'' if count == 1 else 's'})"
+    return ""
 
 
 def audit_filter(

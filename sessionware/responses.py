@@ -196,13 +196,17 @@ def warn_if_cookie_will_be_dropped(
     if name in _warned_hosts or len(_warned_hosts) >= 1000:
         return
     _warned_hosts.add(name)
+    test_client = (  # Starlette's and FastAPI's TestClient asks for http://testserver
+        '; in tests, TestClient(app, base_url="https://testserver")' if name == "testserver" else ""
+    )
     logger.warning(
         "sessionware: a Secure session cookie was set on a plain-http request to %r; every "
         "browser drops it, so sessions will not stick. Serve https; behind a proxy, pass the "
         "forwarded scheme (uvicorn --proxy-headers, gunicorn --forwarded-allow-ips); or set "
         "secure=False for local development (SESSIONWARE_SECURE = False in a Flask app's "
-        "config)",
+        "config)%s",
         name,
+        test_client,
     )
 
 
@@ -216,8 +220,8 @@ def _warn_if_no_browser(agent: bytes | str | None) -> None:
     Flask's test client (Werkzeug/) keeps such cookies too."""
     if isinstance(agent, bytes):
         agent = agent.decode("latin-1")
-    if _warned_client[0] or (agent or "").startswith(("Mozilla/", "Werkzeug/")):
-        return
+    if _warned_client[0] or agent is None or agent.startswith(("Mozilla/", "Werkzeug/")):
+        return  # (no User-Agent at all: a test tool's own request, as Flask's session_transaction)
     _warned_client[0] = True
     shown = (agent or "no User-Agent")[:60]
     logger.warning(

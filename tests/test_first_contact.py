@@ -104,6 +104,18 @@ def test_a_secure_cookie_over_plain_http_warns_once_per_host(
     warned = [r.getMessage() for r in caplog.records if "plain-http" in r.message]
     assert len(warned) == 1
     assert "'shop.example'" in warned[0] and "--proxy-headers" in warned[0]
+    assert "TestClient" not in warned[0]
+
+
+def test_the_plain_http_warning_for_a_test_client_names_its_fix(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = starlette_app(store=MemoryStore())
+    responses._warned_hosts.clear()
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        TestClient(app).get("/put")  # Starlette's default: http://testserver
+    (warned,) = [r.getMessage() for r in caplog.records if "plain-http" in r.message]
+    assert 'TestClient(app, base_url="https://testserver")' in warned
 
 
 def test_no_dropped_cookie_warning_for_hosts_that_require_https_counts_as_local(
@@ -168,6 +180,16 @@ def test_a_script_getting_a_secure_cookie_over_local_http_is_told_once(
     warned = [r.getMessage() for r in caplog.records if "most likely will not" in r.message]
     assert len(warned) == 1 and "'python-httpx/0.28.1'" in warned[0]
     assert "secure=False" in warned[0]
+
+
+def test_a_request_with_no_user_agent_at_all_is_not_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Flask's session_transaction() makes such a request: a test tool, not a script."""
+    responses._warned_client[0] = False
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        responses.warn_if_cookie_will_be_dropped(True, "http", "127.0.0.1:5000", None)
+    assert "most likely will not" not in caplog.text and not responses._warned_client[0]
 
 
 def _closed_port() -> int:

@@ -941,7 +941,7 @@ def test_set_ttl_with_an_actor_is_audited_and_the_log_filters(store: Any) -> Non
     ttl = manager.audit_log(action="ttl")
     assert [(e.actor, e.session_id, e.reason) for e in ttl] == [
         ("erik", made["alice2"], "unlimited"),
-        ("dana", made["alice1"], "expires in 90 s"),
+        ("dana", made["alice1"], "expires in 90 s (about 2 minutes)"),
     ]
     assert [e.action for e in manager.audit_log(actor="dana")] == ["reveal", "ttl"]
     assert manager.audit_log(actor="dana", action="revoke") == []
@@ -1056,4 +1056,4 @@ def test_a_ttl_change_is_logged_in_plain_seconds_never_an_exponent(store: Any) -
     assert manager.set_ttl(session_id, dt.timedelta(days=180), actor="dana")
     assert manager.set_ttl(session_id, 1.25, actor="dana")
     reasons = [e.reason for e in manager.audit_log(action="ttl")]
-    assert reasons == ["expires in 1.25 s", "expires in 15552000 s"]
+    assert reasons == ["expires in 1.25 s", "expires in 15552000 s (180 days)"]

@@ -103,6 +103,7 @@ class AdminConsole(Pages):
             ("GET", "/session"): self.detail,
             ("POST", "/reveal"): self.reveal,
             ("POST", "/ttl"): self.ttl,
+            ("GET", "/revoke"): self.confirm_revoke,
             ("POST", "/revoke"): self.revoke,
             ("POST", "/export"): self.export,
             ("GET", "/audit"): self.audit,
@@ -163,9 +164,9 @@ class AdminConsole(Pages):
     ) -> Response:
         # a POST's form names the session it acted on: that one is shown, whatever the URL
         session_id = call.request.form.get("id") or call.request.query.get("id", "")
-        if notice is None:  # after an action on the full page: what it did (see _done)
-            notice = _DONE.get(call.request.query.get("done", ""))
         info = await call.manager.get(session_id) if session_id else None
+        if notice is None and info is not None:  # after an action on the full page
+            notice = self._done_notice(call, session_id)
         if info is None:
             return self._page(
                 call,
@@ -204,6 +205,13 @@ class AdminConsole(Pages):
         what = "unlimited" if minutes is None else f"expires in {minutes:g} min"
         return await self._done(call, "ttl", f"Payload TTL updated: {what}.")
 
+    async def confirm_revoke(self, call: _Call) -> Response:
+        """The question before a revoke, as a page of its own (GET: Back returns to it
+        without sending anything again)."""
+        if not call.operator.is_admin:
+            return plain(403, f"The {call.operator.role} role cannot do this; ask an admin.")
+        return await self.detail(call, confirm_revoke=True)
+
     async def revoke(self, call: _Call) -> Response:
         if call.request.form.get("confirm") != "yes":
             return await self.detail(call, confirm_revoke=True)
@@ -218,8 +226,23 @@ class AdminConsole(Pages):
         (so that a reload or Back does not send the action again)."""
         if call.request.headers.get("x-console-partial") == "1":
             return _changed(await self.detail(call, notice or _DONE[done]))
-        session_id = quote(call.request.form.get("id", ""), safe="")
-        return redirect(f"{call.request.root}/session?id={session_id}&done={done}")
+        session_id = call.request.form.get("id", "")
+        proof = self.tokens.issue("done", done, session_id, call.operator.name)
+        where = f"{call.request.root}/session?id={quote(session_id, safe='')}"
+        return redirect(f"{where}&done={done}&proof={proof}")
+
+    def _done_notice(self, call: _Call, session_id: str) -> str | None:
+        """What an action did, from the word its redirect carried (``?done=``), shown
+        only with the proof it carried too: a token bound to the session and this
+        operator, so that a link made elsewhere cannot say a session was revoked."""
+        query = call.request.query
+        done = query.get("done", "")
+        proof = query.get("proof")
+        if done not in _DONE or not self.tokens.valid(
+            proof, "done", done, session_id, call.operator.name
+        ):
+            return None
+        return _DONE[done]
 
     async def export(self, call: _Call) -> Response:
         listing = Listing.from_query(call.request.form)

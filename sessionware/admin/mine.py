@@ -13,7 +13,7 @@ so the page tells nobody whether another user's session exists.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from ..digits import whole_number
@@ -104,7 +104,7 @@ class MySessions(Pages):
                 sessions=sessions,
                 current=current,
                 csrf=self.tokens.issue(*identity),
-                notice=ended_notice(request.query.get("ended", "")),
+                notice=self._ended_notice(request.query, identity),
             )
         if route == ("POST", "/end"):
             session_id = request.form.get("id", "")
@@ -112,11 +112,17 @@ class MySessions(Pages):
             # A record names its user as the middleware recorded them: with
             # hash_user_ids, a keyed hash under one of the ring's keys, not the id.
             yours = user_keys(self.encryption, given)
+            if session_id == current and current:
+                return self._back(
+                    request,
+                    409,
+                    "This is the device you are using",
+                    "To end the session on this device, sign out of the site.",
+                )
             if (
                 info is None
                 or info.user not in yours
                 or info.status != ACTIVE
-                or session_id == current
                 or (self.app_id is not None and info.app != self.app_id)
             ):
                 return self._back(
@@ -127,7 +133,7 @@ class MySessions(Pages):
                     "been signed out already, from another tab or device.",
                 )
             ended = int(await manager.revoke(session_id, actor=actor))
-            return redirect(f"{request.root}/?ended={ended}")
+            return self._after_ending(request, ended, identity)
         if route == ("POST", "/end-others"):
             try:
                 ended = await manager.revoke_user(
@@ -141,8 +147,21 @@ class MySessions(Pages):
                     "New sign-ins kept appearing while the others were signed out. "
                     "Change your password, then try again.",
                 )
-            return redirect(f"{request.root}/?ended={ended}")
+            return self._after_ending(request, ended, identity)
         return plain(405 if request.path in ("/", "/end", "/end-others") else 404)
+
+    def _after_ending(self, request: Request, ended: int, identity: tuple[str, ...]) -> Response:
+        """The redirect back to the list, saying how many sessions ended: the count
+        carries a proof (a token bound to this user and device), so that a link made
+        elsewhere cannot show a notice of sessions ended that were not."""
+        proof = self.tokens.issue("ended", str(ended), *identity)
+        return redirect(f"{request.root}/?ended={ended}&proof={proof}")
+
+    def _ended_notice(self, query: Mapping[str, str], identity: tuple[str, ...]) -> str | None:
+        ended = query.get("ended", "")
+        if not self.tokens.valid(query.get("proof"), "ended", ended, *identity):
+            return None
+        return ended_notice(ended)
 
     def _back(self, request: Request, status: int, heading: str, message: str) -> Response:
         """An error page that says what happened and leads back to the list."""

@@ -789,6 +789,11 @@ def _next_step(error: Exception) -> str:
             "Put the server's password in the store's URL: redis://:PASSWORD@host:port/db "
             "(redis://USER:PASSWORD@host:port/db for an ACL user)"
         )
+    if "DB index is out of range" in str(error):
+        return (
+            "The store URL's database number (redis://host:port/DB) is one this server "
+            "does not have: its databases setting allows 0 to 15 unless changed"
+        )
     if isinstance(error, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)):
         return (  # (redis-py's "TTL exhausted": redirected until it gave up)
             "A Redis Cluster slot was moving between nodes (resharding, or a failover): "

@@ -274,7 +274,13 @@ class WireClient:
                 )
             await asyncio.wait_for(opening, self._connect_timeout)
         except (OSError, asyncio.TimeoutError) as error:
-            raise redis.ConnectionError(f"cannot connect to Redis: {error}") from error
+            waited = self._connect_timeout
+            said = str(error) or (
+                type(error).__name__ if waited is None else f"no answer within {waited:g} s"
+            )
+            if not str(error) and settings["tls"]:  # (a plain server waits for more)
+                said += " (rediss://: is the server's port TLS?)"
+            raise redis.ConnectionError(f"cannot connect to Redis: {said}") from error
         hello = greeting(settings)
         try:
             check_greeting(hello, await self._send(protocol, hello) if hello else [])

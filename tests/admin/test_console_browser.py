@@ -246,6 +246,30 @@ def test_ttl_and_revoke_act_at_once(new_page: Any, site: Site) -> None:
     assert row.locator(".badge").inner_text() == "revoked"
 
 
+def test_a_revoke_on_a_detail_opened_as_a_page_leaves_back_harmless(
+    new_page: Any, site: Site
+) -> None:
+    """On a full page the question is a page of its own (a GET) and the revoke ends in a
+    redirect: Back returns to the question, with no "Confirm Form Resubmission"."""
+    page = console(new_page, site)
+    page.goto(f"{CONSOLE}/session?id={site.ids['user10']}")
+    page.get_by_role("button", name="Revoke", exact=True).click()
+    confirm = page.get_by_role("alertdialog", name="Confirm revoke")
+    confirm.wait_for()
+    assert "/revoke?id=" in page.url
+    with page.expect_navigation():
+        confirm.get_by_role("button", name="Yes, revoke").click()
+    page.get_by_text("Session revoked.").wait_for()
+    assert site.manager.get(site.ids["user10"]).status == "revoked"  # type: ignore[union-attr]
+    audited = [e for e in site.manager.audit_log() if e.session_id == site.ids["user10"]]
+    page.go_back()
+    page.get_by_role("heading", name=re.compile("Session")).wait_for()
+    assert "/revoke?id=" in page.url
+    assert page.get_by_role("alertdialog", name="Confirm revoke").count() == 0  # not active
+    again = [e for e in site.manager.audit_log() if e.session_id == site.ids["user10"]]
+    assert again == audited  # nothing sent again
+
+
 def test_the_dialog_sends_a_form_once_and_says_why_one_was_refused(
     new_page: Any, site: Site
 ) -> None:

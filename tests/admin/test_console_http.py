@@ -153,7 +153,7 @@ def test_the_method_and_body_are_checked() -> None:
     app, _ = build(MemoryStore())
     with TestClient(app, base_url="http://testserver") as client:
         client.cookies.set("operator", "admin:ada")
-        assert client.get(f"{CONSOLE}/revoke").status_code == 405
+        assert client.get(f"{CONSOLE}/reveal").status_code == 405
         assert client.get(f"{CONSOLE}/nowhere").status_code == 404
         big = client.post(
             f"{CONSOLE}/revoke",
@@ -331,7 +331,7 @@ def test_my_sessions_over_wsgi_behind_the_wsgi_middleware() -> None:
     page = laptop.get("/me/").get_data(as_text=True)
     assert page.count('<li class="device') == 2 and "This device" in page
     ended = laptop.post("/me/end-others", data={"csrf_token": token_of(page)})
-    assert ended.status_code == 303 and ended.headers["location"] == "/me/?ended=1"
+    assert ended.status_code == 303 and ended.headers["location"].startswith("/me/?ended=1&proof=")
     assert len(SessionManager(store).user_sessions("wes")) == 1
     assert "signed in" in laptop.get("/login").get_data(as_text=True)
 
@@ -406,7 +406,9 @@ def test_my_sessions_limited_to_one_app_shows_and_ends_only_that_apps(
     assert ended.status_code == (404 if app_id else 303)
     page = laptop.get("/me/").get_data(as_text=True)
     ended = laptop.post("/me/end-others", data={"csrf_token": token_of(page)})
-    assert ended.headers["location"] == "/me/?ended=0"  # the forum's: kept, or ended above
+    assert ended.headers["location"].startswith(
+        "/me/?ended=0&proof="
+    )  # the forum's: kept, or ended above
     alive = [info.app for info in SessionManager(store).user_sessions("wes")]
     assert sorted(alive) == (["forum", "shop"] if app_id else ["shop"])
     with pytest.raises(ConfigurationError, match="app_id"):
@@ -521,26 +523,78 @@ def test_the_console_refuses_a_ttl_under_a_minute() -> None:
         form = {"id": session_id, "csrf_token": token, "ttl_minutes": "1"}
         done = client.post(f"{CONSOLE}/ttl", data=form, follow_redirects=False)
         assert done.status_code == 303  # so that a reload or Back sends nothing again
-        assert done.headers["location"] == f"{CONSOLE}/session?id={session_id}&done=ttl"
+        assert done.headers["location"].startswith(
+            f"{CONSOLE}/session?id={session_id}&done=ttl&proof="
+        )
         for _ in range(2):  # the page it leads to, reloaded: no second change
             assert "Payload TTL updated." in client.get(done.headers["location"]).text
         partial = {"x-console-partial": "1"}  # in the dialog: the details, at once
         answer = client.post(f"{CONSOLE}/ttl", data=form, headers=partial)
         assert answer.status_code == 200 and "expires in 1 min." in answer.text
     entries = SessionManager(store).audit_log(action="ttl")
-    assert [entry.reason for entry in entries] == ["expires in 60 s"] * 2
+    assert [entry.reason for entry in entries] == ["expires in 60 s (1 minute)"] * 2
 
 
-def test_my_sessions_show_only_a_count_of_ended_sessions() -> None:
+def test_my_sessions_show_only_a_count_of_sessions_they_ended() -> None:
+    """The notice after ending sessions comes from the redirect, with a proof bound to
+    the user and device: a link made elsewhere shows none, whatever count it names."""
+    app, _ = build(MemoryStore())
+    with TestClient(app, base_url="http://testserver") as laptop:
+        laptop.post("/login", data={"user": "rita"})
+        with TestClient(app, base_url="http://testserver") as phone:
+            phone.post("/login", data={"user": "rita"})
+        page = laptop.get(f"{MINE}/").text
+        ended = laptop.post(
+            f"{MINE}/end-others", data={"csrf_token": token_of(page)}, follow_redirects=False
+        )
+        where = ended.headers["location"]
+        assert "ended=1&proof=" in where
+        shown = laptop.get(where).text
+        assert '<p class="notice" role="status">Ended 1 session.</p>' in shown
+        forged = where.replace("ended=1", "ended=9999")
+        for link in (forged, f"{MINE}/?ended=3", f"{MINE}/?ended=1&proof=1.abc"):
+            assert 'class="notice"' not in laptop.get(link).text, link
+        for hostile in ("all your sessions - call 555-0100", "-1", "1e3", "12345678", " 2"):
+            page = laptop.get(f"{MINE}/", params={"ended": hostile}).text
+            assert 'class="notice"' not in page and "555-0100" not in page, hostile
+
+
+def test_ending_this_very_device_by_its_id_says_to_sign_out_instead() -> None:
     app, _ = build(MemoryStore())
     with TestClient(app, base_url="http://testserver") as client:
         client.post("/login", data={"user": "rita"})
-        for ended, notice in (("1", "Ended 1 session."), ("3", "Ended 3 sessions.")):
-            page = client.get(f"{MINE}/", params={"ended": ended}).text
-            assert f'<p class="notice" role="status">{notice}</p>' in page
-        for hostile in ("all your sessions - call 555-0100", "-1", "1e3", "12345678", " 2"):
-            page = client.get(f"{MINE}/", params={"ended": hostile}).text
-            assert 'class="notice"' not in page and "555-0100" not in page, hostile
+        current = client.get("/whoami").json()["id"]
+        page = client.get(f"{MINE}/").text
+        refused = client.post(f"{MINE}/end", data={"id": current, "csrf_token": token_of(page)})
+        assert refused.status_code == 409 and "This is the device you are using" in refused.text
+        assert client.get("/whoami").json()["id"] == current  # still signed in
+
+
+def test_a_revoke_asks_on_a_page_of_its_own_and_says_what_it_did_only_when_it_did() -> None:
+    """The question is a GET (Back after the revoke returns to it, sending nothing
+    again); the notice after it needs the proof its redirect carried."""
+    store = MemoryStore()
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        with TestClient(app, base_url="http://testserver") as sam:  # (a session to forge on)
+            sam.post("/login", data={"user": "sam"})
+            other = sam.get("/whoami").json()["id"]
+        client.post("/login", data={"user": "rita"})
+        session_id = client.get("/whoami").json()["id"]
+        client.cookies.set("operator", "viewer:vic")
+        assert client.get(f"{CONSOLE}/revoke", params={"id": session_id}).status_code == 403
+        client.cookies.set("operator", "admin:ada")
+        asked = client.get(f"{CONSOLE}/revoke", params={"id": session_id})
+        assert asked.status_code == 200 and "Yes, revoke" in asked.text
+        assert SessionManager(store).get(session_id).status == "active"  # type: ignore[union-attr]
+        form = {"id": session_id, "csrf_token": token_of(asked.text), "confirm": "yes"}
+        done = client.post(f"{CONSOLE}/revoke", data=form, follow_redirects=False)
+        assert done.status_code == 303 and "done=revoked&proof=" in done.headers["location"]
+        assert "Session revoked." in client.get(done.headers["location"]).text
+        forged = f"{CONSOLE}/session?id={other}&done=revoked"
+        assert "Session revoked." not in client.get(forged).text
+        moved = done.headers["location"].replace(session_id, other)  # its proof, elsewhere
+        assert "Session revoked." not in client.get(moved).text
 
 
 def test_a_revoked_row_shows_no_expiry_and_no_payload() -> None:
@@ -576,7 +630,7 @@ def test_head_is_answered_like_get_without_a_body() -> None:
             )
             assert int(head.headers["content-length"]) > 0
             assert head.headers["cache-control"] == "no-store"
-        assert client.head(f"{CONSOLE}/revoke").status_code == 405
+        assert client.head(f"{CONSOLE}/reveal").status_code == 405
         assert client.head(f"{MINE}/end").status_code == 405
 
 
@@ -685,7 +739,7 @@ def test_my_sessions_ends_an_own_session_when_user_ids_are_hashed() -> None:
         refused = laptop.post("/me/end", data={**form, "id": session_id})
         assert refused.status_code == 404 and "not among the ones you are signed in" in refused.text
     ended = laptop.post("/me/end", data={**form, "id": phone_id}, follow_redirects=False)
-    assert ended.status_code == 303 and ended.headers["location"] == "/me/?ended=1"
+    assert ended.status_code == 303 and ended.headers["location"].startswith("/me/?ended=1&proof=")
     assert [i.id for i in SessionManager(store, encryption=ring).user_sessions("max")] == [other_id]
     assert len(SessionManager(store, encryption=ring).user_sessions("mia")) == 1
     for client in clients:
@@ -718,7 +772,7 @@ def test_a_user_whose_id_is_another_users_hash_gets_only_their_own_sessions(
     refused = mallory.post("/me/end", data={**form, "id": phone_id})
     assert refused.status_code == 404 and "not among the ones you are signed in" in refused.text
     ended = mallory.post("/me/end-others", data=form, follow_redirects=False)
-    assert ended.headers["location"] == "/me/?ended=0"
+    assert ended.headers["location"].startswith("/me/?ended=0&proof=")
     assert sorted(i.id for i in manager.user_sessions("alice")) == sorted([laptop_id, phone_id])
     # the manager takes user ids: the tag is Mallory's id, hashed like any other
     assert [i.id for i in manager.user_sessions(alice_tag)] == [mallory_id]
@@ -799,7 +853,9 @@ def test_the_readme_flask_recipe_gives_the_mounted_pages_the_flask_session() -> 
     mine = laptop.get("/account/sessions/").get_data(as_text=True)
     assert mine.count('<li class="device') == 2 and "This device" in mine
     ended = laptop.post("/account/sessions/end-others", data={"csrf_token": token_of(mine)})
-    assert ended.status_code == 303 and ended.headers["location"] == "/account/sessions/?ended=1"
+    assert ended.status_code == 303 and ended.headers["location"].startswith(
+        "/account/sessions/?ended=1&proof="
+    )
     assert len(SessionManager(store).user_sessions("ada")) == 1
     assert laptop.get("/account/sessions/").status_code == 200  # still signed in
 

@@ -116,3 +116,38 @@ def test_a_redis_database_that_is_not_a_number_is_refused(database: str) -> None
         RedisStore.from_url(f"redis://127.0.0.1:6379/{database}?prefix=app:")
     RedisStore.from_url("redis://127.0.0.1:6379/15").close()  # a number, or none, is kept
     RedisStore.from_url("redis://127.0.0.1:6379/").close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("lean", [True, False])
+def test_a_database_the_server_lacks_says_so_not_to_check_the_server(lean: bool) -> None:
+    """Redis refuses SELECT 16 (16 databases by default): the message names the URL's
+    database, where it used to say to check that the server runs."""
+    store = RedisStore.from_url("redis://127.0.0.1:6379/16", lean=lean)
+    try:
+        with pytest.raises(StoreUnavailable) as refused:
+            store.load("0" * 32, now=time.time(), idle_seconds=60)
+        assert "database number" in str(refused.value)
+        assert "server is running" not in str(refused.value)
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+def test_a_tls_url_to_a_plain_port_says_what_it_waited_for() -> None:
+    """An asyncio TLS handshake with a server that speaks no TLS ends in a timeout with
+    no message of its own: "cannot connect to Redis: ." said nothing."""
+    import asyncio
+
+    async def scenario() -> str:
+        store = RedisStore.from_url("rediss://127.0.0.1:6379/0", socket_connect_timeout=0.5)
+        try:
+            with pytest.raises(StoreUnavailable) as refused:
+                await store.aload("0" * 32, now=time.time(), idle_seconds=60)
+            return str(refused.value)
+        finally:
+            await store.aclose()
+
+    said = asyncio.run(scenario())
+    assert "cannot connect to Redis: ." not in said
+    assert "no answer within 0.5 s" in said or "SSL" in said or "TLS" in said, said

@@ -29,7 +29,8 @@
         enhance(dialog);
         if (!dialog.open) dialog.showModal();
         var first = dialog.querySelector("input:not([type=hidden]), button:not([hidden])");
-        if (first) first.focus();
+        if (first) first.focus({ preventScroll: true });  // the dialog opens at its top
+        dialog.scrollTop = 0;
       });
     });
   }
@@ -71,7 +72,10 @@
       if (form.dataset.sent === "1") return;  // a double click sends it once
       form.dataset.sent = "1";
       var body = new URLSearchParams(new FormData(form));
-      load(form.action, { method: "POST", body: body }).catch(function () {
+      var sent = form.method.toLowerCase() === "get"  // (a question, such as "Revoke?")
+        ? load(form.action + "?" + body.toString())
+        : load(form.action, { method: "POST", body: body });
+      sent.catch(function () {
         delete form.dataset.sent;  // the network failed: it may be sent again
       });
     });
