@@ -43,7 +43,7 @@ from .base import AuditRecord, BlindWrite, Changes, Meta, Query, StoredSession
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .per_loop import PerLoop
 from .redis_cache import DEFAULT_MAX_ENTRIES, ClientCache
-from .redis_flows import ACTIVITY_GRANULARITY, Call, Flow, RedisFlows
+from .redis_flows import Call, Flow, RedisFlows, activity_grain
 from .redis_lean import Lean
 from .redis_scripts import Script
 from .redis_sentinel import forget_primary
@@ -433,7 +433,7 @@ class RedisStore:
         """How long a cached load is served: the activity index's granularity."""
         if idle_seconds is None:
             return NO_IDLE_CACHE_WINDOW
-        return idle_seconds * ACTIVITY_GRANULARITY
+        return activity_grain(idle_seconds)
 
     async def aclose(self) -> None:
         """Close the connections of the asyncio client of the running event loop."""

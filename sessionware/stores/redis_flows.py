@@ -26,7 +26,7 @@ keys share a cluster slot and its scripts stay atomic there):
 On a single server an operation's record and index halves go as one script
 (``redis_scripts.SESSION``), which skips the index when it has nothing to
 learn: a load refreshes the activity index at most once per
-:data:`ACTIVITY_GRANULARITY` of the idle timeout (the record itself slides on
+:data:`ACTIVITY_GRANULARITY` of the idle timeout, at most a minute (the record itself slides on
 every load), a save touches it only when the user changed. On a cluster the
 halves live in different slots: two scripts, sent as one pipeline.
 """
@@ -74,7 +74,18 @@ _PAGE_TRIES = 4  # reads of a listing page that met ghosts (see RedisFlows.query
 ACTIVITY_GRANULARITY = 0.01
 """On a single server, the fraction of the idle timeout that a session's entry in
 the activity index may lag behind its ``last_activity_at`` (the record's own
-value is exact): a load within it of the last refresh leaves the indexes alone."""
+value is exact), up to :data:`MAX_ACTIVITY_LAG`: a load within it of the last
+refresh leaves the indexes alone."""
+MAX_ACTIVITY_LAG = 60.0
+"""The most, in seconds, that the activity index may lag: with the 30-day default
+idle timeout, 1% is 7.2 hours, and a listing sorted by last activity put a session
+used a minute ago below one used an hour ago. Each active session then writes its
+index entry at most once a minute."""
+
+
+def activity_grain(idle_seconds: float) -> float:
+    """How far a session's activity index entry may lag, for this idle timeout."""
+    return min(idle_seconds * ACTIVITY_GRANULARITY, MAX_ACTIVITY_LAG)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +262,7 @@ class RedisFlows:
         """A load's (or blind write's) candidate expiry and activity-index granularity."""
         if idle_seconds is None:
             return "", "0"
-        grain = _num(idle_seconds * ACTIVITY_GRANULARITY) if self.single_node else "0"
+        grain = _num(activity_grain(idle_seconds)) if self.single_node else "0"
         return _num(now + idle_seconds), grain
 
     def _observe_clock(self, server_time: float) -> None:

@@ -1337,6 +1337,22 @@ def test_a_load_refreshes_the_activity_index_once_per_granularity(
     assert store.user_session_ids("alice", now=now + 101.25) == ["s1"]
 
 
+def test_the_activity_index_lags_at_most_a_minute_with_a_long_idle_timeout(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    """1% of the 30-day default is 7.2 hours: a listing by last activity put a session
+    used a minute ago below one used an hour ago (helper-107). At most 60 s now."""
+    idle = 30 * 86400.0
+    now = time.time()
+    store.create("s1", {"a": b"1"}, meta(now, idle=idle))
+    act = f"{redis_prefix}{{index}}:act"
+    lags = []
+    for at in (30.0, 59.0, 61.0, 100.0, 122.0, 200.0, 259.0):
+        assert store.load("s1", now=now + at, idle_seconds=idle) is not None
+        lags.append(now + at - raw.zscore(act, "s1"))  # type: ignore[operator]
+    assert max(lags) <= 60 and min(lags) == 0, lags  # (refreshed, and never a minute behind)
+
+
 def test_a_save_touches_the_indexes_only_for_a_new_user(store: RedisStore) -> None:
     now = time.time()
     store.create("s1", {"a": b"1"}, meta(now, user="alice"))
