@@ -30,6 +30,7 @@ from ..visible import hides, visible
 
 PIPE_WIDTH = 400  # a table written to a pipe or file is never wrapped narrower
 LISTED = 64  # characters of a user, email or app in a listing's table
+WIDE = 130  # columns a listing needs for all its columns; narrower shows fewer
 ECHOED = 48  # characters of an argument repeated in a message: a whole id (43), not more
 
 # json.dumps(ensure_ascii=False) escapes C0 but leaves DEL and C1 raw; inside JSON
@@ -100,10 +101,14 @@ def page(listing: SessionPage, as_json: bool) -> None:
     if as_json:
         print_json(page_json(listing))
         return
-    table = Table("id", "user", "email", "app", "status", "last activity (UTC)", "expires (UTC)")
+    console = stdout()
+    narrow = console.width < WIDE  # an 80-column terminal: the id, and what tells rows apart
+    names = ["id", "user", "email", "app", "status", "last activity (UTC)", "expires (UTC)"]
+    shown = [0, 1, 4, 5] if narrow else list(range(len(names)))
+    table = Table(*(names[i] for i in shown))
     table.columns[0].no_wrap = True
     for info in map(as_now, listing.items):
-        table.add_row(
+        cells: list[Text | str] = [
             cell(info.id),
             cell(_cut(info.user) or None),
             cell(_cut(info.email) or None),
@@ -111,7 +116,8 @@ def page(listing: SessionPage, as_json: bool) -> None:
             cell(info.status),
             _when(info.last_activity_at),
             _when(info.expires_at),
-        )
+        ]
+        table.add_row(*(cells[i] for i in shown))
     pages = max(listing.total_pages, 1)
     total = f"{listing.total_items} session{'' if listing.total_items == 1 else 's'} in all"
     if not listing.total_items:
@@ -120,7 +126,9 @@ def page(listing: SessionPage, as_json: bool) -> None:
         table.caption = f"there is no page {listing.page}: pages 0 to {pages - 1}, {total}"
     else:
         table.caption = f"page {listing.page} of {pages} (0-based), {total}"
-    stdout().print(table)
+    if narrow:
+        table.caption += f"; email, app and expiry in a window of {WIDE}+ columns, or --json"
+    console.print(table)
 
 
 def session(info: SessionInfo, as_json: bool) -> None:

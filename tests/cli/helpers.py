@@ -37,7 +37,9 @@ def run(
     )
 
 
-def run_on_terminal(args: list[str], answer: bytes = b"", timeout: float = 120) -> tuple[int, str]:
+def run_on_terminal(
+    args: list[str], answer: bytes = b"", timeout: float = 120, *, columns: int = 120
+) -> tuple[int, str]:
     """``sessionware ARGS`` with stdin, stdout and stderr on a pseudo-terminal.
 
     ``answer`` is typed once the command has printed a question (``[y/N]``).
@@ -45,7 +47,7 @@ def run_on_terminal(args: list[str], answer: bytes = b"", timeout: float = 120) 
     """
     assert SCRIPT is not None
     main, child = pty.openpty()
-    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm"}
     process = subprocess.Popen([SCRIPT, *args], stdin=child, stdout=child, stderr=child, env=env)
     os.close(child)
     shown, answered, deadline = b"", not answer, time.monotonic() + timeout

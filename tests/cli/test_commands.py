@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import re
 import subprocess
 import sys
 import time
@@ -54,6 +55,18 @@ def test_list_prints_a_table_of_the_page(redis_prefix: str, ids: list[str]) -> N
     ok(run("sessions", "revoke", ids[0], "--yes", prefix=redis_prefix))  # user0 keeps ids[3]
     one = ok(run("sessions", "list", "--user", "user0", "--status", "active", prefix=redis_prefix))
     assert "1 session in all" in one
+
+
+def test_on_an_80_column_terminal_the_listing_keeps_ids_whole(
+    redis_prefix: str, ids: list[str]
+) -> None:
+    """Seven columns squeezed every value but the id to 'acti…' and '202…'."""
+    args = ["--store", REDIS_URL, "--prefix", redis_prefix, "sessions", "list"]
+    code, shown = run_on_terminal(args, columns=80)
+    assert code == 0 and all(session_id in shown for session_id in ids)
+    assert "active" in shown and "user1" in shown and "…" not in shown.split("page 0")[0]
+    words = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", shown).split())  # (no styles, no folds)
+    assert "email, app and expiry in a window of 130+ columns" in words
 
 
 def test_a_long_user_id_is_cut_in_the_table_and_whole_in_json(
