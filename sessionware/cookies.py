@@ -409,6 +409,12 @@ def _punycoded(domain: object) -> str:
         return ""
 
 
+MAX_COOKIE_SECONDS = 400 * 86400
+"""The longest a browser keeps a cookie, whatever its Max-Age says (RFC 6265bis; Chrome
+and Firefox cap it so). A longer session (a "remember me" of two years, a type of
+ten) keeps its cookie alive by re-sending it: see ``core._cookie_span``."""
+
+
 @dataclass(frozen=True, slots=True)
 class CookieSettings:
     """The session cookie's attributes, validated at construction.
@@ -511,11 +517,14 @@ class CookieSettings:
         ``lifetime`` (seconds) makes this one cookie persistent for that long
         ("remember me"), whatever ``max_age`` says. ``at_most`` (seconds) caps a
         persistent cookie's Max-Age: what remains of the session's absolute
-        lifetime. A browser-session cookie stays one.
+        lifetime. A browser-session cookie stays one. No Max-Age passes
+        :data:`MAX_COOKIE_SECONDS` (400 days), the most browsers keep a cookie.
         """
         seconds = self.max_age if lifetime is None else lifetime
         if seconds is not None and at_most is not None:
             seconds = min(seconds, at_most)
+        if seconds is not None:  # browsers keep no cookie longer (RFC 6265bis)
+            seconds = min(seconds, MAX_COOKIE_SECONDS)
         max_age = "" if seconds is None else f"; Max-Age={seconds}"
         return f"{self.name}={value}{max_age}{self._attributes}"
 

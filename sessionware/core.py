@@ -26,6 +26,7 @@ from . import codec, devices
 from .bounded import Bounded
 from .codec import MAX_RECORD_BYTES, check_indexable
 from .cookies import (
+    MAX_COOKIE_SECONDS,
     CookieSettings,
     CookieSigner,
     TokenSigner,
@@ -939,9 +940,11 @@ def _cookie_span(session: Session, max_age: int) -> float:
     """The lifetime the 1% re-send rule counts in: a stored typed session's whole
     lifetime (its cookie says what remains, which would make re-sends ever more
     frequent near the end; a set_ttl that moves the end reaches the cookie at the next
-    re-send), else the cookie's Max-Age."""
+    re-send), else the cookie's Max-Age; at most the 400 days browsers keep a cookie,
+    so that a longer one is re-sent before they drop it."""
     kept = _kept_span(session) if session._type is not None else None
-    return float(max_age) if kept is None else kept[1] - kept[0]
+    span = float(max_age) if kept is None else kept[1] - kept[0]
+    return min(span, MAX_COOKIE_SECONDS)
 
 
 def _kept_span(session: Session) -> tuple[float, float] | None:

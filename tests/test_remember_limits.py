@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sessionware import ConfigurationError, Session, SessionManager, SessionwareError
+from sessionware.cookies import MAX_COOKIE_SECONDS
 from sessionware.stores.base import MAX_DURATION_SECONDS
 
 from .helpers import set_cookies
@@ -76,3 +77,33 @@ def test_a_stored_duration_past_100_years_is_kept_as_100_years(
     (listed,) = SessionManager(store).list().items
     assert listed.expires_at is not None
     assert listed.expires_at.timestamp() <= time.time() + MAX_DURATION_SECONDS
+
+
+def test_a_cookie_never_claims_more_than_the_400_days_browsers_keep_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Browsers cap a cookie at 400 days (RFC 6265bis): a "remember me" of two years
+    sent Max-Age=63072000 and was re-sent after 1% of it (7.3 days); a user back after
+    400 days had lost the cookie of a session the server still kept. The Max-Age is
+    capped, and the re-send counts in the capped span (every 4 days)."""
+    import types
+
+    from sessionware import MemoryStore
+
+    two_years = dt.timedelta(days=730)
+
+    def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if path == "/login":
+            session["user"] = "ada"
+            session.remember(two_years)
+        return 200, session.get("user"), {}
+
+    with shell_client("starlette", handler, MemoryStore()) as client:
+        (login,) = set_cookies(client.get("/login"))
+        assert login["max-age"] == str(MAX_COOKIE_SECONDS) == "34560000"
+        assert set_cookies(client.get("/me")) == []  # fresh: not re-sent
+        real = time.time
+        later = types.SimpleNamespace(time=lambda: real() + 5 * 86400)  # 5 days on
+        monkeypatch.setattr("sessionware.core.time", later)
+        (again,) = set_cookies(client.get("/me"))
+        assert again["max-age"] == str(MAX_COOKIE_SECONDS)
