@@ -130,7 +130,10 @@ def refusal(
     that is neither this server's ``Host`` nor one of ``trusted``), or its form's token
     was not issued to ``identity`` (or has expired)."""
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return "CSRF check failed: the browser says this form was sent from another site."
+        return (
+            "CSRF check failed: the browser says this form was sent from another origin "
+            "(another site, or another host, port or scheme of this one)."
+        )
     origin = request.headers.get("origin")
     if origin is not None and not _ours(origin, request.headers.get("host", ""), trusted):
         return (

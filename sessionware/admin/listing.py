@@ -47,7 +47,8 @@ class Listing:
         status = query.get("status", "")
         sort = query.get("sort", "last_activity")
         return cls(
-            q=query.get("q", "").strip()[:200],
+            # (an id copied from the table's cell ends in "…": what precedes it is the search)
+            q=query.get("q", "").strip().removesuffix("…").strip()[:200],
             status=status if status in STATUSES else "",
             app=query.get("app", "").strip()[:200],
             sort=sort if sort in SORT_FIELDS else "last_activity",

@@ -362,6 +362,8 @@ def export(
             progress=progress,
             **filters,
         )
+    if not count:  # (a document with no items, or nothing at all with --jsonl)
+        output.note("no sessions matched: the export holds none")
     if bar is not None:
         bar.console.print(  # the path is the operator's own text: never markup
             f"exported {count} sessions" + (f" to {visible(str(path))}" if path else ""),
@@ -447,6 +449,11 @@ def audit(
         if (actor is None or entry.actor == actor) and (action is None or entry.action == action)
     ]
     output.audit(entries[:limit], as_json)
+    if not entries and not as_json:  # (an empty table alone says nothing)
+        filtered = actor is not None or action is not None
+        output.note(
+            "no audit entries match these filters" if filtered else "the audit log is empty"
+        )
 
 
 def _existing(operator: Operator, /, session_id: str) -> Any:

@@ -83,7 +83,13 @@ class SessionType:
         if not isinstance(tag, str) or not _TAG.fullmatch(tag):
             raise InvalidSessionType(
                 f"tag must be 1-64 of a-z, 0-9, '-' and '_', starting with a letter or digit, "
-                f"got {tag!r}" + ("" if self.tag else f" (made from the name {self.name!r})"),
+                f"got {tag!r}"
+                + (
+                    ""
+                    if self.tag
+                    else f" (made from the name {self.name!r}: pass tag= for a name with no "
+                    "Latin letters or digits)"
+                ),
                 field="tag",
             )
         if not isinstance(self.description, str):

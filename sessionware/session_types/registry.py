@@ -197,7 +197,7 @@ class TypeRegistry:
 
     def fetch(self, tag: str) -> SessionType:
         """The type ``tag``; UnknownSessionType (a LookupError) if there is none."""
-        document = self.store.registry_get(KIND, tag)
+        document = self.store.registry_get(KIND, _given_tag(tag))
         known = () if document is not None else tuple(sorted(self.store.registry_list(KIND)))
         return decoded(tag, document, known)
 
@@ -280,7 +280,7 @@ class AsyncTypeRegistry:
 
     async def fetch(self, tag: str) -> SessionType:
         """See :meth:`TypeRegistry.fetch`."""
-        document = await self.store.aregistry_get(KIND, tag)
+        document = await self.store.aregistry_get(KIND, _given_tag(tag))
         known = () if document is not None else tuple(sorted(await self.store.aregistry_list(KIND)))
         return decoded(tag, document, known)
 
@@ -376,6 +376,16 @@ def _given(found: SessionType | Exception) -> SessionType:
     if isinstance(found, Exception):
         raise found
     return found
+
+
+def _given_tag(tag: object) -> str:
+    """``tag``, if it is a str (InvalidSessionType otherwise: a store's client would
+    fail on it with an error of its own)."""
+    if not isinstance(tag, str):
+        raise InvalidSessionType(
+            f"a session type's tag is a str, not {type(tag).__qualname__}", field="tag"
+        )
+    return tag
 
 
 def _taken(tag: str, action: str) -> InvalidSessionType:

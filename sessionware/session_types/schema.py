@@ -192,8 +192,9 @@ def _parse_fields(
         path = prefix + str(name)
         if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
             raise InvalidSessionType(
-                f"schema field {path!r} is not a field name: letters, digits, _ and -, "
-                f"starting with a letter or _, up to 64 characters",
+                f"schema field {path!r} is not a field name: ASCII letters, digits, _ and "
+                f"-, starting with a letter or _, up to 64 characters (a field name is a key "
+                f"in every session and in the listings: 'nom', not 'prénom')",
                 field=path,
             )
         counter[0] += 1

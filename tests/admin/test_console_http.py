@@ -597,6 +597,18 @@ def test_a_revoke_asks_on_a_page_of_its_own_and_says_what_it_did_only_when_it_di
         assert "Session revoked." not in client.get(moved).text
 
 
+def test_an_id_copied_from_the_table_finds_its_session() -> None:
+    """The table shows the first 12 characters of an id and "…"; pasted into the
+    search box as copied, it found nothing."""
+    app, _ = build(MemoryStore())
+    with TestClient(app, base_url="http://testserver") as client:
+        client.post("/login", data={"user": "rita"})
+        session_id = client.get("/whoami").json()["id"]
+        client.cookies.set("operator", "admin:ada")
+        page = client.get(f"{CONSOLE}/", params={"q": f" {session_id[:12]}… "}).text
+        assert f'data-id="{session_id}"' in page and "1 session" in page
+
+
 def test_a_revoked_row_shows_no_expiry_and_no_payload() -> None:
     store = MemoryStore()
     with rita_and_operator(store) as (client, session_id):

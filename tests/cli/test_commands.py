@@ -317,6 +317,15 @@ def test_audit_filters_by_actor_and_action(redis_prefix: str, ids: list[str]) ->
     revokes = json.loads(ok(run("audit", "--action", "revoke", "--json", prefix=redis_prefix)))
     assert [e["actor"] for e in revokes] == ["bob", "ann"]
     assert "r1" in ok(run("audit", prefix=redis_prefix))
+    nobody = run("audit", "--actor", "nobody", prefix=redis_prefix)
+    assert "no audit entries match these filters" in nobody.stderr and nobody.returncode == 0
+    assert json.loads(ok(run("audit", "--actor", "nobody", "--json", prefix=redis_prefix))) == []
+
+
+def test_an_export_that_matches_nothing_says_so(redis_prefix: str, ids: list[str]) -> None:
+    empty = run("sessions", "export", "--user", "nobody", prefix=redis_prefix)
+    assert json.loads(ok(empty))["items"] == []
+    assert "no sessions matched" in empty.stderr
 
 
 def test_an_unreachable_store_exits_3_with_the_password_masked(redis_prefix: str) -> None:

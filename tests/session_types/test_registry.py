@@ -260,3 +260,16 @@ def test_a_sqlite_file_from_before_session_types_gains_the_registry(tmp_path: An
     SessionManager(store).types.create(**USER)
     assert SessionManager(store).types.fetch("user-session").expiry == 7
     store.close()
+
+
+def test_first_contact_refusals_say_what_to_do(any_store: Any) -> None:
+    types = SessionManager(any_store).types
+    with pytest.raises(InvalidSessionType, match="ASCII letters") as caught:
+        types.create(name="Profil", schema={"prénom": "string"})
+    assert caught.value.field == "prénom"
+    with pytest.raises(InvalidSessionType, match="pass tag= for a name with no Latin"):
+        types.create(name="ユーザー")
+    assert types.create(name="ユーザー", tag="user").tag == "user"
+    for tag in (None, 5, b"user"):
+        with pytest.raises(InvalidSessionType, match="tag is a str"):
+            types.fetch(tag)  # type: ignore[arg-type]
