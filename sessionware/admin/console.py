@@ -132,9 +132,11 @@ class AdminConsole(Pages):
         if request.method == "POST":
             why = refusal(self.tokens, request, self.trusted_origins, "console", operator.name)
             if why is not None:
-                return plain(403, why)
+                return self._refused(request, why)
             if not operator.is_admin:
-                return plain(403, f"The {operator.role} role cannot do this; ask an admin.")
+                return self._refused(
+                    request, f"The {operator.role} role cannot do this; ask an admin."
+                )
         csrf = self.tokens.issue("console", operator.name)
         now = dt.datetime.now(dt.timezone.utc)
         return await view(_Call(request, operator, manager, csrf, now))
@@ -209,7 +211,8 @@ class AdminConsole(Pages):
         """The question before a revoke, as a page of its own (GET: Back returns to it
         without sending anything again)."""
         if not call.operator.is_admin:
-            return plain(403, f"The {call.operator.role} role cannot do this; ask an admin.")
+            role = call.operator.role
+            return self._refused(call.request, f"The {role} role cannot do this; ask an admin.")
         return await self.detail(call, confirm_revoke=True)
 
     async def revoke(self, call: _Call) -> Response:
@@ -279,6 +282,20 @@ class AdminConsole(Pages):
         return self._page(call, "analytics.html", stats=stats, charts=charts.all_charts(stats))
 
     # -- helpers -------------------------------------------------------------------
+
+    def _refused(self, request: Request, why: str) -> Response:
+        """A refusal as a page of the console's (the dialog shows its sentence), with a
+        way back, rather than a bare line of text."""
+        return self._page(
+            None,
+            "message.html",
+            403,
+            root=request.root,
+            heading="Not done",
+            message=why,
+            back=f"{request.root}/",
+            back_label="Back to the sessions",
+        )
 
     def _page(
         self,

@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from .. import devices
 from ..digits import whole_number
 from ..encryption import Keyring, indexed_user
 from ..errors import ConfigurationError, RevocationIncomplete
@@ -98,6 +99,10 @@ class MySessions(Pages):
         if route == ("GET", "/"):
             sessions = await self._sessions(manager, given)
             sessions.sort(key=lambda info: info.id != current)  # this device first
+            # this device as this request shows it: its record says so only once this
+            # response is saved (a session opened in a new browser named the old one)
+            agent = request.headers.get("user-agent")
+            here = devices.current(agent, None).label if agent else None
             return self._page(
                 request,
                 "mine.html",
@@ -105,6 +110,7 @@ class MySessions(Pages):
                 current=current,
                 csrf=self.tokens.issue(*identity),
                 notice=self._ended_notice(request.query, identity),
+                device_name=lambda info: here if here and info.id == current else device_name(info),
             )
         if route == ("POST", "/end"):
             session_id = request.form.get("id", "")
@@ -188,9 +194,12 @@ class MySessions(Pages):
             csrf_field=FIELD,
             section="",
             now=dt.datetime.now(dt.timezone.utc),
-            device_name=device_name,
-            device_place=device_place,
-            **{"csrf": "", **context},
+            **{
+                "csrf": "",
+                "device_name": device_name,
+                "device_place": device_place,
+                **context,
+            },
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import re
 import time
 from collections.abc import Iterator
@@ -233,8 +234,10 @@ def test_behind_a_proxy_that_rewrites_host_trusted_origins_lets_forms_through(
         return
     assert "trusted_origins" in stale.text
     assert mine.status_code == 403 and revoke.status_code == 403
-    assert f"sent from the page at '{PUBLIC}'" in revoke.text  # says what to do
-    assert "'app.internal:8000'" in revoke.text and "trusted_origins" in revoke.text
+    said = html.unescape(revoke.text)  # (a page of the console's, with a way back)
+    assert f"sent from the page at '{PUBLIC}'" in said  # says what to do
+    assert "'app.internal:8000'" in said and "trusted_origins" in said
+    assert "Back to the sessions" in said
 
 
 @pytest.mark.parametrize(
@@ -595,6 +598,20 @@ def test_a_revoke_asks_on_a_page_of_its_own_and_says_what_it_did_only_when_it_di
         assert "Session revoked." not in client.get(forged).text
         moved = done.headers["location"].replace(session_id, other)  # its proof, elsewhere
         assert "Session revoked." not in client.get(moved).text
+
+
+def test_this_device_is_named_as_the_request_shows_it() -> None:
+    """A session signed in on an iPhone, then opened in Chrome on Linux (a cookie
+    carried over): its record says iPhone until this response is saved, and the page
+    named "This device" after it."""
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/604.1"
+    chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+    app, _ = build(MemoryStore())
+    with TestClient(app, base_url="http://testserver") as client:
+        client.post("/login", data={"user": "rita"}, headers={"user-agent": iphone})
+        page = client.get(f"{MINE}/", headers={"user-agent": chrome}).text
+        this = page.split('class="device current"')[1].split("</h2>")[0]
+        assert "Chrome on Linux" in this and "This device" in this, this
 
 
 def test_an_id_copied_from_the_table_finds_its_session() -> None:
