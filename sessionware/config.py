@@ -227,6 +227,13 @@ def load(
     if options.pop("environment", None) == "production":
         options.setdefault("require_https", True)
         origins.setdefault("require_https", origins["environment"])
+        if options.get("secure") is False:  # a development setting left in production
+            logger.warning(
+                "sessionware: %s says environment = 'production' but %s sends the session "
+                "cookie without Secure: over https it should be Secure (remove that setting)",
+                origins["environment"],
+                origins.get("secure", "secure"),
+            )
     _check_together(options, origins)
     return options
 
@@ -300,8 +307,14 @@ def _from_file(path: Path) -> tuple[Layer, Path | None]:
         ) from error
     document = _parse(path, raw)
     if not isinstance(document, Mapping) or BLOCK not in document:
+        near = (
+            [k for k in document if isinstance(k, str) and k.strip().lower() == BLOCK]
+            if (isinstance(document, Mapping))
+            else []
+        )
+        said = f" (found {near[0]!r}: the name is lower case)" if near else ""
         raise ConfigurationError(
-            f"{path}: no '{BLOCK}' block; write the options under "
+            f"{path}: no '{BLOCK}' block{said}; write the options under "
             + ("[sessions]" if path.suffix == ".toml" else "sessions:")
         )
     block = document[BLOCK]
@@ -395,7 +408,18 @@ def _warn_near_misses(environ: Mapping[str, str]) -> None:
     names (``SESSIONWARE_TEST_PREFIX``, ``SESSIONWARE_SECRET_KEY_OLD``) are left
     alone, as they may belong to other tools."""
     for name in environ:
-        if not name.startswith(ENV_PREFIX) or name in ENV_NAMES or name in _warned_names:
+        if name in _warned_names:
+            continue
+        if name.upper() in ENV_NAMES and name not in ENV_NAMES:  # environment names have case
+            _warned_names.add(name)
+            logger.warning(
+                "sessionware: environment variable %s is not read (names are case-sensitive); "
+                "did you mean %s?",
+                name,
+                name.upper(),
+            )
+            continue
+        if not name.startswith(ENV_PREFIX) or name in ENV_NAMES:
             continue
         if instead := use_instead(name[len(ENV_PREFIX) :].lower()):  # metrics, hooks, ...
             _warned_names.add(name)

@@ -542,3 +542,34 @@ def test_the_readme_spelling_sessionware_config_load_works_after_a_plain_import(
     code = "import sessionware; print(sessionware.config.load.__name__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert (done.returncode, done.stdout.strip()) == (0, "load"), done.stderr
+
+
+def test_mistakes_of_case_are_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sessionware.config
+
+    monkeypatch.setattr(sessionware.config, "_warned_names", set())
+    said = refused(tmp_path, "Sessions:\n  timeout_minutes: 5\n", "app.yaml")
+    assert "no 'sessions' block (found 'Sessions': the name is lower case)" in said
+    with caplog.at_level("WARNING", logger="sessionware"):
+        assert load(environ={"sessionware_timeout_minutes": "5"}) == {}
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert "sessionware_timeout_minutes is not read (names are case-sensitive)" in warned
+    assert "did you mean SESSIONWARE_TIMEOUT_MINUTES?" in warned
+
+
+def test_production_with_insecure_cookies_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(
+        tmp_path, "sessions:\n  environment: production\n  secure_cookies: false\n", "a.yaml"
+    )
+    with caplog.at_level("WARNING", logger="sessionware"):
+        assert load(path, environ={}) == {"secure": False, "require_https": True}
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert "environment = 'production'" in warned and "without Secure" in warned
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sessionware"):
+        load(write(tmp_path, "sessions:\n  secure_cookies: false\n", "b.yaml"), environ={})
+    assert not caplog.records  # development: nothing to say
