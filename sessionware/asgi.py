@@ -403,7 +403,7 @@ class _Response:
         session._device = _device(config, self.scope, agent, forwarded, self.middleware._devices)
         try:
             decision = (bearer_plan if config.bearer else plan)(config, self.session)
-            refuse_plain_http(decision.method, self.secure)
+            refuse_plain_http(decision.method, self.secure, bearer=config.bearer)
             headers = await arun_plan(self.middleware._calls, decision)
         except SAVE_ERRORS as error:
             failed = refusal(error)

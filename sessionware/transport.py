@@ -102,14 +102,19 @@ def wsgi_is_secure(environ: Mapping[str, Any], proxies: Sequence[Network]) -> bo
     )
 
 
-def refuse_plain_http(method: str, secure: bool) -> None:
-    """Raise InsecureTransport when the plan's store call ``method`` would write over http."""
+def refuse_plain_http(method: str, secure: bool, *, bearer: bool = False) -> None:
+    """Raise InsecureTransport when the plan's store call ``method`` would write over
+    http; ``bearer``: the session is a token's (no cookie is involved)."""
     if method and not secure:
+        why = (
+            "its bearer token and the session's writes travel in clear there"
+            if bearer
+            else "browsers drop the session's Secure cookie"
+        )
         raise InsecureTransport(
-            "this request came over plain http, where browsers drop the session's Secure "
-            "cookie, so the session was not saved (require_https); serve the site over https, "
-            "or list your TLS-terminating proxy in trusted_proxies so that its "
-            "X-Forwarded-Proto is believed"
+            f"this request came over plain http, where {why}, so the session was not saved "
+            "(require_https); serve the site over https, or list your TLS-terminating "
+            "proxy in trusted_proxies so that its X-Forwarded-Proto is believed"
         )
 
 

@@ -165,7 +165,7 @@ class SyncSessions:
             decision = (bearer_plan if self.config.bearer else plan)(self.config, session)
             if self.config.require_https:
                 secure = wsgi_is_secure(environ or {}, self.config.trusted_proxies)
-                refuse_plain_http(decision.method, secure)
+                refuse_plain_http(decision.method, secure, bearer=self.config.bearer)
             headers = run_plan(self._calls, decision)
         except SAVE_ERRORS as error:
             return refusal(error)

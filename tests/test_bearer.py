@@ -447,3 +447,23 @@ def test_two_bearer_middlewares_of_different_types_share_a_request(
         assert mine == {"user-session": ALICE, "checkout-session": {}}
         theirs = client.get("/both", headers=bearer(cart.token)).json()
         assert theirs["user-session"] == {} and theirs["checkout-session"]["cart"] == ["sku-1"]
+
+
+def test_a_token_write_over_plain_http_is_refused_in_a_token_s_terms(
+    shell: str, any_store: Any, manager: SessionManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    """require_https's refusal spoke of browsers dropping a Secure cookie; a token
+    client has none."""
+    issued = manager.generate("user-session", ALICE)
+    with (
+        shell_client(
+            shell, handler, any_store, secret_key=SECRET, bearer=True, require_https=True,
+            base_url="http://api.example",
+        ) as client,
+        caplog.at_level("WARNING", logger="sessionware"),
+    ):  # fmt: skip
+        refused = client.post("/write?key=role&value=owner", headers=bearer(issued.token))
+    assert refused.status_code == 403
+    assert "its bearer token and the session's writes travel in clear" in caplog.text
+    assert "Secure cookie" not in caplog.text
+    assert manager.decrypt(issued.token) == ALICE  # nothing written
