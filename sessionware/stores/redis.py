@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import difflib
+import re
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -918,8 +920,11 @@ def _check_url(url: str, cluster: bool) -> None:
         connection_class(**settings)  # checks its options; connects only when used
     except (ValueError, KeyError, TypeError, redis.RedisError) as error:
         reason = scrubbed(f"{type(error).__name__}: {error}", url)
+        typo = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        near = difflib.get_close_matches(typo[1], ["prefix"], n=1, cutoff=0.7) if typo else []
+        hint = f"; did you mean ?{near[0]}=" if near else ""
         raise ConfigurationError(
-            f"the Redis URL {shown!r} cannot be used ({reason}); write it as "
+            f"the Redis URL {shown!r} cannot be used ({reason}{hint}); write it as "
             "redis://[:password@]host:port/db (rediss:// for TLS, unix:///path?db=0)"
         ) from None
     plain = url.partition("://")[0].lower() in ("redis", "rediss")

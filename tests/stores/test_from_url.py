@@ -79,6 +79,7 @@ def test_a_postgresql_url_with_a_prefix_is_not_handed_to_libpq(postgres_schema: 
         ("redis://[::1", "Invalid IPv6 URL"),
         ("rediss://:pw@127.0.0.1:6379/0?ssl_cert_reqs=bogus", "Certificate Requirements"),
         ("redis://127.0.0.1:6379/0?db=abc", "Invalid value for 'db'"),
+        ("redis://127.0.0.1:6379/0?prefx=app:", "did you mean ?prefix="),
     ],
 )
 def test_a_malformed_redis_url_is_a_configuration_error(url: str, said: str) -> None:
