@@ -260,6 +260,12 @@ def audit_record(
     return AuditRecord(time.time(), checked_actor(actor), action, session_id, reason)
 
 
+def bulk_reason(reason: str | None) -> str:
+    """What each audit entry of a ``revoke_user`` says: one of the user's sessions ended
+    together, then the operator's ``reason``."""
+    return "every live session of its user" + (f": {reason}" if reason else "")
+
+
 def revoked_by(meta: Meta | None, record: AuditRecord) -> bool:
     """Whether ``meta`` is the tombstone of the revocation ``record`` describes: a
     store call whose reply was lost (a dropped connection) and that was sent again
@@ -440,10 +446,11 @@ class SessionManager(TokenManager):
         """
         return decode_payload(self._read(session_id, actor, REVEAL, reason))
 
-    def revoke(self, session_id: str, *, actor: str) -> bool:
+    def revoke(self, session_id: str, *, actor: str, reason: str | None = None) -> bool:
         """End a live session now: its payload is destroyed, a ``revoked`` tombstone
-        stays for the store's retention. ``False`` (nothing logged) if it was not live."""
-        record = audit_record(actor, REVOKE, session_id, None)
+        stays for the store's retention. ``False`` (nothing logged) if it was not live.
+        ``reason``, if given, goes into the audit entry."""
+        record = audit_record(actor, REVOKE, session_id, reason)
         revoked = self.store.revoke(session_id, actor=actor, now=record.at)
         if revoked or revoked_by(self.store.get_meta(session_id, now=record.at), record):
             self.store.add_audit(record)
@@ -451,10 +458,17 @@ class SessionManager(TokenManager):
         return False
 
     def revoke_user(
-        self, user: UserId, *, actor: str, keep: str | None = None, app: str | None = None
+        self,
+        user: UserId,
+        *,
+        actor: str,
+        keep: str | None = None,
+        app: str | None = None,
+        reason: str | None = None,
     ) -> int:
         """Revoke every live session of ``user`` except ``keep`` (``app``'s only, when
-        given); how many were revoked.
+        given); how many were revoked. Each one's audit entry says it was one of a
+        user's sessions ended together, with ``reason`` if given.
 
         A session given a new id while this runs (a token refresh, a login) is not
         missed: after revoking what it listed it lists the user's sessions again, until
@@ -463,13 +477,14 @@ class SessionManager(TokenManager):
         it revoked stays revoked).
         """
         checked_actor(actor)
+        why = bulk_reason(reason)
         revoked, tried, rounds = 0, {keep}, 0
         while ids := self._untried(user, tried):
             if rounds == REVOKE_ROUNDS:
                 raise revocation_incomplete(revoked, len(ids))
             rounds += 1
             tried.update(ids)
-            revoked += sum([self._revoke_of(i, app, actor) for i in ids])
+            revoked += sum([self._revoke_of(i, app, actor, why) for i in ids])
         return revoked
 
     def _untried(self, user: UserId, tried: set[str | None]) -> builtins.list[str]:
@@ -482,12 +497,12 @@ class SessionManager(TokenManager):
             if i not in tried
         ]
 
-    def _revoke_of(self, session_id: str, app: str | None, actor: str) -> bool:
+    def _revoke_of(self, session_id: str, app: str | None, actor: str, reason: str) -> bool:
         """:meth:`revoke` a session unless it is another app's than ``app``."""
         meta = self.store.get_meta(session_id, now=time.time()) if app else None
         if not_of(meta, app):
             return False
-        return self.revoke(session_id, actor=actor)
+        return self.revoke(session_id, actor=actor, reason=reason)
 
     def set_ttl(self, session_id: str, ttl: Duration | None, *, actor: str | None = None) -> bool:
         """Expire the session at now + ``ttl`` (timedelta or seconds), whatever its use;
@@ -699,9 +714,9 @@ class AsyncSessionManager(AsyncTokenManager):
         """See :meth:`SessionManager.reveal`."""
         return decode_payload(await self._read(session_id, actor, REVEAL, reason))
 
-    async def revoke(self, session_id: str, *, actor: str) -> bool:
+    async def revoke(self, session_id: str, *, actor: str, reason: str | None = None) -> bool:
         """See :meth:`SessionManager.revoke`."""
-        record = audit_record(actor, REVOKE, session_id, None)
+        record = audit_record(actor, REVOKE, session_id, reason)
         revoked = await self.store.arevoke(session_id, actor=actor, now=record.at)
         if revoked or revoked_by(await self.store.aget_meta(session_id, now=record.at), record):
             await self.store.aadd_audit(record)
@@ -709,17 +724,24 @@ class AsyncSessionManager(AsyncTokenManager):
         return False
 
     async def revoke_user(
-        self, user: UserId, *, actor: str, keep: str | None = None, app: str | None = None
+        self,
+        user: UserId,
+        *,
+        actor: str,
+        keep: str | None = None,
+        app: str | None = None,
+        reason: str | None = None,
     ) -> int:
         """See :meth:`SessionManager.revoke_user`."""
         checked_actor(actor)
+        why = bulk_reason(reason)
         revoked, tried, rounds = 0, {keep}, 0
         while ids := await self._untried(user, tried):
             if rounds == REVOKE_ROUNDS:
                 raise revocation_incomplete(revoked, len(ids))
             rounds += 1
             tried.update(ids)
-            revoked += sum([await self._revoke_of(i, app, actor) for i in ids])
+            revoked += sum([await self._revoke_of(i, app, actor, why) for i in ids])
         return revoked
 
     async def _untried(self, user: UserId, tried: set[str | None]) -> builtins.list[str]:
@@ -732,12 +754,12 @@ class AsyncSessionManager(AsyncTokenManager):
             if i not in tried
         ]
 
-    async def _revoke_of(self, session_id: str, app: str | None, actor: str) -> bool:
+    async def _revoke_of(self, session_id: str, app: str | None, actor: str, reason: str) -> bool:
         """See :meth:`SessionManager._revoke_of`."""
         meta = await self.store.aget_meta(session_id, now=time.time()) if app else None
         if not_of(meta, app):
             return False
-        return await self.revoke(session_id, actor=actor)
+        return await self.revoke(session_id, actor=actor, reason=reason)
 
     async def set_ttl(
         self, session_id: str, ttl: Duration | None, *, actor: str | None = None

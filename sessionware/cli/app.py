@@ -262,14 +262,17 @@ def reveal(operator: Operator, /, session_id: str, reason: str, actor: str | Non
 @sessions.command()
 @click.argument("session_id")
 @actor_option
+@click.option("--reason", help="Why, for the audit log.")
 @yes_option
 @pass_operator
-def revoke(operator: Operator, /, session_id: str, actor: str | None, yes: bool) -> None:
+def revoke(
+    operator: Operator, /, session_id: str, actor: str | None, reason: str | None, yes: bool
+) -> None:
     """End a live session now."""
     info = _existing(operator, session_id)
     shown = output.clipped(session_id)
     confirm(f"Revoke session {shown} (user {visible(info.user or '-')})?", yes)
-    if not operator.manager.revoke(session_id, actor=actor or login_name()):
+    if not operator.manager.revoke(session_id, actor=actor or login_name(), reason=reason):
         raise Failure(f"session {shown} is {info.status}, not active: nothing to revoke")
     output.message(f"revoked {shown}")
 
@@ -278,10 +281,17 @@ def revoke(operator: Operator, /, session_id: str, actor: str | None, yes: bool)
 @click.argument("user")
 @click.option("--keep", metavar="ID", help="A session of the user to leave alive.")
 @actor_option
+@click.option("--reason", help="Why, for the audit log (each entry says it was one of many).")
 @yes_option
 @pass_operator
 def revoke_user(
-    operator: Operator, /, user: str, keep: str | None, actor: str | None, yes: bool
+    operator: Operator,
+    /,
+    user: str,
+    keep: str | None,
+    actor: str | None,
+    reason: str | None,
+    yes: bool,
 ) -> None:
     """End every live session of USER (but --keep)."""
     if not user.strip():  # (no session has a blank user: that is a slip, not "none found")
@@ -295,7 +305,9 @@ def revoke_user(
             f"`sessions list --user {output.clipped(user)}` shows"
         )
     confirm(f"Revoke every live session of user '{output.clipped(user)}'{but}?", yes)
-    count = operator.manager.revoke_user(user, actor=actor or login_name(), keep=keep)
+    count = operator.manager.revoke_user(
+        user, actor=actor or login_name(), keep=keep, reason=reason
+    )
     if not count:
         raise Failure(f"user '{output.clipped(user)}' has no live session to revoke")
     output.message(f"revoked {count} session{'s' if count != 1 else ''} of {visible(user)}")

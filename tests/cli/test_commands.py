@@ -212,6 +212,18 @@ def test_revoke_user_keeps_one(redis_prefix: str, ids: list[str], store: RedisSt
         )
 
 
+def test_revocations_carry_the_operators_reason_and_a_bulk_one_says_so(
+    redis_prefix: str, ids: list[str]
+) -> None:
+    ok(run("sessions", "revoke", ids[1], "--yes", "--reason", "ticket 7", prefix=redis_prefix))
+    args = ["sessions", "revoke-user", "user0", "--yes", "--actor", "ops"]
+    ok(run(*args, "--reason", "stolen laptop", prefix=redis_prefix))
+    entries = json.loads(ok(run("audit", "--action", "revoke", "--json", prefix=redis_prefix)))
+    reasons = {e["sessionId"]: e["reason"] for e in entries}
+    assert reasons[ids[1]] == "ticket 7"
+    assert reasons[ids[0]] == reasons[ids[3]] == "every live session of its user: stolen laptop"
+
+
 def test_revoke_user_says_when_sessions_keep_appearing(
     redis_prefix: str, ids: list[str], store: RedisStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
