@@ -173,7 +173,7 @@ class SessionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
-            if kind == "lifespan" and self.bound is not None:  # is the type there?
+            if kind == "lifespan" and self.bound is not None and self.config.enabled:
                 check = _StartupCheck(self.bound, receive, send)
                 await self.app(scope, check.receive, check.send)
                 if check.problem is not None:  # (a test client's startup raises it)

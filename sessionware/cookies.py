@@ -299,7 +299,6 @@ def cookie_values(headers: Iterable[str], name: str, *, joined: bool = False) ->
                 opening and "," in pair_name and pair_name.rpartition(",")[2].lstrip(_OWS) == name
             ):
                 later.append(value.partition(",")[0].rstrip(_OWS))
-                continue
             # ("session=old, session=new": ours, its header's last, then ours opening the next)
             if opening and prefix in value:
                 for piece in value.split(",")[1:]:

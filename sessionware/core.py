@@ -374,7 +374,8 @@ class SessionConfig:
             return False
         if self.refresh_each_request is not None:
             return self.refresh_each_request
-        return time.time() - signed_at >= max(1.0, max_age * COOKIE_REFRESH_FRACTION) + 1
+        span = min(max_age, MAX_COOKIE_SECONDS)  # as _cookie_span counts it
+        return time.time() - signed_at >= max(1.0, span * COOKIE_REFRESH_FRACTION) + 1
 
     def load_args(self, session: Session, now: float) -> tuple[str, dict[str, Any]]:
         """The id and keyword arguments of the store's ``load``/``aload`` call."""
@@ -413,6 +414,9 @@ class Plan:
     # removed (not values sealed anew under a newer key, nor a flash read)
     sets_keys: bool = False
     removes_keys: bool = False
+    # a logout whose cookie named no live record: that id, whose mark says whether a
+    # login moved it moments ago (see refuse_if_overtaken); the plan itself is empty
+    logout_of: str | None = None
 
     def fall_back(self, outcome: object) -> bool:
         """After a blind write: ``False`` when it was written. Otherwise this plan
@@ -453,21 +457,29 @@ class Plan:
 
     def ends_session(self) -> bool:
         """Whether this is a logout: a delete, or a rotation that carries nothing over
-        (``clear()``, then a new value such as a flash)."""
-        return self.method == "delete" or (
-            self.method == "rotate" and not self.kwargs.get("require_live", True)
+        and starts a session of only framework keys (``clear()``, then a flash). One
+        that stores the app's own keys is a login written as ``clear()`` then the user,
+        which signs in afresh whatever happened to the old id."""
+        if self.method == "delete":
+            return True
+        return (
+            self.method == "rotate"
+            and not self.kwargs.get("require_live", True)
+            and set(self.args[2]) <= INTERNAL_KEYS
         )
 
-    def refuse_if_overtaken(self, mark: str | None) -> None:
-        """After a logout (:meth:`ends_session`): raise :class:`SessionConflict` (a 409
-        with no cookie) when ``mark`` says a login gave the session a new id before the
-        logout ran, so that it ended nothing and the signed-in session lives on under
-        the cookie the login's response set. Sent again, the logout carries that
-        cookie and ends it. (A mark is left only by a store that keeps them: see
-        ``base.MarkingStore``. The logout's own mark is ``LOGGED_OUT``; a login that
-        came after it finds nothing to move and leaves none.)"""
+    def refuse_if_overtaken(self, mark: str | None, session_id: str | None = None) -> None:
+        """After a logout (:meth:`ends_session`, or :attr:`logout_of` for one whose
+        cookie named no live record): raise :class:`SessionConflict` (a 409 with no
+        cookie) when ``mark`` says a login gave the session a new id before the logout
+        ran, so that it ended nothing and the signed-in session lives on under the
+        cookie the login's response set. Sent again, the logout carries that cookie and
+        ends it. (A mark is left only by a store that keeps them: see
+        ``base.MarkingStore``. A logout's own mark is ``LOGGED_OUT``; a login that came
+        after it finds nothing to move and leaves none.)"""
         if mark == MOVED:
-            raise SessionConflict(self.args[0], ended=False, headers=self.result_headers(False))
+            gone = self.args[0] if session_id is None else session_id
+            raise SessionConflict(gone, ended=False, headers=self.result_headers(False))
 
     def gone(
         self, ended: bool, written: bool = False, mark: str | None = None
@@ -536,6 +548,8 @@ def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
     SessionTooLarge when the store refused a save or blind write as over the cap
     (nothing written: concurrent requests passed it together), and SessionConflict
     when the record was gone and the request's changes with it (:meth:`Plan.gone`)."""
+    if plan.logout_of is not None:  # a logout of a cookie whose session a login took?
+        plan.refuse_if_overtaken(moved_mark(store, plan.logout_of), plan.logout_of)
     kwargs = _kwargs_for(store, plan)
     if plan.method == "create" and (gone_id := plan.gone_before()):
         plan.refuse_if_taken(gone_id, moved_mark(store, gone_id))
@@ -561,6 +575,8 @@ def run_plan(store: SyncStore, plan: Plan) -> list[tuple[str, str]]:
 
 async def arun_plan(store: AsyncStore, plan: Plan) -> list[tuple[str, str]]:
     """:func:`run_plan` against an async store: the headers to add; raises as it does."""
+    if plan.logout_of is not None:  # a logout of a cookie whose session a login took?
+        plan.refuse_if_overtaken(await amoved_mark(store, plan.logout_of), plan.logout_of)
     method = getattr(store, "a" + plan.method) if plan.method else None
     kwargs = _kwargs_for(store, plan)
     if plan.method == "create" and (gone_id := plan.gone_before()):
@@ -741,7 +757,10 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
             return _with(result, "delete", (old_id,), cookie=expire)
         # An unusable cookie (forged, another key, expired, unknown) is left alone until the
         # handler writes: deleting it helps nobody, and a bad key deploy that is rolled
-        # back would otherwise have logged everyone out.
+        # back would otherwise have logged everyone out. A logout of one, though, checks
+        # that no login moved its session moments ago (see Plan.logout_of).
+        if session._cleared and session._unusable is not None:
+            result.logout_of = session._unusable
         return result
     token, session._next_token = session._next_token or new_token(), None
     meta = _meta(config, session, data, now)
@@ -751,6 +770,8 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     if config.encryption is not None:  # the store counts what it holds: the sealed values
         meta.size_bytes = meta.max_size_bytes = sum(entry_size(*item) for item in data.items())
     if old_id is None:
+        if session._cleared and session._unusable is not None and set(data) <= INTERNAL_KEYS:
+            result.logout_of = session._unusable  # a logout that flashes: see Plan.logout_of
         cookie = _set_cookie(
             config,
             token,

@@ -402,6 +402,28 @@ _FLASK_SETTINGS = {
 }
 
 
+_FLASK_FLAGS = frozenset(
+    {
+        "SESSION_COOKIE_HTTPONLY",
+        "SESSION_COOKIE_SECURE",
+        "SESSION_COOKIE_PARTITIONED",
+        "SESSION_REFRESH_EACH_REQUEST",
+    }
+)
+
+
+def _flask_flag(key: str, value: object) -> bool:
+    """A Flask on/off setting as Flask reads it: 1 and 0 (from_prefixed_env gives ints)
+    are True and False. Text is refused, naming the setting: Flask would take "false"
+    for on, which is never what it says."""
+    if isinstance(value, (bool, int)):
+        return bool(value)
+    raise ConfigurationError(
+        f"app.config[{key!r}] must be True or False, not {value!r}: Flask reads any text as "
+        "on, so 'false' would mean True"
+    )
+
+
 def _flask_options(app: flask.Flask) -> dict[str, Any]:
     """The sessionware options that Flask's own settings on ``app`` ask for."""
     defaults = flask.Flask.default_config
@@ -417,6 +439,8 @@ def _flask_options(app: flask.Flask) -> dict[str, Any]:
         if key == "SESSION_COOKIE_DOMAIN" and isinstance(value, str):
             host, colon, port = value.rpartition(":")
             value = host if colon and port.isdigit() else value  # a port: Werkzeug drops it
+        if key in _FLASK_FLAGS:
+            value = _flask_flag(key, value)
         options[option] = value
     root = app.config.get("APPLICATION_ROOT")
     if "path" not in options and root and root != defaults.get("APPLICATION_ROOT"):

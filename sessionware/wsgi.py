@@ -92,7 +92,8 @@ class SyncSessions:
         calls, self.lifecycle = observed(self.store, label, hooks, metrics, registry)
         self._calls: SyncStore = calls
         tag = config.session_type
-        self.bound = None if tag is None else _bound(tag, self.store, False)
+        # (sessions off read no store: nor the type, which they never use)
+        self.bound = None if tag is None else _bound(tag, self.store, False, config.enabled)
         self._devices: Bounded[tuple[Any, ...], Any] = Bounded(KNOWN_DEVICES)  # see remembered
 
     def open(
@@ -397,13 +398,13 @@ def _discard(data: bytes) -> None:
     """The ``write`` callable once an error response replaced the app's."""
 
 
-def _bound(tag: str, store: object, asynchronous: bool) -> BoundType | None:
+def _bound(tag: str, store: object, asynchronous: bool, check: bool) -> BoundType | None:
     """The binding, checked at start-up: ConfigurationError when the store answers that
     no such type is registered (every request would fail). A store that cannot be read
     now is no refusal: requests try again, answering 503 until it can."""
     from .session_types.binding import bound_type, startup_problem  # a bound one's only
 
     bound = bound_type(tag, store, asynchronous=asynchronous)
-    if bound is not None and (problem := startup_problem(bound)) is not None:
+    if check and bound is not None and (problem := startup_problem(bound)) is not None:
         raise ConfigurationError(problem)
     return bound

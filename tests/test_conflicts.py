@@ -39,6 +39,11 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
         session.get("a")  # loaded, then the password is checked (meanwhile: "beside")
         session.regenerate()
         session["user"] = params["user"]
+    elif path == "/login-clear":  # Flask's tutorial: clear(), then the user
+        if params.get("read"):
+            session.get("a")  # (else under WSGI: a rotation of the old id, never loaded)
+        session.clear()
+        session["user"] = params["user"]
     elif path == "/logout":
         session.get("a")  # loaded, then the page does its work (meanwhile: a login)
         session.clear()
@@ -101,6 +106,44 @@ def test_a_logout_that_a_login_overtook_answers_409_and_ends_nothing_silently(
         assert "set-cookie" not in logout.headers and client.cookies["session"] == before
     users = [s for s in SessionManager(store).list().items if s.status == "active"]
     assert len(users) == 1  # the login's session: alive, for its cookie's logout to end
+
+
+@pytest.mark.parametrize("flash", [None, "Signed out."])
+def test_a_logout_sent_with_the_cookie_a_login_replaced_answers_409(
+    shell: str, store: Any, flash: str | None
+) -> None:
+    """The other order: the login finished first (the browser sent the logout before
+    the login's response arrived), so the logout's cookie names no live record. A 200
+    ended nothing while the user stays signed in under the login's cookie."""
+    moving = EndsBeforeSaving(store, "login", once=True)
+    with shell_client(shell, handler, store) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        before = client.cookies["session"]
+        (listed,) = SessionManager(store).list().items
+        moving.armed = True
+        moving._end_once(listed.id)  # another request's login, done before this one
+        logout = client.get("/logout", params={} if flash is None else {"flash": flash})
+        assert logout.status_code == 409, logout.text
+        assert "set-cookie" not in logout.headers and client.cookies["session"] == before
+
+
+@pytest.mark.parametrize("read", ["", "1"])
+def test_a_login_written_as_clear_then_the_user_signs_in_afresh_after_another(
+    shell: str, store: Any, read: str
+) -> None:
+    """Flask's tutorial logs in with clear() then the user: sent again after a login
+    (or a regenerate) moved the session, it starts a new one, as before marks; only a
+    logout (nothing or a flash after clear()) answers 409."""
+    moving = EndsBeforeSaving(store, "login", once=True)
+    with shell_client(shell, handler, store) as client:
+        client.get("/put", params={"key": "a", "value": "1"})
+        before = client.cookies["session"]
+        (listed,) = SessionManager(store).list().items
+        moving.armed = True
+        moving._end_once(listed.id)
+        login = client.get("/login-clear", params={"user": "bob", "read": read})
+        assert login.status_code == 200 and client.cookies["session"] != before
+        assert client.get("/read").json() == {"keys": ["user"]}
 
 
 def test_a_logout_alone_still_answers_200(shell: str, store: Any) -> None:

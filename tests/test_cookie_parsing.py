@@ -120,6 +120,8 @@ def test_a_joined_header_whose_first_part_holds_ours_too_keeps_both() -> None:
     assert cookie_values(["session=A, b=1, session=B; c=2"], "session", joined=True) == ["A", "B"]
     assert cookie_values([joined], "session") == ["STALE, session=VALID"]  # not joined: one value
     assert cookie_values(["__Host-s=A, __Host-s=B"], "__Host-s", joined=True) == ["A"]
+    flagged = "flag, session=OLD, session=NEW"  # a bare-name cookie, then two headers of ours
+    assert cookie_values([flagged], "session", joined=True) == ["OLD", "NEW"]
 
 
 def test_a_comma_inside_another_value_never_outranks_a_real_cookie() -> None:

@@ -254,3 +254,19 @@ def test_the_same_value_spelled_twice_is_no_clash(caplog: pytest.LogCaptureFixtu
         make_app({"SESSION_COOKIE_NAME": "Session"}, cookie_name="session")  # case counts
     (warned,) = [r.getMessage() for r in caplog.records if "overridden" in r.message]
     assert "SESSION_COOKIE_NAME" in warned
+
+
+def test_flasks_own_flags_are_read_as_flask_reads_them() -> None:
+    """from_prefixed_env gives FLASK_SESSION_COOKIE_SECURE=1 as the int 1, which Flask
+    takes for on; text is refused naming the setting ("false" is on to Flask)."""
+    app = flask.Flask("flags")
+    app.config["SESSION_COOKIE_SECURE"] = 1
+    app.config["SESSION_COOKIE_HTTPONLY"] = 0
+    Sessionware(app, secret_key="k" * 40)
+    app.add_url_rule("/put", "put", lambda: flask.session.update(n=1) or "ok")
+    cookie = app.test_client().get("/put", base_url="https://localhost").headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" not in cookie
+    wrong = flask.Flask("text")
+    wrong.config["SESSION_COOKIE_SECURE"] = "false"
+    with pytest.raises(ConfigurationError, match=r"SESSION_COOKIE_SECURE.*'false' would mean True"):
+        Sessionware(wrong, secret_key="k" * 40)

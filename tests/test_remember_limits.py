@@ -107,3 +107,13 @@ def test_a_cookie_never_claims_more_than_the_400_days_browsers_keep_it(
         monkeypatch.setattr("sessionware.core.time", later)
         (again,) = set_cookies(client.get("/me"))
         assert again["max-age"] == str(MAX_COOKIE_SECONDS)
+
+
+def test_a_blind_write_re_sends_a_long_cookie_by_the_same_rule() -> None:
+    """The blind-write path decides alone whether the cookie is due (then it loads
+    instead): it counts in the same capped span as a loaded session's save."""
+    from sessionware.core import SessionConfig
+
+    config = SessionConfig.build(secret_key="k" * 40, max_age=2 * 365 * 86400)
+    assert config._cookie_due(time.time() - 5 * 86400)  # 1% of 400 days: 4 days
+    assert not config._cookie_due(time.time() - 3 * 86400)

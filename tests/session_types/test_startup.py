@@ -77,3 +77,21 @@ def test_a_store_that_cannot_be_read_at_start_up_stops_nothing() -> None:
     store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
     WSGISessionMiddleware(lambda e, s: [], secret_key="k" * 40, store=store, session_type="x")
     store.close()
+
+
+def test_sessions_turned_off_read_no_type_at_start_up() -> None:
+    """enabled=False does no store I/O: the type it would never use is not read."""
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from sessionware import MemoryStore, SessionMiddleware
+
+    store = MemoryStore()
+    WSGISessionMiddleware(lambda e, s: [], secret_key="k" * 40, store=store, session_type="x",
+                          enabled=False)  # fmt: skip
+    app = Starlette()
+    app.add_middleware(
+        SessionMiddleware, secret_key="k" * 40, store=store, session_type="x", enabled=False
+    )
+    with TestClient(app, base_url="https://testserver") as client:
+        assert client.get("/").status_code == 404  # (started: no route, no session)
