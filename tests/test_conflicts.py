@@ -115,16 +115,22 @@ def test_a_logout_sent_with_the_cookie_a_login_replaced_answers_409(
     """The other order: the login finished first (the browser sent the logout before
     the login's response arrived), so the logout's cookie names no live record. A 200
     ended nothing while the user stays signed in under the login's cookie."""
-    moving = EndsBeforeSaving(store, "login", once=True)
     with shell_client(shell, handler, store) as client:
-        client.get("/put", params={"key": "a", "value": "1"})
-        before = client.cookies["session"]
-        (listed,) = SessionManager(store).list().items
-        moving.armed = True
-        moving._end_once(listed.id)  # another request's login, done before this one
+        before = moved_by_another_login(client, store)
         logout = client.get("/logout", params={} if flash is None else {"flash": flash})
         assert logout.status_code == 409, logout.text
         assert "set-cookie" not in logout.headers and client.cookies["session"] == before
+
+
+def moved_by_another_login(client: Any, store: Any) -> str:
+    """Give ``client`` a session, then move it to a new id as another request's login
+    does (finished before the next request); the cookie from before."""
+    client.get("/put", params={"key": "a", "value": "1"})
+    (listed,) = SessionManager(store).list().items
+    moving = EndsBeforeSaving(store, "login", once=True)
+    moving.armed = True
+    moving._end_once(listed.id)
+    return str(client.cookies["session"])
 
 
 @pytest.mark.parametrize("read", ["", "1"])
@@ -134,13 +140,8 @@ def test_a_login_written_as_clear_then_the_user_signs_in_afresh_after_another(
     """Flask's tutorial logs in with clear() then the user: sent again after a login
     (or a regenerate) moved the session, it starts a new one, as before marks; only a
     logout (nothing or a flash after clear()) answers 409."""
-    moving = EndsBeforeSaving(store, "login", once=True)
     with shell_client(shell, handler, store) as client:
-        client.get("/put", params={"key": "a", "value": "1"})
-        before = client.cookies["session"]
-        (listed,) = SessionManager(store).list().items
-        moving.armed = True
-        moving._end_once(listed.id)
+        before = moved_by_another_login(client, store)
         login = client.get("/login-clear", params={"user": "bob", "read": read})
         assert login.status_code == 200 and client.cookies["session"] != before
         assert client.get("/read").json() == {"keys": ["user"]}
