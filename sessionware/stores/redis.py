@@ -786,6 +786,11 @@ def _next_step(error: Exception) -> str:
     """What to check after ``error``: the URL's credentials when Redis refused them or
     wanted some (redis-py says so as a ResponseError when the first command was long),
     else the server and the timeout. (The URL is never shown: it may hold a password.)"""
+    if "without any password configured" in str(error):  # AUTH to a server with none
+        return (
+            "The server has no password: remove it from the store's URL "
+            "(redis://host:port/db), or set one on the server (requirepass)"
+        )
     if isinstance(error, redis.AuthenticationError) or unauthenticated(str(error)):
         return (
             "Put the server's password in the store's URL: redis://:PASSWORD@host:port/db "

@@ -138,7 +138,10 @@ class SyncWireClient:
         except OSError as error:
             if sock is not None:  # connected but not usable (a refused path, a TLS failure)
                 sock.close()
-            raise redis.ConnectionError(f"cannot connect to Redis: {error}") from error
+            said = str(error) or type(error).__name__
+            if settings["tls"] and isinstance(error, TimeoutError):  # (a plain server waits)
+                said += " (rediss://: is the server's port TLS?)"
+            raise redis.ConnectionError(f"cannot connect to Redis: {said}") from error
         conn = _Socket(sock)
         hello = greeting(settings)
         if hello:

@@ -152,3 +152,29 @@ def test_a_tls_url_to_a_plain_port_says_what_it_waited_for() -> None:
     said = asyncio.run(scenario())
     assert "cannot connect to Redis: ." not in said
     assert "no answer within 0.5 s" in said or "SSL" in said or "TLS" in said, said
+
+
+@pytest.mark.redis
+def test_a_password_for_a_server_without_one_says_to_remove_it() -> None:
+    """The test server has no password: "put the server's password in the URL" was
+    the opposite of the fix. (The lean connection, the default, refuses such a URL;
+    redis-py's own client lets it connect.)"""
+    store = RedisStore.from_url("redis://:notneeded@127.0.0.1:6379/0")
+    try:
+        with pytest.raises(StoreUnavailable) as refused:
+            store.load("0" * 32, now=time.time(), idle_seconds=60)
+        said = str(refused.value)
+        assert "The server has no password: remove it" in said and "notneeded" not in said
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+def test_a_sync_tls_url_to_a_plain_port_asks_whether_the_port_is_tls() -> None:
+    store = RedisStore.from_url("rediss://127.0.0.1:6379/0", socket_connect_timeout=0.5)
+    try:
+        with pytest.raises(StoreUnavailable) as refused:
+            store.load("0" * 32, now=time.time(), idle_seconds=60)
+        assert "is the server's port TLS?" in str(refused.value), str(refused.value)
+    finally:
+        store.close()
