@@ -307,12 +307,9 @@ def _from_file(path: Path) -> tuple[Layer, Path | None]:
         ) from error
     document = _parse(path, raw)
     if not isinstance(document, Mapping) or BLOCK not in document:
-        near = (
-            [k for k in document if isinstance(k, str) and k.strip().lower() == BLOCK]
-            if (isinstance(document, Mapping))
-            else []
-        )
-        said = f" (found {near[0]!r}: the name is lower case)" if near else ""
+        keys = document if isinstance(document, Mapping) else ()
+        near = next((k for k in keys if str(k).strip().lower() == BLOCK), None)
+        said = f" (found {near!r}: the name is lower case)" if near is not None else ""
         raise ConfigurationError(
             f"{path}: no '{BLOCK}' block{said}; write the options under "
             + ("[sessions]" if path.suffix == ".toml" else "sessions:")

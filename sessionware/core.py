@@ -750,6 +750,10 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
         return _update(config, session, result, now)
     expire = ("set-cookie", config.cookie.expire_cookie())
     data = session._encoded()
+    if session._cleared and session._unusable is not None and set(data) <= INTERNAL_KEYS:
+        # a logout (nothing, or a flash, after clear()) of a cookie that named no live
+        # record: its mark says whether a login moved that record moments ago
+        result.logout_of = session._unusable
     if not data:  # an empty session is never stored, regenerated or not
         session._next_token = None
         if old_id is not None:  # logout
@@ -757,10 +761,7 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
             return _with(result, "delete", (old_id,), cookie=expire)
         # An unusable cookie (forged, another key, expired, unknown) is left alone until the
         # handler writes: deleting it helps nobody, and a bad key deploy that is rolled
-        # back would otherwise have logged everyone out. A logout of one, though, checks
-        # that no login moved its session moments ago (see Plan.logout_of).
-        if session._cleared and session._unusable is not None:
-            result.logout_of = session._unusable
+        # back would otherwise have logged everyone out.
         return result
     token, session._next_token = session._next_token or new_token(), None
     meta = _meta(config, session, data, now)
@@ -770,8 +771,6 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
     if config.encryption is not None:  # the store counts what it holds: the sealed values
         meta.size_bytes = meta.max_size_bytes = sum(entry_size(*item) for item in data.items())
     if old_id is None:
-        if session._cleared and session._unusable is not None and set(data) <= INTERNAL_KEYS:
-            result.logout_of = session._unusable  # a logout that flashes: see Plan.logout_of
         cookie = _set_cookie(
             config,
             token,

@@ -48,6 +48,7 @@ from .export import (
     session_page,
 )
 from .identity import user_text
+from .session_types.period import describe
 from .stores.base import (
     ACTIVE,
     EXPIRED,
@@ -312,7 +313,7 @@ def ttl_record(actor: str, session_id: str, ttl: Duration | None, now: float) ->
     return AuditRecord(now, actor, TTL, session_id, f"expires in {text} s{_readable(ttl_seconds)}")
 
 
-_SPANS = ((365 * 86400, "year"), (86400, "day"), (3600, "hour"), (60, "minute"))
+_SPANS = ((365 * 86400, "years"), (86400, "days"), (3600, "hours"), (60, "minutes"))
 
 
 def _readable(ttl_seconds: float) -> str:
@@ -320,10 +321,8 @@ def _readable(ttl_seconds: float) -> str:
     largest unit it fills, for people reading the log; ``""`` under a minute."""
     for size, unit in _SPANS:
         if ttl_seconds >= size:
-            count = ttl_seconds / size
-            about = "" if count == int(count) else "about "
-            count = round(count)
-            return f" ({about}{count} {unit}{'' if count == 1 else 's'})"
+            about = "" if ttl_seconds % size == 0 else "about "
+            return f" ({about}{describe(round(ttl_seconds / size), unit)})"
     return ""
 
 

@@ -43,3 +43,15 @@ def test_a_5xx_saves_nothing_and_says_so_when_it_dropped_a_change(
         assert len(dropped) == 2, dropped
         assert "response is 502" in dropped[0] and "response is 503" in dropped[1]
         assert client.get("/read").json() == {"keys": ["a"]}  # neither the key nor the logout
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_new_session_dropped_by_a_5xx_is_called_new_not_none(
+    shell: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with shell_client(shell, handler, MemoryStore()) as client:
+        with caplog.at_level(logging.WARNING, logger="sessionware"):
+            failed = client.get("/put", params={"key": "a", "value": "1", "status": "500"})
+            assert failed.status_code == 500
+        (dropped,) = [r.getMessage() for r in caplog.records if "were not saved" in r.message]
+        assert "so the new session's changes were not saved" in dropped, dropped

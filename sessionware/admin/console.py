@@ -133,10 +133,8 @@ class AdminConsole(Pages):
             why = refusal(self.tokens, request, self.trusted_origins, "console", operator.name)
             if why is not None:
                 return self._refused(request, why)
-            if not operator.is_admin:
-                return self._refused(
-                    request, f"The {operator.role} role cannot do this; ask an admin."
-                )
+        if (request.method == "POST" or request.path in _ADMIN_PAGES) and not operator.is_admin:
+            return self._refused(request, f"The {operator.role} role cannot do this; ask an admin.")
         csrf = self.tokens.issue("console", operator.name)
         now = dt.datetime.now(dt.timezone.utc)
         return await view(_Call(request, operator, manager, csrf, now))
@@ -209,10 +207,7 @@ class AdminConsole(Pages):
 
     async def confirm_revoke(self, call: _Call) -> Response:
         """The question before a revoke, as a page of its own (GET: Back returns to it
-        without sending anything again)."""
-        if not call.operator.is_admin:
-            role = call.operator.role
-            return self._refused(call.request, f"The {role} role cannot do this; ask an admin.")
+        without sending anything again); admins only (see :data:`_ADMIN_PAGES`)."""
         return await self.detail(call, confirm_revoke=True)
 
     async def revoke(self, call: _Call) -> Response:
@@ -323,6 +318,7 @@ class AdminConsole(Pages):
         )
 
 
+_ADMIN_PAGES = frozenset({"/revoke"})  # GET pages only an admin may open (as every POST)
 AUDIT_SHOWN = 200  # the newest audit entries the page shows (the command lists any number)
 
 # what an action did, by the word its redirect carries (?done=): fixed sentences only

@@ -113,15 +113,19 @@ def _noted(value: object) -> str:
 
 
 def _record(actor: str, note: str) -> AuditRecord:
-    from ..management import TYPE, checked_actor  # (management imports this module lazily)
+    """The audit record of a type's change by ``actor`` (checked by :func:`_who`)."""
+    from ..management import TYPE  # (management imports this module lazily)
 
-    return AuditRecord(time.time(), checked_actor(actor), TYPE, None, note)
+    return AuditRecord(time.time(), actor, TYPE, None, note)
 
 
-def _actor(actor: str | None) -> str | None:
-    """``actor``, checked before anything changes (ConfigurationError when blank)."""
+def _who(actor: str | None, store: object, protocol: type) -> str | None:
+    """``actor``, checked before anything changes: ConfigurationError when blank, or
+    when ``store`` keeps no audit log (``protocol``) to write the change to."""
     if actor is None:
         return None
+    if not isinstance(store, protocol):
+        raise _no_audit(store)
     from ..management import checked_actor
 
     return checked_actor(actor)
@@ -165,7 +169,7 @@ class TypeRegistry:
         InvalidSessionType (naming the field) for a bad definition or a taken tag.
         ``actor``: who creates it, for the audit log (see the module docstring).
         """
-        actor = self._who(actor)
+        actor = _who(actor, self.store, ManagedStore)
         new = coerce(session_type, fields)
         refuse_foreign_names(new.schema)
         if not self.store.registry_put(KIND, new.tag, new.to_document(), if_absent=True):
@@ -180,7 +184,7 @@ class TypeRegistry:
         UnknownSessionType for an unknown tag; InvalidSessionType for a bad change.
         ``actor``: who changes it, for the audit log (see the module docstring).
         """
-        actor = self._who(actor)
+        actor = _who(actor, self.store, ManagedStore)
         old = self.fetch(tag)
         new = merged(old, changes)
         if "schema" in changes:
@@ -209,7 +213,7 @@ class TypeRegistry:
         """Remove the type ``tag``. Refused (SessionTypeInUse) while sessions of it
         live, unless ``force``: they then live on until they expire. ``actor``: who
         deletes it, for the audit log (see the module docstring)."""
-        actor = self._who(actor)
+        actor = _who(actor, self.store, ManagedStore)
         old = self.fetch(tag)
         live = self.live_sessions(tag) if force and actor is not None else 0
         if not force:
@@ -225,12 +229,6 @@ class TypeRegistry:
     def _refuse_if_live(self, tag: str, action: str) -> None:
         if live := self.live_sessions(tag):
             raise SessionTypeInUse(tag, live, action)
-
-    def _who(self, actor: str | None) -> str | None:
-        """``actor``, checked (and the store's audit log) before anything changes."""
-        if actor is not None and not isinstance(self.store, ManagedStore):
-            raise _no_audit(self.store)
-        return _actor(actor)
 
     def _audit(self, actor: str | None, note: str) -> None:
         if actor is not None:
@@ -253,7 +251,7 @@ class AsyncTypeRegistry:
         **fields: Any,
     ) -> SessionType:
         """See :meth:`TypeRegistry.create`."""
-        actor = self._who(actor)
+        actor = _who(actor, self.store, AsyncManagedStore)
         new = coerce(session_type, fields)
         refuse_foreign_names(new.schema)
         if not await self.store.aregistry_put(KIND, new.tag, new.to_document(), if_absent=True):
@@ -263,7 +261,7 @@ class AsyncTypeRegistry:
 
     async def update(self, tag: str, *, actor: str | None = None, **changes: Any) -> SessionType:
         """See :meth:`TypeRegistry.update`."""
-        actor = self._who(actor)
+        actor = _who(actor, self.store, AsyncManagedStore)
         old = await self.fetch(tag)
         new = merged(old, changes)
         if "schema" in changes:
@@ -290,7 +288,7 @@ class AsyncTypeRegistry:
 
     async def delete(self, tag: str, *, force: bool = False, actor: str | None = None) -> None:
         """See :meth:`TypeRegistry.delete`."""
-        actor = self._who(actor)
+        actor = _who(actor, self.store, AsyncManagedStore)
         old = await self.fetch(tag)
         live = await self.live_sessions(tag) if force and actor is not None else 0
         if not force:
@@ -306,12 +304,6 @@ class AsyncTypeRegistry:
     async def _refuse_if_live(self, tag: str, action: str) -> None:
         if live := await self.live_sessions(tag):
             raise SessionTypeInUse(tag, live, action)
-
-    def _who(self, actor: str | None) -> str | None:
-        """See :meth:`TypeRegistry._who`."""
-        if actor is not None and not isinstance(self.store, AsyncManagedStore):
-            raise _no_audit(self.store)
-        return _actor(actor)
 
     async def _audit(self, actor: str | None, note: str) -> None:
         if actor is not None:

@@ -274,13 +274,7 @@ class WireClient:
                 )
             await asyncio.wait_for(opening, self._connect_timeout)
         except (OSError, asyncio.TimeoutError) as error:
-            waited = self._connect_timeout
-            said = str(error) or (
-                type(error).__name__ if waited is None else f"no answer within {waited:g} s"
-            )
-            if not str(error) and settings["tls"]:  # (a plain server waits for more)
-                said += " (rediss://: is the server's port TLS?)"
-            raise redis.ConnectionError(f"cannot connect to Redis: {said}") from error
+            raise connect_failure(error, settings["tls"], self._connect_timeout) from error
         hello = greeting(settings)
         try:
             check_greeting(hello, await self._send(protocol, hello) if hello else [])
@@ -366,6 +360,18 @@ try:  # redis-py's error mapping (a private module: kept optional)
     _parse_error: Any = BaseParser.parse_error
 except (ImportError, AttributeError):  # pragma: no cover - another redis-py layout
     _parse_error = None
+
+
+def connect_failure(error: BaseException, tls: bool, waited: float | None) -> redis.ConnectionError:
+    """The error for a connection that could not be opened: ``error``'s own words (a
+    timeout has none: how long it waited), and for a TLS one that timed out the likely
+    cause, a plain server waiting for more of a handshake it does not speak."""
+    said = str(error) or (
+        type(error).__name__ if waited is None else f"no answer within {waited:g} s"
+    )
+    if tls and isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+        said += " (rediss://: is the server's port TLS?)"
+    return redis.ConnectionError(f"cannot connect to Redis: {said}")
 
 
 def tls_context(settings: dict[str, Any]) -> ssl.SSLContext:

@@ -24,7 +24,7 @@ from typing import Any
 import hiredis
 import redis
 
-from .redis_wire import check_greeting, error_of, greeting, tls_context
+from .redis_wire import check_greeting, connect_failure, error_of, greeting, tls_context
 
 IDLE_SOCKETS = 16  # sockets kept open for reuse; more in use at once are closed after
 
@@ -138,10 +138,7 @@ class SyncWireClient:
         except OSError as error:
             if sock is not None:  # connected but not usable (a refused path, a TLS failure)
                 sock.close()
-            said = str(error) or type(error).__name__
-            if settings["tls"] and isinstance(error, TimeoutError):  # (a plain server waits)
-                said += " (rediss://: is the server's port TLS?)"
-            raise redis.ConnectionError(f"cannot connect to Redis: {said}") from error
+            raise connect_failure(error, settings["tls"], None) from error
         conn = _Socket(sock)
         hello = greeting(settings)
         if hello:

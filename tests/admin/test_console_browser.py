@@ -270,6 +270,16 @@ def test_a_revoke_on_a_detail_opened_as_a_page_leaves_back_harmless(
     assert again == audited  # nothing sent again
 
 
+def test_on_a_phone_the_detail_dialog_opens_at_its_top(new_page: Any, site: Site) -> None:
+    """Its first field (the reveal's reason) takes the focus; scrolled to, it left the
+    dialog's title and Close button out of sight on a 390 px phone."""
+    phone = console(new_page, site, viewport=PHONE)
+    dialog = open_detail(phone, site, "user11")
+    assert dialog.evaluate("d => d.scrollTop") == 0
+    assert dialog.get_by_role("heading", name=re.compile("Session")).is_visible()
+    assert dialog.evaluate("d => d.contains(document.activeElement)")  # (focus is inside)
+
+
 def test_the_dialog_sends_a_form_once_and_says_why_one_was_refused(
     new_page: Any, site: Site
 ) -> None:
