@@ -32,7 +32,7 @@ from uuid import UUID
 
 from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
-from .encryption import Keyring, opened, readable_values
+from .encryption import USER_TAG, Keyring, opened, readable_values
 from .errors import ConfigurationError, RevocationIncomplete, StoreUnavailable
 from .export import (
     JSON,
@@ -138,6 +138,18 @@ def _hashed_filters(keyring: Keyring | None, filters: dict[str, Any]) -> dict[st
 def hashed_user(keyring: Keyring | None, user: UserId | None) -> str | None:
     """``list``'s user filter as the index holds it (the newest key's hash, if any)."""
     return None if user is None else user_keys(keyring, user)[0]
+
+
+def recorded_user_keys(keyring: Keyring | None, meta: Meta | None) -> builtins.list[str]:
+    """Where the user index holds the sessions of the user a record names, as the
+    record names it: a hash (``hash_user_ids``) only as itself, the hash being all the
+    store knows; a plain id as :func:`user_keys` looks for it. Empty when the record
+    is gone or names no user."""
+    if meta is None or not meta.user:
+        return []
+    if keyring is not None and keyring.hash_user_ids and meta.user.startswith(USER_TAG):
+        return [meta.user]
+    return user_keys(keyring, meta.user)
 
 
 def build_query(
@@ -476,9 +488,27 @@ class SessionManager(TokenManager):
         it revoked stays revoked).
         """
         checked_actor(actor)
-        why = bulk_reason(reason)
+        keys = user_keys(self.encryption, user)
+        return self._revoke_indexed(keys, keep, app, actor, bulk_reason(reason))
+
+    def revoke_user_of(self, session_id: str, *, actor: str, reason: str | None = None) -> int:
+        """Revoke every live session of the user that session ``session_id`` names, that
+        one included if live; how many were revoked (0: the session is gone or names no
+        user). The user is taken as the store recorded it, so this works where the
+        caller holds no user id: with ``hash_user_ids`` the console shows only the hash.
+        A hash finds the sessions indexed under it, not those still under an older
+        key's hash or the plain id (those found by :meth:`revoke_user` with the id).
+        Audit entries and repeated listings as :meth:`revoke_user`."""
+        checked_actor(actor)
+        keys = recorded_user_keys(self.encryption, self.store.get_meta(session_id, now=time.time()))
+        return self._revoke_indexed(keys, None, None, actor, bulk_reason(reason))
+
+    def _revoke_indexed(
+        self, keys: builtins.list[str], keep: str | None, app: str | None, actor: str, why: str
+    ) -> int:
+        """:meth:`revoke_user`'s rounds over the user index entries ``keys``."""
         revoked, tried, rounds = 0, {keep}, 0
-        while ids := self._untried(user, tried):
+        while ids := self._untried(keys, tried):
             if rounds == REVOKE_ROUNDS:
                 raise revocation_incomplete(revoked, len(ids))
             rounds += 1
@@ -486,15 +516,10 @@ class SessionManager(TokenManager):
             revoked += sum([self._revoke_of(i, app, actor, why) for i in ids])
         return revoked
 
-    def _untried(self, user: UserId, tried: set[str | None]) -> builtins.list[str]:
-        """The user's live sessions not in ``tried``."""
+    def _untried(self, keys: builtins.list[str], tried: set[str | None]) -> builtins.list[str]:
+        """The live sessions indexed under ``keys`` not in ``tried``."""
         now = time.time()
-        return [
-            i
-            for u in user_keys(self.encryption, user)
-            for i in self.store.user_session_ids(u, now=now)
-            if i not in tried
-        ]
+        return [i for u in keys for i in self.store.user_session_ids(u, now=now) if i not in tried]
 
     def _revoke_of(self, session_id: str, app: str | None, actor: str, reason: str) -> bool:
         """:meth:`revoke` a session unless it is another app's than ``app``."""
@@ -733,9 +758,24 @@ class AsyncSessionManager(AsyncTokenManager):
     ) -> int:
         """See :meth:`SessionManager.revoke_user`."""
         checked_actor(actor)
-        why = bulk_reason(reason)
+        keys = user_keys(self.encryption, user)
+        return await self._revoke_indexed(keys, keep, app, actor, bulk_reason(reason))
+
+    async def revoke_user_of(
+        self, session_id: str, *, actor: str, reason: str | None = None
+    ) -> int:
+        """See :meth:`SessionManager.revoke_user_of`."""
+        checked_actor(actor)
+        meta = await self.store.aget_meta(session_id, now=time.time())
+        keys = recorded_user_keys(self.encryption, meta)
+        return await self._revoke_indexed(keys, None, None, actor, bulk_reason(reason))
+
+    async def _revoke_indexed(
+        self, keys: builtins.list[str], keep: str | None, app: str | None, actor: str, why: str
+    ) -> int:
+        """See :meth:`SessionManager._revoke_indexed`."""
         revoked, tried, rounds = 0, {keep}, 0
-        while ids := await self._untried(user, tried):
+        while ids := await self._untried(keys, tried):
             if rounds == REVOKE_ROUNDS:
                 raise revocation_incomplete(revoked, len(ids))
             rounds += 1
@@ -743,12 +783,14 @@ class AsyncSessionManager(AsyncTokenManager):
             revoked += sum([await self._revoke_of(i, app, actor, why) for i in ids])
         return revoked
 
-    async def _untried(self, user: UserId, tried: set[str | None]) -> builtins.list[str]:
+    async def _untried(
+        self, keys: builtins.list[str], tried: set[str | None]
+    ) -> builtins.list[str]:
         """See :meth:`SessionManager._untried`."""
         now = time.time()
         return [
             i
-            for u in user_keys(self.encryption, user)
+            for u in keys
             for i in await self.store.auser_session_ids(u, now=now)
             if i not in tried
         ]

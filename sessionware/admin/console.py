@@ -12,6 +12,7 @@ the manager audit-logs before reading.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -105,6 +106,8 @@ class AdminConsole(Pages):
             ("POST", "/ttl"): self.ttl,
             ("GET", "/revoke"): self.confirm_revoke,
             ("POST", "/revoke"): self.revoke,
+            ("GET", "/revoke-user"): self.confirm_revoke_user,
+            ("POST", "/revoke-user"): self.revoke_user,
             ("POST", "/export"): self.export,
             ("GET", "/audit"): self.audit,
             ("GET", "/analytics"): self.analytics,
@@ -218,12 +221,28 @@ class AdminConsole(Pages):
         )
         return await self._done(call, "revoked" if revoked else "not-revoked")
 
+    async def confirm_revoke_user(self, call: _Call) -> Response:
+        """The question before ending every session of a session's user (admins only)."""
+        return await self.detail(call, confirm_revoke_user=True)
+
+    async def revoke_user(self, call: _Call) -> Response:
+        """End every live session of the user the session names, as the store records
+        that user (with ``hash_user_ids``, the hash the console shows)."""
+        form = call.request.form
+        if form.get("confirm") != "yes":
+            return await self.detail(call, confirm_revoke_user=True)
+        reason = form.get("reason", "").strip()[:MAX_REASON] or None
+        count = await call.manager.revoke_user_of(
+            form.get("id", ""), actor=call.operator.name, reason=reason
+        )
+        return await self._done(call, f"{_USER_REVOKED}{count}")
+
     async def _done(self, call: _Call, done: str, notice: str | None = None) -> Response:
         """The answer to an action that may have changed a session: in the dialog, the
         session's details saying what it did; on the full page, a redirect to them
         (so that a reload or Back does not send the action again)."""
         if call.request.headers.get("x-console-partial") == "1":
-            return _changed(await self.detail(call, notice or _DONE[done]))
+            return _changed(await self.detail(call, notice or _done_sentence(done)))
         session_id = call.request.form.get("id", "")
         proof = self.tokens.issue("done", done, session_id, call.operator.name)
         where = f"{call.request.root}/session?id={quote(session_id, safe='')}"
@@ -236,11 +255,12 @@ class AdminConsole(Pages):
         query = call.request.query
         done = query.get("done", "")
         proof = query.get("proof")
-        if done not in _DONE or not self.tokens.valid(
+        sentence = _done_sentence(done)
+        if sentence is None or not self.tokens.valid(
             proof, "done", done, session_id, call.operator.name
         ):
             return None
-        return _DONE[done]
+        return sentence
 
     async def export(self, call: _Call) -> Response:
         listing = Listing.from_query(call.request.form)
@@ -314,11 +334,13 @@ class AdminConsole(Pages):
             csrf="" if call is None else call.csrf,
             csrf_field=FIELD,
             now=dt.datetime.now(dt.timezone.utc),
-            **{"confirm_revoke": False, "section": "", **context},
+            **{"confirm_revoke": False, "confirm_revoke_user": False, "section": "", **context},
         )
 
 
-_ADMIN_PAGES = frozenset({"/revoke"})  # GET pages only an admin may open (as every POST)
+_ADMIN_PAGES = frozenset(
+    {"/revoke", "/revoke-user"}
+)  # GET pages only an admin may open (as every POST)
 AUDIT_SHOWN = 200  # the newest audit entries the page shows (the command lists any number)
 
 # what an action did, by the word its redirect carries (?done=): fixed sentences only
@@ -328,6 +350,21 @@ _DONE = {
     "revoked": "Session revoked.",
     "not-revoked": "Nothing revoked: the session was not active.",
 }
+
+
+_USER_REVOKED = "user-revoked-"  # + how many: the word a revoke-user redirect carries
+
+
+def _done_sentence(done: str) -> str | None:
+    """The notice for the word ``done``; ``None`` for a word no action sends."""
+    count = done[len(_USER_REVOKED) :] if done.startswith(_USER_REVOKED) else ""
+    if re.fullmatch("[0-9]{1,9}", count):
+        if count == "0":
+            return "Nothing revoked: the user has no active session."
+        return (
+            f"Revoked {count} session{'' if count == '1' else 's'}: every active one of this user."
+        )
+    return _DONE.get(done)
 
 
 def _changed(response: Response) -> Response:

@@ -33,6 +33,10 @@ class Manager(Protocol):
         self, user: UserId, *, actor: str, keep: str | None = None, app: str | None = None
     ) -> int: ...
 
+    async def revoke_user_of(
+        self, session_id: str, *, actor: str, reason: str | None = None
+    ) -> int: ...
+
     async def set_ttl(self, session_id: str, ttl: Any, *, actor: str | None = None) -> bool: ...
 
     async def user_sessions(self, user: UserId) -> builtins.list[SessionInfo]: ...
@@ -68,6 +72,11 @@ class AwaitableManager:
         self, user: UserId, *, actor: str, keep: str | None = None, app: str | None = None
     ) -> int:
         return self.manager.revoke_user(user, actor=actor, keep=keep, app=app)
+
+    async def revoke_user_of(
+        self, session_id: str, *, actor: str, reason: str | None = None
+    ) -> int:
+        return self.manager.revoke_user_of(session_id, actor=actor, reason=reason)
 
     async def set_ttl(self, session_id: str, ttl: Any, *, actor: str | None = None) -> bool:
         return self.manager.set_ttl(session_id, ttl, actor=actor)

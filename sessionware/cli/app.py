@@ -278,8 +278,14 @@ def revoke(
 
 
 @sessions.command("revoke-user")
-@click.argument("user")
+@click.argument("user", required=False)
 @click.option("--keep", metavar="ID", help="A session of the user to leave alive.")
+@click.option(
+    "--of",
+    "of_session",
+    metavar="ID",
+    help="Instead of USER: the user session ID names (ID itself included).",
+)
 @actor_option
 @click.option("--reason", help="Why, for the audit log (each entry says it was one of many).")
 @yes_option
@@ -287,15 +293,19 @@ def revoke(
 def revoke_user(
     operator: Operator,
     /,
-    user: str,
+    user: str | None,
     keep: str | None,
+    of_session: str | None,
     actor: str | None,
     reason: str | None,
     yes: bool,
 ) -> None:
-    """End every live session of USER (but --keep)."""
-    if not user.strip():  # (no session has a blank user: that is a slip, not "none found")
-        raise click.BadParameter("name a user: it is blank", param_hint="'USER'")
+    """End every live session of USER (but --keep), or of the user of --of ID."""
+    if of_session is not None:
+        _revoke_user_of(operator, of_session, user, keep, actor, reason, yes)
+        return
+    if user is None or not user.strip():  # (no session has a blank user: a slip, not "none")
+        raise click.BadParameter("name a user (or --of a session of theirs)", param_hint="'USER'")
     but = f" but {output.clipped(keep)}" if keep else ""
     # a mistyped --keep would end the very session meant to stay: refuse it first
     if keep is not None and all(i.id != keep for i in operator.manager.user_sessions(user)):
@@ -311,6 +321,30 @@ def revoke_user(
     if not count:
         raise Failure(f"user '{output.clipped(user)}' has no live session to revoke")
     output.message(f"revoked {count} session{'s' if count != 1 else ''} of {visible(user)}")
+
+
+def _revoke_user_of(
+    operator: Operator,
+    session_id: str,
+    user: str | None,
+    keep: str | None,
+    actor: str | None,
+    reason: str | None,
+    yes: bool,
+) -> None:
+    """``revoke-user --of ID``: the user as session ID's record names it."""
+    if user is not None or keep is not None:
+        raise click.UsageError("--of names the user by a session: give no USER and no --keep")
+    info = operator.manager.get(session_id)
+    if info is None or not info.user:
+        what = "no such session" if info is None else "it names no user"
+        raise Failure(f"session {output.clipped(session_id)}: {what}; nothing was revoked")
+    named = f"user '{output.clipped(info.user)}' (of session {output.clipped(session_id)})"
+    confirm(f"Revoke every live session of {named}?", yes)
+    count = operator.manager.revoke_user_of(session_id, actor=actor or login_name(), reason=reason)
+    if not count:
+        raise Failure(f"{named} has no live session to revoke")
+    output.message(f"revoked {count} session{'s' if count != 1 else ''} of {visible(info.user)}")
 
 
 @sessions.command(context_settings={"ignore_unknown_options": True})  # "-5m": a duration

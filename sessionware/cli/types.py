@@ -173,7 +173,15 @@ def update(
     if not changes:
         known = ", ".join(f"--{name}" for name in PUBLIC_FIELDS if name != "tag")
         raise click.UsageError(f"say what to change: {known}, --new-tag or --no-selector")
-    made = operator.manager.types.update(tag, actor=actor or login_name(), **changes)
+    try:
+        made = operator.manager.types.update(tag, actor=actor or login_name(), **changes)
+    except SessionTypeInUse as error:  # a rename: the library's advice names force=True
+        raise Failure(
+            f"cannot rename session type {visible(tag)}: {error.live} live session(s) carry "
+            "its tag; revoke them (sessions revoke-user) or let them expire, then rename; or "
+            f"create the type under the new tag and, once nothing uses {visible(tag)}, delete "
+            "it with types delete --force"
+        ) from error
     _done(f"updated session type {made.tag}", made, as_json)
 
 

@@ -246,6 +246,30 @@ def test_ttl_and_revoke_act_at_once(new_page: Any, site: Site) -> None:
     assert row.locator(".badge").inner_text() == "revoked"
 
 
+def test_every_session_of_a_user_ends_from_one_of_them(new_page: Any, site: Site) -> None:
+    """user11 signed in twice: from one session's dialog, both end at once."""
+    phone, phone_id = sign_in(site.url, "user11")
+    page = console(new_page, site)
+    dialog = open_detail(page, site, "user11")
+    dialog.get_by_role("button", name="Revoke all of this user's sessions").click()
+    confirm = dialog.get_by_role("alertdialog", name="Confirm revoking every session of this user")
+    confirm.wait_for()
+    assert "user11" in confirm.inner_text() and "this one included" in confirm.inner_text()
+    confirm.get_by_label("Reason (logged, optional)").fill("lost phone")
+    confirm.get_by_role("button", name="Yes, revoke them all").scroll_into_view_if_needed()
+    screenshot(page, "console-revoke-user", full_page=False)
+    assert site.manager.get(phone_id).status == "active"  # type: ignore[union-attr]
+    confirm.get_by_role("button", name="Yes, revoke them all").click()
+    dialog.get_by_text("Revoked 2 sessions: every active one of this user.").wait_for()
+    for client in (site.clients["user11"], phone):
+        assert client.get("/whoami").json() == {"id": None, "keys": []}
+    assert site.clients["user12"].get("/whoami").json()["keys"]  # another user's stays
+    entries = [(e.session_id, e.reason) for e in site.manager.audit_log(actor="ada")]
+    why = "every live session of its user: lost phone"
+    assert sorted(entries) == sorted([(site.ids["user11"], why), (phone_id, why)])
+    phone.close()
+
+
 def test_a_revoke_on_a_detail_opened_as_a_page_leaves_back_harmless(
     new_page: Any, site: Site
 ) -> None:
@@ -375,13 +399,19 @@ def test_a_viewer_sees_metadata_but_is_refused_admin_actions(new_page: Any, site
     assert page.get_by_text("Export").count() == 0
     dialog = open_detail(page, site, "user10")
     assert "user10@example.com" in dialog.inner_text()
-    for name in ("View session content", "Revoke", "Update payload TTL"):
+    for name in (
+        "View session content",
+        "Revoke",
+        "Revoke all of this user's sessions",
+        "Update payload TTL",
+    ):
         assert dialog.get_by_role("button", name=name).count() == 0
     token = page.locator("meta[name=csrf-token]").get_attribute("content")
     assert token  # the viewer's own valid token does not make these allowed
     for path, extra in (
         ("/reveal", {}),
         ("/revoke", {"confirm": "yes"}),
+        ("/revoke-user", {"confirm": "yes"}),
         ("/ttl", {}),
         ("/export", {"include_metadata": "1"}),
     ):

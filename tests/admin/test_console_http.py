@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import re
@@ -984,3 +985,93 @@ def test_pages_without_a_secret_key_warn_once_that_workers_will_disagree(
     assert warned[0].startswith("sessionware: MySessions got no secret_key")
     assert warned[1].startswith("sessionware: AdminConsole got no secret_key")
     assert all("the same value in every worker" in message for message in warned)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_an_admin_revokes_every_session_of_a_sessions_user(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """From one session's page: a GET question (admins only), then one POST that ends
+    every live session of its user, each audit-logged, and says how many."""
+    store = console_store(kind, request)
+    app, _ = build(store)
+    clients = [TestClient(app, base_url="http://testserver") for _ in range(3)]
+    ids = [signed_in(c, user) for c, user in zip(clients, ("rita", "rita", "sam"), strict=True)]
+    operator = clients[0]  # rita's laptop
+    operator.cookies.set("operator", "viewer:vic")
+    question = f"{CONSOLE}/revoke-user"
+    assert operator.get(question, params={"id": ids[1]}).status_code == 403
+    assert "Revoke all of this user" not in operator.get(f"{CONSOLE}/session?id={ids[1]}").text
+    operator.cookies.set("operator", "admin:ada")
+    page = operator.get(f"{CONSOLE}/session?id={ids[1]}").text
+    assert "Revoke all of this user's sessions" in page
+    asked = operator.get(question, params={"id": ids[1]})
+    assert asked.status_code == 200 and "Yes, revoke them all" in asked.text
+    assert "<code>rita</code>" in asked.text
+    manager = SessionManager(store)
+    assert [manager.get(i).status for i in ids] == ["active"] * 3  # type: ignore[union-attr]
+
+    form = {"id": ids[1], "csrf_token": token_of(asked.text), "confirm": "yes", "reason": "stolen"}
+    done = operator.post(question, data=form, follow_redirects=False)
+    assert done.status_code == 303
+    assert "done=user-revoked-2&proof=" in done.headers["location"]
+    assert (
+        "Revoked 2 sessions: every active one of this user."
+        in operator.get(done.headers["location"]).text
+    )
+    assert [manager.get(i).status for i in ids] == ["revoked", "revoked", "active"]  # type: ignore[union-attr]
+    entries = [(e.session_id, e.reason) for e in manager.audit_log(actor="ada")]
+    assert sorted(entries) == sorted((i, "every live session of its user: stolen") for i in ids[:2])
+    forged = f"{CONSOLE}/session?id={ids[2]}&done=user-revoked-9"
+    assert "Revoked 9" not in operator.get(forged).text  # no proof, no notice
+
+    # in the dialog: the notice at once; again: nothing left to revoke
+    partial = operator.post(question, data=form, headers={"x-console-partial": "1"})
+    assert partial.status_code == 200 and partial.headers["x-console-changed"] == "1"
+    assert "Nothing revoked: the user has no active session." in partial.text
+    for client in clients:
+        client.close()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_revoke_user_of_finds_the_user_as_the_store_recorded_it(asynchronous: bool) -> None:
+    """With hashed user ids the console holds only a session's hash: the sessions
+    indexed under that hash end; a plain id recorded before hashing was turned on
+    finds the user's hashed sessions too; another user's stay."""
+    from sessionware import AsyncSessionManager, Keyring
+
+    store = MemoryStore()
+    ring = Keyring(["hashed-user-ids-key-0123456789abcdef"], hash_user_ids=True)
+    plain_ring = Keyring(["hashed-user-ids-key-0123456789abcdef"])
+    before = TestClient(hashed_ids_app(store, plain_ring), base_url="http://testserver")
+    before.get("/login", params={"user": "mia"})
+    plain_id = before.get("/whoami").text
+    hashed = TestClient(hashed_ids_app(store, ring), base_url="http://testserver")
+    ids = {}
+    for user in ("mia", "mia", "max"):
+        hashed.cookies.clear()
+        hashed.get("/login", params={"user": user})
+        ids.setdefault(user, []).append(hashed.get("/whoami").text)
+    manager = SessionManager(store, encryption=ring)
+    assert manager.get(plain_id).user == "mia"  # type: ignore[union-attr]
+    assert manager.get(ids["mia"][0]).user.startswith("uh:")  # type: ignore[union-attr]
+
+    def revoke_user_of(session_id: str) -> int:
+        if not asynchronous:
+            return manager.revoke_user_of(session_id, actor="ops", reason="ticket 9")
+        async_manager = AsyncSessionManager(store, encryption=ring)
+        return asyncio.run(async_manager.revoke_user_of(session_id, actor="ops", reason="ticket 9"))
+
+    def status() -> list[str]:
+        return [manager.get(i).status for i in (plain_id, *ids["mia"], *ids["max"])]  # type: ignore[union-attr]
+
+    assert revoke_user_of("0" * 32) == 0 and revoke_user_of("") == 0  # no such session
+    assert revoke_user_of(ids["mia"][1]) == 2  # under the hash: not the plain-id one
+    assert status() == ["active", "revoked", "revoked", "active"]
+    assert revoke_user_of(plain_id) == 1  # the plain id: every form of it
+    assert status() == ["revoked", "revoked", "revoked", "active"]
+    assert revoke_user_of(ids["mia"][0]) == 0  # a tombstone still names its user: none left
+    reasons = {e.reason for e in manager.audit_log(actor="ops")}
+    assert reasons == {"every live session of its user: ticket 9"}
+    for client in (before, hashed):
+        client.close()

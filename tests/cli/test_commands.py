@@ -212,6 +212,25 @@ def test_revoke_user_keeps_one(redis_prefix: str, ids: list[str], store: RedisSt
         )
 
 
+def test_revoke_user_of_a_session_ends_every_session_of_its_user(
+    redis_prefix: str, ids: list[str], store: RedisStore
+) -> None:
+    said = ok(run("sessions", "revoke-user", "--of", ids[3], "--yes", prefix=redis_prefix))
+    assert said == "revoked 2 sessions of user0\n"  # ids[0] and ids[3]
+    manager = SessionManager(store)
+    statuses = [manager.get(i).status for i in ids[:4]]  # type: ignore[union-attr]
+    assert statuses == ["revoked", "active", "active", "revoked"]
+    again = failed(run("sessions", "revoke-user", "--of", ids[3], "--yes", prefix=redis_prefix), 1)
+    assert "user 'user0' (of session" in again and "no live session to revoke" in again
+    unknown = failed(
+        run("sessions", "revoke-user", "--of", "f" * 32, "--yes", prefix=redis_prefix), 1
+    )
+    assert "no such session; nothing was revoked" in unknown
+    both = ["sessions", "revoke-user", "user1", "--of", ids[1], "--yes"]
+    assert "give no USER and no --keep" in failed(run(*both, prefix=redis_prefix), 2)
+    assert manager.get(ids[1]).status == "active"  # type: ignore[union-attr]
+
+
 def test_revocations_carry_the_operators_reason_and_a_bulk_one_says_so(
     redis_prefix: str, ids: list[str]
 ) -> None:

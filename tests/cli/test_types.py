@@ -60,6 +60,12 @@ def test_create_list_show_update_delete(redis_prefix: str, store: RedisStore) ->
 
     refused = failed(run("types", "delete", "checkout-session", "--yes", prefix=redis_prefix), 1)
     assert "2 live session(s)" in refused and "--force" in refused
+    renamed = run(
+        "types", "update", "checkout-session", "--new-tag", "cart", prefix=redis_prefix
+    )  # fmt: skip
+    refused = failed(renamed, 1)  # the command's words, not the library's force=True
+    assert "2 live session(s)" in refused and "types delete --force" in refused
+    assert "force=True" not in refused
     ok(run("types", "delete", "checkout-session", "--force", "--yes", prefix=redis_prefix))
     assert SessionManager(store).types.fetch_all() == []
 
