@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .core import SessionConfig, use_instead
+from .core import CODE_ONLY, SessionConfig, use_instead
 from .digits import whole_number
 from .disabled import unused_secret
 from .errors import ConfigurationError, missing_extra
@@ -330,9 +330,13 @@ def _from_file(path: Path) -> tuple[Layer, Path | None]:
         spec = KEYS.get(key) if isinstance(key, str) else None
         if spec is None:
             hint = use_instead(str(key)) or _near_key(str(key))
+            what = (
+                "cannot be set in a config file"
+                if key in CODE_ONLY
+                else "is not a sessionware option"
+            )
             raise ConfigurationError(
-                f"{where} is not a sessionware option{hint}; the '{BLOCK}' "
-                "block takes: " + ", ".join(sorted(KEYS))
+                f"{where} {what}{hint}; the '{BLOCK}' block takes: " + ", ".join(sorted(KEYS))
             )
         _set(layer, spec, _parsed(spec, value, False, where), where)
     return layer, path if stray else None

@@ -288,7 +288,8 @@ def cookie_values(headers: Iterable[str], name: str, *, joined: bool = False) ->
             return [value] if _usable(value) else []  # one value: within _budget's count
     found: list[str] = []
     later: list[str] = []  # joined: our cookie opening a later header
-    opening = joined and not name.startswith(("__Host-", "__Secure-"))
+    # (browsers match the prefixes in any case: so must this)
+    opening = joined and not name[:9].lower().startswith(("__host-", "__secure-"))
     for header in headers:
         if prefix not in header:
             continue

@@ -152,7 +152,10 @@ PEER_OPTIONS = {
     "metrics": "metrics=True in code, where the middleware or Sessionware(app) is made",
     "hooks": "hooks=SessionHooks(...) in code",
     "registry": "registry= in code, with metrics=True",
+    "encryption": "encryption=Keyring([...]) in code, its keys read from the app's secrets "
+    "(Flask: app.config['SESSIONWARE_ENCRYPTION'] = Keyring([...]))",
 }
+CODE_ONLY = frozenset({"metrics", "hooks", "registry", "encryption"})  # ours, objects only
 
 
 def check_option_names(

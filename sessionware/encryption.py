@@ -305,4 +305,7 @@ def _key_bytes(key: object) -> bytes:
 
         derived: bytes = HKDF(hashes.SHA256(), 32, _SALT, b"aes-256-gcm").derive(key.encode())
         return derived
-    raise ConfigurationError(f"a Keyring key is 32 bytes or a passphrase str, not {key!r}")
+    raise ConfigurationError(  # its type only: the value may be (or hold) the keys themselves
+        f"a Keyring key is 32 bytes or a passphrase str, not a {type(key).__qualname__}; "
+        "pass the keys as a flat list, newest first"
+    )

@@ -60,6 +60,7 @@ try:
     import flask
     from flask.sessions import SecureCookieSessionInterface, SessionInterface, SessionMixin
     from flask.signals import got_request_exception
+    from werkzeug.local import LocalProxy
 except ImportError as error:  # pragma: no cover - exercised without the extra installed
     raise missing_extra("sessionware.flask", "flask") from error
 
@@ -167,8 +168,24 @@ class FlaskBearerSession(BearerMixin, FlaskSession):
     """``flask.session`` on an app with ``bearer=True`` (see ``sessionware.bearer``)."""
 
 
-# ``flask.session``, typed as what it is here (``regenerate()``, ``flash()``, ``id`` ...).
-session = cast(FlaskSession, flask.session)
+def _current_session() -> FlaskSession:
+    """``flask.session``, once it is known to be sessionware's: on an app that never
+    ran ``Sessionware(app)`` it is Flask's own cookie session, which the client can
+    read, and writes to it would seem to work."""
+    current = flask.session._get_current_object()  # type: ignore[attr-defined]
+    if not isinstance(current, Session):
+        raise ConfigurationError(
+            "sessionware.flask.session is not a sessionware session on this app: "
+            f"flask.session is Flask's {type(current).__name__}, whose values the client "
+            "can read; call Sessionware(app, secret_key=...) (or sessions.init_app(app)) on "
+            "the app that serves this request"
+        )
+    return cast(FlaskSession, current)
+
+
+# ``flask.session``, typed as what it is here (``regenerate()``, ``flash()``, ``id`` ...),
+# and refusing to stand in for Flask's own cookie session on an app without sessionware
+session = cast(FlaskSession, LocalProxy(_current_session))
 
 
 class SessionwareInterface(SessionInterface):

@@ -211,16 +211,18 @@ def warn_if_cookie_will_be_dropped(
 
 
 _warned_client = [False]
+_KEEPS_LOCAL_SECURE = ("Mozilla/", "Werkzeug/", "curl/")  # clients that send it back
 
 
 def _warn_if_no_browser(agent: bytes | str | None) -> None:
     """A Secure cookie over http to localhost: browsers keep it, Python's HTTP clients
-    (httpx, requests, urllib's cookie jar), curl and most others never send it back,
-    so each of their requests starts a new session. Every browser says Mozilla/;
-    Flask's test client (Werkzeug/) keeps such cookies too."""
+    (httpx, requests, urllib's cookie jar) and most others never send it back, so each
+    of their requests starts a new session. Every browser says Mozilla/; Flask's test
+    client (Werkzeug/) keeps such cookies too, and so does curl's cookie jar (since
+    7.79, 2021: localhost is a secure context to it)."""
     if isinstance(agent, bytes):
         agent = agent.decode("latin-1")
-    if _warned_client[0] or agent is None or agent.startswith(("Mozilla/", "Werkzeug/")):
+    if _warned_client[0] or agent is None or agent.startswith(_KEEPS_LOCAL_SECURE):
         return  # (no User-Agent at all: a test tool's own request, as Flask's session_transaction)
     _warned_client[0] = True
     shown = (agent or "no User-Agent")[:60]

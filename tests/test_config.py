@@ -402,6 +402,7 @@ def test_a_likely_typo_of_a_variable_is_named_once_and_other_tools_are_left_alon
         "SESSIONWARE_SECRET_KEY_OLD": "k",
         "SESSIONWARE_CONFIG_PATH": "/etc/app",
         "SESSIONWARE_METRICS": "true",  # an option given in code only: said, not ignored
+        "SESSIONWARE_ENCRYPTION": "a-passphrase",  # so is the Keyring: never silently plain
     }
     with caplog.at_level("WARNING", logger="sessionware"):
         assert load(environ=environ) == {}
@@ -415,7 +416,19 @@ def test_a_likely_typo_of_a_variable_is_named_once_and_other_tools_are_left_alon
         "sessionware: environment variable SESSIONWARE_METRICS is not one sessionware "
         "reads, and is ignored (use metrics=True in code, where the middleware or "
         "Sessionware(app) is made)",
+        "sessionware: environment variable SESSIONWARE_ENCRYPTION is not one sessionware "
+        "reads, and is ignored (use encryption=Keyring([...]) in code, its keys read from the "
+        "app's secrets (Flask: app.config['SESSIONWARE_ENCRYPTION'] = Keyring([...])))",
     ]
+
+
+@pytest.mark.parametrize("key", ["encryption", "hooks", "metrics", "registry"])
+def test_an_option_given_in_code_only_is_refused_in_a_file_saying_where_it_goes(
+    tmp_path: Path, key: str
+) -> None:
+    message = refused(tmp_path, f"[sessions]\n{key} = 'x'\n", "a.toml")
+    assert f"sessions.{key} cannot be set in a config file (use {key}=" in message
+    assert "is not a sessionware option" not in message
 
 
 def test_production_outside_the_sessions_block_is_named_not_silently_lost(

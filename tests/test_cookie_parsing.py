@@ -129,6 +129,8 @@ def test_a_comma_inside_another_value_never_outranks_a_real_cookie() -> None:
     assert cookie_values([header], "session", joined=True) == ["VICTIM", "ATTACKER"]
     host = "other=x, __Host-s=ATTACKER"  # a sibling domain cannot set __Host- cookies
     assert cookie_values([host], "__Host-s", joined=True) == []
+    for name in ("__HOST-s", "__host-s", "__SECURE-s", "__secure-s"):  # any case, as browsers
+        assert cookie_values([f"other=x, {name}=ATTACKER"], name, joined=True) == []
 
 
 # -- real WSGI servers ---------------------------------------------------------------------

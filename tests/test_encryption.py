@@ -201,6 +201,10 @@ def test_keyring_refuses_bad_keys_and_hides_them() -> None:
         Keyring([K1, K1])
     with pytest.raises(ConfigurationError, match="at least one"):
         Keyring([])
+    for wrong in (bytearray(K1), ["first-secret-passphrase", "older-secret-passphrase"]):
+        with pytest.raises(ConfigurationError, match=r"not a (bytearray|list)") as refused:
+            Keyring([wrong])  # type: ignore[list-item]  # (a list nested one level too deep)
+        assert "secret" not in str(refused.value) and "\\x" not in str(refused.value)
     ring = Keyring(["a passphrase", K1])
     assert K1.hex() not in repr(ring) and "passphrase" not in repr(ring)
     sealed = ring.seal("sid", "k", b"\xa1x")

@@ -168,6 +168,7 @@ def test_a_script_getting_a_secure_cookie_over_local_http_is_told_once(
     with caplog.at_level(logging.WARNING, logger="sessionware"):
         put("localhost:8000", firefox)  # a browser: it keeps the cookie, nothing to say
         put("127.0.0.1:8000", "Werkzeug/3.1.9")  # Flask's test client keeps it too
+        put("127.0.0.1:8000", "curl/7.88.1")  # and curl's cookie jar
         assert "most likely will not" not in caplog.text
         put("127.0.0.1:8000", "python-httpx/0.28.1")
         put("127.0.0.1:8000", "python-requests/2.32.3")

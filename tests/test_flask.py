@@ -178,9 +178,32 @@ def test_flask_session_is_a_sessionware_session(app: flask.Flask) -> None:
     with app.test_request_context("/"):
         opened = flask.request.environ["sessionware.session"]
         assert isinstance(opened, FlaskSession)
-        assert session is flask.session  # the same proxy, typed as FlaskSession
         assert flask.session._get_current_object() is opened  # type: ignore[attr-defined]
+        assert session._get_current_object() is opened  # type: ignore[attr-defined]
+        session["n"] = 1
+        assert opened["n"] == 1 and session.id is None and "n" in session
     assert isinstance(app.extensions["sessionware"], SessionwareInterface)
+
+
+def test_our_session_proxy_refuses_flasks_own_cookie_session() -> None:
+    """An app that never ran Sessionware(app) (a factory that called it on another app):
+    writes would land in Flask's cookie, which the client can read."""
+    plain = flask.Flask(__name__)
+    plain.secret_key = "flask-own-secret"
+
+    @plain.route("/")
+    def view() -> str:
+        session["card"] = "4111"
+        return "stored"
+
+    with (
+        plain.test_request_context("/"),
+        pytest.raises(ConfigurationError, match=r"Flask's SecureCookieSession.*Sessionware\(app"),
+    ):
+        session.get("card")
+    plain.testing = True
+    with pytest.raises(ConfigurationError, match="not a sessionware session"):
+        plain.test_client().get("/")
 
 
 # -- Flask's own session features ------------------------------------------------------

@@ -193,7 +193,7 @@ class AdminConsole(Pages):
     async def ttl(self, call: _Call) -> Response:
         form = call.request.form
         minutes: float | None = None
-        if not form.get("unlimited"):
+        if form.get("unlimited") != "1":  # the checkbox's value; anything else is a TTL
             try:
                 minutes = float(form.get("ttl_minutes", ""))
             except ValueError:

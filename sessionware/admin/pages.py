@@ -10,6 +10,7 @@ is answered as a GET, without the body.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ from .manager import AwaitableManager, Manager
 from .render import STATIC, Templates
 
 T = TypeVar("T")
+logger = logging.getLogger("sessionware")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 
@@ -112,8 +114,9 @@ class Pages:
             return plain(413)
         try:
             return await self.respond(request, manager)
-        except StoreUnavailable as error:
-            return plain(503, f"The session store did not answer ({error}); try again.")
+        except StoreUnavailable as error:  # what failed goes to the log, not to the visitor
+            logger.warning("sessionware: %s page answered 503: %s", type(self).__name__, error)
+            return plain(503, "The session store did not answer; try again in a moment.")
 
 
 def _static(name: str) -> Response:

@@ -89,10 +89,11 @@ class Operator:
                 )
         return self._manager
 
-    def where(self) -> str:
+    def where(self, command: str = "sessions list") -> str:
         """The store and its prefix, as a person would check them (credentials masked):
         an app whose store uses another prefix keeps its sessions out of this one's
-        sight, and an empty listing says nothing else."""
+        sight, and an empty listing says nothing else. ``command``: the one to run
+        again with the right prefix."""
         store = self.manager.store
         prefix = getattr(store, "prefix", None)
         where = masked(self.url or "?")
@@ -102,7 +103,7 @@ class Operator:
         how = (
             "change ?prefix= in the store URL"
             if self.url and without_prefix(self.url)[1] is not None
-            else "pass it: sessionware --prefix PREFIX sessions list (or SESSIONWARE_PREFIX)"
+            else f"pass it: sessionware --prefix PREFIX {command} (or SESSIONWARE_PREFIX)"
         )
         return f"{where} under the {kind} {prefix!r}; if your app's store has another, {how}"
 

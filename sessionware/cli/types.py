@@ -59,7 +59,7 @@ def list_types(operator: Operator, /, as_json: bool) -> None:
         output.print_json([_as_json(t, live) for t, live in found])
         return
     if not found:
-        output.note(f"no session types are in {operator.where()}")
+        output.note(f"no session types are in {operator.where('types list')}")
         return
     rows = [(t.tag, t.name, t.lifetime, t.selector, live) for t, live in found]
     output.rows(("tag", "name", "lifetime", "selector", "live sessions"), rows)

@@ -40,6 +40,8 @@ it needs. Run ``tests/stores/test_contract.py`` against your own store.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -458,6 +460,26 @@ class AuditRecord:
     action: str
     session_id: str | None
     reason: str | None = None
+
+
+END_USER_ACTORS = ("user:", "sessionware:")  # "my sessions"; a reused refresh token
+
+
+def by_end_user(record: AuditRecord) -> bool:
+    """Whether an end user's (or an API client's) own action wrote ``record``: ending
+    their sessions on "my sessions" (actor ``user:<id>``), a reused refresh token
+    (``sessionware:refresh-reuse``). Every store bounds these apart from the others,
+    ``audit_limit`` each, so that no number of sign-ins and sign-outs pushes an
+    operator's reveal, export or revoke out of the log."""
+    return record.actor.startswith(END_USER_ACTORS)
+
+
+def newest_of(
+    operators: list[AuditRecord], users: list[AuditRecord], limit: int
+) -> list[AuditRecord]:
+    """The newest ``limit`` entries of the two logs (each newest first), newest first."""
+    merged = heapq.merge(operators, users, key=lambda record: -record.at)
+    return list(itertools.islice(merged, limit))
 
 
 _NOT_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL, and lone surrogates (not UTF-8)

@@ -38,7 +38,9 @@ from .base import (
     StoredSession,
     blind_refused,
     blind_size,
+    by_end_user,
     changed_since,
+    newest_of,
     refused,
     resized,
     same_app,
@@ -67,7 +69,8 @@ class MemoryStore:
 
     ``retention_seconds``: how long an ended (expired or revoked) session stays
     visible to the management API as a tombstone; a logout does not cut it short.
-    ``audit_limit``: how many audit records are kept, newest first.
+    ``audit_limit``: how many audit records are kept, newest first: that many of
+    operators' and as many of end users' (``base.by_end_user``).
     """
 
     per_process: ClassVar[bool] = True  # see sessionware.responses.checked_store
@@ -87,7 +90,8 @@ class MemoryStore:
         self._heap: list[tuple[float, str]] = []
         self._stale = 0  # heap entries of records removed before they came due
         self._lock = threading.Lock()
-        self._audit: deque[AuditRecord] = deque(maxlen=audit_limit)
+        self._audit: deque[AuditRecord] = deque(maxlen=audit_limit)  # operators'
+        self._users_audit: deque[AuditRecord] = deque(maxlen=audit_limit)  # see by_end_user
         self._documents: dict[tuple[str, str], bytes] = {}  # the registry
 
     def __len__(self) -> int:
@@ -302,11 +306,11 @@ class MemoryStore:
 
     def add_audit(self, record: AuditRecord) -> None:
         with self._lock:
-            self._audit.append(record)
+            (self._users_audit if by_end_user(record) else self._audit).append(record)
 
     def audit(self, *, limit: int) -> list[AuditRecord]:
         with self._lock:
-            return list(itertools.islice(reversed(self._audit), limit))
+            return newest_of(list(reversed(self._audit)), list(reversed(self._users_audit)), limit)
 
     async def aget_meta(self, session_id: str, *, now: float) -> Meta | None:
         return self.get_meta(session_id, now=now)

@@ -30,7 +30,7 @@ from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .postgres_watchdog import WATCHDOG, Watch
 from .sql import DEFAULT_SWEEP_INTERVAL_SECONDS, SQLStore, adrive, check_positive, drive
 from .sql_flows import POSTGRES, Flow, Row, SQLFlows, Statement, check_prefix, schema_statements
-from .urls import scrubbed, take_url_prefix
+from .urls import masked, scrubbed, take_url_prefix
 
 try:
     import psycopg
@@ -130,8 +130,10 @@ class PostgresStore(SQLStore):
         reads it, with an optional ``?prefix=schema.table_`` (not passed to libpq);
         ``options`` as the constructor's."""
         if not isinstance(url, str) or not url.lower().startswith(_SCHEMES):
+            shown = masked(url) if isinstance(url, str) else url
             raise ConfigurationError(
-                f"a PostgreSQL store URL looks like postgresql://user@host:5432/dbname, not {url!r}"
+                f"a PostgreSQL store URL looks like postgresql://user@host:5432/dbname, "
+                f"not {shown!r}"
             )
         url = take_url_prefix(url, options)
         return cls(url, **options)

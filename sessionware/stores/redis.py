@@ -73,7 +73,8 @@ class RedisStore:
     both. Clients must not set ``decode_responses``. ``prefix`` starts every key
     the store writes. ``retention_seconds``: how long an ended session stays
     visible to the management API. ``audit_limit``: how many audit records are
-    kept. Raises ConfigurationError (a ValueError) for invalid arguments.
+    kept, of operators' and as many of end users' (``base.by_end_user``). Raises
+    ConfigurationError (a ValueError) for invalid arguments.
 
     Any Redis error (refused, timed out, an error reply) raises
     :class:`~sessionware.errors.StoreUnavailable` with the cause chained; a

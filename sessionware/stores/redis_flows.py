@@ -58,6 +58,8 @@ from .base import (
     Query,
     StoredSession,
     as_logged,
+    by_end_user,
+    newest_of,
     too_large,
     unmatchable,
 )
@@ -159,7 +161,8 @@ class RedisFlows:
         index = f"{prefix}{{index}}:"
         self.index_keys = (index + "act", index + "end", index + "info")
         self.users_prefix = index + "user:"
-        self.audit_key = index + "audit"
+        self.audit_key = index + "audit"  # operators' entries
+        self.users_audit_key = index + "audit:users"  # end users' (base.by_end_user)
 
     # -- the session contract ----------------------------------------------------------
 
@@ -446,22 +449,29 @@ class RedisFlows:
     def add_audit(self, record: AuditRecord) -> Flow[None]:
         entry = json.dumps(dataclasses.asdict(record), separators=(",", ":"))
         retention_ms = int(self.retention_seconds * 1000)
+        key = self.users_audit_key if by_end_user(record) else self.audit_key
         yield from roundtrip(
             [
-                Call(None, ("LPUSH", self.audit_key, entry)),
-                Call(None, ("LTRIM", self.audit_key, 0, self.audit_limit - 1)),
-                Call(None, ("PEXPIRE", self.audit_key, retention_ms)),
+                Call(None, ("LPUSH", key, entry)),
+                Call(None, ("LTRIM", key, 0, self.audit_limit - 1)),
+                Call(None, ("PEXPIRE", key, retention_ms)),
             ]
         )
 
     def audit(self, limit: int) -> Flow[list[AuditRecord]]:
+        operators = yield from self._audit_list(self.audit_key, limit)
+        users = yield from self._audit_list(self.users_audit_key, limit)
+        return newest_of(operators, users, limit)
+
+    def _audit_list(self, key: str, limit: int) -> Flow[list[AuditRecord]]:
+        """The newest ``limit`` readable entries of one audit list."""
         records: list[AuditRecord] = []
         previous = None
         start = 0
         while len(records) < limit:  # skipped entries leave room: read on to fill the page
             want = limit - len(records)
             (entries,) = yield from roundtrip(
-                [Call(None, ("LRANGE", self.audit_key, start, start + want - 1))]
+                [Call(None, ("LRANGE", key, start, start + want - 1))]
             )
             for entry in entries:
                 if entry == previous:  # an LPUSH sent again after its reply was lost: one entry

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 from ..errors import ConfigurationError
 from .base import (
     ACTIVE,
+    END_USER_ACTORS,
     EXPIRED,
     GONE,
     LOGGED_OUT,
@@ -57,6 +58,7 @@ from .base import (
     as_logged,
     blind_refused,
     blind_size,
+    by_end_user,
     changed_since,
     refused,
     resized,
@@ -451,8 +453,16 @@ class SQLFlows:
                 as_logged(record.reason),
             ),
         )
+        # each kind keeps its newest audit_limit entries (base.by_end_user): the oldest
+        # of this record's kind beyond them go, whatever the other kind's count
+        kind = " OR ".join(f"substr(actor, 1, {len(p)}) = '{p}'" for p in END_USER_ACTORS)
+        if not by_end_user(record):
+            kind = f"NOT ({kind})"
         yield Statement(
-            f"DELETE FROM {self.audit_table} WHERE seq <= ?", (int(seq) - self.audit_limit,)
+            f"DELETE FROM {self.audit_table} WHERE ({kind}) AND seq <= ("
+            f"SELECT seq FROM {self.audit_table} WHERE ({kind}) AND seq <= ? "
+            "ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+            (int(seq), self.audit_limit),
         )
 
     def audit(self, limit: int) -> Flow[list[AuditRecord]]:

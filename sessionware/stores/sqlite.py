@@ -24,7 +24,7 @@ from ..errors import ConfigurationError, StoreUnavailable
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .sql import DEFAULT_SWEEP_INTERVAL_SECONDS, SQLStore, check_positive, drive
 from .sql_flows import SQLITE, Flow, Row, SQLFlows, Statement, check_prefix, schema_statements
-from .urls import take_url_prefix
+from .urls import masked, take_url_prefix
 
 T = TypeVar("T")
 
@@ -113,7 +113,7 @@ class SQLiteStore(SQLStore):
         scheme, _, path = url.partition(":///")
         if scheme.lower() != "sqlite" or not path:
             raise ConfigurationError(
-                f"a SQLite store URL looks like sqlite:///path/to/sessions.db, not {url!r}"
+                f"a SQLite store URL looks like sqlite:///path/to/sessions.db, not {masked(url)!r}"
             )
         return cls(path, **options)
 

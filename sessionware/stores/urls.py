@@ -71,19 +71,26 @@ SCHEMES: dict[str, Scheme] = {
 
 # a query parameter whose name holds one of these carries a credential
 _CREDENTIAL_PARAM = re.compile(r"([?&;][^=&#;]*(?:pass|secret|token|key)[^=&#;]*=)[^&#;]*", re.I)
+# libpq's key=value form ("host=db user=app password='a b'"), which PostgresStore takes too
+_CONNINFO_PARAM = re.compile(
+    r"((?:^|\s)[^=\s]*(?:pass|secret|token|key)[^=\s]*\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.I
+)
 
 
 def masked(url: str) -> str:
     """``url`` with every credential replaced by ``***``, fit for messages: the
     password of its user part, and the value of any query parameter named for a
     password, secret, token or key (``?password=``, libpq's ``sslpassword=``,
-    ``sentinel_password=``).
+    ``sentinel_password=``), also in libpq's ``key=value`` form
+    (``host=db password=...``).
 
     The user part ends at the URL's last ``@`` (:func:`_userinfo`), so that a
     password holding a raw ``/``, ``?``, ``#`` or ``@`` (a base64 one holds
     ``/``) hides nothing; an ``@`` in the path or the query makes it hide the
     host too, never show a password."""
     url = _CREDENTIAL_PARAM.sub(r"\1***", url)  # first: such a value may hold an "@"
+    if "://" not in url:  # libpq's key=value form
+        url = _CONNINFO_PARAM.sub(r"\1***", url)
     scheme, userinfo, hosts = _userinfo(url)
     if ":" not in userinfo:
         return url
@@ -119,7 +126,9 @@ def _userinfo(url: str) -> tuple[str, str, str]:
 
 
 def _credential_values(url: str) -> list[str]:
-    return [match[0][len(match[1]) :] for match in _CREDENTIAL_PARAM.finditer(url)]
+    query = [match[0][len(match[1]) :] for match in _CREDENTIAL_PARAM.finditer(url)]
+    conninfo = [] if "://" in url else [match[2] for match in _CONNINFO_PARAM.finditer(url)]
+    return query + [v for value in conninfo for v in (value, value.strip("'")) if len(v) > 2]
 
 
 def open_store(url: str, prefix: str | None = None, *, existing: bool = False) -> Any:

@@ -419,7 +419,9 @@ def test_my_sessions_limited_to_one_app_shows_and_ends_only_that_apps(
         MySessions(store, user=lambda request: None, app_id="")
 
 
-def test_a_store_that_does_not_answer_is_a_clear_503() -> None:
+def test_a_store_that_does_not_answer_is_a_clear_503(caplog: pytest.LogCaptureFixture) -> None:
+    """The page says so, without the store's address (it may reach an end user on
+    "my sessions"); the log has what failed."""
     import socket
 
     from sessionware.stores.redis import RedisStore
@@ -434,6 +436,8 @@ def test_a_store_that_does_not_answer_is_a_clear_503() -> None:
         response = client.get(f"{CONSOLE}/")
     assert response.status_code == 503
     assert "did not answer" in response.text and response.headers["cache-control"] == "no-store"
+    assert "127.0.0.1" not in response.text and str(port) not in response.text
+    assert f"127.0.0.1:{port}" in caplog.text
 
 
 # -- regressions: hostile query values, TTL bounds, revoked rows, HEAD --------------
@@ -517,6 +521,7 @@ def test_the_console_refuses_a_ttl_under_a_minute() -> None:
         token = token_of(client.get(f"{CONSOLE}/").text)
         for minutes in ("0.001", "0.99", "0", "-5", "nan", "inf", "527041"):
             form = {"id": session_id, "csrf_token": token, "ttl_minutes": minutes}
+            form["unlimited"] = "0"  # not the checkbox's value: no unlimited TTL
             answer = client.post(f"{CONSOLE}/ttl", data=form)
             assert answer.status_code == 422, minutes  # refused: not a 200 that did nothing
             assert "Give a TTL from 1 minute to a year, or unlimited." in answer.text, minutes

@@ -86,10 +86,26 @@ def test_unlimited_is_no_expiry() -> None:
         ("sqlite:///tmp/a@b.db", "sqlite:///tmp/a@b.db"),
         # an @ in the query hides the host too (it could as well end a password)
         ("postgresql://h:5/db?application_name=a@b", "postgresql://h:***@b"),
+        # libpq's key=value form, which PostgresStore takes too
+        ("host=db user=app password=s3cr3t dbname=x", "host=db user=app password=*** dbname=x"),
+        ("host=db password = 'a b' sslpassword=kp", "host=db password = *** sslpassword=***"),
+        ("dbname=x user=app", "dbname=x user=app"),
     ],
 )
 def test_masked_hides_only_the_password(url: str, shown: str) -> None:
     assert masked(url) == shown
+
+
+def test_a_url_the_store_refuses_is_named_without_its_password() -> None:
+    from sessionware import PostgresStore, SQLiteStore
+
+    for url in ("postgresql+psycopg://app:s3cr3tPW@db:5432/app", "host=db password=s3cr3tPW"):
+        for from_url in (PostgresStore.from_url, SQLiteStore.from_url):
+            with pytest.raises(ConfigurationError, match="looks like") as refused:
+                from_url(url)
+            assert "s3cr3tPW" not in str(refused.value) and "***" in str(refused.value)
+    told = "connection to host=db failed: password=s3cr3tPW rejected"
+    assert "s3cr3tPW" not in scrubbed(told, "host=db password=s3cr3tPW")
 
 
 def test_scrubbed_hides_the_pieces_of_a_password_a_client_library_misread() -> None:

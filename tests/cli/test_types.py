@@ -134,4 +134,5 @@ def test_delete_asks_on_a_terminal_and_refuses_in_a_pipe(
 def test_an_empty_registry_names_the_store_and_prefix(redis_prefix: str) -> None:
     result = run("types", "list", prefix=redis_prefix)
     assert ok(result) == "" and redis_prefix in result.stderr
+    assert "sessionware --prefix PREFIX types list" in result.stderr  # this command again
     assert json.loads(ok(run("types", "list", "--json", prefix=redis_prefix))) == []

@@ -978,6 +978,37 @@ async def test_audit_is_bounded(make_store: Callable[..., Any], mode: str) -> No
     assert [record.at for record in await store.audit(limit=100)] == [4.0, 3.0, 2.0]
 
 
+async def test_end_users_entries_never_push_an_operators_out(
+    make_store: Callable[..., Any], mode: str
+) -> None:
+    """A user who signs in and ends sessions over and over ("my sessions"), or a client
+    replaying a refresh token, fills a log of their own: the operators' entries stay."""
+    store = Ops(make_store(audit_limit=3), mode)
+    reveal = AuditRecord(1.0, actor="admin:ada", action="reveal", session_id="s1")
+    await store.add_audit(reveal)
+    for i in range(10):
+        actor = "user:mallory" if i % 2 else "sessionware:refresh-reuse"
+        await store.add_audit(AuditRecord(10.0 + i, actor=actor, action="revoke", session_id=None))
+    await store.add_audit(AuditRecord(30.0, actor="ops", action="ttl", session_id="s2"))
+    kept = [(record.at, record.actor) for record in await store.audit(limit=100)]
+    assert kept == [
+        (30.0, "ops"),
+        (19.0, "user:mallory"),
+        (18.0, "sessionware:refresh-reuse"),
+        (17.0, "user:mallory"),
+        (1.0, "admin:ada"),
+    ]
+    assert [record.at for record in await store.audit(limit=2)] == [30.0, 19.0]
+    for i in range(4):  # and the operators' own bound still holds
+        await store.add_audit(AuditRecord(40.0 + i, actor="ops", action="ttl", session_id=None))
+    operators = [
+        r.at
+        for r in await store.audit(limit=100)
+        if not r.actor.startswith(("user:", "sessionware:"))
+    ]
+    assert operators == [43.0, 42.0, 41.0]
+
+
 # -- the registry (session types) ------------------------------------------------------------
 
 
