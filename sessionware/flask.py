@@ -351,7 +351,20 @@ class Sessionware:
         from .config import environment_options
 
         environment = environment_options()  # above Flask's settings, below SESSIONWARE_*
-        _warn_overridden({**environment, **explicit}, flask_own)
+        _warn_overridden(
+            {
+                **{
+                    o: (v, f"{CONFIG_PREFIX}{o.upper()} (environment)")
+                    for o, v in environment.items()
+                },
+                **{
+                    o: (v, f"app.config[{CONFIG_PREFIX + o.upper()!r}]")
+                    for o, v in explicit.items()
+                },
+                **{o: (v, f"{o}= (code)") for o, v in self._options.items()},
+            },
+            flask_own,
+        )
         given = {**file_options, **explicit}
         if {**given, **environment}.get("session_type") is not None:
             # a bound type's sessions last its lifetime: Flask's is not an option given
@@ -480,14 +493,15 @@ def _same(option: str, a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _warn_overridden(explicit: Mapping[str, Any], flask_own: Mapping[str, Any]) -> None:
-    """One start-up warning listing Flask settings that sessionware options override."""
+def _warn_overridden(explicit: Mapping[str, tuple[Any, str]], flask_own: Mapping[str, Any]) -> None:
+    """One start-up warning listing Flask settings that sessionware options override;
+    ``explicit``: each option's value and where it was set (the one that wins)."""
     clashes = [
-        f"{key} (Flask) vs {option}={explicit[option]!r} (sessionware)"
+        f"{key} (Flask) vs {explicit[option][1]} = {explicit[option][0]!r}"
         for key, option in _FLASK_SETTINGS.items()
         if option in explicit
         and option in flask_own
-        and not _same(option, explicit[option], flask_own[option])
+        and not _same(option, explicit[option][0], flask_own[option])
     ]
     if clashes:
         logger.warning(

@@ -87,7 +87,25 @@ def test_an_explicit_sessionware_option_wins_with_one_warning(
     response = app.test_client().get("/put")
     assert set_cookies(response, "sw_sid") and not set_cookies(response, "flask_sid")
     warned = [r.getMessage() for r in caplog.records if "overridden" in r.message]
-    assert len(warned) == 1 and "SESSION_COOKIE_NAME" in warned[0]
+    assert len(warned) == 1
+    assert "SESSION_COOKIE_NAME (Flask) vs cookie_name= (code) = 'sw_sid'" in warned[0]
+
+
+@pytest.mark.parametrize("source", ["environment", "app.config"])
+def test_the_override_warning_names_where_the_winning_option_was_set(
+    source: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings: dict[str, Any] = {"SESSION_COOKIE_NAME": "flask_sid"}
+    if source == "environment":
+        monkeypatch.setenv("SESSIONWARE_COOKIE_NAME", "env_sid")
+        said = "SESSIONWARE_COOKIE_NAME (environment) = 'env_sid'"
+    else:
+        settings["SESSIONWARE_COOKIE_NAME"] = "config_sid"
+        said = "app.config['SESSIONWARE_COOKIE_NAME'] = 'config_sid'"
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        make_app(settings)
+    (warned,) = [r.getMessage() for r in caplog.records if "overridden" in r.message]
+    assert f"SESSION_COOKIE_NAME (Flask) vs {said}" in warned
 
 
 def test_session_permanent_false_is_a_browser_session_cookie() -> None:
