@@ -244,7 +244,10 @@ def test_flask_reads_the_environment_without_a_config_file(
     with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
         check_cookie(c.get("/"), "env_name", "Lax")
         assert c.get("/").text == "2"
-    assert "SESSION_COOKIE_NAME (Flask) vs cookie_name='env_name'" in caplog.text
+    assert (
+        "SESSION_COOKIE_NAME (Flask) vs SESSIONWARE_COOKIE_NAME (environment) = 'env_name'"
+        in caplog.text
+    )
     app = flask_app(SESSIONWARE_COOKIE_NAME="config_name")
     with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
         check_cookie(c.get("/"), "config_name", "Lax")
