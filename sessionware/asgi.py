@@ -112,6 +112,7 @@ class SessionMiddleware:
         trusted_proxies: Sequence[str] = (),
         bearer: bool = False,
         session_type: str | None = None,
+        rotate_on_login: bool = True,
         hooks: SessionHooks | None = None,
         metrics: bool = False,
         registry: Any = None,
@@ -143,6 +144,7 @@ class SessionMiddleware:
             trusted_proxies=trusted_proxies,
             bearer=bearer,
             session_type=session_type,
+            rotate_on_login=rotate_on_login,
         )
         self.store: AsyncStore = checked_store(
             MemoryStore() if store is None else store, self.config.enabled

@@ -194,6 +194,7 @@ KEYS: dict[str, Key] = {
     "partitioned": Key("partitioned", _bool),
     "refresh_each_request": Key("refresh_each_request", _bool),
     "bearer": Key("bearer", _bool),
+    "rotate_on_login": Key("rotate_on_login", _bool),
     "permanent_lifetime": Key("permanent_lifetime", _seconds),
     "session_type": Key("session_type", _optional_text),
     # not a shell option: "production" turns require_https on unless it is set

@@ -119,6 +119,7 @@ class SessionOptions(TypedDict, total=False):
     app_id: str
     user_key: str | None
     email_key: str | None
+    rotate_on_login: bool
     enabled: bool
     require_https: bool
     record_device: bool
@@ -214,6 +215,7 @@ class SessionConfig:
     refresh_each_request: bool | None = None  # re-send a persistent cookie: always/never/1%
     bearer: bool = False  # sessions come from Authorization: Bearer, never a cookie (bearer.py)
     session_type: str | None = None  # the tag of the type the sessions are bound to
+    rotate_on_login: bool = True  # a new id when a write names a user the record did not
     # keys set without a read are saved without a load (see with_store, Session._blind)
     blind_writes: bool = False
     blind_skip: frozenset[str] = frozenset()  # keys that always load first: see with_store
@@ -251,6 +253,7 @@ class SessionConfig:
         trusted_proxies: Sequence[str] = (),
         bearer: bool = False,
         session_type: str | None = None,
+        rotate_on_login: bool = True,
     ) -> SessionConfig:
         """Validate every middleware option; ConfigurationError (a ValueError) if wrong."""
         _check_binding(session_type, app_id, user_key)
@@ -307,6 +310,7 @@ class SessionConfig:
             ),
             bearer=_flag(bearer, "bearer"),
             session_type=session_type,
+            rotate_on_login=_flag(rotate_on_login, "rotate_on_login"),
         )
 
     def with_store(self, store: object, *, asynchronous: bool) -> SessionConfig:
@@ -749,7 +753,8 @@ def plan(config: SessionConfig, session: Session, now: float | None = None) -> P
                     # read, not changed: a record of an older schema (schema_problems)
     now = time.time() if now is None else now
     old_id = session._id
-    if not session._cleared and not session._regenerate and old_id is not None:
+    kept = not session._cleared and not session._regenerate and old_id is not None
+    if kept and not _signs_in(config, session):  # (a sign-in: a new id all the same, below)
         return _update(config, session, result, now)
     expire = ("set-cookie", config.cookie.expire_cookie())
     data = session._encoded()
@@ -861,6 +866,24 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
             break
     result.removes_keys = any(key != FLASH_KEY for key in removed) if removed else False
     return result
+
+
+def _signs_in(config: SessionConfig, session: Session) -> bool:
+    """Whether the request named a user (``user_key``, or a type's selector) other than
+    the one the loaded record names: a sign-in, or a switch of user, that did not call
+    ``regenerate()``. With ``rotate_on_login`` (the default) it gets a new id anyway,
+    so that an id planted before the sign-in (session fixation) opens nothing after
+    it. Never for a token session (its id is its token's) or without a loaded record;
+    a request that touched no key the user is read from costs nothing here."""
+    meta = session._meta
+    if not config.rotate_on_login or config.bearer or meta is None or not session._touched:
+        return False
+    if session._type is None and (
+        config.user_key is None or config.user_key.keys[0] not in session._touched
+    ):
+        return False
+    user = _identity(config, session, session._data)[0]
+    return user is not None and user != meta.user
 
 
 def _flashes_read(session: Session) -> bool:

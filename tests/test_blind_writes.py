@@ -128,8 +128,9 @@ def test_the_user_key_and_encryption_always_load_first(kind: str, store: Any) ->
         sid = session_id(client)
         counting.calls.clear()
         client.get("/put", params={"key": "user", "value": "bob"})
-        assert counting.names() == ["load", "save"]
-        meta = store.get_meta(sid, now=time.time())
+        assert counting.names() == ["load", "rotate"]  # another user: a sign-in, a new id
+        assert session_id(client) != sid
+        meta = store.get_meta(session_id(client), now=time.time())
         assert meta is not None and meta.user == "bob"  # the index follows the user
         counting.calls.clear()
         client.get("/put", params={"key": "cart", "value": "socks"})
