@@ -129,6 +129,8 @@ class InstrumentedStore:
         return record
 
     def _wrote(self, size: int, saved: bool = False) -> None:
+        """A write that happened: its size, and (``saved``) one more save. A refused
+        save or rotation (the session ended or moved meanwhile: a 409) wrote nothing."""
         if self._bytes is not None:
             self._bytes.observe(size)
             if saved and self._saved is not None:
@@ -154,7 +156,8 @@ class InstrumentedStore:
 
     def save(self, session_id: str, changes: Changes) -> bool:
         saved: bool = self._call("save", self.wrapped.save, session_id, changes)
-        self._wrote(changes.size_bytes, saved)
+        if saved:
+            self._wrote(changes.size_bytes, saved)
         return saved
 
     def write(self, session_id: str, write: BlindWrite) -> str:
@@ -163,7 +166,8 @@ class InstrumentedStore:
 
     def rotate(self, old_id: str, new_id: str, data: Any, meta: Meta, **kwargs: Any) -> Any:
         result = self._call("rotate", self.wrapped.rotate, old_id, new_id, data, meta, **kwargs)
-        self._wrote(meta.size_bytes)
+        if result:
+            self._wrote(meta.size_bytes)
         return result
 
     def delete(self, session_id: str) -> None:
@@ -183,7 +187,8 @@ class InstrumentedStore:
 
     async def asave(self, session_id: str, changes: Changes) -> bool:
         saved: bool = await self._acall("save", self.wrapped.asave, session_id, changes)
-        self._wrote(changes.size_bytes, saved)
+        if saved:
+            self._wrote(changes.size_bytes, saved)
         return saved
 
     async def awrite(self, session_id: str, write: BlindWrite) -> str:
@@ -193,7 +198,8 @@ class InstrumentedStore:
     async def arotate(self, old_id: str, new_id: str, data: Any, meta: Meta, **kwargs: Any) -> Any:
         args = (old_id, new_id, data, meta)
         result = await self._acall("rotate", self.wrapped.arotate, *args, **kwargs)
-        self._wrote(meta.size_bytes)
+        if result:
+            self._wrote(meta.size_bytes)
         return result
 
     async def adelete(self, session_id: str) -> None:

@@ -62,6 +62,7 @@ from .stores.base import (
     as_logged,
 )
 from .stores.listing import matches
+from .stores.memory import AUDIT_LIMIT
 from .token_manager import AsyncTokenManager, TokenManager
 from .tokens import REUSE, SecretKey, indexed_users, token_keys
 
@@ -83,7 +84,10 @@ AUDIT_ACTIONS = (REVEAL, EXPORT, REVOKE, TTL, REUSE, TYPE)
 # moving to new ids under it (RevocationIncomplete); one more listing checks the last. A
 # client refreshing its token in a tight loop escapes a round about half the time.
 REVOKE_ROUNDS = 50
-AUDIT_SCAN = 10_000  # entries read when the audit log is filtered (stores keep fewer)
+# entries read when the audit log is filtered: both of a store's logs at their default
+# bound (operators' and end users', base.by_end_user), so that a flood of one kind never
+# hides the other from a filter
+AUDIT_SCAN = 2 * AUDIT_LIMIT
 UNSPECIFIED_ACTOR = "unspecified"
 _LIST_FILTERS = ("search", "status", "app", "user", "sort", "descending", "page", "page_size")
 _STREAM_FILTERS = ("search", "status", "app", "user")

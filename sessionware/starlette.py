@@ -34,6 +34,8 @@ def session(connection: HTTPConnection) -> Session:
     if not isinstance(found, Session):
         raise ConfigurationError(
             "no sessionware session on this request: "
-            "app.add_middleware(SessionMiddleware, secret_key=...)"
+            "app.add_middleware(SessionMiddleware, secret_key=...); if it is there, this "
+            "code runs outside it (a middleware added after it, which Starlette runs "
+            "first): add the middlewares that read the session before SessionMiddleware"
         )
     return found

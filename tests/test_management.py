@@ -368,6 +368,20 @@ def test_the_memory_store_keeps_a_bounded_audit_log() -> None:
     assert [e.session_id for e in manager.audit_log(limit=100)] == ["s9", "s8", "s7"]
 
 
+def test_a_filter_finds_operators_entries_behind_a_full_log_of_end_users() -> None:
+    """Ten thousand "my sessions" entries, newer than an operator's reveal: the store
+    keeps both (bounded apart), and a filtered query still finds the reveal."""
+    from sessionware.stores.base import AuditRecord
+
+    store = MemoryStore()
+    manager = SessionManager(store)
+    manager.reveal("s1", actor="support:kim")
+    for i in range(10_000):
+        store.add_audit(AuditRecord(time.time(), f"user:u{i}", "revoke", f"x{i}"))
+    assert [e.actor for e in manager.audit_log(action="reveal")] == ["support:kim"]
+    assert [e.session_id for e in manager.audit_log(actor="support:kim")] == ["s1"]
+
+
 # -- listing ------------------------------------------------------------------------
 
 

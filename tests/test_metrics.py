@@ -132,6 +132,30 @@ def test_a_scripted_run_shows_on_the_metrics_endpoint(
     store.close()
 
 
+def test_a_refused_save_adds_no_payload_bytes(registry: CollectorRegistry, scrape: Any) -> None:
+    """The session is revoked between a request's load and its save: a 409, nothing
+    written, so nothing counted as written."""
+    from sessionware import SessionManager
+
+    class RevokedMeanwhile(MemoryStore):
+        revoking = False
+
+        def save(self, session_id: str, changes: Any) -> bool:
+            if self.revoking:
+                SessionManager(self).revoke(session_id, actor="ops")
+            return super().save(session_id, changes)
+
+    store = RevokedMeanwhile()
+    with starlette_client(store, metrics=True, registry=registry, app_id="a") as client:
+        assert client.get("/put", params={"key": "a", "value": "1"}).status_code == 200
+        assert client.get("/put", params={"key": "a", "value": "2"}).status_code == 200
+        before = value(scrape(), "sessionware_payload_bytes_count", app="a")
+        assert before == 2  # the create and the save
+        store.revoking = True
+        assert client.get("/put", params={"key": "a", "value": "3" * 50}).status_code == 409
+    assert value(scrape(), "sessionware_payload_bytes_count", app="a") == before
+
+
 def test_store_errors_are_counted_by_operation(registry: CollectorRegistry, scrape: Any) -> None:
     (port,) = free_ports(1)  # nothing listens there
     store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=0.5)

@@ -410,7 +410,12 @@ def export(
             **filters,
         )
     if not count:  # (a document with no items, or nothing at all with --jsonl)
-        output.note("no sessions matched: the export holds none")
+        empty = not operator.manager.list(page_size=1).total_items  # the wrong store?
+        output.note(
+            f"no sessions are in {operator.where('sessions export')}: the export holds none"
+            if empty
+            else "no sessions matched: the export holds none"
+        )
     if bar is not None:
         bar.console.print(  # the path is the operator's own text: never markup
             f"exported {count} sessions" + (f" to {visible(str(path))}" if path else ""),
@@ -478,6 +483,8 @@ def stats(operator: Operator, /, as_json: bool) -> None:
     for status in STATUSES:
         counts[status] = manager.list(status=status, page_size=1).total_items
     output.mapping(counts, as_json)
+    if not counts["total"] and not as_json:  # all zeros: perhaps the wrong store or prefix
+        output.note(f"no sessions are in {operator.where('sessions stats')}")
 
 
 @cli.command()
@@ -499,7 +506,9 @@ def audit(
     if not entries and not as_json:  # (an empty table alone says nothing)
         filtered = actor is not None or action is not None
         output.note(
-            "no audit entries match these filters" if filtered else "the audit log is empty"
+            "no audit entries match these filters"
+            if filtered
+            else f"the audit log is empty in {operator.where('audit')}"
         )
 
 

@@ -417,6 +417,24 @@ def test_an_empty_listing_names_the_store_and_prefix_it_read(
     assert listed.stderr == ""  # a listing that found sessions needs no hint
 
 
+def test_stats_export_and_audit_of_an_empty_store_name_the_store_and_prefix(
+    redis_prefix: str, ids: list[str], tmp_path: Path
+) -> None:
+    """A mistyped prefix: all zeros and an empty export used to exit 0 in silence."""
+    typo = redis_prefix + "typo:"
+    where = f"under the key prefix '{typo}'"
+    stats = run("sessions", "stats", prefix=typo)
+    assert ok(stats) and where in stats.stderr and "sessions stats" in stats.stderr
+    export = run("sessions", "export", "-o", str(tmp_path / "e.json"), prefix=typo)
+    assert where in export.stderr and "sessions export" in export.stderr
+    audit = run("audit", prefix=redis_prefix + "typo2:")
+    assert "the audit log is empty in" in audit.stderr
+    filtered = run("sessions", "export", "--user", "nobody", "-o", str(tmp_path / "f.json"),
+                   prefix=redis_prefix)  # fmt: skip
+    assert "no sessions matched" in filtered.stderr and "prefix" not in filtered.stderr
+    assert run("sessions", "stats", prefix=redis_prefix).stderr == ""
+
+
 def test_a_filter_that_matches_nothing_does_not_blame_the_prefix(
     redis_prefix: str, ids: list[str]
 ) -> None:
