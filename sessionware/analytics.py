@@ -1,9 +1,13 @@
 """Analytics over a session listing: what the console's charts draw.
 
-Pure and bounded: :class:`Tally` takes the listing a page at a time (it says
-which :class:`~sessionware.stores.base.Query` to run next) and keeps only
-counters, so memory does not grow with the number of sessions. Everything is
-derived from session metadata (never payloads):
+Pure: :class:`Tally` takes the listing a page at a time (it says which
+:class:`~sessionware.stores.base.Query` to run next) and keeps counters, and the
+ids it counted (about 100 bytes a session) so that each session counts once: the
+listing is by last activity, so a session used while the scan runs moves to its
+front, shifting the pages after it (read twice, counted once) and jumping over
+the offset still to read; a last look at the front, down to the sessions not used
+since the scan began, counts those. Everything is derived from session metadata
+(never payloads):
 
 * a session counts as active from ``created_at`` until ``ended_at`` (revoked,
   expired, logged-out records leave no trace at all), else until ``expires_at``
@@ -25,6 +29,9 @@ from .stores.base import ACTIVE, Meta, Query
 
 DEFAULT_MAX_PAYLOAD_BYTES = 65536
 SCAN_PAGE = 1000  # listing rows read per store call
+# how far before the scan's start the look at the front reads: more than Redis'
+# activity index may lag behind a session's use (stores.redis_flows.MAX_ACTIVITY_LAG)
+FRONT_SLACK_SECONDS = 120.0
 SIZE_BINS = 10
 MAX_HOURS = 24 * 31
 
@@ -74,7 +81,9 @@ class Tally:
         self.largest = 0
         self.apps: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()
-        self.seen = 0
+        self.offset = 0  # the next page's
+        self.counted: set[str] = set()
+        self.front = False  # the last look at the front (sessions used meanwhile)
         self.live = 0  # active right now: the last point of every series
         self.done = False
 
@@ -82,14 +91,23 @@ class Tally:
         """The next page to read, ``None`` once the listing is exhausted."""
         if self.done:
             return None
-        return Query(offset=self.seen, limit=SCAN_PAGE)
+        return Query(offset=self.offset, limit=SCAN_PAGE)
 
     def add(self, rows: list[tuple[str, Meta]]) -> None:
-        """Count one page of ``(id, meta)`` rows (a short page ends the scan)."""
-        self.seen += len(rows)
-        self.done = len(rows) < SCAN_PAGE
-        for _, meta in rows:
-            self._count(meta)
+        """Count one page of ``(id, meta)`` rows, each session once. A short page ends
+        the scan, then the look at the front, which ends at a session not used since
+        the scan began (give or take the activity index's lag)."""
+        self.offset += len(rows)
+        for session_id, meta in rows:
+            if session_id not in self.counted:
+                self.counted.add(session_id)
+                self._count(meta)
+        short = len(rows) < SCAN_PAGE
+        if self.front:
+            self.done = short or rows[-1][1].last_activity_at < self.now - FRONT_SLACK_SECONDS
+        elif short:  # one page held it all (nothing could jump over it), or look again
+            self.done = self.offset < SCAN_PAGE
+            self.front, self.offset = True, 0
 
     def _count(self, meta: Meta) -> None:
         self.apps[meta.app] += 1
@@ -138,7 +156,7 @@ class Tally:
             largest_bytes=self.largest,
             by_app=dict(self.apps.most_common()),
             by_status={status: self.statuses[status] for status in sorted(self.statuses)},
-            total=self.seen,
+            total=len(self.counted),
         )
 
 

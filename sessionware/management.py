@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
+from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, FRONT_SLACK_SECONDS, Analytics, Tally
 from .core import Duration, seconds
 from .encryption import USER_TAG, Keyring, opened, readable_values
 from .errors import ConfigurationError, RevocationIncomplete, StoreUnavailable
@@ -218,15 +218,58 @@ def stream_query(include_metadata: bool, filters: Mapping[str, Any]) -> Query:
     return export_query(include_metadata, filters)
 
 
-def scan_step(
-    scan: Query, rows_read: int, total: int, scanned: int, progress: Progress | None
-) -> int:
-    """Advance ``scan`` past a batch of ``rows_read`` rows; the new count scanned."""
+def scan_step(rows_read: int, total: int, scanned: int, progress: Progress | None) -> int:
+    """The count scanned after a batch of ``rows_read`` rows, told to ``progress``."""
     scanned += rows_read
-    scan.offset += scan.limit
     if progress is not None:
         progress(scanned, max(total, scanned))
     return scanned
+
+
+class ActivityScan:
+    """An export's walk over the listing, most recently active first,
+    :data:`EXPORT_BATCH` rows at a time, that skips no session.
+
+    A session used while the walk runs moves to the listing's front, over the offset
+    still to read. So once the listing is read to its end, the walk reads the front
+    again, down to a session not used since it began (give or take the activity
+    index's lag, ``analytics.FRONT_SLACK_SECONDS``), leaving out what it read there
+    already. A session read before it was used may come out twice. Memory: the ids of
+    the sessions used since the walk began, not of every session.
+    """
+
+    def __init__(self, started: float) -> None:
+        self.since = started - FRONT_SLACK_SECONDS
+        self.query: Query | None = Query(limit=EXPORT_BATCH)
+        self.front = False
+        self.recent: set[str] = set()  # read with an activity after ``since``
+
+    def next_query(self) -> Query | None:
+        """The page to read next; ``None`` once the walk is done."""
+        return self.query
+
+    def fresh(self, rows: builtins.list[tuple[str, Meta]]) -> builtins.list[tuple[str, Meta]]:
+        """The rows of the page just read that the walk has not given yet; moves on."""
+        query = self.query
+        assert query is not None
+        if self.front:
+            fresh = [  # used since the walk began, and not read since then
+                (i, meta)
+                for i, meta in rows
+                if meta.last_activity_at >= self.since and i not in self.recent
+            ]
+            ends = len(rows) < query.limit or rows[-1][1].last_activity_at < self.since
+        else:
+            fresh = rows
+            self.recent.update(i for i, meta in rows if meta.last_activity_at >= self.since)
+            ends = len(rows) < query.limit and query.offset == 0  # one page: nothing jumped it
+        if ends:
+            self.query = None
+        elif len(rows) < query.limit:  # the end of the listing: now its front again
+            self.front, self.query = True, Query(limit=EXPORT_BATCH)
+        else:
+            self.query = Query(offset=query.offset + query.limit, limit=EXPORT_BATCH)
+        return fresh
 
 
 def _is_int(value: object) -> bool:
@@ -644,10 +687,11 @@ class SessionManager(TokenManager):
     def _stream(
         self, query: Query, include_metadata: bool, progress: Progress | None
     ) -> Iterator[dict[str, JSON]]:
-        scan, scanned = Query(limit=EXPORT_BATCH), 0
-        while True:
-            rows, total = self.store.query(scan, now=time.time())
-            for session_id, meta in rows:
+        scan, scanned = ActivityScan(time.time()), 0
+        while (page := scan.next_query()) is not None:
+            rows, total = self.store.query(page, now=time.time())
+            counted = not scan.front  # (the look at the front is no progress)
+            for session_id, meta in scan.fresh(rows):
                 if matches(query, session_id, meta):
                     data = readable_values(
                         self.encryption,
@@ -655,9 +699,8 @@ class SessionManager(TokenManager):
                         self.store.read_data(session_id, now=time.time()),
                     )
                     yield export_item(session_id, meta, data, include_metadata=include_metadata)
-            scanned = scan_step(scan, len(rows), total, scanned, progress)
-            if len(rows) < scan.limit:
-                return
+            if counted:
+                scanned = scan_step(len(rows), total, scanned, progress)
 
     def audit_log(
         self, *, limit: int = 100, actor: str | None = None, action: str | None = None
@@ -860,17 +903,17 @@ class AsyncSessionManager(AsyncTokenManager):
         filters = _hashed_filters(self.encryption, filters)
         query = stream_query(include_metadata, filters)
         await self.store.aadd_audit(stream_record(checked_actor(actor), reason))
-        scan, scanned = Query(limit=EXPORT_BATCH), 0
-        while True:
-            rows, total = await self.store.aquery(scan, now=time.time())
-            for session_id, meta in rows:
+        scan, scanned = ActivityScan(time.time()), 0
+        while (page := scan.next_query()) is not None:
+            rows, total = await self.store.aquery(page, now=time.time())
+            counted = not scan.front  # (the look at the front is no progress)
+            for session_id, meta in scan.fresh(rows):
                 if matches(query, session_id, meta):
                     raw = await self.store.aread_data(session_id, now=time.time())
                     data = readable_values(self.encryption, session_id, raw)
                     yield export_item(session_id, meta, data, include_metadata=include_metadata)
-            scanned = scan_step(scan, len(rows), total, scanned, progress)
-            if len(rows) < scan.limit:
-                return
+            if counted:
+                scanned = scan_step(len(rows), total, scanned, progress)
 
     async def audit_log(
         self, *, limit: int = 100, actor: str | None = None, action: str | None = None

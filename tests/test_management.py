@@ -1009,6 +1009,39 @@ def test_analytics_series_follow_created_and_ended_times() -> None:
     assert stats.size_bins == [2, 0, 0, 0, 0, 0, 0, 0, 0, 1]  # c and d small, b near the cap
 
 
+def test_analytics_counts_each_session_once_while_sessions_are_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scan pages the listing by last activity: sessions used after its first page
+    move to the front, over the offset still to read. Each is counted once, none
+    twice, whatever the store's sessions do meanwhile."""
+    from sessionware.stores.base import Meta
+
+    store = MemoryStore()
+    start = time.time() - 3600
+    for i in range(2500):
+        at = start + i  # the newest first in the listing: s2499 ... s0
+        store.create(f"s{i:04d}", {"k": b"\x01"}, Meta(at, at, at, at + 86400))
+    for i in range(1500, 1520):  # on the second page, where the shift reads twice
+        SessionManager(store).revoke(f"s{i:04d}", actor="ops")
+    pages = 0
+    query = store.query
+
+    def used_meanwhile(q: Any, *, now: float) -> Any:
+        nonlocal pages
+        pages += 1
+        if pages == 2:  # after the first page: 200 sessions still to read are used
+            for i in range(100, 300):
+                store.load(f"s{i:04d}", now=time.time(), idle_seconds=None)
+        return query(q, now=now)
+
+    monkeypatch.setattr(store, "query", used_meanwhile)
+    stats = SessionManager(store).analytics()
+    assert stats.total == 2500
+    assert stats.by_status == {"active": 2480, "revoked": 20}
+    assert stats.concurrent_now == 2480
+
+
 # -- regressions: page bounds, export counts, TTL wording ----------------------------
 
 

@@ -47,6 +47,48 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_sessions_used_while_it_runs_are_not_skipped(
+    store: Any, asynchronous: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listing is by last activity: sessions used after the first batch move to
+    its front, over the offset still to read. Every session comes out all the same."""
+    import asyncio
+    import time
+
+    ids = seed(store, 20)
+    batches = 0
+    query, aquery = store.query, store.aquery
+
+    def use_some() -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 2:  # after the first batch: the three least recently used
+            for session_id in ids[:3]:
+                store.load(session_id, now=time.time() + 1, idle_seconds=None)
+
+    def used_meanwhile(q: Any, *, now: float) -> Any:
+        use_some()
+        return query(q, now=now)
+
+    async def aused_meanwhile(q: Any, *, now: float) -> Any:
+        use_some()
+        return await aquery(q, now=now)
+
+    monkeypatch.setattr(store, "query", used_meanwhile)
+    monkeypatch.setattr(store, "aquery", aused_meanwhile)
+    if asynchronous:
+
+        async def collect() -> list[Any]:
+            manager = AsyncSessionManager(store)
+            return [item async for item in manager.iter_export(include_metadata=True)]
+
+        items = asyncio.run(collect())
+    else:
+        items = list(SessionManager(store).iter_export(include_metadata=True))
+    assert {item["id"] for item in items} == set(ids)
+
+
 def test_every_matching_session_across_batches(store: Any) -> None:
     ids = seed(store, 11, users=2)
     manager = SessionManager(store)
