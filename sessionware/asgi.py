@@ -27,6 +27,7 @@ from .core import (
     check_option_names,
     nothing_to_store,
     plan,
+    unloaded_logout,
     untouched,
     warn_if_failure_dropped,
 )
@@ -406,15 +407,17 @@ class _Response:
         try:
             decision = (bearer_plan if config.bearer else plan)(config, self.session)
             refuse_plain_http(decision.method, self.secure, bearer=config.bearer)
+            before, lifecycle = None, self.middleware.lifecycle
+            if lifecycle and unloaded_logout(decision, session):  # whose was it?
+                before = await adead_meta(self.middleware.store, decision.args[0], time.time())
             headers = await arun_plan(self.middleware._calls, decision)
         except SAVE_ERRORS as error:
             failed = refusal(error)
         else:
-            lifecycle = self.middleware.lifecycle
             if lifecycle and decision.gone_id:  # a blind write found what a load would have
                 dead = await adead_meta(self.middleware.store, decision.gone_id, time.time())
                 await lifecycle.afire(lifecycle.loaded(decision.gone_id, None, dead))
-            if lifecycle and (events := lifecycle.saved(decision, self.session)):
+            if lifecycle and (events := lifecycle.saved(decision, self.session, before)):
                 await lifecycle.afire(events)
             if decision.new_token is not None:
                 scheme, host = self.scope.get("scheme", "http"), _host(self.scope)

@@ -625,6 +625,14 @@ def _ended(meta: Meta | None) -> bool:
     return meta is not None and meta.status in (REVOKED, EXPIRED)
 
 
+def unloaded_logout(decision: Plan, session: Session) -> bool:
+    """Whether ``decision`` deletes a session the request never loaded (``clear()``
+    under WSGI or ``autoload=False``): the hooks then learn whose it was, or that it
+    had ended already, from its record read just before (one store call, made only
+    for hooks and metrics)."""
+    return decision.method == "delete" and session._meta is None
+
+
 def dead_meta(store: object, session_id: str, now: float) -> Meta | None:
     """What a record the load did not find had become, where the store can tell."""
     get_meta = getattr(store, "get_meta", None)

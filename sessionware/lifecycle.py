@@ -129,8 +129,13 @@ class Lifecycle:
             return [SessionEvent(REFUSED, session_id, self.app, reason=UNKNOWN)]
         return [SessionEvent(dead.status, session_id, self.app, dead.user, actor=dead.revoked_by)]
 
-    def saved(self, decision: Plan, session: Session) -> list[SessionEvent]:
-        """The events of an end-of-request store call that succeeded."""
+    def saved(
+        self, decision: Plan, session: Session, before: Meta | None = None
+    ) -> list[SessionEvent]:
+        """The events of an end-of-request store call that succeeded. ``before``: for
+        a logout of a session never loaded (WSGI, ``autoload=False``), its record as
+        read just before the delete: whose it was, or that it had already ended (then
+        the events a load would have given, not a logout)."""
         method, args = decision.method, decision.args
         if method == "create" and session._id is not None:
             return [SessionEvent(CREATED, session._id, self.app, args[2].user)]
@@ -138,8 +143,10 @@ class Lifecycle:
             user = args[3].user
             return [SessionEvent(ROTATED, session._id, self.app, user, previous_id=args[0])]
         if method == "delete":
-            user = None if session._meta is None else session._meta.user
-            return [SessionEvent(LOGOUT, args[0], self.app, user)]
+            if before is not None and before.status in (EXPIRED, REVOKED):
+                return self.loaded(args[0], None, before)
+            known = session._meta or before
+            return [SessionEvent(LOGOUT, args[0], self.app, None if known is None else known.user)]
         return []
 
     def fire(self, events: list[SessionEvent]) -> None:

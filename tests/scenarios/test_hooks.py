@@ -85,6 +85,26 @@ def test_hooks_fire_in_order_over_a_visit(make_client: Any, store: Any) -> None:
     assert logout.session_id == new.session_id
 
 
+def test_a_logout_names_its_user_and_one_of_an_ended_session_is_no_logout(
+    make_client: Any, store: Any
+) -> None:
+    """Every shell, the lazy ones too (WSGI, Flask: clear() deletes unread): the logout
+    event names whose session ended; a logout sent with a session an operator revoked
+    meanwhile reports the revocation, as a load would, not a logout it did not do."""
+    recorder = Recorder()
+    manager = SessionManager(store)
+    with make_client(hooks=recorder.hooks(), user_key="user_id") as client:
+        client.post("/login", params={"user": "ada"})
+        client.post("/logout")
+        client.post("/login", params={"user": "bob"})
+        bobs = client.get("/get", params={"key": "a"}).json()["id"]
+        manager.revoke(bobs, actor="support:kim")
+        client.post("/logout")
+    logouts = [(e.kind, e.user) for e in recorder.events if e.kind in ("logout", "revoked")]
+    assert logouts == [("logout", "ada"), ("revoked", "bob")]
+    assert recorder.events[-1].actor == "support:kim"
+
+
 def test_refused_cookies_say_why(make_client: Any, store: Any) -> None:
     recorder = Recorder()
     valid = CookieSigner(SECRET).sign(new_token())  # signed by us, naming no session
