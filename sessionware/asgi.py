@@ -48,6 +48,7 @@ from .responses import (
     note_missing,
     refusal,
     token_required_body,
+    wants_json,
     warn_if_cookie_will_be_dropped,
 )
 from .session import WEBSOCKET, Session
@@ -272,11 +273,12 @@ class SessionMiddleware:
         except StoreUnavailable as error:
             if response.started:
                 raise
-            await _send_error(send, load_failure(error))
+            await _send_error(send, load_failure(error), as_json=_wants_json(scope))
         except TokenRequired as error:
             if response.started:
                 raise
-            await _send_error(send, 401, token_required_body(error))
+            body = token_required_body(error)
+            await _send_error(send, 401, body, as_json=_wants_json(scope))
         except Exception as error:
             if not response.started:  # whatever answers it (a 500, or an exception
                 # handler run outside this middleware), the answer carries no save
@@ -427,7 +429,13 @@ class _Response:
             return headers
         self.replaced = True
         app = start.get("headers", ())
-        await _send_error(self.send, failed.status, session=failed.headers, app=app)
+        await _send_error(
+            self.send,
+            failed.status,
+            session=failed.headers,
+            app=app,
+            as_json=_wants_json(self.scope),
+        )
         return None
 
 
@@ -489,7 +497,7 @@ async def _refuse(scope: Scope, send: Send, status: int) -> None:
     extension (uvicorn does), else a close before the handshake (servers answer 403).
     Returning without a word would leave the server to answer 500."""
     if scope["type"] == "http":
-        await _send_error(send, status)
+        await _send_error(send, status, as_json=_wants_json(scope))
     elif "websocket.http.response" in scope.get("extensions", {}):
         headers = _raw(error_headers(status))
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
@@ -522,12 +530,22 @@ def _raw(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
-async def _send_error(send: Send, status: int, body: bytes | None = None, **extra: Any) -> None:
-    """The plain error answer for ``status``; ``extra``: :func:`error_headers`' ``session``
-    and ``app`` headers."""
-    headers = _raw(error_headers(status, body, **extra))
+async def _send_error(
+    send: Send, status: int, body: bytes | None = None, *, as_json: bool = False, **extra: Any
+) -> None:
+    """The error answer for ``status`` (JSON ``as_json``, else plain text); ``extra``:
+    :func:`error_headers`' ``session`` and ``app`` headers."""
+    headers = _raw(error_headers(status, body, as_json=as_json, **extra))
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": error_body(status, body)})
+    await send({"type": "http.response.body", "body": error_body(status, body, as_json)})
+
+
+def _wants_json(scope: Scope) -> bool:
+    """:func:`~sessionware.responses.wants_json` for the request's ``Accept`` header."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept":
+            return wants_json(value)
+    return False
 
 
 def _bound(tag: str, store: object, asynchronous: bool) -> BoundType | None:

@@ -44,13 +44,13 @@ from .disabled import unused_secret
 from .errors import ConfigurationError, StoreUnavailable, TokenRequired, missing_extra
 from .lifecycle import SessionHooks
 from .responses import (
-    ERROR_BODIES,
     Refusal,
     error_body,
     error_headers,
     load_failure,
     no_store,
     token_required_body,
+    wants_json,
 )
 from .session import Session
 from .stores.base import SyncStore
@@ -651,14 +651,23 @@ def _still_ours(app: flask.Flask, interface: SessionwareInterface) -> Callable[[
 
 def _store_unavailable(error: StoreUnavailable) -> flask.Response:
     """The error handler for a store failure inside a view (a lazy load): 503."""
-    status = load_failure(error)
-    return flask.current_app.response_class(ERROR_BODIES[status], status, error_headers(status))
+    status, as_json = load_failure(error), _wants_json()
+    return flask.current_app.response_class(
+        error_body(status, None, as_json), status, error_headers(status, as_json=as_json)
+    )
 
 
 def _token_required(error: TokenRequired) -> flask.Response:
     """The error handler for a write to a bearer session no token backs: 401."""
-    body = token_required_body(error)
-    return flask.current_app.response_class(body, 401, error_headers(401, body))
+    body, as_json = token_required_body(error), _wants_json()
+    return flask.current_app.response_class(
+        error_body(401, body, as_json), 401, error_headers(401, body, as_json=as_json)
+    )
+
+
+def _wants_json() -> bool:
+    """:func:`~sessionware.responses.wants_json` for the request's ``Accept`` header."""
+    return wants_json(flask.request.headers.get("Accept"))
 
 
 def _mark_failed(sender: flask.Flask, exception: BaseException, **extra: object) -> None:
@@ -681,5 +690,6 @@ def _become_error(
     response.status_code = status
     response.direct_passthrough = False
     response.headers.clear()
-    response.headers.extend(error_headers(status, session=session, app=app))
-    response.set_data(error_body(status))
+    as_json = _wants_json()
+    response.headers.extend(error_headers(status, session=session, app=app, as_json=as_json))
+    response.set_data(error_body(status, None, as_json))

@@ -7,6 +7,7 @@ words, statuses and log lines are written once, here. Headers are
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -65,9 +66,23 @@ def token_required_body(error: TokenRequired) -> bytes:
     return KEEPS_ITS_TOKEN if error.token_valid else ERROR_BODIES[401]
 
 
-def error_body(status: int, body: bytes | None = None) -> bytes:
-    """``body``, or the plain-text body for ``status`` (401, 403, 409, 500 or 503) if None."""
-    return ERROR_BODIES[status] if body is None else body
+def wants_json(accept: str | bytes | None) -> bool:
+    """Whether an error answer goes out as JSON: the request's ``Accept`` names
+    ``application/json`` (or a ``+json`` type), as API clients and FastAPI frontends
+    send it, and not ``text/html`` (a browser's page load, which reads text)."""
+    if not accept:
+        return False
+    text = (accept.decode("latin-1") if isinstance(accept, bytes) else accept).lower()
+    return ("application/json" in text or "+json" in text) and "text/html" not in text
+
+
+def error_body(status: int, body: bytes | None = None, as_json: bool = False) -> bytes:
+    """``body``, or the plain-text body for ``status`` (401, 403, 409, 500 or 503) if None;
+    ``as_json``: as FastAPI's errors are, ``{"detail": "<that text>"}``."""
+    text = ERROR_BODIES[status] if body is None else body
+    if not as_json:
+        return text
+    return json.dumps({"detail": text.decode("utf-8")}).encode()
 
 
 def error_headers(
@@ -75,14 +90,15 @@ def error_headers(
     body: bytes | None = None,
     session: list[tuple[str, str]] | None = None,
     app: Iterable[tuple[Any, Any]] = (),
+    as_json: bool = False,
 ) -> list[tuple[str, str]]:
-    """The headers of the plain-text answer for ``status`` (401, 403, 409, 500 or 503),
-    whose body is ``body`` (default: ``ERROR_BODIES[status]``), sent in place of the
-    app's response: with the ``session``'s own merged in (a 409's cookie expiry: see
-    :class:`Refusal`), and the :func:`cors_headers` of the ``app``'s headers."""
+    """The headers of the error answer for ``status`` (401, 403, 409, 500 or 503), whose
+    body is :func:`error_body`'s, sent in place of the app's response: with the
+    ``session``'s own merged in (a 409's cookie expiry: see :class:`Refusal`), and the
+    :func:`cors_headers` of the ``app``'s headers. ``as_json``: see :func:`wants_json`."""
     headers = [
-        ("content-type", "text/plain; charset=utf-8"),
-        ("content-length", str(len(error_body(status, body)))),
+        ("content-type", "application/json" if as_json else "text/plain; charset=utf-8"),
+        ("content-length", str(len(error_body(status, body, as_json)))),
         ("cache-control", "no-store"),
     ]
     if status == 503:

@@ -49,6 +49,7 @@ from .responses import (
     refusal,
     status_line,
     token_required_body,
+    wants_json,
     warn_if_cookie_will_be_dropped,
 )
 from .session import Session
@@ -328,8 +329,10 @@ class _Exchange:
         the CORS ones among the ``app``'s."""
         self.committed = True
         self.replaced = status
-        self.answered = error_body(status, body)
-        self.start(status_line(status), error_headers(status, body, session, app or ()))
+        as_json = wants_json((self.environ or {}).get("HTTP_ACCEPT"))
+        self.answered = error_body(status, body, as_json)
+        headers = error_headers(status, body, session, app or (), as_json)
+        self.start(status_line(status), headers)
         return [self.answered]
 
     def body(self, body: Iterable[bytes]) -> Iterator[bytes]:
