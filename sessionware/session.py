@@ -572,7 +572,8 @@ class Session(dict[str, Any]):
         elif self._sealed:
             logger.warning(
                 "sessionware: session key %r changed after the response started (a streaming "
-                "body or background task); the session was saved already, so this is lost",
+                "body, a background task, or the code after yield in a FastAPI dependency); "
+                "the session was saved already, so this is lost: change it before returning",
                 key,
             )
             if self._at_seal:
