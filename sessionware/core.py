@@ -877,21 +877,46 @@ def _update(config: SessionConfig, session: Session, result: Plan, now: float) -
 
 
 def _signs_in(config: SessionConfig, session: Session) -> bool:
-    """Whether the request named a user (``user_key``, or a type's selector) other than
-    the one the loaded record names: a sign-in, or a switch of user, that did not call
-    ``regenerate()``. With ``rotate_on_login`` (the default) it gets a new id anyway,
-    so that an id planted before the sign-in (session fixation) opens nothing after
-    it. Never for a token session (its id is its token's) or without a loaded record;
-    a request that touched no key the user is read from costs nothing here."""
+    """Whether the request changed the user the session names (``user_key``, or a type's
+    selector) to one other than the loaded record names: a sign-in, or a switch of
+    user, that did not call ``regenerate()``. With ``rotate_on_login`` (the default) it
+    gets a new id anyway, so that an id planted before the sign-in (session fixation)
+    opens nothing after it. Never for a read (a value read, even a mutable one, is no
+    change), nor for the same user indexed another way (under an older key's hash, or
+    before ``hash_user_ids``); never for a token session (its id is its token's) or
+    without a loaded record. A request that changed no key the user is read from costs
+    nothing here."""
     meta = session._meta
     if not config.rotate_on_login or config.bearer or meta is None or not session._touched:
         return False
-    if session._type is None and (
-        config.user_key is None or config.user_key.keys[0] not in session._touched
-    ):
-        return False
+    roots: Iterable[str] = session._touched  # a type's selector may read any of them
+    if session._type is None:
+        if config.user_key is None or config.user_key.keys[0] not in session._touched:
+            return False
+        roots = (config.user_key.keys[0],)
+    present = [root for root in roots if dict.__contains__(session, root)]
+    if all(session._as_loaded(root) for root in present):
+        return False  # read, or written back unchanged: the user is the one loaded
     user = _identity(config, session, session._data)[0]
-    return user is not None and user != meta.user
+    if user is None or user == meta.user:
+        return False
+    return meta.user is None or not _same_user(config, session, meta.user)
+
+
+def _same_user(config: SessionConfig, session: Session, recorded: str) -> bool:
+    """Whether ``recorded`` (the loaded record's user index entry) names the session's
+    user under another form: a hash under an older key of the ring, or the plain id
+    recorded before ``hash_user_ids`` was turned on."""
+    ring = config.encryption
+    if ring is None or not ring.hash_user_ids:
+        return False
+    values = session._data
+    if session._type is not None:
+        raw = session._type.user_of(values)
+    else:
+        assert config.user_key is not None
+        raw = config.user_key.find(values)
+    return raw is not None and recorded in (*ring.user_tags(raw), raw)
 
 
 def _flashes_read(session: Session) -> bool:

@@ -228,14 +228,16 @@ def scan_step(rows_read: int, total: int, scanned: int, progress: Progress | Non
 
 class ActivityScan:
     """An export's walk over the listing, most recently active first,
-    :data:`EXPORT_BATCH` rows at a time, that skips no session.
+    :data:`EXPORT_BATCH` rows at a time, that skips no session used while it runs.
 
-    A session used while the walk runs moves to the listing's front, over the offset
-    still to read. So once the listing is read to its end, the walk reads the front
-    again, down to a session not used since it began (give or take the activity
-    index's lag, ``analytics.FRONT_SLACK_SECONDS``), leaving out what it read there
-    already. A session read before it was used may come out twice. Memory: the ids of
-    the sessions used since the walk began, not of every session.
+    Such a session moves to the listing's front, over the offset still to read. So
+    once the listing is read to its end, the walk reads the front again, down to a
+    session not used since it began (give or take the activity index's lag,
+    ``analytics.FRONT_SLACK_SECONDS``), leaving out what it read there already. As
+    offsets shift, a session may come out twice; one deleted meanwhile (a logout)
+    shifts the rest back, so a neighbour of it may be missed (offset paging's limit:
+    the stores page by offset). Memory: the ids of the sessions used since the walk
+    began, not of every session.
     """
 
     def __init__(self, started: float) -> None:
@@ -395,6 +397,13 @@ def audit_filter(
         if (actor is None or r.actor == actor) and (action is None or r.action == action)
     ]
     return [audit_entry(record) for record in chosen[:limit]]
+
+
+def audit_scan(store: object, limit: int) -> int:
+    """How many entries a filtered audit query reads: all a store keeps (both of its
+    logs, ``audit_limit`` each, where it says so), :data:`AUDIT_SCAN` at least."""
+    kept = getattr(store, "audit_limit", 0)
+    return max(limit, AUDIT_SCAN, 2 * kept if isinstance(kept, int) else 0)
 
 
 def checked_limit(limit: int) -> int:
@@ -710,7 +719,9 @@ class SessionManager(TokenManager):
         limit = checked_limit(limit)
         if actor is None and action is None:
             return audit_filter(self.store.audit(limit=limit), limit, None, None)
-        return audit_filter(self.store.audit(limit=AUDIT_SCAN), limit, actor, action)
+        return audit_filter(
+            self.store.audit(limit=audit_scan(self.store, limit)), limit, actor, action
+        )
 
     def analytics(
         self, *, hours: int = 24, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
@@ -922,7 +933,8 @@ class AsyncSessionManager(AsyncTokenManager):
         limit = checked_limit(limit)
         if actor is None and action is None:
             return audit_filter(await self.store.aaudit(limit=limit), limit, None, None)
-        return audit_filter(await self.store.aaudit(limit=AUDIT_SCAN), limit, actor, action)
+        scan = audit_scan(self.store, limit)
+        return audit_filter(await self.store.aaudit(limit=scan), limit, actor, action)
 
     async def analytics(
         self, *, hours: int = 24, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES

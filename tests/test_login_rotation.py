@@ -105,3 +105,56 @@ def test_rotate_on_login_must_be_a_bool() -> None:
 
     with pytest.raises(ConfigurationError, match="rotate_on_login"):
         SessionMiddleware(Starlette(), secret_key="k" * 32, rotate_on_login="false")  # type: ignore[arg-type]
+
+
+def nested(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    if path == "/login":  # the user under a nested key, as user_key="account.id" reads it
+        session["account"] = {"id": params["user"], "plan": "free"}
+    elif path == "/upgrade":  # the same user, another field of the same dict
+        session["account"]["plan"] = "pro"
+    elif path == "/again":  # the same user written back
+        session["account"] = {"id": session["account"]["id"], "plan": "free"}
+    account = session.get("account") or {}  # a read of a mutable value
+    return 200, {"user": account.get("id")}, {}
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_reading_or_rewriting_the_same_user_keeps_the_id(kind: str) -> None:
+    counting = CountingStore(MemoryStore())
+    with shell_client(kind, nested, counting, user_key="account.id") as client:
+        client.get("/login", params={"user": "ann"})
+        signed_in = client.cookies["session"]
+        counting.calls.clear()
+        for path in ("/read", "/upgrade", "/again", "/read"):
+            assert client.get(path).json() == {"user": "ann"}
+        assert "rotate" not in counting.names()
+        assert client.cookies["session"] == signed_in
+
+
+@pytest.mark.parametrize("kind", SHELLS)
+def test_the_same_user_under_another_key_or_not_yet_hashed_is_no_sign_in(kind: str) -> None:
+    """A new key in the ring (hash_user_ids), or hash_user_ids turned on: the record
+    names the user as it was indexed then; that is no sign-in, however it is written."""
+    from sessionware import Keyring
+
+    store = CountingStore(MemoryStore())
+    old, new = b"o" * 32, b"n" * 32
+    with shell_client(kind, nested, store, user_key="account.id") as client:
+        client.get("/login", params={"user": "ann"})  # indexed as plain "ann"
+        cookie = client.cookies["session"]
+
+    def ask(client: Any, path: str, **params: str) -> str:
+        """The cookie after ``path`` sent with ``cookie``."""
+        answer = client.get(path, params=params, headers={"cookie": f"session={cookie}"})
+        assert answer.status_code == 200
+        return str(answer.cookies.get("session") or cookie)
+
+    for ring in (Keyring([old], hash_user_ids=True), Keyring([new, old], hash_user_ids=True)):
+        with shell_client(kind, nested, store, user_key="account.id", encryption=ring) as c:
+            store.calls.clear()
+            for path in ("/upgrade", "/again"):
+                assert ask(c, path) == cookie
+            assert "rotate" not in store.names()
+            cookie = ask(c, "/login", user="bob")  # another user: still a sign-in
+            assert "rotate" in store.names()
+            cookie = ask(c, "/login", user="ann")

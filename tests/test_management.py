@@ -1014,7 +1014,7 @@ def test_analytics_counts_each_session_once_while_sessions_are_used(
 ) -> None:
     """The scan pages the listing by last activity: sessions used after its first page
     move to the front, over the offset still to read. Each is counted once, none
-    twice, whatever the store's sessions do meanwhile."""
+    twice."""
     from sessionware.stores.base import Meta
 
     store = MemoryStore()

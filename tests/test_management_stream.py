@@ -52,7 +52,8 @@ def test_sessions_used_while_it_runs_are_not_skipped(
     store: Any, asynchronous: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The listing is by last activity: sessions used after the first batch move to
-    its front, over the offset still to read. Every session comes out all the same."""
+    its front, over the offset still to read. Every session comes out all the same
+    (a logout meanwhile is another matter: see ActivityScan)."""
     import asyncio
     import time
 

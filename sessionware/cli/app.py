@@ -30,14 +30,13 @@ from ..errors import (
 )
 from ..export import stream_document, to_json
 from ..management import AUDIT_ACTIONS, STATUSES, SessionManager
-from ..stores.base import SORT_FIELDS
+from ..stores.base import END_USER_ACTORS, SORT_FIELDS
 from ..stores.urls import masked, open_store, scrubbed, without_prefix
 from ..visible import visible
 from . import output
 from .durations import parse_duration
 
 NOT_FOUND, USAGE, UNREACHABLE = 1, 2, 3
-AUDIT_SCAN = 10_000  # audit entries read before filtering (stores keep a bounded log)
 
 
 class Failure(click.ClickException):
@@ -161,7 +160,23 @@ def login_name() -> str:
 pass_operator = click.make_pass_decorator(Operator)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, not a table.")
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-actor_option = click.option("--actor", help="Who acts, for the audit log [default: login name].")
+
+
+def _operator_actor(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--actor``, unless it takes a form the audit log keeps for end users' actions."""
+    if value is not None and value.startswith(END_USER_ACTORS):
+        raise click.BadParameter(
+            f"{value!r} starts with one of {', '.join(END_USER_ACTORS)}, which the audit log "
+            "keeps for end users' own actions: name the operator otherwise"
+        )
+    return value
+
+
+actor_option = click.option(
+    "--actor",
+    callback=_operator_actor,
+    help="Who acts, for the audit log [default: login name].",
+)
 
 
 def filter_options(fn: Any) -> Any:
@@ -497,12 +512,8 @@ def audit(
     operator: Operator, /, actor: str | None, action: str | None, limit: int, as_json: bool
 ) -> None:
     """The audit log of reveals, exports and revocations, newest first."""
-    entries = [
-        entry
-        for entry in operator.manager.audit_log(limit=AUDIT_SCAN)
-        if (actor is None or entry.actor == actor) and (action is None or entry.action == action)
-    ]
-    output.audit(entries[:limit], as_json)
+    entries = operator.manager.audit_log(limit=limit, actor=actor, action=action)
+    output.audit(entries, as_json)
     if not entries and not as_json:  # (an empty table alone says nothing)
         filtered = actor is not None or action is not None
         output.note(

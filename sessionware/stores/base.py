@@ -462,16 +462,22 @@ class AuditRecord:
     reason: str | None = None
 
 
-END_USER_ACTORS = ("user:", "sessionware:")  # "my sessions"; a reused refresh token
+# the audit entries end users' own actions write, as (actor prefix, action): ending a
+# session on "my sessions" (actor "user:<id>"), a reused refresh token
+END_USER_ENTRIES = (("user:", "revoke"), ("sessionware:", "refresh-reuse"))
+END_USER_ACTORS = tuple(prefix for prefix, _ in END_USER_ENTRIES)  # reserved for them
 
 
 def by_end_user(record: AuditRecord) -> bool:
-    """Whether an end user's (or an API client's) own action wrote ``record``: ending
-    their sessions on "my sessions" (actor ``user:<id>``), a reused refresh token
-    (``sessionware:refresh-reuse``). Every store bounds these apart from the others,
+    """Whether an end user's (or an API client's) own action wrote ``record``
+    (:data:`END_USER_ENTRIES`). Every store bounds these apart from the others,
     ``audit_limit`` each, so that no number of sign-ins and sign-outs pushes an
-    operator's reveal, export or revoke out of the log."""
-    return record.actor.startswith(END_USER_ACTORS)
+    operator's reveal, export or revoke out of the log. An operator's reveal, export,
+    TTL or type change is never one, whatever its actor."""
+    return any(
+        record.actor.startswith(prefix) and record.action == action
+        for prefix, action in END_USER_ENTRIES
+    )
 
 
 def newest_of(

@@ -90,6 +90,7 @@ class MemoryStore:
         self._heap: list[tuple[float, str]] = []
         self._stale = 0  # heap entries of records removed before they came due
         self._lock = threading.Lock()
+        self.audit_limit = audit_limit  # of each log: operators' and end users'
         self._audit: deque[AuditRecord] = deque(maxlen=audit_limit)  # operators'
         self._users_audit: deque[AuditRecord] = deque(maxlen=audit_limit)  # see by_end_user
         self._documents: dict[tuple[str, str], bytes] = {}  # the registry

@@ -127,6 +127,7 @@ class RedisStore:
         self._single_node = not isinstance(self._sync, clusters) and not isinstance(
             self._async, clusters
         )
+        self.audit_limit = audit_limit  # of each log: operators' and end users'
         self._flows = RedisFlows(
             prefix, self.retention_seconds, audit_limit, single_node=self._single_node
         )

@@ -69,6 +69,7 @@ class SQLStore:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ConfigurationError(f"audit_limit must be a positive int, got {limit!r}")
         self._flows = flows
+        self.audit_limit = limit  # of each log: operators' and end users'
         self._registry = SQLRegistry(flows.sessions.removesuffix("sessions") + "registry")
         self.retention_seconds = flows.retention_seconds
         self.sweep_interval_seconds = check_positive(

@@ -73,8 +73,10 @@ SCHEMES: dict[str, Scheme] = {
 _CREDENTIAL_PARAM = re.compile(r"([?&;][^=&#;]*(?:pass|secret|token|key)[^=&#;]*=)[^&#;]*", re.I)
 # libpq's key=value form ("host=db user=app password='a b'"), which PostgresStore takes too
 _CONNINFO_PARAM = re.compile(
-    r"((?:^|\s)[^=\s]*(?:pass|secret|token|key)[^=\s]*\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.I
+    r"((?:^|\s)[^=\s]*(?:pass|secret|token|key)[^=\s]*\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|\S)*)",
+    re.I,
 )
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a URL, not libpq's key=value form
 
 
 def masked(url: str) -> str:
@@ -89,7 +91,7 @@ def masked(url: str) -> str:
     ``/``) hides nothing; an ``@`` in the path or the query makes it hide the
     host too, never show a password."""
     url = _CREDENTIAL_PARAM.sub(r"\1***", url)  # first: such a value may hold an "@"
-    if "://" not in url:  # libpq's key=value form
+    if not _SCHEME.match(url):  # libpq's key=value form
         url = _CONNINFO_PARAM.sub(r"\1***", url)
     scheme, userinfo, hosts = _userinfo(url)
     if ":" not in userinfo:
@@ -127,7 +129,8 @@ def _userinfo(url: str) -> tuple[str, str, str]:
 
 def _credential_values(url: str) -> list[str]:
     query = [match[0][len(match[1]) :] for match in _CREDENTIAL_PARAM.finditer(url)]
-    conninfo = [] if "://" in url else [match[2] for match in _CONNINFO_PARAM.finditer(url)]
+    is_url = _SCHEME.match(url) is not None
+    conninfo = [] if is_url else [match[2] for match in _CONNINFO_PARAM.finditer(url)]
     return query + [v for value in conninfo for v in (value, value.strip("'")) if len(v) > 2]
 
 

@@ -296,6 +296,9 @@ def test_configuration_is_checked() -> None:
         Operator("ann", "superuser")
     with pytest.raises(ConfigurationError, match="name"):
         Operator(" ", "admin")
+    for reserved in ("user:admin-7", "sessionware:ops"):  # end users' entries in the log
+        with pytest.raises(ConfigurationError, match="end users' own actions"):
+            Operator(reserved, "admin")
     console = AdminConsole(MemoryStore(), authorize=lambda request: "ann")  # type: ignore[arg-type,return-value]
     with TestClient(console) as client, pytest.raises(ConfigurationError, match="Operator"):
         client.get("/")

@@ -435,6 +435,25 @@ def test_stats_export_and_audit_of_an_empty_store_name_the_store_and_prefix(
     assert run("sessions", "stats", prefix=redis_prefix).stderr == ""
 
 
+def test_audit_filters_find_an_operators_entry_behind_a_full_log_of_end_users(
+    redis_prefix: str, ids: list[str], store: RedisStore
+) -> None:
+    from sessionware.stores.base import AuditRecord
+
+    ok(run("sessions", "reveal", ids[0], "--reason", "ticket 5", "--actor", "support:kim",
+           prefix=redis_prefix))  # fmt: skip
+    for i in range(10_001):  # newer than the reveal: "my sessions" entries
+        store.add_audit(AuditRecord(time.time(), f"user:u{i}", "revoke", f"x{i}"))
+    for args in (["--action", "reveal"], ["--actor", "support:kim"]):
+        found = json.loads(ok(run("audit", *args, "--json", prefix=redis_prefix)))
+        assert [(e["actor"], e["action"]) for e in found] == [("support:kim", "reveal")]
+    listed = json.loads(ok(run("audit", "--limit", "20000", "--json", prefix=redis_prefix)))
+    assert len(listed) == 10_000 + 1 and listed[-1]["action"] == "reveal"  # (users: bounded)
+    told = failed(run("sessions", "revoke", ids[1], "--yes", "--actor", "user:me",
+                      prefix=redis_prefix), 2)  # fmt: skip
+    assert "keeps for end users' own actions" in told
+
+
 def test_a_filter_that_matches_nothing_does_not_blame_the_prefix(
     redis_prefix: str, ids: list[str]
 ) -> None:

@@ -90,6 +90,13 @@ def test_unlimited_is_no_expiry() -> None:
         ("host=db user=app password=s3cr3t dbname=x", "host=db user=app password=*** dbname=x"),
         ("host=db password = 'a b' sslpassword=kp", "host=db password = *** sslpassword=***"),
         ("dbname=x user=app", "dbname=x user=app"),
+        # a URL elsewhere in the string, or in the password, does not make it a URL
+        (
+            "host=db application_name=https://o.example password=pw",
+            "host=db application_name=https://o.example password=***",
+        ),
+        ("host=db password=pa://ss", "host=db password=***"),
+        ("host=db password=pa\\ ss-word user=x", "host=db password=*** user=x"),  # libpq's \ escape
     ],
 )
 def test_masked_hides_only_the_password(url: str, shown: str) -> None:
