@@ -135,8 +135,13 @@ class StoreUnavailable(SessionwareError, ConnectionError):
     """The session store could not be reached or answered with an error.
 
     The middleware answers such a request with 503 and sets no cookie. The
-    underlying exception is chained as ``__cause__``.
+    underlying exception is chained as ``__cause__``. ``misconfigured`` is True when
+    the store said the fault is in the configuration, not an outage (PostgreSQL: no
+    such database or role, a refused login, a missing grant or table): the
+    ``sessionware`` command then exits 2, not 3.
     """
+
+    misconfigured: bool = False
 
 
 class SessionConflict(SessionwareError, RuntimeError):

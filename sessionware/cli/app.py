@@ -120,6 +120,8 @@ class _Root(click.Group):
             return super().invoke(ctx)
         except StoreUnavailable as error:
             url, told = _told(ctx, error)
+            if error.misconfigured:  # the store answered: the URL is wrong, not the server
+                raise BadUsage(f"store refused ({masked(url or '?')}): {told}") from error
             raise Unreachable(f"store unreachable ({masked(url or '?')}): {told}") from error
         except (ConfigurationError, MissingExtra) as error:
             raise BadUsage(_told(ctx, error)[1]) from error

@@ -399,10 +399,13 @@ class PostgresStore(SQLStore):
             )
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         detail = scrubbed(detail, self._conninfo)  # (see _where)
-        return StoreUnavailable(
+        advice = _advice(error, self.prefix, self.timeout_seconds)
+        failure = StoreUnavailable(
             f"the PostgreSQL session store at {self._where} failed: {type(error).__name__}: "
-            f"{detail}. {_advice(error, self.prefix, self.timeout_seconds)}"
+            f"{detail}. {advice}"
         )
+        failure.misconfigured = not advice.startswith(_OUTAGE_ADVICE)
+        return failure
 
     def _pool_options(self) -> dict[str, Any]:
         timeout_ms = int(self.timeout_seconds * 1000)
@@ -550,9 +553,12 @@ def _advice(error: psycopg.Error, prefix: str, timeout_seconds: float) -> str:
             "the user and password in the store's URL, and the server's pg_hba.conf"
         )
     return (
-        f"Check that the server is up and accepts writes, that the disk has room, and that "
+        f"{_OUTAGE_ADVICE} and accepts writes, that the disk has room, and that "
         f"no long transaction holds the session tables (timeout: {timeout_seconds:g} s)"
     )
+
+
+_OUTAGE_ADVICE = "Check that the server is up"  # how the advice for an outage begins
 
 
 @functools.lru_cache(maxsize=512)

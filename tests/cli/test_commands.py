@@ -499,3 +499,14 @@ def test_a_postgresql_server_that_refuses_connections_is_one_line_and_exit_3() -
     err = failed(result, 3)
     assert len(err.strip().splitlines()) == 1, err
     assert "refused" in err.lower() and "pw-secret" not in err
+
+
+def test_a_postgresql_url_naming_no_such_database_or_role_exits_2_not_3() -> None:
+    """The server answered: the URL is wrong, not the server down (the message says
+    'the configuration, not an outage'); exit 2, as for any URL that cannot be used."""
+    for url in (
+        "postgresql://postgres@127.0.0.1:5432/sessionware_no_such_db",
+        "postgresql://sessionware_no_such_role@127.0.0.1:5432/test",
+    ):
+        err = failed(run("sessions", "list", store=url), 2)
+        assert "store refused" in err and "the configuration, not an outage" in err
