@@ -141,6 +141,9 @@ class ClientCache:
         self._thread: threading.Thread | None = None
         self._down: str | None = None  # why the listener is disconnected, said once
         self._lost = "the invalidation connection failed"  # why a request found it dead
+        # PINGs sent on the subscriber and PONGs read back: a stalled connection that
+        # stays open (a proxy, a lost flow) answers none, and sends no invalidation
+        self._pings = self._pongs = 0
         self._token = secrets.token_hex(6) + "."  # + a count: this cache's saves
         self._saves = 0
         self._saving: dict[str, int] = {}  # sessions with a save in flight, and how many
@@ -319,11 +322,12 @@ class ClientCache:
                 with self._lock:
                     self._flush()  # anything cached before is of unknown freshness
                     self._inbox = _Inbox(subscriber, tracker)
+                    self._pings = self._pongs = 0
                 self._ready.set()
                 if self._down is not None:
                     self._down = None
                     logger.warning("sessionware: the client-side cache is connected again")
-                self._serve(tracker)
+                self._serve(subscriber, tracker)
             except Exception as error:  # any failure: stop serving, reconnect
                 if not self._closed.is_set():
                     # said once per cause: the attempts to reconnect (every
@@ -349,16 +353,26 @@ class ClientCache:
                         connection.disconnect()
             self._closed.wait(_RETRY_SECONDS)
 
-    def _serve(self, tracker: Any) -> None:
+    def _serve(self, subscriber: Any, tracker: Any) -> None:
         """Once a second: apply what arrived meanwhile (so that the socket never fills
-        while nobody reads), and check the tracker. Requests drain the socket
+        while nobody reads), and check both connections. Requests drain the socket
         themselves (``get`` and ``put``), so this thread does not wake per message: a
-        busy server pays no thread switch for each invalidation."""
+        busy server pays no thread switch for each invalidation.
+
+        The subscriber is checked by a PING whose PONG must have come back by the next
+        tick: Redis answers it after every invalidation sent before it, so a
+        connection that stalls without closing (a proxy holding it, a lost flow) is
+        found within two ticks, and the entries go with it; until then a hit may serve
+        a change made during the stall (the bound the README gives)."""
         while not self._closed.wait(_PING_SECONDS):
             with self._lock:
                 self._drain()
                 if self._inbox is None:
                     raise ConnectionError(self._lost)
+                if self._pongs < self._pings:
+                    raise ConnectionError("the invalidation connection stopped answering")
+                self._pings += 1
+            subscriber.send_command("PING")  # (its PONG is read by _drain, in order)
             tracker.send_command("PING")  # a dead tracker stops the messages silently
             if tracker.read_response() != b"PONG":
                 raise ConnectionError("the tracking connection stopped answering")
@@ -371,6 +385,9 @@ class ClientCache:
     def _apply(self, message: Any) -> None:
         """Apply one invalidation message (under the lock): the keys one event-loop
         pass of the server changed, announcements (``<id>}:a<token>``) included."""
+        if isinstance(message, list) and message and message[0] == b"pong":
+            self._pongs += 1  # the listener's PING on the subscriber, answered
+            return
         if not isinstance(message, list) or len(message) < 3 or message[0] != b"message":
             return
         keys = message[2]

@@ -679,3 +679,74 @@ def test_a_save_acknowledged_elsewhere_is_never_read_stale(redis_prefix: str, ke
     finally:
         cached.close()
         other.close()
+
+
+def test_no_stale_hit_for_long_while_the_invalidation_connection_stalls(
+    redis_prefix: str,
+) -> None:
+    """The subscriber's path stalls without closing (a proxy holding the connection, a
+    lost flow): no invalidation arrives, and the tracker, on its own connection, still
+    answers its PING. The listener's PING on the subscriber goes unanswered, and the
+    entries go within two of its ticks; an operator's revoke from another process is
+    then read, not a stale hit served for the entry's whole window (60 s here)."""
+    import threading
+
+    from .test_redis_wire import server
+
+    stall = threading.Event()
+
+    def pump(source: socket.socket, target: socket.socket, seen: dict[str, bool], up: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if up and b"__redis__:invalidate" in data:
+                    seen["subscriber"] = True
+                while stall.is_set() and not up and seen.get("subscriber"):
+                    time.sleep(0.01)  # hold what Redis sends the subscriber
+                target.sendall(data)
+        except OSError:
+            pass
+
+    with server() as redis_port:
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+
+        def accept() -> None:
+            while True:
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    return
+                upstream = socket.create_connection(("127.0.0.1", redis_port))
+                seen: dict[str, bool] = {}
+                for args in ((client, upstream, seen, True), (upstream, client, seen, False)):
+                    threading.Thread(target=pump, args=args, daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        direct = f"redis://127.0.0.1:{redis_port}/0"
+        cached = RedisStore.from_url(
+            f"redis://127.0.0.1:{port}/0", prefix=redis_prefix, client_cache=True
+        )
+        other = RedisStore.from_url(direct, prefix=redis_prefix)
+        try:
+            cache = cached.cache
+            assert cache is not None and cache.wait_ready(5)
+            other.create("s1", {"k": b"v"}, _meta(time.time(), idle=6000))
+            for _ in range(3):  # (the first load's index writes: news to apply first)
+                cached.load("s1", now=time.time(), idle_seconds=6000)
+                time.sleep(0.3)
+            hits = cache.hits
+            assert cached.load("s1", now=time.time(), idle_seconds=6000) is not None
+            assert cache.hits == hits + 1  # served from the cache
+            stall.set()
+            subprocess.run(
+                [sys.executable, "-m", "sessionware", "--store", direct, "--prefix",
+                 redis_prefix, "sessions", "revoke", "s1", "--yes"],
+                check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+            time.sleep(2.5)  # two ticks of the listener and a half
+            assert cached.load("s1", now=time.time(), idle_seconds=6000) is None
+        finally:
+            stall.clear()
+            listener.close()
+            cached.close()
+            other.close()
