@@ -1,13 +1,11 @@
 """Analytics over a session listing: what the console's charts draw.
 
 Pure: :class:`Tally` takes the listing a page at a time (it says which
-:class:`~sessionware.stores.base.Query` to run next) and keeps counters, and the
-ids it counted (about 100 bytes a session) so that each session counts once: the
-listing is by last activity, so a session used while the scan runs moves to its
-front, shifting the pages after it (read twice, counted once) and jumping over
-the offset still to read; a last look at the front, down to the sessions not used
-since the scan began, counts those. Everything is derived from session metadata
-(never payloads):
+:class:`~sessionware.stores.base.Query` to run next: an
+:class:`~sessionware.stores.listing.ActivityScan`, which also reads the sessions
+used while it runs) and keeps counters, and the ids it counted (about 100 bytes a
+session), so that a session whose row the shifting pages show twice counts once.
+Everything is derived from session metadata (never payloads):
 
 * a session counts as active from ``created_at`` until ``ended_at`` (revoked,
   expired, logged-out records leave no trace at all), else until ``expires_at``
@@ -26,12 +24,10 @@ from dataclasses import dataclass
 
 from .errors import ConfigurationError
 from .stores.base import ACTIVE, Meta, Query
+from .stores.listing import ActivityScan
 
 DEFAULT_MAX_PAYLOAD_BYTES = 65536
 SCAN_PAGE = 1000  # listing rows read per store call
-# how far before the scan's start the look at the front reads: more than Redis'
-# activity index may lag behind a session's use (stores.redis_flows.MAX_ACTIVITY_LAG)
-FRONT_SLACK_SECONDS = 120.0
 SIZE_BINS = 10
 MAX_HOURS = 24 * 31
 
@@ -81,33 +77,20 @@ class Tally:
         self.largest = 0
         self.apps: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()
-        self.offset = 0  # the next page's
+        self.scan = ActivityScan(now, SCAN_PAGE)
         self.counted: set[str] = set()
-        self.front = False  # the last look at the front (sessions used meanwhile)
         self.live = 0  # active right now: the last point of every series
-        self.done = False
 
     def next_query(self) -> Query | None:
         """The next page to read, ``None`` once the listing is exhausted."""
-        if self.done:
-            return None
-        return Query(offset=self.offset, limit=SCAN_PAGE)
+        return self.scan.next_query()
 
     def add(self, rows: list[tuple[str, Meta]]) -> None:
-        """Count one page of ``(id, meta)`` rows, each session once. A short page ends
-        the scan, then the look at the front, which ends at a session not used since
-        the scan began (give or take the activity index's lag)."""
-        self.offset += len(rows)
-        for session_id, meta in rows:
+        """Count the page of ``(id, meta)`` rows just read, each session once."""
+        for session_id, meta in self.scan.fresh(rows):
             if session_id not in self.counted:
                 self.counted.add(session_id)
                 self._count(meta)
-        short = len(rows) < SCAN_PAGE
-        if self.front:
-            self.done = short or rows[-1][1].last_activity_at < self.now - FRONT_SLACK_SECONDS
-        elif short:  # one page held it all (nothing could jump over it), or look again
-            self.done = self.offset < SCAN_PAGE
-            self.front, self.offset = True, 0
 
     def _count(self, meta: Meta) -> None:
         self.apps[meta.app] += 1

@@ -910,12 +910,7 @@ def _same_user(config: SessionConfig, session: Session, recorded: str) -> bool:
     ring = config.encryption
     if ring is None or not ring.hash_user_ids:
         return False
-    values = session._data
-    if session._type is not None:
-        raw = session._type.user_of(values)
-    else:
-        assert config.user_key is not None
-        raw = config.user_key.find(values)
+    raw = _named_user(config, session, session._data)
     return raw is not None and recorded in (*ring.user_tags(raw), raw)
 
 
@@ -1138,16 +1133,21 @@ def _identity(
     config: SessionConfig, session: Session, values: dict[str, Any]
 ) -> tuple[str | None, str | None]:
     """The user and email the indexes keep for ``values`` (a copy of the session's)."""
-    if session._type is not None:  # named by the type's selector, not by a key
-        user, user_key = session._type.user_of(values), None
-    else:
-        path = config.user_key
-        user, user_key = (path.find(values), path.keys[0]) if path else (None, None)
+    user = _named_user(config, session, values)
+    user_key = config.user_key.keys[0] if session._type is None and config.user_key else None
     email = config.email_key.find(values) if config.email_key else None
     check_indexable("user id", user, user_key)
     check_indexable("email", email, config.email_key.keys[0] if config.email_key else None)
     user = indexed_user(config.encryption, user)  # (a keyed hash, under hash_user_ids)
     return user, email
+
+
+def _named_user(config: SessionConfig, session: Session, values: dict[str, Any]) -> str | None:
+    """The user ``values`` name, as the app wrote it: by the session type's selector,
+    else at ``user_key`` (``None``: neither, or not there)."""
+    if session._type is not None:
+        return session._type.user_of(values)
+    return config.user_key.find(values) if config.user_key else None
 
 
 def _check_binding(session_type: object, app_id: str, user_key: str | None) -> None:

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, FRONT_SLACK_SECONDS, Analytics, Tally
+from .analytics import DEFAULT_MAX_PAYLOAD_BYTES, Analytics, Tally
 from .core import Duration, seconds
 from .encryption import USER_TAG, Keyring, opened, readable_values
 from .errors import ConfigurationError, RevocationIncomplete, StoreUnavailable
@@ -51,6 +51,7 @@ from .identity import user_text
 from .session_types.period import describe
 from .stores.base import (
     ACTIVE,
+    END_USER_ACTORS,
     EXPIRED,
     REVOKED,
     SORT_FIELDS,
@@ -61,7 +62,7 @@ from .stores.base import (
     Query,
     as_logged,
 )
-from .stores.listing import matches
+from .stores.listing import ActivityScan, matches
 from .stores.memory import AUDIT_LIMIT
 from .token_manager import AsyncTokenManager, TokenManager
 from .tokens import REUSE, SecretKey, indexed_users, token_keys
@@ -226,54 +227,6 @@ def scan_step(rows_read: int, total: int, scanned: int, progress: Progress | Non
     return scanned
 
 
-class ActivityScan:
-    """An export's walk over the listing, most recently active first,
-    :data:`EXPORT_BATCH` rows at a time, that skips no session used while it runs.
-
-    Such a session moves to the listing's front, over the offset still to read. So
-    once the listing is read to its end, the walk reads the front again, down to a
-    session not used since it began (give or take the activity index's lag,
-    ``analytics.FRONT_SLACK_SECONDS``), leaving out what it read there already. As
-    offsets shift, a session may come out twice; one deleted meanwhile (a logout)
-    shifts the rest back, so a neighbour of it may be missed (offset paging's limit:
-    the stores page by offset). Memory: the ids of the sessions used since the walk
-    began, not of every session.
-    """
-
-    def __init__(self, started: float) -> None:
-        self.since = started - FRONT_SLACK_SECONDS
-        self.query: Query | None = Query(limit=EXPORT_BATCH)
-        self.front = False
-        self.recent: set[str] = set()  # read with an activity after ``since``
-
-    def next_query(self) -> Query | None:
-        """The page to read next; ``None`` once the walk is done."""
-        return self.query
-
-    def fresh(self, rows: builtins.list[tuple[str, Meta]]) -> builtins.list[tuple[str, Meta]]:
-        """The rows of the page just read that the walk has not given yet; moves on."""
-        query = self.query
-        assert query is not None
-        if self.front:
-            fresh = [  # used since the walk began, and not read since then
-                (i, meta)
-                for i, meta in rows
-                if meta.last_activity_at >= self.since and i not in self.recent
-            ]
-            ends = len(rows) < query.limit or rows[-1][1].last_activity_at < self.since
-        else:
-            fresh = rows
-            self.recent.update(i for i, meta in rows if meta.last_activity_at >= self.since)
-            ends = len(rows) < query.limit and query.offset == 0  # one page: nothing jumped it
-        if ends:
-            self.query = None
-        elif len(rows) < query.limit:  # the end of the listing: now its front again
-            self.front, self.query = True, Query(limit=EXPORT_BATCH)
-        else:
-            self.query = Query(offset=query.offset + query.limit, limit=EXPORT_BATCH)
-        return fresh
-
-
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -300,6 +253,19 @@ def checked_actor(actor: str) -> str:
     if not isinstance(actor, str) or not actor.strip():
         raise ConfigurationError(f"actor must name who acts (a non-empty str), not {actor!r}")
     return actor
+
+
+def operator_name(name: str, what: str = "an operator's name") -> str:
+    """``name`` for an operator (the console's ``Operator``, the command's ``--actor``),
+    unless it starts as the audit log's end users' entries do (``user:``,
+    ``sessionware:``), which it bounds apart (``stores.base.by_end_user``):
+    ConfigurationError then."""
+    if name.startswith(END_USER_ACTORS):
+        raise ConfigurationError(
+            f"{what} {name!r} starts with one of {', '.join(END_USER_ACTORS)}, which the "
+            "audit log keeps for end users' own actions: name the operator otherwise"
+        )
+    return name
 
 
 MAX_ID_LENGTH = 128  # a public id is 32 hex digits; no store makes a longer one
@@ -696,7 +662,7 @@ class SessionManager(TokenManager):
     def _stream(
         self, query: Query, include_metadata: bool, progress: Progress | None
     ) -> Iterator[dict[str, JSON]]:
-        scan, scanned = ActivityScan(time.time()), 0
+        scan, scanned = ActivityScan(time.time(), EXPORT_BATCH), 0
         while (page := scan.next_query()) is not None:
             rows, total = self.store.query(page, now=time.time())
             counted = not scan.front  # (the look at the front is no progress)
@@ -914,7 +880,7 @@ class AsyncSessionManager(AsyncTokenManager):
         filters = _hashed_filters(self.encryption, filters)
         query = stream_query(include_metadata, filters)
         await self.store.aadd_audit(stream_record(checked_actor(actor), reason))
-        scan, scanned = ActivityScan(time.time()), 0
+        scan, scanned = ActivityScan(time.time(), EXPORT_BATCH), 0
         while (page := scan.next_query()) is not None:
             rows, total = await self.store.aquery(page, now=time.time())
             counted = not scan.front  # (the look at the front is no progress)

@@ -22,8 +22,7 @@ from ..analytics import DEFAULT_MAX_PAYLOAD_BYTES
 from ..encryption import Keyring
 from ..errors import ConfigurationError, CorruptRecord
 from ..export import as_now
-from ..management import AUDIT_ACTIONS, STATUSES
-from ..stores.base import END_USER_ACTORS
+from ..management import AUDIT_ACTIONS, STATUSES, operator_name
 from . import charts
 from .csrf import FIELD, CsrfTokens, refusal
 from .csrf import trusted_origins as trusted_origins_of
@@ -49,11 +48,7 @@ class Operator:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigurationError(f"Operator name must be a non-empty str, not {self.name!r}")
-        if self.name.startswith(END_USER_ACTORS):  # the audit log files those as users'
-            raise ConfigurationError(
-                f"Operator name {self.name!r} starts with one of {END_USER_ACTORS}, which the "
-                "audit log keeps for end users' own actions: name operators otherwise"
-            )
+        operator_name(self.name, "Operator name")
         if self.role not in ROLES:
             raise ConfigurationError(f"Operator role must be one of {ROLES}, not {self.role!r}")
 

@@ -29,8 +29,8 @@ from ..errors import (
     UnknownSessionType,
 )
 from ..export import stream_document, to_json
-from ..management import AUDIT_ACTIONS, STATUSES, SessionManager
-from ..stores.base import END_USER_ACTORS, SORT_FIELDS
+from ..management import AUDIT_ACTIONS, STATUSES, SessionManager, operator_name
+from ..stores.base import SORT_FIELDS
 from ..stores.urls import masked, open_store, scrubbed, without_prefix
 from ..visible import visible
 from . import output
@@ -166,12 +166,10 @@ yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for conf
 
 def _operator_actor(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--actor``, unless it takes a form the audit log keeps for end users' actions."""
-    if value is not None and value.startswith(END_USER_ACTORS):
-        raise click.BadParameter(
-            f"{value!r} starts with one of {', '.join(END_USER_ACTORS)}, which the audit log "
-            "keeps for end users' own actions: name the operator otherwise"
-        )
-    return value
+    try:
+        return None if value is None else operator_name(value, "--actor")
+    except ConfigurationError as error:
+        raise click.BadParameter(str(error)) from error
 
 
 actor_option = click.option(

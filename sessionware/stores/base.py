@@ -43,7 +43,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Protocol, runtime_checkable
@@ -481,9 +481,10 @@ def by_end_user(record: AuditRecord) -> bool:
 
 
 def newest_of(
-    operators: list[AuditRecord], users: list[AuditRecord], limit: int
+    operators: Iterable[AuditRecord], users: Iterable[AuditRecord], limit: int
 ) -> list[AuditRecord]:
-    """The newest ``limit`` entries of the two logs (each newest first), newest first."""
+    """The newest ``limit`` entries of the two logs (each newest first), newest first;
+    each is read only as far as that needs."""
     merged = heapq.merge(operators, users, key=lambda record: -record.at)
     return list(itertools.islice(merged, limit))
 

@@ -311,7 +311,7 @@ class MemoryStore:
 
     def audit(self, *, limit: int) -> list[AuditRecord]:
         with self._lock:
-            return newest_of(list(reversed(self._audit)), list(reversed(self._users_audit)), limit)
+            return newest_of(reversed(self._audit), reversed(self._users_audit), limit)
 
     async def aget_meta(self, session_id: str, *, now: float) -> Meta | None:
         return self.get_meta(session_id, now=now)

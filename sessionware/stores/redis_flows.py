@@ -459,20 +459,21 @@ class RedisFlows:
         )
 
     def audit(self, limit: int) -> Flow[list[AuditRecord]]:
-        operators = yield from self._audit_list(self.audit_key, limit)
-        users = yield from self._audit_list(self.users_audit_key, limit)
+        """The newest ``limit`` entries of both logs (operators', end users'): one round
+        trip reads the head of each; only corrupt entries skipped make it read on."""
+        keys = (self.audit_key, self.users_audit_key)
+        heads = yield from roundtrip([Call(None, ("LRANGE", key, 0, limit - 1)) for key in keys])
+        operators = yield from self._audit_list(keys[0], limit, heads[0])
+        users = yield from self._audit_list(keys[1], limit, heads[1])
         return newest_of(operators, users, limit)
 
-    def _audit_list(self, key: str, limit: int) -> Flow[list[AuditRecord]]:
-        """The newest ``limit`` readable entries of one audit list."""
+    def _audit_list(self, key: str, limit: int, entries: list[bytes]) -> Flow[list[AuditRecord]]:
+        """The newest ``limit`` readable entries of one audit list, whose first
+        ``limit`` are ``entries`` (read already)."""
         records: list[AuditRecord] = []
         previous = None
-        start = 0
-        while len(records) < limit:  # skipped entries leave room: read on to fill the page
-            want = limit - len(records)
-            (entries,) = yield from roundtrip(
-                [Call(None, ("LRANGE", key, start, start + want - 1))]
-            )
+        start, want = 0, limit
+        while True:
             for entry in entries:
                 if entry == previous:  # an LPUSH sent again after its reply was lost: one entry
                     continue
@@ -481,10 +482,12 @@ class RedisFlows:
                     records.append(AuditRecord(**json.loads(entry)))
                 except (ValueError, TypeError, RecursionError):  # (RecursionError: nesting)
                     logger.warning("sessionware: skipped a corrupt audit record in Redis")
-            if len(entries) < want:
-                break
-            start += want
-        return records
+            if len(entries) < want or len(records) >= limit:
+                return records
+            start, want = start + want, limit - len(records)  # skipped ones left room
+            (entries,) = yield from roundtrip(
+                [Call(None, ("LRANGE", key, start, start + want - 1))]
+            )
 
     # -- commands ------------------------------------------------------------------------
 

@@ -186,6 +186,11 @@ def schema_statements(prefix: str, dialect: Dialect) -> list[str]:
 
 
 AUDIT_TRIM_EVERY = 64  # audit entries between two trims of the log (each a table scan)
+# base.by_end_user as SQL (constants only: no caller's text goes into it)
+_END_USER_SQL = " OR ".join(
+    f"(substr(actor, 1, {len(prefix)}) = '{prefix}' AND action = '{action}')"
+    for prefix, action in END_USER_ENTRIES
+)
 
 
 class SQLFlows:
@@ -457,11 +462,7 @@ class SQLFlows:
             ),
         )
         if int(seq) % AUDIT_TRIM_EVERY == 0:  # each kind: its newest audit_limit stay
-            kind = " OR ".join(  # (constants only: no caller's text goes into the SQL)
-                f"(substr(actor, 1, {len(prefix)}) = '{prefix}' AND action = '{action}')"
-                for prefix, action in END_USER_ENTRIES
-            )
-            for which in (kind, f"NOT ({kind})"):  # end users', operators'
+            for which in (_END_USER_SQL, f"NOT ({_END_USER_SQL})"):  # end users', operators'
                 yield Statement(
                     f"DELETE FROM {self.audit_table} WHERE ({which}) AND seq <= ("
                     f"SELECT seq FROM {self.audit_table} WHERE ({which}) AND seq <= ? "

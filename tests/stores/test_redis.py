@@ -1086,6 +1086,7 @@ def test_every_key_has_a_ttl(store: RedisStore, raw: redis.Redis, redis_prefix: 
     store.create("s2", {"a": b"1"}, meta(now, idle=30))
     store.revoke("s2", actor="ops", now=now)
     store.add_audit(AuditRecord(now, "ops", "revoke", "s2"))
+    store.add_audit(AuditRecord(now, "user:bob", "revoke", "s1"))  # the end users' log
     week = store.retention_seconds * 1000
     found = ttls(raw, redis_prefix)
     assert set(found) == {
@@ -1097,6 +1098,7 @@ def test_every_key_has_a_ttl(store: RedisStore, raw: redis.Redis, redis_prefix: 
         "{index}:info",
         "{index}:user:alice",
         "{index}:audit",
+        "{index}:audit:users",
     }
     # (+1: an expiry is rounded up to the next ms, so that a key never vanishes early,
     # and Redis reads its clock as whole ms: within the same ms, 1 ms more is left)
@@ -1106,6 +1108,24 @@ def test_every_key_has_a_ttl(store: RedisStore, raw: redis.Redis, redis_prefix: 
     for key in ("{index}:act", "{index}:end", "{index}:info", "{index}:user:alice"):
         assert found[key] == pytest.approx(found["{s1}:m"], abs=1000), key
     assert week - 1000 < found["{index}:audit"] <= week
+    assert week - 1000 < found["{index}:audit:users"] <= week
+
+
+def test_the_audit_log_reads_both_lists_at_once_and_past_corrupt_entries(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, sends: list[int]
+) -> None:
+    """One round trip reads the head of both lists; a corrupt entry (a hand-made
+    LPUSH) is skipped, and the list read on so that the page still fills."""
+    for i in range(4):
+        store.add_audit(AuditRecord(float(i), "ops", "reveal", f"s{i}"))
+        store.add_audit(AuditRecord(i + 0.5, "user:u", "revoke", f"u{i}"))
+    sends.clear()
+    assert [e.at for e in store.audit(limit=4)] == [3.5, 3.0, 2.5, 2.0]
+    assert len(sends) == 1  # both heads in one round trip
+    raw.lpush(f"{redis_prefix}{{index}}:audit", b"not json", b"{}")  # newest: corrupt
+    sends.clear()
+    assert [e.at for e in store.audit(limit=4)] == [3.5, 3.0, 2.5, 2.0]
+    assert len(sends) == 2  # both heads, then more of the operators' list
 
 
 def test_expiry_is_redis_own_to_the_millisecond(
