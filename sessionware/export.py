@@ -33,7 +33,7 @@ from typing import Any
 
 from . import codec, devices
 from .devices import DeviceRecord
-from .stores.base import ACTIVE, REVOKED, AuditRecord, Meta, Query
+from .stores.base import ACTIVE, REVOKED, AuditRecord, Meta, Query, by_end_user
 
 JSON = Any  # None | bool | int | float | str | list[JSON] | dict[str, JSON]
 
@@ -76,13 +76,18 @@ class SessionPage:
 class AuditEntry:
     """One logged action: ``action`` is one of ``management.AUDIT_ACTIONS`` (``"reveal"``,
     ``"export"``, ``"revoke"``, ``"ttl"``, ``"refresh-reuse"``, ``"type"``); an export and a
-    session type's change name no session (the reason says how many, or what changed)."""
+    session type's change name no session (the reason says how many, or what changed).
+
+    ``by_end_user``: an end user's (or an API client's) own action, as the audit log
+    keeps them apart (a ``revoke`` from "my sessions", a refresh token's reuse);
+    readers show it beside the actor, so that no operator's name passes for one."""
 
     at: dt.datetime
     actor: str
     action: str
     session_id: str | None
     reason: str | None
+    by_end_user: bool = False
 
 
 def utc(timestamp: float) -> dt.datetime:
@@ -124,7 +129,14 @@ def session_page(query: Query, rows: list[tuple[str, Meta]], total: int) -> Sess
 
 def audit_entry(record: AuditRecord) -> AuditEntry:
     """A store's audit record as the manager shows it."""
-    return AuditEntry(utc(record.at), record.actor, record.action, record.session_id, record.reason)
+    return AuditEntry(
+        utc(record.at),
+        record.actor,
+        record.action,
+        record.session_id,
+        record.reason,
+        by_end_user(record),
+    )
 
 
 def decode_payload(data: Mapping[str, bytes] | None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -259,13 +260,23 @@ def operator_name(name: str, what: str = "an operator's name") -> str:
     """``name`` for an operator (the console's ``Operator``, the command's ``--actor``),
     unless it starts as the audit log's end users' entries do (``user:``,
     ``sessionware:``), which it bounds apart (``stores.base.by_end_user``):
-    ConfigurationError then."""
-    if name.startswith(END_USER_ACTORS):
+    ConfigurationError then. The check reads the name as a person would: any case,
+    compatibility forms folded (a fullwidth colon), and spaces and invisible
+    characters before or inside the prefix ignored. (Readers of the log also mark
+    which entries are end users' own: ``AuditEntry.by_end_user``.)"""
+    if _skeleton(name).startswith(END_USER_ACTORS):
         raise ConfigurationError(
             f"{what} {name!r} starts with one of {', '.join(END_USER_ACTORS)}, which the "
             "audit log keeps for end users' own actions: name the operator otherwise"
         )
     return name
+
+
+def _skeleton(name: str) -> str:
+    """``name`` as it reads: NFKC-folded, casefolded, without spaces, controls or
+    format characters (zero-width ones, bidi marks)."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(c for c in folded if not c.isspace() and unicodedata.category(c)[0] != "C")
 
 
 MAX_ID_LENGTH = 128  # a public id is 32 hex digits; no store makes a longer one

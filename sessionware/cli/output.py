@@ -185,6 +185,7 @@ def audit_json(entry: AuditEntry) -> dict[str, JSON]:
         "action": entry.action,
         "sessionId": entry.session_id,
         "reason": entry.reason,
+        "byEndUser": entry.by_end_user,
     }
 
 
@@ -197,7 +198,7 @@ def audit(entries: list[AuditEntry], as_json: bool) -> None:
     for entry in entries:
         table.add_row(
             _when(entry.at),
-            cell(entry.actor),
+            cell(entry.actor) + (" (end user)" if entry.by_end_user else ""),
             cell(entry.action),
             cell(entry.session_id or None),
             cell(entry.reason or None),

@@ -64,7 +64,7 @@ from .base import (
     unmatchable,
 )
 from .listing import matches, sort_key
-from .redis_record import assembled, converted, meta_of, time_of, whole
+from .redis_record import VERSION, assembled, converted, meta_of, time_of, whole
 from .redis_scripts import INDEX, RECORD, SESSION, Script
 
 logger = logging.getLogger("sessionware")
@@ -582,14 +582,40 @@ class RedisFlows:
         )
 
     def _metas(self, ids: Sequence[bytes], now: float) -> Flow[list[tuple[str, Meta]]]:
+        """The records of index members ``ids`` as of ``now`` (tombstones included), in
+        their order; ids with no record, or a corrupt one, are left out.
+
+        One round trip of plain GETs of the packed meta records: a GET costs the server
+        about 1 us where a peek through the Lua code costs about 10, which decides a
+        listing that reads every session (20,000 sessions: 0.85 s before, measured).
+        Records in an older form, which only the Lua code reads, are peeked in a
+        second round trip. A listing reads metadata alone, so a record whose data key
+        someone overwrote with another type is listed as its metadata says (a load
+        treats it as no session)."""
         names = [_id(member) for member in ids]
-        replies = yield from roundtrip([self._record("peek", name, now, "0") for name in names])
-        rows = []
-        for name, reply in zip(names, replies, strict=True):
-            found = self._peeked(name, reply, now)
-            if found is not None:
-                rows.append((name, found[0]))
-        return rows
+        raws = yield from roundtrip(
+            [Call(None, ("GET", self._keys(name)[1]), judged=True) for name in names]
+        )
+        metas: dict[str, Meta | None] = {}
+        older = []
+        for name, raw in zip(names, raws, strict=True):
+            if isinstance(raw, Exception):
+                if not str(raw).startswith("WRONGTYPE"):
+                    raise raw  # BUSY, LOADING, ...: the store is unavailable
+                older.append(name)  # a meta hash (record version 1)
+            elif raw is not None and raw[:1] != _VERSION_BYTE:
+                older.append(name)  # an earlier packed version
+            elif raw is not None:
+                try:
+                    metas[name] = self._as_of(meta_of(raw, cached=False), now)
+                except (ValueError, TypeError) as error:
+                    _corrupt(name, error)
+        if older:
+            replies = yield from roundtrip([self._record("peek", n, now, "0") for n in older])
+            for name, reply in zip(older, replies, strict=True):
+                found = self._peeked(name, reply, now)
+                metas[name] = None if found is None else found[0]
+        return [(name, meta) for name in names if (meta := metas.get(name)) is not None]
 
     def _peeked(
         self, session_id: str, reply: Any, now: float
@@ -602,15 +628,22 @@ class RedisFlows:
         except (ValueError, TypeError) as error:
             _corrupt(session_id, error)
             return None
+        current = self._as_of(meta, now)
+        return None if current is None else (current, data)
+
+    def _as_of(self, meta: Meta, now: float) -> Meta | None:
+        """``meta`` as of ``now``: expired once its expiry has passed (Redis removes the
+        data at that moment), and ``None`` once a tombstone's retention is over."""
         if meta.status == ACTIVE and meta.expires_at is not None and meta.expires_at <= now:
             meta.status, meta.ended_at = EXPIRED, meta.expires_at
         if meta.status != ACTIVE and (meta.ended_at or 0.0) + self.retention_seconds <= now:
             return None
-        return meta, data
+        return meta
 
 
 # -- encoding -----------------------------------------------------------------------------
 
+_VERSION_BYTE = bytes([VERSION])  # the first byte of a packed meta record of this version
 _MARK = b"\xff"  # the data hash's marker field (see redis_scripts.RECORD)
 _TOO_LATE = -2  # a write's state when it reached the server after its deadline
 _TOO_LARGE = -3  # a save's or blind write's state when it would pass the size cap

@@ -39,8 +39,12 @@ _MAX_LENGTH_DIGITS = 9
 _Body = tuple[float, bool, str, str | None, str | None, str, float | None, str | None, str | None]
 
 
-def meta_of(raw: bytes) -> Meta:
-    """The :class:`Meta` of a packed record; ValueError if it is malformed."""
+def meta_of(raw: bytes, *, cached: bool = True) -> Meta:
+    """The :class:`Meta` of a packed record; ValueError if it is malformed.
+
+    ``cached=False`` parses the body without the cache of bodies: a listing of
+    thousands of sessions, each read once, would only push out the bodies that
+    loads read again and again."""
     if len(raw) < HEADER.size:
         raise ValueError("meta record shorter than its header")
     version, flags, last, expires, deadline, _indexed, updated, size, most, count = (
@@ -48,8 +52,9 @@ def meta_of(raw: bytes) -> Meta:
     )
     if version != VERSION or flags >= _FLAGS_END or not flags & _LAST or not flags & _UPDATED:
         raise ValueError("meta record header malformed")
+    body = raw[HEADER.size :]
     meta = assembled(
-        _body(raw[HEADER.size :]),
+        _body(body) if cached else converted(_fields(body)),
         real_time(updated),
         real_time(last),
         real_time(expires) if flags & _EXPIRES else None,

@@ -203,7 +203,7 @@ def test_detail_reveal_is_audited_and_payloads_stay_out_of_the_html(
     page.wait_for_load_state()
     audit_rows = page.locator("table.audit tbody tr").all_inner_texts()
     assert len(audit_rows) == 1 and "ada" in audit_rows[0] and "ticket 42" in audit_rows[0]
-    page.get_by_label("Operator").fill("somebody-else")
+    page.get_by_label("Who").fill("somebody-else")
     page.get_by_role("button", name="Apply").click()
     assert "No audit entries match." in page.locator("table.audit").inner_text()
 
@@ -521,7 +521,10 @@ def test_screenshots_on_a_laptop_and_a_phone(new_page: Any, site: Site) -> None:
         ("/revoke", {"id": site.ids["user06"], "confirm": "yes"}),
     ):
         assert page.request.post(f"{CONSOLE}{path}", form={"csrf_token": token, **form}).ok
+    # what "my sessions" writes when user07 ends a device: an end user's own entry
+    assert site.manager.revoke(site.ids["user07"], actor="user:user07")
     page.get_by_role("link", name="Audit log").click()
+    assert page.locator("table.audit .who-end-user").count() == 1
     assert page.locator("nav a[aria-current=page]").inner_text() == "Audit log"
     screenshot(page, "console-audit")
     phone = console(new_page, site, viewport=PHONE)

@@ -271,6 +271,25 @@ def test_the_audit_page_says_when_it_shows_only_the_newest_entries() -> None:
         assert "the session is not active" in ended
 
 
+def test_the_audit_page_marks_which_entries_are_end_users_own() -> None:
+    """An entry's actor alone cannot say it: "u\\u0455er:rita" (a Cyrillic s) reads as
+    "user:rita". The page marks each entry as the log keeps it."""
+    from sessionware.stores.base import AuditRecord
+
+    store = MemoryStore()
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        session_id = signed_in(client, "rita")
+        client.cookies.set("operator", "admin:ada")
+        store.add_audit(AuditRecord(time.time(), "user:rita", "revoke", session_id))
+        store.add_audit(AuditRecord(time.time(), "u\u0455er:rita", "revoke", session_id))
+        page = client.get(f"{CONSOLE}/audit").text
+    rows = re.findall(r'<td data-label="Who">(.*?)</td>', page, re.S)
+    assert len(rows) == 2
+    assert "u\u0455er:rita" in rows[0] and ">operator</span>" in rows[0]  # (newest first)
+    assert "user:rita" in rows[1] and ">end user</span>" in rows[1]
+
+
 def test_analytics_of_an_empty_store_names_no_peak_time_and_counts_in_the_singular() -> None:
     store = MemoryStore()
     app, _ = build(store)
@@ -296,9 +315,12 @@ def test_configuration_is_checked() -> None:
         Operator("ann", "superuser")
     with pytest.raises(ConfigurationError, match="name"):
         Operator(" ", "admin")
-    for reserved in ("user:admin-7", "sessionware:ops"):  # end users' entries in the log
+    # end users' entries in the log, however the name dresses the prefix up
+    looks_alike = (" user:bob", "User:bob", "user\uff1abob", "\u200buser:bob", "SessionWare :ops")
+    for reserved in ("user:admin-7", "sessionware:ops", *looks_alike):
         with pytest.raises(ConfigurationError, match="end users' own actions"):
             Operator(reserved, "admin")
+    assert Operator("username:bob", "admin").name == "username:bob"  # (not the prefix)
     console = AdminConsole(MemoryStore(), authorize=lambda request: "ann")  # type: ignore[arg-type,return-value]
     with TestClient(console) as client, pytest.raises(ConfigurationError, match="Operator"):
         client.get("/")

@@ -449,9 +449,13 @@ def test_audit_filters_find_an_operators_entry_behind_a_full_log_of_end_users(
         assert [(e["actor"], e["action"]) for e in found] == [("support:kim", "reveal")]
     listed = json.loads(ok(run("audit", "--limit", "20000", "--json", prefix=redis_prefix)))
     assert len(listed) == 10_000 + 1 and listed[-1]["action"] == "reveal"  # (users: bounded)
-    told = failed(run("sessions", "revoke", ids[1], "--yes", "--actor", "user:me",
-                      prefix=redis_prefix), 2)  # fmt: skip
-    assert "keeps for end users' own actions" in told
+    assert [e["byEndUser"] for e in (listed[0], listed[-1])] == [True, False]
+    table = ok(run("audit", "--limit", "2", prefix=redis_prefix))
+    assert table.count("(end user)") == 2
+    for actor in ("user:me", " User:me"):  # (the check reads the name as a person would)
+        told = failed(run("sessions", "revoke", ids[1], "--yes", "--actor", actor,
+                          prefix=redis_prefix), 2)  # fmt: skip
+        assert "keeps for end users' own actions" in told
 
 
 def test_a_filter_that_matches_nothing_does_not_blame_the_prefix(

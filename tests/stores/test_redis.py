@@ -1278,6 +1278,40 @@ def test_a_listing_counts_no_session_whose_record_redis_removed(
     paced(scenario)
 
 
+def test_a_sorted_listing_reads_every_record_form_and_leaves_corrupt_ones_out(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A listing other than the default reads each record with a plain GET, and peeks
+    those a GET cannot read (a meta hash, an earlier packed version) through the Lua
+    code: every form lists alike, a revoked one as revoked, a corrupt one not at all."""
+    now = time.time()
+    for i, version in enumerate([3, 2, 1, 0, 3]):
+        session_id = f"s{i}"
+        store.create(session_id, {"a": b"1"}, meta(now - 100 + i, user=f"u{i}"))
+        d, m = f"{redis_prefix}{{{session_id}}}:d", f"{redis_prefix}{{{session_id}}}:m"
+        raw.delete(m)
+        fields = {"created_at": now - 100 + i, "user": f"u{i}", "app": "shop"}
+        well_formed(raw, d, m, version=version, **fields)
+    store.revoke("s4", actor="ops", now=now)  # (rewritten packed, as a tombstone)
+    store.create("bad", {"a": b"1"}, meta(now, user="u9"))
+    raw.set(f"{redis_prefix}{{bad}}:m", b"SECRET")  # a string that is no record of ours
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        rows, total = store.query(Query(sort="created", descending=False), now=now)
+    assert [(i, m.user, m.app, m.status) for i, m in rows] == [
+        ("s0", "u0", "shop", "active"),
+        ("s1", "u1", "shop", "active"),
+        ("s2", "u2", "shop", "active"),
+        ("s3", "u3", "shop", "active"),
+        ("s4", "u4", "shop", "revoked"),
+    ]
+    assert total == 5
+    warned = corrupt_warnings(caplog)
+    assert len(warned) == 1 and "bad" in warned[0].getMessage()
+    assert "SECRET" not in caplog.text
+    searched, _ = store.query(Query(sort="user", search="u3"), now=now)
+    assert [i for i, _ in searched] == ["s3"]
+
+
 def test_an_ended_session_keeps_its_index_entry_through_logout_and_set_expiry(
     raw: redis.Redis, redis_prefix: str
 ) -> None:
