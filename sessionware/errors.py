@@ -64,6 +64,9 @@ class UnstorableValue(SessionwareError, TypeError):
         self.type_name = type_name
 
 
+NO_SUCH_FIELD = "no such field"  # SchemaViolation.expected for a key outside the schema
+
+
 class SchemaViolation(UnstorableValue):
     """A value, or a key, that the session's type does not allow; nothing was changed.
 
@@ -74,7 +77,10 @@ class SchemaViolation(UnstorableValue):
     """
 
     def __init__(self, field: str, expected: str, given: str, *, detail: str = "") -> None:
-        message = f"session field {field!r} expects {expected}, got {given}" + detail
+        if expected == NO_SUCH_FIELD:
+            message = f"session field {field!r} is not in the schema (got {given})" + detail
+        else:
+            message = f"session field {field!r} expects {expected}, got {given}" + detail
         super().__init__(message, key=field.split(".")[0], type_name=given)
         self.field = field
         self.expected = expected

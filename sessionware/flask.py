@@ -409,7 +409,7 @@ class Sessionware:
         app.session_interface = interface
         app.extensions["sessionware"] = interface
         self._interfaces.append(interface)
-        app.before_request(_still_ours(app, interface))
+        app.before_request(_still_ours(app, interface, _settings_of(app.config)))
         app.register_error_handler(StoreUnavailable, _store_unavailable)
         app.register_error_handler(TokenRequired, _token_required)
         got_request_exception.connect(_mark_failed, app, weak=False)
@@ -601,8 +601,18 @@ def _config_options(config: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigurationError(
                 f"unknown Flask config key {key!r}{hint}; sessionware reads: {', '.join(known)}"
             )
+        if name in _ON_OFF and type(value) is int and value in (0, 1):
+            value = bool(value)  # (Flask's from_prefixed_env reads FLASK_..._SECURE=0 as 0)
         options[name] = value
     return options
+
+
+# the on/off options, which Flask's from_prefixed_env gives as 0 and 1 (as it does its own)
+_ON_OFF = frozenset(
+    name
+    for name, kind in SessionOptions.__annotations__.items()
+    if getattr(kind, "__forward_arg__", kind) in ("bool", "bool | None")
+)
 
 
 def _flask_secret(app: flask.Flask) -> list[str | bytes]:
@@ -632,10 +642,16 @@ def _beside_flask_keys(
     return [*keys, *flask_keys]
 
 
-def _still_ours(app: flask.Flask, interface: SessionwareInterface) -> Callable[[], None]:
+def _still_ours(
+    app: flask.Flask, interface: SessionwareInterface, settings: dict[str, Any]
+) -> Callable[[], None]:
     """A ``before_request`` check: an extension set up after ``Sessionware(app)``
     (Flask-Session's ``Session(app)``, say) that replaced its session interface would
-    otherwise run every session in its place, in silence."""
+    otherwise run every session in its place, in silence. At the first request it also
+    warns, once, of session settings (``settings``: as read at set-up) that the app
+    changed afterwards: they have no effect, where Flask-Session reads them per request
+    (an app factory, or a test fixture, that edits ``app.config`` after ``create_app()``)."""
+    unchecked = [True]
 
     def check() -> None:
         if app.session_interface is not interface:
@@ -645,8 +661,30 @@ def _still_ours(app: flask.Flask, interface: SessionwareInterface) -> Callable[[
                 "sessionware's. Keep one: remove the other extension (Flask-Session's "
                 "Session(app), say)"
             )
+        if unchecked:
+            unchecked.clear()
+            now = _settings_of(app.config)
+            changed = sorted(key for key in {*settings, *now} if settings.get(key) != now.get(key))
+            if changed:  # (names only: a value may be a secret)
+                logger.warning(
+                    "sessionware: app %r changed %s after Sessionware(app) read its settings: "
+                    "the change has no effect; set them before Sessionware(app) or "
+                    "init_app(app) (in an app factory, before it returns)",
+                    app.name,
+                    ", ".join(f"app.config[{key!r}]" for key in changed),
+                )
 
     return check
+
+
+def _settings_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The session settings sessionware reads from ``app.config`` at set-up: Flask's own
+    cookie and lifetime settings and every ``SESSIONWARE_*`` key."""
+    return {
+        key: value
+        for key, value in config.items()
+        if key in _FLASK_SETTINGS or key.startswith(CONFIG_PREFIX)
+    }
 
 
 def _store_unavailable(error: StoreUnavailable) -> flask.Response:

@@ -304,7 +304,7 @@ class Session(dict[str, Any]):
         if value:
             self._remember_as(True)
         elif "_permanent" in self:
-            self._renew_id()  # see _remember_as (first: a bearer session refuses it)
+            self._renew_stored_id()  # see _remember_as (first: a bearer session refuses it)
             del self["_permanent"]
 
     def remember(self, duration: dt.timedelta | int | None = None) -> None:
@@ -343,6 +343,17 @@ class Session(dict[str, Any]):
         previous = self.get("_permanent")
         self["_permanent"] = choice  # first: a refused value changes nothing else
         if previous != choice or type(previous) is not type(choice):
+            self._renew_stored_id()
+
+    def _renew_stored_id(self) -> None:
+        """A changed "remember me" choice: a stored record gets a new id at save, which
+        the store creates with the idle expiry the choice goes with. A session with no
+        live record (loaded first) is created with it anyway, and so is not renewed:
+        nor is it a login, which would let a request whose cookie a concurrent login
+        took start a session over it (``before_request`` setting ``permanent`` on every
+        request: see ``core.gone_before``)."""
+        self._ensure_loaded()
+        if self._id is not None:
             self._renew_id()
 
     # -- flash messages --------------------------------------------------------

@@ -127,6 +127,35 @@ def test_a_view_that_never_uses_the_session_costs_nothing(
     assert "vary" not in response.headers
 
 
+def test_a_request_whose_cookie_a_login_took_answers_409_with_permanent_set_early() -> None:
+    """Flask's idiom ``session.permanent = True`` in ``before_request`` set on a session
+    whose cookie a login had just taken (a second tab, an XHR in flight) counted as a
+    login itself: the request answered 200 with a new, empty session's cookie, signing
+    the user out and losing the cart. It is no login: 409, no cookie."""
+    app = make_app()
+
+    @app.before_request
+    def make_permanent() -> None:
+        session.permanent = True
+
+    Sessionware(app, secret_key="k", store=MemoryStore(), secure=False, user_key="user")
+    with app.test_client() as browser:
+        assert browser.get("/incr").status_code == 200  # a cart before signing in
+        before = browser.get_cookie("session")
+        assert before is not None
+        assert browser.get("/login/alice").status_code == 200
+        after = browser.get_cookie("session")
+        assert after is not None and after.value != before.value  # rotated at login
+        late = app.test_client()
+        late.set_cookie("session", before.value)
+        answer = late.get("/incr")
+        assert answer.status_code == 409
+        assert answer.headers.get_all("Set-Cookie") == []
+        assert browser.get("/read").json["n"] == 1  # still signed in, with the cart
+        fresh = app.test_client().get("/incr")  # a session with no cookie is made as ever
+        assert fresh.status_code == 200 and fresh.headers.get_all("Set-Cookie")
+
+
 @pytest.mark.parametrize(("action", "status"), [("write", 409), ("login", 409)])
 def test_a_login_racing_an_in_flight_request_leaves_the_cookie_alone(
     action: str, status: int

@@ -288,3 +288,57 @@ def test_flasks_own_flags_are_read_as_flask_reads_them() -> None:
     wrong.config["SESSION_COOKIE_SECURE"] = "false"
     with pytest.raises(ConfigurationError, match=r"SESSION_COOKIE_SECURE.*'false' would mean True"):
         Sessionware(wrong, secret_key="k" * 40)
+
+
+def test_settings_changed_after_set_up_are_named_once(caplog: pytest.LogCaptureFixture) -> None:
+    """An app factory or a test fixture that edits ``app.config`` after
+    ``Sessionware(app)``: the change has no effect, and the first request says so,
+    naming the keys (not their values: one may be a secret)."""
+    app = make_app({"SESSION_COOKIE_NAME": "shop"})
+    app.config["SESSION_COOKIE_NAME"] = "shop_sid"
+    app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    app.config["SESSIONWARE_SECRET_KEY"] = "a-secret-value-not-to-log"
+    client = app.test_client()
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        (cookie,) = set_cookies(client.get("/put"), "shop")  # (the name as set up)
+        assert cookie["samesite"] == "Lax"
+        client.get("/put")
+    warned = [r.getMessage() for r in caplog.records if "after Sessionware(app)" in r.message]
+    assert len(warned) == 1
+    assert "app.config['SESSIONWARE_SECRET_KEY'], app.config['SESSION_COOKIE_NAME'], " in warned[0]
+    assert "app.config['SESSION_COOKIE_SAMESITE']" in warned[0]
+    assert "a-secret-value-not-to-log" not in caplog.text and "shop_sid" not in caplog.text
+    caplog.clear()
+    untouched = make_app({"SESSION_COOKIE_NAME": "shop"})
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        untouched.test_client().get("/put")
+    assert "after Sessionware(app)" not in caplog.text
+
+
+def test_on_off_options_take_flasks_0_and_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``app.config.from_prefixed_env()`` reads ``FLASK_SESSIONWARE_SECURE=0`` as the
+    int 0, as it reads Flask's own ``SESSION_COOKIE_SECURE``: both mean off."""
+    monkeypatch.setenv("FLASK_SESSIONWARE_SECURE", "0")
+    monkeypatch.setenv("FLASK_SESSIONWARE_REFRESH_EACH_REQUEST", "1")
+    app = flask.Flask(__name__)
+    app.config.update(SECRET_KEY="flask-settings-secret-key-0123456789")
+    app.config.from_prefixed_env()
+    assert app.config["SESSIONWARE_SECURE"] == 0  # (an int, not a bool)
+    Sessionware(app)
+
+    @app.get("/put")
+    def put() -> str:
+        session["n"] = 1
+        return "ok"
+
+    (cookie,) = set_cookies(app.test_client().get("/put"))
+    assert cookie["secure"] is False
+    app.config["SESSIONWARE_SECURE"] = 2  # (any other number is no on/off answer)
+    with pytest.raises(ConfigurationError, match="secure"):
+        Sessionware(flask_app_with(app.config))
+
+
+def flask_app_with(config: Any) -> flask.Flask:
+    app = flask.Flask(__name__)
+    app.config.update(config)
+    return app

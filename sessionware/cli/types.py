@@ -204,6 +204,11 @@ def delete(operator: Operator, /, tag: str, force: bool, actor: str | None, yes:
             "them first (sessions revoke-user, or let them expire), or pass --force"
         ) from error
     output.message(f"deleted session type {visible(found.tag)}")
+    output.note(
+        f"apps bound to {visible(found.tag)} (session_type) keep the type as they last read "
+        "it, and go on making sessions of it, until they restart; then they refuse to start: "
+        "bind them to another type, or create this one again"
+    )
 
 
 def _done(said: str, made: SessionType, as_json: bool) -> None:

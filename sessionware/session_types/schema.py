@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..errors import InvalidSessionType, SchemaViolation
+from ..errors import NO_SUCH_FIELD, InvalidSessionType, SchemaViolation
 
 TYPE_NAMES = (
     "string",
@@ -110,7 +110,7 @@ class Schema:
         field = self.fields.get(key)
         if field is None:
             raise SchemaViolation(
-                key, "no such field", type_name(value), detail=f"; the schema has: {self._names()}"
+                key, NO_SUCH_FIELD, type_name(value), detail=f"; the schema has: {self._names()}"
             )
         _check(field, key, value)
 
@@ -262,7 +262,7 @@ def _check(field: Field, path: str, value: Any) -> None:
             if inner is None:
                 raise SchemaViolation(
                     f"{path}.{key}",
-                    "no such field",
+                    NO_SUCH_FIELD,
                     type_name(item),
                     detail=f"; {path!r} has: {', '.join(field.fields) or '(no fields)'}",
                 )

@@ -66,7 +66,9 @@ def test_create_list_show_update_delete(redis_prefix: str, store: RedisStore) ->
     refused = failed(renamed, 1)  # the command's words, not the library's force=True
     assert "2 live session(s)" in refused and "types delete --force" in refused
     assert "force=True" not in refused
-    ok(run("types", "delete", "checkout-session", "--force", "--yes", prefix=redis_prefix))
+    forced = run("types", "delete", "checkout-session", "--force", "--yes", prefix=redis_prefix)
+    assert ok(forced) == "deleted session type checkout-session\n"
+    assert "keep the type as they last read it" in forced.stderr  # (running apps: say so)
     assert SessionManager(store).types.fetch_all() == []
 
     audit = json.loads(ok(run("audit", "--action", "type", "--json", prefix=redis_prefix)))

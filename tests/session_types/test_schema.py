@@ -121,6 +121,7 @@ def test_keys_outside_the_schema_are_refused_except_framework_keys() -> None:
     with pytest.raises(SchemaViolation) as caught:
         EXAMPLE.validate_item("cart", [1])
     assert caught.value.field == "cart" and caught.value.expected == "no such field"
+    assert str(caught.value).startswith("session field 'cart' is not in the schema (got list); ")
     for key in ("_flashes", "_permanent", "csrf_token", "_user_id", "_fresh"):
         EXAMPLE.validate_item(key, "anything")
 
