@@ -685,8 +685,8 @@ class SessionManager(TokenManager):
                         self.store.read_data(session_id, now=time.time()),
                     )
                     yield export_item(session_id, meta, data, include_metadata=include_metadata)
-            if counted:
-                scanned = scan_step(len(rows), total, scanned, progress)
+            if counted and (scan.advanced or not rows):  # (a look back: no progress)
+                scanned = scan_step(scan.advanced, total, scanned, progress)
 
     def audit_log(
         self, *, limit: int = 100, actor: str | None = None, action: str | None = None
@@ -900,8 +900,8 @@ class AsyncSessionManager(AsyncTokenManager):
                     raw = await self.store.aread_data(session_id, now=time.time())
                     data = readable_values(self.encryption, session_id, raw)
                     yield export_item(session_id, meta, data, include_metadata=include_metadata)
-            if counted:
-                scanned = scan_step(len(rows), total, scanned, progress)
+            if counted and (scan.advanced or not rows):  # (a look back: no progress)
+                scanned = scan_step(scan.advanced, total, scanned, progress)
 
     async def audit_log(
         self, *, limit: int = 100, actor: str | None = None, action: str | None = None

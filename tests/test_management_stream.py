@@ -90,6 +90,69 @@ def test_sessions_used_while_it_runs_are_not_skipped(
     assert {item["id"] for item in items} == set(ids)
 
 
+@pytest.mark.parametrize("asynchronous", [False, True])
+@pytest.mark.parametrize(
+    ("after_batch", "deleted"),
+    [(1, 3), (2, 8)],
+    ids=["fewer-than-a-page", "more-than-it-looks-back-at-first"],
+)
+def test_sessions_ended_while_it_runs_skip_no_neighbour(
+    store: Any,
+    asynchronous: bool,
+    after_batch: int,
+    deleted: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A logout while an export runs shifts the rest of the listing back: with offsets
+    alone, the next batch began past as many sessions, never read. Those ended here
+    were read already (the newest): every session comes out, none twice."""
+    import asyncio
+
+    ids = seed(store, 20, ago=3600)  # last used an hour ago: the look at the front
+    # at the end (for sessions used meanwhile) finds none of them
+    batches = 0
+    query, aquery = store.query, store.aquery
+    progress: list[tuple[int, int]] = []
+
+    def end_some() -> None:
+        nonlocal batches
+        batches += 1
+        if batches == after_batch + 1:  # the newest, read in the batches before
+            for session_id in ids[::-1][:deleted]:
+                store.delete(session_id)
+
+    inside: list[bool] = []  # (MemoryStore's aquery calls its query: count once)
+
+    def ended_meanwhile(q: Any, *, now: float) -> Any:
+        if not inside:
+            end_some()
+        return query(q, now=now)
+
+    async def aended_meanwhile(q: Any, *, now: float) -> Any:
+        end_some()
+        inside.append(True)
+        try:
+            return await aquery(q, now=now)
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(store, "query", ended_meanwhile)
+    monkeypatch.setattr(store, "aquery", aended_meanwhile)
+    options: dict[str, Any] = {"include_metadata": True, "progress": lambda *p: progress.append(p)}
+    if asynchronous:
+
+        async def collect() -> list[Any]:
+            manager = AsyncSessionManager(store)
+            return [item async for item in manager.iter_export(**options)]
+
+        items = asyncio.run(collect())
+    else:
+        items = list(SessionManager(store).iter_export(**options))
+    assert sorted(item["id"] for item in items) == ids
+    assert [done for done, _ in progress] == sorted({done for done, _ in progress})
+    assert progress[-1][0] == 20, progress
+
+
 def test_every_matching_session_across_batches(store: Any) -> None:
     ids = seed(store, 11, users=2)
     manager = SessionManager(store)
@@ -164,3 +227,26 @@ async def test_the_async_manager_streams_alike(store: Any) -> None:
     manager = AsyncSessionManager(store)
     items = [item async for item in manager.iter_export(include_metadata=True, search="user2")]
     assert [item["id"] for item in items] == [ids[i] for i in (8, 5, 2)]
+
+
+def test_analytics_counts_every_session_when_some_end_while_it_runs(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Analytics walks the listing as exports do: logouts after its first page
+    skip none of the sessions after them."""
+    from sessionware import analytics
+
+    monkeypatch.setattr(analytics, "SCAN_PAGE", 4)
+    ids = seed(store, 20, ago=3600)
+    query, pages = store.query, [0]
+
+    def ended_meanwhile(q: Any, *, now: float) -> Any:
+        pages[0] += 1
+        if pages[0] == 3:  # the 6 newest, counted on the first two pages: more than
+            for session_id in ids[::-1][:6]:  # a page looks back at, at first
+                store.delete(session_id)
+        return query(q, now=now)
+
+    monkeypatch.setattr(store, "query", ended_meanwhile)
+    counted = SessionManager(store).analytics()
+    assert counted.total == 20 and counted.by_status == {"active": 20}

@@ -7,6 +7,7 @@ must give the same rows in the same order as :func:`matches` and
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 
 from .base import Meta, Query
@@ -57,15 +58,27 @@ FRONT_SLACK_SECONDS = 120.0
 
 class ActivityScan:
     """A walk over the default listing (most recently active first), ``batch`` rows at
-    a time, that skips no session used while it runs: exports and analytics.
+    a time, that skips no session that stays live while it runs: exports and analytics.
 
-    Such a session moves to the listing's front, over the offset still to read. So
-    once the listing is read to its end, the walk reads the front again, down to a
-    session not used since it began (give or take the activity index's lag,
-    :data:`FRONT_SLACK_SECONDS`), leaving out what it read there already. As offsets
-    shift, a session may come out twice; one deleted meanwhile (a logout) shifts the
-    rest back, so a neighbour of it may be missed (the stores page by offset).
-    Memory: the ids of the sessions used since the walk began, not of every session.
+    The stores page by offset, and two things move rows while the walk reads:
+
+    * A session used meanwhile moves to the listing's front, over the offset still to
+      read. So once the listing is read to its end, the walk reads the front again,
+      down to a session not used since it began (give or take the activity index's
+      lag, :data:`FRONT_SLACK_SECONDS`), leaving out what it read there already.
+    * A session deleted meanwhile (a logout, a revoke past retention) shifts every
+      later row back by one, so that the next offset would pass over a row never
+      read. So each page after the first starts some rows before the offset reached
+      (:attr:`back`), and goes on after the last row in it that the walk read and
+      that is still as it was (same id, same last activity): the rows before that
+      one were read. When none is in sight (more deletions than ``back``), it looks
+      further back, up to :data:`MAX_BACK_PAGES` pages, and past that goes by the
+      offset alone.
+
+    A session may still come out twice (used meanwhile, it is met again at the
+    front); :attr:`advanced` says how many rows of the listing a page passed, for
+    progress. Memory: the ids of the last :data:`MAX_BACK_PAGES` pages and of the
+    sessions used since the walk began, not of every session.
     """
 
     def __init__(self, started: float, batch: int) -> None:
@@ -74,6 +87,13 @@ class ActivityScan:
         self.query: Query | None = Query(limit=batch)
         self.front = False  # reading the front again (no progress: see the export)
         self.recent: set[str] = set()  # read with an activity after ``since``
+        self.advanced = 0  # rows of the listing the last page passed (0: a look back)
+        self.back = min(OVERLAP, batch)  # rows before the offset reached a page re-reads
+        self._reached = 0  # the offset after the last row read, as the stores said then
+        # the ids last read (at most MAX_BACK_PAGES batches) and their last activities;
+        # _all: nothing read was forgotten
+        self._read: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._all = True
 
     def next_query(self) -> Query | None:
         """The page to read next; ``None`` once the walk is done."""
@@ -84,21 +104,68 @@ class ActivityScan:
         query = self.query
         assert query is not None
         short = len(rows) < query.limit
+        self.advanced = 0
         if self.front:
             fresh = [  # used since the walk began, and not read since then
                 (i, meta)
                 for i, meta in rows
                 if meta.last_activity_at >= self.since and i not in self.recent
             ]
-            ends = short or rows[-1][1].last_activity_at < self.since
-        else:
-            fresh = rows
-            self.recent.update(i for i, meta in rows if meta.last_activity_at >= self.since)
-            ends = short and query.offset == 0  # one page held it all: nothing jumped it
-        if ends:
+            if short or rows[-1][1].last_activity_at < self.since:
+                self.query = None
+            else:
+                self.query = Query(offset=query.offset + query.limit, limit=self.batch)
+            return fresh
+        first = not self._read and self._all
+        skip = 0 if first else self._after_read(rows)
+        if skip is None:  # nothing read before in sight as it was: look further back
+            if query.offset > 0 and self.back < MAX_BACK_PAGES * self.batch:
+                self.back = min(self.back * 4, MAX_BACK_PAGES * self.batch)
+                self._page_from(self._reached)
+                return []
+            # from the top with all it read in mind, the rows it has not read are new;
+            # else, as the offset says
+            whole = query.offset == 0 and self._all
+            skip = 0 if whole else min(len(rows), self._reached - query.offset)
+        fresh = [row for row in rows[skip:] if row[0] not in self._read]
+        self._remember(fresh)
+        self.advanced = len(fresh)
+        self._reached = query.offset + len(rows)
+        if short and first:  # one page held it all: nothing jumped it
             self.query = None
         elif short:  # the end of the listing: now its front again
             self.front, self.query = True, Query(limit=self.batch)
         else:
-            self.query = Query(offset=query.offset + query.limit, limit=self.batch)
+            self._page_from(self._reached)
         return fresh
+
+    def _page_from(self, offset: int) -> None:
+        start = max(0, offset - self.back)
+        self.query = Query(offset=start, limit=self.batch + (offset - start))
+
+    def _after_read(self, rows: list[tuple[str, Meta]]) -> int | None:
+        """Where the rows not read yet start: after the last row of ``rows`` that was
+        read and is still as it was (rows only ever move to the front, when used);
+        ``None`` if there is none."""
+        read = self._read
+        for i in range(len(rows) - 1, -1, -1):
+            session_id, meta = rows[i]
+            if read.get(session_id) == meta.last_activity_at:
+                return i + 1
+        return None
+
+    def _remember(self, rows: list[tuple[str, Meta]]) -> None:
+        read, kept = self._read, MAX_BACK_PAGES * self.batch
+        for session_id, meta in rows:
+            read[session_id] = meta.last_activity_at
+            if meta.last_activity_at >= self.since:
+                self.recent.add(session_id)
+        while len(read) > kept:
+            read.popitem(last=False)
+            self._all = False
+
+
+# rows before the offset reached that a page re-reads (at most a batch): as many
+# deletions between two pages as it tolerates before it must look further back
+OVERLAP = 32
+MAX_BACK_PAGES = 8  # how far back (in batches) a page looks for rows it read

@@ -70,16 +70,19 @@ def run_on_terminal(
     return process.wait(timeout=10), shown.decode("utf-8", "replace")
 
 
-def seed(store: Any, count: int, *, app: str = "shop", users: int = 3, start: int = 0) -> list[str]:
-    """``count`` live sessions straight into ``store`` (ids ``%032x``, newest last)."""
-    now = time.time()
-    ids = []
+def seed(
+    store: Any, count: int, *, app: str = "shop", users: int = 3, start: int = 0, ago: float = 0
+) -> list[str]:
+    """``count`` live sessions straight into ``store`` (ids ``%032x``, newest last),
+    made and last used ``ago`` seconds ago."""
+    now = time.time() - ago
+    ids = []  # (each expires an hour from now)
     for i in range(start, start + count):
         meta = Meta(
             created_at=now,
             updated_at=now,
             last_activity_at=now + i * 0.001,
-            expires_at=now + HOUR,
+            expires_at=now + ago + HOUR,
             deadline=None,
             app=app,
             user=f"user{i % users}",
