@@ -127,6 +127,7 @@ class ActivityScan:
             # else, as the offset says
             whole = query.offset == 0 and self._all
             skip = 0 if whole else min(len(rows), self._reached - query.offset)
+        self.back = min(OVERLAP, self.batch)  # (a look further back was for that page)
         fresh = [row for row in rows[skip:] if row[0] not in self._read]
         self._remember(fresh)
         self.advanced = len(fresh)
