@@ -1176,7 +1176,8 @@ def _check_type_lifetime(session_type: str | None, **given: bool) -> None:
             f"session_type={session_type!r} sets its sessions' lifetime (the type's expiry "
             f"and period): drop {', '.join(ignored)} (in code, the config file or SESSIONWARE_* "
             "variables), and change the lifetime with SessionManager(store).types.update("
-            f"{session_type!r}, expiry=..., period=...)"
+            f"{session_type!r}, expiry=..., period=...) (`sessionware types list` shows "
+            "the tags there are, if that one is misspelt)"
         )
 
 

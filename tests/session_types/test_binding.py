@@ -358,3 +358,20 @@ def test_flasks_own_lifetime_setting_does_not_stop_a_typed_app() -> None:
     store = MemoryStore()
     SessionManager(store).types.create(name="User session")
     Sessionware(app, secret_key="k" * 40, store=store, session_type="user-session")
+
+
+@pytest.mark.parametrize("given", ["idle_timeout", "absolute_timeout", "max_age"])
+def test_a_timeout_beside_a_bound_type_is_refused_naming_where_the_lifetime_is(
+    given: str,
+) -> None:
+    """The type's lifetime wins, so a timeout given beside it would do nothing: refused,
+    saying how to change the type's, and how to see the tags there are (a misspelt tag
+    meets this before it meets the store)."""
+    from sessionware.core import SessionConfig
+
+    with pytest.raises(ConfigurationError) as refused:
+        SessionConfig.build(secret_key="k" * 32, session_type="web-sesion", **{given: 60})
+    said = str(refused.value)
+    assert f"drop {given}" in said
+    assert "types.update('web-sesion', expiry=..., period=...)" in said
+    assert "sessionware types list" in said
