@@ -40,6 +40,7 @@ it needs. Run ``tests/stores/test_contract.py`` against your own store.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import re
@@ -193,6 +194,29 @@ def entry_size(key: str, value: bytes) -> int:
     return len(key.encode()) + len(value)
 
 
+# Keys frameworks keep for themselves (flash messages, Flask's permanent flag), which a
+# record's attribute_count leaves out (the core's INTERNAL_KEYS, which it passes a save)
+UNCOUNTED_KEYS = frozenset({"_flashes", "_permanent"})
+
+
+def measured(data: Mapping[str, bytes], meta: Meta) -> Meta:
+    """``meta`` with the size and attribute count of ``data`` (:func:`entry_size` summed;
+    :data:`UNCOUNTED_KEYS` not counted), and a largest size of at least that: what a
+    store records at ``create`` and ``rotate``, whatever its caller's meta said (an
+    import through the API), as ``save`` works them out from what the record holds.
+    ``meta`` itself when it says so already (the middleware's always does)."""
+    size = sum(entry_size(key, value) for key, value in data.items())
+    count = sum(key not in UNCOUNTED_KEYS for key in data)
+    if meta.size_bytes == size and meta.attribute_count == count and meta.max_size_bytes >= size:
+        return meta
+    return dataclasses.replace(
+        meta,
+        size_bytes=size,
+        attribute_count=count,
+        max_size_bytes=max(meta.max_size_bytes, size),
+    )
+
+
 def resized(
     size: int,
     count: int,
@@ -278,7 +302,8 @@ class SyncStore(Protocol):
         ...
 
     def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> None:
-        """Store a new live record (the id is fresh: nothing to overwrite)."""
+        """Store a new live record (the id is fresh: nothing to overwrite), with the size
+        and count of ``data`` (:func:`measured`), not those ``meta`` gives."""
         ...
 
     def save(self, session_id: str, changes: Changes) -> bool:

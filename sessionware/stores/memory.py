@@ -40,6 +40,7 @@ from .base import (
     blind_size,
     by_end_user,
     changed_since,
+    measured,
     newest_of,
     refused,
     resized,
@@ -113,6 +114,7 @@ class MemoryStore:
             return StoredSession(dict(record.data), record.meta.copy())
 
     def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> None:
+        meta = measured(data, meta)
         with self._lock:
             self._insert(session_id, data, meta)
             self._reap(time.time())
@@ -153,6 +155,7 @@ class MemoryStore:
         require_live: bool,
         unchanged_since: float | None = None,
     ) -> bool:
+        meta = measured(data, meta)
         with self._lock:
             old = self._live(old_id, meta.updated_at)
             old_live = old is not None and old.data is not None

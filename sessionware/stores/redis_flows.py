@@ -59,6 +59,7 @@ from .base import (
     StoredSession,
     as_logged,
     by_end_user,
+    measured,
     newest_of,
     too_large,
     unmatchable,
@@ -205,7 +206,7 @@ class RedisFlows:
             return None
 
     def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> Flow[None]:
-        deadline = self._deadline()
+        meta, deadline = measured(data, meta), self._deadline()
         made, *_ = yield from roundtrip(self._create(session_id, data, meta, "", deadline))
         if _state(session_id, made) == _TOO_LATE:
             raise _too_late("creation", session_id)
@@ -305,7 +306,7 @@ class RedisFlows:
         move done (the old id's mark names the new id): it then writes nothing, and
         says whether the new record is live, since another request may have revoked or
         logged it out in between, and that must stand."""
-        now = meta.updated_at
+        meta, now = measured(data, meta), meta.updated_at
         since = "" if unchanged_since is None else _num(unchanged_since)
         # both halves, run late, apply nothing; on a cluster, where the record's halves and
         # the index's run on different nodes and one may be late alone, none has one

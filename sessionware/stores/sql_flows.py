@@ -60,6 +60,7 @@ from .base import (
     blind_size,
     by_end_user,
     changed_since,
+    measured,
     refused,
     resized,
     same_app,
@@ -234,6 +235,7 @@ class SQLFlows:
         return None if data is None else StoredSession(data, meta)
 
     def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> Flow[None]:
+        meta = measured(data, meta)
         values = _meta_values(meta)
         due = meta.expires_at if meta.status == ACTIVE else self._ended_due(meta)
         yield Statement(
@@ -320,6 +322,7 @@ class SQLFlows:
         require_live: bool,
         unchanged_since: float | None = None,
     ) -> Flow[bool]:
+        meta = measured(data, meta)
         old = yield from self._lock_live(old_id, meta.updated_at)
         if require_live and old is None:
             return False

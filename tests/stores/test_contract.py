@@ -198,8 +198,8 @@ async def test_load_missing_is_none(store: Ops) -> None:
 async def test_create_then_load_round_trips(store: Ops) -> None:
     now = time.time()
     data = {"cart": b"\x00\xff\x80raw", "": b"empty key", "clé": b"", "n": b"7"}
-    made = meta(now, user="alice", email="a@example.com", app="shop", size_bytes=40)
-    made.max_size_bytes, made.attribute_count = 50, 4
+    made = meta(now, user="alice", email="a@example.com", app="shop", size_bytes=25)
+    made.max_size_bytes, made.attribute_count = 50, 4  # (the data's measure, a larger max)
     await store.create("s1", data, made)
     loaded = await store.load("s1", now=now, idle_seconds=60)
     assert loaded is not None
@@ -296,6 +296,31 @@ async def test_save_leaves_the_framework_keys_out_of_the_count(store: Ops) -> No
     assert await store.save("s1", gone) is True
     got = await store.get_meta("s1", now=now)
     assert got is not None and (got.size_bytes, got.attribute_count) == (2, 1)
+
+
+async def test_create_and_rotate_record_the_size_of_the_data_not_the_callers(
+    store: Ops,
+) -> None:
+    """A record made through the API with sizes that are wrong (an import that left
+    them 0) is recorded as its data measures: the listing shows it, and the cap holds
+    against it (Redis moved the caller's 0 by each save, and let a 60 KB record grow)."""
+    from sessionware.core import INTERNAL_KEYS
+    from sessionware.stores.base import UNCOUNTED_KEYS
+
+    assert INTERNAL_KEYS == UNCOUNTED_KEYS  # (the core's count and the stores' agree)
+    now = time.time()
+    data = {"cart": b"x" * 100, "user": b"ann", "_flashes": b"f"}  # 104 + 7 + 9 bytes
+    await store.create("s1", data, meta(now, size_bytes=0, max_size_bytes=0, attribute_count=0))
+    got = await store.get_meta("s1", now=now)
+    assert got is not None
+    assert (got.size_bytes, got.max_size_bytes, got.attribute_count) == (120, 120, 2)
+    with pytest.raises(SessionTooLarge):  # 120 + 2 + 30 = 152 > 150
+        await store.save("s1", changes(now + 1, set={"b": b"y" * 30}, max_size_bytes=150))
+    moved = meta(now, size_bytes=5, max_size_bytes=500, attribute_count=9)
+    assert await store.rotate("s1", "s2", data, moved, require_live=True) is True
+    got = await store.get_meta("s2", now=now)
+    assert got is not None  # (a largest size above the data's is the caller's to keep)
+    assert (got.size_bytes, got.max_size_bytes, got.attribute_count) == (120, 500, 2)
 
 
 async def test_save_refuses_to_grow_past_the_cap(store: Ops) -> None:

@@ -779,17 +779,25 @@ def test_the_meta_record_is_one_packed_string(
         sliding="1",
         app="default",
         user="ann",
-        size_bytes="0",
-        max_size_bytes="0",
-        attribute_count="0",
+        size_bytes="2",  # (what the data measures: create records it, not meta's 0)
+        max_size_bytes="2",
+        attribute_count="1",
         status="active",
         device="d" * 300,
     )
     assert raw.get(m) == expected
-    store.save("s1", Changes(set={"b": b"22"}, updated_at=now + 1, user=None))  # 0 + 3 bytes
+    store.save("s1", Changes(set={"b": b"22"}, updated_at=now + 1, user=None))  # 2 + 3 bytes
     got = store.get_meta("s1", now=now + 1)
-    assert got is not None and (got.user, got.max_size_bytes, got.updated_at) == (None, 3, now + 1)
+    assert got is not None and (got.user, got.max_size_bytes, got.updated_at) == (None, 5, now + 1)
     assert got.device == "d" * 300
+
+
+def plant_meta(raw: redis.Redis, m: str, now: float, **fields: str) -> None:
+    """Overwrite the live record's meta ``m`` (its TTL kept) with one that says
+    ``fields``: a record another program wrote (``create`` records what it measures)."""
+    times = {"created_at": repr(now), "updated_at": repr(now), "last_activity_at": repr(now)}
+    base = {**times, "expires_at": repr(now + 60), "sliding": "1", "status": "active"}
+    raw.set(m, packed(**{**base, **fields}), keepttl=True)
 
 
 def writes_to(raw: redis.Redis, key: str, action: Callable[[], Any]) -> list[str]:
@@ -870,7 +878,8 @@ def test_a_count_the_header_cannot_hold_fails_the_write_whole(
     now = time.time()
     d, m = f"{redis_prefix}{{s1}}:d", f"{redis_prefix}{{s1}}:m"
     for full in ("size_bytes", "attribute_count"):  # a record at the limit, and one key more
-        store.create("s1", {"a": b"1"}, meta(now, **{full: 2**32 - 1}))
+        store.create("s1", {"a": b"1"}, meta(now))
+        plant_meta(raw, m, now, **{full: str(2**32 - 1)})  # (create records what it measures)
         data, record = raw.hgetall(d), raw.get(m)
         with pytest.raises(SessionwareError, match="4 GiB"):
             store.save("s1", Changes(set={"b": b"2"}, updated_at=now + 1))
@@ -905,12 +914,13 @@ def test_a_previous_versions_record_is_measured_once_then_kept_by_deltas(
 
 
 def test_a_blind_write_over_an_undercounting_record_keeps_its_size_whole(
-    store: RedisStore, redis_prefix: str
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
 ) -> None:
     """A record whose meta says 0 bytes (written so by another program) loses 4 bytes
     to a blind write: its size stops at 0 rather than going negative."""
     now = time.time()
     store.create("s1", {"a": b"12345"}, meta(now))
+    plant_meta(raw, f"{redis_prefix}{{s1}}:m", now, size_bytes="0", attribute_count="0")
     write = BlindWrite(set={"a": b"1"}, now=now + 1, idle_seconds=60, max_size_bytes=1000)
     assert store.write("s1", write) == "written"
     loaded = store.load("s1", now=now + 2, idle_seconds=60)
