@@ -355,12 +355,15 @@ _SPANS = ((365 * 86400, "years"), (86400, "days"), (3600, "hours"), (60, "minute
 
 
 def _readable(ttl_seconds: float) -> str:
-    """`` (about 100 years)``, `` (15 minutes)``: a TTL of a minute or more in the
-    largest unit it fills, for people reading the log; ``""`` under a minute."""
+    """`` (about 100 years)``, `` (15 minutes)``, `` (90 minutes)``: a TTL of a minute
+    or more in the largest unit it fills whole or ten times over (so that rounding
+    never moves it by more than 5%: 90 minutes, not "about 2 hours"), for people
+    reading the log; ``""`` when none does (90 seconds: the seconds say it)."""
     for size, unit in _SPANS:
-        if ttl_seconds >= size:
+        count = ttl_seconds / size
+        if count >= 10 or (count >= 1 and ttl_seconds % size == 0):
             about = "" if ttl_seconds % size == 0 else "about "
-            return f" ({about}{describe(round(ttl_seconds / size), unit)})"
+            return f" ({about}{describe(round(count), unit)})"
     return ""
 
 
@@ -676,7 +679,6 @@ class SessionManager(TokenManager):
         scan, scanned = ActivityScan(time.time(), EXPORT_BATCH), 0
         while (page := scan.next_query()) is not None:
             rows, total = self.store.query(page, now=time.time())
-            counted = not scan.front  # (the look at the front is no progress)
             for session_id, meta in scan.fresh(rows):
                 if matches(query, session_id, meta):
                     data = readable_values(
@@ -685,7 +687,7 @@ class SessionManager(TokenManager):
                         self.store.read_data(session_id, now=time.time()),
                     )
                     yield export_item(session_id, meta, data, include_metadata=include_metadata)
-            if counted and (scan.advanced or not rows):  # (a look back: no progress)
+            if scan.advanced or not rows:  # (a look further back: no progress)
                 scanned = scan_step(scan.advanced, total, scanned, progress)
 
     def audit_log(
@@ -894,13 +896,12 @@ class AsyncSessionManager(AsyncTokenManager):
         scan, scanned = ActivityScan(time.time(), EXPORT_BATCH), 0
         while (page := scan.next_query()) is not None:
             rows, total = await self.store.aquery(page, now=time.time())
-            counted = not scan.front  # (the look at the front is no progress)
             for session_id, meta in scan.fresh(rows):
                 if matches(query, session_id, meta):
                     raw = await self.store.aread_data(session_id, now=time.time())
                     data = readable_values(self.encryption, session_id, raw)
                     yield export_item(session_id, meta, data, include_metadata=include_metadata)
-            if counted and (scan.advanced or not rows):  # (a look back: no progress)
+            if scan.advanced or not rows:  # (a look further back: no progress)
                 scanned = scan_step(scan.advanced, total, scanned, progress)
 
     async def audit_log(

@@ -250,3 +250,47 @@ def test_analytics_counts_every_session_when_some_end_while_it_runs(
     monkeypatch.setattr(store, "query", ended_meanwhile)
     counted = SessionManager(store).analytics()
     assert counted.total == 20 and counted.by_status == {"active": 20}
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_walk_gives_every_session_that_stays_live_whatever_happens_meanwhile(
+    kind: str, redis_prefix: str
+) -> None:
+    """Seeded random trials: between any two pages, sessions are logged out, used
+    (one may be used again and again) and created; every session that lived through
+    the walk comes out of it (the ActivityScan that exports and analytics share)."""
+    import random
+    import time
+
+    from sessionware.stores.listing import ActivityScan
+
+    for trial in range(150 if kind == "memory" else 15):
+        rng = random.Random(trial)
+        if kind == "memory":
+            store: Any = MemoryStore()
+        else:
+            from sessionware.stores.redis import RedisStore
+
+            store = RedisStore.from_url(REDIS_URL, prefix=f"{redis_prefix}{trial}:")
+        try:
+            ids = seed(store, 40, ago=3600)
+            stayed, made = set(ids), 0
+            scan, given = ActivityScan(time.time(), 4), set()
+            while (page := scan.next_query()) is not None:
+                rows, _ = store.query(page, now=time.time())
+                given.update(session_id for session_id, _ in scan.fresh(rows))
+                for _ in range(rng.randrange(7)):
+                    live, roll = sorted(stayed), rng.random()
+                    if roll < 0.3 and live:
+                        gone = rng.choice(live)
+                        store.delete(gone)
+                        stayed.discard(gone)
+                    elif 0.3 <= roll < 0.8 and live:
+                        store.load(rng.choice(live), now=time.time(), idle_seconds=None)
+                    elif roll >= 0.8:
+                        made += 1
+                        seed(store, 1, start=100 + made)  # (new: need not come out)
+            assert stayed <= given, (trial, sorted(stayed - given))
+        finally:
+            if kind == "redis":
+                store.close()

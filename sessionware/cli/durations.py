@@ -36,7 +36,7 @@ def parse_duration(text: str) -> dt.timedelta | None:
     seconds = int(match[1]) * _UNITS[match[2]]
     if seconds > MAX_DURATION_SECONDS:  # checked here so the message speaks in durations
         raise ConfigurationError(
-            f"{text} is more than 100 years: give at most 100y (36500d), "
+            f"{text} is more than 100 years: give at most 100y, or 36525d, "
             f"or {UNLIMITED!r} for a session that never expires"
         )
     return dt.timedelta(seconds=seconds)
