@@ -60,6 +60,9 @@ AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
 
 DEFAULT_PREFIX = "sessionware:"
 DEFAULT_MAX_CONNECTIONS = 64  # per client: enough for hundreds of requests in flight
+# RedisStore.from_url's options that from_sentinel does not take (they would reach
+# redis-py's connections, which fail on them at the first request)
+_NOT_ON_SENTINEL = frozenset({"client_cache", "cache_own_saves", "lean", "cluster", "pool_timeout"})
 _CACHE_NEEDS_ONE_SERVER = "client_cache needs a single Redis server; on Redis Cluster, leave it off"
 NO_IDLE_CACHE_WINDOW = 60.0  # seconds a cached session without an idle timeout is served
 
@@ -330,6 +333,13 @@ class RedisStore:
         """
         from .redis_sentinel import FailoverWatch, sentinel_clients
 
+        offered_elsewhere = sorted(_NOT_ON_SENTINEL & set(client_options))
+        if offered_elsewhere:  # (else redis-py's connection fails on them: every request a 500)
+            raise ConfigurationError(
+                f"{', '.join(offered_elsewhere)}: not offered on a Sentinel-managed store "
+                "(the client-side cache and lean connections need a fixed server); drop "
+                "them, or use RedisStore.from_url on one server"
+            )
         if isinstance(max_connections, bool) or not (
             isinstance(max_connections, int) and max_connections > 0
         ):
@@ -766,7 +776,7 @@ class RedisStore:
     def _unavailable(self, error: Exception) -> StoreUnavailable:
         return StoreUnavailable(
             f"the Redis session store at {self._where} failed: {type(error).__name__}: "
-            f"{error}. {_next_step(error)}"
+            f"{str(error).rstrip('.')}. {_next_step(error)}"
         )
 
 
@@ -802,6 +812,12 @@ def _next_step(error: Exception) -> str:
         return (
             "The store URL's database number (redis://host:port/DB) is one this server "
             "does not have: its databases setting allows 0 to 15 unless changed"
+        )
+    if "NOREPLICAS" in str(error):
+        return (
+            "The server refuses writes while it has fewer good replicas than its "
+            "min-replicas-to-write asks (a replica down or lagging, or a failover under "
+            "way): bring a replica back, or lower that setting"
         )
     if isinstance(error, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)):
         return (  # (redis-py's "TTL exhausted": redirected until it gave up)

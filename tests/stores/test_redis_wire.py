@@ -506,3 +506,20 @@ async def test_a_url_without_the_password_it_needs_says_to_put_it_in(
                     assert "requires authentication, and this client sent no password" in said
                 assert "password in the store's URL: redis://:PASSWORD@host:port/db" in said
                 assert "wrong-pw" not in said and "s3cret" not in said
+
+
+@pytest.mark.parametrize("lean", [True, False])
+def test_a_server_short_of_replicas_is_a_503_that_says_so(lean: bool) -> None:
+    """A primary with min-replicas-to-write refuses writes while its replica is gone (a
+    failover under way, the replica down): every load writes (the slide), so that is a
+    503 whose message names the setting, not "check that the server is running"."""
+    with server("--min-replicas-to-write 1") as port:
+        store = RedisStore.from_url(f"redis://{HOST}:{port}/0", prefix="wire-norepl:", lean=lean)
+        try:
+            with pytest.raises(StoreUnavailable) as refused:
+                store.create("s1", {"a": b"1"}, record(time.time()))
+        finally:
+            store.close()
+    said = str(refused.value)
+    assert "NOREPLICAS" in said and "min-replicas-to-write" in said
+    assert "Check that the server is running" not in said and ".." not in said

@@ -115,6 +115,12 @@ def test_the_client_cache_is_refused_on_sentinel() -> None:
             RedisStore.from_sentinel([("127.0.0.1", 1)])._sync,  # type: ignore[arg-type]
             client_cache=True,
         )
+    # given to from_sentinel, they reached redis-py's connections: every request a 500
+    for option in ({"client_cache": True}, {"cache_own_saves": True}, {"lean": False}):
+        with pytest.raises(ConfigurationError, match="not offered on a Sentinel-managed store"):
+            RedisStore.from_sentinel([("127.0.0.1", 1)], **option)
+    with pytest.raises(ConfigurationError, match="client_cache"):
+        RedisStore.from_sentinel_url("redis+sentinel://127.0.0.1:1/mymaster", client_cache=True)
 
 
 def test_the_command_takes_a_sentinel_url(deployment: Deployment) -> None:
