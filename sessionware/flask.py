@@ -679,12 +679,22 @@ def _still_ours(
 
 def _settings_of(config: Mapping[str, Any]) -> dict[str, Any]:
     """The session settings sessionware reads from ``app.config`` at set-up: Flask's own
-    cookie and lifetime settings and every ``SESSIONWARE_*`` key."""
+    cookie and lifetime settings and every ``SESSIONWARE_*`` key, as compared: a
+    duration as its seconds (31 days as a timedelta or as 2678400 is one setting), a
+    list, set or dict as a copy (changed in place, it is still a change)."""
     return {
-        key: value
+        key: _as_compared(value)
         for key, value in config.items()
         if key in _FLASK_SETTINGS or key.startswith(CONFIG_PREFIX)
     }
+
+
+def _as_compared(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (list, set, dict)):
+        return value.copy()
+    return value
 
 
 def _store_unavailable(error: StoreUnavailable) -> flask.Response:

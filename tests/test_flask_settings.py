@@ -309,10 +309,16 @@ def test_settings_changed_after_set_up_are_named_once(caplog: pytest.LogCaptureF
     assert "app.config['SESSION_COOKIE_SAMESITE']" in warned[0]
     assert "a-secret-value-not-to-log" not in caplog.text and "shop_sid" not in caplog.text
     caplog.clear()
-    untouched = make_app({"SESSION_COOKIE_NAME": "shop"})
+    untouched = make_app({"SESSION_COOKIE_NAME": "shop", "SESSIONWARE_TRUSTED_PROXIES": []})
+    untouched.permanent_session_lifetime = 31 * 86400  # (Flask's default, as seconds)
     with caplog.at_level(logging.WARNING, logger="sessionware"):
         untouched.test_client().get("/put")
     assert "after Sessionware(app)" not in caplog.text
+    in_place = make_app({"SESSIONWARE_TRUSTED_PROXIES": []})
+    in_place.config["SESSIONWARE_TRUSTED_PROXIES"].append("10.0.0.1")  # changed in place
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        in_place.test_client().get("/put")
+    assert "app.config['SESSIONWARE_TRUSTED_PROXIES']" in caplog.text
 
 
 def test_on_off_options_take_flasks_0_and_1(monkeypatch: pytest.MonkeyPatch) -> None:
