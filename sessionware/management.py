@@ -273,10 +273,20 @@ def operator_name(name: str, what: str = "an operator's name") -> str:
 
 
 def _skeleton(name: str) -> str:
-    """``name`` as it reads: NFKC-folded, casefolded, without spaces, controls or
-    format characters (zero-width ones, bidi marks)."""
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    return "".join(c for c in folded if not c.isspace() and unicodedata.category(c)[0] != "C")
+    """``name`` as it reads: NFKC-folded, casefolded, without spaces, controls, format
+    characters (zero-width ones, bidi marks), combining marks or blank fillers, and
+    with the colon's look-alikes as a colon. (Look-alike letters, a Cyrillic s, are
+    left to the readers of the log, which mark each entry's kind apart from its name.)"""
+    folded = unicodedata.normalize("NFKC", name).casefold().translate(_COLONS)
+    return "".join(
+        c
+        for c in folded
+        if not c.isspace() and unicodedata.category(c)[0] not in "CMZ" and c not in _BLANKS
+    )
+
+
+_COLONS = str.maketrans(dict.fromkeys("\u2236\ua789\ufe13\ufe55\u0589\u05c3\u02d0\u02f8", ":"))
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # letters and a symbol that show nothing
 
 
 MAX_ID_LENGTH = 128  # a public id is 32 hex digits; no store makes a longer one

@@ -194,11 +194,13 @@ def audit(entries: list[AuditEntry], as_json: bool) -> None:
     if as_json:
         print_json([audit_json(entry) for entry in entries])
         return
-    table = Table("at (UTC)", "actor", "action", "session", "reason")
+    # "by" has a column of its own: text after the actor could be part of its name
+    table = Table("at (UTC)", "by", "actor", "action", "session", "reason")
     for entry in entries:
         table.add_row(
             _when(entry.at),
-            cell(entry.actor) + (" (end user)" if entry.by_end_user else ""),
+            "end user" if entry.by_end_user else "operator",
+            cell(entry.actor),
             cell(entry.action),
             cell(entry.session_id or None),
             cell(entry.reason or None),

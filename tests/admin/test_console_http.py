@@ -316,7 +316,10 @@ def test_configuration_is_checked() -> None:
     with pytest.raises(ConfigurationError, match="name"):
         Operator(" ", "admin")
     # end users' entries in the log, however the name dresses the prefix up
-    looks_alike = (" user:bob", "User:bob", "user\uff1abob", "\u200buser:bob", "SessionWare :ops")
+    looks_alike = (
+        *(" user:bob", "User:bob", "user\uff1abob", "\u200buser:bob", "SessionWare :ops"),
+        *("u\u034fser:bob", "user\u2236bob", "\u3164user:bob"),  # a mark, a ratio, a filler
+    )
     for reserved in ("user:admin-7", "sessionware:ops", *looks_alike):
         with pytest.raises(ConfigurationError, match="end users' own actions"):
             Operator(reserved, "admin")
