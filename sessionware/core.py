@@ -44,12 +44,14 @@ from .stores.base import (
     MOVED,
     REVOKED,
     TOO_LARGE,
+    UNCOUNTED_KEYS,
     WRITTEN,
     AsyncStore,
     BlindWrite,
     Changes,
     Meta,
     SyncStore,
+    attribute_count,
     checks_changes,
     entry_size,
     slid_expiry,
@@ -66,7 +68,7 @@ PERMANENT_KEY = "_permanent"  # Flask's key: True, or the seconds remember() was
 
 # Keys frameworks keep for themselves, not counted as the session's attributes:
 # flash messages, and Flask's permanent flag.
-INTERNAL_KEYS = frozenset({FLASH_KEY, PERMANENT_KEY})
+INTERNAL_KEYS = UNCOUNTED_KEYS  # (the stores count a record's keys by the same rule)
 Duration = dt.timedelta | int | float
 
 # A persistent cookie is sent again once this share of its max_age has passed,
@@ -1101,7 +1103,7 @@ def _meta(config: SessionConfig, session: Session, data: Mapping[str, bytes], no
         email=email,
         size_bytes=size,
         max_size_bytes=size,
-        attribute_count=_attribute_count(data),
+        attribute_count=attribute_count(data),
     )
     meta.expires_at = slid_expiry(meta, now, _idle(config, session))
     if session._type is not None:  # the type's lifetime, counted from now, fixed
@@ -1179,10 +1181,6 @@ def _check_type_lifetime(session_type: str | None, **given: bool) -> None:
             f"{session_type!r}, expiry=..., period=...) (`sessionware types list` shows "
             "the tags there are, if that one is misspelt)"
         )
-
-
-def _attribute_count(data: Mapping[str, object]) -> int:
-    return len(data) - sum(key in data for key in INTERNAL_KEYS)
 
 
 def _stored_cap(config: SessionConfig, values: Mapping[str, object]) -> int:

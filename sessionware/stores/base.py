@@ -195,8 +195,13 @@ def entry_size(key: str, value: bytes) -> int:
 
 
 # Keys frameworks keep for themselves (flash messages, Flask's permanent flag), which a
-# record's attribute_count leaves out (the core's INTERNAL_KEYS, which it passes a save)
+# record's attribute_count leaves out: the core's INTERNAL_KEYS, which it passes a save
 UNCOUNTED_KEYS = frozenset({"_flashes", "_permanent"})
+
+
+def attribute_count(data: Mapping[str, object]) -> int:
+    """How many of ``data``'s keys a record counts: all but :data:`UNCOUNTED_KEYS`."""
+    return sum(key not in UNCOUNTED_KEYS for key in data)
 
 
 def measured(data: Mapping[str, bytes], meta: Meta) -> Meta:
@@ -206,7 +211,7 @@ def measured(data: Mapping[str, bytes], meta: Meta) -> Meta:
     import through the API), as ``save`` works them out from what the record holds.
     ``meta`` itself when it says so already (the middleware's always does)."""
     size = sum(entry_size(key, value) for key, value in data.items())
-    count = sum(key not in UNCOUNTED_KEYS for key in data)
+    count = attribute_count(data)
     if meta.size_bytes == size and meta.attribute_count == count and meta.max_size_bytes >= size:
         return meta
     return dataclasses.replace(
