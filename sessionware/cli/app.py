@@ -280,9 +280,16 @@ def reveal(operator: Operator, /, session_id: str, reason: str, actor: str | Non
 @actor_option
 @click.option("--reason", help="Why, for the audit log.")
 @yes_option
+@click.option("--json", "as_json", is_flag=True, help="Print the session as `show --json` does.")
 @pass_operator
 def revoke(
-    operator: Operator, /, session_id: str, actor: str | None, reason: str | None, yes: bool
+    operator: Operator,
+    /,
+    session_id: str,
+    actor: str | None,
+    reason: str | None,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """End a live session now."""
     info = _existing(operator, session_id)
@@ -290,7 +297,10 @@ def revoke(
     confirm(f"Revoke session {shown} (user {visible(info.user or '-')})?", yes)
     if not operator.manager.revoke(session_id, actor=actor or login_name(), reason=reason):
         raise Failure(f"session {shown} is {info.status}, not active: nothing to revoke")
-    output.message(f"revoked {shown}")
+    if as_json:
+        output.session(_existing(operator, session_id), as_json=True)
+    else:
+        output.message(f"revoked {shown}")
 
 
 @sessions.command("revoke-user")
@@ -305,6 +315,7 @@ def revoke(
 @actor_option
 @click.option("--reason", help="Why, for the audit log (each entry says it was one of many).")
 @yes_option
+@click.option("--json", "as_json", is_flag=True, help='Print {"user": USER, "revoked": N}.')
 @pass_operator
 def revoke_user(
     operator: Operator,
@@ -315,10 +326,11 @@ def revoke_user(
     actor: str | None,
     reason: str | None,
     yes: bool,
+    as_json: bool,
 ) -> None:
     """End every live session of USER (but --keep), or of the user of --of ID."""
     if of_session is not None:
-        _revoke_user_of(operator, of_session, user, keep, actor, reason, yes)
+        _revoke_user_of(operator, of_session, user, keep, actor, reason, yes, as_json)
         return
     if user is None or not user.strip():  # (no session has a blank user: a slip, not "none")
         raise click.BadParameter("name a user (or --of a session of theirs)", param_hint="'USER'")
@@ -336,7 +348,7 @@ def revoke_user(
     )
     if not count:
         raise Failure(f"user '{output.clipped(user)}' has no live session to revoke")
-    output.message(f"revoked {count} session{'s' if count != 1 else ''} of {visible(user)}")
+    _revoked(user, count, as_json)
 
 
 def _revoke_user_of(
@@ -347,6 +359,7 @@ def _revoke_user_of(
     actor: str | None,
     reason: str | None,
     yes: bool,
+    as_json: bool,
 ) -> None:
     """``revoke-user --of ID``: the user as session ID's record names it."""
     if user is not None or keep is not None:
@@ -360,15 +373,26 @@ def _revoke_user_of(
     count = operator.manager.revoke_user_of(session_id, actor=actor or login_name(), reason=reason)
     if not count:
         raise Failure(f"{named} has no live session to revoke")
-    output.message(f"revoked {count} session{'s' if count != 1 else ''} of {visible(info.user)}")
+    _revoked(info.user, count, as_json)
+
+
+def _revoked(user: str, count: int, as_json: bool) -> None:
+    """What ``revoke-user`` says it did: a line, or ``{"user": ..., "revoked": N}``."""
+    if as_json:
+        output.print_json({"user": user, "revoked": count})
+    else:
+        output.message(f"revoked {count} session{'s' if count != 1 else ''} of {visible(user)}")
 
 
 @sessions.command(context_settings={"ignore_unknown_options": True})  # "-5m": a duration
 @click.argument("session_id")
 @click.argument("duration", metavar="DURATION|unlimited")
 @actor_option
+@click.option("--json", "as_json", is_flag=True, help="Print the session as `show --json` does.")
 @pass_operator
-def ttl(operator: Operator, /, session_id: str, duration: str, actor: str | None) -> None:
+def ttl(
+    operator: Operator, /, session_id: str, duration: str, actor: str | None, as_json: bool
+) -> None:
     """Expire a live session DURATION from now (90s, 15m, 2h, 7d, 2w, 6mo, 1y), or never.
     Audit-logged (action "ttl")."""
     ttl_value = parse_duration(duration)
@@ -376,6 +400,9 @@ def ttl(operator: Operator, /, session_id: str, duration: str, actor: str | None
         raise Failure(
             f"session {output.clipped(session_id)} is not live (unknown, expired or revoked)"
         )
+    if as_json:
+        output.session(_existing(operator, session_id), as_json=True)
+        return
     when = "never expires" if ttl_value is None else f"now expires {duration} from now"
     output.message(f"session {output.clipped(session_id)} {when}")
 

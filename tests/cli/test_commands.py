@@ -163,6 +163,11 @@ def test_revoke_in_a_pipe_needs_yes(redis_prefix: str, ids: list[str], store: Re
         run("sessions", "revoke", ids[0], "--yes", prefix=redis_prefix), 1
     )
     failed(run("sessions", "revoke", "f" * 32, "--yes", prefix=redis_prefix), 1)
+    # --json: the session as `show --json` gives it now, revoked
+    args = ("sessions", "revoke", ids[1], "--yes", "--actor", "ops", "--json")
+    revoked = json.loads(ok(run(*args, prefix=redis_prefix)))
+    assert (revoked["id"], revoked["status"], revoked["revokedBy"]) == (ids[1], "revoked", "ops")
+    assert "not active" in failed(run(*args, prefix=redis_prefix), 1)
     # shown as it is now, as the console shows it: ended, holding nothing, no expiry ahead
     shown = json.loads(ok(run("sessions", "show", ids[0], "--json", prefix=redis_prefix)))
     assert dt.datetime.fromisoformat(shown["endedAt"]) == info.ended_at
@@ -194,6 +199,9 @@ def test_revoke_user_keeps_one(redis_prefix: str, ids: list[str], store: RedisSt
         run("sessions", "revoke-user", "user0", "--keep", ids[3], "--yes", prefix=redis_prefix)
     )
     assert "revoked 1 session of user0" in out
+    args = ("sessions", "revoke-user", "user2", "--yes", "--json")
+    assert json.loads(ok(run(*args, prefix=redis_prefix))) == {"user": "user2", "revoked": 2}
+    assert "no live session" in failed(run(*args, prefix=redis_prefix), 1)
     manager = SessionManager(store)
     assert manager.get(ids[0]).status == "revoked"  # type: ignore[union-attr]
     assert manager.get(ids[3]).status == "active"  # type: ignore[union-attr]
@@ -229,6 +237,8 @@ def test_revoke_user_of_a_session_ends_every_session_of_its_user(
     both = ["sessions", "revoke-user", "user1", "--of", ids[1], "--yes"]
     assert "give no USER and no --keep" in failed(run(*both, prefix=redis_prefix), 2)
     assert manager.get(ids[1]).status == "active"  # type: ignore[union-attr]
+    args = ("sessions", "revoke-user", "--of", ids[4], "--yes", "--json")
+    assert json.loads(ok(run(*args, prefix=redis_prefix))) == {"user": "user1", "revoked": 2}
 
 
 def test_revocations_carry_the_operators_reason_and_a_bulk_one_says_so(
@@ -292,6 +302,15 @@ def test_ttl_takes_durations_and_unlimited(
             run("sessions", "ttl", ids[0], bad, prefix=redis_prefix), 2
         )
     failed(run("sessions", "ttl", "f" * 32, "1h", prefix=redis_prefix), 1)
+    # --json: the session as `show --json` gives it now
+    before = time.time()
+    shown = json.loads(ok(run("sessions", "ttl", ids[5], "1h", "--json", prefix=redis_prefix)))
+    expires = manager.get(ids[5]).expires_at  # type: ignore[union-attr]
+    assert shown["id"] == ids[5] and expires is not None
+    assert dt.datetime.fromisoformat(shown["expiresAt"]) == expires
+    assert before + 3600 <= expires.timestamp() <= time.time() + 3600
+    never = ok(run("sessions", "ttl", ids[5], "unlimited", "--json", prefix=redis_prefix))
+    assert json.loads(never)["expiresAt"] is None
 
 
 def test_export_streams_every_matching_session(
