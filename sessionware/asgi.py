@@ -262,7 +262,16 @@ class SessionMiddleware:
             # no response carries a cookie, and nothing is saved: a change warns (see
             # Session._warn_if_sealed), as one after an HTTP response started does
             session._sealed = WEBSOCKET
-            await self.app(scope, receive, send)
+            socket = _Socket(send)
+            try:
+                await self.app(scope, receive, socket.send)
+            except StoreUnavailable as error:  # a load() in the handler (autoload=False)
+                status = load_failure(error)
+                if not socket.accepted:
+                    await _refuse(scope, send, status)  # the handshake's 503, as autoload's
+                elif not socket.closed:
+                    await send({"type": "websocket.close", "code": 1013})  # try again later
+                return
             if session._touched:
                 session._warn_if_changed_late()
             return
@@ -308,6 +317,26 @@ _INIT_OPTIONS = frozenset(inspect.signature(SessionMiddleware.__init__).paramete
     "self",
     "app",
 }
+
+
+class _Socket:
+    """A websocket's ``send``, watched: whether the handshake was accepted (or refused)
+    and the socket closed, so that a store failure the handler leaves uncaught is
+    answered as the protocol still allows (a 503 before the handshake, a close after),
+    never left to the server's 500."""
+
+    __slots__ = ("_send", "accepted", "closed")
+
+    def __init__(self, send: Send) -> None:
+        self._send, self.accepted, self.closed = send, False, False
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self.accepted = True
+        elif kind == "websocket.close" or kind == "websocket.http.response.start":
+            self.accepted = self.closed = True  # (nothing more may be sent on it)
+        await self._send(message)
 
 
 class _StartupCheck:

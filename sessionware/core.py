@@ -680,7 +680,7 @@ RAISED_ADVICE = (
 
 
 def warn_if_failure_dropped(
-    failure: int | Exception,
+    failure: int | Exception | str,
     config: SessionConfig,
     session: Session,
     planner: Callable[[SessionConfig, Session], Plan],
@@ -692,7 +692,8 @@ def warn_if_failure_dropped(
     app before its response starts; log a warning when that dropped a change, a
     logout's included, so that it never goes unseen. ``failure``: the status, or
     the exception; ``planner``: the shell's plan function (a bearer session's is
-    its own); ``advice``: what to do about an exception, in the shell's terms."""
+    its own); ``advice``: what to do about an exception, in the shell's terms. A str
+    ``failure`` says what happened instead, in words (a response never sent)."""
     if untouched(session) or nothing_to_store(session):
         return
     try:
@@ -710,6 +711,8 @@ def warn_if_failure_dropped(
             failure,
             which,
         )
+    elif isinstance(failure, str):
+        logger.warning("sessionware: %s, so %s's changes were not saved", failure, which)
     else:
         logger.warning(
             "sessionware: the app raised %s before its response started, so %s's "

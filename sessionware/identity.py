@@ -13,6 +13,7 @@ from typing import Any
 from .codec import decimal_fits
 from .errors import ConfigurationError
 
+_NOT_USERS = (bool, dict, list, set, tuple, bytes)  # values that name no user
 _SELECTOR = re.compile(r"\$Session((?:\{[^{}]+\})+)")
 
 
@@ -40,13 +41,15 @@ class UserPath:
         return cls(keys)
 
     def find(self, data: Mapping[str, Any]) -> str | None:
-        """The value at this path as a str, or ``None`` when absent, empty or not scalar."""
+        """The value at this path as a str, or ``None`` when absent, empty, not scalar or
+        a bool (a flag such as ``logged_in``, which would file every signed-in session
+        under one user, ``"True"``: one "log out everywhere" would end them all)."""
         value: Any = data
         for key in self.keys:
             if not isinstance(value, Mapping) or key not in value:
                 return None
             value = value[key]
-        if value is None or value == "" or isinstance(value, (dict, list, set, tuple, bytes)):
+        if value is None or value == "" or isinstance(value, _NOT_USERS):
             return None
         return user_text(value)
 

@@ -55,6 +55,7 @@ from .errors import (
     CorruptRecord,
     SessionNotLoaded,
     SessionTooLarge,
+    SessionwareError,
     UnstorableValue,
 )
 from .stores.base import MAX_DURATION_SECONDS, Meta, StoredSession
@@ -404,29 +405,57 @@ class Session(dict[str, Any]):
                 return
         self._ensure_loaded()
         self._warn_if_sealed(key)
-        if self._type is not None:  # before anything changes: a refusal leaves the session as is
-            self._type.validate_item(codec.check_key(key), value)
-        encoded = codec.encode(codec.check_key(key), value)
-        size = len(key.encode()) + len(encoded)
-        total = self._size - self._sizes.get(key, 0) + size
-        if total > self._max_bytes and self._touched - {key}:
-            self._remeasure(key)  # values changed in place may have shrunk since measured
+        try:
+            if self._type is not None:  # before anything changes: a refusal leaves it as is
+                self._type.validate_item(codec.check_key(key), value)
+            encoded = codec.encode(codec.check_key(key), value)
+            size = len(key.encode()) + len(encoded)
             total = self._size - self._sizes.get(key, 0) + size
-        if total > self._max_bytes and total > self._size:  # over the cap: may only shrink
-            raise SessionTooLarge(
-                f"storing {key!r} would make the session {total} bytes, over "
-                f"max_payload_bytes={self._max_bytes}; keep large data elsewhere (a database "
-                f"row, a cache) and store its id, or raise max_payload_bytes",
-                key=key,
-                size=total,
-                limit=self._max_bytes,
-            )
+            if total > self._max_bytes and self._touched - {key}:
+                self._remeasure(key)  # values changed in place may have shrunk since measured
+                total = self._size - self._sizes.get(key, 0) + size
+            if total > self._max_bytes and total > self._size:  # over the cap: may only shrink
+                raise SessionTooLarge(
+                    f"storing {key!r} would make the session {total} bytes, over "
+                    f"max_payload_bytes={self._max_bytes}; keep large data elsewhere (a "
+                    f"database row, a cache) and store its id, or raise max_payload_bytes",
+                    key=key,
+                    size=total,
+                    limit=self._max_bytes,
+                )
+        except SessionwareError:
+            if isinstance(key, str) and dict.get(self, key, _NO_DEFAULT) is value:
+                self._undo_in_place(key)
+            raise
         dict.__setitem__(self, key, value)
         self._sizes[key] = size
         self._size = total
         self._touched.add(key)
         if type(value) in _IMMUTABLE:
             self._fresh[key] = (value, encoded)
+
+    def _undo_in_place(self, key: str) -> None:
+        """An assignment was refused of the very object ``key`` holds: changed in place
+        into what cannot be stored (``cart = s["cart"]; cart.append(x); s["cart"] =
+        cart``). Left so, it would fail the request's save too, after a handler that
+        caught the error; so the key goes back to its value as loaded, or, when this
+        request set it, goes. Logged, as a change is lost."""
+        raw = self._raw.get(key)
+        self._size -= self._sizes.pop(key, 0)
+        self._touched.discard(key)
+        self._fresh.pop(key, None)
+        if raw is not None:
+            dict.__setitem__(self, key, codec.decode(raw))
+            self._sizes[key] = size = len(key.encode()) + len(raw)
+            self._size += size
+        else:
+            dict.__delitem__(self, key)
+        logger.warning(
+            "sessionware: the value of %r was changed in place into one that was refused; "
+            "the key is %s, so that the session can still be saved",
+            key,
+            "back to its stored value" if raw is not None else "removed (this request set it)",
+        )
 
     def __delitem__(self, key: str) -> None:
         self._ensure_loaded()

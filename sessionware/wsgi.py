@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .bearer import BearerMixin, BearerSession, bearer_plan, bearer_session, planner
@@ -266,7 +266,38 @@ class WSGISessionMiddleware:
             if exchange.replaced:
                 return [exchange.answered]
             return body
-        return exchange.body(body)
+        return _Body(exchange, body)
+
+
+class _Body:
+    """What the middleware returns for a streamed body: :meth:`_Exchange.body`'s chunks,
+    and a ``close`` that closes the app's own body even when the server closes this
+    one before reading any of it (PEP 3333 asks that of every iterable; a generator's
+    ``finally`` would not run then). Such a response was never sent: nothing is
+    saved, and a change it dropped is logged."""
+
+    __slots__ = ("_app_body", "_chunks", "_exchange", "_started")
+
+    def __init__(self, exchange: _Exchange, body: Iterable[bytes]) -> None:
+        self._exchange, self._app_body = exchange, body
+        self._chunks = exchange.body(body)
+        self._started = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        self._started = True
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._chunks.close()
+        if not self._started:
+            exchange = self._exchange
+            _close(self._app_body)
+            if not exchange.committed and not untouched(exchange.session):
+                config = exchange.sessions.config
+                warn_if_failure_dropped(UNSENT, config, exchange.session, planner(config))
 
 
 class _Exchange:
@@ -335,7 +366,7 @@ class _Exchange:
         self.start(status_line(status), headers)
         return [self.answered]
 
-    def body(self, body: Iterable[bytes]) -> Iterator[bytes]:
+    def body(self, body: Iterable[bytes]) -> Generator[bytes, None, None]:
         """The app's body, committing the response before its first non-empty chunk."""
         try:
             if self.replaced:  # refused at a write() the app made before returning
@@ -393,6 +424,9 @@ def _fail_on_use(session: Session, error: StoreUnavailable) -> None:
 def _merge(headers: Headers, extra: Headers) -> Headers:
     """Add ``extra`` to WSGI ``headers`` (see :func:`merge_headers`)."""
     return merge_headers(list(headers), extra)
+
+
+UNSENT = "the server closed the response before sending any of it (the client went away?)"
 
 
 def _close(body: Iterable[bytes]) -> None:

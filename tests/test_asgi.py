@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from sessionware import ConfigurationError, MemoryStore, SessionMiddleware
+from sessionware.fastapi import SessionDep
 
 from .helpers import CountingStore, set_cookies
 
@@ -263,3 +264,95 @@ def test_installing_the_middleware_twice_is_a_clear_error() -> None:
     strict = TestClient(app, base_url="https://testserver")
     with pytest.raises(ConfigurationError, match="two sessionware SessionMiddleware"), strict:
         strict.get("/use")
+
+
+def _lazy_socket_app(store: Any) -> Starlette:
+    """A websocket handler that loads the session itself (autoload=False), before or
+    after accepting, as FastAPI's SessionDep does before the handler runs."""
+
+    async def before(websocket: WebSocket) -> None:
+        await websocket.session.load()
+        await websocket.accept()
+
+    async def after(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.session.load()
+
+    app = Starlette(routes=[WebSocketRoute("/before", before), WebSocketRoute("/after", after)])
+    app.add_middleware(SessionMiddleware, secret_key="k", store=store, autoload=False)
+    return app
+
+
+@pytest.mark.parametrize("extension", [True, False], ids=["http response", "close"])
+def test_a_store_failure_a_websocket_handler_leaves_uncaught_is_a_503_or_a_close(
+    extension: bool,
+) -> None:
+    """Never the server's 500: before the handshake, the 503 autoload gives; after it,
+    a close that says try again later (1013)."""
+    _, down, cookie = _down_app()
+    app = _lazy_socket_app(down)
+
+    def connect(path: str) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "websocket.connect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "websocket",
+            "path": path,
+            "scheme": "wss",
+            "headers": [(b"cookie", f"session={cookie}".encode())],
+            "client": ("127.0.0.1", 5000),
+            "extensions": {"websocket.http.response": {}} if extension else {},
+        }
+        anyio.run(app, scope, receive, send)
+        return sent
+
+    try:
+        before = connect("/before")
+        if extension:
+            assert [m["type"] for m in before] == [
+                "websocket.http.response.start",
+                "websocket.http.response.body",
+            ]
+            assert before[0]["status"] == 503
+        else:
+            assert before == [{"type": "websocket.close", "code": 1013}]
+        after = connect("/after")
+        assert [m["type"] for m in after] == ["websocket.accept", "websocket.close"]
+        assert after[1]["code"] == 1013
+    finally:
+        down.close()
+
+
+def test_a_fastapi_session_dependency_on_a_websocket_with_the_store_down_gets_the_503() -> None:
+    import websockets.exceptions
+    from fastapi import FastAPI
+    from websockets.sync.client import connect
+
+    from .admin.conftest import Server
+
+    _, down, cookie = _down_app()
+    api = FastAPI()
+
+    @api.websocket("/ws")
+    async def ws(websocket: WebSocket, session: SessionDep) -> None:  # (module-level names:
+        # FastAPI reads these annotations, which are strings here)
+        await websocket.accept()
+        await websocket.send_json({"n": session.get("n")})
+
+    api.add_middleware(SessionMiddleware, secret_key="k", store=down, autoload=False)
+    server = Server(api)
+    try:
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            url = server.url.replace("http://", "ws://") + "/ws"
+            with connect(url, additional_headers={"cookie": f"session={cookie}"}):
+                pass
+        assert refused.value.response.status_code == 503
+    finally:
+        server.stop()
+        down.close()

@@ -1121,3 +1121,24 @@ def test_a_ttl_in_the_audit_log_reads_right(ttl: int, said: str) -> None:
     from sessionware.management import ttl_record
 
     assert ttl_record("ops", "s1", ttl, 0.0).reason == said
+
+
+def test_a_bool_flag_named_by_user_key_files_no_user() -> None:
+    """``user_key="logged_in"`` on a flag: True would file every signed-in session under
+    one user "True", whose "log out everywhere" ends them all; a bool names no user."""
+    from .shells import shell_client
+
+    def handler(session: Any, path: str, params: dict[str, str]) -> Any:
+        session["logged_in"] = True
+        session["name"] = params["name"]
+        return 200, {"id": session.id}, {}
+
+    store = MemoryStore()
+    manager = SessionManager(store)
+    ids = []
+    for name in ("ann", "bob"):
+        with shell_client("starlette", handler, store, user_key="logged_in") as client:
+            client.get("/", params={"name": name})
+            ids.append(client.get("/", params={"name": name}).json()["id"])
+    assert [manager.get(i).user for i in ids] == [None, None]  # type: ignore[union-attr]
+    assert manager.list(user="True").total_items == 0

@@ -155,6 +155,35 @@ def test_unstorable_flash_message_raises_at_the_call() -> None:
     assert "_flashes" not in session
 
 
+def test_a_refused_value_changed_in_place_does_not_fail_the_save_too(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``cart = s["cart"]; cart.append(x); s["cart"] = cart`` with an unstorable ``x``:
+    refused at the assignment, and a handler that catches it still saves the rest: the
+    key goes back to its stored value (or, set by this request, goes)."""
+    session = loaded(cart=["sku-1"], _flashes=[["info", "hi"]])
+    session["note"] = "kept"
+    cart = session["cart"]
+    cart.append(object())
+    with pytest.raises(TypeError):
+        session["cart"] = cart
+    with pytest.raises(TypeError):
+        session.flash(object())  # appends to the stored list, then assigns it back
+    made = session.setdefault("made", [1])
+    made.append(object())
+    with pytest.raises(TypeError):
+        session["made"] = made
+    big = session.setdefault("big", ["x"])
+    big.append("y" * 70_000)
+    with pytest.raises(SessionTooLarge):
+        session["big"] = big
+    assert session["cart"] == ["sku-1"] and session["_flashes"] == [["info", "hi"]]
+    assert "made" not in session and "big" not in session
+    changes = plan(CONFIG, session).args[1]  # the save goes through, with the note alone
+    assert set(changes.set) == {"note"} and list(changes.removed) == []
+    assert "back to its stored value" in caplog.text and "removed" in caplog.text
+
+
 def test_corrupt_stored_value_means_a_fresh_session(caplog: pytest.LogCaptureFixture) -> None:
     session = Session()
     session._id = "id1"

@@ -187,6 +187,36 @@ def test_a_generator_app_gets_its_session_saved() -> None:
     assert call(app, cookie)[2] == b"2!"
 
 
+def test_a_body_closed_before_it_is_read_closes_the_apps_and_says_the_change_was_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server (or an outer middleware) that gives up before the first chunk: the
+    app's own iterable is closed all the same (PEP 3333), nothing is saved, and the
+    dropped change is logged."""
+    closed: list[bool] = []
+    store = CountingStore(MemoryStore())
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"never read"
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: Environ, start_response: Any) -> Body:
+        environ["sessionware.session"]["cart"] = ["sku"]
+        start_response("200 OK", [("content-type", "text/plain")])
+        return Body()
+
+    body = middleware(app, store=store)({"PATH_INFO": "/"}, lambda *args: None)
+    with caplog.at_level("WARNING", logger="sessionware"):
+        body.close()  # type: ignore[attr-defined]
+    assert closed == [True]
+    assert store.names() == []
+    assert "closed the response before sending any of it" in caplog.text
+    assert "changes were not saved" in caplog.text
+
+
 def test_a_generator_app_whose_save_fails_answers_503() -> None:
     store = CountingStore(MemoryStore(), fail={"create"})
     status, _, data = call(middleware(generator_app, store=store))

@@ -25,6 +25,9 @@ from ..errors import ConfigurationError
 
 T = TypeVar("T")
 MAX_BODY_BYTES = 64 * 1024  # forms here are a few fields; anything larger is refused
+# what Request.form holds instead of a body refused whole: over MAX_BODY_BYTES (413), or
+# shorter than its Content-Length or cut by a disconnect (400)
+TOO_LARGE, CUT_SHORT = "too large", "cut short"
 
 SECURITY_HEADERS = (
     (
@@ -154,10 +157,11 @@ View = Callable[[Request], Awaitable[Response]]
 async def asgi_request(scope: Mapping[str, Any], receive: Callable[[], Awaitable[Any]]) -> Request:
     """Read an ASGI http request (its body, up to MAX_BODY_BYTES) into a :class:`Request`."""
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    body, more = b"", True
+    body, more, cut = b"", True, False
     while more and len(body) <= MAX_BODY_BYTES:
         message = await receive()
         if message["type"] == "http.disconnect":
+            cut = True  # the client went away mid-body: act on none of it
             break
         body += message.get("body", b"")
         more = message.get("more_body", False)
@@ -174,7 +178,9 @@ async def asgi_request(scope: Mapping[str, Any], receive: Callable[[], Awaitable
         scope,
     )
     if len(body) > MAX_BODY_BYTES:
-        request.form = {"": "too large"}
+        request.form = {"": TOO_LARGE}
+    elif cut:
+        request.form = {"": CUT_SHORT}
     elif body:
         request.form = parse_form(body, headers.get("content-type", "")) or {}
     return request
@@ -213,9 +219,13 @@ def wsgi_request(environ: Mapping[str, Any]) -> Request:
         environ,
     )
     if length > MAX_BODY_BYTES:
-        request.form = {"": "too large"}
+        request.form = {"": TOO_LARGE}
     elif length > 0:
-        request.form = parse_form(environ["wsgi.input"].read(length), content_type) or {}
+        body = environ["wsgi.input"].read(length)
+        if len(body) < length:  # the client went away mid-body: act on none of it
+            request.form = {"": CUT_SHORT}
+        else:
+            request.form = parse_form(body, content_type) or {}
     return request
 
 

@@ -75,7 +75,7 @@ class MySessions(Pages):
 
     async def respond(self, request: Request, manager: Manager) -> Response:
         user = await maybe_await(self.user(request))
-        if user is None or user == "":
+        if user is None or user == "" or user is False:  # (`a and b` gives False)
             return self._page(
                 request,
                 "message.html",

@@ -20,6 +20,8 @@ from ..errors import ConfigurationError, StoreUnavailable
 from ..management import AsyncSessionManager, SessionManager
 from ..stores.base import AsyncManagedStore, ManagedStore
 from .http import (
+    CUT_SHORT,
+    TOO_LARGE,
     Request,
     Response,
     asgi_request,
@@ -77,6 +79,9 @@ class Pages:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
+        if scope["type"] == "websocket":  # the pages have none: refuse the handshake
+            await send({"type": "websocket.close", "code": 1008})  # (servers answer 403)
+            return
         if scope["type"] != "http":
             return
         if self._async is None:
@@ -110,8 +115,11 @@ class Pages:
             return without_body(await self._answer(replace(request, method="GET"), manager))
         if request.path.startswith("/static/"):
             return _static(request.path.removeprefix("/static/"))
-        if request.form.get("") == "too large":
+        refused = request.form.get("")
+        if refused == TOO_LARGE:
             return plain(413)
+        if refused == CUT_SHORT:
+            return plain(400)
         try:
             return await self.respond(request, manager)
         except StoreUnavailable as error:  # what failed goes to the log, not to the visitor

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from sessionware import ConfigurationError, MemoryStore, SessionManager
-from sessionware.admin import AdminConsole, Operator
+from sessionware.admin import AdminConsole, MySessions, Operator
 from sessionware.flask import Sessionware
 
 from ..conftest import REDIS_URL
@@ -1108,3 +1108,104 @@ def test_revoke_user_of_finds_the_user_as_the_store_recorded_it(asynchronous: bo
     assert reasons == {"every live session of its user: ticket 9"}
     for client in (before, hashed):
         client.close()
+
+
+def test_a_websocket_to_the_pages_is_refused_not_left_to_the_servers_500(serve: Any) -> None:
+    """The pages serve no websocket: the handshake is refused (403), as an unknown
+    route's is, where returning without a word would make the server answer 500."""
+    import websockets.exceptions
+    from websockets.sync.client import connect
+
+    app, _ = build(MemoryStore())
+    server = serve(app)
+    for path in (CONSOLE + "/", MINE + "/"):
+        url = server.url.replace("http://", "ws://") + path
+        cookie = {"cookie": "operator=admin:ada"}
+        with (
+            pytest.raises(websockets.exceptions.InvalidStatus) as refused,
+            connect(url, additional_headers=cookie),
+        ):
+            pass
+        assert refused.value.response.status_code == 403, path
+
+
+def test_my_sessions_takes_a_false_user_as_nobody_signed_in() -> None:
+    """``user=lambda r: r.session.get("signed_in") and r.session["user"]`` gives False
+    for a visitor: the sign-in page, as for None, not a 500."""
+    from werkzeug.test import Client
+
+    from sessionware import WSGISessionMiddleware
+
+    store = MemoryStore()
+    mine = MySessions(store, user=lambda request: request.session.get("signed_in", False))
+    app = WSGISessionMiddleware(mine.wsgi(), secret_key="k" * 32, store=store, secure=False)
+    page = Client(app).get("/")
+    assert page.status_code == 403 and "Sign in" in page.get_data(as_text=True)
+
+
+def test_a_form_cut_short_is_refused_not_acted_on() -> None:
+    """A body shorter than its Content-Length (WSGI), or one whose client went away
+    before its end (ASGI), is a 400: nothing is done from part of a form."""
+    import io
+
+    from werkzeug.test import Client, EnvironBuilder
+
+    # WSGI: "my sessions", signing out the other device
+    store = MemoryStore()
+    shop = wsgi_shop(store)
+    laptop, phone = Client(shop), Client(shop)
+    laptop.get("/login")
+    phone.get("/login")
+    token = token_of(laptop.get("/me/").get_data(as_text=True))
+    form = f"csrf_token={token}".encode()
+    cookie = "; ".join(f"{c.key}={c.value}" for c in laptop._cookies.values())
+    headers = {"content-type": "application/x-www-form-urlencoded", "cookie": cookie}
+    environ = EnvironBuilder(path="/me/end-others", method="POST", headers=headers).get_environ()
+    environ["CONTENT_LENGTH"] = str(len(form) + 10)  # more than will ever come
+    environ["wsgi.input"] = io.BytesIO(form)
+    statuses: list[str] = []
+    b"".join(shop(environ, lambda status, headers, *exc: statuses.append(status)))
+    assert statuses == ["400 Bad Request"]
+    assert len(SessionManager(store).user_sessions("wes")) == 2
+
+    # ASGI: the console, revoking a session
+    store = MemoryStore()
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        client.post("/login", data={"user": "uma"})
+        client.cookies.set("operator", "admin:ada")
+        token = token_of(client.get(f"{CONSOLE}/").text)
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    (session_id,) = [i.id for i in SessionManager(store).list().items]
+    form = f"csrf_token={token}&confirm=yes&id={session_id}".encode()
+    sent: list[dict[str, Any]] = []
+    chunks = [
+        {"type": "http.request", "body": form, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "method": "POST",
+        "path": f"{CONSOLE}/revoke",
+        "raw_path": f"{CONSOLE}/revoke".encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"cookie", cookie.encode()),
+        ],
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400
+    assert SessionManager(store).get(session_id).status == "active"  # type: ignore[union-attr]
