@@ -98,11 +98,9 @@ def _down_app() -> tuple[Starlette, Any, str]:
     return make_app(down), down, cookie
 
 
-@pytest.mark.parametrize("extension", [True, False], ids=["http response", "close"])
-def test_a_websocket_is_refused_with_a_503_when_the_store_is_down(extension: bool) -> None:
-    """Through the ASGI websocket.http.response extension, as over HTTP; a server
-    without it gets a close before the handshake, never the app without a session."""
-    app, down, cookie = _down_app()
+def _handshake(app: Any, path: str, cookie: str, extension: bool) -> list[dict[str, Any]]:
+    """What ``app`` sends to a websocket handshake on ``path`` carrying ``cookie``, on a
+    server with (or without) the ASGI ``websocket.http.response`` extension."""
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -113,13 +111,22 @@ def test_a_websocket_is_refused_with_a_503_when_the_store_is_down(extension: boo
 
     scope = {
         "type": "websocket",
-        "path": "/ws",
+        "path": path,
         "scheme": "wss",
         "headers": [(b"cookie", f"session={cookie}".encode())],
         "client": ("127.0.0.1", 5000),
         "extensions": {"websocket.http.response": {}} if extension else {},
     }
     anyio.run(app, scope, receive, send)
+    return sent
+
+
+@pytest.mark.parametrize("extension", [True, False], ids=["http response", "close"])
+def test_a_websocket_is_refused_with_a_503_when_the_store_is_down(extension: bool) -> None:
+    """Through the ASGI websocket.http.response extension, as over HTTP; a server
+    without it gets a close before the handshake, never the app without a session."""
+    app, down, cookie = _down_app()
+    sent = _handshake(app, "/ws", cookie, extension)
     down.close()
     if not extension:
         assert sent == [{"type": "websocket.close", "code": 1013}]
@@ -292,28 +299,8 @@ def test_a_store_failure_a_websocket_handler_leaves_uncaught_is_a_503_or_a_close
     _, down, cookie = _down_app()
     app = _lazy_socket_app(down)
 
-    def connect(path: str) -> list[dict[str, Any]]:
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "websocket.connect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {
-            "type": "websocket",
-            "path": path,
-            "scheme": "wss",
-            "headers": [(b"cookie", f"session={cookie}".encode())],
-            "client": ("127.0.0.1", 5000),
-            "extensions": {"websocket.http.response": {}} if extension else {},
-        }
-        anyio.run(app, scope, receive, send)
-        return sent
-
     try:
-        before = connect("/before")
+        before = _handshake(app, "/before", cookie, extension)
         if extension:
             assert [m["type"] for m in before] == [
                 "websocket.http.response.start",
@@ -322,7 +309,7 @@ def test_a_store_failure_a_websocket_handler_leaves_uncaught_is_a_503_or_a_close
             assert before[0]["status"] == 503
         else:
             assert before == [{"type": "websocket.close", "code": 1013}]
-        after = connect("/after")
+        after = _handshake(app, "/after", cookie, extension)
         assert [m["type"] for m in after] == ["websocket.accept", "websocket.close"]
         assert after[1]["code"] == 1013
     finally:
