@@ -175,9 +175,20 @@ app.add_middleware(
 )
 
 if __name__ == "__main__":
+    import socket
+
     import uvicorn
 
     port = int(os.environ.get("PORT", "8000"))
+    listener = socket.socket()  # bound before the URL is printed: it is ours, or we stop
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", port))
+    except OSError as error:
+        raise SystemExit(
+            f"sessionware demo: port {port} cannot be used ({error.strerror}): "
+            f"choose another, PORT={port + 1} make demo"
+        ) from None
     print(f"sessionware demo: http://localhost:{port}/", flush=True)
     print(f"session console: http://localhost:{port}/admin/sessions/", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])

@@ -304,7 +304,8 @@ def _from_file(path: Path) -> tuple[Layer, Path | None]:
         raw = path.read_bytes()
     except OSError as error:
         raise ConfigurationError(
-            f"cannot read the sessionware config file {path}: {error}"
+            f"cannot read the sessionware config file {os.path.abspath(path)}: "
+            f"{error.strerror or error}"
         ) from error
     document = _parse(path, raw)
     if not isinstance(document, Mapping) or BLOCK not in document:

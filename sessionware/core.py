@@ -76,6 +76,10 @@ Duration = dt.timedelta | int | float
 COOKIE_REFRESH_FRACTION = 0.01
 
 
+# what None means for a duration option, where it is not "no expiry"
+_NONE_MEANS = {"max_age": "a browser-session cookie"}
+
+
 def seconds(value: Duration | None, name: str) -> float | None:
     """``value`` in seconds; ``None`` stays ``None``. Raises ConfigurationError if not positive."""
     if value is None:
@@ -92,7 +96,7 @@ def seconds(value: Duration | None, name: str) -> float | None:
     if not 0 < result <= MAX_DURATION_SECONDS:  # also refuses NaN
         raise ConfigurationError(
             f"{name} must be positive seconds up to 100 years, got {value!r}"
-            + ("; None means no expiry" if result > 0 else "")
+            + (f"; None means {_NONE_MEANS.get(name, 'no expiry')}" if result > 0 else "")
         )
     return result
 
@@ -303,12 +307,12 @@ class SessionConfig:
             require_https=require_https,
             trusted_proxies=parse_proxies(trusted_proxies),
             record_device=_flag(record_device, "record_device"),
-            permanent_seconds=max(1, round(seconds(permanent_lifetime, "permanent_lifetime") or 1)),
+            permanent_seconds=max(1, round(_remembered_seconds(permanent_lifetime))),
             encryption=_keyring(encryption),
             refresh_each_request=(
                 None
                 if refresh_each_request is None
-                else _flag(refresh_each_request, "refresh_each_request")
+                else _flag(refresh_each_request, "refresh_each_request", or_none=True)
             ),
             bearer=_flag(bearer, "bearer"),
             session_type=session_type,
@@ -1124,13 +1128,27 @@ def _device_change(session: Session) -> str | None:
     return devices.used(session._meta.device, session._device)
 
 
+def _remembered_seconds(value: Duration | None) -> float:
+    """``permanent_lifetime`` in seconds: a duration, never None (which would leave a
+    "remember me" cookie no lifetime at all)."""
+    if value is None:
+        raise ConfigurationError(
+            "permanent_lifetime must be a duration (a timedelta or seconds), not None: it is "
+            "how long a remembered session's cookie lasts (31 days unless given)"
+        )
+    result = seconds(value, "permanent_lifetime")
+    assert result is not None
+    return result
+
+
 def _optional_flag(value: object, name: str) -> bool | None:
     return None if value is None else _flag(value, name)
 
 
-def _flag(value: object, name: str) -> bool:
+def _flag(value: object, name: str, *, or_none: bool = False) -> bool:
     if not isinstance(value, bool):
-        raise ConfigurationError(f"{name} must be True or False, not {value!r}")
+        which = "True, False or None" if or_none else "True or False"
+        raise ConfigurationError(f"{name} must be {which}, not {value!r}")
     return value
 
 

@@ -23,6 +23,7 @@ response into the 503, since ``save_session`` cannot return another one).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -347,7 +348,7 @@ class Sessionware:
         check_option_names(self._options, init_option_names(Sessionware.__init__))
         explicit: dict[str, Any] = {**_config_options(app.config), **self._options}
         flask_own = _flask_options(app)
-        file_options = _file_options(app.config)  # the file and the environment
+        file_options = _file_options(app.config, app.root_path)  # the file, the environment
         from .config import environment_options
 
         environment = environment_options()  # above Flask's settings, below SESSIONWARE_*
@@ -578,13 +579,16 @@ def _check_other_extension(app: flask.Flask, *, has_store: bool) -> None:
     )
 
 
-def _file_options(config: Mapping[str, Any]) -> dict[str, Any]:
+def _file_options(config: Mapping[str, Any], root_path: str) -> dict[str, Any]:
     """What the config file and the ``SESSIONWARE_*`` environment variables set: the file
-    is ``app.config["SESSIONWARE_CONFIG"]``, else the one the environment's
-    ``SESSIONWARE_CONFIG`` names, else none."""
+    is ``app.config["SESSIONWARE_CONFIG"]`` (a relative path is the app's
+    ``root_path``'s, as Flask's ``config.from_file`` reads one), else the one the
+    environment's ``SESSIONWARE_CONFIG`` names (relative: the current directory's),
+    else none."""
     from .config import load
 
-    return load(config.get(CONFIG_PREFIX + "CONFIG") or None)
+    path = config.get(CONFIG_PREFIX + "CONFIG") or None
+    return load(None if path is None else os.path.join(root_path, path))
 
 
 def _config_options(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -231,6 +231,28 @@ def test_every_shell_takes_a_file_and_keyword_arguments_override_both(
         assert c.get("/").text == "2"
 
 
+def test_flask_reads_a_relative_config_path_from_the_apps_root_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Flask's own ``config.from_file`` does, not from wherever the server started;
+    a path that is not there is told in full."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    write(folder, "[sessions]\ntimeout_minutes = 7\n")
+    monkeypatch.chdir(tmp_path)  # (started elsewhere: gunicorn's directory, say)
+    app = flask.Flask("config", root_path=str(folder))
+    app.secret_key = "flask-key-" * 4
+    app.config["SESSIONWARE_CONFIG"] = "sessionware.toml"
+    Sessionware(app)
+    assert app.extensions["sessionware"].config.idle_seconds == 7 * 60
+    other = flask.Flask("config", root_path=str(tmp_path))
+    other.secret_key = "flask-key-" * 4
+    other.config["SESSIONWARE_CONFIG"] = "sessionware.toml"
+    with pytest.raises(ConfigurationError) as missing:
+        Sessionware(other)
+    assert f"config file {tmp_path / 'sessionware.toml'}: No such file" in str(missing.value)
+
+
 def test_flask_reads_the_environment_without_a_config_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -115,6 +115,22 @@ def test_a_flag_that_is_not_a_bool_is_refused(flag: str, value: object) -> None:
         SessionConfig.build(secret_key="k" * 40, **{flag: value})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"refresh_each_request": "yes"}, "refresh_each_request must be True, False or None"),
+        ({"max_age": 10**12}, "; None means a browser-session cookie"),
+        ({"idle_timeout": 10**12}, "; None means no expiry"),
+        # None would leave a remembered session's cookie no lifetime at all (it was 1 s)
+        ({"permanent_lifetime": None}, "permanent_lifetime must be a duration"),
+    ],
+)
+def test_duration_and_flag_options_say_what_none_means(options: dict[str, Any], said: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        SessionConfig.build(secret_key="k" * 40, **options)
+    assert said in str(refused.value)
+
+
 def test_secret_never_shows_in_repr() -> None:
     assert "hunter2" not in repr(CookieSigner("hunter2"))
     assert "hunter2" not in repr(SessionConfig.build(secret_key="hunter2"))

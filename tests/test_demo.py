@@ -66,3 +66,19 @@ def test_the_demo_command_starts_and_prints_its_url() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_demo_on_a_port_in_use_says_so_and_prints_no_url() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "demo.py")],
+            env={"PORT": str(port), "PATH": ""},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0 and "http://" not in done.stdout
+    assert f"port {port} cannot be used" in done.stderr and f"PORT={port + 1}" in done.stderr

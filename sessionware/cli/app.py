@@ -384,7 +384,24 @@ def _revoked(user: str, count: int, as_json: bool) -> None:
         output.message(f"revoked {count} session{'s' if count != 1 else ''} of {visible(user)}")
 
 
-@sessions.command(context_settings={"ignore_unknown_options": True})  # "-5m": a duration
+class _DurationCommand(click.Command):
+    """``ttl``: an unknown option of a dash and a digit (``-5m``) reaches the duration
+    parser, which says what a duration is; any other is refused as click refuses an
+    unknown option (``No such option``), not taken for the session id."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        known = {name for param in self.get_params(ctx) for name in param.opts}
+        known |= {name for param in self.get_params(ctx) for name in param.secondary_opts}
+        for arg in args:
+            if arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            if arg.startswith("-") and not arg[1:2].isdigit() and name not in known:
+                raise click.NoSuchOption(name, ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
+@sessions.command(cls=_DurationCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("session_id")
 @click.argument("duration", metavar="DURATION|unlimited")
 @actor_option

@@ -774,10 +774,14 @@ class RedisStore:
         )
 
     def _unavailable(self, error: Exception) -> StoreUnavailable:
-        return StoreUnavailable(
+        advice, misconfigured = _next_step(error, sentinel=self._watch is not None)
+        told = str(error).rstrip(".")
+        failure = StoreUnavailable(
             f"the Redis session store at {self._where} failed: {type(error).__name__}: "
-            f"{str(error).rstrip('.')}. {_next_step(error)}"
+            f"{told}{'' if told.endswith(('?', '!')) else '.'} {advice}"
         )
+        failure.misconfigured = misconfigured
+        return failure
 
 
 CLUSTER_SCHEME = "redis+cluster://"  # a cluster node's URL, as the command and Flask take it
@@ -794,40 +798,48 @@ _FAILURES = (
 )
 
 
-def _next_step(error: Exception) -> str:
-    """What to check after ``error``: the URL's credentials when Redis refused them or
-    wanted some (redis-py says so as a ResponseError when the first command was long),
-    else the server and the timeout. (The URL is never shown: it may hold a password.)"""
+def _next_step(error: Exception, *, sentinel: bool = False) -> tuple[str, bool]:
+    """What to check after ``error``, and whether the fault is the configuration's (the
+    server answered: a password it refused or wanted, a database it does not have),
+    not an outage: the URL's credentials when Redis refused them or wanted some
+    (redis-py says so as a ResponseError when the first command was long), else the
+    server and the timeout. ``sentinel``: the store finds its primary through
+    Sentinels, whose URL form the advice then names. (The URL is never shown: it may
+    hold a password.)"""
+    url = "redis+sentinel://" if sentinel else "redis://"
+    where = "/service" if sentinel else "/db"
     if "without any password configured" in str(error):  # AUTH to a server with none
         return (
-            "The server has no password: remove it from the store's URL "
-            "(redis://host:port/db), or set one on the server (requirepass)"
-        )
+            f"The server has no password: remove it from the store's URL "
+            f"({url}host:port{where}), or set one on the server (requirepass)"
+        ), True
     if isinstance(error, redis.AuthenticationError) or unauthenticated(str(error)):
         return (
-            "Put the server's password in the store's URL: redis://:PASSWORD@host:port/db "
-            "(redis://USER:PASSWORD@host:port/db for an ACL user)"
-        )
+            f"Put the server's password in the store's URL: {url}:PASSWORD@host:port{where} "
+            f"({url}USER:PASSWORD@host:port{where} for an ACL user"
+            + ("; from_sentinel takes password=" if sentinel else "")
+            + ")"
+        ), True
     if "DB index is out of range" in str(error):
         return (
             "The store URL's database number (redis://host:port/DB) is one this server "
             "does not have: its databases setting allows 0 to 15 unless changed"
-        )
+        ), True
     if "NOREPLICAS" in str(error):
         return (
             "The server refuses writes while it has fewer good replicas than its "
             "min-replicas-to-write asks (a replica down or lagging, or a failover under "
             "way): bring a replica back, or lower that setting"
-        )
+        ), False
     if isinstance(error, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)):
         return (  # (redis-py's "TTL exhausted": redirected until it gave up)
             "A Redis Cluster slot was moving between nodes (resharding, or a failover): "
             "the request may be sent again once the move is over"
-        )
+        ), False
     return (
         "Check that the server is running and reachable from here, and that its socket "
         "timeout suits it"
-    )
+    ), False
 
 
 _REFRESH_CONNECTIONS = 4  # a node's connections beyond max_connections: see _QueuedCluster

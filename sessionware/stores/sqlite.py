@@ -79,6 +79,12 @@ class SQLiteStore(SQLStore):
                 "create it, or give a path in a folder that exists; the database file itself "
                 "is created on first use"
             )
+        if not str(path).startswith("file:") and Path(path).is_dir():
+            raise ConfigurationError(
+                f"SQLiteStore's path {str(path)!r} is a folder: give the path of the database "
+                f"file in it (such as {str(Path(path) / 'sessions.db')!r}), which is created on "
+                "first use"
+            )
         if synchronous not in _SYNCHRONOUS:
             raise ConfigurationError(
                 f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, got {synchronous!r}"

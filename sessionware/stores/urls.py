@@ -104,16 +104,23 @@ def scrubbed(text: str, url: str) -> str:
     hides in ``url`` replaced by ``***``, wherever the message repeats them: the
     password, and the pieces of it between a ``/``, ``?``, ``#`` or ``@`` (where a
     client library that misreads it as host, port or path cuts it, then shows a
-    piece) of :data:`MIN_PIECE` characters or more."""
+    piece) of :data:`MIN_PIECE` characters or more. One shorter than
+    :data:`WHOLE_BELOW` is replaced only where it stands alone, not inside a longer
+    run of letters and digits: a password ``e`` must not turn every ``e`` of the
+    message into ``***``."""
     password = _userinfo(_CREDENTIAL_PARAM.sub(r"\1***", url))[1].partition(":")[2]
     pieces = [p for p in re.split(r"[/?#@]", password) if len(p) >= MIN_PIECE]
     secrets = [password, *pieces, *_credential_values(url)]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, "***")
+        if len(secret) >= WHOLE_BELOW:
+            text = text.replace(secret, "***")
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
     return text
 
 
 MIN_PIECE = 3  # shorter pieces of a password are not scrubbed: they would garble messages
+WHOLE_BELOW = 8  # shorter secrets are scrubbed where they stand alone (see scrubbed)
 
 
 def _userinfo(url: str) -> tuple[str, str, str]:

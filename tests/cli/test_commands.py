@@ -301,6 +301,9 @@ def test_ttl_takes_durations_and_unlimited(
         assert "invalid duration" in failed(
             run("sessions", "ttl", ids[0], bad, prefix=redis_prefix), 2
         )
+    for typo in (["--acter", "kim", ids[0], "1h"], [ids[0], "1h", "--jsn"]):  # not the id
+        told = failed(run("sessions", "ttl", *typo, prefix=redis_prefix), 2)
+        assert f"No such option '{typo[0] if typo[0] != ids[0] else typo[2]}'" in told
     failed(run("sessions", "ttl", "f" * 32, "1h", prefix=redis_prefix), 1)
     # --json: the session as `show --json` gives it now
     before = time.time()
@@ -384,6 +387,19 @@ def test_an_unreachable_store_exits_3_with_the_password_masked(redis_prefix: str
     err = failed(result, 3)
     assert "redis://:***@127.0.0.1:1/0" in err
     assert "hunter2" not in err + result.stdout
+
+
+def test_a_password_redis_refuses_is_a_configuration_error_told_unmangled(
+    redis_prefix: str,
+) -> None:
+    """The test server has no password: AUTH is refused, which is the URL's fault (exit
+    2, as PostgreSQL's refused login), and the one-letter password is masked where the
+    message repeats it, not in every word holding its letter."""
+    host = REDIS_URL.split("://", 1)[1]
+    err = failed(run("sessions", "list", store=f"redis://:e@{host}", prefix=redis_prefix), 2)
+    assert "store refused (redis://:***@" in err
+    assert "AUTH <password> called without any password configured" in err
+    assert "configuration is correct? The server has no password: remove it from" in err
 
 
 @pytest.mark.parametrize(

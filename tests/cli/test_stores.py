@@ -125,6 +125,18 @@ def test_scrubbed_hides_the_pieces_of_a_password_a_client_library_misread() -> N
     assert scrubbed("port 'ab', host 'h'", "redis://:ab/cdef@h/0") == "port 'ab', host 'h'"
 
 
+def test_a_short_password_is_scrubbed_where_it_stands_alone_not_inside_words() -> None:
+    told = "AUTH <e> called without any password configured for the default user"
+    assert scrubbed(told, "redis://:e@127.0.0.1:6379/0") == (
+        "AUTH <***> called without any password configured for the default user"
+    )
+    said = "password authentication failed for user postgres; pw: pass1"
+    assert scrubbed(said, "postgresql://postgres:pass1@h/db") == (
+        "password authentication failed for user postgres; pw: ***"
+    )
+    assert scrubbed("a=s3cr3tPW9;", "redis://:s3cr3tPW9@h/0") == "a=***;"  # (long: anywhere)
+
+
 @pytest.mark.redis
 def test_redis_urls_open_a_redis_store_with_the_prefix(redis_prefix: str) -> None:
     store = open_store(REDIS_URL, redis_prefix)

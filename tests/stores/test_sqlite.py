@@ -376,6 +376,7 @@ async def test_an_async_call_waiting_on_a_lock_leaves_the_event_loop_free(
             {"path": "no-such-folder-here/sessions.db"},
             "folder 'no-such-folder-here' does not exist",
         ),
+        ({"path": "."}, "path '.' is a folder: give the path of the database file in it"),
         ({"prefix": "bad-prefix"}, "prefix"),
         ({"prefix": "x; DROP TABLE y"}, "prefix"),
         ({"synchronous": "SOMETIMES"}, "synchronous"),
