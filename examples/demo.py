@@ -189,6 +189,6 @@ if __name__ == "__main__":
             f"sessionware demo: port {port} cannot be used ({error.strerror}): "
             f"choose another, PORT={port + 1} make demo"
         ) from None
-    print(f"sessionware demo: http://localhost:{port}/", flush=True)
-    print(f"session console: http://localhost:{port}/admin/sessions/", flush=True)
+    print(f"sessionware demo: http://127.0.0.1:{port}/", flush=True)  # (what it bound)
+    print(f"session console: http://127.0.0.1:{port}/admin/sessions/", flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])

@@ -265,8 +265,11 @@ class SessionMiddleware:
             socket = _Socket(send)
             try:
                 await self.app(scope, receive, socket.send)
-            except StoreUnavailable as error:  # a load() in the handler (autoload=False)
-                status = load_failure(error)
+            except Exception as error:  # a load() in the handler (autoload=False)
+                failure = _store_failure(error)
+                if failure is None:
+                    raise
+                status = load_failure(failure)
                 if not socket.accepted:
                     await _refuse(scope, send, status)  # the handshake's 503, as autoload's
                 elif not socket.closed:
@@ -317,6 +320,19 @@ _INIT_OPTIONS = frozenset(inspect.signature(SessionMiddleware.__init__).paramete
     "self",
     "app",
 }
+
+
+def _store_failure(error: BaseException) -> StoreUnavailable | None:
+    """``error`` when it is a StoreUnavailable, or the first of an exception group that
+    holds nothing else (a handler's task group: a reader and a writer task)."""
+    if isinstance(error, StoreUnavailable):
+        return error
+    inner = getattr(error, "exceptions", None)  # (BaseExceptionGroup, or its backport)
+    if isinstance(inner, tuple) and inner:
+        found = [_store_failure(each) for each in inner]
+        if all(found):
+            return found[0]
+    return None
 
 
 class _Socket:

@@ -97,6 +97,7 @@ def seconds(value: Duration | None, name: str) -> float | None:
         raise ConfigurationError(
             f"{name} must be positive seconds up to 100 years, got {value!r}"
             + (f"; None means {_NONE_MEANS.get(name, 'no expiry')}" if result > 0 else "")
+            * (name != "permanent_lifetime")  # (it takes no None)
         )
     return result
 

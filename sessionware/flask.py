@@ -348,7 +348,7 @@ class Sessionware:
         check_option_names(self._options, init_option_names(Sessionware.__init__))
         explicit: dict[str, Any] = {**_config_options(app.config), **self._options}
         flask_own = _flask_options(app)
-        file_options = _file_options(app.config, app.root_path)  # the file, the environment
+        file_options = _file_options(app.config)  # the file and the environment
         from .config import environment_options
 
         environment = environment_options()  # above Flask's settings, below SESSIONWARE_*
@@ -579,16 +579,21 @@ def _check_other_extension(app: flask.Flask, *, has_store: bool) -> None:
     )
 
 
-def _file_options(config: Mapping[str, Any], root_path: str) -> dict[str, Any]:
+def _file_options(config: Any) -> dict[str, Any]:
     """What the config file and the ``SESSIONWARE_*`` environment variables set: the file
-    is ``app.config["SESSIONWARE_CONFIG"]`` (a relative path is the app's
-    ``root_path``'s, as Flask's ``config.from_file`` reads one), else the one the
-    environment's ``SESSIONWARE_CONFIG`` names (relative: the current directory's),
-    else none."""
+    is ``app.config["SESSIONWARE_CONFIG"]``, else the one the environment's
+    ``SESSIONWARE_CONFIG`` names (relative: to the current directory), else none. A
+    relative ``app.config`` path is read where Flask's ``config.from_file`` reads one
+    (``config.root_path``: the app's folder, or its instance folder with
+    ``instance_relative_config``), or else from the current directory, where earlier
+    releases read it."""
     from .config import load
 
     path = config.get(CONFIG_PREFIX + "CONFIG") or None
-    return load(None if path is None else os.path.join(root_path, path))
+    if path is not None and not os.path.isabs(path):
+        beside = os.path.join(getattr(config, "root_path", ""), path)
+        path = beside if os.path.exists(beside) or not os.path.exists(path) else path
+    return load(path)
 
 
 def _config_options(config: Mapping[str, Any]) -> dict[str, Any]:

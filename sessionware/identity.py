@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping
@@ -14,6 +15,8 @@ from .codec import decimal_fits
 from .errors import ConfigurationError
 
 _NOT_USERS = (bool, dict, list, set, tuple, bytes)  # values that name no user
+_FLAGS_SAID: set[tuple[str, ...]] = set()  # user paths found holding a bool, warned once
+logger = logging.getLogger("sessionware")
 _SELECTOR = re.compile(r"\$Session((?:\{[^{}]+\})+)")
 
 
@@ -50,6 +53,16 @@ class UserPath:
                 return None
             value = value[key]
         if value is None or value == "" or isinstance(value, _NOT_USERS):
+            if isinstance(value, bool) and self.keys not in _FLAGS_SAID:
+                _FLAGS_SAID.add(self.keys)
+                logger.warning(
+                    "sessionware: the user key %s holds %r, a flag, which names no user: "
+                    "sessions are filed under no user, and a sign-in is not seen "
+                    "(rotate_on_login gives no new id): point user_key at the user's id, "
+                    "or call session.regenerate() at sign-in (said once per process)",
+                    ".".join(self.keys),
+                    value,
+                )
             return None
         return user_text(value)
 

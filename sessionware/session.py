@@ -119,6 +119,7 @@ class Session(dict[str, Any]):
         "_raw",
         "_regenerate",
         "_remembered_cookie",
+        "_replaced",
         "_resign",
         "_sealed",
         "_signed_at",
@@ -143,6 +144,7 @@ class Session(dict[str, Any]):
         self._id: str | None = None  # public id of the stored record behind the token
         self._meta: Meta | None = None
         self._raw: dict[str, bytes] = {}  # encodings as loaded, to detect changes
+        self._replaced: set[str] = set()  # loaded keys deleted or given another object since
         self._sizes: dict[str, int] = {}
         self._size = 0
         self._loaded_size = 0  # a record loaded over the cap may shrink, never grow
@@ -401,7 +403,13 @@ class Session(dict[str, Any]):
             if not self._pending_load:
                 self._unloaded = False  # no record to load: the session is simply new
             elif codec.check_key(key) not in self._blind_skip:
-                self._set_blind(key, value)
+                try:
+                    self._set_blind(key, value)
+                except SessionwareError:
+                    if self._blind.get(key, (None,))[0] is value:  # changed in place
+                        del self._blind[key]  # (the stored value, unread, stays)
+                        _warn_undone(key, "left as stored (this request does not write it)")
+                    raise
                 return
         self._ensure_loaded()
         self._warn_if_sealed(key)
@@ -427,6 +435,8 @@ class Session(dict[str, Any]):
             if isinstance(key, str) and dict.get(self, key, _NO_DEFAULT) is value:
                 self._undo_in_place(key)
             raise
+        if key in self._raw and dict.get(self, key, _NO_DEFAULT) is not value:
+            self._replaced.add(key)  # (its stored value is no longer what it holds)
         dict.__setitem__(self, key, value)
         self._sizes[key] = size
         self._size = total
@@ -439,8 +449,9 @@ class Session(dict[str, Any]):
         into what cannot be stored (``cart = s["cart"]; cart.append(x); s["cart"] =
         cart``). Left so, it would fail the request's save too, after a handler that
         caught the error; so the key goes back to its value as loaded, or, when this
-        request set it, goes. Logged, as a change is lost."""
-        raw = self._raw.get(key)
+        request set it (or replaced the loaded value, or ended the session), goes.
+        Logged, as a change is lost."""
+        raw = None if self._cleared or key in self._replaced else self._raw.get(key)
         self._size -= self._sizes.pop(key, 0)
         self._touched.discard(key)
         self._fresh.pop(key, None)
@@ -450,17 +461,15 @@ class Session(dict[str, Any]):
             self._size += size
         else:
             dict.__delitem__(self, key)
-        logger.warning(
-            "sessionware: the value of %r was changed in place into one that was refused; "
-            "the key is %s, so that the session can still be saved",
-            key,
-            "back to its stored value" if raw is not None else "removed (this request set it)",
+        _warn_undone(
+            key, "back to its stored value" if raw is not None else "removed (this request set it)"
         )
 
     def __delitem__(self, key: str) -> None:
         self._ensure_loaded()
         self._warn_if_sealed(key)
         dict.__delitem__(self, key)
+        self._replaced.add(key)
         self._size -= self._sizes.pop(key, 0)
         self._touched.discard(key)
         self._fresh.pop(key, None)
@@ -872,3 +881,13 @@ class Session(dict[str, Any]):
         """The whole payload, encoded (for a new or rotated record)."""
         touched = self._encode_touched()
         return {key: touched.get(key) or self._raw[key] for key in dict.__iter__(self)}
+
+
+def _warn_undone(key: str, now: str) -> None:
+    """Say that a refused assignment of a value changed in place left ``key`` ``now``."""
+    logger.warning(
+        "sessionware: the value of %r was changed in place into one that was refused; "
+        "the key is %s, so that the session can still be saved",
+        key,
+        now,
+    )

@@ -293,6 +293,7 @@ class _Body:
     def close(self) -> None:
         self._chunks.close()
         if not self._started:
+            self._started = True  # (a second close has nothing left to do)
             exchange = self._exchange
             _close(self._app_body)
             if not exchange.committed and not untouched(exchange.session):

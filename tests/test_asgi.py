@@ -285,7 +285,17 @@ def _lazy_socket_app(store: Any) -> Starlette:
         await websocket.accept()
         await websocket.session.load()
 
-    app = Starlette(routes=[WebSocketRoute("/before", before), WebSocketRoute("/after", after)])
+    async def grouped(websocket: WebSocket) -> None:  # (a reader and a writer, say)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(websocket.session.load)
+
+    app = Starlette(
+        routes=[
+            WebSocketRoute("/before", before),
+            WebSocketRoute("/after", after),
+            WebSocketRoute("/grouped", grouped),
+        ]
+    )
     app.add_middleware(SessionMiddleware, secret_key="k", store=store, autoload=False)
     return app
 
@@ -301,6 +311,7 @@ def test_a_store_failure_a_websocket_handler_leaves_uncaught_is_a_503_or_a_close
 
     try:
         before = _handshake(app, "/before", cookie, extension)
+        assert _handshake(app, "/grouped", cookie, extension) == before
         if extension:
             assert [m["type"] for m in before] == [
                 "websocket.http.response.start",

@@ -53,7 +53,7 @@ def test_the_demo_command_starts_and_prints_its_url() -> None:
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert line.strip() == f"sessionware demo: http://localhost:{port}/"
+        assert line.strip() == f"sessionware demo: http://127.0.0.1:{port}/"
         for _ in range(50):
             try:
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()

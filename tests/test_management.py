@@ -1123,10 +1123,14 @@ def test_a_ttl_in_the_audit_log_reads_right(ttl: int, said: str) -> None:
     assert ttl_record("ops", "s1", ttl, 0.0).reason == said
 
 
-def test_a_bool_flag_named_by_user_key_files_no_user() -> None:
+def test_a_bool_flag_named_by_user_key_files_no_user(caplog: pytest.LogCaptureFixture) -> None:
     """``user_key="logged_in"`` on a flag: True would file every signed-in session under
     one user "True", whose "log out everywhere" ends them all; a bool names no user."""
+    from sessionware import identity
+
     from .shells import shell_client
+
+    identity._FLAGS_SAID.discard(("logged_in",))  # (said once per process)
 
     def handler(session: Any, path: str, params: dict[str, str]) -> Any:
         session["logged_in"] = True
@@ -1142,3 +1146,5 @@ def test_a_bool_flag_named_by_user_key_files_no_user() -> None:
             ids.append(client.get("/", params={"name": name}).json()["id"])
     assert [manager.get(i).user for i in ids] == [None, None]  # type: ignore[union-attr]
     assert manager.list(user="True").total_items == 0
+    said = [r.message for r in caplog.records if "a flag, which names no user" in r.message]
+    assert len(said) == 1 and "session.regenerate() at sign-in" in said[0]  # once

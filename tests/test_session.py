@@ -184,6 +184,38 @@ def test_a_refused_value_changed_in_place_does_not_fail_the_save_too(
     assert "back to its stored value" in caplog.text and "removed" in caplog.text
 
 
+def test_a_refused_value_never_brings_back_what_the_request_removed() -> None:
+    """After a logout, a deletion or a replacement of a loaded key, a refused in-place
+    change removes the key: the stored value it had is gone for this request."""
+    for end in ("clear", "del", "replace"):
+        session = loaded(roles=["admin"], other=1)
+        if end == "clear":
+            session.clear()
+        elif end == "del":
+            del session["roles"]
+        roles: list[object] = []
+        session["roles"] = roles
+        roles.append(object())
+        with pytest.raises(TypeError):
+            session["roles"] = roles
+        assert "roles" not in session, end
+
+
+def test_a_refused_blind_write_changed_in_place_is_left_unwritten() -> None:
+    """A key set without loading (a blind write), then changed in place into what is
+    refused: the request does not write it, and the rest is still saved."""
+    session = Session()
+    session._id = "id1"
+    session._pending_load = session._blind_ok = True
+    session["note"] = "kept"
+    cart: list[object] = []
+    session["cart"] = cart
+    cart.append(object())
+    with pytest.raises(TypeError):
+        session["cart"] = cart
+    assert session._blind_encoded() == {"note": encode("note", "kept")}
+
+
 def test_corrupt_stored_value_means_a_fresh_session(caplog: pytest.LogCaptureFixture) -> None:
     session = Session()
     session._id = "id1"

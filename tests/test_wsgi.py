@@ -211,7 +211,9 @@ def test_a_body_closed_before_it_is_read_closes_the_apps_and_says_the_change_was
     body = middleware(app, store=store)({"PATH_INFO": "/"}, lambda *args: None)
     with caplog.at_level("WARNING", logger="sessionware"):
         body.close()  # type: ignore[attr-defined]
+        body.close()  # type: ignore[attr-defined]  # (a second close does nothing more)
     assert closed == [True]
+    assert caplog.text.count("changes were not saved") == 1
     assert store.names() == []
     assert "closed the response before sending any of it" in caplog.text
     assert "changes were not saved" in caplog.text

@@ -7,6 +7,7 @@ store URL, missing extra), 3 the store is unreachable.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import getpass
 import itertools
 import json
@@ -390,14 +391,19 @@ class _DurationCommand(click.Command):
     unknown option (``No such option``), not taken for the session id."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        known = {name for param in self.get_params(ctx) for name in param.opts}
-        known |= {name for param in self.get_params(ctx) for name in param.secondary_opts}
-        for arg in args:
+        options = [p for p in self.get_params(ctx) if isinstance(p, click.Option)]
+        known = {name for p in options for name in (*p.opts, *p.secondary_opts)}
+        taking = {name for p in options if not p.is_flag and not p.count for name in p.opts}
+        words = iter(args)
+        for arg in words:
             if arg == "--":
                 break
             name = arg.split("=", 1)[0]
-            if arg.startswith("-") and not arg[1:2].isdigit() and name not in known:
-                raise click.NoSuchOption(name, ctx=ctx)
+            if arg in taking:
+                next(words, None)  # its value, whatever it looks like (--actor -ops)
+            elif arg.startswith("-") and not arg[1:2].isdigit() and name not in known:
+                near = difflib.get_close_matches(name, sorted(known))
+                raise click.NoSuchOption(name, possibilities=near, ctx=ctx)
         return super().parse_args(ctx, args)
 
 

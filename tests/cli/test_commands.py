@@ -304,6 +304,11 @@ def test_ttl_takes_durations_and_unlimited(
     for typo in (["--acter", "kim", ids[0], "1h"], [ids[0], "1h", "--jsn"]):  # not the id
         told = failed(run("sessions", "ttl", *typo, prefix=redis_prefix), 2)
         assert f"No such option '{typo[0] if typo[0] != ids[0] else typo[2]}'" in told
+    assert "Did you mean --actor?" in told or "Did you mean '--actor'?" in failed(
+        run("sessions", "ttl", "--acter", "kim", ids[0], "1h", prefix=redis_prefix), 2
+    )
+    ok(run("sessions", "ttl", ids[0], "1h", "--actor", "-ops", prefix=redis_prefix))  # a value
+    assert manager.audit_log(limit=1)[0].actor == "-ops"
     failed(run("sessions", "ttl", "f" * 32, "1h", prefix=redis_prefix), 1)
     # --json: the session as `show --json` gives it now
     before = time.time()
