@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -750,3 +751,131 @@ def test_no_stale_hit_for_long_while_the_invalidation_connection_stalls(
             listener.close()
             cached.close()
             other.close()
+
+
+def test_a_message_cut_anywhere_is_no_message_yet() -> None:
+    """Wherever the bytes stop, between two of its items too (where hiredis holds the
+    reply half built and says it has no data), part of a message is no message: the
+    inbox says so, and applies it once whole."""
+    message = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*2\r\n"
+    message += b"$9\r\nP{s2}:abc\r\n$6\r\nP{s1}:\r\n"
+    whole = [b"message", b"__redis__:invalidate", [b"P{s2}:abc", b"P{s1}:"]]
+    for cut in range(1, len(message)):
+        ours, server = socket.socketpair()
+        tracker, tracker_peer = socket.socketpair()
+        inbox = _Inbox(SimpleNamespace(_sock=ours), SimpleNamespace(_sock=tracker))
+        try:
+            server.sendall(message[:cut])
+            assert inbox.received() == [] and inbox.partial(), cut
+            server.sendall(message[cut:] + b"*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+            assert inbox.received() == [whole, [b"pong", b""]], cut
+            assert not inbox.partial(), cut
+        finally:
+            inbox.close()
+            for end in (ours, server, tracker, tracker_peer):
+                end.close()
+
+
+def test_a_revoke_held_back_behind_a_backlog_is_never_read_stale(
+    redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listener kept from reading (a busy process) while other workers write: the
+    socket's queue fills, and Redis holds back news it cannot send, a revocation's
+    too, which it then acknowledges to the operator. A read then finds the long
+    queue and reads from Redis; hits come back once the listener has caught up."""
+    import threading
+
+    from .test_redis_wire import server
+
+    with server() as port:
+        url = f"redis://127.0.0.1:{port}/0"
+        with monkeypatch.context() as patch:  # a lock this thread can take again: it
+            patch.setattr(threading, "Lock", threading.RLock)  # holds the listener off
+            cached = RedisStore.from_url(url, prefix=redis_prefix, client_cache=True)
+        other = RedisStore.from_url(url, prefix=redis_prefix)
+        writer = redis.Redis(port=port)
+        try:
+            cache = cached.cache
+            assert cache is not None and cache.wait_ready(5)
+            other.create("s1", {"k": b"v"}, _meta(time.time(), idle=6000))
+            for _ in range(3):  # (the first load's index writes: news to apply first)
+                cached.load("s1", now=time.time(), idle_seconds=6000)
+                time.sleep(0.2)
+            hits = cache.hits
+            assert cached.load("s1", now=time.time(), idle_seconds=6000) is not None
+            assert cache.hits == hits + 1  # served from the cache
+            with cache._lock:  # the listener cannot read meanwhile
+                for batch in range(40):  # other workers' writes: ~12 MB of news
+                    pipe = writer.pipeline(transaction=False)
+                    for i in range(2500):
+                        pipe.set(f"{redis_prefix}{{w{batch}x{i}}}:{'d' * 80}", b"x")
+                    pipe.execute()
+                assert SessionManager(other).revoke("s1", actor="ops")  # acknowledged
+                pid = int(writer.info("server")["process_id"])
+                os.kill(pid, signal.SIGSTOP)  # what it holds stays held while we look
+                resume = threading.Timer(1.0, os.kill, (pid, signal.SIGCONT))
+                resume.start()
+                try:
+                    assert cached.load("s1", now=time.time(), idle_seconds=6000) is None
+                finally:
+                    resume.cancel()
+                    os.kill(pid, signal.SIGCONT)
+            deadline = time.monotonic() + 30
+            while cache._catch_up is not None and time.monotonic() < deadline:
+                time.sleep(0.05)  # the listener reads the backlog and its PONG comes back
+            assert cache._catch_up is None
+            other.create("s2", {"k": b"v"}, _meta(time.time(), idle=6000))
+            for _ in range(3):
+                cached.load("s2", now=time.time(), idle_seconds=6000)
+                time.sleep(0.2)
+            hits = cache.hits
+            assert cached.load("s2", now=time.time(), idle_seconds=6000) is not None
+            assert cache.hits == hits + 1  # serving again
+        finally:
+            writer.close()
+            cached.close()
+            other.close()
+
+
+def test_a_long_queue_of_news_serves_nothing_until_a_ping_comes_back(
+    stores: tuple[RedisStore, RedisStore], redis_prefix: str
+) -> None:
+    """Whole messages, none naming the session, but a queue long enough that Redis may
+    be holding more it could not send: a request reads none of it and is not served
+    from the cache, until the PONG of a PING sent after that has come back (Redis
+    sends it after all it held)."""
+    cached, other = stores
+    other.create("s1", {"k": b"v"}, _meta(time.time()))
+    cache = cached.cache
+    assert cache is not None
+    _load(cached, "s1")
+    ours, server = socket.socketpair()
+    tracker, tracker_peer = socket.socketpair()
+    fake = _Inbox(SimpleNamespace(_sock=ours), SimpleNamespace(_sock=tracker))
+    with cache._lock:
+        live, cache._inbox = cache._inbox, fake  # (the listener now sees the fake one)
+    try:
+        counted = Counted(cached)
+        assert _load(cached, "s1").data == {"k": b"v"} and counted.calls == 0  # a hit
+        news = b""
+        for i in range(400):  # other sessions' changes: ~20 KB
+            key = f"{redis_prefix}{{other{i}}}:{'d' * 8}".encode()
+            news += b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n"
+            news += b"$%d\r\n%s\r\n" % (len(key), key)
+        server.sendall(news)
+        assert _load(cached, "s1").data == {"k": b"v"} and counted.calls == 1  # from Redis
+        with cache._lock:  # (the listener reads the backlog, and sends its PING)
+            assert cache._catch_up is not None and cache._pongs < cache._catch_up
+            fake.received(1 << 20, reading=True)
+            owed = cache._catch_up - cache._pongs
+        assert _load(cached, "s1") is not None and counted.calls == 2  # no PONG yet
+        server.sendall(b"*2\r\n$4\r\npong\r\n$0\r\n\r\n" * owed)  # (sent to our fake)
+        _load(cached, "s1")
+        _load(cached, "s1")
+        assert counted.calls <= 3 and cache._catch_up is None  # served again
+    finally:
+        with cache._lock:
+            cache._inbox = live
+        fake.close()
+        for end in (ours, server, tracker, tracker_peer):
+            end.close()
