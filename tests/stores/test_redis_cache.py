@@ -682,6 +682,20 @@ def test_a_save_acknowledged_elsewhere_is_never_read_stale(redis_prefix: str, ke
         other.close()
 
 
+def _served_from_the_cache(cached: RedisStore, other: RedisStore, session_id: str) -> None:
+    """Create ``session_id`` through ``other`` and load it through ``cached`` until a
+    load is a hit (the first load's index writes are news to apply first)."""
+    cache = cached.cache
+    assert cache is not None and cache.wait_ready(5)
+    other.create(session_id, {"k": b"v"}, _meta(time.time(), idle=6000))
+    for _ in range(3):
+        cached.load(session_id, now=time.time(), idle_seconds=6000)
+        time.sleep(0.2)
+    hits = cache.hits
+    assert cached.load(session_id, now=time.time(), idle_seconds=6000) is not None
+    assert cache.hits == hits + 1  # served from the cache
+
+
 def test_no_stale_hit_for_long_while_the_invalidation_connection_stalls(
     redis_prefix: str,
 ) -> None:
@@ -730,14 +744,8 @@ def test_no_stale_hit_for_long_while_the_invalidation_connection_stalls(
         other = RedisStore.from_url(direct, prefix=redis_prefix)
         try:
             cache = cached.cache
-            assert cache is not None and cache.wait_ready(5)
-            other.create("s1", {"k": b"v"}, _meta(time.time(), idle=6000))
-            for _ in range(3):  # (the first load's index writes: news to apply first)
-                cached.load("s1", now=time.time(), idle_seconds=6000)
-                time.sleep(0.3)
-            hits = cache.hits
-            assert cached.load("s1", now=time.time(), idle_seconds=6000) is not None
-            assert cache.hits == hits + 1  # served from the cache
+            assert cache is not None
+            _served_from_the_cache(cached, other, "s1")
             stall.set()
             subprocess.run(
                 [sys.executable, "-m", "sessionware", "--store", direct, "--prefix",
@@ -796,14 +804,8 @@ def test_a_revoke_held_back_behind_a_backlog_is_never_read_stale(
         writer = redis.Redis(port=port)
         try:
             cache = cached.cache
-            assert cache is not None and cache.wait_ready(5)
-            other.create("s1", {"k": b"v"}, _meta(time.time(), idle=6000))
-            for _ in range(3):  # (the first load's index writes: news to apply first)
-                cached.load("s1", now=time.time(), idle_seconds=6000)
-                time.sleep(0.2)
-            hits = cache.hits
-            assert cached.load("s1", now=time.time(), idle_seconds=6000) is not None
-            assert cache.hits == hits + 1  # served from the cache
+            assert cache is not None
+            _served_from_the_cache(cached, other, "s1")
             with cache._lock:  # the listener cannot read meanwhile
                 for batch in range(40):  # other workers' writes: ~12 MB of news
                     pipe = writer.pipeline(transaction=False)
@@ -824,13 +826,7 @@ def test_a_revoke_held_back_behind_a_backlog_is_never_read_stale(
             while cache._catch_up is not None and time.monotonic() < deadline:
                 time.sleep(0.05)  # the listener reads the backlog and its PONG comes back
             assert cache._catch_up is None
-            other.create("s2", {"k": b"v"}, _meta(time.time(), idle=6000))
-            for _ in range(3):
-                cached.load("s2", now=time.time(), idle_seconds=6000)
-                time.sleep(0.2)
-            hits = cache.hits
-            assert cached.load("s2", now=time.time(), idle_seconds=6000) is not None
-            assert cache.hits == hits + 1  # serving again
+            _served_from_the_cache(cached, other, "s2")  # serving again
         finally:
             writer.close()
             cached.close()
