@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import fcntl
 import logging
 import os
 import secrets
@@ -84,7 +83,6 @@ import socket
 import ssl
 import struct
 import sys
-import termios
 import threading
 import time
 import weakref
@@ -584,6 +582,9 @@ class _Inbox:
         """Whether the socket's queue is long enough that Redis may be holding news
         back: :data:`_BEHIND_BYTES` waiting, or (Linux) the kernel's memory for them at
         half the socket's buffer, or a segment it dropped since the last look."""
+        import fcntl  # (POSIX, as select.poll: the module still imports elsewhere)
+        import termios
+
         try:
             waiting = int.from_bytes(fcntl.ioctl(self._sock, termios.FIONREAD, b"\0" * 4), "little")
         except (OSError, ValueError):  # (a TLS socket's fd still answers; else: unknown)
