@@ -98,7 +98,7 @@ DEFAULT_MAX_ENTRIES = 10_000
 _RECENT = 4096  # invalidated ids remembered for loads in flight (older: refused)
 _RETRY_SECONDS = 0.5  # between reconnection attempts of the listener
 _PING_SECONDS = 1.0  # how often the listener checks its tracking connection
-_GATHER_SECONDS = 0.001  # the listener, woken by news, lets a burst gather: one wake per burst
+_GATHER_SECONDS = 0.01  # the listener, woken by news, lets a burst gather: one wake per burst
 _REQUEST_BYTES = 65536  # what a request reads of the listener's socket at most (then: a miss)
 _SLICE_BYTES = 262144  # what the listener reads per hold of the lock
 # A queue of news this long (bytes waiting, or the kernel's memory for them half its
