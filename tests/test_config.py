@@ -245,6 +245,16 @@ def test_flask_reads_a_relative_config_path_from_the_apps_root_path(
     app.config["SESSIONWARE_CONFIG"] = "sessionware.toml"
     Sessionware(app)
     assert app.extensions["sessionware"].config.idle_seconds == 7 * 60
+    instance = tmp_path / "instance"  # with instance_relative_config: the instance folder's
+    instance.mkdir()
+    write(instance, "[sessions]\ntimeout_minutes = 9\n")
+    kept = flask.Flask(
+        "config", root_path=str(folder), instance_path=str(instance), instance_relative_config=True
+    )
+    kept.secret_key = "flask-key-" * 4
+    kept.config["SESSIONWARE_CONFIG"] = "sessionware.toml"
+    Sessionware(kept)
+    assert kept.extensions["sessionware"].config.idle_seconds == 9 * 60
     other = flask.Flask("config", root_path=str(tmp_path))
     other.secret_key = "flask-key-" * 4
     other.config["SESSIONWARE_CONFIG"] = "sessionware.toml"

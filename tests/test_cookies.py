@@ -123,12 +123,15 @@ def test_a_flag_that_is_not_a_bool_is_refused(flag: str, value: object) -> None:
         ({"idle_timeout": 10**12}, "; None means no expiry"),
         # None would leave a remembered session's cookie no lifetime at all (it was 1 s)
         ({"permanent_lifetime": None}, "permanent_lifetime must be a duration"),
+        ({"permanent_lifetime": 10**12}, "up to 100 years, got 1000000000000"),  # (no None)
     ],
 )
 def test_duration_and_flag_options_say_what_none_means(options: dict[str, Any], said: str) -> None:
     with pytest.raises(ConfigurationError) as refused:
         SessionConfig.build(secret_key="k" * 40, **options)
     assert said in str(refused.value)
+    if options.get("permanent_lifetime"):  # it takes no None: none offered
+        assert "None means" not in str(refused.value)
 
 
 def test_secret_never_shows_in_repr() -> None:
