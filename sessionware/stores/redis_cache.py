@@ -411,6 +411,8 @@ class ClientCache:
                     if inbox is None:
                         raise ConnectionError(self._lost)
                     more = inbox.more
+                if more:
+                    time.sleep(0.001)  # requests get the GIL and the lock between slices
             with self._lock:
                 catch_up = self._catch_up is not None and self._pings < self._catch_up
                 if catch_up:
