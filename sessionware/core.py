@@ -76,8 +76,9 @@ Duration = dt.timedelta | int | float
 COOKIE_REFRESH_FRACTION = 0.01
 
 
-# what None means for a duration option, where it is not "no expiry"
-_NONE_MEANS = {"max_age": "a browser-session cookie"}
+# what a duration option's range error says None means, where not "no expiry"
+# (permanent_lifetime takes no None: nothing)
+_NONE_MEANS = {"max_age": "; None means a browser-session cookie", "permanent_lifetime": ""}
 
 
 def seconds(value: Duration | None, name: str) -> float | None:
@@ -96,8 +97,7 @@ def seconds(value: Duration | None, name: str) -> float | None:
     if not 0 < result <= MAX_DURATION_SECONDS:  # also refuses NaN
         raise ConfigurationError(
             f"{name} must be positive seconds up to 100 years, got {value!r}"
-            + (f"; None means {_NONE_MEANS.get(name, 'no expiry')}" if result > 0 else "")
-            * (name != "permanent_lifetime")  # (it takes no None)
+            + (_NONE_MEANS.get(name, "; None means no expiry") if result > 0 else "")
         )
     return result
 

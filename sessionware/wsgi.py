@@ -296,7 +296,7 @@ class _Body:
             self._started = True  # (a second close has nothing left to do)
             exchange = self._exchange
             _close(self._app_body)
-            if not exchange.committed and not untouched(exchange.session):
+            if not exchange.committed:  # (an untouched session warns of nothing)
                 config = exchange.sessions.config
                 warn_if_failure_dropped(UNSENT, config, exchange.session, planner(config))
 

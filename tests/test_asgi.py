@@ -137,22 +137,29 @@ def test_a_websocket_is_refused_with_a_503_when_the_store_is_down(extension: boo
     assert body["type"] == "websocket.http.response.body" and b"session store" in body["body"]
 
 
-def test_a_websocket_over_a_real_server_gets_the_503() -> None:
+def _refused_over_a_real_server(app: Any, cookie: str) -> int:
+    """The status uvicorn answers a websocket handshake to ``/ws`` carrying ``cookie``."""
     import websockets.exceptions
     from websockets.sync.client import connect
 
     from .admin.conftest import Server
 
-    app, down, cookie = _down_app()
     server = Server(app)
     try:
         with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
             url = server.url.replace("http://", "ws://") + "/ws"
             with connect(url, additional_headers={"cookie": f"session={cookie}"}):
                 pass
-        assert refused.value.response.status_code == 503
+        return refused.value.response.status_code
     finally:
         server.stop()
+
+
+def test_a_websocket_over_a_real_server_gets_the_503() -> None:
+    app, down, cookie = _down_app()
+    try:
+        assert _refused_over_a_real_server(app, cookie) == 503
+    finally:
         down.close()
 
 
@@ -328,11 +335,7 @@ def test_a_store_failure_a_websocket_handler_leaves_uncaught_is_a_503_or_a_close
 
 
 def test_a_fastapi_session_dependency_on_a_websocket_with_the_store_down_gets_the_503() -> None:
-    import websockets.exceptions
     from fastapi import FastAPI
-    from websockets.sync.client import connect
-
-    from .admin.conftest import Server
 
     _, down, cookie = _down_app()
     api = FastAPI()
@@ -344,13 +347,7 @@ def test_a_fastapi_session_dependency_on_a_websocket_with_the_store_down_gets_th
         await websocket.send_json({"n": session.get("n")})
 
     api.add_middleware(SessionMiddleware, secret_key="k", store=down, autoload=False)
-    server = Server(api)
     try:
-        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-            url = server.url.replace("http://", "ws://") + "/ws"
-            with connect(url, additional_headers={"cookie": f"session={cookie}"}):
-                pass
-        assert refused.value.response.status_code == 503
+        assert _refused_over_a_real_server(api, cookie) == 503
     finally:
-        server.stop()
         down.close()

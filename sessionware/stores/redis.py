@@ -807,23 +807,24 @@ def _next_step(error: Exception, *, sentinel: bool = False) -> tuple[str, bool]:
     Sentinels, whose URL form the advice then names. (The URL is never shown: it may
     hold a password.)"""
     url = "redis+sentinel://" if sentinel else "redis://"
-    where = "/service" if sentinel else ""
+    # the URL's path, and where in it the database number goes
+    where, db = ("/service", "/service/DB") if sentinel else ("/db", "/DB")
     if "without any password configured" in str(error):  # AUTH to a server with none
         return (
             f"The server has no password: remove it from the store's URL "
-            f"({url}host:port{where or '/db'}), or set one on the server (requirepass)"
+            f"({url}host:port{where}), or set one on the server (requirepass)"
         ), True
     if isinstance(error, redis.AuthenticationError) or unauthenticated(str(error)):
         return (
             f"Put the server's password in the store's URL: "
-            f"{url}:PASSWORD@host:port{where or '/db'} "
-            f"({url}USER:PASSWORD@host:port{where or '/db'} for an ACL user"
+            f"{url}:PASSWORD@host:port{where} "
+            f"({url}USER:PASSWORD@host:port{where} for an ACL user"
             + ("; from_sentinel takes password=" if sentinel else "")
             + ")"
         ), True
     if "DB index is out of range" in str(error):
         return (
-            f"The store URL's database number ({url}host:port{where}/DB) is one this server "
+            f"The store URL's database number ({url}host:port{db}) is one this server "
             "does not have: its databases setting allows 0 to 15 unless changed"
         ), True
     if "NOREPLICAS" in str(error):

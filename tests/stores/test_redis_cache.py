@@ -4,6 +4,7 @@ and never a stale one, on the real Redis server and real servers in subprocesses
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import select
@@ -524,6 +525,32 @@ def test_no_stale_read_across_processes(redis_prefix: str, mode: str) -> None:
         assert a.get("/count").json()["count"] is None
 
 
+@contextlib.contextmanager
+def _fake_inbox(cache: Any) -> Iterator[tuple[_Inbox, socket.socket]]:
+    """``cache`` reading its news from a socket pair instead of Redis: the inbox, and
+    the end to write messages to; the listener's own inbox is put back after."""
+    ours, server = socket.socketpair()
+    tracker, tracker_peer = socket.socketpair()
+    fake = _Inbox(SimpleNamespace(_sock=ours), SimpleNamespace(_sock=tracker))
+    with cache._lock:
+        live, cache._inbox = cache._inbox, fake  # (the listener now sees the fake one)
+    try:
+        yield fake, server
+    finally:
+        with cache._lock:
+            cache._inbox = live
+        fake.close()
+        for end in (ours, server, tracker, tracker_peer):
+            end.close()
+
+
+def _invalidation(key: str) -> bytes:
+    """An invalidation message naming ``key``, as Redis writes it (RESP2)."""
+    name = key.encode()
+    head = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n"
+    return head + b"$%d\r\n%s\r\n" % (len(name), name)
+
+
 def test_a_cache_with_half_a_message_waiting_serves_nothing(
     stores: tuple[RedisStore, RedisStore], redis_prefix: str
 ) -> None:
@@ -534,15 +561,9 @@ def test_a_cache_with_half_a_message_waiting_serves_nothing(
     cache = cached.cache
     assert cache is not None
     _load(cached, "s1")
-    ours, server = socket.socketpair()
-    tracker, tracker_peer = socket.socketpair()
-    fake = _Inbox(SimpleNamespace(_sock=ours), SimpleNamespace(_sock=tracker))
-    live, cache._inbox = cache._inbox, fake
-    try:
+    with _fake_inbox(cache) as (_, server):
         counted = Counted(cached)
-        key = f"{redis_prefix}{{s2}}:d".encode()  # another session's: nothing to drop
-        message = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n"
-        message += b"$%d\r\n%s\r\n" % (len(key), key)
+        message = _invalidation(f"{redis_prefix}{{s2}}:d")  # another session's: no drop
         server.sendall(message[:40])
         for expected in (1, 2):
             assert _load(cached, "s1").data == {"k": b"v"}
@@ -552,11 +573,6 @@ def test_a_cache_with_half_a_message_waiting_serves_nothing(
         for _ in range(3):
             _load(cached, "s1")
         assert counted.calls <= 3 and cache.hits > hits
-    finally:
-        cache._inbox = live
-        fake.close()
-        for end in (ours, server, tracker, tracker_peer):
-            end.close()
 
 
 def test_half_a_message_is_no_message_yet() -> None:
@@ -845,20 +861,11 @@ def test_a_long_queue_of_news_serves_nothing_until_a_ping_comes_back(
     cache = cached.cache
     assert cache is not None
     _load(cached, "s1")
-    ours, server = socket.socketpair()
-    tracker, tracker_peer = socket.socketpair()
-    fake = _Inbox(SimpleNamespace(_sock=ours), SimpleNamespace(_sock=tracker))
-    with cache._lock:
-        live, cache._inbox = cache._inbox, fake  # (the listener now sees the fake one)
-    try:
+    with _fake_inbox(cache) as (fake, server):
         counted = Counted(cached)
         assert _load(cached, "s1").data == {"k": b"v"} and counted.calls == 0  # a hit
-        news = b""
-        for i in range(400):  # other sessions' changes: ~20 KB
-            key = f"{redis_prefix}{{other{i}}}:{'d' * 8}".encode()
-            news += b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n"
-            news += b"$%d\r\n%s\r\n" % (len(key), key)
-        server.sendall(news)
+        news = (_invalidation(f"{redis_prefix}{{other{i}}}:dddddddd") for i in range(400))
+        server.sendall(b"".join(news))  # other sessions' changes: ~20 KB
         assert _load(cached, "s1").data == {"k": b"v"} and counted.calls == 1  # from Redis
         with cache._lock:  # (the listener reads the backlog, and sends its PING)
             assert cache._catch_up is not None and cache._pongs < cache._catch_up
@@ -869,9 +876,3 @@ def test_a_long_queue_of_news_serves_nothing_until_a_ping_comes_back(
         _load(cached, "s1")
         _load(cached, "s1")
         assert counted.calls <= 3 and cache._catch_up is None  # served again
-    finally:
-        with cache._lock:
-            cache._inbox = live
-        fake.close()
-        for end in (ours, server, tracker, tracker_peer):
-            end.close()

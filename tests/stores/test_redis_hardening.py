@@ -212,3 +212,18 @@ def test_a_login_logout_or_creation_answered_503_never_applies_later(how: str, c
                 assert http.get("/me").json() == {"user": "ada"}  # still signed in, as was
                 assert len(live) == 1  # and no orphan listed as theirs
         store.close()
+
+
+def test_a_refused_password_or_database_is_the_configurations_fault_in_the_urls_form() -> None:
+    """The advice names the URL form the store was made from, and the failure is marked
+    misconfigured (the command exits 2, not 3 "unreachable"); an outage is not."""
+    from sessionware.stores.redis import _next_step
+
+    refused = redis.AuthenticationError("invalid username-password pair")
+    advice, misconfigured = _next_step(refused, sentinel=True)
+    assert misconfigured and "redis+sentinel://:PASSWORD@host:port/service" in advice
+    advice, misconfigured = _next_step(redis.ResponseError("ERR DB index is out of range"))
+    assert misconfigured and "(redis://host:port/DB)" in advice
+    advice, _ = _next_step(redis.ResponseError("ERR DB index is out of range"), sentinel=True)
+    assert "(redis+sentinel://host:port/service/DB)" in advice
+    assert _next_step(redis.ConnectionError("refused"))[1] is False
