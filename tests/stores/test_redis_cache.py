@@ -815,7 +815,9 @@ def test_a_revoke_held_back_behind_a_backlog_is_never_read_stale(
         url = f"redis://127.0.0.1:{port}/0"
         with monkeypatch.context() as patch:  # a lock this thread can take again: it
             patch.setattr(threading, "Lock", threading.RLock)  # holds the listener off
-            cached = RedisStore.from_url(url, prefix=redis_prefix, client_cache=True)
+            cached = RedisStore.from_url(  # (its miss waits out the stop below)
+                url, prefix=redis_prefix, client_cache=True, socket_timeout=30
+            )
         other = RedisStore.from_url(url, prefix=redis_prefix)
         writer = redis.Redis(port=port)
         try:
