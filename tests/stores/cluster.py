@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -59,17 +60,45 @@ def skip_without_tools() -> None:
 
 
 def free_ports(count: int, preferred: tuple[int, ...] = ()) -> list[int]:
-    """``count`` loopback ports nobody listens on: ``preferred`` if free, else any."""
+    """``count`` loopback ports nobody listens on: ``preferred`` if free, else any.
+
+    They are drawn from below the kernel's ephemeral range, so that no outgoing
+    connection (the suite makes thousands) takes one between this choice and the
+    server's start (a daemonized redis-server that fails to bind exits quietly),
+    and from this pytest-xdist worker's own slice, so that two workers never draw
+    the same one. A cluster node's bus (port + 10000) stays below the range too.
+    """
     if len(preferred) == count and all(_free(port) for port in preferred):
         return list(preferred)
+    low = _SLICE_START + _worker_offset() * _SLICE_PER_OFFSET
+    high = min(low + _SLICE, _ephemeral_start() - 10000)
     ports: list[int] = []
-    while len(ports) < count:
-        with socket.socket() as probe:
-            probe.bind((HOST, 0))
-            port = probe.getsockname()[1]
-        if port not in ports and port + 10000 < 65536 and _free(port + 10000):
-            ports.append(port)  # the cluster bus listens on port + 10000
-    return ports
+    for _ in range(1000):
+        if len(ports) == count:
+            return ports
+        port = random.randrange(low, high) if high - low > count else _any_port()
+        if port not in ports and port + 10000 < 65536 and _free(port) and _free(port + 10000):
+            ports.append(port)
+    raise RuntimeError(f"no {count} free loopback ports in {low}-{high}")
+
+
+_SLICE_START = 10000
+_SLICE = 2500  # ports per worker; 10 for each unit of _worker_offset()
+_SLICE_PER_OFFSET = _SLICE // 10
+
+
+def _ephemeral_start() -> int:
+    """The lowest port the kernel hands to outgoing connections (Linux; else 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _any_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
 
 
 def _free(port: int) -> bool:

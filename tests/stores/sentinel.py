@@ -74,6 +74,7 @@ def _sentinel_conf(directory: Path, port: int, primary: int) -> Path:
                 f"bind {HOST}",
                 f"dir {directory}",
                 f"pidfile {directory}/redis-{port}.pid",
+                f"logfile {directory}/sentinel-{port}.log",
                 "daemonize yes",
                 f"sentinel monitor {SERVICE} {HOST} {primary} 2",
                 f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}",
@@ -94,6 +95,25 @@ def _sentinels_ready(sentinels: list[int]) -> bool:
         if not node.sentinel_slaves(SERVICE):
             return False
     return True
+
+
+def _what_they_know(sentinels: list[int], directory: Path) -> str:
+    """Each Sentinel's view of the others and the replica, and its log's end (for a
+    failure's message)."""
+    views = []
+    for port in sentinels:
+        try:
+            node = client(port, socket_timeout=1)
+            view = (
+                f"{len(node.sentinel_sentinels(SERVICE))} other Sentinels, "
+                f"{len(node.sentinel_slaves(SERVICE))} replicas"
+            )
+        except Exception as error:  # a diagnosis, whatever went wrong
+            view = f"no answer ({error})"
+        log = directory / f"sentinel-{port}.log"
+        tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+        views.append(f":{port} knows {view}; log ends {tail}")
+    return "; ".join(views)
 
 
 @contextlib.contextmanager
@@ -124,7 +144,12 @@ def local_sentinel() -> Iterator[Deployment]:
                 timeout=10,
             )
             started.append(port)
-        _wait(lambda: _sentinels_ready(sentinels), "the Sentinels to know each other", 30)
+        for port in sentinels:
+            _wait(lambda p=port: client(p).ping(), f"the Sentinel on :{port}")
+        try:
+            _wait(lambda: _sentinels_ready(sentinels), "the Sentinels to know each other", 30)
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}: {_what_they_know(sentinels, directory)}") from None
         yield Deployment(primary, replica, sentinels, directory)
     finally:
         for port in started:
