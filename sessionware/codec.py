@@ -288,6 +288,10 @@ def _check(value: Any, key: str) -> None:
             raise _unstorable(key, kind)
 
 
+# a subclass of one of these is stored as the base type made from it
+_PLAIN_BASES: tuple[type, ...] = (dict, list, tuple, set, frozenset, str, bytes, int, float)
+
+
 def _unstorable(key: str, kind: type) -> UnstorableValue:
     if kind is bytearray:
         hint = "bytes(value)"
@@ -295,6 +299,8 @@ def _unstorable(key: str, kind: type) -> UnstorableValue:
         hint = "its .value, and the member back with its Enum class on reading"
     elif issubclass(kind, tuple) and hasattr(kind, "_asdict"):  # a namedtuple
         hint = "value._asdict(), or tuple(value)"
+    elif base := next((b for b in _PLAIN_BASES if issubclass(kind, b)), None):
+        hint = f"{base.__name__}(value)"  # an OrderedDict, a defaultdict, a str subclass
     else:
         hint = "its id, str() or a dict"
     return UnstorableValue(

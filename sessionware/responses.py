@@ -35,8 +35,9 @@ ERROR_BODIES = {
     409: (
         b"Conflict: another request changed this session (a sign-in, a sign-out, or a "
         b"change of its own) before this one could save, so this one's changes were not "
-        b"saved; send the request again (reloading the page does). If it is refused again, "
-        b"sign in again, or wait a few seconds"
+        b"saved; send the request again (reloading the page does; a form refused then, "
+        b"as expired or without its CSRF token, needs opening afresh and sending again). "
+        b"If it is refused again, sign in again, or wait a few seconds"
     ),
     500: b"Internal Server Error",
     503: b"Service Unavailable: the session store cannot be reached, try again shortly",

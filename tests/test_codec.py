@@ -74,6 +74,22 @@ def test_a_namedtuple_is_refused_with_its_plain_forms() -> None:
     assert decode(encode("point", Point(1)._asdict())) == {"x": 1}
 
 
+class Name(str):
+    pass
+
+
+def test_a_subclass_of_a_plain_type_is_refused_with_the_base_type_to_store() -> None:
+    for value, plain in (
+        (OrderedDict(a=1), "dict"),
+        (defaultdict(list), "dict"),
+        ([Name("ada")], "str"),
+        ({"n": type("Count", (int,), {})(3)}, "int"),
+    ):
+        with pytest.raises(UnstorableValue, match=rf"a plain form of it \({plain}\(value\)\)"):
+            encode("value", value)
+    assert decode(encode("value", dict(OrderedDict(a=1)))) == {"a": 1}
+
+
 @pytest.mark.parametrize(
     "value",
     [object(), Colour.RED, Point(1), defaultdict(list), OrderedDict(), [object()], {"x": {1: 2}}],
