@@ -420,7 +420,7 @@ class Session(dict[str, Any]):
             size = len(key.encode()) + len(encoded)
             total = self._size - self._sizes.get(key, 0) + size
             if total > self._max_bytes and self._touched - {key}:
-                self._remeasure(key)  # values changed in place may have shrunk since measured
+                self._remeasure({key})  # values changed in place may have shrunk since measured
                 total = self._size - self._sizes.get(key, 0) + size
             if total > self._max_bytes and total > self._size:  # over the cap: may only shrink
                 raise SessionTooLarge(
@@ -533,7 +533,53 @@ class Session(dict[str, Any]):
         return value
 
     setdefault = MutableMapping.setdefault
-    update = MutableMapping.update
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """``dict.update``, all or nothing: every pair is checked before any is set (its
+        key, the session type's schema, that it can be stored, and the size cap for all
+        of them together), so that a refused one leaves the session as it was, as a
+        refused ``session[key] = value`` does. Raises what that assignment raises."""
+        if isinstance(other, Mapping):
+            pairs = [(key, other[key]) for key in other]
+        elif hasattr(other, "keys"):
+            pairs = [(key, other[key]) for key in other.keys()]  # noqa: SIM118 - not a Mapping
+        else:
+            pairs = [(key, value) for key, value in other]
+        pairs += kwargs.items()
+        if len(pairs) > 1:
+            self._check_all(pairs)
+        for key, value in pairs:
+            self[key] = value
+
+    def _check_all(self, pairs: list[tuple[Any, Any]]) -> None:
+        """``update``'s checks, before it sets anything; the size cap is checked against
+        the loaded session, or, with nothing loaded (a blind write), against what these
+        values alone take, which the stored session cannot be smaller than."""
+        sizes: dict[str, int] = {}
+        for key, value in pairs:
+            codec.check_key(key)
+            if self._type is not None:
+                self._type.validate_item(key, value)
+            sizes[key] = len(key.encode()) + len(codec.encode(key, value))
+        if self._pending_load and (not self._blind_ok or not self._blind_skip.isdisjoint(sizes)):
+            self._ensure_loaded()  # (as the assignments would: then the cap is checked exactly)
+        if self._pending_load:
+            total = sum(sizes.values())
+        else:
+            total = self._size + sum(size - self._sizes.get(k, 0) for k, size in sizes.items())
+            if total > self._max_bytes and self._touched - sizes.keys():
+                self._remeasure(set(sizes))  # values changed in place may have shrunk
+                total = self._size + sum(s - self._sizes.get(k, 0) for k, s in sizes.items())
+        if total > self._max_bytes and (self._pending_load or total > self._size):
+            raise SessionTooLarge(
+                f"storing {', '.join(map(repr, sizes))} would make the session "
+                f"{'at least ' if self._pending_load else ''}{total} bytes, over "
+                f"max_payload_bytes={self._max_bytes}; keep large data elsewhere (a database "
+                f"row, a cache) and store its id, or raise max_payload_bytes",
+                key=next(iter(sizes)),
+                size=total,
+                limit=self._max_bytes,
+            )
 
     def pop(self, key: str, default: Any = _NO_DEFAULT) -> Any:
         """Remove ``key`` and return its value; ``default`` when it is absent (``KeyError``
@@ -814,9 +860,9 @@ class Session(dict[str, Any]):
                 self._stale.add(key)
         return plain
 
-    def _remeasure(self, skip: str) -> None:
+    def _remeasure(self, skip: set[str]) -> None:
         """Bring the sizes of values read (and maybe changed in place) up to date."""
-        for key in self._touched - {skip}:
+        for key in self._touched - skip:
             try:
                 size = len(key.encode()) + len(codec.encode(key, dict.__getitem__(self, key)))
             except UnstorableValue:

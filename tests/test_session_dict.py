@@ -19,7 +19,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from sessionware import MemoryStore, Session, SessionManager, SessionMiddleware, UnstorableValue
+from sessionware import (
+    MemoryStore,
+    Session,
+    SessionManager,
+    SessionMiddleware,
+    SessionTooLarge,
+    UnstorableValue,
+)
 
 Handler = Callable[[Session], Any]
 
@@ -109,6 +116,52 @@ def test_ior_validates_at_the_assignment() -> None:
     c = client(bad)
     c.get("/set")
     assert c.get("/do").json()["result"] is False
+
+
+def test_update_sets_all_of_its_pairs_or_none() -> None:
+    def bad(s: Session) -> Any:
+        with pytest.raises(UnstorableValue):
+            s.update({"a": 2, "d": 4}, c=object())
+        return [s["a"], "d" in s]
+
+    c = client(bad)
+    c.get("/set")
+    assert c.get("/do").json()["result"] == [1, False]
+    assert c.get("/show").json() == {"a": 1, "b": [1, 2], "c": "three"}
+
+
+@pytest.mark.parametrize("loaded_first", [True, False], ids=["loaded", "blind"])
+def test_update_is_refused_whole_when_its_pairs_pass_the_cap_together(loaded_first: bool) -> None:
+    async def set_(request: Request) -> Response:
+        request.session["a"] = 1
+        return PlainTextResponse("ok")
+
+    async def grow(request: Request) -> Response:
+        if loaded_first:
+            await request.session.load()
+        try:
+            request.session.update([("x", "x" * 600), ("y", "y" * 600)])  # 604 bytes each
+        except SessionTooLarge as error:
+            return PlainTextResponse(f"refused at {error.size}")
+        return PlainTextResponse("stored")
+
+    async def show(request: Request) -> Response:
+        await request.session.load()
+        return JSONResponse(request.session)
+
+    routes = [Route("/set", set_), Route("/grow", grow), Route("/show", show)]
+    app = SessionMiddleware(
+        Starlette(routes=routes),
+        secret_key="k" * 32,
+        secure=False,
+        store=MemoryStore(),
+        max_payload_bytes=1000,
+        autoload=False,
+    )
+    c = TestClient(app, base_url="http://localhost")
+    c.get("/set")
+    assert c.get("/grow").text == ("refused at 1210" if loaded_first else "refused at 1208")
+    assert c.get("/show").json() == {"a": 1}
 
 
 def test_popitem_takes_the_last_inserted_key_first() -> None:

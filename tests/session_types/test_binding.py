@@ -55,6 +55,8 @@ def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, 
         elif path == "/flash":
             session.flash("saved")
             session["csrf_token"] = "t0k3n"
+        elif path == "/update":  # the last pair is refused: none is set
+            session.update({"cartId": 7, "coupon": "half", "userId": 5})
         elif path == "/nest":
             session["details"]["email"] = 7
         elif path == "/restart":  # log out, then in: a new record in the same response
@@ -121,6 +123,18 @@ def test_a_wrong_type_is_refused_at_once_and_changes_nothing(
         refused = client.get("/set", params={"key": "cartId", "value": "badcart"})
         assert refused.status_code == 422
         assert refused.json()["error"] == {"field": "cartId", "expected": "integer", "given": "str"}
+        assert refused.json()["session"] == {"cartId": 42}
+        assert client.get("/").json()["session"] == {"cartId": 42}
+
+
+def test_an_update_with_one_wrong_pair_sets_none_of_them(
+    shell: str, any_store: Any, types: Any
+) -> None:
+    with client_for(shell, any_store) as client:
+        client.get("/set", params={"key": "cartId", "value": "cartId"})
+        refused = client.get("/update")
+        assert refused.status_code == 422
+        assert refused.json()["error"] == {"field": "userId", "expected": "string", "given": "int"}
         assert refused.json()["session"] == {"cartId": 42}
         assert client.get("/").json()["session"] == {"cartId": 42}
 
