@@ -155,7 +155,10 @@ class TokenManager:
             kind = self._type(meta.app)
         except UnknownSessionType as error:  # deleted while its sessions live
             raise unreadable(claims.session_id, error) from error
-        return renewed(self._keys(), kind, plain, meta, self.encryption, now, claims.user)
+        try:
+            return renewed(self._keys(), kind, plain, meta, self.encryption, now)
+        except CorruptRecord as error:  # (bytes that open but do not decode)
+            raise unreadable(claims.session_id, error) from error
 
     def _keys(self) -> TokenKeys:
         return require_keys(self._token_keys)
@@ -252,7 +255,10 @@ class AsyncTokenManager:
             kind = await self._type(meta.app)
         except UnknownSessionType as error:
             raise unreadable(claims.session_id, error) from error
-        return renewed(self._keys(), kind, plain, meta, self.encryption, now, claims.user)
+        try:
+            return renewed(self._keys(), kind, plain, meta, self.encryption, now)
+        except CorruptRecord as error:  # (bytes that open but do not decode)
+            raise unreadable(claims.session_id, error) from error
 
     def _keys(self) -> TokenKeys:
         return require_keys(self._token_keys)

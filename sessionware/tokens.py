@@ -256,15 +256,21 @@ def renewed(
     old: Meta,
     keyring: Keyring | None,
     now: float,
-    user: str | None,
 ) -> Issued:
-    """The record that replaces ``old`` at a refresh: same data, creation time and
-    user; a new lifetime from ``kind`` starting ``now``; a new token. ``user``: what
-    the refresh token named (the selector's value)."""
+    """The record that replaces ``old`` at a refresh: same data and creation time; a
+    new lifetime from ``kind`` starting ``now``; a new token. Its user is what the
+    type's selector names in the data now, filed as a bound middleware files it
+    (under the ring's newest key with ``hash_user_ids``): a write or a new selector
+    may have changed it since the refresh token was issued, and a key rotation
+    the hash it is filed under. The new refresh token names that user, so that a
+    reuse of it finds this record. CorruptRecord when the data does not decode."""
+    user = kind.user_of({key: codec.decode(raw) for key, raw in plain.items()})
+    codec.check_indexable("user id", user, None)
     meta = old.copy()
     meta.updated_at = meta.last_activity_at = now
     meta.expires_at = meta.deadline = kind.expires_at(now)
     meta.sliding = False
+    meta.user = indexed_user(keyring, user)
     return _issued(keys, plain, meta, keyring, user)
 
 

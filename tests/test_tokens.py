@@ -281,6 +281,52 @@ async def test_hash_user_ids_holds_for_token_sessions(any_store: Any, sync: bool
         await call("decrypt", second.token)
 
 
+def test_a_refresh_files_the_session_under_the_newest_keys_hash(any_store: Any) -> None:
+    """After a key rotation, a refresh files the session under the new key's hash, so
+    that dropping the old key leaves it to revoke_user and to reuse detection."""
+    old = Keyring(["token tests, first key"], hash_user_ids=True)
+    define_types(any_store)
+    issued = SessionManager(any_store, secret_key=SECRET, encryption=old).generate(
+        "user-session", ALICE
+    )
+    both = Keyring(["token tests, second key", "token tests, first key"], hash_user_ids=True)
+    second = SessionManager(any_store, secret_key=SECRET, encryption=both).refresh(
+        issued.refresh_token
+    )
+    new = Keyring(["token tests, second key"], hash_user_ids=True)
+    manager = SessionManager(any_store, secret_key=SECRET, encryption=new)
+    info = manager.get(second.session_id)
+    assert info is not None and info.user == new.user_tag("alice")
+    assert [i.id for i in manager.user_sessions("alice")] == [second.session_id]
+    third = manager.refresh(second.refresh_token)
+    with pytest.raises(RefreshTokenReused):
+        manager.refresh(second.refresh_token)
+    with pytest.raises(TokenRevoked):
+        manager.decrypt(third.token)
+    fourth = manager.generate("user-session", ALICE)
+    assert manager.revoke_user("alice", actor="ops") == 1
+    with pytest.raises(TokenRevoked):
+        manager.decrypt(fourth.token)
+
+
+def test_a_refresh_files_the_session_under_the_user_its_data_names_now(
+    manager: SessionManager,
+) -> None:
+    """The user follows the type's selector, as a bound middleware's write files it:
+    after the selector changed, the refreshed session is the new value's, and a reuse
+    of the refresh token that refresh issued is caught."""
+    first = manager.generate("user-session", ALICE)
+    manager.types.update(tag="user-session", selector="$Session{email}")
+    second = manager.refresh(first.refresh_token)
+    assert [i.id for i in manager.user_sessions("alice@example.com")] == [second.session_id]
+    assert manager.user_sessions("alice") == []
+    third = manager.refresh(second.refresh_token)
+    with pytest.raises(RefreshTokenReused):
+        manager.refresh(second.refresh_token)
+    with pytest.raises(TokenRevoked):
+        manager.decrypt(third.token)
+
+
 def test_a_session_that_can_no_longer_be_used_is_an_invalid_token(any_store: Any) -> None:
     """Values sealed under a key since dropped, or a type deleted while its sessions
     live: decrypt and refresh answer InvalidToken (a TokenError, which a /refresh
