@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from ..errors import SessionTypeInUse
+from ..errors import CorruptRecord, SessionTypeInUse
 from ..session_types.model import PUBLIC_FIELDS, SessionType
 from ..visible import visible
 from . import output
@@ -194,18 +194,24 @@ def update(
 def delete(operator: Operator, /, tag: str, force: bool, actor: str | None, yes: bool) -> None:
     """Remove the type TAG; refused while sessions of it live, unless --force."""
     registry = operator.manager.types
-    found = registry.fetch(tag)
-    confirm(f"Delete session type {visible(found.tag)} ({visible(found.name)})?", yes)
     try:
-        registry.delete(found.tag, force=force, actor=actor or login_name())
+        found = registry.fetch(tag)
+        tag, name = found.tag, found.name
+    except CorruptRecord:  # (its message says to pass --force)
+        if not force:
+            raise
+        name = "its stored document unreadable"
+    confirm(f"Delete session type {visible(tag)} ({visible(name)})?", yes)
+    try:
+        registry.delete(tag, force=force, actor=actor or login_name())
     except SessionTypeInUse as error:
         raise Failure(
-            f"session type {visible(found.tag)} has {error.live} live session(s): revoke "
+            f"session type {visible(tag)} has {error.live} live session(s): revoke "
             "them first (sessions revoke-user, or let them expire), or pass --force"
         ) from error
-    output.message(f"deleted session type {visible(found.tag)}")
+    output.message(f"deleted session type {visible(tag)}")
     output.note(
-        f"apps bound to {visible(found.tag)} (session_type) keep the type as they last read "
+        f"apps bound to {visible(tag)} (session_type) keep the type as they last read "
         "it, and go on making sessions of it, until they restart; then they refuse to start: "
         "bind them to another type, or create this one again"
     )

@@ -66,7 +66,21 @@ def decoded(tag: str, document: bytes | None, known: tuple[str, ...] = ()) -> Se
     try:
         return SessionType.from_document(document)
     except (ValueError, TypeError, RecursionError) as error:  # includes InvalidSessionType
-        raise CorruptRecord(f"the stored session type {tag!r} cannot be read: {error}") from error
+        raise CorruptRecord(
+            f"the stored session type {tag!r} cannot be read: {error}; delete it with "
+            f"force=True (sessionware types delete {tag} --force) and create it again"
+        ) from error
+
+
+def readable_or_forced(tag: str, document: bytes | None, force: bool) -> SessionType | None:
+    """The type a delete removes; ``None`` for an unreadable one that ``force`` removes
+    all the same (CorruptRecord without it), so that junk can always be cleared."""
+    try:
+        return decoded(tag, document)
+    except CorruptRecord:
+        if not force:
+            raise
+        return None
 
 
 def decoded_all(documents: Mapping[str, bytes]) -> list[SessionType]:
@@ -88,15 +102,11 @@ def merged(current: SessionType, changes: Mapping[str, Any]) -> SessionType:
     return current.with_changes(**changes)
 
 
-def change_note(before: SessionType | None, after: SessionType | None, live: int = 0) -> str:
-    """What an audit record says of a type created (``before`` is ``None``), changed,
-    or deleted (``after`` is ``None``; ``live``: the sessions a forced delete left)."""
+def change_note(before: SessionType | None, after: SessionType) -> str:
+    """What an audit record says of a type created (``before`` is ``None``) or changed
+    (a deletion's: :func:`deleted_note`)."""
     if before is None:
-        assert after is not None
         return f"created {after.tag} ({after.lifetime})"
-    if after is None:
-        left = f"; {live} live session{'' if live == 1 else 's'} left to expire" if live else ""
-        return f"deleted {before.tag}{left}"
     changes = []
     for name in ("tag", "name", "description", "selector", "lifetime"):
         old, new = getattr(before, name), getattr(after, name)
@@ -105,6 +115,14 @@ def change_note(before: SessionType | None, after: SessionType | None, live: int
     if before.schema != after.schema:
         changes.append("schema changed")
     return f"updated {before.tag}: " + ("; ".join(changes) or "nothing changed")
+
+
+def deleted_note(tag: str, before: SessionType | None, live: int = 0) -> str:
+    """The audit note of a delete; ``before`` is ``None`` for an unreadable document;
+    ``live``: the sessions a forced delete left."""
+    left = f"; {live} live session{'' if live == 1 else 's'} left to expire" if live else ""
+    name = tag if before is None else before.tag
+    return f"deleted {name}{' (its stored document unreadable)' if before is None else ''}{left}"
 
 
 def _noted(value: object) -> str:
@@ -214,12 +232,15 @@ class TypeRegistry:
         live, unless ``force``: they then live on until they expire. ``actor``: who
         deletes it, for the audit log (see the module docstring)."""
         actor = _who(actor, self.store, ManagedStore)
-        old = self.fetch(tag)
+        document = self.store.registry_get(KIND, _given_tag(tag))
+        if document is None:
+            self.fetch(tag)  # UnknownSessionType, with the known tags
+        old = readable_or_forced(tag, document, force)
         live = self.live_sessions(tag) if force and actor is not None else 0
         if not force:
             self._refuse_if_live(tag, "delete")
         self.store.registry_delete(KIND, tag)
-        self._audit(actor, change_note(old, None, live))
+        self._audit(actor, deleted_note(tag, old, live))
 
     def live_sessions(self, tag: str) -> int:
         """How many live sessions of type ``tag`` the store holds."""
@@ -289,12 +310,15 @@ class AsyncTypeRegistry:
     async def delete(self, tag: str, *, force: bool = False, actor: str | None = None) -> None:
         """See :meth:`TypeRegistry.delete`."""
         actor = _who(actor, self.store, AsyncManagedStore)
-        old = await self.fetch(tag)
+        document = await self.store.aregistry_get(KIND, _given_tag(tag))
+        if document is None:
+            await self.fetch(tag)  # UnknownSessionType, with the known tags
+        old = readable_or_forced(tag, document, force)
         live = await self.live_sessions(tag) if force and actor is not None else 0
         if not force:
             await self._refuse_if_live(tag, "delete")
         await self.store.aregistry_delete(KIND, tag)
-        await self._audit(actor, change_note(old, None, live))
+        await self._audit(actor, deleted_note(tag, old, live))
 
     async def live_sessions(self, tag: str) -> int:
         """See :meth:`TypeRegistry.live_sessions`."""

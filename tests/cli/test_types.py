@@ -133,6 +133,15 @@ def test_delete_asks_on_a_terminal_and_refuses_in_a_pipe(
     assert [t.tag for t in SessionManager(store).types.fetch_all()] == ["cart"]
 
 
+def test_an_unreadable_type_is_deleted_with_force(redis_prefix: str, store: RedisStore) -> None:
+    store.registry_put("session-type", "broken", b"{not json")
+    refused = failed(run("types", "delete", "broken", "--yes", prefix=redis_prefix), 1)
+    assert "sessionware types delete broken --force" in refused
+    said = ok(run("types", "delete", "broken", "--force", "--yes", prefix=redis_prefix))
+    assert said == "deleted session type broken\n"
+    assert store.registry_get("session-type", "broken") is None
+
+
 def test_an_empty_registry_names_the_store_and_prefix(redis_prefix: str) -> None:
     result = run("types", "list", prefix=redis_prefix)
     assert ok(result) == "" and redis_prefix in result.stderr

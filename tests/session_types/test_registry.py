@@ -11,6 +11,7 @@ import pytest
 from sessionware import (
     AsyncSessionManager,
     ConfigurationError,
+    CorruptRecord,
     InvalidSessionType,
     SessionManager,
     SessionType,
@@ -153,6 +154,24 @@ def test_delete_is_refused_while_sessions_of_the_type_live(any_store: Any) -> No
     types.delete("other")  # no sessions of its own
     types.delete("user-session", force=True)
     assert types.fetch_all() == []
+
+
+@pytest.mark.anyio
+async def test_an_unreadable_type_is_deleted_by_force_alone(any_store: Any) -> None:
+    any_store.registry_put("session-type", "broken", b"{not json")
+    sync, asynchronous = SessionManager(any_store).types, AsyncSessionManager(any_store).types
+    for attempt in (lambda: sync.delete("broken"), lambda: sync.update("broken", expiry=2)):
+        with pytest.raises(CorruptRecord, match=r"force=True \(sessionware types delete broken"):
+            attempt()
+    sync.delete("broken", force=True, actor="ops:kim")
+    note = SessionManager(any_store).audit_log(action="type")[0].reason
+    assert note == "deleted broken (its stored document unreadable)"
+    sync.create(**USER)
+    any_store.registry_put("session-type", "broken", b"{not json")
+    await asynchronous.delete("broken", force=True)
+    assert [t.tag for t in sync.fetch_all()] == ["user-session"]
+    with pytest.raises(UnknownSessionType):
+        sync.delete("broken", force=True)
 
 
 @pytest.mark.anyio
