@@ -203,19 +203,23 @@ class TypeRegistry:
         ``actor``: who changes it, for the audit log (see the module docstring).
         """
         actor = _who(actor, self.store, ManagedStore)
-        old = self.fetch(tag)
-        new = merged(old, changes)
-        if "schema" in changes:
-            refuse_foreign_names(new.schema)
-        if new.tag != tag:
-            self._refuse_if_live(tag, "rename")
-            if not self.store.registry_put(KIND, new.tag, new.to_document(), if_absent=True):
-                raise _taken(new.tag, "rename")
-            self.store.registry_delete(KIND, tag)
-        else:
-            self.store.registry_put(KIND, tag, new.to_document())
-        self._audit(actor, change_note(old, new))
-        return new
+        while True:  # until no other change lands between the read and the write
+            document = self.store.registry_get(KIND, _given_tag(tag))
+            if document is None:
+                self.fetch(tag)  # UnknownSessionType, naming the known tags
+            old = decoded(tag, document)
+            new = merged(old, changes)
+            if "schema" in changes:
+                refuse_foreign_names(new.schema)
+            if new.tag != tag:
+                self._refuse_if_live(tag, "rename")
+                if not self.store.registry_put(KIND, new.tag, new.to_document(), if_absent=True):
+                    raise _taken(new.tag, "rename")
+                self.store.registry_delete(KIND, tag)
+            elif not self.store.registry_put(KIND, tag, new.to_document(), replacing=document):
+                continue  # changed meanwhile: merged again; deleted: UnknownSessionType
+            self._audit(actor, change_note(old, new))
+            return new
 
     def fetch(self, tag: str) -> SessionType:
         """The type ``tag``; UnknownSessionType (a LookupError) if there is none."""
@@ -283,19 +287,26 @@ class AsyncTypeRegistry:
     async def update(self, tag: str, *, actor: str | None = None, **changes: Any) -> SessionType:
         """See :meth:`TypeRegistry.update`."""
         actor = _who(actor, self.store, AsyncManagedStore)
-        old = await self.fetch(tag)
-        new = merged(old, changes)
-        if "schema" in changes:
-            refuse_foreign_names(new.schema)
-        if new.tag != tag:
-            await self._refuse_if_live(tag, "rename")
-            if not await self.store.aregistry_put(KIND, new.tag, new.to_document(), if_absent=True):
-                raise _taken(new.tag, "rename")
-            await self.store.aregistry_delete(KIND, tag)
-        else:
-            await self.store.aregistry_put(KIND, tag, new.to_document())
-        await self._audit(actor, change_note(old, new))
-        return new
+        while True:  # until no other change lands between the read and the write
+            document = await self.store.aregistry_get(KIND, _given_tag(tag))
+            if document is None:
+                await self.fetch(tag)  # UnknownSessionType, naming the known tags
+            old = decoded(tag, document)
+            new = merged(old, changes)
+            if "schema" in changes:
+                refuse_foreign_names(new.schema)
+            if new.tag != tag:
+                await self._refuse_if_live(tag, "rename")
+                put = self.store.aregistry_put(KIND, new.tag, new.to_document(), if_absent=True)
+                if not await put:
+                    raise _taken(new.tag, "rename")
+                await self.store.aregistry_delete(KIND, tag)
+            elif not await self.store.aregistry_put(
+                KIND, tag, new.to_document(), replacing=document
+            ):
+                continue  # changed meanwhile: merged again; deleted: UnknownSessionType
+            await self._audit(actor, change_note(old, new))
+            return new
 
     async def fetch(self, tag: str) -> SessionType:
         """See :meth:`TypeRegistry.fetch`."""

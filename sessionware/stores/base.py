@@ -618,10 +618,18 @@ class RegistryStore(Protocol):
     """
 
     def registry_put(
-        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+        self,
+        kind: str,
+        name: str,
+        document: bytes,
+        *,
+        if_absent: bool = False,
+        replacing: bytes | None = None,
     ) -> bool:
         """Store ``document`` under ``name``; with ``if_absent``, only when there
-        is none yet. ``True`` when written (atomically)."""
+        is none yet; with ``replacing``, only when the document stored is exactly
+        that one (not changed or deleted since it was read). ``True`` when written
+        (atomically: the check and the write as one)."""
         ...
 
     def registry_get(self, kind: str, name: str) -> bytes | None:
@@ -642,7 +650,13 @@ class AsyncRegistryStore(Protocol):
     """:class:`RegistryStore`'s operations, awaitable, ``a``-prefixed."""
 
     async def aregistry_put(
-        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+        self,
+        kind: str,
+        name: str,
+        document: bytes,
+        *,
+        if_absent: bool = False,
+        replacing: bytes | None = None,
     ) -> bool: ...
 
     async def aregistry_get(self, kind: str, name: str) -> bytes | None: ...

@@ -343,10 +343,18 @@ class MemoryStore:
     # -- the registry contract -------------------------------------------------------
 
     def registry_put(
-        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+        self,
+        kind: str,
+        name: str,
+        document: bytes,
+        *,
+        if_absent: bool = False,
+        replacing: bytes | None = None,
     ) -> bool:
         with self._lock:
             if if_absent and (kind, name) in self._documents:
+                return False
+            if replacing is not None and self._documents.get((kind, name)) != replacing:
                 return False
             self._documents[kind, name] = bytes(document)
             return True
@@ -364,9 +372,15 @@ class MemoryStore:
             return self._documents.pop((kind, name), None) is not None
 
     async def aregistry_put(
-        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+        self,
+        kind: str,
+        name: str,
+        document: bytes,
+        *,
+        if_absent: bool = False,
+        replacing: bytes | None = None,
     ) -> bool:
-        return self.registry_put(kind, name, document, if_absent=if_absent)
+        return self.registry_put(kind, name, document, if_absent=if_absent, replacing=replacing)
 
     async def aregistry_get(self, kind: str, name: str) -> bytes | None:
         return self.registry_get(kind, name)

@@ -629,9 +629,15 @@ class RedisStore:
     # -- the registry contract (stores/base.py) -------------------------------------------------
 
     def registry_put(
-        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+        self,
+        kind: str,
+        name: str,
+        document: bytes,
+        *,
+        if_absent: bool = False,
+        replacing: bytes | None = None,
     ) -> bool:
-        return self._run(self._registry.put(kind, name, document, if_absent))
+        return self._run(self._registry.put(kind, name, document, if_absent, replacing))
 
     def registry_get(self, kind: str, name: str) -> bytes | None:
         return self._run(self._registry.get(kind, name))
@@ -643,9 +649,15 @@ class RedisStore:
         return self._run(self._registry.delete(kind, name))
 
     async def aregistry_put(
-        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+        self,
+        kind: str,
+        name: str,
+        document: bytes,
+        *,
+        if_absent: bool = False,
+        replacing: bytes | None = None,
     ) -> bool:
-        return await self._arun(self._registry.put(kind, name, document, if_absent))
+        return await self._arun(self._registry.put(kind, name, document, if_absent, replacing))
 
     async def aregistry_get(self, kind: str, name: str) -> bytes | None:
         return await self._arun(self._registry.get(kind, name))

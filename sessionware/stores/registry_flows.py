@@ -18,6 +18,12 @@ from .redis_flows import Call, Step, roundtrip
 from .sql_flows import Flow as SQLFlow
 from .sql_flows import Statement
 
+_REPLACE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
 
 class RedisRegistry:
     """Registry flows over the hash keys under ``prefix``."""
@@ -29,8 +35,12 @@ class RedisRegistry:
         return f"{self.prefix}{{registry}}:{kind}"
 
     def put(
-        self, kind: str, name: str, document: bytes, if_absent: bool
+        self, kind: str, name: str, document: bytes, if_absent: bool, replacing: bytes | None
     ) -> Generator[Step, Any, bool]:
+        if replacing is not None:  # (a type's change: rare, so a plain EVAL)
+            args = (_REPLACE, 1, self.key(kind), name, replacing, document)
+            (reply,) = yield from roundtrip([Call(None, ("EVAL", *args))])
+            return bool(reply)
         command = "HSETNX" if if_absent else "HSET"
         (reply,) = yield from roundtrip([Call(None, (command, self.key(kind), name, document))])
         return bool(reply) or not if_absent
@@ -56,7 +66,16 @@ class SQLRegistry:
     def __init__(self, table: str) -> None:
         self.table = table
 
-    def put(self, kind: str, name: str, document: bytes, if_absent: bool) -> SQLFlow[bool]:
+    def put(
+        self, kind: str, name: str, document: bytes, if_absent: bool, replacing: bytes | None
+    ) -> SQLFlow[bool]:
+        if replacing is not None:
+            rows = yield Statement(
+                f"UPDATE {self.table} SET document = ? "
+                f"WHERE kind = ? AND name = ? AND document = ? RETURNING name",
+                (document, kind, name, replacing),
+            )
+            return bool(rows)
         action = "NOTHING" if if_absent else "UPDATE SET document = excluded.document"
         rows = yield Statement(
             f"INSERT INTO {self.table} (kind, name, document) VALUES (?, ?, ?) "

@@ -19,6 +19,7 @@ from sessionware import (
     SessionwareError,
     UnknownSessionType,
 )
+from sessionware.session_types.registry import TypeRegistry
 from sessionware.stores.base import Meta
 
 USER = {
@@ -154,6 +155,48 @@ def test_delete_is_refused_while_sessions_of_the_type_live(any_store: Any) -> No
     types.delete("other")  # no sessions of its own
     types.delete("user-session", force=True)
     assert types.fetch_all() == []
+
+
+class _DeletedWhileRead:
+    """``any_store``, whose registry read of ``tag`` is followed by another process's
+    delete, or (``changed``) its own update, before the reader writes."""
+
+    def __init__(self, store: Any, changed: bytes | None = None) -> None:
+        self.store, self.changed, self.raced = store, changed, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def registry_get(self, kind: str, name: str) -> bytes | None:
+        document = self.store.registry_get(kind, name)
+        if not self.raced and document is not None:
+            self.raced = True
+            if self.changed is None:
+                self.store.registry_delete(kind, name)
+            else:
+                self.store.registry_put(kind, name, self.changed)
+        return document
+
+
+def test_an_update_never_brings_back_a_type_deleted_meanwhile(any_store: Any) -> None:
+    SessionManager(any_store).types.create(**USER)
+    raced = TypeRegistry(_DeletedWhileRead(any_store))
+    with pytest.raises(UnknownSessionType):
+        raced.update("user-session", description="changed")
+    assert SessionManager(any_store).types.fetch_all() == []
+
+
+def test_an_update_keeps_a_change_that_landed_meanwhile(any_store: Any) -> None:
+    types = SessionManager(any_store).types
+    made = types.create(**USER)
+    other = json.dumps({**json.loads(made.to_document()), "name": "Renamed elsewhere"}).encode()
+    raced = TypeRegistry(_DeletedWhileRead(any_store, changed=other))
+    updated = raced.update("user-session", expiry=3)
+    assert (updated.name, updated.expiry) == ("Renamed elsewhere", 3)
+    assert (types.fetch("user-session").name, types.fetch("user-session").expiry) == (
+        "Renamed elsewhere",
+        3,
+    )
 
 
 @pytest.mark.anyio

@@ -1060,6 +1060,21 @@ async def test_registry_put_if_absent_never_overwrites(store: Ops) -> None:
     assert await store.registry_get("session-type", "cart") == b"first"
 
 
+async def test_registry_put_replacing_writes_over_that_document_alone(store: Ops) -> None:
+    """The compare-and-set a type's update relies on: a change or a delete that landed
+    since the read makes the write a no-op (False), never a resurrection."""
+    assert await store.registry_put("session-type", "cart", b"v2", replacing=b"v1") is False
+    assert await store.registry_get("session-type", "cart") is None  # none: none created
+    await store.registry_put("session-type", "cart", b"v1")
+    assert await store.registry_put("session-type", "cart", b"v2", replacing=b"v0") is False
+    assert await store.registry_put("session-type", "cart", b"v2", replacing=b"v1") is True
+    assert await store.registry_get("session-type", "cart") == b"v2"
+    assert await store.registry_put("session-type", "cart", b"v3", replacing=b"v1") is False
+    await store.registry_delete("session-type", "cart")
+    assert await store.registry_put("session-type", "cart", b"v3", replacing=b"v2") is False
+    assert await store.registry_get("session-type", "cart") is None
+
+
 async def test_registry_documents_are_not_sessions(store: Ops) -> None:
     await store.registry_put("session-type", "cart", b"{}")
     assert await store.load("cart", now=time.time(), idle_seconds=60) is None
