@@ -341,13 +341,20 @@ def stream_record(actor: str, reason: str | None) -> AuditRecord:
 
 
 def streamed_record(
-    actor: str, filters: Mapping[str, Any], count: int, reason: str | None, *, finished: bool
+    actor: str,
+    filters: Mapping[str, Any],
+    count: int | None,
+    reason: str | None,
+    *,
+    finished: bool = False,
 ) -> AuditRecord:
-    """The one audit record of :meth:`SessionManager.export_to`, written after it: the
-    filters, how many sessions it wrote, whether it stopped early, the operator's reason."""
+    """An audit record of :meth:`SessionManager.export_to`: before it reads a payload
+    (``count`` is ``None``: ``started``), and after it, with how many sessions it wrote
+    and whether it stopped early; the filters and the operator's reason in both."""
     shown = [f"{name}={value}" for name, value in filters.items() if value is not None]
-    what = f"{count} session{'' if count == 1 else 's'} (streamed"
-    what += "".join(f", {item}" for item in shown) + ("" if finished else "; interrupted") + ")"
+    what = "started" if count is None else f"{count} session{'' if count == 1 else 's'}"
+    what += " (streamed" + "".join(f", {item}" for item in shown)
+    what += ("" if finished or count is None else "; interrupted") + ")"
     return audit_record(actor, EXPORT, None, what if not reason else f"{what}: {reason}")
 
 
@@ -657,10 +664,12 @@ class SessionManager(TokenManager):
         **filters: Any,
     ) -> int:
         """:meth:`iter_export`'s items handed to ``sink``, which writes them (a file, a
-        download); returns how many it took. Audit-logged once, *after* ``sink`` returns,
-        with the filters and that count. When ``sink`` raises having taken none (a file
-        it cannot open), nothing is logged, as nothing was written; having taken some,
-        the entry says how many and that the export was interrupted.
+        download); returns how many it took. Audit-logged twice, with the filters: when
+        ``sink`` first asks for an item, before any payload is read (``started``), so
+        that no payload leaves without a trace, whatever happens to the process or the
+        store later; and after ``sink`` returns, with that count, or, when it raised
+        having taken some, how many and that the export was interrupted. A ``sink`` that
+        raises before asking (a file it cannot open) leaves no entry: nothing was read.
         """
         actor = checked_actor(actor)
         filters = _hashed_filters(self.encryption, filters)
@@ -668,6 +677,7 @@ class SessionManager(TokenManager):
 
         def counted() -> Iterator[dict[str, JSON]]:
             nonlocal count
+            self.store.add_audit(streamed_record(actor, filters, None, reason))
             for item in self._stream(query, include_metadata, progress):
                 count += 1
                 yield item

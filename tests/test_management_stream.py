@@ -177,7 +177,7 @@ def test_every_matching_session_across_batches(store: Any) -> None:
     assert everything[7]["status"] == "revoked" and everything[7]["payload"] == {}
 
 
-def test_export_to_audits_after_the_sink_with_what_it_took(store: Any) -> None:
+def test_export_to_audits_before_the_first_payload_and_after_the_sink(store: Any) -> None:
     seed(store, 6, users=2)
     manager = SessionManager(store)
     written: list[Any] = []
@@ -197,8 +197,10 @@ def test_export_to_audits_after_the_sink_with_what_it_took(store: Any) -> None:
         manager.export_to(stops_after_two, actor="cy", app="shop")
     reasons = [(entry.actor, entry.reason) for entry in manager.audit_log()]
     assert reasons == [
-        ("cy", "2 sessions (streamed, app=shop; interrupted)"),  # bob's took none: no entry
+        ("cy", "2 sessions (streamed, app=shop; interrupted)"),
+        ("cy", "started (streamed, app=shop)"),  # bob's asked for none: no entry
         ("ann", "3 sessions (streamed, user=user1): why"),
+        ("ann", "started (streamed, user=user1): why"),
     ]
 
 

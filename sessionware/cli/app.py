@@ -465,7 +465,7 @@ def export(
             for chunk in chunks or stream_document(items):
                 out.write(output.json_text(chunk))
 
-    with bar or contextlib.nullcontext():  # audit-logged once written, with the count
+    with bar or contextlib.nullcontext(), _stopped_as_interrupts():  # audited before and after
         count = operator.manager.export_to(
             write,
             include_metadata=include_metadata,
@@ -501,6 +501,30 @@ def _started(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     here, before a document's opening is written to stdout (which cannot be taken back)."""
     first = next(items, None)
     return items if first is None else itertools.chain((first,), items)
+
+
+@contextlib.contextmanager
+def _stopped_as_interrupts() -> Iterator[None]:
+    """SIGTERM and SIGHUP (``timeout``, a cancelled job, a closed terminal) stop the
+    block as Ctrl-C does, by an exception, so that an export's audit entry says how
+    many sessions left and that it was interrupted; the exit status is 128 + the
+    signal's number, as the signal's own would be."""
+    import signal
+
+    def stop(number: int, _frame: object) -> None:
+        raise SystemExit(128 + number)
+
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    try:
+        before = [signal.signal(number, stop) for number in wanted]
+    except ValueError:  # not the main thread (a caller's own): as it was
+        yield
+        return
+    try:
+        yield
+    finally:
+        for number, handler in zip(wanted, before, strict=True):
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,9 +68,43 @@ def test_the_audit_entry_comes_after_the_write_with_the_filter_and_the_count(
     done = run("sessions", "export", *args, "-o", target, prefix=redis_prefix)
     assert done.returncode == 0, done.stderr
     assert json.loads(Path(target).read_text())["totalItems"] == 5
-    (entry,) = manager.audit_log()
-    assert (entry.actor, entry.action) == ("kim", "export")
+    entry, started = manager.audit_log()
+    assert (entry.actor, entry.action) == (started.actor, started.action) == ("kim", "export")
     assert entry.reason == "5 sessions (streamed, app=shop, user=user0): ticket 5"
+    assert started.reason == "started (streamed, app=shop, user=user0): ticket 5"
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+def test_an_export_stopped_by_a_signal_says_so_in_its_audit_entry(
+    redis_prefix: str, store: RedisStore, stop: str
+) -> None:
+    """``timeout``, a cancelled job or a closed terminal: the entries say it started,
+    and how many sessions left before it stopped."""
+    seed(store, 400)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONWARE_")}
+    env |= {"SESSIONWARE_STORE": REDIS_URL, "SESSIONWARE_PREFIX": redis_prefix}
+    assert SCRIPT is not None
+    exporting = subprocess.Popen(
+        [SCRIPT, "sessions", "export", "--jsonl", "--include-metadata"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        assert exporting.stdout is not None
+        assert exporting.stdout.readline().startswith(b"{")  # under way (then the pipe fills)
+        deadline = time.monotonic() + 30
+        while not SessionManager(store).audit_log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        exporting.send_signal(getattr(signal, stop))
+        assert exporting.wait(30) == 128 + getattr(signal, stop)
+    finally:
+        exporting.kill()
+        exporting.wait()
+    ended, started = SessionManager(store).audit_log()
+    assert started.reason == "started (streamed)"
+    assert ended.reason is not None and ended.reason.endswith(" sessions (streamed; interrupted)")
+    assert 1 <= int(ended.reason.split()[0]) < 400
 
 
 def test_an_export_file_is_private_and_never_written_through_a_planted_link(
