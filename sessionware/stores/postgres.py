@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
+import logging
 import os
 import select
 import threading
@@ -42,6 +44,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 T = TypeVar("T")
+logger = logging.getLogger("sessionware")
 
 DEFAULT_TIMEOUT = timedelta(seconds=5)
 _SCHEMES = ("postgresql://", "postgres://")
@@ -466,6 +469,29 @@ class PostgresStore(SQLStore):
         ((found,),) = yield Statement("SELECT to_regclass(?) IS NOT NULL", (self._flows.marks,))
         if not found:
             yield from self._schema()
+        yield from self._search_lowering()
+
+    def _search_lowering(self) -> Flow[None]:
+        """A search lowercases text as Python's ``str.lower`` does, as on the other
+        stores. PostgreSQL's ``lower()`` follows the database's LC_CTYPE, which under
+        the C locale knows ASCII alone: then ICU's root collation lowercases instead,
+        where the server has ICU and the database is UTF-8; else a warning says so."""
+        ((beyond_ascii, icu),) = yield Statement(
+            "SELECT lower(chr(196)) = chr(228), pg_encoding_to_char(encoding) = 'UTF8' AND "
+            "EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu') "
+            "FROM pg_database WHERE datname = current_database()"
+        )
+        if beyond_ascii:
+            return
+        if icu:
+            lower = 'lower({} COLLATE "und-x-icu")'
+            self._flows.dialect = dataclasses.replace(self._flows.dialect, lower=lower)
+            return
+        logger.warning(
+            "sessionware: this PostgreSQL database lowercases ASCII letters alone (its "
+            "LC_CTYPE is C, and the server has no ICU), so a search finds a name with "
+            "other letters (Élodie, Иван) only as they were stored, in that case"
+        )
 
 
 # A pooled connection idle this long is checked (one empty query) before it is used: the

@@ -97,6 +97,9 @@ class Dialect:
     # a SELECT of 1 or 0: whether the table its parameter names exists (and, where the
     # database has privileges, this role may read and write it)
     table_usable: str
+    # a column's text lowercased as Python's str.lower does, for a search: SQLite's
+    # lower() knows ASCII alone, so its store registers sw_lower (see sqlite.py)
+    lower: str = "lower({})"
 
 
 SQLITE = Dialect(
@@ -107,6 +110,7 @@ SQLITE = Dialect(
     "",
     "",
     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+    "sw_lower({})",
 )
 POSTGRES = Dialect(
     "DOUBLE PRECISION",
@@ -586,7 +590,9 @@ class SQLFlows:
             pattern = "%" + re.sub(r"([\\%_])", r"\\\1", query.search.lower()) + "%"
             fields = ("id", "user_name", "email", "app", _STATUS)
             clauses.append(
-                "(" + " OR ".join(f"lower({f}) LIKE ? ESCAPE '\\'" for f in fields) + ")"
+                "("
+                + " OR ".join(f"{self.dialect.lower.format(f)} LIKE ? ESCAPE '\\'" for f in fields)
+                + ")"
             )
             params += [pattern] * 4 + [now, pattern]
         return "WHERE " + " AND ".join(clauses), tuple(params)

@@ -185,6 +185,8 @@ class SQLiteStore(SQLStore):
             uri=self.path.startswith("file:"),
         )
         try:
+            # a search lowercases as the other stores do, beyond ASCII (SQLite's lower())
+            connection.create_function("sw_lower", 1, _lower, deterministic=True)
             _to_wal(connection, self.busy_timeout_seconds)
             connection.execute(f"PRAGMA synchronous={self.synchronous}")
             if self._create_tables and not self._has_tables(connection):
@@ -257,3 +259,8 @@ def _to_wal(connection: sqlite3.Connection, give_up_after: float) -> None:
             if "locked" not in str(error) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.005)
+
+
+def _lower(text: str | None) -> str | None:
+    """SQL ``sw_lower(x)``: ``x.lower()``; NULL stays NULL (the columns searched hold text)."""
+    return None if text is None else str(text).lower()

@@ -902,6 +902,26 @@ async def test_query_filters_sorts_and_pages(store: Ops) -> None:
         assert await listed(store, query) == expected(metas, query), query
 
 
+async def test_a_search_ignores_case_beyond_ascii(store: Ops) -> None:
+    """An operator finds Élodie by 'élodie' on every store (SQLite's own lower() knows
+    ASCII alone)."""
+    now = time.time()
+    users = {"u1": "Élodie Dupont", "u2": "Иван Петров", "u3": "ÖZGÜR", "u4": "Ærø Ømer"}
+    for session_id, user in users.items():
+        await store.create(session_id, {"k": b"v"}, meta(now, user=user, email="E@X.ORG"))
+    for search, found in [
+        ("élodie", ["u1"]),
+        ("ÉLODIE DUPONT", ["u1"]),
+        ("петров", ["u2"]),
+        ("Иван", ["u2"]),
+        ("özgür", ["u3"]),
+        ("ærø ø", ["u4"]),
+        ("e@x.org", ["u1", "u2", "u3", "u4"]),
+    ]:
+        query = Query(search=search, sort="id", descending=False)
+        assert await listed(store, query) == (found, len(found)), search
+
+
 async def test_query_rows_carry_current_metadata(store: Ops) -> None:
     metas = await fill(store, time.time())
     rows, _ = await store.query(Query(limit=100), now=time.time())

@@ -34,7 +34,7 @@ import pytest
 
 from sessionware import ConfigurationError, PostgresStore, StoreUnavailable
 from sessionware.stores import postgres
-from sessionware.stores.base import Changes, Meta
+from sessionware.stores.base import Changes, Meta, Query
 from sessionware.stores.sql_flows import Statement
 
 from ..conftest import IN_CI, POSTGRES_URL
@@ -942,5 +942,26 @@ def test_a_connection_cut_off_while_the_server_answers_again_costs_one_request(
         start = time.monotonic()
         assert store.get_meta("x", now=time.time()) is None  # the server answers again
         assert time.monotonic() - start < 1.0
+    finally:
+        store.close()
+
+
+def test_a_search_ignores_case_beyond_ascii_in_a_c_locale_database(cluster: Cluster) -> None:
+    """A database made with LC_CTYPE C lowercases ASCII alone: the store lowercases
+    through ICU's root collation there, so Élodie is found by 'élodie' as elsewhere."""
+    cluster.sql(
+        "CREATE DATABASE c_ctype TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+    )
+    with psycopg.connect(cluster.url("c_ctype")) as connection:
+        (plain,) = connection.execute("SELECT lower('ÉLODIE')").fetchone() or (None,)
+    assert plain == "Élodie"  # lower() left the É as it was
+    store = own_store(cluster, "c_ctype")
+    try:
+        now = time.time()
+        store.create("s1", {"k": b"v"}, new_meta(now, user="Élodie Dupont"))
+        store.create("s2", {"k": b"v"}, new_meta(now, user="Иван Петров"))
+        for search, found in [("élodie", ["s1"]), ("ПЕТРОВ", ["s2"]), ("ÉLODIE D", ["s1"])]:
+            rows, total = store.query(Query(search=search), now=now)
+            assert ([i for i, _ in rows], total) == (found, 1), search
     finally:
         store.close()
