@@ -327,17 +327,29 @@ def revoked_by(meta: Meta | None, record: AuditRecord) -> bool:
     )
 
 
-def export_record(actor: str, query: Query, count: int, reason: str | None) -> AuditRecord:
-    """The one audit record of an export: what it covered, then the operator's reason."""
+def export_record(
+    actor: str, query: Query, filters: Mapping[str, Any], count: int, reason: str | None
+) -> AuditRecord:
+    """The one audit record of an export: what it covered (the page, the filters the
+    operator gave), then the operator's reason."""
     page = query.offset // query.limit + 1
-    what = f"{count} session{'' if count == 1 else 's'} (page {page}, {query.limit} per page)"
+    what = f"{count} session{'' if count == 1 else 's'} (page {page}, {query.limit} per page"
+    what += _filters_noted({k: v for k, v in filters.items() if k in _NOTED_FILTERS}) + ")"
     return audit_record(actor, EXPORT, None, what if not reason else f"{what}: {reason}")
 
 
-def stream_record(actor: str, reason: str | None) -> AuditRecord:
+def stream_record(actor: str, filters: Mapping[str, Any], reason: str | None) -> AuditRecord:
     """The one audit record of a streamed export (``iter_export``), written before it reads."""
-    what = "every matching session (streamed)"
+    what = f"every matching session (streamed{_filters_noted(filters)})"
     return audit_record(actor, EXPORT, None, what if not reason else f"{what}: {reason}")
+
+
+_NOTED_FILTERS = ("search", "status", "app", "user")
+
+
+def _filters_noted(filters: Mapping[str, Any]) -> str:
+    """``, status=revoked, user=bob``: the filters given, for an export's audit record."""
+    return "".join(f", {name}={value}" for name, value in filters.items() if value is not None)
 
 
 def streamed_record(
@@ -351,9 +363,8 @@ def streamed_record(
     """An audit record of :meth:`SessionManager.export_to`: before it reads a payload
     (``count`` is ``None``: ``started``), and after it, with how many sessions it wrote
     and whether it stopped early; the filters and the operator's reason in both."""
-    shown = [f"{name}={value}" for name, value in filters.items() if value is not None]
     what = "started" if count is None else f"{count} session{'' if count == 1 else 's'}"
-    what += " (streamed" + "".join(f", {item}" for item in shown)
+    what += " (streamed" + _filters_noted(filters)
     what += ("" if finished or count is None else "; interrupted") + ")"
     return audit_record(actor, EXPORT, None, what if not reason else f"{what}: {reason}")
 
@@ -622,7 +633,7 @@ class SessionManager(TokenManager):
         query = export_query(include_metadata, list_filters, as_listed=as_listed)
         rows, total = self.store.query(query, now=time.time())
         rows = exported_rows(rows, include_metadata=include_metadata)
-        self.store.add_audit(export_record(actor, query, len(rows), reason))
+        self.store.add_audit(export_record(actor, query, list_filters, len(rows), reason))
         payloads = [
             readable_values(self.encryption, i, self.store.read_data(i, now=time.time()))
             for i, _ in rows
@@ -650,7 +661,7 @@ class SessionManager(TokenManager):
         """
         filters = _hashed_filters(self.encryption, filters)
         query = stream_query(include_metadata, filters)
-        self.store.add_audit(stream_record(checked_actor(actor), reason))
+        self.store.add_audit(stream_record(checked_actor(actor), filters, reason))
         yield from self._stream(query, include_metadata, progress)
 
     def export_to(
@@ -893,7 +904,7 @@ class AsyncSessionManager(AsyncTokenManager):
         query = export_query(include_metadata, list_filters, as_listed=as_listed)
         rows, total = await self.store.aquery(query, now=time.time())
         rows = exported_rows(rows, include_metadata=include_metadata)
-        await self.store.aadd_audit(export_record(actor, query, len(rows), reason))
+        await self.store.aadd_audit(export_record(actor, query, list_filters, len(rows), reason))
         payloads = [
             readable_values(self.encryption, i, await self.store.aread_data(i, now=time.time()))
             for i, _ in rows
@@ -912,7 +923,7 @@ class AsyncSessionManager(AsyncTokenManager):
         """See :meth:`SessionManager.iter_export`."""
         filters = _hashed_filters(self.encryption, filters)
         query = stream_query(include_metadata, filters)
-        await self.store.aadd_audit(stream_record(checked_actor(actor), reason))
+        await self.store.aadd_audit(stream_record(checked_actor(actor), filters, reason))
         scan, scanned = ActivityScan(time.time(), EXPORT_BATCH), 0
         while (page := scan.next_query()) is not None:
             rows, total = await self.store.aquery(page, now=time.time())

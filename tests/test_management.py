@@ -762,6 +762,10 @@ def test_export_data_only_has_active_sessions_as_json(store: Any) -> None:
     (export,) = [e for e in manager.audit_log() if e.action == "export"]  # one per export
     assert (export.actor, export.session_id) == ("support", None)
     assert export.reason == f"{len(made)} sessions (page 1, 100 per page): ticket 7"
+    manager.export(include_metadata=True, actor="kim", status="revoked", user="bob", page_size=5)
+    assert manager.audit_log(actor="kim")[0].reason == (
+        "1 session (page 1, 5 per page, status=revoked, user=bob)"  # what it took, by what
+    )
 
 
 def test_export_with_metadata_covers_tombstones_and_pages(store: Any) -> None:
