@@ -465,15 +465,20 @@ def export(
             for chunk in chunks or stream_document(items):
                 out.write(output.json_text(chunk))
 
-    with bar or contextlib.nullcontext(), _stopped_as_interrupts():  # audited before and after
-        count = operator.manager.export_to(
-            write,
-            include_metadata=include_metadata,
-            actor=actor or login_name(),
-            reason=reason,
-            progress=progress,
-            **filters,
-        )
+    try:
+        with bar or contextlib.nullcontext(), _stopped_as_interrupts():  # audited before, after
+            count = operator.manager.export_to(
+                write,
+                include_metadata=include_metadata,
+                actor=actor or login_name(),
+                reason=reason,
+                progress=progress,
+                **filters,
+            )
+    except BrokenPipeError:  # the reader stopped (| head): exit as SIGPIPE's default would
+        with contextlib.suppress(OSError):  # (nothing more reaches it, not even a flush)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(128 + 13) from None
     if not count:  # (a document with no items, or nothing at all with --jsonl)
         empty = not operator.manager.list(page_size=1).total_items  # the wrong store?
         output.note(
