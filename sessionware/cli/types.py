@@ -18,6 +18,7 @@ import click
 
 from ..errors import CorruptRecord, SessionTypeInUse
 from ..session_types.model import PUBLIC_FIELDS, SessionType
+from ..session_types.registry import KIND
 from ..visible import visible
 from . import output
 from .app import (
@@ -141,6 +142,13 @@ def create(
     if given["name"] is None:
         raise click.UsageError("name the type: --name 'Checkout session'")
     fields = _fields(**given, schema=_schema(schema))
+    tag = SessionType(**fields).tag  # (a bad definition: InvalidSessionType, exit 2)
+    if operator.manager.types.store.registry_get(KIND, tag) is not None:
+        raise Failure(
+            f"a session type with tag {visible(tag)} exists: change it with "
+            f"'sessionware types update {visible(tag)} ...', or give this one another "
+            "--tag (or --name)"
+        )
     made = operator.manager.types.create(actor=actor or login_name(), **fields)
     _done(f"created session type {made.tag} ({made.lifetime})", made, as_json)
 

@@ -110,7 +110,8 @@ def test_bad_definitions_exit_2_naming_the_fault(redis_prefix: str, tmp_path: Pa
     assert "--name" in refused("create", "--expiry", "2")
     assert "cannot read" in refused("create", "--name", "X", "--schema", f"@{tmp_path}/none")
     ok(run("types", "create", "--name", "X", prefix=redis_prefix))
-    assert "exists" in refused("create", "--name", "X")
+    taken = failed(run("types", "create", "--name", "X", prefix=redis_prefix), 1)  # refused
+    assert "exists: change it with 'sessionware types update x ...'" in taken
     assert "say what to change" in refused("update", "x")
     assert "not both" in refused("update", "x", "--selector", "$Session{a}", "--no-selector")
 
