@@ -187,7 +187,8 @@ class SessionConflict(SessionwareError, RuntimeError):
         super().__init__(
             f"session {session_id} {why} before this request could save, so its changes "
             "were not saved; the client should send it again with the cookie that request "
-            "set (a page that sends writes beside a login or logout should send them after "
+            "set, or, with a session token, with the token it holds now (a page that sends "
+            "writes beside a login or logout should send them after "
             "its response; a client that never got that response has its writes refused "
             "for a few seconds)"
         )
