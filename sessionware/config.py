@@ -144,8 +144,8 @@ def _same_site(value: Any, text: bool) -> str:
 
 
 def _addresses(value: Any, text: bool) -> list[str]:
-    if text and isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
+    if text and isinstance(value, str):  # (an empty entry, a,,b, is refused: a lost address)
+        value = [part.strip() for part in value.split(",")] if value.strip() else []
     if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
         return value
     raise _Refused(

@@ -140,6 +140,15 @@ def test_several_secret_keys_in_the_environment_newest_first() -> None:
     assert load(environ={"SESSIONWARE_SECRET_KEY": "new, old"})["secret_key"] == ["new", "old"]
 
 
+def test_a_proxy_address_lost_in_the_environment_is_refused_not_dropped() -> None:
+    proxies = {"SESSIONWARE_TRUSTED_PROXIES": "10.0.0.1, 10.1.0.0/16"}
+    assert load(environ=proxies)["trusted_proxies"] == ["10.0.0.1", "10.1.0.0/16"]
+    assert load(environ={"SESSIONWARE_TRUSTED_PROXIES": " "})["trusted_proxies"] == []
+    for lost in ("10.0.0.1,,10.0.0.2", "10.0.0.1,"):  # as an empty secret key is refused
+        with pytest.raises(ConfigurationError, match="SESSIONWARE_TRUSTED_PROXIES"):
+            load(environ={"SESSIONWARE_TRUSTED_PROXIES": lost})
+
+
 def test_sessionware_config_in_the_environment_names_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, PLATFORMOS_TOML)
     assert load(environ={"SESSIONWARE_CONFIG": str(path)})["same_site"] == "lax"
