@@ -165,13 +165,28 @@ def refuse_foreign_names(spec: Mapping[str, Any], prefix: str = "") -> None:
         path = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, Mapping):
             refuse_foreign_names(value, path)
-        elif isinstance(value, str) and (meant := _ALIASES.get(value.strip().lower())):
+        elif isinstance(value, str) and (meant := _slip(value)):
             raise InvalidSessionType(
                 f"schema field {path!r} has the unknown type {value!r}; did you mean "
                 f"{meant!r}? Type names: {', '.join(TYPE_NAMES)}, with '?' or '| null' "
                 "for optional",
                 field=path,
             )
+
+
+def _slip(value: str) -> str | None:
+    """The type name ``value`` was likely meant as, when it is another language's name
+    for one (``"int"``) or one of ours mangled by spaces and marks (``"strin g"``,
+    ``"integer??"``, ``"?integer"``); ``None`` for a type name or an example string."""
+    word = value.strip().lower()
+    if (meant := _ALIASES.get(word)) is not None:
+        return meant
+    match = _OPTIONAL.match(value)
+    if match and match.group(1).lower() in _CHECKS:
+        return None  # a type name as written: 'integer?', 'string | null'
+    squeezed = re.sub(r"[\s?|]", "", word)
+    name = _ALIASES.get(squeezed, squeezed if squeezed in _CHECKS else None)
+    return None if name is None else name + ("?" if "?" in word else "")
 
 
 def type_name(value: Any) -> str:
