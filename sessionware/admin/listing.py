@@ -28,6 +28,8 @@ COLUMNS = (  # (sort field, header) in table order
     ("last_activity", "Last activity"),
 )
 
+FILTER_CHARS = 200  # a search or app filter's length; the page's inputs stop there too
+
 
 @dataclass(frozen=True, slots=True)
 class Listing:
@@ -48,9 +50,9 @@ class Listing:
         sort = query.get("sort", "last_activity")
         return cls(
             # (an id copied from the table's cell ends in "…": what precedes it is the search)
-            q=query.get("q", "").strip().removesuffix("…").strip()[:200],
+            q=query.get("q", "").strip().removesuffix("…").strip()[:FILTER_CHARS],
             status=status if status in STATUSES else "",
-            app=query.get("app", "").strip()[:200],
+            app=query.get("app", "").strip()[:FILTER_CHARS],
             sort=sort if sort in SORT_FIELDS else "last_activity",
             order="asc" if query.get("order") == "asc" else "desc",
             page=min(max(1, _int(query.get("page"), 1)), MAX_PAGE + 1),

@@ -18,6 +18,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from sessionware import ConfigurationError, MemoryStore, SessionManager
 from sessionware.admin import AdminConsole, MySessions, Operator
+from sessionware.admin.listing import FILTER_CHARS
 from sessionware.flask import Sessionware
 
 from ..conftest import REDIS_URL
@@ -658,6 +659,18 @@ def test_an_id_copied_from_the_table_finds_its_session() -> None:
         client.cookies.set("operator", "admin:ada")
         page = client.get(f"{CONSOLE}/", params={"q": f" {session_id[:12]}… "}).text
         assert f'data-id="{session_id}"' in page and "1 session" in page
+
+
+def test_the_filter_boxes_stop_where_the_server_cuts_a_filter() -> None:
+    """A search longer than the server keeps was cut without a word; the page's boxes
+    now stop typing there, so what is searched is what the box shows."""
+    app, _ = build(MemoryStore())
+    with TestClient(app, base_url="http://testserver") as client:
+        client.cookies.set("operator", "admin:ada")
+        page = client.get(f"{CONSOLE}/").text
+    for box in ('id="f-q"', 'id="f-app"'):
+        tag = page[page.index(box) : page.index(">", page.index(box))]
+        assert f'maxlength="{FILTER_CHARS}"' in tag, box
 
 
 def test_a_revoked_row_shows_no_expiry_and_no_payload() -> None:
