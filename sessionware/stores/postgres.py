@@ -116,6 +116,7 @@ class PostgresStore(SQLStore):
         # (libpq reads a password holding a raw "/" as host, port and database name)
         self._where = scrubbed(where, conninfo)
         self._tables_ready = not create_tables  # else checked once, on first use
+        self._lowering_known = False  # how a search lowercases: asked once, on first use
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Any] | None = None
         self._reach = _Reachability()  # what a connection of our own last met (see _probe)
@@ -227,6 +228,10 @@ class PostgresStore(SQLStore):
                                 raise
                         self._flows.cannot_mark()
                     self._tables_ready = True
+                if not self._lowering_known:
+                    with connection.transaction():
+                        drive(self._search_lowering(), step)
+                    self._lowering_known = True
                 with connection.transaction():
                     return drive(flow, step)
         except psycopg.Error as error:
@@ -253,6 +258,10 @@ class PostgresStore(SQLStore):
                                     raise
                             self._flows.cannot_mark()
                         self._tables_ready = True
+                    if not self._lowering_known:
+                        async with connection.transaction():
+                            await adrive(self._search_lowering(), step)
+                        self._lowering_known = True
                     async with connection.transaction():
                         return await adrive(flow, step)
         except psycopg.Error as error:
@@ -469,28 +478,35 @@ class PostgresStore(SQLStore):
         ((found,),) = yield Statement("SELECT to_regclass(?) IS NOT NULL", (self._flows.marks,))
         if not found:
             yield from self._schema()
-        yield from self._search_lowering()
 
     def _search_lowering(self) -> Flow[None]:
-        """A search lowercases text as Python's ``str.lower`` does, as on the other
-        stores. PostgreSQL's ``lower()`` follows the database's LC_CTYPE, which under
-        the C locale knows ASCII alone: then ICU's root collation lowercases instead,
-        where the server has ICU and the database is UTF-8; else a warning says so."""
-        ((beyond_ascii, icu),) = yield Statement(
-            "SELECT lower(chr(196)) = chr(228), pg_encoding_to_char(encoding) = 'UTF8' AND "
+        """A search beyond ASCII lowercases text as Python's ``str.lower`` does, as on
+        the other stores. PostgreSQL's ``lower()`` follows the database's LC_CTYPE,
+        which under the C locale knows ASCII alone: then ICU's root collation lowercases
+        instead, where the server has ICU and the database is UTF-8 (the one encoding
+        whose letters Python's and ICU's cases cover alike); else a warning says so."""
+        ((encoding, icu),) = yield Statement(
+            "SELECT pg_encoding_to_char(encoding), "
             "EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu') "
             "FROM pg_database WHERE datname = current_database()"
         )
-        if beyond_ascii:
-            return
-        if icu:
-            lower = 'lower({} COLLATE "und-x-icu")'
-            self._flows.dialect = dataclasses.replace(self._flows.dialect, lower=lower)
-            return
+        if encoding == "UTF8":  # (chr(196) is not a letter in every encoding: asked here only)
+            ((beyond_ascii,),) = yield Statement("SELECT lower(chr(196)) = chr(228)")
+            if beyond_ascii:
+                return
+            if icu:
+                lower = 'lower({} COLLATE "und-x-icu")'
+                self._flows.dialect = dataclasses.replace(self._flows.dialect, lower=lower)
+                return
+        why = (
+            f"is not UTF-8 ({encoding})"
+            if encoding != "UTF8"
+            else "has LC_CTYPE C and the server no ICU"
+        )
         logger.warning(
-            "sessionware: this PostgreSQL database lowercases ASCII letters alone (its "
-            "LC_CTYPE is C, and the server has no ICU), so a search finds a name with "
-            "other letters (Élodie, Иван) only as they were stored, in that case"
+            "sessionware: this PostgreSQL database %s, so a search may match letters "
+            "beyond ASCII (É, И) only where they are stored in lowercase",
+            why,
         )
 
 

@@ -960,8 +960,31 @@ def test_a_search_ignores_case_beyond_ascii_in_a_c_locale_database(cluster: Clus
         now = time.time()
         store.create("s1", {"k": b"v"}, new_meta(now, user="Élodie Dupont"))
         store.create("s2", {"k": b"v"}, new_meta(now, user="Иван Петров"))
+        without_ddl = PostgresStore.from_url(
+            cluster.url("c_ctype"), prefix=store.prefix, create_tables=False
+        )  # as the command opens it
         for search, found in [("élodie", ["s1"]), ("ПЕТРОВ", ["s2"]), ("ÉLODIE D", ["s1"])]:
-            rows, total = store.query(Query(search=search), now=now)
-            assert ([i for i, _ in rows], total) == (found, 1), search
+            for searching in (store, without_ddl):
+                rows, total = searching.query(Query(search=search), now=now)
+                assert ([i for i, _ in rows], total) == (found, 1), search
+        without_ddl.close()
     finally:
         store.close()
+
+
+def test_a_database_in_a_multibyte_encoding_other_than_utf8_is_served(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """EUC_JP has no character 196: asking how lower() lowercases must not fail there."""
+    cluster.sql(
+        "CREATE DATABASE euc_jp TEMPLATE template0 ENCODING 'EUC_JP' LC_COLLATE 'C' LC_CTYPE 'C'"
+    )
+    store = own_store(cluster, "euc_jp")
+    try:
+        now = time.time()
+        store.create("s1", {"k": b"v"}, new_meta(now, user="Ada"))
+        rows, total = store.query(Query(search="ada"), now=now)
+        assert ([i for i, _ in rows], total) == (["s1"], 1)
+    finally:
+        store.close()
+    assert "is not UTF-8 (EUC_JP)" in caplog.text
