@@ -520,7 +520,8 @@ def _stopped_as_interrupts() -> Iterator[None]:
         raise SystemExit(128 + number)
 
     wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
-    try:
+    try:  # (a signal ignored already stays ignored: nohup's SIGHUP)
+        wanted = [number for number in wanted if signal.getsignal(number) != signal.SIG_IGN]
         before = [signal.signal(number, stop) for number in wanted]
     except ValueError:  # not the main thread (a caller's own): as it was
         yield
