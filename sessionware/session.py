@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
+import sys
 import uuid
 from collections.abc import (
     Awaitable,
@@ -72,6 +73,7 @@ _S = TypeVar("_S", bound="Session")
 _PENDING = object()  # sits in the dict's own storage while a record waits to be loaded
 WEBSOCKET = "websocket"  # Session._sealed for a websocket's session: never saved
 _NO_DEFAULT = object()  # pop() without a default
+_CHECKED = sys.maxsize  # update's cap while it sets pairs it checked together
 
 FLASH_KEY = "_flashes"  # Flask's key and format: a list of (category, message) tuples
 
@@ -537,8 +539,9 @@ class Session(dict[str, Any]):
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """``dict.update``, all or nothing: every pair is checked before any is set (its
         key, the session type's schema, that it can be stored, and the size cap for all
-        of them together), so that a refused one leaves the session as it was, as a
-        refused ``session[key] = value`` does. Raises what that assignment raises."""
+        of them together, whatever their order), so that a refused one leaves the
+        session as it was, as a refused ``session[key] = value`` does, a value changed
+        in place included (see ``__setitem__``). Raises what that assignment raises."""
         if isinstance(other, Mapping):
             pairs = [(key, other[key]) for key in other]
         elif hasattr(other, "keys"):
@@ -546,23 +549,35 @@ class Session(dict[str, Any]):
         else:
             pairs = [(key, value) for key, value in other]
         pairs += kwargs.items()
-        if len(pairs) > 1:
-            self._check_all(pairs)
-        for key, value in pairs:
-            self[key] = value
+        if len(pairs) < 2:
+            for key, value in pairs:
+                self[key] = value
+            return
+        self._check_all(pairs)
+        limit, self._max_bytes = self._max_bytes, _CHECKED  # (no step between is refused alone)
+        try:
+            for key, value in pairs:
+                self[key] = value
+        finally:
+            self._max_bytes = limit
 
     def _check_all(self, pairs: list[tuple[Any, Any]]) -> None:
         """``update``'s checks, before it sets anything; the size cap is checked against
         the loaded session, or, with nothing loaded (a blind write), against what these
-        values alone take, which the stored session cannot be smaller than."""
+        values alone take, which the stored session cannot be smaller than. A refused
+        value that a key holds, changed in place, goes back as ``__setitem__`` has it."""
+        keys = [codec.check_key(key) for key, _ in pairs]
+        if self._pending_load and (not self._blind_ok or not self._blind_skip.isdisjoint(keys)):
+            self._ensure_loaded()  # (as the assignments would: then the cap is checked exactly)
         sizes: dict[str, int] = {}
         for key, value in pairs:
-            codec.check_key(key)
-            if self._type is not None:
-                self._type.validate_item(key, value)
-            sizes[key] = len(key.encode()) + len(codec.encode(key, value))
-        if self._pending_load and (not self._blind_ok or not self._blind_skip.isdisjoint(sizes)):
-            self._ensure_loaded()  # (as the assignments would: then the cap is checked exactly)
+            try:
+                if self._type is not None:
+                    self._type.validate_item(key, value)
+                sizes[key] = len(key.encode()) + len(codec.encode(key, value))
+            except SessionwareError:
+                self._undo_if_held(key, value)
+                raise
         if self._pending_load:
             total = sum(sizes.values())
         else:
@@ -571,6 +586,8 @@ class Session(dict[str, Any]):
                 self._remeasure(set(sizes))  # values changed in place may have shrunk
                 total = self._size + sum(s - self._sizes.get(k, 0) for k, s in sizes.items())
         if total > self._max_bytes and (self._pending_load or total > self._size):
+            for key, value in pairs:
+                self._undo_if_held(key, value)
             raise SessionTooLarge(
                 f"storing {', '.join(map(repr, sizes))} would make the session "
                 f"{'at least ' if self._pending_load else ''}{total} bytes, over "
@@ -580,6 +597,16 @@ class Session(dict[str, Any]):
                 size=total,
                 limit=self._max_bytes,
             )
+
+    def _undo_if_held(self, key: str, value: Any) -> None:
+        """A refused ``value`` that ``key`` already holds was changed in place: back to
+        what is stored, as a refused assignment of it does (``__setitem__``)."""
+        if self._pending_load:
+            if self._blind.get(key, (None,))[0] is value:
+                del self._blind[key]
+                _warn_undone(key, "left as stored (this request does not write it)")
+        elif dict.get(self, key, _NO_DEFAULT) is value:
+            self._undo_in_place(key)
 
     def pop(self, key: str, default: Any = _NO_DEFAULT) -> Any:
         """Remove ``key`` and return its value; ``default`` when it is absent (``KeyError``
@@ -758,9 +785,8 @@ class Session(dict[str, Any]):
         if self._blind:
             blind, self._blind = self._blind, {}
             sealed, self._sealed = self._sealed, False  # a blind write's fallback, at save
-            try:
-                for key, (value, _) in blind.items():
-                    self[key] = value
+            try:  # all or none, as an update: the cap is checked for them together now
+                self.update([(key, value) for key, (value, _) in blind.items()])
             finally:
                 self._sealed = sealed
 

@@ -164,6 +164,83 @@ def test_update_is_refused_whole_when_its_pairs_pass_the_cap_together(loaded_fir
     assert c.get("/show").json() == {"a": 1}
 
 
+def _capped(handler: Handler, store: MemoryStore, **options: Any) -> TestClient:
+    """``client``, with a 1,000-byte cap: ``/put`` stores ``a`` (500 bytes) first."""
+
+    async def put(request: Request) -> Response:
+        await request.session.load()
+        request.session["a"] = "a" * 497  # 500 bytes with its key
+        return PlainTextResponse("ok")
+
+    async def do(request: Request) -> Response:
+        return JSONResponse({"result": await handler(request.session)})
+
+    async def show(request: Request) -> Response:
+        await request.session.load()
+        return JSONResponse(
+            {k: len(v) if isinstance(v, str) else v for k, v in request.session.items()}
+        )
+
+    routes = [Route("/put", put), Route("/do", do), Route("/show", show)]
+    app = SessionMiddleware(
+        Starlette(routes=routes), secret_key="k" * 32, secure=False, store=store,
+        max_payload_bytes=1000, autoload=False, **options,
+    )  # fmt: skip
+    return TestClient(app, base_url="http://localhost")
+
+
+def test_update_passes_the_cap_as_a_whole_whatever_the_order_of_its_pairs() -> None:
+    async def shrink_last(s: Session) -> Any:
+        await s.load()
+        s.update([("c", 1), ("b", "b" * 497), ("a", 1)])  # +500 before a gives back 499
+        return "stored"
+
+    c = _capped(shrink_last, MemoryStore())
+    c.get("/put")
+    assert c.get("/do").json()["result"] == "stored"
+    assert c.get("/show").json() == {"a": 1, "b": 497, "c": 1}
+
+
+def test_a_blind_update_over_the_cap_once_loaded_sets_none_of_its_pairs() -> None:
+    async def blind(s: Session) -> Any:
+        s.update(b="b" * 300, c="c" * 300)  # checked alone (608 bytes): nothing loaded yet
+        try:
+            await s.load()
+        except SessionTooLarge:
+            return sorted(s)
+        return "loaded"
+
+    c = _capped(blind, MemoryStore())
+    c.get("/put")
+    assert c.get("/do").json()["result"] == ["a"]
+    assert c.get("/show").json() == {"a": 497}
+
+
+def test_an_update_refused_for_a_value_changed_in_place_puts_it_back() -> None:
+    async def handled(s: Session) -> Any:
+        await s.load()
+        cart = s["cart"]
+        cart.append(object())
+        with pytest.raises(UnstorableValue):
+            s.update({"cart": cart, "x": 1})
+        s["y"] = 2  # the rest of the handler's changes are still saved
+        return "handled"
+
+    async def put(s: Session) -> Any:
+        await s.load()
+        s["cart"] = [1]
+        return "put"
+
+    store = MemoryStore()
+    c = _capped(put, store)
+    c.get("/do")
+    cookies = dict(c.cookies)
+    c2 = _capped(handled, store)
+    c2.cookies.update(cookies)
+    assert c2.get("/do").json()["result"] == "handled"
+    assert c2.get("/show").json() == {"cart": [1], "y": 2}
+
+
 def test_popitem_takes_the_last_inserted_key_first() -> None:
     c = client(lambda s: list(s.popitem()))
     c.get("/set")
