@@ -156,7 +156,7 @@ class TokenManager:
         except UnknownSessionType as error:  # deleted while its sessions live
             raise unreadable(claims.session_id, error) from error
         try:
-            return renewed(self._keys(), kind, plain, meta, self.encryption, now)
+            return renewed(self._keys(), kind, plain, meta, self.encryption, now, claims.user)
         except CorruptRecord as error:  # (bytes that open but do not decode)
             raise unreadable(claims.session_id, error) from error
 
@@ -256,7 +256,7 @@ class AsyncTokenManager:
         except UnknownSessionType as error:
             raise unreadable(claims.session_id, error) from error
         try:
-            return renewed(self._keys(), kind, plain, meta, self.encryption, now)
+            return renewed(self._keys(), kind, plain, meta, self.encryption, now, claims.user)
         except CorruptRecord as error:  # (bytes that open but do not decode)
             raise unreadable(claims.session_id, error) from error
 

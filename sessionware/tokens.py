@@ -47,6 +47,7 @@ from .errors import (
     TokenExpired,
     TokenRevoked,
     UnknownSessionType,
+    UnstorableValue,
 )
 from .stores.base import ACTIVE, EXPIRED, REVOKED, AuditRecord, Meta, Query, checks_changes
 
@@ -256,16 +257,25 @@ def renewed(
     old: Meta,
     keyring: Keyring | None,
     now: float,
+    claimed: str | None,
 ) -> Issued:
     """The record that replaces ``old`` at a refresh: same data and creation time; a
     new lifetime from ``kind`` starting ``now``; a new token. Its user is what the
     type's selector names in the data now, filed as a bound middleware files it
     (under the ring's newest key with ``hash_user_ids``): a write or a new selector
     may have changed it since the refresh token was issued, and a key rotation
-    the hash it is filed under. The new refresh token names that user, so that a
-    reuse of it finds this record. CorruptRecord when the data does not decode."""
-    user = kind.user_of({key: codec.decode(raw) for key, raw in plain.items()})
-    codec.check_indexable("user id", user, None)
+    the hash it is filed under. Where the selector names none now (a field the data
+    lacks) or one no index can hold, the user stays ``claimed``, the one the refresh
+    token names, so that neither reuse detection nor ``revoke_user`` loses the
+    session. The new refresh token names that user. CorruptRecord when the data does
+    not decode."""
+    try:
+        user = kind.user_of({key: codec.decode(raw) for key, raw in plain.items()})
+        codec.check_indexable("user id", user, None)
+    except UnstorableValue:
+        user = None
+    if user is None:
+        user = claimed
     meta = old.copy()
     meta.updated_at = meta.last_activity_at = now
     meta.expires_at = meta.deadline = kind.expires_at(now)

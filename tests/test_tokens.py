@@ -327,6 +327,30 @@ def test_a_refresh_files_the_session_under_the_user_its_data_names_now(
         manager.decrypt(third.token)
 
 
+@pytest.mark.parametrize(
+    ("selector", "role"),
+    [("$Session{nick}", "admin"), ("$Session{role}", "r" * 2000)],
+    ids=["a-field-the-data-lacks", "a-value-no-index-holds"],
+)
+def test_a_refresh_keeps_the_claimed_user_where_the_selector_names_none_now(
+    manager: SessionManager, selector: str, role: str
+) -> None:
+    """A selector moved to a field the data lacks, or to a value too long to index: the
+    refresh neither fails (a 500) nor files the session under no user (which would
+    take it out of reuse detection and revoke_user)."""
+    first = manager.generate("user-session", {**ALICE, "role": role})
+    kind = manager.types.fetch("user-session")
+    manager.types.update(tag="user-session", schema={**kind.schema, "nick": "string?"})
+    manager.types.update(tag="user-session", selector=selector)
+    second = manager.refresh(first.refresh_token)
+    assert [i.id for i in manager.user_sessions("alice")] == [second.session_id]
+    third = manager.refresh(second.refresh_token)
+    with pytest.raises(RefreshTokenReused):
+        manager.refresh(second.refresh_token)
+    with pytest.raises(TokenRevoked):
+        manager.decrypt(third.token)
+
+
 def test_a_session_that_can_no_longer_be_used_is_an_invalid_token(any_store: Any) -> None:
     """Values sealed under a key since dropped, or a type deleted while its sessions
     live: decrypt and refresh answer InvalidToken (a TokenError, which a /refresh
