@@ -63,6 +63,15 @@ def secret_of(token: str) -> str:
     return verified.token
 
 
+def assert_a_reuse_is_caught(manager: SessionManager, issued: SessionToken) -> None:
+    """``issued``'s refresh token works once; presented again, it revokes the session."""
+    renewed = manager.refresh(issued.refresh_token)
+    with pytest.raises(RefreshTokenReused):
+        manager.refresh(issued.refresh_token)
+    with pytest.raises(TokenRevoked):
+        manager.decrypt(renewed.token)
+
+
 # -- generate and decrypt ---------------------------------------------------------------
 
 
@@ -298,11 +307,7 @@ def test_a_refresh_files_the_session_under_the_newest_keys_hash(any_store: Any) 
     info = manager.get(second.session_id)
     assert info is not None and info.user == new.user_tag("alice")
     assert [i.id for i in manager.user_sessions("alice")] == [second.session_id]
-    third = manager.refresh(second.refresh_token)
-    with pytest.raises(RefreshTokenReused):
-        manager.refresh(second.refresh_token)
-    with pytest.raises(TokenRevoked):
-        manager.decrypt(third.token)
+    assert_a_reuse_is_caught(manager, second)
     fourth = manager.generate("user-session", ALICE)
     assert manager.revoke_user("alice", actor="ops") == 1
     with pytest.raises(TokenRevoked):
@@ -320,11 +325,7 @@ def test_a_refresh_files_the_session_under_the_user_its_data_names_now(
     second = manager.refresh(first.refresh_token)
     assert [i.id for i in manager.user_sessions("alice@example.com")] == [second.session_id]
     assert manager.user_sessions("alice") == []
-    third = manager.refresh(second.refresh_token)
-    with pytest.raises(RefreshTokenReused):
-        manager.refresh(second.refresh_token)
-    with pytest.raises(TokenRevoked):
-        manager.decrypt(third.token)
+    assert_a_reuse_is_caught(manager, second)
 
 
 @pytest.mark.parametrize(
@@ -344,11 +345,7 @@ def test_a_refresh_keeps_the_claimed_user_where_the_selector_names_none_now(
     manager.types.update(tag="user-session", selector=selector)
     second = manager.refresh(first.refresh_token)
     assert [i.id for i in manager.user_sessions("alice")] == [second.session_id]
-    third = manager.refresh(second.refresh_token)
-    with pytest.raises(RefreshTokenReused):
-        manager.refresh(second.refresh_token)
-    with pytest.raises(TokenRevoked):
-        manager.decrypt(third.token)
+    assert_a_reuse_is_caught(manager, second)
 
 
 def test_a_session_that_can_no_longer_be_used_is_an_invalid_token(any_store: Any) -> None:
