@@ -20,9 +20,10 @@ changed (:func:`change_note`); without ``actor`` they write none, as before.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from ..errors import (
@@ -216,7 +217,9 @@ class TypeRegistry:
                 if not self.store.registry_put(KIND, new.tag, new.to_document(), if_absent=True):
                     raise _taken(new.tag, "rename")
                 self.store.registry_delete(KIND, tag)
-            elif not self.store.registry_put(KIND, tag, new.to_document(), replacing=document):
+            elif not self.store.registry_put(
+                KIND, tag, new.to_document(), **_replacing(self.store.registry_put, document)
+            ):
                 continue  # changed meanwhile: merged again; deleted: UnknownSessionType
             self._audit(actor, change_note(old, new))
             return new
@@ -302,7 +305,7 @@ class AsyncTypeRegistry:
                     raise _taken(new.tag, "rename")
                 await self.store.aregistry_delete(KIND, tag)
             elif not await self.store.aregistry_put(
-                KIND, tag, new.to_document(), replacing=document
+                KIND, tag, new.to_document(), **_replacing(self.store.aregistry_put, document)
             ):
                 continue  # changed meanwhile: merged again; deleted: UnknownSessionType
             await self._audit(actor, change_note(old, new))
@@ -413,6 +416,18 @@ def _given_tag(tag: object) -> str:
             f"a session type's tag is a str, not {type(tag).__qualname__}", field="tag"
         )
     return tag
+
+
+def _replacing(put: Callable[..., Any], document: bytes | None) -> dict[str, Any]:
+    """``registry_put``'s compare-and-set argument, where the store's takes it; a store
+    written before it was added gets none, and an update overwrites as it did then."""
+    try:
+        parameters = inspect.signature(put).parameters.values()
+    except (TypeError, ValueError):  # (a callable that shows no signature)
+        return {}
+    if any(p.name == "replacing" or p.kind is p.VAR_KEYWORD for p in parameters):
+        return {"replacing": document}
+    return {}
 
 
 def _taken(tag: str, action: str) -> InvalidSessionType:

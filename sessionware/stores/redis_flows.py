@@ -102,8 +102,9 @@ class Call:
 
     @property
     def key(self) -> str | bytes | int:
-        """The call's first key: where a cluster routes it."""
-        return self.args[3] if self.script is not None else self.args[1]
+        """The call's first key: where a cluster routes it (an EVAL's follows its script
+        and its count of keys, as a script's EVALSHA does)."""
+        return self.args[3] if self.script is not None or self.args[0] == "EVAL" else self.args[1]
 
 
 Step = list[Call] | Script  # a round trip to send, or a script to load

@@ -14,6 +14,7 @@ from sessionware import (
     ConfigurationError,
     CorruptRecord,
     InvalidSessionType,
+    MemoryStore,
     SessionManager,
     SessionType,
     SessionTypeInUse,
@@ -202,6 +203,29 @@ def test_an_update_keeps_a_change_that_landed_meanwhile(any_store: Any) -> None:
         "Renamed elsewhere",
         3,
     )
+
+
+class _StoreOfItsOwn(MemoryStore):
+    """A store written against the registry's first put, with no compare-and-set."""
+
+    def registry_put(  # type: ignore[override]
+        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+    ) -> bool:
+        return super().registry_put(kind, name, document, if_absent=if_absent)
+
+    async def aregistry_put(  # type: ignore[override]
+        self, kind: str, name: str, document: bytes, *, if_absent: bool = False
+    ) -> bool:
+        return self.registry_put(kind, name, document, if_absent=if_absent)
+
+
+@pytest.mark.anyio
+async def test_a_store_without_compare_and_set_still_takes_updates() -> None:
+    store = _StoreOfItsOwn()
+    SessionManager(store).types.create(**USER)
+    assert SessionManager(store).types.update("user-session", expiry=2).expiry == 2
+    updated = await AsyncSessionManager(store).types.update("user-session", expiry=3)
+    assert updated.expiry == 3 == SessionManager(store).types.fetch("user-session").expiry
 
 
 @pytest.mark.anyio

@@ -1739,3 +1739,11 @@ def test_a_loop_per_job_leaves_no_connection_open(redis_prefix: str, lean: bool)
         assert _open_sockets() <= before + 1  # the last loop's, until another loop starts
     finally:
         store.close()
+
+
+def test_a_plain_evals_call_is_routed_by_its_key_not_its_script() -> None:
+    """A cluster sends a call to the node of ``Call.key``: an EVAL's is its first key
+    (the registry's compare-and-set), not the script's text, which would cost a MOVED."""
+    call = Call(None, ("EVAL", "return 1", 1, "p{registry}:session-type", "cart"))
+    assert call.key == "p{registry}:session-type"
+    assert Call(None, ("HGET", "p{registry}:session-type", "cart")).key == call.key
