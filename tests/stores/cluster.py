@@ -66,12 +66,13 @@ def free_ports(count: int, preferred: tuple[int, ...] = ()) -> list[int]:
     connection (the suite makes thousands) takes one between this choice and the
     server's start (a daemonized redis-server that fails to bind exits quietly),
     and from this pytest-xdist worker's own slice, so that two workers never draw
-    the same one. A cluster node's bus (port + 10000) stays below the range too.
+    the same one (up to 8 workers). A cluster node's bus (port + 10000) stays below
+    the range too, and clear of every worker's slice.
     """
     if len(preferred) == count and all(_free(port) for port in preferred):
         return list(preferred)
     low = _SLICE_START + _worker_offset() * _SLICE_PER_OFFSET
-    high = min(low + _SLICE, _ephemeral_start() - 10000)
+    high = min(low + _SLICE, _SLICE_START + 10000, _ephemeral_start() - 10000)
     ports: list[int] = []
     for _ in range(1000):
         if len(ports) == count:
@@ -82,9 +83,11 @@ def free_ports(count: int, preferred: tuple[int, ...] = ()) -> list[int]:
     raise RuntimeError(f"no {count} free loopback ports in {low}-{high}")
 
 
+# Ports 10000-19999, 1,250 per worker (gw0-gw7; later ones take any free port): a
+# cluster bus (port + 10000) is then at 20000-29999, clear of every worker's ports.
 _SLICE_START = 10000
-_SLICE = 2500  # ports per worker; 10 for each unit of _worker_offset()
-_SLICE_PER_OFFSET = _SLICE // 10
+_SLICE = 1250
+_SLICE_PER_OFFSET = _SLICE // 10  # (_worker_offset() is 10 per worker)
 
 
 def _ephemeral_start() -> int:
