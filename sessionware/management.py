@@ -348,8 +348,13 @@ _NOTED_FILTERS = ("search", "status", "app", "user")
 
 
 def _filters_noted(filters: Mapping[str, Any]) -> str:
-    """``, status=revoked, user=bob``: the filters given, for an export's audit record."""
-    return "".join(f", {name}={value}" for name, value in filters.items() if value is not None)
+    """``, status=revoked, user=bob``: the filters given, for an export's audit record
+    (a search as a quoted string: its text is free, commas and all)."""
+    return "".join(
+        f", {name}={value!r}" if name == "search" else f", {name}={value}"
+        for name, value in filters.items()
+        if value is not None
+    )
 
 
 def streamed_record(

@@ -171,6 +171,10 @@ def test_every_matching_session_across_batches(store: Any) -> None:
     assert len(exports) == 1  # one entry for the whole export, not one per session
     assert exports[0].actor == "ann" and exports[0].session_id is None
     assert exports[0].reason == "every matching session (streamed, user=user1): audit"
+    list(manager.iter_export(search="x, status=active", actor="ann"))  # free text, quoted
+    assert manager.audit_log(limit=1)[0].reason == (
+        "every matching session (streamed, search='x, status=active')"
+    )
 
     everything = list(manager.iter_export(include_metadata=True))
     assert [item["id"] for item in everything] == ids[::-1]

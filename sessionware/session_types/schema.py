@@ -184,9 +184,9 @@ def _slip(value: str) -> str | None:
     match = _OPTIONAL.match(value)
     if match and match.group(1).lower() in _CHECKS:
         return None  # a type name as written: 'integer?', 'string | null'
-    squeezed = re.sub(r"[\s?|]", "", word)
+    squeezed = re.sub(r"[\s?|]", "", re.sub(r"\|\s*null", "", word))  # ('date?|null')
     name = _ALIASES.get(squeezed, squeezed if squeezed in _CHECKS else None)
-    return None if name is None else name + ("?" if "?" in word else "")
+    return None if name is None else name + ("?" if "?" in word or "null" in word else "")
 
 
 def type_name(value: Any) -> str:

@@ -59,7 +59,7 @@ def test_create_takes_a_type_a_dict_or_keywords(any_store: Any) -> None:
      ("list", "array"), ("dict", "object"),
      # ours, mangled by spaces and marks: taken for example strings before
      ("strin g", "string"), ("integer??", "integer?"), ("?integer", "integer?"),
-     ("date | |", "date")],
+     ("date | |", "date"), ("date?|null", "date?"), ("object | null | null", "object?")],
 )  # fmt: skip
 def test_slips_for_type_names_are_refused_in_new_definitions_only(
     any_store: Any, written: str, meant: str
