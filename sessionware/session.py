@@ -408,7 +408,7 @@ class Session(dict[str, Any]):
                 try:
                     self._set_blind(key, value)
                 except SessionwareError:
-                    if self._blind.get(key, (None,))[0] is value:  # changed in place
+                    if key in self._blind and self._blind[key][0] is value:  # changed in place
                         del self._blind[key]  # (the stored value, unread, stays)
                         _warn_undone(key, "left as stored (this request does not write it)")
                     raise
@@ -576,7 +576,7 @@ class Session(dict[str, Any]):
                     self._type.validate_item(key, value)
                 sizes[key] = len(key.encode()) + len(codec.encode(key, value))
             except SessionwareError:
-                self._undo_if_held(key, value)
+                self._undo_if_held(key, value, None)
                 raise
         if self._pending_load:
             total = sum(sizes.values())
@@ -587,7 +587,7 @@ class Session(dict[str, Any]):
                 total = self._size + sum(s - self._sizes.get(k, 0) for k, s in sizes.items())
         if total > self._max_bytes and (self._pending_load or total > self._size):
             for key, value in pairs:
-                self._undo_if_held(key, value)
+                self._undo_if_held(key, value, sizes[key])
             raise SessionTooLarge(
                 f"storing {', '.join(map(repr, sizes))} would make the session "
                 f"{'at least ' if self._pending_load else ''}{total} bytes, over "
@@ -598,14 +598,24 @@ class Session(dict[str, Any]):
                 limit=self._max_bytes,
             )
 
-    def _undo_if_held(self, key: str, value: Any) -> None:
-        """A refused ``value`` that ``key`` already holds was changed in place: back to
-        what is stored, as a refused assignment of it does (``__setitem__``)."""
+    def _undo_if_held(self, key: str, value: Any, size: int | None) -> None:
+        """A refused ``value`` that ``key`` already holds, changed in place: back to what
+        is stored, as a refused assignment of it does (``__setitem__``). ``size``: its
+        size now, when what refused it was the size of the update as a whole; then only
+        a value whose size moved since it was measured counts as changed (one that did
+        not, or an int or a str, which nothing changes in place, keeps its change)."""
+        if type(value) in _IMMUTABLE:
+            return
         if self._pending_load:
-            if self._blind.get(key, (None,))[0] is value:
+            held = self._blind.get(key)
+            if held is None or held[0] is not value:
+                return
+            if size is None or len(key.encode()) + len(held[1]) != size:
                 del self._blind[key]
                 _warn_undone(key, "left as stored (this request does not write it)")
-        elif dict.get(self, key, _NO_DEFAULT) is value:
+        elif dict.get(self, key, _NO_DEFAULT) is value and (
+            size is None or self._sizes.get(key) != size
+        ):
             self._undo_in_place(key)
 
     def pop(self, key: str, default: Any = _NO_DEFAULT) -> Any:

@@ -241,6 +241,25 @@ def test_an_update_refused_for_a_value_changed_in_place_puts_it_back() -> None:
     assert c2.get("/show").json() == {"cart": [1], "y": 2}
 
 
+@pytest.mark.parametrize("loaded", [True, False], ids=["loaded", "blind"])
+def test_an_update_refused_as_too_large_keeps_what_was_set_before_it(loaded: bool) -> None:
+    """Values already held (True, 1, None: one object wherever they appear) are no
+    values changed in place: a refused update leaves them, and raises what it says."""
+
+    async def handler(s: Session) -> Any:
+        if loaded:
+            await s.load()
+        s["flag"], s["count"] = True, 1
+        with pytest.raises(SessionTooLarge):
+            s.update(flag=True, count=1, note=None, blob="b" * 5000)
+        return "handled"
+
+    c = _capped(handler, MemoryStore())
+    c.get("/put")
+    assert c.get("/do").json()["result"] == "handled"
+    assert c.get("/show").json() == {"a": 497, "flag": True, "count": 1}
+
+
 def test_popitem_takes_the_last_inserted_key_first() -> None:
     c = client(lambda s: list(s.popitem()))
     c.get("/set")

@@ -45,6 +45,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 T = TypeVar("T")
 logger = logging.getLogger("sessionware")
+_LOWERING_SAID: set[str] = set()  # what this process warned of a search's lowercasing
 
 DEFAULT_TIMEOUT = timedelta(seconds=5)
 _SCHEMES = ("postgresql://", "postgres://")
@@ -229,7 +230,10 @@ class PostgresStore(SQLStore):
                         self._flows.cannot_mark()
                     self._tables_ready = True
                 if not self._lowering_known:
-                    with connection.transaction():
+                    with (  # (refused: the plain lower() serves)
+                        contextlib.suppress(psycopg.errors.InsufficientPrivilege),
+                        connection.transaction(),
+                    ):
                         drive(self._search_lowering(), step)
                     self._lowering_known = True
                 with connection.transaction():
@@ -259,8 +263,9 @@ class PostgresStore(SQLStore):
                             self._flows.cannot_mark()
                         self._tables_ready = True
                     if not self._lowering_known:
-                        async with connection.transaction():
-                            await adrive(self._search_lowering(), step)
+                        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                            async with connection.transaction():  # (as in _run)
+                                await adrive(self._search_lowering(), step)
                         self._lowering_known = True
                     async with connection.transaction():
                         return await adrive(flow, step)
@@ -485,10 +490,9 @@ class PostgresStore(SQLStore):
         which under the C locale knows ASCII alone: then ICU's root collation lowercases
         instead, where the server has ICU and the database is UTF-8 (the one encoding
         whose letters Python's and ICU's cases cover alike); else a warning says so."""
-        ((encoding, icu),) = yield Statement(
-            "SELECT pg_encoding_to_char(encoding), "
-            "EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu') "
-            "FROM pg_database WHERE datname = current_database()"
+        ((encoding, icu),) = yield Statement(  # (no catalog a hardened role may not read)
+            "SELECT current_setting('server_encoding'), "
+            "EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')"
         )
         if encoding == "UTF8":  # (chr(196) is not a letter in every encoding: asked here only)
             ((beyond_ascii,),) = yield Statement("SELECT lower(chr(196)) = chr(228)")
@@ -503,6 +507,9 @@ class PostgresStore(SQLStore):
             if encoding != "UTF8"
             else "has LC_CTYPE C and the server no ICU"
         )
+        if why in _LOWERING_SAID:
+            return
+        _LOWERING_SAID.add(why)
         logger.warning(
             "sessionware: this PostgreSQL database %s, so a search may match letters "
             "beyond ASCII (É, И) only where they are stored in lowercase",

@@ -69,7 +69,7 @@ def free_ports(count: int, preferred: tuple[int, ...] = ()) -> list[int]:
     the same one (up to 8 workers). A cluster node's bus (port + 10000) stays below
     the range too, and clear of every worker's slice.
     """
-    if len(preferred) == count and all(_free(port) for port in preferred):
+    if len(preferred) == count and all(_free(p) and _free(p + 10000) for p in preferred):
         return list(preferred)
     low = _SLICE_START + _worker_offset() * _SLICE_PER_OFFSET
     high = min(low + _SLICE, _SLICE_START + 10000, _ephemeral_start() - 10000)

@@ -988,3 +988,28 @@ def test_a_database_in_a_multibyte_encoding_other_than_utf8_is_served(
     finally:
         store.close()
     assert "is not UTF-8 (EUC_JP)" in caplog.text
+
+
+def test_a_role_that_may_not_read_the_catalogs_still_gets_sessions(cluster: Cluster) -> None:
+    """A hardened database that hides pg_database and pg_collation from its roles: how a
+    search lowercases cannot be asked there, and the store serves all the same."""
+    cluster.sql("CREATE DATABASE hardened")
+    admin = own_store(cluster, "hardened")
+    admin.create_schema()
+    admin.close()
+    role = f"r{uuid.uuid4().hex[:8]}"
+    cluster.sql(f"CREATE ROLE {role} LOGIN", "hardened")
+    cluster.sql(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}", "hardened")
+    cluster.sql(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}", "hardened")
+    for catalog in ("pg_database", "pg_collation"):
+        cluster.sql(f"REVOKE SELECT ON pg_catalog.{catalog} FROM PUBLIC", "hardened")
+    url = cluster.url("hardened").replace("postgres@", f"{role}@")
+    for create_tables in (False, True):
+        store = PostgresStore.from_url(url, prefix=admin.prefix, create_tables=create_tables)
+        try:
+            now = time.time()
+            store.create(f"s{create_tables}", {"k": b"v"}, new_meta(now, user="Ada"))
+            rows, _ = store.query(Query(search="ada"), now=now)
+            assert f"s{create_tables}" in [i for i, _ in rows]
+        finally:
+            store.close()
