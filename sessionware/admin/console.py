@@ -193,14 +193,12 @@ class AdminConsole(Pages):
 
     async def ttl(self, call: _Call) -> Response:
         form = call.request.form
-        minutes: float | None = None
+        minutes: int | None = None
         if form.get("unlimited") != "1":  # the checkbox's value; anything else is a TTL
-            try:
-                minutes = float(form.get("ttl_minutes", ""))
-            except ValueError:
-                minutes = 0
-            if not 1 <= minutes <= 60 * 24 * 366:  # also refuses NaN
-                notice = "Give a TTL from 1 minute to a year, or unlimited."
+            given = form.get("ttl_minutes", "").strip()  # whole minutes, as the box steps
+            minutes = int(given) if given.isascii() and given.isdigit() else 0
+            if not 1 <= minutes <= 60 * 24 * 366:
+                notice = "Give a TTL from 1 minute to a year, in whole minutes, or unlimited."
                 return await self.detail(call, notice, 422)  # nothing changed
         ttl = None if minutes is None else minutes * 60
         changed = await call.manager.set_ttl(form.get("id", ""), ttl, actor=call.operator.name)

@@ -318,7 +318,8 @@ def test_the_dialog_sends_a_form_once_and_says_why_one_was_refused(
 
     # a form the server refuses as filled in (422): the form again, with why
     dialog.get_by_role("button", name="Update payload TTL").click()  # no TTL given
-    dialog.get_by_text("Give a TTL from 1 minute to a year, or unlimited.").wait_for()
+    refused = "Give a TTL from 1 minute to a year, in whole minutes, or unlimited."
+    dialog.get_by_text(refused).wait_for()
     assert dialog.get_by_label("New TTL (minutes)").is_visible()
 
     # a form gone stale (a page left open for a day): the server's own sentence

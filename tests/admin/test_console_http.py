@@ -548,12 +548,12 @@ def test_the_console_refuses_a_ttl_under_a_minute() -> None:
     store = MemoryStore()
     with rita_and_operator(store) as (client, session_id):
         token = token_of(client.get(f"{CONSOLE}/").text)
-        for minutes in ("0.001", "0.99", "0", "-5", "nan", "inf", "527041"):
+        for minutes in ("0.001", "0.99", "0", "-5", "nan", "inf", "527041", "1e3", "5.5", "١٢"):
             form = {"id": session_id, "csrf_token": token, "ttl_minutes": minutes}
             form["unlimited"] = "0"  # not the checkbox's value: no unlimited TTL
             answer = client.post(f"{CONSOLE}/ttl", data=form)
             assert answer.status_code == 422, minutes  # refused: not a 200 that did nothing
-            assert "Give a TTL from 1 minute to a year, or unlimited." in answer.text, minutes
+            assert "Give a TTL from 1 minute to a year, in whole minutes" in answer.text, minutes
         info = SessionManager(store).get(session_id)
         assert info is not None and info.expires_at is not None
         assert info.expires_at.timestamp() > time.time() + 86400  # the idle timeout: unchanged
