@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-import sys
 import uuid
 from collections.abc import (
     Awaitable,
@@ -73,7 +72,6 @@ _S = TypeVar("_S", bound="Session")
 _PENDING = object()  # sits in the dict's own storage while a record waits to be loaded
 WEBSOCKET = "websocket"  # Session._sealed for a websocket's session: never saved
 _NO_DEFAULT = object()  # pop() without a default
-_CHECKED = sys.maxsize  # update's cap while it sets pairs it checked together
 
 FLASH_KEY = "_flashes"  # Flask's key and format: a list of (category, message) tuples
 
@@ -401,42 +399,33 @@ class Session(dict[str, Any]):
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self._assign(key, value, None)
+
+    def _assign(self, key: str, value: Any, checked: bytes | None) -> None:
+        """``session[key] = value``; ``checked``: the value's encoding when ``update`` has
+        checked it already (its key, the type's schema, and the size cap together with
+        the other pairs), so that none of that is done again."""
         if self._blind_ok and (self._pending_load or self._unloaded):
             if not self._pending_load:
                 self._unloaded = False  # no record to load: the session is simply new
             elif codec.check_key(key) not in self._blind_skip:
                 try:
-                    self._set_blind(key, value)
+                    self._set_blind(key, value, checked)
                 except SessionwareError:
-                    if key in self._blind and self._blind[key][0] is value:  # changed in place
-                        del self._blind[key]  # (the stored value, unread, stays)
-                        _warn_undone(key, "left as stored (this request does not write it)")
+                    self._undo_if_held(key, value, None)  # (the stored value, unread, stays)
                     raise
                 return
         self._ensure_loaded()
         self._warn_if_sealed(key)
-        try:
-            if self._type is not None:  # before anything changes: a refusal leaves it as is
-                self._type.validate_item(codec.check_key(key), value)
-            encoded = codec.encode(codec.check_key(key), value)
-            size = len(key.encode()) + len(encoded)
+        if checked is None:
+            try:
+                encoded, size, total = self._measured(key, value)
+            except SessionwareError:
+                self._undo_if_held(key, value, None)
+                raise
+        else:
+            encoded, size = checked, len(key.encode()) + len(checked)
             total = self._size - self._sizes.get(key, 0) + size
-            if total > self._max_bytes and self._touched - {key}:
-                self._remeasure({key})  # values changed in place may have shrunk since measured
-                total = self._size - self._sizes.get(key, 0) + size
-            if total > self._max_bytes and total > self._size:  # over the cap: may only shrink
-                raise SessionTooLarge(
-                    f"storing {key!r} would make the session {total} bytes, over "
-                    f"max_payload_bytes={self._max_bytes}; keep large data elsewhere (a "
-                    f"database row, a cache) and store its id, or raise max_payload_bytes",
-                    key=key,
-                    size=total,
-                    limit=self._max_bytes,
-                )
-        except SessionwareError:
-            if isinstance(key, str) and dict.get(self, key, _NO_DEFAULT) is value:
-                self._undo_in_place(key)
-            raise
         if key in self._raw and dict.get(self, key, _NO_DEFAULT) is not value:
             self._replaced.add(key)  # (its stored value is no longer what it holds)
         dict.__setitem__(self, key, value)
@@ -445,6 +434,28 @@ class Session(dict[str, Any]):
         self._touched.add(key)
         if type(value) in _IMMUTABLE:
             self._fresh[key] = (value, encoded)
+
+    def _measured(self, key: str, value: Any) -> tuple[bytes, int, int]:
+        """An assignment's checks: ``value``'s encoding, its size with its key, and the
+        session's size with it; what a refused assignment raises."""
+        if self._type is not None:  # before anything changes: a refusal leaves it as is
+            self._type.validate_item(codec.check_key(key), value)
+        encoded = codec.encode(codec.check_key(key), value)
+        size = len(key.encode()) + len(encoded)
+        total = self._size - self._sizes.get(key, 0) + size
+        if total > self._max_bytes and self._touched - {key}:
+            self._remeasure({key})  # values changed in place may have shrunk since measured
+            total = self._size - self._sizes.get(key, 0) + size
+        if total > self._max_bytes and total > self._size:  # over the cap: may only shrink
+            raise SessionTooLarge(
+                f"storing {key!r} would make the session {total} bytes, over "
+                f"max_payload_bytes={self._max_bytes}; keep large data elsewhere (a "
+                f"database row, a cache) and store its id, or raise max_payload_bytes",
+                key=key,
+                size=total,
+                limit=self._max_bytes,
+            )
+        return encoded, size, total
 
     def _undo_in_place(self, key: str) -> None:
         """An assignment was refused of the very object ``key`` holds: changed in place
@@ -553,31 +564,29 @@ class Session(dict[str, Any]):
             for key, value in pairs:
                 self[key] = value
             return
-        self._check_all(pairs)
-        limit, self._max_bytes = self._max_bytes, _CHECKED  # (no step between is refused alone)
-        try:
-            for key, value in pairs:
-                self[key] = value
-        finally:
-            self._max_bytes = limit
+        for (key, value), encoded in zip(pairs, self._check_all(pairs), strict=True):
+            self._assign(key, value, encoded)
 
-    def _check_all(self, pairs: list[tuple[Any, Any]]) -> None:
-        """``update``'s checks, before it sets anything; the size cap is checked against
+    def _check_all(self, pairs: list[tuple[Any, Any]]) -> list[bytes]:
+        """``update``'s checks, before it sets anything: each pair's encoding, in order.
+        The size cap is checked against
         the loaded session, or, with nothing loaded (a blind write), against what these
         values alone take, which the stored session cannot be smaller than. A refused
         value that a key holds, changed in place, goes back as ``__setitem__`` has it."""
         keys = [codec.check_key(key) for key, _ in pairs]
         if self._pending_load and (not self._blind_ok or not self._blind_skip.isdisjoint(keys)):
             self._ensure_loaded()  # (as the assignments would: then the cap is checked exactly)
-        sizes: dict[str, int] = {}
+        sizes: dict[str, int] = {}  # (a key given twice: its last value counts)
+        encodings = []
         for key, value in pairs:
             try:
                 if self._type is not None:
                     self._type.validate_item(key, value)
-                sizes[key] = len(key.encode()) + len(codec.encode(key, value))
+                encodings.append(codec.encode(key, value))
             except SessionwareError:
                 self._undo_if_held(key, value, None)
                 raise
+            sizes[key] = len(key.encode()) + len(encodings[-1])
         if self._pending_load:
             total = sum(sizes.values())
         else:
@@ -597,6 +606,7 @@ class Session(dict[str, Any]):
                 size=total,
                 limit=self._max_bytes,
             )
+        return encodings
 
     def _undo_if_held(self, key: str, value: Any, size: int | None) -> None:
         """A refused ``value`` that ``key`` already holds, changed in place: back to what
@@ -604,7 +614,7 @@ class Session(dict[str, Any]):
         size now, when what refused it was the size of the update as a whole; then only
         a value whose size moved since it was measured counts as changed (one that did
         not, or an int or a str, which nothing changes in place, keeps its change)."""
-        if type(value) in _IMMUTABLE:
+        if type(value) in _IMMUTABLE or not isinstance(key, str):
             return
         if self._pending_load:
             held = self._blind.get(key)
@@ -763,10 +773,14 @@ class Session(dict[str, Any]):
             )
         self._fill(self._sync_loader())
 
-    def _set_blind(self, key: str, value: Any) -> None:
-        """Keep ``value`` aside for a blind write, checked as an assignment is."""
+    def _set_blind(self, key: str, value: Any, checked: bytes | None) -> None:
+        """Keep ``value`` aside for a blind write, checked as an assignment is (unless
+        ``checked``: its encoding, which ``update`` has checked)."""
         self._accessed = True
         self._warn_if_sealed(key)
+        if checked is not None:
+            self._blind[key] = (value, checked)
+            return
         encoded = codec.encode(key, value)
         size = len(key.encode()) + len(encoded)
         if size > self._max_bytes:
