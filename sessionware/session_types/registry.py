@@ -60,10 +60,8 @@ def live_query(tag: str) -> Query:
     return Query(app=tag, status=ACTIVE, limit=1)
 
 
-def decoded(tag: str, document: bytes | None, known: tuple[str, ...] = ()) -> SessionType:
-    """The type stored under ``tag``; UnknownSessionType without one, CorruptRecord for junk."""
-    if document is None:
-        raise UnknownSessionType(tag, known)
+def decoded(tag: str, document: bytes) -> SessionType:
+    """The type stored under ``tag`` as ``document``; CorruptRecord for junk."""
     try:
         return SessionType.from_document(document)
     except (ValueError, TypeError, RecursionError) as error:  # includes InvalidSessionType
@@ -73,7 +71,7 @@ def decoded(tag: str, document: bytes | None, known: tuple[str, ...] = ()) -> Se
         ) from error
 
 
-def readable_or_forced(tag: str, document: bytes | None, force: bool) -> SessionType | None:
+def readable_or_forced(tag: str, document: bytes, force: bool) -> SessionType | None:
     """The type a delete removes; ``None`` for an unreadable one that ``force`` removes
     all the same (CorruptRecord without it), so that junk can always be cleared."""
     try:
@@ -205,9 +203,7 @@ class TypeRegistry:
         """
         actor = _who(actor, self.store, ManagedStore)
         while True:  # until no other change lands between the read and the write
-            document = self.store.registry_get(KIND, _given_tag(tag))
-            if document is None:
-                self.fetch(tag)  # UnknownSessionType, naming the known tags
+            document = self._document(tag)
             old = decoded(tag, document)
             new = merged(old, changes)
             if "schema" in changes:
@@ -226,9 +222,14 @@ class TypeRegistry:
 
     def fetch(self, tag: str) -> SessionType:
         """The type ``tag``; UnknownSessionType (a LookupError) if there is none."""
+        return decoded(tag, self._document(tag))
+
+    def _document(self, tag: str) -> bytes:
+        """What the store holds for ``tag``; UnknownSessionType, naming the known tags."""
         document = self.store.registry_get(KIND, _given_tag(tag))
-        known = () if document is not None else tuple(sorted(self.store.registry_list(KIND)))
-        return decoded(tag, document, known)
+        if document is None:
+            raise UnknownSessionType(tag, tuple(sorted(self.store.registry_list(KIND))))
+        return document
 
     def fetch_all(self) -> list[SessionType]:
         """Every registered type, by tag."""
@@ -239,10 +240,7 @@ class TypeRegistry:
         live, unless ``force``: they then live on until they expire. ``actor``: who
         deletes it, for the audit log (see the module docstring)."""
         actor = _who(actor, self.store, ManagedStore)
-        document = self.store.registry_get(KIND, _given_tag(tag))
-        if document is None:
-            self.fetch(tag)  # UnknownSessionType, with the known tags
-        old = readable_or_forced(tag, document, force)
+        old = readable_or_forced(tag, self._document(tag), force)
         live = self.live_sessions(tag) if force and actor is not None else 0
         if not force:
             self._refuse_if_live(tag, "delete")
@@ -291,9 +289,7 @@ class AsyncTypeRegistry:
         """See :meth:`TypeRegistry.update`."""
         actor = _who(actor, self.store, AsyncManagedStore)
         while True:  # until no other change lands between the read and the write
-            document = await self.store.aregistry_get(KIND, _given_tag(tag))
-            if document is None:
-                await self.fetch(tag)  # UnknownSessionType, naming the known tags
+            document = await self._document(tag)
             old = decoded(tag, document)
             new = merged(old, changes)
             if "schema" in changes:
@@ -313,9 +309,15 @@ class AsyncTypeRegistry:
 
     async def fetch(self, tag: str) -> SessionType:
         """See :meth:`TypeRegistry.fetch`."""
+        return decoded(tag, await self._document(tag))
+
+    async def _document(self, tag: str) -> bytes:
+        """See :meth:`TypeRegistry._document`."""
         document = await self.store.aregistry_get(KIND, _given_tag(tag))
-        known = () if document is not None else tuple(sorted(await self.store.aregistry_list(KIND)))
-        return decoded(tag, document, known)
+        if document is None:
+            known = await self.store.aregistry_list(KIND)
+            raise UnknownSessionType(tag, tuple(sorted(known)))
+        return document
 
     async def fetch_all(self) -> list[SessionType]:
         """See :meth:`TypeRegistry.fetch_all`."""
@@ -324,10 +326,7 @@ class AsyncTypeRegistry:
     async def delete(self, tag: str, *, force: bool = False, actor: str | None = None) -> None:
         """See :meth:`TypeRegistry.delete`."""
         actor = _who(actor, self.store, AsyncManagedStore)
-        document = await self.store.aregistry_get(KIND, _given_tag(tag))
-        if document is None:
-            await self.fetch(tag)  # UnknownSessionType, with the known tags
-        old = readable_or_forced(tag, document, force)
+        old = readable_or_forced(tag, await self._document(tag), force)
         live = await self.live_sessions(tag) if force and actor is not None else 0
         if not force:
             await self._refuse_if_live(tag, "delete")
@@ -418,7 +417,7 @@ def _given_tag(tag: object) -> str:
     return tag
 
 
-def _replacing(put: Callable[..., Any], document: bytes | None) -> dict[str, Any]:
+def _replacing(put: Callable[..., Any], document: bytes) -> dict[str, Any]:
     """``registry_put``'s compare-and-set argument, where the store's takes it; a store
     written before it was added gets none, and an update overwrites as it did then."""
     try:
