@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from ..errors import CorruptRecord, SessionTypeInUse
+from ..errors import CorruptRecord, InvalidSessionType, SessionTypeInUse
 from ..session_types.model import PUBLIC_FIELDS, SessionType
 from ..session_types.registry import KIND
 from ..visible import visible
@@ -142,14 +142,17 @@ def create(
     if given["name"] is None:
         raise click.UsageError("name the type: --name 'Checkout session'")
     fields = _fields(**given, schema=_schema(schema))
-    tag = SessionType(**fields).tag  # (a bad definition: InvalidSessionType, exit 2)
-    if operator.manager.types.store.registry_get(KIND, tag) is not None:
+    try:
+        made = operator.manager.types.create(actor=actor or login_name(), **fields)
+    except InvalidSessionType as error:  # a bad definition: exit 2; a taken tag: refused
+        tag = SessionType(**fields).tag if error.field == "tag" else None
+        if tag is None or operator.manager.types.store.registry_get(KIND, tag) is None:
+            raise
         raise Failure(
             f"a session type with tag {visible(tag)} exists: change it with "
             f"'sessionware types update {visible(tag)} ...', or give this one another "
             "--tag (or --name)"
-        )
-    made = operator.manager.types.create(actor=actor or login_name(), **fields)
+        ) from None
     _done(f"created session type {made.tag} ({made.lifetime})", made, as_json)
 
 

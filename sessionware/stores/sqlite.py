@@ -263,4 +263,4 @@ def _to_wal(connection: sqlite3.Connection, give_up_after: float) -> None:
 
 def _lower(text: str | None) -> str | None:
     """SQL ``sw_lower(x)``: ``x.lower()``; NULL stays NULL (the columns searched hold text)."""
-    return None if text is None else str(text).lower()
+    return None if text is None else text.lower()

@@ -979,15 +979,18 @@ def test_a_database_in_a_multibyte_encoding_other_than_utf8_is_served(
     cluster.sql(
         "CREATE DATABASE euc_jp TEMPLATE template0 ENCODING 'EUC_JP' LC_COLLATE 'C' LC_CTYPE 'C'"
     )
-    store = own_store(cluster, "euc_jp")
-    try:
-        now = time.time()
-        store.create("s1", {"k": b"v"}, new_meta(now, user="Ada"))
-        rows, total = store.query(Query(search="ada"), now=now)
-        assert ([i for i, _ in rows], total) == (["s1"], 1)
-    finally:
-        store.close()
-    assert "is not UTF-8 (EUC_JP)" in caplog.text
+    postgres._LOWERING_SAID.clear()  # (another test may have said it in this process)
+    for _ in range(2):  # a second store (each command of the CLI opens one) says nothing
+        store = own_store(cluster, "euc_jp")
+        try:
+            now = time.time()
+            store.create("s1", {"k": b"v"}, new_meta(now, user="Ada"))
+            rows, total = store.query(Query(search="ada"), now=now)
+            assert ([i for i, _ in rows], total) == (["s1"], 1)
+            store.delete("s1")
+        finally:
+            store.close()
+    assert caplog.text.count("is not UTF-8 (EUC_JP)") == 1
 
 
 def test_a_role_that_may_not_read_the_catalogs_still_gets_sessions(cluster: Cluster) -> None:
