@@ -448,8 +448,8 @@ def export(
     reason: str | None,
     **filters: Any,
 ) -> None:
-    """Every matching session (not one page) as JSON, streamed; audit-logged once written,
-    with the filters and how many sessions it wrote."""
+    """Every matching session (not one page) as JSON, streamed; audit-logged before the
+    first payload is read and once written, with the filters and how many it wrote."""
     filters = {name: value for name, value in filters.items() if value is not None}
     bar = output.progress_bar()
     task = bar.add_task("export", total=None) if bar else None
