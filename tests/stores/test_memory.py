@@ -16,10 +16,10 @@ def meta(now: float, ttl: float | None) -> Meta:
 def test_ended_sessions_are_reclaimed_without_anyone_touching_them() -> None:
     store = MemoryStore(retention_seconds=0.2)
     now = time.time()
-    for i in range(2000):
-        store.create(f"old{i}", {"a": b"1"}, meta(now, 0.1))
+    for i in range(2000):  # (a second to make them in: CI under load took over 0.3 s)
+        store.create(f"old{i}", {"a": b"1"}, meta(now, 1.0))
     assert len(store) == 2000
-    time.sleep(0.4)  # past expiry and past the tombstones' retention
+    time.sleep(max(0.0, now + 1.3 - time.time()))  # past expiry and the tombstones' retention
     for i in range(20):  # ordinary traffic reclaims what came due, a batch per write
         store.create(f"new{i}", {"a": b"1"}, meta(time.time(), 60))
     assert len(store) == 20
