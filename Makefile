@@ -36,5 +36,7 @@ bench: $(VENV)/.installed  ## the peer comparison, in-process then real servers 
 	$(PY) -m benchmarks.big_session
 	$(PY) -m benchmarks.redis_read_ladder
 
+SOAK_ARGS ?= --seconds 120 --clients 200
+
 soak: $(VENV)/.installed  ## the soak run: real servers, 200 clients, Redis killed and paused (~2 min)
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)

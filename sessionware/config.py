@@ -56,6 +56,7 @@ BLOCK = "sessions"
 # The file to read when load() gets no path (Flask reads its own SESSIONWARE_CONFIG key).
 PATH_VARIABLE = ENV_PREFIX + "CONFIG"
 SECRET_VARIABLE = ENV_PREFIX + "SECRET_KEY"
+STORE_VARIABLE = ENV_PREFIX + "STORE"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -254,7 +255,7 @@ def environment_options(environ: Mapping[str, str] | None = None) -> dict[str, A
 
 def environment_store_url(environ: Mapping[str, str] | None = None) -> str:
     """``SESSIONWARE_STORE``'s URL, ``""`` when it is unset or blank."""
-    return (os.environ if environ is None else environ).get(ENV_PREFIX + "STORE", "").strip()
+    return (os.environ if environ is None else environ).get(STORE_VARIABLE, "").strip()
 
 
 def environment_store(environ: Mapping[str, str] | None = None) -> Any:
@@ -332,11 +333,16 @@ def _from_file(path: Path) -> tuple[Layer, Path | None]:
         spec = KEYS.get(key) if isinstance(key, str) else None
         if spec is None:
             hint = use_instead(str(key)) or _near_key(str(key))
-            what = (
-                "cannot be set in a config file"
-                if key in CODE_ONLY
-                else "is not a sessionware option"
-            )
+            if key == "store":  # a file holds no store: it names no server, no password
+                what, hint = (
+                    "cannot be set in a config file",
+                    f" (set the environment variable {STORE_VARIABLE} to a store URL, "
+                    "or pass store= in code)",
+                )
+            elif key in CODE_ONLY:
+                what = "cannot be set in a config file"
+            else:
+                what = "is not a sessionware option"
             raise ConfigurationError(
                 f"{where} {what}{hint}; the '{BLOCK}' block takes: " + ", ".join(sorted(KEYS))
             )

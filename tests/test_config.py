@@ -475,6 +475,15 @@ def test_an_option_given_in_code_only_is_refused_in_a_file_saying_where_it_goes(
     assert "is not a sessionware option" not in message
 
 
+def test_a_store_in_a_file_is_refused_naming_the_variable_and_code_that_set_one(
+    tmp_path: Path,
+) -> None:
+    message = refused(tmp_path, "[sessions]\nstore = 'redis://127.0.0.1:6379'\n", "a.toml")
+    assert "sessions.store cannot be set in a config file (set the environment variable " in message
+    assert "SESSIONWARE_STORE to a store URL, or pass store= in code)" in message
+    assert "is not a sessionware option" not in message
+
+
 def test_production_outside_the_sessions_block_is_named_not_silently_lost(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,7 +14,7 @@
 --   changing different keys never overwrite each other; value is what the
 --   codec wrote (msgpack, or AES-GCM sealed with a Keyring).
 -- sessionware_audit: the operators' audit log, newest by seq, bounded.
--- sessionware_marks: why a live session left in the last minute (see the end).
+-- sessionware_marks: why a live session left in the last 15 seconds (see the end).
 --
 -- Migrations: create_schema() and this file only create what is missing; they
 -- never alter or drop an existing table. A release that changes this layout

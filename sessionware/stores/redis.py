@@ -743,6 +743,10 @@ class RedisStore:
             return done.value  # type: ignore[no-any-return]
         except _FAILURES as error:
             raise self._unavailable(error) from error
+        except RuntimeError as error:
+            if self._new_async_client is None and "loop" in str(error):
+                raise ConfigurationError(_ONE_LOOP.format(error=error)) from error
+            raise
 
     def _switched(self, client: Any) -> bool:
         """Under Sentinel: StoreUnavailable while a failover is under way; whether
@@ -803,6 +807,16 @@ SENTINEL_SCHEME = "redis+sentinel://"  # Sentinels' addresses: see from_sentinel
 # what a store call can raise when Redis fails: redis-py's errors, and its cluster
 # client's for no node reachable and a slot without a node, which are not RedisErrors
 # (its other RedisClusterExceptions mean bad arguments: a bug, not an outage)
+# redis-py's asyncio connections belong to the loop that opened them (its error is
+# "Event loop is closed" or "... attached to a different loop"); from_url's clients
+# are made per loop (per_loop.py), a client handed in is the caller's one
+_ONE_LOOP = (
+    "the redis.asyncio client handed to RedisStore was used from another event loop "
+    "than the one that opened its connections ({error}): such a client belongs to one "
+    "loop. Make the store with RedisStore.from_url(...), which keeps a client per event "
+    "loop, or keep one loop: with Starlette's TestClient, `with TestClient(app) as "
+    "client:` (without `with`, each request runs on a loop of its own)"
+)
 _FAILURES = (
     redis.RedisError,
     redis.exceptions.RedisClusterUnreachableError,

@@ -220,6 +220,27 @@ def session_app(store: Any, **options: Any) -> Starlette:
     return app
 
 
+def test_a_handed_in_asyncio_client_used_from_a_second_loop_says_what_to_do(
+    redis_prefix: str,
+) -> None:
+    """Starlette's TestClient without ``with`` runs each request on a loop of its own;
+    a redis.asyncio client handed in belongs to the first, and redis-py's "Event loop
+    is closed" alone does not say why nor what to change."""
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    app = session_app(RedisStore(client, prefix=redis_prefix))
+    browser = TestClient(app, base_url="https://testserver")
+    assert browser.get("/write", params={"value": "1"}).status_code == 200
+    with pytest.raises(ConfigurationError) as refused:
+        browser.get("/read")
+    message = str(refused.value)
+    assert "used from another event loop" in message
+    assert "RedisStore.from_url(" in message and "with TestClient(app) as client" in message
+    with TestClient(app, base_url="https://testserver") as kept:  # one loop: no complaint
+        kept.cookies = browser.cookies
+        assert kept.get("/read").json() == {"n": "1"}
+        assert kept.get("/read").json() == {"n": "1"}
+
+
 def test_round_trips_per_request(store: RedisStore, sends: list[int]) -> None:
     """Through the ASGI middleware: zero without a cookie, one to load, one more to write
     (a logout: one more still, to read the mark a login racing it would have left)."""
