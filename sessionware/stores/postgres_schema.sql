@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS sessionware_audit (
 );
 
 -- Small named documents the store keeps for sessionware itself: the session types
--- registry (kind 'session_type', one row per tag; see sessionware/session_types).
+-- registry (kind 'session-type', one row per tag; see sessionware/session_types).
 CREATE TABLE IF NOT EXISTS sessionware_registry (
     kind TEXT NOT NULL,
     name TEXT NOT NULL,

@@ -135,7 +135,9 @@ def roundtrip(calls: list[Call]) -> Generator[Step, Any, list[Any]]:
                 raise reply
             logger.warning(
                 "sessionware: a management index update failed (%s); the session itself "
-                "is saved, and listings may miss it until its next change",
+                "is saved, but listings, user_session_ids and revoke_user may not see it as "
+                "it is (one whose index entry was never made stays unlisted until it ends "
+                "or a login gives it a new id)",
                 reply,
             )
     return replies
@@ -240,10 +242,25 @@ class RedisFlows:
                 ("user", _member(session_id), _user_token(changes.user)),
             )
         )
-        state = _written(session_id, saved)
+        state = _state(session_id, saved)
+        if state in (_TOO_LARGE, _TOO_LATE) and not self.single_node:
+            # on a cluster the index's half ran on its own node whatever the record said:
+            # file the session under the user its record still names (a single server's
+            # SESSION call skips the index when the record refuses)
+            yield from self._reindex_user(session_id, now)
+        if state == _TOO_LATE:
+            raise _too_late("save", session_id)
         if state == _TOO_LARGE:
             raise too_large(changes.max_size_bytes or 0)
         return state == 1
+
+    def _reindex_user(self, session_id: str, now: float) -> Flow[None]:
+        """Put ``session_id``'s user index entry back to the user its record names."""
+        (peeked,) = yield from roundtrip([self._record("peek", session_id, now, "0")])
+        found = self._peeked(session_id, peeked, now)
+        if found is not None:
+            user = found[0].user
+            yield from roundtrip([self._index("user", now, _member(session_id), _user_token(user))])
 
     def write(self, session_id: str, write: BlindWrite) -> Flow[str]:
         """A blind write (no load first): one round trip, as a load's."""
@@ -324,8 +341,9 @@ class RedisFlows:
         state, created = _state(old_id, taken), _state(new_id, made)
         if state == _TOO_LATE:  # nothing taken, so nothing made: the create ran after it,
             raise _too_late("login (a new id)", old_id)  # on the same server (deadlines: one)
-        if created == _TOO_LATE and state in (1, _TAKEN_BEFORE):  # taken just in time, the
-            # new record just too late: the reply came, so this client still waits for it
+        moves = state in (1, _TAKEN_BEFORE) or (not require_live and state != _CHANGED)
+        if created == _TOO_LATE and moves:  # the take (or a logout's, of nothing) in time,
+            # the new record just too late: the reply came, so this client still waits for it
             made, *_ = yield from roundtrip(self._create(new_id, data, meta, old_id, ""))
             created = _state(new_id, made)
         if state == _TAKEN_BEFORE:

@@ -633,7 +633,11 @@ local function record(base)
     announce(own or '')
     chunked('HSET', D, set)
     chunked('HDEL', D, removed)
-    if measured then redis.call('HSET', D, MARK, KEPT) end
+    if measured then  -- (a previous version's record: its data hash may have been
+      -- emptied, so deleted, by the HDEL, or never made; MARK makes it again, timed)
+      redis.call('HSET', D, MARK, KEPT)
+      if old[4] and old[4] ~= '' then redis.call('PEXPIREAT', D, ms(old[4])) end
+    end
     meta_set(meta, present)
     return 1
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -269,11 +269,10 @@ class SQLFlows:
         if refused(before, size, changes.max_size_bytes):
             raise too_large(changes.max_size_bytes or 0, size)
         yield from self._put(session_id, changes.set)
-        if changes.removed:
+        for names in _batches(list(changes.removed)):
             yield Statement(
-                f"DELETE FROM {self.data} WHERE session_id = ? "
-                f"AND name IN ({_marks(len(changes.removed))})",
-                (session_id, *changes.removed),
+                f"DELETE FROM {self.data} WHERE session_id = ? AND name IN ({_marks(len(names))})",
+                (session_id, *names),
             )
         yield Statement(
             f"UPDATE {self.sessions} SET updated_at = ?, size_bytes = ?, max_size_bytes = ?, "
@@ -298,13 +297,14 @@ class SQLFlows:
         meta = yield from self._lock_live(session_id, now)
         if meta is None or not same_app(meta, write):
             return GONE
-        names = list(write.set)
-        rows = yield Statement(
-            f"SELECT name, LENGTH(value) FROM {self.data} WHERE session_id = ? "
-            f"AND name IN ({_marks(len(names))})",
-            (session_id, *names),
-        )
-        old = {_text(name): _count(length) for name, length in rows}
+        old: dict[str, int] = {}
+        for names in _batches(list(write.set)):
+            rows = yield Statement(
+                f"SELECT name, LENGTH(value) FROM {self.data} WHERE session_id = ? "
+                f"AND name IN ({_marks(len(names))})",
+                (session_id, *names),
+            )
+            old.update((_text(name), _count(length)) for name, length in rows)
         size, count = blind_size(meta, old, write)
         if blind_refused(meta, size, write):
             return TOO_LARGE
@@ -553,11 +553,11 @@ class SQLFlows:
         yield Statement(f"DELETE FROM {self.sessions} WHERE id = ?", (session_id,))
 
     def _put(self, session_id: str, data: Mapping[str, bytes]) -> Flow[None]:
-        if data:
-            params = [part for name, value in data.items() for part in (session_id, name, value)]
+        for names in _batches(list(data)):
+            params = [part for name in names for part in (session_id, name, data[name])]
             yield Statement(
                 f"INSERT INTO {self.data} (session_id, name, value) VALUES "
-                + ", ".join(["(?, ?, ?)"] * len(data))
+                + ", ".join(["(?, ?, ?)"] * len(names))
                 + " ON CONFLICT (session_id, name) DO UPDATE SET value = excluded.value",
                 tuple(params),
             )
@@ -619,6 +619,17 @@ class SQLFlows:
 
     def _ended_due(self, meta: Meta) -> float:
         return (meta.ended_at or 0.0) + self.retention_seconds
+
+
+# keys per statement: a statement takes at most 65,535 parameters on PostgreSQL (32,766
+# on SQLite's default build), and an INSERT of keys takes three per key
+BATCH_KEYS = 5000
+
+
+def _batches(names: list[str]) -> Iterator[list[str]]:
+    """``names`` in runs of at most :data:`BATCH_KEYS` (none for none)."""
+    for start in range(0, len(names), BATCH_KEYS):
+        yield names[start : start + BATCH_KEYS]
 
 
 def _marks(count: int) -> str:

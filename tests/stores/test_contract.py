@@ -272,6 +272,24 @@ async def test_save_writes_only_the_changed_keys(store: Ops) -> None:
     assert (got.user, got.email, got.created_at) == ("bob", "b@example.com", now)
 
 
+async def test_tens_of_thousands_of_keys_in_one_call_are_kept(store: Ops) -> None:
+    """More keys in one create, save or blind write than one SQL statement takes
+    parameters (65,535 on PostgreSQL: three per key written)."""
+    many = 22_000
+    now = time.time()
+    first = {f"a{i}": b"1" for i in range(many)}
+    await store.create("wide", first, meta(now))
+    second = {f"b{i}": b"2" for i in range(many)}
+    change = changes(now + 1, set=second, removed=list(first))
+    assert await store.save("wide", change) is True
+    third = BlindWrite({f"c{i}": b"3" for i in range(many)}, now + 2, 60.0, 10_000_000)
+    assert await store.write("wide", third) == "written"
+    loaded = await store.load("wide", now=now + 3, idle_seconds=60)
+    assert loaded is not None
+    assert loaded.data == {**second, **third.set}
+    assert loaded.meta.attribute_count == 2 * many
+
+
 async def test_save_keeps_the_largest_size(store: Ops) -> None:
     now = time.time()
     made = meta(now, size_bytes=2, max_size_bytes=2, attribute_count=1)

@@ -20,8 +20,14 @@ from typing import Any
 
 import pytest
 
-from sessionware import AsyncSessionManager, RedisStore, SessionManager
-from sessionware.stores.base import MOVED, REVOKED, Meta
+from sessionware import (
+    AsyncSessionManager,
+    RedisStore,
+    SessionManager,
+    SessionTooLarge,
+    StoreUnavailable,
+)
+from sessionware.stores.base import MOVED, REVOKED, Changes, Meta
 
 from ..conftest import REDIS_URL
 from .lost_reply import lost_reply_proxy
@@ -222,6 +228,26 @@ def test_a_rotation_whose_new_record_came_too_late_and_reply_was_lost_keeps_the_
         driven.close()
 
 
+@pytest.mark.parametrize("old", ["gone", "live"])
+def test_a_rotation_not_requiring_a_live_record_whose_new_one_came_too_late_still_makes_it(
+    redis_prefix: str, old: str
+) -> None:
+    """A rotation with require_live=False (a login written after clear()): its take in
+    time, its create just after the deadline (-2). With the old record gone already it
+    returned True with no new record written, so the login was lost without an error."""
+    driven = _Driven(redis_prefix, single_node=True)
+    try:
+        now = time.time()
+        if old == "live":
+            driven.drive(driven.flows.create("old", {"k": b"v"}, meta(now)))
+        flow = driven.flows.rotate("old", "new", {"cart": b"1"}, meta(now + 1), False)
+        assert driven.drive(flow, late=lambda index, call: index == 1) is True
+        loaded = driven.drive(driven.flows.load("new", time.time(), 600))
+        assert loaded is not None and loaded.data == {"cart": b"1"}
+    finally:
+        driven.close()
+
+
 @pytest.mark.parametrize("change", ["logout", "login"])
 def test_on_a_cluster_a_late_record_call_never_leaves_a_live_session_unlisted(
     redis_prefix: str, change: str
@@ -250,5 +276,37 @@ def test_on_a_cluster_a_late_record_call_never_leaves_a_live_session_unlisted(
         live = {i for i, info in found.items() if info is not None and info.status == "active"}
         listed = set(driven.drive(driven.flows.user_session_ids("ada", later)))
         assert live == listed == ({"new"} if change == "login" else set()), (live, listed)
+    finally:
+        driven.close()
+
+
+@pytest.mark.parametrize("refusal", ["too large", "too late"])
+def test_on_a_cluster_a_refused_save_leaves_the_session_filed_under_its_user(
+    redis_prefix: str, refusal: str
+) -> None:
+    """On a cluster a save's record and index calls run on two nodes at once: a save
+    that changes the user and is refused (over the cap, or run after its deadline)
+    moved the index to the new user while the record kept the old one, so that
+    revoke_user of the old user missed a live session."""
+    driven = _Driven(redis_prefix, single_node=False)
+
+    def record_late(index: int, call: Any) -> bool:
+        return refusal == "too late" and call.script is not None and call.script.name == "record"
+
+    try:
+        now = time.time()
+        driven.drive(
+            driven.flows.create("s1", {"a": b"1"}, dataclasses.replace(meta(now), user="ada"))
+        )
+        big = b"x" * (100 if refusal == "too large" else 1)
+        change = Changes(set={"big": big}, user="bob", updated_at=now + 1, max_size_bytes=50)
+        expected = SessionTooLarge if refusal == "too large" else StoreUnavailable
+        with pytest.raises(expected):
+            driven.drive(driven.flows.save("s1", change), late=record_late)
+        later = time.time()
+        info = driven.drive(driven.flows.get_meta("s1", later))
+        assert info is not None and info.user == "ada"
+        assert driven.drive(driven.flows.user_session_ids("ada", later)) == ["s1"]
+        assert driven.drive(driven.flows.user_session_ids("bob", later)) == []
     finally:
         driven.close()

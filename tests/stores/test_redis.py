@@ -910,6 +910,23 @@ def test_a_count_the_header_cannot_hold_fails_the_write_whole(
     assert not raw.exists(f"{redis_prefix}{{s2}}:d", f"{redis_prefix}{{s2}}:m")
 
 
+def test_a_previous_versions_record_keeps_its_data_timed_when_a_save_empties_it(
+    store: RedisStore, raw: redis.Redis, redis_prefix: str
+) -> None:
+    """A record whose data hash has no marker (as an earlier release may have left it):
+    the save that measures it writes the marker, and must not leave the data hash
+    without its expiry when its removals emptied it (Redis deletes an empty hash)."""
+    now = time.time()
+    store.create("s1", {"cart": b"\x01"}, meta(now, idle=100))
+    d = f"{redis_prefix}{{s1}}:d"
+    raw.hdel(d, b"\xff")
+    assert store.save("s1", Changes(removed=["cart"], updated_at=now)) is True
+    assert raw.hget(d, b"\xff") == b"1"
+    assert 90_000 < raw.pttl(d) <= 100_000
+    loaded = store.load("s1", now=now + 1, idle_seconds=100)
+    assert loaded is not None and loaded.data == {}
+
+
 def test_a_previous_versions_record_is_measured_once_then_kept_by_deltas(
     store: RedisStore, raw: redis.Redis, redis_prefix: str
 ) -> None:
