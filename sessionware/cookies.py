@@ -312,6 +312,20 @@ def cookie_values(headers: Iterable[str], name: str, *, joined: bool = False) ->
 _OWS = " \t"  # the only whitespace a Cookie header has between pairs
 
 
+def cookie_jar(header: str, *, joined: bool = False) -> dict[str, str]:
+    """Every cookie of a ``Cookie`` header, name to value, the first of a name kept,
+    read as :func:`cookie_values` reads pairs: a pair it cannot read (a bare name, a
+    space in a value) is that pair alone, never the whole header. ``joined``: a WSGI
+    ``HTTP_COOKIE``, whose servers join repeated headers with ``,`` (which no cookie
+    value may hold), so a comma also ends a pair."""
+    jar: dict[str, str] = {}
+    for part in header.split(",") if joined else (header,):
+        for name, value in _pairs(part):
+            if name and name not in jar:
+                jar[name] = value
+    return jar
+
+
 def _pairs(header: str) -> Iterable[tuple[str, str]]:
     """``(name, value)`` for each cookie-pair of one header; see :func:`cookie_values`."""
     if '"' not in header:  # no quoted value (the usual): a plain split, no generator

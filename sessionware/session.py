@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import logging
 import uuid
 from collections.abc import (
@@ -67,6 +68,7 @@ logger = logging.getLogger("sessionware")
 # (session id, type, its problems) already logged: a record under an older schema is
 # reported once per process, not on every request that loads it
 _REPORTED: Bounded[tuple[str | None, str, str], None] = Bounded(4096)
+_NAMED_KEYS = 10  # a SessionTooLarge from update() names at most this many keys
 
 _S = TypeVar("_S", bound="Session")
 _PENDING = object()  # sits in the dict's own storage while a record waits to be loaded
@@ -248,7 +250,7 @@ class Session(dict[str, Any]):
         with a new id. Once the response started (or in a websocket handler)
         nothing is saved any more: the stored session stays, and a warning says so.
         """
-        if self._sealed:
+        if self._sealed and self._id is not None:  # (no stored session: nothing to say)
             logger.warning(
                 "sessionware: clear() %s, so the stored session %s is not deleted and the "
                 "user stays signed in; log out before the response starts, or end it with "
@@ -597,8 +599,11 @@ class Session(dict[str, Any]):
         if total > self._max_bytes and (self._pending_load or total > self._size):
             for key, value in pairs:
                 self._undo_if_held(key, value, sizes[key])
+            named = ", ".join(map(repr, itertools.islice(sizes, _NAMED_KEYS)))
+            if len(sizes) > _NAMED_KEYS:  # (a message is logged: it stays short)
+                named += f" and {len(sizes) - _NAMED_KEYS} more keys"
             raise SessionTooLarge(
-                f"storing {', '.join(map(repr, sizes))} would make the session "
+                f"storing {named} would make the session "
                 f"{'at least ' if self._pending_load else ''}{total} bytes, over "
                 f"max_payload_bytes={self._max_bytes}; keep large data elsewhere (a database "
                 f"row, a cache) and store its id, or raise max_payload_bytes",

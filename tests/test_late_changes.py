@@ -313,3 +313,23 @@ def test_flask_an_unhandled_exception_that_drops_a_change_is_logged(
     assert client.get("/me", base_url="https://localhost").get_json() == {"user": "ada"}
     assert "the app raised RuntimeError before its response started" in caplog.text
     assert "catch the error in the view that raised it" in caplog.text
+
+
+def test_a_logout_in_a_websocket_with_no_stored_session_warns_of_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With no session cookie (or a forged one) there is no stored session to keep:
+    the warning said "the stored session None is not deleted and the user stays
+    signed in"."""
+
+    async def handler(websocket: WebSocket) -> None:
+        await websocket.accept()
+        websocket.session.clear()
+        await websocket.send_text("done")
+        await websocket.close()
+
+    c = starlette_client([WebSocketRoute("/out", handler)])
+    for cookie in ({}, {"cookie": "session=forged.1.x"}):
+        with c.websocket_connect("/out", headers=cookie) as ws:
+            assert ws.receive_text() == "done"
+    assert "clear()" not in caplog.text

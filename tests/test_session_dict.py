@@ -201,6 +201,25 @@ def test_update_passes_the_cap_as_a_whole_whatever_the_order_of_its_pairs() -> N
     assert c.get("/show").json() == {"a": 1, "b": 497, "c": 1}
 
 
+def test_an_update_over_the_cap_names_ten_keys_and_counts_the_rest() -> None:
+    """Its message named every key: one update of 200,000 keys put megabytes in a log."""
+
+    async def many(s: Session) -> Any:
+        await s.load()
+        try:
+            s.update({f"k{i}": "v" * 20 for i in range(500)})
+        except SessionTooLarge as error:
+            return str(error)
+        return "stored"
+
+    c = _capped(many, MemoryStore())
+    c.get("/put")
+    message = c.get("/do").json()["result"]
+    named = ", ".join(repr(f"k{i}") for i in range(10))
+    assert message.startswith(f"storing {named} and 490 more keys would make the session ")
+    assert "'k10'" not in message
+
+
 def test_a_blind_update_over_the_cap_once_loaded_sets_none_of_its_pairs() -> None:
     async def blind(s: Session) -> Any:
         s.update(b="b" * 300, c="c" * 300)  # checked alone (608 bytes): nothing loaded yet

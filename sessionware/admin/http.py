@@ -17,10 +17,10 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
-from http.cookies import SimpleCookie
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+from ..cookies import cookie_jar
 from ..errors import ConfigurationError
 
 T = TypeVar("T")
@@ -72,13 +72,11 @@ class Request:
 
     @property
     def cookies(self) -> dict[str, str]:
-        """The request's cookies, name → value (the first of a name wins)."""
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(self.headers.get("cookie", ""))
-        except Exception:  # a malformed Cookie header reads as no cookies
-            return {}
-        return {name: morsel.value for name, morsel in jar.items()}
+        """The request's cookies, name → value (the first of a name wins). One pair
+        that is not a plain ``name=value`` (a bare name a page set, a space in a
+        value) is read as it comes, and costs no other cookie its place."""
+        joined = "REQUEST_METHOD" in self.native  # WSGI: servers join repeated headers with ","
+        return cookie_jar(self.headers.get("cookie", ""), joined=joined)
 
     @property
     def session(self) -> Any:
@@ -157,6 +155,9 @@ View = Callable[[Request], Awaitable[Response]]
 async def asgi_request(scope: Mapping[str, Any], receive: Callable[[], Awaitable[Any]]) -> Request:
     """Read an ASGI http request (its body, up to MAX_BODY_BYTES) into a :class:`Request`."""
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    cookies = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"cookie"]
+    if len(cookies) > 1:  # (HTTP/2 sends a header per cookie): all of them, in order
+        headers["cookie"] = "; ".join(cookies)
     body, more, cut = b"", True, False
     while more and len(body) <= MAX_BODY_BYTES:
         message = await receive()

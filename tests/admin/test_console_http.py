@@ -22,7 +22,7 @@ from sessionware.admin.listing import FILTER_CHARS
 from sessionware.flask import Sessionware
 
 from ..conftest import REDIS_URL
-from .site import CONSOLE, MINE, build
+from .site import CONSOLE, MINE, SECRET, build
 
 
 def token_of(html: str) -> str:
@@ -1222,3 +1222,43 @@ def test_a_form_cut_short_is_refused_not_acted_on() -> None:
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 400
     assert SessionManager(store).get(session_id).status == "active"  # type: ignore[union-attr]
+
+
+_COOKIE_HEADERS = [
+    (["operator=admin:ada"], True),
+    (["operator=admin:ada; flag"], True),  # a bare name (document.cookie = "flag")
+    (["theme=dark mode; operator=admin:ada"], True),  # a space in another cookie's value
+    (["operator=viewer:x; operator=admin:ada"], False),  # the first of a name wins
+    (["operator=admin:ada; operator=viewer:x"], True),
+    (["theme=dark", "operator=admin:ada"], True),  # two headers (HTTP/2 sends one per cookie)
+]
+
+
+@pytest.mark.parametrize(("cookies", "admitted"), _COOKIE_HEADERS)
+def test_an_odd_cookie_beside_the_operators_costs_no_one_the_console(
+    cookies: list[str], admitted: bool
+) -> None:
+    """Request.cookies read the header with http.cookies, which gives up on the whole
+    header at the first pair it cannot read: one unrelated cookie on the domain locked
+    every operator out (403), and of two cookies of one name the last won."""
+    console = AdminConsole(MemoryStore(), authorize=lambda r: operator_of(r), secret_key=SECRET)
+
+    def operator_of(request: Any) -> Operator | None:
+        return Operator("ada", "admin") if request.cookies.get("operator") == "admin:ada" else None
+
+    with TestClient(console, base_url="https://testserver") as client:
+        answer = client.get("/", headers=[("cookie", value) for value in cookies])
+        assert answer.status_code == (200 if admitted else 403)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "443",
+        "wsgi.url_scheme": "https",
+        "wsgi.input": None,
+        "HTTP_HOST": "testserver",
+        "HTTP_COOKIE": ", ".join(cookies),  # as WSGI servers join repeated headers
+    }
+    statuses: list[str] = []
+    b"".join(console.wsgi()(environ, lambda status, headers, *rest: statuses.append(status)))
+    assert statuses[0].startswith("200" if admitted else "403")
