@@ -804,9 +804,6 @@ CLUSTER_SCHEME = "redis+cluster://"  # a cluster node's URL, as the command and 
 SENTINEL_SCHEME = "redis+sentinel://"  # Sentinels' addresses: see from_sentinel_url
 
 
-# what a store call can raise when Redis fails: redis-py's errors, and its cluster
-# client's for no node reachable and a slot without a node, which are not RedisErrors
-# (its other RedisClusterExceptions mean bad arguments: a bug, not an outage)
 # redis-py's asyncio connections belong to the loop that opened them (its error is
 # "Event loop is closed" or "... attached to a different loop"); from_url's clients
 # are made per loop (per_loop.py), a client handed in is the caller's one
@@ -817,6 +814,9 @@ _ONE_LOOP = (
     "loop, or keep one loop: with Starlette's TestClient, `with TestClient(app) as "
     "client:` (without `with`, each request runs on a loop of its own)"
 )
+# what a store call can raise when Redis fails: redis-py's errors, and its cluster
+# client's for no node reachable and a slot without a node, which are not RedisErrors
+# (its other RedisClusterExceptions mean bad arguments: a bug, not an outage)
 _FAILURES = (
     redis.RedisError,
     redis.exceptions.RedisClusterUnreachableError,
@@ -858,6 +858,17 @@ def _next_step(error: Exception, *, sentinel: bool = False) -> tuple[str, bool]:
             "The server refuses writes while it has fewer good replicas than its "
             "min-replicas-to-write asks (a replica down or lagging, or a failover under "
             "way): bring a replica back, or lower that setting"
+        ), False
+    if isinstance(error, redis.exceptions.OutOfMemoryError):
+        return (
+            "The server is at its maxmemory and refuses writes (maxmemory-policy "
+            "noeviction, or nothing left to evict): give it more memory (maxmemory), "
+            "or find what fills it (redis-cli --bigkeys, INFO memory)"
+        ), False
+    if isinstance(error, redis.exceptions.ClusterDownError):
+        return (
+            "The Redis Cluster is down, or a slot has no working primary (a node failed "
+            "and no replica has taken over yet): check CLUSTER INFO and the nodes"
         ), False
     if isinstance(error, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)):
         return (  # (redis-py's "TTL exhausted": redirected until it gave up)

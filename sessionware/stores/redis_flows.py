@@ -111,6 +111,9 @@ Step = list[Call] | Script  # a round trip to send, or a script to load
 Flow = Generator[Step, Any, T]
 
 
+_TIME = "return redis.call('TIME')"  # (EVAL, so that a cluster sends it where a key lives)
+
+
 def roundtrip(calls: list[Call]) -> Generator[Step, Any, list[Any]]:
     """Send ``calls`` as one pipeline; the replies, in order.
 
@@ -209,6 +212,7 @@ class RedisFlows:
             return None
 
     def create(self, session_id: str, data: Mapping[str, bytes], meta: Meta) -> Flow[None]:
+        yield from self._learn_clock(session_id)
         meta, deadline = measured(data, meta), self._deadline()
         made, *_ = yield from roundtrip(self._create(session_id, data, meta, "", deadline))
         if _state(session_id, made) == _TOO_LATE:
@@ -232,6 +236,7 @@ class RedisFlows:
         cap = "" if changes.max_size_bytes is None else str(changes.max_size_bytes)
         uncounted = sorted(changes.uncounted_keys)
         pairs = [item for key, value in changes.set.items() for item in (key, value)]
+        yield from self._learn_clock(session_id)
         args = [self._deadline(), cap, *_counted(uncounted), *_counted(pairs)]
         args += [*_counted(changes.removed), *_counted(meta), *_counted(cleared), token]
         saved, *_ = yield from roundtrip(
@@ -267,6 +272,7 @@ class RedisFlows:
         now = write.now
         candidate, grain = self._slide(now, write.idle_seconds)
         pairs = [item for key, value in write.set.items() for item in (key, value)]
+        yield from self._learn_clock(session_id)
         args = [self._deadline(), candidate, self._retention, grain, str(write.max_size_bytes)]
         args.append("" if write.app is None else write.app)  # ('': any app's record)
         written, *_ = yield from roundtrip(
@@ -295,6 +301,18 @@ class RedisFlows:
         known = self.clock_offset
         if known is None or observed > known or observed < known - 1.0:
             self.clock_offset = observed
+
+    def _learn_clock(self, session_id: str) -> Flow[None]:
+        """Ask the server for its clock (one round trip, on the node holding
+        ``session_id``) when a write is about to need a deadline and no load has shown
+        it yet: a worker whose first requests only write (blind writes, new sessions)
+        would otherwise send them with none, and a write answered 503 could still
+        apply once a paused server resumed."""
+        if self.give_up_after is None or self.clock_offset is not None:
+            return
+        (reply,) = yield from roundtrip([Call(None, ("EVAL", _TIME, 1, self._keys(session_id)[0]))])
+        seconds, micros = reply
+        self._observe_clock(int(seconds) + int(micros) / 1e6)
 
     def _deadline(self) -> str:
         """A write's deadline in the server's time: half the client's timeout from
@@ -328,6 +346,8 @@ class RedisFlows:
         since = "" if unchanged_since is None else _num(unchanged_since)
         # both halves, run late, apply nothing; on a cluster, where the record's halves and
         # the index's run on different nodes and one may be late alone, none has one
+        if self.single_node:
+            yield from self._learn_clock(old_id)
         deadline = self._deadline() if self.single_node else ""
         # the new id, when the data moves with it (a login): the mark says so, and a retry
         # knows its own move by it; '' for a rotation that does not carry (a logout's)
@@ -367,6 +387,8 @@ class RedisFlows:
     def delete(self, session_id: str) -> Flow[None]:
         now = time.time()
         # (on a cluster the index's half runs on another node, and may apply alone: none)
+        if self.single_node:
+            yield from self._learn_clock(session_id)
         deadline = self._deadline() if self.single_node else ""
         deleted, *_ = yield from roundtrip(
             self._both(

@@ -22,6 +22,15 @@ from .redis_flows import Call
 from .redis_scripts import LIBRARY, Script
 
 _MISSING = "No matching script (function not loaded)"  # what redis_flows looks for
+# a FUNCTION LOAD refused for a state the server leaves (full at its maxmemory, loading
+# its data, a replica, busy with a script) says nothing of whether it takes functions:
+# the request fails (StoreUnavailable), and the next one tries functions again
+_PASSING = (
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.TryAgainError,
+)
 
 
 class Lean:
@@ -53,10 +62,11 @@ class Lean:
             failure = replies[0]
             if not isinstance(failure, Exception):
                 return replies
-            if self.functions:
+            passing = isinstance(failure, _PASSING) or str(failure).startswith("BUSY ")
+            if self.functions and not passing:
                 self.functions = False
                 return None
-            raise failure
+            raise failure  # (a passing state, such as a full server: a 503, not scripts)
         if not self.functions:
             return replies
         settled = []

@@ -94,5 +94,7 @@ def test_a_slot_on_the_move_is_not_reported_as_a_server_down() -> None:
             assert "slot was moving between nodes" in message
             assert "Check that the server is running" not in message
         assert "Check that the server is running" in str(store._unavailable(redis.TimeoutError()))
+        down = str(store._unavailable(redis.exceptions.ClusterDownError("CLUSTERDOWN")))
+        assert "a slot has no working primary" in down and "moving" not in down
     finally:
         store.close()

@@ -27,7 +27,7 @@ from sessionware import (
     SessionTooLarge,
     StoreUnavailable,
 )
-from sessionware.stores.base import MOVED, REVOKED, Changes, Meta
+from sessionware.stores.base import MOVED, REVOKED, BlindWrite, Changes, Meta
 
 from ..conftest import REDIS_URL
 from .lost_reply import lost_reply_proxy
@@ -308,5 +308,28 @@ def test_on_a_cluster_a_refused_save_leaves_the_session_filed_under_its_user(
         assert info is not None and info.user == "ada"
         assert driven.drive(driven.flows.user_session_ids("ada", later)) == ["s1"]
         assert driven.drive(driven.flows.user_session_ids("bob", later)) == []
+    finally:
+        driven.close()
+
+
+@pytest.mark.parametrize("kind", ["blind write", "create"])
+def test_a_first_write_before_any_load_still_has_a_deadline(redis_prefix: str, kind: str) -> None:
+    """The server's clock was learned from loads only: a worker whose first requests
+    only wrote (a blind write, a new session) sent them with no deadline, so a write
+    answered 503 (the server paused past the client's timeout) applied when it resumed."""
+    driven = _Driven(redis_prefix, single_node=True)
+    driven.flows.clock_offset = None  # a fresh process: nothing loaded yet
+    try:
+        now = time.time()
+        if kind == "blind write":
+            driven.drive(driven.flows.create("s1", {"a": b"1"}, meta(now)))
+            driven.flows.clock_offset = None
+            flow = driven.flows.write("s1", BlindWrite({"b": b"2"}, now, 600.0, 10_000))
+        else:
+            flow = driven.flows.create("s1", {"b": b"2"}, meta(now))
+        with pytest.raises(StoreUnavailable, match="after its client had given up"):
+            driven.drive(flow, late=lambda index, call: call.script is not None)
+        loaded = driven.drive(driven.flows.load("s1", time.time(), 600))
+        assert (loaded.data if loaded else {}).get("b") is None
     finally:
         driven.close()

@@ -148,6 +148,7 @@ def operations(store: Any, prefix: str = "") -> list[tuple[str, Callable[[], Any
     return [
         ("load (no such session)", call("load", "none", now=now, idle_seconds=60)),
         ("create", call("create", "s1", {"a": b"1"}, meta(now))),
+        ("create (another)", call("create", "s9", {"a": b"1"}, meta(now))),
         ("load", call("load", "s1", now=now, idle_seconds=60)),
         ("save", call("save", "s1", change)),
         ("rotate (regenerate)", call("rotate", "s1", "s2", {"b": b"2"}, moved, require_live=True)),
@@ -158,7 +159,10 @@ def operations(store: Any, prefix: str = "") -> list[tuple[str, Callable[[], Any
 
 EXPECTED_ROUND_TRIPS = {
     "load (no such session)": 1,
-    "create": 1,
+    # the process's first write asks the server's clock first (no load has shown it:
+    # its deadline needs it); once known, never again
+    "create": 2,
+    "create (another)": 1,
     "load": 1,
     "save": 1,
     "rotate (regenerate)": 1,
@@ -454,6 +458,28 @@ async def test_a_stopped_server_is_store_unavailable_async() -> None:
     with pytest.raises(StoreUnavailable, match=f"{HOST}:{port}"):
         await store.aload("s1", now=now, idle_seconds=60)
     assert time.monotonic() - started < 2.5
+
+
+def test_a_server_out_of_memory_is_store_unavailable_naming_maxmemory() -> None:
+    """A full server (maxmemory, noeviction) answers OOM: the 503's message said to
+    check that the server runs, which it does."""
+    with throwaway_server("--maxmemory-policy", "noeviction") as port:
+        filler = client(port)
+        for i in range(30):  # 3 MB, then a limit below it: every write is refused
+            filler.set(f"fill:{i}", b"x" * 100_000)
+        filler.config_set("maxmemory", "1mb")
+        store = RedisStore.from_url(f"redis://{HOST}:{port}")
+        with pytest.raises(StoreUnavailable) as caught:
+            store.create("s1", {"a": b"1" * 200_000}, meta(time.time()))
+        message = str(caught.value)
+        assert "OutOfMemoryError" in message and "(maxmemory)" in message
+        assert "Check that the server is running" not in message
+        # its refused FUNCTION LOAD said nothing of functions: once there is room, the
+        # store loads them (it used to fall back to scripts for good)
+        filler.config_set("maxmemory", "0")
+        store.create("s1", {"a": b"1"}, meta(time.time()))
+        assert store._lean.functions and filler.function_list()
+        store.close()
 
 
 def test_a_refused_connection_is_store_unavailable() -> None:
