@@ -25,6 +25,7 @@ from .core import (
     adead_meta,
     arun_plan,
     check_option_names,
+    claim,
     nothing_to_store,
     plan,
     unloaded_logout,
@@ -193,28 +194,8 @@ class SessionMiddleware:
         name = config.cookie.name
         if "session" in scope:
             refuse_foreign_session(scope, "outside")
-        cookie_names = scope.get("sessionware.cookie_names")
-        if config.bearer:  # reads no cookie: no clash with a cookie middleware around it
-            tag = None if self.bound is None else self.bound.tag
-            seen: set[str | None] = scope.setdefault("sessionware.bearer", set())
-            # an untyped bearer middleware opens every type's tokens: it overlaps any other
-            if seen and (tag is None or None in seen or tag in seen):
-                raise ConfigurationError(
-                    "two sessionware bearer SessionMiddleware open the same tokens on this "
-                    "request: keep one per session_type (an untyped one opens every type)"
-                )
-            seen.add(tag)
-            cookie_names = [name]
-        elif cookie_names is None:
-            scope["sessionware.cookie_names"] = cookie_names = [name]
-        elif name in cookie_names:  # nested apps need distinct cookies
-            raise ConfigurationError(
-                f"two sessionware SessionMiddleware use the cookie {name!r} "
-                "on this request: keep one add_middleware(SessionMiddleware, ...) (pass store= "
-                "to it), or give a mounted app its own cookie_name"
-            )
-        else:
-            cookie_names.append(name)
+        tag = None if self.bound is None else self.bound.tag
+        claim(scope, self, name, config.bearer, tag, "add_middleware(SessionMiddleware")
         # one pass over the headers: the cookies (or bearer tokens), and the device's two
         cookies, tokens = [], []
         agent = forwarded = None
@@ -245,7 +226,7 @@ class SessionMiddleware:
         else:
             scope["session"] = session
         scope.setdefault("session_handler", _NO_STARSESSIONS)  # (starsessions' own, if outer)
-        if self.lifecycle and (events := self.lifecycle.opened(session, cookies, cookie_names[-1])):
+        if self.lifecycle and (events := self.lifecycle.opened(session, cookies, name)):
             await self.lifecycle.afire(events)
         if session._pending:
             if self.config.autoload:

@@ -314,15 +314,32 @@ _OWS = " \t"  # the only whitespace a Cookie header has between pairs
 
 def cookie_jar(header: str, *, joined: bool = False) -> dict[str, str]:
     """Every cookie of a ``Cookie`` header, name to value, the first of a name kept,
-    read as :func:`cookie_values` reads pairs: a pair it cannot read (a bare name, a
-    space in a value) is that pair alone, never the whole header. ``joined``: a WSGI
-    ``HTTP_COOKIE``, whose servers join repeated headers with ``,`` (which no cookie
-    value may hold), so a comma also ends a pair."""
+    its pairs read as :func:`cookie_values` reads them: a pair it cannot read (a bare
+    name, a space in a value) is that pair alone, never the whole header, and another
+    cookie's quoted value yields none. ``joined``: a WSGI ``HTTP_COOKIE``, whose
+    servers join repeated headers with ``,``: a value ends at a comma, and a cookie
+    that opens a later header (``a=1, b=2``) is kept after every other one (its comma
+    might be inside another cookie's value, so it never outranks them), and never
+    for a ``__Host-`` or ``__Secure-`` name."""
     jar: dict[str, str] = {}
-    for part in header.split(",") if joined else (header,):
-        for name, value in _pairs(part):
-            if name and name not in jar:
-                jar[name] = value
+    later: list[tuple[str, str]] = []  # joined: cookies opening a later header
+    for name, value in _pairs(header):
+        if joined and "," in name:  # "flag, b=2": a bare name ended a header
+            name = name.rpartition(",")[2].strip(_OWS)
+            later.append((name, value.partition(",")[0].rstrip(_OWS)))
+            name = ""
+        if joined and "," in value:
+            value, _, rest = value.partition(",")
+            value = value.rstrip(_OWS)
+            for piece in rest.split(","):
+                piece_name, equals, piece_value = piece.partition("=")
+                if equals:
+                    later.append((piece_name.strip(_OWS), piece_value.strip(_OWS)))
+        if name and name not in jar:
+            jar[name] = value
+    for name, value in later:
+        if name and name not in jar and not name[:9].lower().startswith(("__host-", "__secure-")):
+            jar[name] = value
     return jar
 
 

@@ -18,7 +18,7 @@ import datetime as dt
 import inspect
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -191,6 +191,42 @@ def init_option_names(init: Callable[..., Any]) -> frozenset[str]:
         elif parameter.kind is inspect.Parameter.VAR_KEYWORD:
             names.update(SessionOptions.__annotations__)
     return frozenset(names)
+
+
+def claim(
+    request: MutableMapping[str, Any],
+    owner: object,
+    name: str,
+    bearer: bool,
+    tag: str | None,
+    made: str,
+) -> None:
+    """Note on ``request`` (an ASGI scope, a WSGI environ) that ``owner`` (a middleware)
+    serves it, with cookie ``name`` or (``bearer``) the tokens of type ``tag``
+    (``None``: every type's); ConfigurationError when another one serves the same cookie
+    or tokens: their sessions would overwrite each other's cookie on every response,
+    signing users out with no error. The same owner may claim again (Flask opens a
+    session twice for a test client's ``session_transaction``). ``made`` is how the app
+    adds a middleware, for the message."""
+    if bearer:  # reads no cookie: no clash with a cookie middleware around it
+        bearers: dict[str | None, object] = request.setdefault("sessionware.bearer", {})
+        # an untyped bearer middleware opens every type's tokens: it overlaps any other
+        others = [tag for tag, known in bearers.items() if known is not owner]
+        if others and (tag is None or None in others or tag in others):
+            raise ConfigurationError(
+                "two sessionware bearer SessionMiddleware open the same tokens on this "
+                "request: keep one per session_type (an untyped one opens every type)"
+            )
+        bearers[tag] = owner
+        return
+    owners: dict[str, object] = request.setdefault("sessionware.cookies", {})
+    known = owners.setdefault(name, owner)
+    if known is not owner:  # nested apps need distinct cookies
+        raise ConfigurationError(
+            f"two sessionware SessionMiddleware use the cookie {name!r} on this request: "
+            f"keep one {made}, ...) (pass store= to it), or give a mounted app (or a "
+            "second session type) its own cookie_name"
+        )
 
 
 def use_instead(name: str) -> str:

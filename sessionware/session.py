@@ -68,7 +68,7 @@ logger = logging.getLogger("sessionware")
 # (session id, type, its problems) already logged: a record under an older schema is
 # reported once per process, not on every request that loads it
 _REPORTED: Bounded[tuple[str | None, str, str], None] = Bounded(4096)
-_NAMED_KEYS = 10  # a SessionTooLarge from update() names at most this many keys
+_NAMED_KEYS = 10  # a message naming keys (a refused update, late changes) names this many
 
 _S = TypeVar("_S", bound="Session")
 _PENDING = object()  # sits in the dict's own storage while a record waits to be loaded
@@ -252,13 +252,14 @@ class Session(dict[str, Any]):
         """
         if self._sealed and self._id is not None:  # (no stored session: nothing to say)
             logger.warning(
-                "sessionware: clear() %s, so the stored session %s is not deleted and the "
-                "user stays signed in; log out before the response starts, or end it with "
-                "SessionManager.revoke(session.id)",
+                "sessionware: clear() %s, so the stored session %s%s is not deleted and "
+                "its user stays signed in; log out before the response starts, or end it "
+                "with SessionManager.revoke(session.id)",
                 "in a websocket handler, which is never saved"
                 if self._sealed == WEBSOCKET
                 else "after the response started (a streaming body or a background task)",
                 self._id,
+                " (not loaded: if it is still stored)" if self._pending else "",
             )
         self._end()
 
@@ -601,7 +602,8 @@ class Session(dict[str, Any]):
                 self._undo_if_held(key, value, sizes[key])
             named = ", ".join(map(repr, itertools.islice(sizes, _NAMED_KEYS)))
             if len(sizes) > _NAMED_KEYS:  # (a message is logged: it stays short)
-                named += f" and {len(sizes) - _NAMED_KEYS} more keys"
+                more = len(sizes) - _NAMED_KEYS
+                named += f" and {more} more key{'s' if more > 1 else ''}"
             raise SessionTooLarge(
                 f"storing {named} would make the session "
                 f"{'at least ' if self._pending_load else ''}{total} bytes, over "
@@ -750,10 +752,13 @@ class Session(dict[str, Any]):
         else:
             return
         if late:
+            late.sort()
+            more = f" and {len(late) - _NAMED_KEYS} more" if len(late) > _NAMED_KEYS else ""
             logger.warning(
-                "sessionware: session keys %s were changed in place %s, so the change is "
+                "sessionware: session keys %s%s were changed in place %s, so the change is "
                 "lost; change the session before the response starts",
-                sorted(late),
+                late[:_NAMED_KEYS],
+                more,
                 "in a websocket handler, which is never saved"
                 if self._sealed == WEBSOCKET
                 else "after the response started (a streaming body, a background task, code "

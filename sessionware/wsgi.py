@@ -24,6 +24,7 @@ from .core import (
     SessionConfig,
     SessionOptions,
     check_option_names,
+    claim,
     dead_meta,
     init_option_names,
     plan,
@@ -115,6 +116,10 @@ class SyncSessions:
         """
         if not self.config.enabled:  # sessions off: no cookie read or set, no store touched
             return disabled(cls)
+        if environ is not None:  # (as ASGI does: one middleware per cookie, per tokens)
+            tag = None if self.bound is None else self.bound.tag
+            made = "WSGISessionMiddleware(app"
+            claim(environ, self, self.config.cookie.name, self.config.bearer, tag, made)  # type: ignore[arg-type]
         cookies = [cookie_header] if cookie_header else []
         if self.config.bearer:  # no cookie read: the session is the Authorization header's
             cookies, authorization = [], (environ or {}).get("HTTP_AUTHORIZATION")

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from sessionware import SessionMiddleware
-from sessionware.cookies import cookie_values
+from sessionware.cookies import cookie_jar, cookie_values
 
 from .cookie_app import make_app
 from .stores.cluster import free_ports
@@ -271,3 +271,29 @@ def test_no_smuggled_cookie_under_asgi() -> None:
         assert client.get("/incr", headers={"cookie": header}).json() == {"n": 2}
         control = f"a=1; \x0bsession={victim}"
         assert client.get("/incr", headers={"cookie": control}).json() == {"n": 1}
+
+
+@pytest.mark.parametrize(
+    ("header", "joined", "expected"),
+    [
+        (
+            "op=admin; flag; theme=dark mode",
+            False,
+            {"op": "admin", "flag": "", "theme": "dark mode"},
+        ),
+        ("op=viewer; op=admin", False, {"op": "viewer"}),  # the first of a name
+        ('a="x; op=evil"; op=admin', False, {"op": "admin"}),  # (inside a quote: no cookie)
+        # WSGI: a cookie after a comma never outranks one before it ...
+        ("a=1,X=evil; X=good", True, {"a": "1", "X": "good"}),
+        ('a="x, __Host-op=evil"; __Host-op=admin', True, {"a": "x", "__Host-op": "admin"}),
+        ("a=1,__Host-op=admin; __Host-op=viewer", True, {"a": "1", "__Host-op": "viewer"}),
+        # ... and opens a later header's cookies, but never a __Host-/__Secure- one
+        ("theme=dark, op=admin", True, {"theme": "dark", "op": "admin"}),
+        ("flag, op=admin", True, {"op": "admin"}),
+        ("a=1, __Secure-op=admin", True, {"a": "1"}),
+    ],
+)
+def test_the_consoles_cookie_jar_reads_pairs_as_the_session_cookie_is_read(
+    header: str, joined: bool, expected: dict[str, str]
+) -> None:
+    assert cookie_jar(header, joined=joined) == expected

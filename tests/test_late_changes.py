@@ -87,7 +87,7 @@ def test_a_logout_after_the_response_started_is_logged(
     c.get("/late")
     assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
     assert "clear() after the response started" in caplog.text
-    assert "the user stays signed in" in caplog.text
+    assert "its user stays signed in" in caplog.text
 
 
 def test_an_in_place_change_or_logout_in_a_websocket_is_logged(
@@ -333,3 +333,28 @@ def test_a_logout_in_a_websocket_with_no_stored_session_warns_of_nothing(
         with c.websocket_connect("/out", headers=cookie) as ws:
             assert ws.receive_text() == "done"
     assert "clear()" not in caplog.text
+
+
+def test_a_logout_in_a_websocket_of_a_session_never_loaded_does_not_claim_it_is_stored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With autoload=False nothing read the store before clear(): the cookie's session
+    may have ended already (revoked, logged out elsewhere), so the warning says so."""
+
+    async def handler(websocket: WebSocket) -> None:
+        await websocket.accept()
+        websocket.session.clear()
+        await websocket.send_text("done")
+        await websocket.close()
+
+    async def login(request: Request) -> JSONResponse:
+        request.session["user"] = "ada"
+        return JSONResponse({})
+
+    app = Starlette(routes=[Route("/login", login), WebSocketRoute("/out", handler)])
+    app.add_middleware(SessionMiddleware, secret_key="k", store=MemoryStore(), autoload=False)
+    c = TestClient(app, base_url="https://testserver")
+    c.get("/login")
+    with c.websocket_connect("/out", headers={"cookie": f"session={c.cookies['session']}"}) as ws:
+        assert ws.receive_text() == "done"
+    assert "(not loaded: if it is still stored) is not deleted" in caplog.text

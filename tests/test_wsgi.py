@@ -284,3 +284,39 @@ def test_a_threaded_server_keeps_every_session_apart() -> None:
         stop()
     assert counts == [list(range(1, 16))] * 8
     assert len(store) == 8
+
+
+def _writes(key: str, environ_key: str = "sessionware.session") -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        sessions = environ.get("sessionware.sessions", {})
+        session = sessions.get("checkout") if key == "cart" else environ[environ_key]
+        session[key] = session.get(key, 0) + 1
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [b"ok"]
+
+    return app
+
+
+def test_two_middlewares_on_one_cookie_are_a_clear_error_as_under_asgi() -> None:
+    """The second session type of the README with cookie_name forgotten: each response
+    carried two Set-Cookie of one name, and every request reset one of the sessions
+    (users signed out, no error). ASGI refused it; WSGI and Flask now do too."""
+    from sessionware import SessionManager
+
+    store = MemoryStore()
+    types = SessionManager(store).types
+    types.create(name="Checkout", tag="checkout", schema={"cart": 0}, expiry=1, period="hours")
+    inner = WSGISessionMiddleware(
+        _writes("cart"), secret_key="k" * 40, store=store, session_type="checkout"
+    )
+    outer = WSGISessionMiddleware(inner, secret_key="k" * 40, store=store)
+    refused = pytest.raises(ConfigurationError, match="use the cookie 'session' on this request")
+    with httpx.Client(transport=httpx.WSGITransport(app=outer), base_url="https://t") as c, refused:
+        c.get("/")
+    named = WSGISessionMiddleware(
+        _writes("cart"), secret_key="k" * 40, store=store, session_type="checkout",
+        cookie_name="checkout",
+    )  # fmt: skip
+    outer = WSGISessionMiddleware(named, secret_key="k" * 40, store=store)
+    with httpx.Client(transport=httpx.WSGITransport(app=outer), base_url="https://t") as c:
+        assert [c.get("/").status_code for _ in range(3)] == [200] * 3

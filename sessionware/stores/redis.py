@@ -455,7 +455,12 @@ class RedisStore:
         if self._new_async_client is not None:
             await self._by_loop.aclose()
         elif self._async is not None:
-            await self._async.aclose()
+            try:
+                await self._async.aclose()
+            except RuntimeError as error:
+                if "loop" not in str(error):
+                    raise
+                raise ConfigurationError(_ONE_LOOP.format(error=error)) from error
 
     # -- the session contract (stores/base.py) ---------------------------------------------
 
@@ -684,6 +689,7 @@ class RedisStore:
                         pool = cast(redis.Redis, client).connection_pool
                         pool.disconnect(inuse_connections=False)
                         forget_primary(pool)
+                        self._flows.clock_offset = None  # a new primary, maybe its own clock
                         self._seen_switches[client] = generation
             step = next(flow)
             while True:
@@ -718,6 +724,7 @@ class RedisStore:
                 pool = cast(redis.asyncio.Redis, client).connection_pool
                 await pool.disconnect(inuse_connections=False)
                 forget_primary(pool)
+                self._flows.clock_offset = None  # a new primary, maybe its own clock
                 self._seen_switches[client] = generation  # (after: none takes a stale one)
             step = next(flow)
             while True:

@@ -252,20 +252,23 @@ class RedisFlows:
             # on a cluster the index's half ran on its own node whatever the record said:
             # file the session under the user its record still names (a single server's
             # SESSION call skips the index when the record refuses)
-            yield from self._reindex_user(session_id, now)
+            yield from self._reindex_user(session_id, now, changes.user)
         if state == _TOO_LATE:
             raise _too_late("save", session_id)
         if state == _TOO_LARGE:
             raise too_large(changes.max_size_bytes or 0)
         return state == 1
 
-    def _reindex_user(self, session_id: str, now: float) -> Flow[None]:
-        """Put ``session_id``'s user index entry back to the user its record names."""
+    def _reindex_user(self, session_id: str, now: float, refused: str | None) -> Flow[None]:
+        """Put ``session_id``'s user index entry back to the user its record names,
+        if it still names ``refused`` (another save may have moved both since)."""
         (peeked,) = yield from roundtrip([self._record("peek", session_id, now, "0")])
         found = self._peeked(session_id, peeked, now)
-        if found is not None:
-            user = found[0].user
-            yield from roundtrip([self._index("user", now, _member(session_id), _user_token(user))])
+        if found is not None and found[0].user != refused:
+            member, back = _member(session_id), _user_token(found[0].user)
+            yield from roundtrip(
+                [self._index("user_if", now, member, back, _user_token(refused), optional=True)]
+            )
 
     def write(self, session_id: str, write: BlindWrite) -> Flow[str]:
         """A blind write (no load first): one round trip, as a load's."""

@@ -936,13 +936,17 @@ local function index(base)
     keep(keys, e, 'GT')  -- only ever extend here: a persistent key stays so
     return 1
 
-  elseif op == 'user' then  -- id, user token: a save changed (or confirmed) the user
+  elseif op == 'user' or op == 'user_if' then  -- id, user token: a save changed (or
+    -- confirmed) the user; user_if, then the token the entry must hold to be changed (a
+    -- refused save's, put back on a cluster unless another save moved it since)
     local id, token = take(2)
+    local expected = op == 'user_if' and take(1) or nil
     id = resolve(id)
     local e = live_end(id)
     if not e then return 0 end
     local sliding, deadline, old = info(id)
     if not sliding or old == token then return 0 end
+    if expected and old ~= expected then return 0 end
     local old_key, key = user_key(old), user_key(token)
     if old_key then
       redis.call('ZREM', old_key, id)

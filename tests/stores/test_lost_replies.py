@@ -333,3 +333,45 @@ def test_a_first_write_before_any_load_still_has_a_deadline(redis_prefix: str, k
         assert (loaded.data if loaded else {}).get("b") is None
     finally:
         driven.close()
+
+
+@pytest.mark.parametrize("moment", [1, 2, 3])
+def test_on_a_cluster_a_refused_saves_user_put_back_never_undoes_a_later_save(
+    redis_prefix: str, moment: int
+) -> None:
+    """The put-back of a refused save's user index entry (ada -> bob refused) raced
+    another request's accepted save (-> carl): writing ada back filed a live carl
+    session under ada, so revoke_user("carl") missed it. The entry is put back only
+    while it still names the refused user. The other save runs after call
+    ``moment`` of the refused one's: its record call, its index call, its look at
+    the record (before the put-back)."""
+    driven = _Driven(redis_prefix, single_node=False)
+    try:
+        now = time.time()
+        ada = dataclasses.replace(meta(now), user="ada")
+        driven.drive(driven.flows.create("s1", {"a": b"1"}, ada))
+        refused = Changes(
+            set={"big": b"x" * 100}, user="bob", updated_at=now + 1, max_size_bytes=50
+        )
+        accepted = Changes(set={"n": b"1"}, user="carl", updated_at=now + 2, max_size_bytes=5000)
+        flow, done = driven.flows.save("s1", refused), 0
+        step = next(flow)
+        with pytest.raises(SessionTooLarge):
+            while True:
+                replies = []
+                for call in step:
+                    replies.append(driven.client.execute_command(*call.args))
+                    done += 1
+                    if done == moment:
+                        assert driven.drive(driven.flows.save("s1", accepted)) is True
+                step = flow.send(replies)
+        later = time.time()
+        info = driven.drive(driven.flows.get_meta("s1", later))
+        assert info is not None and info.user == "carl"
+        listed = {
+            user: driven.drive(driven.flows.user_session_ids(user, later))
+            for user in ("ada", "bob", "carl")
+        }
+        assert listed == {"ada": [], "bob": [], "carl": ["s1"]}
+    finally:
+        driven.close()

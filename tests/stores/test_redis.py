@@ -231,7 +231,8 @@ def test_a_handed_in_asyncio_client_used_from_a_second_loop_says_what_to_do(
     a redis.asyncio client handed in belongs to the first, and redis-py's "Event loop
     is closed" alone does not say why nor what to change."""
     client = redis.asyncio.Redis.from_url(REDIS_URL)
-    app = session_app(RedisStore(client, prefix=redis_prefix))
+    store = RedisStore(client, prefix=redis_prefix)
+    app = session_app(store)
     browser = TestClient(app, base_url="https://testserver")
     assert browser.get("/write", params={"value": "1"}).status_code == 200
     with pytest.raises(ConfigurationError) as refused:
@@ -243,6 +244,8 @@ def test_a_handed_in_asyncio_client_used_from_a_second_loop_says_what_to_do(
         kept.cookies = browser.cookies
         assert kept.get("/read").json() == {"n": "1"}
         assert kept.get("/read").json() == {"n": "1"}
+    with pytest.raises(ConfigurationError, match="used from another event loop"):
+        asyncio.run(store.aclose())  # (a fixture closing it on a loop of its own)
 
 
 def test_round_trips_per_request(store: RedisStore, sends: list[int]) -> None:

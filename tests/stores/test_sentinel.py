@@ -223,6 +223,11 @@ def test_a_planned_failover_loses_no_acknowledged_write(deployment: Deployment, 
                 assert c.get("/incr").status_code == 200
             confirmed, old = 3, deployment.primary_port()
             assert store._watch.wait_ready(10), "the Sentinels are not heard"
+            # as if the old primary's clock ran 0.8 s ahead: within the second a clock
+            # may step back unnoticed, so deadlines on the new primary would land late
+            learned = store._flows.clock_offset
+            assert learned is not None
+            store._flows.clock_offset = learned + 0.8
             _order_failover(deployment)
             statuses: list[int] = []
             unsure = 0  # 503s since the last 200: a write may land though it timed out
@@ -244,6 +249,8 @@ def test_a_planned_failover_loses_no_acknowledged_write(deployment: Deployment, 
                     break
                 time.sleep(0.05)
             assert _role(old) == b"slave", "no demotion seen"
+            relearned = store._flows.clock_offset  # asked of the new primary after the switch
+            assert relearned is not None and relearned < learned + 0.3
             assert set(statuses) <= {200, 503}, statuses  # (a 503 while the switch is held)
             time.sleep(1.5)  # the old primary's resync: what only it held is gone now
             for _ in range(50):  # service comes back by itself, every write kept
