@@ -204,8 +204,8 @@ class SessionMiddleware:
                 cookies.append(value.decode("latin-1"))
             elif header == b"user-agent":
                 agent = value
-            elif header == b"x-forwarded-for":
-                forwarded = value
+            elif header == b"x-forwarded-for":  # repeated lines are one list (RFC 9110)
+                forwarded = value if forwarded is None else forwarded + b", " + value
             elif header == b"authorization":
                 tokens.append(value.decode("latin-1"))
         if config.bearer:  # no cookie read: the session is the Authorization header's

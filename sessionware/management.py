@@ -26,7 +26,7 @@ import builtins
 import contextlib
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -929,6 +929,46 @@ class AsyncSessionManager(AsyncTokenManager):
         filters = _hashed_filters(self.encryption, filters)
         query = stream_query(include_metadata, filters)
         await self.store.aadd_audit(stream_record(checked_actor(actor), filters, reason))
+        async for item in self._stream(query, include_metadata, progress):
+            yield item
+
+    async def export_to(
+        self,
+        sink: Callable[[AsyncIterator[dict[str, JSON]]], Awaitable[None]],
+        *,
+        include_metadata: bool = False,
+        actor: str = UNSPECIFIED_ACTOR,
+        reason: str | None = None,
+        progress: Progress | None = None,
+        **filters: Any,
+    ) -> int:
+        """See :meth:`SessionManager.export_to`; ``sink`` is a coroutine function that
+        reads the items with ``async for``."""
+        actor = checked_actor(actor)
+        filters = _hashed_filters(self.encryption, filters)
+        query, count = stream_query(include_metadata, filters), 0
+
+        async def counted() -> AsyncIterator[dict[str, JSON]]:
+            nonlocal count
+            await self.store.aadd_audit(streamed_record(actor, filters, None, reason))
+            async for item in self._stream(query, include_metadata, progress):
+                count += 1
+                yield item
+
+        try:
+            await sink(counted())
+        except BaseException:
+            if count:
+                with contextlib.suppress(StoreUnavailable):  # the failure may be the store's
+                    record = streamed_record(actor, filters, count, reason, finished=False)
+                    await self.store.aadd_audit(record)
+            raise
+        await self.store.aadd_audit(streamed_record(actor, filters, count, reason, finished=True))
+        return count
+
+    async def _stream(
+        self, query: Query, include_metadata: bool, progress: Progress | None
+    ) -> AsyncIterator[dict[str, JSON]]:
         scan, scanned = ActivityScan(time.time(), EXPORT_BATCH), 0
         while (page := scan.next_query()) is not None:
             rows, total = await self.store.aquery(page, now=time.time())

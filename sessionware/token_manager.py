@@ -182,8 +182,9 @@ class AsyncTokenManager:
 
     async def generate(self, tag: str, payload: Mapping[str, Any]) -> SessionToken:
         """See :meth:`TokenManager.generate`."""
+        keys = self._keys()  # (first, as the sync twin: no keys is the app's mistake)
         kind = await self._type(tag)
-        made = issue(self._keys(), kind, payload, self.encryption, time.time())
+        made = issue(keys, kind, payload, self.encryption, time.time())
         await self._sessions().acreate(made.session_id, made.data, made.meta)
         return made.credentials
 

@@ -77,8 +77,12 @@ def asgi_is_secure(scope: Mapping[str, Any], proxies: Sequence[Network]) -> bool
     """:func:`is_secure` for an ASGI ``scope``."""
     headers: dict[bytes, str] = {}
     for name, value in scope.get("headers", ()):
-        if name in (b"host", b"x-forwarded-proto", b"x-forwarded-for"):
+        if name == b"host":
             headers[name] = value.decode("latin-1")
+        elif name in (b"x-forwarded-proto", b"x-forwarded-for"):  # repeated lines are one
+            # list, in order (RFC 9110, 5.3), as WSGI servers join them
+            text = value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {text}" if name in headers else text
     client = scope.get("client")
     return is_secure(
         scope.get("scheme", "http"),

@@ -206,3 +206,27 @@ def test_records_in_the_old_form_still_read() -> None:
     assert read.last.label == "Safari on iOS"
     rewritten = used(two, Device(IPHONE, "10.0.0.3"))
     assert rewritten is not None and parse(rewritten) == parse(two.replace(".2", ".3"))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_repeated_forwarded_for_lines_read_as_one_list_as_under_wsgi(
+    anyio_backend: str,
+) -> None:
+    """Proxies that each add a line of their own (HAProxy's option forwardfor): the
+    ASGI shell kept the last line alone, and recorded the proxy as the client, where
+    WSGI servers join the lines and got the client."""
+    store = MemoryStore()
+    app = asgi_app(store, trusted_proxies=["10.0.0.0/8"], require_https=True)
+    lines = [("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-For", "10.0.0.5")]
+    lines += [("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "http")]
+    async with client(app, "10.0.0.9", FIREFOX) as browser:
+        transport = httpx.ASGITransport(app=app, client=("10.0.0.9", 5000))
+        plain = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        async with plain:  # the last proxy saw http: no session may be written
+            assert (await plain.post("/login", headers=lines)).status_code == 403
+        await browser.post("/login", headers=lines[:2])
+        session_id = (await browser.get("/touch", headers=lines[:2])).json()["id"]
+    info = SessionManager(store).get(session_id)
+    assert info is not None and info.device is not None
+    assert info.device.first.ip == "203.0.113.7"

@@ -208,6 +208,39 @@ def test_export_to_audits_before_the_first_payload_and_after_the_sink(store: Any
     ]
 
 
+def test_the_async_manager_has_export_to_with_the_same_audit_trail(store: Any) -> None:
+    """The README gives AsyncSessionManager "the same methods, awaitable": it had no
+    export_to."""
+    import asyncio
+
+    seed(store, 6, users=2)
+    manager = AsyncSessionManager(store)
+    written: list[Any] = []
+
+    async def collect(items: Any) -> None:
+        written.extend([item async for item in items])
+
+    async def stops_after_two(items: Any) -> None:
+        await anext(items), await anext(items)
+        raise BrokenPipeError
+
+    async def run() -> int:
+        count = await manager.export_to(collect, user="user1", actor="ann", reason="why")
+        with pytest.raises(BrokenPipeError):
+            await manager.export_to(stops_after_two, actor="cy", app="shop")
+        return count
+
+    assert asyncio.run(run()) == 3
+    assert [item["payload"]["cart"][1] for item in written] == [5, 3, 1]
+    reasons = [(entry.actor, entry.reason) for entry in SessionManager(store).audit_log()]
+    assert reasons == [
+        ("cy", "2 sessions (streamed, app=shop; interrupted)"),
+        ("cy", "started (streamed, app=shop)"),
+        ("ann", "3 sessions (streamed, user=user1): why"),
+        ("ann", "started (streamed, user=user1): why"),
+    ]
+
+
 def test_the_stream_is_one_export_document(store: Any) -> None:
     seed(store, 6)
     text = "".join(stream_document(SessionManager(store).iter_export(app="shop")))

@@ -22,6 +22,7 @@ from sessionware import (
     ConfigurationError,
     InvalidToken,
     Keyring,
+    MemoryStore,
     RefreshTokenReused,
     SchemaViolation,
     SessionManager,
@@ -85,6 +86,17 @@ def test_token_calls_need_the_secret_key(any_store: Any) -> None:
     ):
         with pytest.raises(ConfigurationError, match="secret_key"):
             call() if argument is None else call(argument)  # type: ignore[operator]
+
+
+@pytest.mark.anyio
+async def test_without_a_secret_key_both_managers_say_so_before_reading_the_type() -> None:
+    """The async generate read the type first: an unknown tag (or a store down) hid
+    the missing key behind UnknownSessionType (or StoreUnavailable)."""
+    store = MemoryStore()
+    with pytest.raises(ConfigurationError, match="secret_key"):
+        SessionManager(store).generate("no-such-type", ALICE)
+    with pytest.raises(ConfigurationError, match="secret_key"):
+        await AsyncSessionManager(store).generate("no-such-type", ALICE)
 
 
 def test_generate_starts_a_session_of_the_type(manager: SessionManager) -> None:
