@@ -272,7 +272,8 @@ class SessionwareInterface(SessionInterface):
         for name, value in outcome:
             if name == "vary":  # Cookie; Authorization for a bearer session
                 if "Vary" in response.headers:
-                    response.vary.add(value)  # merged into the app's own Vary values
+                    if "*" not in response.vary:  # ("*" says it all: as the other shells)
+                        response.vary.add(value)  # merged into the app's own Vary values
                 else:  # (the common case; response.vary.add parses and rebuilds the header)
                     response.headers["Vary"] = value
             elif name == "cache-control":

@@ -211,6 +211,11 @@ def wsgi_request(environ: Mapping[str, Any]) -> Request:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
+    body: bytes | None = None
+    if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):
+        # a chunked body (gunicorn, Werkzeug): no length, read to its end, bounded
+        body = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+        length = len(body)
     request = Request(
         environ["REQUEST_METHOD"],
         environ.get("PATH_INFO", "") or "/",
@@ -222,7 +227,8 @@ def wsgi_request(environ: Mapping[str, Any]) -> Request:
     if length > MAX_BODY_BYTES:
         request.form = {"": TOO_LARGE}
     elif length > 0:
-        body = environ["wsgi.input"].read(length)
+        if body is None:
+            body = environ["wsgi.input"].read(length)
         if len(body) < length:  # the client went away mid-body: act on none of it
             request.form = {"": CUT_SHORT}
         else:
