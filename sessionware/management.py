@@ -171,6 +171,8 @@ def build_query(
     """Validate ``list``'s arguments into a store :class:`Query`."""
     if search is not None and not isinstance(search, str):
         raise ConfigurationError(f"search must be a str or None, not {type(search).__qualname__}")
+    if app is not None and not isinstance(app, str):
+        raise ConfigurationError(f"app must be a str or None, not {type(app).__qualname__}")
     if status is not None and status not in STATUSES:
         raise ConfigurationError(f"status must be one of {STATUSES} or None, not {status!r}")
     if sort not in SORT_FIELDS:
@@ -297,15 +299,22 @@ def could_be_id(session_id: object) -> bool:
     or longer than any id: a form's junk) reads nothing, so it is not audited: the
     audit log keeps accesses, not whatever text a request sent. (Other odd characters
     are audited as asked; every reader of the log writes them out visibly.)"""
+    return 0 < len(checked_id(session_id)) <= MAX_ID_LENGTH
+
+
+def checked_id(session_id: object) -> str:
+    """``session_id`` if it is a str; else ConfigurationError (every store alike: one
+    answered None to a number, another raised TypeError)."""
     if not isinstance(session_id, str):
-        raise TypeError(f"a session id is a str, not {type(session_id).__name__}")
-    return 0 < len(session_id) <= MAX_ID_LENGTH
+        raise ConfigurationError(f"a session id is a str, not {type(session_id).__qualname__}")
+    return session_id
 
 
 def audit_record(
     actor: str, action: str, session_id: str | None, reason: str | None
 ) -> AuditRecord:
     """An audit record stamped now."""
+    session_id = None if session_id is None else checked_id(session_id)
     return AuditRecord(time.time(), checked_actor(actor), action, session_id, reason)
 
 
@@ -515,6 +524,7 @@ class SessionManager(TokenManager):
 
     def get(self, session_id: str) -> SessionInfo | None:
         """The session's metadata (tombstones included); ``None`` if there is no record."""
+        session_id = checked_id(session_id)
         return maybe_info(session_id, self.store.get_meta(session_id, now=time.time()))
 
     def reveal(self, session_id: str, *, actor: str, reason: str | None = None) -> dict[str, Any]:
@@ -530,7 +540,7 @@ class SessionManager(TokenManager):
         """End a live session now: its payload is destroyed, a ``revoked`` tombstone
         stays for the store's retention. ``False`` (nothing logged) if it was not live.
         ``reason``, if given, goes into the audit entry."""
-        record = audit_record(actor, REVOKE, session_id, reason)
+        record = audit_record(actor, REVOKE, checked_id(session_id), reason)
         revoked = self.store.revoke(session_id, actor=actor, now=record.at)
         if revoked or revoked_by(self.store.get_meta(session_id, now=record.at), record):
             self.store.add_audit(record)
@@ -569,6 +579,7 @@ class SessionManager(TokenManager):
         key's hash or the plain id (those found by :meth:`revoke_user` with the id).
         Audit entries and repeated listings as :meth:`revoke_user`."""
         checked_actor(actor)
+        session_id = checked_id(session_id)
         keys = recorded_user_keys(self.encryption, self.store.get_meta(session_id, now=time.time()))
         return self._revoke_indexed(keys, None, None, actor, bulk_reason(reason))
 
@@ -602,6 +613,7 @@ class SessionManager(TokenManager):
         ``None`` makes it durable (no expiry). ``False`` if it was not live. With an
         ``actor``, a change is audit-logged (action ``"ttl"``)."""
         now, actor = time.time(), None if actor is None else checked_actor(actor)
+        session_id = checked_id(session_id)
         changed = self.store.set_expiry(session_id, fixed_expiry(ttl, now), now=now)
         if changed and actor is not None:
             self.store.add_audit(ttl_record(actor, session_id, ttl, now))
@@ -803,6 +815,7 @@ class AsyncSessionManager(AsyncTokenManager):
 
     async def get(self, session_id: str) -> SessionInfo | None:
         """See :meth:`SessionManager.get`."""
+        session_id = checked_id(session_id)
         return maybe_info(session_id, await self.store.aget_meta(session_id, now=time.time()))
 
     async def reveal(
@@ -813,7 +826,7 @@ class AsyncSessionManager(AsyncTokenManager):
 
     async def revoke(self, session_id: str, *, actor: str, reason: str | None = None) -> bool:
         """See :meth:`SessionManager.revoke`."""
-        record = audit_record(actor, REVOKE, session_id, reason)
+        record = audit_record(actor, REVOKE, checked_id(session_id), reason)
         revoked = await self.store.arevoke(session_id, actor=actor, now=record.at)
         if revoked or revoked_by(await self.store.aget_meta(session_id, now=record.at), record):
             await self.store.aadd_audit(record)
@@ -839,6 +852,7 @@ class AsyncSessionManager(AsyncTokenManager):
     ) -> int:
         """See :meth:`SessionManager.revoke_user_of`."""
         checked_actor(actor)
+        session_id = checked_id(session_id)
         meta = await self.store.aget_meta(session_id, now=time.time())
         keys = recorded_user_keys(self.encryption, meta)
         return await self._revoke_indexed(keys, None, None, actor, bulk_reason(reason))
@@ -880,6 +894,7 @@ class AsyncSessionManager(AsyncTokenManager):
     ) -> bool:
         """See :meth:`SessionManager.set_ttl`."""
         now, actor = time.time(), None if actor is None else checked_actor(actor)
+        session_id = checked_id(session_id)
         changed = await self.store.aset_expiry(session_id, fixed_expiry(ttl, now), now=now)
         if changed and actor is not None:
             await self.store.aadd_audit(ttl_record(actor, session_id, ttl, now))

@@ -1152,3 +1152,25 @@ def test_a_bool_flag_named_by_user_key_files_no_user(caplog: pytest.LogCaptureFi
     assert manager.list(user="True").total_items == 0
     said = [r.message for r in caplog.records if "a flag, which names no user" in r.message]
     assert len(said) == 1 and "session.regenerate() at sign-in" in said[0]  # once
+
+
+@pytest.mark.anyio
+async def test_an_id_or_app_that_is_no_str_is_the_same_configuration_error_on_every_store(
+    store: Any,
+) -> None:
+    """MemoryStore answered None or [] to a number where SQLite, PostgreSQL and Redis
+    raised TypeError (and revoke(None) False on some, TypeError on Redis)."""
+    sync, both = SessionManager(store), AsyncSessionManager(store)
+    calls: list[Callable[[Any], Any]] = [
+        lambda m: m.get(5),
+        lambda m: m.reveal(5, actor="ann"),
+        lambda m: m.revoke(None, actor="ann"),
+        lambda m: m.revoke_user_of(5, actor="ann"),
+        lambda m: m.set_ttl(5, 60, actor="ann"),
+        lambda m: m.list(app=5),
+    ]
+    for call in calls:
+        with pytest.raises(ConfigurationError, match="str"):
+            call(sync)
+        with pytest.raises(ConfigurationError, match="str"):
+            await call(both)
