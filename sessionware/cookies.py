@@ -323,7 +323,7 @@ def cookie_jar(header: str, *, joined: bool = False) -> dict[str, str]:
     for a ``__Host-`` or ``__Secure-`` name."""
     jar: dict[str, str] = {}
     later: list[tuple[str, str]] = []  # joined: cookies opening a later header
-    for name, value in _pairs(header):
+    for name, value in _pairs(header, bare=False):
         if joined and "," in name:  # "flag, b=2": a bare name ended a header
             name = name.rpartition(",")[2].strip(_OWS)
             later.append((name, value.partition(",")[0].rstrip(_OWS)))
@@ -343,17 +343,20 @@ def cookie_jar(header: str, *, joined: bool = False) -> dict[str, str]:
     return jar
 
 
-def _pairs(header: str) -> Iterable[tuple[str, str]]:
-    """``(name, value)`` for each cookie-pair of one header; see :func:`cookie_values`."""
+def _pairs(header: str, bare: bool = True) -> Iterable[tuple[str, str]]:
+    """``(name, value)`` for each cookie-pair of one header; see :func:`cookie_values`.
+    ``bare=False`` leaves out a pair with no ``=`` (a cookie with no name, its text the
+    value, as RFC 6265bis reads it), which then names no cookie."""
     if '"' not in header:  # no quoted value (the usual): a plain split, no generator
         return [
             (n.strip(_OWS), v.strip(_OWS))
-            for n, _, v in (p.partition("=") for p in header.split(";"))
+            for n, equals, v in (p.partition("=") for p in header.split(";"))
+            if equals or bare
         ]
-    return _quoted_pairs(header)
+    return _quoted_pairs(header, bare)
 
 
-def _quoted_pairs(header: str) -> Iterator[tuple[str, str]]:
+def _quoted_pairs(header: str, bare: bool = True) -> Iterator[tuple[str, str]]:
     """:func:`_pairs` for a header with a quote in it, which may hide or hold pairs.
 
     A value that is one quoted string (``"..."``, with ``\\"`` escapes as Python's
@@ -366,11 +369,12 @@ def _quoted_pairs(header: str) -> Iterator[tuple[str, str]]:
     parts = header.split(";")
     i, end = 0, len(parts)
     while i < end:
-        pair_name, _, value = parts[i].partition("=")
+        pair_name, equals, value = parts[i].partition("=")
         value = value.strip(_OWS)
         i += 1
         if not value.startswith('"'):
-            yield pair_name.strip(_OWS), value
+            if equals or bare:
+                yield pair_name.strip(_OWS), value
         elif _quoted_whole(value):
             yield pair_name.strip(_OWS), value[1:-1]
         else:  # not one quoted value: no cookie of ours, and maybe a quote that runs on

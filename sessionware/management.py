@@ -26,7 +26,7 @@ import builtins
 import contextlib
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -963,21 +963,24 @@ class AsyncSessionManager(AsyncTokenManager):
         filters = _hashed_filters(self.encryption, filters)
         query, count = stream_query(include_metadata, filters), 0
 
-        async def counted() -> AsyncIterator[dict[str, JSON]]:
+        async def counted() -> AsyncGenerator[dict[str, JSON], None]:
             nonlocal count
             await self.store.aadd_audit(streamed_record(actor, filters, None, reason))
             async for item in self._stream(query, include_metadata, progress):
                 count += 1
                 yield item
 
+        items = counted()
         try:
-            await sink(counted())
+            await sink(items)
         except BaseException:
             if count:
                 with contextlib.suppress(StoreUnavailable):  # the failure may be the store's
                     record = streamed_record(actor, filters, count, reason, finished=False)
                     await self.store.aadd_audit(record)
             raise
+        finally:  # (a sink that stopped early leaves the stream open: close it now)
+            await items.aclose()
         await self.store.aadd_audit(streamed_record(actor, filters, count, reason, finished=True))
         return count
 

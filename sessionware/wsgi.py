@@ -118,7 +118,7 @@ class SyncSessions:
             return disabled(cls)
         if environ is not None:  # (as ASGI does: one middleware per cookie, per tokens)
             tag = None if self.bound is None else self.bound.tag
-            made = "WSGISessionMiddleware(app"
+            made = "WSGISessionMiddleware(app, ...) or Flask's Sessionware(app"
             claim(environ, self, self.config.cookie.name, self.config.bearer, tag, made)  # type: ignore[arg-type]
         cookies = [cookie_header] if cookie_header else []
         if self.config.bearer:  # no cookie read: the session is the Authorization header's

@@ -866,6 +866,23 @@ def _next_step(error: Exception, *, sentinel: bool = False) -> tuple[str, bool]:
             "min-replicas-to-write asks (a replica down or lagging, or a failover under "
             "way): bring a replica back, or lower that setting"
         ), False
+    if isinstance(error, redis.exceptions.NoPermissionError):
+        return (
+            "The store's Redis user may not run a command the store needs (the error "
+            "names it): allow it in the user's ACL (the store sends FUNCTION, FCALL, "
+            "EVALSHA, EVAL, SCRIPT, HGETALL, DEL, TIME and the like on its own keys)"
+        ), True
+    if isinstance(error, redis.exceptions.MasterDownError):
+        return (
+            "The server is a replica that lost its primary and serves nothing meanwhile "
+            "(replica-serve-stale-data no): point the store at the primary, or use "
+            "Sentinel (from_sentinel) to follow it"
+        ), False
+    if isinstance(error, redis.exceptions.ReadOnlyError):
+        return (
+            "The server is a read-only replica: point the store at the primary, or use "
+            "Sentinel (from_sentinel) to follow it through failovers"
+        ), not sentinel  # (under Sentinel: a primary just demoted, a switch under way)
     if isinstance(error, redis.exceptions.OutOfMemoryError):
         return (
             "The server is at its maxmemory and refuses writes (maxmemory-policy "

@@ -162,6 +162,7 @@ class RedisFlows:
         # clock minus time.monotonic() as the last load saw it (see _deadline)
         self.give_up_after: float | None = None
         self.clock_offset: float | None = None
+        self._no_clock = False  # the server refused _learn_clock's question: ask no more
         self.retention_seconds = retention_seconds
         self._retention = _num(retention_seconds)
         self.audit_limit = audit_limit
@@ -311,9 +312,13 @@ class RedisFlows:
         it yet: a worker whose first requests only write (blind writes, new sessions)
         would otherwise send them with none, and a write answered 503 could still
         apply once a paused server resumed."""
-        if self.give_up_after is None or self.clock_offset is not None:
+        if self.give_up_after is None or self.clock_offset is not None or self._no_clock:
             return
-        (reply,) = yield from roundtrip([Call(None, ("EVAL", _TIME, 1, self._keys(session_id)[0]))])
+        ask = Call(None, ("EVAL", _TIME, 1, self._keys(session_id)[0]), judged=True)
+        (reply,) = yield from roundtrip([ask])
+        if isinstance(reply, Exception):  # an ACL without EVAL, say: writes go without a
+            self._no_clock = True  # deadline until a load shows the clock, as before
+            return
         seconds, micros = reply
         self._observe_clock(int(seconds) + int(micros) / 1e6)
 

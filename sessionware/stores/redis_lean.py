@@ -30,7 +30,11 @@ _PASSING = (
     redis.exceptions.BusyLoadingError,
     redis.exceptions.ReadOnlyError,
     redis.exceptions.TryAgainError,
+    redis.exceptions.MasterDownError,
 )
+# the same, as redis-py leaves them (a plain ResponseError; the code opens the message):
+# busy with a script, too few replicas for min-replicas-to-write, a failing RDB save
+_PASSING_CODES = ("BUSY ", "NOREPLICAS ", "MISCONF ")
 
 
 class Lean:
@@ -62,7 +66,7 @@ class Lean:
             failure = replies[0]
             if not isinstance(failure, Exception):
                 return replies
-            passing = isinstance(failure, _PASSING) or str(failure).startswith("BUSY ")
+            passing = isinstance(failure, _PASSING) or str(failure).startswith(_PASSING_CODES)
             if self.functions and not passing:
                 self.functions = False
                 return None

@@ -96,5 +96,10 @@ def test_a_slot_on_the_move_is_not_reported_as_a_server_down() -> None:
         assert "Check that the server is running" in str(store._unavailable(redis.TimeoutError()))
         down = str(store._unavailable(redis.exceptions.ClusterDownError("CLUSTERDOWN")))
         assert "a slot has no working primary" in down and "moving" not in down
+        # (redis-py's MasterDownError is a ClusterDownError: a lone replica is no cluster)
+        lone = str(store._unavailable(redis.exceptions.MasterDownError("link down")))
+        assert "replica that lost its primary" in lone and "Cluster" not in lone
+        acl = store._unavailable(redis.exceptions.NoPermissionError("no permissions: 'eval'"))
+        assert "ACL" in str(acl) and acl.misconfigured
     finally:
         store.close()

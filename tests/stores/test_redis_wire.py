@@ -323,6 +323,47 @@ async def test_a_server_that_refuses_functions_gets_scripts(redis_prefix: str, d
         store.close()
 
 
+@pytest.mark.parametrize("lean", [True, False])
+async def test_a_user_who_may_not_run_eval_still_writes(redis_prefix: str, lean: bool) -> None:
+    """A first write asks the server's clock with EVAL; an ACL that allows the store's
+    functions (or EVALSHA) but not EVAL answered NOPERM, and every new session got a 503.
+    Such a write now goes without a deadline, as writes did before the question."""
+    with server() as port:
+        redis.Redis(host=HOST, port=port).acl_setuser(
+            "app", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-eval"]
+        )
+        url = f"redis://app:pw@{HOST}:{port}"
+        store = RedisStore.from_url(url, prefix=redis_prefix, lean=lean)
+        now = time.time()
+        store.create("s1", {"a": b"1"}, record(now))
+        await store.acreate("s2", {"a": b"1"}, record(now))
+        assert store._flows._no_clock  # asked once, never again
+        assert sync_round_trip(store, "s3") == {"a": b"1", "b": b"2"}
+        await store.aclose()
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "passing", ["CONFIG SET min-replicas-to-write 1", "CONFIG SET maxmemory 1"]
+)
+def test_functions_refused_for_a_passing_state_are_asked_again(
+    redis_prefix: str, passing: str
+) -> None:
+    """FUNCTION LOAD refused while the server lacked replicas (NOREPLICAS) or memory
+    (OOM): the request is a 503, and once the state passes the store loads functions,
+    where it used to fall back to scripts for the life of the process."""
+    with server() as port:
+        admin = redis.Redis(host=HOST, port=port)
+        store = RedisStore.from_url(f"redis://{HOST}:{port}", prefix=redis_prefix)
+        admin.execute_command(*passing.split())
+        with pytest.raises(StoreUnavailable):
+            store.create("s1", {"a": b"1"}, record(time.time()))
+        admin.config_set(passing.split()[2], "0")
+        store.create("s1", {"a": b"1"}, record(time.time()))
+        assert store._lean.functions and admin.function_list()
+        store.close()
+
+
 async def test_a_flushed_function_library_is_loaded_again(redis_prefix: str) -> None:
     with server() as port:
         store = RedisStore.from_url(f"redis://{HOST}:{port}", prefix=redis_prefix)
