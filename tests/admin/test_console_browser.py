@@ -176,7 +176,7 @@ def test_detail_reveal_is_audited_and_payloads_stay_out_of_the_html(
         assert expected in facts
     assert "4.50" not in page.content()  # the payload is not in the page before reveal
 
-    dialog.get_by_label("Reason (logged, optional)").fill("ticket 42")
+    dialog.get_by_label("Reason for viewing (logged, optional)").fill("ticket 42")
     dialog.get_by_role("button", name="View session content").click()
     payload = dialog.locator("#payload")
     payload.wait_for()
@@ -220,7 +220,7 @@ def test_ttl_and_revoke_act_at_once(new_page: Any, site: Site) -> None:
     dialog.get_by_label("Unlimited").check()
     dialog.get_by_role("button", name="Update payload TTL").click()
     dialog.get_by_text("Payload TTL updated: unlimited.").wait_for()
-    assert dialog.locator("#detail-facts dd").nth(6).inner_text() == "-"  # Expires
+    assert dialog.locator("#detail-facts dd").nth(6).inner_text() == "never (no expiry)"
     info = site.manager.get(site.ids["user08"])
     assert info is not None and info.expires_at is None
 
@@ -255,7 +255,7 @@ def test_every_session_of_a_user_ends_from_one_of_them(new_page: Any, site: Site
     confirm = dialog.get_by_role("alertdialog", name="Confirm revoking every session of this user")
     confirm.wait_for()
     assert "user11" in confirm.inner_text() and "this one included" in confirm.inner_text()
-    confirm.get_by_label("Reason (logged, optional)").fill("lost phone")
+    confirm.get_by_label("Reason for revoking (logged, optional)").fill("lost phone")
     confirm.get_by_role("button", name="Yes, revoke them all").scroll_into_view_if_needed()
     screenshot(page, "console-revoke-user", full_page=False)
     assert site.manager.get(phone_id).status == "active"  # type: ignore[union-attr]
@@ -304,12 +304,36 @@ def test_on_a_phone_the_detail_dialog_opens_at_its_top(new_page: Any, site: Site
     assert dialog.evaluate("d => d.contains(document.activeElement)")  # (focus is inside)
 
 
+@pytest.mark.parametrize("question", ["Revoke", "Revoke all of this user's sessions"])
+def test_a_revoke_question_takes_the_focus_and_is_in_view_on_a_phone(
+    new_page: Any, site: Site, question: str
+) -> None:
+    """The focus went to the dialog's first field, the reveal's reason, and the dialog
+    back to its top: a reason typed for a revoke-all and Enter revealed the user's data
+    (audited as a reveal) and revoked nothing, and on a phone the question sat out of
+    sight, as if the button had done nothing."""
+    phone = console(new_page, site, viewport=PHONE)
+    dialog = open_detail(phone, site, "user12")
+    dialog.get_by_role("button", name=question, exact=True).click()
+    confirm = dialog.locator("form.confirm")
+    confirm.wait_for()
+    assert confirm.evaluate("f => f.contains(document.activeElement)")
+    yes = confirm.get_by_role("button", name=re.compile("^Yes, revoke"))
+    box = yes.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+    if question != "Revoke":  # Enter in its reason box answers this question, no other
+        phone.keyboard.type("compromised")
+        phone.keyboard.press("Enter")
+        dialog.get_by_text(re.compile(r"Revoked \d+ session")).wait_for()
+        assert not site.manager.audit_log(action="reveal")
+
+
 def test_the_dialog_sends_a_form_once_and_says_why_one_was_refused(
     new_page: Any, site: Site
 ) -> None:
     page = console(new_page, site)
     dialog = open_detail(page, site, "user10")
-    dialog.get_by_label("Reason (logged, optional)").fill("ticket 7")
+    dialog.get_by_label("Reason for viewing (logged, optional)").fill("ticket 7")
     dialog.get_by_role("button", name="View session content").dblclick()
     dialog.locator("#payload").wait_for()
     page.wait_for_timeout(300)  # (time for a second request, were one sent)

@@ -1286,3 +1286,21 @@ def test_a_chunked_form_under_wsgi_is_read_or_refused_as_a_sized_one(size: int) 
         assert form == {"csrf_token": "t", "id": "x" * (size - 16)}
     else:
         assert form == {"": TOO_LARGE}
+
+
+def test_each_console_page_has_a_title_of_its_own() -> None:
+    """Every page was titled "Sessions": tabs, history and screen readers could not
+    tell the audit log from a session's page."""
+    store = MemoryStore()
+    app, _ = build(store)
+    with TestClient(app, base_url="http://testserver") as client:
+        client.post("/login", data={"user": "rita"})
+        session_id = client.get("/whoami").json()["id"]
+        client.cookies.set("operator", "admin:ada")
+        titles = {
+            path: re.search(r"<title>(.*?)</title>", client.get(CONSOLE + path).text)[1]  # type: ignore[index]
+            for path in ("/", "/audit", "/analytics", f"/session?id={session_id}", "/session?id=x")
+        }
+    assert len(set(titles.values())) == len(titles), titles
+    assert titles["/audit"].startswith("Audit log") and titles["/analytics"].startswith("Analytics")
+    assert titles[f"/session?id={session_id}"].startswith("Session ")

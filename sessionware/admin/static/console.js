@@ -28,9 +28,14 @@
         }
         enhance(dialog);
         if (!dialog.open) dialog.showModal();
-        var first = dialog.querySelector("input:not([type=hidden]), button:not([hidden])");
-        if (first) first.focus({ preventScroll: true });  // the dialog opens at its top
+        // a question ("Revoke?") takes the focus and is shown, wherever it sits in the
+        // dialog; anything else opens at its top, focus on its first field
+        var question = dialog.querySelector("form.confirm");
+        var scope = question || dialog;
+        var first = scope.querySelector("input:not([type=hidden]), button:not([hidden])");
         dialog.scrollTop = 0;
+        if (first) first.focus({ preventScroll: true });
+        if (question) question.scrollIntoView({ block: "nearest" });
       });
     });
   }
