@@ -160,6 +160,9 @@ def bar_chart(
     )
 
 
+LABEL_CHARS = 22  # a horizontal bar's label: longer names are cut, with an ellipsis
+
+
 def hbar_chart(title: str, counts: dict[str, int], *, classes: bool = False) -> str:
     """Horizontal bars, one per key, biggest first as given; ``classes`` colours by key."""
     rows = list(counts.items())[:12]
@@ -171,9 +174,11 @@ def hbar_chart(title: str, counts: dict[str, int], *, classes: bool = False) -> 
         y = TOP + row_h * i
         w = (WIDTH - label_w - RIGHT - 60) * value / top
         kind = f" status-{escape(name)}" if classes else ""
-        body.append(
+        shown = name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…"
+        body.append(  # (a cut name says so, and its title gives it whole on hover)
             f'<text class="tick" x="{label_w - 8}" y="{y + 17}" text-anchor="end">'
-            f'{escape(name[:22])}</text><rect class="bar{kind}" x="{label_w}" y="{y + 4}" '
+            f"<title>{escape(name)}: {value}</title>{escape(shown)}</text>"
+            f'<rect class="bar{kind}" x="{label_w}" y="{y + 4}" '
             f'width="{max(w, 1):.1f}" height="{row_h - 8}"/><text class="value" '
             f'x="{label_w + w + 6:.1f}" y="{y + 17}">{value}</text>'
         )

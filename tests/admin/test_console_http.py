@@ -1304,3 +1304,14 @@ def test_each_console_page_has_a_title_of_its_own() -> None:
     assert len(set(titles.values())) == len(titles), titles
     assert titles["/audit"].startswith("Audit log") and titles["/analytics"].startswith("Analytics")
     assert titles[f"/session?id={session_id}"].startswith("Session ")
+
+
+def test_a_long_app_name_in_a_chart_is_cut_with_an_ellipsis_and_given_whole_in_its_title() -> None:
+    """The per-app chart cut "mobile-api-with-a-rather-long-name" to 22 characters with
+    no sign of the cut and no way to read the rest."""
+    from sessionware.admin.charts import hbar_chart
+
+    long = "mobile-api-with-a-rather-long-application-name"
+    svg = hbar_chart("Sessions per app", {long: 3, "shop": 2})
+    assert "mobile-api-with-a-rat…" in svg and f"<title>{long}: 3</title>" in svg
+    assert ">shop</text>" in svg  # a short name stays as it is
