@@ -100,9 +100,6 @@ class Dialect:
     # a column's text lowercased as Python's str.lower does, for a search: SQLite's
     # lower() knows ASCII alone, so its store registers sw_lower (see sqlite.py)
     lower: str = "lower({})"
-    # after a text column in ORDER BY: code-point order, as Python's sort and the other
-    # stores (a database's own collation, en_US say, puts "alice" before "Bob")
-    in_code_points: str = ""
 
 
 SQLITE = Dialect(
@@ -125,7 +122,6 @@ POSTGRES = Dialect(
     "SELECT CASE WHEN t IS NULL THEN 0 WHEN has_table_privilege(t, 'SELECT') AND "
     "has_table_privilege(t, 'INSERT') AND has_table_privilege(t, 'UPDATE') AND "
     "has_table_privilege(t, 'DELETE') THEN 1 ELSE 0 END FROM (SELECT to_regclass(?) AS t) AS q",
-    in_code_points=' COLLATE "C"',  # (UTF-8 bytes in order: code points in order)
 )
 
 # Meta's fields, in order, as columns.
@@ -140,7 +136,6 @@ MARKS_RECHECK_SECONDS = 60.0  # how often a store without a usable marks table l
 
 # A row's status now: an active row whose expiry passed is expired.
 _STATUS = f"(CASE WHEN status = '{ACTIVE}' AND expires_at <= ? THEN '{EXPIRED}' ELSE status END)"
-_TEXT_SORTS = frozenset({"user", "email", "app"})
 _SORT = {
     "id": "id",
     "user": "user_name",
@@ -425,7 +420,7 @@ class SQLFlows:
         sort_params = (now,) if query.sort == "status" else ()
         rows = yield Statement(
             f"SELECT id, {COLUMNS} FROM {self.sessions} {where} "
-            f"ORDER BY {self._sort_key(query.sort)} {order}, id {order[:4]} LIMIT ? OFFSET ?",
+            f"ORDER BY {_SORT[query.sort]} {order}, id {order[:4]} LIMIT ? OFFSET ?",
             (*params, *sort_params, query.limit, query.offset),
         )
         page = []
@@ -576,11 +571,6 @@ class SQLFlows:
         except (TypeError, ValueError) as error:
             _corrupt(session_id, error)
             return None
-
-    def _sort_key(self, sort: str) -> str:
-        """``sort``'s ORDER BY expression; text in code-point order (ids are hex)."""
-        column = _SORT[sort]
-        return column + self.dialect.in_code_points if sort in _TEXT_SORTS else column
 
     def _where(self, query: Query, now: float) -> tuple[str, tuple[Any, ...]]:
         """The WHERE clause of a listing: visible rows (tombstones within retention)

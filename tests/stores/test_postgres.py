@@ -1016,23 +1016,3 @@ def test_a_role_that_may_not_read_the_catalogs_still_gets_sessions(cluster: Clus
             assert f"s{create_tables}" in [i for i, _ in rows]
         finally:
             store.close()
-
-
-def test_a_listing_by_text_is_in_code_points_whatever_the_columns_collation(
-    store: PostgresStore, prefix: str
-) -> None:
-    """listing.py promises every store lists alike, in code-point order (Python's sort,
-    SQLite's BINARY, Redis); a database whose collation is en_US (a common default)
-    sorted "alice" before "Bob"."""
-    assert store.load("x", now=time.time(), idle_seconds=60) is None  # (makes the tables)
-    for column in ("user_name", "email", "app"):
-        rows(f'ALTER TABLE {prefix}sessions ALTER COLUMN {column} TYPE TEXT COLLATE "en-US-x-icu"')
-    now = time.time()
-    for i, name in enumerate(["alice", "Bob", "émile", "Zoe", "bob"]):
-        meta = new_meta(now, user=name, email=f"{name}@x", app=name)
-        store.create(f"s{i}", {"k": b"v"}, meta)
-    for sort, field in (("user", "user"), ("email", "email"), ("app", "app")):
-        listed, _ = store.query(Query(sort=sort, descending=False), now=now)
-        values = [getattr(meta, field) for _, meta in listed]
-        assert values == sorted(values), (sort, values)
-        assert values[0].startswith("Bob")
