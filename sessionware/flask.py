@@ -271,10 +271,13 @@ class SessionwareInterface(SessionInterface):
             response.call_on_close(session._warn_if_changed_late)
         for name, value in outcome:
             if name == "vary":  # Cookie; Authorization for a bearer session
-                if "Vary" in response.headers:
-                    if "*" not in response.vary:  # ("*" says it all: as the other shells)
-                        response.vary.add(value)  # merged into the app's own Vary values
-                else:  # (the common case; response.vary.add parses and rebuilds the header)
+                lines = response.headers.getlist("Vary")
+                if lines:  # the app's own, on one line or several: each kept as it is
+                    said = {v.strip().lower() for line in lines for v in line.split(",")}
+                    missing = [v.strip() for v in value.split(",") if v.strip().lower() not in said]
+                    if "*" not in said and missing:  # ("*" says it all)
+                        response.headers.add("Vary", ", ".join(missing))
+                else:  # (the common case)
                     response.headers["Vary"] = value
             elif name == "cache-control":
                 response.headers["Cache-Control"] = no_store(

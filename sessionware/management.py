@@ -310,6 +310,16 @@ def checked_id(session_id: object) -> str:
     return session_id
 
 
+def checked_keep_and_app(keep: object, app: object) -> tuple[str | None, str | None]:
+    """``revoke_user``'s ``keep`` and ``app``, each a str or None; else ConfigurationError
+    (bytes or a UUID for ``keep`` matched no id, so the session to keep was revoked)."""
+    if keep is not None:
+        checked_id(keep)
+    if app is not None and not isinstance(app, str):
+        raise ConfigurationError(f"app must be a str or None, not {type(app).__qualname__}")
+    return keep, app  # type: ignore[return-value]
+
+
 def audit_record(
     actor: str, action: str, session_id: str | None, reason: str | None
 ) -> AuditRecord:
@@ -567,6 +577,7 @@ class SessionManager(TokenManager):
         it revoked stays revoked).
         """
         checked_actor(actor)
+        keep, app = checked_keep_and_app(keep, app)
         keys = user_keys(self.encryption, user)
         return self._revoke_indexed(keys, keep, app, actor, bulk_reason(reason))
 
@@ -844,6 +855,7 @@ class AsyncSessionManager(AsyncTokenManager):
     ) -> int:
         """See :meth:`SessionManager.revoke_user`."""
         checked_actor(actor)
+        keep, app = checked_keep_and_app(keep, app)
         keys = user_keys(self.encryption, user)
         return await self._revoke_indexed(keys, keep, app, actor, bulk_reason(reason))
 

@@ -1174,3 +1174,12 @@ async def test_an_id_or_app_that_is_no_str_is_the_same_configuration_error_on_ev
             call(sync)
         with pytest.raises(ConfigurationError, match="str"):
             await call(both)
+
+
+def test_revoke_user_refuses_a_keep_or_app_that_is_no_str(store: Any) -> None:
+    """keep=b"..." (or a UUID) matched no id, so the very session to keep was revoked;
+    app=123 matched no app, so nothing was, with no error either way."""
+    manager = SessionManager(store)
+    for bad in ({"keep": b"s0"}, {"keep": uuid.uuid4()}, {"app": 123}, {"app": b"shop"}):
+        with pytest.raises(ConfigurationError, match="str"):
+            manager.revoke_user("bob", actor="ann", **bad)

@@ -2,7 +2,9 @@
 
 A store may use an index instead (Redis does for the default sort), but it
 must give the same rows in the same order as :func:`matches` and
-:func:`sort_key` would.
+:func:`sort_key` would; one exception: PostgreSQL orders text (user, email, app)
+by the database's collation, so that its index on users serves that sort (a
+``COLLATE "C"`` order would read and sort every row for each page).
 """
 
 from __future__ import annotations

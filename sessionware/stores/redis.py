@@ -872,17 +872,19 @@ def _next_step(error: Exception, *, sentinel: bool = False) -> tuple[str, bool]:
             "names it): allow it in the user's ACL (the store sends FUNCTION, FCALL, "
             "EVALSHA, EVAL, SCRIPT, HGETALL, DEL, TIME and the like on its own keys)"
         ), True
+    follow = (
+        "Sentinel is switching primaries: the request may be sent again once it is over"
+        if sentinel
+        else "point the store at the primary, or use Sentinel (from_sentinel) to follow it"
+    )
     if isinstance(error, redis.exceptions.MasterDownError):
         return (
             "The server is a replica that lost its primary and serves nothing meanwhile "
-            "(replica-serve-stale-data no): point the store at the primary, or use "
-            "Sentinel (from_sentinel) to follow it"
+            f"(replica-serve-stale-data no): {follow}"
         ), False
-    if isinstance(error, redis.exceptions.ReadOnlyError):
-        return (
-            "The server is a read-only replica: point the store at the primary, or use "
-            "Sentinel (from_sentinel) to follow it through failovers"
-        ), not sentinel  # (under Sentinel: a primary just demoted, a switch under way)
+    if isinstance(error, redis.exceptions.ReadOnlyError):  # (also a primary just demoted,
+        # behind a managed endpoint that moves after a failover: not only a wrong URL)
+        return f"The server is a read-only replica: {follow}", False
     if isinstance(error, redis.exceptions.OutOfMemoryError):
         return (
             "The server is at its maxmemory and refuses writes (maxmemory-policy "

@@ -316,8 +316,11 @@ class RedisFlows:
             return
         ask = Call(None, ("EVAL", _TIME, 1, self._keys(session_id)[0]), judged=True)
         (reply,) = yield from roundtrip([ask])
-        if isinstance(reply, Exception):  # an ACL without EVAL, say: writes go without a
-            self._no_clock = True  # deadline until a load shows the clock, as before
+        if isinstance(reply, Exception):  # this write goes without a deadline, as before
+            # the question; and for good when the server will never answer it (an ACL
+            # without EVAL, a proxy without scripts), not for a passing state (BUSY...)
+            said = str(reply).lower()  # (NOPERM, as redis-py words it; an unknown EVAL)
+            self._no_clock = "no permissions" in said or "unknown command" in said
             return
         seconds, micros = reply
         self._observe_clock(int(seconds) + int(micros) / 1e6)

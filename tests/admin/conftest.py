@@ -102,11 +102,22 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def new_page(browser: Any) -> Iterator[Any]:
-    """``new_page(base_url, operator=None, viewport=LAPTOP)`` → a page in a fresh context."""
+    """``new_page(base_url, operator=None, viewport=LAPTOP, scripts=True)`` → a page in a
+    fresh context (``scripts=False``: JavaScript off)."""
     contexts: list[Any] = []
 
-    def make(base_url: str, operator: str | None = None, viewport: dict[str, int] = LAPTOP) -> Any:
-        context = browser.new_context(base_url=base_url, viewport=viewport, accept_downloads=True)
+    def make(
+        base_url: str,
+        operator: str | None = None,
+        viewport: dict[str, int] = LAPTOP,
+        scripts: bool = True,
+    ) -> Any:
+        context = browser.new_context(
+            base_url=base_url,
+            viewport=viewport,
+            accept_downloads=True,
+            java_script_enabled=scripts,
+        )
         if operator is not None:
             context.add_cookies([{"name": "operator", "value": operator, "url": base_url}])
         contexts.append(context)

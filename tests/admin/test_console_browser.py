@@ -328,6 +328,22 @@ def test_a_revoke_question_takes_the_focus_and_is_in_view_on_a_phone(
         assert not site.manager.audit_log(action="reveal")
 
 
+@pytest.mark.parametrize("question", ["revoke", "revoke-user"])
+def test_a_revoke_question_opened_as_a_page_is_in_view_on_a_phone_without_scripts(
+    new_page: Any, site: Site, question: str
+) -> None:
+    """Without JavaScript (or from a detail opened as a page) the question came as a
+    page, its answer below the fold of a phone and the focus nowhere."""
+    phone = console(new_page, site, viewport=PHONE, scripts=False)
+    phone.goto(f"{CONSOLE}/{question}?id={site.ids['user13']}")
+    confirm = phone.locator("form.confirm")
+    confirm.wait_for()
+    assert confirm.evaluate("f => f.contains(document.activeElement)")
+    yes = confirm.get_by_role("button", name=re.compile("^Yes, revoke"))
+    box = yes.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+
+
 def test_the_dialog_sends_a_form_once_and_says_why_one_was_refused(
     new_page: Any, site: Site
 ) -> None:

@@ -375,3 +375,33 @@ def test_on_a_cluster_a_refused_saves_user_put_back_never_undoes_a_later_save(
         assert listed == {"ada": [], "bob": [], "carl": ["s1"]}
     finally:
         driven.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "for_good"),
+    [
+        ("BUSY Redis is busy running a script.", False),
+        ("LOADING Redis is loading the dataset in memory", False),
+        ("this user has no permissions to run the 'eval' command", True),
+        ("ERR unknown command 'EVAL', with args beginning with: ", True),
+    ],
+)
+def test_the_clock_question_is_given_up_only_when_the_server_will_never_answer_it(
+    redis_prefix: str, answer: str, for_good: bool
+) -> None:
+    """Any error gave it up for the life of the process: one BUSY on a worker's first
+    write left every later write without a deadline."""
+    import redis
+
+    driven = _Driven(redis_prefix, single_node=True)
+    driven.flows.clock_offset = None
+    try:
+        flow = driven.flows.create("s1", {"a": b"1"}, meta(time.time()))
+        (question,) = next(flow)
+        assert question.args[0] == "EVAL"
+        step = flow.send([redis.ResponseError(answer)])  # the create goes on, undated
+        assert driven.flows._no_clock is for_good
+        driven.drive(flow, step)
+        assert driven.drive(driven.flows.load("s1", time.time(), 600)) is not None
+    finally:
+        driven.close()

@@ -31,8 +31,9 @@
         // a question ("Revoke?") takes the focus and is shown, wherever it sits in the
         // dialog; anything else opens at its top, focus on its first field
         var question = dialog.querySelector("form.confirm");
-        var scope = question || dialog;
-        var first = scope.querySelector("input:not([type=hidden]), button:not([hidden])");
+        var scope = question || dialog;  // (a question names its own: the safe answer)
+        var first = (question && question.querySelector("[autofocus]")) ||
+          scope.querySelector("input:not([type=hidden]), button:not([hidden])");
         dialog.scrollTop = 0;
         if (first) first.focus({ preventScroll: true });
         if (question) question.scrollIntoView({ block: "nearest" });
