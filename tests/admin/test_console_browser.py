@@ -304,6 +304,15 @@ def test_on_a_phone_the_detail_dialog_opens_at_its_top(new_page: Any, site: Site
     assert dialog.evaluate("d => d.contains(document.activeElement)")  # (focus is inside)
 
 
+def assert_question_in_hand(where: Any) -> None:
+    """A revoke question in ``where`` holds the focus, its answer in a phone's view."""
+    confirm = where.locator("form.confirm")
+    confirm.wait_for()
+    assert confirm.evaluate("f => f.contains(document.activeElement)")
+    box = confirm.get_by_role("button", name=re.compile("^Yes, revoke")).bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+
+
 @pytest.mark.parametrize("question", ["Revoke", "Revoke all of this user's sessions"])
 def test_a_revoke_question_takes_the_focus_and_is_in_view_on_a_phone(
     new_page: Any, site: Site, question: str
@@ -315,12 +324,7 @@ def test_a_revoke_question_takes_the_focus_and_is_in_view_on_a_phone(
     phone = console(new_page, site, viewport=PHONE)
     dialog = open_detail(phone, site, "user12")
     dialog.get_by_role("button", name=question, exact=True).click()
-    confirm = dialog.locator("form.confirm")
-    confirm.wait_for()
-    assert confirm.evaluate("f => f.contains(document.activeElement)")
-    yes = confirm.get_by_role("button", name=re.compile("^Yes, revoke"))
-    box = yes.bounding_box()
-    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+    assert_question_in_hand(dialog)
     if question != "Revoke":  # Enter in its reason box answers this question, no other
         phone.keyboard.type("compromised")
         phone.keyboard.press("Enter")
@@ -336,12 +340,7 @@ def test_a_revoke_question_opened_as_a_page_is_in_view_on_a_phone_without_script
     page, its answer below the fold of a phone and the focus nowhere."""
     phone = console(new_page, site, viewport=PHONE, scripts=False)
     phone.goto(f"{CONSOLE}/{question}?id={site.ids['user13']}")
-    confirm = phone.locator("form.confirm")
-    confirm.wait_for()
-    assert confirm.evaluate("f => f.contains(document.activeElement)")
-    yes = confirm.get_by_role("button", name=re.compile("^Yes, revoke"))
-    box = yes.bounding_box()
-    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+    assert_question_in_hand(phone)
 
 
 def test_the_dialog_sends_a_form_once_and_says_why_one_was_refused(
