@@ -11,7 +11,7 @@ metric                                 labels     counts
 sessionware_sessions_created_total     app        sessions stored for the first time
 sessionware_sessions_loaded_total      app        loads that found a live session
 sessionware_sessions_saved_total       app        changes written to a live session
-sessionware_sessions_rotated_total     app        new ids (``regenerate()``)
+sessionware_sessions_rotated_total     app        new ids (``regenerate()``, a login)
 sessionware_sessions_cleared_total     app        emptied sessions deleted (logout)
 sessionware_sessions_revoked_total     app        cookies naming a revoked session
 sessionware_sessions_expired_total     app        cookies naming an expired session
@@ -19,7 +19,8 @@ sessionware_cookies_rejected_total     app,       cookies naming no session, by 
                                        reason
 sessionware_store_errors_total         operation  store calls that failed
 sessionware_store_call_seconds         operation  store call latency (histogram)
-sessionware_payload_bytes              app        encoded payload size written (histogram)
+sessionware_payload_bytes              app        encoded payload size written (histogram;
+                                                  not a blind write's: the store's alone)
 =====================================  =========  =========================
 """
 
@@ -45,7 +46,7 @@ _EVENTS = {  # lifecycle event kind -> counter name
 }
 _DOC = {
     "sessionware_sessions_created": "Sessions stored for the first time.",
-    "sessionware_sessions_rotated": "Sessions given a new id (regenerate).",
+    "sessionware_sessions_rotated": "Sessions given a new id (a login, regenerate).",
     "sessionware_sessions_cleared": "Emptied sessions deleted (logout).",
     "sessionware_sessions_revoked": "Cookies that named a revoked session.",
     "sessionware_sessions_expired": "Cookies that named an expired session.",
@@ -79,7 +80,8 @@ class SessionMetrics:
         )
         self.payload_bytes = Histogram(
             "sessionware_payload_bytes",
-            "Encoded payload size written to the store.",
+            "Encoded payload size written to the store (creates, saves, rotations; "
+            "not blind writes).",
             ["app"],
             buckets=PAYLOAD_BUCKETS,
             registry=registry,
