@@ -3,10 +3,13 @@ neither: prometheus-client is not imported and the store is not wrapped when off
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +21,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from sessionware import ConfigurationError, MemoryStore, SessionMiddleware, WSGISessionMiddleware
+from sessionware import (
+    ConfigurationError,
+    MemoryStore,
+    SessionManager,
+    SessionMiddleware,
+    WSGISessionMiddleware,
+)
 from sessionware.cookies import CookieSigner, new_token
 from sessionware.stores.redis import RedisStore
 
@@ -274,3 +283,50 @@ def test_no_span_is_made_while_no_opentelemetry_sdk_is_configured(
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: _provider)
     store.load("nope", now=clock.time(), idle_seconds=None)
     assert made == ["load sessionware"]
+
+
+DASHBOARD = Path(__file__).resolve().parents[1] / "docs" / "dashboards" / "grafana-sessionware.json"
+
+
+def _queries(dashboard: dict[str, Any]) -> list[str]:
+    found = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    variables = dashboard["templating"]["list"]
+    return found + [v["query"]["query"] for v in variables if isinstance(v.get("query"), dict)]
+
+
+def test_the_grafana_dashboard_queries_only_series_and_labels_the_endpoint_has(
+    registry: CollectorRegistry, scrape: Any, redis_prefix: str
+) -> None:
+    """Every metric the shipped dashboard names, with every label it filters or groups
+    by, is on a real /metrics endpoint after a scripted visit (a renamed metric or
+    label would leave a panel empty without a word)."""
+    store = RedisStore.from_url("redis://127.0.0.1:6379/0", prefix=redis_prefix)
+    options = {"metrics": True, "registry": registry, "app_id": "shop"}
+    with starlette_client(store, **options) as client:
+        scripted_visit(client)
+        client.get("/put", params={"key": "b", "value": "1"})  # a session to revoke
+        (listed,) = SessionManager(store).list(app="shop", status="active").items
+        SessionManager(store).revoke(listed.id, actor="ops")
+        client.get("/get", params={"key": "b"})  # revoked
+    with starlette_client(store, idle_timeout=1, **options) as client:
+        client.get("/put", params={"key": "c", "value": "1"})
+        time.sleep(1.2)
+        client.get("/get", params={"key": "c"})  # expired
+    down = RedisStore.from_url(f"redis://127.0.0.1:{free_ports(1)[0]}/0", prefix=redis_prefix)
+    with starlette_client(down, **options) as client:
+        assert client.get("/put", params={"key": "d", "value": "1"}).status_code == 503
+    samples = scrape()
+    exposed: dict[str, set[str]] = {}
+    for name, labels in samples:
+        exposed.setdefault(name, set()).update(key for key, _ in labels)
+    queries = _queries(json.loads(DASHBOARD.read_text()))
+    assert len(queries) >= 10
+    for query in queries:
+        named = re.findall(r"\b(sessionware_[a-z_]+)\b", query)
+        assert named, query
+        for name in named:
+            assert name in exposed, (name, query)
+        selected = re.findall(r"([a-z_]+)\s*=~?\s*\"", query)  # {app=~"$app"}
+        grouped = [g.strip() for by in re.findall(r"by \(([^)]*)\)", query) for g in by.split(",")]
+        for label in selected + grouped:
+            assert any(label in exposed[name] for name in named), (label, query)
