@@ -23,6 +23,7 @@ from .core import (
     Duration,
     SessionConfig,
     adead_meta,
+    alogged_out,
     arun_plan,
     check_option_names,
     claim,
@@ -435,9 +436,10 @@ class _Response:
         try:
             decision = (bearer_plan if config.bearer else plan)(config, self.session)
             refuse_plain_http(decision.method, self.secure, bearer=config.bearer)
-            before, lifecycle = None, self.middleware.lifecycle
+            before, looked, lifecycle = None, False, self.middleware.lifecycle
             if lifecycle and unloaded_logout(decision, session):  # whose was it?
-                before = await adead_meta(self.middleware.store, decision.args[0], time.time())
+                now = time.time()
+                looked, before = await alogged_out(self.middleware.store, decision.args[0], now)
             headers = await arun_plan(self.middleware._calls, decision)
         except SAVE_ERRORS as error:
             failed = refusal(error)
@@ -445,7 +447,7 @@ class _Response:
             if lifecycle and decision.gone_id:  # a blind write found what a load would have
                 dead = await adead_meta(self.middleware.store, decision.gone_id, time.time())
                 await lifecycle.afire(lifecycle.loaded(decision.gone_id, None, dead))
-            if lifecycle and (events := lifecycle.saved(decision, self.session, before)):
+            if lifecycle and (events := lifecycle.saved(decision, self.session, before, looked)):
                 await lifecycle.afire(events)
             if decision.new_token is not None:
                 scheme, host = self.scope.get("scheme", "http"), _host(self.scope)

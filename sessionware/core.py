@@ -686,6 +686,32 @@ def dead_meta(store: object, session_id: str, now: float) -> Meta | None:
         return None
 
 
+def logged_out(store: object, session_id: str, now: float) -> tuple[bool, Meta | None]:
+    """For a logout of a session never loaded: whether the store could tell what the
+    record was just before the delete, and what (``(True, None)``: there was none, so
+    the cookie named no session, as a load would have found)."""
+    get_meta = getattr(store, "get_meta", None)
+    if get_meta is None:
+        return False, None
+    try:
+        return True, get_meta(session_id, now=now)
+    except Exception:  # only for the event: never fail the request over it
+        logger.warning("sessionware: could not read what session %s was", session_id)
+        return False, None
+
+
+async def alogged_out(store: object, session_id: str, now: float) -> tuple[bool, Meta | None]:
+    """:func:`logged_out` for an async store."""
+    get_meta = getattr(store, "aget_meta", None)
+    if get_meta is None:
+        return False, None
+    try:
+        return True, await get_meta(session_id, now=now)
+    except Exception:
+        logger.warning("sessionware: could not read what session %s was", session_id)
+        return False, None
+
+
 async def adead_meta(store: object, session_id: str, now: float) -> Meta | None:
     """:func:`dead_meta` for an async store."""
     get_meta = getattr(store, "aget_meta", None)

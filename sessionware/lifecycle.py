@@ -130,12 +130,17 @@ class Lifecycle:
         return [SessionEvent(dead.status, session_id, self.app, dead.user, actor=dead.revoked_by)]
 
     def saved(
-        self, decision: Plan, session: Session, before: Meta | None = None
+        self,
+        decision: Plan,
+        session: Session,
+        before: Meta | None = None,
+        looked: bool = False,
     ) -> list[SessionEvent]:
         """The events of an end-of-request store call that succeeded. ``before``: for
         a logout of a session never loaded (WSGI, ``autoload=False``), its record as
-        read just before the delete: whose it was, or that it had already ended (then
-        the events a load would have given, not a logout)."""
+        read just before the delete (``looked``: the store could say): whose it was,
+        or that it had already ended, or that there was none (then the events a load
+        would have given, not a logout: a second tab's logout is no second logout)."""
         method, args = decision.method, decision.args
         if method == "create" and session._id is not None:
             return [SessionEvent(CREATED, session._id, self.app, args[2].user)]
@@ -145,6 +150,8 @@ class Lifecycle:
         if method == "delete":
             if before is not None and before.status in (EXPIRED, REVOKED):
                 return self.loaded(args[0], None, before)
+            if looked and before is None and session._meta is None:  # no record was there
+                return self.loaded(args[0], None, None)
             known = session._meta or before
             return [SessionEvent(LOGOUT, args[0], self.app, None if known is None else known.user)]
         return []

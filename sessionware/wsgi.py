@@ -27,6 +27,7 @@ from .core import (
     claim,
     dead_meta,
     init_option_names,
+    logged_out,
     plan,
     run_plan,
     unloaded_logout,
@@ -174,9 +175,9 @@ class SyncSessions:
             if self.config.require_https:
                 secure = wsgi_is_secure(environ or {}, self.config.trusted_proxies)
                 refuse_plain_http(decision.method, secure, bearer=self.config.bearer)
-            before = None
+            before, looked = None, False
             if self.lifecycle is not None and unloaded_logout(decision, session):
-                before = dead_meta(self.store, decision.args[0], time.time())  # whose?
+                looked, before = logged_out(self.store, decision.args[0], time.time())  # whose?
             headers = run_plan(self._calls, decision)
         except SAVE_ERRORS as error:
             return refusal(error)
@@ -184,7 +185,7 @@ class SyncSessions:
             if decision.gone_id:  # a blind write found what a load would have
                 dead = dead_meta(self.store, decision.gone_id, time.time())
                 self.lifecycle.fire(self.lifecycle.loaded(decision.gone_id, None, dead))
-            self.lifecycle.fire(self.lifecycle.saved(decision, session, before))
+            self.lifecycle.fire(self.lifecycle.saved(decision, session, before, looked))
         if decision.new_token is not None and environ is not None:
             scheme, host = environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST")
             agent = environ.get("HTTP_USER_AGENT")

@@ -105,6 +105,21 @@ def test_a_logout_names_its_user_and_one_of_an_ended_session_is_no_logout(
     assert recorder.events[-1].actor == "support:kim"
 
 
+def test_a_logout_in_a_second_tab_is_no_second_logout(make_client: Any, store: Any) -> None:
+    """Two tabs, one cookie: the second logout finds no record. The lazy shells (WSGI,
+    Flask: clear() deletes unread) reported a second logout, of no user, and counted
+    it; a load (ASGI) reports what it is: a cookie that named no session."""
+    recorder = Recorder()
+    with make_client(hooks=recorder.hooks(), user_key="user_id") as client:
+        client.post("/login", params={"user": "ada"})
+        cookie = client.cookies["session"]
+        client.post("/logout")
+        client.cookies["session"] = cookie  # the second tab, with the same cookie
+        client.post("/logout")
+    ended = [(e.kind, e.reason, e.user) for e in recorder.events if e.kind != "created"]
+    assert ended == [("logout", None, "ada"), ("refused", "unknown", None)]
+
+
 def test_refused_cookies_say_why(make_client: Any, store: Any) -> None:
     recorder = Recorder()
     valid = CookieSigner(SECRET).sign(new_token())  # signed by us, naming no session
