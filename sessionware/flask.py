@@ -51,6 +51,7 @@ from .responses import (
     load_failure,
     no_store,
     token_required_body,
+    vary_missing,
     wants_json,
 )
 from .session import Session
@@ -272,13 +273,14 @@ class SessionwareInterface(SessionInterface):
         for name, value in outcome:
             if name == "vary":  # Cookie; Authorization for a bearer session
                 lines = response.headers.getlist("Vary")
-                if lines:  # the app's own, on one line or several: each kept as it is
-                    said = {v.strip().lower() for line in lines for v in line.split(",")}
-                    missing = [v.strip() for v in value.split(",") if v.strip().lower() not in said]
-                    if "*" not in said and missing:  # ("*" says it all)
-                        response.headers.add("Vary", ", ".join(missing))
-                else:  # (the common case)
+                if not lines:  # (the common case)
                     response.headers["Vary"] = value
+                elif more := vary_missing(lines, value):  # folded into the app's first line,
+                    # all lines kept (Werkzeug's response.vary reads the first alone)
+                    first = ", ".join([lines[0], *more] if lines[0].strip() else more)
+                    del response.headers["Vary"]
+                    for line in [first, *lines[1:]]:
+                        response.headers.add("Vary", line)
             elif name == "cache-control":
                 response.headers["Cache-Control"] = no_store(
                     response.headers.get("Cache-Control", "")

@@ -317,6 +317,8 @@ def checked_keep_and_app(keep: object, app: object) -> tuple[str | None, str | N
         checked_id(keep)
     if app is not None and not isinstance(app, str):
         raise ConfigurationError(f"app must be a str or None, not {type(app).__qualname__}")
+    if app == "":  # (no app is named "": it would have ended the user's sessions in all)
+        raise ConfigurationError("app must name an app, or be None for every app; got ''")
     return keep, app  # type: ignore[return-value]
 
 

@@ -277,6 +277,9 @@ def merge_headers(
     """
     for name, value in extra:
         key: Any = name.encode("latin-1") if raw else name
+        if name == "vary":  # (the app's on one line or several: all count, the first takes it)
+            _vary_into(headers, key, value, raw)
+            continue
         fold = _FOLDS.get(name)
         for i, (existing, current) in enumerate(headers if fold is not None else ()):
             if existing.lower() == key:
@@ -291,12 +294,33 @@ def merge_headers(
 def vary_with(vary: str, names: str) -> str:
     """An existing ``Vary`` value with the comma-separated ``names`` added, each unless
     already covered (by itself, in any case, or by ``*``)."""
-    have = {part.strip().lower() for part in vary.split(",")}
-    if "*" in have:
-        return vary
-    more = [n.strip() for n in names.split(",") if n.strip() and n.strip().lower() not in have]
-    more = list(dict.fromkeys(more))
+    more = vary_missing([vary], names)
     return ", ".join([vary, *more] if vary.strip() else more) if more else vary
+
+
+def vary_missing(lines: list[str], names: str) -> list[str]:
+    """Which of the comma-separated ``names`` the ``Vary`` header lines ``lines`` do not
+    cover yet (none when one of them says ``*``), in order, once each."""
+    have = {part.strip().lower() for line in lines for part in line.split(",")}
+    if "*" in have:
+        return []
+    more = [n.strip() for n in names.split(",") if n.strip() and n.strip().lower() not in have]
+    return list(dict.fromkeys(more))
+
+
+def _vary_into(headers: list[Any], key: Any, names: str, raw: bool) -> None:
+    """Fold ``names`` into the first of the app's ``Vary`` lines, unless any line covers
+    them; append a ``Vary`` line when the app sent none."""
+    at = [i for i, (existing, _) in enumerate(headers) if existing.lower() == key]
+    lines = [headers[i][1].decode("latin-1") if raw else headers[i][1] for i in at]
+    more = vary_missing(lines, names)
+    if not at:
+        value = ", ".join(more)
+        headers.append((key, value.encode("latin-1") if raw else value))
+    elif more:
+        first = headers[at[0]]
+        folded = ", ".join([lines[0], *more] if lines[0].strip() else more)
+        headers[at[0]] = (first[0], folded.encode("latin-1") if raw else folded)
 
 
 _FOLDS: dict[str, Callable[[str, str], str]] = {

@@ -20,6 +20,7 @@ from sessionware import (
     MissingExtra,
     RedisStore,
     StoreUnavailable,
+    WSGISessionMiddleware,
 )
 from sessionware.cookies import CookieSigner
 from sessionware.flask import FlaskSession, Sessionware, SessionwareInterface, session
@@ -531,17 +532,20 @@ def test_a_threaded_server_keeps_every_session_apart() -> None:
     ("app_vary", "sent"),
     [
         (["*"], ["*"]),
-        (["Accept"], ["Accept", "Cookie"]),
+        (["Accept"], ["Accept, Cookie"]),
         (["Accept", "*"], ["Accept", "*"]),
-        (["Accept", "Accept-Language"], ["Accept", "Accept-Language", "Cookie"]),
-        (["cookie"], ["cookie"]),
+        (["Accept", "Accept-Language"], ["Accept, Cookie", "Accept-Language"]),
+        (["Accept", "cookie"], ["Accept", "cookie"]),
+        ([""], ["Cookie"]),
     ],
 )
 def test_the_apps_vary_lines_stay_as_the_other_shells_keep_them(
     app_vary: list[str], sent: list[str]
 ) -> None:
     """Werkzeug's vary.add made "*, Cookie" of an app's "Vary: *", and rewrote the first
-    Vary line alone, dropping the others (a "*" among them too)."""
+    Vary line alone, dropping the others (a "*" among them too). Cookie goes into the
+    first line, which is the one Werkzeug's response.vary (and any middleware adding to
+    it later) reads; a "*" or a Cookie on any line is enough."""
     app = make_app(SESSIONWARE_SECRET_KEY="k" * 40)
 
     @app.route("/varied")
@@ -552,3 +556,15 @@ def test_the_apps_vary_lines_stay_as_the_other_shells_keep_them(
     Sessionware(app, store=MemoryStore())
     with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as c:
         assert c.get("/varied").headers.get_list("vary") == sent
+    wsgi = WSGISessionMiddleware(_vary_app(app_vary), secret_key="k" * 40, store=MemoryStore())
+    with httpx.Client(transport=httpx.WSGITransport(app=wsgi), base_url="https://t") as c:
+        assert c.get("/").headers.get_list("vary") == sent  # the WSGI shell alike
+
+
+def _vary_app(lines: list[str]) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["sessionware.session"]["n"] = 1
+        start_response("200 OK", [("Vary", line) for line in lines])
+        return [b"ok"]
+
+    return app

@@ -1183,3 +1183,5 @@ def test_revoke_user_refuses_a_keep_or_app_that_is_no_str(store: Any) -> None:
     for bad in ({"keep": b"s0"}, {"keep": uuid.uuid4()}, {"app": 123}, {"app": b"shop"}):
         with pytest.raises(ConfigurationError, match="str"):
             manager.revoke_user("bob", actor="ann", **bad)
+    with pytest.raises(ConfigurationError, match="name an app"):  # "" ended every app's
+        manager.revoke_user("bob", actor="ann", app="")

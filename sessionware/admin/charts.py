@@ -8,6 +8,7 @@ chart is an ``img`` with a title and a text summary for screen readers.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -163,21 +164,44 @@ def bar_chart(
 LABEL_CHARS = 22  # a horizontal bar's label: longer names are cut, with an ellipsis
 
 
+def _cut(name: str) -> str:
+    """``name`` in :data:`LABEL_CHARS` columns (a wide character takes two), cut with an
+    ellipsis between whole characters: never inside a joined emoji, nor before an accent."""
+    widths = [2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in name]
+    if sum(widths) <= LABEL_CHARS:
+        return name
+    end, width = 0, 0
+    while width + widths[end] <= LABEL_CHARS - 1:  # (one column for the ellipsis)
+        width += widths[end]
+        end += 1
+    while end > 0 and (
+        unicodedata.combining(name[end]) or name[end] in _JOINERS or name[end - 1] in _JOINERS
+    ):
+        end -= 1  # (back to the start of the character the cut fell in)
+    return name[:end] + "…"
+
+
+_JOINERS = "\u200d\ufe0f\ufe0e"
+
+
 def hbar_chart(title: str, counts: dict[str, int], *, classes: bool = False) -> str:
     """Horizontal bars, one per key, biggest first as given; ``classes`` colours by key."""
     rows = list(counts.items())[:12]
     row_h, label_w = 28, 150
     height = TOP + row_h * max(1, len(rows)) + 8
     top = max([v for _, v in rows] + [1])
-    body = []
+    clip = "labels-" + "".join(c if c.isascii() and c.isalnum() else "-" for c in title.lower())
+    body = [  # labels start at the left and never run past their column, whatever the font
+        f'<clipPath id="{clip}"><rect x="0" y="0" width="{label_w - 10}" height="{height}"/>'
+        "</clipPath>"
+    ]
     for i, (name, value) in enumerate(rows):
         y = TOP + row_h * i
         w = (WIDTH - label_w - RIGHT - 60) * value / top
         kind = f" status-{escape(name)}" if classes else ""
-        shown = name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…"
         body.append(  # (a cut name says so, and its title gives it whole on hover)
-            f'<text class="tick" x="{label_w - 8}" y="{y + 17}" text-anchor="end">'
-            f"<title>{escape(name)}: {value}</title>{escape(shown)}</text>"
+            f'<text class="tick" x="8" y="{y + 17}" clip-path="url(#{clip})">'
+            f"<title>{escape(name)}: {value}</title>{escape(_cut(name))}</text>"
             f'<rect class="bar{kind}" x="{label_w}" y="{y + 4}" '
             f'width="{max(w, 1):.1f}" height="{row_h - 8}"/><text class="value" '
             f'x="{label_w + w + 6:.1f}" y="{y + 17}">{value}</text>'

@@ -882,9 +882,9 @@ def _next_step(error: Exception, *, sentinel: bool = False) -> tuple[str, bool]:
             "The server is a replica that lost its primary and serves nothing meanwhile "
             f"(replica-serve-stale-data no): {follow}"
         ), False
-    if isinstance(error, redis.exceptions.ReadOnlyError):  # (also a primary just demoted,
-        # behind a managed endpoint that moves after a failover: not only a wrong URL)
-        return f"The server is a read-only replica: {follow}", False
+    if isinstance(error, redis.exceptions.ReadOnlyError):  # (the URL names a replica; under
+        # Sentinel, a primary demoted a moment ago)
+        return f"The server is a read-only replica: {follow}", not sentinel
     if isinstance(error, redis.exceptions.OutOfMemoryError):
         return (
             "The server is at its maxmemory and refuses writes (maxmemory-policy "

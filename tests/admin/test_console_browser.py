@@ -305,10 +305,16 @@ def test_on_a_phone_the_detail_dialog_opens_at_its_top(new_page: Any, site: Site
 
 
 def assert_question_in_hand(where: Any) -> None:
-    """A revoke question in ``where`` holds the focus, its answer in a phone's view."""
+    """A revoke question in ``where`` holds the focus on its safe answer (Cancel, or the
+    reason box of a revoke-all: Enter there answers no other form), its answer in a
+    phone's view."""
     confirm = where.locator("form.confirm")
     confirm.wait_for()
-    assert confirm.evaluate("f => f.contains(document.activeElement)")
+    focused = confirm.evaluate(
+        "f => f.contains(document.activeElement) && (document.activeElement.name || "
+        "document.activeElement.textContent.trim())"
+    )
+    assert focused in ("Cancel", "reason"), focused
     box = confirm.get_by_role("button", name=re.compile("^Yes, revoke")).bounding_box()
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
 

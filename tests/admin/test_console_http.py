@@ -1312,6 +1312,14 @@ def test_a_long_app_name_in_a_chart_is_cut_with_an_ellipsis_and_given_whole_in_i
     from sessionware.admin.charts import hbar_chart
 
     long = "mobile-api-with-a-rather-long-application-name"
-    svg = hbar_chart("Sessions per app", {long: 3, "shop": 2})
+    accented = "a" * 20 + "e\u0301-app"  # (an accent after its letter)
+    joined = "ab" * 9 + "\U0001f469\u200d\U0001f4bb-app"  # (one emoji of three code points)
+    svg = hbar_chart(
+        "Sessions per app", {long: 3, "shop": 2, accented: 1, joined: 1, "渡辺" * 8: 1}
+    )
     assert "mobile-api-with-a-rat…" in svg and f"<title>{long}: 3</title>" in svg
     assert ">shop</text>" in svg  # a short name stays as it is
+    assert ">" + "a" * 20 + "…</text>" in svg  # not "e…" (another letter) nor a lone accent
+    assert ">" + "ab" * 9 + "…</text>" in svg  # not half an emoji
+    assert ">" + "渡辺" * 5 + "…</text>" in svg  # wide characters take two columns each
+    assert 'clip-path="url(#labels-sessions-per-app)"' in svg  # never past their column

@@ -267,7 +267,8 @@ def frozen(cluster: Cluster, at_most: float = 15.0) -> Iterator[None]:
                 os.kill(pid, signal.SIGCONT)
 
     for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
+        with contextlib.suppress(ProcessLookupError):  # (a backend that ended since pgrep)
+            os.kill(pid, signal.SIGSTOP)
     backstop = threading.Timer(at_most, resume)
     backstop.start()
     try:
