@@ -364,6 +364,30 @@ def _warn_production_outside(path: Path) -> None:
     )
 
 
+def _strict_yaml_loader(yaml: Any) -> Any:
+    """PyYAML's safe loader refusing a key given twice in one mapping (it keeps the
+    last without a word, where TOML refuses the file)."""
+
+    class Strict(yaml.SafeLoader):  # type: ignore[misc]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # (<<: *base, which keys override)
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping",
+                        node.start_mark,
+                        f"found the key {key!r} twice",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return Strict
+
+
 def _parse(path: Path, raw: bytes) -> Any:
     suffix = path.suffix.lower()
     if suffix == ".toml":
@@ -371,19 +395,23 @@ def _parse(path: Path, raw: bytes) -> Any:
             import tomllib
         else:  # pragma: no cover - Python 3.10
             import tomli as tomllib
-        try:
-            return tomllib.loads(raw.decode("utf-8"))
+        try:  # (utf-8-sig: a byte-order mark, as some Windows editors write, is no error)
+            return tomllib.loads(raw.decode("utf-8-sig"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigurationError(f"{path} is not valid TOML: {error}") from error
+        except ValueError as error:  # a number of more digits than Python reads
+            raise ConfigurationError(f"{path}: {reprlib.repr(str(error))}") from error
     if suffix in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError as error:
             raise missing_extra(f"reading {path} (YAML)", "yaml") from error
         try:
-            return yaml.safe_load(raw)
+            return yaml.load(raw, Loader=_strict_yaml_loader(yaml))
         except yaml.YAMLError as error:
             raise ConfigurationError(f"{path} is not valid YAML: {error}") from error
+        except ValueError as error:  # a number of more digits than Python reads
+            raise ConfigurationError(f"{path}: {reprlib.repr(str(error))}") from error
     raise ConfigurationError(
         f"{path}: sessionware reads .toml, .yaml and .yml config files, "
         f"not {suffix or 'no suffix'!r}"

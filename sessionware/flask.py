@@ -637,7 +637,13 @@ def _flask_secret(app: flask.Flask) -> list[str | bytes]:
             "app.config['SESSIONWARE_SECRET_KEY'], app.secret_key or the environment "
             "variable SESSIONWARE_SECRET_KEY"
         )
-    return [app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or [])]
+    fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
+    if isinstance(fallbacks, (str, bytes)):  # (a list of one character per key, else)
+        raise ConfigurationError(
+            "app.config['SECRET_KEY_FALLBACKS'] is one string; Flask takes a list of older "
+            "keys: SECRET_KEY_FALLBACKS = ['the-old-key']"
+        )
+    return [app.secret_key, *fallbacks]
 
 
 def _beside_flask_keys(

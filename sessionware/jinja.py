@@ -145,11 +145,17 @@ class SessionExtension(Extension):
 def find_session(context: Context) -> Session | None:
     """The request's session as the template's variables give it, or None."""
     session = _variable(context, "session")
-    if isinstance(session, Session):  # also Flask's flask.session proxy
-        return session
+    try:
+        if isinstance(session, Session):  # also Flask's flask.session proxy
+            return session
+    except RuntimeError:  # that proxy outside a request (an email, a command): no session
+        pass
     request = _variable(context, "request")
     for holder, key in (("scope", "session"), ("environ", WSGI_KEY)):
-        found = getattr(request, holder, {}).get(key) if request is not None else None
+        try:
+            found = getattr(request, holder, {}).get(key) if request is not None else None
+        except RuntimeError:  # (Flask's request proxy, outside a request)
+            found = None
         if isinstance(found, Session):
             return found
     flask = sys.modules.get("flask")  # a template rendered without Flask's context variables

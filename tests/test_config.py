@@ -639,3 +639,34 @@ def test_production_with_insecure_cookies_is_warned_about(
     with caplog.at_level("WARNING", logger="sessionware"):
         load(write(tmp_path, "sessions:\n  secure_cookies: false\n", "b.yaml"), environ={})
     assert not caplog.records  # development: nothing to say
+
+
+def test_a_toml_file_with_a_byte_order_mark_reads_as_any_other(tmp_path: Path) -> None:
+    """Windows editors may save UTF-8 with a BOM: "Invalid statement (at line 1, column 1)"."""
+    path = tmp_path / "sessionware.toml"
+    path.write_bytes(b"\xef\xbb\xbf[sessions]\ntimeout_minutes = 30\n")
+    assert load(path, environ={})["idle_timeout"].total_seconds() == 1800
+
+
+@pytest.mark.parametrize("name", ["a.toml", "a.yaml"])
+def test_a_number_of_more_digits_than_python_reads_is_a_configuration_error(
+    tmp_path: Path, name: str
+) -> None:
+    """A raw ValueError (no file, no key) escaped; now a ConfigurationError, shortened."""
+    text = "max_payload_bytes = " if name.endswith("toml") else "  max_payload_bytes: "
+    head = "[sessions]\n" if name.endswith("toml") else "sessions:\n"
+    message = refused(tmp_path, head + text + "9" * 5000 + "\n", name)
+    assert name in message and len(message) < 400
+
+
+def test_a_key_given_twice_in_yaml_is_refused_as_toml_refuses_it(tmp_path: Path) -> None:
+    """YAML kept the last of two timeout_minutes without a word; a merge's keys may still
+    be overridden."""
+    message = refused(
+        tmp_path, "sessions:\n  timeout_minutes: 30\n  timeout_minutes: 5\n", "a.yaml"
+    )
+    assert "found the key 'timeout_minutes' twice" in message
+    merged = "base: &b\n  timeout_minutes: 30\nsessions:\n  <<: *b\n  timeout_minutes: 5\n"
+    assert (
+        load(write(tmp_path, merged, "b.yaml"), environ={})["idle_timeout"].total_seconds() == 300
+    )

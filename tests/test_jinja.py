@@ -229,3 +229,24 @@ def test_a_macro_imported_without_the_context_is_told_how_to_import_it() -> None
         with pytest.raises(SessionTagError, match=r"import 'macros\.html' as m with context"):
             client.get("/", params={"t": "bare.html"})
         assert client.get("/", params={"t": "ctx.html"}).text == "3"
+
+
+def test_flask_the_tag_outside_a_request_says_it_found_no_session() -> None:
+    """An email or a command rendered in an app context alone: Flask's session proxy
+    raised "Working outside of request context" where the tag's own advice belongs."""
+    app = flask.Flask(__name__)
+    app.config["SECRET_KEY"] = "k" * 40
+    Sessionware(app)
+    app.jinja_env.add_extension(SessionExtension)
+    with app.app_context(), pytest.raises(SessionTagError, match="found no session"):
+        flask.render_template_string("{% session a = 1 %}")
+
+
+def test_flask_secret_key_fallbacks_given_as_one_string_is_refused() -> None:
+    """A str was spread into one-character signing keys, each of which verified cookies."""
+    from sessionware import ConfigurationError
+
+    app = flask.Flask(__name__)
+    app.config.update(SECRET_KEY="k" * 40, SECRET_KEY_FALLBACKS="old-flask-secret-" + "x" * 30)
+    with pytest.raises(ConfigurationError, match="SECRET_KEY_FALLBACKS'] is one string"):
+        Sessionware(app)  # (at start-up, not at the first request)
