@@ -170,7 +170,10 @@ class SessionMiddleware:
         ``path``, then the environment), then ``overrides`` (``store=``, say).
 
         Raises ConfigurationError as :func:`~sessionware.config.load` does, and when
-        no secret key is set anywhere.
+        no secret key is set anywhere. On Starlette or FastAPI, install it with
+        ``app.add_middleware(SessionMiddleware.from_config, path, ...)``: wrapping the
+        app puts Starlette's error handler inside, which answers 500 for the 401s and
+        503s this middleware answers.
         """
         from .config import shell_options
 

@@ -670,3 +670,21 @@ def test_a_key_given_twice_in_yaml_is_refused_as_toml_refuses_it(tmp_path: Path)
     assert (
         load(write(tmp_path, merged, "b.yaml"), environ={})["idle_timeout"].total_seconds() == 300
     )
+
+
+def test_from_config_installed_with_add_middleware_answers_its_own_401(tmp_path: Path) -> None:
+    """Wrapping a Starlette app put Starlette's error handler inside sessionware, so a
+    write without a token under bearer = true was a 500; the README's add_middleware
+    form lets sessionware answer it."""
+
+    async def write_it(request: Request) -> PlainTextResponse:
+        request.session["x"] = 5
+        return PlainTextResponse("ok")
+
+    path = write(tmp_path, "[sessions]\nbearer = true\n")
+    app = Starlette(routes=[Route("/w", write_it)])
+    app.add_middleware(
+        SessionMiddleware.from_config, path, store=MemoryStore(), secret_key="k" * 40
+    )
+    client = TestClient(app, base_url="https://t", raise_server_exceptions=False)
+    assert client.get("/w").status_code == 401
