@@ -81,8 +81,10 @@ COOKIE_REFRESH_FRACTION = 0.01
 _NONE_MEANS = {"max_age": "; None means a browser-session cookie", "permanent_lifetime": ""}
 
 
-def seconds(value: Duration | None, name: str) -> float | None:
-    """``value`` in seconds; ``None`` stays ``None``. Raises ConfigurationError if not positive."""
+def seconds(value: Duration | None, name: str, at_least: float = 0.0) -> float | None:
+    """``value`` in seconds; ``None`` stays ``None``. Raises ConfigurationError if not
+    positive, or under ``at_least`` (a cookie's times are whole seconds: a middleware's
+    timeouts under one would start a new session on every request, without a word)."""
     if value is None:
         return None
     if isinstance(value, dt.timedelta):
@@ -93,6 +95,12 @@ def seconds(value: Duration | None, name: str) -> float | None:
         raise ConfigurationError(
             f"{name} must be a datetime.timedelta or seconds (int or float), not "
             f"{type(value).__qualname__}"
+        )
+    if 0 < result < at_least:
+        raise ConfigurationError(
+            f"{name} must be at least {at_least:g} second(s), got {value!r}: a session "
+            "would end before its next request (a timeout is in seconds; timeout_minutes "
+            "in a config file is in minutes)"
         )
     if not 0 < result <= MAX_DURATION_SECONDS:  # also refuses NaN
         raise ConfigurationError(
@@ -307,7 +315,7 @@ class SessionConfig:
             max_age=max_age is not None,
             permanent_lifetime=permanent_lifetime is not DEFAULT_PERMANENT_LIFETIME,
         )
-        cookie_max_age = seconds(max_age, "max_age")
+        cookie_max_age = seconds(max_age, "max_age", at_least=1)
         if not isinstance(max_payload_bytes, int) or not 0 < max_payload_bytes <= MAX_RECORD_BYTES:
             raise ConfigurationError(
                 f"max_payload_bytes must be a positive int up to {MAX_RECORD_BYTES}, "
@@ -334,7 +342,7 @@ class SessionConfig:
                 partitioned=_flag(partitioned, "partitioned"),
             ),
             idle_seconds=_idle_default(idle_timeout, cookie_max_age),
-            absolute_seconds=seconds(absolute_timeout, "absolute_timeout"),
+            absolute_seconds=seconds(absolute_timeout, "absolute_timeout", at_least=1),
             max_payload_bytes=max_payload_bytes,
             autoload=autoload,
             app_id=app_id,
@@ -1108,7 +1116,7 @@ def _idle_default(idle_timeout: Duration | None, cookie_max_age: float | None) -
     that carries it (a cookie is re-sent, so its Max-Age restarts, no later than
     the request that keeps the session alive), as Starlette's cookie sessions end
     with theirs. Given, it is kept as given."""
-    idle = seconds(idle_timeout, "idle_timeout")
+    idle = seconds(idle_timeout, "idle_timeout", at_least=1)
     if idle_timeout is DEFAULT_IDLE_TIMEOUT and idle is not None and cookie_max_age is not None:
         return min(idle, max(1.0, cookie_max_age))
     return idle

@@ -688,3 +688,20 @@ def test_from_config_installed_with_add_middleware_answers_its_own_401(tmp_path:
     )
     client = TestClient(app, base_url="https://t", raise_server_exceptions=False)
     assert client.get("/w").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "option", [{"idle_timeout": 0.5}, {"max_age": 0.5}, {"absolute_timeout": 0.001}]
+)
+def test_a_timeout_under_a_second_is_refused_at_start(option: dict[str, float]) -> None:
+    """It was accepted, and every request then began a new session, without a word."""
+    with pytest.raises(ConfigurationError, match="at least 1 second"):
+        SessionMiddleware(Starlette(), secret_key="k" * 40, store=MemoryStore(), **option)
+
+
+def test_timeout_minutes_under_a_second_in_a_file_is_refused_saying_minutes(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "[sessions]\ntimeout_minutes = 0.0001\n")
+    with pytest.raises(ConfigurationError, match="timeout_minutes in a config file is in minutes"):
+        SessionMiddleware.from_config(Starlette(), path, store=MemoryStore(), secret_key="k" * 40)
