@@ -22,6 +22,7 @@ import os
 import select
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import timedelta
@@ -49,6 +50,37 @@ _LOWERING_SAID: set[str] = set()  # what this process warned of a search's lower
 
 DEFAULT_TIMEOUT = timedelta(seconds=5)
 _SCHEMES = ("postgresql://", "postgres://")
+
+
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _check_url(url: str) -> None:
+    """ConfigurationError (the password masked) for what libpq would refuse only when
+    the first request connects, 5 s and a 503 later: a port that is no number from 1 to
+    65535, an ``sslmode`` it does not know."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" in url.partition("//")[2].partition("?")[0] and "@" not in parts.netloc:
+        return  # a "/" in the user part: what reads as host and port is the password's
+    hosts = parts.netloc.rpartition("@")[2]
+    for host in filter(None, hosts.split(",")):
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        _, colon, number = port.rpartition(":") if ":" in port else ("", "", "")
+        if (
+            colon
+            and number
+            and not (number.isascii() and number.isdigit() and 0 < int(number) < 65536)
+        ):
+            raise ConfigurationError(
+                f"the PostgreSQL store URL {masked(url)!r} has a port that is no number "
+                "from 1 to 65535: give one (5432 by default)"
+            )
+    for key, value in urllib.parse.parse_qsl(parts.query):
+        if key == "sslmode" and value not in _SSLMODES:
+            raise ConfigurationError(
+                f"the PostgreSQL store URL {masked(url)!r} has sslmode={value!r}: "
+                f"use one of {', '.join(_SSLMODES)}"
+            )
 
 
 class PostgresStore(SQLStore):
@@ -141,6 +173,7 @@ class PostgresStore(SQLStore):
                 f"not {shown!r}"
             )
         url = take_url_prefix(url, options)
+        _check_url(url)
         return cls(url, **options)
 
     def schema_sql(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -178,3 +179,22 @@ def test_a_sync_tls_url_to_a_plain_port_asks_whether_the_port_is_tls() -> None:
         assert "is the server's port TLS?" in str(refused.value), str(refused.value)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://u:pw@127.0.0.1:abc/db", "has a port that is no number"),
+        ("postgresql://u@127.0.0.1:99999/db", "has a port that is no number"),
+        ("postgresql://u@h1:5432,h2:0/db", "has a port that is no number"),
+        ("postgresql://u@127.0.0.1/db?sslmode=bogus", "has sslmode='bogus'"),
+    ],
+)
+def test_a_postgresql_url_libpq_would_refuse_is_refused_when_the_store_is_made(
+    url: str, said: str
+) -> None:
+    """It passed start-up, and the first request waited 5 s for a 503 that said to check
+    the server was up."""
+    with pytest.raises(ConfigurationError, match=re.escape(said)) as caught:
+        PostgresStore.from_url(url)
+    assert "pw" not in str(caught.value)
