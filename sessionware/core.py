@@ -686,26 +686,27 @@ def unloaded_logout(decision: Plan, session: Session) -> bool:
 
 def dead_meta(store: object, session_id: str, now: float) -> Meta | None:
     """What a record the load did not find had become, where the store can tell."""
-    get_meta = getattr(store, "get_meta", None)
-    try:
-        return None if get_meta is None else get_meta(session_id, now=now)
-    except Exception:  # only for the event or the cookie: never fail the request over it
-        logger.warning("sessionware: could not read what session %s became", session_id)
-        return None
+    return logged_out(store, session_id, now)[1]
 
 
 def logged_out(store: object, session_id: str, now: float) -> tuple[bool, Meta | None]:
-    """For a logout of a session never loaded: whether the store could tell what the
-    record was just before the delete, and what (``(True, None)``: there was none, so
-    the cookie named no session, as a load would have found)."""
+    """Whether the store could tell what ``session_id``'s record is, and what: ``(True,
+    None)`` says there is none (a logout of a session never loaded: the cookie named no
+    session, as a load would have found); ``(False, None)``, that it cannot say (it
+    keeps no metadata, or the read failed, which is logged: never a failed request)."""
     get_meta = getattr(store, "get_meta", None)
     if get_meta is None:
         return False, None
     try:
         return True, get_meta(session_id, now=now)
-    except Exception:  # only for the event: never fail the request over it
-        logger.warning("sessionware: could not read what session %s was", session_id)
+    except Exception:  # only for an event or the cookie: never fail the request over it
+        logger.warning("sessionware: could not read what session %s became", session_id)
         return False, None
+
+
+async def adead_meta(store: object, session_id: str, now: float) -> Meta | None:
+    """:func:`dead_meta` for an async store."""
+    return (await alogged_out(store, session_id, now))[1]
 
 
 async def alogged_out(store: object, session_id: str, now: float) -> tuple[bool, Meta | None]:
@@ -716,18 +717,8 @@ async def alogged_out(store: object, session_id: str, now: float) -> tuple[bool,
     try:
         return True, await get_meta(session_id, now=now)
     except Exception:
-        logger.warning("sessionware: could not read what session %s was", session_id)
-        return False, None
-
-
-async def adead_meta(store: object, session_id: str, now: float) -> Meta | None:
-    """:func:`dead_meta` for an async store."""
-    get_meta = getattr(store, "aget_meta", None)
-    try:
-        return None if get_meta is None else await get_meta(session_id, now=now)
-    except Exception:
         logger.warning("sessionware: could not read what session %s became", session_id)
-        return None
+        return False, None
 
 
 def moved_mark(store: object, session_id: str) -> str | None:

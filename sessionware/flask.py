@@ -51,7 +51,7 @@ from .responses import (
     load_failure,
     no_store,
     token_required_body,
-    vary_missing,
+    vary_first_line,
     wants_json,
 )
 from .session import Session
@@ -273,12 +273,8 @@ class SessionwareInterface(SessionInterface):
         for name, value in outcome:
             if name == "vary":  # Cookie; Authorization for a bearer session
                 lines = response.headers.getlist("Vary")
-                if not lines:  # (the common case)
-                    response.headers["Vary"] = value
-                elif more := vary_missing(lines, value):  # folded into the app's first line,
-                    # all lines kept (Werkzeug's response.vary reads the first alone)
-                    first = ", ".join([lines[0], *more] if lines[0].strip() else more)
-                    del response.headers["Vary"]
+                if (first := vary_first_line(lines, value)) is not None:  # (the other lines
+                    del response.headers["Vary"]  # kept as they are, after it)
                     for line in [first, *lines[1:]]:
                         response.headers.add("Vary", line)
             elif name == "cache-control":

@@ -294,8 +294,8 @@ def merge_headers(
 def vary_with(vary: str, names: str) -> str:
     """An existing ``Vary`` value with the comma-separated ``names`` added, each unless
     already covered (by itself, in any case, or by ``*``)."""
-    more = vary_missing([vary], names)
-    return ", ".join([vary, *more] if vary.strip() else more) if more else vary
+    folded = vary_first_line([vary], names)
+    return vary if folded is None else folded
 
 
 def vary_missing(lines: list[str], names: str) -> list[str]:
@@ -308,19 +308,30 @@ def vary_missing(lines: list[str], names: str) -> list[str]:
     return list(dict.fromkeys(more))
 
 
+def vary_first_line(lines: list[str], names: str) -> str | None:
+    """The app's first ``Vary`` line (``""`` for none) with those of ``names`` that no
+    line covers folded in (the line Werkzeug's ``response.vary`` and most middleware
+    read); ``None`` when every line stays as it is."""
+    more = vary_missing(lines, names)
+    if not more:
+        return None
+    first = lines[0] if lines else ""
+    return ", ".join([first, *more] if first.strip() else more)
+
+
 def _vary_into(headers: list[Any], key: Any, names: str, raw: bool) -> None:
-    """Fold ``names`` into the first of the app's ``Vary`` lines, unless any line covers
-    them; append a ``Vary`` line when the app sent none."""
+    """:func:`vary_first_line` on ``headers``: the first ``Vary`` line rewritten, or one
+    appended when the app sent none."""
     at = [i for i, (existing, _) in enumerate(headers) if existing.lower() == key]
     lines = [headers[i][1].decode("latin-1") if raw else headers[i][1] for i in at]
-    more = vary_missing(lines, names)
-    if not at:
-        value = ", ".join(more)
-        headers.append((key, value.encode("latin-1") if raw else value))
-    elif more:
-        first = headers[at[0]]
-        folded = ", ".join([lines[0], *more] if lines[0].strip() else more)
-        headers[at[0]] = (first[0], folded.encode("latin-1") if raw else folded)
+    first = vary_first_line(lines, names)
+    if first is None:
+        return
+    line = (key, first.encode("latin-1") if raw else first)
+    if at:
+        headers[at[0]] = (headers[at[0]][0], line[1])
+    else:
+        headers.append(line)
 
 
 _FOLDS: dict[str, Callable[[str, str], str]] = {

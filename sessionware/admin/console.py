@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..analytics import DEFAULT_MAX_PAYLOAD_BYTES
+from ..digits import whole_number
 from ..encryption import Keyring
 from ..errors import ConfigurationError, CorruptRecord
 from ..export import as_now
@@ -196,7 +197,7 @@ class AdminConsole(Pages):
         minutes: int | None = None
         if form.get("unlimited") != "1":  # the checkbox's value; anything else is a TTL
             given = form.get("ttl_minutes", "").strip()  # whole minutes, as the box steps
-            minutes = int(given) if given.isascii() and given.isdigit() else 0
+            minutes = whole_number(given, 6) or 0
             if not 1 <= minutes <= 60 * 24 * 366:
                 notice = "Give a TTL from 1 minute to a year, in whole minutes, or unlimited."
                 return await self.detail(call, notice, 422)  # nothing changed

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from ..digits import whole_number
 from ..errors import ConfigurationError, MissingExtra, StoreUnavailable
 from .memory import AUDIT_LIMIT, DEFAULT_RETENTION
 from .postgres_watchdog import WATCHDOG, Watch
@@ -64,13 +65,9 @@ def _check_url(url: str) -> None:
         return  # a "/" in the user part: what reads as host and port is the password's
     hosts = parts.netloc.rpartition("@")[2]
     for host in filter(None, hosts.split(",")):
-        port = host.rpartition("]")[2] if host.startswith("[") else host
-        _, colon, number = port.rpartition(":") if ":" in port else ("", "", "")
-        if (
-            colon
-            and number
-            and not (number.isascii() and number.isdigit() and 0 < int(number) < 65536)
-        ):
+        _, colon, port = host.rpartition("]")[2].rpartition(":")  # ("[::1]:5432": after "]")
+        number = whole_number(port, 5)
+        if colon and port and (number is None or not 0 < number < 65536):
             raise ConfigurationError(
                 f"the PostgreSQL store URL {masked(url)!r} has a port that is no number "
                 "from 1 to 65535: give one (5432 by default)"
