@@ -322,16 +322,17 @@ def vary_first_line(lines: list[str], names: str) -> str | None:
 def _vary_into(headers: list[Any], key: Any, names: str, raw: bool) -> None:
     """:func:`vary_first_line` on ``headers``: the first ``Vary`` line rewritten, or one
     appended when the app sent none."""
-    at = [i for i, (existing, _) in enumerate(headers) if existing.lower() == key]
+    for start, (existing, _) in enumerate(headers):  # noqa: B007 (read after the loop)
+        if existing.lower() == key:
+            break
+    else:  # (the common case, on every response: nothing more is made)
+        headers.append((key, names.encode("latin-1") if raw else names))
+        return
+    at = [i for i in range(start, len(headers)) if headers[i][0].lower() == key]
     lines = [headers[i][1].decode("latin-1") if raw else headers[i][1] for i in at]
     first = vary_first_line(lines, names)
-    if first is None:
-        return
-    line = (key, first.encode("latin-1") if raw else first)
-    if at:
-        headers[at[0]] = (headers[at[0]][0], line[1])
-    else:
-        headers.append(line)
+    if first is not None:
+        headers[at[0]] = (headers[at[0]][0], first.encode("latin-1") if raw else first)
 
 
 _FOLDS: dict[str, Callable[[str, str], str]] = {
