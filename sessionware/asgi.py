@@ -51,9 +51,10 @@ from .responses import (
     refusal,
     token_required_body,
     wants_json,
+    warn_if_app_sets_cookie,
     warn_if_cookie_will_be_dropped,
 )
-from .session import WEBSOCKET, Session
+from .session import ABANDONED, WEBSOCKET, Session
 from .session_types.access import ASGI_KEY, register
 from .stores.base import AsyncStore
 from .stores.memory import MemoryStore
@@ -280,9 +281,10 @@ class SessionMiddleware:
             if not response.started:  # whatever answers it (a 500, or an exception
                 # handler run outside this middleware), the answer carries no save
                 warn_if_failure_dropped(error, config, session, planner(config))
+                session._sealed = ABANDONED  # that handler's changes warn (Session)
             raise
         else:
-            if session._at_seal:
+            if session._touched:  # a value changed in place after the response started?
                 session._warn_if_changed_late()
 
     async def _load_record(self, session: Session) -> Any:
@@ -412,9 +414,11 @@ class _Response:
             if found is not session and found is not None:  # (an outer sessionware's: fine)
                 refuse_foreign_session(self.scope, "inside")
             session._seal()  # from here on, changes can no longer be saved
+            config = self.middleware.config
+            warn_if_app_sets_cookie(message.get("headers", ()), config.cookie.name)
             if message["status"] < 500 and not untouched(session):
                 extra: list[tuple[str, str]] | None
-                if nothing_to_store(session) and not self.middleware.config.bearer:
+                if nothing_to_store(session) and not config.bearer:
                     extra = [("vary", "Cookie")] if session._accessed else []  # plan()'s answer
                 else:
                     extra = await self._save(message)
@@ -424,7 +428,6 @@ class _Response:
                     headers = merge_headers(list(message.get("headers", [])), extra, raw=True)
                     message = {**message, "headers": headers}
             elif message["status"] >= 500:
-                config = self.middleware.config
                 warn_if_failure_dropped(message["status"], config, session, planner(config))
         await self.send(message)
 

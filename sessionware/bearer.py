@@ -48,10 +48,13 @@ class BearerMixin(Session):
     __slots__ = ()
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self._writable(key)
+        super().__setitem__(key, value)
+
+    def _writable(self, key: str) -> None:
         self._ensure_loaded()
         if self._id is None or self._cleared:
             raise TokenRequired(f"cannot set {key!r}: {_NO_TOKEN}", key=key)
-        super().__setitem__(key, value)
 
     def regenerate(self) -> None:
         """Refused: a new id would need a new token, which only the client's refresh

@@ -27,6 +27,9 @@ class DisabledSession(Session):
     def __setitem__(self, key: str, value: Any) -> NoReturn:
         raise _refusal(key)
 
+    def _writable(self, key: str) -> NoReturn:
+        raise _refusal(key)
+
     def __delitem__(self, key: str) -> NoReturn:
         raise _refusal(key)
 

@@ -53,6 +53,7 @@ from .responses import (
     token_required_body,
     vary_first_line,
     wants_json,
+    warn_if_app_sets_cookie,
 )
 from .session import Session
 from .stores.base import SyncStore
@@ -239,6 +240,7 @@ class SessionwareInterface(SessionInterface):
     ) -> None:
         if not isinstance(session, FlaskSession):
             return
+        warn_if_app_sets_cookie(response.headers.items(), self.config.cookie.name)
         if session._failed is not None:  # a failed request saves nothing
             failure = session._failed
             if isinstance(failure, Exception):
@@ -268,7 +270,8 @@ class SessionwareInterface(SessionInterface):
         if isinstance(outcome, Refusal):
             _become_error(response, outcome.status, outcome.headers)
             return
-        if session._at_seal:  # a streamed body may change a value read: say it is lost
+        if session._touched or response.is_streamed:  # a streamed body may change a
+            # value read (before or as it streams): say it is lost
             response.call_on_close(session._warn_if_changed_late)
         for name, value in outcome:
             if name == "vary":  # Cookie; Authorization for a bearer session

@@ -227,6 +227,34 @@ def warn_if_cookie_will_be_dropped(
     )
 
 
+_warned_app_cookie: set[str] = set()
+
+
+def warn_if_app_sets_cookie(headers: Iterable[tuple[Any, Any]], name: str) -> None:
+    """Warn, once per process and cookie name, when the app's own response sets or
+    expires the session cookie ``name`` (``response.delete_cookie("session")`` as a
+    logout, carried over from cookie sessions): the stored session outlives it, and a
+    copy of the cookie still opens it. ``headers``: ASGI's (bytes) or WSGI's (str)."""
+    if name in _warned_app_cookie:
+        return
+    for key, value in headers:  # (ASGI's names are lower case bytes; WSGI's any case)
+        if key != b"set-cookie" and (type(key) is not str or key.lower() != "set-cookie"):
+            continue
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if value.lstrip().startswith(name + "="):
+            _warned_app_cookie.add(name)
+            logger.warning(
+                "sessionware: the app's response sets the session cookie %r itself; that "
+                "neither ends nor changes the stored session (a copy of the cookie still "
+                "opens it), and the browser may keep either cookie. To log out, call "
+                "session.clear(), which deletes the record and expires the cookie; give "
+                "a cookie of the app's own another name",
+                name,
+            )
+            return
+
+
 _warned_client = [False]
 _KEEPS_LOCAL_SECURE = ("Mozilla/", "Werkzeug/", "curl/")  # clients that send it back
 

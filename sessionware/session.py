@@ -73,6 +73,9 @@ _NAMED_KEYS = 10  # a message naming keys (a refused update, late changes) names
 _S = TypeVar("_S", bound="Session")
 _PENDING = object()  # sits in the dict's own storage while a record waits to be loaded
 WEBSOCKET = "websocket"  # Session._sealed for a websocket's session: never saved
+# Session._sealed once the request's exception left the middleware (ASGI): an exception
+# handler run outside it (Starlette's for Exception or 500) may still change it, unsaved
+ABANDONED = "abandoned"
 _NO_DEFAULT = object()  # pop() without a default
 
 FLASH_KEY = "_flashes"  # Flask's key and format: a list of (category, message) tuples
@@ -89,7 +92,8 @@ class Session(dict[str, Any]):
     """A session's data, loaded lazily and saved by the middleware.
 
     It is a ``dict`` wherever a dict was (``json.dumps``, ``JSONResponse``,
-    ``dict(session)``, ``==``, ``copy()``, ``|``, ``|=``, LIFO ``popitem()``), and
+    ``dict(session)``, ``==``, ``copy()``, ``|``, ``|=``, LIFO ``popitem()`` within
+    one request: the next request reads keys in the store's order), and
     every method goes through the loading, validation and change tracking below;
     the dict's own storage holds exactly the loaded data. Removing the last key
     ends the session, as ``clear()`` does.
@@ -103,6 +107,7 @@ class Session(dict[str, Any]):
         "_app",
         "_async_loader",
         "_at_seal",
+        "_before_seal",
         "_blind",
         "_blind_ok",
         "_blind_skip",
@@ -164,6 +169,7 @@ class Session(dict[str, Any]):
         self._next_token: str | None = None  # the token regenerate() drew for the save
         self._sealed: bool | str = False  # True: the response started; WEBSOCKET: never saved
         self._at_seal: dict[str, bytes | None] | None = None  # see _seal
+        self._before_seal: set[str] = set()  # see _seal
         self._device: Device | None = None  # the request's device, when recorded
         self._unloaded = False  # autoload=False: load() must come before any use
         self._keyring: Keyring | None = None  # encryption at rest, when configured
@@ -215,7 +221,9 @@ class Session(dict[str, Any]):
         """
         self._unloaded = False
         if self._pending and self._async_loader is not None:
-            self._fill(await self._async_loader())
+            stored = await self._async_loader()
+            if self._pending:  # (a load() awaited beside this one may have filled it, and
+                self._fill(stored)  # the request changed it since: that stands)
         elif self._pending:
             self._ensure_loaded()
 
@@ -257,6 +265,9 @@ class Session(dict[str, Any]):
                 "with SessionManager.revoke(session.id)",
                 "in a websocket handler, which is never saved"
                 if self._sealed == WEBSOCKET
+                else "after the request's exception left the session middleware (in a "
+                "handler for Exception or 500, which runs outside it)"
+                if self._sealed == ABANDONED
                 else "after the response started (a streaming body or a background task)",
                 self._id,
                 " (not loaded: if it is still stored)" if self._pending else "",
@@ -403,6 +414,11 @@ class Session(dict[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._assign(key, value, None)
+
+    def _writable(self, key: str) -> None:
+        """Raise what a subclass's ``session[key] = value`` raises before it checks the
+        value (no valid token, sessions turned off): ``update`` asks it of every key
+        before it sets any of them. Nothing here: a session takes any key's write."""
 
     def _assign(self, key: str, value: Any, checked: bytes | None) -> None:
         """``session[key] = value``; ``checked``: the value's encoding when ``update`` has
@@ -567,6 +583,8 @@ class Session(dict[str, Any]):
             for key, value in pairs:
                 self[key] = value
             return
+        for key, _ in pairs:  # (a subclass's refusal, as its __setitem__ would make it)
+            self._writable(key)
         for (key, value), encoded in zip(pairs, self._check_all(pairs), strict=True):
             self._assign(key, value, encoded)
 
@@ -718,6 +736,14 @@ class Session(dict[str, Any]):
                 "session in an HTTP request (the websocket reads it)",
                 key,
             )
+        elif self._sealed == ABANDONED:
+            logger.warning(
+                "sessionware: session key %r changed after the request's exception left "
+                "the session middleware (in a handler for Exception or 500, which runs "
+                "outside it), so nothing saves it: handle that exception in the route, "
+                "or in a handler for its own class",
+                key,
+            )
         elif self._sealed:
             logger.warning(
                 "sessionware: session key %r changed after the response started (a streaming "
@@ -727,14 +753,17 @@ class Session(dict[str, Any]):
             )
             if self._at_seal:
                 self._at_seal.pop(key, None)  # said here: not again when the app is done
+            self._before_seal.add(key)  # (nor as a value read late and changed)
 
     def _seal(self) -> None:
         """The response starts (its headers carry the save): nothing changed from here
         on can be saved. The save's own encoding of the values read so far
-        (:meth:`_encode_touched`) is kept, so that :meth:`_warn_if_changed_late` can
-        tell one changed in place afterwards."""
+        (:meth:`_encode_touched`) is kept, and which values were read, so that
+        :meth:`_warn_if_changed_late` can tell one changed in place afterwards (or
+        read first afterwards, and changed in place)."""
         self._sealed = True
         self._at_seal = None
+        self._before_seal = set(self._touched)
 
     def _warn_if_changed_late(self) -> None:
         """Call when the app is done with the request: warn about values changed in
@@ -743,11 +772,17 @@ class Session(dict[str, Any]):
         An assignment, a deletion or ``clear()`` warned as it was made."""
         if self._sealed == WEBSOCKET:
             late = [key for key in self._touched if key in self._raw and not self._as_loaded(key)]
-        elif self._at_seal:
+        elif self._sealed is True:
             late = [
                 key
-                for key, before in self._at_seal.items()
+                for key, before in (self._at_seal or {}).items()
                 if dict.__contains__(self, key) and self._encoding(key) != before
+            ]
+            seen = self._before_seal  # read first after the response started: as loaded?
+            late += [
+                key
+                for key in self._touched
+                if key not in seen and key in self._raw and not self._as_loaded(key)
             ]
         else:
             return
@@ -823,6 +858,7 @@ class Session(dict[str, Any]):
                 self.update([(key, value) for key, (value, _) in blind.items()])
             finally:
                 self._sealed = sealed
+                self._before_seal.update(blind)  # (set before the response: saved now)
 
     def _take(self, stored: StoredSession | None) -> None:
         self._pending = False

@@ -52,6 +52,7 @@ from .responses import (
     status_line,
     token_required_body,
     wants_json,
+    warn_if_app_sets_cookie,
     warn_if_cookie_will_be_dropped,
 )
 from .session import Session
@@ -339,6 +340,7 @@ class _Exchange:
         if self.committed or self.pending is None:
             return
         status, headers, exc_info = self.pending
+        warn_if_app_sets_cookie(headers, self.sessions.config.cookie.name)
         if int(status[:3]) < 500:
             outcome = self.sessions.save(self.session, self.environ)
             if isinstance(outcome, Refusal):
@@ -408,7 +410,7 @@ class _Exchange:
             yield from chunks
         finally:
             _close(body)
-            if self.session._at_seal:  # the app is done: a late in-place change is lost
+            if self.session._touched:  # the app is done: a late in-place change is lost
                 self.session._warn_if_changed_late()
 
     def failed(self, error: Exception) -> None:

@@ -351,3 +351,54 @@ def test_a_fastapi_session_dependency_on_a_websocket_with_the_store_down_gets_th
         assert _refused_over_a_real_server(api, cookie) == 503
     finally:
         down.close()
+
+
+class _SlowStore(MemoryStore):
+    """A MemoryStore whose async load waits, as one over a network does."""
+
+    async def aload(self, *args: Any, **kwargs: Any) -> Any:
+        await anyio.sleep(0.05)
+        return await super().aload(*args, **kwargs)
+
+
+@pytest.mark.parametrize("key", ["n", "new"])
+def test_two_loads_awaited_together_keep_what_the_request_changed_between_them(
+    key: str,
+) -> None:
+    """Helpers that each ``await session.load()``, run together (``asyncio.gather``, a
+    task group): the second load to finish took the store's record over what the
+    request had changed since the first (a new key made the save a 500)."""
+    store = _SlowStore()
+
+    async def login(request: Request) -> PlainTextResponse:
+        await request.session.load()
+        request.session.update(user="ada", n=0)
+        return PlainTextResponse("ok")
+
+    async def both(request: Request) -> JSONResponse:
+        session = request.session
+
+        async def first() -> None:
+            await session.load()
+            session[key] = 1
+
+        async def second() -> None:
+            await anyio.sleep(0.01)
+            await session.load()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(first)
+            group.start_soon(second)
+        return JSONResponse(dict(session))
+
+    async def me(request: Request) -> JSONResponse:
+        await request.session.load()
+        return JSONResponse(dict(request.session))
+
+    app = Starlette(routes=[Route("/login", login), Route("/both", both), Route("/me", me)])
+    app.add_middleware(SessionMiddleware, secret_key="k", store=store, autoload=False)
+    with client(app) as c:
+        c.get("/login")
+        expected = {"user": "ada", "n": 0, key: 1}
+        assert c.get("/both").json() == expected
+        assert c.get("/me").json() == expected

@@ -40,6 +40,10 @@ ALICE = {"userId": "alice", "email": "alice@example.com", "role": "admin"}
 def handler(session: Any, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
     if path == "/write":
         session[params["key"]] = params["value"]
+    elif path == "/update":  # two keys at once: update()'s own path, not __setitem__'s
+        session.update(params)
+    elif path == "/merge":
+        session |= params
     elif path == "/clear":
         session.clear()
     elif path == "/regenerate":
@@ -122,6 +126,10 @@ def test_without_a_valid_token_the_session_is_empty_and_unwritable(
     read = client.get("/read", headers=headers)
     assert read.status_code == 200 and read.json() == {}
     assert_no_cookie(read)
+    for two_keys in ("/update", "/merge"):  # (update() with two pairs skipped the check)
+        refused = client.post(f"{two_keys}?userId=mallory&role=admin", headers=headers)
+        assert refused.status_code == 401, (two_keys, refused.text)
+        assert "send a valid session token" in refused.text
     write = client.post("/write?key=userId&value=mallory", headers=headers)
     assert write.status_code == 401
     assert write.headers["www-authenticate"] == "Bearer"

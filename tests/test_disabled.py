@@ -63,6 +63,10 @@ def test_a_write_is_refused_with_a_clear_error_and_the_session_stays_empty() -> 
         session.flash("hello")
     with pytest.raises(SessionsDisabled):
         del session["cart_id"]
+    with pytest.raises(SessionsDisabled):  # (two pairs: update()'s own path)
+        session.update(cart_id=42, user="ada")
+    with pytest.raises(SessionsDisabled):
+        session |= {"cart_id": 42, "user": "ada"}
     session.clear()
     session.regenerate()
     assert dict(session) == {} and session.id is None and session.get("cart_id") is None

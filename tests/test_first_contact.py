@@ -396,3 +396,79 @@ def test_flask_lifetime_and_a_shorter_max_age() -> None:
     app.config["SESSIONWARE_MAX_AGE"] = 3600
     Sessionware(app, store=MemoryStore())
     assert app.session_interface.config.idle_seconds == 3600  # type: ignore[attr-defined]
+
+
+def _logout_by_cookie_apps() -> dict[str, Any]:
+    """The logout of cookie sessions, carried over: the app expires the cookie itself."""
+
+    async def login(request: Request) -> Response:
+        request.session["user"] = "ada"
+        return PlainTextResponse("in")
+
+    async def logout(request: Request) -> Response:
+        response = PlainTextResponse("out")
+        response.delete_cookie("session")
+        return response
+
+    asgi = Starlette(routes=[Route("/login", login), Route("/logout", logout)])
+    asgi.add_middleware(SessionMiddleware, secret_key=SECRET, store=MemoryStore())
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        headers = [("Content-Type", "text/plain")]
+        if environ["PATH_INFO"] == "/login":
+            environ["sessionware.session"]["user"] = "ada"
+        else:
+            headers.append(("Set-Cookie", "session=; Max-Age=0; Path=/"))
+        start_response("200 OK", headers)
+        return [b"ok"]
+
+    wsgi = WSGISessionMiddleware(wsgi_app, secret_key=SECRET, store=MemoryStore())
+
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+    Sessionware(app, store=MemoryStore())
+
+    @app.route("/login")
+    def flask_login() -> str:
+        flask.session["user"] = "ada"
+        return "in"
+
+    @app.route("/logout")
+    def flask_logout() -> Any:
+        response = flask.make_response("out")
+        response.delete_cookie("session")
+        return response
+
+    return {"asgi": asgi, "wsgi": wsgi, "flask": app}
+
+
+@pytest.mark.parametrize("shell", ["asgi", "wsgi", "flask"])
+def test_an_app_that_sets_the_session_cookie_itself_is_warned_once(
+    shell: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``response.delete_cookie("session")`` ends a cookie session; here the stored
+    session outlives it, and a copy of the cookie still opens it: say so."""
+    app = _logout_by_cookie_apps()[shell]
+    responses._warned_app_cookie.clear()
+
+    async def run() -> None:
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://t.test") as c:
+            await c.get("/login")
+            assert "sets the session cookie" not in caplog.text  # (our own cookie: no)
+            for _ in range(2):
+                await c.get("/logout")
+
+    if shell == "asgi":
+        import anyio
+
+        anyio.run(run)
+    else:
+        transport = httpx.WSGITransport(app=app)
+        with httpx.Client(transport=transport, base_url="https://t.test") as c:
+            c.get("/login")
+            assert "sets the session cookie" not in caplog.text
+            for _ in range(2):
+                c.get("/logout")
+    assert caplog.text.count("the app's response sets the session cookie 'session'") == 1
+    assert "call session.clear()" in caplog.text

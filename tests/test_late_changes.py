@@ -216,7 +216,12 @@ def test_wsgi_an_exception_and_a_late_change_are_logged(caplog: pytest.LogCaptur
     assert f"session keys ['cart'] were {LATE}" in caplog.text
 
 
-def test_flask_a_change_in_a_streamed_body_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("read", ["before", "in the body"])
+def test_flask_a_change_in_a_streamed_body_is_logged(
+    read: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value read before the response, or first read in the streamed body (with
+    ``stream_with_context``), and changed in place there."""
     app = flask.Flask(__name__)
     app.secret_key = "k"
     Sessionware(app)
@@ -228,11 +233,12 @@ def test_flask_a_change_in_a_streamed_body_is_logged(caplog: pytest.LogCaptureFi
 
     @app.route("/late")
     def late() -> Any:
-        cart = flask_session["cart"]
+        cart = flask_session["cart"] if read == "before" else None
 
+        @flask.stream_with_context
         def body() -> Iterator[str]:
             yield "a"
-            cart.append("late")
+            (cart if cart is not None else flask_session["cart"]).append("late")
             yield "b"
 
         return flask.Response(body())
@@ -358,3 +364,98 @@ def test_a_logout_in_a_websocket_of_a_session_never_loaded_does_not_claim_it_is_
     with c.websocket_connect("/out", headers={"cookie": f"session={c.cookies['session']}"}) as ws:
         assert ws.receive_text() == "done"
     assert "(not loaded: if it is still stored) is not deleted" in caplog.text
+
+
+def first_read_late(where: str) -> Any:
+    """A route that reads nothing before its response; the value is first read, and
+    changed in place, after it started."""
+
+    def late(session: Any) -> None:
+        session["cart"].append("late")
+        session.setdefault("seen", []).append("x")  # (a new key: its assignment warns)
+
+    async def streamed_route(request: Request) -> StreamingResponse:
+        session = request.session
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"a"
+            late(session)
+            yield b"b"
+
+        return StreamingResponse(body())
+
+    async def background_route(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok", background=BackgroundTask(late, request.session))
+
+    return streamed_route if where == "streamed" else background_route
+
+
+@pytest.mark.parametrize("where", ["streamed", "background"])
+def test_a_value_first_read_after_the_response_started_and_changed_is_logged(
+    where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = starlette_client([Route("/late", first_read_late(where))])
+    c.get("/login")
+    assert c.get("/late").status_code == 200
+    assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
+    assert f"session keys ['cart'] were {LATE}" in caplog.text
+    assert "session key 'seen' changed after the response started" in caplog.text
+
+
+def test_a_value_read_after_the_response_and_left_alone_warns_of_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[Any] = []
+    c = starlette_client([Route("/late", in_background(lambda s: seen.append(s["cart"])))])
+    c.get("/login")
+    c.get("/late")
+    assert seen == [["a"]]
+    assert "changed" not in caplog.text
+
+
+def test_wsgi_a_value_first_read_in_the_body_and_changed_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        session = environ["sessionware.session"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if environ["PATH_INFO"] == "/login":
+            session.update(user="ada", cart=["a"])
+            yield b"ok"
+            return
+        if environ["PATH_INFO"] == "/late":
+            yield b"a"
+            session["cart"].append("late")  # (the session is loaded here, after the save)
+        yield repr(dict(session)).encode()
+
+    c = httpx.Client(
+        transport=httpx.WSGITransport(app=WSGISessionMiddleware(app, secret_key="k")),
+        base_url="https://testserver",
+    )
+    c.get("/login")
+    c.get("/late")
+    assert c.get("/me").text == "{'user': 'ada', 'cart': ['a']}"
+    assert f"session keys ['cart'] were {LATE}" in caplog.text
+
+
+def test_a_change_made_in_an_exception_handler_outside_the_middleware_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The catch-all handler that flashes "something went wrong": the route changed
+    nothing, so no warning came when the exception passed; the handler's own changes
+    are the ones lost, and say so."""
+
+    async def any_error(request: Request, exc: Exception) -> JSONResponse:
+        request.session.flash("something went wrong")
+        request.session.clear()
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    async def fails(request: Request) -> JSONResponse:
+        raise ValueError("bad input")
+
+    c = starlette_client([Route("/fails", fails)], exception_handlers={Exception: any_error})
+    c.get("/login")
+    assert c.get("/fails").status_code == 400
+    assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
+    assert "changed after the request's exception left the session middleware" in caplog.text
+    assert "clear() after the request's exception left the session middleware" in caplog.text
