@@ -119,6 +119,10 @@ class _Root(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C: 128 + SIGINT, as the signal's own exit would
+            # be (click's is 1, "not found or refused"); a prompt's Ctrl-C stays click's
+            sys.stderr.write("interrupted\n")
+            raise SystemExit(128 + 2) from None
         except StoreUnavailable as error:
             url, told = _told(ctx, error)
             if error.misconfigured:  # the store answered: the URL is wrong, not the server
@@ -434,7 +438,13 @@ def ttl(
 @click.option("--include-metadata", is_flag=True, help="Each item's metadata too (all statuses).")
 @filter_options
 @click.option("--jsonl", is_flag=True, help="One JSON item per line, not one document.")
-@click.option("-o", "--output", "path", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option(
+    "-o",
+    "--output",
+    "path",
+    type=click.Path(dir_okay=False),
+    help="Write to FILE (replaced whole at the end; - is stdout) [default: stdout].",
+)
 @actor_option
 @click.option("--reason", help="Why, for the audit log.")
 @pass_operator
@@ -451,7 +461,9 @@ def export(
     """Every matching session (not one page) as JSON, streamed; audit-logged before the
     first payload is read and once written, with the filters and how many it wrote."""
     filters = {name: value for name, value in filters.items() if value is not None}
-    bar = output.progress_bar()
+    if path == "-":  # (the usual name of stdout)
+        path = None
+    bar = output.progress_bar(to_stdout=path is None)
     task = bar.add_task("export", total=None) if bar else None
 
     def progress(scanned: int, total: int) -> None:

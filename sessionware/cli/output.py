@@ -218,10 +218,13 @@ def note(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
-def progress_bar() -> Progress | None:
-    """A progress bar on stderr when it is a terminal; ``None`` in a pipe or a file."""
+def progress_bar(to_stdout: bool) -> Progress | None:
+    """A progress bar on stderr when it is a terminal; ``None`` in a pipe or a file, and
+    when the result (``to_stdout``) goes to the same terminal. It never takes stdout
+    over: what the command writes there goes where stdout goes (rich's default sends it
+    to the bar's console, the terminal, however stdout was redirected)."""
     console = Console(stderr=True)
-    if not console.is_terminal:
+    if not console.is_terminal or (to_stdout and sys.stdout.isatty()):
         return None
     return Progress(
         TextColumn("scanning sessions"),
@@ -229,4 +232,6 @@ def progress_bar() -> Progress | None:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
+        redirect_stdout=False,
+        redirect_stderr=False,
     )

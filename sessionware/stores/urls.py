@@ -59,6 +59,7 @@ _NO_DDL = (("create_tables", False),)  # a tool reading a store never changes it
 SCHEMES: dict[str, Scheme] = {
     "redis": Scheme(".stores.redis", "RedisStore", "redis"),
     "rediss": Scheme(".stores.redis", "RedisStore", "redis"),
+    "unix": Scheme(".stores.redis", "RedisStore", "redis"),  # a Redis socket: unix:///path?db=0
     "redis+cluster": Scheme(".stores.redis", "RedisStore", "redis"),  # from_url reads it
     "redis+sentinel": Scheme(".stores.redis", "RedisStore", "redis", method="from_sentinel_url"),
     "sqlite": Scheme(

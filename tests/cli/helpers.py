@@ -38,9 +38,15 @@ def run(
 
 
 def run_on_terminal(
-    args: list[str], answer: bytes = b"", timeout: float = 120, *, columns: int = 120
+    args: list[str],
+    answer: bytes = b"",
+    timeout: float = 120,
+    *,
+    columns: int = 120,
+    stdout: Path | None = None,
 ) -> tuple[int, str]:
-    """``sessionware ARGS`` with stdin, stdout and stderr on a pseudo-terminal.
+    """``sessionware ARGS`` with stdin, stdout and stderr on a pseudo-terminal; with
+    ``stdout``, its stdout redirected to that file (``> FILE`` at a shell).
 
     ``answer`` is typed once the command has printed a question (``[y/N]``).
     Returns the exit code and everything the terminal showed.
@@ -48,8 +54,11 @@ def run_on_terminal(
     assert SCRIPT is not None
     main, child = pty.openpty()
     env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm"}
-    process = subprocess.Popen([SCRIPT, *args], stdin=child, stdout=child, stderr=child, env=env)
+    out = child if stdout is None else os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    process = subprocess.Popen([SCRIPT, *args], stdin=child, stdout=out, stderr=child, env=env)
     os.close(child)
+    if out != child:
+        os.close(out)
     shown, answered, deadline = b"", not answer, time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready, _, _ = select.select([main], [], [], 0.2)

@@ -37,6 +37,17 @@ def test_progress_shows_on_a_terminal_and_not_in_a_pipe(
     assert f"exported 1200 sessions to {target}" in shown
     assert json.loads(target.read_text())["totalItems"] == 1200
 
+    # stdout redirected (> FILE, | gzip) from a terminal: the export goes there, never
+    # to the terminal the bar is on (rich's bar took stdout over: the file was empty)
+    redirected = tmp_path / "redirected.json"
+    code, shown = run_on_terminal(args[:-2], stdout=redirected)
+    assert code == 0, shown
+    assert json.loads(redirected.read_text())["totalItems"] == 1200
+    assert "scanning sessions" in shown and '"payload"' not in shown
+    code, shown = run_on_terminal([*args[:-1], "-"], stdout=redirected)  # -o -: stdout
+    assert code == 0 and json.loads(redirected.read_text())["totalItems"] == 1200
+    assert not (Path.cwd() / "-").exists()
+
     piped = run("sessions", "export", "-o", str(tmp_path / "piped.json"), prefix=redis_prefix)
     assert piped.returncode == 0
     assert piped.stderr == "" and piped.stdout == ""
@@ -106,12 +117,13 @@ def test_an_export_under_nohup_goes_on_after_a_sighup(
     assert SessionManager(store).audit_log()[0].reason == "300 sessions (streamed)"
 
 
-@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_an_export_stopped_by_a_signal_says_so_in_its_audit_entry(
     redis_prefix: str, store: RedisStore, stop: str
 ) -> None:
-    """``timeout``, a cancelled job or a closed terminal: the entries say it started,
-    and how many sessions left before it stopped."""
+    """``timeout``, a cancelled job, a closed terminal or Ctrl-C: the entries say it
+    started, and how many sessions left before it stopped; the exit status is the
+    signal's (click made Ctrl-C's 1, which means "not found or refused")."""
     seed(store, 400)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONWARE_")}
     env |= {"SESSIONWARE_STORE": REDIS_URL, "SESSIONWARE_PREFIX": redis_prefix}

@@ -145,6 +145,21 @@ def test_redis_urls_open_a_redis_store_with_the_prefix(redis_prefix: str) -> Non
 
 
 @pytest.mark.redis
+def test_a_redis_socket_url_serves_the_command(redis_prefix: str, tmp_path: Path) -> None:
+    """``unix:///path?db=0``, as RedisStore.from_url (and its own advice) takes it: the
+    command refused it as an unknown store URL."""
+    from ..stores.cluster import throwaway_server
+
+    sock = tmp_path / "redis.sock"
+    with throwaway_server("--unixsocket", str(sock), "--unixsocketperm", "700"):
+        url = f"unix://{sock}?db=0"
+        seed(open_store(url, redis_prefix), 2)
+        listed = run("sessions", "list", "--json", store=url, prefix=redis_prefix)
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout)["totalItems"] == 2
+
+
+@pytest.mark.redis
 def test_a_prefix_in_the_url_is_the_stores_key_prefix(redis_prefix: str) -> None:
     joiner = "&" if "?" in REDIS_URL else "?"
     store = open_store(f"{REDIS_URL}{joiner}prefix={quote(redis_prefix)}")
