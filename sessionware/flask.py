@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -245,9 +246,12 @@ class SessionwareInterface(SessionInterface):
             failure = session._failed
             if isinstance(failure, Exception):
                 plan_for = planner(self.config)
-                warn_if_failure_dropped(
-                    failure, self.config, session, plan_for, advice=RAISED_ADVICE
+                said = (  # (Flask answers it through the 500 handler, if any: no save)
+                    f"the view raised {type(failure).__name__} (a request whose view raised "
+                    "saves nothing, whatever errorhandler(500) answers, a flash or clear() "
+                    f"made there included; {RAISED_ADVICE})"
                 )
+                warn_if_failure_dropped(said, self.config, session, plan_for)
             return
         if response.status_code >= 500:
             warn_if_failure_dropped(
@@ -311,7 +315,9 @@ class Sessionware:
         self._store = store
         self._observe = (hooks, metrics, registry)
         self._options = options
-        self._interfaces: list[SessionwareInterface] = []
+        # the apps' interfaces, held weakly: an app factory that makes an app per test
+        # with one Sessionware lets each go (and the store it opened from a URL, below)
+        self._interfaces: weakref.WeakSet[SessionwareInterface] = weakref.WeakSet()
         if app is not None:
             self.init_app(app)
 
@@ -334,7 +340,7 @@ class Sessionware:
                 f"{len(self._interfaces)}: call it after Sessionware(app) or init_app(app), "
                 'or use app.extensions["sessionware"].wrap(...) for the app to share'
             )
-        return self._interfaces[0].wrap(wsgi_app)
+        return next(iter(self._interfaces)).wrap(wsgi_app)
 
     def init_app(self, app: flask.Flask) -> SessionwareInterface:
         """Make ``flask.session`` a sessionware session on ``app``; returns its interface.
@@ -398,23 +404,27 @@ class Sessionware:
                 secret_key, follow = _flask_secret(app), True
         options.pop("secret_key", None)
         config = SessionConfig.build(secret_key=secret_key, **options)
-        store = self._store
+        store, opened = self._store, False
         if store is None:
             store = app.config.get(CONFIG_PREFIX + "STORE")
             if isinstance(store, str):  # a URL, as the sessionware command's --store takes
                 from .stores.urls import open_store
 
                 store = open_store(store)  # (the URL's ?prefix=, else the store's default)
+                opened = True
         if store is None:  # the environment's, as for every other option
             from .config import environment_store
 
             store = environment_store()
+            opened = store is not None
         interface = SessionwareInterface(
             SyncSessions(config, store, *self._observe), follow_flask_keys=follow
         )
+        if opened and callable(close := getattr(store, "close", None)):
+            weakref.finalize(interface, close)  # a store opened here closes with its app
         app.session_interface = interface
         app.extensions["sessionware"] = interface
-        self._interfaces.append(interface)
+        self._interfaces.add(interface)
         app.before_request(_still_ours(app, interface, _settings_of(app.config)))
         app.register_error_handler(StoreUnavailable, _store_unavailable)
         app.register_error_handler(TokenRequired, _token_required)

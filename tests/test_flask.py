@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from sessionware import (
     MemoryStore,
     MissingExtra,
     RedisStore,
+    SQLiteStore,
     StoreUnavailable,
     WSGISessionMiddleware,
 )
@@ -568,3 +571,37 @@ def _vary_app(lines: list[str]) -> Any:
         return [b"ok"]
 
     return app
+
+
+def test_an_app_factory_sharing_one_extension_lets_each_apps_store_go(tmp_path: Any) -> None:
+    """One ``Sessionware()`` and ``init_app`` per app (a test fixture's factory), the
+    store named by a URL: each app's store was kept open for good (two SQLite files
+    per app, a socket per app on Redis; "Too many open files" under a low limit)."""
+    url = f"sqlite:///{tmp_path}/sessions.db"
+    SQLiteStore(str(tmp_path / "sessions.db")).close()
+    extension = Sessionware()
+
+    def served() -> None:
+        app = flask.Flask(__name__)
+        app.secret_key = "an-app-factory-secret-key-0123456789"
+        app.config["SESSIONWARE_STORE"] = url
+        extension.init_app(app)
+
+        @app.get("/")
+        def view() -> str:
+            session["n"] = 1
+            return "ok"
+
+        assert app.test_client().get("/", base_url="https://localhost").status_code == 200
+
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    served()
+    gc.collect()
+    before = open_files()
+    for _ in range(30):
+        served()
+    gc.collect()
+    assert open_files() <= before
+    assert len(extension._interfaces) == 0

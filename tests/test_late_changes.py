@@ -287,14 +287,21 @@ def test_a_late_assignment_or_deletion_is_said_once(
     assert len(said) == (1 if change == "assign" else 2), said
 
 
-@pytest.mark.parametrize("change", ["clear", "write"])
+@pytest.mark.parametrize("change", ["clear", "write", "flash in errorhandler(500)"])
 def test_flask_an_unhandled_exception_that_drops_a_change_is_logged(
     caplog: pytest.LogCaptureFixture, change: str
 ) -> None:
-    """An exception Flask answers with its 500 saves nothing, a logout's clear()
-    included: said, as a 500 returned by the view is."""
+    """An exception Flask answers with its 500 (or its 500 handler's answer) saves
+    nothing, a logout's clear() included, nor what the handler changed (a flash
+    before a redirect): said, naming the view's exception."""
     app = flask.Flask("late")
     Sessionware(app, secret_key="test-secret-key", store=MemoryStore())
+    if change.startswith("flash"):
+
+        @app.errorhandler(500)
+        def sorry(error: Exception) -> Any:
+            flask.flash("Sorry, something went wrong", "error")
+            return flask.redirect("/")
 
     @app.get("/login")
     def login() -> str:
@@ -305,7 +312,7 @@ def test_flask_an_unhandled_exception_that_drops_a_change_is_logged(
     def fails() -> str:
         if change == "clear":
             flask_session.clear()  # a logout whose page then fails
-        else:
+        elif change == "write":
             flask_session["note"] = "kept?"
         raise RuntimeError("boom")
 
@@ -315,9 +322,11 @@ def test_flask_an_unhandled_exception_that_drops_a_change_is_logged(
 
     client = app.test_client()
     client.get("/login", base_url="https://localhost")
-    assert client.get("/fails", base_url="https://localhost").status_code == 500
+    status = client.get("/fails", base_url="https://localhost").status_code
+    assert status == (302 if change.startswith("flash") else 500)
     assert client.get("/me", base_url="https://localhost").get_json() == {"user": "ada"}
-    assert "the app raised RuntimeError before its response started" in caplog.text
+    assert "the view raised RuntimeError" in caplog.text
+    assert "whatever errorhandler(500) answers" in caplog.text
     assert "catch the error in the view that raised it" in caplog.text
 
 
