@@ -74,8 +74,9 @@ class SessionMiddleware:
     """Server-side sessions for an ASGI app. See the README's configuration table.
 
     ``store`` must implement the async store contract; ``None`` means a fresh
-    :class:`~sessionware.MemoryStore`. Raises ConfigurationError (a ValueError)
-    for invalid options.
+    :class:`~sessionware.MemoryStore`. ``secret_key`` may come second, by position,
+    as Starlette's own SessionMiddleware takes it; every other option is a keyword.
+    Raises ConfigurationError (a ValueError) for invalid options.
     """
 
     def __new__(cls, *args: Any, **options: Any) -> SessionMiddleware:
@@ -90,8 +91,8 @@ class SessionMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        *,
         secret_key: str | bytes | Sequence[str | bytes],
+        *,
         store: AsyncStore | None = None,
         cookie_name: str = "session",
         idle_timeout: Duration | None = DEFAULT_IDLE_TIMEOUT,
@@ -282,9 +283,11 @@ class SessionMiddleware:
                 # handler run outside this middleware), the answer carries no save
                 warn_if_failure_dropped(error, config, session, planner(config))
                 session._sealed = ABANDONED  # that handler's changes warn (Session)
+            elif session._touched or session._at_seal:  # (a streamed body that failed)
+                session._warn_if_changed_late()
             raise
         else:
-            if session._touched:  # a value changed in place after the response started?
+            if session._touched or session._at_seal:  # changed in place after the start?
                 session._warn_if_changed_late()
 
     async def _load_record(self, session: Session) -> Any:
@@ -415,8 +418,10 @@ class _Response:
                 refuse_foreign_session(self.scope, "inside")
             session._seal()  # from here on, changes can no longer be saved
             config = self.middleware.config
-            warn_if_app_sets_cookie(message.get("headers", ()), config.cookie.name)
-            if message["status"] < 500 and not untouched(session):
+            idle = untouched(session)
+            if not idle:  # (an anonymous request's cookie, if the app set one, ends nothing)
+                warn_if_app_sets_cookie(message.get("headers", ()), config.cookie.name)
+            if message["status"] < 500 and not idle:
                 extra: list[tuple[str, str]] | None
                 if nothing_to_store(session) and not config.bearer:
                     extra = [("vary", "Cookie")] if session._accessed else []  # plan()'s answer

@@ -194,7 +194,10 @@ def init_option_names(init: Callable[..., Any]) -> frozenset[str]:
     for its ``**options``, :class:`SessionOptions` (for :func:`check_option_names`)."""
     names: set[str] = set()
     for parameter in inspect.signature(init).parameters.values():
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY or (
+            parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+            and parameter.name not in ("self", "app")  # (secret_key, as Starlette has it)
+        ):
             names.add(parameter.name)
         elif parameter.kind is inspect.Parameter.VAR_KEYWORD:
             names.update(SessionOptions.__annotations__)

@@ -40,6 +40,7 @@ from .core import (
     check_option_names,
     init_option_names,
     seconds,
+    untouched,
     warn_if_failure_dropped,
 )
 from .disabled import unused_secret
@@ -241,7 +242,8 @@ class SessionwareInterface(SessionInterface):
     ) -> None:
         if not isinstance(session, FlaskSession):
             return
-        warn_if_app_sets_cookie(response.headers.items(), self.config.cookie.name)
+        if not untouched(session):  # (an anonymous request's cookie ends nothing)
+            warn_if_app_sets_cookie(response.headers.items(), self.config.cookie.name)
         if session._failed is not None:  # a failed request saves nothing
             failure = session._failed
             if isinstance(failure, Exception):
@@ -274,7 +276,9 @@ class SessionwareInterface(SessionInterface):
         if isinstance(outcome, Refusal):
             _become_error(response, outcome.status, outcome.headers)
             return
-        if session._touched or response.is_streamed:  # a streamed body may change a
+        if (
+            session._touched or session._at_seal or response.is_streamed
+        ):  # a streamed body may change a
             # value read (before or as it streams): say it is lost
             response.call_on_close(session._warn_if_changed_late)
         for name, value in outcome:

@@ -52,6 +52,8 @@ class UserPath:
             if not isinstance(value, Mapping) or key not in value:
                 return None
             value = value[key]
+        if _not_finite(value):
+            return None  # a NaN or an infinity names no user (it was filed as "nan")
         if value is None or value == "" or isinstance(value, _NOT_USERS):
             if isinstance(value, bool) and self.keys not in _FLAGS_SAID:
                 _FLAGS_SAID.add(self.keys)
@@ -65,6 +67,13 @@ class UserPath:
                 )
             return None
         return user_text(value)
+
+
+def _not_finite(value: Any) -> bool:
+    """A float or a Decimal that is a NaN or an infinity."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, Decimal) and not value.is_finite()
 
 
 def user_text(value: Any) -> str:

@@ -228,17 +228,20 @@ def warn_if_cookie_will_be_dropped(
 
 
 _warned_app_cookie: set[str] = set()
+_SET_COOKIE = (b"set-cookie", "set-cookie")
 
 
 def warn_if_app_sets_cookie(headers: Iterable[tuple[Any, Any]], name: str) -> None:
     """Warn, once per process and cookie name, when the app's own response sets or
     expires the session cookie ``name`` (``response.delete_cookie("session")`` as a
     logout, carried over from cookie sessions): the stored session outlives it, and a
-    copy of the cookie still opens it. ``headers``: ASGI's (bytes) or WSGI's (str)."""
+    copy of the cookie still opens it. ``headers``: ASGI's (bytes) or WSGI's (str).
+    The shells ask only when a cookie came in or the app used the session: an
+    anonymous request's answer has nothing to end."""
     if name in _warned_app_cookie:
         return
-    for key, value in headers:  # (ASGI's names are lower case bytes; WSGI's any case)
-        if key != b"set-cookie" and (type(key) is not str or key.lower() != "set-cookie"):
+    for key, value in headers:  # (bytes under ASGI, str under WSGI; in any case)
+        if len(key) != 10 or key.lower() not in _SET_COOKIE:
             continue
         if isinstance(value, bytes):
             value = value.decode("latin-1")

@@ -776,7 +776,7 @@ class Session(dict[str, Any]):
             late = [
                 key
                 for key, before in (self._at_seal or {}).items()
-                if dict.__contains__(self, key) and self._encoding(key) != before
+                if (encoding := self._encoding(key)) is not None and encoding != before
             ]
             seen = self._before_seal  # read first after the response started: as loaded?
             late += [
@@ -801,10 +801,14 @@ class Session(dict[str, Any]):
             )
 
     def _encoding(self, key: str) -> bytes | None:
-        """What ``key``'s value encodes to now (``None``: absent, or not storable)."""
+        """What ``key``'s value encodes to now, set blind (not loaded) or not (``None``:
+        absent, or not storable)."""
         try:
-            return codec.encode(key, dict.__getitem__(self, key))
-        except (KeyError, UnstorableValue):
+            if dict.__contains__(self, key):
+                return codec.encode(key, dict.__getitem__(self, key))
+            blind = self._blind.get(key)
+            return None if blind is None else codec.encode(key, blind[0])
+        except UnstorableValue:
             return None
 
     def _ensure_loaded(self) -> None:
@@ -841,11 +845,20 @@ class Session(dict[str, Any]):
 
     def _blind_encoded(self) -> dict[str, bytes]:
         """The keys set blind, encoded: a mutable value again (it may have changed in
-        place since), an immutable one as it was encoded at the assignment."""
-        return {
-            key: encoded if type(value) in _IMMUTABLE else codec.encode(key, value)
-            for key, (value, encoded) in self._blind.items()
+        place since), an immutable one as it was encoded at the assignment. Asked by
+        the save once the response started, it keeps the mutable ones' encodings, as
+        :meth:`_encode_touched` does, for :meth:`_warn_if_changed_late`."""
+        encoded = {
+            key: raw if type(value) in _IMMUTABLE else codec.encode(key, value)
+            for key, (value, raw) in self._blind.items()
         }
+        if self._sealed is True:
+            at_seal = self._at_seal if self._at_seal is not None else {}
+            for key, (value, _) in self._blind.items():
+                if type(value) not in _IMMUTABLE:
+                    at_seal[key] = encoded[key]
+            self._at_seal = at_seal
+        return encoded
 
     def _fill(self, stored: StoredSession | None) -> None:
         """Take the store's record (``None``: the cookie named no live session), then

@@ -207,8 +207,8 @@ class WSGISessionMiddleware:
     def __init__(
         self,
         app: WSGIApplication,
-        *,
         secret_key: str | bytes | Sequence[str | bytes],
+        *,
         store: SyncStore | None = None,
         hooks: SessionHooks | None = None,
         metrics: bool = False,
@@ -340,7 +340,8 @@ class _Exchange:
         if self.committed or self.pending is None:
             return
         status, headers, exc_info = self.pending
-        warn_if_app_sets_cookie(headers, self.sessions.config.cookie.name)
+        if not untouched(self.session):  # (an anonymous request's cookie ends nothing)
+            warn_if_app_sets_cookie(headers, self.sessions.config.cookie.name)
         if int(status[:3]) < 500:
             outcome = self.sessions.save(self.session, self.environ)
             if isinstance(outcome, Refusal):
@@ -410,7 +411,8 @@ class _Exchange:
             yield from chunks
         finally:
             _close(body)
-            if self.session._touched:  # the app is done: a late in-place change is lost
+            if self.session._touched or self.session._at_seal:  # the app is done: a late
+                # in-place change is lost
                 self.session._warn_if_changed_late()
 
     def failed(self, error: Exception) -> None:

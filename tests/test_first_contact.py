@@ -472,3 +472,27 @@ def test_an_app_that_sets_the_session_cookie_itself_is_warned_once(
                 c.get("/logout")
     assert caplog.text.count("the app's response sets the session cookie 'session'") == 1
     assert "call session.clear()" in caplog.text
+
+
+def test_the_secret_key_may_come_by_position_as_starlettes_middleware_takes_it() -> None:
+    """``app.add_middleware(SessionMiddleware, "secret")``, Starlette's signature: a bare
+    TypeError before; every other option stays a keyword (a positional store is not
+    silently taken for something else)."""
+
+    async def put(request: Request) -> Response:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return JSONResponse({"n": request.session["n"]})
+
+    app = Starlette(routes=[Route("/put", put)])
+    app.add_middleware(SessionMiddleware, SECRET, store=MemoryStore())
+    with TestClient(app, base_url="https://testserver") as c:
+        assert c.get("/put").json() == {"n": 1}
+        assert c.get("/put").json() == {"n": 2}
+
+    def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    assert WSGISessionMiddleware(hello, SECRET, store=MemoryStore()).config is not None
+    with pytest.raises(TypeError):
+        SessionMiddleware(app, SECRET, MemoryStore())  # type: ignore[misc]

@@ -422,31 +422,6 @@ def test_a_value_read_after_the_response_and_left_alone_warns_of_nothing(
     assert "changed" not in caplog.text
 
 
-def test_wsgi_a_value_first_read_in_the_body_and_changed_is_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
-        session = environ["sessionware.session"]
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        if environ["PATH_INFO"] == "/login":
-            session.update(user="ada", cart=["a"])
-            yield b"ok"
-            return
-        if environ["PATH_INFO"] == "/late":
-            yield b"a"
-            session["cart"].append("late")  # (the session is loaded here, after the save)
-        yield repr(dict(session)).encode()
-
-    c = httpx.Client(
-        transport=httpx.WSGITransport(app=WSGISessionMiddleware(app, secret_key="k")),
-        base_url="https://testserver",
-    )
-    c.get("/login")
-    c.get("/late")
-    assert c.get("/me").text == "{'user': 'ada', 'cart': ['a']}"
-    assert f"session keys ['cart'] were {LATE}" in caplog.text
-
-
 def test_a_change_made_in_an_exception_handler_outside_the_middleware_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -468,3 +443,61 @@ def test_a_change_made_in_an_exception_handler_outside_the_middleware_is_logged(
     assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
     assert "changed after the request's exception left the session middleware" in caplog.text
     assert "clear() after the request's exception left the session middleware" in caplog.text
+
+
+@pytest.mark.parametrize("how", ["first read in the body", "written blind"])
+def test_wsgi_a_value_changed_in_place_in_the_body_is_logged(
+    how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value first read in the body (the session loads there, after the save), or
+    set without a load (a blind write, saved as the response starts) and changed in
+    place in the body: the change is lost, and said."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        session = environ["sessionware.session"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if environ["PATH_INFO"] == "/login":
+            session.update(user="ada", cart=["a"])
+        elif environ["PATH_INFO"] == "/late":
+            cart = ["q"]
+            if how == "written blind":
+                session["cart"] = cart  # nothing loaded
+            yield b"a"
+            (session["cart"] if how.startswith("first") else cart).append("late")
+            yield b"b"
+            return
+        yield repr(dict(session)).encode()
+
+    c = httpx.Client(
+        transport=httpx.WSGITransport(app=WSGISessionMiddleware(app, secret_key="k")),
+        base_url="https://testserver",
+    )
+    c.get("/login")
+    c.get("/late")
+    kept = "['a']" if how.startswith("first") else "['q']"
+    assert c.get("/me").text == "{'user': 'ada', 'cart': " + kept + "}"
+    assert f"session keys ['cart'] were {LATE}" in caplog.text
+
+
+def test_a_change_in_place_then_a_failure_in_a_streamed_body_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The body changes a value, then raises: the change is lost with the rest, and
+    said (the WSGI shell said it; the ASGI one only for a body that ended well)."""
+
+    async def route(request: Request) -> StreamingResponse:
+        session = request.session
+        session.get("cart")
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"a"
+            session["cart"].append("late")
+            raise RuntimeError("the stream broke")
+
+        return StreamingResponse(body())
+
+    c = starlette_client([Route("/late", route)])
+    c.get("/login")
+    assert c.get("/late").status_code == 200  # (the stream breaks after its start)
+    assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
+    assert f"session keys ['cart'] were {LATE}" in caplog.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -409,6 +410,20 @@ def test_one_user_however_the_selector_value_was_written(
     assert len(manager.user_sessions(same[-1])) == len(same)
     assert manager.revoke_user(same[0], actor="test") == len(same)
     assert manager.list(status="active").total_items == 1  # the other user's
+
+
+def test_a_nan_or_an_infinity_names_no_user(any_store: Any) -> None:
+    """A number selector that passes its schema with a NaN or an infinity filed the
+    session under the users "nan" and "inf": one "log out everywhere" would end every
+    such session of every user."""
+    manager = SessionManager(any_store, secret_key=SECRET)
+    manager.types.create(
+        name="by-n", schema={"who": "number"}, selector="$Session{who}", expiry=1, period="hour"
+    )
+    odd = [manager.generate("by-n", {"who": v}) for v in (math.nan, math.inf, -math.inf)]
+    manager.generate("by-n", {"who": 3})
+    assert [manager.get(i.session_id).user for i in odd] == [None] * 3  # type: ignore[union-attr]
+    assert [u.user for u in manager.users("by-n").items] == ["3"]
 
 
 def test_a_number_recorded_before_numbers_had_one_form_is_still_found(any_store: Any) -> None:

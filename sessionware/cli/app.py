@@ -207,9 +207,9 @@ def cli(ctx: click.Context, store: str | None, prefix: str | None) -> None:
     """Operate a sessionware session store: list, inspect, revoke, export, audit;
     and the session types kept in it.
 
-    Store URLs: redis://, rediss://, redis+cluster://, redis+sentinel://,
-    sqlite:///path, postgresql://. Exit codes: 0 done, 1 not found or
-    refused, 2 usage, 3 store unreachable.
+    Store URLs: redis://, rediss://, unix:///path?db=0, redis+cluster://,
+    redis+sentinel://, sqlite:///path, postgresql://. Exit codes: 0 done, 1 not
+    found or refused, 2 usage, 3 store unreachable, 130 interrupted (Ctrl-C).
     """
     # a store's client libraries may log each failed attempt (psycopg_pool's "error
     # connecting"): the command says once, in its one-line error, what failed

@@ -233,5 +233,4 @@ def progress_bar(to_stdout: bool) -> Progress | None:
         TimeElapsedColumn(),
         console=console,
         redirect_stdout=False,
-        redirect_stderr=False,
     )

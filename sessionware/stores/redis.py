@@ -38,6 +38,7 @@ try:  # ahead of the modules below, which need them too: one message names the e
     from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
     from redis.backoff import NoBackoff
     from redis.cluster import RedisCluster
+    from redis.sentinel import MasterNotFoundError
 except ImportError as error:
     raise missing_extra("RedisStore", "redis") from error
 
@@ -900,6 +901,13 @@ def _next_step(error: Exception, *, sentinel: bool = False) -> tuple[str, bool]:
         return (  # (redis-py's "TTL exhausted": redirected until it gave up)
             "A Redis Cluster slot was moving between nodes (resharding, or a failover): "
             "the request may be sent again once the move is over"
+        ), False
+    if isinstance(error, MasterNotFoundError) and " : " not in str(error):
+        return (  # (redis-py adds " : " and each Sentinel's error when one did not answer)
+            "Every Sentinel answered, and none knows a primary of that service that is up: "
+            "check the service name in the store's URL (redis-cli -p 26379 SENTINEL "
+            "MASTERS lists them), or, if it is right, its primary is down and not yet "
+            "replaced (a failover under way, or too few Sentinels agree)"
         ), False
     return (
         "Check that the server is running and reachable from here, and that its socket "

@@ -144,6 +144,16 @@ def test_the_command_takes_a_sentinel_url(deployment: Deployment) -> None:
     assert shown.returncode == 0, shown.stderr
     assert info.id[:12] in shown.stdout
     store.close()
+    # a service name no Sentinel knows: they all answered, so say to check the name
+    # (the advice was the outage's: "check that the server is running")
+    wrong = subprocess.run(
+        [sys.executable, "-m", "sessionware", "--store", url + "x", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode == 3, wrong.stderr
+    assert "check the service name" in wrong.stderr and "SENTINEL MASTERS" in wrong.stderr
 
 
 def test_sentinel_urls_are_parsed_and_checked() -> None:
