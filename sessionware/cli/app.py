@@ -119,6 +119,12 @@ class _Root(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except UnicodeEncodeError as error:  # a stdout that is no UTF-8 (PYTHONIOENCODING)
+            raise BadUsage(
+                f"stdout's encoding ({getattr(sys.stdout, 'encoding', '?')}) cannot write "
+                f"{error.object[error.start : error.end]!a} of the output: run with "
+                "PYTHONIOENCODING=utf-8 (or a UTF-8 locale)"
+            ) from None
         except KeyboardInterrupt:  # Ctrl-C: 128 + SIGINT, as the signal's own exit would
             # be (click's is 1, "not found or refused"); a prompt's Ctrl-C stays click's
             sys.stderr.write("interrupted\n")
@@ -299,6 +305,8 @@ def revoke(
     """End a live session now."""
     info = _existing(operator, session_id)
     shown = output.clipped(session_id)
+    if info.status != "active":  # (asked first, a yes would only meet this refusal)
+        raise Failure(f"session {shown} is {info.status}, not active: nothing to revoke")
     confirm(f"Revoke session {shown} (user {visible(info.user or '-')})?", yes)
     if not operator.manager.revoke(session_id, actor=actor or login_name(), reason=reason):
         raise Failure(f"session {shown} is {info.status}, not active: nothing to revoke")

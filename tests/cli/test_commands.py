@@ -192,6 +192,10 @@ def test_revoke_on_a_terminal_asks_first(
     assert code == (0 if revoked else 1)
     status = SessionManager(store).get(ids[1]).status  # type: ignore[union-attr]
     assert status == ("revoked" if revoked else "active")
+    if revoked:  # once ended, the command says so rather than ask (and then refuse)
+        code, shown = run_on_terminal(args, answer, timeout=30)
+        assert code == 1 and "not active: nothing to revoke" in shown
+        assert "Revoke session" not in shown
 
 
 def test_revoke_user_keeps_one(redis_prefix: str, ids: list[str], store: RedisStore) -> None:

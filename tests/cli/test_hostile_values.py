@@ -185,3 +185,30 @@ def test_durations_over_100_years_are_refused_before_the_manager(text: str) -> N
 def test_100_years_is_accepted() -> None:
     assert parse_duration("100y") is not None
     assert parse_duration("1200mo") is not None
+
+
+def test_a_stdout_that_cannot_write_a_stored_value_is_one_line_not_a_traceback(
+    redis_prefix: str, store: RedisStore
+) -> None:
+    """A user "Zoë" listed to a stdout whose encoding is ASCII (PYTHONIOENCODING, an
+    old locale): a UnicodeEncodeError traceback before."""
+    import os
+
+    from .helpers import SCRIPT
+
+    now = time.time()
+    meta = Meta(created_at=now, updated_at=now, last_activity_at=now, expires_at=now + HOUR)
+    meta.user = "Zoë"
+    store.create("c" * 32, {"n": codec.encode("n", 1)}, meta)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONWARE_")}
+    env |= {"SESSIONWARE_STORE": REDIS_URL, "SESSIONWARE_PREFIX": redis_prefix}
+    for args in (["sessions", "list"], ["sessions", "list", "--json"]):
+        result = subprocess.run(
+            [str(SCRIPT), *args],
+            capture_output=True,
+            env={**env, "PYTHONIOENCODING": "ascii"},
+            timeout=60,
+        )
+        told = result.stderr.decode("ascii", "replace")
+        assert result.returncode == 2 and "Traceback" not in told, told
+        assert "PYTHONIOENCODING=utf-8" in told
