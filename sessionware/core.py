@@ -755,6 +755,7 @@ def warn_if_failure_dropped(
     planner: Callable[[SessionConfig, Session], Plan],
     *,
     advice: str = ASGI_EXCEPTION_ADVICE,
+    more: str = "",
 ) -> None:
     """A response of 500 or above saves nothing, as Django decides (the request
     failed: its half-made changes stay out), nor does an exception that leaves the
@@ -762,7 +763,8 @@ def warn_if_failure_dropped(
     logout's included, so that it never goes unseen. ``failure``: the status, or
     the exception; ``planner``: the shell's plan function (a bearer session's is
     its own); ``advice``: what to do about an exception, in the shell's terms. A str
-    ``failure`` says what happened instead, in words (a response never sent)."""
+    ``failure`` says what happened instead, in words (a response never sent), and
+    ``more`` what follows the result (why, and what to do)."""
     if untouched(session) or nothing_to_store(session):
         return
     try:
@@ -781,7 +783,7 @@ def warn_if_failure_dropped(
             which,
         )
     elif isinstance(failure, str):
-        logger.warning("sessionware: %s, so %s's changes were not saved", failure, which)
+        logger.warning("sessionware: %s, so %s's changes were not saved%s", failure, which, more)
     else:
         logger.warning(
             "sessionware: the app raised %s before its response started, so %s's "

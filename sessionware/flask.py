@@ -22,6 +22,7 @@ response into the 503, since ``save_session`` cannot return another one).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import weakref
@@ -34,7 +35,6 @@ from .bearer import BearerMixin, planner
 from .core import (
     DEFAULT_IDLE_TIMEOUT,
     PEER_OPTIONS,
-    RAISED_ADVICE,
     SessionConfig,
     SessionOptions,
     check_option_names,
@@ -248,12 +248,13 @@ class SessionwareInterface(SessionInterface):
             failure = session._failed
             if isinstance(failure, Exception):
                 plan_for = planner(self.config)
-                said = (  # (Flask answers it through the 500 handler, if any: no save)
-                    f"the view raised {type(failure).__name__} (a request whose view raised "
-                    "saves nothing, whatever errorhandler(500) answers, a flash or clear() "
-                    f"made there included; {RAISED_ADVICE})"
+                said = f"the request raised {type(failure).__name__} (in a view or a hook)"
+                more = (  # (Flask answers it through the 500 handler, if any: no save)
+                    ": a request that raised saves nothing, whatever errorhandler(500) "
+                    "answers, a flash or clear() made there included; where a change must "
+                    "stand (a logout's included), catch the error where it is raised"
                 )
-                warn_if_failure_dropped(said, self.config, session, plan_for)
+                warn_if_failure_dropped(said, self.config, session, plan_for, more=more)
             return
         if response.status_code >= 500:
             warn_if_failure_dropped(
@@ -338,6 +339,8 @@ class Sessionware:
         Raises ConfigurationError before :meth:`init_app`, or after it ran for more
         than one app (then use ``app.extensions["sessionware"].wrap(...)``).
         """
+        if len(self._interfaces) != 1:
+            gc.collect()  # (an app let go may hold its interface until a collection)
         if len(self._interfaces) != 1:
             raise ConfigurationError(
                 f"Sessionware.wrap needs the one Flask app it serves; it was set up on "

@@ -605,3 +605,17 @@ def test_an_app_factory_sharing_one_extension_lets_each_apps_store_go(tmp_path: 
     gc.collect()
     assert open_files() <= before
     assert len(extension._interfaces) == 0
+
+
+def test_wrap_counts_only_the_apps_still_alive() -> None:
+    """An app let go sits in a reference cycle until a collection: wrap() met it, or
+    not, depending on when the collector last ran."""
+    extension = Sessionware(secret_key="an-app-factory-secret-key-0123456789")
+    gc.disable()
+    try:
+        extension.init_app(flask.Flask("gone"))  # (dropped at once: garbage, not yet collected)
+        kept = flask.Flask("kept")
+        extension.init_app(kept)
+        assert extension.wrap(lambda environ, start: [b"ok"]) is not None
+    finally:
+        gc.enable()

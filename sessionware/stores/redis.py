@@ -36,6 +36,7 @@ try:  # ahead of the modules below, which need them too: one message names the e
     import redis.retry
     from redis.asyncio.cluster import ClusterPipeline as AsyncClusterPipeline
     from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.asyncio.sentinel import MasterNotFoundError as AsyncMasterNotFoundError
     from redis.backoff import NoBackoff
     from redis.cluster import RedisCluster
     from redis.sentinel import MasterNotFoundError
@@ -902,7 +903,9 @@ def _next_step(error: Exception, *, sentinel: bool = False) -> tuple[str, bool]:
             "A Redis Cluster slot was moving between nodes (resharding, or a failover): "
             "the request may be sent again once the move is over"
         ), False
-    if isinstance(error, MasterNotFoundError) and " : " not in str(error):
+    if isinstance(error, (MasterNotFoundError, AsyncMasterNotFoundError)) and " : " not in str(
+        error
+    ):
         return (  # (redis-py adds " : " and each Sentinel's error when one did not answer)
             "Every Sentinel answered, and none knows a primary of that service that is up: "
             "check the service name in the store's URL (redis-cli -p 26379 SENTINEL "

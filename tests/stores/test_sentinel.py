@@ -4,6 +4,7 @@ write, after which service resumes by itself with the replicated sessions intact
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from sessionware import RedisStore, SessionManager
+from sessionware import RedisStore, SessionManager, StoreUnavailable
 from sessionware.errors import ConfigurationError
 
 from ..shells import SHELLS, shell_client
@@ -154,6 +155,15 @@ def test_the_command_takes_a_sentinel_url(deployment: Deployment) -> None:
     )
     assert wrong.returncode == 3, wrong.stderr
     assert "check the service name" in wrong.stderr and "SENTINEL MASTERS" in wrong.stderr
+    # and to an app, sync or async (redis.asyncio has a MasterNotFoundError of its own)
+    misnamed = RedisStore.from_sentinel_url(url + "x")
+    try:
+        with pytest.raises(StoreUnavailable, match="check the service name"):
+            misnamed.get_meta("x", now=time.time())
+        with pytest.raises(StoreUnavailable, match="check the service name"):
+            asyncio.run(misnamed.aget_meta("x", now=time.time()))
+    finally:
+        misnamed.close()
 
 
 def test_sentinel_urls_are_parsed_and_checked() -> None:
