@@ -9,6 +9,7 @@ loaded for reading; changes made there are not saved.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import time
@@ -184,8 +185,12 @@ class SessionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
-            if kind == "lifespan" and self.bound is not None and self.config.enabled:
-                check = _StartupCheck(self.bound, receive, send)
+            if (
+                kind == "lifespan"
+                and self.config.enabled
+                and (self.bound is not None or _on_asyncio(self))
+            ):
+                check = _StartupCheck(self, receive, send)
                 await self.app(scope, check.receive, check.send)
                 if check.problem is not None:  # (a test client's startup raises it)
                     raise ConfigurationError(check.problem)
@@ -345,23 +350,52 @@ class _Socket:
         await self._send(message)
 
 
-class _StartupCheck:
-    """The lifespan protocol of a middleware bound to a type: the app's startup
-    complete is answered with startup failed when the type is not in the store, so
-    that the server stops at start-up (uvicorn: "Application startup failed.
-    Exiting."), where every request would otherwise answer 500. The app, which did
-    start, is then told to shut down (its shutdown complete stays here), and the
-    middleware raises the problem once it has ended."""
+def _on_asyncio(middleware: SessionMiddleware) -> bool:
+    """Whether the middleware's store needs the asyncio event loop: sessionware's own
+    stores that do I/O do (redis.asyncio, psycopg's asyncio pool, asyncio.to_thread);
+    MemoryStore and other libraries' stores are left to run where they can."""
+    kind = type(middleware.store)
+    return kind.__module__.startswith("sessionware.stores.") and kind is not MemoryStore
 
-    def __init__(self, bound: BoundType, receive: Receive, send: Send) -> None:
-        self.bound, self._receive, self._send = bound, receive, send
+
+def _not_asyncio_problem(middleware: SessionMiddleware) -> str | None:
+    """Why the app cannot serve sessions here: a store that needs asyncio, under
+    another event loop (trio: ``hypercorn -k trio``, anyio's trio backend), where every
+    request that loads or saves a session would answer 500; ``None`` when it can."""
+    if not _on_asyncio(middleware):
+        return None
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return (
+            f"sessionware's {type(middleware.store).__name__} runs on asyncio, and this "
+            "server runs the app on another event loop (trio: hypercorn -k trio, or "
+            "anyio's trio backend), where every request with a session would fail: serve "
+            "it on asyncio (hypercorn -k asyncio, uvicorn, granian)"
+        )
+    return None
+
+
+class _StartupCheck:
+    """The lifespan protocol of a middleware bound to a type, or whose store needs
+    asyncio: the app's startup complete is answered with startup failed when the type
+    is not in the store, or the event loop is not asyncio's, so that the server stops
+    at start-up (uvicorn: "Application startup failed. Exiting."), where every request
+    would otherwise answer 500. The app, which did start, is then told to shut down
+    (its shutdown complete stays here), and the middleware raises the problem once it
+    has ended."""
+
+    def __init__(self, middleware: SessionMiddleware, receive: Receive, send: Send) -> None:
+        self.middleware, self._receive, self._send = middleware, receive, send
         self.problem: str | None = None
 
     async def send(self, message: Message) -> None:
         if message["type"] == "lifespan.startup.complete":
-            from .session_types.binding import astartup_problem  # (a bound one's only)
+            self.problem = _not_asyncio_problem(self.middleware)
+            if self.problem is None and (bound := self.middleware.bound) is not None:
+                from .session_types.binding import astartup_problem  # (a bound one's only)
 
-            self.problem = await astartup_problem(self.bound)
+                self.problem = await astartup_problem(bound)
             if self.problem is not None:
                 message = {"type": "lifespan.startup.failed", "message": self.problem}
         elif self.problem is not None and message["type"].startswith("lifespan.shutdown"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import anyio
@@ -402,3 +403,48 @@ def test_two_loads_awaited_together_keep_what_the_request_changed_between_them(
         expected = {"user": "ada", "n": 0, key: 1}
         assert c.get("/both").json() == expected
         assert c.get("/me").json() == expected
+
+
+async def _lifespan(middleware: Any) -> list[dict[str, Any]]:
+    """The lifespan of ``middleware`` as a server drives it: startup, then shutdown."""
+    incoming = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(incoming)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with contextlib.suppress(ConfigurationError):  # (raised too, for test clients: the
+        await middleware({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    return sent  # messages sent are what a server sees)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_store_that_needs_asyncio_stops_a_trio_server_at_start_up(
+    backend: str, tmp_path: Any
+) -> None:
+    """hypercorn -k trio: Starlette runs there, but every request with a session
+    answered 500 ("no running event loop") while the start-up said nothing."""
+    from sessionware import SQLiteStore
+
+    app = Starlette(routes=[])
+    middleware = SessionMiddleware(
+        app, secret_key="k" * 32, store=SQLiteStore(str(tmp_path / "s.db"))
+    )
+    sent = anyio.run(_lifespan, middleware, backend=backend)
+    kinds = [message["type"] for message in sent]
+    if backend == "asyncio":
+        assert kinds == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    else:
+        assert kinds == ["lifespan.startup.failed"]
+        assert (
+            "runs on asyncio" in sent[0]["message"] and "hypercorn -k asyncio" in sent[0]["message"]
+        )
+    # a MemoryStore needs no event loop of asyncio's: left to run where it is
+    plain = SessionMiddleware(app, secret_key="k" * 32, store=MemoryStore())
+    assert [m["type"] for m in anyio.run(_lifespan, plain, backend=backend)] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]

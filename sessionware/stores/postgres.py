@@ -80,6 +80,15 @@ def _check_url(url: str) -> None:
             )
 
 
+def _let_go_inherited(pool: ConnectionPool[Any]) -> None:
+    """The parent's pool, in a forked child: let it go at once. psycopg_pool's ``__del__``
+    would wait 5 s for each of its worker threads, which a fork did not copy, and which
+    a fork made from C (uWSGI's workers) leaves looking alive: a worker's first request
+    stalled 20 s. Its connections are the parent's; this process never uses them."""
+    with contextlib.suppress(Exception):  # (a private flag: a later psycopg_pool may not have it)
+        pool._closed = True
+
+
 class PostgresStore(SQLStore):
     """Sessions in the PostgreSQL database ``conninfo`` names: the sync, async and
     management contracts.
@@ -477,6 +486,8 @@ class PostgresStore(SQLStore):
             return pool
         with self._lock:
             if self._pool is None or self._pool_pid != os.getpid():
+                if self._pool is not None:
+                    _let_go_inherited(self._pool)
                 self._pool = ConnectionPool(self._conninfo, open=False, **self._pool_options())
                 self._pool.open()
                 self._pool_pid = os.getpid()
@@ -585,6 +596,8 @@ def _to_check(connection: Any) -> bool:
         return bool(poller.poll(0))
     except (OSError, ValueError, psycopg.Error):  # (no socket left: closed)
         return True
+    except AttributeError:  # (no select.poll: eventlet's monkey_patch() removes it; then
+        return True  # every reuse is checked, as one unused for a while is)
 
 
 def _alive(connection: psycopg.Connection[Any]) -> bool:

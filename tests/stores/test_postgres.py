@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -1026,3 +1027,51 @@ def test_a_role_that_may_not_read_the_catalogs_still_gets_sessions(cluster: Clus
             assert f"s{create_tables}" in [i for i, _ in rows]
         finally:
             store.close()
+
+
+def test_a_worker_forked_from_c_does_not_wait_for_its_parents_pool_threads(prefix: str) -> None:
+    """uWSGI forks its workers from C, with no Python at-fork handling: the parent's
+    pool threads look alive in the child, and letting go of the parent's pool waited
+    5 s for each of them (the first request of every worker took 20 s)."""
+    import ctypes
+
+    store = PostgresStore.from_url(POSTGRES_URL, prefix=prefix)
+    try:
+        assert store.get_meta("x", now=time.time()) is None  # the pool (and its threads)
+        read, write = os.pipe()
+        pid = ctypes.CDLL(None).fork()
+        if pid == 0:  # the child: one operation, timed; then gone, whatever happened
+            try:
+                start = time.monotonic()
+                store.get_meta("x", now=time.time())
+                os.write(write, f"{time.monotonic() - start:.3f}".encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        try:
+            ready, _, _ = select.select([read], [], [], 60)  # (a child stuck on a lock
+            took = os.read(read, 100).decode() if ready else "no answer in 60 s"  # another
+        finally:  # thread held at the fork: killed, never waited on for ever)
+            os.close(read)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        assert took and float(took) < 3, took
+    finally:
+        store.close()
+
+
+def test_without_select_poll_a_reused_connection_is_checked_not_a_500(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """eventlet's monkey_patch() removes select.poll: the check for a message waiting
+    on a connection reused within a second raised AttributeError (a 500 per request,
+    and the sweep thread died)."""
+    store = PostgresStore.from_url(POSTGRES_URL, prefix=prefix)
+    try:
+        assert store.get_meta("x", now=time.time()) is None
+        monkeypatch.delattr(postgres.select, "poll")
+        for _ in range(3):  # (reused at once: the case that polls)
+            assert store.get_meta("x", now=time.time()) is None
+    finally:
+        store.close()
