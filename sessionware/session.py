@@ -76,6 +76,7 @@ WEBSOCKET = "websocket"  # Session._sealed for a websocket's session: never save
 # Session._sealed once the request's exception left the middleware (ASGI): an exception
 # handler run outside it (Starlette's for Exception or 500) may still change it, unsaved
 ABANDONED = "abandoned"
+_NONE_SEEN: frozenset[str] = frozenset()  # Session._before_seal of a session nothing read
 _NO_DEFAULT = object()  # pop() without a default
 
 FLASH_KEY = "_flashes"  # Flask's key and format: a list of (category, message) tuples
@@ -169,7 +170,7 @@ class Session(dict[str, Any]):
         self._next_token: str | None = None  # the token regenerate() drew for the save
         self._sealed: bool | str = False  # True: the response started; WEBSOCKET: never saved
         self._at_seal: dict[str, bytes | None] | None = None  # see _seal
-        self._before_seal: set[str] = set()  # see _seal
+        self._before_seal = _NONE_SEEN  # see _seal
         self._device: Device | None = None  # the request's device, when recorded
         self._unloaded = False  # autoload=False: load() must come before any use
         self._keyring: Keyring | None = None  # encryption at rest, when configured
@@ -753,7 +754,7 @@ class Session(dict[str, Any]):
             )
             if self._at_seal:
                 self._at_seal.pop(key, None)  # said here: not again when the app is done
-            self._before_seal.add(key)  # (nor as a value read late and changed)
+            self._before_seal = self._before_seal | {key}  # (nor as a value read late)
 
     def _seal(self) -> None:
         """The response starts (its headers carry the save): nothing changed from here
@@ -763,7 +764,7 @@ class Session(dict[str, Any]):
         read first afterwards, and changed in place)."""
         self._sealed = True
         self._at_seal = None
-        self._before_seal = set(self._touched)
+        self._before_seal = frozenset(self._touched) if self._touched else _NONE_SEEN
 
     def _warn_if_changed_late(self) -> None:
         """Call when the app is done with the request: warn about values changed in
@@ -871,7 +872,7 @@ class Session(dict[str, Any]):
                 self.update([(key, value) for key, (value, _) in blind.items()])
             finally:
                 self._sealed = sealed
-                self._before_seal.update(blind)  # (set before the response: saved now)
+                self._before_seal = self._before_seal | blind.keys()  # (saved now)
 
     def _take(self, stored: StoredSession | None) -> None:
         self._pending = False
