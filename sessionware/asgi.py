@@ -352,10 +352,16 @@ class _Socket:
 
 def _on_asyncio(middleware: SessionMiddleware) -> bool:
     """Whether the middleware's store needs the asyncio event loop: sessionware's own
-    stores that do I/O do (redis.asyncio, psycopg's asyncio pool, asyncio.to_thread);
-    MemoryStore and other libraries' stores are left to run where they can."""
-    kind = type(middleware.store)
-    return kind.__module__.startswith("sessionware.stores.") and kind is not MemoryStore
+    stores that do I/O do (redis.asyncio, psycopg's asyncio pool, asyncio.to_thread),
+    and a subclass of one; MemoryStore and other libraries' stores are left to run
+    where they can."""
+    return any(kind.__module__ in _ON_ASYNCIO for kind in type(middleware.store).__mro__)
+
+
+# the modules of the stores whose async methods need asyncio (a subclass's too)
+_ON_ASYNCIO = frozenset(
+    f"sessionware.stores.{name}" for name in ("redis", "sql", "sqlite", "postgres")
+)
 
 
 def _not_asyncio_problem(middleware: SessionMiddleware) -> str | None:

@@ -429,19 +429,20 @@ def test_a_store_that_needs_asyncio_stops_a_trio_server_at_start_up(
     answered 500 ("no running event loop") while the start-up said nothing."""
     from sessionware import SQLiteStore
 
+    class AppsOwnStore(SQLiteStore):  # (a subclass, in the app's own module)
+        pass
+
     app = Starlette(routes=[])
-    middleware = SessionMiddleware(
-        app, secret_key="k" * 32, store=SQLiteStore(str(tmp_path / "s.db"))
-    )
-    sent = anyio.run(_lifespan, middleware, backend=backend)
-    kinds = [message["type"] for message in sent]
-    if backend == "asyncio":
-        assert kinds == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    else:
-        assert kinds == ["lifespan.startup.failed"]
-        assert (
-            "runs on asyncio" in sent[0]["message"] and "hypercorn -k asyncio" in sent[0]["message"]
-        )
+    for store in (SQLiteStore(str(tmp_path / "s.db")), AppsOwnStore(str(tmp_path / "t.db"))):
+        middleware = SessionMiddleware(app, secret_key="k" * 32, store=store)
+        sent = anyio.run(_lifespan, middleware, backend=backend)
+        kinds = [message["type"] for message in sent]
+        if backend == "asyncio":
+            assert kinds == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        else:
+            assert kinds == ["lifespan.startup.failed"], type(store)
+            told = sent[0]["message"]
+            assert "runs on asyncio" in told and "hypercorn -k asyncio" in told
     # a MemoryStore needs no event loop of asyncio's: left to run where it is
     plain = SessionMiddleware(app, secret_key="k" * 32, store=MemoryStore())
     assert [m["type"] for m in anyio.run(_lifespan, plain, backend=backend)] == [

@@ -204,7 +204,9 @@ class PostgresStore(SQLStore):
         return self._run(self._tables_found(), write=False, ready=True)
 
     def close(self) -> None:
-        """Close this process's pool, and the async pools whose event loops have ended.
+        """Close this process's pool, and the async pools whose event loops have ended;
+        in a forked process, let go of the parent's pool without closing it (its
+        connections are the parent's).
 
         A sweep in progress is waited for (up to ``timeout_seconds``) first."""
         sweeper = self._sweeper
@@ -214,7 +216,9 @@ class PostgresStore(SQLStore):
             pool, self._pool = self._pool, None
             ended = [loop for loop in self._apools if loop.is_closed()]
             dropped = [self._apools.pop(loop) for loop in ended]
-        if pool is not None:
+        if pool is not None and self._pool_pid != os.getpid():
+            _let_go_inherited(pool)  # the parent's (a forked worker that never used it):
+        elif pool is not None:  # closing it would end the parent's connections
             pool.close()
         for apool in dropped:
             _drop_connections(apool)

@@ -1032,31 +1032,39 @@ def test_a_role_that_may_not_read_the_catalogs_still_gets_sessions(cluster: Clus
 def test_a_worker_forked_from_c_does_not_wait_for_its_parents_pool_threads(prefix: str) -> None:
     """uWSGI forks its workers from C, with no Python at-fork handling: the parent's
     pool threads look alive in the child, and letting go of the parent's pool waited
-    5 s for each of them (the first request of every worker took 20 s)."""
+    5 s for each of them (the first request of every worker took 20 s); closing the
+    store there (a worker_exit hook of a worker that never used it) closed the
+    parent's connections, after the same wait."""
     import ctypes
 
     store = PostgresStore.from_url(POSTGRES_URL, prefix=prefix)
     try:
         assert store.get_meta("x", now=time.time()) is None  # the pool (and its threads)
-        read, write = os.pipe()
-        pid = ctypes.CDLL(None).fork()
-        if pid == 0:  # the child: one operation, timed; then gone, whatever happened
+        for action in ("use", "close"):
+            read, write = os.pipe()
+            pid = ctypes.CDLL(None).fork()
+            if pid == 0:  # the child: one action, timed; then gone, whatever happened
+                try:
+                    start = time.monotonic()
+                    if action == "use":
+                        store.get_meta("x", now=time.time())
+                    else:
+                        store.close()
+                    os.write(write, f"{time.monotonic() - start:.3f}".encode())
+                finally:
+                    os._exit(0)
+            os.close(write)
             try:
-                start = time.monotonic()
-                store.get_meta("x", now=time.time())
-                os.write(write, f"{time.monotonic() - start:.3f}".encode())
-            finally:
-                os._exit(0)
-        os.close(write)
-        try:
-            ready, _, _ = select.select([read], [], [], 60)  # (a child stuck on a lock
-            took = os.read(read, 100).decode() if ready else "no answer in 60 s"  # another
-        finally:  # thread held at the fork: killed, never waited on for ever)
-            os.close(read)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        assert took and float(took) < 3, took
+                ready, _, _ = select.select([read], [], [], 60)  # (a child stuck on a lock
+                took = os.read(read, 100).decode() if ready else "no answer"  # another
+            finally:  # thread held at the fork: killed, never waited on for ever)
+                os.close(read)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            assert took.replace(".", "").isdigit() and float(took) < 3, (action, took)
+        with store._sync_pool().connection() as connection:  # the parent's, still open
+            connection.execute("select 1")
     finally:
         store.close()
 
