@@ -30,7 +30,7 @@ from ..errors import (
     UnknownSessionType,
 )
 from ..export import stream_document, to_json
-from ..management import AUDIT_ACTIONS, STATUSES, SessionManager, operator_name
+from ..management import AUDIT_ACTIONS, MAX_PAGE_SIZE, STATUSES, SessionManager, operator_name
 from ..stores.base import SORT_FIELDS
 from ..stores.urls import masked, open_store, scrubbed, without_prefix
 from ..visible import visible
@@ -233,8 +233,16 @@ def sessions() -> None:
 @filter_options
 @click.option("--sort", type=click.Choice(SORT_FIELDS), default="last_activity", show_default=True)
 @click.option("--ascending", is_flag=True, help="Sort ascending [default: descending].")
-@click.option("--page", type=int, default=0, show_default=True, help="0-based page.")
-@click.option("--page-size", type=int, default=100, show_default=True)
+@click.option(
+    "--page", type=click.IntRange(min=0), default=0, show_default=True, help="0-based page."
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, MAX_PAGE_SIZE),
+    default=100,
+    show_default=True,
+    help=f"Sessions per page, 1 to {MAX_PAGE_SIZE}.",
+)
 @json_option
 @pass_operator
 def list_sessions(operator: Operator, /, ascending: bool, as_json: bool, **query: Any) -> None:

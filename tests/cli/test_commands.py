@@ -119,9 +119,10 @@ def test_list_json_is_the_export_with_metadata_shape(redis_prefix: str, ids: lis
 
 
 def test_list_refuses_bad_options_with_exit_2(redis_prefix: str) -> None:
-    assert "page_size" in failed(
-        run("sessions", "list", "--page-size", "0", prefix=redis_prefix), 2
-    )
+    for page_size in ("0", "1001"):  # (named as typed: it said the API's page_size)
+        told = failed(run("sessions", "list", "--page-size", page_size, prefix=redis_prefix), 2)
+        assert "'--page-size'" in told and "1<=x<=1000" in told
+    assert "'--page'" in failed(run("sessions", "list", "--page", "-1", prefix=redis_prefix), 2)
     failed(run("sessions", "list", "--status", "asleep", prefix=redis_prefix), 2)
 
 
