@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from .cookies import public_id
 from .core import Plan, SessionConfig, plan
@@ -46,10 +45,6 @@ class BearerMixin(Session):
     (``class FlaskBearerSession(BearerMixin, FlaskSession)``)."""
 
     __slots__ = ()
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._writable(key)
-        super().__setitem__(key, value)
 
     def _writable(self, key: str) -> None:
         self._ensure_loaded()

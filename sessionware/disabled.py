@@ -24,9 +24,6 @@ class DisabledSession(Session):
 
     __slots__ = ()
 
-    def __setitem__(self, key: str, value: Any) -> NoReturn:
-        raise _refusal(key)
-
     def _writable(self, key: str) -> NoReturn:
         raise _refusal(key)
 

@@ -277,11 +277,8 @@ class SessionwareInterface(SessionInterface):
         if isinstance(outcome, Refusal):
             _become_error(response, outcome.status, outcome.headers)
             return
-        if (
-            session._touched or session._at_seal or response.is_streamed
-        ):  # a streamed body may change a
-            # value read (before or as it streams): say it is lost
-            response.call_on_close(session._warn_if_changed_late)
+        if session._touched or session._at_seal or response.is_streamed:  # a streamed body
+            response.call_on_close(session._warn_if_changed_late)  # may change a value: said
         for name, value in outcome:
             if name == "vary":  # Cookie; Authorization for a bearer session
                 lines = response.headers.getlist("Vary")

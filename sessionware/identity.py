@@ -85,7 +85,7 @@ def user_text(value: Any) -> str:
         return str(value) if decimal_fits(value) else hex(value)  # (stored under a higher
         # limit) far over what an index keeps
     if kind is float or isinstance(value, Decimal):
-        if not (math.isfinite(value) if kind is float else value.is_finite()):
+        if _not_finite(value):
             return str(value)  # (a NaN or an infinity, as it was: no user is one)
         if value == int(value):
             return user_text(int(value))

@@ -414,12 +414,14 @@ class Session(dict[str, Any]):
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self._writable(key)
         self._assign(key, value, None)
 
     def _writable(self, key: str) -> None:
-        """Raise what a subclass's ``session[key] = value`` raises before it checks the
-        value (no valid token, sessions turned off): ``update`` asks it of every key
-        before it sets any of them. Nothing here: a session takes any key's write."""
+        """Raise when this session takes no write of ``key`` at all, whatever the value:
+        a subclass's refusal (a bearer session without a valid token, sessions turned
+        off). Every write asks it first (``update`` of every key before it sets any).
+        Nothing here: a session takes any key's write."""
 
     def _assign(self, key: str, value: Any, checked: bytes | None) -> None:
         """``session[key] = value``; ``checked``: the value's encoding when ``update`` has
@@ -584,7 +586,7 @@ class Session(dict[str, Any]):
             for key, value in pairs:
                 self[key] = value
             return
-        for key, _ in pairs:  # (a subclass's refusal, as its __setitem__ would make it)
+        for key, _ in pairs:  # (refused whole, before anything is checked or set)
             self._writable(key)
         for (key, value), encoded in zip(pairs, self._check_all(pairs), strict=True):
             self._assign(key, value, encoded)

@@ -317,7 +317,7 @@ def revoke(
         raise Failure(f"session {shown} is {info.status}, not active: nothing to revoke")
     confirm(f"Revoke session {shown} (user {visible(info.user or '-')})?", yes)
     if not operator.manager.revoke(session_id, actor=actor or login_name(), reason=reason):
-        raise Failure(f"session {shown} is {info.status}, not active: nothing to revoke")
+        raise Failure(f"session {shown} ended meanwhile: nothing to revoke")
     if as_json:
         output.session(_existing(operator, session_id), as_json=True)
     else:

@@ -216,9 +216,9 @@ class PostgresStore(SQLStore):
             pool, self._pool = self._pool, None
             ended = [loop for loop in self._apools if loop.is_closed()]
             dropped = [self._apools.pop(loop) for loop in ended]
-        if pool is not None and self._pool_pid != os.getpid():
-            _let_go_inherited(pool)  # the parent's (a forked worker that never used it):
-        elif pool is not None:  # closing it would end the parent's connections
+        if pool is not None and self._pool_pid != os.getpid():  # the parent's, in a forked
+            _let_go_inherited(pool)  # worker that never used it: closing ends its connections
+        elif pool is not None:
             pool.close()
         for apool in dropped:
             _drop_connections(apool)
