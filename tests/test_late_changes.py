@@ -164,24 +164,35 @@ def test_a_change_after_yield_in_a_fastapi_dependency_is_logged(
     assert f"session keys ['cart'] were {LATE}" in caplog.text
 
 
+@pytest.mark.parametrize("changed_by", ["the route", "the handler"])
 def test_an_exception_answered_outside_the_middleware_is_logged(
-    caplog: pytest.LogCaptureFixture,
+    changed_by: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Starlette runs a handler for ``Exception`` in ServerErrorMiddleware, outside
-    every user middleware: its 400 never passes through the session's."""
+    every user middleware: its 400 never passes through the session's. What the route
+    changed is said as the exception passes; what the handler changes itself (the
+    catch-all that flashes "something went wrong", a clear()) as it is made."""
 
     async def any_error(request: Request, exc: Exception) -> JSONResponse:
+        if changed_by == "the handler":
+            request.session.flash("something went wrong")
+            request.session.clear()
         return JSONResponse({"error": str(exc)}, status_code=400)
 
     async def fails(request: Request) -> JSONResponse:
-        request.session["note"] = "kept?"
+        if changed_by == "the route":
+            request.session["note"] = "kept?"
         raise ValueError("bad input")
 
     c = starlette_client([Route("/fails", fails)], exception_handlers={Exception: any_error})
     c.get("/login")
     assert c.get("/fails").status_code == 400
     assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
-    assert "the app raised ValueError before its response started" in caplog.text
+    if changed_by == "the route":
+        assert "the app raised ValueError before its response started" in caplog.text
+    else:
+        left = "after the request's exception left the session middleware"
+        assert f"changed {left}" in caplog.text and f"clear() {left}" in caplog.text
 
 
 def test_wsgi_an_exception_and_a_late_change_are_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -420,29 +431,6 @@ def test_a_value_read_after_the_response_and_left_alone_warns_of_nothing(
     c.get("/late")
     assert seen == [["a"]]
     assert "changed" not in caplog.text
-
-
-def test_a_change_made_in_an_exception_handler_outside_the_middleware_is_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The catch-all handler that flashes "something went wrong": the route changed
-    nothing, so no warning came when the exception passed; the handler's own changes
-    are the ones lost, and say so."""
-
-    async def any_error(request: Request, exc: Exception) -> JSONResponse:
-        request.session.flash("something went wrong")
-        request.session.clear()
-        return JSONResponse({"error": str(exc)}, status_code=400)
-
-    async def fails(request: Request) -> JSONResponse:
-        raise ValueError("bad input")
-
-    c = starlette_client([Route("/fails", fails)], exception_handlers={Exception: any_error})
-    c.get("/login")
-    assert c.get("/fails").status_code == 400
-    assert c.get("/me").json() == {"user": "ada", "cart": ["a"]}
-    assert "changed after the request's exception left the session middleware" in caplog.text
-    assert "clear() after the request's exception left the session middleware" in caplog.text
 
 
 @pytest.mark.parametrize("how", ["first read in the body", "written blind"])
