@@ -619,6 +619,22 @@ def _tracking_again(cache: Any, client: redis.Redis, killed: str) -> None:
     raise AssertionError("the listener did not reconnect")
 
 
+def _cached(store: RedisStore, session_id: str) -> bool:
+    """Whether a load of ``session_id`` comes to be served by the store's cache. One may
+    miss for a moment (part of a message on the listener's connection unread, as its
+    PINGs every 0.2 s in these trials make likelier; the listener catching up), which is
+    the cache erring safe (``ClientCache._drain``), so it is tried again: a CI run
+    failed on one such miss, before the trial's real question."""
+    cache = store.cache
+    assert cache is not None
+    for _ in range(50):
+        hits = cache.hits
+        if _load(store, session_id) is not None and cache.hits == hits + 1:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def test_no_stale_hit_once_the_tracking_connection_is_closed_alone(
     stores: tuple[RedisStore, RedisStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -638,8 +654,7 @@ def test_no_stale_hit_once_the_tracking_connection_is_closed_alone(
         session_id = f"s{trial}"
         other.create(session_id, {"k": b"v"}, _meta(time.time()))
         _load(cached, session_id)
-        hits = cache.hits
-        assert _load(cached, session_id) is not None and cache.hits == hits + 1  # cached
+        assert _cached(cached, session_id)
         tracker = _tracker_of(client, cache.listener_id)
         assert tracker is not None
         assert client.client_kill_filter(_id=tracker) == 1  # ours: redir is our subscriber
